@@ -1,0 +1,32 @@
+from decimal import Decimal
+
+from django.db import models
+
+from aftersale.stores.models import Store
+
+
+class Product(models.Model):
+    """A product the store sells, as its platform describes it."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="products")
+    external_id = models.CharField(max_length=100)
+    name = models.CharField(max_length=300)
+    category = models.CharField(max_length=200, blank=True, default="")
+    department = models.CharField(max_length=200, blank=True, default="")
+    brand = models.CharField(max_length=200, blank=True, default="")
+    price = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    stock = models.IntegerField(null=True, blank=True, help_text="None means not tracked.")
+    image_url = models.URLField(max_length=500, blank=True, default="")
+    url = models.URLField(max_length=500, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "external_id"], name="uniq_product_external_id")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def in_stock(self) -> bool:
+        return self.stock is None or self.stock > 0

@@ -1,0 +1,66 @@
+"""The injectable clock: every time-dependent decision asks it, never the OS directly."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime: ...
+
+
+class SystemClock:
+    """Wall-clock time in UTC."""
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(tz=dt.UTC)
+
+
+class VirtualClock:
+    """A clock that only moves when told to: tests, backtests and the demo run on it."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("VirtualClock needs an aware datetime")
+        self._now = start
+
+    def now(self) -> dt.datetime:
+        return self._now
+
+    def set(self, moment: dt.datetime) -> None:
+        """Move to `moment`; time never runs backwards."""
+        if moment < self._now:
+            raise ValueError(f"clock cannot go back from {self._now} to {moment}")
+        self._now = moment
+
+    def advance(self, delta: dt.timedelta) -> dt.datetime:
+        """Move forward by `delta` and return the new time."""
+        self.set(self._now + delta)
+        return self._now
+
+
+_current: Clock = SystemClock()
+
+
+def get_clock() -> Clock:
+    """The clock in force for this process."""
+    return _current
+
+
+def now() -> dt.datetime:
+    """The current time according to the clock in force."""
+    return _current.now()
+
+
+@contextlib.contextmanager
+def use_clock(clock: Clock) -> Iterator[Clock]:
+    """Make `clock` the clock in force inside the `with` block."""
+    global _current
+    previous, _current = _current, clock
+    try:
+        yield clock
+    finally:
+        _current = previous

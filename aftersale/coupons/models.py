@@ -1,0 +1,57 @@
+from decimal import Decimal
+
+from django.db import models
+
+from aftersale.customers.models import Customer
+from aftersale.orders.models import Order
+from aftersale.stores.models import Store
+
+
+class DiscountKind(models.TextChoices):
+    PERCENT = "percent"
+    FIXED = "fixed"
+    FREE_SHIPPING = "free_shipping"
+
+
+class CouponProgram(models.Model):
+    """The offer a flow hands out: one unique code per recipient is cut from it."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="coupon_programs")
+    slug = models.SlugField()
+    kind = models.CharField(max_length=20, choices=DiscountKind.choices)
+    amount = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    minimum_order = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    valid_days = models.PositiveIntegerField(default=14)
+    code_prefix = models.CharField(max_length=20, default="THANKS")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "slug"], name="uniq_coupon_program_slug")
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Coupon(models.Model):
+    """A code issued to one customer, and whether a later order redeemed it."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="coupons")
+    program = models.ForeignKey(CouponProgram, on_delete=models.CASCADE, related_name="coupons")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="coupons")
+    code = models.CharField(max_length=40)
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    redeemed_order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="redeemed_coupons"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "code"], name="uniq_coupon_code"),
+        ]
+        indexes = [models.Index(fields=["customer", "program"])]
+
+    def __str__(self) -> str:
+        return self.code

@@ -1,0 +1,32 @@
+from django.db import models
+
+from aftersale.stores.models import Store
+
+
+class Customer(models.Model):
+    """A buyer of one store, keyed by the store's own customer id."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="customers")
+    external_id = models.CharField(max_length=100)
+    email = models.EmailField()
+    first_name = models.CharField(max_length=100, blank=True, default="")
+    last_name = models.CharField(max_length=100, blank=True, default="")
+    time_zone = models.CharField(max_length=64, blank=True, default="")
+    accepts_marketing = models.BooleanField(default=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "external_id"], name="uniq_customer_external_id"
+            )
+        ]
+        indexes = [models.Index(fields=["store", "email"])]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def can_receive_marketing(self) -> bool:
+        return self.accepts_marketing and self.unsubscribed_at is None

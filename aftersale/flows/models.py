@@ -1,0 +1,88 @@
+from django.db import models
+
+from aftersale.customers.models import Customer
+from aftersale.orders.models import Order
+from aftersale.stores.models import Store
+
+
+class FlowStatus(models.TextChoices):
+    DRAFT = "draft"
+    LIVE = "live"
+    PAUSED = "paused"
+
+
+class Flow(models.Model):
+    """A post-purchase automation. Its steps live in versions, so edits never touch
+    enrollments already in flight."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="flows")
+    slug = models.SlugField()
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=FlowStatus.choices, default=FlowStatus.DRAFT)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["store", "slug"], name="uniq_flow_slug")]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class FlowVersion(models.Model):
+    """An immutable definition of a flow's trigger, steps and exit rules."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    definition = models.JSONField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["flow", "number"], name="uniq_flow_version_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flow.slug} v{self.number}"
+
+
+class EnrollmentState(models.TextChoices):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    EXITED = "exited"
+
+
+class Enrollment(models.Model):
+    """One customer's journey through one flow version.
+
+    `step_index` is the step the customer waits at; `due_at` is when the scheduler
+    may run it. A worker owns the row while `claimed_until` is in the future.
+    """
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="enrollments")
+    version = models.ForeignKey(FlowVersion, on_delete=models.PROTECT, related_name="enrollments")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="enrollments")
+    trigger_order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(
+        max_length=10, choices=EnrollmentState.choices, default=EnrollmentState.ACTIVE
+    )
+    step_index = models.PositiveIntegerField(default=0)
+    entered_at = models.DateTimeField()
+    due_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    exit_reason = models.CharField(max_length=40, blank=True, default="")
+    claimed_by = models.CharField(max_length=40, blank=True, default="")
+    claimed_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["state", "due_at"], name="enrollment_due"),
+            models.Index(fields=["flow", "customer"]),
+            models.Index(fields=["customer", "state"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} in {self.flow_id} at step {self.step_index}"

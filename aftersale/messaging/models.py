@@ -1,0 +1,93 @@
+from django.db import models
+
+from aftersale.coupons.models import Coupon
+from aftersale.customers.models import Customer
+from aftersale.flows.models import Enrollment, Flow
+from aftersale.stores.models import Store
+
+
+class TemplateKind(models.TextChoices):
+    ORDER_CONFIRMATION = "order_confirmation"
+    THANK_YOU = "thank_you"
+    CROSS_SELL = "cross_sell"
+    UPSELL = "upsell"
+    OFFER = "offer"
+    OFFER_REMINDER = "offer_reminder"
+    REVIEW_REQUEST = "review_request"
+    REPLENISHMENT = "replenishment"
+    WIN_BACK = "win_back"
+
+
+class EmailTemplate(models.Model):
+    """A merchant-editable email: Jinja2 (sandboxed) producing MJML, plus subject and
+    preheader templates."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="templates")
+    slug = models.SlugField()
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=30, choices=TemplateKind.choices)
+    subject = models.CharField(max_length=300)
+    preheader = models.CharField(max_length=300, blank=True, default="")
+    body_mjml = models.TextField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "slug"], name="uniq_template_slug")
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    BOUNCED = "bounced"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Message(models.Model):
+    """One email to one customer. Written in the same transaction as the flow step that
+    decided it (the outbox), so a crash between deciding and sending loses nothing."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="messages")
+    template = models.ForeignKey(EmailTemplate, on_delete=models.PROTECT, related_name="messages")
+    flow = models.ForeignKey(
+        Flow, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    enrollment = models.ForeignKey(
+        Enrollment, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    step_index = models.PositiveIntegerField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    to_email = models.EmailField()
+    subject = models.CharField(max_length=300, blank=True, default="")
+    recommendations = models.JSONField(default=list, blank=True)
+    coupon = models.ForeignKey(
+        Coupon, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    status = models.CharField(
+        max_length=10, choices=MessageStatus.choices, default=MessageStatus.QUEUED
+    )
+    error = models.TextField(blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    queued_at = models.DateTimeField()
+    send_after = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    bounced_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "send_after"], name="message_outbox"),
+            models.Index(fields=["flow", "step_index"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template_id} to {self.to_email} ({self.status})"

@@ -1,0 +1,59 @@
+from decimal import Decimal
+
+from django.db import models
+
+from aftersale.catalog.models import Product
+from aftersale.customers.models import Customer
+from aftersale.stores.models import Store
+
+
+class OrderStatus(models.TextChoices):
+    PLACED = "placed"
+    PAID = "paid"
+    FULFILLED = "fulfilled"
+    DELIVERED = "delivered"
+    REFUNDED = "refunded"
+    CANCELLED = "cancelled"
+
+
+class Order(models.Model):
+    """One order of one customer, keyed by the store's own order id."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="orders")
+    external_id = models.CharField(max_length=100)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
+    status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.PLACED)
+    currency = models.CharField(max_length=3, default="USD")
+    total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    discount_codes = models.JSONField(default=list, blank=True)
+    placed_at = models.DateTimeField()
+    fulfilled_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "external_id"], name="uniq_order_external_id")
+        ]
+        indexes = [
+            models.Index(fields=["store", "placed_at"]),
+            models.Index(fields=["customer", "placed_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"order {self.external_id}"
+
+
+class LineItem(models.Model):
+    """One product line of an order."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="line_items")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="line_items")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="line_items")
+    quantity = models.PositiveIntegerField(default=1)
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    total = models.DecimalField(max_digits=12, decimal_places=2)
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.product_id}"

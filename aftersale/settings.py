@@ -1,0 +1,109 @@
+"""Django settings. Every knob is an AFTERSALE_* environment variable (see README)."""
+
+from pathlib import Path
+
+import dj_database_url
+
+from aftersale.env import env_bool, env_int, env_path, env_str
+
+BASE_DIR = Path(__file__).resolve().parent
+DATA_DIR = env_path("AFTERSALE_HOME", Path.cwd() / "var")
+
+SECRET_KEY = env_str("AFTERSALE_SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
+DEBUG = env_bool("AFTERSALE_DEBUG", False)
+ALLOWED_HOSTS = env_str("AFTERSALE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+PUBLIC_URL = env_str("AFTERSALE_PUBLIC_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "aftersale.stores",
+    "aftersale.catalog",
+    "aftersale.customers",
+    "aftersale.orders",
+    "aftersale.coupons",
+    "aftersale.flows",
+    "aftersale.recommendations",
+    "aftersale.messaging",
+    "aftersale.tracking",
+    "aftersale.reports",
+    "aftersale.integrations",
+    "aftersale.api",
+    "aftersale.demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "aftersale.urls"
+WSGI_APPLICATION = "aftersale.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("AFTERSALE_DATABASE_URL", f"sqlite:///{DATA_DIR / 'aftersale.sqlite3'}"),
+        conn_max_age=env_int("AFTERSALE_DB_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web process read while the worker writes; IMMEDIATE avoids
+    # upgrade deadlocks between concurrent writers.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+STATIC_URL = "static/"
+
+EMAIL_BACKEND = env_str("AFTERSALE_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("AFTERSALE_SMTP_HOST", "127.0.0.1")
+EMAIL_PORT = env_int("AFTERSALE_SMTP_PORT", 2525)
+EMAIL_HOST_USER = env_str("AFTERSALE_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = env_str("AFTERSALE_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("AFTERSALE_SMTP_STARTTLS", False)
+EMAIL_USE_SSL = env_bool("AFTERSALE_SMTP_TLS", False)
+EMAIL_TIMEOUT = env_int("AFTERSALE_SMTP_TIMEOUT", 30)
+
+# How many due enrollments / queued messages one scheduler pass claims.
+SCHEDULER_BATCH_SIZE = env_int("AFTERSALE_SCHEDULER_BATCH_SIZE", 500)
+SCHEDULER_LEASE_SECONDS = env_int("AFTERSALE_SCHEDULER_LEASE_SECONDS", 300)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "aftersale": {"handlers": ["console"], "level": env_str("AFTERSALE_LOG_LEVEL", "WARNING")},
+        "mail.log": {"level": "ERROR"},
+    },
+}
