@@ -8,6 +8,7 @@ from aftersale.env import env_bool, env_int, env_path, env_str
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = env_path("AFTERSALE_HOME", Path.cwd() / "var")
+DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 SECRET_KEY = env_str("AFTERSALE_SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
 DEBUG = env_bool("AFTERSALE_DEBUG", False)

@@ -1,0 +1,82 @@
+"""Writing the catalog."""
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+from aftersale.catalog.models import Product
+from aftersale.catalog.records import ProductRecord
+from aftersale.stores.models import Store
+
+_UPDATABLE = ["name", "category", "department", "brand", "price", "stock", "image_url", "url"]
+
+
+def upsert_products(*, store: Store, records: Sequence[ProductRecord]) -> dict[str, int]:
+    """Create or update `records`; return the product id for every external id given.
+
+    A field a record leaves empty (None price or stock, blank text) keeps its stored value.
+    """
+    by_external_id = {record.external_id: record for record in records}
+    existing = {
+        product.external_id: product
+        for product in Product.objects.filter(store=store, external_id__in=by_external_id)
+    }
+    changed = [
+        product
+        for external_id, product in existing.items()
+        if _apply(product, by_external_id[external_id])
+    ]
+    if changed:
+        Product.objects.bulk_update(changed, _UPDATABLE, batch_size=500)
+    new = [
+        _new_product(store, record)
+        for external_id, record in by_external_id.items()
+        if external_id not in existing
+    ]
+    Product.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
+    return product_ids(store=store, external_ids=by_external_id)
+
+
+def ensure_products(*, store: Store, records: Iterable[ProductRecord]) -> dict[str, int]:
+    """Create the products of `records` that the store does not know yet, leaving known ones
+    untouched (an order's line item must not overwrite the catalog); return all their ids."""
+    wanted = {record.external_id: record for record in records}
+    ids = product_ids(store=store, external_ids=wanted)
+    missing = [_new_product(store, r) for eid, r in wanted.items() if eid not in ids]
+    if missing:
+        Product.objects.bulk_create(missing, batch_size=1000, ignore_conflicts=True)
+        ids = product_ids(store=store, external_ids=wanted)
+    return ids
+
+
+def product_ids(*, store: Store, external_ids: Iterable[str]) -> dict[str, int]:
+    """Map external product ids to database ids (unknown ids are left out)."""
+    rows = Product.objects.filter(store=store, external_id__in=list(external_ids))
+    return dict(rows.values_list("external_id", "id"))
+
+
+def _new_product(store: Store, record: ProductRecord) -> Product:
+    return Product(
+        store=store,
+        external_id=record.external_id,
+        name=record.name or f"Product {record.external_id}",
+        category=record.category,
+        department=record.department,
+        brand=record.brand,
+        price=record.price if record.price is not None else Decimal("0"),
+        stock=record.stock,
+        image_url=record.image_url,
+        url=record.url,
+    )
+
+
+def _apply(product: Product, record: ProductRecord) -> bool:
+    """Copy the record's non-empty fields onto `product`; True when anything changed."""
+    changed = False
+    for field in _UPDATABLE:
+        value = getattr(record, field)
+        if value is None or value == "":
+            continue
+        if getattr(product, field) != value:
+            setattr(product, field, value)
+            changed = True
+    return changed

@@ -1,0 +1,13 @@
+"""Normalized customer data, as every source delivers it."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecord:
+    external_id: str
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    time_zone: str = ""
+    accepts_marketing: bool = True

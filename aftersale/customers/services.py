@@ -1,0 +1,65 @@
+"""Writing customers."""
+
+import datetime as dt
+from collections.abc import Sequence
+
+from aftersale.customers.models import Customer
+from aftersale.customers.records import CustomerRecord
+from aftersale.stores.models import Store
+
+_UPDATABLE = ["email", "first_name", "last_name", "time_zone", "accepts_marketing"]
+
+
+def upsert_customers(
+    *, store: Store, records: Sequence[CustomerRecord], now: dt.datetime
+) -> dict[str, int]:
+    """Create or update `records`; return the customer id for every external id given.
+
+    Blank text fields keep the stored value; a withdrawn consent is always applied.
+    """
+    by_external_id = {record.external_id: record for record in records}
+    existing = {
+        customer.external_id: customer
+        for customer in Customer.objects.filter(store=store, external_id__in=by_external_id)
+    }
+    changed = [c for eid, c in existing.items() if _apply(c, by_external_id[eid])]
+    if changed:
+        Customer.objects.bulk_update(changed, _UPDATABLE, batch_size=500)
+    new = [
+        Customer(store=store, created_at=now, **_fields(record))
+        for eid, record in by_external_id.items()
+        if eid not in existing
+    ]
+    Customer.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
+    rows = Customer.objects.filter(store=store, external_id__in=by_external_id)
+    return dict(rows.values_list("external_id", "id"))
+
+
+def unsubscribe(*, customer: Customer, now: dt.datetime) -> bool:
+    """Stop all marketing email to `customer`; False when they were already unsubscribed."""
+    updated = Customer.objects.filter(pk=customer.pk, unsubscribed_at__isnull=True).update(
+        unsubscribed_at=now
+    )
+    customer.refresh_from_db(fields=["unsubscribed_at"])
+    return updated == 1
+
+
+def _fields(record: CustomerRecord) -> dict[str, object]:
+    return {
+        "external_id": record.external_id,
+        "email": record.email,
+        "first_name": record.first_name,
+        "last_name": record.last_name,
+        "time_zone": record.time_zone,
+        "accepts_marketing": record.accepts_marketing,
+    }
+
+
+def _apply(customer: Customer, record: CustomerRecord) -> bool:
+    changed = False
+    for field, value in _fields(record).items():
+        if value == "" or getattr(customer, field) == value:
+            continue
+        setattr(customer, field, value)
+        changed = True
+    return changed

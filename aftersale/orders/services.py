@@ -1,0 +1,149 @@
+"""Writing orders: idempotent on the store's order id, tolerant of events out of order."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+
+from aftersale.catalog.records import ProductRecord
+from aftersale.catalog.services import ensure_products
+from aftersale.customers.services import upsert_customers
+from aftersale.orders.models import LineItem, Order, OrderStatus
+from aftersale.orders.records import OrderRecord
+from aftersale.stores.models import Store
+
+# Later lifecycle stages win, whatever order the events arrive in.
+_LIFECYCLE = [
+    ("cancelled_at", OrderStatus.CANCELLED),
+    ("refunded_at", OrderStatus.REFUNDED),
+    ("delivered_at", OrderStatus.DELIVERED),
+    ("fulfilled_at", OrderStatus.FULFILLED),
+]
+_TIMESTAMPS = ["fulfilled_at", "delivered_at", "refunded_at", "cancelled_at"]
+
+
+@dataclass
+class IngestResult:
+    """What an ingest did: ids of the orders it created and of those it updated."""
+
+    created: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    unchanged: int = 0
+
+    def merge(self, other: IngestResult) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+
+
+def ingest_orders(
+    *, store: Store, records: Sequence[OrderRecord], now: dt.datetime
+) -> IngestResult:
+    """Store `records`: a new order is created with its line items; an order seen before
+    only gains the lifecycle timestamps it did not have (line items are never doubled)."""
+    records = list({r.external_id: r for r in records}.values())
+    try:
+        with transaction.atomic():
+            return _ingest(store, records, now)
+    except IntegrityError:
+        # Another process created some of these orders between our read and our insert;
+        # one at a time, each sees the other's rows.
+        result = IngestResult()
+        for record in records:
+            with transaction.atomic():
+                result.merge(_ingest(store, [record], now))
+        return result
+
+
+def order_status(order: Order) -> str:
+    """The status implied by the order's lifecycle timestamps."""
+    for attribute, status in _LIFECYCLE:
+        if getattr(order, attribute) is not None:
+            return status
+    return order.status if order.status == OrderStatus.PAID else OrderStatus.PLACED
+
+
+def _ingest(store: Store, records: list[OrderRecord], now: dt.datetime) -> IngestResult:
+    existing = {
+        o.external_id: o
+        for o in Order.objects.filter(store=store, external_id__in=[r.external_id for r in records])
+    }
+    result = IngestResult()
+    updates = [o for r in records if (o := existing.get(r.external_id)) and _merge(o, r)]
+    if updates:
+        Order.objects.bulk_update(updates, ["status", *_TIMESTAMPS], batch_size=500)
+    result.updated = [o.pk for o in updates]
+    result.unchanged = len(existing) - len(updates)
+    new_records = [r for r in records if r.external_id not in existing]
+    if new_records:
+        result.created = _create(store, new_records, now)
+    return result
+
+
+def _create(store: Store, records: list[OrderRecord], now: dt.datetime) -> list[int]:
+    customer_ids = upsert_customers(
+        store=store, records=list({r.customer.external_id: r.customer for r in records}.values()),
+        now=now,
+    )
+    product_ids = ensure_products(
+        store=store,
+        records=[
+            ProductRecord(li.product_external_id, li.product_name, category=li.category,
+                          price=li.unit_price)
+            for r in records
+            for li in r.line_items
+        ],
+    )
+    orders = Order.objects.bulk_create(
+        [_new_order(store, r, customer_ids[r.customer.external_id]) for r in records],
+        batch_size=1000,
+    )
+    LineItem.objects.bulk_create(
+        [
+            LineItem(
+                store=store, order_id=order.pk, product_id=product_ids[li.product_external_id],
+                quantity=li.quantity, unit_price=li.unit_price, total=li.unit_price * li.quantity,
+            )
+            for order, record in zip(orders, records, strict=True)
+            for li in record.line_items
+        ],
+        batch_size=2000,
+    )
+    return [order.pk for order in orders]
+
+
+def _new_order(store: Store, record: OrderRecord, customer_id: int) -> Order:
+    order = Order(
+        store=store,
+        external_id=record.external_id,
+        customer_id=customer_id,
+        currency=record.currency,
+        total=record.computed_total,
+        discount_codes=list(record.discount_codes),
+        placed_at=record.placed_at,
+        status=OrderStatus.PAID if record.paid_at else OrderStatus.PLACED,
+        **{name: getattr(record, name) for name in _TIMESTAMPS},
+    )
+    order.status = order_status(order)
+    return order
+
+
+def _merge(order: Order, record: OrderRecord) -> bool:
+    """Fill in lifecycle timestamps the stored order lacks; True when it changed."""
+    changed = False
+    for name in _TIMESTAMPS:
+        value = getattr(record, name)
+        if value is not None and getattr(order, name) is None:
+            setattr(order, name, value)
+            changed = True
+    if record.paid_at and order.status == OrderStatus.PLACED:
+        order.status = OrderStatus.PAID
+        changed = True
+    status = order_status(order)
+    if status != order.status:
+        order.status = status
+        changed = True
+    return changed

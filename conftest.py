@@ -1,0 +1,23 @@
+"""Fixtures shared by every app's tests."""
+
+import datetime as dt
+
+import pytest
+
+from aftersale.clock import VirtualClock
+from aftersale.stores.models import Store
+from aftersale.stores.services import create_store
+
+T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    """A virtual clock at Monday 2024-03-04 09:00 UTC."""
+    return VirtualClock(T0)
+
+
+@pytest.fixture
+def store(db: None) -> Store:
+    """An empty store."""
+    return create_store(name="Test Shop", slug="test-shop", now=T0)
