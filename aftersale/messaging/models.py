@@ -78,6 +78,8 @@ class Message(models.Model):
     queued_at = models.DateTimeField()
     send_after = models.DateTimeField()
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # Which claim owns the row: two workers may compute the same claimed_until.
+    claimed_by = models.CharField(max_length=64, blank=True, default="")
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     bounced_at = models.DateTimeField(null=True, blank=True)

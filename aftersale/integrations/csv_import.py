@@ -1,0 +1,255 @@
+"""Importing order history and the catalog from CSV files (columns: docs/csv-import.md).
+
+Files are streamed: only one chunk of orders or products is held in memory at a time.
+A bad line is reported with its line number and skipped; the good ones are kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from aftersale.catalog.records import ProductRecord
+from aftersale.catalog.services import product_ids
+from aftersale.customers.records import CustomerRecord
+from aftersale.integrations.csv_fields import RowFields
+from aftersale.integrations.services import receive_orders, receive_products
+from aftersale.orders.records import LineItemRecord, OrderRecord
+from aftersale.stores.models import Store
+
+ORDER_COLUMNS = ["order_id", "customer_id", "email", "first_name", "placed_at",
+                 "product_id", "quantity", "unit_price"]
+PRODUCT_COLUMNS = ["product_id", "name"]
+_STAMPS = ["paid_at", "fulfilled_at", "delivered_at", "refunded_at", "cancelled_at"]
+# A status given without its timestamp is taken to have happened when the order was placed.
+_STATUS_STAMP = {"placed": None, "paid": "paid_at", "fulfilled": "fulfilled_at",
+                 "delivered": "delivered_at", "refunded": "refunded_at",
+                 "cancelled": "cancelled_at", "canceled": "cancelled_at"}
+
+Row = dict[str | None, str | list[str] | None]
+Progress = Callable[[], None]
+
+
+class CsvFormatError(ValueError):
+    """The file cannot be imported at all (e.g. a required column is missing)."""
+
+
+@dataclass
+class ImportReport:
+    """What an import did. `imported` counts orders (or products); `errors` lists
+    (line number, reason) for every line that was skipped."""
+
+    kind: str
+    rows_read: int = 0
+    rows_imported: int = 0
+    imported: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class _OrderDraft:
+    """The rows of one order seen so far."""
+
+    order_id: str
+    first: RowFields
+    record: OrderRecord | None
+    items: list[LineItemRecord] = field(default_factory=list)
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    rows: int = 0
+
+
+def import_orders_csv(
+    *, store: Store, stream: TextIO, now: dt.datetime, chunk_size: int = 1000,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import an orders CSV (one row per line item, rows of an order adjacent) through
+    `receive_orders`, `chunk_size` orders at a time. An order with any bad line is skipped
+    whole and each of its bad lines reported; a missing required column raises
+    CsvFormatError before anything is imported. Re-importing a file is harmless."""
+    reader = _reader(stream, ORDER_COLUMNS)
+    report = ImportReport(kind="orders")
+    for drafts in _order_chunks(reader, chunk_size, report):
+        good = [d for d in drafts if not d.errors and d.record is not None]
+        for draft in drafts:
+            report.errors += draft.errors
+        report.skipped += len(drafts) - len(good)
+        records = [_finish(d) for d in good]
+        if records:
+            result = receive_orders(store=store, records=records, now=now)
+            report.created += len(result.created)
+            report.updated += len(result.updated)
+            report.unchanged += result.unchanged
+        report.imported += len(records)
+        report.rows_imported += sum(d.rows for d in good)
+        if progress:
+            progress()
+    report.errors.sort()
+    return report
+
+
+def import_products_csv(
+    *, store: Store, stream: TextIO, chunk_size: int = 1000, progress: Progress | None = None
+) -> ImportReport:
+    """Create or update the products of a products CSV (one row per product) through
+    `receive_products`; blank cells keep the stored value. Bad rows are reported and
+    skipped; a missing required column raises CsvFormatError before anything is imported."""
+    reader = _reader(stream, PRODUCT_COLUMNS)
+    report = ImportReport(kind="products")
+    for chunk in _product_chunks(reader, chunk_size, report):
+        known = product_ids(store=store, external_ids=chunk)
+        receive_products(store=store, records=list(chunk.values()))
+        report.created += len(chunk.keys() - known.keys())
+        report.updated += len(chunk.keys() & known.keys())
+        report.imported += len(chunk)
+        if progress:
+            progress()
+    return report
+
+
+def _reader(stream: TextIO, required: list[str]) -> csv.DictReader[str]:
+    reader = csv.DictReader(stream)
+    headers = [(h or "").strip().lower() for h in reader.fieldnames or []]
+    missing = [c for c in required if c not in headers]
+    if missing:
+        raise CsvFormatError(f"missing required column(s): {', '.join(missing)}")
+    reader.fieldnames = headers
+    return reader
+
+
+def _order_chunks(
+    reader: csv.DictReader[str], chunk_size: int, report: ImportReport
+) -> Iterator[list[_OrderDraft]]:
+    """Group adjacent rows into orders and yield them `chunk_size` orders at a time."""
+    pending: dict[str, _OrderDraft] = {}
+    done: set[str] = set()
+    for row in reader:
+        line, fields = reader.line_num, RowFields(row)  # type: ignore[arg-type]
+        report.rows_read += 1
+        order_id = fields.text("order_id", required=True)
+        if not order_id:
+            report.errors.append((line, "; ".join(fields.errors)))
+            continue
+        if order_id in done:
+            report.errors.append((line, f"order {order_id}: its rows must be adjacent; "
+                                        "this row comes after the order was imported"))
+            continue
+        if order_id not in pending and len(pending) >= chunk_size:
+            done.update(pending)
+            yield list(pending.values())
+            pending = {}
+        _add_row(pending, order_id, fields, line)
+    yield list(pending.values())
+
+
+def _add_row(pending: dict[str, _OrderDraft], order_id: str, fields: RowFields, line: int) -> None:
+    draft = pending.get(order_id)
+    if draft is None:
+        draft = pending[order_id] = _OrderDraft(order_id, fields, _order(order_id, fields))
+    else:
+        _check_same_order(draft.first, fields)
+    item = _line_item(fields)
+    draft.rows += 1
+    if fields.errors:
+        draft.errors.append((line, f"{'; '.join(fields.errors)} (order {order_id} skipped)"))
+    elif item is not None:
+        draft.items.append(item)
+
+
+def _order(order_id: str, f: RowFields) -> OrderRecord | None:
+    """The order-level fields, read from the order's first row."""
+    customer = CustomerRecord(
+        external_id=f.text("customer_id", required=True),
+        email=f.email("email", required=True),
+        first_name=f.text("first_name"), last_name=f.text("last_name"),
+        time_zone=f.time_zone("time_zone"),
+        accepts_marketing=f.boolean("accepts_marketing", default=True),
+    )
+    placed_at = f.moment("placed_at", required=True)
+    stamps = {name: f.moment(name) for name in _STAMPS}
+    status = f.text("status").lower()
+    if status and status not in _STATUS_STAMP:
+        f.errors.append(f"status: {status!r} is not one of {', '.join(_STATUS_STAMP)}")
+    elif (stamp := _STATUS_STAMP.get(status)) and stamps[stamp] is None:
+        stamps[stamp] = placed_at
+    if f.errors or placed_at is None:
+        return None
+    return OrderRecord(
+        external_id=order_id, customer=customer, placed_at=placed_at,
+        total=f.decimal("total"), currency=f.currency("currency") or "USD",
+        discount_codes=tuple(c.strip() for c in f.text("discount_codes").split(";") if c.strip()),
+        paid_at=stamps["paid_at"], fulfilled_at=stamps["fulfilled_at"],
+        delivered_at=stamps["delivered_at"], refunded_at=stamps["refunded_at"],
+        cancelled_at=stamps["cancelled_at"],
+    )
+
+
+def _check_same_order(first: RowFields, row: RowFields) -> None:
+    for name in ("customer_id", "email"):
+        mine, theirs = row.text(name).lower(), first.text(name).lower()
+        if mine != theirs:
+            row.errors.append(f"{name}: {mine!r} contradicts {theirs!r} on the order's first row")
+
+
+def _line_item(f: RowFields) -> LineItemRecord | None:
+    product_id = f.text("product_id", required=True)
+    quantity = f.integer("quantity", required=True)
+    unit_price = f.decimal("unit_price", required=True)
+    if quantity is None or unit_price is None or not product_id:
+        return None
+    return LineItemRecord(product_external_id=product_id, quantity=quantity,
+                          unit_price=unit_price, product_name=f.text("product_name"),
+                          category=f.text("category"))
+
+
+def _finish(draft: _OrderDraft) -> OrderRecord:
+    assert draft.record is not None
+    return dataclasses.replace(draft.record, line_items=tuple(draft.items))
+
+
+def _product_chunks(
+    reader: csv.DictReader[str], chunk_size: int, report: ImportReport
+) -> Iterator[dict[str, ProductRecord]]:
+    chunk: dict[str, ProductRecord] = {}
+    for row in reader:
+        report.rows_read += 1
+        fields = RowFields(row)  # type: ignore[arg-type]
+        record = _product(fields)
+        if fields.errors or record is None:
+            report.errors.append((reader.line_num, "; ".join(fields.errors)))
+            continue
+        report.rows_imported += 1
+        chunk[record.external_id] = record
+        if len(chunk) >= chunk_size:
+            yield chunk
+            chunk = {}
+    if chunk:
+        yield chunk
+
+
+def _product(f: RowFields) -> ProductRecord | None:
+    record = ProductRecord(
+        external_id=f.text("product_id", required=True), name=f.text("name", required=True),
+        category=f.text("category"), department=f.text("department"), brand=f.text("brand"),
+        price=f.decimal("price"), stock=_stock(f), image_url=f.url("image_url"), url=f.url("url"),
+    )
+    return None if f.errors else record
+
+
+def _stock(f: RowFields) -> int | None:
+    # Stock may legitimately be negative (oversold), so it is not read as a count.
+    text = f.text("stock")
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        f.errors.append(f"stock: {text!r} is not a whole number")
+        return None

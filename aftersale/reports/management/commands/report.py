@@ -1,0 +1,35 @@
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rich.console import Console
+
+from aftersale.clock import now
+from aftersale.flows.models import Flow
+from aftersale.reports.rendering import report_tables
+from aftersale.reports.selectors import flow_report
+from aftersale.stores.selectors import StoreNotFound, resolve_store
+
+
+class Command(BaseCommand):
+    help = "Print a flow's report: started, exited, completed, purchased, revenue, per step."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("flow", help="the flow's slug, e.g. post-purchase-upsell")
+        parser.add_argument("--store", help="store slug (default: the only store)")
+        parser.add_argument("--format", choices=["table", "json"], default="table")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            store = resolve_store(slug=options["store"])
+        except StoreNotFound as exc:
+            raise CommandError(str(exc)) from exc
+        flow = Flow.objects.filter(store=store, slug=options["flow"]).first()
+        if flow is None:
+            slugs = ", ".join(Flow.objects.filter(store=store).values_list("slug", flat=True))
+            raise CommandError(f"no flow {options['flow']!r} in {store.slug}; flows: {slugs}")
+        report = flow_report(flow=flow, now=now())
+        if options["format"] == "json":
+            self.stdout.write(json.dumps(report.as_dict(), indent=2))
+        else:
+            Console().print(report_tables(report))

@@ -1,0 +1,34 @@
+"""Drawing a flow report for the terminal."""
+
+from rich.console import Group
+from rich.table import Table
+
+from aftersale.reports.selectors import FlowReport
+
+
+def report_tables(report: FlowReport) -> Group:
+    """The report as two rich tables: the flow overview and its steps."""
+    overview = Table(title=f"{report.name} ({report.flow})", title_justify="left")
+    for column in ("Started", "Exited", "Completed", "Purchased", "Revenue"):
+        overview.add_column(column, justify="right")
+    overview.add_row(
+        f"{report.started:,}", f"{report.exited_pct:.1f}%", f"{report.completed_pct:.1f}%",
+        f"{report.purchased_pct:.1f}%", f"{report.revenue:,.2f}",
+    )
+    steps = Table(title="Steps", title_justify="left")
+    for column in ("#", "Step", "Waiting", "Progressed", "Sent", "Delivered", "Read",
+                   "Replied", "Bounced", "Clicked"):
+        steps.add_column(column, justify="left" if column == "Step" else "right")
+    for step in report.steps:
+        message = step.message
+        counts = (
+            [message.sent, message.delivered, message.read, message.replied, message.bounced,
+             message.clicked]
+            if message else []
+        )
+        steps.add_row(
+            str(step.index), step.label, f"{step.waiting:,}", f"{step.progressed:,}",
+            *(f"{n:,}" for n in counts), *([""] * (6 - len(counts))),
+        )
+    exits = ", ".join(f"{reason}: {n:,}" for reason, n in sorted(report.exit_reasons.items()))
+    return Group(overview, steps, f"Exit reasons: {exits or 'none'}")
