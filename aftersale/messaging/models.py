@@ -3,6 +3,7 @@ from django.db import models
 from aftersale.coupons.models import Coupon
 from aftersale.customers.models import Customer
 from aftersale.flows.models import Enrollment, Flow
+from aftersale.orders.models import Order
 from aftersale.stores.models import Store
 
 
@@ -63,6 +64,11 @@ class Message(models.Model):
         Enrollment, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
     )
     step_index = models.PositiveIntegerField(null=True, blank=True)
+    # The order a transactional email is about (an order confirmation has no enrollment);
+    # flow emails read the enrollment's trigger order instead.
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     idempotency_key = models.CharField(max_length=120, unique=True)
     to_email = models.EmailField()
     subject = models.CharField(max_length=300, blank=True, default="")

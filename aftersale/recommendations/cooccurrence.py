@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from scipy import sparse
 
 IntArray = npt.NDArray[np.int64]
@@ -47,35 +48,39 @@ def score_pairs(
     shrinkage: float = 5.0,
 ) -> PairScores:
     """Score every pair of products bought in the same basket and keep each source's
-    `top_n` best targets.
+    `top_n` best targets, best first.
 
     `baskets[i]` and `products[i]` are the basket and product of line i (any integer ids;
     a product repeated in a basket counts once). A pair is kept only when at least
-    `min_support` baskets hold both and it beats chance. The score of source a, target b
-    with s shared baskets, in N baskets, is
+    `min_support` baskets hold both and it is bought together more often than chance
+    (lift > 1). With s shared baskets and n_a, n_b baskets holding each product, the score
+    of target b for source a is
 
-        (P(b|a) - P(b)) * s / (s + shrinkage)
+        s / sqrt(n_a * n_b)  *  s / (s + shrinkage)
 
-    i.e. confidence times the lift factor (1 - 1/lift): an item in every basket has lift
-    ~1 and scores ~0 however often it co-occurs, and the last factor shrinks pairs seen in
-    only a few baskets toward zero.
+    The first factor is the geometric mean of the confidences both ways, i.e. the
+    confidence P(b|a) damped by the square root of b's popularity: between confidence,
+    which puts bananas on every list, and lift, which favours pairs seen twice. The second
+    shrinks pairs seen in only a few baskets toward zero.
     """
     x, product_ids = _basket_matrix(baskets, products)
     n_baskets = x.shape[0]
     item_support = np.bincount(x.indices, minlength=len(product_ids))
-    # A product in fewer than min_support baskets cannot be in a pair that is kept, and
-    # dropping its column first shrinks the co-occurrence product.
-    x = x[:, np.flatnonzero(item_support >= min_support)]
-    kept_ids, kept_support = product_ids[...], item_support
-    score = _blend(support, item_support[rows], item_support[cols], n_baskets, shrinkage)
-    positive = score > 0
-    rows, cols, support, score = rows[positive], cols[positive], support[positive], score[positive]
+    # A product in fewer than min_support baskets cannot be in a kept pair; dropping it
+    # before the product shrinks XᵀX.
+    x.data[item_support[x.indices] < min_support] = 0
+    x.eliminate_zeros()
+    rows, cols, support = _cooccurrence(x, min_support)
+    source_n, target_n = item_support[rows], item_support[cols]
+    score = _blend(support, source_n, target_n, shrinkage)
+    beats_chance = support * n_baskets > source_n * target_n
+    rows, cols, support, score = (a[beats_chance] for a in (rows, cols, support, score))
     keep = _top_per_group(rows, score, top_n)
     return PairScores(
         source=product_ids[rows[keep]],
         target=product_ids[cols[keep]],
         score=score[keep],
-        support=support[keep].astype(np.int64),
+        support=support[keep],
         baskets=n_baskets,
         products=len(product_ids),
     )
@@ -140,19 +145,19 @@ def _cooccurrence(x: sparse.csr_matrix, min_support: int) -> tuple[IntArray, Int
 
 
 def _blend(
-    support: IntArray, source_support: IntArray, target_support: IntArray,
-    n_baskets: int, shrinkage: float,
+    support: IntArray, source_support: IntArray, target_support: IntArray, shrinkage: float
 ) -> FloatArray:
-    """Confidence minus the target's base rate, shrunk toward zero for low support."""
+    """Cosine of the two products' basket vectors, shrunk toward zero for low support."""
     s = support.astype(np.float64)
-    confidence = s / source_support
-    base_rate = target_support / max(n_baskets, 1)
-    return (confidence - base_rate) * s / (s + shrinkage)
+    cosine = s / np.sqrt(source_support.astype(np.float64) * target_support)
+    return cosine * s / (s + shrinkage)
 
 
 def _top_per_group(groups: IntArray, score: FloatArray, top_n: int) -> IntArray:
     """Indexes of the `top_n` highest scores of each group, grouped and best first."""
-    order = np.lexsort((-score, groups))
+    # Two stable sorts (the integer one is a radix sort) beat one two-key lexsort.
+    by_score = np.argsort(-score, kind="stable")
+    order = by_score[np.argsort(groups[by_score], kind="stable")]
     sorted_groups = groups[order]
     starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
     sizes = np.diff(np.r_[starts, len(sorted_groups)])

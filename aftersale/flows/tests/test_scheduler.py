@@ -1,0 +1,127 @@
+import datetime as dt
+
+import pytest
+
+from aftersale.clock import VirtualClock
+from aftersale.coupons.models import Coupon
+from aftersale.flows.backtest import run_backtest
+from aftersale.flows.models import Enrollment, EnrollmentState
+from aftersale.flows.scheduler import claim_due, run_due_enrollments
+from aftersale.flows.services import install_flow, process_orders
+from aftersale.flows.tests.helpers import add_templates, place_order, upsell_definition
+from aftersale.messaging.models import Message
+
+T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
+DAY = dt.timedelta(days=1)
+
+
+@pytest.fixture
+def upsell(store):
+    add_templates(store, T0, "thank-you", "offer", "reminder")
+    return install_flow(store=store, slug="upsell", definition=upsell_definition(), now=T0)
+
+
+def sent_templates(customer_email: str) -> list[str]:
+    return list(
+        Message.objects.filter(to_email=customer_email)
+        .order_by("step_index")
+        .values_list("template__slug", flat=True)
+    )
+
+
+def backtest(flow, until: dt.datetime) -> None:
+    clock = VirtualClock(T0 - dt.timedelta(hours=1))
+    run_backtest(flow=flow, start=T0 - dt.timedelta(hours=1), end=until, clock=clock)
+
+
+def test_a_customer_who_never_buys_again_gets_all_three_messages(store, upsell):
+    place_order(store, order_id="1", customer="ann", at=T0)
+    backtest(upsell, T0 + 30 * DAY)
+    assert sent_templates("ann@example.com") == ["thank-you", "offer", "reminder"]
+    enrollment = Enrollment.objects.get(customer__external_id="ann")
+    assert enrollment.state == EnrollmentState.COMPLETED
+
+
+def test_messages_wait_for_their_delays(store, upsell):
+    place_order(store, order_id="1", customer="ann", at=T0)
+    backtest(upsell, T0 + 30 * DAY)
+    queued = dict(Message.objects.values_list("template__slug", "queued_at"))
+    assert queued["thank-you"] - T0 <= dt.timedelta(hours=2)
+    assert queued["offer"] - queued["thank-you"] >= 3 * DAY
+    assert queued["reminder"] - queued["offer"] >= 4 * DAY
+
+
+def test_a_customer_who_purchases_again_exits_before_the_next_message(store, upsell):
+    place_order(store, order_id="1", customer="bob", at=T0)
+    place_order(store, order_id="2", customer="bob", at=T0 + 2 * DAY)
+    backtest(upsell, T0 + 30 * DAY)
+    assert sent_templates("bob@example.com") == ["thank-you"]
+    enrollment = Enrollment.objects.get(customer__external_id="bob")
+    assert (enrollment.state, enrollment.exit_reason) == (EnrollmentState.EXITED,
+                                                           "purchased_again")
+    assert enrollment.ended_at == T0 + 2 * DAY
+
+
+def test_the_offer_carries_a_unique_coupon_that_the_reminder_repeats(store, upsell):
+    place_order(store, order_id="1", customer="ann", at=T0)
+    place_order(store, order_id="2", customer="cat", at=T0)
+    backtest(upsell, T0 + 30 * DAY)
+    offers = Message.objects.filter(template__slug="offer").select_related("coupon")
+    codes = {m.coupon.code for m in offers}
+    assert len(codes) == 2
+    for reminder in Message.objects.filter(template__slug="reminder"):
+        offer = offers.get(customer=reminder.customer)
+        assert reminder.coupon_id == offer.coupon_id
+
+
+def test_reminder_skips_customers_who_used_the_coupon(store):
+    add_templates(store, T0, "thank-you", "offer", "reminder")
+    flow = install_flow(store=store, slug="upsell",
+                        definition=upsell_definition(exit_when=()), now=T0)
+    place_order(store, order_id="1", customer="cat", at=T0)
+    clock = VirtualClock(T0)
+    run_backtest(flow=flow, start=T0 - dt.timedelta(hours=1), end=T0 + 4 * DAY, clock=clock)
+    code = Coupon.objects.get(customer__external_id="cat").code
+    redeeming = place_order(store, order_id="2", customer="cat", at=T0 + 5 * DAY, codes=(code,))
+    process_orders(store=store, order_ids=[redeeming.pk], now=T0 + 5 * DAY)
+    run_backtest(flow=flow, start=T0 + 5 * DAY, end=T0 + 30 * DAY, clock=clock)
+    assert Coupon.objects.get(code=code).redeemed_order == redeeming
+    assert sent_templates("cat@example.com") == ["thank-you", "offer"]
+    assert Enrollment.objects.get().state == EnrollmentState.COMPLETED
+
+
+def test_only_the_first_purchase_starts_the_flow(store, upsell):
+    place_order(store, order_id="1", customer="dan", at=T0 - 10 * DAY)
+    place_order(store, order_id="2", customer="dan", at=T0 + DAY)
+    backtest(upsell, T0 + 30 * DAY)
+    assert not Enrollment.objects.exists()
+
+
+def test_the_same_order_processed_twice_enrolls_once(store, upsell):
+    order = place_order(store, order_id="1", customer="ann", at=T0)
+    process_orders(store=store, order_ids=[order.pk], now=T0)
+    process_orders(store=store, order_ids=[order.pk], now=T0)
+    assert Enrollment.objects.count() == 1
+
+
+def test_a_claimed_enrollment_is_not_claimed_by_a_second_worker(store, upsell):
+    order = place_order(store, order_id="1", customer="ann", at=T0)
+    process_orders(store=store, order_ids=[order.pk], now=T0)
+    first = claim_due(now=T0, worker_id="a", limit=10)
+    second = claim_due(now=T0, worker_id="b", limit=10)
+    assert [e.pk for e in first] == [Enrollment.objects.get().pk]
+    assert second == []
+
+
+def test_an_expired_lease_lets_another_worker_finish_the_step_once(store, upsell):
+    order = place_order(store, order_id="1", customer="ann", at=T0)
+    process_orders(store=store, order_ids=[order.pk], now=T0)
+    claim_due(now=T0, worker_id="crashed", limit=10)  # this worker dies holding the lease
+    within_lease = T0 + dt.timedelta(minutes=2)
+    assert run_due_enrollments(now=within_lease, worker_id="b").claimed == 0
+    after_lease = T0 + dt.timedelta(minutes=10)
+    assert run_due_enrollments(now=after_lease, worker_id="b").claimed == 1
+    after_delay = T0 + dt.timedelta(hours=2)
+    run_due_enrollments(now=after_delay, worker_id="b")
+    run_due_enrollments(now=after_delay, worker_id="c")
+    assert sent_templates("ann@example.com") == ["thank-you"]

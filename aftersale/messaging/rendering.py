@@ -1,0 +1,221 @@
+"""Turning a template and a context into a finished email: sandboxed Jinja2 -> MJML ->
+HTML (mrml) -> inlined CSS (css-inline) -> UTM-tagged links -> plain-text part."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import css_inline
+import jinja2
+import mrml
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
+
+from aftersale.messaging.context import Context, build_context
+from aftersale.messaging.links import tag_links
+from aftersale.messaging.models import EmailTemplate, Message
+from aftersale.messaging.plaintext import html_to_text
+
+LIBRARY_DIR = Path(__file__).resolve().parent / "library"
+
+# Guards against runaway merchant templates: a render is a few KB of MJML, so these
+# limits are far above any real email and far below what would hurt a worker.
+MAX_RANGE = 1_000
+MAX_SEQUENCE_REPEAT = 100_000
+MAX_POWER_EXPONENT = 100
+MAX_OUTPUT_CHARS = 2_000_000
+_CACHE_SIZE = 256
+
+
+class TemplateError(Exception):
+    """A merchant template that cannot be rendered; says which template, where and why."""
+
+    def __init__(self, *, slug: str, problem: str, line: int | None = None) -> None:
+        self.slug, self.problem, self.line = slug, problem, line
+        where = f" line {line}" if line else ""
+        super().__init__(f"template {slug!r}{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """One recipient's finished email."""
+
+    subject: str
+    preheader: str
+    html: str
+    text: str
+
+
+def _capped_range(*args: int) -> range:
+    rng = range(*args)
+    if len(rng) > MAX_RANGE:
+        raise SecurityError(f"range() of {len(rng)} items is over the limit of {MAX_RANGE}")
+    return rng
+
+
+class _GuardedEnvironment(SandboxedEnvironment):
+    """The sandbox plus limits on the operators that can blow up memory or CPU."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
+        if op == "**" and isinstance(right, int | float) and abs(right) > MAX_POWER_EXPONENT:
+            raise SecurityError(f"exponent {right} is over the limit of {MAX_POWER_EXPONENT}")
+        if op == "*":
+            _check_repeat(left, right)
+        return super().call_binop(context, op, left, right)
+
+
+def _check_repeat(left: Any, right: Any) -> None:
+    for seq, times in ((left, right), (right, left)):
+        if isinstance(seq, str | list | tuple) and isinstance(times, int):
+            if len(seq) * times > MAX_SEQUENCE_REPEAT:
+                raise SecurityError(
+                    f"repeating a sequence to {len(seq) * times} items is over the limit "
+                    f"of {MAX_SEQUENCE_REPEAT}"
+                )
+
+
+def _environment(*, html: bool) -> SandboxedEnvironment:
+    env = _GuardedEnvironment(
+        loader=jinja2.FileSystemLoader(LIBRARY_DIR / "partials") if html else None,
+        autoescape=html,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.globals["range"] = _capped_range
+    return env
+
+
+# Built once per process: compiling the partials and the sandbox tables is not free.
+_HTML_ENV = _environment(html=True)
+_TEXT_ENV = _environment(html=False)
+_INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
+_cache: OrderedDict[tuple[int, dt.datetime, str], jinja2.Template] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def compile_template(*, template: EmailTemplate, part: str) -> jinja2.Template:
+    """The compiled Jinja template for `part` ("subject", "preheader" or "body") of
+    `template`, from a cache keyed by (id, updated_at) so an edit is seen at once;
+    raises TemplateError with the line number for a syntax error."""
+    source = {"subject": template.subject, "preheader": template.preheader,
+              "body": template.body_mjml}[part]
+    if template.pk is None:  # an unsaved draft, e.g. a live preview
+        return _compile(source, slug=template.slug, html=part == "body")
+    key = (template.pk, template.updated_at, part)
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached is not None:
+            _cache.move_to_end(key)
+            return cached
+    compiled = _compile(source, slug=template.slug, html=part == "body")
+    with _cache_lock:
+        _cache[key] = compiled
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return compiled
+
+
+def _compile(source: str, *, slug: str, html: bool) -> jinja2.Template:
+    env = _HTML_ENV if html else _TEXT_ENV
+    try:
+        return env.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(slug=slug, problem=f"syntax error: {exc.message}",
+                            line=exc.lineno) from exc
+
+
+def render_template(
+    *, template: EmailTemplate, context: Context, campaign: str
+) -> RenderedEmail:
+    """Render `template` for one recipient's `context`: subject and preheader as single
+    lines, MJML body to inlined HTML with UTM-tagged links (utm_campaign=`campaign`,
+    utm_content=the template slug), and a plain-text part. Any problem in the merchant's
+    code, including a sandbox violation, raises TemplateError; nothing unsafe runs."""
+    subject = _one_line(_run(template, "subject", context))
+    preheader = _one_line(_run(template, "preheader", context))
+    mjml = _run(template, "body", {**context, "subject": subject, "preheader": preheader})
+    page = _mjml_to_html(mjml, slug=template.slug)
+    page = tag_links(page, campaign=campaign, content=template.slug)
+    page = _INLINER.inline(page)
+    return RenderedEmail(subject=subject, preheader=preheader, html=page,
+                         text=html_to_text(page))
+
+
+def render_message(*, message: Message, now: dt.datetime) -> RenderedEmail:
+    """Render `message` for its recipient with the context built from the database;
+    raises TemplateError when its template cannot be rendered."""
+    campaign = message.flow.slug if message.flow_id is not None else "transactional"
+    context = build_context(message=message, now=now)
+    return render_template(template=message.template, context=context, campaign=campaign)
+
+
+def _one_line(text: str) -> str:
+    # Headers must not contain line breaks, and a template's indentation is noise.
+    return " ".join(text.split())
+
+
+def _run(template: EmailTemplate, part: str, context: Context) -> str:
+    compiled = compile_template(template=template, part=part)
+    try:
+        return _generate_capped(compiled, context, slug=template.slug)
+    except TemplateError:
+        raise
+    except Exception as exc:  # merchant code can raise anything; report it, don't crash
+        raise _explain(exc, slug=template.slug) from exc
+
+
+def _generate_capped(compiled: jinja2.Template, context: Context, *, slug: str) -> str:
+    chunks, size = [], 0
+    for chunk in compiled.generate(context):
+        size += len(chunk)
+        if size > MAX_OUTPUT_CHARS:
+            raise TemplateError(
+                slug=slug, problem=f"output is over the limit of {MAX_OUTPUT_CHARS} characters"
+            )
+        chunks.append(chunk)
+    return "".join(chunks)
+
+
+_PROBLEMS: list[tuple[type[BaseException], Callable[[BaseException], str]]] = [
+    (SecurityError, lambda exc: f"refused by the sandbox: {exc}"),
+    (jinja2.UndefinedError, lambda exc: f"undefined value: {exc}"),
+    (jinja2.TemplateNotFound, lambda exc: f"no such template to include: {exc}"),
+    (jinja2.TemplateSyntaxError, lambda exc: f"syntax error: {exc}"),
+]
+
+
+def _explain(exc: BaseException, *, slug: str) -> TemplateError:
+    problem = next(
+        (describe(exc) for kind, describe in _PROBLEMS if isinstance(exc, kind)),
+        f"{type(exc).__name__}: {exc}",
+    )
+    return TemplateError(slug=slug, problem=problem, line=_template_line(exc))
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The line of the merchant's template where `exc` happened: Jinja rewrites the
+    traceback so template frames carry template line numbers."""
+    lineno = getattr(exc, "lineno", None)
+    if isinstance(lineno, int):
+        return lineno
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<template>"]
+    return frames[-1].lineno if frames else None
+
+
+def _mjml_to_html(mjml: str, *, slug: str) -> str:
+    try:
+        return str(mrml.to_html(mjml).content)
+    except Exception as exc:  # mrml reports bad MJML as OSError/ValueError with a message
+        raise TemplateError(slug=slug, problem=f"invalid MJML: {exc}") from exc
+

@@ -1,0 +1,91 @@
+import datetime as dt
+
+from aftersale.recommendations.models import AssociationKind, ProductAssociation, ProductRank
+from aftersale.recommendations.services import fit_recommendations
+from aftersale.recommendations.tests.conftest import DAY0, Shop
+
+
+def _targets(shop: Shop, source: str) -> list[str]:
+    rows = ProductAssociation.objects.filter(
+        store=shop.store, kind=AssociationKind.BOUGHT_TOGETHER, source_id=shop.ids[source]
+    ).order_by("-score")
+    return shop.names(rows.values_list("target_id", flat=True))
+
+
+def _grocery(shop: Shop) -> None:
+    shop.products("milk", "cereal", "chips", "salsa", "soap", "bread")
+    shop.baskets(["cereal", "milk"], ["chips", "salsa", "milk"], times=4)
+    shop.baskets(["milk", "bread"], ["milk", "soap"], ["milk"], times=10)
+
+
+def test_fit_prefers_the_product_bought_with_chips_over_the_ubiquitous_milk(shop):
+    _grocery(shop)
+    summary = fit_recommendations(store=shop.store)
+    assert _targets(shop, "chips")[0] == "salsa"
+    assert _targets(shop, "cereal") == ["milk"]
+    assert summary.baskets == 38
+    assert summary.products == 6
+    assert summary.pairs == ProductAssociation.objects.filter(store=shop.store).count()
+
+
+def test_fit_keeps_only_top_n_targets_per_product(shop):
+    shop.products("a", "b", "c", "d", "x")
+    shop.baskets(["a", "b", "c", "d"], times=3)
+    shop.baskets(["x"], times=10)
+    fit_recommendations(store=shop.store, top_n=2)
+    assert len(_targets(shop, "a")) == 2
+
+
+def test_fit_ranks_bestsellers_by_distinct_customers(shop):
+    shop.products("milk", "soap")
+    shop.baskets(["soap"], customer="hoarder", times=5)
+    shop.baskets(["milk"], times=3)
+    fit_recommendations(store=shop.store)
+    ranks = ProductRank.objects.filter(store=shop.store, kind="bestseller").order_by("rank")
+    assert shop.names(ranks.values_list("product_id", flat=True)) == ["milk", "soap"]
+    assert list(ranks.values_list("rank", flat=True)) == [1, 2]
+
+
+def test_fit_until_ignores_orders_placed_at_or_after_it(shop):
+    shop.products("chips", "salsa", "beer")
+    shop.baskets(["chips", "salsa"], times=3, at=DAY0)
+    later = DAY0 + dt.timedelta(days=30)
+    shop.baskets(["chips", "beer"], times=3, at=later)
+    summary = fit_recommendations(store=shop.store, until=later)
+    assert _targets(shop, "chips") == ["salsa"]
+    assert summary.baskets == 3
+    ranked = ProductRank.objects.filter(store=shop.store).values_list("product_id", flat=True)
+    assert "beer" not in shop.names(ranked)
+
+
+def test_fit_skips_cancelled_orders(shop):
+    shop.products("chips", "salsa", "beer")
+    shop.baskets(["chips", "beer"], times=3, cancelled=True)
+    shop.baskets(["chips", "salsa"], ["beer"], times=3)
+    fit_recommendations(store=shop.store)
+    assert _targets(shop, "chips") == ["salsa"]
+
+
+def test_refit_replaces_the_previous_rows(shop):
+    shop.products("chips", "salsa", "beer")
+    shop.baskets(["chips", "salsa"], times=3, at=DAY0)
+    fit_recommendations(store=shop.store)
+    shop.baskets(["chips", "beer"], times=20, at=DAY0 + dt.timedelta(days=1))
+    shop.baskets(["salsa"], times=20, at=DAY0 + dt.timedelta(days=1))
+    fit_recommendations(store=shop.store)
+    assert _targets(shop, "chips")[0] == "beer"
+    pairs = ProductAssociation.objects.filter(store=shop.store)
+    assert pairs.count() == len(set(pairs.values_list("source_id", "target_id")))
+    assert ProductRank.objects.filter(store=shop.store).count() == 3
+
+
+def test_fit_leaves_other_stores_alone(shop, store):
+    from aftersale.stores.services import create_store
+
+    other = Shop(create_store(name="Other", slug="other", now=DAY0))
+    other.products("chips", "salsa")
+    other.baskets(["chips", "salsa"], times=3)
+    fit_recommendations(store=other.store)
+    fit_recommendations(store=store)
+    assert ProductAssociation.objects.filter(store=other.store).count() == 2
+    assert ProductAssociation.objects.filter(store=store).count() == 0
