@@ -11,6 +11,14 @@ from aftersale.stores.services import create_store
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
 
 
+@pytest.fixture(autouse=True)
+def _forget_cached_flow_versions() -> None:
+    """Row ids are reused after a test's rollback, so per-id caches must start empty."""
+    from aftersale.flows.selectors import definition_of
+
+    definition_of.cache_clear()
+
+
 @pytest.fixture
 def clock() -> VirtualClock:
     """A virtual clock at Monday 2024-03-04 09:00 UTC."""

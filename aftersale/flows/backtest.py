@@ -40,7 +40,7 @@ def run_backtest(
     )
     times = [p[0] for p in placed]
     summary = BacktestSummary(orders_replayed=len(placed))
-    clock.set(max(clock.now(), start))
+    clock.set(start)
     previous = clock.now()
     while previous < end or _journeys_in_flight(flow):
         now = clock.advance(tick)

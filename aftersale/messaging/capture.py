@@ -17,8 +17,9 @@ class LocalSmtpController(Controller):
     real port is read back from the bound socket before the readiness check."""
 
     def _trigger_server(self) -> None:
-        if self.port == 0 and self.server is not None:
-            self.port = self.server.sockets[0].getsockname()[1]
+        sockets = getattr(self.server, "sockets", None)
+        if self.port == 0 and sockets:
+            self.port = sockets[0].getsockname()[1]
         super()._trigger_server()
 
 

@@ -143,7 +143,9 @@ def _recommendations(message: Message, *, store: Store, coupon: Coupon | None) -
             continue  # deleted since the pick was made: show the others
         card = _product(product, store=store)
         card["reason"] = str(pick.get("reason") or "")
-        card["discounted_price"] = _discounted(product.price, coupon=coupon, currency=store.currency)
+        card["discounted_price"] = _discounted(
+            product.price, coupon=coupon, currency=store.currency
+        )
         cards.append(card)
     return cards
 

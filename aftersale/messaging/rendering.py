@@ -75,12 +75,12 @@ class _GuardedEnvironment(SandboxedEnvironment):
 
 def _check_repeat(left: Any, right: Any) -> None:
     for seq, times in ((left, right), (right, left)):
-        if isinstance(seq, str | list | tuple) and isinstance(times, int):
-            if len(seq) * times > MAX_SEQUENCE_REPEAT:
-                raise SecurityError(
-                    f"repeating a sequence to {len(seq) * times} items is over the limit "
-                    f"of {MAX_SEQUENCE_REPEAT}"
-                )
+        repeatable = isinstance(seq, str | list | tuple) and isinstance(times, int)
+        if repeatable and len(seq) * times > MAX_SEQUENCE_REPEAT:
+            raise SecurityError(
+                f"repeating a sequence to {len(seq) * times} items is over the limit "
+                f"of {MAX_SEQUENCE_REPEAT}"
+            )
 
 
 def _environment(*, html: bool) -> SandboxedEnvironment:
@@ -155,7 +155,7 @@ def render_template(
 def render_message(*, message: Message, now: dt.datetime) -> RenderedEmail:
     """Render `message` for its recipient with the context built from the database;
     raises TemplateError when its template cannot be rendered."""
-    campaign = message.flow.slug if message.flow_id is not None else "transactional"
+    campaign = message.flow.slug if message.flow is not None else "transactional"
     context = build_context(message=message, now=now)
     return render_template(template=message.template, context=context, campaign=campaign)
 

@@ -30,7 +30,7 @@ def test_report_numbers_match_a_hand_checked_scenario(store):
     place_order(store, order_id="c2", customer="cat", at=T0 + 5 * DAY, total="30.00")
     place_order(store, order_id="d1", customer="dan", at=T0 + 60 * DAY, total="99.00")
 
-    clock = VirtualClock(T0)
+    clock = VirtualClock(T0 - DAY)
     run_backtest(flow=flow, start=T0 - DAY, end=T0 + 20 * DAY, clock=clock,
                  deliver=deliver_all)
     report = flow_report(flow=flow, now=clock.now()).as_dict()
