@@ -30,6 +30,9 @@ def upsert_customers(
         for eid, record in by_external_id.items()
         if eid not in existing
     ]
+    if not new:
+        # Every customer was known: their ids are at hand, no need to read them again.
+        return {eid: customer.pk for eid, customer in existing.items()}
     Customer.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
     rows = Customer.objects.filter(store=store, external_id__in=by_external_id)
     return dict(rows.values_list("external_id", "id"))

@@ -115,7 +115,8 @@ def _product_names(frame: pd.DataFrame) -> pd.Series:
     """E.g. "Private Bread: Italian/French 20 oz": brand, type (or category), size."""
     kind = frame["product_type"].fillna(frame["product_category"]).fillna("").str.title()
     kind = kind.str.replace(r"\s*:\s*", ": ", regex=True)
-    name = frame["brand"].fillna("") + " " + kind + " " + frame["package_size"].fillna("").str.lower()
+    size = frame["package_size"].fillna("").str.lower()
+    name = frame["brand"].fillna("") + " " + kind + " " + size
     name = name.str.replace(r"\s+", " ", regex=True).str.strip()
     fallback = "Product " + frame["product_id"].astype(str)
     return name.where(kind != "", fallback)

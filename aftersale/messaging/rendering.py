@@ -8,6 +8,7 @@ import threading
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ LIBRARY_DIR = Path(__file__).resolve().parent / "library"
 # Guards against runaway merchant templates: a render is a few KB of MJML, so these
 # limits are far above any real email and far below what would hurt a worker.
 MAX_RANGE = 1_000
+MAX_RANGE_ITEMS_PER_RENDER = 20_000  # nested loops multiply: this bounds their total
 MAX_SEQUENCE_REPEAT = 100_000
 MAX_POWER_EXPONENT = 100
 MAX_OUTPUT_CHARS = 2_000_000
@@ -53,10 +55,22 @@ class RenderedEmail:
     text: str
 
 
+# What is left of the current render's range() budget; a list so it can be decremented.
+_range_budget: ContextVar[list[int] | None] = ContextVar("range_budget", default=None)
+
+
 def _capped_range(*args: int) -> range:
     rng = range(*args)
     if len(rng) > MAX_RANGE:
         raise SecurityError(f"range() of {len(rng)} items is over the limit of {MAX_RANGE}")
+    budget = _range_budget.get()
+    if budget is not None:
+        budget[0] -= len(rng)
+        if budget[0] < 0:
+            raise SecurityError(
+                f"range() calls in one render are over the limit of "
+                f"{MAX_RANGE_ITEMS_PER_RENDER} items in all"
+            )
     return rng
 
 
@@ -100,7 +114,7 @@ def _environment(*, html: bool) -> SandboxedEnvironment:
 _HTML_ENV = _environment(html=True)
 _TEXT_ENV = _environment(html=False)
 _INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
-_cache: OrderedDict[tuple[int, dt.datetime, str], jinja2.Template] = OrderedDict()
+_cache: OrderedDict[tuple[int, dt.datetime, str], tuple[str, jinja2.Template]] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -115,12 +129,13 @@ def compile_template(*, template: EmailTemplate, part: str) -> jinja2.Template:
     key = (template.pk, template.updated_at, part)
     with _cache_lock:
         cached = _cache.get(key)
-        if cached is not None:
+        # Comparing the source too guards against an edit that forgot to bump updated_at.
+        if cached is not None and cached[0] == source:
             _cache.move_to_end(key)
-            return cached
+            return cached[1]
     compiled = _compile(source, slug=template.slug, html=part == "body")
     with _cache_lock:
-        _cache[key] = compiled
+        _cache[key] = (source, compiled)
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return compiled
@@ -147,9 +162,10 @@ def render_template(
     mjml = _run(template, "body", {**context, "subject": subject, "preheader": preheader})
     page = _mjml_to_html(mjml, slug=template.slug)
     page = tag_links(page, campaign=campaign, content=template.slug)
-    page = _INLINER.inline(page)
-    return RenderedEmail(subject=subject, preheader=preheader, html=page,
-                         text=html_to_text(page))
+    # The text comes from the page before inlining: same content, far fewer bytes to parse.
+    text = html_to_text(page)
+    return RenderedEmail(subject=subject, preheader=preheader, html=_INLINER.inline(page),
+                         text=text)
 
 
 def render_message(*, message: Message, now: dt.datetime) -> RenderedEmail:
@@ -177,13 +193,17 @@ def _run(template: EmailTemplate, part: str, context: Context) -> str:
 
 def _generate_capped(compiled: jinja2.Template, context: Context, *, slug: str) -> str:
     chunks, size = [], 0
-    for chunk in compiled.generate(context):
-        size += len(chunk)
-        if size > MAX_OUTPUT_CHARS:
-            raise TemplateError(
-                slug=slug, problem=f"output is over the limit of {MAX_OUTPUT_CHARS} characters"
-            )
-        chunks.append(chunk)
+    budget = _range_budget.set([MAX_RANGE_ITEMS_PER_RENDER])
+    try:
+        for chunk in compiled.generate(context):
+            size += len(chunk)
+            if size > MAX_OUTPUT_CHARS:
+                raise TemplateError(
+                    slug=slug, problem=f"output is over the limit of {MAX_OUTPUT_CHARS} characters"
+                )
+            chunks.append(chunk)
+    finally:
+        _range_budget.reset(budget)
     return "".join(chunks)
 
 

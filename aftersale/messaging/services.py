@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 RETRY_BASE = dt.timedelta(minutes=5)
+# When another worker takes some of our candidates, look for more this many times.
+_CLAIM_ROUNDS = 3
 
 Outcome = Literal["delivered", "bounced", "deferred", "failed", "skipped"]
 
@@ -69,18 +71,26 @@ def claim_due_messages(
     worker_id: str | None = None, lease: dt.timedelta | None = None,
 ) -> list[Message]:
     """Claim up to `limit` due queued messages for this caller until now + `lease` and
-    return them with their relations loaded. The claim is a conditional UPDATE, so two
-    workers claiming at the same moment never get the same message."""
+    return them with their relations loaded. The claim is a conditional UPDATE under a
+    claim token unique to this call, so two workers claiming at the same moment never
+    get the same message."""
     lease = lease or dt.timedelta(seconds=settings.SCHEDULER_LEASE_SECONDS)
     claim = f"{(worker_id or default_worker_id())[:48]}:{secrets.token_hex(6)}"
-    candidates = due_messages(now=now, store=store)
-    ids = list(candidates.values_list("id", flat=True)[:limit])
-    if not ids:
-        return []
-    due_messages(now=now, store=store).filter(id__in=ids).update(
-        claimed_until=now + lease, claimed_by=claim
+    won, candidates = 0, []
+    for _ in range(_CLAIM_ROUNDS):
+        ids = list(due_messages(now=now, store=store).values_list("id", flat=True)[: limit - won])
+        if not ids:
+            break
+        candidates += ids
+        taken = due_messages(now=now, store=store).filter(id__in=ids).update(
+            claimed_until=now + lease, claimed_by=claim
+        )
+        won += taken
+        if taken == len(ids) or won >= limit:
+            break  # no other worker got in between: nothing left to catch up on
+    claimed = Message.objects.filter(
+        id__in=candidates, claimed_by=claim, claimed_until=now + lease
     )
-    claimed = Message.objects.filter(id__in=ids, claimed_by=claim, claimed_until=now + lease)
     return list(claimed.select_related(*RENDER_RELATIONS).order_by("send_after", "id"))
 
 
@@ -239,11 +249,11 @@ def _deliver(
 def classify_send_error(exc: BaseException) -> tuple[Literal["bounce", "retry"], bool]:
     """Whether a failed send is a permanent bounce (SMTP 5xx) or worth retrying (4xx,
     network trouble, anything unknown), and whether the connection is gone."""
+    # 421 means the server is closing the connection on us (smtplib closes its side too).
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in exc.recipients.values()]
-        return ("bounce" if codes and min(codes) >= 500 else "retry"), False
+        return ("bounce" if codes and min(codes) >= 500 else "retry"), 421 in codes
     if isinstance(exc, smtplib.SMTPResponseException):
-        # 421: the server is closing the connection on us.
         return ("bounce" if exc.smtp_code >= 500 else "retry"), exc.smtp_code == 421
     if isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError | TimeoutError):
         return "retry", True

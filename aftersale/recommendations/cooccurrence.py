@@ -112,7 +112,7 @@ def rank_bestsellers(
     latest_product, latest_age = product[order][first], age[order][first]
     weight = np.power(0.5, np.maximum(latest_age, 0.0) / half_life_days)
     product_ids, index = np.unique(latest_product, return_inverse=True)
-    score = np.bincount(index, weights=weight)
+    score = np.bincount(index, weights=weight).astype(np.float64)
     best = np.lexsort((product_ids, -score))[:limit]
     return Ranking(product_ids[best], score[best])
 
@@ -120,7 +120,7 @@ def rank_bestsellers(
 def _basket_matrix(
     baskets: npt.ArrayLike, products: npt.ArrayLike
 ) -> tuple[sparse.csr_matrix, IntArray]:
-    """The binary basket×product matrix of the lines, and the product id of each column."""
+    """The binary basket-by-product matrix of the lines, and the product id of each column."""
     basket_index, _ = pd.factorize(np.asarray(baskets, dtype=np.int64))
     product_index, product_ids = pd.factorize(np.asarray(products, dtype=np.int64))
     x = sparse.csr_matrix(

@@ -90,3 +90,15 @@ def test_a_customer_counts_at_the_date_of_their_latest_purchase():
         customers=[1, 1], products=[SOAP, SOAP], age_days=[900.0, 0.0]
     )
     assert ranking.score.tolist() == [1.0]
+
+
+def test_a_product_in_most_baskets_tops_no_list_that_has_a_real_complement():
+    baskets = (
+        [[CHIPS, SALSA, MILK]] * 3 + [[CHIPS, MILK]] * 3
+        + [[CEREAL, SOAP, MILK]] * 3 + [[CEREAL, MILK]] * 3
+        + [[MILK]] * 40 + [[SALSA], [SOAP]]
+    )
+    baskets_ids, product_ids = _lines(baskets)
+    pairs = score_pairs(baskets=baskets_ids, products=product_ids)
+    assert _targets(pairs, CHIPS)[0] == SALSA
+    assert _targets(pairs, CEREAL)[0] == SOAP

@@ -1,0 +1,98 @@
+"""The template context is built from the database, formatted for reading."""
+
+from __future__ import annotations
+
+import pytest
+
+from aftersale.clock import VirtualClock
+from aftersale.messaging.context import build_context
+from aftersale.messaging.tests.factories import (
+    make_coupon,
+    make_customer,
+    make_product,
+    make_scenario,
+)
+from aftersale.stores.models import Store
+
+
+def test_customer_without_a_first_name_is_greeted_as_there(
+    store: Store, clock: VirtualClock
+) -> None:
+    customer = make_customer(store, now=clock.now(), first_name="  ")
+    scenario = make_scenario(store, now=clock.now(), customer=customer)
+    context = build_context(message=scenario.message("thank-you", now=clock.now()),
+                            now=clock.now())
+    assert context["customer"]["first_name"] == "there"
+
+
+def test_context_holds_bought_products_picks_in_order_coupon_and_unsubscribe_url(
+    store: Store, clock: VirtualClock
+) -> None:
+    scenario = make_scenario(store, now=clock.now())
+    message = scenario.message("cross-sell-offer", now=clock.now())
+    context = build_context(message=message, now=clock.now())
+    assert [p["name"] for p in context["bought"]] == ["Whole Milk", "Honey Oat Cereal"]
+    assert [p["name"] for p in context["recommendations"]] == [
+        "Chocolate Chip Cookies", "Maple Granola"
+    ]
+    assert context["recommendations"][0]["reason"] == "Goes with your Whole Milk"
+    assert context["recommendations"][0]["price"] == "$5.00"
+    assert context["recommendations"][0]["discounted_price"] == "$4.25"
+    assert context["coupon"]["discount_text"] == "15% off"
+    assert context["coupon"]["expires_on"] == "March 18, 2024"
+    assert context["coupon"]["expires_in"] == "in 14 days"
+    assert context["unsubscribe_url"].startswith("http://127.0.0.1:8000/u/")
+    assert context["store"]["brand_color"] == "#1f6feb"
+
+
+def test_recommendations_keep_their_order_and_skip_deleted_products(
+    store: Store, clock: VirtualClock
+) -> None:
+    scenario = make_scenario(store, now=clock.now())
+    gone = make_product(store, name="Discontinued")
+    gone_id = gone.pk
+    gone.delete()
+    picks = [
+        {"product_id": scenario.picks[1].pk, "reason": "b"},
+        {"product_id": gone_id, "reason": "gone"},
+        {"product_id": scenario.picks[0].pk, "reason": "a"},
+    ]
+    message = scenario.message("thank-you", now=clock.now(), recommendations=picks)
+    context = build_context(message=message, now=clock.now())
+    assert [p["reason"] for p in context["recommendations"]] == ["b", "a"]
+
+
+def test_context_needs_the_same_few_queries_for_many_products(
+    store: Store, clock: VirtualClock, django_assert_max_num_queries: object
+) -> None:
+    scenario = make_scenario(store, now=clock.now())
+    many = [make_product(store, name=f"Pick {i}") for i in range(20)]
+    message = scenario.message(
+        "thank-you", now=clock.now(),
+        recommendations=[{"product_id": p.pk, "reason": ""} for p in many],
+    )
+    with django_assert_max_num_queries(10):  # type: ignore[operator]
+        context = build_context(message=message, now=clock.now())
+    assert len(context["recommendations"]) == 20
+
+
+@pytest.mark.parametrize(
+    ("kind", "amount", "minimum", "text", "minimum_text", "discounted"),
+    [
+        ("percent", "12.5", "0", "12.5% off", "", "$4.38"),
+        ("fixed", "1", "30", "$1.00 off", "On orders over $30.00", "$4.00"),
+        ("free_shipping", "0", "0", "Free shipping", "", None),
+    ],
+)
+def test_coupon_terms_are_written_in_words(
+    store: Store, clock: VirtualClock, kind: str, amount: str, minimum: str, text: str,
+    minimum_text: str, discounted: str | None,
+) -> None:
+    scenario = make_scenario(store, now=clock.now())
+    coupon = make_coupon(store, scenario.customer, now=clock.now(), kind=kind, amount=amount,
+                         minimum_order=minimum)
+    message = scenario.message("cross-sell-offer", now=clock.now(), coupon=coupon)
+    context = build_context(message=message, now=clock.now())
+    assert context["coupon"]["discount_text"] == text
+    assert context["coupon"]["minimum_order_text"] == minimum_text
+    assert context["recommendations"][0]["discounted_price"] == discounted

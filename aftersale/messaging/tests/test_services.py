@@ -1,0 +1,263 @@
+"""Installing templates and sending the outbox over real SMTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import threading
+import time
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from django.db import OperationalError
+from django.db import connection as db_connection
+from pytest_django.fixtures import Settings
+
+from aftersale.clock import VirtualClock
+from aftersale.messaging.capture import CaptureServer
+from aftersale.messaging.models import EmailTemplate, Message, MessageStatus
+from aftersale.messaging.services import (
+    MAX_ATTEMPTS,
+    claim_due_messages,
+    install_default_templates,
+    send_queued_messages,
+)
+from aftersale.messaging.tests.factories import Scenario, make_customer, make_scenario
+from aftersale.messaging.tests.smtp_servers import RefusingHandler, serving, smtp_connection
+from aftersale.stores.models import Store
+from aftersale.stores.services import create_store
+
+
+@pytest.fixture
+def scenario(store: Store, clock: VirtualClock) -> Scenario:
+    return make_scenario(store, now=clock.now())
+
+
+def _parse(path: Path) -> EmailMessage:
+    parsed = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def test_installing_default_templates_is_idempotent_and_keeps_merchant_edits(
+    store: Store, clock: VirtualClock
+) -> None:
+    first = install_default_templates(store=store, now=clock.now())
+    assert [t.slug for t in first] == [
+        "thank-you", "cross-sell-offer", "offer-reminder", "order-confirmation"
+    ]
+    EmailTemplate.objects.filter(slug="thank-you").update(subject="Edited")
+    again = install_default_templates(store=store, now=clock.advance(dt.timedelta(days=1)))
+    assert [t.pk for t in again] == [t.pk for t in first]
+    assert EmailTemplate.objects.filter(store=store).count() == 4
+    assert EmailTemplate.objects.get(slug="thank-you").subject == "Edited"
+
+
+def test_sender_delivers_both_parts_with_one_click_unsubscribe_headers(
+    scenario: Scenario, clock: VirtualClock, tmp_path: Path, settings: Settings
+) -> None:
+    settings.PUBLIC_URL = "https://aftersale.example.com"
+    message = scenario.message("cross-sell-offer", now=clock.now())
+    with CaptureServer(tmp_path) as server:
+        summary = send_queued_messages(now=clock.now(), connection=smtp_connection(server.port))
+        assert server.count == 1
+    assert summary.delivered == 1 and summary.total == 1
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DELIVERED
+    assert message.sent_at == message.delivered_at == clock.now()
+    parsed = _parse(server.messages()[0])
+    assert parsed["Message-ID"] == message.message_id
+    assert parsed["Subject"] == message.subject == "15% off what goes with your order"
+    assert parsed["From"] == "Test Shop <hello@shop.example.com>"
+    assert parsed["To"] == scenario.customer.email
+    unsubscribe = str(parsed["List-Unsubscribe"]).strip()
+    assert unsubscribe.startswith("<https://aftersale.example.com/u/") and "<mailto:" in unsubscribe
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = parsed.get_body(preferencelist=("plain",))
+    html = parsed.get_body(preferencelist=("html",))
+    assert text is not None and html is not None
+    assert scenario.coupon.code in text.get_content()
+    assert "Claim my discount" in html.get_content()
+
+
+def test_sender_opens_its_own_connection_from_settings_and_reuses_it(
+    scenario: Scenario, clock: VirtualClock, settings: Settings
+) -> None:
+    for slug in ("thank-you", "cross-sell-offer", "offer-reminder"):
+        scenario.message(slug, now=clock.now())
+    handler = RefusingHandler()
+    with serving(handler) as port:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_PORT, settings.EMAIL_HOST = port, "127.0.0.1"
+        summary = send_queued_messages(now=clock.now())
+    assert summary.delivered == 3
+    assert len({peer for peer, _ in handler.received}) == 1  # one connection for the batch
+
+
+def test_a_5xx_refusal_marks_the_message_bounced(scenario: Scenario, clock: VirtualClock) -> None:
+    message = scenario.message("thank-you", now=clock.now())
+    with serving(RefusingHandler("550 5.1.1 No such mailbox", times=1)) as port:
+        summary = send_queued_messages(now=clock.now(), connection=smtp_connection(port))
+    assert summary.bounced == 1
+    message.refresh_from_db()
+    assert message.status == MessageStatus.BOUNCED and message.bounced_at == clock.now()
+    assert "550" in message.error and "No such mailbox" in message.error
+
+
+def test_a_4xx_refusal_defers_and_the_retry_later_delivers(
+    scenario: Scenario, clock: VirtualClock, tmp_path: Path
+) -> None:
+    message = scenario.message("thank-you", now=clock.now())
+    with serving(RefusingHandler("451 4.3.0 Try again later", times=1)) as port:
+        assert send_queued_messages(now=clock.now(), connection=smtp_connection(port)).deferred == 1
+    message.refresh_from_db()
+    assert message.status == MessageStatus.QUEUED and message.attempts == 1
+    assert message.send_after == clock.now() + dt.timedelta(minutes=5)
+    assert "451" in message.error
+    with CaptureServer(tmp_path) as server:
+        connection = smtp_connection(server.port)
+        assert send_queued_messages(now=clock.now(), connection=connection).total == 0
+        later = clock.advance(dt.timedelta(minutes=5))
+        assert send_queued_messages(now=later, connection=connection).delivered == 1
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DELIVERED and server.count == 1
+
+
+def test_a_message_fails_after_the_last_retry(scenario: Scenario, clock: VirtualClock) -> None:
+    message = scenario.message("thank-you", now=clock.now())
+    Message.objects.filter(pk=message.pk).update(attempts=MAX_ATTEMPTS - 1)
+    with serving(RefusingHandler("452 4.2.2 Mailbox full", times=1)) as port:
+        assert send_queued_messages(now=clock.now(), connection=smtp_connection(port)).failed == 1
+    message.refresh_from_db()
+    assert message.status == MessageStatus.FAILED and "452" in message.error
+
+
+def test_the_connection_is_reopened_after_the_server_drops_it(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    first = scenario.message("thank-you", now=clock.now())
+    second = scenario.message("cross-sell-offer", now=clock.now())
+    handler = RefusingHandler("421 4.3.2 Shutting down, closing connection", times=1)
+    with serving(handler) as port:
+        summary = send_queued_messages(now=clock.now(), connection=smtp_connection(port))
+    assert (summary.deferred, summary.delivered) == (1, 1)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == MessageStatus.QUEUED and first.attempts == 1
+    assert second.status == MessageStatus.DELIVERED
+
+
+def test_when_the_server_is_unreachable_the_batch_waits_and_nothing_is_lost(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    for slug in ("thank-you", "cross-sell-offer", "offer-reminder"):
+        scenario.message(slug, now=clock.now())
+    with serving(RefusingHandler()) as port:
+        pass  # the port is free again: nobody listens there
+    summary = send_queued_messages(now=clock.now(), connection=smtp_connection(port))
+    assert summary.deferred == 3
+    assert Message.objects.filter(status=MessageStatus.QUEUED, claimed_until=None).count() == 3
+
+
+def test_a_broken_template_fails_its_message_with_the_error_and_keeps_it(
+    scenario: Scenario, clock: VirtualClock, tmp_path: Path
+) -> None:
+    template = scenario.templates["thank-you"]
+    template.body_mjml = "<mjml>{{ ''.__class__.__mro__ }}</mjml>"
+    template.updated_at = clock.now() + dt.timedelta(seconds=1)
+    template.save()
+    broken = scenario.message("thank-you", now=clock.now())
+    fine = scenario.message("offer-reminder", now=clock.now())
+    with CaptureServer(tmp_path) as server:
+        summary = send_queued_messages(now=clock.now(), connection=smtp_connection(server.port))
+    assert (summary.failed, summary.delivered) == (1, 1)
+    broken.refresh_from_db()
+    fine.refresh_from_db()
+    assert broken.status == MessageStatus.FAILED
+    assert "template 'thank-you'" in broken.error and "__class__" in broken.error
+    assert fine.status == MessageStatus.DELIVERED
+
+
+@pytest.mark.parametrize("consent", ["unsubscribed", "no_marketing"])
+def test_customers_without_marketing_consent_are_skipped(
+    store: Store, clock: VirtualClock, tmp_path: Path, consent: str
+) -> None:
+    customer = make_customer(
+        store, now=clock.now(), accepts_marketing=consent != "no_marketing",
+        unsubscribed_at=clock.now() if consent == "unsubscribed" else None,
+    )
+    scenario = make_scenario(store, now=clock.now(), customer=customer)
+    marketing = scenario.message("cross-sell-offer", now=clock.now())
+    receipt = scenario.message("order-confirmation", now=clock.now())
+    with CaptureServer(tmp_path) as server:
+        summary = send_queued_messages(now=clock.now(), connection=smtp_connection(server.port))
+    assert (summary.skipped, summary.delivered) == (1, 1)
+    marketing.refresh_from_db()
+    receipt.refresh_from_db()
+    assert marketing.status == MessageStatus.SKIPPED and "customer" in marketing.error
+    assert receipt.status == MessageStatus.DELIVERED  # transactional mail still goes out
+    assert "List-Unsubscribe" not in _parse(server.messages()[0])
+
+
+def test_messages_not_yet_due_are_left_alone(scenario: Scenario, clock: VirtualClock) -> None:
+    scenario.message("thank-you", now=clock.now(), send_after=clock.now() + dt.timedelta(hours=1))
+    assert claim_due_messages(now=clock.now()) == []
+
+
+def test_two_claims_at_the_same_moment_never_share_a_message(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    for _ in range(6):
+        scenario.message("thank-you", now=clock.now())
+    first = claim_due_messages(now=clock.now(), limit=4, worker_id="a")
+    second = claim_due_messages(now=clock.now(), limit=4, worker_id="b")
+    assert len(first) == 4 and len(second) == 2
+    assert not {m.pk for m in first} & {m.pk for m in second}
+
+
+def test_an_expired_claim_can_be_taken_over(scenario: Scenario, clock: VirtualClock) -> None:
+    scenario.message("thank-you", now=clock.now())
+    lease = dt.timedelta(minutes=5)
+    assert len(claim_due_messages(now=clock.now(), worker_id="dead", lease=lease)) == 1
+    assert claim_due_messages(now=clock.now() + dt.timedelta(minutes=1), worker_id="b") == []
+    later = clock.now() + dt.timedelta(minutes=6)
+    assert len(claim_due_messages(now=later, worker_id="b", lease=lease)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_workers_never_claim_the_same_message(clock: VirtualClock) -> None:
+    store = create_store(name="Busy Shop", slug="busy-shop", now=clock.now())
+    scenario = make_scenario(store, now=clock.now())
+    for _ in range(40):
+        scenario.message("thank-you", now=clock.now())
+    results: dict[str, list[int]] = {}
+    start = threading.Barrier(4)
+
+    def claim(name: str) -> list[int]:
+        # The test database is shared-cache in-memory SQLite, which reports a busy table
+        # at once instead of waiting like a file database does: wait here instead.
+        while True:
+            try:
+                return [m.pk for m in claim_due_messages(now=clock.now(), limit=15,
+                                                         worker_id=name)]
+            except OperationalError:
+                time.sleep(0.001)
+
+    def work(name: str) -> None:
+        start.wait()
+        try:
+            results[name] = claim(name)
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    claimed = [pk for pks in results.values() for pk in pks]
+    assert len(results) == 4
+    assert len(claimed) == len(set(claimed))
+    assert Message.objects.exclude(claimed_by="").count() == len(claimed)
