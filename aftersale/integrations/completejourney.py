@@ -58,15 +58,13 @@ def load_complete_journey(
     Loading twice is harmless (orders are keyed by basket id). `limit_households` keeps only
     the first N households by id; `on_total(n)` is told the number of orders up front and
     `progress(k)` after each chunk of k orders is written."""
-    data = get_data(["transactions", "products"])
-    transactions = _transactions(data["transactions"], limit_households)
-    products = product_records(transactions, data["products"])
-    customers = customer_records(transactions)
-    baskets, items = _baskets(transactions), _line_items(transactions)
+    products, customers, baskets, items = _prepare(limit_households)
     if on_total:
         on_total(len(baskets))
     with transaction.atomic():
-        upsert_products(store=store, records=products)
+        # In slices: PostgreSQL takes at most 65,535 parameters in one query.
+        for first in range(0, len(products), 10_000):
+            upsert_products(store=store, records=products[first:first + 10_000])
         upsert_customers(store=store, records=list(customers.values()), now=now)
     result = IngestResult()
     for chunk in order_records(baskets, items, customers, chunk_size=chunk_size):
@@ -75,6 +73,17 @@ def load_complete_journey(
             progress(len(chunk))
     return LoadSummary(customers=len(customers), products=len(products), orders=len(baskets),
                        line_items=len(items), created=len(result.created))
+
+
+def _prepare(
+    limit_households: int | None,
+) -> tuple[list[ProductRecord], dict[int, CustomerRecord], pd.DataFrame, pd.DataFrame]:
+    # The raw frames are only needed here; dropping them at return keeps the peak down.
+    data = get_data(["transactions", "products"])
+    transactions = _transactions(data["transactions"], limit_households)
+    products = product_records(transactions, data["products"])
+    customers = customer_records(transactions)
+    return products, customers, _baskets(transactions), _line_items(transactions)
 
 
 def _transactions(frame: pd.DataFrame, limit_households: int | None) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from django.db import IntegrityError, connections, router, transaction
 
 from aftersale.catalog.records import ProductRecord
 from aftersale.catalog.services import ensure_products
+from aftersale.customers.records import CustomerRecord
 from aftersale.customers.services import upsert_customers
 from aftersale.orders.models import LineItem, Order, OrderStatus
 from aftersale.orders.records import OrderRecord
@@ -23,6 +25,7 @@ _LIFECYCLE = [
     ("delivered_at", OrderStatus.DELIVERED),
     ("fulfilled_at", OrderStatus.FULFILLED),
 ]
+_CUSTOMER_TEXT = ["email", "first_name", "last_name", "time_zone"]
 _CENT = Decimal("0.01")
 _INSERT_BATCH = 10_000
 _TIMESTAMPS = ["fulfilled_at", "delivered_at", "refunded_at", "cancelled_at"]
@@ -87,10 +90,7 @@ def _ingest(store: Store, records: list[OrderRecord], now: dt.datetime) -> Inges
 
 
 def _create(store: Store, records: list[OrderRecord], now: dt.datetime) -> list[int]:
-    customer_ids = upsert_customers(
-        store=store, records=list({r.customer.external_id: r.customer for r in records}.values()),
-        now=now,
-    )
+    customer_ids = upsert_customers(store=store, records=_customers(records), now=now)
     product_ids = ensure_products(store=store, records=_line_item_products(records))
     orders = Order.objects.bulk_create(
         [_new_order(store, r, customer_ids[r.customer.external_id]) for r in records],
@@ -98,6 +98,20 @@ def _create(store: Store, records: list[OrderRecord], now: dt.datetime) -> list[
     )
     _insert_line_items(store, [o.pk for o in orders], records, product_ids)
     return [order.pk for order in orders]
+
+
+def _customers(records: list[OrderRecord]) -> list[CustomerRecord]:
+    """One record per customer; a blank field of one order does not erase what another
+    order of the same batch says (as it would not across batches)."""
+    merged: dict[str, CustomerRecord] = {}
+    for record in records:
+        customer, seen = record.customer, merged.get(record.customer.external_id)
+        if seen is not None and seen != customer:
+            customer = dataclasses.replace(customer, **{
+                name: getattr(seen, name) for name in _CUSTOMER_TEXT if not getattr(customer, name)
+            })
+        merged[customer.external_id] = customer
+    return list(merged.values())
 
 
 def _line_item_products(records: list[OrderRecord]) -> list[ProductRecord]:
@@ -126,7 +140,7 @@ def _insert_line_items(
         return
     meta, connection = LineItem._meta, connections[router.db_for_write(LineItem)]
     quote = connection.ops.quote_name
-    column = {f.name: f.column for f in meta.concrete_fields}
+    column = {f.name: str(f.column) for f in meta.concrete_fields}
     columns = [column[name]
                for name in ("store", "order", "product", "quantity", "unit_price", "total")]
     sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in columns)}) "

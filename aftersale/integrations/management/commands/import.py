@@ -38,7 +38,9 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         if not path.is_file():
             raise CommandError(f"no such file: {path}")
-        console = Console(file=cast(IO[str], _Unbuffered(self)), highlight=False)
+        console = Console(
+            file=cast(IO[str], _Unbuffered(self)), highlight=False, soft_wrap=True
+        )
         try:
             report = _run(options["kind"], store, path, console)
         except CsvFormatError as error:

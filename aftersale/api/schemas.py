@@ -1,0 +1,138 @@
+"""The JSON shapes the API accepts and returns, and their conversion to ingest records."""
+
+import datetime as dt
+import zoneinfo
+from decimal import Decimal
+from typing import Annotated
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from ninja import Schema
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+
+from aftersale.catalog.records import ProductRecord
+from aftersale.customers.records import CustomerRecord
+from aftersale.orders.records import LineItemRecord, OrderRecord
+
+
+def _id_text(value: object) -> object:
+    # Platforms send ids as numbers or strings; they are stored as text either way.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _email(value: str) -> str:
+    try:
+        validate_email(value)
+    except ValidationError as error:
+        raise ValueError("not a valid email address") from error
+    return value.lower()
+
+
+def _time_zone(value: str) -> str:
+    if value:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError("not an IANA time zone name") from error
+    return value
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    # A time without an offset is taken to be UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
+ExternalId = Annotated[
+    str, BeforeValidator(_id_text),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+]
+Email = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_email)]
+Moment = Annotated[dt.datetime, AfterValidator(_utc)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+
+
+class CustomerIn(Schema):
+    id: ExternalId
+    email: Email
+    first_name: str = Field("", max_length=100)
+    last_name: str = Field("", max_length=100)
+    time_zone: Annotated[str, AfterValidator(_time_zone)] = ""
+    accepts_marketing: bool = True
+
+
+class LineItemIn(Schema):
+    product_id: ExternalId
+    name: str = Field("", max_length=300)
+    category: str = Field("", max_length=200)
+    quantity: int = Field(ge=0)
+    unit_price: Money
+
+
+class OrderIn(Schema):
+    id: ExternalId
+    customer: CustomerIn
+    placed_at: Moment
+    line_items: list[LineItemIn] = Field(min_length=1)
+    paid_at: Moment | None = None
+    fulfilled_at: Moment | None = None
+    delivered_at: Moment | None = None
+    refunded_at: Moment | None = None
+    cancelled_at: Moment | None = None
+    discount_codes: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = []
+    total: Money | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+
+
+class OrderAccepted(Schema):
+    id: str
+    created: bool
+
+
+class ProductIn(Schema):
+    id: ExternalId
+    name: str = Field(min_length=1, max_length=300)
+    category: str = Field("", max_length=200)
+    department: str = Field("", max_length=200)
+    brand: str = Field("", max_length=200)
+    price: Money | None = None
+    stock: int | None = None
+    image_url: str = Field("", max_length=500)
+    url: str = Field("", max_length=500)
+
+
+class ProductsAccepted(Schema):
+    received: int
+
+
+def order_record(order: OrderIn, *, default_currency: str) -> OrderRecord:
+    """The ingest record of an API order; with no currency given, the store's."""
+    customer = order.customer
+    return OrderRecord(
+        external_id=order.id,
+        customer=CustomerRecord(
+            external_id=customer.id, email=customer.email, first_name=customer.first_name,
+            last_name=customer.last_name, time_zone=customer.time_zone,
+            accepts_marketing=customer.accepts_marketing,
+        ),
+        placed_at=order.placed_at,
+        line_items=tuple(
+            LineItemRecord(product_external_id=li.product_id, quantity=li.quantity,
+                           unit_price=li.unit_price, product_name=li.name, category=li.category)
+            for li in order.line_items
+        ),
+        total=order.total, currency=order.currency or default_currency,
+        discount_codes=tuple(order.discount_codes), paid_at=order.paid_at,
+        fulfilled_at=order.fulfilled_at, delivered_at=order.delivered_at,
+        refunded_at=order.refunded_at, cancelled_at=order.cancelled_at,
+    )
+
+
+def product_record(product: ProductIn) -> ProductRecord:
+    """The catalog record of an API product."""
+    return ProductRecord(
+        external_id=product.id, name=product.name, category=product.category,
+        department=product.department, brand=product.brand, price=product.price,
+        stock=product.stock, image_url=product.image_url, url=product.url,
+    )

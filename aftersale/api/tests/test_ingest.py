@@ -1,0 +1,100 @@
+"""Specification of the JSON ingest API: POST /api/v1/orders and /api/v1/products."""
+
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from aftersale.catalog.models import Product
+from aftersale.orders.models import LineItem, Order, OrderStatus
+from aftersale.stores.services import issue_api_key
+
+ORDER = {
+    "id": 1001,
+    "customer": {"id": "c1", "email": "Ada@Example.com", "first_name": "Ada"},
+    "placed_at": "2024-03-01T10:00:00",
+    "line_items": [
+        {"product_id": "p1", "name": "Mug", "category": "Kitchen", "quantity": 2,
+         "unit_price": "9.99"},
+    ],
+    "discount_codes": ["WELCOME10"],
+    "total": 17.98,
+}
+
+
+@pytest.fixture
+def key(store) -> str:
+    return issue_api_key(store=store)
+
+
+def _post(client: Client, path: str, body: object, **headers: str):
+    return client.post(f"/api/v1/{path}", body, content_type="application/json",
+                       headers=headers)
+
+
+def test_a_request_without_a_valid_key_is_refused_with_401(client, store):
+    assert _post(client, "orders", ORDER).status_code == 401
+    assert _post(client, "orders", ORDER, Authorization="Bearer wrong").status_code == 401
+    assert not Order.objects.exists()
+
+
+def test_a_new_order_is_created_with_201_and_a_repeat_answers_200(client, store, key):
+    first = _post(client, "orders", ORDER, Authorization=f"Bearer {key}")
+    second = _post(client, "orders", ORDER, **{"X-API-Key": key})
+
+    assert (first.status_code, first.json()) == (201, {"id": "1001", "created": True})
+    assert (second.status_code, second.json()) == (200, {"id": "1001", "created": False})
+    order = Order.objects.get(store=store)
+    assert (order.total, order.discount_codes, order.customer.email) == (
+        Decimal("17.98"), ["WELCOME10"], "ada@example.com")
+    assert LineItem.objects.filter(order=order).count() == 1
+    assert Product.objects.get(store=store).name == "Mug"
+
+
+def test_a_later_status_event_updates_the_order(client, store, key):
+    _post(client, "orders", ORDER, Authorization=f"Bearer {key}")
+
+    shipped = _post(client, "orders", {**ORDER, "fulfilled_at": "2024-03-02T08:00:00Z"},
+                    Authorization=f"Bearer {key}")
+
+    assert (shipped.status_code, shipped.json()["created"]) == (200, False)
+    assert Order.objects.get(store=store).status == OrderStatus.FULFILLED
+
+
+def test_an_invalid_order_is_refused_with_422_naming_the_field(client, store, key):
+    bad = {**ORDER, "customer": {"id": "c1", "email": "not-an-email"}}
+
+    response = _post(client, "orders", bad, Authorization=f"Bearer {key}")
+
+    assert response.status_code == 422
+    locations = [error["loc"] for error in response.json()["detail"]]
+    assert locations == [["body", "order", "customer", "email"]]
+    assert not Order.objects.exists()
+
+
+def test_a_negative_quantity_is_refused_with_its_path(client, store, key):
+    bad = {**ORDER, "line_items": [{"product_id": "p1", "quantity": -1, "unit_price": 1}]}
+
+    response = _post(client, "orders", bad, Authorization=f"Bearer {key}")
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "order", "line_items", 0, "quantity"]
+
+
+def test_products_are_created_and_updated(client, store, key):
+    products = [{"id": "p1", "name": "Mug", "price": "9.50", "stock": 4},
+                {"id": 2, "name": "Tea", "category": "Drinks"}]
+
+    response = _post(client, "products", products, **{"X-API-Key": key})
+    _post(client, "products", [{"id": "p1", "name": "Big mug"}], **{"X-API-Key": key})
+
+    assert (response.status_code, response.json()) == (200, {"received": 2})
+    mug = Product.objects.get(store=store, external_id="p1")
+    assert (mug.name, mug.price, mug.stock) == ("Big mug", Decimal("9.50"), 4)
+
+
+def test_the_openapi_schema_builds(client):
+    response = client.get("/api/v1/openapi.json")
+
+    assert response.status_code == 200
+    assert {"/api/v1/orders", "/api/v1/products"} <= set(response.json()["paths"])

@@ -1,0 +1,175 @@
+"""Specification of CSV import: good rows kept, bad lines reported by number, streamed."""
+
+import datetime as dt
+import io
+from decimal import Decimal
+
+import pytest
+
+from aftersale.catalog.models import Product
+from aftersale.customers.models import Customer
+from aftersale.integrations.csv_import import (
+    CsvFormatError,
+    import_orders_csv,
+    import_products_csv,
+)
+from aftersale.orders.models import LineItem, Order, OrderStatus
+
+T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
+HEADER = ("order_id,customer_id,email,first_name,placed_at,product_id,product_name,"
+          "quantity,unit_price,status,delivered_at,discount_codes,time_zone\n")
+
+
+def _orders(*rows: str, chunk_size: int = 1000, store=None):
+    stream = io.StringIO(HEADER + "".join(f"{row}\n" for row in rows))
+    return import_orders_csv(store=store, stream=stream, now=T0, chunk_size=chunk_size)
+
+
+def test_rows_of_one_order_become_one_order_with_its_line_items(store):
+    report = _orders(
+        "1001,c1,Ada@Example.com,Ada,2024-03-01T10:00:00,p1,Mug,2,9.99,,,WELCOME10;VIP,",
+        "1001,c1,ada@example.com,Ada,2024-03-01T10:00:00,p2,Tea,1,20,,,,",
+        store=store,
+    )
+
+    assert (report.rows_imported, report.imported, report.created, report.errors) == (
+        2, 1, 1, [])
+    order = Order.objects.get(store=store, external_id="1001")
+    assert order.placed_at == dt.datetime(2024, 3, 1, 10, tzinfo=dt.UTC)
+    assert order.total == Decimal("39.98")
+    assert order.discount_codes == ["WELCOME10", "VIP"]
+    assert order.customer.email == "ada@example.com"
+    assert order.line_items.count() == 2
+
+
+def test_a_status_column_sets_the_status_and_its_timestamps(store):
+    _orders(
+        "1,c1,a@example.com,A,2024-03-01T10:00:00+01:00,p1,,1,5,delivered,"
+        "2024-03-03T12:00:00Z,,Europe/Paris",
+        "2,c1,a@example.com,A,2024-03-01,p1,,1,5,cancelled,,,",
+        store=store,
+    )
+
+    delivered, cancelled = Order.objects.order_by("external_id")
+    assert delivered.status == OrderStatus.DELIVERED
+    assert delivered.delivered_at == dt.datetime(2024, 3, 3, 12, tzinfo=dt.UTC)
+    assert delivered.placed_at == dt.datetime(2024, 3, 1, 9, tzinfo=dt.UTC)
+    assert (cancelled.status, cancelled.cancelled_at) == (OrderStatus.CANCELLED,
+                                                          cancelled.placed_at)
+    assert Customer.objects.get(store=store).time_zone == "Europe/Paris"
+
+
+def test_each_bad_line_is_reported_with_its_number_and_good_orders_are_kept(store):
+    report = _orders(
+        "1,c1,a@example.com,A,2024-03-01,p1,,1,5,,,,",           # line 2: good
+        "2,c2,not-an-email,B,2024-03-01,p1,,1,5,,,,",            # line 3: bad email
+        "3,c3,c@example.com,C,yesterday,p1,,1,5,,,,",            # line 4: bad date
+        "4,c4,d@example.com,D,2024-03-01,p1,,-2,5,,,,",          # line 5: negative quantity
+        "5,c5,e@example.com,E,2024-03-01,p1,,1,five,,,,",        # line 6: bad number
+        "6,,f@example.com,F,2024-03-01,p1,,1,5,,,,",             # line 7: missing value
+        "7,c7,g@example.com,G,2024-03-01,p1,,1,5,,,,",           # line 8: good
+        store=store,
+    )
+
+    assert [line for line, _ in report.errors] == [3, 4, 5, 6, 7]
+    reasons = dict(report.errors)
+    assert "email" in reasons[3]
+    assert "placed_at" in reasons[4]
+    assert "quantity" in reasons[5]
+    assert "unit_price" in reasons[6]
+    assert "customer_id: a value is required" in reasons[7]
+    assert (report.imported, report.skipped, report.rows_read) == (2, 5, 7)
+    assert set(Order.objects.values_list("external_id", flat=True)) == {"1", "7"}
+
+
+def test_an_order_with_one_bad_line_is_skipped_whole(store):
+    report = _orders(
+        "1,c1,a@example.com,A,2024-03-01,p1,,1,5,,,,",
+        "1,c1,a@example.com,A,2024-03-01,p2,,x,5,,,,",
+        "1,c1,a@example.com,A,2024-03-01,p3,,1,5,,,,",
+        store=store,
+    )
+
+    assert [line for line, _ in report.errors] == [3]
+    assert "order 1 skipped" in report.errors[0][1]
+    assert not Order.objects.exists()
+    assert not LineItem.objects.exists()
+
+
+def test_a_row_whose_customer_contradicts_its_order_is_reported(store):
+    report = _orders(
+        "1,c1,a@example.com,A,2024-03-01,p1,,1,5,,,,",
+        "1,c2,b@example.com,A,2024-03-01,p2,,1,5,,,,",
+        store=store,
+    )
+
+    assert [line for line, _ in report.errors] == [3]
+    assert "customer_id" in report.errors[0][1] and "email" in report.errors[0][1]
+    assert not Order.objects.exists()
+
+
+def test_a_missing_required_column_is_an_error_before_anything_is_imported(store):
+    stream = io.StringIO("order_id,customer_id,first_name,product_id,quantity\n1,c1,A,p1,1\n")
+
+    with pytest.raises(CsvFormatError, match="email, placed_at, unit_price"):
+        import_orders_csv(store=store, stream=stream, now=T0)
+
+    assert not Order.objects.exists()
+
+
+def test_a_large_file_is_imported_in_chunks_with_the_same_result(store):
+    rows = [f"{n // 2},c{n // 14},c{n // 14}@example.com,X,2024-03-01,p{n % 5},,1,2.50,,,,"
+            for n in range(250)]
+    chunks: list[int] = []
+
+    stream = io.StringIO(HEADER + "\n".join(rows) + "\n")
+    report = import_orders_csv(store=store, stream=stream, now=T0, chunk_size=10,
+                               progress=lambda: chunks.append(1))
+
+    assert len(chunks) == 13
+    assert (report.imported, report.created, report.rows_imported) == (125, 125, 250)
+    assert LineItem.objects.filter(store=store).count() == 250
+
+
+def test_importing_the_same_file_twice_changes_nothing(store):
+    rows = ["1,c1,a@example.com,A,2024-03-01,p1,,1,5,,,,",
+            "2,c1,a@example.com,A,2024-03-02,p1,,1,5,delivered,,,"]
+    _orders(*rows, store=store)
+
+    report = _orders(*rows, store=store)
+
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 2)
+    assert LineItem.objects.count() == 2
+
+
+def test_rows_of_an_order_separated_across_chunks_are_reported(store):
+    report = _orders(
+        "1,c1,a@example.com,A,2024-03-01,p1,,1,5,,,,",
+        "2,c1,a@example.com,A,2024-03-01,p1,,1,5,,,,",
+        "1,c1,a@example.com,A,2024-03-01,p2,,1,5,,,,",
+        chunk_size=1, store=store,
+    )
+
+    assert [line for line, _ in report.errors] == [4]
+    assert "adjacent" in report.errors[0][1]
+
+
+def test_products_are_created_and_updated_and_bad_rows_reported(store):
+    csv_text = (
+        "product_id,name,category,department,brand,price,stock,image_url,url\n"
+        "p1,Mug,Kitchen,Home,Acme,9.50,3,https://img.example.com/p1.png,"
+        "https://shop.example.com/p1\n"
+        "p2,Tea,,,,abc,,,\n"
+        "p3,,,,,1,,,\n"
+        "p4,Pot,,,,1,,ftp://nope,\n"
+    )
+
+    report = import_products_csv(store=store, stream=io.StringIO(csv_text))
+
+    assert [line for line, _ in report.errors] == [3, 4, 5]
+    assert (report.imported, report.created) == (1, 1)
+    product = Product.objects.get(store=store)
+    assert (product.name, product.price, product.stock) == ("Mug", Decimal("9.50"), 3)
+
+    again = import_products_csv(store=store, stream=io.StringIO(csv_text))
+    assert (again.created, again.updated) == (0, 1)

@@ -1,0 +1,62 @@
+"""Specification of `aftersale import orders|products FILE.csv`."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from aftersale.catalog.models import Product
+from aftersale.orders.models import Order
+
+ORDERS = (
+    "order_id,customer_id,email,first_name,placed_at,product_id,quantity,unit_price\n"
+    "1,c1,a@example.com,A,2024-03-01,p1,1,5\n"
+    "2,c2,broken,B,2024-03-01,p1,1,5\n"
+)
+
+
+def _run(*args: str) -> str:
+    out = io.StringIO()
+    call_command("import", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_import_orders_keeps_good_rows_prints_bad_lines_and_exits_with_1(store, tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text(ORDERS)
+    out = io.StringIO()
+
+    with pytest.raises(CommandError) as failure:
+        call_command("import", "orders", str(path), "--store", "test-shop", stdout=out)
+
+    assert failure.value.returncode == 1
+    assert "line 3: email: 'broken' is not a valid email address" in out.getvalue()
+    assert "1 orders (1 new" in out.getvalue()
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["1"]
+
+
+def test_import_products_without_errors_succeeds_on_the_only_store(store, tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text("product_id,name,price\np1,Mug,9.50\n")
+
+    out = _run("products", str(path))
+
+    assert "1 products (1 new" in out
+    assert Product.objects.get(store=store).name == "Mug"
+
+
+def test_a_file_without_a_required_column_is_refused(store, tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text("order_id,email\n1,a@example.com\n")
+
+    with pytest.raises(CommandError, match="missing required column"):
+        _run("orders", str(path))
+
+
+def test_an_unknown_store_is_refused(store, tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text(ORDERS)
+
+    with pytest.raises(CommandError, match="no store with slug"):
+        _run("orders", str(path), "--store", "nope")
