@@ -21,7 +21,9 @@ class Product(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["store", "external_id"], name="uniq_product_external_id")
+            models.UniqueConstraint(
+                fields=["store", "external_id"], name="uniq_product_external_id"
+            )
         ]
 
     def __str__(self) -> str:

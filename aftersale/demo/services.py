@@ -19,7 +19,7 @@ from aftersale.flows.backtest import BacktestSummary, run_backtest
 from aftersale.flows.models import Flow
 from aftersale.flows.services import install_library_flow
 from aftersale.integrations.completejourney import load_complete_journey
-from aftersale.messaging.capture import CaptureServer
+from aftersale.messaging.capture import CaptureProcess
 from aftersale.messaging.services import install_default_templates, send_queued_messages
 from aftersale.orders.models import Order
 from aftersale.recommendations.services import fit_recommendations
@@ -92,7 +92,8 @@ def _demo_store(console: Console, limit_households: int | None) -> Store:
         task = progress.add_task("orders", total=None)
         load_complete_journey(
             store=store, now=DATASET_START, limit_households=limit_households,
-            progress=lambda n, total=None: progress.update(task, advance=n, total=total),
+            on_total=lambda total: progress.update(task, total=total),
+            progress=lambda n: progress.update(task, advance=n),
         )
     return store
 
@@ -104,9 +105,11 @@ def _backtest_and_send(console: Console, result: DemoResult) -> None:
     start = span["first"] - dt.timedelta(seconds=1)
     clock = VirtualClock(start)
     shutil.rmtree(result.outbox, ignore_errors=True)
-    with CaptureServer(result.outbox) as server, _progress(console) as progress:
-        connection = get_connection(host=server.host, port=server.port, username="",
-                                    password="", use_tls=False, use_ssl=False)
+    with CaptureProcess(result.outbox) as server, _progress(console) as progress:
+        connection = get_connection(
+            "django.core.mail.backends.smtp.EmailBackend", host=server.host, port=server.port,
+            username="", password="", use_tls=False, use_ssl=False,
+        )
         days = progress.add_task("virtual days", total=(span["last"] - start).days + 10)
         deliver = _timed_delivery(result, connection)
         with use_clock(clock), connection:

@@ -5,10 +5,13 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.db.models import Min
+
 from aftersale.clock import VirtualClock
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow
 from aftersale.flows.scheduler import run_due_enrollments
 from aftersale.flows.services import process_orders
+from aftersale.messaging.models import Message, MessageStatus
 from aftersale.orders.models import Order
 
 Deliver = Callable[[dt.datetime], int]
@@ -43,7 +46,7 @@ def run_backtest(
     clock.set(start)
     previous = clock.now()
     while previous < end or _journeys_in_flight(flow):
-        now = clock.advance(tick)
+        now = clock.advance(max(tick, _until_next_event(flow, times, previous) - previous))
         window = placed[bisect.bisect_right(times, previous): bisect.bisect_right(times, now)]
         if window:
             summary.enrolled += len(process_orders(
@@ -64,6 +67,21 @@ def _run_scheduler(flow: Flow, now: dt.datetime) -> int:
     while (result := run_due_enrollments(now=now, store=flow.store)).claimed:
         queued += result.messages_queued
     return queued
+
+
+def _until_next_event(flow: Flow, order_times: list[dt.datetime], now: dt.datetime) -> dt.datetime:
+    """The earliest moment after `now` when anything can happen: an order is placed, a
+    journey's step falls due or a queued email may go out. Idle hours are skipped."""
+    following = bisect.bisect_right(order_times, now)
+    upcoming = order_times[following:following + 1]
+    due = Enrollment.objects.filter(flow=flow, state=EnrollmentState.ACTIVE).aggregate(
+        at=Min("due_at")
+    )["at"]
+    send = Message.objects.filter(flow=flow, status=MessageStatus.QUEUED).aggregate(
+        at=Min("send_after")
+    )["at"]
+    moments = [m for m in (*upcoming, due, send) if m is not None]
+    return min(moments) if moments else now
 
 
 def _journeys_in_flight(flow: Flow) -> bool:

@@ -61,7 +61,7 @@ class Enrollment(models.Model):
 
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="enrollments")
-    version = models.ForeignKey(FlowVersion, on_delete=models.PROTECT, related_name="enrollments")
+    version = models.ForeignKey(FlowVersion, on_delete=models.CASCADE, related_name="enrollments")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="enrollments")
     trigger_order = models.ForeignKey(
         Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

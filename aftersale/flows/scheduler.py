@@ -24,7 +24,7 @@ from aftersale.flows.models import Enrollment, EnrollmentState
 from aftersale.flows.selectors import coupon_program_of, definition_of
 from aftersale.flows.services import exit_reason
 from aftersale.messaging.models import EmailTemplate, Message
-from aftersale.orders.models import Order
+from aftersale.orders.models import LineItem, Order
 from aftersale.recommendations.selectors import recommend
 from aftersale.stores.models import Store
 
@@ -138,7 +138,9 @@ def _queue_email(enrollment: Enrollment, step: EmailStep, now: dt.datetime) -> i
     if "coupon_redeemed" in step.skip_if and coupon is not None and coupon.redeemed_at:
         return 0
     template = EmailTemplate.objects.get(store_id=enrollment.store_id, slug=step.template)
-    picks = _recommendations(enrollment, step, now)
+    picks = _offer_picks(enrollment, coupon) if step.coupon == "remind" else None
+    if picks is None:
+        picks = _recommendations(enrollment, step, now)
     _, created = Message.objects.get_or_create(
         idempotency_key=f"e{enrollment.pk}:v{enrollment.version_id}:s{enrollment.step_index}",
         defaults={
@@ -152,10 +154,13 @@ def _queue_email(enrollment: Enrollment, step: EmailStep, now: dt.datetime) -> i
 
 
 def _purchased_since_entry(enrollment: Enrollment, now: dt.datetime) -> bool:
-    return Order.objects.filter(
+    later = Order.objects.filter(
         customer_id=enrollment.customer_id,
         placed_at__gt=enrollment.entered_at, placed_at__lte=now,
-    ).exclude(pk=enrollment.trigger_order_id).exists()
+    )
+    if enrollment.trigger_order_id is not None:
+        later = later.exclude(pk=enrollment.trigger_order_id)
+    return later.exists()
 
 
 def _coupon_for(enrollment: Enrollment, step: EmailStep, now: dt.datetime) -> Coupon | None:
@@ -172,18 +177,29 @@ def _coupon_for(enrollment: Enrollment, step: EmailStep, now: dt.datetime) -> Co
 def _recommendations(
     enrollment: Enrollment, step: EmailStep, now: dt.datetime
 ) -> list[dict[str, object]]:
-    if step.recommendations == "none":
+    if step.recommendations == "none" or enrollment.trigger_order_id is None:
         return []
     basket = list(
-        Order.objects.filter(pk=enrollment.trigger_order_id).values_list(
-            "line_items__product_id", flat=True
+        LineItem.objects.filter(order_id=enrollment.trigger_order_id).values_list(
+            "product_id", flat=True
         )
     )
     picks = recommend(
         store=enrollment.store, customer_id=enrollment.customer_id,
-        basket_product_ids=[p for p in basket if p is not None], now=now,
+        basket_product_ids=basket, now=now,
     )
     return [{"product_id": p.product_id, "reason": p.reason} for p in picks]
+
+
+def _offer_picks(enrollment: Enrollment, coupon: Coupon | None) -> list[dict[str, object]] | None:
+    """A reminder shows the products of the offer it reminds of (None: no such offer)."""
+    if coupon is None:
+        return None
+    return (
+        Message.objects.filter(enrollment=enrollment, coupon=coupon)
+        .values_list("recommendations", flat=True)
+        .first()
+    )
 
 
 def _release(enrollment: Enrollment, worker_id: str) -> int:

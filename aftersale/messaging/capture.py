@@ -4,6 +4,9 @@ the tests send to it instead of the outside world."""
 from __future__ import annotations
 
 import itertools
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -85,3 +88,53 @@ class CaptureServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class CaptureProcess:
+    """A CaptureServer in a child process of its own, so that receiving and writing
+    messages does not compete with the sender for this process's interpreter (the demo
+    uses it; it behaves like a mail server on the same machine)."""
+
+    def __init__(self, directory: Path, host: str = "127.0.0.1") -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory, self.host, self.port = directory, host, 0
+        self._process: subprocess.Popen[str] | None = None
+
+    @property
+    def count(self) -> int:
+        """How many messages have been written so far."""
+        return len(self.messages())
+
+    def messages(self) -> list[Path]:
+        """The .eml files received so far, in arrival order."""
+        return sorted(self.directory.glob("*.eml"))
+
+    def __enter__(self) -> CaptureProcess:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "aftersale.messaging.capture", str(self.directory), self.host],
+            stdout=subprocess.PIPE, text=True,
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line.strip().isdigit():
+            self._process.kill()
+            raise RuntimeError(f"the capture server did not start: {line!r}")
+        self.port = int(line)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+
+
+def _serve_until_stopped(directory: Path, host: str) -> None:
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with CaptureServer(directory, host=host) as server:
+        print(server.port, flush=True)
+        stopped.wait()
+
+
+if __name__ == "__main__":
+    _serve_until_stopped(Path(sys.argv[1]), sys.argv[2])

@@ -118,7 +118,7 @@ def _message_stats(flow: Flow) -> dict[int, MessageStats]:
         return Count("events__message_id", filter=Q(events__kind=kind), distinct=True)
 
     rows = (
-        Message.objects.filter(flow=flow)
+        Message.objects.filter(flow=flow, step_index__isnull=False)
         .values("step_index", "template__slug")
         .annotate(
             sent=Count("pk", filter=Q(status__in=_SENT), distinct=True),
@@ -131,7 +131,7 @@ def _message_stats(flow: Flow) -> dict[int, MessageStats]:
         )
     )
     return {
-        row["step_index"]: MessageStats(
+        row["step_index"] or 0: MessageStats(
             template=row["template__slug"],
             **{k: row[k] for k in ("sent", "delivered", "read", "replied", "bounced",
                                     "clicked", "unsubscribed")},

@@ -17,7 +17,7 @@ def test_a_missing_field_is_named_in_the_error():
 
 
 def test_an_unknown_step_type_is_refused():
-    with pytest.raises(InvalidFlowDefinition, match="steps.0"):
+    with pytest.raises(InvalidFlowDefinition, match=r"steps\.0"):
         parse_definition({"name": "x", "steps": [{"type": "teleport"}]})
 
 

@@ -34,6 +34,7 @@ def test_report_numbers_match_a_hand_checked_scenario(store):
     run_backtest(flow=flow, start=T0 - DAY, end=T0 + 20 * DAY, clock=clock,
                  deliver=deliver_all)
     report = flow_report(flow=flow, now=clock.now()).as_dict()
+    steps: list[dict] = report["steps"]  # type: ignore[assignment]
 
     assert report["started"] == 3
     assert report["exited_pct"] == 66.7  # bob and cat bought again
@@ -41,7 +42,6 @@ def test_report_numbers_match_a_hand_checked_scenario(store):
     assert report["purchased_pct"] == 66.7
     assert report["revenue"] == 80.0  # b2 + c2; dan's order is outside the flow
     assert report["exit_reasons"] == {"purchased_again": 2}
-    steps = report["steps"]
     assert [s["progressed"] for s in steps] == [3, 3, 3, 2, 2, 1]
     assert [s["waiting"] for s in steps] == [0] * 6
     assert [steps[i]["message"]["sent"] for i in (1, 3, 5)] == [3, 2, 1]

@@ -20,7 +20,7 @@ class Command(BaseCommand):
         while True:
             steps = run_due_enrollments(now=now())
             sends = send_queued_messages(now=now())
-            busy = steps.claimed or sends.claimed
+            busy = steps.claimed or sends.total
             if options["once"]:
                 self.stdout.write(f"advanced {steps.claimed} enrollments, sent {sends.delivered}")
                 return
