@@ -32,6 +32,7 @@ def post_order(request: HttpRequest, order: OrderIn) -> Status[OrderAccepted]:
 @router.post("/products", response=ProductsAccepted)
 def post_products(request: HttpRequest, products: list[ProductIn]) -> ProductsAccepted:
     """Create or update catalog products; blank fields keep the stored values."""
-    ids = receive_products(store=request_store(request),
-                           records=[product_record(p) for p in products])
+    ids = receive_products(
+        store=request_store(request), records=[product_record(p) for p in products]
+    )
     return ProductsAccepted(received=len(ids))

@@ -45,7 +45,8 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 
 
 ExternalId = Annotated[
-    str, BeforeValidator(_id_text),
+    str,
+    BeforeValidator(_id_text),
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
 ]
 Email = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_email)]
@@ -112,27 +113,45 @@ def order_record(order: OrderIn, *, default_currency: str) -> OrderRecord:
     return OrderRecord(
         external_id=order.id,
         customer=CustomerRecord(
-            external_id=customer.id, email=customer.email, first_name=customer.first_name,
-            last_name=customer.last_name, time_zone=customer.time_zone,
+            external_id=customer.id,
+            email=customer.email,
+            first_name=customer.first_name,
+            last_name=customer.last_name,
+            time_zone=customer.time_zone,
             accepts_marketing=customer.accepts_marketing,
         ),
         placed_at=order.placed_at,
         line_items=tuple(
-            LineItemRecord(product_external_id=li.product_id, quantity=li.quantity,
-                           unit_price=li.unit_price, product_name=li.name, category=li.category)
+            LineItemRecord(
+                product_external_id=li.product_id,
+                quantity=li.quantity,
+                unit_price=li.unit_price,
+                product_name=li.name,
+                category=li.category,
+            )
             for li in order.line_items
         ),
-        total=order.total, currency=order.currency or default_currency,
-        discount_codes=tuple(order.discount_codes), paid_at=order.paid_at,
-        fulfilled_at=order.fulfilled_at, delivered_at=order.delivered_at,
-        refunded_at=order.refunded_at, cancelled_at=order.cancelled_at,
+        total=order.total,
+        currency=order.currency or default_currency,
+        discount_codes=tuple(order.discount_codes),
+        paid_at=order.paid_at,
+        fulfilled_at=order.fulfilled_at,
+        delivered_at=order.delivered_at,
+        refunded_at=order.refunded_at,
+        cancelled_at=order.cancelled_at,
     )
 
 
 def product_record(product: ProductIn) -> ProductRecord:
     """The catalog record of an API product."""
     return ProductRecord(
-        external_id=product.id, name=product.name, category=product.category,
-        department=product.department, brand=product.brand, price=product.price,
-        stock=product.stock, image_url=product.image_url, url=product.url,
+        external_id=product.id,
+        name=product.name,
+        category=product.category,
+        department=product.department,
+        brand=product.brand,
+        price=product.price,
+        stock=product.stock,
+        image_url=product.image_url,
+        url=product.url,
     )

@@ -30,8 +30,12 @@ def issue_coupon(*, program: CouponProgram, customer: Customer, now: dt.datetime
         try:
             with transaction.atomic():
                 return Coupon.objects.create(
-                    store_id=program.store_id, program=program, customer=customer, code=code,
-                    issued_at=now, expires_at=expires_at,
+                    store_id=program.store_id,
+                    program=program,
+                    customer=customer,
+                    code=code,
+                    issued_at=now,
+                    expires_at=expires_at,
                 )
         except IntegrityError:
             continue  # a code collision: 32**8 codes make a second one vanishingly rare

@@ -29,8 +29,13 @@ class BacktestSummary:
 
 
 def run_backtest(
-    *, flow: Flow, start: dt.datetime, end: dt.datetime, clock: VirtualClock,
-    tick: dt.timedelta = dt.timedelta(hours=1), deliver: Deliver | None = None,
+    *,
+    flow: Flow,
+    start: dt.datetime,
+    end: dt.datetime,
+    clock: VirtualClock,
+    tick: dt.timedelta = dt.timedelta(hours=1),
+    deliver: Deliver | None = None,
     on_tick: Callable[[dt.datetime], None] | None = None,
 ) -> BacktestSummary:
     """Replay the store's orders placed in (start, end] through `flow` as if it had been
@@ -47,11 +52,13 @@ def run_backtest(
     previous = clock.now()
     while previous < end or _journeys_in_flight(flow):
         now = clock.advance(max(tick, _until_next_event(flow, times, previous) - previous))
-        window = placed[bisect.bisect_right(times, previous): bisect.bisect_right(times, now)]
+        window = placed[bisect.bisect_right(times, previous) : bisect.bisect_right(times, now)]
         if window:
-            summary.enrolled += len(process_orders(
-                store=flow.store, order_ids=[pk for _, pk in window], now=now, flows=[flow]
-            ))
+            summary.enrolled += len(
+                process_orders(
+                    store=flow.store, order_ids=[pk for _, pk in window], now=now, flows=[flow]
+                )
+            )
         summary.messages_queued += _run_scheduler(flow, now)
         if deliver is not None:
             summary.messages_delivered += deliver(now)
@@ -73,7 +80,7 @@ def _until_next_event(flow: Flow, order_times: list[dt.datetime], now: dt.dateti
     """The earliest moment after `now` when anything can happen: an order is placed, a
     journey's step falls due or a queued email may go out. Idle hours are skipped."""
     following = bisect.bisect_right(order_times, now)
-    upcoming = order_times[following:following + 1]
+    upcoming = order_times[following : following + 1]
     due = Enrollment.objects.filter(flow=flow, state=EnrollmentState.ACTIVE).aggregate(
         at=Min("due_at")
     )["at"]

@@ -44,14 +44,18 @@ class PassSummary:
 
 
 def run_due_enrollments(
-    *, now: dt.datetime, store: Store | None = None, limit: int | None = None,
+    *,
+    now: dt.datetime,
+    store: Store | None = None,
+    limit: int | None = None,
     worker_id: str | None = None,
 ) -> PassSummary:
     """Claim up to `limit` enrollments due at `now` and run their due steps."""
     worker_id = worker_id or uuid.uuid4().hex
     summary = PassSummary()
-    for enrollment in claim_due(now=now, store=store, worker_id=worker_id,
-                                limit=limit or settings.SCHEDULER_BATCH_SIZE):
+    for enrollment in claim_due(
+        now=now, store=store, worker_id=worker_id, limit=limit or settings.SCHEDULER_BATCH_SIZE
+    ):
         summary.claimed += 1
         try:
             with transaction.atomic():
@@ -119,9 +123,9 @@ def _exit_if_ruled_out(
         enrollment.state, enrollment.exit_reason = EnrollmentState.EXITED, "unsubscribed"
         enrollment.ended_at, enrollment.due_at = now, None
         return True
-    orders = Order.objects.filter(
-        customer_id=enrollment.customer_id, placed_at__lte=now
-    ).filter(Q(placed_at__gt=enrollment.entered_at) | Q(pk=enrollment.trigger_order_id))
+    orders = Order.objects.filter(customer_id=enrollment.customer_id, placed_at__lte=now).filter(
+        Q(placed_at__gt=enrollment.entered_at) | Q(pk=enrollment.trigger_order_id)
+    )
     reason, when = exit_reason(enrollment=enrollment, definition=definition, orders=orders)
     if not reason:
         return False
@@ -144,10 +148,17 @@ def _queue_email(enrollment: Enrollment, step: EmailStep, now: dt.datetime) -> i
     _, created = Message.objects.get_or_create(
         idempotency_key=f"e{enrollment.pk}:v{enrollment.version_id}:s{enrollment.step_index}",
         defaults={
-            "store_id": enrollment.store_id, "customer": enrollment.customer,
-            "template": template, "flow_id": enrollment.flow_id, "enrollment": enrollment,
-            "step_index": enrollment.step_index, "to_email": enrollment.customer.email,
-            "recommendations": picks, "coupon": coupon, "queued_at": now, "send_after": now,
+            "store_id": enrollment.store_id,
+            "customer": enrollment.customer,
+            "template": template,
+            "flow_id": enrollment.flow_id,
+            "enrollment": enrollment,
+            "step_index": enrollment.step_index,
+            "to_email": enrollment.customer.email,
+            "recommendations": picks,
+            "coupon": coupon,
+            "queued_at": now,
+            "send_after": now,
         },
     )
     return int(created)
@@ -156,7 +167,8 @@ def _queue_email(enrollment: Enrollment, step: EmailStep, now: dt.datetime) -> i
 def _purchased_since_entry(enrollment: Enrollment, now: dt.datetime) -> bool:
     later = Order.objects.filter(
         customer_id=enrollment.customer_id,
-        placed_at__gt=enrollment.entered_at, placed_at__lte=now,
+        placed_at__gt=enrollment.entered_at,
+        placed_at__lte=now,
     )
     if enrollment.trigger_order_id is not None:
         later = later.exclude(pk=enrollment.trigger_order_id)
@@ -185,8 +197,10 @@ def _recommendations(
         )
     )
     picks = recommend(
-        store=enrollment.store, customer_id=enrollment.customer_id,
-        basket_product_ids=basket, now=now,
+        store=enrollment.store,
+        customer_id=enrollment.customer_id,
+        basket_product_ids=basket,
+        now=now,
     )
     return [{"product_id": p.product_id, "reason": p.reason} for p in picks]
 
@@ -205,9 +219,13 @@ def _offer_picks(enrollment: Enrollment, coupon: Coupon | None) -> list[dict[str
 def _release(enrollment: Enrollment, worker_id: str) -> int:
     """Save the enrollment's new state and give up the lease, only if we still hold it."""
     updated = Enrollment.objects.filter(pk=enrollment.pk, claimed_by=worker_id).update(
-        state=enrollment.state, step_index=enrollment.step_index, due_at=enrollment.due_at,
-        ended_at=enrollment.ended_at, exit_reason=enrollment.exit_reason,
-        claimed_by="", claimed_until=None,
+        state=enrollment.state,
+        step_index=enrollment.step_index,
+        due_at=enrollment.due_at,
+        ended_at=enrollment.ended_at,
+        exit_reason=enrollment.exit_reason,
+        claimed_by="",
+        claimed_until=None,
     )
     if updated != 1:
         raise LeaseLost(f"enrollment {enrollment.pk} was taken over by another worker")

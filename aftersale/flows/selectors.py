@@ -15,9 +15,9 @@ def latest_version(*, flow: Flow) -> FlowVersion:
 @lru_cache(maxsize=1024)
 def definition_of(version_id: int) -> FlowDefinition:
     """The parsed definition of a flow version (versions never change, so it is cached)."""
-    return parse_definition(FlowVersion.objects.values_list("definition", flat=True).get(
-        pk=version_id
-    ))
+    return parse_definition(
+        FlowVersion.objects.values_list("definition", flat=True).get(pk=version_id)
+    )
 
 
 def coupon_program_of(*, flow: Flow) -> CouponProgram | None:

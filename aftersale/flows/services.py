@@ -21,7 +21,11 @@ _NOT_PURCHASES = (OrderStatus.CANCELLED, OrderStatus.REFUNDED)
 
 
 def install_flow(
-    *, store: Store, slug: str, definition: object, now: dt.datetime,
+    *,
+    store: Store,
+    slug: str,
+    definition: object,
+    now: dt.datetime,
     status: FlowStatus = FlowStatus.LIVE,
 ) -> Flow:
     """Create flow `slug` from `definition` (validated; raises InvalidFlowDefinition), or
@@ -29,13 +33,17 @@ def install_flow(
     parsed = parse_definition(definition)
     with transaction.atomic():
         flow, _ = Flow.objects.get_or_create(
-            store=store, slug=slug,
+            store=store,
+            slug=slug,
             defaults={"name": parsed.name, "status": status, "created_at": now},
         )
         latest = flow.versions.order_by("-number").values_list("number", flat=True).first() or 0
         FlowVersion.objects.create(
-            store=store, flow=flow, number=latest + 1,
-            definition=parsed.model_dump(mode="json"), created_at=now,
+            store=store,
+            flow=flow,
+            number=latest + 1,
+            definition=parsed.model_dump(mode="json"),
+            created_at=now,
         )
         _save_coupon_program(store, flow, parsed)
         Flow.objects.filter(pk=flow.pk).update(name=parsed.name, status=status)
@@ -63,7 +71,10 @@ def _save_coupon_program(store: Store, flow: Flow, definition: FlowDefinition) -
 
 
 def process_orders(
-    *, store: Store, order_ids: Sequence[int], now: dt.datetime,
+    *,
+    store: Store,
+    order_ids: Sequence[int],
+    now: dt.datetime,
     flows: Iterable[Flow] | None = None,
 ) -> list[Enrollment]:
     """React to orders that arrived or changed: mark coupons they redeem, end the journeys
@@ -79,8 +90,10 @@ def process_orders(
         return []
     record_redemptions(store=store, orders=orders)
     exit_enrollments(store=store, orders=orders, now=now)
-    candidates = list(flows) if flows is not None else list(
-        Flow.objects.filter(store=store, status=FlowStatus.LIVE)
+    candidates = (
+        list(flows)
+        if flows is not None
+        else list(Flow.objects.filter(store=store, status=FlowStatus.LIVE))
     )
     return [e for flow in candidates for e in _enroll(flow, orders)]
 
@@ -103,7 +116,9 @@ def exit_enrollments(*, store: Store, orders: Sequence[Order], now: dt.datetime)
         )
         if reason:
             ended += end_enrollment(
-                enrollment=enrollment, state=EnrollmentState.EXITED, reason=reason,
+                enrollment=enrollment,
+                state=EnrollmentState.EXITED,
+                reason=reason,
                 when=min(when or now, now),
             )
     return ended
@@ -145,8 +160,13 @@ def _enroll(flow: Flow, orders: Sequence[Order]) -> list[Enrollment]:
     triggering = _triggering_orders(flow, definition, orders)
     enrollments = [
         Enrollment(
-            store_id=flow.store_id, flow=flow, version=version, customer_id=order.customer_id,
-            trigger_order=order, entered_at=order.placed_at, due_at=order.placed_at,
+            store_id=flow.store_id,
+            flow=flow,
+            version=version,
+            customer_id=order.customer_id,
+            trigger_order=order,
+            entered_at=order.placed_at,
+            due_at=order.placed_at,
         )
         for order in triggering
     ]
@@ -160,7 +180,8 @@ def _triggering_orders(
     enrolled (enter once), only with marketing consent and above the minimum total."""
     trigger = definition.trigger
     eligible = [
-        o for o in orders
+        o
+        for o in orders
         if o.status not in _NOT_PURCHASES
         and o.customer.can_receive_marketing
         and o.total >= trigger.min_order_total

@@ -29,10 +29,46 @@ LOCAL_TIME_ZONE = "America/Chicago"
 IMAGE_URL = "https://images.example.com/products/{id}.png"
 PRODUCT_URL = "https://shop.example.com/products/{id}"
 FIRST_NAMES = [
-    "Olivia", "Liam", "Emma", "Noah", "Ava", "Elijah", "Sophia", "James", "Isabella", "Lucas",
-    "Mia", "Mason", "Amelia", "Ethan", "Harper", "Logan", "Evelyn", "Aiden", "Abigail", "Jacob",
-    "Emily", "Michael", "Ella", "Daniel", "Grace", "Henry", "Chloe", "Jackson", "Nora", "Samuel",
-    "Lily", "Sebastian", "Zoe", "David", "Hannah", "Carter", "Layla", "Wyatt", "Aria", "Owen",
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Ava",
+    "Elijah",
+    "Sophia",
+    "James",
+    "Isabella",
+    "Lucas",
+    "Mia",
+    "Mason",
+    "Amelia",
+    "Ethan",
+    "Harper",
+    "Logan",
+    "Evelyn",
+    "Aiden",
+    "Abigail",
+    "Jacob",
+    "Emily",
+    "Michael",
+    "Ella",
+    "Daniel",
+    "Grace",
+    "Henry",
+    "Chloe",
+    "Jackson",
+    "Nora",
+    "Samuel",
+    "Lily",
+    "Sebastian",
+    "Zoe",
+    "David",
+    "Hannah",
+    "Carter",
+    "Layla",
+    "Wyatt",
+    "Aria",
+    "Owen",
 ]
 Progress = Callable[[int], None]
 
@@ -49,8 +85,12 @@ class LoadSummary:
 
 
 def load_complete_journey(
-    *, store: Store, now: dt.datetime, progress: Progress | None = None,
-    limit_households: int | None = None, on_total: Callable[[int], None] | None = None,
+    *,
+    store: Store,
+    now: dt.datetime,
+    progress: Progress | None = None,
+    limit_households: int | None = None,
+    on_total: Callable[[int], None] | None = None,
     chunk_size: int = 2000,
 ) -> LoadSummary:
     """Load the Complete Journey into `store`: every sold product (named, priced at its median
@@ -64,15 +104,20 @@ def load_complete_journey(
     with transaction.atomic():
         # In slices: PostgreSQL takes at most 65,535 parameters in one query.
         for first in range(0, len(products), 10_000):
-            upsert_products(store=store, records=products[first:first + 10_000])
+            upsert_products(store=store, records=products[first : first + 10_000])
         upsert_customers(store=store, records=list(customers.values()), now=now)
     result = IngestResult()
     for chunk in order_records(baskets, items, customers, chunk_size=chunk_size):
         result.merge(ingest_orders(store=store, records=chunk, now=now))
         if progress:
             progress(len(chunk))
-    return LoadSummary(customers=len(customers), products=len(products), orders=len(baskets),
-                       line_items=len(items), created=len(result.created))
+    return LoadSummary(
+        customers=len(customers),
+        products=len(products),
+        orders=len(baskets),
+        line_items=len(items),
+        created=len(result.created),
+    )
 
 
 def _prepare(
@@ -87,8 +132,14 @@ def _prepare(
 
 
 def _transactions(frame: pd.DataFrame, limit_households: int | None) -> pd.DataFrame:
-    columns = ["household_id", "basket_id", "product_id", "quantity", "sales_value",
-               "transaction_timestamp"]
+    columns = [
+        "household_id",
+        "basket_id",
+        "product_id",
+        "quantity",
+        "sales_value",
+        "transaction_timestamp",
+    ]
     frame = frame[columns]
     if limit_households is not None:
         kept = np.sort(frame["household_id"].unique())[:limit_households]
@@ -108,14 +159,23 @@ def product_records(transactions: pd.DataFrame, catalog: pd.DataFrame) -> list[P
     text = frame[["product_category", "department", "brand"]].fillna("")
     return [
         ProductRecord(
-            external_id=str(pid), name=name, category=category, department=department,
-            brand=brand, price=None if np.isnan(price) else _cents(round(price * 100)),
-            image_url=IMAGE_URL.format(id=pid), url=PRODUCT_URL.format(id=pid),
+            external_id=str(pid),
+            name=name,
+            category=category,
+            department=department,
+            brand=brand,
+            price=None if np.isnan(price) else _cents(round(price * 100)),
+            image_url=IMAGE_URL.format(id=pid),
+            url=PRODUCT_URL.format(id=pid),
         )
         for pid, name, price, category, department, brand in zip(
-            frame["product_id"].tolist(), frame["name"].tolist(), frame["price"].tolist(),
-            text["product_category"].tolist(), text["department"].tolist(),
-            text["brand"].tolist(), strict=True,
+            frame["product_id"].tolist(),
+            frame["name"].tolist(),
+            frame["price"].tolist(),
+            text["product_category"].tolist(),
+            text["department"].tolist(),
+            text["brand"].tolist(),
+            strict=True,
         )
     ]
 
@@ -136,8 +196,10 @@ def customer_records(transactions: pd.DataFrame) -> dict[int, CustomerRecord]:
     anonymous), keyed by household id."""
     return {
         household: CustomerRecord(
-            external_id=str(household), email=f"household-{household}@example.com",
-            first_name=FIRST_NAMES[household % len(FIRST_NAMES)], time_zone=LOCAL_TIME_ZONE,
+            external_id=str(household),
+            email=f"household-{household}@example.com",
+            first_name=FIRST_NAMES[household % len(FIRST_NAMES)],
+            time_zone=LOCAL_TIME_ZONE,
         )
         for household in sorted(transactions["household_id"].unique().tolist())
     }
@@ -146,15 +208,18 @@ def customer_records(transactions: pd.DataFrame) -> dict[int, CustomerRecord]:
 def _baskets(transactions: pd.DataFrame) -> pd.DataFrame:
     """One row per basket, oldest first: household, UTC time of its first scan, total."""
     grouped = transactions.groupby("basket_id", sort=True)
-    baskets = pd.DataFrame({
-        "household_id": grouped["household_id"].first(),
-        "placed_at": grouped["transaction_timestamp"].min(),
-        "total": grouped["sales_value"].sum().round(2),
-    })
+    baskets = pd.DataFrame(
+        {
+            "household_id": grouped["household_id"].first(),
+            "placed_at": grouped["transaction_timestamp"].min(),
+            "total": grouped["sales_value"].sum().round(2),
+        }
+    )
     local = baskets["placed_at"].dt.tz_localize(
         LOCAL_TIME_ZONE,
         # The naive local times are ambiguous once a year (DST ends); take standard time.
-        ambiguous=np.zeros(len(baskets), dtype=bool), nonexistent="shift_forward",
+        ambiguous=np.zeros(len(baskets), dtype=bool),
+        nonexistent="shift_forward",
     )
     baskets["placed_at"] = local.dt.tz_convert("UTC")
     return baskets.sort_values(["placed_at", "basket_id"])
@@ -173,7 +238,10 @@ def _line_items(transactions: pd.DataFrame) -> pd.DataFrame:
 
 
 def order_records(
-    baskets: pd.DataFrame, items: pd.DataFrame, customers: dict[int, CustomerRecord], *,
+    baskets: pd.DataFrame,
+    items: pd.DataFrame,
+    customers: dict[int, CustomerRecord],
+    *,
     chunk_size: int,
 ) -> Iterator[list[OrderRecord]]:
     """The baskets as delivered in-store orders, `chunk_size` at a time."""
@@ -182,32 +250,50 @@ def order_records(
     product_ids = items["product_id"].astype(str).to_numpy()
     quantities, cents = items["quantity"].to_numpy(), items["cents"].to_numpy(dtype=np.int64)
     for first in range(0, len(baskets), chunk_size):
-        chunk = baskets.iloc[first:first + chunk_size]
+        chunk = baskets.iloc[first : first + chunk_size]
         moments = chunk["placed_at"].dt.to_pydatetime().tolist()
         yield [
-            _order(str(basket), customers[household], placed_at, total,
-                   _items(product_ids[start:end], quantities[start:end], cents[start:end]))
+            _order(
+                str(basket),
+                customers[household],
+                placed_at,
+                total,
+                _items(product_ids[start:end], quantities[start:end], cents[start:end]),
+            )
             for basket, household, placed_at, total, start, end in zip(
-                chunk.index.tolist(), chunk["household_id"].tolist(), moments,
-                chunk["total"].tolist(), starts[first:first + chunk_size].tolist(),
-                ends[first:first + chunk_size].tolist(), strict=True,
+                chunk.index.tolist(),
+                chunk["household_id"].tolist(),
+                moments,
+                chunk["total"].tolist(),
+                starts[first : first + chunk_size].tolist(),
+                ends[first : first + chunk_size].tolist(),
+                strict=True,
             )
         ]
 
 
 def _order(
-    basket: str, customer: CustomerRecord, placed_at: dt.datetime, total: float,
+    basket: str,
+    customer: CustomerRecord,
+    placed_at: dt.datetime,
+    total: float,
     line_items: tuple[LineItemRecord, ...],
 ) -> OrderRecord:
     # Groceries bought in the store leave with the buyer: fulfilled and delivered at once.
     return OrderRecord(
-        external_id=basket, customer=customer, placed_at=placed_at, line_items=line_items,
-        total=_cents(round(total * 100)), fulfilled_at=placed_at, delivered_at=placed_at,
+        external_id=basket,
+        customer=customer,
+        placed_at=placed_at,
+        line_items=line_items,
+        total=_cents(round(total * 100)),
+        fulfilled_at=placed_at,
+        delivered_at=placed_at,
     )
 
 
-def _items(product_ids: np.ndarray, quantities: np.ndarray, cents: np.ndarray
-           ) -> tuple[LineItemRecord, ...]:
+def _items(
+    product_ids: np.ndarray, quantities: np.ndarray, cents: np.ndarray
+) -> tuple[LineItemRecord, ...]:
     return tuple(
         LineItemRecord(product_external_id=pid, quantity=quantity, unit_price=_cents(cent))
         for pid, quantity, cent in zip(

@@ -21,14 +21,28 @@ from aftersale.integrations.services import receive_orders, receive_products
 from aftersale.orders.records import LineItemRecord, OrderRecord
 from aftersale.stores.models import Store
 
-ORDER_COLUMNS = ["order_id", "customer_id", "email", "first_name", "placed_at",
-                 "product_id", "quantity", "unit_price"]
+ORDER_COLUMNS = [
+    "order_id",
+    "customer_id",
+    "email",
+    "first_name",
+    "placed_at",
+    "product_id",
+    "quantity",
+    "unit_price",
+]
 PRODUCT_COLUMNS = ["product_id", "name"]
 _STAMPS = ["paid_at", "fulfilled_at", "delivered_at", "refunded_at", "cancelled_at"]
 # A status given without its timestamp is taken to have happened when the order was placed.
-_STATUS_STAMP = {"placed": None, "paid": "paid_at", "fulfilled": "fulfilled_at",
-                 "delivered": "delivered_at", "refunded": "refunded_at",
-                 "cancelled": "cancelled_at", "canceled": "cancelled_at"}
+_STATUS_STAMP = {
+    "placed": None,
+    "paid": "paid_at",
+    "fulfilled": "fulfilled_at",
+    "delivered": "delivered_at",
+    "refunded": "refunded_at",
+    "cancelled": "cancelled_at",
+    "canceled": "cancelled_at",
+}
 
 Row = dict[str | None, str | list[str] | None]
 Progress = Callable[[], None]
@@ -67,7 +81,11 @@ class _OrderDraft:
 
 
 def import_orders_csv(
-    *, store: Store, stream: TextIO, now: dt.datetime, chunk_size: int = 1000,
+    *,
+    store: Store,
+    stream: TextIO,
+    now: dt.datetime,
+    chunk_size: int = 1000,
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import an orders CSV (one row per line item, rows of an order adjacent) through
@@ -138,8 +156,13 @@ def _order_chunks(
             report.errors.append((line, "; ".join(fields.errors)))
             continue
         if order_id in done:
-            report.errors.append((line, f"order {order_id}: its rows must be adjacent; "
-                                        "this row comes after the order was imported"))
+            report.errors.append(
+                (
+                    line,
+                    f"order {order_id}: its rows must be adjacent; "
+                    "this row comes after the order was imported",
+                )
+            )
             continue
         if order_id not in pending and len(pending) >= chunk_size:
             done.update(pending)
@@ -168,7 +191,8 @@ def _order(order_id: str, f: RowFields) -> OrderRecord | None:
     customer = CustomerRecord(
         external_id=f.text("customer_id", required=True),
         email=f.email("email", required=True),
-        first_name=f.text("first_name"), last_name=f.text("last_name"),
+        first_name=f.text("first_name"),
+        last_name=f.text("last_name"),
         time_zone=f.time_zone("time_zone"),
         accepts_marketing=f.boolean("accepts_marketing", default=True),
     )
@@ -182,11 +206,16 @@ def _order(order_id: str, f: RowFields) -> OrderRecord | None:
     if f.errors or placed_at is None:
         return None
     return OrderRecord(
-        external_id=order_id, customer=customer, placed_at=placed_at,
-        total=f.decimal("total"), currency=f.currency("currency") or "USD",
+        external_id=order_id,
+        customer=customer,
+        placed_at=placed_at,
+        total=f.decimal("total"),
+        currency=f.currency("currency") or "USD",
         discount_codes=tuple(c.strip() for c in f.text("discount_codes").split(";") if c.strip()),
-        paid_at=stamps["paid_at"], fulfilled_at=stamps["fulfilled_at"],
-        delivered_at=stamps["delivered_at"], refunded_at=stamps["refunded_at"],
+        paid_at=stamps["paid_at"],
+        fulfilled_at=stamps["fulfilled_at"],
+        delivered_at=stamps["delivered_at"],
+        refunded_at=stamps["refunded_at"],
         cancelled_at=stamps["cancelled_at"],
     )
 
@@ -204,9 +233,13 @@ def _line_item(f: RowFields) -> LineItemRecord | None:
     unit_price = f.decimal("unit_price", required=True)
     if quantity is None or unit_price is None or not product_id:
         return None
-    return LineItemRecord(product_external_id=product_id, quantity=quantity,
-                          unit_price=unit_price, product_name=f.text("product_name"),
-                          category=f.text("category"))
+    return LineItemRecord(
+        product_external_id=product_id,
+        quantity=quantity,
+        unit_price=unit_price,
+        product_name=f.text("product_name"),
+        category=f.text("category"),
+    )
 
 
 def _finish(draft: _OrderDraft) -> OrderRecord:
@@ -236,9 +269,15 @@ def _product_chunks(
 
 def _product(f: RowFields) -> ProductRecord | None:
     record = ProductRecord(
-        external_id=f.text("product_id", required=True), name=f.text("name", required=True),
-        category=f.text("category"), department=f.text("department"), brand=f.text("brand"),
-        price=f.decimal("price"), stock=_stock(f), image_url=f.url("image_url"), url=f.url("url"),
+        external_id=f.text("product_id", required=True),
+        name=f.text("name", required=True),
+        category=f.text("category"),
+        department=f.text("department"),
+        brand=f.text("brand"),
+        price=f.decimal("price"),
+        stock=_stock(f),
+        image_url=f.url("image_url"),
+        url=f.url("url"),
     )
     return None if f.errors else record
 

@@ -84,7 +84,9 @@ class CaptureServer:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.stop()
@@ -112,7 +114,8 @@ class CaptureProcess:
     def __enter__(self) -> CaptureProcess:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "aftersale.messaging.capture", str(self.directory), self.host],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert self._process.stdout is not None
         line = self._process.stdout.readline()

@@ -83,18 +83,25 @@ def _customer(message: Message) -> Context:
 def _store(store: Store) -> Context:
     colour = store.brand_color if _HEX_COLOUR.match(store.brand_color) else _DEFAULT_COLOUR
     return {
-        "name": store.name, "brand_color": colour, "logo_url": store.logo_url,
-        "address": store.physical_address, "website_url": store.website_url,
+        "name": store.name,
+        "brand_color": colour,
+        "logo_url": store.logo_url,
+        "address": store.physical_address,
+        "website_url": store.website_url,
         "currency": store.currency,
     }
 
 
 def _product(product: Product, *, store: Store) -> Context:
     return {
-        "product_id": product.pk, "name": product.name, "image_url": product.image_url,
-        "url": product.url or store.website_url, "category": product.category,
+        "product_id": product.pk,
+        "name": product.name,
+        "image_url": product.image_url,
+        "url": product.url or store.website_url,
+        "category": product.category,
         "price": format_money(product.price, currency=store.currency),
-        "discounted_price": None, "reason": "",
+        "discounted_price": None,
+        "reason": "",
     }
 
 
@@ -118,7 +125,9 @@ def _order(
 def _line(line: LineItem, *, currency: str) -> Context:
     product = line.product
     return {
-        "name": product.name, "quantity": line.quantity, "url": product.url,
+        "name": product.name,
+        "quantity": line.quantity,
+        "url": product.url,
         "image_url": product.image_url,
         "price": format_money(line.unit_price, currency=currency),
         "total": format_money(line.total, currency=currency),
@@ -132,7 +141,8 @@ def _bought(lines: list[LineItem], *, store: Store) -> list[Context]:
 
 def _recommendations(message: Message, *, store: Store, coupon: Coupon | None) -> list[Context]:
     picks = [
-        pick for pick in message.recommendations or []
+        pick
+        for pick in message.recommendations or []
         if isinstance(pick, dict) and isinstance(pick.get("product_id"), int)
     ]
     products = Product.objects.filter(store=store).in_bulk([p["product_id"] for p in picks])

@@ -20,8 +20,10 @@ def add_utm(url: str, *, campaign: str, content: str) -> str:
     query = parse_qsl(parts.query, keep_blank_values=True)
     present = {key for key, _ in query}
     ours = {
-        "utm_source": "aftersale", "utm_medium": "email",
-        "utm_campaign": campaign, "utm_content": content,
+        "utm_source": "aftersale",
+        "utm_medium": "email",
+        "utm_campaign": campaign,
+        "utm_content": content,
     }
     query += [(key, value) for key, value in ours.items() if key not in present]
     return urlunsplit(parts._replace(query=urlencode(query)))

@@ -33,9 +33,7 @@ class EmailTemplate(models.Model):
     updated_at = models.DateTimeField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["store", "slug"], name="uniq_template_slug")
-        ]
+        constraints = [models.UniqueConstraint(fields=["store", "slug"], name="uniq_template_slug")]
 
     def __str__(self) -> str:
         return self.slug

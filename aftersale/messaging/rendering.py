@@ -122,8 +122,11 @@ def compile_template(*, template: EmailTemplate, part: str) -> jinja2.Template:
     """The compiled Jinja template for `part` ("subject", "preheader" or "body") of
     `template`, from a cache keyed by (id, updated_at) so an edit is seen at once;
     raises TemplateError with the line number for a syntax error."""
-    source = {"subject": template.subject, "preheader": template.preheader,
-              "body": template.body_mjml}[part]
+    source = {
+        "subject": template.subject,
+        "preheader": template.preheader,
+        "body": template.body_mjml,
+    }[part]
     if template.pk is None:  # an unsaved draft, e.g. a live preview
         return _compile(source, slug=template.slug, html=part == "body")
     key = (template.pk, template.updated_at, part)
@@ -146,13 +149,12 @@ def _compile(source: str, *, slug: str, html: bool) -> jinja2.Template:
     try:
         return env.from_string(source)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(slug=slug, problem=f"syntax error: {exc.message}",
-                            line=exc.lineno) from exc
+        raise TemplateError(
+            slug=slug, problem=f"syntax error: {exc.message}", line=exc.lineno
+        ) from exc
 
 
-def render_template(
-    *, template: EmailTemplate, context: Context, campaign: str
-) -> RenderedEmail:
+def render_template(*, template: EmailTemplate, context: Context, campaign: str) -> RenderedEmail:
     """Render `template` for one recipient's `context`: subject and preheader as single
     lines, MJML body to inlined HTML with UTM-tagged links (utm_campaign=`campaign`,
     utm_content=the template slug), and a plain-text part. Any problem in the merchant's
@@ -164,8 +166,9 @@ def render_template(
     page = tag_links(page, campaign=campaign, content=template.slug)
     # The text comes from the page before inlining: same content, far fewer bytes to parse.
     text = html_to_text(page)
-    return RenderedEmail(subject=subject, preheader=preheader, html=_INLINER.inline(page),
-                         text=text)
+    return RenderedEmail(
+        subject=subject, preheader=preheader, html=_INLINER.inline(page), text=text
+    )
 
 
 def render_message(*, message: Message, now: dt.datetime) -> RenderedEmail:
@@ -238,4 +241,3 @@ def _mjml_to_html(mjml: str, *, slug: str) -> str:
         return str(mrml.to_html(mjml).content)
     except Exception as exc:  # mrml reports bad MJML as OSError/ValueError with a message
         raise TemplateError(slug=slug, problem=f"invalid MJML: {exc}") from exc
-

@@ -11,7 +11,12 @@ from aftersale.stores.models import Store
 
 # Everything rendering and sending touch, fetched with the message in one query.
 RENDER_RELATIONS = (
-    "store", "customer", "template", "flow", "coupon__program", "order",
+    "store",
+    "customer",
+    "template",
+    "flow",
+    "coupon__program",
+    "order",
     "enrollment__trigger_order",
 )
 
@@ -21,7 +26,8 @@ def due_messages(*, now: dt.datetime, store: Store | None = None) -> QuerySet[Me
     on, oldest first; all stores unless `store` is given."""
     due = Message.objects.filter(
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
-        status=MessageStatus.QUEUED, send_after__lte=now,
+        status=MessageStatus.QUEUED,
+        send_after__lte=now,
     )
     if store is not None:
         due = due.filter(store=store)

@@ -49,8 +49,12 @@ def install_default_templates(*, store: Store, now: dt.datetime) -> list[EmailTe
     installed = []
     for entry in entries:
         template = existing.get(entry["slug"]) or EmailTemplate.objects.create(
-            store=store, slug=entry["slug"], name=entry["name"], kind=entry["kind"],
-            subject=entry["subject"], preheader=entry["preheader"],
+            store=store,
+            slug=entry["slug"],
+            name=entry["name"],
+            kind=entry["kind"],
+            subject=entry["subject"],
+            preheader=entry["preheader"],
             body_mjml=(LIBRARY_DIR / entry["body"]).read_text(encoding="utf-8"),
             updated_at=now,
         )
@@ -67,8 +71,12 @@ def default_worker_id() -> str:
 
 
 def claim_due_messages(
-    *, now: dt.datetime, limit: int = 500, store: Store | None = None,
-    worker_id: str | None = None, lease: dt.timedelta | None = None,
+    *,
+    now: dt.datetime,
+    limit: int = 500,
+    store: Store | None = None,
+    worker_id: str | None = None,
+    lease: dt.timedelta | None = None,
 ) -> list[Message]:
     """Claim up to `limit` due queued messages for this caller until now + `lease` and
     return them with their relations loaded. The claim is a conditional UPDATE under a
@@ -82,15 +90,15 @@ def claim_due_messages(
         if not ids:
             break
         candidates += ids
-        taken = due_messages(now=now, store=store).filter(id__in=ids).update(
-            claimed_until=now + lease, claimed_by=claim
+        taken = (
+            due_messages(now=now, store=store)
+            .filter(id__in=ids)
+            .update(claimed_until=now + lease, claimed_by=claim)
         )
         won += taken
         if taken == len(ids) or won >= limit:
             break  # no other worker got in between: nothing left to catch up on
-    claimed = Message.objects.filter(
-        id__in=candidates, claimed_by=claim, claimed_until=now + lease
-    )
+    claimed = Message.objects.filter(id__in=candidates, claimed_by=claim, claimed_until=now + lease)
     return list(claimed.select_related(*RENDER_RELATIONS).order_by("send_after", "id"))
 
 
@@ -142,8 +150,12 @@ class _Transport:
 
 
 def send_queued_messages(
-    *, now: dt.datetime, limit: int = 500, store: Store | None = None,
-    connection: BaseEmailBackend | None = None, worker_id: str | None = None,
+    *,
+    now: dt.datetime,
+    limit: int = 500,
+    store: Store | None = None,
+    connection: BaseEmailBackend | None = None,
+    worker_id: str | None = None,
 ) -> SendSummary:
     """Claim the due queued messages (up to `limit`, all stores unless `store`), then
     render and send each over one reused connection (Django's configured backend unless
@@ -162,7 +174,7 @@ def send_queued_messages(
                 summary.add(_process(message, transport=transport, now=now))
             except _ConnectFailed as exc:
                 summary.add(_defer(message, now=now, error=str(exc)))
-                summary.deferred += _release(messages[index + 1:])
+                summary.deferred += _release(messages[index + 1 :])
                 break
     finally:
         if connection is None:
@@ -208,9 +220,12 @@ def build_email(*, message: Message, rendered: RenderedEmail) -> EmailMultiAlter
     if is_marketing(message):
         headers.update(_unsubscribe_headers(message))
     email = EmailMultiAlternatives(
-        subject=rendered.subject, body=rendered.text,
-        from_email=formataddr((store.name, store.from_email)), to=[message.to_email],
-        reply_to=[store.reply_to] if store.reply_to else None, headers=headers,
+        subject=rendered.subject,
+        body=rendered.text,
+        from_email=formataddr((store.name, store.from_email)),
+        to=[message.to_email],
+        reply_to=[store.reply_to] if store.reply_to else None,
+        headers=headers,
     )
     email.attach_alternative(rendered.html, "text/html")
     return email
@@ -226,8 +241,12 @@ def _unsubscribe_headers(message: Message) -> dict[str, str]:
 
 
 def _deliver(
-    message: Message, *, email: EmailMultiAlternatives, rendered: RenderedEmail,
-    transport: _Transport, now: dt.datetime,
+    message: Message,
+    *,
+    email: EmailMultiAlternatives,
+    rendered: RenderedEmail,
+    transport: _Transport,
+    now: dt.datetime,
 ) -> Outcome:
     sent = {"subject": rendered.subject[:300], "message_id": email.extra_headers["Message-ID"]}
     try:
@@ -239,11 +258,13 @@ def _deliver(
         if dropped:
             transport.reset()  # the next message reconnects
         if kind == "bounce":
-            return _finish(message, status=MessageStatus.BOUNCED, error=_describe(exc),
-                           bounced_at=now, **sent)
+            return _finish(
+                message, status=MessageStatus.BOUNCED, error=_describe(exc), bounced_at=now, **sent
+            )
         return _defer(message, now=now, error=_describe(exc))
-    return _finish(message, status=MessageStatus.DELIVERED, error="", sent_at=now,
-                   delivered_at=now, **sent)
+    return _finish(
+        message, status=MessageStatus.DELIVERED, error="", sent_at=now, delivered_at=now, **sent
+    )
 
 
 def classify_send_error(exc: BaseException) -> tuple[Literal["bounce", "retry"], bool]:
@@ -289,11 +310,17 @@ def _finish(message: Message, *, status: MessageStatus, error: str, **fields: An
 def _defer(message: Message, *, now: dt.datetime, error: str) -> Outcome:
     attempts = message.attempts + 1
     if attempts >= MAX_ATTEMPTS:
-        return _finish(message, status=MessageStatus.FAILED, attempts=attempts,
-                       error=f"gave up after {attempts} attempts: {error}")
+        return _finish(
+            message,
+            status=MessageStatus.FAILED,
+            attempts=attempts,
+            error=f"gave up after {attempts} attempts: {error}",
+        )
     _owned(message).update(
-        attempts=F("attempts") + 1, send_after=now + RETRY_BASE * 2 ** message.attempts,
-        error=error, claimed_until=None,
+        attempts=F("attempts") + 1,
+        send_after=now + RETRY_BASE * 2**message.attempts,
+        error=error,
+        claimed_until=None,
     )
     return "deferred"
 

@@ -107,9 +107,14 @@ def _customers(records: list[OrderRecord]) -> list[CustomerRecord]:
     for record in records:
         customer, seen = record.customer, merged.get(record.customer.external_id)
         if seen is not None and seen != customer:
-            customer = dataclasses.replace(customer, **{
-                name: getattr(seen, name) for name in _CUSTOMER_TEXT if not getattr(customer, name)
-            })
+            customer = dataclasses.replace(
+                customer,
+                **{
+                    name: getattr(seen, name)
+                    for name in _CUSTOMER_TEXT
+                    if not getattr(customer, name)
+                },
+            )
         merged[customer.external_id] = customer
     return list(merged.values())
 
@@ -118,8 +123,9 @@ def _line_item_products(records: list[OrderRecord]) -> list[ProductRecord]:
     """The products the line items name, one record per product."""
     items = {li.product_external_id: li for r in records for li in r.line_items}
     return [
-        ProductRecord(li.product_external_id, li.product_name, category=li.category,
-                      price=li.unit_price)
+        ProductRecord(
+            li.product_external_id, li.product_name, category=li.category, price=li.unit_price
+        )
         for li in items.values()
     ]
 
@@ -131,8 +137,14 @@ def _insert_line_items(
     # instance per row made bulk_create take most of the load time, so rows go straight
     # to one parameterised INSERT run by executemany.
     rows = [
-        (store.pk, order_id, product_ids[li.product_external_id], li.quantity,
-         price := _money(li.unit_price), _money(price * li.quantity))
+        (
+            store.pk,
+            order_id,
+            product_ids[li.product_external_id],
+            li.quantity,
+            price := _money(li.unit_price),
+            _money(price * li.quantity),
+        )
         for order_id, record in zip(order_ids, records, strict=True)
         for li in record.line_items
     ]
@@ -141,13 +153,16 @@ def _insert_line_items(
     meta, connection = LineItem._meta, connections[router.db_for_write(LineItem)]
     quote = connection.ops.quote_name
     column = {f.name: str(f.column) for f in meta.concrete_fields}
-    columns = [column[name]
-               for name in ("store", "order", "product", "quantity", "unit_price", "total")]
-    sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
-           f"VALUES ({', '.join(['%s'] * len(columns))})")
+    columns = [
+        column[name] for name in ("store", "order", "product", "quantity", "unit_price", "total")
+    ]
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+    )
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _INSERT_BATCH):
-            cursor.executemany(sql, rows[start:start + _INSERT_BATCH])
+            cursor.executemany(sql, rows[start : start + _INSERT_BATCH])
 
 
 def _money(amount: Decimal) -> Decimal:

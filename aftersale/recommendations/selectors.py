@@ -60,21 +60,29 @@ def recommend(
     chosen, passed_over = _diverse(paired, chosen=[], limit=limit)
     if len(chosen) < minimum:
         chosen = _top_up(
-            store=store, screen=screen, chosen=chosen, passed_over=passed_over,
-            limit=limit, minimum=minimum,
+            store=store,
+            screen=screen,
+            chosen=chosen,
+            passed_over=passed_over,
+            limit=limit,
+            minimum=minimum,
         )
     return _picks(store=store, chosen=chosen)
 
 
 def _top_up(
-    *, store: Store, screen: _Screen, chosen: list[_Candidate],
-    passed_over: list[_Candidate], limit: int, minimum: int,
+    *,
+    store: Store,
+    screen: _Screen,
+    chosen: list[_Candidate],
+    passed_over: list[_Candidate],
+    limit: int,
+    minimum: int,
 ) -> list[_Candidate]:
     """`chosen` filled with bestsellers of new categories up to `limit`; then, if still
     short of `minimum`, with the best products passed over for repeating a category."""
     popular = (
-        _Candidate(product, BESTSELLER)
-        for product in screen.eligible(_bestseller_ids(store=store))
+        _Candidate(product, BESTSELLER) for product in screen.eligible(_bestseller_ids(store=store))
     )
     chosen, more_passed_over = _diverse(popular, chosen=chosen, limit=limit)
     shown = {c.product.id for c in chosen}
@@ -111,8 +119,9 @@ class _Candidate:
 class _Screen:
     """Filters ranked product ids down to the ones one customer may be shown."""
 
-    def __init__(self, *, store: Store, customer_id: int, now: dt.datetime,
-                 excluded: set[int]) -> None:
+    def __init__(
+        self, *, store: Store, customer_id: int, now: dt.datetime, excluded: set[int]
+    ) -> None:
         self.store, self.customer_id, self.now = store, customer_id, now
         self.excluded = excluded
 
@@ -174,7 +183,9 @@ def _already_bought(
         return set()
     return set(
         LineItem.objects.filter(
-            store=store, order__customer_id=customer_id, order__placed_at__lte=now,
+            store=store,
+            order__customer_id=customer_id,
+            order__placed_at__lte=now,
             product_id__in=among,
         )
         .exclude(order__status=OrderStatus.CANCELLED)
@@ -206,9 +217,11 @@ def _diverse(
 def _picks(*, store: Store, chosen: list[_Candidate]) -> list[Pick]:
     """The chosen candidates as picks, each bought-together one naming its source."""
     sources = [c.source for c in chosen if c.source is not None]
-    names = dict(
-        Product.objects.filter(store=store, id__in=sources).values_list("id", "name")
-    ) if sources else {}
+    names = (
+        dict(Product.objects.filter(store=store, id__in=sources).values_list("id", "name"))
+        if sources
+        else {}
+    )
     return [
         Pick(c.product.id, f"Goes with your {names[c.source]}", c.strategy)
         if c.source is not None

@@ -63,14 +63,18 @@ def fit_recommendations(
     history = _read_history(store=store, until=until)
     pairs = score_pairs(baskets=history.orders, products=history.products, top_n=top_n)
     ranking = rank_bestsellers(
-        customers=history.customers, products=history.products,
-        age_days=history.age_days, limit=bestsellers,
+        customers=history.customers,
+        products=history.products,
+        age_days=history.age_days,
+        limit=bestsellers,
     )
     with transaction.atomic():
         _replace_associations(store=store, pairs=pairs)
         _replace_ranking(store=store, ranking=ranking)
     return FitSummary(
-        baskets=pairs.baskets, products=pairs.products, pairs=len(pairs),
+        baskets=pairs.baskets,
+        products=pairs.products,
+        pairs=len(pairs),
         seconds=time.perf_counter() - started,
     )
 
@@ -130,8 +134,11 @@ def _replace_associations(*, store: Store, pairs: PairScores) -> None:
     kind = AssociationKind.BOUGHT_TOGETHER
     ProductAssociation.objects.filter(store=store, kind=kind).delete()
     rows = zip(
-        pairs.source.tolist(), pairs.target.tolist(),
-        pairs.score.tolist(), pairs.support.tolist(), strict=True,
+        pairs.source.tolist(),
+        pairs.target.tolist(),
+        pairs.score.tolist(),
+        pairs.support.tolist(),
+        strict=True,
     )
     _insert_rows(
         ProductAssociation,

@@ -1,9 +1,16 @@
 """Drawing a flow report for the terminal."""
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.table import Table
 
 from aftersale.reports.selectors import FlowReport
+
+
+def wide_console() -> Console:
+    """A console at least 120 columns wide: a report piped to a file or read in CI is
+    otherwise squeezed into 80."""
+    console = Console()
+    return console if console.is_terminal else Console(width=max(console.width, 120))
 
 
 def report_tables(report: FlowReport) -> Group:
@@ -12,23 +19,47 @@ def report_tables(report: FlowReport) -> Group:
     for column in ("Started", "Exited", "Completed", "Purchased", "Revenue"):
         overview.add_column(column, justify="right")
     overview.add_row(
-        f"{report.started:,}", f"{report.exited_pct:.1f}%", f"{report.completed_pct:.1f}%",
-        f"{report.purchased_pct:.1f}%", f"{report.revenue:,.2f}",
+        f"{report.started:,}",
+        f"{report.exited_pct:.1f}%",
+        f"{report.completed_pct:.1f}%",
+        f"{report.purchased_pct:.1f}%",
+        f"{report.revenue:,.2f}",
     )
     steps = Table(title="Steps", title_justify="left")
-    for column in ("#", "Step", "Waiting", "Progressed", "Sent", "Delivered", "Read",
-                   "Replied", "Bounced", "Clicked"):
+    for column in (
+        "#",
+        "Step",
+        "Waiting",
+        "Progressed",
+        "Sent",
+        "Delivered",
+        "Read",
+        "Replied",
+        "Bounced",
+        "Clicked",
+    ):
         steps.add_column(column, justify="left" if column == "Step" else "right")
     for step in report.steps:
         message = step.message
         counts = (
-            [message.sent, message.delivered, message.read, message.replied, message.bounced,
-             message.clicked]
-            if message else []
+            [
+                message.sent,
+                message.delivered,
+                message.read,
+                message.replied,
+                message.bounced,
+                message.clicked,
+            ]
+            if message
+            else []
         )
         steps.add_row(
-            str(step.index), step.label, f"{step.waiting:,}", f"{step.progressed:,}",
-            *(f"{n:,}" for n in counts), *([""] * (6 - len(counts))),
+            str(step.index),
+            step.label,
+            f"{step.waiting:,}",
+            f"{step.progressed:,}",
+            *(f"{n:,}" for n in counts),
+            *([""] * (6 - len(counts))),
         )
     exits = ", ".join(f"{reason}: {n:,}" for reason, n in sorted(report.exit_reasons.items()))
     return Group(overview, steps, f"Exit reasons: {exits or 'none'}")

@@ -69,10 +69,13 @@ def flow_report(*, flow: Flow, now: dt.datetime) -> FlowReport:
     revenue = purchases.aggregate(total=Sum("total"))["total"] or Decimal("0")
     reasons = dict(
         enrollments.filter(state=EnrollmentState.EXITED)
-        .values_list("exit_reason").annotate(n=Count("pk"))
+        .values_list("exit_reason")
+        .annotate(n=Count("pk"))
     )
     return FlowReport(
-        flow=flow.slug, name=flow.name, started=started,
+        flow=flow.slug,
+        name=flow.name,
+        started=started,
         exited_pct=_pct(states.get(EnrollmentState.EXITED, 0), started),
         completed_pct=_pct(states.get(EnrollmentState.COMPLETED, 0), started),
         purchased_pct=_pct(buyers, started),
@@ -98,18 +101,25 @@ def _step_stats(flow: Flow) -> list[StepStats]:
     )
     waiting = dict(
         Enrollment.objects.filter(flow=flow, state=EnrollmentState.ACTIVE)
-        .values_list("step_index").annotate(n=Count("pk"))
+        .values_list("step_index")
+        .annotate(n=Count("pk"))
     )
     messages = _message_stats(flow)
     steps = []
     for index, step in enumerate(definition.steps):
         progressed = sum(n for position, n in positions.items() if position > index)
-        steps.append(StepStats(
-            index=index, type=step.type, label=_label(step),
-            waiting=waiting.get(index, 0), progressed=progressed,
-            message=messages.get(index, MessageStats(template=step.template))
-            if isinstance(step, EmailStep) else None,
-        ))
+        steps.append(
+            StepStats(
+                index=index,
+                type=step.type,
+                label=_label(step),
+                waiting=waiting.get(index, 0),
+                progressed=progressed,
+                message=messages.get(index, MessageStats(template=step.template))
+                if isinstance(step, EmailStep)
+                else None,
+            )
+        )
     return steps
 
 
@@ -133,8 +143,18 @@ def _message_stats(flow: Flow) -> dict[int, MessageStats]:
     return {
         row["step_index"] or 0: MessageStats(
             template=row["template__slug"],
-            **{k: row[k] for k in ("sent", "delivered", "read", "replied", "bounced",
-                                    "clicked", "unsubscribed")},
+            **{
+                k: row[k]
+                for k in (
+                    "sent",
+                    "delivered",
+                    "read",
+                    "replied",
+                    "bounced",
+                    "clicked",
+                    "unsubscribed",
+                )
+            },
         )
         for row in rows
     }

@@ -12,7 +12,8 @@ class Store(models.Model):
     from_email = models.EmailField(default="hello@shop.example.com")
     reply_to = models.EmailField(blank=True, default="")
     physical_address = models.CharField(
-        max_length=300, default="1 Market Street, Springfield, USA",
+        max_length=300,
+        default="1 Market Street, Springfield, USA",
         help_text="Shown in every marketing email's footer (CAN-SPAM).",
     )
     brand_color = models.CharField(max_length=7, default="#1f6feb")

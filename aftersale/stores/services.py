@@ -16,9 +16,7 @@ def hash_api_key(raw_key: str) -> str:
 
 def create_store(*, name: str, now: dt.datetime, slug: str = "", **settings: str) -> Store:
     """Create a store named `name` with the given settings."""
-    return Store.objects.create(
-        name=name, slug=slug or slugify(name), created_at=now, **settings
-    )
+    return Store.objects.create(name=name, slug=slug or slugify(name), created_at=now, **settings)
 
 
 def issue_api_key(*, store: Store) -> str:

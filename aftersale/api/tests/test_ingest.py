@@ -14,8 +14,13 @@ ORDER = {
     "customer": {"id": "c1", "email": "Ada@Example.com", "first_name": "Ada"},
     "placed_at": "2024-03-01T10:00:00",
     "line_items": [
-        {"product_id": "p1", "name": "Mug", "category": "Kitchen", "quantity": 2,
-         "unit_price": "9.99"},
+        {
+            "product_id": "p1",
+            "name": "Mug",
+            "category": "Kitchen",
+            "quantity": 2,
+            "unit_price": "9.99",
+        },
     ],
     "discount_codes": ["WELCOME10"],
     "total": 17.98,
@@ -28,8 +33,7 @@ def key(store) -> str:
 
 
 def _post(client: Client, path: str, body: object, **headers: str):
-    return client.post(f"/api/v1/{path}", body, content_type="application/json",
-                       headers=headers)
+    return client.post(f"/api/v1/{path}", body, content_type="application/json", headers=headers)
 
 
 def test_a_request_without_a_valid_key_is_refused_with_401(client, store):
@@ -46,7 +50,10 @@ def test_a_new_order_is_created_with_201_and_a_repeat_answers_200(client, store,
     assert (second.status_code, second.json()) == (200, {"id": "1001", "created": False})
     order = Order.objects.get(store=store)
     assert (order.total, order.discount_codes, order.customer.email) == (
-        Decimal("17.98"), ["WELCOME10"], "ada@example.com")
+        Decimal("17.98"),
+        ["WELCOME10"],
+        "ada@example.com",
+    )
     assert LineItem.objects.filter(order=order).count() == 1
     assert Product.objects.get(store=store).name == "Mug"
 
@@ -54,8 +61,12 @@ def test_a_new_order_is_created_with_201_and_a_repeat_answers_200(client, store,
 def test_a_later_status_event_updates_the_order(client, store, key):
     _post(client, "orders", ORDER, Authorization=f"Bearer {key}")
 
-    shipped = _post(client, "orders", {**ORDER, "fulfilled_at": "2024-03-02T08:00:00Z"},
-                    Authorization=f"Bearer {key}")
+    shipped = _post(
+        client,
+        "orders",
+        {**ORDER, "fulfilled_at": "2024-03-02T08:00:00Z"},
+        Authorization=f"Bearer {key}",
+    )
 
     assert (shipped.status_code, shipped.json()["created"]) == (200, False)
     assert Order.objects.get(store=store).status == OrderStatus.FULFILLED
@@ -82,8 +93,10 @@ def test_a_negative_quantity_is_refused_with_its_path(client, store, key):
 
 
 def test_products_are_created_and_updated(client, store, key):
-    products = [{"id": "p1", "name": "Mug", "price": "9.50", "stock": 4},
-                {"id": 2, "name": "Tea", "category": "Drinks"}]
+    products = [
+        {"id": "p1", "name": "Mug", "price": "9.50", "stock": 4},
+        {"id": 2, "name": "Tea", "category": "Drinks"},
+    ]
 
     response = _post(client, "products", products, **{"X-API-Key": key})
     _post(client, "products", [{"id": "p1", "name": "Big mug"}], **{"X-API-Key": key})

@@ -31,5 +31,10 @@ def test_report_command_prints_the_flow_report_as_json(db, tmp_path):
     assert report["started"] == Enrollment.objects.count()
     assert {"exited_pct", "completed_pct", "purchased_pct", "revenue"} <= report.keys()
     assert [s["type"] for s in report["steps"]] == [
-        "delay", "email", "delay", "email", "delay", "email"
+        "delay",
+        "email",
+        "delay",
+        "email",
+        "delay",
+        "email",
     ]

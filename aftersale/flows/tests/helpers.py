@@ -12,14 +12,21 @@ from aftersale.stores.models import Store
 
 
 def place_order(
-    store: Store, *, order_id: str, customer: str, at: dt.datetime, total: str = "20.00",
-    codes: tuple[str, ...] = (), product: str = "milk",
+    store: Store,
+    *,
+    order_id: str,
+    customer: str,
+    at: dt.datetime,
+    total: str = "20.00",
+    codes: tuple[str, ...] = (),
+    product: str = "milk",
 ) -> Order:
     """Ingest one order of one line for `customer` (created on first use)."""
     record = OrderRecord(
         external_id=order_id,
-        customer=CustomerRecord(external_id=customer, email=f"{customer}@example.com",
-                                first_name=customer.title()),
+        customer=CustomerRecord(
+            external_id=customer, email=f"{customer}@example.com", first_name=customer.title()
+        ),
         placed_at=at,
         line_items=(LineItemRecord(product, 1, Decimal(total), product_name=product.title()),),
         discount_codes=codes,
@@ -32,7 +39,10 @@ def add_templates(store: Store, now: dt.datetime, *slugs: str) -> None:
     """Minimal templates with the given slugs (rendering is tested in messaging)."""
     for slug in slugs:
         EmailTemplate.objects.create(
-            store=store, slug=slug, name=slug, kind=TemplateKind.THANK_YOU,
+            store=store,
+            slug=slug,
+            name=slug,
+            kind=TemplateKind.THANK_YOU,
             subject=f"{slug} for {{{{ customer.first_name }}}}",
             body_mjml="<mjml><mj-body><mj-section><mj-column><mj-text>Hi</mj-text>"
             "</mj-column></mj-section></mj-body></mjml>",
@@ -53,7 +63,11 @@ def upsell_definition(*, exit_when: tuple[str, ...] = ("purchased_again",)) -> d
             {"type": "delay", "days": 3},
             {"type": "email", "template": "offer", "coupon": "issue"},
             {"type": "delay", "days": 4},
-            {"type": "email", "template": "reminder", "coupon": "remind",
-             "skip_if": ["purchased_since_entry", "coupon_redeemed"]},
+            {
+                "type": "email",
+                "template": "reminder",
+                "coupon": "remind",
+                "skip_if": ["purchased_since_entry", "coupon_redeemed"],
+            },
         ],
     }

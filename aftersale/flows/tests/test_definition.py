@@ -23,5 +23,6 @@ def test_an_unknown_step_type_is_refused():
 
 def test_a_coupon_step_needs_a_coupon_offer():
     with pytest.raises(InvalidFlowDefinition, match="defines no `coupon`"):
-        parse_definition({"name": "x", "steps": [
-            {"type": "email", "template": "t", "coupon": "issue"}]})
+        parse_definition(
+            {"name": "x", "steps": [{"type": "email", "template": "t", "coupon": "issue"}]}
+        )

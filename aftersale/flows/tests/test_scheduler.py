@@ -65,8 +65,7 @@ def test_a_customer_who_purchases_again_exits_before_the_next_message(store, ups
     backtest(upsell, T0 + 30 * DAY)
     assert sent_templates("bob@example.com") == ["thank-you"]
     enrollment = Enrollment.objects.get(customer__external_id="bob")
-    assert (enrollment.state, enrollment.exit_reason) == (EnrollmentState.EXITED,
-                                                           "purchased_again")
+    assert (enrollment.state, enrollment.exit_reason) == (EnrollmentState.EXITED, "purchased_again")
     assert enrollment.ended_at == T0 + 2 * DAY
 
 
@@ -85,8 +84,7 @@ def test_the_offer_carries_a_unique_coupon_that_the_reminder_repeats(store, upse
 
 def test_reminder_skips_customers_who_used_the_coupon(store):
     add_templates(store, T0, "thank-you", "offer", "reminder")
-    install_flow(store=store, slug="upsell",
-                 definition=upsell_definition(exit_when=()), now=T0)
+    install_flow(store=store, slug="upsell", definition=upsell_definition(exit_when=()), now=T0)
     first = place_order(store, order_id="1", customer="cat", at=T0)
     process_orders(store=store, order_ids=[first.pk], now=T0)
     run_hourly(T0, T0 + 4 * DAY)

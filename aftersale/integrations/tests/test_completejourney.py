@@ -17,8 +17,14 @@ T0 = dt.datetime(2018, 1, 2, tzinfo=dt.UTC)
 def loaded(store):
     advanced: list[int] = []
     totals: list[int] = []
-    summary = load_complete_journey(store=store, now=T0, limit_households=3, chunk_size=50,
-                                    progress=advanced.append, on_total=totals.append)
+    summary = load_complete_journey(
+        store=store,
+        now=T0,
+        limit_households=3,
+        chunk_size=50,
+        progress=advanced.append,
+        on_total=totals.append,
+    )
     return summary, advanced, totals
 
 
@@ -28,7 +34,10 @@ def test_households_become_customers_with_generated_names_in_chicago_time(store,
     assert [c.external_id for c in customers] == ["1", "2", "3"]
     first = customers[0]
     assert (first.email, first.first_name, first.time_zone) == (
-        "household-1@example.com", FIRST_NAMES[1], "America/Chicago")
+        "household-1@example.com",
+        FIRST_NAMES[1],
+        "America/Chicago",
+    )
 
 
 def test_baskets_become_delivered_orders_with_one_line_per_product(store, loaded):

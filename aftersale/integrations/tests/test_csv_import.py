@@ -16,8 +16,10 @@ from aftersale.integrations.csv_import import (
 from aftersale.orders.models import LineItem, Order, OrderStatus
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
-HEADER = ("order_id,customer_id,email,first_name,placed_at,product_id,product_name,"
-          "quantity,unit_price,status,delivered_at,discount_codes,time_zone\n")
+HEADER = (
+    "order_id,customer_id,email,first_name,placed_at,product_id,product_name,"
+    "quantity,unit_price,status,delivered_at,discount_codes,time_zone\n"
+)
 
 
 def _orders(*rows: str, chunk_size: int = 1000, store=None):
@@ -32,8 +34,7 @@ def test_rows_of_one_order_become_one_order_with_its_line_items(store):
         store=store,
     )
 
-    assert (report.rows_imported, report.imported, report.created, report.errors) == (
-        2, 1, 1, [])
+    assert (report.rows_imported, report.imported, report.created, report.errors) == (2, 1, 1, [])
     order = Order.objects.get(store=store, external_id="1001")
     assert order.placed_at == dt.datetime(2024, 3, 1, 10, tzinfo=dt.UTC)
     assert order.total == Decimal("39.98")
@@ -54,20 +55,22 @@ def test_a_status_column_sets_the_status_and_its_timestamps(store):
     assert delivered.status == OrderStatus.DELIVERED
     assert delivered.delivered_at == dt.datetime(2024, 3, 3, 12, tzinfo=dt.UTC)
     assert delivered.placed_at == dt.datetime(2024, 3, 1, 9, tzinfo=dt.UTC)
-    assert (cancelled.status, cancelled.cancelled_at) == (OrderStatus.CANCELLED,
-                                                          cancelled.placed_at)
+    assert (cancelled.status, cancelled.cancelled_at) == (
+        OrderStatus.CANCELLED,
+        cancelled.placed_at,
+    )
     assert Customer.objects.get(store=store).time_zone == "Europe/Paris"
 
 
 def test_each_bad_line_is_reported_with_its_number_and_good_orders_are_kept(store):
     report = _orders(
-        "1,c1,a@example.com,A,2024-03-01,p1,,1,5,,,,",           # line 2: good
-        "2,c2,not-an-email,B,2024-03-01,p1,,1,5,,,,",            # line 3: bad email
-        "3,c3,c@example.com,C,yesterday,p1,,1,5,,,,",            # line 4: bad date
-        "4,c4,d@example.com,D,2024-03-01,p1,,-2,5,,,,",          # line 5: negative quantity
-        "5,c5,e@example.com,E,2024-03-01,p1,,1,five,,,,",        # line 6: bad number
-        "6,,f@example.com,F,2024-03-01,p1,,1,5,,,,",             # line 7: missing value
-        "7,c7,g@example.com,G,2024-03-01,p1,,1,5,,,,",           # line 8: good
+        "1,c1,a@example.com,A,2024-03-01,p1,,1,5,,,,",  # line 2: good
+        "2,c2,not-an-email,B,2024-03-01,p1,,1,5,,,,",  # line 3: bad email
+        "3,c3,c@example.com,C,yesterday,p1,,1,5,,,,",  # line 4: bad date
+        "4,c4,d@example.com,D,2024-03-01,p1,,-2,5,,,,",  # line 5: negative quantity
+        "5,c5,e@example.com,E,2024-03-01,p1,,1,five,,,,",  # line 6: bad number
+        "6,,f@example.com,F,2024-03-01,p1,,1,5,,,,",  # line 7: missing value
+        "7,c7,g@example.com,G,2024-03-01,p1,,1,5,,,,",  # line 8: good
         store=store,
     )
 
@@ -118,13 +121,16 @@ def test_a_missing_required_column_is_an_error_before_anything_is_imported(store
 
 
 def test_a_large_file_is_imported_in_chunks_with_the_same_result(store):
-    rows = [f"{n // 2},c{n // 14},c{n // 14}@example.com,X,2024-03-01,p{n % 5},,1,2.50,,,,"
-            for n in range(250)]
+    rows = [
+        f"{n // 2},c{n // 14},c{n // 14}@example.com,X,2024-03-01,p{n % 5},,1,2.50,,,,"
+        for n in range(250)
+    ]
     chunks: list[int] = []
 
     stream = io.StringIO(HEADER + "\n".join(rows) + "\n")
-    report = import_orders_csv(store=store, stream=stream, now=T0, chunk_size=10,
-                               progress=lambda: chunks.append(1))
+    report = import_orders_csv(
+        store=store, stream=stream, now=T0, chunk_size=10, progress=lambda: chunks.append(1)
+    )
 
     assert len(chunks) == 13
     assert (report.imported, report.created, report.rows_imported) == (125, 125, 250)
@@ -132,8 +138,10 @@ def test_a_large_file_is_imported_in_chunks_with_the_same_result(store):
 
 
 def test_importing_the_same_file_twice_changes_nothing(store):
-    rows = ["1,c1,a@example.com,A,2024-03-01,p1,,1,5,,,,",
-            "2,c1,a@example.com,A,2024-03-02,p1,,1,5,delivered,,,"]
+    rows = [
+        "1,c1,a@example.com,A,2024-03-01,p1,,1,5,,,,",
+        "2,c1,a@example.com,A,2024-03-02,p1,,1,5,delivered,,,",
+    ]
     _orders(*rows, store=store)
 
     report = _orders(*rows, store=store)
@@ -147,7 +155,8 @@ def test_rows_of_an_order_separated_across_chunks_are_reported(store):
         "1,c1,a@example.com,A,2024-03-01,p1,,1,5,,,,",
         "2,c1,a@example.com,A,2024-03-01,p1,,1,5,,,,",
         "1,c1,a@example.com,A,2024-03-01,p2,,1,5,,,,",
-        chunk_size=1, store=store,
+        chunk_size=1,
+        store=store,
     )
 
     assert [line for line, _ in report.errors] == [4]

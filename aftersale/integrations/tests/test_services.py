@@ -20,7 +20,8 @@ def _order(external_id: str, fulfilled_at: dt.datetime | None = None) -> OrderRe
     return OrderRecord(
         external_id=external_id,
         customer=CustomerRecord(external_id="c1", email="ada@example.com"),
-        placed_at=T0, line_items=(LineItemRecord("p1", 1, Decimal("5.00")),),
+        placed_at=T0,
+        line_items=(LineItemRecord("p1", 1, Decimal("5.00")),),
         fulfilled_at=fulfilled_at,
     )
 
@@ -70,12 +71,18 @@ def test_an_order_is_not_kept_when_its_flows_fail(store, monkeypatch):
 
 
 def test_received_products_are_created_then_updated_keeping_what_is_left_blank(store):
-    first = receive_products(store=store, records=[
-        ProductRecord("p1", "Mug", category="Kitchen", price=Decimal("9.00"), stock=3),
-    ])
+    first = receive_products(
+        store=store,
+        records=[
+            ProductRecord("p1", "Mug", category="Kitchen", price=Decimal("9.00"), stock=3),
+        ],
+    )
     receive_products(store=store, records=[ProductRecord("p1", "Big mug", stock=0)])
 
     product = Product.objects.get(pk=first["p1"])
     assert (product.name, product.category, product.price, product.stock) == (
-        "Big mug", "Kitchen", Decimal("9.00"), 0,
+        "Big mug",
+        "Kitchen",
+        Decimal("9.00"),
+        0,
     )

@@ -48,6 +48,12 @@ def serving(handler: object) -> Iterator[int]:
 def smtp_connection(port: int) -> BaseEmailBackend:
     """A Django SMTP connection to 127.0.0.1:`port`."""
     return get_connection(
-        "django.core.mail.backends.smtp.EmailBackend", host="127.0.0.1", port=port,
-        timeout=5, use_tls=False, use_ssl=False, username="", password="",
+        "django.core.mail.backends.smtp.EmailBackend",
+        host="127.0.0.1",
+        port=port,
+        timeout=5,
+        use_tls=False,
+        use_ssl=False,
+        username="",
+        password="",
     )

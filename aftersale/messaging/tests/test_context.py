@@ -20,8 +20,7 @@ def test_customer_without_a_first_name_is_greeted_as_there(
 ) -> None:
     customer = make_customer(store, now=clock.now(), first_name="  ")
     scenario = make_scenario(store, now=clock.now(), customer=customer)
-    context = build_context(message=scenario.message("thank-you", now=clock.now()),
-                            now=clock.now())
+    context = build_context(message=scenario.message("thank-you", now=clock.now()), now=clock.now())
     assert context["customer"]["first_name"] == "there"
 
 
@@ -33,7 +32,8 @@ def test_context_holds_bought_products_picks_in_order_coupon_and_unsubscribe_url
     context = build_context(message=message, now=clock.now())
     assert [p["name"] for p in context["bought"]] == ["Whole Milk", "Honey Oat Cereal"]
     assert [p["name"] for p in context["recommendations"]] == [
-        "Chocolate Chip Cookies", "Maple Granola"
+        "Chocolate Chip Cookies",
+        "Maple Granola",
     ]
     assert context["recommendations"][0]["reason"] == "Goes with your Whole Milk"
     assert context["recommendations"][0]["price"] == "$5.00"
@@ -68,7 +68,8 @@ def test_context_needs_the_same_few_queries_for_many_products(
     scenario = make_scenario(store, now=clock.now())
     many = [make_product(store, name=f"Pick {i}") for i in range(20)]
     message = scenario.message(
-        "thank-you", now=clock.now(),
+        "thank-you",
+        now=clock.now(),
         recommendations=[{"product_id": p.pk, "reason": ""} for p in many],
     )
     with django_assert_max_num_queries(10):  # type: ignore[operator]
@@ -85,12 +86,19 @@ def test_context_needs_the_same_few_queries_for_many_products(
     ],
 )
 def test_coupon_terms_are_written_in_words(
-    store: Store, clock: VirtualClock, kind: str, amount: str, minimum: str, text: str,
-    minimum_text: str, discounted: str | None,
+    store: Store,
+    clock: VirtualClock,
+    kind: str,
+    amount: str,
+    minimum: str,
+    text: str,
+    minimum_text: str,
+    discounted: str | None,
 ) -> None:
     scenario = make_scenario(store, now=clock.now())
-    coupon = make_coupon(store, scenario.customer, now=clock.now(), kind=kind, amount=amount,
-                         minimum_order=minimum)
+    coupon = make_coupon(
+        store, scenario.customer, now=clock.now(), kind=kind, amount=amount, minimum_order=minimum
+    )
     message = scenario.message("cross-sell-offer", now=clock.now(), coupon=coupon)
     context = build_context(message=message, now=clock.now())
     assert context["coupon"]["discount_text"] == text

@@ -16,8 +16,12 @@ def test_utm_parameters_are_added_and_existing_query_parameters_kept() -> None:
     url = add_utm("https://shop.example.com/p/1?variant=2&ref=", campaign="flow", content="tpl")
     query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
     assert query == [
-        ("variant", "2"), ("ref", ""), ("utm_source", "aftersale"), ("utm_medium", "email"),
-        ("utm_campaign", "flow"), ("utm_content", "tpl"),
+        ("variant", "2"),
+        ("ref", ""),
+        ("utm_source", "aftersale"),
+        ("utm_medium", "email"),
+        ("utm_campaign", "flow"),
+        ("utm_content", "tpl"),
     ]
 
 
@@ -29,7 +33,7 @@ def test_a_merchant_set_utm_parameter_wins() -> None:
 def test_links_back_to_aftersale_and_mailto_links_are_not_tagged() -> None:
     page = (
         '<a href="http://127.0.0.1:8000/u/1:x/">u</a><a href="mailto:a@b.c">m</a>'
-        '<a href=\'https://shop.example.com/?a=1&amp;b=2\'>s</a>'
+        "<a href='https://shop.example.com/?a=1&amp;b=2'>s</a>"
     )
     tagged = tag_links(page, campaign="c", content="t")
     assert 'href="http://127.0.0.1:8000/u/1:x/"' in tagged and 'href="mailto:a@b.c"' in tagged

@@ -45,14 +45,18 @@ def _shop_links(html: str) -> list[str]:
 
 def _template(store: Store, body: str, *, slug: str = "custom") -> EmailTemplate:
     return EmailTemplate(
-        store=store, slug=slug, name=slug, kind="thank_you", subject="Hi",
-        body_mjml=body, updated_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        store=store,
+        slug=slug,
+        name=slug,
+        kind="thank_you",
+        subject="Hi",
+        body_mjml=body,
+        updated_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
     )
 
 
 def _merchant_render(scenario: Scenario, clock: VirtualClock, body: str) -> RenderedEmail:
-    context = build_context(message=scenario.message("thank-you", now=clock.now()),
-                            now=clock.now())
+    context = build_context(message=scenario.message("thank-you", now=clock.now()), now=clock.now())
     template = _template(scenario.store, body)
     return render_template(template=template, context=context, campaign="test")
 
@@ -159,10 +163,11 @@ def test_sandbox_never_executes_code_reached_through_globals(
         ("{% for i in range(100000) %}x{% endfor %}", "range"),
         ("{{ 'x' * 100000000 }}", "repeating"),
         ("{{ 10 ** 100000 }}", "exponent"),
-        ("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}",
-         "in all"),
-        ("{% for i in range(200) %}{{ 'x' * 99999 }}{% endfor %}",
-         f"over the limit of {MAX_OUTPUT_CHARS}"),
+        ("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}", "in all"),
+        (
+            "{% for i in range(200) %}{{ 'x' * 99999 }}{% endfor %}",
+            f"over the limit of {MAX_OUTPUT_CHARS}",
+        ),
         ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "RecursionError"),
     ],
 )

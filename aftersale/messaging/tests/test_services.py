@@ -46,7 +46,10 @@ def test_installing_default_templates_is_idempotent_and_keeps_merchant_edits(
 ) -> None:
     first = install_default_templates(store=store, now=clock.now())
     assert [t.slug for t in first] == [
-        "thank-you", "cross-sell-offer", "offer-reminder", "order-confirmation"
+        "thank-you",
+        "cross-sell-offer",
+        "offer-reminder",
+        "order-confirmation",
     ]
     EmailTemplate.objects.filter(slug="thank-you").update(subject="Edited")
     again = install_default_templates(store=store, now=clock.advance(dt.timedelta(days=1)))
@@ -185,7 +188,9 @@ def test_customers_without_marketing_consent_are_skipped(
     store: Store, clock: VirtualClock, tmp_path: Path, consent: str
 ) -> None:
     customer = make_customer(
-        store, now=clock.now(), accepts_marketing=consent != "no_marketing",
+        store,
+        now=clock.now(),
+        accepts_marketing=consent != "no_marketing",
         unsubscribed_at=clock.now() if consent == "unsubscribed" else None,
     )
     scenario = make_scenario(store, now=clock.now(), customer=customer)
@@ -240,8 +245,7 @@ def test_concurrent_workers_never_claim_the_same_message(clock: VirtualClock) ->
         # at once instead of waiting like a file database does: wait here instead.
         while True:
             try:
-                return [m.pk for m in claim_due_messages(now=clock.now(), limit=15,
-                                                         worker_id=name)]
+                return [m.pk for m in claim_due_messages(now=clock.now(), limit=15, worker_id=name)]
             except OperationalError:
                 time.sleep(0.001)
 

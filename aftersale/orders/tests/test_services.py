@@ -17,7 +17,9 @@ ADA = CustomerRecord(external_id="c1", email="ada@example.com", first_name="Ada"
 
 def _order(external_id: str = "1001", **changes: object) -> OrderRecord:
     order = OrderRecord(
-        external_id=external_id, customer=ADA, placed_at=T0,
+        external_id=external_id,
+        customer=ADA,
+        placed_at=T0,
         line_items=(
             LineItemRecord("p1", 2, Decimal("9.99"), product_name="Mug", category="Kitchen"),
             LineItemRecord("p2", 1, Decimal("20.00"), product_name="Tea"),
@@ -30,11 +32,15 @@ def test_a_new_order_is_stored_with_its_customer_products_and_line_items(store):
     result = ingest_orders(store=store, records=[_order()], now=T0)
 
     order = Order.objects.get(pk=result.created[0])
-    assert (order.external_id, order.total, order.status) == ("1001", Decimal("39.98"),
-                                                              OrderStatus.PLACED)
+    assert (order.external_id, order.total, order.status) == (
+        "1001",
+        Decimal("39.98"),
+        OrderStatus.PLACED,
+    )
     assert order.customer.email == "ada@example.com"
     assert sorted(order.line_items.values_list("product__external_id", "quantity", "total")) == [
-        ("p1", 2, Decimal("19.98")), ("p2", 1, Decimal("20.00")),
+        ("p1", 2, Decimal("19.98")),
+        ("p2", 1, Decimal("20.00")),
     ]
     assert Product.objects.get(store=store, external_id="p1").name == "Mug"
 
@@ -145,8 +151,11 @@ def test_a_blank_customer_field_in_one_order_does_not_erase_another_orders_in_th
     with_zone = dataclasses.replace(ADA, time_zone="Europe/Paris")
     without = dataclasses.replace(ADA, first_name="")
 
-    ingest_orders(store=store, records=[_order("1", customer=with_zone),
-                                        _order("2", customer=without)], now=T0)
+    ingest_orders(
+        store=store,
+        records=[_order("1", customer=with_zone), _order("2", customer=without)],
+        now=T0,
+    )
 
     customer = Customer.objects.get(store=store)
     assert (customer.first_name, customer.time_zone) == ("Ada", "Europe/Paris")

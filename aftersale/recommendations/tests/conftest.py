@@ -27,18 +27,26 @@ class Shop:
         self.ids: dict[str, int] = {}
         self._orders = 0
 
-    def products(self, *names: str, category: str = "", price: str = "5.00",
-                 stock: int | None = None) -> None:
+    def products(
+        self, *names: str, category: str = "", price: str = "5.00", stock: int | None = None
+    ) -> None:
         """Add products (each in its own category unless one is given)."""
         records = [
-            ProductRecord(name, name.title(), category=category or name, price=Decimal(price),
-                          stock=stock)
+            ProductRecord(
+                name, name.title(), category=category or name, price=Decimal(price), stock=stock
+            )
             for name in names
         ]
         self.ids.update(upsert_products(store=self.store, records=records))
 
-    def baskets(self, *baskets: Iterable[str], customer: str | None = None,
-                at: dt.datetime = DAY0, cancelled: bool = False, times: int = 1) -> None:
+    def baskets(
+        self,
+        *baskets: Iterable[str],
+        customer: str | None = None,
+        at: dt.datetime = DAY0,
+        cancelled: bool = False,
+        times: int = 1,
+    ) -> None:
         """Place one order per basket (`times` over), each by a new customer unless named."""
         records = []
         for _ in range(times):
@@ -54,8 +62,9 @@ class Shop:
         by_id = {pk: name for name, pk in self.ids.items()}
         return [by_id[pk] for pk in product_ids]
 
-    def _record(self, basket: list[str], customer: str | None, at: dt.datetime,
-                cancelled: bool) -> OrderRecord:
+    def _record(
+        self, basket: list[str], customer: str | None, at: dt.datetime, cancelled: bool
+    ) -> OrderRecord:
         who = customer or f"c{self._orders}"
         return OrderRecord(
             external_id=f"o{self._orders}",

@@ -33,7 +33,8 @@ def test_pairs_seen_in_fewer_than_min_support_baskets_are_dropped():
     baskets_ids, product_ids = _lines([[CHIPS, SALSA], [CHIPS, SALSA], [MILK, SOAP]])
     pairs = score_pairs(baskets=baskets_ids, products=product_ids, min_support=2)
     assert sorted(zip(pairs.source.tolist(), pairs.target.tolist(), strict=True)) == [
-        (CHIPS, SALSA), (SALSA, CHIPS)
+        (CHIPS, SALSA),
+        (SALSA, CHIPS),
     ]
     assert pairs.support.tolist() == [2, 2]
 
@@ -70,7 +71,8 @@ def test_no_history_scores_no_pairs():
 def test_bestsellers_count_distinct_customers_not_units():
     # Customer 1 buys soap ten times; three customers buy milk once each.
     ranking = rank_bestsellers(
-        customers=[1] * 10 + [2, 3, 4], products=[SOAP] * 10 + [MILK] * 3,
+        customers=[1] * 10 + [2, 3, 4],
+        products=[SOAP] * 10 + [MILK] * 3,
         age_days=[0.0] * 13,
     )
     assert ranking.product.tolist() == [MILK, SOAP]
@@ -79,24 +81,27 @@ def test_bestsellers_count_distinct_customers_not_units():
 
 def test_bestsellers_weigh_recent_buyers_more():
     ranking = rank_bestsellers(
-        customers=[1, 2, 3, 4, 5], products=[SOAP, SOAP, SOAP, MILK, MILK],
-        age_days=[365.0, 365.0, 365.0, 1.0, 1.0], half_life_days=90.0,
+        customers=[1, 2, 3, 4, 5],
+        products=[SOAP, SOAP, SOAP, MILK, MILK],
+        age_days=[365.0, 365.0, 365.0, 1.0, 1.0],
+        half_life_days=90.0,
     )
     assert ranking.product.tolist() == [MILK, SOAP]
 
 
 def test_a_customer_counts_at_the_date_of_their_latest_purchase():
-    ranking = rank_bestsellers(
-        customers=[1, 1], products=[SOAP, SOAP], age_days=[900.0, 0.0]
-    )
+    ranking = rank_bestsellers(customers=[1, 1], products=[SOAP, SOAP], age_days=[900.0, 0.0])
     assert ranking.score.tolist() == [1.0]
 
 
 def test_a_product_in_most_baskets_tops_no_list_that_has_a_real_complement():
     baskets = (
-        [[CHIPS, SALSA, MILK]] * 3 + [[CHIPS, MILK]] * 3
-        + [[CEREAL, SOAP, MILK]] * 3 + [[CEREAL, MILK]] * 3
-        + [[MILK]] * 40 + [[SALSA], [SOAP]]
+        [[CHIPS, SALSA, MILK]] * 3
+        + [[CHIPS, MILK]] * 3
+        + [[CEREAL, SOAP, MILK]] * 3
+        + [[CEREAL, MILK]] * 3
+        + [[MILK]] * 40
+        + [[SALSA], [SOAP]]
     )
     baskets_ids, product_ids = _lines(baskets)
     pairs = score_pairs(baskets=baskets_ids, products=product_ids)

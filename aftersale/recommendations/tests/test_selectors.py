@@ -30,8 +30,11 @@ def party(shop: Shop) -> Shop:
 def _recommend(shop: Shop, *basket: str, customer: str = "new", **kwargs) -> list[Pick]:
     shop.baskets(["stranger"], customer=customer, at=DAY0 - dt.timedelta(days=1))
     return recommend(
-        store=shop.store, customer_id=shop.customer_id(customer),
-        basket_product_ids=[shop.ids[name] for name in basket], now=NOW, **kwargs,
+        store=shop.store,
+        customer_id=shop.customer_id(customer),
+        basket_product_ids=[shop.ids[name] for name in basket],
+        now=NOW,
+        **kwargs,
     )
 
 
@@ -121,10 +124,15 @@ def test_recommend_returns_nothing_when_nothing_was_fitted(shop):
 def test_recommend_runs_a_fixed_handful_of_queries(party, django_assert_max_num_queries):
     customer = party.customer_id("c1")
     with django_assert_max_num_queries(4):
-        picks = recommend(store=party.store, customer_id=customer, now=NOW,
-                          basket_product_ids=[party.ids["chips"], party.ids["milk"]])
+        picks = recommend(
+            store=party.store,
+            customer_id=customer,
+            now=NOW,
+            basket_product_ids=[party.ids["chips"], party.ids["milk"]],
+        )
     assert picks[0].strategy == "bought_together"
     with django_assert_max_num_queries(7):
-        picks = recommend(store=party.store, customer_id=customer, now=NOW,
-                          basket_product_ids=[party.ids["soap"]])
+        picks = recommend(
+            store=party.store, customer_id=customer, now=NOW, basket_product_ids=[party.ids["soap"]]
+        )
     assert picks[0].strategy == "bestseller"

@@ -31,8 +31,7 @@ def test_report_numbers_match_a_hand_checked_scenario(store):
     place_order(store, order_id="d1", customer="dan", at=T0 + 60 * DAY, total="99.00")
 
     clock = VirtualClock(T0 - DAY)
-    run_backtest(flow=flow, start=T0 - DAY, end=T0 + 20 * DAY, clock=clock,
-                 deliver=deliver_all)
+    run_backtest(flow=flow, start=T0 - DAY, end=T0 + 20 * DAY, clock=clock, deliver=deliver_all)
     report = flow_report(flow=flow, now=clock.now()).as_dict()
     steps: list[dict] = report["steps"]  # type: ignore[assignment]
 

@@ -4,10 +4,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
-from rich.console import Console
 
 from aftersale.demo.services import run_demo
-from aftersale.reports.rendering import report_tables
+from aftersale.reports.rendering import report_tables, wide_console
 from aftersale.reports.selectors import flow_report
 
 
@@ -22,7 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.perf_counter()
-        console = Console()
+        console = wide_console()
         call_command("migrate", verbosity=0)
         outbox = settings.DATA_DIR / "demo" / "outbox"
         result = run_demo(console=console, outbox=outbox, limit_households=options["households"])
@@ -37,4 +36,3 @@ class Command(BaseCommand):
             f"peak memory {result.peak_memory_mb:,.0f} MB\n"
             f"JSON report: .venv/bin/aftersale report {result.flow.slug} --format json"
         )
-

@@ -13,8 +13,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="one pass, then exit")
-        parser.add_argument("--idle-seconds", type=float, default=2.0,
-                            help="pause between passes that found no work")
+        parser.add_argument(
+            "--idle-seconds",
+            type=float,
+            default=2.0,
+            help="pause between passes that found no work",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         while True:

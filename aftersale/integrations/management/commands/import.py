@@ -38,9 +38,7 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         if not path.is_file():
             raise CommandError(f"no such file: {path}")
-        console = Console(
-            file=cast(IO[str], _Unbuffered(self)), highlight=False, soft_wrap=True
-        )
+        console = Console(file=cast(IO[str], _Unbuffered(self)), highlight=False, soft_wrap=True)
         try:
             report = _run(options["kind"], store, path, console)
         except CsvFormatError as error:
@@ -66,8 +64,12 @@ class _Unbuffered:
 
 def _run(kind: str, store: Store, path: Path, console: Console) -> ImportReport:
     """Import `path`, showing how much of the file has been read."""
-    columns = (TextColumn(f"importing {kind}"), BarColumn(), DownloadColumn(),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn(f"importing {kind}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+    )
     with path.open("rb") as raw, Progress(*columns, console=console) as bar:
         task = bar.add_task(kind, total=path.stat().st_size)
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
@@ -76,8 +78,7 @@ def _run(kind: str, store: Store, path: Path, console: Console) -> ImportReport:
             bar.update(task, completed=raw.tell())
 
         if kind == "orders":
-            report = import_orders_csv(store=store, stream=text, now=clock.now(),
-                                       progress=advance)
+            report = import_orders_csv(store=store, stream=text, now=clock.now(), progress=advance)
         else:
             report = import_products_csv(store=store, stream=text, progress=advance)
         bar.update(task, completed=path.stat().st_size)

@@ -2,11 +2,10 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from rich.console import Console
 
 from aftersale.clock import now
 from aftersale.flows.models import Flow
-from aftersale.reports.rendering import report_tables
+from aftersale.reports.rendering import report_tables, wide_console
 from aftersale.reports.selectors import flow_report
 from aftersale.stores.selectors import StoreNotFound, resolve_store
 
@@ -32,4 +31,4 @@ class Command(BaseCommand):
         if options["format"] == "json":
             self.stdout.write(json.dumps(report.as_dict(), indent=2))
         else:
-            Console().print(report_tables(report))
+            wide_console().print(report_tables(report))
