@@ -85,7 +85,7 @@ def _demo_store(console: Console, limit_households: int | None) -> Store:
         slug=DEMO_STORE_SLUG,
         now=DATASET_START,
         time_zone="America/Chicago",
-        website_url="https://grocer.example.com",
+        website_url="https://shop.example.com",
         from_email="hello@grocer.example.com",
         physical_address="84 Market Street, Cincinnati, OH 45202, USA",
     )
