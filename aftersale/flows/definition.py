@@ -1,25 +1,66 @@
-"""The flow definition language: what a FlowVersion's JSON may say, validated by pydantic."""
+"""The flow definition language: what a FlowVersion's JSON may say, validated by pydantic.
+
+Steps form a flat list run top to bottom. Any step may carry an `id`; a split (or any
+step's `next`) jumps forward to a step by id, which is how branches are written:
+
+    {"type": "split", "condition": {"kind": "opened"}, "then": "thanks", "else": "nudge"}
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aftersale.coupons.models import DiscountKind
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+TriggerEvent = Literal[
+    "first_purchase",
+    "any_purchase",
+    "order_fulfilled",
+    "order_delivered",
+    "product_purchased",
+    "category_purchased",
+]
+
+
+class Reentry(_Strict):
+    """May a customer go through the flow again: never, or once every `days` days."""
+
+    mode: Literal["once", "every"] = "once"
+    days: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _days_for_every(self) -> Reentry:
+        if self.mode == "every" and self.days < 1:
+            raise ValueError("reentry mode `every` needs `days` of at least 1")
+        return self
 
 
 class Trigger(_Strict):
-    """Which orders start the flow for their customer."""
+    """Which orders start the flow for their customer, and which of those may."""
 
-    event: Literal["first_purchase", "any_purchase"] = "first_purchase"
-    min_order_total: Decimal = Decimal("0")
+    event: TriggerEvent = "first_purchase"
+    min_order_total: Decimal = Field(default=Decimal("0"), ge=0)
+    categories: tuple[str, ...] = ()
+    products: tuple[str, ...] = Field(default=(), description="the store's product ids")
+    segment: dict[str, Any] | None = None
+    reentry: Reentry = Reentry()
+
+    @model_validator(mode="after")
+    def _event_needs_its_subject(self) -> Trigger:
+        if self.event == "category_purchased" and not self.categories:
+            raise ValueError("event `category_purchased` needs `categories`")
+        if self.event == "product_purchased" and not self.products:
+            raise ValueError("event `product_purchased` needs `products`")
+        return self
 
 
 class CouponSpec(_Strict):
@@ -32,13 +73,42 @@ class CouponSpec(_Strict):
     code_prefix: str = Field(default="THANKS", pattern=r"^[A-Z0-9]{1,12}$")
 
 
-class DelayStep(_Strict):
-    """Wait a fixed time before the next step."""
+class QuietHours(_Strict):
+    """No marketing email between `start` and `end` in the recipient's time zone."""
+
+    start: dt.time = dt.time(21, 0)
+    end: dt.time = dt.time(8, 0)
+
+
+class Guards(_Strict):
+    """Checks every marketing email of the flow passes at send time."""
+
+    smart_sending_hours: int = Field(default=16, ge=0, le=24 * 14)
+    smart_sending: Literal["skip", "delay"] = "skip"
+    quiet_hours: QuietHours | None = QuietHours()
+
+
+class _Step(_Strict):
+    id: str = Field(default="", pattern=r"^[a-z0-9_-]*$")
+    next: str = Field(default="", description="the id of the step to go on with")
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class DelayStep(_Step):
+    """Wait: a fixed time after the previous step (or after the order was delivered), then
+    optionally on until one of `weekdays` at `at` in the customer's time zone."""
 
     type: Literal["delay"]
     days: float = Field(default=0, ge=0)
     hours: float = Field(default=0, ge=0)
     minutes: float = Field(default=0, ge=0)
+    relative_to: Literal["previous_step", "delivery"] = "previous_step"
+    fallback_days_after_fulfilled: int | None = Field(default=None, ge=0)
+    weekdays: tuple[Weekday, ...] = ()
+    at: dt.time | None = None
 
     @property
     def duration(self) -> dt.timedelta:
@@ -48,7 +118,7 @@ class DelayStep(_Strict):
 SkipRule = Literal["purchased_since_entry", "coupon_redeemed"]
 
 
-class EmailStep(_Strict):
+class EmailStep(_Step):
     """Send one email made from a template."""
 
     type: Literal["email"]
@@ -56,30 +126,112 @@ class EmailStep(_Strict):
     recommendations: Literal["none", "frequently_bought_together"] = "none"
     coupon: Literal["none", "issue", "remind"] = "none"
     skip_if: tuple[SkipRule, ...] = ()
+    transactional: bool = Field(default=False, description="bypasses the marketing guards")
 
 
-class ExitStep(_Strict):
+class MessageCondition(_Strict):
+    kind: Literal["opened", "clicked"]
+    step: str = Field(default="", description="an email step's id; empty: any of this flow")
+
+
+class PurchasedCondition(_Strict):
+    kind: Literal["purchased_since_entry", "used_coupon"]
+
+
+class SegmentCondition(_Strict):
+    kind: Literal["in_segment"]
+    segment: dict[str, Any]
+
+
+class OrderValueCondition(_Strict):
+    kind: Literal["order_value"]
+    min: Decimal | None = None
+    max: Decimal | None = None
+
+
+Condition = Annotated[
+    MessageCondition | PurchasedCondition | SegmentCondition | OrderValueCondition,
+    Field(discriminator="kind"),
+]
+
+
+class SplitStep(_Step):
+    """Go on with `then` when the condition holds, else with `else` (ids; empty: the next
+    step)."""
+
+    type: Literal["split"]
+    condition: Condition
+    then: str = ""
+    otherwise: str = Field(default="", alias="else")
+
+
+class Variant(_Strict):
+    weight: int = Field(gt=0)
+    goto: str = ""
+
+
+class ABSplitStep(_Step):
+    """Send each customer down one variant at random, in proportion to the weights."""
+
+    type: Literal["ab_split"]
+    variants: tuple[Variant, ...] = Field(min_length=2)
+
+
+class ExitStep(_Step):
     """End the customer's journey here."""
 
     type: Literal["exit"]
 
 
-Step = Annotated[DelayStep | EmailStep | ExitStep, Field(discriminator="type")]
+Step = Annotated[
+    DelayStep | EmailStep | SplitStep | ABSplitStep | ExitStep, Field(discriminator="type")
+]
 ExitRule = Literal["purchased_again", "refunded", "unsubscribed"]
 
 
 class FlowDefinition(_Strict):
-    """A whole flow: trigger, steps in order, exit rules and the optional coupon offer."""
+    """A whole flow: trigger, steps in order, exit rules, guards and the coupon offer."""
 
     name: str = Field(min_length=1)
     trigger: Trigger = Trigger()
     steps: tuple[Step, ...] = Field(min_length=1)
     exit_when: tuple[ExitRule, ...] = ("purchased_again", "refunded", "unsubscribed")
+    guards: Guards = Guards()
     coupon: CouponSpec | None = None
 
     def email_steps(self) -> list[tuple[int, EmailStep]]:
         """The email steps with their index in `steps`."""
         return [(i, s) for i, s in enumerate(self.steps) if isinstance(s, EmailStep)]
+
+    def index_of(self, step_id: str, *, after: int) -> int:
+        """The index of step `step_id`, or the step after `after` for an empty id."""
+        if not step_id:
+            return after + 1
+        return next(i for i, s in enumerate(self.steps) if s.id == step_id)
+
+    @model_validator(mode="after")
+    def _jumps_go_forward_to_known_steps(self) -> FlowDefinition:
+        ids = [s.id for s in self.steps if s.id]
+        if len(ids) != len(set(ids)):
+            raise ValueError("step ids must be unique")
+        position = {s.id: i for i, s in enumerate(self.steps) if s.id}
+        for index, step in enumerate(self.steps):
+            for target in _targets(step):
+                if target not in position:
+                    raise ValueError(f"step {index} jumps to unknown step id {target!r}")
+                if position[target] <= index:
+                    # Only forward jumps: every journey then ends after at most len(steps).
+                    raise ValueError(f"step {index} jumps back to {target!r}")
+        return self
+
+
+def _targets(step: DelayStep | EmailStep | SplitStep | ABSplitStep | ExitStep) -> list[str]:
+    targets = [step.next]
+    if isinstance(step, SplitStep):
+        targets += [step.then, step.otherwise]
+    if isinstance(step, ABSplitStep):
+        targets += [v.goto for v in step.variants]
+    return [t for t in targets if t]
 
 
 class InvalidFlowDefinition(ValueError):
@@ -88,7 +240,7 @@ class InvalidFlowDefinition(ValueError):
 
 def parse_definition(data: object) -> FlowDefinition:
     """Validate `data` as a flow definition, or raise InvalidFlowDefinition naming the
-    bad fields (e.g. `steps.1.template: Field required`)."""
+    bad fields (e.g. `steps.1.email.template: Field required`)."""
     try:
         definition = FlowDefinition.model_validate(data)
     except ValidationError as exc:

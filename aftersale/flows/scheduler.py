@@ -13,19 +13,23 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
 
-from aftersale.coupons.models import Coupon
-from aftersale.coupons.selectors import latest_coupon
-from aftersale.coupons.services import issue_coupon
-from aftersale.flows.definition import DelayStep, EmailStep, ExitStep, FlowDefinition
+from aftersale.flows.conditions import ab_variant, condition_holds
+from aftersale.flows.definition import (
+    DelayStep,
+    EmailStep,
+    ExitStep,
+    FlowDefinition,
+    SplitStep,
+)
 from aftersale.flows.models import Enrollment, EnrollmentState
-from aftersale.flows.selectors import coupon_program_of, definition_of
+from aftersale.flows.selectors import definition_of
 from aftersale.flows.services import exit_reason
-from aftersale.messaging.models import EmailTemplate, Message
-from aftersale.orders.models import LineItem, Order
-from aftersale.recommendations.selectors import recommend
+from aftersale.flows.steps import run_email_step
+from aftersale.flows.timing import DELIVERY_RECHECK, delay_end, zone_named
+from aftersale.orders.models import Order
 from aftersale.stores.models import Store
 
 
@@ -71,22 +75,55 @@ def run_due_enrollments(
 def claim_due(
     *, now: dt.datetime, worker_id: str, limit: int, store: Store | None = None
 ) -> list[Enrollment]:
-    """Take a lease on up to `limit` due enrollments nobody else holds and return them."""
+    """Take a lease (claimed_by=`worker_id` until now + the lease time) on up to `limit`
+    due enrollments nobody else holds and return them, earliest due first. Two workers
+    claiming at the same moment never get the same enrollment: PostgreSQL picks rows
+    with FOR UPDATE SKIP LOCKED, other databases (SQLite) lease with a conditional UPDATE
+    that only touches rows still free."""
+    lease_until = now + dt.timedelta(seconds=settings.SCHEDULER_LEASE_SECONDS)
+    due = _claimable(now=now, store=store)
+    if connection.features.has_select_for_update_skip_locked:
+        ids = _lease_skipping_locked(due, limit=limit, worker_id=worker_id, until=lease_until)
+    else:
+        ids = _lease_if_still_free(due, limit=limit, worker_id=worker_id, until=lease_until)
+    if not ids:
+        return []
+    return list(
+        Enrollment.objects.filter(pk__in=ids, claimed_by=worker_id, claimed_until=lease_until)
+        .select_related("flow", "customer", "store", "trigger_order")
+        .order_by("due_at")
+    )
+
+
+def _claimable(*, now: dt.datetime, store: Store | None) -> QuerySet[Enrollment]:
+    """Active enrollments due at `now` whose lease, if any, has run out."""
     due = Enrollment.objects.filter(state=EnrollmentState.ACTIVE, due_at__lte=now).filter(
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     )
-    if store is not None:
-        due = due.filter(store=store)
+    return due if store is None else due.filter(store=store)
+
+
+def _lease_skipping_locked(
+    due: QuerySet[Enrollment], *, limit: int, worker_id: str, until: dt.datetime
+) -> list[int]:
+    # The row locks live only as long as this short transaction; the lease written in it
+    # is what keeps other workers away afterwards (and expires if we die).
+    with transaction.atomic():
+        locked = due.select_for_update(skip_locked=True).order_by("due_at")
+        ids = list(locked.values_list("pk", flat=True)[:limit])
+        Enrollment.objects.filter(pk__in=ids).update(claimed_by=worker_id, claimed_until=until)
+    return ids
+
+
+def _lease_if_still_free(
+    due: QuerySet[Enrollment], *, limit: int, worker_id: str, until: dt.datetime
+) -> list[int]:
+    # Re-applying the due filter in the UPDATE skips rows another worker leased between
+    # our SELECT and our UPDATE; the caller reads back only the rows we really got.
     ids = list(due.order_by("due_at").values_list("pk", flat=True)[:limit])
-    if not ids:
-        return []
-    lease_until = now + dt.timedelta(seconds=settings.SCHEDULER_LEASE_SECONDS)
-    due.filter(pk__in=ids).update(claimed_by=worker_id, claimed_until=lease_until)
-    return list(
-        Enrollment.objects.filter(pk__in=ids, claimed_by=worker_id, claimed_until=lease_until)
-        .select_related("flow", "customer", "store")
-        .order_by("due_at")
-    )
+    if ids:
+        due.filter(pk__in=ids).update(claimed_by=worker_id, claimed_until=until)
+    return ids
 
 
 def advance(*, enrollment: Enrollment, now: dt.datetime, worker_id: str) -> int:
@@ -96,23 +133,66 @@ def advance(*, enrollment: Enrollment, now: dt.datetime, worker_id: str) -> int:
     if _exit_if_ruled_out(enrollment, definition, now):
         return _release(enrollment, worker_id)
     queued = 0
-    assert enrollment.due_at is not None
-    while enrollment.due_at is not None and enrollment.due_at <= now:
-        if enrollment.step_index >= len(definition.steps):
-            enrollment.state, enrollment.ended_at = EnrollmentState.COMPLETED, enrollment.due_at
-            enrollment.due_at = None
+    # Jumps only go forward, so a journey ends within len(steps) + 1 rounds.
+    for _ in range(len(definition.steps) + 1):
+        if enrollment.due_at is None or enrollment.due_at > now:
             break
-        step = definition.steps[enrollment.step_index]
-        if isinstance(step, DelayStep):
-            enrollment.due_at += step.duration
-        elif isinstance(step, EmailStep):
-            queued += _queue_email(enrollment, step, now)
-        elif isinstance(step, ExitStep):
-            enrollment.state, enrollment.ended_at = EnrollmentState.COMPLETED, enrollment.due_at
-            enrollment.exit_reason, enrollment.due_at = "exit_step", None
-        enrollment.step_index += 1
+        if enrollment.step_index >= len(definition.steps):
+            _complete(enrollment, reason="")
+            break
+        queued += _run_step(enrollment, definition, now)
     _release(enrollment, worker_id)
     return queued
+
+
+def _run_step(enrollment: Enrollment, definition: FlowDefinition, now: dt.datetime) -> int:
+    """Run the step the enrollment is at and move it on; 1 when an email was queued."""
+    index = enrollment.step_index
+    step = definition.steps[index]
+    if isinstance(step, ExitStep):
+        _complete(enrollment, reason="exit_step")
+        return 0
+    if isinstance(step, DelayStep):
+        return _wait(enrollment, step, definition, now)
+    if isinstance(step, EmailStep):
+        outcome = run_email_step(enrollment=enrollment, step=step, definition=definition, now=now)
+        if outcome.retry_at is not None:
+            enrollment.due_at = outcome.retry_at
+            return 0
+        enrollment.step_index = definition.index_of(step.next, after=index)
+        return int(outcome.queued)
+    if isinstance(step, SplitStep):
+        holds = condition_holds(
+            condition=step.condition, enrollment=enrollment, definition=definition, now=now
+        )
+        target = step.then if holds else step.otherwise
+    else:
+        target = step.variants[ab_variant(step=step, enrollment=enrollment, index=index)].goto
+    enrollment.step_index = definition.index_of(target, after=index)
+    return 0
+
+
+def _wait(
+    enrollment: Enrollment, step: DelayStep, definition: FlowDefinition, now: dt.datetime
+) -> int:
+    assert enrollment.due_at is not None
+    until = delay_end(
+        step=step,
+        previous=enrollment.due_at,
+        order=enrollment.trigger_order,
+        zone=zone_named(enrollment.customer.time_zone, fallback=enrollment.store.time_zone),
+    )
+    if until is None:  # counting from a delivery the store has not reported yet
+        enrollment.due_at = now + DELIVERY_RECHECK
+        return 0
+    enrollment.due_at = until
+    enrollment.step_index = definition.index_of(step.next, after=enrollment.step_index)
+    return 0
+
+
+def _complete(enrollment: Enrollment, *, reason: str) -> None:
+    enrollment.state, enrollment.ended_at = EnrollmentState.COMPLETED, enrollment.due_at
+    enrollment.exit_reason, enrollment.due_at = reason, None
 
 
 def _exit_if_ruled_out(
@@ -132,88 +212,6 @@ def _exit_if_ruled_out(
     enrollment.state, enrollment.exit_reason = EnrollmentState.EXITED, reason
     enrollment.ended_at, enrollment.due_at = min(when or now, now), None
     return True
-
-
-def _queue_email(enrollment: Enrollment, step: EmailStep, now: dt.datetime) -> int:
-    """Write the step's email to the outbox, unless a skip rule holds; 1 if queued."""
-    if "purchased_since_entry" in step.skip_if and _purchased_since_entry(enrollment, now):
-        return 0
-    coupon = _coupon_for(enrollment, step, now)
-    if "coupon_redeemed" in step.skip_if and coupon is not None and coupon.redeemed_at:
-        return 0
-    template = EmailTemplate.objects.get(store_id=enrollment.store_id, slug=step.template)
-    picks = _offer_picks(enrollment, coupon) if step.coupon == "remind" else None
-    if picks is None:
-        picks = _recommendations(enrollment, step, now)
-    _, created = Message.objects.get_or_create(
-        idempotency_key=f"e{enrollment.pk}:v{enrollment.version_id}:s{enrollment.step_index}",
-        defaults={
-            "store_id": enrollment.store_id,
-            "customer": enrollment.customer,
-            "template": template,
-            "flow_id": enrollment.flow_id,
-            "enrollment": enrollment,
-            "step_index": enrollment.step_index,
-            "to_email": enrollment.customer.email,
-            "recommendations": picks,
-            "coupon": coupon,
-            "queued_at": now,
-            "send_after": now,
-        },
-    )
-    return int(created)
-
-
-def _purchased_since_entry(enrollment: Enrollment, now: dt.datetime) -> bool:
-    later = Order.objects.filter(
-        customer_id=enrollment.customer_id,
-        placed_at__gt=enrollment.entered_at,
-        placed_at__lte=now,
-    )
-    if enrollment.trigger_order_id is not None:
-        later = later.exclude(pk=enrollment.trigger_order_id)
-    return later.exists()
-
-
-def _coupon_for(enrollment: Enrollment, step: EmailStep, now: dt.datetime) -> Coupon | None:
-    if step.coupon == "none":
-        return None
-    program = coupon_program_of(flow=enrollment.flow)
-    if program is None:
-        raise LookupError(f"flow {enrollment.flow.slug} has no coupon program")
-    if step.coupon == "remind":
-        return latest_coupon(program_id=program.pk, customer_id=enrollment.customer_id)
-    return issue_coupon(program=program, customer=enrollment.customer, now=now)
-
-
-def _recommendations(
-    enrollment: Enrollment, step: EmailStep, now: dt.datetime
-) -> list[dict[str, object]]:
-    if step.recommendations == "none" or enrollment.trigger_order_id is None:
-        return []
-    basket = list(
-        LineItem.objects.filter(order_id=enrollment.trigger_order_id).values_list(
-            "product_id", flat=True
-        )
-    )
-    picks = recommend(
-        store=enrollment.store,
-        customer_id=enrollment.customer_id,
-        basket_product_ids=basket,
-        now=now,
-    )
-    return [{"product_id": p.product_id, "reason": p.reason} for p in picks]
-
-
-def _offer_picks(enrollment: Enrollment, coupon: Coupon | None) -> list[dict[str, object]] | None:
-    """A reminder shows the products of the offer it reminds of (None: no such offer)."""
-    if coupon is None:
-        return None
-    return (
-        Message.objects.filter(enrollment=enrollment, coupon=coupon)
-        .values_list("recommendations", flat=True)
-        .first()
-    )
 
 
 def _release(enrollment: Enrollment, worker_id: str) -> int:

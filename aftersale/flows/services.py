@@ -7,17 +7,16 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from django.db import transaction
-from django.db.models import Min
 
 from aftersale.coupons.services import record_redemptions, save_program
 from aftersale.flows.definition import FlowDefinition, parse_definition
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow, FlowStatus, FlowVersion
 from aftersale.flows.selectors import definition_of, latest_version
-from aftersale.orders.models import Order, OrderStatus
+from aftersale.flows.triggers import NOT_PURCHASES, triggering_orders
+from aftersale.orders.models import Order
 from aftersale.stores.models import Store
 
 LIBRARY_DIR = Path(__file__).parent / "library"
-_NOT_PURCHASES = (OrderStatus.CANCELLED, OrderStatus.REFUNDED)
 
 
 def install_flow(
@@ -42,7 +41,7 @@ def install_flow(
             store=store,
             flow=flow,
             number=latest + 1,
-            definition=parsed.model_dump(mode="json"),
+            definition=parsed.model_dump(mode="json", by_alias=True),
             created_at=now,
         )
         _save_coupon_program(store, flow, parsed)
@@ -95,7 +94,7 @@ def process_orders(
         if flows is not None
         else list(Flow.objects.filter(store=store, status=FlowStatus.LIVE))
     )
-    return [e for flow in candidates for e in _enroll(flow, orders)]
+    return [e for flow in candidates for e in _enroll(flow, orders, now)]
 
 
 def exit_enrollments(*, store: Store, orders: Sequence[Order], now: dt.datetime) -> int:
@@ -130,12 +129,12 @@ def exit_reason(
     """Why `orders` end `enrollment` under its flow's exit rules, and when ("" if not)."""
     for order in orders:
         if order.pk == enrollment.trigger_order_id:
-            if "refunded" in definition.exit_when and order.status in _NOT_PURCHASES:
+            if "refunded" in definition.exit_when and order.status in NOT_PURCHASES:
                 return "refunded", order.refunded_at or order.cancelled_at
             continue
         if (
             "purchased_again" in definition.exit_when
-            and order.status not in _NOT_PURCHASES
+            and order.status not in NOT_PURCHASES
             and order.placed_at > enrollment.entered_at
         ):
             return "purchased_again", order.placed_at
@@ -154,10 +153,9 @@ def end_enrollment(
     return updated
 
 
-def _enroll(flow: Flow, orders: Sequence[Order]) -> list[Enrollment]:
+def _enroll(flow: Flow, orders: Sequence[Order], now: dt.datetime) -> list[Enrollment]:
     version = latest_version(flow=flow)
     definition = definition_of(version.pk)
-    triggering = _triggering_orders(flow, definition, orders)
     enrollments = [
         Enrollment(
             store_id=flow.store_id,
@@ -165,48 +163,9 @@ def _enroll(flow: Flow, orders: Sequence[Order]) -> list[Enrollment]:
             version=version,
             customer_id=order.customer_id,
             trigger_order=order,
-            entered_at=order.placed_at,
-            due_at=order.placed_at,
+            entered_at=at,
+            due_at=at,
         )
-        for order in triggering
+        for order, at in triggering_orders(flow=flow, definition=definition, orders=orders, now=now)
     ]
     return Enrollment.objects.bulk_create(enrollments)
-
-
-def _triggering_orders(
-    flow: Flow, definition: FlowDefinition, orders: Sequence[Order]
-) -> list[Order]:
-    """The orders that start `flow`: one per customer, never for a customer already
-    enrolled (enter once), only with marketing consent and above the minimum total."""
-    trigger = definition.trigger
-    eligible = [
-        o
-        for o in orders
-        if o.status not in _NOT_PURCHASES
-        and o.customer.can_receive_marketing
-        and o.total >= trigger.min_order_total
-    ]
-    enrolled = set(
-        Enrollment.objects.filter(
-            flow=flow, customer_id__in={o.customer_id for o in eligible}
-        ).values_list("customer_id", flat=True)
-    )
-    eligible = [o for o in eligible if o.customer_id not in enrolled]
-    first_order_at: dict[int, dt.datetime] = {}
-    if trigger.event == "first_purchase" and eligible:
-        first_order_at = dict(
-            Order.objects.filter(customer_id__in={o.customer_id for o in eligible})
-            .exclude(status__in=_NOT_PURCHASES)
-            .values_list("customer_id")
-            .annotate(first=Min("placed_at"))
-        )
-    chosen: dict[int, Order] = {}
-    for order in eligible:
-        if order.customer_id in chosen:
-            continue
-        if trigger.event == "first_purchase" and order.placed_at != first_order_at.get(
-            order.customer_id
-        ):
-            continue
-        chosen[order.customer_id] = order
-    return list(chosen.values())

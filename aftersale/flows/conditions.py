@@ -1,0 +1,100 @@
+"""Deciding branches: split conditions and A/B variant assignment."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from aftersale.coupons.models import Coupon
+from aftersale.flows.definition import (
+    ABSplitStep,
+    Condition,
+    FlowDefinition,
+    MessageCondition,
+    OrderValueCondition,
+    PurchasedCondition,
+    SegmentCondition,
+)
+from aftersale.flows.models import Enrollment
+from aftersale.flows.selectors import coupon_program_of
+from aftersale.orders.models import Order, OrderStatus
+from aftersale.tracking.models import Event
+
+
+def condition_holds(
+    *,
+    condition: Condition,
+    enrollment: Enrollment,
+    definition: FlowDefinition,
+    now: dt.datetime,
+) -> bool:
+    """Whether `condition` is true for `enrollment` at `now`."""
+    if isinstance(condition, MessageCondition):
+        return _message_event(condition, enrollment, definition)
+    if isinstance(condition, PurchasedCondition):
+        if condition.kind == "purchased_since_entry":
+            return purchased_since_entry(enrollment=enrollment, now=now)
+        return _used_coupon(enrollment)
+    if isinstance(condition, SegmentCondition):
+        from aftersale.customers.segments import parse_segment
+        from aftersale.customers.selectors import is_in_segment
+
+        return is_in_segment(
+            customer=enrollment.customer, segment=parse_segment(condition.segment), now=now
+        )
+    return _order_value_within(condition, enrollment)
+
+
+def purchased_since_entry(*, enrollment: Enrollment, now: dt.datetime) -> bool:
+    """Whether the customer placed an order (not cancelled or refunded) after entering."""
+    later = Order.objects.filter(
+        customer_id=enrollment.customer_id,
+        placed_at__gt=enrollment.entered_at,
+        placed_at__lte=now,
+    ).exclude(status__in=(OrderStatus.CANCELLED, OrderStatus.REFUNDED))
+    if enrollment.trigger_order_id is not None:
+        later = later.exclude(pk=enrollment.trigger_order_id)
+    return later.exists()
+
+
+def ab_variant(*, step: ABSplitStep, enrollment: Enrollment, index: int) -> int:
+    """The variant `enrollment` takes at A/B step `index`: random in proportion to the
+    weights, yet the same every time it is asked (a retried step never switches)."""
+    digest = hashlib.blake2b(f"{enrollment.pk}:{index}".encode(), digest_size=8).digest()
+    point = int.from_bytes(digest, "big") % sum(v.weight for v in step.variants)
+    for number, variant in enumerate(step.variants):
+        if point < variant.weight:
+            return number
+        point -= variant.weight
+    raise AssertionError("weights cover the whole range")
+
+
+def _message_event(
+    condition: MessageCondition, enrollment: Enrollment, definition: FlowDefinition
+) -> bool:
+    events = Event.objects.filter(message__enrollment=enrollment, kind=condition.kind)
+    if condition.step:
+        events = events.filter(message__step_index=definition.index_of(condition.step, after=0))
+    # Opens by privacy proxies and prefetchers are not a person reading.
+    return events.exclude(data__machine=True).exists()
+
+
+def _used_coupon(enrollment: Enrollment) -> bool:
+    program = coupon_program_of(flow=enrollment.flow)
+    return (
+        program is not None
+        and Coupon.objects.filter(
+            program=program,
+            customer_id=enrollment.customer_id,
+            issued_at__gte=enrollment.entered_at,
+            redeemed_at__isnull=False,
+        ).exists()
+    )
+
+
+def _order_value_within(condition: OrderValueCondition, enrollment: Enrollment) -> bool:
+    order = enrollment.trigger_order
+    if order is None:
+        return False
+    low_ok = condition.min is None or order.total >= condition.min
+    return low_ok and (condition.max is None or order.total <= condition.max)

@@ -1,0 +1,157 @@
+"""Running one email step: skip rules, the marketing guards (smart sending, quiet hours),
+the coupon, the product picks, and the outbox row."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from aftersale.coupons.models import Coupon
+from aftersale.coupons.selectors import latest_coupon
+from aftersale.coupons.services import issue_coupon
+from aftersale.flows.conditions import purchased_since_entry
+from aftersale.flows.definition import EmailStep, FlowDefinition
+from aftersale.flows.models import Enrollment
+from aftersale.flows.selectors import coupon_program_of
+from aftersale.flows.timing import outside_quiet_hours, zone_named
+from aftersale.messaging.models import EmailTemplate, Message, MessageStatus, TemplateKind
+from aftersale.orders.models import LineItem
+from aftersale.recommendations.selectors import recommend
+
+
+@dataclass(frozen=True)
+class EmailOutcome:
+    """What an email step did: queued a message, skipped it, or must wait until
+    `retry_at` (smart sending set to delay)."""
+
+    queued: bool = False
+    retry_at: dt.datetime | None = None
+
+
+def run_email_step(
+    *, enrollment: Enrollment, step: EmailStep, definition: FlowDefinition, now: dt.datetime
+) -> EmailOutcome:
+    """Queue the step's email in the outbox, unless a skip rule or a guard says not now."""
+    if "purchased_since_entry" in step.skip_if and purchased_since_entry(
+        enrollment=enrollment, now=now
+    ):
+        return EmailOutcome()
+    if not step.transactional:
+        last = _last_marketing_email(enrollment, definition, now)
+        if last is not None and definition.guards.smart_sending == "delay":
+            return EmailOutcome(
+                retry_at=last + dt.timedelta(hours=definition.guards.smart_sending_hours)
+            )
+        if last is not None:
+            _write(
+                enrollment,
+                step,
+                now,
+                status=MessageStatus.SKIPPED,
+                error=f"smart sending: got an email at {last.isoformat()}",
+            )
+            return EmailOutcome()
+    coupon = _coupon_for(enrollment, step, now)
+    if "coupon_redeemed" in step.skip_if and coupon is not None and coupon.redeemed_at:
+        return EmailOutcome()
+    send_after = (
+        now
+        if step.transactional
+        else outside_quiet_hours(
+            moment=now,
+            quiet=definition.guards.quiet_hours,
+            zone=zone_named(enrollment.customer.time_zone, fallback=enrollment.store.time_zone),
+        )
+    )
+    picks = _offer_picks(enrollment, coupon) if step.coupon == "remind" else None
+    if picks is None:
+        picks = _recommendations(enrollment, step, now)
+    return EmailOutcome(
+        queued=_write(
+            enrollment, step, now, coupon=coupon, recommendations=picks, send_after=send_after
+        )
+    )
+
+
+def _write(enrollment: Enrollment, step: EmailStep, now: dt.datetime, **fields: object) -> bool:
+    """The outbox row; its key (enrollment, version, step) makes a retried step a no-op."""
+    template = EmailTemplate.objects.get(store_id=enrollment.store_id, slug=step.template)
+    _, created = Message.objects.get_or_create(
+        idempotency_key=f"e{enrollment.pk}:v{enrollment.version_id}:s{enrollment.step_index}",
+        defaults={
+            "store_id": enrollment.store_id,
+            "customer": enrollment.customer,
+            "template": template,
+            "flow_id": enrollment.flow_id,
+            "enrollment": enrollment,
+            "step_index": enrollment.step_index,
+            "to_email": enrollment.customer.email,
+            "queued_at": now,
+            "send_after": now,
+            **fields,
+        },
+    )
+    return created and fields.get("status", MessageStatus.QUEUED) == MessageStatus.QUEUED
+
+
+def _last_marketing_email(
+    enrollment: Enrollment, definition: FlowDefinition, now: dt.datetime
+) -> dt.datetime | None:
+    """When the customer was last sent (or queued) a marketing email within the smart
+    sending window, across every flow."""
+    hours = definition.guards.smart_sending_hours
+    if hours == 0:
+        return None
+    return (
+        Message.objects.filter(
+            customer_id=enrollment.customer_id,
+            status__in=(MessageStatus.QUEUED, MessageStatus.SENT, MessageStatus.DELIVERED),
+            queued_at__gt=now - dt.timedelta(hours=hours),
+            queued_at__lte=now,
+        )
+        .exclude(template__kind=TemplateKind.ORDER_CONFIRMATION)
+        .order_by("-queued_at")
+        .values_list("queued_at", flat=True)
+        .first()
+    )
+
+
+def _coupon_for(enrollment: Enrollment, step: EmailStep, now: dt.datetime) -> Coupon | None:
+    if step.coupon == "none":
+        return None
+    program = coupon_program_of(flow=enrollment.flow)
+    if program is None:
+        raise LookupError(f"flow {enrollment.flow.slug} has no coupon program")
+    if step.coupon == "remind":
+        return latest_coupon(program_id=program.pk, customer_id=enrollment.customer_id)
+    return issue_coupon(program=program, customer=enrollment.customer, now=now)
+
+
+def _recommendations(
+    enrollment: Enrollment, step: EmailStep, now: dt.datetime
+) -> list[dict[str, object]]:
+    if step.recommendations == "none" or enrollment.trigger_order_id is None:
+        return []
+    basket = list(
+        LineItem.objects.filter(order_id=enrollment.trigger_order_id).values_list(
+            "product_id", flat=True
+        )
+    )
+    picks = recommend(
+        store=enrollment.store,
+        customer_id=enrollment.customer_id,
+        basket_product_ids=basket,
+        now=now,
+    )
+    return [{"product_id": p.product_id, "reason": p.reason} for p in picks]
+
+
+def _offer_picks(enrollment: Enrollment, coupon: Coupon | None) -> list[dict[str, object]] | None:
+    """A reminder shows the products of the offer it reminds of (None: no such offer)."""
+    if coupon is None:
+        return None
+    return (
+        Message.objects.filter(enrollment=enrollment, coupon=coupon)
+        .values_list("recommendations", flat=True)
+        .first()
+    )

@@ -1,0 +1,92 @@
+"""When steps fall due: delays, weekday/time-of-day waits and quiet hours, all in the
+customer's own time zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aftersale.flows.definition import WEEKDAYS, DelayStep, QuietHours, Weekday
+from aftersale.orders.models import Order
+
+# How often a delay waiting for a delivery the store has not reported looks again.
+DELIVERY_RECHECK = dt.timedelta(hours=6)
+
+
+def zone_named(name: str, *, fallback: str = "UTC") -> ZoneInfo:
+    """The time zone `name`, or `fallback` when it is empty or unknown."""
+    for candidate in (name, fallback, "UTC"):
+        try:
+            return ZoneInfo(candidate) if candidate else ZoneInfo("UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return ZoneInfo("UTC")
+
+
+def delay_end(
+    *, step: DelayStep, previous: dt.datetime, order: Order | None, zone: ZoneInfo
+) -> dt.datetime | None:
+    """When a delay that starts at `previous` ends; None while it counts from a delivery
+    that has not happened (and has no fallback) yet."""
+    base = previous
+    if step.relative_to == "delivery":
+        delivered = _delivered_at(step, order)
+        if delivered is None:
+            return None
+        base = max(previous, delivered + step.duration)
+    else:
+        base = previous + step.duration
+    if step.weekdays or step.at is not None:
+        base = next_weekday_time(moment=base, weekdays=step.weekdays, at=step.at, zone=zone)
+    return base
+
+
+def next_weekday_time(
+    *, moment: dt.datetime, weekdays: tuple[Weekday, ...], at: dt.time | None, zone: ZoneInfo
+) -> dt.datetime:
+    """The first moment at or after `moment` that falls on one of `weekdays` (any day if
+    empty) at local time `at` (the moment itself, or the day's start, if None)."""
+    local = moment.astimezone(zone)
+    for offset in range(8):
+        day = local.date() + dt.timedelta(days=offset)
+        if weekdays and WEEKDAYS[day.weekday()] not in weekdays:
+            continue
+        if at is None:
+            candidate = local if offset == 0 else _local(day, dt.time(0), zone)
+        else:
+            candidate = _local(day, at, zone)
+        if candidate >= local:
+            return candidate.astimezone(dt.UTC)
+    raise AssertionError("a week always holds an allowed day")
+
+
+def outside_quiet_hours(
+    *, moment: dt.datetime, quiet: QuietHours | None, zone: ZoneInfo
+) -> dt.datetime:
+    """`moment`, or the end of the quiet hours it falls in (recipient's local time)."""
+    if quiet is None or quiet.start == quiet.end:
+        return moment
+    local = moment.astimezone(zone)
+    now_t = local.time()
+    wraps = quiet.start > quiet.end  # e.g. 21:00-08:00 spans midnight
+    inside = (
+        (now_t >= quiet.start or now_t < quiet.end) if wraps else (quiet.start <= now_t < quiet.end)
+    )
+    if not inside:
+        return moment
+    day = local.date() + dt.timedelta(days=1 if wraps and now_t >= quiet.start else 0)
+    return _local(day, quiet.end, zone).astimezone(dt.UTC)
+
+
+def _delivered_at(step: DelayStep, order: Order | None) -> dt.datetime | None:
+    if order is None:
+        return None
+    if order.delivered_at is not None:
+        return order.delivered_at
+    if step.fallback_days_after_fulfilled is not None and order.fulfilled_at is not None:
+        return order.fulfilled_at + dt.timedelta(days=step.fallback_days_after_fulfilled)
+    return None
+
+
+def _local(day: dt.date, at: dt.time, zone: ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, at, tzinfo=zone)

@@ -1,0 +1,99 @@
+"""The worker loop: advance due enrollments and send queued emails until told to stop.
+
+`aftersale worker` runs it in its own process, `aftersale serve` in a thread next to the
+web app. Everything a pass decides is in the database (leases, the outbox), so a worker
+may be stopped or killed at any moment; a graceful stop only finishes the pass under way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from django.db import DatabaseError, close_old_connections, connection
+
+from aftersale.clock import now
+from aftersale.flows.scheduler import run_due_enrollments
+from aftersale.messaging.services import send_queued_messages
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How a worker identifies itself and paces its passes."""
+
+    worker_id: str
+    batch_size: int
+    idle_seconds: float = 2.0
+
+
+@dataclass
+class WorkerTotals:
+    """What a worker did over its life."""
+
+    passes: int = 0
+    advanced: int = 0
+    queued: int = 0
+    delivered: int = 0
+    other_outcomes: int = 0
+    errors: int = 0
+
+
+def run_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
+    """One scheduler pass at the clock's current time: claim and advance a batch of due
+    enrollments, then claim and send a batch of due emails. Adds to `totals` and returns
+    whether the pass found any work."""
+    steps = run_due_enrollments(now=now(), limit=config.batch_size, worker_id=config.worker_id)
+    sends = send_queued_messages(now=now(), limit=config.batch_size, worker_id=config.worker_id)
+    totals.passes += 1
+    totals.advanced += steps.claimed
+    totals.queued += steps.messages_queued
+    totals.delivered += sends.delivered
+    totals.other_outcomes += sends.total - sends.delivered
+    if steps.claimed or sends.total:
+        logger.info(
+            "worker %s: advanced %d enrollments (%d emails queued, %d completed, %d exited); "
+            "sent %d delivered, %d bounced, %d deferred, %d failed, %d skipped",
+            config.worker_id,
+            *(steps.claimed, steps.messages_queued, steps.completed, steps.exited),
+            *(sends.delivered, sends.bounced, sends.deferred, sends.failed, sends.skipped),
+        )
+    return bool(steps.claimed or sends.total)
+
+
+def run_worker(
+    *, config: WorkerSettings, stop: threading.Event, once: bool = False
+) -> WorkerTotals:
+    """Run passes back to back while they find work, pausing `idle_seconds` after an idle
+    one, until `stop` is set (the pass under way is finished first) or, with `once`,
+    after a single pass. A database error is logged and retried after a pause rather than
+    ending the loop, so an embedded worker survives a database restart."""
+    totals = WorkerTotals()
+    logger.info("worker %s started", config.worker_id)
+    try:
+        while not stop.is_set():
+            busy = _guarded_pass(config=config, totals=totals)
+            if once:
+                break
+            if not busy:
+                stop.wait(config.idle_seconds)
+    finally:
+        connection.close()  # this thread's connection; the next user opens its own
+    logger.info(
+        "worker %s stopped after %d passes: %d advanced, %d delivered",
+        *(config.worker_id, totals.passes, totals.advanced, totals.delivered),
+    )
+    return totals
+
+
+def _guarded_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
+    try:
+        return run_pass(config=config, totals=totals)
+    except DatabaseError:
+        totals.errors += 1
+        logger.exception("worker %s: pass failed; retrying", config.worker_id)
+        close_old_connections()  # drop a broken connection so the next pass reconnects
+        connection.close()
+        return False
