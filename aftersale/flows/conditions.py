@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+from django.db.models import Q
+
 from aftersale.coupons.models import Coupon
 from aftersale.flows.definition import (
     ABSplitStep,
@@ -75,8 +77,9 @@ def _message_event(
     events = Event.objects.filter(message__enrollment=enrollment, kind=condition.kind)
     if condition.step:
         events = events.filter(message__step_index=definition.index_of(condition.step, after=0))
-    # Opens by privacy proxies and prefetchers are not a person reading.
-    return events.exclude(data__machine=True).exists()
+    # Opens by privacy proxies and prefetchers are not a person reading. (Not an exclude:
+    # a missing JSON key compares as NULL, and NOT NULL would drop every human event.)
+    return events.filter(Q(data__machine__isnull=True) | Q(data__machine=False)).exists()
 
 
 def _used_coupon(enrollment: Enrollment) -> bool:

@@ -11,7 +11,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, connection
 
 from aftersale.clock import now
 from aftersale.flows.scheduler import run_due_enrollments
@@ -94,6 +94,5 @@ def _guarded_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
     except DatabaseError:
         totals.errors += 1
         logger.exception("worker %s: pass failed; retrying", config.worker_id)
-        close_old_connections()  # drop a broken connection so the next pass reconnects
-        connection.close()
+        connection.close()  # a broken connection is reopened by the next pass
         return False

@@ -26,3 +26,49 @@ def test_a_coupon_step_needs_a_coupon_offer():
         parse_definition(
             {"name": "x", "steps": [{"type": "email", "template": "t", "coupon": "issue"}]}
         )
+
+
+def test_a_jump_back_is_refused_so_every_journey_ends():
+    with pytest.raises(InvalidFlowDefinition, match="jumps back"):
+        parse_definition(
+            {
+                "name": "x",
+                "steps": [
+                    {"type": "email", "template": "t", "id": "first"},
+                    {"type": "split", "condition": {"kind": "opened"}, "then": "first"},
+                ],
+            }
+        )
+
+
+def test_a_jump_to_an_unknown_step_is_refused():
+    with pytest.raises(InvalidFlowDefinition, match="unknown step id 'nowhere'"):
+        parse_definition(
+            {
+                "name": "x",
+                "steps": [{"type": "split", "condition": {"kind": "opened"}, "then": "nowhere"}],
+            }
+        )
+
+
+def test_a_category_trigger_needs_categories():
+    with pytest.raises(InvalidFlowDefinition, match="needs `categories`"):
+        parse_definition(
+            {"name": "x", "trigger": {"event": "category_purchased"}, "steps": [{"type": "exit"}]}
+        )
+
+
+def test_the_stored_form_reads_back_the_same():
+    definition = parse_definition(
+        {
+            "name": "x",
+            "steps": [
+                {"type": "split", "condition": {"kind": "opened"}, "else": "end"},
+                {"type": "email", "template": "t"},
+                {"type": "exit", "id": "end"},
+            ],
+        }
+    )
+    stored = definition.model_dump(mode="json", by_alias=True)
+    assert stored["steps"][0]["else"] == "end"
+    assert parse_definition(stored) == definition

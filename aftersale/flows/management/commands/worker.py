@@ -1,32 +1,65 @@
-import time
+import logging
+import signal
+import threading
+from types import FrameType
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from aftersale.clock import now
-from aftersale.flows.scheduler import run_due_enrollments
-from aftersale.messaging.services import send_queued_messages
+from aftersale.flows.worker import WorkerSettings, run_worker
+from aftersale.messaging.services import default_worker_id
+
+# -v 0: warnings only; -v 1 (default): start, stop and every busy pass; -v 2+: debug.
+LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO}
+
+
+def add_worker_arguments(parser: CommandParser) -> None:
+    """The options `worker` and `serve` share."""
+    parser.add_argument(
+        "--idle-seconds", type=float, default=2.0, help="pause after a pass that found no work"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=settings.SCHEDULER_BATCH_SIZE,
+        help="enrollments and emails claimed per pass (default AFTERSALE_SCHEDULER_BATCH_SIZE)",
+    )
+    parser.add_argument("--worker-id", default="", help="name in leases (default: hostname:pid)")
+
+
+def worker_settings(options: dict[str, Any]) -> WorkerSettings:
+    """The worker settings the shared options ask for; sets the worker log level too."""
+    level = LOG_LEVELS.get(options["verbosity"], logging.DEBUG)
+    logging.getLogger("aftersale.flows.worker").setLevel(level)
+    return WorkerSettings(
+        worker_id=options["worker_id"] or default_worker_id(),
+        batch_size=options["batch_size"],
+        idle_seconds=options["idle_seconds"],
+    )
 
 
 class Command(BaseCommand):
-    help = "Run the scheduler: advance due enrollments and send queued emails, forever."
+    help = (
+        "Run the scheduler: advance due enrollments and send queued emails until SIGTERM or "
+        "Ctrl-C (the pass under way is finished first). Run as many as you like."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="one pass, then exit")
-        parser.add_argument(
-            "--idle-seconds",
-            type=float,
-            default=2.0,
-            help="pause between passes that found no work",
-        )
+        add_worker_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        while True:
-            steps = run_due_enrollments(now=now())
-            sends = send_queued_messages(now=now())
-            busy = steps.claimed or sends.total
-            if options["once"]:
-                self.stdout.write(f"advanced {steps.claimed} enrollments, sent {sends.delivered}")
-                return
-            if not busy:
-                time.sleep(options["idle_seconds"])
+        config = worker_settings(options)
+        stop = threading.Event()
+
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        totals = run_worker(config=config, stop=stop, once=options["once"])
+        self.stdout.write(
+            f"worker {config.worker_id}: {totals.passes} passes, advanced {totals.advanced} "
+            f"enrollments, sent {totals.delivered}"
+        )

@@ -1,0 +1,221 @@
+"""Real `aftersale worker` processes against a database of their own, killed with SIGKILL
+and restarted: the parts of the crash test.
+
+The scenario database is separate from pytest-django's test database (which is in memory
+on SQLite, invisible to other processes): a file in a temporary AFTERSALE_HOME, or a fresh
+database on the same PostgreSQL server the suite runs against. `aftersale migrate` creates
+its tables; the test reads it with plain SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+from django.conf import settings
+
+ACTIVE_ENROLLMENTS = "SELECT count(*) FROM flows_enrollment WHERE state = 'active'"
+QUEUED_MESSAGES = "SELECT count(*) FROM messaging_message WHERE status = 'queued'"
+# Finished work: journeys no longer active plus emails no longer queued.
+PROGRESS = (
+    "SELECT (SELECT count(*) FROM flows_enrollment WHERE state <> 'active')"
+    " + (SELECT count(*) FROM messaging_message WHERE status <> 'queued')"
+)
+
+
+@dataclass
+class ScenarioDatabase:
+    """A migrated database the workers and the test share, and how to reach it."""
+
+    env: dict[str, str]
+
+    def scalar(self, sql: str) -> int:
+        """The single number `sql` selects."""
+        return int(self.rows(sql)[0][0])
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """Every row `sql` selects, read on a fresh connection (workers keep writing)."""
+        url = self.env["AFTERSALE_DATABASE_URL"]
+        if url.startswith("sqlite:///"):
+            with sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30) as conn:
+                return conn.execute(sql).fetchall()
+        with psycopg.connect(url) as conn:
+            return conn.execute(sql).fetchall()
+
+
+@contextmanager
+def scenario_database(home: Path) -> Iterator[ScenarioDatabase]:
+    """A fresh migrated database of the kind the suite runs on (SQLite or PostgreSQL),
+    with AFTERSALE_HOME at `home`; a PostgreSQL one is dropped afterwards."""
+    home.mkdir(parents=True, exist_ok=True)
+    default = settings.DATABASES["default"]
+    if default["ENGINE"] == "django.db.backends.sqlite3":
+        url = f"sqlite:///{home / 'crash.sqlite3'}"
+        database = ScenarioDatabase(env={"AFTERSALE_HOME": str(home), "AFTERSALE_DATABASE_URL": url})
+        run_aftersale(database, "migrate", "-v", "0")
+        yield database
+        return
+    with _postgres_database(default) as url:
+        database = ScenarioDatabase(env={"AFTERSALE_HOME": str(home), "AFTERSALE_DATABASE_URL": url})
+        run_aftersale(database, "migrate", "-v", "0")
+        yield database
+
+
+@contextmanager
+def _postgres_database(default: dict[str, Any]) -> Iterator[str]:
+    name = f"aftersale_crash_{uuid.uuid4().hex[:10]}"
+    server = {
+        "host": default["HOST"],
+        "port": default["PORT"],
+        "user": default["USER"],
+        "password": default["PASSWORD"] or None,
+    }
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    credentials = quote(str(default["USER"])) + (
+        f":{quote(str(default['PASSWORD']))}" if default["PASSWORD"] else ""
+    )
+    try:
+        yield f"postgresql://{credentials}@{default['HOST']}:{default['PORT']}/{name}"
+    finally:
+        with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def child_env(database: ScenarioDatabase, **extra: str) -> dict[str, str]:
+    """The environment of an `aftersale` child process working on `database`."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "aftersale.settings", **database.env}
+    return {**env, **extra}
+
+
+def run_aftersale(database: ScenarioDatabase, *args: str) -> str:
+    """Run `aftersale ARGS` on `database` to the end and return its output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "aftersale.cli", *args],
+        env=child_env(database),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"aftersale {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def populate(database: ScenarioDatabase, *, count: int) -> int:
+    """Enroll `count` customers in the Crash flow; return how many were enrolled."""
+    code = f"from aftersale.flows.tests.crash_data import populate; populate(count={count})"
+    output = run_aftersale(database, "shell", "-c", code)
+    return int(json.loads(output.strip().splitlines()[-1])["enrollments"])
+
+
+@dataclass
+class WorkerPool:
+    """`size` `aftersale worker` processes on one database; any of them can be killed
+    and is replaced at once by a fresh process (a new pid, so a new worker id)."""
+
+    env: dict[str, str]
+    logs: Path
+    size: int
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    started: int = 0
+
+    def start(self) -> None:
+        """Start `size` workers."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.processes = [self._spawn() for _ in range(self.size)]
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        self.started += 1
+        log = (self.logs / f"worker-{self.started}.log").open("wb")
+        command = ["worker", "--idle-seconds", "0.1", "-v", "0"]
+        return subprocess.Popen(
+            [sys.executable, "-m", "aftersale.cli", *command],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill_one(self, rng: random.Random) -> None:
+        """SIGKILL a random worker, wait for it to die, start a replacement."""
+        victim = rng.randrange(len(self.processes))
+        self.processes[victim].send_signal(signal.SIGKILL)
+        self.processes[victim].wait(timeout=30)
+        self.processes[victim] = self._spawn()
+
+    def assert_running(self) -> None:
+        """Fail, with its log, if a worker ended without being killed."""
+        for process in self.processes:
+            if process.poll() is not None:
+                log = sorted(self.logs.glob("*.log"))
+                tails = "\n".join(p.read_text(errors="replace")[-2000:] for p in log)
+                raise AssertionError(f"worker {process.pid} exited {process.returncode}:\n{tails}")
+
+    def stop(self) -> list[int]:
+        """SIGTERM every worker and return their exit codes (0: a graceful stop)."""
+        for process in self.processes:
+            process.send_signal(signal.SIGTERM)
+        return [process.wait(timeout=120) for process in self.processes]
+
+    def kill_all(self) -> None:
+        """SIGKILL whatever is still running (cleanup after a failure)."""
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
+
+
+def run_with_kills(
+    *,
+    database: ScenarioDatabase,
+    pool: WorkerPool,
+    kill_at: list[int],
+    deadline: float,
+    rng: random.Random,
+) -> int:
+    """Poll the database until no journey is active and no email is queued, SIGKILLing a
+    random worker each time the finished work passes the next mark of `kill_at`; return
+    the number of kills. Fails once `deadline` (a time.monotonic() value) passes."""
+    marks, kills = sorted(kill_at), 0
+    while True:
+        pool.assert_running()
+        finished = database.scalar(PROGRESS)
+        while marks and finished >= marks[0]:
+            marks.pop(0)
+            pool.kill_one(rng)
+            kills += 1
+        if _all_done(database):
+            return kills
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not done before the deadline: {finished} steps finished")
+        time.sleep(0.05)  # polling interval of the database count
+
+
+def _all_done(database: ScenarioDatabase) -> bool:
+    return database.scalar(ACTIVE_ENROLLMENTS) == 0 and database.scalar(QUEUED_MESSAGES) == 0
+
+
+def received_message_ids(directory: Path) -> Counter[int]:
+    """How many times the SMTP server received each message, by X-Aftersale-Message."""
+    parser = BytesHeaderParser()
+    received: Counter[int] = Counter()
+    for path in directory.glob("*.eml"):
+        header = parser.parsebytes(path.read_bytes())["X-Aftersale-Message"]
+        received[int(header)] += 1
+    return received
