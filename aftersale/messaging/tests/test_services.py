@@ -50,6 +50,8 @@ def test_installing_default_templates_is_idempotent_and_keeps_merchant_edits(
         "cross-sell-offer",
         "offer-reminder",
         "order-confirmation",
+        "usage-tips",
+        "review-request",
     ]
     EmailTemplate.objects.filter(slug="thank-you").update(subject="Edited")
     again = install_default_templates(store=store, now=clock.advance(dt.timedelta(days=1)))
