@@ -25,6 +25,7 @@ class Product(models.Model):
                 fields=["store", "external_id"], name="uniq_product_external_id"
             )
         ]
+        indexes = [models.Index(fields=["store", "category"])]
 
     def __str__(self) -> str:
         return self.name
