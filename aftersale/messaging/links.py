@@ -1,16 +1,25 @@
-"""Links in emails: UTM tagging and the signed unsubscribe token."""
+"""Links in emails: UTM tagging, the signed click, open and unsubscribe tokens, and the
+rewriting of shop links into tracked redirects."""
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core import signing
 
 _UNSUBSCRIBE_SALT = "aftersale.messaging.unsubscribe"
-_HREF = re.compile(r"""(\bhref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
+# Each kind of token has its own salt, so an open token is never accepted as a click.
+_CLICK_SALT = "aftersale.tracking.click"
+_OPEN_SALT = "aftersale.tracking.open"
+# A pattern that starts with a literal is searched for with a fast scan; a leading \b or
+# IGNORECASE makes re try every position (about 20x slower on a 25 KB email). So the
+# lower-case pattern runs whenever every href is lower case (as mrml writes them).
+_HREF = re.compile(r"""(href\s*=\s*)(["'])(.*?)\2""", re.DOTALL)
+_HREF_ANY_CASE = re.compile(_HREF.pattern, re.DOTALL | re.IGNORECASE)
 
 
 def add_utm(url: str, *, campaign: str, content: str) -> str:
@@ -29,19 +38,42 @@ def add_utm(url: str, *, campaign: str, content: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def _public_base() -> str:
+    return settings.PUBLIC_URL.rstrip("/")
+
+
+def _is_shop_link(url: str, *, own_prefix: str) -> bool:
+    """Whether `url` leads to the shop: http(s) and not back to this installation
+    (unsubscribe, tracking). mailto: and anchors are not shop links."""
+    return url.startswith(("http://", "https://")) and not url.startswith(own_prefix)
+
+
+def _sub_hrefs(replace: Callable[[re.Match[str]], str], page: str) -> str:
+    """`page` with every href attribute's match passed through `replace`; "xhref" and
+    the like are not href attributes and stay as they are."""
+    # bytes.lower() touches ASCII only and is several times faster than str.lower().
+    any_case = page.encode().lower().count(b"href") != page.count("href")
+
+    def attribute_only(match: re.Match[str]) -> str:
+        before = page[match.start() - 1] if match.start() else " "
+        return match.group(0) if before.isalnum() or before == "_" else replace(match)
+
+    return (_HREF_ANY_CASE if any_case else _HREF).sub(attribute_only, page)
+
+
 def tag_links(page: str, *, campaign: str, content: str) -> str:
     """`page` (HTML) with UTM parameters on every http(s) link, except links back to
     this installation (unsubscribe, tracking), which are not shop links."""
-    own_prefix = settings.PUBLIC_URL.rstrip("/") + "/"
+    own_prefix = _public_base() + "/"
 
     def tag(match: re.Match[str]) -> str:
         url = html.unescape(match.group(3)).strip()
-        if not url.startswith(("http://", "https://")) or url.startswith(own_prefix):
+        if not _is_shop_link(url, own_prefix=own_prefix):
             return match.group(0)
         tagged = html.escape(add_utm(url, campaign=campaign, content=content), quote=True)
         return f"{match.group(1)}{match.group(2)}{tagged}{match.group(2)}"
 
-    return _HREF.sub(tag, page)
+    return _sub_hrefs(tag, page)
 
 
 def unsubscribe_token(message_id: int) -> str:
@@ -61,4 +93,76 @@ def message_id_from_token(token: str) -> int | None:
 
 def unsubscribe_url(message_id: int) -> str:
     """The public one-click unsubscribe URL for message `message_id`."""
-    return f"{settings.PUBLIC_URL.rstrip('/')}/u/{unsubscribe_token(message_id)}/"
+    return f"{_public_base()}/u/{unsubscribe_token(message_id)}/"
+
+
+def click_token(message_id: int, index: int) -> str:
+    """A URL-safe token naming link `index` of message `message_id`; it carries no URL,
+    so the redirect can only go where the message's recorded links say."""
+    return signing.Signer(salt=_CLICK_SALT).sign(f"{message_id}.{index}")
+
+
+def click_from_token(token: str) -> tuple[int, int] | None:
+    """(message id, link index) inside `token`, or None when `click_token` did not make
+    it with this installation's secret key."""
+    try:
+        message_id, _, index = signing.Signer(salt=_CLICK_SALT).unsign(token).partition(".")
+        return int(message_id), int(index)
+    except (signing.BadSignature, ValueError):
+        return None
+
+
+def open_token(message_id: int) -> str:
+    """A URL-safe token for the open pixel of message `message_id`."""
+    return signing.Signer(salt=_OPEN_SALT).sign(str(message_id))
+
+
+def message_id_from_open_token(token: str) -> int | None:
+    """The message id inside an `open_token`, or None for anything else."""
+    try:
+        return int(signing.Signer(salt=_OPEN_SALT).unsign(token))
+    except (signing.BadSignature, ValueError):
+        return None
+
+
+def open_pixel_url(message_id: int) -> str:
+    """The public URL of message `message_id`'s 1x1 open pixel."""
+    return f"{_public_base()}/o/{open_token(message_id)}.gif"
+
+
+def track_links(page: str, *, message_id: int) -> tuple[str, list[str]]:
+    """`page` (HTML) with every shop link replaced by its click redirect
+    `PUBLIC_URL/c/<token>/`, and the destinations by link index. The same destination
+    twice is one link (one index), so "first click on a link" means per destination.
+    Unsubscribe, tracking and mailto links stay as they are."""
+    base = _public_base()
+    own_prefix = base + "/"
+    signer = signing.Signer(salt=_CLICK_SALT)  # one per page: settings read once
+    redirects: dict[str, str] = {}  # destination -> its redirect; insertion order = index
+
+    def wrap(match: re.Match[str]) -> str:
+        url = html.unescape(match.group(3)).strip()
+        if not _is_shop_link(url, own_prefix=own_prefix):
+            return match.group(0)
+        if url not in redirects:  # an email repeats its product links: sign each once
+            redirects[url] = f"{base}/c/{signer.sign(f'{message_id}.{len(redirects)}')}/"
+        return f"{match.group(1)}{match.group(2)}{redirects[url]}{match.group(2)}"
+
+    return _sub_hrefs(wrap, page), list(redirects)
+
+
+_BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+
+
+def add_open_pixel(page: str, *, message_id: int) -> str:
+    """`page` (HTML) with a 1x1 transparent open pixel of message `message_id` at the
+    end of its body (at the very end when it has no </body>)."""
+    pixel = (
+        f'<img src="{open_pixel_url(message_id)}" width="1" height="1" alt="" '
+        'style="display:block;width:1px;height:1px;border:0;margin:0;padding:0">'
+    )
+    ends = list(_BODY_END.finditer(page))
+    if not ends:
+        return page + pixel
+    at = ends[-1].start()
+    return page[:at] + pixel + page[at:]

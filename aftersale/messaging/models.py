@@ -88,6 +88,9 @@ class Message(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     bounced_at = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=200, blank=True, default="")
+    # The destinations of the sent email's tracked links, by link index: the click
+    # redirect only ever goes to one of these, so it cannot be used as an open redirect.
+    tracked_urls = models.JSONField(default=list, blank=True)
 
     class Meta:
         indexes = [

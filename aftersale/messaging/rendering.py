@@ -1,5 +1,6 @@
 """Turning a template and a context into a finished email: sandboxed Jinja2 -> MJML ->
-HTML (mrml) -> inlined CSS (css-inline) -> UTM-tagged links -> plain-text part."""
+HTML (mrml) -> UTM-tagged links -> plain-text part -> click-tracked links and open pixel
+-> inlined CSS (css-inline)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from aftersale.messaging.context import Context, build_context
-from aftersale.messaging.links import tag_links
+from aftersale.messaging.links import add_open_pixel, tag_links, track_links
 from aftersale.messaging.models import EmailTemplate, Message
 from aftersale.messaging.plaintext import html_to_text
 
@@ -47,12 +48,14 @@ class TemplateError(Exception):
 
 @dataclass(frozen=True)
 class RenderedEmail:
-    """One recipient's finished email."""
+    """One recipient's finished email; `links` are the destinations of its tracked
+    links by index (empty when rendered without tracking), for the message to record."""
 
     subject: str
     preheader: str
     html: str
     text: str
+    links: tuple[str, ...] = ()
 
 
 # What is left of the current render's range() budget; a list so it can be decremented.
@@ -154,11 +157,16 @@ def _compile(source: str, *, slug: str, html: bool) -> jinja2.Template:
         ) from exc
 
 
-def render_template(*, template: EmailTemplate, context: Context, campaign: str) -> RenderedEmail:
+def render_template(
+    *, template: EmailTemplate, context: Context, campaign: str, message_id: int | None = None
+) -> RenderedEmail:
     """Render `template` for one recipient's `context`: subject and preheader as single
     lines, MJML body to inlined HTML with UTM-tagged links (utm_campaign=`campaign`,
-    utm_content=the template slug), and a plain-text part. Any problem in the merchant's
-    code, including a sandbox violation, raises TemplateError; nothing unsafe runs."""
+    utm_content=the template slug), and a plain-text part. With `message_id`, the HTML's
+    shop links go through that message's click redirect and it carries an open pixel;
+    the plain text always shows the (tagged) destinations themselves. Any problem in the
+    merchant's code, including a sandbox violation, raises TemplateError; nothing unsafe
+    runs."""
     subject = _one_line(_run(template, "subject", context))
     preheader = _one_line(_run(template, "preheader", context))
     mjml = _run(template, "body", {**context, "subject": subject, "preheader": preheader})
@@ -166,17 +174,31 @@ def render_template(*, template: EmailTemplate, context: Context, campaign: str)
     page = tag_links(page, campaign=campaign, content=template.slug)
     # The text comes from the page before inlining: same content, far fewer bytes to parse.
     text = html_to_text(page)
+    links: list[str] = []
+    if message_id is not None:
+        page, links = track_links(page, message_id=message_id)
+        page = add_open_pixel(page, message_id=message_id)
     return RenderedEmail(
-        subject=subject, preheader=preheader, html=_INLINER.inline(page), text=text
+        subject=subject,
+        preheader=preheader,
+        html=_INLINER.inline(page),
+        text=text,
+        links=tuple(links),
     )
 
 
-def render_message(*, message: Message, now: dt.datetime) -> RenderedEmail:
-    """Render `message` for its recipient with the context built from the database;
-    raises TemplateError when its template cannot be rendered."""
+def render_message(*, message: Message, now: dt.datetime, track: bool = True) -> RenderedEmail:
+    """Render `message` for its recipient with the context built from the database,
+    with click tracking and an open pixel unless `track` is False (a preview must not
+    count as an open); raises TemplateError when its template cannot be rendered."""
     campaign = message.flow.slug if message.flow is not None else "transactional"
     context = build_context(message=message, now=now)
-    return render_template(template=message.template, context=context, campaign=campaign)
+    return render_template(
+        template=message.template,
+        context=context,
+        campaign=campaign,
+        message_id=message.pk if track else None,
+    )
 
 
 def _one_line(text: str) -> str:

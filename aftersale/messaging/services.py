@@ -18,6 +18,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection, make_msgid
 from django.core.mail.backends.base import BaseEmailBackend
+from django.db import connection, transaction
 from django.db.models import F
 
 from aftersale.messaging.context import is_marketing
@@ -26,6 +27,9 @@ from aftersale.messaging.models import EmailTemplate, Message, MessageStatus
 from aftersale.messaging.rendering import LIBRARY_DIR, RenderedEmail, TemplateError, render_message
 from aftersale.messaging.selectors import RENDER_RELATIONS, due_messages
 from aftersale.stores.models import Store
+from aftersale.tracking.models import SuppressionReason
+from aftersale.tracking.selectors import suppression_reason
+from aftersale.tracking.services import record_bounce
 
 logger = logging.getLogger(__name__)
 
@@ -79,27 +83,53 @@ def claim_due_messages(
     lease: dt.timedelta | None = None,
 ) -> list[Message]:
     """Claim up to `limit` due queued messages for this caller until now + `lease` and
-    return them with their relations loaded. The claim is a conditional UPDATE under a
-    claim token unique to this call, so two workers claiming at the same moment never
-    get the same message."""
+    return them with their relations loaded. The claim is made under a claim token unique
+    to this call, so two workers claiming at the same moment never get the same message:
+    PostgreSQL picks the rows with FOR UPDATE SKIP LOCKED, other databases (SQLite) with
+    a conditional UPDATE that only touches messages still unclaimed."""
     lease = lease or dt.timedelta(seconds=settings.SCHEDULER_LEASE_SECONDS)
     claim = f"{(worker_id or default_worker_id())[:48]}:{secrets.token_hex(6)}"
+    if connection.features.has_select_for_update_skip_locked:
+        candidates = _claim_skipping_locked(now=now, limit=limit, store=store, claim=(claim, lease))
+    else:
+        candidates = _claim_if_still_free(now=now, limit=limit, store=store, claim=(claim, lease))
+    claimed = Message.objects.filter(id__in=candidates, claimed_by=claim, claimed_until=now + lease)
+    return list(claimed.select_related(*RENDER_RELATIONS).order_by("send_after", "id"))
+
+
+def _claim_skipping_locked(
+    *, now: dt.datetime, limit: int, store: Store | None, claim: tuple[str, dt.timedelta]
+) -> list[int]:
+    token, lease = claim
+    # Row locks last only for this short transaction; the claim written in it is what
+    # keeps other workers away afterwards (and expires if we die).
+    with transaction.atomic():
+        due = due_messages(now=now, store=store).select_for_update(skip_locked=True)
+        ids = list(due.values_list("id", flat=True)[:limit])
+        Message.objects.filter(id__in=ids).update(claimed_until=now + lease, claimed_by=token)
+    return ids
+
+
+def _claim_if_still_free(
+    *, now: dt.datetime, limit: int, store: Store | None, claim: tuple[str, dt.timedelta]
+) -> list[int]:
+    token, lease = claim
     won, candidates = 0, []
     for _ in range(_CLAIM_ROUNDS):
         ids = list(due_messages(now=now, store=store).values_list("id", flat=True)[: limit - won])
         if not ids:
             break
         candidates += ids
+        # The due filter again in the UPDATE skips rows another worker claimed meanwhile.
         taken = (
             due_messages(now=now, store=store)
             .filter(id__in=ids)
-            .update(claimed_until=now + lease, claimed_by=claim)
+            .update(claimed_until=now + lease, claimed_by=token)
         )
         won += taken
         if taken == len(ids) or won >= limit:
             break  # no other worker got in between: nothing left to catch up on
-    claimed = Message.objects.filter(id__in=candidates, claimed_by=claim, claimed_until=now + lease)
-    return list(claimed.select_related(*RENDER_RELATIONS).order_by("send_after", "id"))
+    return candidates
 
 
 # --- sending ------------------------------------------------------------------------
@@ -199,8 +229,13 @@ def _process(message: Message, *, transport: _Transport, now: dt.datetime) -> Ou
 
 def _skip_reason(message: Message) -> str:
     customer = message.customer
+    suppressed = suppression_reason(store=message.store_id, email=message.to_email)
+    if suppressed == SuppressionReason.HARD_BOUNCE:
+        return "address suppressed: hard_bounce"  # dead: not even transactional email
     if not is_marketing(message):
         return ""  # transactional email goes out whatever the marketing consent
+    if suppressed:
+        return f"address suppressed: {suppressed}"
     if customer.unsubscribed_at is not None:
         return f"customer unsubscribed at {customer.unsubscribed_at.isoformat()}"
     if not customer.accepts_marketing:
@@ -248,7 +283,11 @@ def _deliver(
     transport: _Transport,
     now: dt.datetime,
 ) -> Outcome:
-    sent = {"subject": rendered.subject[:300], "message_id": email.extra_headers["Message-ID"]}
+    sent = {
+        "subject": rendered.subject[:300],
+        "message_id": email.extra_headers["Message-ID"],
+        "tracked_urls": list(rendered.links),
+    }
     try:
         transport.send(email)
     except _ConnectFailed:
@@ -258,6 +297,7 @@ def _deliver(
         if dropped:
             transport.reset()  # the next message reconnects
         if kind == "bounce":
+            record_bounce(message=message, now=now)
             return _finish(
                 message, status=MessageStatus.BOUNCED, error=_describe(exc), bounced_at=now, **sent
             )

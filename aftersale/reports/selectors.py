@@ -8,12 +8,13 @@ from decimal import Decimal
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
 
-from aftersale.flows.definition import DelayStep, EmailStep, ExitStep
+from aftersale.flows.definition import ABSplitStep, DelayStep, EmailStep, SplitStep
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow
 from aftersale.flows.selectors import definition_of, latest_version
 from aftersale.messaging.models import Message, MessageStatus
 from aftersale.orders.models import Order, OrderStatus
 from aftersale.tracking.models import EventKind
+from aftersale.tracking.selectors import human_open_filter
 
 _SENT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.BOUNCED)
 
@@ -115,9 +116,7 @@ def _step_stats(flow: Flow) -> list[StepStats]:
                 label=_label(step),
                 waiting=waiting.get(index, 0),
                 progressed=progressed,
-                message=messages.get(index, MessageStats(template=step.template))
-                if isinstance(step, EmailStep)
-                else None,
+                message=_message_of(messages, index, step),
             )
         )
     return steps
@@ -134,7 +133,9 @@ def _message_stats(flow: Flow) -> dict[int, MessageStats]:
             sent=Count("pk", filter=Q(status__in=_SENT), distinct=True),
             delivered=Count("pk", filter=Q(status=MessageStatus.DELIVERED), distinct=True),
             bounced=Count("pk", filter=Q(status=MessageStatus.BOUNCED), distinct=True),
-            read=events(EventKind.OPENED),
+            read=Count(
+                "events__message_id", filter=human_open_filter(prefix="events__"), distinct=True
+            ),
             clicked=events(EventKind.CLICKED),
             replied=events(EventKind.REPLIED),
             unsubscribed=events(EventKind.UNSUBSCRIBED),
@@ -160,11 +161,21 @@ def _message_stats(flow: Flow) -> dict[int, MessageStats]:
     }
 
 
-def _label(step: DelayStep | EmailStep | ExitStep) -> str:
+def _message_of(messages: dict[int, MessageStats], index: int, step: object) -> MessageStats | None:
+    if not isinstance(step, EmailStep):
+        return None
+    return messages.get(index, MessageStats(template=step.template))
+
+
+def _label(step: object) -> str:
     if isinstance(step, DelayStep):
         return f"wait {_duration(step.duration)}"
     if isinstance(step, EmailStep):
         return f"email {step.template}"
+    if isinstance(step, SplitStep):
+        return f"split on {step.condition.kind}"
+    if isinstance(step, ABSplitStep):
+        return "A/B split " + ":".join(str(v.weight) for v in step.variants)
     return "exit"
 
 

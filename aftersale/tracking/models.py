@@ -27,12 +27,47 @@ class Event(models.Model):
     occurred_at = models.DateTimeField()
     url = models.URLField(max_length=1000, blank=True, default="")
     data = models.JSONField(default=dict, blank=True)
+    # Events that count once per message (an open, the first click on a link, the
+    # unsubscribe) carry a key unique within the message, so a repeat or a race between
+    # two requests adds no row; events that may repeat leave it empty.
+    once_key = models.CharField(max_length=40, blank=True, default="")
 
     class Meta:
         indexes = [
             models.Index(fields=["message", "kind"]),
             models.Index(fields=["customer", "kind", "occurred_at"]),
         ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "once_key"],
+                condition=~models.Q(once_key=""),
+                name="uniq_event_once_per_message",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} by {self.customer_id}"
+
+
+class SuppressionReason(models.TextChoices):
+    UNSUBSCRIBED = "unsubscribed"
+    HARD_BOUNCE = "hard_bounce"
+    COMPLAINT = "complaint"
+
+
+class Suppression(models.Model):
+    """An address of a store that no flow may email again: it unsubscribed, bounced hard
+    or complained. Keyed by the lower-cased address, whichever customer row carries it."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    email = models.EmailField()
+    reason = models.CharField(max_length=20, choices=SuppressionReason.choices)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "email"], name="uniq_suppression_address")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.reason})"

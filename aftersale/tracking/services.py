@@ -1,0 +1,131 @@
+"""Recording what recipients do with an email (opens, clicks, unsubscribes) and keeping
+the store's suppression list (unsubscribes, hard bounces, complaints)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from aftersale.customers.services import unsubscribe
+from aftersale.messaging.models import Message
+from aftersale.stores.models import Store
+from aftersale.tracking.machines import machine_open_reason
+from aftersale.tracking.models import Event, EventKind, Suppression, SuppressionReason
+
+_URL_MAX = 1000  # Event.url's length
+
+
+def record_open(*, message: Message, user_agent: str, now: dt.datetime) -> bool:
+    """Record that `message`'s pixel was fetched at `now`: one `opened` event per
+    message for a person and at most one more flagged data={"machine": true} for a
+    privacy proxy or scanner, so a proxy's prefetch never hides the real read that
+    follows. Messages never sent record nothing. True when an event was added."""
+    if message.sent_at is None:
+        return False
+    reason = machine_open_reason(
+        user_agent=user_agent, delivered_at=message.delivered_at or message.sent_at, now=now
+    )
+    data: dict[str, Any] = {"machine": bool(reason)}
+    if reason:
+        data["why"] = reason
+    key = "open:machine" if reason else "open"
+    return _record_once(message, kind=EventKind.OPENED, key=key, now=now, data=data)
+
+
+def record_click(*, message: Message, index: int, url: str, now: dt.datetime) -> bool:
+    """Record the first click on link `index` (destination `url`) of `message`; later
+    clicks on the same link add nothing. True when this was the first."""
+    return _record_once(
+        message,
+        kind=EventKind.CLICKED,
+        key=f"click:{index}",
+        now=now,
+        url=url[:_URL_MAX],
+        data={"link": index},
+    )
+
+
+def unsubscribe_recipient(*, message: Message, now: dt.datetime) -> bool:
+    """Unsubscribe `message`'s recipient from all marketing email of its store: the
+    customer's unsubscribed_at is set, the address is suppressed and one `unsubscribed`
+    event is recorded for the message. Repeating it changes nothing; True the first
+    time."""
+    with transaction.atomic():
+        unsubscribe(customer=message.customer, now=now)
+        suppress(
+            store=message.store,
+            email=message.to_email,
+            reason=SuppressionReason.UNSUBSCRIBED,
+            now=now,
+        )
+        return _record_once(message, kind=EventKind.UNSUBSCRIBED, key="unsubscribe", now=now)
+
+
+def record_bounce(*, message: Message, now: dt.datetime) -> None:
+    """`message` bounced hard: suppress its address for every flow of the store and
+    record a `bounced` event."""
+    with transaction.atomic():
+        suppress(
+            store=message.store,
+            email=message.to_email,
+            reason=SuppressionReason.HARD_BOUNCE,
+            now=now,
+        )
+        _record_once(message, kind=EventKind.BOUNCED, key="bounce", now=now)
+
+
+def record_complaint(*, message: Message, now: dt.datetime) -> None:
+    """The recipient of `message` reported it as spam: suppress the address for every
+    flow of the store and record a `complained` event."""
+    with transaction.atomic():
+        suppress(
+            store=message.store, email=message.to_email, reason=SuppressionReason.COMPLAINT, now=now
+        )
+        _record_once(message, kind=EventKind.COMPLAINED, key="complaint", now=now)
+
+
+def suppress(*, store: Store, email: str, reason: SuppressionReason, now: dt.datetime) -> None:
+    """Put `email` on `store`'s suppression list. An address already there keeps its
+    first reason, except that a hard bounce replaces a softer one: a dead address must
+    not get even transactional email."""
+    address = email.strip().lower()
+    Suppression.objects.bulk_create(
+        [Suppression(store=store, email=address, reason=reason, created_at=now)],
+        ignore_conflicts=True,  # two requests at once: the first row wins
+    )
+    if reason == SuppressionReason.HARD_BOUNCE:
+        Suppression.objects.filter(store=store, email=address).update(reason=reason)
+
+
+def _record_once(
+    message: Message,
+    *,
+    kind: EventKind,
+    key: str,
+    now: dt.datetime,
+    url: str = "",
+    data: dict[str, Any] | None = None,
+) -> bool:
+    """Add the event unless the message already has one with `key`; True when added.
+    The unique constraint on (message, once_key) decides, so concurrent requests for the
+    same event add one row."""
+    if Event.objects.filter(message=message, once_key=key).exists():
+        return False  # the common repeat: skip the write
+    event = Event(
+        store_id=message.store_id,
+        customer_id=message.customer_id,
+        message=message,
+        kind=kind,
+        occurred_at=now,
+        url=url,
+        data=data or {},
+        once_key=key,
+    )
+    try:
+        with transaction.atomic():  # a savepoint, so a lost race leaves the outer one usable
+            event.save(force_insert=True)
+    except IntegrityError:
+        return False
+    return True

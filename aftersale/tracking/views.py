@@ -1,0 +1,73 @@
+"""Public endpoints reached from emails: click redirect, open pixel, unsubscribe page.
+Every one takes a signed token; a token this installation did not sign is a 404."""
+
+from __future__ import annotations
+
+import base64
+
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from aftersale import clock
+from aftersale.messaging.links import (
+    click_from_token,
+    message_id_from_open_token,
+    message_id_from_token,
+)
+from aftersale.messaging.models import Message
+from aftersale.tracking import selectors, services
+
+_PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+# Every fetch must reach us, or repeat opens from another device would hide in caches.
+_NO_CACHE = "no-store, no-cache, must-revalidate, max-age=0"
+
+
+@require_http_methods(["GET", "HEAD"])
+def click(request: HttpRequest, token: str) -> HttpResponse:
+    """Record the first click (a GET) on the token's link, then 302 to the URL recorded
+    for that link of that message, and nowhere else."""
+    message_id, index = click_from_token(token) or (None, -1)
+    message = _message(message_id)
+    url = selectors.click_destination(message=message, index=index)
+    if url is None:
+        raise Http404("no such link")
+    if request.method == "GET":  # link checkers probe with HEAD: that is not a click
+        services.record_click(message=message, index=index, url=url, now=clock.now())
+    return HttpResponseRedirect(url)
+
+
+@require_http_methods(["GET", "HEAD"])
+def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
+    """Record an open (a GET) of the token's message and answer a 1x1 transparent GIF."""
+    message = _message(message_id_from_open_token(token))
+    user_agent = request.headers.get("User-Agent", "")
+    if request.method == "GET":  # a HEAD fetches no image, so nobody saw it
+        services.record_open(message=message, user_agent=user_agent, now=clock.now())
+    response = HttpResponse(_PIXEL, content_type="image/gif")
+    response["Cache-Control"] = _NO_CACHE
+    return response
+
+
+# Exempt from CSRF on purpose: RFC 8058 one-click unsubscribe is a POST that the mail
+# client sends itself, without a browser, a session or a form token. The signed token
+# in the URL is what proves the request comes from the email; GET never unsubscribes,
+# so link scanners that follow URLs change nothing.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET: a page asking to confirm. POST (the page's button, or a mail client's
+    `List-Unsubscribe=One-Click`): unsubscribe the recipient and say so."""
+    message = _message(message_id_from_token(token))
+    if request.method == "POST":
+        services.unsubscribe_recipient(message=message, now=clock.now())
+    context = {"store": message.store, "email": message.to_email, "done": request.method == "POST"}
+    return render(request, "tracking/unsubscribe.html", context)
+
+
+def _message(message_id: int | None) -> Message:
+    message = selectors.tracked_message(message_id=message_id) if message_id else None
+    if message is None:
+        raise Http404("no such message")
+    return message
