@@ -8,6 +8,8 @@ import hashlib
 from django.db.models import Q
 
 from aftersale.coupons.models import Coupon
+from aftersale.customers.segments import parse_segment
+from aftersale.customers.selectors import is_in_segment
 from aftersale.flows.definition import (
     ABSplitStep,
     Condition,
@@ -38,9 +40,6 @@ def condition_holds(
             return purchased_since_entry(enrollment=enrollment, now=now)
         return _used_coupon(enrollment)
     if isinstance(condition, SegmentCondition):
-        from aftersale.customers.segments import parse_segment
-        from aftersale.customers.selectors import is_in_segment
-
         return is_in_segment(
             customer=enrollment.customer, segment=parse_segment(condition.segment), now=now
         )

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aftersale.coupons.models import DiscountKind
+from aftersale.customers.segments import InvalidSegment, parse_segment
 
 
 class _Strict(BaseModel):
@@ -253,4 +254,19 @@ def parse_definition(data: object) -> FlowDefinition:
         raise InvalidFlowDefinition(
             "invalid flow definition: steps use a coupon but the flow defines no `coupon`"
         )
+    for where, segment in _segments(definition):
+        try:
+            parse_segment(segment)
+        except InvalidSegment as exc:
+            raise InvalidFlowDefinition(f"invalid flow definition: {where}: {exc}") from exc
     return definition
+
+
+def _segments(definition: FlowDefinition) -> list[tuple[str, dict[str, Any]]]:
+    found = [("trigger.segment", definition.trigger.segment)]
+    found += [
+        (f"steps.{i}.condition.segment", s.condition.segment)
+        for i, s in enumerate(definition.steps)
+        if isinstance(s, SplitStep) and isinstance(s.condition, SegmentCondition)
+    ]
+    return [(where, segment) for where, segment in found if segment is not None]

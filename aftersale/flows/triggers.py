@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from django.db.models import Max, Min
 
+from aftersale.customers.segments import parse_segment
 from aftersale.flows.definition import FlowDefinition, Trigger
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow
 from aftersale.orders.models import LineItem, Order, OrderStatus
@@ -122,7 +123,6 @@ def _first_purchases(timed: list[tuple[Order, dt.datetime]]) -> list[tuple[Order
 def _in_segment(
     trigger: Trigger, timed: list[tuple[Order, dt.datetime]], now: dt.datetime
 ) -> list[tuple[Order, dt.datetime]]:
-    from aftersale.customers.segments import parse_segment
     from aftersale.customers.selectors import is_in_segment
 
     segment = parse_segment(trigger.segment)

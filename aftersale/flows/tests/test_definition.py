@@ -72,3 +72,14 @@ def test_the_stored_form_reads_back_the_same():
     stored = definition.model_dump(mode="json", by_alias=True)
     assert stored["steps"][0]["else"] == "end"
     assert parse_definition(stored) == definition
+
+
+def test_a_bad_segment_inside_a_flow_is_named_with_its_place():
+    with pytest.raises(InvalidFlowDefinition, match=r"trigger\.segment: .*days"):
+        parse_definition(
+            {
+                "name": "x",
+                "trigger": {"segment": {"type": "dormant", "days": 0}},
+                "steps": [{"type": "exit"}],
+            }
+        )

@@ -328,3 +328,42 @@ def test_editing_a_live_flow_leaves_journeys_in_flight_on_their_version(store):
     run_hourly(T0 + 2 * HOUR, T0 + 2 * DAY)
     assert templates_sent("ann") == ["old"]
     assert templates_sent("bob") == ["new"]
+
+
+def test_a_segment_filter_on_the_trigger_lets_only_members_in(store):
+    flow_of(
+        store,
+        [{"type": "email", "template": "hello"}],
+        trigger={"event": "any_purchase", "segment": {"type": "repeat"}},
+    )
+    place_order(store, order_id="1", customer="ann", at=T0 - 10 * DAY)
+    second = place_order(store, order_id="2", customer="ann", at=T0)
+    first = place_order(store, order_id="3", customer="bob", at=T0)
+    started = process_orders(store=store, order_ids=[second.pk, first.pk], now=T0)
+    assert [e.customer.external_id for e in started] == ["ann"]
+
+
+def test_a_split_on_a_segment_routes_by_membership(store):
+    flow_of(
+        store,
+        [
+            {
+                "type": "split",
+                "condition": {"kind": "in_segment", "segment": {"type": "repeat"}},
+                "else": "welcome",
+            },
+            {"type": "email", "template": "welcome-back", "next": "end"},
+            {"type": "email", "template": "welcome", "id": "welcome"},
+            {"type": "exit", "id": "end"},
+        ],
+        trigger={"event": "any_purchase"},
+    )
+    place_order(store, order_id="1", customer="ann", at=T0 - 10 * DAY)
+    orders = [
+        place_order(store, order_id="2", customer="ann", at=T0),
+        place_order(store, order_id="3", customer="bob", at=T0),
+    ]
+    process_orders(store=store, order_ids=[o.pk for o in orders], now=T0)
+    run_due_enrollments(now=T0)
+    assert templates_sent("ann") == ["welcome-back"]
+    assert templates_sent("bob") == ["welcome"]
