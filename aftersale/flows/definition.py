@@ -195,7 +195,8 @@ class FlowDefinition(_Strict):
 
     name: str = Field(min_length=1)
     trigger: Trigger = Trigger()
-    steps: tuple[Step, ...] = Field(min_length=1)
+    # At most 63: each step has a bit in Enrollment.passed_steps.
+    steps: tuple[Step, ...] = Field(min_length=1, max_length=63)
     exit_when: tuple[ExitRule, ...] = ("purchased_again", "refunded", "unsubscribed")
     guards: Guards = Guards()
     coupon: CouponSpec | None = None

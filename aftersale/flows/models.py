@@ -70,6 +70,9 @@ class Enrollment(models.Model):
         max_length=10, choices=EnrollmentState.choices, default=EnrollmentState.ACTIVE
     )
     step_index = models.PositiveIntegerField(default=0)
+    passed_steps = models.BigIntegerField(
+        default=0, help_text="bit i is set once the journey has gone past step i"
+    )
     entered_at = models.DateTimeField()
     due_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)

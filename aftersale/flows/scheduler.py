@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
+from aftersale.flows.batch import advance_delays_in_bulk
 from aftersale.flows.conditions import ab_variant, condition_holds
 from aftersale.flows.definition import (
     DelayStep,
@@ -42,6 +43,7 @@ class PassSummary:
     """What one scheduler pass did."""
 
     claimed: int = 0
+    moved_in_bulk: int = 0
     messages_queued: int = 0
     completed: int = 0
     exited: int = 0
@@ -54,9 +56,10 @@ def run_due_enrollments(
     limit: int | None = None,
     worker_id: str | None = None,
 ) -> PassSummary:
-    """Claim up to `limit` enrollments due at `now` and run their due steps."""
+    """Move journeys waiting at plain delays past them in bulk, then claim up to `limit`
+    enrollments due at `now` and run their due steps one by one."""
     worker_id = worker_id or uuid.uuid4().hex
-    summary = PassSummary()
+    summary = PassSummary(moved_in_bulk=advance_delays_in_bulk(now=now, store=store))
     for enrollment in claim_due(
         now=now, store=store, worker_id=worker_id, limit=limit or settings.SCHEDULER_BATCH_SIZE
     ):
@@ -140,7 +143,10 @@ def advance(*, enrollment: Enrollment, now: dt.datetime, worker_id: str) -> int:
         if enrollment.step_index >= len(definition.steps):
             _complete(enrollment, reason="")
             break
+        index = enrollment.step_index
         queued += _run_step(enrollment, definition, now)
+        if enrollment.step_index != index or enrollment.state != EnrollmentState.ACTIVE:
+            enrollment.passed_steps |= 1 << index
     _release(enrollment, worker_id)
     return queued
 
@@ -219,6 +225,7 @@ def _release(enrollment: Enrollment, worker_id: str) -> int:
     updated = Enrollment.objects.filter(pk=enrollment.pk, claimed_by=worker_id).update(
         state=enrollment.state,
         step_index=enrollment.step_index,
+        passed_steps=enrollment.passed_steps,
         due_at=enrollment.due_at,
         ended_at=enrollment.ended_at,
         exit_reason=enrollment.exit_reason,

@@ -52,7 +52,7 @@ def run_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
     totals.queued += steps.messages_queued
     totals.delivered += sends.delivered
     totals.other_outcomes += sends.total - sends.delivered
-    if steps.claimed or sends.total:
+    if steps.claimed or steps.moved_in_bulk or sends.total:
         logger.info(
             "worker %s: advanced %d enrollments (%d emails queued, %d completed, %d exited); "
             "sent %d delivered, %d bounced, %d deferred, %d failed, %d skipped",
@@ -60,7 +60,7 @@ def run_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
             *(steps.claimed, steps.messages_queued, steps.completed, steps.exited),
             *(sends.delivered, sends.bounced, sends.deferred, sends.failed, sends.skipped),
         )
-    return bool(steps.claimed or sends.total)
+    return bool(steps.claimed or steps.moved_in_bulk or sends.total)
 
 
 def run_worker(

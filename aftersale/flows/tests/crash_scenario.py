@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
@@ -66,19 +66,20 @@ def scenario_database(home: Path) -> Iterator[ScenarioDatabase]:
     home.mkdir(parents=True, exist_ok=True)
     default = settings.DATABASES["default"]
     if default["ENGINE"] == "django.db.backends.sqlite3":
-        url = f"sqlite:///{home / 'crash.sqlite3'}"
-        database = ScenarioDatabase(env={"AFTERSALE_HOME": str(home), "AFTERSALE_DATABASE_URL": url})
-        run_aftersale(database, "migrate", "-v", "0")
-        yield database
+        yield _migrated(home, f"sqlite:///{home / 'crash.sqlite3'}")
         return
     with _postgres_database(default) as url:
-        database = ScenarioDatabase(env={"AFTERSALE_HOME": str(home), "AFTERSALE_DATABASE_URL": url})
-        run_aftersale(database, "migrate", "-v", "0")
-        yield database
+        yield _migrated(home, url)
+
+
+def _migrated(home: Path, url: str) -> ScenarioDatabase:
+    database = ScenarioDatabase(env={"AFTERSALE_HOME": str(home), "AFTERSALE_DATABASE_URL": url})
+    run_aftersale(database, "migrate", "-v", "0")
+    return database
 
 
 @contextmanager
-def _postgres_database(default: dict[str, Any]) -> Iterator[str]:
+def _postgres_database(default: Mapping[str, Any]) -> Iterator[str]:
     name = f"aftersale_crash_{uuid.uuid4().hex[:10]}"
     server = {
         "host": default["HOST"],
@@ -134,6 +135,7 @@ class WorkerPool:
     logs: Path
     size: int
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    log_of: dict[int, Path] = field(default_factory=dict)
     started: int = 0
 
     def start(self) -> None:
@@ -143,14 +145,17 @@ class WorkerPool:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         self.started += 1
-        log = (self.logs / f"worker-{self.started}.log").open("wb")
-        command = ["worker", "--idle-seconds", "0.1", "-v", "0"]
-        return subprocess.Popen(
-            [sys.executable, "-m", "aftersale.cli", *command],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        path = self.logs / f"worker-{self.started}.log"
+        command = ["worker", "--idle-seconds", "0.1"]
+        with path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "aftersale.cli", *command],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.log_of[process.pid] = path
+        return process
 
     def kill_one(self, rng: random.Random) -> None:
         """SIGKILL a random worker, wait for it to die, start a replacement."""
@@ -168,10 +173,21 @@ class WorkerPool:
                 raise AssertionError(f"worker {process.pid} exited {process.returncode}:\n{tails}")
 
     def stop(self) -> list[int]:
-        """SIGTERM every worker and return their exit codes (0: a graceful stop)."""
+        """Once every worker has entered its loop, SIGTERM them all and return their exit
+        codes (0: a graceful stop)."""
         for process in self.processes:
+            self._wait_until_looping(process)
             process.send_signal(signal.SIGTERM)
         return [process.wait(timeout=120) for process in self.processes]
+
+    def _wait_until_looping(self, process: subprocess.Popen[bytes]) -> None:
+        # A worker still importing Django has no SIGTERM handler yet and would just die.
+        log = self.log_of[process.pid]
+        deadline = time.monotonic() + 120
+        while b" started" not in log.read_bytes():
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise AssertionError(f"worker {process.pid} never started:\n{log.read_text()}")
+            time.sleep(0.05)  # polling the worker's log for its start line
 
     def kill_all(self) -> None:
         """SIGKILL whatever is still running (cleanup after a failure)."""
