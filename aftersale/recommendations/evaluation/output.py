@@ -1,0 +1,88 @@
+"""The report as JSON-ready data and as a rich table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from aftersale.recommendations.evaluation.run import Report
+
+ROW_FIELDS = (
+    "task",
+    "name",
+    "kind",
+    "hit_rate",
+    "recall",
+    "ndcg",
+    "coverage",
+    "fit_seconds",
+    "peak_mb",
+)
+
+
+def report_data(*, report: Report) -> dict[str, Any]:
+    """{"k", "rows": [...], "bootstrap": {task: {...}}, "settings": {task: {name: ...}}}:
+    rows carry exactly ROW_FIELDS; bootstrap gives, per task, the best strategy's ratio to
+    the best baseline on the task's metric with its 95% paired-bootstrap interval;
+    settings records what validation chose for every method."""
+    rows = [{name: getattr(row, name) for name in ROW_FIELDS} for row in report.rows]
+    bootstrap = {
+        c.task: {
+            "metric": c.metric,
+            "strategy": c.strategy,
+            "baseline": c.baseline,
+            "ratio": c.interval.ratio,
+            "low": c.interval.low,
+            "high": c.interval.high,
+            "level": c.interval.level,
+        }
+        for c in report.comparisons
+    }
+    settings: dict[str, dict[str, Any]] = {}
+    for row in report.rows:
+        settings.setdefault(row.task, {})[row.name] = dict(row.settings)
+    return {"k": report.k, "rows": rows, "bootstrap": bootstrap, "settings": settings}
+
+
+def report_table(*, report: Report) -> Table:
+    """The rows as a table, per task, best goal metric first within each kind."""
+    k = report.k
+    table = Table(title=f"Offline evaluation at K={k}")
+    for header in (
+        "task",
+        "method",
+        "kind",
+        f"hit@{k}",
+        f"recall@{k}",
+        f"ndcg@{k}",
+        "coverage",
+        "fit s",
+        "peak MB",
+    ):
+        table.add_column(
+            header, justify="left" if header in {"task", "method", "kind"} else "right"
+        )
+    for row in report.rows:
+        table.add_row(
+            row.task,
+            row.name,
+            row.kind,
+            f"{row.hit_rate:.4f}",
+            f"{row.recall:.4f}",
+            f"{row.ndcg:.4f}",
+            f"{row.coverage:.4f}",
+            f"{row.fit_seconds:.2f}",
+            f"{row.peak_mb:.0f}",
+        )
+    return table
+
+
+def comparison_lines(*, report: Report) -> list[str]:
+    """One sentence per task: the best strategy's ratio to the best baseline and its
+    95% interval."""
+    return [
+        f"{c.task}: {c.strategy} / {c.baseline} on {c.metric} = {c.interval.ratio:.3f} "
+        f"(95% paired bootstrap {c.interval.low:.3f}..{c.interval.high:.3f})"
+        for c in report.comparisons
+    ]

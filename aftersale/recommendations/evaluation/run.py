@@ -1,0 +1,353 @@
+"""The evaluation: tune every method on the validation cut, refit on the test cut, score
+both tasks, and compare the best Aftersale strategy with the best baseline."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from aftersale.recommendations.evaluation import baselines, strategies
+from aftersale.recommendations.evaluation.bootstrap import Interval, paired_ratio_interval
+from aftersale.recommendations.evaluation.data import IntArray, Orders, Split, temporal_split
+from aftersale.recommendations.evaluation.metrics import (
+    TASKS,
+    Relevance,
+    Task,
+    UserScores,
+    coverage,
+    relevance,
+    score_lists,
+)
+from aftersale.recommendations.evaluation.ranking import Scorer, batches, top_k
+
+Kind = Literal["aftersale", "baseline"]
+Settings = Mapping[str, Any]
+# The metric each task is won on (issue 5): a cross-sell email needs one good new product,
+# a replenishment email should put the product due first.
+GOAL_METRIC: dict[Task, str] = {"cross_sell": "hit_rate", "replenishment": "ndcg"}
+DEFAULT_TEST_CUT = np.datetime64("2017-11-01T00:00:00")
+DEFAULT_VALIDATION_CUT = np.datetime64("2017-09-01T00:00:00")
+
+
+@dataclass(frozen=True)
+class Method:
+    """A recommender to evaluate: its fit and the settings tried on the validation cut."""
+
+    name: str
+    kind: Kind
+    fit: Callable[..., Scorer]
+    grid: Sequence[Settings] = ({},)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One method's results on one task, as the JSON and the table show them."""
+
+    task: Task
+    name: str
+    kind: Kind
+    hit_rate: float
+    recall: float
+    ndcg: float
+    coverage: float
+    fit_seconds: float
+    peak_mb: float
+    settings: Settings = field(default_factory=dict)
+    users: UserScores | None = field(default=None, repr=False, compare=False)
+
+    def metric(self, name: str) -> float:
+        """The named metric's value."""
+        return float(getattr(self, name))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Per task: the best strategy against the best baseline on the task's goal metric."""
+
+    task: Task
+    metric: str
+    strategy: str
+    baseline: str
+    interval: Interval
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every row and, per task, the bootstrap comparison."""
+
+    k: int
+    rows: list[Row]
+    comparisons: list[Comparison]
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    """A method's lists for each task on one split, with what the fit cost."""
+
+    lists: dict[Task, IntArray]
+    fit_seconds: float
+    peak_mb: float
+
+
+def methods(*, quick: bool = False) -> list[Method]:
+    """Aftersale's strategies and the baselines, each with the settings it is tuned over."""
+    return [*_aftersale_methods(quick=quick), *_baseline_methods(quick=quick)]
+
+
+def _aftersale_methods(*, quick: bool) -> list[Method]:
+    """Aftersale's strategies and their tuning grids."""
+    half_lives = (90.0, 365.0)
+    personal_grid = [
+        {"half_life_days": h, "neighbours": n, "own_weight": w}
+        for h in half_lives
+        for n in ((50,) if quick else (50, 150))
+        for w in (0.7,)
+    ]
+    return [
+        Method(
+            "bestsellers",
+            "aftersale",
+            strategies.fit_bestsellers,
+            [{"half_life_days": h} for h in half_lives],
+        ),
+        Method(
+            "bought_together",
+            "aftersale",
+            strategies.fit_bought_together,
+            [{"top_n": n, "shrinkage": 5.0} for n in (20, 100)],
+        ),
+        Method("personal", "aftersale", strategies.fit_personal, personal_grid),
+    ]
+
+
+def _baseline_methods(*, quick: bool) -> list[Method]:
+    """The library baselines and their tuning grids."""
+    als_grid = [
+        {"factors": f, "iterations": i, "regularization": 0.05}
+        for f in (32, 64)
+        for i in ((15,) if quick else (10, 20))
+    ]
+    knn = (20, 100, 400)
+    return [
+        Method(
+            "popularity",
+            "baseline",
+            baselines.fit_popularity,
+            [{"window_days": d} for d in (30.0, 90.0, 1e9)],
+        ),
+        Method("personal_frequency", "baseline", baselines.fit_personal_frequency),
+        Method(
+            "mlxtend_rules",
+            "baseline",
+            baselines.fit_association_rules,
+            [
+                {"min_support": m, "source": s}
+                for m in (0.001, 0.0005)
+                for s in ("last_basket", "history")
+            ],
+        ),
+        Method("implicit_als", "baseline", baselines.fit_als, als_grid),
+        Method(
+            "implicit_cosine",
+            "baseline",
+            baselines.fit_item_knn,
+            [{"kind": "cosine", "neighbours": n} for n in knn],
+        ),
+        Method(
+            "implicit_bm25",
+            "baseline",
+            baselines.fit_item_knn,
+            [{"kind": "bm25", "neighbours": n} for n in knn],
+        ),
+    ]
+
+
+def evaluate(
+    *,
+    orders: Orders,
+    k: int = 4,
+    validation_cut: np.datetime64 = DEFAULT_VALIDATION_CUT,
+    test_cut: np.datetime64 = DEFAULT_TEST_CUT,
+    candidates: Sequence[Method] | None = None,
+    step: Callable[[str], None] = lambda _: None,
+) -> Report:
+    """Tune each method on validation (fit before `validation_cut`, score up to
+    `test_cut`), refit it with the chosen settings on everything before `test_cut`, score
+    both tasks after it, and compare the best strategy with the best baseline per task.
+
+    `step` is called once before each fit (see `count_steps`), for a progress bar."""
+    chosen = list(candidates) if candidates is not None else methods()
+    validation = temporal_split(orders=orders, cut=validation_cut, end=test_cut)
+    test = temporal_split(orders=orders, cut=test_cut)
+    val_relevance = {task: relevance(split=validation, task=task) for task in TASKS}
+    test_relevance = {task: relevance(split=test, task=task) for task in TASKS}
+    rows: list[Row] = []
+    for method in chosen:
+        tuned = tune(method=method, split=validation, relevances=val_relevance, k=k, step=step)
+        rows += _final_rows(
+            method=method, tuned=tuned, split=test, relevances=test_relevance, k=k, step=step
+        )
+    return Report(k=k, rows=rows, comparisons=[_compare(rows=rows, task=t) for t in TASKS])
+
+
+def count_steps(*, candidates: Sequence[Method]) -> int:
+    """How many fits `evaluate` runs (an upper bound: a setting chosen for both tasks is
+    fitted once on the test cut)."""
+    return sum((len(m.grid) if len(m.grid) > 1 else 0) + len(TASKS) for m in candidates)
+
+
+def tune(
+    *,
+    method: Method,
+    split: Split,
+    relevances: Mapping[Task, Relevance],
+    k: int,
+    step: Callable[[str], None] = lambda _: None,
+) -> dict[Task, Settings]:
+    """Per task, the setting of `method.grid` with the best goal metric on `split`
+    (ties go to the earlier setting)."""
+    if len(method.grid) == 1:
+        return {task: method.grid[0] for task in TASKS}
+    best: dict[Task, tuple[float, Settings]] = {}
+    for settings in method.grid:
+        step(f"tuning {method.name} {_label(settings)}")
+        fitted = fit_and_list(
+            method=method, settings=settings, split=split, relevances=relevances, k=k
+        )
+        for task, rel in relevances.items():
+            value = _summary(task, rel, fitted.lists[task])[GOAL_METRIC[task]]
+            if task not in best or value > best[task][0]:
+                best[task] = (value, settings)
+    return {task: best[task][1] for task in TASKS}
+
+
+def fit_and_list(
+    *,
+    method: Method,
+    settings: Settings,
+    split: Split,
+    relevances: Mapping[Task, Relevance],
+    k: int,
+    measure: bool = False,
+) -> _Fitted:
+    """Fit `method` on the split's history and list K products per task for each of the
+    task's users; with `measure`, the fit's peak traced memory is recorded too."""
+    history = split.history
+    started = time.perf_counter()
+    scorer = method.fit(history=history, **settings)
+    seconds = time.perf_counter() - started
+    # Tracing allocations slows Python-heavy fits (pandas) far more than NumPy ones, so
+    # the timed fit runs untraced and memory is measured by a second, traced fit.
+    peak_mb = _peak_fit_mb(method=method, settings=settings, split=split) if measure else 0.0
+    users = split.truth.users
+    fill = history.popularity()
+    parts: dict[Task, list[IntArray]] = {task: [] for task in relevances}
+    for rows in batches(users):
+        scores = scorer(rows)
+        owned = history.counts[rows]
+        for task in relevances:
+            parts[task].append(top_k(scores=scores, owned=owned, fill=fill, task=task, k=k))
+    lists = {}
+    for task, rel in relevances.items():
+        everyone = np.concatenate(parts[task]) if parts[task] else np.empty((0, k), np.int64)
+        lists[task] = everyone[np.searchsorted(users, rel.users)]
+    return _Fitted(lists=lists, fit_seconds=seconds, peak_mb=peak_mb)
+
+
+def _peak_fit_mb(*, method: Method, settings: Settings, split: Split) -> float:
+    """Peak memory traced (tracemalloc: NumPy and Python allocations) while fitting."""
+    tracemalloc.start()
+    try:
+        method.fit(history=split.history, **settings)
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def _final_rows(
+    *,
+    method: Method,
+    tuned: Mapping[Task, Settings],
+    split: Split,
+    relevances: Mapping[Task, Relevance],
+    k: int,
+    step: Callable[[str], None],
+) -> list[Row]:
+    """The method's rows on the test split, one fit per distinct chosen setting."""
+    rows: list[Row] = []
+    fitted: dict[str, _Fitted] = {}
+    for task in TASKS:
+        settings = tuned[task]
+        label = _label(settings)
+        if label not in fitted:
+            step(f"fitting {method.name} {label}")
+            fitted[label] = fit_and_list(
+                method=method,
+                settings=settings,
+                split=split,
+                relevances=relevances,
+                k=k,
+                measure=True,
+            )
+        result = fitted[label]
+        rel = relevances[task]
+        users = score_lists(
+            lists=result.lists[task], relevant=rel.relevant, n_relevant=rel.n_relevant
+        )
+        rows.append(
+            Row(
+                task=task,
+                name=method.name,
+                kind=method.kind,
+                hit_rate=float(users.hit.mean()),
+                recall=float(users.recall.mean()),
+                ndcg=float(users.ndcg.mean()),
+                coverage=coverage(lists=result.lists[task], n_products=split.history.shape[1]),
+                fit_seconds=result.fit_seconds,
+                peak_mb=result.peak_mb,
+                settings=dict(settings),
+                users=users,
+            )
+        )
+    return rows
+
+
+def _summary(task: Task, rel: Relevance, lists: IntArray) -> dict[str, float]:
+    """Mean hit rate, recall and NDCG of `lists` for the task's users."""
+    users = score_lists(lists=lists, relevant=rel.relevant, n_relevant=rel.n_relevant)
+    return {
+        "hit_rate": float(users.hit.mean()),
+        "recall": float(users.recall.mean()),
+        "ndcg": float(users.ndcg.mean()),
+    }
+
+
+def _compare(*, rows: Sequence[Row], task: Task) -> Comparison:
+    """The task's best Aftersale row against its best baseline row, with the bootstrap
+    interval of their ratio on the goal metric."""
+    metric = GOAL_METRIC[task]
+    mine = [r for r in rows if r.task == task and r.kind == "aftersale"]
+    theirs = [r for r in rows if r.task == task and r.kind == "baseline"]
+    best = max(mine, key=lambda r: r.metric(metric))
+    rival = max(theirs, key=lambda r: r.metric(metric))
+    per_user = "hit" if metric == "hit_rate" else metric
+    assert best.users is not None and rival.users is not None
+    interval = paired_ratio_interval(
+        a=getattr(best.users, per_user), b=getattr(rival.users, per_user)
+    )
+    return Comparison(
+        task=task, metric=metric, strategy=best.name, baseline=rival.name, interval=interval
+    )
+
+
+def _label(settings: Settings) -> str:
+    """Settings as a short, stable `key=value` string."""
+    return " ".join(
+        f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+        for key, value in sorted(settings.items())
+    )

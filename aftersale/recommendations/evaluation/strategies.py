@@ -1,0 +1,110 @@
+"""Aftersale's strategies in NumPy/SciPy sparse, as fits over a History (orders before
+the cut) returning a Scorer."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+from aftersale.recommendations.cooccurrence import rank_bestsellers, score_pairs
+from aftersale.recommendations.evaluation.data import FloatArray, History, IntArray
+from aftersale.recommendations.evaluation.ranking import Scorer, batches
+
+
+def fit_bestsellers(*, history: History, half_life_days: float) -> Scorer:
+    """The production fallback: products bought by the most customers, recency-weighted
+    (cooccurrence.rank_bestsellers)."""
+    ranking = rank_bestsellers(
+        customers=history.row,
+        products=history.col,
+        age_days=history.age_days,
+        limit=history.shape[1],
+        half_life_days=half_life_days,
+    )
+    scores = np.zeros(history.shape[1])
+    scores[ranking.product] = ranking.score
+
+    def score(rows: IntArray) -> FloatArray:
+        return np.broadcast_to(scores, (len(rows), len(scores))).copy()
+
+    return score
+
+
+def fit_bought_together(*, history: History, top_n: int, shrinkage: float) -> Scorer:
+    """The production "frequently bought together" pairs (cooccurrence.score_pairs) summed
+    over the customer's last basket, as the cross-sell email uses them."""
+    pairs = score_pairs(
+        baskets=history.basket, products=history.col, top_n=top_n, shrinkage=shrinkage
+    )
+    n = history.shape[1]
+    together = sparse.csr_matrix((pairs.score, (pairs.source, pairs.target)), shape=(n, n))
+    last = (history.last_basket > 0).astype(np.float64).tocsr()
+
+    def score(rows: IntArray) -> FloatArray:
+        return np.asarray((last[rows] @ together).toarray())
+
+    return score
+
+
+def fit_personal(
+    *, history: History, half_life_days: float, neighbours: int, own_weight: float
+) -> Scorer:
+    """User-KNN over whole, recency-weighted histories (TIFU-KNN style, SIGIR 2020).
+
+    A customer's vector holds, per product, the baskets that held it, each weighing half
+    as much every `half_life_days`; vectors are L2-normalised. The `neighbours` most
+    cosine-similar customers' vectors are averaged (weighted by similarity) and blended
+    with the customer's own vector: own_weight * own + (1 - own_weight) * neighbours.
+    In cross_sell owned products are filtered, so only the neighbours speak.
+    """
+    vectors = recency_vectors(history=history, half_life_days=half_life_days)
+    similar = _top_neighbours(vectors=vectors, neighbours=neighbours)
+    by_product = vectors.T.tocsr()
+
+    def score(rows: IntArray) -> FloatArray:
+        own = np.asarray(vectors[rows].toarray())
+        # Sparse products x customers times a dense block: neighbours touch most products.
+        near = np.asarray(by_product @ similar[rows].T.toarray()).T
+        return own_weight * _row_scaled(own) + (1.0 - own_weight) * _row_scaled(near)
+
+    return score
+
+
+def recency_vectors(*, history: History, half_life_days: float) -> sparse.csr_matrix:
+    """Customers x products: baskets holding the product, each weighted 0.5^(age /
+    half-life), rows L2-normalised."""
+    # A basket is one customer's, so (basket, product) identifies a basket's product.
+    _, first = np.unique(history.basket * history.shape[1] + history.col, return_index=True)
+    weight = np.power(0.5, history.age_days[first] / half_life_days)
+    vectors = sparse.csr_matrix(
+        (weight, (history.row[first], history.col[first])), shape=history.shape
+    )
+    vectors.sum_duplicates()
+    norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
+    return sparse.csr_matrix(sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ vectors)
+
+
+def _top_neighbours(*, vectors: sparse.csr_matrix, neighbours: int) -> sparse.csr_matrix:
+    """Customers x customers: each row's `neighbours` largest cosine similarities to other
+    customers, rows summing to one. Computed a block of rows at a time, so a store with
+    many customers never holds the whole customers x customers matrix."""
+    n = vectors.shape[0]
+    keep = max(min(neighbours, n - 1), 1)
+    transposed = vectors.T.tocsc()
+    blocks = []
+    for rows in batches(np.arange(n, dtype=np.int64)):
+        similarity = np.asarray((vectors[rows] @ transposed).toarray())
+        similarity[np.arange(len(rows)), rows] = 0.0
+        best = np.argpartition(-similarity, keep - 1, axis=1)[:, :keep]
+        weight = np.take_along_axis(similarity, best, axis=1)
+        weight /= np.maximum(weight.sum(axis=1, keepdims=True), 1e-12)
+        block_rows = np.repeat(np.arange(len(rows)), keep)
+        blocks.append(
+            sparse.csr_matrix((weight.ravel(), (block_rows, best.ravel())), shape=(len(rows), n))
+        )
+    return sparse.csr_matrix(sparse.vstack(blocks))
+
+
+def _row_scaled(scores: FloatArray) -> FloatArray:
+    """Each row divided by its maximum, so two score sources blend on one scale."""
+    return scores / np.maximum(scores.max(axis=1, keepdims=True), 1e-12)

@@ -1,0 +1,119 @@
+import numpy as np
+from scipy import sparse
+
+from aftersale.recommendations.evaluation import baselines, strategies
+from aftersale.recommendations.evaluation.data import temporal_split
+from aftersale.recommendations.evaluation.ranking import top_k
+from aftersale.recommendations.tests.evaluation_fixtures import CUT, orders_from
+
+# Customers 1 and 2 share a taste (tea, cups, honey); 3 and 4 another (beer, chips).
+TEA, CUP, HONEY, BEER, CHIPS, SALSA = 1, 2, 3, 4, 5, 6
+SHOP = [
+    (1, "2024-01-10", [TEA, CUP]),
+    (1, "2024-02-10", [TEA, CUP]),
+    (2, "2024-01-12", [TEA, CUP, HONEY]),
+    (2, "2024-02-12", [TEA, HONEY]),
+    (3, "2024-01-15", [BEER, CHIPS, SALSA]),
+    (3, "2024-02-15", [BEER, CHIPS, SALSA]),
+    (4, "2024-01-20", [BEER, CHIPS]),
+    (4, "2024-02-20", [BEER]),
+    (5, "2024-02-25", [BEER, CHIPS, SALSA]),
+]
+
+
+def _history():
+    return temporal_split(orders=orders_from(SHOP), cut=CUT).history
+
+
+def _ids(history, columns):
+    return [int(history.products[c]) if c >= 0 else None for c in columns]
+
+
+def _cross_sell(history, scorer, customer, k=1):
+    row = int(np.searchsorted(history.customers, customer))
+    rows = np.array([row])
+    lists = top_k(
+        scores=scorer(rows),
+        owned=history.counts[rows],
+        fill=history.popularity(),
+        task="cross_sell",
+        k=k,
+    )
+    return _ids(history, lists[0])
+
+
+def test_personal_recommends_what_the_most_similar_customer_bought():
+    history = _history()
+    scorer = strategies.fit_personal(
+        history=history, half_life_days=90, neighbours=1, own_weight=0.0
+    )
+    assert _cross_sell(history, scorer, customer=1) == [HONEY]
+    assert _cross_sell(history, scorer, customer=4) == [SALSA]
+
+
+def test_personal_replenishment_blends_own_recent_history_with_neighbours():
+    history = _history()
+    scorer = strategies.fit_personal(
+        history=history, half_life_days=30, neighbours=1, own_weight=0.9
+    )
+    row = np.array([int(np.searchsorted(history.customers, 4))])
+    lists = top_k(
+        scores=scorer(row),
+        owned=history.counts[row],
+        fill=history.popularity(),
+        task="replenishment",
+        k=3,
+    )
+    # Beer was bought twice and most recently; chips once; nothing else is theirs.
+    assert _ids(history, lists[0]) == [BEER, CHIPS, None]
+
+
+def test_bought_together_follows_the_last_basket():
+    history = _history()
+    scorer = strategies.fit_bought_together(history=history, top_n=20, shrinkage=0.0)
+    # Customer 4's last basket is beer; beer goes with salsa in three baskets.
+    assert _cross_sell(history, scorer, customer=4) == [SALSA]
+
+
+def test_cross_sell_never_lists_owned_products_and_fills_with_popular_ones():
+    history = _history()
+    scorer = baselines.fit_personal_frequency(history=history)
+    listed = _cross_sell(history, scorer, customer=1, k=5)
+    assert TEA not in listed and CUP not in listed
+    assert listed[:2] == [BEER, CHIPS]  # the most widely bought products left
+    assert listed[-1] is None  # only four products are not customer 1's
+
+
+def test_replenishment_lists_only_owned_products_by_score():
+    scores = np.array([[0.0, 5.0, 1.0, 9.0]])
+    owned = sparse.csr_matrix(np.array([[1, 1, 1, 0]]))
+    fill = np.array([3.0, 1.0, 1.0, 9.0])
+    lists = top_k(scores=scores, owned=owned, fill=fill, task="replenishment", k=4)
+    assert lists.tolist() == [[1, 2, 0, -1]]
+
+
+def test_popularity_ranks_by_distinct_recent_customers():
+    history = _history()
+    scorer = baselines.fit_popularity(history=history, window_days=1e9)
+    scores = scorer(np.array([0]))[0]
+    assert _ids(history, np.argsort(-scores, kind="stable")[:2]) == [BEER, CHIPS]
+
+
+def test_association_rules_recommend_the_consequent_of_the_last_basket():
+    history = _history()
+    scorer = baselines.fit_association_rules(history=history, min_support=0.2, source="last_basket")
+    assert _cross_sell(history, scorer, customer=4) == [SALSA]
+
+
+def test_implicit_item_knn_and_als_score_every_customer():
+    history = _history()
+    for scorer in (
+        baselines.fit_item_knn(history=history, kind="cosine", neighbours=20),
+        baselines.fit_item_knn(history=history, kind="bm25", neighbours=20),
+        baselines.fit_als(history=history, factors=4, iterations=5, regularization=0.05),
+    ):
+        scores = scorer(np.arange(history.shape[0]))
+        assert scores.shape == history.shape
+        assert np.isfinite(scores).all()
+    cosine = baselines.fit_item_knn(history=history, kind="cosine", neighbours=20)
+    assert _cross_sell(history, cosine, customer=4) == [SALSA]
