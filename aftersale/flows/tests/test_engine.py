@@ -205,21 +205,24 @@ def test_quiet_hours_move_the_send_to_the_next_morning_in_the_recipients_zone(st
     assert Message.objects.get().send_after == dt.datetime(2024, 3, 5, 8, 0, tzinfo=dt.UTC)
 
 
+def two_flows_on_any_purchase(store, *, second_flow_waits: bool) -> None:
+    """Flows "one" and "two" that both email on any purchase, with a 16-hour smart
+    sending window; "two" skips a clashing email or, if `second_flow_waits`, delays it."""
+    for slug, waits in (("one", False), ("two", second_flow_waits)):
+        guards = {"smart_sending_hours": 16, "quiet_hours": None}
+        if waits:
+            guards["smart_sending"] = "delay"
+        flow_of(
+            store,
+            [{"type": "email", "template": slug}],
+            slug=slug,
+            trigger={"event": "any_purchase"},
+            guards=guards,
+        )
+
+
 def test_smart_sending_skips_a_second_marketing_email_within_the_window(store):
-    flow_of(
-        store,
-        [{"type": "email", "template": "one"}],
-        slug="one",
-        trigger={"event": "any_purchase"},
-        guards={"smart_sending_hours": 16, "quiet_hours": None},
-    )
-    flow_of(
-        store,
-        [{"type": "email", "template": "two"}],
-        slug="two",
-        trigger={"event": "any_purchase"},
-        guards={"smart_sending_hours": 16, "quiet_hours": None},
-    )
+    two_flows_on_any_purchase(store, second_flow_waits=False)
     enter(store, place_order(store, order_id="1", customer="ann", at=T0))
     run_due_enrollments(now=T0)
     statuses = dict(Message.objects.values_list("template__slug", "status"))
@@ -227,20 +230,7 @@ def test_smart_sending_skips_a_second_marketing_email_within_the_window(store):
 
 
 def test_smart_sending_set_to_delay_waits_out_the_window(store):
-    flow_of(
-        store,
-        [{"type": "email", "template": "one"}],
-        slug="one",
-        trigger={"event": "any_purchase"},
-        guards={"smart_sending_hours": 16, "quiet_hours": None},
-    )
-    flow_of(
-        store,
-        [{"type": "email", "template": "two"}],
-        slug="two",
-        trigger={"event": "any_purchase"},
-        guards={"smart_sending_hours": 16, "smart_sending": "delay", "quiet_hours": None},
-    )
+    two_flows_on_any_purchase(store, second_flow_waits=True)
     enter(store, place_order(store, order_id="1", customer="ann", at=T0))
     run_due_enrollments(now=T0)
     run_hourly(T0, T0 + DAY)
