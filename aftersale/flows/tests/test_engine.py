@@ -209,7 +209,7 @@ def two_flows_on_any_purchase(store, *, second_flow_waits: bool) -> None:
     """Flows "one" and "two" that both email on any purchase, with a 16-hour smart
     sending window; "two" skips a clashing email or, if `second_flow_waits`, delays it."""
     for slug, waits in (("one", False), ("two", second_flow_waits)):
-        guards = {"smart_sending_hours": 16, "quiet_hours": None}
+        guards: dict[str, object] = {"smart_sending_hours": 16, "quiet_hours": None}
         if waits:
             guards["smart_sending"] = "delay"
         flow_of(
