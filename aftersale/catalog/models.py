@@ -18,6 +18,10 @@ class Product(models.Model):
     stock = models.IntegerField(null=True, blank=True, help_text="None means not tracked.")
     image_url = models.URLField(max_length=500, blank=True, default="")
     url = models.URLField(max_length=500, blank=True, default="")
+    # Social proof shown on product cards where the store has reviews.
+    rating = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True)
+    review_count = models.PositiveIntegerField(default=0)
+    review_quote = models.CharField(max_length=300, blank=True, default="")
 
     class Meta:
         constraints = [

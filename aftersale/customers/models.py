@@ -12,6 +12,9 @@ class Customer(models.Model):
     first_name = models.CharField(max_length=100, blank=True, default="")
     last_name = models.CharField(max_length=100, blank=True, default="")
     time_zone = models.CharField(max_length=64, blank=True, default="")
+    # Babel locale such as "de_DE" or "ar"; empty means the store's locale.
+    locale = models.CharField(max_length=20, blank=True, default="")
+    birthday = models.DateField(null=True, blank=True)
     accepts_marketing = models.BooleanField(default=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()

@@ -18,6 +18,13 @@ class Store(models.Model):
     )
     brand_color = models.CharField(max_length=7, default="#1f6feb")
     logo_url = models.URLField(blank=True, default="")
+    # Social profile links for the email footer, by network name ("instagram": url).
+    social_links = models.JSONField(default=dict, blank=True)
+    # The language and formats a customer without a locale of their own gets (Babel).
+    locale = models.CharField(max_length=20, default="en_US")
+    # Per-message Reply-To addresses are made on this domain, so replies can be matched
+    # to the email they answer; empty means replies go to `reply_to` unmatched.
+    reply_domain = models.CharField(max_length=200, blank=True, default="")
     api_key_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
     created_at = models.DateTimeField()
 

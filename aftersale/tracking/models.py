@@ -13,6 +13,8 @@ class EventKind(models.TextChoices):
     BOUNCED = "bounced"
     COMPLAINED = "complained"
     PRODUCT_VIEWED = "product_viewed"
+    # A store-defined event posted through the API; its name is in data["name"].
+    CUSTOM = "custom"
 
 
 class Event(models.Model):
