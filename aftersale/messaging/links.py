@@ -10,11 +10,16 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core import signing
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 _UNSUBSCRIBE_SALT = "aftersale.messaging.unsubscribe"
 # Each kind of token has its own salt, so an open token is never accepted as a click.
 _CLICK_SALT = "aftersale.tracking.click"
 _OPEN_SALT = "aftersale.tracking.open"
+_REPLY_SALT = "aftersale.messaging.reply"
+# Mail systems may change the case of an address's local part, so the reply token is
+# lower-case hex only: "reply+<message id>-<16 hex digits of HMAC>".
+_REPLY_LOCAL = re.compile(r"^reply\+(\d+)-([0-9a-f]{16})$")
 # A pattern that starts with a literal is searched for with a fast scan; a leading \b or
 # IGNORECASE makes re try every position (about 20x slower on a 25 KB email). So the
 # lower-case pattern runs whenever every href is lower case (as mrml writes them).
@@ -123,6 +128,27 @@ def message_id_from_open_token(token: str) -> int | None:
         return int(signing.Signer(salt=_OPEN_SALT).unsign(token))
     except (signing.BadSignature, ValueError):
         return None
+
+
+def reply_address(message_id: int, *, domain: str) -> str:
+    """The per-message Reply-To address of message `message_id` on the store's reply
+    `domain`; `message_id_from_reply_address` recognises it."""
+    return f"reply+{message_id}-{_reply_digest(message_id)}@{domain}"
+
+
+def message_id_from_reply_address(address: str) -> int | None:
+    """The message id inside a `reply_address` (in any letter case), or None for any
+    address this installation did not make."""
+    local = address.strip().strip("<>").rpartition("@")[0].lower()
+    match = _REPLY_LOCAL.match(local)
+    if match is None:
+        return None
+    message_id = int(match.group(1))
+    return message_id if constant_time_compare(match.group(2), _reply_digest(message_id)) else None
+
+
+def _reply_digest(message_id: int) -> str:
+    return salted_hmac(_REPLY_SALT, str(message_id), algorithm="sha256").hexdigest()[:16]
 
 
 def open_pixel_url(message_id: int) -> str:

@@ -17,6 +17,7 @@ class TemplateKind(models.TextChoices):
     REVIEW_REQUEST = "review_request"
     REPLENISHMENT = "replenishment"
     WIN_BACK = "win_back"
+    CHECKOUT_RECOVERY = "checkout_recovery"
 
 
 class EmailTemplate(models.Model):
@@ -88,6 +89,9 @@ class Message(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     bounced_at = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=200, blank=True, default="")
+    # The id an email service provider gave the message (anymail's message_id), which
+    # its delivery, open, click, bounce and complaint webhooks refer to.
+    esp_message_id = models.CharField(max_length=200, blank=True, default="", db_index=True)
     # The destinations of the sent email's tracked links, by link index: the click
     # redirect only ever goes to one of these, so it cannot be used as an open redirect.
     tracked_urls = models.JSONField(default=list, blank=True)

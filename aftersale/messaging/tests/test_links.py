@@ -6,7 +6,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from aftersale.messaging.links import (
     add_utm,
+    message_id_from_reply_address,
     message_id_from_token,
+    reply_address,
     tag_links,
     unsubscribe_token,
 )
@@ -45,3 +47,16 @@ def test_unsubscribe_token_round_trips_and_rejects_tampering() -> None:
     assert message_id_from_token(token) == 42
     assert message_id_from_token(token.replace("42", "43", 1)) is None
     assert message_id_from_token("garbage") is None
+
+
+def test_reply_address_names_its_message_in_any_letter_case() -> None:
+    address = reply_address(42, domain="reply.shop.example.com")
+    assert address.startswith("reply+42-") and address.endswith("@reply.shop.example.com")
+    assert message_id_from_reply_address(address) == 42
+    assert message_id_from_reply_address(f"<{address.upper()}>") == 42
+
+
+def test_a_forged_reply_address_names_no_message() -> None:
+    forged = reply_address(42, domain="x.example").replace("reply+42-", "reply+43-")
+    assert message_id_from_reply_address(forged) is None
+    assert message_id_from_reply_address("hello@shop.example.com") is None
