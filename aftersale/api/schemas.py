@@ -61,6 +61,8 @@ class CustomerIn(Schema):
     last_name: str = Field("", max_length=100)
     time_zone: Annotated[str, AfterValidator(_time_zone)] = ""
     accepts_marketing: bool = True
+    locale: str = Field("", max_length=20, pattern=r"^([a-z]{2,3}([_-][A-Za-z0-9]{2,8})*)?$")
+    birthday: dt.date | None = None
 
 
 class LineItemIn(Schema):
@@ -84,6 +86,9 @@ class OrderIn(Schema):
     discount_codes: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = []
     total: Money | None = None
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    payment_method: str = Field("", max_length=100)
+    shipping_address: str = Field("", max_length=1000)
+    expected_delivery_on: dt.date | None = None
 
 
 class OrderAccepted(Schema):
@@ -119,6 +124,8 @@ def order_record(order: OrderIn, *, default_currency: str) -> OrderRecord:
             last_name=customer.last_name,
             time_zone=customer.time_zone,
             accepts_marketing=customer.accepts_marketing,
+            locale=customer.locale.replace("-", "_"),
+            birthday=customer.birthday,
         ),
         placed_at=order.placed_at,
         line_items=tuple(
@@ -134,6 +141,9 @@ def order_record(order: OrderIn, *, default_currency: str) -> OrderRecord:
         total=order.total,
         currency=order.currency or default_currency,
         discount_codes=tuple(order.discount_codes),
+        payment_method=order.payment_method,
+        shipping_address=order.shipping_address,
+        expected_delivery_on=order.expected_delivery_on,
         paid_at=order.paid_at,
         fulfilled_at=order.fulfilled_at,
         delivered_at=order.delivered_at,

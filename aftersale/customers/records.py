@@ -1,5 +1,6 @@
 """Normalized customer data, as every source delivers it."""
 
+import datetime as dt
 from dataclasses import dataclass
 
 
@@ -11,3 +12,5 @@ class CustomerRecord:
     last_name: str = ""
     time_zone: str = ""
     accepts_marketing: bool = True
+    locale: str = ""
+    birthday: dt.date | None = None

@@ -7,7 +7,15 @@ from aftersale.customers.models import Customer
 from aftersale.customers.records import CustomerRecord
 from aftersale.stores.models import Store
 
-_UPDATABLE = ["email", "first_name", "last_name", "time_zone", "accepts_marketing"]
+_UPDATABLE = [
+    "email",
+    "first_name",
+    "last_name",
+    "time_zone",
+    "locale",
+    "birthday",
+    "accepts_marketing",
+]
 
 
 def upsert_customers(
@@ -55,13 +63,15 @@ def _fields(record: CustomerRecord) -> dict[str, object]:
         "last_name": record.last_name,
         "time_zone": record.time_zone,
         "accepts_marketing": record.accepts_marketing,
+        "locale": record.locale,
+        "birthday": record.birthday,
     }
 
 
 def _apply(customer: Customer, record: CustomerRecord) -> bool:
     changed = False
     for field, value in _fields(record).items():
-        if value == "" or getattr(customer, field) == value:
+        if value in ("", None) or getattr(customer, field) == value:
             continue
         setattr(customer, field, value)
         changed = True

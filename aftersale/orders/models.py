@@ -28,6 +28,11 @@ class Order(models.Model):
     currency = models.CharField(max_length=3, default="USD")
     total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     discount_codes = models.JSONField(default=list, blank=True)
+    # What the order confirmation shows: "Visa ending 4242", a multi-line address and
+    # the carrier's promised date, as the store reports them.
+    payment_method = models.CharField(max_length=100, blank=True, default="")
+    shipping_address = models.TextField(blank=True, default="")
+    expected_delivery_on = models.DateField(null=True, blank=True)
     placed_at = models.DateTimeField()
     fulfilled_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)

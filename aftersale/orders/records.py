@@ -30,6 +30,9 @@ class OrderRecord:
     delivered_at: dt.datetime | None = None
     refunded_at: dt.datetime | None = None
     cancelled_at: dt.datetime | None = None
+    payment_method: str = ""
+    shipping_address: str = ""
+    expected_delivery_on: dt.date | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

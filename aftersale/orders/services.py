@@ -25,10 +25,12 @@ _LIFECYCLE = [
     ("delivered_at", OrderStatus.DELIVERED),
     ("fulfilled_at", OrderStatus.FULFILLED),
 ]
-_CUSTOMER_TEXT = ["email", "first_name", "last_name", "time_zone"]
+_CUSTOMER_TEXT = ["email", "first_name", "last_name", "time_zone", "locale", "birthday"]
 _CENT = Decimal("0.01")
 _INSERT_BATCH = 10_000
 _TIMESTAMPS = ["fulfilled_at", "delivered_at", "refunded_at", "cancelled_at"]
+# Details a later update may fill in (the carrier's date arrives with fulfilment).
+_DETAILS = ["payment_method", "shipping_address", "expected_delivery_on"]
 
 
 @dataclass
@@ -80,7 +82,7 @@ def _ingest(store: Store, records: list[OrderRecord], now: dt.datetime) -> Inges
     result = IngestResult()
     updates = [o for r in records if (o := existing.get(r.external_id)) and _merge(o, r)]
     if updates:
-        Order.objects.bulk_update(updates, ["status", *_TIMESTAMPS], batch_size=500)
+        Order.objects.bulk_update(updates, ["status", *_TIMESTAMPS, *_DETAILS], batch_size=500)
     result.updated = [o.pk for o in updates]
     result.unchanged = len(existing) - len(updates)
     new_records = [r for r in records if r.external_id not in existing]
@@ -178,6 +180,9 @@ def _new_order(store: Store, record: OrderRecord, customer_id: int) -> Order:
         currency=record.currency,
         total=record.computed_total,
         discount_codes=list(record.discount_codes),
+        payment_method=record.payment_method,
+        shipping_address=record.shipping_address,
+        expected_delivery_on=record.expected_delivery_on,
         placed_at=record.placed_at,
         status=OrderStatus.PAID if record.paid_at else OrderStatus.PLACED,
         **{name: getattr(record, name) for name in _TIMESTAMPS},
@@ -187,11 +192,12 @@ def _new_order(store: Store, record: OrderRecord, customer_id: int) -> Order:
 
 
 def _merge(order: Order, record: OrderRecord) -> bool:
-    """Fill in lifecycle timestamps the stored order lacks; True when it changed."""
+    """Fill in lifecycle timestamps and details the stored order lacks; True when it
+    changed."""
     changed = False
-    for name in _TIMESTAMPS:
+    for name in [*_TIMESTAMPS, *_DETAILS]:
         value = getattr(record, name)
-        if value is not None and getattr(order, name) is None:
+        if value not in (None, "") and getattr(order, name) in (None, ""):
             setattr(order, name, value)
             changed = True
     if record.paid_at and order.status == OrderStatus.PLACED:

@@ -1,5 +1,6 @@
 """Specification of the JSON ingest API: POST /api/v1/orders and /api/v1/products."""
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -70,6 +71,24 @@ def test_a_later_status_event_updates_the_order(client, store, key):
 
     assert (shipped.status_code, shipped.json()["created"]) == (200, False)
     assert Order.objects.get(store=store).status == OrderStatus.FULFILLED
+
+
+def test_order_details_and_customer_locale_are_kept_and_filled_in_later(client, store, key):
+    customer = {**ORDER["customer"], "locale": "de-DE", "birthday": "1990-05-17"}
+    _post(client, "orders", {**ORDER, "customer": customer}, Authorization=f"Bearer {key}")
+    details = {
+        "payment_method": "Visa ending 4242",
+        "shipping_address": "Ada Lovelace\n12 Example Road\nLondon",
+        "expected_delivery_on": "2024-03-05",
+    }
+
+    _post(client, "orders", {**ORDER, **details}, Authorization=f"Bearer {key}")
+
+    order = Order.objects.get(store=store)
+    assert order.payment_method == "Visa ending 4242"
+    assert order.shipping_address.splitlines()[1] == "12 Example Road"
+    assert order.expected_delivery_on == dt.date(2024, 3, 5)
+    assert (order.customer.locale, order.customer.birthday) == ("de_DE", dt.date(1990, 5, 17))
 
 
 def test_an_invalid_order_is_refused_with_422_naming_the_field(client, store, key):
