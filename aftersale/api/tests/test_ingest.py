@@ -74,7 +74,7 @@ def test_a_later_status_event_updates_the_order(client, store, key):
 
 
 def test_order_details_and_customer_locale_are_kept_and_filled_in_later(client, store, key):
-    customer = {**ORDER["customer"], "locale": "de-DE", "birthday": "1990-05-17"}
+    customer = {"id": "c1", "email": "ada@example.com", "locale": "de-DE", "birthday": "1990-05-17"}
     _post(client, "orders", {**ORDER, "customer": customer}, Authorization=f"Bearer {key}")
     details = {
         "payment_method": "Visa ending 4242",
