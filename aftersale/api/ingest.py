@@ -1,19 +1,33 @@
-"""Endpoints through which a store's own system pushes orders and products."""
+"""Endpoints through which a store's own system pushes orders, checkouts, events and
+products."""
 
 from django.http import HttpRequest
 from ninja import Router, Status
+from ninja.errors import ValidationError
 
 from aftersale import clock
 from aftersale.api.auth import STORE_KEY, request_store
 from aftersale.api.schemas import (
+    CheckoutAccepted,
+    CheckoutIn,
+    EventAccepted,
+    EventIn,
     OrderAccepted,
     OrderIn,
     ProductIn,
     ProductsAccepted,
+    checkout_record,
+    customer_record,
     order_record,
     product_record,
 )
-from aftersale.integrations.services import receive_orders, receive_products
+from aftersale.integrations.services import (
+    InvalidEvent,
+    receive_checkouts,
+    receive_event,
+    receive_orders,
+    receive_products,
+)
 
 router = Router(auth=STORE_KEY, tags=["ingest"])
 
@@ -27,6 +41,38 @@ def post_order(request: HttpRequest, order: OrderIn) -> Status[OrderAccepted]:
     result = receive_orders(store=store, records=[record], now=clock.now())
     created = bool(result.created)
     return Status(201 if created else 200, OrderAccepted(id=order.id, created=created))
+
+
+@router.post("/checkouts", response={200: CheckoutAccepted, 201: CheckoutAccepted})
+def post_checkout(request: HttpRequest, checkout: CheckoutIn) -> Status[CheckoutAccepted]:
+    """Store a checkout (201 when new; 200 when it was seen before, which only adds what
+    it lacked: completion, its order, the recovery link, and new lines while it is
+    open). One left without an order starts checkout recovery flows later."""
+    store = request_store(request)
+    record = checkout_record(checkout, default_currency=store.currency)
+    result = receive_checkouts(store=store, records=[record], now=clock.now())
+    created = bool(result.created)
+    return Status(201 if created else 200, CheckoutAccepted(id=checkout.id, created=created))
+
+
+@router.post("/events", response={201: EventAccepted})
+def post_event(request: HttpRequest, event: EventIn) -> Status[EventAccepted]:
+    """Record what a customer did in the store: `product_viewed` (properties.product_id
+    is the store's product id) or any event the store names, and start the flows it
+    triggers."""
+    try:
+        recorded = receive_event(
+            store=request_store(request),
+            customer=customer_record(event.customer),
+            name=event.event,
+            occurred_at=event.occurred_at,
+            properties=event.properties,
+            now=clock.now(),
+        )
+    except InvalidEvent as error:
+        loc = ["body", "event", *error.field]
+        raise ValidationError([{"loc": loc, "msg": str(error), "type": "value_error"}]) from error
+    return Status(201, EventAccepted(id=recorded.pk, kind=recorded.kind))
 
 
 @router.post("/products", response=ProductsAccepted)

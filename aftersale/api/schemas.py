@@ -3,7 +3,7 @@
 import datetime as dt
 import zoneinfo
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from aftersale.catalog.records import ProductRecord
 from aftersale.customers.records import CustomerRecord
-from aftersale.orders.records import LineItemRecord, OrderRecord
+from aftersale.orders.records import CheckoutRecord, LineItemRecord, OrderRecord
 
 
 def _id_text(value: object) -> object:
@@ -96,6 +96,35 @@ class OrderAccepted(Schema):
     created: bool
 
 
+class CheckoutIn(Schema):
+    id: ExternalId
+    customer: CustomerIn
+    started_at: Moment
+    line_items: list[LineItemIn] = Field(min_length=1)
+    total: Money | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    recovery_url: str = Field("", max_length=1000, pattern=r"^(https?://\S+)?$")
+    completed_at: Moment | None = None
+    order_id: Annotated[str, BeforeValidator(_id_text), StringConstraints(max_length=100)] = ""
+
+
+class CheckoutAccepted(Schema):
+    id: str
+    created: bool
+
+
+class EventIn(Schema):
+    customer: CustomerIn
+    event: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    occurred_at: Moment
+    properties: dict[str, Any] = {}
+
+
+class EventAccepted(Schema):
+    id: int
+    kind: str
+
+
 class ProductIn(Schema):
     id: ExternalId
     name: str = Field(min_length=1, max_length=300)
@@ -112,32 +141,40 @@ class ProductsAccepted(Schema):
     received: int
 
 
+def customer_record(customer: CustomerIn) -> CustomerRecord:
+    """The ingest record of an API customer."""
+    return CustomerRecord(
+        external_id=customer.id,
+        email=customer.email,
+        first_name=customer.first_name,
+        last_name=customer.last_name,
+        time_zone=customer.time_zone,
+        accepts_marketing=customer.accepts_marketing,
+        locale=customer.locale.replace("-", "_"),
+        birthday=customer.birthday,
+    )
+
+
+def _line_records(line_items: list[LineItemIn]) -> tuple[LineItemRecord, ...]:
+    return tuple(
+        LineItemRecord(
+            product_external_id=li.product_id,
+            quantity=li.quantity,
+            unit_price=li.unit_price,
+            product_name=li.name,
+            category=li.category,
+        )
+        for li in line_items
+    )
+
+
 def order_record(order: OrderIn, *, default_currency: str) -> OrderRecord:
     """The ingest record of an API order; with no currency given, the store's."""
-    customer = order.customer
     return OrderRecord(
         external_id=order.id,
-        customer=CustomerRecord(
-            external_id=customer.id,
-            email=customer.email,
-            first_name=customer.first_name,
-            last_name=customer.last_name,
-            time_zone=customer.time_zone,
-            accepts_marketing=customer.accepts_marketing,
-            locale=customer.locale.replace("-", "_"),
-            birthday=customer.birthday,
-        ),
+        customer=customer_record(order.customer),
         placed_at=order.placed_at,
-        line_items=tuple(
-            LineItemRecord(
-                product_external_id=li.product_id,
-                quantity=li.quantity,
-                unit_price=li.unit_price,
-                product_name=li.name,
-                category=li.category,
-            )
-            for li in order.line_items
-        ),
+        line_items=_line_records(order.line_items),
         total=order.total,
         currency=order.currency or default_currency,
         discount_codes=tuple(order.discount_codes),
@@ -149,6 +186,21 @@ def order_record(order: OrderIn, *, default_currency: str) -> OrderRecord:
         delivered_at=order.delivered_at,
         refunded_at=order.refunded_at,
         cancelled_at=order.cancelled_at,
+    )
+
+
+def checkout_record(checkout: CheckoutIn, *, default_currency: str) -> CheckoutRecord:
+    """The ingest record of an API checkout; with no currency given, the store's."""
+    return CheckoutRecord(
+        external_id=checkout.id,
+        customer=customer_record(checkout.customer),
+        started_at=checkout.started_at,
+        line_items=_line_records(checkout.line_items),
+        total=checkout.total,
+        currency=checkout.currency or default_currency,
+        recovery_url=checkout.recovery_url,
+        completed_at=checkout.completed_at,
+        order_external_id=checkout.order_id,
     )
 
 

@@ -1,4 +1,4 @@
-"""Running a flow over the store's past orders in virtual time."""
+"""Running a flow over the store's past orders and events in virtual time."""
 
 import bisect
 import datetime as dt
@@ -8,11 +8,14 @@ from dataclasses import dataclass
 from django.db.models import Min
 
 from aftersale.clock import VirtualClock
+from aftersale.flows.definition import TIMED_EVENTS
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow
 from aftersale.flows.scheduler import run_due_enrollments
-from aftersale.flows.services import process_orders
+from aftersale.flows.selectors import definition_of, latest_version
+from aftersale.flows.services import enroll_timed_occasions, process_events, process_orders
 from aftersale.messaging.models import Message, MessageStatus
 from aftersale.orders.models import Order
+from aftersale.tracking.models import Event, EventKind
 
 Deliver = Callable[[dt.datetime], int]
 
@@ -38,20 +41,37 @@ def run_backtest(
     deliver: Deliver | None = None,
     on_tick: Callable[[dt.datetime], None] | None = None,
 ) -> BacktestSummary:
-    """Replay the store's orders placed in (start, end] through `flow` as if it had been
-    live, advancing `clock` a tick at a time, then keep ticking until every journey it
-    started has ended. `deliver(now)` sends what the flow queued and returns how many."""
+    """Replay the store's orders placed and events posted in (start, end] through `flow`
+    as if it had been live, advancing `clock` a tick at a time (idle hours skipped, unless
+    the flow's trigger is timed: its occasions are looked for every tick, as a worker
+    would), then keep ticking until every journey it started has ended. `deliver(now)`
+    sends what the flow queued and returns how many."""
     placed = list(
         Order.objects.filter(store_id=flow.store_id, placed_at__gt=start, placed_at__lte=end)
         .order_by("placed_at", "pk")
         .values_list("placed_at", "pk")
     )
+    posted = list(
+        Event.objects.filter(
+            store_id=flow.store_id,
+            kind__in=(EventKind.PRODUCT_VIEWED, EventKind.CUSTOM),
+            occurred_at__gt=start,
+            occurred_at__lte=end,
+        )
+        .order_by("occurred_at", "pk")
+        .values_list("occurred_at", "pk")
+    )
     times = [p[0] for p in placed]
+    event_times = [e[0] for e in posted]
+    timed = definition_of(latest_version(flow=flow).pk).trigger.event in TIMED_EVENTS
     summary = BacktestSummary(orders_replayed=len(placed))
     clock.set(start)
     previous = clock.now()
     while previous < end or _journeys_in_flight(flow):
-        now = clock.advance(max(tick, _until_next_event(flow, times, previous) - previous))
+        step = tick
+        if not timed:
+            step = max(tick, _until_next_event(flow, (times, event_times), previous) - previous)
+        now = clock.advance(step)
         window = placed[bisect.bisect_right(times, previous) : bisect.bisect_right(times, now)]
         if window:
             summary.enrolled += len(
@@ -59,6 +79,17 @@ def run_backtest(
                     store=flow.store, order_ids=[pk for _, pk in window], now=now, flows=[flow]
                 )
             )
+        events = posted[
+            bisect.bisect_right(event_times, previous) : bisect.bisect_right(event_times, now)
+        ]
+        if events:
+            summary.enrolled += len(
+                process_events(
+                    store=flow.store, event_ids=[pk for _, pk in events], now=now, flows=[flow]
+                )
+            )
+        if timed and previous < end:
+            summary.enrolled += enroll_timed_occasions(now=now, flows=[flow])
         summary.messages_queued += _run_scheduler(flow, now)
         if deliver is not None:
             summary.messages_delivered += deliver(now)
@@ -76,11 +107,13 @@ def _run_scheduler(flow: Flow, now: dt.datetime) -> int:
     return queued
 
 
-def _until_next_event(flow: Flow, order_times: list[dt.datetime], now: dt.datetime) -> dt.datetime:
-    """The earliest moment after `now` when anything can happen: an order is placed, a
-    journey's step falls due or a queued email may go out. Idle hours are skipped."""
-    following = bisect.bisect_right(order_times, now)
-    upcoming = order_times[following : following + 1]
+def _until_next_event(
+    flow: Flow, timelines: tuple[list[dt.datetime], ...], now: dt.datetime
+) -> dt.datetime:
+    """The earliest moment after `now` when anything can happen: an order is placed or
+    an event posted (`timelines`, each sorted), a journey's step falls due or a queued
+    email may go out. Idle hours are skipped."""
+    upcoming = [t[i] for t in timelines if (i := bisect.bisect_right(t, now)) < len(t)]
     due = Enrollment.objects.filter(flow=flow, state=EnrollmentState.ACTIVE).aggregate(
         at=Min("due_at")
     )["at"]

@@ -9,7 +9,8 @@ the same result, in UPDATEs of `chunk` rows, and leaves everything else to it:
 - the delay is fixed: counted from the previous step, no weekday or time of day, a whole
   number of seconds (SQLite date arithmetic is done in whole seconds);
 - no exit rule of the flow could end the journey now (no later order of the customer, no
-  refunded trigger order, still subscribed) and the flow has no exit rule unknown here;
+  refunded trigger order, still subscribed, no completed trigger checkout) and the flow
+  has no exit rule unknown here;
 - nobody holds a live lease on the row.
 
 Each UPDATE re-checks in its WHERE clause that the row is still active, due, free and at
@@ -33,7 +34,7 @@ from aftersale.flows.selectors import definition_of
 from aftersale.stores.models import Store
 
 DEFAULT_CHUNK = 5000
-_KNOWN_EXIT_RULES = {"purchased_again", "refunded", "unsubscribed"}
+_KNOWN_EXIT_RULES = {"purchased_again", "refunded", "unsubscribed", "checkout_completed"}
 _TABLE = Enrollment._meta.db_table
 
 
@@ -191,5 +192,10 @@ def _exit_safe_sql(exit_when: tuple[str, ...]) -> str:
         clauses.append(
             "EXISTS (SELECT 1 FROM customers_customer u WHERE u.id = c.customer_id"
             " AND u.accepts_marketing AND u.unsubscribed_at IS NULL)"
+        )
+    if "checkout_completed" in exit_when:
+        clauses.append(
+            "NOT EXISTS (SELECT 1 FROM orders_checkout k WHERE k.id = c.trigger_checkout_id"
+            " AND k.completed_at <= %(now)s)"
         )
     return "".join(f" AND {clause}" for clause in clauses)

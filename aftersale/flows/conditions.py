@@ -18,10 +18,12 @@ from aftersale.flows.definition import (
     OrderValueCondition,
     PurchasedCondition,
     SegmentCondition,
+    Trigger,
 )
 from aftersale.flows.models import Enrollment
+from aftersale.flows.occasions import checkouts_with_products
 from aftersale.flows.selectors import coupon_program_of
-from aftersale.orders.models import Order, OrderStatus
+from aftersale.orders.models import Checkout, Order, OrderStatus
 from aftersale.tracking.models import Event
 
 
@@ -56,6 +58,27 @@ def purchased_since_entry(*, enrollment: Enrollment, now: dt.datetime) -> bool:
     if enrollment.trigger_order_id is not None:
         later = later.exclude(pk=enrollment.trigger_order_id)
     return later.exists()
+
+
+def unmet_filter(*, enrollment: Enrollment, trigger: Trigger, now: dt.datetime) -> str:
+    """The exit reason when `enrollment` no longer passes the flow's trigger filters at
+    `now` ("" while it does): `left_segment`, or for a journey started by a checkout
+    the store has since changed, `checkout_below_min_total` / `checkout_without_products`.
+    An order's total and products never change, so they need no second look."""
+    if trigger.segment is not None and not is_in_segment(
+        customer=enrollment.customer, segment=parse_segment(trigger.segment), now=now
+    ):
+        return "left_segment"
+    if enrollment.trigger_checkout_id is None:
+        return ""
+    checkout = Checkout.objects.filter(pk=enrollment.trigger_checkout_id)
+    if not checkout.filter(total__gte=trigger.min_order_total).exists():
+        return "checkout_below_min_total"
+    if (trigger.products or trigger.categories) and not checkout.filter(
+        pk__in=checkouts_with_products(trigger=trigger)
+    ).exists():
+        return "checkout_without_products"
+    return ""
 
 
 def ab_variant(*, step: ABSplitStep, enrollment: Enrollment, index: int) -> int:

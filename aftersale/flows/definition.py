@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -22,7 +22,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-TriggerEvent = Literal[
+OrderEvent = Literal[
     "first_purchase",
     "any_purchase",
     "order_fulfilled",
@@ -30,6 +30,20 @@ TriggerEvent = Literal[
     "product_purchased",
     "category_purchased",
 ]
+# Posted by the store through POST /api/v1/events.
+PostedEvent = Literal["product_viewed", "custom"]
+# Found by the worker's periodic pass: moments nobody reports, that pass by.
+TimedEvent = Literal[
+    "checkout_abandoned", "birthday", "first_order_anniversary", "customer_dormant"
+]
+TriggerEvent = OrderEvent | PostedEvent | TimedEvent
+ORDER_EVENTS: tuple[str, ...] = get_args(OrderEvent)
+POSTED_EVENTS: tuple[str, ...] = get_args(PostedEvent)
+TIMED_EVENTS: tuple[str, ...] = get_args(TimedEvent)
+DATE_EVENTS = ("birthday", "first_order_anniversary")
+# Where the trigger's filters have something to look at.
+_TOTAL_FILTERED = (*ORDER_EVENTS, "checkout_abandoned")
+_PRODUCT_FILTERED = (*ORDER_EVENTS, "checkout_abandoned", "product_viewed")
 
 
 class Reentry(_Strict):
@@ -46,7 +60,8 @@ class Reentry(_Strict):
 
 
 class Trigger(_Strict):
-    """Which orders start the flow for their customer, and which of those may."""
+    """What starts the flow for a customer (an order, a posted event or a moment the
+    periodic pass finds), which of those may, and how often a customer may come back."""
 
     event: TriggerEvent = "first_purchase"
     min_order_total: Decimal = Field(default=Decimal("0"), ge=0)
@@ -54,6 +69,27 @@ class Trigger(_Strict):
     products: tuple[str, ...] = Field(default=(), description="the store's product ids")
     segment: dict[str, Any] | None = None
     reentry: Reentry = Reentry()
+    name: str = Field(default="", max_length=100, description="the custom event's name")
+    abandoned_hours: int = Field(
+        default=4, ge=1, le=24 * 30, description="checkout_abandoned: hours without an order"
+    )
+    dormant_days: int = Field(
+        default=90, ge=1, le=3650, description="customer_dormant: days since the last order"
+    )
+    local_hour: int = Field(
+        default=9, ge=0, le=23, description="birthday, anniversary: hour in the customer's zone"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recurring_occasions_come_back(cls, data: Any) -> Any:
+        # A birthday comes every year and a customer may lapse again after buying: unless
+        # the flow says otherwise, each new occasion may start it again (each occasion
+        # itself starts it at most once).
+        recurring = (*DATE_EVENTS, "customer_dormant")
+        if isinstance(data, dict) and data.get("event") in recurring and "reentry" not in data:
+            return {**data, "reentry": {"mode": "every", "days": 1}}
+        return data
 
     @model_validator(mode="after")
     def _event_needs_its_subject(self) -> Trigger:
@@ -61,6 +97,12 @@ class Trigger(_Strict):
             raise ValueError("event `category_purchased` needs `categories`")
         if self.event == "product_purchased" and not self.products:
             raise ValueError("event `product_purchased` needs `products`")
+        if (self.event == "custom") != bool(self.name):
+            raise ValueError("`name` goes with event `custom`, which needs it")
+        if self.min_order_total and self.event not in _TOTAL_FILTERED:
+            raise ValueError(f"event `{self.event}` has no order total to filter on")
+        if (self.categories or self.products) and self.event not in _PRODUCT_FILTERED:
+            raise ValueError(f"event `{self.event}` has no products to filter on")
         return self
 
 
@@ -187,7 +229,7 @@ class ExitStep(_Step):
 Step = Annotated[
     DelayStep | EmailStep | SplitStep | ABSplitStep | ExitStep, Field(discriminator="type")
 ]
-ExitRule = Literal["purchased_again", "refunded", "unsubscribed"]
+ExitRule = Literal["purchased_again", "refunded", "unsubscribed", "checkout_completed"]
 
 
 class FlowDefinition(_Strict):

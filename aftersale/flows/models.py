@@ -1,7 +1,7 @@
 from django.db import models
 
 from aftersale.customers.models import Customer
-from aftersale.orders.models import Order
+from aftersale.orders.models import Checkout, Order
 from aftersale.stores.models import Store
 
 
@@ -66,6 +66,13 @@ class Enrollment(models.Model):
     trigger_order = models.ForeignKey(
         Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    trigger_checkout = models.ForeignKey(
+        Checkout, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The occasion that started the journey when it was no order ("checkout:12",
+    # "birthday:2024", "event:7"): each starts a flow at most once, which the unique
+    # constraint enforces even for two workers' passes at the same moment.
+    trigger_key = models.CharField(max_length=60, blank=True, default="")
     state = models.CharField(
         max_length=10, choices=EnrollmentState.choices, default=EnrollmentState.ACTIVE
     )
@@ -85,6 +92,13 @@ class Enrollment(models.Model):
             models.Index(fields=["state", "due_at"], name="enrollment_due"),
             models.Index(fields=["flow", "customer"]),
             models.Index(fields=["customer", "state"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["flow", "customer", "trigger_key"],
+                condition=~models.Q(trigger_key=""),
+                name="uniq_enrollment_occasion",
+            )
         ]
 
     def __str__(self) -> str:

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
 from aftersale.flows.batch import advance_delays_in_bulk
-from aftersale.flows.conditions import ab_variant, condition_holds
+from aftersale.flows.conditions import ab_variant, condition_holds, unmet_filter
 from aftersale.flows.definition import (
     DelayStep,
     EmailStep,
@@ -30,7 +30,7 @@ from aftersale.flows.selectors import definition_of
 from aftersale.flows.services import exit_reason
 from aftersale.flows.steps import run_email_step
 from aftersale.flows.timing import DELIVERY_RECHECK, delay_end, zone_named
-from aftersale.orders.models import Order
+from aftersale.orders.models import Checkout, Order
 from aftersale.stores.models import Store
 
 
@@ -145,7 +145,8 @@ def advance(*, enrollment: Enrollment, now: dt.datetime, worker_id: str) -> int:
             break
         index = enrollment.step_index
         queued += _run_step(enrollment, definition, now)
-        if enrollment.step_index != index or enrollment.state != EnrollmentState.ACTIVE:
+        # A journey that exits at a step has not gone past it; one completed there has.
+        if enrollment.step_index != index or enrollment.state == EnrollmentState.COMPLETED:
             enrollment.passed_steps |= 1 << index
     _release(enrollment, worker_id)
     return queued
@@ -161,6 +162,11 @@ def _run_step(enrollment: Enrollment, definition: FlowDefinition, now: dt.dateti
     if isinstance(step, DelayStep):
         return _wait(enrollment, step, definition, now)
     if isinstance(step, EmailStep):
+        # The flow's filters may have stopped matching since entry (left the segment).
+        unmet = unmet_filter(enrollment=enrollment, trigger=definition.trigger, now=now)
+        if unmet:
+            _exit(enrollment, reason=unmet, when=now)
+            return 0
         outcome = run_email_step(enrollment=enrollment, step=step, definition=definition, now=now)
         if outcome.retry_at is not None:
             enrollment.due_at = outcome.retry_at
@@ -206,8 +212,10 @@ def _exit_if_ruled_out(
 ) -> bool:
     """Re-check exit rules before acting: an order may have arrived late."""
     if "unsubscribed" in definition.exit_when and not enrollment.customer.can_receive_marketing:
-        enrollment.state, enrollment.exit_reason = EnrollmentState.EXITED, "unsubscribed"
-        enrollment.ended_at, enrollment.due_at = now, None
+        _exit(enrollment, reason="unsubscribed", when=now)
+        return True
+    if "checkout_completed" in definition.exit_when and _checkout_completed(enrollment, now):
+        _exit(enrollment, reason="checkout_completed", when=now)
         return True
     orders = Order.objects.filter(customer_id=enrollment.customer_id, placed_at__lte=now).filter(
         Q(placed_at__gt=enrollment.entered_at) | Q(pk=enrollment.trigger_order_id)
@@ -215,9 +223,21 @@ def _exit_if_ruled_out(
     reason, when = exit_reason(enrollment=enrollment, definition=definition, orders=orders)
     if not reason:
         return False
-    enrollment.state, enrollment.exit_reason = EnrollmentState.EXITED, reason
-    enrollment.ended_at, enrollment.due_at = min(when or now, now), None
+    _exit(enrollment, reason=reason, when=min(when or now, now))
     return True
+
+
+def _checkout_completed(enrollment: Enrollment, now: dt.datetime) -> bool:
+    checkout_id = enrollment.trigger_checkout_id
+    return (
+        checkout_id is not None
+        and Checkout.objects.filter(pk=checkout_id, completed_at__lte=now).exists()
+    )
+
+
+def _exit(enrollment: Enrollment, *, reason: str, when: dt.datetime) -> None:
+    enrollment.state, enrollment.exit_reason = EnrollmentState.EXITED, reason
+    enrollment.ended_at, enrollment.due_at = when, None
 
 
 def _release(enrollment: Enrollment, worker_id: str) -> int:

@@ -1,10 +1,12 @@
 """Reading flows and their versions."""
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 from aftersale.coupons.models import CouponProgram
 from aftersale.flows.definition import FlowDefinition, parse_definition
-from aftersale.flows.models import Flow, FlowVersion
+from aftersale.flows.models import Flow, FlowStatus, FlowVersion
+from aftersale.stores.models import Store
 
 
 def latest_version(*, flow: Flow) -> FlowVersion:
@@ -27,3 +29,18 @@ def coupon_program_of(*, flow: Flow) -> CouponProgram | None:
 
 def _no_version(flow: Flow) -> FlowVersion:
     raise LookupError(f"flow {flow.slug} has no version")
+
+
+def live_flows(
+    *, store: Store | None = None, flows: Iterable[Flow] | None = None
+) -> list[tuple[Flow, FlowVersion, FlowDefinition]]:
+    """`flows`, or else the live flows of `store` (of every store if None), each with
+    the version new enrollments start on and its definition."""
+    if flows is None:
+        live = Flow.objects.filter(status=FlowStatus.LIVE).select_related("store")
+        flows = live if store is None else live.filter(store=store)
+    found = []
+    for flow in flows:
+        version = latest_version(flow=flow)
+        found.append((flow, version, definition_of(version.pk)))
+    return found

@@ -1,5 +1,5 @@
-"""Creating flows, and what arriving orders do to them: start journeys, end them,
-redeem coupons."""
+"""Creating flows, and what arriving orders, events, checkouts and the passing of time do
+to them: start journeys, end them, redeem coupons."""
 
 import datetime as dt
 import json
@@ -9,12 +9,19 @@ from pathlib import Path
 from django.db import transaction
 
 from aftersale.coupons.services import record_redemptions, save_program
-from aftersale.flows.definition import FlowDefinition, parse_definition
+from aftersale.flows.definition import (
+    POSTED_EVENTS,
+    TIMED_EVENTS,
+    FlowDefinition,
+    parse_definition,
+)
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow, FlowStatus, FlowVersion
-from aftersale.flows.selectors import definition_of, latest_version
-from aftersale.flows.triggers import NOT_PURCHASES, triggering_orders
-from aftersale.orders.models import Order
+from aftersale.flows.occasions import event_entries, timed_entries
+from aftersale.flows.selectors import definition_of, latest_version, live_flows
+from aftersale.flows.triggers import NOT_PURCHASES, Entry, admit, triggering_orders
+from aftersale.orders.models import Checkout, Order
 from aftersale.stores.models import Store
+from aftersale.tracking.models import Event
 
 LIBRARY_DIR = Path(__file__).parent / "library"
 
@@ -156,16 +163,87 @@ def end_enrollment(
 def _enroll(flow: Flow, orders: Sequence[Order], now: dt.datetime) -> list[Enrollment]:
     version = latest_version(flow=flow)
     definition = definition_of(version.pk)
-    enrollments = [
+    entries = triggering_orders(flow=flow, definition=definition, orders=orders, now=now)
+    return _create_enrollments(flow, version, entries)
+
+
+def process_events(
+    *,
+    store: Store,
+    event_ids: Sequence[int],
+    now: dt.datetime,
+    flows: Iterable[Flow] | None = None,
+) -> list[Enrollment]:
+    """Start the store's live flows (or `flows`) that the posted events `event_ids` (a
+    product view, a custom event) trigger; each event starts a flow at most once.
+    Returns the enrollments started."""
+    events = list(Event.objects.filter(store=store, pk__in=event_ids))
+    started = []
+    for flow, version, definition in live_flows(store=store, flows=flows):
+        if events and definition.trigger.event in POSTED_EVENTS:
+            entries = event_entries(trigger=definition.trigger, events=events, now=now)
+            admitted = admit(flow=flow, trigger=definition.trigger, entries=entries, now=now)
+            started += _create_enrollments(flow, version, admitted)
+    return started
+
+
+def enroll_timed_occasions(
+    *, now: dt.datetime, store: Store | None = None, flows: Iterable[Flow] | None = None
+) -> int:
+    """The periodic pass: start the live flows (all stores', `store`'s, or `flows`)
+    whose timed trigger (abandoned checkout, birthday, first-order anniversary, dormant
+    customer) has occasions due by `now`. Running it again, or in two workers at once,
+    enrolls nobody twice. Returns how many journeys it started."""
+    started = 0
+    for flow, version, definition in live_flows(store=store, flows=flows):
+        if definition.trigger.event in TIMED_EVENTS:
+            entries = timed_entries(flow=flow, trigger=definition.trigger, now=now)
+            admitted = admit(flow=flow, trigger=definition.trigger, entries=entries, now=now)
+            started += len(_create_enrollments(flow, version, admitted))
+    return started
+
+
+def exit_completed_checkouts(*, store: Store, checkout_ids: Sequence[int], now: dt.datetime) -> int:
+    """End the active journeys started by these checkouts, where the checkout has been
+    completed by `now` and the flow exits on `checkout_completed`; return how many."""
+    completed = Checkout.objects.filter(
+        store=store, pk__in=checkout_ids, completed_at__lte=now
+    ).values_list("pk", flat=True)
+    ended = 0
+    for enrollment in Enrollment.objects.filter(
+        trigger_checkout_id__in=list(completed), state=EnrollmentState.ACTIVE
+    ):
+        if "checkout_completed" in definition_of(enrollment.version_id).exit_when:
+            ended += end_enrollment(
+                enrollment=enrollment,
+                state=EnrollmentState.EXITED,
+                reason="checkout_completed",
+                when=now,
+            )
+    return ended
+
+
+def _create_enrollments(
+    flow: Flow, version: FlowVersion, entries: Sequence[Entry]
+) -> list[Enrollment]:
+    rows = [
         Enrollment(
             store_id=flow.store_id,
             flow=flow,
             version=version,
-            customer_id=order.customer_id,
-            trigger_order=order,
-            entered_at=at,
-            due_at=at,
+            customer_id=entry.customer_id,
+            trigger_order_id=entry.order_id,
+            trigger_checkout_id=entry.checkout_id,
+            trigger_key=entry.key,
+            entered_at=entry.at,
+            due_at=entry.at,
         )
-        for order, at in triggering_orders(flow=flow, definition=definition, orders=orders, now=now)
+        for entry in entries
     ]
-    return Enrollment.objects.bulk_create(enrollments)
+    # An occasion another worker's pass enrolled a moment ago is dropped by the unique
+    # (flow, customer, trigger_key); unkeyed order entries keep their new ids.
+    keyed = [row for row in rows if row.trigger_key]
+    created = Enrollment.objects.bulk_create([row for row in rows if not row.trigger_key])
+    if keyed:
+        created += Enrollment.objects.bulk_create(keyed, ignore_conflicts=True)
+    return created

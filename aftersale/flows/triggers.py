@@ -1,45 +1,75 @@
-"""Which orders start a flow: the trigger event, its filters and the re-entry rule."""
+"""What starts a flow: the trigger event, its filters and the re-entry rule.
+
+Every trigger turns what happened (an order, a posted event, a moment the periodic pass
+finds) into `Entry`s; `admit` then applies what all triggers share: consent, each
+occasion once, the re-entry rule, the segment, and one entry per customer.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.db.models import Max, Min
 
+from aftersale.customers.models import Customer
 from aftersale.customers.segments import parse_segment
-from aftersale.flows.definition import FlowDefinition, Trigger
+from aftersale.customers.selectors import customers_in_segment
+from aftersale.flows.definition import ORDER_EVENTS, FlowDefinition, Trigger
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow
 from aftersale.orders.models import LineItem, Order, OrderStatus
 
 NOT_PURCHASES = (OrderStatus.CANCELLED, OrderStatus.REFUNDED)
 
 
+@dataclass(frozen=True)
+class Entry:
+    """A customer about to enter a flow at `at`, and what started it: an order, a
+    checkout and/or an occasion `key` (an occasion starts a flow at most once)."""
+
+    customer_id: int
+    at: dt.datetime
+    order_id: int | None = None
+    checkout_id: int | None = None
+    key: str = ""
+
+
 def triggering_orders(
     *, flow: Flow, definition: FlowDefinition, orders: Sequence[Order], now: dt.datetime
-) -> list[tuple[Order, dt.datetime]]:
-    """The orders among `orders` that start `flow` now, each with the moment its trigger
-    event happened; at most one per customer, and only customers the re-entry rule and
-    the trigger's filters let in."""
+) -> list[Entry]:
+    """The orders among `orders` that start `flow` now, as entries at the moment their
+    trigger event happened; at most one per customer, and only customers the re-entry
+    rule and the trigger's filters let in. Flows started by anything but orders: none."""
     trigger = definition.trigger
+    if trigger.event not in ORDER_EVENTS:
+        return []
     timed = [(o, at) for o in orders if (at := event_moment(trigger, o)) and at <= now]
-    timed = [
-        (o, at)
-        for o, at in timed
-        if o.customer.can_receive_marketing and o.total >= trigger.min_order_total
-    ]
+    timed = [(o, at) for o, at in timed if o.total >= trigger.min_order_total]
     if trigger.categories or trigger.products:
         timed = _with_products(trigger, timed)
     timed = _not_yet_triggered(flow, timed)
-    timed = _allowed_to_enter(flow, trigger, timed)
     if trigger.event == "first_purchase":
         timed = _first_purchases(timed)
+    entries = [Entry(customer_id=o.customer_id, at=at, order_id=o.pk) for o, at in timed]
+    return admit(flow=flow, trigger=trigger, entries=entries, now=now)
+
+
+def admit(
+    *, flow: Flow, trigger: Trigger, entries: Sequence[Entry], now: dt.datetime
+) -> list[Entry]:
+    """The entries that may start `flow`: customers who accept marketing, occasions not
+    seen before, customers the re-entry rule lets in and who are in the trigger's
+    segment at `now`; the earliest one per customer. A few queries, however many."""
+    entries = _accepting_marketing(entries)
+    entries = _new_occasions(flow, entries)
+    entries = _allowed_to_enter(flow, trigger, entries)
     if trigger.segment is not None:
-        timed = _in_segment(trigger, timed, now)
-    chosen: dict[int, tuple[Order, dt.datetime]] = {}
-    for order, at in timed:
-        chosen.setdefault(order.customer_id, (order, at))
+        entries = _in_segment(flow, trigger, entries, now)
+    chosen: dict[int, Entry] = {}
+    for entry in sorted(entries, key=lambda e: (e.at, e.key, e.order_id or 0)):
+        chosen.setdefault(entry.customer_id, entry)
     return list(chosen.values())
 
 
@@ -80,13 +110,35 @@ def _not_yet_triggered(
     return [(o, at) for o, at in timed if o.pk not in seen]
 
 
-def _allowed_to_enter(
-    flow: Flow, trigger: Trigger, timed: list[tuple[Order, dt.datetime]]
-) -> list[tuple[Order, dt.datetime]]:
+def _accepting_marketing(entries: Sequence[Entry]) -> list[Entry]:
+    customer_ids = {e.customer_id for e in entries}
+    if not customer_ids:
+        return []
+    accepting = set(
+        Customer.objects.filter(
+            pk__in=customer_ids, accepts_marketing=True, unsubscribed_at__isnull=True
+        ).values_list("pk", flat=True)
+    )
+    return [e for e in entries if e.customer_id in accepting]
+
+
+def _new_occasions(flow: Flow, entries: list[Entry]) -> list[Entry]:
+    keys = {e.key for e in entries if e.key}
+    if not keys:
+        return entries
+    seen = set(
+        Enrollment.objects.filter(flow=flow, trigger_key__in=keys).values_list(
+            "customer_id", "trigger_key"
+        )
+    )
+    return [e for e in entries if (e.customer_id, e.key) not in seen]
+
+
+def _allowed_to_enter(flow: Flow, trigger: Trigger, entries: list[Entry]) -> list[Entry]:
     """Nobody enters while already in the flow; `once` lets nobody back, `every` only
     after `days` days since their last entry."""
     history = dict(
-        Enrollment.objects.filter(flow=flow, customer_id__in={o.customer_id for o, _ in timed})
+        Enrollment.objects.filter(flow=flow, customer_id__in={e.customer_id for e in entries})
         .values_list("customer_id")
         .annotate(last=Max("entered_at"))
     )
@@ -97,15 +149,15 @@ def _allowed_to_enter(
     )
     gap = dt.timedelta(days=trigger.reentry.days)
 
-    def may_enter(order: Order, at: dt.datetime) -> bool:
-        last = history.get(order.customer_id)
+    def may_enter(entry: Entry) -> bool:
+        last = history.get(entry.customer_id)
         if last is None:
             return True
-        if order.customer_id in active or trigger.reentry.mode == "once":
+        if entry.customer_id in active or trigger.reentry.mode == "once":
             return False
-        return at - last >= gap
+        return entry.at - last >= gap
 
-    return [(o, at) for o, at in timed if may_enter(o, at)]
+    return [e for e in entries if may_enter(e)]
 
 
 def _first_purchases(timed: list[tuple[Order, dt.datetime]]) -> list[tuple[Order, dt.datetime]]:
@@ -121,11 +173,11 @@ def _first_purchases(timed: list[tuple[Order, dt.datetime]]) -> list[tuple[Order
 
 
 def _in_segment(
-    trigger: Trigger, timed: list[tuple[Order, dt.datetime]], now: dt.datetime
-) -> list[tuple[Order, dt.datetime]]:
-    from aftersale.customers.selectors import is_in_segment
-
-    segment = parse_segment(trigger.segment)
-    return [
-        (o, at) for o, at in timed if is_in_segment(customer=o.customer, segment=segment, now=now)
-    ]
+    flow: Flow, trigger: Trigger, entries: list[Entry], now: dt.datetime
+) -> list[Entry]:
+    members = set(
+        customers_in_segment(store=flow.store, segment=parse_segment(trigger.segment), now=now)
+        .filter(pk__in={e.customer_id for e in entries})
+        .values_list("pk", flat=True)
+    )
+    return [e for e in entries if e.customer_id in members]

@@ -15,6 +15,7 @@ from django.db import DatabaseError, connection
 
 from aftersale.clock import now
 from aftersale.flows.scheduler import run_due_enrollments
+from aftersale.flows.services import enroll_timed_occasions
 from aftersale.messaging.services import send_queued_messages
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class WorkerTotals:
     """What a worker did over its life."""
 
     passes: int = 0
+    enrolled: int = 0
     advanced: int = 0
     queued: int = 0
     delivered: int = 0
@@ -42,25 +44,31 @@ class WorkerTotals:
 
 
 def run_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
-    """One scheduler pass at the clock's current time: claim and advance a batch of due
-    enrollments, then claim and send a batch of due emails. Adds to `totals` and returns
-    whether the pass found any work."""
+    """One scheduler pass at the clock's current time: start the flows whose timed
+    triggers (abandoned checkouts, birthdays, dormant customers...) fell due, claim and
+    advance a batch of due enrollments, then claim and send a batch of due emails. Adds
+    to `totals` and returns whether the pass found any work."""
+    enrolled = enroll_timed_occasions(now=now())
     steps = run_due_enrollments(now=now(), limit=config.batch_size, worker_id=config.worker_id)
     sends = send_queued_messages(now=now(), limit=config.batch_size, worker_id=config.worker_id)
     totals.passes += 1
+    totals.enrolled += enrolled
     totals.advanced += steps.claimed
     totals.queued += steps.messages_queued
     totals.delivered += sends.delivered
     totals.other_outcomes += sends.total - sends.delivered
-    if steps.claimed or steps.moved_in_bulk or sends.total:
+    busy = bool(enrolled or steps.claimed or steps.moved_in_bulk or sends.total)
+    if busy:
         logger.info(
-            "worker %s: advanced %d enrollments (%d emails queued, %d completed, %d exited); "
-            "sent %d delivered, %d bounced, %d deferred, %d failed, %d skipped",
+            "worker %s: started %d journeys; advanced %d enrollments (%d emails queued, "
+            "%d completed, %d exited); sent %d delivered, %d bounced, %d deferred, "
+            "%d failed, %d skipped",
             config.worker_id,
+            enrolled,
             *(steps.claimed, steps.messages_queued, steps.completed, steps.exited),
             *(sends.delivered, sends.bounced, sends.deferred, sends.failed, sends.skipped),
         )
-    return bool(steps.claimed or steps.moved_in_bulk or sends.total)
+    return busy
 
 
 def run_worker(

@@ -64,3 +64,44 @@ class LineItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} x {self.product_id}"
+
+
+class Checkout(models.Model):
+    """A checkout a customer started, keyed by the store's own checkout id. It is
+    completed when the store says so or when the customer places an order after it;
+    one left open is what checkout recovery flows write about."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="checkouts")
+    external_id = models.CharField(max_length=100)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="checkouts")
+    started_at = models.DateTimeField()
+    currency = models.CharField(max_length=3, default="USD")
+    total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    recovery_url = models.URLField(max_length=1000, blank=True, default="")
+    completed_at = models.DateTimeField(null=True, blank=True)
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "external_id"], name="uniq_checkout_external_id"
+            )
+        ]
+        indexes = [models.Index(fields=["store", "started_at"])]
+
+    def __str__(self) -> str:
+        return f"checkout {self.external_id}"
+
+
+class CheckoutLine(models.Model):
+    """One product line of a checkout."""
+
+    checkout = models.ForeignKey(Checkout, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField(default=1)
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.product_id}"

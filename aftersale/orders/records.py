@@ -37,6 +37,29 @@ class OrderRecord:
 
     @property
     def computed_total(self) -> Decimal:
-        if self.total is not None:
-            return self.total
-        return sum((li.unit_price * li.quantity for li in self.line_items), Decimal("0"))
+        return lines_total(self.line_items) if self.total is None else self.total
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutRecord:
+    """A checkout as the store reports it; `order_external_id` names the order that
+    completed it, when the store says."""
+
+    external_id: str
+    customer: CustomerRecord
+    started_at: dt.datetime
+    line_items: tuple[LineItemRecord, ...]
+    total: Decimal | None = None
+    currency: str = "USD"
+    recovery_url: str = ""
+    completed_at: dt.datetime | None = None
+    order_external_id: str = ""
+
+    @property
+    def computed_total(self) -> Decimal:
+        return lines_total(self.line_items) if self.total is None else self.total
+
+
+def lines_total(line_items: tuple[LineItemRecord, ...]) -> Decimal:
+    """What the lines add up to."""
+    return sum((li.unit_price * li.quantity for li in line_items), Decimal("0"))

@@ -15,7 +15,7 @@ from aftersale.catalog.services import ensure_products
 from aftersale.customers.records import CustomerRecord
 from aftersale.customers.services import upsert_customers
 from aftersale.orders.models import LineItem, Order, OrderStatus
-from aftersale.orders.records import OrderRecord
+from aftersale.orders.records import CheckoutRecord, OrderRecord
 from aftersale.stores.models import Store
 
 # Later lifecycle stages win, whatever order the events arrive in.
@@ -35,7 +35,8 @@ _DETAILS = ["payment_method", "shipping_address", "expected_delivery_on"]
 
 @dataclass
 class IngestResult:
-    """What an ingest did: ids of the orders it created and of those it updated."""
+    """What an ingest did: ids of the orders (or checkouts) it created and of those it
+    updated, and how many it left as they were."""
 
     created: list[int] = field(default_factory=list)
     updated: list[int] = field(default_factory=list)
@@ -93,7 +94,7 @@ def _ingest(store: Store, records: list[OrderRecord], now: dt.datetime) -> Inges
 
 def _create(store: Store, records: list[OrderRecord], now: dt.datetime) -> list[int]:
     customer_ids = upsert_customers(store=store, records=_customers(records), now=now)
-    product_ids = ensure_products(store=store, records=_line_item_products(records))
+    product_ids = ensure_products(store=store, records=line_item_products(records))
     orders = Order.objects.bulk_create(
         [_new_order(store, r, customer_ids[r.customer.external_id]) for r in records],
         batch_size=1000,
@@ -121,8 +122,8 @@ def _customers(records: list[OrderRecord]) -> list[CustomerRecord]:
     return list(merged.values())
 
 
-def _line_item_products(records: list[OrderRecord]) -> list[ProductRecord]:
-    """The products the line items name, one record per product."""
+def line_item_products(records: Sequence[OrderRecord | CheckoutRecord]) -> list[ProductRecord]:
+    """The products the records' line items name, one record per product."""
     items = {li.product_external_id: li for r in records for li in r.line_items}
     return [
         ProductRecord(
@@ -144,8 +145,8 @@ def _insert_line_items(
             order_id,
             product_ids[li.product_external_id],
             li.quantity,
-            price := _money(li.unit_price),
-            _money(price * li.quantity),
+            price := money(li.unit_price),
+            money(price * li.quantity),
         )
         for order_id, record in zip(order_ids, records, strict=True)
         for li in record.line_items
@@ -167,7 +168,7 @@ def _insert_line_items(
             cursor.executemany(sql, rows[start : start + _INSERT_BATCH])
 
 
-def _money(amount: Decimal) -> Decimal:
+def money(amount: Decimal) -> Decimal:
     """`amount` to the cent, as a DecimalField with two places stores it."""
     return amount.quantize(_CENT)
 

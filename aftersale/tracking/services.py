@@ -129,3 +129,18 @@ def _record_once(
     except IntegrityError:
         return False
     return True
+
+
+def record_customer_event(
+    *,
+    store: Store,
+    customer_id: int,
+    kind: EventKind,
+    occurred_at: dt.datetime,
+    data: dict[str, Any],
+) -> Event:
+    """Record something a customer did in the store (viewed a product, or an event the
+    store defines and posts); such events may repeat, so each call adds one."""
+    return Event.objects.create(
+        store=store, customer_id=customer_id, kind=kind, occurred_at=occurred_at, data=data
+    )
