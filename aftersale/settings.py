@@ -95,6 +95,18 @@ EMAIL_USE_TLS = env_bool("AFTERSALE_SMTP_STARTTLS", False)
 EMAIL_USE_SSL = env_bool("AFTERSALE_SMTP_TLS", False)
 EMAIL_TIMEOUT = env_int("AFTERSALE_SMTP_TIMEOUT", 30)
 
+# django-anymail's webhooks (docs/webhooks.md): the "user:password" every ESP must send
+# as HTTP basic auth, and Mailgun's signing key. Unset keys are left out, never empty:
+# an empty signing key would accept any signature.
+ANYMAIL = {
+    name: value
+    for name, value in {
+        "WEBHOOK_SECRET": env_str("AFTERSALE_WEBHOOK_SECRET", ""),
+        "MAILGUN_WEBHOOK_SIGNING_KEY": env_str("AFTERSALE_MAILGUN_WEBHOOK_SIGNING_KEY", ""),
+    }.items()
+    if value
+}
+
 # How many due enrollments / queued messages one scheduler pass claims.
 SCHEDULER_BATCH_SIZE = env_int("AFTERSALE_SCHEDULER_BATCH_SIZE", 500)
 SCHEDULER_LEASE_SECONDS = env_int("AFTERSALE_SCHEDULER_LEASE_SECONDS", 300)

@@ -6,5 +6,6 @@ from aftersale.api.api import api
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("esp/", include("anymail.urls")),
     path("", include("aftersale.tracking.urls")),
 ]

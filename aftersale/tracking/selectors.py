@@ -3,8 +3,10 @@ and which opens count as reads."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Q
 
+from aftersale.messaging.links import click_from_token
 from aftersale.messaging.models import Message
 from aftersale.stores.models import Store
 from aftersale.tracking.models import EventKind, Suppression
@@ -44,3 +46,73 @@ def human_open_filter(*, prefix: str = "") -> Q:
     return Q(**{f"{prefix}kind": EventKind.OPENED}) & (
         Q(**{machine: False}) | Q(**{f"{machine}__isnull": True})
     )
+
+
+def message_for_esp_event(
+    *, esp_message_id: str, aftersale_id: int | None, recipient: str
+) -> Message | None:
+    """The message an ESP's event is about, with its store and customer: the one the ESP
+    gave `esp_message_id`, else the one whose Message-ID header it is (Mailgun and
+    SendGrid's smtp-id report the header), else message `aftersale_id` (our id, which the
+    transport passed as metadata). A message sent to another address than `recipient`
+    (when given) is never the one: a stray id must not touch another customer's message.
+    None when no message matches. One query."""
+    wanted = Q()
+    if esp_message_id:
+        header = esp_message_id if esp_message_id.startswith("<") else f"<{esp_message_id}>"
+        wanted |= Q(esp_message_id=esp_message_id) | Q(message_id=header)
+    if aftersale_id:
+        wanted |= Q(pk=aftersale_id)
+    if not wanted:
+        return None
+    candidates = Message.objects.select_related("store", "customer").filter(wanted)[:10]
+    matching = [m for m in candidates if not recipient or _same_address(m.to_email, recipient)]
+
+    def rank(message: Message) -> int:
+        if esp_message_id and message.esp_message_id == esp_message_id:
+            return 0
+        return 2 if message.pk == aftersale_id else 1
+
+    return min(matching, key=rank, default=None)
+
+
+def message_replied_to(*, message_ids: list[int], referenced: list[str]) -> Message | None:
+    """The message a reply answers, with its store: the first of `message_ids` (read from
+    our signed reply addresses) that exists, else the latest message whose Message-ID
+    header is among `referenced` (the reply's In-Reply-To and References). None when the
+    reply names no message of ours."""
+    messages = Message.objects.select_related("store", "customer")
+    by_id = {m.pk: m for m in messages.filter(pk__in=message_ids)} if message_ids else {}
+    found = next((by_id[pk] for pk in message_ids if pk in by_id), None)
+    if found is None and referenced:
+        found = messages.filter(message_id__in=referenced).order_by("-pk").first()
+    return found
+
+
+def link_index(*, message: Message, url: str) -> int | None:
+    """The index of `message`'s tracked link that `url` leads to: our click redirect for
+    that link, or the link's recorded destination (what an ESP that rewrites links itself
+    reports). None for any other URL."""
+    redirect_prefix = settings.PUBLIC_URL.rstrip("/") + "/c/"
+    if url.startswith(redirect_prefix):
+        click = click_from_token(url[len(redirect_prefix) :].strip("/"))
+        return click[1] if click and click[0] == message.pk else None
+    urls = message.tracked_urls if isinstance(message.tracked_urls, list) else []
+    return urls.index(url) if url and url in urls else None
+
+
+def store_for_reply_domain(*, domain: str) -> Store | None:
+    """The store whose reply domain is `domain` (any letter case), or None."""
+    domain = domain.strip().lower()
+    return Store.objects.filter(reply_domain__iexact=domain).first() if domain else None
+
+
+def reply_domains() -> set[str]:
+    """Every store's reply domain, lower-cased: the domains the reply receiver accepts
+    mail for."""
+    domains = Store.objects.exclude(reply_domain="").values_list("reply_domain", flat=True)
+    return {domain.lower() for domain in domains}
+
+
+def _same_address(first: str, second: str) -> bool:
+    return first.strip().lower() == second.strip().lower()

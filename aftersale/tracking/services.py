@@ -131,6 +131,24 @@ def _record_once(
     return True
 
 
+def record_reported_open(*, message: Message, machine_reason: str, now: dt.datetime) -> bool:
+    """Record an open of `message` that its email service provider reported: the same
+    once-per-message `opened` events as `record_open` adds for the pixel, flagged machine
+    with `machine_reason` when it is not empty. True when an event was added."""
+    data: dict[str, Any] = {"machine": bool(machine_reason), "source": "esp"}
+    if machine_reason:
+        data["why"] = machine_reason
+    key = "open:machine" if machine_reason else "open"
+    return _record_once(message, kind=EventKind.OPENED, key=key, now=now, data=data)
+
+
+def record_reply(*, message: Message, sender: str, now: dt.datetime) -> bool:
+    """Record that `sender` replied to `message`: one `replied` event per message, which
+    the report counts; later replies add nothing. True the first time."""
+    data = {"from": sender[:254]}
+    return _record_once(message, kind=EventKind.REPLIED, key="reply", now=now, data=data)
+
+
 def record_customer_event(
     *,
     store: Store,

@@ -1,0 +1,360 @@
+"""ESP tracking webhooks: recorded Postmark, Mailgun and SendGrid payloads replayed through
+anymail's real webhook URLs, and what they do to statuses, suppressions and events."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.http import HttpResponse
+from django.test import Client
+from pytest_django.fixtures import Settings
+
+from aftersale.clock import VirtualClock, use_clock
+from aftersale.messaging.links import click_token
+from aftersale.messaging.models import Message, MessageStatus
+from aftersale.messaging.tests.factories import make_customer, make_scenario
+from aftersale.stores.models import Store
+from aftersale.tracking.models import Event, EventKind, SuppressionReason
+from aftersale.tracking.selectors import human_open_filter, suppression_reason
+from aftersale.tracking.tests.helpers import PUBLIC
+
+PAYLOADS = Path(__file__).parent / "payloads"
+# When the recorded payloads' message was handed over: the clock fixture's start.
+T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
+SECRET = "aftersale:webhook-test-secret"
+MAILGUN_SIGNING_KEY = "mailgun-test-signing-key"  # the key the recorded signatures use
+RECIPIENT = "ada@example.org"  # the recipient in every recorded payload
+OTHER_LINK = "https://shop.example.com/?utm_source=aftersale"
+CLICKED_LINK = (
+    "https://shop.example.com/p/1?utm_source=aftersale&utm_medium=email"
+    "&utm_campaign=post-purchase-upsell&utm_content=step-1"
+)
+
+
+@dataclass(frozen=True)
+class Esp:
+    name: str
+    url: str
+    message_id: str  # the id the ESP gave the message in its recorded payloads
+
+    def __str__(self) -> str:
+        return self.name
+
+
+POSTMARK = Esp("postmark", "/esp/postmark/tracking/", "883953f4-6105-42a2-a16a-77a8eac79483")
+MAILGUN = Esp(
+    "mailgun",
+    "/esp/mailgun/tracking/",
+    "<20240304090000.1.5E2B0F1D9C3A7B64@mg.shop.example.com>",
+)
+SENDGRID = Esp("sendgrid", "/esp/sendgrid/tracking/", "6a1f7e3c-2b9d-4c1e-9f0a-7d3c5b8e1a24")
+ESPS = [POSTMARK, MAILGUN, SENDGRID]
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::anymail.exceptions.AnymailNotSupportedWarning"  # anymail's note on SendGrid
+)
+
+
+@pytest.fixture(autouse=True)
+def _webhook_settings(settings: Settings) -> None:
+    settings.ANYMAIL = {
+        "WEBHOOK_SECRET": SECRET,
+        "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_SIGNING_KEY,
+    }
+    settings.PUBLIC_URL = PUBLIC
+
+
+@pytest.fixture
+def message(store: Store, clock: VirtualClock) -> Message:
+    """A thank-you email handed over to an ESP at T0, an hour ago."""
+    customer = make_customer(store, now=clock.now(), email=RECIPIENT)
+    message = make_scenario(store, now=clock.now(), customer=customer).message(
+        "thank-you", now=clock.now()
+    )
+    Message.objects.filter(pk=message.pk).update(
+        status=MessageStatus.SENT,
+        sent_at=T0,
+        message_id="<170954280000.1.42@shop.example.com>",
+        tracked_urls=[OTHER_LINK, CLICKED_LINK],
+    )
+    clock.advance(dt.timedelta(hours=1))
+    message.refresh_from_db()
+    return message
+
+
+def handed_to(esp: Esp, message: Message) -> Message:
+    """`message` as the transport left it after `esp` accepted it: with the ESP's id."""
+    Message.objects.filter(pk=message.pk).update(esp_message_id=esp.message_id)
+    message.refresh_from_db()
+    return message
+
+
+def payload(esp: Esp, name: str) -> bytes:
+    return (PAYLOADS / esp.name / f"{name}.json").read_bytes()
+
+
+def replay(
+    esp: Esp, name: str, *, clock: VirtualClock, body: bytes | None = None, auth: str = SECRET
+) -> HttpResponse:
+    """POST the recorded payload `name` of `esp` (or `body`) to its webhook URL."""
+    token = base64.b64encode(auth.encode()).decode()
+    client = Client(raise_request_exception=False)  # answer errors as the ESP would see them
+    with use_clock(clock):
+        response = client.post(
+            esp.url,
+            body if body is not None else payload(esp, name),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Basic {token}",
+        )
+    assert isinstance(response, HttpResponse)
+    return response
+
+
+def events(message: Message, kind: EventKind) -> list[Event]:
+    return list(Event.objects.filter(message=message, kind=kind))
+
+
+@pytest.mark.parametrize("esp", ESPS, ids=str)
+def test_a_delivery_report_marks_a_sent_message_delivered(
+    esp: Esp, message: Message, clock: VirtualClock
+) -> None:
+    handed_to(esp, message)
+
+    assert replay(esp, "delivered", clock=clock).status_code == 200
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DELIVERED
+    assert message.delivered_at is not None
+    assert T0 <= message.delivered_at < T0 + dt.timedelta(seconds=10)  # the ESP's time
+
+
+@pytest.mark.parametrize("esp", ESPS, ids=str)
+def test_a_hard_bounce_marks_the_message_bounced_and_suppresses_the_address(
+    esp: Esp, message: Message, clock: VirtualClock
+) -> None:
+    handed_to(esp, message)
+
+    assert replay(esp, "hard_bounce", clock=clock).status_code == 200
+    assert replay(esp, "hard_bounce", clock=clock).status_code == 200  # ESPs resend events
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.BOUNCED
+    assert message.bounced_at is not None
+    assert "bounced" in message.error
+    assert suppression_reason(store=message.store, email=RECIPIENT) == SuppressionReason.HARD_BOUNCE
+    assert len(events(message, EventKind.BOUNCED)) == 1
+
+
+def test_a_message_the_esp_refused_to_send_counts_as_a_hard_bounce(
+    message: Message, clock: VirtualClock
+) -> None:
+    handed_to(SENDGRID, message)
+
+    replay(SENDGRID, "rejected", clock=clock)  # SendGrid "dropped": a bounced address
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.BOUNCED
+    assert suppression_reason(store=message.store, email=RECIPIENT) == SuppressionReason.HARD_BOUNCE
+
+
+@pytest.mark.parametrize(
+    ("esp", "status"),
+    [
+        (POSTMARK, MessageStatus.BOUNCED),  # SoftBounce: Postmark gave up on this message
+        (MAILGUN, MessageStatus.SENT),  # a temporary failure: Mailgun will try again
+        (SENDGRID, MessageStatus.BOUNCED),  # a "blocked" bounce, then a deferral
+    ],
+    ids=str,
+)
+def test_a_soft_bounce_or_a_deferral_suppresses_nothing(
+    esp: Esp, status: MessageStatus, message: Message, clock: VirtualClock
+) -> None:
+    handed_to(esp, message)
+
+    assert replay(esp, "soft_bounce", clock=clock).status_code == 200
+
+    message.refresh_from_db()
+    assert message.status == status
+    assert suppression_reason(store=message.store, email=RECIPIENT) is None
+    assert events(message, EventKind.BOUNCED) == []
+
+
+@pytest.mark.parametrize("esp", ESPS, ids=str)
+def test_a_late_delivery_report_does_not_undo_a_bounce(
+    esp: Esp, message: Message, clock: VirtualClock
+) -> None:
+    handed_to(esp, message)
+
+    replay(esp, "hard_bounce", clock=clock)
+    assert replay(esp, "delivered", clock=clock).status_code == 200
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.BOUNCED
+    assert message.delivered_at is None
+
+
+def test_a_delivery_report_for_a_message_not_handed_over_is_refused(
+    message: Message, clock: VirtualClock
+) -> None:
+    Message.objects.filter(pk=message.pk).update(status=MessageStatus.QUEUED, sent_at=None)
+    handed_to(POSTMARK, message)
+
+    assert replay(POSTMARK, "delivered", clock=clock).status_code == 200
+
+    message.refresh_from_db()
+    assert (message.status, message.delivered_at) == (MessageStatus.QUEUED, None)
+
+
+@pytest.mark.parametrize("esp", ESPS, ids=str)
+def test_a_complaint_suppresses_the_address_and_is_recorded(
+    esp: Esp, message: Message, clock: VirtualClock
+) -> None:
+    handed_to(esp, message)
+
+    replay(esp, "complaint", clock=clock)
+
+    assert suppression_reason(store=message.store, email=RECIPIENT) == SuppressionReason.COMPLAINT
+    assert len(events(message, EventKind.COMPLAINED)) == 1
+
+
+@pytest.mark.parametrize("esp", ESPS, ids=str)
+def test_an_unsubscribe_report_unsubscribes_the_customer(
+    esp: Esp, message: Message, clock: VirtualClock
+) -> None:
+    handed_to(esp, message)
+
+    replay(esp, "unsubscribe", clock=clock)
+
+    message.customer.refresh_from_db()
+    assert message.customer.unsubscribed_at is not None
+    reason = suppression_reason(store=message.store, email=RECIPIENT)
+    assert reason == SuppressionReason.UNSUBSCRIBED
+    assert len(events(message, EventKind.UNSUBSCRIBED)) == 1
+
+
+@pytest.mark.parametrize("esp", ESPS, ids=str)
+def test_opens_and_clicks_record_the_once_per_message_events_of_the_pixel_and_redirect(
+    esp: Esp, message: Message, clock: VirtualClock
+) -> None:
+    handed_to(esp, message)
+
+    for name in ("opened", "clicked", "opened", "clicked"):
+        assert replay(esp, name, clock=clock).status_code == 200
+
+    (opened,) = events(message, EventKind.OPENED)
+    assert opened.data["machine"] is False
+    assert Event.objects.filter(human_open_filter(), message=message).count() == 1
+    (clicked,) = events(message, EventKind.CLICKED)
+    assert (clicked.once_key, clicked.url) == ("click:1", CLICKED_LINK)
+    assert T0 < clicked.occurred_at <= clock.now()
+
+
+def test_an_open_the_esp_flags_as_a_machine_is_not_a_read(
+    message: Message, clock: VirtualClock
+) -> None:
+    handed_to(SENDGRID, message)
+
+    replay(SENDGRID, "machine_opened", clock=clock)  # Apple Mail Privacy Protection
+
+    (opened,) = events(message, EventKind.OPENED)
+    assert opened.data["machine"] is True
+    assert not Event.objects.filter(human_open_filter(), message=message).exists()
+
+
+def test_a_click_the_esp_saw_on_our_own_redirect_counts_for_that_link(
+    message: Message, clock: VirtualClock
+) -> None:
+    handed_to(POSTMARK, message)
+    recorded = json.loads(payload(POSTMARK, "clicked"))
+    recorded["OriginalLink"] = f"{PUBLIC}/c/{click_token(message.pk, 0)}/"
+
+    replay(POSTMARK, "clicked", clock=clock, body=json.dumps(recorded).encode())
+
+    (clicked,) = events(message, EventKind.CLICKED)
+    assert clicked.once_key == "click:0"
+
+
+def test_without_the_esp_id_a_message_is_found_by_its_message_id_header(
+    message: Message, clock: VirtualClock
+) -> None:
+    Message.objects.filter(pk=message.pk).update(message_id=MAILGUN.message_id)
+
+    replay(MAILGUN, "delivered", clock=clock)  # Mailgun reports the Message-ID header
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DELIVERED
+
+
+def test_without_the_esp_id_a_message_is_found_by_our_id_in_the_metadata(
+    message: Message, clock: VirtualClock
+) -> None:
+    recorded = json.loads(payload(POSTMARK, "delivered"))
+    recorded["Metadata"] = {"aftersale_message": str(message.pk)}
+
+    replay(POSTMARK, "delivered", clock=clock, body=json.dumps(recorded).encode())
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DELIVERED
+
+
+def test_an_event_about_no_message_of_ours_is_answered_200_and_changes_nothing(
+    message: Message, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = replay(POSTMARK, "hard_bounce", clock=clock)  # an id we never stored
+
+    assert response.status_code == 200  # or the ESP would retry it for days
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENT
+    assert suppression_reason(store=message.store, email=RECIPIENT) is None
+    assert "for no message of ours" in caplog.text
+
+
+def test_an_event_for_another_recipient_never_touches_the_message(
+    message: Message, clock: VirtualClock
+) -> None:
+    handed_to(POSTMARK, message)
+    Message.objects.filter(pk=message.pk).update(to_email="someone.else@example.org")
+
+    assert replay(POSTMARK, "hard_bounce", clock=clock).status_code == 200
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENT
+    assert suppression_reason(store=message.store, email=RECIPIENT) is None
+
+
+@pytest.mark.parametrize("esp", ESPS, ids=str)
+def test_a_webhook_call_without_the_secret_is_refused(
+    esp: Esp, message: Message, clock: VirtualClock
+) -> None:
+    handed_to(esp, message)
+
+    response = replay(esp, "hard_bounce", clock=clock, auth="aftersale:guessed")
+
+    assert response.status_code == 400
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"signature": {"timestamp": "1709542804"',  # cut short
+        payload(MAILGUN, "delivered").replace(b"a8ce0edb", b"a8ce0edc"),  # forged token
+    ],
+    ids=["truncated", "bad-signature"],
+)
+def test_a_malformed_or_forged_payload_gets_anymails_error_and_changes_nothing(
+    body: bytes, message: Message, clock: VirtualClock
+) -> None:
+    handed_to(MAILGUN, message)
+
+    response = replay(MAILGUN, "delivered", clock=clock, body=body)
+
+    assert response.status_code == 400
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENT
