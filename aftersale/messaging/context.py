@@ -1,62 +1,143 @@
-"""What a template sees: plain dicts of pre-formatted values built from the database."""
+"""What a template sees: plain dicts of values built from the database, written for the
+recipient's locale (amounts, dates and durations through Babel)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import ROUND_HALF_UP, Decimal
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale
+from django.conf import settings
+
 from aftersale.catalog.models import Product
 from aftersale.coupons.models import Coupon, DiscountKind
+from aftersale.customers.models import Customer
+from aftersale.flows.selectors import journey_checkout
+from aftersale.messaging.countdown import countdown_url
 from aftersale.messaging.links import unsubscribe_url
+from aftersale.messaging.locale import Formatter, phrases, recipient_locale
 from aftersale.messaging.models import Message, TemplateKind
 from aftersale.orders.models import LineItem, Order
 from aftersale.stores.models import Store
 
-_CURRENCY_SYMBOLS = {"USD": "$", "CAD": "CA$", "AUD": "A$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _DEFAULT_COLOUR = "#1f6feb"
-_CENT = Decimal("0.01")
+MAX_STARS = 5
 
 Context = dict[str, Any]
 
 
-def format_money(amount: Decimal, *, currency: str) -> str:
-    """`amount` as a customer reads it, e.g. "$5.00" or "SEK 5.00"."""
-    symbol = _CURRENCY_SYMBOLS.get(currency.upper())
-    text = f"{amount.quantize(_CENT, rounding=ROUND_HALF_UP):,.2f}"
-    return f"{symbol}{text}" if symbol else f"{currency.upper()} {text}"
+def is_marketing_kind(kind: str) -> bool:
+    """Whether emails of template `kind` are marketing (need consent and an unsubscribe
+    link) rather than transactional, like an order confirmation."""
+    return kind != TemplateKind.ORDER_CONFIRMATION
 
 
 def is_marketing(message: Message) -> bool:
     """Whether `message` is marketing (needs consent and an unsubscribe link) rather
     than a transactional email such as an order confirmation."""
-    return message.template.kind != TemplateKind.ORDER_CONFIRMATION
+    return is_marketing_kind(message.template.kind)
 
 
-def build_context(*, message: Message, now: dt.datetime) -> Context:
-    """Everything the message's template may use: customer, store, the order that
-    started the journey with its products, the recommended products in their given
-    order with reasons, the coupon, and the unsubscribe URL. A handful of queries
-    regardless of how many products are involved."""
-    store = message.store
-    coupon = message.coupon
+@dataclass(frozen=True)
+class EmailFacts:
+    """What one email is about: its recipient, the order behind it with its lines, the
+    picked products (`{"product_id", "reason", ...}` dicts, best first) and the coupon.
+    `message_id` is None for an email that is not sent, such as a preview."""
+
+    store: Store
+    customer: Customer
+    to_email: str
+    kind: str
+    order: Order | None = None
+    lines: list[LineItem] = field(default_factory=list)
+    picks: list[dict[str, Any]] = field(default_factory=list)
+    coupon: Coupon | None = None
+    message_id: int | None = None
+
+
+def message_facts(message: Message) -> EmailFacts:
+    """The facts of a queued or sent `message`, read from the database."""
     order = _subject_order(message)
-    lines = _order_lines(order)
-    tz = _zone(message)
+    return EmailFacts(
+        store=message.store,
+        customer=message.customer,
+        to_email=message.to_email,
+        kind=message.template.kind,
+        order=order,
+        lines=_order_lines(order),
+        picks=list(message.recommendations or []),
+        coupon=message.coupon,
+        message_id=message.pk,
+    )
+
+
+def build_context(*, message: Message, now: dt.datetime, locale: Locale | None = None) -> Context:
+    """Everything the message's template may use (see `context_for`), written for
+    `locale`, by default the recipient's (the customer's locale, else the store's)."""
+    return context_for(facts=message_facts(message), now=now, locale=locale)
+
+
+def context_for(*, facts: EmailFacts, now: dt.datetime, locale: Locale | None = None) -> Context:
+    """Everything a template may use: customer, store, the order with its products, the
+    recommended products in their given order with reasons, ratings and discounted
+    prices, the coupon with its countdown image, the unsubscribe URL, the locale (and its
+    text direction) and the shared phrases in its language. A handful of queries
+    regardless of how many products are involved."""
+    store = facts.store
+    fmt = Formatter(
+        locale=locale
+        or recipient_locale(customer_locale=facts.customer.locale, store_locale=store.locale),
+        currency=store.currency,
+        zone=_zone(facts.customer, store),
+    )
+    words = phrases(fmt.language)
     return {
-        "customer": _customer(message),
+        "customer": _customer(facts, words=words),
         "store": _store(store),
         "shop_url": store.website_url,
-        "order": _order(order, lines, currency=store.currency, tz=tz),
-        "bought": _bought(lines, store=store),
-        "recommendations": _recommendations(message, store=store, coupon=coupon),
-        "coupon": _coupon(coupon, store=store, tz=tz, now=now) if coupon else None,
-        "unsubscribe_url": unsubscribe_url(message.pk),
-        "is_marketing": is_marketing(message),
+        "locale": _locale(fmt),
+        "phrases": words,
+        "order": _order(facts.order, facts.lines, fmt=fmt),
+        "bought": _bought(facts.lines, store=store, fmt=fmt),
+        "recommendations": _recommendations(facts, fmt=fmt),
+        "coupon": _coupon(facts.coupon, store=store, fmt=fmt, now=now) if facts.coupon else None,
+        "unsubscribe_url": _unsubscribe_url(facts.message_id),
+        "is_marketing": is_marketing_kind(facts.kind),
+        "checkout": _checkout(facts.message_id, fmt=fmt),
     }
+
+
+def _checkout(message_id: int | None, *, fmt: Formatter) -> Context | None:
+    """The abandoned checkout behind a checkout recovery email: its items, total and the
+    link back to it (None for other emails and for previews)."""
+    checkout = journey_checkout(message_id=message_id) if message_id is not None else None
+    if checkout is None:
+        return None
+    items = [
+        {
+            "name": line.product.name,
+            "image_url": line.product.image_url,
+            "price": fmt.money(line.unit_price),
+            "quantity": line.quantity,
+        }
+        for line in checkout.lines.all()
+    ]
+    return {
+        "items": items,
+        "total": fmt.money(checkout.total),
+        "recovery_url": checkout.recovery_url,
+    }
+
+
+def _unsubscribe_url(message_id: int | None) -> str:
+    if message_id is None:  # a preview: there is nobody to unsubscribe
+        return f"{settings.PUBLIC_URL.rstrip('/')}/u/preview/"
+    return unsubscribe_url(message_id)
 
 
 def _subject_order(message: Message) -> Order | None:
@@ -73,144 +154,212 @@ def _order_lines(order: Order | None) -> list[LineItem]:
     return list(order.line_items.select_related("product").order_by("id"))
 
 
-def _customer(message: Message) -> Context:
-    customer = message.customer
+def _customer(facts: EmailFacts, *, words: dict[str, str]) -> Context:
+    customer = facts.customer
     # "Hi there" reads better than "Hi ," when the shop never told us a name.
-    first_name = customer.first_name.strip() or "there"
-    return {"first_name": first_name, "last_name": customer.last_name, "email": message.to_email}
+    first_name = customer.first_name.strip() or words["there"]
+    return {"first_name": first_name, "last_name": customer.last_name, "email": facts.to_email}
+
+
+def _brand_colour(store: Store) -> str:
+    return store.brand_color if _HEX_COLOUR.match(store.brand_color) else _DEFAULT_COLOUR
 
 
 def _store(store: Store) -> Context:
-    colour = store.brand_color if _HEX_COLOUR.match(store.brand_color) else _DEFAULT_COLOUR
+    social = store.social_links if isinstance(store.social_links, dict) else {}
     return {
         "name": store.name,
-        "brand_color": colour,
+        "brand_color": _brand_colour(store),
         "logo_url": store.logo_url,
         "address": store.physical_address,
         "website_url": store.website_url,
         "currency": store.currency,
+        "social_links": [
+            {"name": str(network).replace("_", " ").title(), "url": url}
+            for network, url in social.items()
+            if isinstance(url, str) and url.startswith(("http://", "https://"))
+        ],
     }
 
 
-def _product(product: Product, *, store: Store) -> Context:
+def _locale(fmt: Formatter) -> Context:
+    rtl = fmt.direction == "rtl"
+    return {
+        "code": str(fmt.locale),
+        "language": fmt.language,
+        "direction": fmt.direction,
+        # Where text starts and ends: a price column ends on the far side.
+        "align": "right" if rtl else "left",
+        "align_end": "left" if rtl else "right",
+    }
+
+
+def _product(product: Product, *, store: Store, fmt: Formatter) -> Context:
+    rated = product.rating is not None and product.review_count > 0
     return {
         "product_id": product.pk,
         "name": product.name,
         "image_url": product.image_url,
         "url": product.url or store.website_url,
         "category": product.category,
-        "price": format_money(product.price, currency=store.currency),
+        "price": fmt.money(product.price),
         "discounted_price": None,
+        "discount_badge": None,
         "reason": "",
+        "rating": fmt.number(product.rating) if rated else None,  # type: ignore[arg-type]
+        "stars": _stars(product.rating) if rated else 0,  # type: ignore[arg-type]
+        "review_count": product.review_count if rated else 0,
+        "review_quote": product.review_quote.strip(),
     }
 
 
-def _order(
-    order: Order | None, lines: list[LineItem], *, currency: str, tz: dt.tzinfo
-) -> Context | None:
+def _stars(rating: Decimal) -> int:
+    """Whole stars to show for `rating` (0-5), rounded half up."""
+    return max(0, min(MAX_STARS, int(rating + Decimal("0.5"))))
+
+
+def _order(order: Order | None, lines: list[LineItem], *, fmt: Formatter) -> Context | None:
     if order is None:
         return None
     subtotal = sum((line.total for line in lines), Decimal("0"))
     discount = subtotal - order.total if subtotal > order.total else Decimal("0")
     return {
         "number": order.external_id,
-        "placed_on": _long_date(order.placed_at.astimezone(tz)),
-        "lines": [_line(line, currency=currency) for line in lines],
-        "subtotal": format_money(subtotal, currency=currency),
-        "discount": format_money(discount, currency=currency) if discount else "",
-        "total": format_money(order.total, currency=currency),
+        "placed_on": fmt.date(order.placed_at),
+        "lines": [_line(line, fmt=fmt) for line in lines],
+        "subtotal": fmt.money(subtotal),
+        "discount": fmt.money(discount) if discount else "",
+        "total": fmt.money(order.total),
+        "payment_method": order.payment_method,
+        "shipping_address": [
+            row.strip() for row in order.shipping_address.splitlines() if row.strip()
+        ],
+        "expected_delivery_on": (
+            fmt.date(order.expected_delivery_on) if order.expected_delivery_on else ""
+        ),
     }
 
 
-def _line(line: LineItem, *, currency: str) -> Context:
+def _line(line: LineItem, *, fmt: Formatter) -> Context:
     product = line.product
     return {
         "name": product.name,
         "quantity": line.quantity,
         "url": product.url,
         "image_url": product.image_url,
-        "price": format_money(line.unit_price, currency=currency),
-        "total": format_money(line.total, currency=currency),
+        "price": fmt.money(line.unit_price),
+        "total": fmt.money(line.total),
     }
 
 
-def _bought(lines: list[LineItem], *, store: Store) -> list[Context]:
+def _bought(lines: list[LineItem], *, store: Store, fmt: Formatter) -> list[Context]:
     unique = {line.product_id: line.product for line in lines}
-    return [_product(product, store=store) for product in unique.values()]
+    return [_product(product, store=store, fmt=fmt) for product in unique.values()]
 
 
-def _recommendations(message: Message, *, store: Store, coupon: Coupon | None) -> list[Context]:
+def _recommendations(facts: EmailFacts, *, fmt: Formatter) -> list[Context]:
     picks = [
         pick
-        for pick in message.recommendations or []
+        for pick in facts.picks
         if isinstance(pick, dict) and isinstance(pick.get("product_id"), int)
     ]
+    store = facts.store
     products = Product.objects.filter(store=store).in_bulk([p["product_id"] for p in picks])
+    # An upsell improves on the bought product of its own category; uncategorised
+    # products have nothing to be compared with.
+    bought_by_category = {
+        line.product.category: line.product for line in facts.lines if line.product.category
+    }
     cards = []
     for pick in picks:
         product = products.get(pick["product_id"])
         if product is None:
             continue  # deleted since the pick was made: show the others
-        card = _product(product, store=store)
+        card = _product(product, store=store, fmt=fmt)
         card["reason"] = str(pick.get("reason") or "")
-        card["discounted_price"] = _discounted(
-            product.price, coupon=coupon, currency=store.currency
-        )
+        card.update(_offer_price(product.price, coupon=facts.coupon, fmt=fmt))
+        card.update(_upgrade(pick, product, compared=bought_by_category, fmt=fmt))
         cards.append(card)
     return cards
 
 
-def _discounted(price: Decimal, *, coupon: Coupon | None, currency: str) -> str | None:
-    if coupon is None:
-        return None
-    program = coupon.program
-    if program.kind == DiscountKind.PERCENT and 0 < program.amount < 100:
-        return format_money(price * (100 - program.amount) / 100, currency=currency)
-    if program.kind == DiscountKind.FIXED and 0 < program.amount < price:
-        return format_money(price - program.amount, currency=currency)
-    return None
-
-
-def discount_text(coupon: Coupon, *, currency: str) -> str:
-    """The offer in words: "15% off", "$5.00 off" or "Free shipping"."""
-    program = coupon.program
-    if program.kind == DiscountKind.PERCENT:
-        return f"{format(program.amount.normalize(), 'f')}% off"
-    if program.kind == DiscountKind.FIXED:
-        return f"{format_money(program.amount, currency=currency)} off"
-    return "Free shipping"
-
-
-def _coupon(coupon: Coupon, *, store: Store, tz: dt.tzinfo, now: dt.datetime) -> Context:
-    minimum = coupon.program.minimum_order
-    expires_local = coupon.expires_at.astimezone(tz)
-    days_left = (expires_local.date() - now.astimezone(tz).date()).days
+def _upgrade(
+    pick: dict[str, Any], product: Product, *, compared: dict[str, Product], fmt: Formatter
+) -> Context:
+    """What an upsell pick costs more than the bought product it improves on: the
+    recommender's own `price_difference` when the pick carries one, else the difference
+    to the bought product of the same category."""
+    replaced = compared.get(product.category)
+    difference = _decimal(pick.get("price_difference"))
+    if difference is None and replaced is not None:
+        difference = product.price - replaced.price
+    if difference is None or difference <= 0:
+        return {"price_difference": None, "upgrade_of": None}
     return {
-        "code": coupon.code,
-        "discount_text": discount_text(coupon, currency=store.currency),
-        "minimum_order": format_money(minimum, currency=store.currency) if minimum else "",
-        "minimum_order_text": (
-            f"On orders over {format_money(minimum, currency=store.currency)}" if minimum else ""
-        ),
-        "expires_on": _long_date(expires_local),
-        "expires_in": _relative_days(days_left),
-        "days_left": max(days_left, 0),
+        "price_difference": fmt.money(difference),
+        "upgrade_of": replaced.name if replaced is not None else None,
     }
 
 
-def _relative_days(days: int) -> str:
-    if days <= 0:
-        return "today"
-    return "tomorrow" if days == 1 else f"in {days} days"
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
 
 
-def _long_date(moment: dt.datetime) -> str:
-    return f"{moment:%B} {moment.day}, {moment.year}"
+def _offer_price(price: Decimal, *, coupon: Coupon | None, fmt: Formatter) -> Context:
+    """The price after the coupon and its badge ("-15%"), when the coupon lowers it."""
+    if coupon is None:
+        return {}
+    program = coupon.program
+    if program.kind == DiscountKind.PERCENT and 0 < program.amount < 100:
+        return {
+            "discounted_price": fmt.money(price * (100 - program.amount) / 100),
+            "discount_badge": f"-{fmt.percent(program.amount)}",
+        }
+    if program.kind == DiscountKind.FIXED and 0 < program.amount < price:
+        return {
+            "discounted_price": fmt.money(price - program.amount),
+            "discount_badge": f"-{fmt.money(program.amount)}",
+        }
+    return {}
 
 
-def _zone(message: Message) -> dt.tzinfo:
+def discount_text(coupon: Coupon, *, fmt: Formatter) -> str:
+    """The offer in words of the formatter's language: "15% off", "5,00 € Rabatt",
+    "Free shipping"."""
+    program, words = coupon.program, phrases(fmt.language)
+    if program.kind == DiscountKind.PERCENT:
+        return words["discount_off"].format(amount=fmt.percent(program.amount))
+    if program.kind == DiscountKind.FIXED:
+        return words["discount_off"].format(amount=fmt.money(program.amount))
+    return words["free_shipping"]
+
+
+def _coupon(coupon: Coupon, *, store: Store, fmt: Formatter, now: dt.datetime) -> Context:
+    minimum = coupon.program.minimum_order
+    words = phrases(fmt.language)
+    days_left = coupon.expires_at.astimezone(fmt.zone).date() - now.astimezone(fmt.zone).date()
+    return {
+        "code": coupon.code,
+        "discount_text": discount_text(coupon, fmt=fmt),
+        "minimum_order": fmt.money(minimum) if minimum else "",
+        "minimum_order_text": (
+            words["minimum_order"].format(amount=fmt.money(minimum)) if minimum else ""
+        ),
+        "expires_on": fmt.date(coupon.expires_at),
+        "expires_in": fmt.time_until(coupon.expires_at, now=now),
+        "days_left": max(days_left.days, 0),
+        "countdown_url": countdown_url(expires_at=coupon.expires_at, color=_brand_colour(store)),
+    }
+
+
+def _zone(customer: Customer, store: Store) -> dt.tzinfo:
     """Dates are written in the customer's time zone, else the store's."""
-    for name in (message.customer.time_zone, message.store.time_zone):
+    for name in (customer.time_zone, store.time_zone):
         if name:
             try:
                 return ZoneInfo(name)

@@ -22,7 +22,7 @@ class TemplateKind(models.TextChoices):
 
 class EmailTemplate(models.Model):
     """A merchant-editable email: Jinja2 (sandboxed) producing MJML, plus subject and
-    preheader templates."""
+    preheader templates, in one language and optionally translated into others."""
 
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="templates")
     slug = models.SlugField()
@@ -31,6 +31,13 @@ class EmailTemplate(models.Model):
     subject = models.CharField(max_length=300)
     preheader = models.CharField(max_length=300, blank=True, default="")
     body_mjml = models.TextField()
+    # The language of subject, preheader and body above (Babel locale, e.g. "en").
+    locale = models.CharField(max_length=20, default="en")
+    # The same email in other languages, by locale ("de", "ar", "pt_BR"): each a dict of
+    # "subject", "preheader" and "body_mjml". A recipient gets their locale's variant,
+    # else their language's, else the text above. One row, so one `updated_at` versions
+    # every language and rendering needs no extra query.
+    translations = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField()
 
     class Meta:

@@ -37,29 +37,30 @@ _WHITESPACE = re.compile(r"\s+")
 _STRUCK_TAGS = frozenset({"s", "del", "strike"})
 
 
-def html_to_text(html: str) -> str:
+def html_to_text(html: str, *, was: str = "was") -> str:
     """The readable plain-text version of `html`: paragraphs and headings separated by
     blank lines, line breaks kept, links written as "text (url)", struck-through prices
-    as "(was $X)", and nothing from head/style/script or hidden elements."""
+    as "(was $X)" (`was` in the email's language), and nothing from head/style/script or
+    hidden elements."""
     if not html.strip():
         return "\n"
     chunks: list[str] = []
-    _walk(lxml_html.document_fromstring(html), chunks)
+    _walk(lxml_html.document_fromstring(html), chunks, was=was)
     lines = (" ".join(line.split()) for line in "".join(chunks).split("\n"))
     text = "\n".join(lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
-def _walk(element: etree._Element, chunks: list[str]) -> None:
+def _walk(element: etree._Element, chunks: list[str], *, was: str) -> None:
     """Append the visible text of `element` and of its tail to `chunks`."""
     tag = element.tag if isinstance(element.tag, str) else None  # None: a comment
     if tag is not None and not _hidden(tag, element):
-        _open(tag, chunks)
+        _open(tag, chunks, was=was)
         start = len(chunks)
         if element.text:
             chunks.append(_WHITESPACE.sub(" ", element.text))
         for child in element:
-            _walk(child, chunks)
+            _walk(child, chunks, was=was)
         _close(tag, element, chunks, start)
     if element.tail:
         chunks.append(_WHITESPACE.sub(" ", element.tail))
@@ -70,7 +71,7 @@ def _hidden(tag: str, element: etree._Element) -> bool:
     return tag in _SKIPPED_TAGS or bool(_HIDDEN_STYLE.search(element.get("style") or ""))
 
 
-def _open(tag: str, chunks: list[str]) -> None:
+def _open(tag: str, chunks: list[str], *, was: str) -> None:
     if tag == "br":
         chunks.append("\n")
     elif tag in _BLOCK_TAGS:
@@ -78,7 +79,7 @@ def _open(tag: str, chunks: list[str]) -> None:
     elif tag in {"td", "th"}:
         chunks.append(" ")
     elif tag in _STRUCK_TAGS:
-        chunks.append(" (was ")
+        chunks.append(f" ({was} ")
 
 
 def _close(tag: str, element: etree._Element, chunks: list[str], start: int) -> None:

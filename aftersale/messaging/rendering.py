@@ -11,21 +11,26 @@ from collections import OrderedDict
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import css_inline
 import jinja2
 import mrml
+from babel import Locale
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from aftersale.messaging.context import Context, build_context
 from aftersale.messaging.links import add_open_pixel, tag_links, track_links
+from aftersale.messaging.locale import (
+    formatting_locale,
+    parse_locale,
+    recipient_locale,
+    variant_candidates,
+)
 from aftersale.messaging.models import EmailTemplate, Message
 from aftersale.messaging.plaintext import html_to_text
-
-LIBRARY_DIR = Path(__file__).resolve().parent / "library"
+from aftersale.messaging.template_library import LIBRARY_DIR
 
 # Guards against runaway merchant templates: a render is a few KB of MJML, so these
 # limits are far above any real email and far below what would hurt a worker.
@@ -117,22 +122,58 @@ def _environment(*, html: bool) -> SandboxedEnvironment:
 _HTML_ENV = _environment(html=True)
 _TEXT_ENV = _environment(html=False)
 _INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
-_cache: OrderedDict[tuple[int, dt.datetime, str], tuple[str, jinja2.Template]] = OrderedDict()
+_CacheKey = tuple[int, dt.datetime, str, str]
+_cache: OrderedDict[_CacheKey, tuple[str, jinja2.Template]] = OrderedDict()
 _cache_lock = threading.Lock()
+_PART_FIELDS = {"subject": "subject", "preheader": "preheader", "body": "body_mjml"}
 
 
-def compile_template(*, template: EmailTemplate, part: str) -> jinja2.Template:
+def choose_variant(*, template: EmailTemplate, wanted: Locale) -> str:
+    """Which text of `template` a reader of `wanted` gets, the most specific first: the
+    key of its translation for the exact locale ("de_CH") or the language ("de"), or ""
+    for the template's own text when that is in the locale or language, and "" (its own
+    text) when nothing fits."""
+    translations = template.translations if isinstance(template.translations, dict) else {}
+    own = parse_locale(template.locale)
+    own_codes = {str(own), own.language} if own is not None else set()
+    for code in variant_candidates(wanted):
+        if code in translations:
+            return code
+        if code in own_codes:
+            return ""
+    return ""
+
+
+def variant_language(*, template: EmailTemplate, locale: str) -> str:
+    """The language ("de") the text of variant `locale` of `template` is written in."""
+    parsed = parse_locale(locale or template.locale)
+    return str(parsed.language) if parsed is not None else "en"
+
+
+def template_source(*, template: EmailTemplate, part: str, locale: str = "") -> str:
+    """The source of `part` ("subject", "preheader" or "body") of `template`'s text in
+    `locale` ("" for its own text); a translation missing that part is a TemplateError."""
+    field = _PART_FIELDS[part]
+    if not locale:
+        return str(getattr(template, field))
+    translation = (template.translations or {}).get(locale)
+    value = translation.get(field) if isinstance(translation, dict) else None
+    if not isinstance(value, str):
+        raise TemplateError(
+            slug=template.slug, problem=f"translation {locale!r} has no text for {field!r}"
+        )
+    return value
+
+
+def compile_template(*, template: EmailTemplate, part: str, locale: str = "") -> jinja2.Template:
     """The compiled Jinja template for `part` ("subject", "preheader" or "body") of
-    `template`, from a cache keyed by (id, updated_at) so an edit is seen at once;
-    raises TemplateError with the line number for a syntax error."""
-    source = {
-        "subject": template.subject,
-        "preheader": template.preheader,
-        "body": template.body_mjml,
-    }[part]
+    `template` in variant `locale` ("" for its own text), from a cache keyed by (id,
+    updated_at, locale) so an edit is seen at once; raises TemplateError with the line
+    number for a syntax error."""
+    source = template_source(template=template, part=part, locale=locale)
     if template.pk is None:  # an unsaved draft, e.g. a live preview
         return _compile(source, slug=template.slug, html=part == "body")
-    key = (template.pk, template.updated_at, part)
+    key = (template.pk, template.updated_at, locale, part)
     with _cache_lock:
         cached = _cache.get(key)
         # Comparing the source too guards against an edit that forgot to bump updated_at.
@@ -158,22 +199,28 @@ def _compile(source: str, *, slug: str, html: bool) -> jinja2.Template:
 
 
 def render_template(
-    *, template: EmailTemplate, context: Context, campaign: str, message_id: int | None = None
+    *,
+    template: EmailTemplate,
+    context: Context,
+    campaign: str,
+    message_id: int | None = None,
+    locale: str = "",
 ) -> RenderedEmail:
-    """Render `template` for one recipient's `context`: subject and preheader as single
-    lines, MJML body to inlined HTML with UTM-tagged links (utm_campaign=`campaign`,
-    utm_content=the template slug), and a plain-text part. With `message_id`, the HTML's
-    shop links go through that message's click redirect and it carries an open pixel;
-    the plain text always shows the (tagged) destinations themselves. Any problem in the
-    merchant's code, including a sandbox violation, raises TemplateError; nothing unsafe
-    runs."""
-    subject = _one_line(_run(template, "subject", context))
-    preheader = _one_line(_run(template, "preheader", context))
-    mjml = _run(template, "body", {**context, "subject": subject, "preheader": preheader})
+    """Render `template`'s text in variant `locale` ("" for its own text) for one
+    recipient's `context`: subject and preheader as single lines, MJML body to inlined
+    HTML with UTM-tagged links (utm_campaign=`campaign`, utm_content=the template slug),
+    and a plain-text part. With `message_id`, the HTML's shop links go through that
+    message's click redirect and it carries an open pixel; the plain text always shows
+    the (tagged) destinations themselves. Any problem in the merchant's code, including a
+    sandbox violation, raises TemplateError; nothing unsafe runs."""
+    subject = _one_line(_run(template, "subject", context, locale))
+    preheader = _one_line(_run(template, "preheader", context, locale))
+    body_context = {**context, "subject": subject, "preheader": preheader}
+    mjml = _run(template, "body", body_context, locale)
     page = _mjml_to_html(mjml, slug=template.slug)
     page = tag_links(page, campaign=campaign, content=template.slug)
     # The text comes from the page before inlining: same content, far fewer bytes to parse.
-    text = html_to_text(page)
+    text = html_to_text(page, was=context["phrases"]["was"])
     links: list[str] = []
     if message_id is not None:
         page, links = track_links(page, message_id=message_id)
@@ -188,16 +235,26 @@ def render_template(
 
 
 def render_message(*, message: Message, now: dt.datetime, track: bool = True) -> RenderedEmail:
-    """Render `message` for its recipient with the context built from the database,
-    with click tracking and an open pixel unless `track` is False (a preview must not
-    count as an open); raises TemplateError when its template cannot be rendered."""
+    """Render `message` for its recipient with the context built from the database, in
+    the template's variant for the recipient's locale (see `choose_variant`) with amounts
+    and dates in that locale's formats, with click tracking and an open pixel unless
+    `track` is False (a preview must not count as an open); raises TemplateError when its
+    template cannot be rendered."""
     campaign = message.flow.slug if message.flow is not None else "transactional"
-    context = build_context(message=message, now=now)
+    wanted = recipient_locale(
+        customer_locale=message.customer.locale, store_locale=message.store.locale
+    )
+    variant = choose_variant(template=message.template, wanted=wanted)
+    language = variant_language(template=message.template, locale=variant)
+    context = build_context(
+        message=message, now=now, locale=formatting_locale(wanted=wanted, text_language=language)
+    )
     return render_template(
         template=message.template,
         context=context,
         campaign=campaign,
         message_id=message.pk if track else None,
+        locale=variant,
     )
 
 
@@ -206,8 +263,8 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _run(template: EmailTemplate, part: str, context: Context) -> str:
-    compiled = compile_template(template=template, part=part)
+def _run(template: EmailTemplate, part: str, context: Context, locale: str) -> str:
+    compiled = compile_template(template=template, part=part, locale=locale)
     try:
         return _generate_capped(compiled, context, slug=template.slug)
     except TemplateError:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import secrets
@@ -24,8 +23,9 @@ from django.db.models import F
 from aftersale.messaging.context import is_marketing
 from aftersale.messaging.links import unsubscribe_token, unsubscribe_url
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus
-from aftersale.messaging.rendering import LIBRARY_DIR, RenderedEmail, TemplateError, render_message
+from aftersale.messaging.rendering import RenderedEmail, TemplateError, render_message
 from aftersale.messaging.selectors import RENDER_RELATIONS, due_messages
+from aftersale.messaging.template_library import library_templates
 from aftersale.stores.models import Store
 from aftersale.tracking.models import SuppressionReason
 from aftersale.tracking.selectors import suppression_reason
@@ -48,19 +48,11 @@ def install_default_templates(*, store: Store, now: dt.datetime) -> list[EmailTe
     """Give `store` every template of the shipped library it does not have yet and return
     the store's library templates in library order. Templates whose slug the store
     already has are left untouched, so running it again changes nothing."""
-    entries = json.loads((LIBRARY_DIR / "templates.json").read_text(encoding="utf-8"))
     existing = {t.slug: t for t in EmailTemplate.objects.filter(store=store)}
     installed = []
-    for entry in entries:
-        template = existing.get(entry["slug"]) or EmailTemplate.objects.create(
-            store=store,
-            slug=entry["slug"],
-            name=entry["name"],
-            kind=entry["kind"],
-            subject=entry["subject"],
-            preheader=entry["preheader"],
-            body_mjml=(LIBRARY_DIR / entry["body"]).read_text(encoding="utf-8"),
-            updated_at=now,
+    for entry in library_templates():
+        template = existing.get(entry.slug) or EmailTemplate.objects.create(
+            store=store, updated_at=now, **entry.fields()
         )
         installed.append(template)
     return installed

@@ -52,6 +52,11 @@ def test_installing_default_templates_is_idempotent_and_keeps_merchant_edits(
         "order-confirmation",
         "usage-tips",
         "review-request",
+        "cross-sell",
+        "upsell",
+        "replenishment",
+        "win-back",
+        "checkout-recovery",
     ]
     EmailTemplate.objects.filter(slug="thank-you").update(subject="Edited")
     again = install_default_templates(store=store, now=clock.advance(dt.timedelta(days=1)))
