@@ -5,6 +5,7 @@ from pathlib import Path
 import dj_database_url
 
 from aftersale.env import env_bool, env_int, env_path, env_str
+from aftersale.messaging.transports.config import email_transport, esp_options
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = env_path("AFTERSALE_HOME", Path.cwd() / "var")
@@ -94,6 +95,10 @@ EMAIL_HOST_PASSWORD = env_str("AFTERSALE_SMTP_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("AFTERSALE_SMTP_STARTTLS", False)
 EMAIL_USE_SSL = env_bool("AFTERSALE_SMTP_TLS", False)
 EMAIL_TIMEOUT = env_int("AFTERSALE_SMTP_TIMEOUT", 30)
+# How the sender hands email over: "smtp" (the relay above, pipelined) or
+# "anymail:<esp>" with AFTERSALE_ESP_API_KEY etc. (aftersale/messaging/transports/config.py).
+EMAIL_TRANSPORT = email_transport()
+EMAIL_ESP_OPTIONS = esp_options(EMAIL_TRANSPORT)
 
 # django-anymail's webhooks (docs/webhooks.md): the "user:password" every ESP must send
 # as HTTP basic auth, and Mailgun's signing key. Unset keys are left out, never empty:

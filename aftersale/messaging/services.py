@@ -6,29 +6,29 @@ import datetime as dt
 import logging
 import os
 import secrets
-import smtplib
 import socket
-from contextlib import suppress
 from dataclasses import dataclass
-from email.utils import formataddr
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection, make_msgid
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Field
 
+from aftersale.customers.models import Customer
 from aftersale.messaging.context import is_marketing
-from aftersale.messaging.links import unsubscribe_token, unsubscribe_url
+from aftersale.messaging.links import reply_address, unsubscribe_token, unsubscribe_url
+from aftersale.messaging.mime import Email
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus
 from aftersale.messaging.rendering import RenderedEmail, TemplateError, render_message
 from aftersale.messaging.selectors import RENDER_RELATIONS, due_messages
 from aftersale.messaging.template_library import library_templates
+from aftersale.messaging.transports.base import Outcome, OutgoingEmail, SendResult, Transport
+from aftersale.messaging.transports.configured import configured_transport
+from aftersale.messaging.transports.esp import BackendTransport
 from aftersale.stores.models import Store
-from aftersale.tracking.models import SuppressionReason
-from aftersale.tracking.selectors import suppression_reason
+from aftersale.tracking.models import Suppression, SuppressionReason
 from aftersale.tracking.services import record_bounce
 
 logger = logging.getLogger(__name__)
@@ -37,8 +37,6 @@ MAX_ATTEMPTS = 5
 RETRY_BASE = dt.timedelta(minutes=5)
 # When another worker takes some of our candidates, look for more this many times.
 _CLAIM_ROUNDS = 3
-
-Outcome = Literal["delivered", "bounced", "deferred", "failed", "skipped"]
 
 
 # --- the template library -----------------------------------------------------------
@@ -126,49 +124,32 @@ def _claim_if_still_free(
 
 # --- sending ------------------------------------------------------------------------
 
+# Emails rendered, then handed to the transport as one batch (pipelined over SMTP), then
+# recorded with one UPDATE per kind of outcome.
+SEND_CHUNK = 100
+
 
 @dataclass
 class SendSummary:
     """What one pass of the sender did."""
 
     delivered: int = 0
+    sent: int = 0  # handed to an email service, whose webhooks report delivery later
     bounced: int = 0
     deferred: int = 0
     failed: int = 0
     skipped: int = 0
 
-    def add(self, outcome: Outcome) -> None:
-        """Count one message's outcome."""
-        setattr(self, outcome, getattr(self, outcome) + 1)
+    def add(self, status: str) -> None:
+        """Count one message's outcome (a MessageStatus value, or "deferred")."""
+        setattr(self, status, getattr(self, status) + 1)
 
     @property
     def total(self) -> int:
         """How many messages the pass handled."""
-        return self.delivered + self.bounced + self.deferred + self.failed + self.skipped
-
-
-class _ConnectFailed(Exception):
-    """The mail server could not be reached at all: the rest of the batch waits."""
-
-
-class _Transport:
-    """One connection reused for a whole batch, reopened after it drops."""
-
-    def __init__(self, connection: BaseEmailBackend) -> None:
-        self.connection = connection
-
-    def send(self, email: EmailMultiAlternatives) -> None:
-        try:
-            self.connection.open()  # a no-op while the connection is up
-        except Exception as exc:
-            self.reset()
-            raise _ConnectFailed(f"cannot connect to the mail server: {exc!r}") from exc
-        if self.connection.send_messages([email]) != 1:
-            raise smtplib.SMTPException("the email backend accepted nothing")
-
-    def reset(self) -> None:
-        with suppress(Exception):  # closing a dead connection may fail in many ways
-            self.connection.close()
+        return (
+            self.delivered + self.sent + self.bounced + self.deferred + self.failed + self.skipped
+        )
 
 
 def send_queued_messages(
@@ -176,52 +157,119 @@ def send_queued_messages(
     now: dt.datetime,
     limit: int = 500,
     store: Store | None = None,
-    connection: BaseEmailBackend | None = None,
+    connection: Transport[Any, Any] | BaseEmailBackend | None = None,
     worker_id: str | None = None,
 ) -> SendSummary:
-    """Claim the due queued messages (up to `limit`, all stores unless `store`), then
-    render and send each over one reused connection (Django's configured backend unless
-    `connection` is given). Every message ends the pass delivered, bounced (SMTP 5xx),
-    deferred for a later retry (4xx or a dropped connection; failed after
-    MAX_ATTEMPTS), failed (its template cannot render) or skipped (no marketing consent);
-    no message is lost, and each status change applies only while we hold its claim."""
+    """Claim the due queued messages (up to `limit`, all stores unless `store`), render
+    them and hand them over in batches through `connection` (a transport, or a Django
+    email backend; by default the configured transport, closed afterwards). Every message
+    ends the pass delivered (sent, for an email service), bounced (a permanent refusal
+    of the address: suppressed), deferred for a later retry with exponential backoff (a
+    temporary refusal or a dropped connection; failed after MAX_ATTEMPTS), failed (its
+    template cannot render, or it cannot be sent at all) or skipped (suppressed, or no
+    marketing consent). When the server cannot be reached the rest of the pass waits.
+    No message is lost or sent twice by one pass, and each status change applies only
+    while we still hold its claim."""
     messages = claim_due_messages(now=now, limit=limit, store=store, worker_id=worker_id)
     summary = SendSummary()
     if not messages:
         return summary
-    transport = _Transport(connection or get_connection())
+    transport = _transport_for(connection)
     try:
-        for index, message in enumerate(messages):
-            try:
-                summary.add(_process(message, transport=transport, now=now))
-            except _ConnectFailed as exc:
-                summary.add(_defer(message, now=now, error=str(exc)))
-                summary.deferred += _release(messages[index + 1 :])
+        for start in range(0, len(messages), SEND_CHUNK):
+            reachable = _send_chunk(
+                messages[start : start + SEND_CHUNK], transport=transport, now=now, summary=summary
+            )
+            if not reachable:
+                rest = messages[start + SEND_CHUNK :]
+                _write_updates([(message, {}) for message in rest])  # they stay due
+                summary.deferred += len(rest)
                 break
     finally:
         if connection is None:
-            transport.reset()
+            transport.close()
     return summary
 
 
-def _process(message: Message, *, transport: _Transport, now: dt.datetime) -> Outcome:
-    reason = _skip_reason(message)
-    if reason:
-        return _finish(message, status=MessageStatus.SKIPPED, error=reason)
-    try:
-        rendered = render_message(message=message, now=now)
-    except TemplateError as exc:
-        return _finish(message, status=MessageStatus.FAILED, error=str(exc))
-    except Exception as exc:  # a bug must not take the rest of the batch down with it
-        logger.exception("rendering message %s failed", message.pk)
-        return _finish(message, status=MessageStatus.FAILED, error=f"internal error: {exc!r}")
-    email = build_email(message=message, rendered=rendered)
-    return _deliver(message, email=email, rendered=rendered, transport=transport, now=now)
+def _transport_for(
+    connection: Transport[Any, Any] | BaseEmailBackend | None,
+) -> Transport[Any, Any]:
+    if connection is None:
+        return configured_transport()
+    if isinstance(connection, BaseEmailBackend):
+        return BackendTransport(connection)
+    return connection
 
 
-def _skip_reason(message: Message) -> str:
+_Update = tuple[Message, dict[str, Any]]
+
+
+def _send_chunk(
+    messages: list[Message],
+    *,
+    transport: Transport[Any, Any],
+    now: dt.datetime,
+    summary: SendSummary,
+) -> bool:
+    """Render, send and record `messages`; False when the server could not be reached
+    (those not handed over stay due)."""
+    updates: list[_Update] = []
+    ready: list[tuple[Message, RenderedEmail, OutgoingEmail]] = []
+    suppressed = _suppression_reasons(messages)
+    for message in messages:
+        reason = _skip_reason(message, suppressed.get((message.store_id, _key(message.to_email))))
+        if reason:
+            updates.append(_finished(message, MessageStatus.SKIPPED, error=reason))
+            continue
+        try:
+            rendered = render_message(message=message, now=now)
+        except TemplateError as exc:
+            updates.append(_finished(message, MessageStatus.FAILED, error=str(exc)))
+            continue
+        except Exception as exc:  # a bug must not take the rest of the batch down with it
+            logger.exception("rendering message %s failed", message.pk)
+            updates.append(
+                _finished(message, MessageStatus.FAILED, error=f"internal error: {exc!r}")
+            )
+            continue
+        ready.append(
+            (message, rendered, outgoing_email(message=message, rendered=rendered, now=now))
+        )
+    results = transport.send([outgoing for _, _, outgoing in ready]) if ready else []
+    reachable = True
+    for (message, rendered, outgoing), result in zip(ready, results, strict=True):
+        if result.outcome is Outcome.UNREACHABLE:
+            # One attempt counts against the first (so a dead relay fails messages in
+            # the end); the others were never tried and stay due as they are.
+            updates.append(
+                _deferred(message, now=now, error=result.detail) if reachable else (message, {})
+            )
+            reachable = False
+            continue
+        updates.append(
+            _after_send(message, rendered, outgoing, result, transport=transport, now=now)
+        )
+    _write_updates(updates)
+    for _, fields in updates:
+        summary.add(fields.get("status", "deferred"))
+    return reachable
+
+
+def _key(email: str) -> str:
+    return email.strip().lower()
+
+
+def _suppression_reasons(messages: list[Message]) -> dict[tuple[int, str], str]:
+    """(store id, address) -> why it is suppressed, for the recipients of `messages`:
+    one query for the batch instead of one per message."""
+    rows = Suppression.objects.filter(
+        store_id__in={m.store_id for m in messages}, email__in={_key(m.to_email) for m in messages}
+    ).values_list("store_id", "email", "reason")
+    return {(store_id, email): reason for store_id, email, reason in rows}
+
+
+def _skip_reason(message: Message, suppressed: str | None) -> str:
     customer = message.customer
-    suppressed = suppression_reason(store=message.store_id, email=message.to_email)
     if suppressed == SuppressionReason.HARD_BOUNCE:
         return "address suppressed: hard_bounce"  # dead: not even transactional email
     if not is_marketing(message):
@@ -235,130 +283,177 @@ def _skip_reason(message: Message) -> str:
     return ""
 
 
-def build_email(*, message: Message, rendered: RenderedEmail) -> EmailMultiAlternatives:
-    """The MIME email for `message`: text body plus HTML alternative, From the store,
-    Reply-To, a fresh Message-ID and, for marketing, RFC 8058 one-click unsubscribe
-    headers."""
+def outgoing_email(*, message: Message, rendered: RenderedEmail, now: dt.datetime) -> OutgoingEmail:
+    """The email for `message`: From the store, Reply-To its per-message address on the
+    store's reply domain (else the store's reply-to), a fresh Message-ID, and, for
+    marketing, RFC 8058 one-click unsubscribe headers."""
     store = message.store
-    headers = {
-        "Message-ID": make_msgid(domain=store.from_email.rpartition("@")[2] or "localhost"),
-        "X-Aftersale-Message": str(message.pk),
-    }
+    headers = [("X-Aftersale-Message", str(message.pk))]
     if is_marketing(message):
-        headers.update(_unsubscribe_headers(message))
-    email = EmailMultiAlternatives(
+        headers += _unsubscribe_headers(message)
+    if store.reply_domain:
+        reply_to = reply_address(message.pk, domain=store.reply_domain)
+    else:
+        reply_to = store.reply_to
+    email = Email(
+        from_name=store.name,
+        from_address=store.from_email,
+        to=message.to_email,
         subject=rendered.subject,
-        body=rendered.text,
-        from_email=formataddr((store.name, store.from_email)),
-        to=[message.to_email],
-        reply_to=[store.reply_to] if store.reply_to else None,
-        headers=headers,
+        text=rendered.text,
+        html=rendered.html,
+        message_id=_message_id(message.pk, sender=store.from_email),
+        date=now,
+        reply_to=reply_to,
+        headers=tuple(headers),
     )
-    email.attach_alternative(rendered.html, "text/html")
-    return email
+    return OutgoingEmail(message_pk=message.pk, email=email)
 
 
-def _unsubscribe_headers(message: Message) -> dict[str, str]:
+def _message_id(pk: int | None, *, sender: str) -> str:
+    domain = sender.rpartition("@")[2] or "localhost"
+    return f"<aftersale.{pk or 'test'}.{secrets.token_hex(8)}@{domain}>"
+
+
+def _unsubscribe_headers(message: Message) -> list[tuple[str, str]]:
     mailbox = message.store.reply_to or message.store.from_email
     mailto = f"mailto:{mailbox}?subject={quote('unsubscribe ' + unsubscribe_token(message.pk))}"
-    return {
-        "List-Unsubscribe": f"<{unsubscribe_url(message.pk)}>, <{mailto}>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-    }
+    return [
+        ("List-Unsubscribe", f"<{unsubscribe_url(message.pk)}>, <{mailto}>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    ]
 
 
-def _deliver(
+def _after_send(
     message: Message,
-    *,
-    email: EmailMultiAlternatives,
     rendered: RenderedEmail,
-    transport: _Transport,
+    outgoing: OutgoingEmail,
+    result: SendResult,
+    *,
+    transport: Transport[Any, Any],
     now: dt.datetime,
-) -> Outcome:
+) -> _Update:
     sent = {
         "subject": rendered.subject[:300],
-        "message_id": email.extra_headers["Message-ID"],
+        "message_id": outgoing.email.message_id,
         "tracked_urls": list(rendered.links),
+        "esp_message_id": result.provider_id[:200],
     }
-    try:
-        transport.send(email)
-    except _ConnectFailed:
-        raise
-    except Exception as exc:
-        kind, dropped = classify_send_error(exc)
-        if dropped:
-            transport.reset()  # the next message reconnects
-        if kind == "bounce":
-            record_bounce(message=message, now=now)
-            return _finish(
-                message, status=MessageStatus.BOUNCED, error=_describe(exc), bounced_at=now, **sent
-            )
-        return _defer(message, now=now, error=_describe(exc))
-    return _finish(
-        message, status=MessageStatus.DELIVERED, error="", sent_at=now, delivered_at=now, **sent
-    )
-
-
-def classify_send_error(exc: BaseException) -> tuple[Literal["bounce", "retry"], bool]:
-    """Whether a failed send is a permanent bounce (SMTP 5xx) or worth retrying (4xx,
-    network trouble, anything unknown), and whether the connection is gone."""
-    # 421 means the server is closing the connection on us (smtplib closes its side too).
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _ in exc.recipients.values()]
-        return ("bounce" if codes and min(codes) >= 500 else "retry"), 421 in codes
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return ("bounce" if exc.smtp_code >= 500 else "retry"), exc.smtp_code == 421
-    if isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError | TimeoutError):
-        return "retry", True
-    return "retry", isinstance(exc, OSError)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return "; ".join(
-            f"{rcpt}: {code} {_text(reply)}" for rcpt, (code, reply) in exc.recipients.items()
+    if result.outcome is Outcome.ACCEPTED:
+        delivered = (
+            {"delivered_at": now} if transport.accepted_status == MessageStatus.DELIVERED else {}
         )
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
-    return f"{type(exc).__name__}: {exc}"
+        return _finished(
+            message, transport.accepted_status, error="", sent_at=now, **delivered, **sent
+        )
+    if result.outcome is Outcome.REJECTED:
+        record_bounce(message=message, now=now)
+        return _finished(
+            message, MessageStatus.BOUNCED, error=result.detail, bounced_at=now, **sent
+        )
+    if result.outcome is Outcome.FAILED:
+        return _finished(message, MessageStatus.FAILED, error=result.detail)
+    return _deferred(message, now=now, error=result.detail)
 
 
-def _text(reply: bytes | str) -> str:
-    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+def _finished(message: Message, status: MessageStatus, *, error: str, **fields: Any) -> _Update:
+    return message, {"status": status.value, "error": error, **fields}
 
 
-def _owned(message: Message) -> Any:
-    """The message's row, but only while it is still queued and claimed by us."""
-    return Message.objects.filter(
-        id=message.pk, status=MessageStatus.QUEUED, claimed_by=message.claimed_by
-    )
-
-
-def _finish(message: Message, *, status: MessageStatus, error: str, **fields: Any) -> Outcome:
-    _owned(message).update(status=status, error=error, claimed_until=None, **fields)
-    return status.value  # type: ignore[return-value]
-
-
-def _defer(message: Message, *, now: dt.datetime, error: str) -> Outcome:
+def _deferred(message: Message, *, now: dt.datetime, error: str) -> _Update:
     attempts = message.attempts + 1
     if attempts >= MAX_ATTEMPTS:
-        return _finish(
-            message,
-            status=MessageStatus.FAILED,
-            attempts=attempts,
-            error=f"gave up after {attempts} attempts: {error}",
-        )
-    _owned(message).update(
-        attempts=F("attempts") + 1,
-        send_after=now + RETRY_BASE * 2**message.attempts,
-        error=error,
-        claimed_until=None,
+        error = f"gave up after {attempts} attempts: {error}"
+        return _finished(message, MessageStatus.FAILED, error=error, attempts=attempts)
+    later = now + RETRY_BASE * 2**message.attempts
+    return message, {"attempts": attempts, "send_after": later, "error": error}
+
+
+def _write_updates(updates: list[_Update]) -> None:
+    """Give each message its new field values and release its claim, with one UPDATE
+    per set of changed fields, touching only rows still queued under the claim we hold
+    (a claim that expired and was taken over is left to its new owner)."""
+    groups: dict[tuple[str, ...], list[_Update]] = {}
+    for message, fields in updates:
+        groups.setdefault(tuple(fields), []).append((message, fields))
+    with transaction.atomic():
+        for names, rows in groups.items():
+            _update_owned_rows(names, rows)
+
+
+def _update_owned_rows(names: tuple[str, ...], rows: list[_Update]) -> None:
+    """UPDATE ... FROM a VALUES list (SQLite 3.33+, PostgreSQL): one statement sets
+    per-row values; each value is prepared by its model field, so it arrives typed."""
+    table = Message._meta.db_table
+    fields = [_field(name) for name in names]
+    columns = ["id", "claimed_by", *(str(field.column) for field in fields)]
+    params: list[Any] = []
+    for message, values in rows:
+        params += [message.pk, message.claimed_by]
+        params += [f.get_db_prep_value(values[f.name], connection) for f in fields]
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
+    assignments = ", ".join(["claimed_until = NULL", *(f"{c} = v.{c}" for c in columns[2:])])
+    sql = (
+        f"WITH v({', '.join(columns)}) AS (VALUES {placeholders}) "
+        f"UPDATE {table} SET {assignments} FROM v "
+        f"WHERE {table}.id = v.id AND {table}.claimed_by = v.claimed_by AND {table}.status = %s"
     )
-    return "deferred"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, MessageStatus.QUEUED.value])
 
 
-def _release(messages: list[Message]) -> int:
-    """Give back claims we will not use this pass; the messages stay due."""
-    for message in messages:
-        _owned(message).update(claimed_until=None)
-    return len(messages)
+def _field(name: str) -> Field[Any, Any]:
+    field = Message._meta.get_field(name)
+    assert isinstance(field, Field), name  # only concrete columns are ever written here
+    return field
+
+
+# --- test emails --------------------------------------------------------------------
+
+TEST_SUBJECT_PREFIX = "[Test] "
+
+
+def send_test_email(
+    *,
+    template: EmailTemplate,
+    customer: Customer,
+    to: str,
+    now: dt.datetime,
+    transport: Transport[Any, Any] | None = None,
+) -> SendResult:
+    """Render `template` for `customer` and send it to `to` through `transport` (the
+    configured one by default) with "[Test] " before its subject, so a merchant sees
+    exactly what the customer would get. Nothing is recorded: no message row, no flow
+    step, no tracking (links go straight to the shop, no open pixel, no unsubscribe
+    headers). Returns what the transport made of it; a template that cannot render
+    raises TemplateError."""
+    draft = Message(
+        store=template.store,
+        customer=customer,
+        template=template,
+        to_email=to,
+        recommendations=[],
+        queued_at=now,
+        send_after=now,
+    )
+    rendered = render_message(message=draft, now=now, track=False)
+    store = template.store
+    email = Email(
+        from_name=store.name,
+        from_address=store.from_email,
+        to=to,
+        subject=TEST_SUBJECT_PREFIX + rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id=_message_id(None, sender=store.from_email),
+        date=now,
+        reply_to=store.reply_to,
+        headers=(("X-Aftersale-Test", "1"),),
+    )
+    own = transport is None
+    transport = transport or configured_transport()
+    try:
+        return transport.send([OutgoingEmail(message_pk=0, email=email)])[0]
+    finally:
+        if own:
+            transport.close()

@@ -1,0 +1,183 @@
+"""Emails through a Django email backend: django-anymail's for an email service (ESP),
+or any other backend (Django's own SMTP backend, say). Each email becomes a Django
+EmailMultiAlternatives and goes over the backend's one reused connection."""
+
+from __future__ import annotations
+
+import smtplib
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from anymail.exceptions import (
+    AnymailAPIError,
+    AnymailInvalidAddress,
+    AnymailRecipientsRefused,
+    AnymailSerializationError,
+    AnymailUnsupportedFeature,
+)
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.base import BaseEmailBackend
+
+from aftersale.messaging import mime
+from aftersale.messaging.models import MessageStatus
+from aftersale.messaging.transports.base import (
+    Outcome,
+    OutgoingEmail,
+    SendResult,
+    Transport,
+    describe,
+)
+from aftersale.messaging.transports.smtp import SmtpTransport
+
+# The metadata key an ESP's webhooks carry back (tracking.esp_events reads it).
+METADATA_KEY = "aftersale_message"
+
+
+class Unreachable(Exception):
+    """The backend could not open its connection: the email was not attempted."""
+
+
+@dataclass
+class _Handed:
+    email: EmailMultiAlternatives
+    error: BaseException | None
+
+
+class BackendTransport(Transport[EmailMultiAlternatives, _Handed]):
+    """Through any Django email backend; smtplib's errors are classified by their SMTP
+    reply code the way SmtpTransport classifies replies."""
+
+    outcome_by_error: ClassVar[dict[type[BaseException], Outcome]] = {
+        Unreachable: Outcome.UNREACHABLE,
+        ValueError: Outcome.FAILED,  # an address or header mime refuses
+    }
+
+    def __init__(self, backend: BaseEmailBackend) -> None:
+        self.backend = backend
+
+    def build(self, email: OutgoingEmail) -> EmailMultiAlternatives:
+        content = email.email
+        message = EmailMultiAlternatives(
+            subject=mime.clean(content.subject),
+            body=content.text,
+            from_email=mime.format_address(content.from_name, content.from_address),
+            to=[mime.checked_address(content.to)],
+            reply_to=[mime.checked_address(content.reply_to)] if content.reply_to else None,
+            headers={
+                "Message-ID": content.message_id,
+                **{name: mime.clean(value) for name, value in content.headers},
+            },
+        )
+        message.attach_alternative(content.html, "text/html")
+        return message
+
+    def post(self, payloads: list[EmailMultiAlternatives]) -> list[_Handed]:
+        handed = []
+        for message in payloads:
+            try:
+                self.backend.open()  # a no-op while the connection is up
+            except Exception as exc:
+                handed.append(_Handed(message, Unreachable(describe(exc))))
+                continue
+            try:
+                if self.backend.send_messages([message]) != 1:
+                    raise smtplib.SMTPException("the email backend accepted nothing")
+            except Exception as exc:
+                self.close()  # whatever broke, the next email starts on a fresh connection
+                handed.append(_Handed(message, exc))
+            else:
+                handed.append(_Handed(message, None))
+        return handed
+
+    def classify(self, raw: _Handed) -> SendResult:
+        if raw.error is not None:
+            return self.classify_error(raw.error)
+        return SendResult(Outcome.ACCEPTED)
+
+    def classify_error(self, exc: BaseException) -> SendResult:
+        code = _smtp_code(exc)
+        if code is None:
+            return super().classify_error(exc)
+        outcome = SmtpTransport.outcome_by_code_class.get(code // 100, Outcome.DEFERRED)
+        return SendResult(outcome, detail=f"{code} {_smtp_text(exc)}")
+
+    def close(self) -> None:
+        with suppress(Exception):  # closing a dead connection may fail in many ways
+            self.backend.close()
+
+
+def _smtp_code(exc: BaseException) -> int | None:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return min(codes) if codes else None
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code
+    return None
+
+
+def _smtp_text(exc: BaseException) -> str:
+    replies: list[Any] = (
+        [reply for _, reply in exc.recipients.values()]
+        if isinstance(exc, smtplib.SMTPRecipientsRefused)
+        else [getattr(exc, "smtp_error", str(exc))]
+    )
+    return "; ".join(
+        r.decode(errors="replace") if isinstance(r, bytes) else str(r) for r in replies
+    )
+
+
+class AnymailTransport(BackendTransport):
+    """Through django-anymail to an email service. The service's message id is recorded
+    (its webhooks refer to it) and the recipient status anymail normalizes decides the
+    outcome; an accepted email is `sent`, and the service's webhooks report delivery."""
+
+    accepted_status: ClassVar[MessageStatus] = MessageStatus.SENT
+    # anymail's normalized send statuses (anymail.message.AnymailRecipientStatus).
+    outcome_by_status: ClassVar[dict[str, Outcome]] = {
+        "sent": Outcome.ACCEPTED,
+        "queued": Outcome.ACCEPTED,
+        "unknown": Outcome.ACCEPTED,  # the call succeeded; the service did not say more
+        "rejected": Outcome.REJECTED,
+        "invalid": Outcome.REJECTED,
+        "failed": Outcome.FAILED,
+    }
+    # An API error (network, rate limit, the service down, a bad key) is worth retrying
+    # and never the address's fault; an email the service cannot take at all fails.
+    outcome_by_error: ClassVar[dict[type[BaseException], Outcome]] = {
+        **BackendTransport.outcome_by_error,
+        AnymailRecipientsRefused: Outcome.REJECTED,
+        AnymailInvalidAddress: Outcome.FAILED,
+        AnymailUnsupportedFeature: Outcome.FAILED,
+        AnymailSerializationError: Outcome.FAILED,
+        AnymailAPIError: Outcome.DEFERRED,
+    }
+
+    @classmethod
+    def for_esp(cls, esp: str, **options: Any) -> AnymailTransport:
+        """The transport for anymail's backend `esp` (e.g. "postmark") with `options`
+        (its key and the like; what is not given, the backend reads from ANYMAIL)."""
+        backend = get_connection(
+            f"anymail.backends.{esp}.EmailBackend", ignore_recipient_status=True, **options
+        )
+        return cls(backend)
+
+    def build(self, email: OutgoingEmail) -> EmailMultiAlternatives:
+        message = super().build(email)
+        message.metadata = {METADATA_KEY: str(email.message_pk)}  # type: ignore[attr-defined]
+        return message
+
+    def classify(self, raw: _Handed) -> SendResult:
+        if raw.error is not None:
+            return self.classify_error(raw.error)
+        status = getattr(raw.email, "anymail_status", None)
+        recipient = status.recipients.get(raw.email.to[0]) if status else None
+        if recipient is None or recipient.status is None:
+            return SendResult(Outcome.ACCEPTED, provider_id=_id(status and status.message_id))
+        outcome = self.outcome_by_status.get(recipient.status, Outcome.DEFERRED)
+        detail = "" if outcome is Outcome.ACCEPTED else f"the email service said {recipient.status}"
+        return SendResult(outcome, detail=detail, provider_id=_id(recipient.message_id))
+
+
+def _id(value: object) -> str:
+    return "" if value is None else str(value)

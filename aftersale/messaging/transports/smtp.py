@@ -1,0 +1,345 @@
+"""SMTP to a relay, with the small client it needs on a plain socket: smtplib waits for
+every reply before the next command, this one pipelines (RFC 2920) when the server
+offers PIPELINING. Each round trip carries the previous email's content and end-of-data
+together with the next email's MAIL FROM, RCPT TO and DATA, so a batch costs about one
+round trip per email over one reused connection. TLS from the first byte (SMTPS) or
+STARTTLS, and AUTH PLAIN or LOGIN."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from django.conf import settings
+from django.core.mail.utils import DNS_NAME
+
+from aftersale.messaging import mime
+from aftersale.messaging.transports.base import (
+    Outcome,
+    OutgoingEmail,
+    SendResult,
+    Transport,
+    describe,
+)
+
+Security = Literal["none", "starttls", "tls"]
+# Reconnections one `send` makes after the server dropped the connection mid-batch.
+_MAX_RECONNECTS = 3
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A server reply, the command it answered, or a broken connection (code 0: the
+    email was handed over but its fate is unknown) or no connection at all (code -1)."""
+
+    code: int
+    text: str
+    stage: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.text}" if self.code > 0 else self.text
+
+
+def _lost(why: str) -> Reply:
+    return Reply(0, f"connection lost after the email was handed over: {why}")
+
+
+@dataclass(frozen=True)
+class _Envelope:
+    sender: str
+    recipient: str
+    data: bytes  # the message, dot-stuffed, ending with CRLF.CRLF
+
+
+class SmtpSetupError(Exception):
+    """The server could be reached but not used: refused greeting, EHLO, STARTTLS or
+    AUTH."""
+
+
+class _Dropped(Exception):
+    """The connection broke (or the server said 421) in the middle of an exchange;
+    `replies` are those read before it did."""
+
+    def __init__(self, why: str, replies: list[Reply] | None = None) -> None:
+        super().__init__(why)
+        self.replies = replies or []
+
+
+class _Connection:
+    """One SMTP session: greeting, EHLO, STARTTLS or TLS, AUTH; then exchanges of
+    command groups, written at once when the server pipelines."""
+
+    def __init__(self, transport: SmtpTransport) -> None:
+        self.transport = transport
+        sock = socket.create_connection((transport.host, transport.port), transport.timeout)
+        try:
+            if transport.security == "tls":
+                sock = transport.ssl_context.wrap_socket(sock, server_hostname=transport.host)
+            self._use(sock)
+            self._expect(self._read(), 220, "greeting")
+            extensions = self._ehlo()
+            if transport.security == "starttls":
+                extensions = self._starttls(extensions)
+            if transport.username:
+                self._authenticate(extensions)
+        except BaseException:
+            sock.close()
+            raise
+        self.pipelining = "PIPELINING" in extensions
+
+    def _use(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.reader = sock.makefile("rb")
+
+    def _ehlo(self) -> dict[str, str]:
+        self.sock.sendall(f"EHLO {self.transport.local_hostname}\r\n".encode())
+        reply = self._expect(self._read(), 250, "EHLO")
+        keywords = {}
+        for line in reply.text.splitlines()[1:]:
+            keyword, _, params = line.partition(" ")
+            keywords[keyword.upper()] = params
+        return keywords
+
+    def _starttls(self, extensions: dict[str, str]) -> dict[str, str]:
+        if "STARTTLS" not in extensions:
+            raise SmtpSetupError("the server does not offer STARTTLS")
+        self.sock.sendall(b"STARTTLS\r\n")
+        self._expect(self._read(), 220, "STARTTLS")
+        self._use(
+            self.transport.ssl_context.wrap_socket(self.sock, server_hostname=self.transport.host)
+        )
+        return self._ehlo()  # what the server offers may change once encrypted
+
+    def _authenticate(self, extensions: dict[str, str]) -> None:
+        mechanisms = extensions.get("AUTH", "").upper().split()
+        user, password = self.transport.username, self.transport.password
+        if "PLAIN" in mechanisms:
+            token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+            self.sock.sendall(f"AUTH PLAIN {token}\r\n".encode())
+        elif "LOGIN" in mechanisms:
+            self.sock.sendall(b"AUTH LOGIN\r\n")
+            self._expect(self._read(), 334, "AUTH LOGIN")
+            self.sock.sendall(base64.b64encode(user.encode()) + b"\r\n")
+            self._expect(self._read(), 334, "AUTH LOGIN")
+            self.sock.sendall(base64.b64encode(password.encode()) + b"\r\n")
+        else:
+            raise SmtpSetupError(f"the server offers no AUTH PLAIN or LOGIN: {mechanisms}")
+        self._expect(self._read(), 235, "AUTH")
+
+    def _expect(self, reply: Reply, code: int, stage: str) -> Reply:
+        if reply.code != code:
+            raise SmtpSetupError(f"{stage} refused: {reply}")
+        return reply
+
+    def _read(self, stage: str = "") -> Reply:
+        lines = []
+        while True:
+            line = self.reader.readline(8192)
+            if not line.endswith(b"\n"):
+                raise _Dropped("the server closed the connection")
+            lines.append(line[4:].rstrip(b"\r\n").decode(errors="replace"))
+            if line[3:4] != b"-":  # "250-..." continues, "250 ..." ends the reply
+                return Reply(int(line[:3]), "\n".join(lines), stage)
+
+    def exchange(self, commands: list[tuple[str, bytes]]) -> list[Reply]:
+        """Send (stage, command) pairs and return their replies in order, written all at
+        once when the server pipelines, else one by one. When the connection breaks or
+        the server says 421 (closing), the replies stop there: the list is shorter."""
+        replies: list[Reply] = []
+        try:
+            if self.pipelining:
+                self.sock.sendall(b"".join(command for _, command in commands))
+            for stage, command in commands:
+                if not self.pipelining:
+                    self.sock.sendall(command)
+                reply = self._read(stage)
+                replies.append(reply)
+                if reply.code == 421:  # the server is closing the connection
+                    raise _Dropped(str(reply))
+        except (_Dropped, OSError) as exc:
+            self.close()
+            raise _Dropped(str(exc), replies) from exc
+        return replies
+
+    def quit(self) -> None:
+        try:
+            self.sock.sendall(b"QUIT\r\n")
+            self._read()
+        except (_Dropped, OSError):
+            pass
+        self.close()
+
+    def close(self) -> None:
+        self.reader.close()
+        self.sock.close()
+
+
+class SmtpTransport(Transport[_Envelope, Reply]):
+    """Emails to one SMTP relay over one reused connection, reopened when it drops."""
+
+    # A reply's first digit says what it means; a sender refused (MAIL FROM) is not the
+    # recipient's fault, so it fails the email instead of bouncing the address.
+    outcome_by_code_class: ClassVar[dict[int, Outcome]] = {
+        2: Outcome.ACCEPTED,
+        4: Outcome.DEFERRED,
+        5: Outcome.REJECTED,
+    }
+    outcome_by_stage_and_class: ClassVar[dict[tuple[str, int], Outcome]] = {
+        ("MAIL", 5): Outcome.FAILED,
+    }
+    # mime refuses bad addresses and header names with ValueError (mime.AddressError).
+    outcome_by_error: ClassVar[dict[type[BaseException], Outcome]] = {ValueError: Outcome.FAILED}
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        security: Security = "none",
+        username: str = "",
+        password: str = "",
+        timeout: float = 30,
+        ssl_context: ssl.SSLContext | None = None,
+        local_hostname: str = "",
+    ) -> None:
+        self.host, self.port, self.security = host, port, security
+        self.username, self.password, self.timeout = username, password, timeout
+        self.ssl_context = ssl_context or ssl.create_default_context()
+        self.local_hostname = local_hostname or str(DNS_NAME)  # looked up once, cached
+        self._connection: _Connection | None = None
+
+    @classmethod
+    def from_settings(cls) -> SmtpTransport:
+        """The relay Django's EMAIL_* settings (AFTERSALE_SMTP_*) name."""
+        security: Security = "tls" if settings.EMAIL_USE_SSL else "none"
+        if settings.EMAIL_USE_TLS:
+            security = "starttls"
+        return cls(
+            host=settings.EMAIL_HOST,
+            port=settings.EMAIL_PORT,
+            security=security,
+            username=settings.EMAIL_HOST_USER,
+            password=settings.EMAIL_HOST_PASSWORD,
+            timeout=settings.EMAIL_TIMEOUT or 30,
+        )
+
+    def build(self, email: OutgoingEmail) -> _Envelope:
+        content = mime.render(email.email)
+        # Dot-stuffing (RFC 5321 4.5.2): a line starting with "." gets one more.
+        stuffed = content.replace(b"\r\n.", b"\r\n..")
+        return _Envelope(
+            sender=mime.checked_address(email.email.from_address),
+            recipient=mime.checked_address(email.email.to),
+            data=(b"." + stuffed if stuffed.startswith(b".") else stuffed) + b".\r\n",
+        )
+
+    def post(self, payloads: list[_Envelope]) -> list[Reply]:
+        results: list[Reply | None] = [None] * len(payloads)
+        next_index, reconnects = 0, 0
+        while next_index < len(payloads):
+            if self._connection is None:
+                if reconnects > _MAX_RECONNECTS:
+                    why = "the server kept dropping the connection"
+                    results[next_index:] = [_lost(why)] * (len(payloads) - next_index)
+                    break
+                reconnects += 1
+                try:
+                    self._connection = _Connection(self)
+                except (OSError, SmtpSetupError, _Dropped) as exc:
+                    failure = Reply(-1, f"cannot use the mail server: {describe(exc)}")
+                    results[next_index:] = [failure] * (len(payloads) - next_index)
+                    break
+            next_index = self._transfer(self._connection, payloads, next_index, results)
+        return [reply or _lost("no reply") for reply in results]
+
+    def _transfer(
+        self,
+        connection: _Connection,
+        payloads: list[_Envelope],
+        start: int,
+        results: list[Reply | None],
+    ) -> int:
+        """Send payloads[start:] over `connection`, filling `results`; return len(payloads)
+        when done, else (the connection broke) the index of the first email not yet
+        handed over, which may safely go again over a new connection."""
+        pending: int | None = None  # the email whose DATA got 354: its content goes next
+        index, reset = start, False
+        while pending is not None or index < len(payloads):
+            commands = []
+            if pending is not None:
+                commands.append(("DATA END", payloads[pending].data))
+            if index < len(payloads):
+                envelope = payloads[index]
+                if reset:  # the last transaction failed half-way: start clean
+                    commands.append(("RSET", b"RSET\r\n"))
+                commands += [
+                    ("MAIL", f"MAIL FROM:<{envelope.sender}>\r\n".encode()),
+                    ("RCPT", f"RCPT TO:<{envelope.recipient}>\r\n".encode()),
+                    ("DATA", b"DATA\r\n"),
+                ]
+            try:
+                replies = connection.exchange(commands)
+            except _Dropped as dropped:
+                replies, broken = dropped.replies, True
+            else:
+                broken = False
+            if pending is not None:
+                results[pending] = replies.pop(0) if replies else _lost("no reply to the content")
+                pending = None
+            if index >= len(payloads):
+                break
+            if reset and replies:
+                replies.pop(0)  # RSET's 250
+            outcome = self._envelope_replies(connection, replies, broken=broken)
+            if outcome == "not sent":
+                break
+            if outcome == "content next":
+                pending = index
+            else:
+                results[index] = outcome
+            reset = not isinstance(outcome, str)
+            index += 1
+            if broken:
+                break
+        if broken:
+            self._connection = None
+        return index if broken else len(payloads)
+
+    def _envelope_replies(
+        self, connection: _Connection, replies: list[Reply], *, broken: bool
+    ) -> Reply | Literal["not sent", "content next"]:
+        """What the replies to MAIL, RCPT and DATA mean: the email's failure reply,
+        "content next" (DATA got 354), or "not sent" (no reply to learn from)."""
+        failure = next((r for r in replies[:2] if r.code // 100 != 2), None)
+        if len(replies) < 3:
+            return failure or "not sent"
+        data = replies[2]
+        if data.code != 354:
+            return failure or data
+        if failure is not None:  # DATA accepted though RCPT was not: send an empty body
+            try:
+                connection.exchange([("DATA END", b".\r\n")])
+            except _Dropped:
+                self._connection = None
+            return failure
+        return "content next"
+
+    def classify(self, raw: Reply) -> SendResult:
+        if raw.code == -1:
+            return SendResult(Outcome.UNREACHABLE, detail=raw.text)
+        if raw.code == 0:
+            return SendResult(Outcome.DEFERRED, detail=raw.text)
+        klass = raw.code // 100
+        outcome = self.outcome_by_stage_and_class.get(
+            (raw.stage, klass), self.outcome_by_code_class.get(klass, Outcome.DEFERRED)
+        )
+        detail = "" if outcome is Outcome.ACCEPTED else f"{raw.stage}: {raw}"
+        return SendResult(outcome, detail=detail)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.quit()
+            self._connection = None
