@@ -3,9 +3,12 @@
 from collections.abc import Iterable
 from functools import lru_cache
 
+from django.db.models import Prefetch
+
 from aftersale.coupons.models import CouponProgram
 from aftersale.flows.definition import FlowDefinition, parse_definition
-from aftersale.flows.models import Flow, FlowStatus, FlowVersion
+from aftersale.flows.models import Enrollment, Flow, FlowStatus, FlowVersion
+from aftersale.orders.models import Checkout, CheckoutLine
 from aftersale.stores.models import Store
 
 
@@ -44,3 +47,13 @@ def live_flows(
         version = latest_version(flow=flow)
         found.append((flow, version, definition_of(version.pk)))
     return found
+
+
+def journey_checkout(*, message_id: int) -> Checkout | None:
+    """The checkout that started the journey of message `message_id`, with its lines'
+    products loaded; None when no checkout did (or it is gone)."""
+    started_by = Enrollment.objects.filter(messages__pk=message_id).values("trigger_checkout_id")
+    lines = Prefetch(
+        "lines", queryset=CheckoutLine.objects.select_related("product").order_by("id")
+    )
+    return Checkout.objects.filter(pk__in=started_by).prefetch_related(lines).first()
