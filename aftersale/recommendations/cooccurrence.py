@@ -31,6 +31,9 @@ class PairScores:
         return len(self.source)
 
 
+_NO_PAIRS = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64))
+
+
 @dataclass(frozen=True)
 class Ranking:
     """Products ranked best first, with their scores."""
@@ -115,6 +118,192 @@ def rank_bestsellers(
     score = np.bincount(index, weights=weight).astype(np.float64)
     best = np.lexsort((product_ids, -score))[:limit]
     return Ranking(product_ids[best], score[best])
+
+
+def similar_items(
+    *,
+    customers: npt.ArrayLike,
+    baskets: npt.ArrayLike,
+    products: npt.ArrayLike,
+    age_days: npt.ArrayLike,
+    top_n: int = 20,
+    half_life_days: float = 365.0,
+    min_customers: int = 2,
+    max_history: int = 300,
+    block: int = 2_000,
+) -> PairScores:
+    """Item-item similarity over whole customer histories ("customers who bought `source`
+    at some time also bought `target`"), each source's `top_n` best targets, best first.
+
+    A customer's history vector holds, per product, the baskets that held it, each
+    weighing half as much every `half_life_days` of `age_days`, L2-normalised so a heavy
+    buyer does not speak for many; only their `max_history` heaviest products are kept,
+    which bounds the cost (quadratic in a history's length). The score is the cosine of
+    two products' columns; pairs need `min_customers` customers who bought both.
+    `support` counts those customers. Computed `block` source products at a time, so the
+    products x products matrix is never held whole.
+    """
+    x, product_ids = _history_matrix(customers, baskets, products, age_days, half_life_days)
+    x = _heaviest_per_row(x, max_history)
+    bought = x.copy()
+    bought.data[:] = 1.0
+    buyers = np.asarray(bought.sum(axis=0)).ravel()
+    x.data[buyers[x.indices] < min_customers] = 0
+    x.eliminate_zeros()
+    column_norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel())
+    x = sparse.csr_matrix(x @ sparse.diags(1.0 / np.maximum(column_norms, 1e-12)))
+    by_product = x.T.tocsr()
+    bought_by_product = (by_product > 0).astype(np.float32)
+    parts = [
+        _similar_block(by_product, x, bought_by_product, start, start + block, top_n, min_customers)
+        for start in range(0, by_product.shape[0], block)
+    ] or [_NO_PAIRS]
+    rows, cols, score, support = (np.concatenate(column) for column in zip(*parts, strict=True))
+    return PairScores(
+        source=product_ids[rows],
+        target=product_ids[cols],
+        score=score.astype(np.float64),
+        support=support,
+        baskets=len(np.unique(np.asarray(baskets))),
+        products=len(product_ids),
+    )
+
+
+def _similar_block(
+    by_product: sparse.csr_matrix,
+    x: sparse.csr_matrix,
+    bought_by_product: sparse.csr_matrix,
+    start: int,
+    stop: int,
+    top_n: int,
+    min_customers: int,
+) -> tuple[IntArray, IntArray, FloatArray, IntArray]:
+    """Rows start..stop of the item-item cosine, top_n per row, with co-buyer counts."""
+    cosine = sparse.csr_matrix(by_product[start:stop] @ x)
+    entry_rows = np.repeat(np.arange(start, start + cosine.shape[0]), np.diff(cosine.indptr))
+    cosine.data[entry_rows == cosine.indices] = 0  # a product is not its own neighbour
+    cosine.eliminate_zeros()
+    # Co-buyers of each pair among a few times top_n candidates: the cosine of a pair
+    # with one common customer can be high, so rank only pairs with enough of them.
+    rows, cols, score = _top_per_row(cosine, top_n * 4)
+    rows += start
+    support = np.asarray(
+        bought_by_product[rows].multiply(bought_by_product[cols]).sum(axis=1)
+    ).ravel()
+    enough = support >= min_customers
+    rows, cols, score, support = rows[enough], cols[enough], score[enough], support[enough]
+    best = _top_per_group(rows, score, top_n)
+    return rows[best], cols[best], score[best], support[best].astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """Per product, the median days between a customer's purchases of it, and how many
+    customers bought it more than once."""
+
+    product: IntArray
+    median_days: FloatArray
+    repeat_customers: IntArray
+
+
+def repurchase_intervals(
+    *,
+    customers: npt.ArrayLike,
+    baskets: npt.ArrayLike,
+    products: npt.ArrayLike,
+    age_days: npt.ArrayLike,
+    min_customers: int = 2,
+    min_gap_days: float = 1.0,
+) -> Intervals:
+    """Each product's repurchase interval: the median gap between consecutive purchases
+    of it by the same customer, over every customer who bought it more than once.
+
+    Purchases less than `min_gap_days` apart are one shopping trip split in two, not a
+    repurchase. Products with fewer than `min_customers` repeat customers get no interval.
+    """
+    lines = pd.DataFrame(
+        {
+            "customer": np.asarray(customers, dtype=np.int64),
+            "basket": np.asarray(baskets, dtype=np.int64),
+            "product": np.asarray(products, dtype=np.int64),
+            # Oldest purchase first: age counts backwards.
+            "day": -np.asarray(age_days, dtype=np.float64),
+        }
+    ).drop_duplicates(["customer", "basket", "product"])
+    lines = lines.sort_values(["customer", "product", "day"], kind="stable")
+    same = (lines["customer"].diff() == 0) & (lines["product"].diff() == 0)
+    gaps = lines.assign(gap=lines["day"].diff())[same]
+    gaps = gaps[gaps["gap"] >= min_gap_days]
+    per_product = gaps.groupby("product").agg(
+        median_days=("gap", "median"), repeat_customers=("customer", "nunique")
+    )
+    per_product = per_product[per_product["repeat_customers"] >= min_customers]
+    return Intervals(
+        product=per_product.index.to_numpy(dtype=np.int64),
+        median_days=per_product["median_days"].to_numpy(dtype=np.float64),
+        repeat_customers=per_product["repeat_customers"].to_numpy(dtype=np.int64),
+    )
+
+
+def top_per_group(groups: npt.ArrayLike, score: npt.ArrayLike, top_n: int) -> IntArray:
+    """Indexes of the `top_n` highest scores within each group (e.g. the bestsellers of
+    each category), grouped and best first."""
+    return _top_per_group(
+        np.asarray(groups, dtype=np.int64), np.asarray(score, dtype=np.float64), top_n
+    )
+
+
+def _history_matrix(
+    customers: npt.ArrayLike,
+    baskets: npt.ArrayLike,
+    products: npt.ArrayLike,
+    age_days: npt.ArrayLike,
+    half_life_days: float,
+) -> tuple[sparse.csr_matrix, IntArray]:
+    """Customers x products, float32: the baskets holding each product, recency-weighted,
+    rows L2-normalised; and the product id of each column."""
+    customer_index, _ = pd.factorize(np.asarray(customers, dtype=np.int64))
+    product_index, product_ids = pd.factorize(np.asarray(products, dtype=np.int64))
+    basket = np.asarray(baskets, dtype=np.int64)
+    # A product repeated in a basket counts once.
+    _, first = np.unique(basket * len(product_ids) + product_index, return_index=True)
+    age = np.maximum(np.asarray(age_days, dtype=np.float64)[first], 0.0)
+    weight = np.power(0.5, age / half_life_days).astype(np.float32)
+    x = sparse.csr_matrix(
+        (weight, (customer_index[first], product_index[first])),
+        shape=(int(customer_index.max(initial=-1)) + 1, len(product_ids)),
+        dtype=np.float32,
+    )
+    x.sum_duplicates()
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+    x = sparse.csr_matrix(sparse.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ x)
+    return x, np.asarray(product_ids, dtype=np.int64)
+
+
+def _top_per_row(x: sparse.csr_matrix, limit: int) -> tuple[IntArray, IntArray, FloatArray]:
+    """(row, col, value) of each row's `limit` largest entries, in no particular order.
+
+    One partial sort per row: sorting a whole block of a large similarity matrix at once
+    costs ten times more.
+    """
+    keep = []
+    for row in np.flatnonzero(np.diff(x.indptr) > limit):
+        begin, end = x.indptr[row], x.indptr[row + 1]
+        keep.append(begin + np.argpartition(-x.data[begin:end], limit - 1)[:limit])
+    counts = np.diff(x.indptr)
+    small = np.repeat(counts <= limit, counts)
+    index = np.concatenate([np.flatnonzero(small), *keep]).astype(np.int64)
+    rows = np.repeat(np.arange(x.shape[0], dtype=np.int64), counts)
+    return rows[index], x.indices[index].astype(np.int64), x.data[index].astype(np.float64)
+
+
+def _heaviest_per_row(x: sparse.csr_matrix, limit: int) -> sparse.csr_matrix:
+    """`x` with only each row's `limit` largest entries."""
+    coo = x.tocoo()
+    keep = _top_per_group(coo.row.astype(np.int64), coo.data.astype(np.float64), limit)
+    return sparse.csr_matrix(
+        (coo.data[keep], (coo.row[keep], coo.col[keep])), shape=x.shape, dtype=np.float32
+    )
 
 
 def _basket_matrix(

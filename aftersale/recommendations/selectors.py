@@ -1,35 +1,90 @@
-"""Picking products for one email from the fitted associations (reads only, a few queries)."""
+"""Picking products for one email from the fitted rows and the merchant's rules (reads
+only, a fixed handful of queries), and when a customer is next due to restock."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
+from typing import Literal, get_args
 
 from aftersale.catalog.models import Product
-from aftersale.orders.models import LineItem, OrderStatus
-from aftersale.recommendations.models import AssociationKind, ProductAssociation, ProductRank
-from aftersale.recommendations.services import BESTSELLER
+from aftersale.recommendations import candidates
+from aftersale.recommendations.candidates import Purchase, Scored
+from aftersale.recommendations.models import AssociationKind
 from aftersale.stores.models import Store
 
-BOUGHT_TOGETHER = str(AssociationKind.BOUGHT_TOGETHER)
+Strategy = Literal[
+    "cross_sell",
+    "complementary",
+    "upsell",
+    "replenishment",
+    "personal",
+    "frequently_bought_together",
+]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+# The name flows used before there were several strategies: it means cross-sell.
+_ALIASES = {"frequently_bought_together": "cross_sell"}
+# The sources each strategy draws on, in order; each fills what the previous left.
+_SOURCES: dict[str, tuple[str, ...]] = {
+    "cross_sell": ("complementary", "bought_together", "personal"),
+    "complementary": ("complementary",),
+    "upsell": ("upsell",),
+    "replenishment": ("replenishment",),
+    "personal": ("personal",),
+}
+# Bestsellers stand in when a strategy finds too little; not in a restock email, which
+# only makes sense for what is due (the flow skips it when nothing is).
+_FALLBACK = ("category_bestseller", "bestseller")
+_NO_FALLBACK = {"replenishment"}
+# Owned products are the point of a restock, and are left out everywhere else.
+_OWNED_ALLOWED = {"replenishment"}
+
 POPULAR_REASON = "Popular with our customers"
+_REASONS = {
+    "complementary": "Goes with your {source}",
+    "bought_together": "Goes with your {source}",
+    "personal": "Picked for you, as you bought {source}",
+    "upsell": "An upgrade to your {source}",
+    "replenishment": "Time to restock your {source}",
+    "category_bestseller": "Popular in {category}",
+    "bestseller": POPULAR_REASON,
+}
+# An upgrade costs at most this many times the product it upgrades.
+UPGRADE_MAX_PRICE_RATIO = 2.0
 # More ranked bestsellers than any email shows, so filters rarely exhaust them.
 _BESTSELLER_WINDOW = 200
-# Candidates are screened (stock, price, already bought) this many at a time, and no
-# more than _MAX_SCREENED in all: an email shows four, and each id costs query time.
+# Candidates are screened (stock, price) this many at a time, and no more than
+# _MAX_SCREENED per source: an email shows four, and each id costs query time.
 _WINDOW = 40
 _MAX_SCREENED = 200
 
 
 @dataclass(frozen=True)
 class Pick:
-    """One recommended product, why it was picked, and by which strategy."""
+    """One recommended product, why it was picked (shown in the email), by which source,
+    and for an upgrade the product it upgrades and how much more it costs."""
 
     product_id: int
     reason: str
     strategy: str
+    upgrade_of: int | None = None
+    price_difference: Decimal | None = None
+
+    def as_json(self) -> dict[str, object]:
+        """The pick as stored on a message (prices as strings, to keep their cents)."""
+        stored: dict[str, object] = {
+            "product_id": self.product_id,
+            "reason": self.reason,
+            "strategy": self.strategy,
+        }
+        if self.upgrade_of is not None:
+            stored["upgrade_of"] = self.upgrade_of
+        if self.price_difference is not None:
+            stored["price_difference"] = str(self.price_difference)
+        return stored
 
 
 def recommend(
@@ -38,56 +93,124 @@ def recommend(
     customer_id: int,
     basket_product_ids: list[int],
     now: dt.datetime,
+    strategy: str = "cross_sell",
     limit: int = 4,
     minimum: int = 2,
+    one_per_category: bool = True,
+    max_price_ratio: float | None = 3.0,
 ) -> list[Pick]:
     """Between `minimum` and `limit` products to show a customer who bought the basket
     (fewer only when the catalog has no more eligible products), best first.
 
-    Products bought together with the basket come first, one per category; when they give
-    fewer than `minimum`, bestsellers fill up to `limit`; only if categories run out are
-    two of one category shown. Never shown: the basket's own products, products the
-    customer bought at or before `now`, out-of-stock and free ones.
+    Strategies (see docs/recommendations.md): `cross_sell` (the merchant's complement
+    rules, then frequently bought together, then items similar to the customer's whole
+    history), `complementary`, `upsell`, `replenishment` and `personal`; when they give
+    fewer than `minimum`, bestsellers of the customer's categories and then of the store
+    fill up to `limit` (not for `replenishment`). At most one product per category unless
+    `one_per_category` is off, and only if categories run out are two of one shown.
+    Never shown: out-of-stock and free products, products dearer than `max_price_ratio`
+    times the dearest basket product (or recent purchase); except in `replenishment`, the
+    basket's products and those the customer bought at or before `now`. Products
+    customers answered "not helpful" for rank lower.
     """
-    basket = list(dict.fromkeys(basket_product_ids))
-    screen = _Screen(store=store, customer_id=customer_id, now=now, excluded=set(basket))
-    scored = _bought_together_scores(store=store, sources=basket)
-    ranked = sorted(scored, key=lambda target: -scored[target][0])[:_MAX_SCREENED]
-    paired = (
-        _Candidate(product, BOUGHT_TOGETHER, source=scored[product.id][1])
-        for product in screen.eligible(ranked)
+    strategy = _ALIASES.get(strategy, strategy)
+    if strategy not in _SOURCES:
+        raise ValueError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
+    context = _Context.load(
+        store=store, customer_id=customer_id, now=now, basket=basket_product_ids
     )
-    chosen, passed_over = _diverse(paired, chosen=[], limit=limit)
-    if len(chosen) < minimum:
-        chosen = _top_up(
-            store=store,
-            screen=screen,
-            chosen=chosen,
-            passed_over=passed_over,
-            limit=limit,
-            minimum=minimum,
-        )
+    screen = _Screen(context, strategy=strategy, max_price_ratio=max_price_ratio)
+    groups = _Groups(one_per_category)
+    chosen: list[_Candidate] = []
+    passed_over: list[_Candidate] = []
+    for source in _SOURCES[strategy]:
+        found = screen.eligible(source, partial(_score, context, source))
+        passed_over += groups.fill(chosen, found, limit=limit)
+    if len(chosen) < minimum and strategy not in _NO_FALLBACK:
+        for source in _FALLBACK:
+            found = screen.eligible(source, partial(_score, context, source))
+            passed_over += groups.fill(chosen, found, limit=limit)
+    shown = {c.product.id for c in chosen}
+    spare = [c for c in passed_over if c.product.id not in shown]
+    chosen += spare[: max(minimum - len(chosen), 0)]
     return _picks(store=store, chosen=chosen)
 
 
-def _top_up(
-    *,
-    store: Store,
-    screen: _Screen,
-    chosen: list[_Candidate],
-    passed_over: list[_Candidate],
-    limit: int,
-    minimum: int,
-) -> list[_Candidate]:
-    """`chosen` filled with bestsellers of new categories up to `limit`; then, if still
-    short of `minimum`, with the best products passed over for repeating a category."""
-    popular = (
-        _Candidate(product, BESTSELLER) for product in screen.eligible(_bestseller_ids(store=store))
-    )
-    chosen, more_passed_over = _diverse(popular, chosen=chosen, limit=limit)
-    shown = {c.product.id for c in chosen}
-    spare = [c for c in [*passed_over, *more_passed_over] if c.product.id not in shown]
-    return chosen + spare[: max(minimum - len(chosen), 0)]
+def replenishment_due_at(
+    *, store: Store, customer_id: int, since: dt.datetime
+) -> dt.datetime | None:
+    """The first moment at or after `since` when a product the customer bought (at or
+    before `since`) is due again: its latest purchase plus its learned repurchase
+    interval. None when no product they bought has an interval or all are overdue."""
+    upcoming = [
+        due
+        for due in candidates.due_dates(store=store, customer_id=customer_id, since=since)
+        if due >= since
+    ]
+    return min(upcoming, default=None)
+
+
+@dataclass
+class _Context:
+    """What one recommendation reads about the customer, once."""
+
+    store: Store
+    customer_id: int
+    now: dt.datetime
+    history: list[Purchase]
+    basket: list[Purchase]
+
+    @classmethod
+    def load(
+        cls, *, store: Store, customer_id: int, now: dt.datetime, basket: list[int]
+    ) -> _Context:
+        history = candidates.purchases(store=store, customer_id=customer_id, now=now)
+        known = {p.product_id: p for p in history}
+        missing = [pk for pk in dict.fromkeys(basket) if pk not in known]
+        rows = Product.objects.filter(store=store, id__in=missing).values_list(
+            "id", "category", "price", "rating"
+        )
+        known |= {row[0]: Purchase(*row, last=now) for row in rows} if missing else {}
+        ordered = [known[pk] for pk in dict.fromkeys(basket) if pk in known]
+        return cls(store, customer_id, now, history, ordered)
+
+    @property
+    def seeds(self) -> list[Purchase]:
+        """What the picks relate to: the basket, or without one the recent purchases."""
+        return self.basket or self.history[:10]
+
+    @property
+    def categories(self) -> list[str]:
+        """The customer's categories: the basket's first, then the history's."""
+        return list(dict.fromkeys(p.category for p in [*self.basket, *self.history] if p.category))
+
+
+def _score(context: _Context, source: str) -> list[Scored]:
+    """The candidates of one source, best first."""
+    store = context.store
+    if source == "complementary":
+        return candidates.complementary(store=store, seeds=context.seeds)
+    if source == "bought_together":
+        weights = {p.product_id: 1.0 for p in context.basket}
+        return candidates.associated(
+            store=store, kind=AssociationKind.BOUGHT_TOGETHER, sources=weights
+        )
+    if source == "personal":
+        weights = candidates.personal_seeds(history=context.history, now=context.now)
+        weights |= {p.product_id: 1.0 for p in context.basket}
+        return candidates.associated(
+            store=store, kind=AssociationKind.SIMILAR_HISTORY, sources=weights
+        )
+    if source == "upsell":
+        return candidates.upgrades(
+            store=store, bases=context.seeds, max_price_ratio=UPGRADE_MAX_PRICE_RATIO
+        )
+    if source == "replenishment":
+        return candidates.due_for_restock(store=store, history=context.history, now=context.now)
+    if source == "category_bestseller":
+        ranked = candidates.category_bestsellers(store=store, categories=context.categories)
+        return [Scored(r.product_id, r.score) for r in ranked]
+    return candidates.bestsellers(store=store, limit=_BESTSELLER_WINDOW)
 
 
 @dataclass(frozen=True)
@@ -113,55 +236,82 @@ class _Product:
 class _Candidate:
     product: _Product
     strategy: str
-    source: int | None = None  # the basket product it goes with
+    scored: Scored
 
 
 class _Screen:
-    """Filters ranked product ids down to the ones one customer may be shown."""
+    """Filters one customer's ranked candidates down to the ones they may be shown."""
 
-    def __init__(
-        self, *, store: Store, customer_id: int, now: dt.datetime, excluded: set[int]
-    ) -> None:
-        self.store, self.customer_id, self.now = store, customer_id, now
-        self.excluded = excluded
+    def __init__(self, context: _Context, *, strategy: str, max_price_ratio: float | None) -> None:
+        self.context = context
+        owned_allowed = strategy in _OWNED_ALLOWED
+        self.excluded: set[int] = set() if owned_allowed else {p.product_id for p in context.basket}
+        self.owned: set[int] = set() if owned_allowed else {p.product_id for p in context.history}
+        reference = max((p.price for p in context.seeds), default=None)
+        self.max_price = (
+            reference * Decimal(str(max_price_ratio))
+            if reference and max_price_ratio is not None and not owned_allowed
+            else None
+        )
 
-    def eligible(self, ranked: list[int]) -> Iterator[_Product]:
-        """The eligible products of `ranked`, in order, a window at a time: the
-        queries for later windows run only if the caller reads that far."""
+    def eligible(self, source: str, score: Callable[[], list[Scored]]) -> Iterator[_Candidate]:
+        """The eligible candidates of `source` (scored only when first read), ranked with
+        feedback applied, a window at a time: the queries for later windows run only if
+        the caller reads that far. A product is yielded once across sources."""
+        ranked = self._weighed([s for s in score() if self._allowed(s.product_id)])
         for start in range(0, len(ranked), _WINDOW):
-            ids = [i for i in ranked[start : start + _WINDOW] if i not in self.excluded]
-            products = _products(store=self.store, ids=ids)
-            bought = _already_bought(
-                store=self.store, customer_id=self.customer_id, now=self.now, among=ids
-            )
-            for product_id in ids:
-                product = products.get(product_id)
-                if product and product.eligible and product_id not in bought:
-                    self.excluded.add(product_id)  # shown once across strategies
-                    yield product
+            window = ranked[start : start + _WINDOW]
+            products = _products(store=self.context.store, ids=[s.product_id for s in window])
+            for scored in window:
+                product = products.get(scored.product_id)
+                if product and self._fits(product) and self._allowed(product.id):
+                    self.excluded.add(product.id)
+                    yield _Candidate(product, source, scored)
+
+    def _allowed(self, product_id: int) -> bool:
+        return product_id not in self.excluded and product_id not in self.owned
+
+    def _fits(self, product: _Product) -> bool:
+        return product.eligible and (self.max_price is None or product.price <= self.max_price)
+
+    def _weighed(self, ranked: list[Scored]) -> list[Scored]:
+        """The first _MAX_SCREENED candidates re-ranked with customers' feedback."""
+        ranked = ranked[:_MAX_SCREENED]
+        weights = candidates.feedback_weights(
+            store=self.context.store,
+            customer_id=self.context.customer_id,
+            product_ids=[s.product_id for s in ranked],
+        )
+        if not weights:
+            return ranked
+        return sorted(ranked, key=lambda s: -s.score * weights.get(s.product_id, 1.0))
 
 
-def _bought_together_scores(*, store: Store, sources: list[int]) -> dict[int, tuple[float, int]]:
-    """For every associated target: its summed score over `sources` and the source that
-    contributed most (named in the reason)."""
-    if not sources:
-        return {}
-    rows = ProductAssociation.objects.filter(
-        store=store, kind=BOUGHT_TOGETHER, source_id__in=sources
-    ).values_list("source_id", "target_id", "score")
-    totals: dict[int, float] = {}
-    best: dict[int, tuple[float, int]] = {}
-    for source, target, score in rows:
-        totals[target] = totals.get(target, 0.0) + score
-        if score > best.get(target, (-1.0, 0))[0]:
-            best[target] = (score, source)
-    return {target: (total, best[target][1]) for target, total in totals.items()}
+class _Groups:
+    """The diversity rule: at most one product per category, unless turned off."""
 
+    def __init__(self, one_per_category: bool) -> None:
+        self.one_per_category = one_per_category
 
-def _bestseller_ids(*, store: Store) -> list[int]:
-    """The store's ranked bestsellers, best first."""
-    ranks = ProductRank.objects.filter(store=store, kind=BESTSELLER).order_by("rank")
-    return list(ranks.values_list("product_id", flat=True)[:_BESTSELLER_WINDOW])
+    def fill(
+        self, chosen: list[_Candidate], candidates: Iterable[_Candidate], *, limit: int
+    ) -> list[_Candidate]:
+        """Extend `chosen` in place, in order, with candidates of groups not shown yet, up
+        to `limit`; return those passed over for repeating a group. Reads no further than
+        needed."""
+        passed_over: list[_Candidate] = []
+        if len(chosen) >= limit:
+            return passed_over
+        groups = {c.product.group for c in chosen}
+        for candidate in candidates:
+            if self.one_per_category and candidate.product.group in groups:
+                passed_over.append(candidate)
+                continue
+            chosen.append(candidate)
+            groups.add(candidate.product.group)
+            if len(chosen) >= limit:
+                break
+        return passed_over
 
 
 def _products(*, store: Store, ids: list[int]) -> dict[int, _Product]:
@@ -174,57 +324,23 @@ def _products(*, store: Store, ids: list[int]) -> dict[int, _Product]:
     return {row[0]: _Product(*row) for row in rows}
 
 
-def _already_bought(
-    *, store: Store, customer_id: int, now: dt.datetime, among: list[int]
-) -> set[int]:
-    """Products among `among` the customer bought in orders placed at or before `now`
-    (a cancelled order was never theirs)."""
-    if not among:
-        return set()
-    return set(
-        LineItem.objects.filter(
-            store=store,
-            order__customer_id=customer_id,
-            order__placed_at__lte=now,
-            product_id__in=among,
-        )
-        .exclude(order__status=OrderStatus.CANCELLED)
-        .values_list("product_id", flat=True)
-    )
-
-
-def _diverse(
-    candidates: Iterable[_Candidate], *, chosen: list[_Candidate], limit: int
-) -> tuple[list[_Candidate], list[_Candidate]]:
-    """`chosen` extended, in order, with candidates of groups not shown yet, up to `limit`;
-    and the candidates passed over for repeating a group. Reads no further than needed."""
-    result = list(chosen)
-    groups = {c.product.group for c in result}
-    passed_over: list[_Candidate] = []
-    if len(result) >= limit:
-        return result, passed_over
-    for candidate in candidates:
-        if candidate.product.group in groups:
-            passed_over.append(candidate)
-            continue
-        result.append(candidate)
-        groups.add(candidate.product.group)
-        if len(result) >= limit:
-            break
-    return result, passed_over
-
-
 def _picks(*, store: Store, chosen: list[_Candidate]) -> list[Pick]:
-    """The chosen candidates as picks, each bought-together one naming its source."""
-    sources = [c.source for c in chosen if c.source is not None]
+    """The chosen candidates as picks, each naming the customer's product it relates to."""
+    sources = [c.scored.source for c in chosen if c.scored.source is not None]
     names = (
         dict(Product.objects.filter(store=store, id__in=sources).values_list("id", "name"))
         if sources
         else {}
     )
     return [
-        Pick(c.product.id, f"Goes with your {names[c.source]}", c.strategy)
-        if c.source is not None
-        else Pick(c.product.id, POPULAR_REASON, c.strategy)
+        Pick(
+            c.product.id,
+            _REASONS[c.strategy].format(
+                source=names.get(c.scored.source or 0, ""), category=c.product.category
+            ),
+            c.strategy,
+            upgrade_of=c.scored.source if c.scored.price_difference is not None else None,
+            price_difference=c.scored.price_difference,
+        )
         for c in chosen
     ]

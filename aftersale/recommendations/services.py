@@ -2,28 +2,50 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from django.db import connections, router, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
+from aftersale.catalog.models import Product
+from aftersale.messaging.models import Message
 from aftersale.orders.models import LineItem, Order, OrderStatus
 from aftersale.recommendations.cooccurrence import (
     IntArray,
+    Intervals,
     PairScores,
     Ranking,
     rank_bestsellers,
+    repurchase_intervals,
     score_pairs,
+    similar_items,
+    top_per_group,
 )
-from aftersale.recommendations.models import AssociationKind, ProductAssociation, ProductRank
+from aftersale.recommendations.models import (
+    AssociationKind,
+    ComplementRule,
+    FitRun,
+    ProductAssociation,
+    ProductRank,
+    RecommendationFeedback,
+    RepurchaseInterval,
+    RuleKind,
+)
 from aftersale.stores.models import Store
 
 BESTSELLER = "bestseller"
+CATEGORY_BESTSELLER = "category_bestseller"
+# Enough per category for an email's fallback after filters (stock, already bought).
+_PER_CATEGORY = 20
+FIT_EVERY = dt.timedelta(days=1)
 # Orders that did not end in a sale say nothing about what goes together.
 _NOT_SOLD = [OrderStatus.CANCELLED, OrderStatus.REFUNDED]
 _INSERT_BATCH = 20_000
@@ -31,11 +53,14 @@ _INSERT_BATCH = 20_000
 
 @dataclass(frozen=True)
 class FitSummary:
-    """What a fit read and wrote: baskets and distinct products read, pairs written."""
+    """What a fit read and wrote: baskets and distinct products read, bought-together
+    and similar-history pairs and repurchase intervals written."""
 
     baskets: int
     products: int
     pairs: int
+    similar_pairs: int
+    intervals: int
     seconds: float
 
 
@@ -49,6 +74,17 @@ class _History:
     age_days: np.ndarray
 
 
+@dataclass(frozen=True)
+class _Fitted:
+    """Everything one fit writes."""
+
+    pairs: PairScores
+    similar: PairScores
+    ranking: Ranking
+    category_ranking: Ranking
+    intervals: Intervals
+
+
 def fit_recommendations(
     *,
     store: Store,
@@ -57,26 +93,81 @@ def fit_recommendations(
     bestsellers: int = 200,
 ) -> FitSummary:
     """Mine the store's sold orders (those placed before `until` when given) and replace
-    its "bought together" associations (the `top_n` best per product) and its
-    `bestsellers` ranking. Either all rows are replaced or none."""
+    everything a send reads: "bought together" pairs and "similar history" pairs (the
+    `top_n` best per product), the `bestsellers` ranking and each category's bestsellers,
+    and the repurchase intervals. Either all rows are replaced or none."""
     started = time.perf_counter()
     history = _read_history(store=store, until=until)
-    pairs = score_pairs(baskets=history.orders, products=history.products, top_n=top_n)
-    ranking = rank_bestsellers(
-        customers=history.customers,
-        products=history.products,
-        age_days=history.age_days,
-        limit=bestsellers,
-    )
+    fitted = _fit(store=store, history=history, top_n=top_n, bestsellers=bestsellers)
     with transaction.atomic():
-        _replace_associations(store=store, pairs=pairs)
-        _replace_ranking(store=store, ranking=ranking)
+        _replace_associations(store=store, kind=AssociationKind.BOUGHT_TOGETHER, pairs=fitted.pairs)
+        _replace_associations(
+            store=store, kind=AssociationKind.SIMILAR_HISTORY, pairs=fitted.similar
+        )
+        _replace_ranking(store=store, kind=BESTSELLER, ranking=fitted.ranking)
+        _replace_ranking(store=store, kind=CATEGORY_BESTSELLER, ranking=fitted.category_ranking)
+        _replace_intervals(store=store, intervals=fitted.intervals)
     return FitSummary(
-        baskets=pairs.baskets,
-        products=pairs.products,
-        pairs=len(pairs),
+        baskets=fitted.pairs.baskets,
+        products=fitted.pairs.products,
+        pairs=len(fitted.pairs),
+        similar_pairs=len(fitted.similar),
+        intervals=len(fitted.intervals.product),
         seconds=time.perf_counter() - started,
     )
+
+
+def fit_due_stores(*, now: dt.datetime) -> list[tuple[Store, FitSummary]]:
+    """Fit every store whose last fit is `FIT_EVERY` old (or which was never fitted) on
+    its orders placed before `now`. Each due fit is claimed first by moving the store's
+    FitRun forward with a conditional UPDATE, so of many workers only one runs it."""
+    done = []
+    for store in Store.objects.order_by("pk"):
+        FitRun.objects.get_or_create(store=store)
+        claimed = (
+            FitRun.objects.filter(store=store)
+            .filter(Q(fitted_at__isnull=True) | Q(fitted_at__lte=now - FIT_EVERY))
+            .update(fitted_at=now)
+        )
+        if claimed:
+            summary = fit_recommendations(store=store, until=now)
+            FitRun.objects.filter(store=store).update(seconds=summary.seconds)
+            done.append((store, summary))
+    return done
+
+
+def _fit(*, store: Store, history: _History, top_n: int, bestsellers: int) -> _Fitted:
+    """The fitted arrays: pure NumPy/SciPy on the history (no database)."""
+    customers, products, age = history.customers, history.products, history.age_days
+    ranking = rank_bestsellers(
+        customers=customers, products=products, age_days=age, limit=len(products)
+    )
+    categories = _category_codes(store=store, products=ranking.product)
+    by_category = top_per_group(categories, ranking.score, _PER_CATEGORY)
+    return _Fitted(
+        pairs=score_pairs(baskets=history.orders, products=products, top_n=top_n),
+        similar=similar_items(
+            customers=customers,
+            baskets=history.orders,
+            products=products,
+            age_days=age,
+            top_n=top_n,
+        ),
+        ranking=Ranking(ranking.product[:bestsellers], ranking.score[:bestsellers]),
+        category_ranking=Ranking(ranking.product[by_category], ranking.score[by_category]),
+        intervals=repurchase_intervals(
+            customers=customers, baskets=history.orders, products=products, age_days=age
+        ),
+    )
+
+
+def _category_codes(*, store: Store, products: IntArray) -> IntArray:
+    """A code per product's category, in the order of `products`; products without a
+    category each get a code of their own (they compete with nobody)."""
+    category = dict(Product.objects.filter(store=store).values_list("id", "category"))
+    names = [category.get(p) or f"#product-{p}" for p in products.tolist()]
+    codes, _ = pd.factorize(pd.Series(names, dtype=object))
+    return np.asarray(codes, dtype=np.int64)
 
 
 def _read_history(*, store: Store, until: dt.datetime | None) -> _History:
@@ -129,9 +220,9 @@ def _fetch_ints(queryset: QuerySet[Any, Any]) -> IntArray:
     return np.array(rows, dtype=np.int64).reshape(-1, width)
 
 
-def _replace_associations(*, store: Store, pairs: PairScores) -> None:
-    """Swap the store's bought-together rows for `pairs` (caller holds a transaction)."""
-    kind = AssociationKind.BOUGHT_TOGETHER
+def _replace_associations(*, store: Store, kind: AssociationKind, pairs: PairScores) -> None:
+    """Swap the store's association rows of `kind` for `pairs` (caller holds a
+    transaction)."""
     ProductAssociation.objects.filter(store=store, kind=kind).delete()
     rows = zip(
         pairs.source.tolist(),
@@ -147,14 +238,31 @@ def _replace_associations(*, store: Store, pairs: PairScores) -> None:
     )
 
 
-def _replace_ranking(*, store: Store, ranking: Ranking) -> None:
-    """Swap the store's bestseller ranking for `ranking` (caller holds a transaction)."""
-    ProductRank.objects.filter(store=store, kind=BESTSELLER).delete()
-    ProductRank.objects.bulk_create(
-        ProductRank(store=store, kind=BESTSELLER, product_id=product, rank=rank, score=score)
-        for rank, (product, score) in enumerate(
-            zip(ranking.product.tolist(), ranking.score.tolist(), strict=True), start=1
-        )
+def _replace_ranking(*, store: Store, kind: str, ranking: Ranking) -> None:
+    """Swap the store's ranking of `kind` for `ranking`, numbered in its order (caller
+    holds a transaction)."""
+    ProductRank.objects.filter(store=store, kind=kind).delete()
+    rows = zip(ranking.product.tolist(), ranking.score.tolist(), strict=True)
+    _insert_rows(
+        ProductRank,
+        ["store_id", "kind", "product_id", "rank", "score"],
+        ((store.pk, kind, product, rank, score) for rank, (product, score) in enumerate(rows, 1)),
+    )
+
+
+def _replace_intervals(*, store: Store, intervals: Intervals) -> None:
+    """Swap the store's repurchase intervals (caller holds a transaction)."""
+    RepurchaseInterval.objects.filter(store=store).delete()
+    rows = zip(
+        intervals.product.tolist(),
+        intervals.median_days.tolist(),
+        intervals.repeat_customers.tolist(),
+        strict=True,
+    )
+    _insert_rows(
+        RepurchaseInterval,
+        ["store_id", "product_id", "median_days", "repeat_customers"],
+        ((store.pk, *row) for row in rows),
     )
 
 
@@ -181,3 +289,75 @@ def _insert_rows(model: Any, columns: list[str], rows: Iterable[tuple[Any, ...]]
                 batch = []
         if batch:
             cursor.executemany(sql, batch)
+
+
+class InvalidRules(ValueError):
+    """A rules file that cannot be loaded; the message names the line and the column."""
+
+
+_RULE_COLUMNS = ("source_product", "source_category", "target_product", "target_category")
+
+
+def load_rules(*, store: Store, path: Path) -> int:
+    """Replace the store's merchant rules with those of the CSV file at `path` and return
+    how many there are.
+
+    Columns: `kind` (`complement`, the default, or `upgrade`), and one of
+    `source_product` (the store's product id) or `source_category`, and one of
+    `target_product` or `target_category`. Every line is checked before anything is
+    written: a bad line raises InvalidRules naming it, and the old rules stay.
+    """
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        missing = set(_RULE_COLUMNS) - set(reader.fieldnames or ())
+        if missing:
+            raise InvalidRules(f"{path}: missing columns {', '.join(sorted(missing))}")
+        lines = list(enumerate(reader, start=2))
+    product_ids = dict(Product.objects.filter(store=store).values_list("external_id", "id"))
+    rules = [_rule(store, product_ids, row, where=f"{path}:{line}") for line, row in lines]
+    with transaction.atomic():
+        ComplementRule.objects.filter(store=store).delete()
+        ComplementRule.objects.bulk_create(rules)
+    return len(rules)
+
+
+def _rule(
+    store: Store, product_ids: dict[str, int], row: dict[str, str], *, where: str
+) -> ComplementRule:
+    """One CSV line as a rule, or InvalidRules saying what is wrong with it."""
+    kind = (row.get("kind") or RuleKind.COMPLEMENT).strip()
+    if kind not in RuleKind.values:
+        raise InvalidRules(f"{where}: kind {kind!r} is not one of {', '.join(RuleKind.values)}")
+    ends: dict[str, Any] = {}
+    for end in ("source", "target"):
+        product = (row.get(f"{end}_product") or "").strip()
+        category = (row.get(f"{end}_category") or "").strip()
+        if bool(product) == bool(category):
+            raise InvalidRules(f"{where}: give exactly one of {end}_product and {end}_category")
+        if product and product not in product_ids:
+            raise InvalidRules(f"{where}: {end}_product {product!r} is not in the catalog")
+        ends[f"{end}_product_id"] = product_ids.get(product)
+        ends[f"{end}_category"] = category
+    return ComplementRule(store=store, kind=kind, **ends)
+
+
+def record_feedback(
+    *, message: Message, product_id: int, helpful: bool, now: dt.datetime
+) -> RecommendationFeedback:
+    """Record the recipient's answer to "Was this helpful?" for one pick of `message`;
+    a second answer replaces the first. Refuses (ValueError) a product the message did
+    not recommend."""
+    picked = {p.get("product_id") for p in message.recommendations if isinstance(p, dict)}
+    if product_id not in picked:
+        raise ValueError(f"message {message.pk} did not recommend product {product_id}")
+    feedback, _ = RecommendationFeedback.objects.update_or_create(
+        message=message,
+        product_id=product_id,
+        defaults={
+            "store_id": message.store_id,
+            "customer_id": message.customer_id,
+            "helpful": helpful,
+            "answered_at": now,
+        },
+    )
+    return feedback

@@ -26,7 +26,10 @@ def test_fit_prefers_the_product_bought_with_chips_over_the_ubiquitous_milk(shop
     assert _targets(shop, "cereal") == ["milk"]
     assert summary.baskets == 48
     assert summary.products == 6
-    assert summary.pairs == ProductAssociation.objects.filter(store=shop.store).count()
+    together = ProductAssociation.objects.filter(
+        store=shop.store, kind=AssociationKind.BOUGHT_TOGETHER
+    )
+    assert summary.pairs == together.count()
 
 
 def test_fit_keeps_only_top_n_targets_per_product(shop):
@@ -76,7 +79,7 @@ def test_refit_replaces_the_previous_rows(shop):
     shop.baskets(["chips", "beer"], ["salsa"], times=20, at=DAY0 + dt.timedelta(days=1))
     fit_recommendations(store=shop.store)
     assert _targets(shop, "chips") == ["beer"]
-    assert ProductRank.objects.filter(store=shop.store).count() == 4
+    assert ProductRank.objects.filter(store=shop.store, kind="bestseller").count() == 4
 
 
 def test_fit_leaves_other_stores_alone(shop, store):
@@ -87,5 +90,6 @@ def test_fit_leaves_other_stores_alone(shop, store):
     other.baskets(["chips", "salsa"], ["soap"], times=3)
     fit_recommendations(store=other.store)
     fit_recommendations(store=store)
-    assert ProductAssociation.objects.filter(store=other.store).count() == 2
+    together = ProductAssociation.objects.filter(kind=AssociationKind.BOUGHT_TOGETHER)
+    assert together.filter(store=other.store).count() == 2
     assert ProductAssociation.objects.filter(store=store).count() == 0

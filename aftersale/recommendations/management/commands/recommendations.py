@@ -1,0 +1,48 @@
+"""`aftersale recommendations fit [--store SLUG]` refits a store's recommendations;
+`aftersale recommendations rules FILE.csv [--store SLUG]` replaces its merchant rules."""
+
+from argparse import ArgumentParser
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from aftersale import clock
+from aftersale.recommendations.services import InvalidRules, fit_recommendations, load_rules
+from aftersale.stores.selectors import StoreNotFound, resolve_store
+
+
+class Command(BaseCommand):
+    help = "Fit a store's recommendations, or load its merchant rules from CSV."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True)
+        fit = actions.add_parser("fit", help="refit on the orders placed until now")
+        rules = actions.add_parser(
+            "rules", help="replace the complement/upgrade rules (docs/recommendations.md)"
+        )
+        rules.add_argument("file", type=Path)
+        for sub in (fit, rules):
+            sub.add_argument("--store", dest="store", default=None, help="store slug")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            store = resolve_store(slug=options["store"])
+        except StoreNotFound as error:
+            raise CommandError(str(error)) from error
+        if options["action"] == "fit":
+            summary = fit_recommendations(store=store, until=clock.now())
+            self.stdout.write(
+                f"{store.slug}: {summary.pairs:,} bought-together and {summary.similar_pairs:,} "
+                f"similar-history pairs, {summary.intervals:,} repurchase intervals from "
+                f"{summary.baskets:,} baskets in {summary.seconds:.1f} s"
+            )
+            return
+        path: Path = options["file"]
+        if not path.is_file():
+            raise CommandError(f"no such file: {path}")
+        try:
+            count = load_rules(store=store, path=path)
+        except InvalidRules as error:
+            raise CommandError(str(error)) from error
+        self.stdout.write(f"{store.slug}: {count} rules loaded")
