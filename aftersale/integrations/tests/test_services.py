@@ -1,5 +1,6 @@
 """Specification of the single door data enters through."""
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 
@@ -9,9 +10,9 @@ from aftersale.catalog.models import Product
 from aftersale.catalog.records import ProductRecord
 from aftersale.customers.records import CustomerRecord
 from aftersale.flows import services as flows
-from aftersale.integrations.services import receive_orders, receive_products
-from aftersale.orders.models import Order
-from aftersale.orders.records import LineItemRecord, OrderRecord
+from aftersale.integrations.services import receive_checkouts, receive_orders, receive_products
+from aftersale.orders.models import Checkout, Order
+from aftersale.orders.records import CheckoutRecord, LineItemRecord, OrderRecord
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
 
@@ -86,3 +87,19 @@ def test_received_products_are_created_then_updated_keeping_what_is_left_blank(s
         Decimal("9.00"),
         0,
     )
+
+
+def test_an_order_completes_the_open_checkouts_its_customer_started_before_it(store):
+    started = CheckoutRecord(
+        external_id="k1",
+        customer=CustomerRecord(external_id="c1", email="ada@example.com"),
+        started_at=T0 - dt.timedelta(hours=2),
+        line_items=(LineItemRecord("p1", 1, Decimal("5.00")),),
+    )
+    later = dataclasses.replace(started, external_id="k2", started_at=T0 + dt.timedelta(hours=1))
+    receive_checkouts(store=store, records=[started, later], now=T0)
+
+    receive_orders(store=store, records=[_order("1")], now=T0)
+
+    completed = dict(Checkout.objects.values_list("external_id", "order__external_id"))
+    assert completed == {"k1": "1", "k2": None}
