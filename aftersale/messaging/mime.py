@@ -121,9 +121,10 @@ def _body(text: str) -> tuple[str, bytes]:
     normalized = text.replace("\r\n", "\n").replace("\r", "\n")
     raw = normalized.encode()
     if (len(raw) - len(normalized)) * 4 > len(raw):  # each non-ASCII char adds 1-3 bytes
+        canonical = raw.replace(b"\n", b"\r\n")  # text is encoded with CRLF line ends
         lines = [
-            binascii.b2a_base64(raw[i : i + _BASE64_LINE_BYTES])
-            for i in range(0, len(raw), _BASE64_LINE_BYTES)
+            binascii.b2a_base64(canonical[i : i + _BASE64_LINE_BYTES])
+            for i in range(0, len(canonical), _BASE64_LINE_BYTES)
         ]
         return "base64", b"".join(lines).replace(b"\n", b"\r\n")
     # istext: "\n" is a line end to keep, not a byte to encode; lines wrap at 76 with a
@@ -164,7 +165,10 @@ def render(email: Email) -> bytes:
     if email.reply_to:
         lines.append(f"Reply-To: {checked_address(email.reply_to)}")
     lines += [header(_header_name(name), value) for name, value in email.headers]
-    lines += ["MIME-Version: 1.0", f'Content-Type: multipart/alternative; boundary="{boundary}"']
+    lines += [
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"',
+    ]
     text_encoding, text = _body(email.text)
     html_encoding, html = _body(email.html)
     head = "\r\n".join(lines).encode()

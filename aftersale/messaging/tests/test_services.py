@@ -17,17 +17,34 @@ from pytest_django.fixtures import Settings
 
 from aftersale.clock import VirtualClock
 from aftersale.messaging.capture import CaptureServer
+from aftersale.messaging.links import message_id_from_reply_address
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus
 from aftersale.messaging.services import (
     MAX_ATTEMPTS,
     claim_due_messages,
     install_default_templates,
     send_queued_messages,
+    send_test_email,
 )
-from aftersale.messaging.tests.factories import Scenario, make_customer, make_scenario
-from aftersale.messaging.tests.smtp_servers import RefusingHandler, serving, smtp_connection
+from aftersale.messaging.tests.factories import (
+    Scenario,
+    make_customer,
+    make_message,
+    make_scenario,
+)
+from aftersale.messaging.tests.smtp_servers import (
+    DroppingHandler,
+    RefusingHandler,
+    ScriptedEsp,
+    serving,
+    smtp_connection,
+    smtp_transport,
+)
+from aftersale.messaging.transports.base import Outcome, OutgoingEmail, SendResult, Transport
+from aftersale.messaging.transports.esp import AnymailTransport
 from aftersale.stores.models import Store
 from aftersale.stores.services import create_store
+from aftersale.tracking.models import Suppression
 
 
 @pytest.fixture
@@ -272,3 +289,132 @@ def test_concurrent_workers_never_claim_the_same_message(clock: VirtualClock) ->
     assert len(results) == 4
     assert len(claimed) == len(set(claimed))
     assert Message.objects.exclude(claimed_by="").count() == len(claimed)
+
+
+def _message_to(scenario: Scenario, email: str, *, now: dt.datetime) -> Message:
+    customer = make_customer(scenario.store, now=now, email=email)
+    return make_message(template=scenario.templates["thank-you"], customer=customer, now=now)
+
+
+def _received(handler: RefusingHandler) -> list[EmailMessage]:
+    parsed = [email.message_from_bytes(c, policy=policy.default) for _, c in handler.received]
+    return [p for p in parsed if isinstance(p, EmailMessage)]
+
+
+def test_pipelined_smtp_with_refusals_and_a_drop_loses_and_repeats_nothing(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    messages = [_message_to(scenario, f"buyer{n}@example.org", now=clock.now()) for n in range(6)]
+
+    class Trouble(DroppingHandler):
+        rcpt_count = 0
+
+        async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+            if self.rcpt_count == 2:
+                reply = "550 5.1.1 No such mailbox"
+            elif self.rcpt_count == 3:
+                reply = "451 4.3.0 Try again later"
+            else:
+                reply = ""
+            self.rcpt_count += 1
+            return reply or await super().handle_RCPT(server, session, envelope, address, options)
+
+    handler = Trouble(times=1, pipelining=True)  # drops the first email's content
+    with serving(handler) as port:
+        transport = smtp_transport(port)
+        summary = send_queued_messages(now=clock.now(), connection=transport)
+        statuses = {m.pk: m.status for m in Message.objects.all()}
+        later = clock.advance(dt.timedelta(minutes=5))
+        retried = send_queued_messages(now=later, connection=transport)
+        transport.close()
+    assert (summary.delivered, summary.bounced, summary.deferred) == (3, 1, 2)
+    assert [statuses[m.pk] for m in messages[:3]] == ["queued", "delivered", "bounced"]
+    assert retried.delivered == 2
+    final = {m.pk: m for m in Message.objects.all()}
+    assert [final[m.pk].status for m in messages].count(MessageStatus.DELIVERED) == 5
+    assert final[messages[2].pk].status == MessageStatus.BOUNCED
+    assert Suppression.objects.filter(email="buyer2@example.org").exists()
+    delivered_ids = sorted(str(p["X-Aftersale-Message"]) for p in _received(handler))
+    assert delivered_ids == sorted(
+        str(m.pk) for m in messages if final[m.pk].status == MessageStatus.DELIVERED
+    )  # each delivered message arrived exactly once, and nothing else did
+    assert all(final[m.pk].claimed_until is None for m in messages)
+
+
+def test_reply_to_is_the_per_message_address_on_the_store_reply_domain(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    scenario.store.reply_to = "help@shop.example.com"
+    scenario.store.save()
+    plain = scenario.message("thank-you", now=clock.now())
+    handler = RefusingHandler(pipelining=True)
+    with serving(handler) as port:
+        send_queued_messages(now=clock.now(), connection=smtp_transport(port))
+        scenario.store.reply_domain = "reply.shop.example.com"
+        scenario.store.save()
+        matched = scenario.message("thank-you", now=clock.now())
+        send_queued_messages(now=clock.now(), connection=smtp_transport(port))
+    first, second = _received(handler)
+    assert first["Reply-To"] == "help@shop.example.com" and plain.pk
+    assert str(second["Reply-To"]).endswith("@reply.shop.example.com")
+    assert message_id_from_reply_address(str(second["Reply-To"])) == matched.pk
+
+
+def test_a_message_whose_claim_was_taken_over_while_sending_is_left_to_its_new_owner(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    message = scenario.message("thank-you", now=clock.now())
+
+    class SlowTransport(Transport[OutgoingEmail, None]):
+        """Our claim expires while the relay takes its time; another worker claims."""
+
+        def build(self, email: OutgoingEmail) -> OutgoingEmail:
+            return email
+
+        def post(self, payloads: list[OutgoingEmail]) -> list[None]:
+            Message.objects.filter(pk=message.pk).update(claimed_by="other-worker")
+            return [None] * len(payloads)
+
+        def classify(self, raw: None) -> SendResult:
+            return SendResult(Outcome.ACCEPTED)
+
+    summary = send_queued_messages(now=clock.now(), connection=SlowTransport())
+    assert summary.total == 1
+    message.refresh_from_db()
+    assert message.status == MessageStatus.QUEUED and message.claimed_by == "other-worker"
+    assert message.claimed_until is not None  # its claim, untouched
+
+
+def test_through_an_email_service_the_esp_message_id_is_recorded_and_the_message_is_sent(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    accepted = scenario.message("thank-you", now=clock.now())
+    refused = _message_to(scenario, "bounce@example.org", now=clock.now())
+    transport = AnymailTransport(ScriptedEsp(ignore_recipient_status=True))  # type: ignore[no-untyped-call]
+    summary = send_queued_messages(now=clock.now(), connection=transport)
+    assert (summary.sent, summary.bounced) == (1, 1)
+    accepted.refresh_from_db()
+    refused.refresh_from_db()
+    assert accepted.status == MessageStatus.SENT and accepted.delivered_at is None
+    assert accepted.esp_message_id == f"esp-{scenario.customer.email}"
+    assert refused.status == MessageStatus.BOUNCED and "rejected" in refused.error
+
+
+def test_a_test_email_is_marked_and_sent_without_recording_anything(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    handler = RefusingHandler()
+    with serving(handler) as port:
+        result = send_test_email(
+            template=scenario.templates["cross-sell-offer"],
+            customer=scenario.customer,
+            to="merchant@shop.example.com",
+            now=clock.now(),
+            transport=smtp_transport(port),
+        )
+    assert result.outcome is Outcome.ACCEPTED
+    (received,) = _received(handler)
+    assert received["To"] == "merchant@shop.example.com"
+    assert str(received["Subject"]).startswith("[Test] ")
+    assert received["List-Unsubscribe"] is None and received["X-Aftersale-Message"] is None
+    assert not Message.objects.exists()

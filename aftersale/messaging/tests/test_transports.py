@@ -1,0 +1,196 @@
+"""Transports against real SMTP servers (aiosmtpd on 127.0.0.1) and anymail's test
+backend: what each reply or error becomes, pipelining, TLS, STARTTLS and AUTH."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from django.core import mail
+from django.core.mail import EmailMultiAlternatives
+
+from aftersale.env import ConfigurationError
+from aftersale.messaging.mime import Email
+from aftersale.messaging.models import MessageStatus
+from aftersale.messaging.tests.smtp_servers import (
+    DroppingHandler,
+    RefusingHandler,
+    ScriptedEsp,
+    authenticator,
+    self_signed_certificate,
+    server_tls_context,
+    serving,
+    smtp_transport,
+)
+from aftersale.messaging.transports.base import Outcome, OutgoingEmail
+from aftersale.messaging.transports.config import email_transport, esp_options
+from aftersale.messaging.transports.esp import METADATA_KEY, AnymailTransport
+
+
+def outgoing(n: int, *, to: str = "") -> OutgoingEmail:
+    email = Email(
+        from_name="Test Shop",
+        from_address="hello@shop.example.com",
+        to=to or f"buyer{n}@example.org",
+        subject=f"Email {n}",
+        text=f"Hello {n}\n.\n",
+        html=f"<p>Hello {n}</p>",
+        message_id=f"<{n}@shop.example.com>",
+        date=dt.datetime(2026, 3, 1, tzinfo=dt.UTC),
+    )
+    return OutgoingEmail(message_pk=n, email=email)
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_smtp_sends_a_batch_over_one_connection_pipelined_when_offered(pipelining: bool) -> None:
+    handler = RefusingHandler(pipelining=pipelining)
+    with serving(handler) as port:
+        transport = smtp_transport(port)
+        results = transport.send([outgoing(n) for n in range(5)])
+        transport.close()
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 5
+    assert handler.recipients() == [f"buyer{n}@example.org" for n in range(5)]
+    assert len({peer for peer, _ in handler.received}) == 1
+    # Pipelined, each MAIL FROM arrives together with its RCPT TO; otherwise alone.
+    assert handler.rcpt_arrived_with_mail == [pipelining] * 5
+
+
+def test_smtp_classifies_each_reply_of_a_pipelined_batch_and_goes_on_after_a_refusal() -> None:
+    class Mixed(RefusingHandler):
+        async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+            replies = {
+                "buyer1@example.org": "550 5.1.1 No such mailbox",
+                "buyer2@example.org": "452 4.2.2 Mailbox full",
+            }
+            if address in replies:
+                return replies[address]
+            return await super().handle_RCPT(server, session, envelope, address, options)
+
+    handler = Mixed(pipelining=True)
+    with serving(handler) as port:
+        results = smtp_transport(port).send([outgoing(n) for n in range(4)])
+    assert [r.outcome for r in results] == [
+        Outcome.ACCEPTED,
+        Outcome.REJECTED,
+        Outcome.DEFERRED,
+        Outcome.ACCEPTED,
+    ]
+    assert results[1].detail == "RCPT: 550 5.1.1 No such mailbox"
+    assert "452" in results[2].detail
+    assert handler.recipients() == ["buyer0@example.org", "buyer3@example.org"]
+
+
+def test_a_connection_dropped_mid_batch_defers_that_email_and_the_rest_go_over_a_new_one() -> None:
+    handler = DroppingHandler(times=1, pipelining=True)
+    with serving(handler) as port:
+        results = smtp_transport(port).send([outgoing(n) for n in range(4)])
+    assert [r.outcome for r in results] == [Outcome.DEFERRED] + [Outcome.ACCEPTED] * 3
+    assert "connection lost" in results[0].detail
+    assert handler.recipients() == [f"buyer{n}@example.org" for n in (1, 2, 3)]  # each once
+    assert len({peer for peer, _ in handler.received}) == 1  # all over the second connection
+
+
+def test_a_421_defers_that_email_and_the_transport_reconnects_for_the_rest() -> None:
+    handler = RefusingHandler("421 4.3.2 Shutting down", times=1, pipelining=True)
+    with serving(handler) as port:
+        results = smtp_transport(port).send([outgoing(n) for n in range(3)])
+    assert [r.outcome for r in results] == [Outcome.DEFERRED, Outcome.ACCEPTED, Outcome.ACCEPTED]
+    assert handler.recipients() == ["buyer1@example.org", "buyer2@example.org"]
+
+
+def test_an_unreachable_server_leaves_every_email_unattempted() -> None:
+    with serving(RefusingHandler()) as port:
+        pass  # nobody listens there any more
+    results = smtp_transport(port).send([outgoing(n) for n in range(3)])
+    assert [r.outcome for r in results] == [Outcome.UNREACHABLE] * 3
+
+
+def test_an_address_that_would_inject_commands_fails_alone() -> None:
+    handler = RefusingHandler(pipelining=True)
+    evil = outgoing(1, to="buyer1@example.org>\r\nRCPT TO:<victim@example.org")
+    with serving(handler) as port:
+        results = smtp_transport(port).send([outgoing(0), evil, outgoing(2)])
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.FAILED, Outcome.ACCEPTED]
+    assert "not a plain ASCII email address" in results[1].detail
+    assert handler.recipients() == ["buyer0@example.org", "buyer2@example.org"]
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    return self_signed_certificate(tmp_path)
+
+
+def test_starttls_and_auth(certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    handler = RefusingHandler()
+    options = {
+        "tls_context": server_tls_context(cert, key),
+        "require_starttls": True,
+        "authenticator": authenticator("shop", "s3cret"),
+        "auth_required": True,
+    }
+    with serving(handler, **options) as port:
+        good = smtp_transport(
+            port, security="starttls", cafile=cert, username="shop", password="s3cret"
+        )
+        wrong = smtp_transport(
+            port, security="starttls", cafile=cert, username="shop", password="guess"
+        )
+        plain = smtp_transport(port, username="shop", password="s3cret")
+        assert good.send([outgoing(0)])[0].outcome is Outcome.ACCEPTED
+        refused = wrong.send([outgoing(1)])[0]
+        no_tls = plain.send([outgoing(2)])[0]
+    assert refused.outcome is Outcome.UNREACHABLE and "AUTH refused: 535" in refused.detail
+    assert no_tls.outcome is Outcome.UNREACHABLE  # AUTH is only offered after STARTTLS
+    assert handler.recipients() == ["buyer0@example.org"]
+
+
+def test_tls_from_the_first_byte_and_an_untrusted_certificate_is_refused(
+    certificate: tuple[Path, Path], tmp_path: Path
+) -> None:
+    cert, key = certificate
+    handler = RefusingHandler()
+    with serving(handler, ssl_context=server_tls_context(cert, key)) as port:
+        trusted = smtp_transport(port, security="tls", cafile=cert).send([outgoing(0)])[0]
+        untrusted = smtp_transport(port, security="tls").send([outgoing(1)])[0]
+    assert trusted.outcome is Outcome.ACCEPTED
+    assert (
+        untrusted.outcome is Outcome.UNREACHABLE and "CERTIFICATE_VERIFY_FAILED" in untrusted.detail
+    )
+    assert handler.recipients() == ["buyer0@example.org"]
+
+
+def test_anymail_transport_records_the_esp_id_and_classifies_statuses_and_errors() -> None:
+    transport = AnymailTransport(
+        ScriptedEsp(ignore_recipient_status=True)  # type: ignore[no-untyped-call]
+    )
+    emails = [outgoing(1), outgoing(2, to="bounce@example.org"), outgoing(3, to="down@example.org")]
+    results = transport.send(emails)
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.REJECTED, Outcome.DEFERRED]
+    assert results[0].provider_id == "esp-buyer1@example.org"
+    assert "503" in results[2].detail
+    assert AnymailTransport.accepted_status == MessageStatus.SENT  # webhooks say delivered
+    sent = mail.outbox[-3]
+    assert isinstance(sent, EmailMultiAlternatives)
+    assert sent.metadata == {METADATA_KEY: "1"}  # type: ignore[attr-defined]
+    assert sent.extra_headers["Message-ID"] == "<1@shop.example.com>"
+    assert sent.alternatives[0][1] == "text/html"
+
+
+def test_the_transport_setting_accepts_smtp_or_an_anymail_esp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AFTERSALE_EMAIL_TRANSPORT", "anymail:postmark")
+    monkeypatch.setenv("AFTERSALE_ESP_API_KEY", "key-123")
+    monkeypatch.setenv("AFTERSALE_ESP_MESSAGE_STREAM", "outbound")
+    assert email_transport() == "anymail:postmark"
+    assert esp_options("anymail:postmark") == {
+        "server_token": "key-123",
+        "message_stream": "outbound",
+    }
+    assert esp_options("smtp") == {}
+    for bad in ("sendmail", "anymail:nosuchesp", "anymail:"):
+        monkeypatch.setenv("AFTERSALE_EMAIL_TRANSPORT", bad)
+        with pytest.raises(ConfigurationError, match="AFTERSALE_EMAIL_TRANSPORT"):
+            email_transport()
