@@ -141,15 +141,18 @@ WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun"
 
 
 class DelayStep(_Step):
-    """Wait: a fixed time after the previous step (or after the order was delivered), then
-    optionally on until one of `weekdays` at `at` in the customer's time zone."""
+    """Wait: a fixed time after the previous step (or after the order was delivered, or
+    until `lead_days` before the customer is due to restock a product they bought: the
+    fixed time applies when nothing is due), then optionally on until one of `weekdays`
+    at `at` in the customer's time zone."""
 
     type: Literal["delay"]
     days: float = Field(default=0, ge=0)
     hours: float = Field(default=0, ge=0)
     minutes: float = Field(default=0, ge=0)
-    relative_to: Literal["previous_step", "delivery"] = "previous_step"
+    relative_to: Literal["previous_step", "delivery", "replenishment_due"] = "previous_step"
     fallback_days_after_fulfilled: int | None = Field(default=None, ge=0)
+    lead_days: float = Field(default=0, ge=0, description="replenishment_due: days before")
     weekdays: tuple[Weekday, ...] = ()
     at: dt.time | None = None
 
@@ -158,7 +161,18 @@ class DelayStep(_Step):
         return dt.timedelta(days=self.days, hours=self.hours, minutes=self.minutes)
 
 
-SkipRule = Literal["purchased_since_entry", "coupon_redeemed"]
+SkipRule = Literal["purchased_since_entry", "coupon_redeemed", "no_recommendations"]
+# aftersale.recommendations.selectors.STRATEGIES; "frequently_bought_together" is the old
+# name of "cross_sell".
+RecommendationStrategy = Literal[
+    "none",
+    "cross_sell",
+    "complementary",
+    "upsell",
+    "replenishment",
+    "personal",
+    "frequently_bought_together",
+]
 
 
 class EmailStep(_Step):
@@ -166,7 +180,7 @@ class EmailStep(_Step):
 
     type: Literal["email"]
     template: str = Field(min_length=1)
-    recommendations: Literal["none", "frequently_bought_together"] = "none"
+    recommendations: RecommendationStrategy = "none"
     coupon: Literal["none", "issue", "remind"] = "none"
     skip_if: tuple[SkipRule, ...] = ()
     transactional: bool = Field(default=False, description="bypasses the marketing guards")

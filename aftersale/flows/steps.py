@@ -66,6 +66,8 @@ def run_email_step(
     picks = _offer_picks(enrollment, coupon) if step.coupon == "remind" else None
     if picks is None:
         picks = _recommendations(enrollment, step, now)
+    if "no_recommendations" in step.skip_if and not picks:
+        return EmailOutcome()
     return EmailOutcome(
         queued=_write(
             enrollment, step, now, coupon=coupon, recommendations=picks, send_after=send_after
@@ -130,20 +132,24 @@ def _coupon_for(enrollment: Enrollment, step: EmailStep, now: dt.datetime) -> Co
 def _recommendations(
     enrollment: Enrollment, step: EmailStep, now: dt.datetime
 ) -> list[dict[str, object]]:
-    if step.recommendations == "none" or enrollment.trigger_order_id is None:
+    if step.recommendations == "none":
         return []
+    # Without a trigger order (a timed or posted event) the customer's history speaks.
     basket = list(
         LineItem.objects.filter(order_id=enrollment.trigger_order_id).values_list(
             "product_id", flat=True
         )
+        if enrollment.trigger_order_id is not None
+        else []
     )
     picks = recommend(
         store=enrollment.store,
         customer_id=enrollment.customer_id,
         basket_product_ids=basket,
         now=now,
+        strategy=step.recommendations,
     )
-    return [{"product_id": p.product_id, "reason": p.reason} for p in picks]
+    return [p.as_json() for p in picks]
 
 
 def _offer_picks(enrollment: Enrollment, coupon: Coupon | None) -> list[dict[str, object]] | None:

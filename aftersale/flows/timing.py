@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aftersale.flows.definition import WEEKDAYS, DelayStep, QuietHours, Weekday
 from aftersale.orders.models import Order
+from aftersale.recommendations.selectors import replenishment_due_at
 
 # How often a delay waiting for a delivery the store has not reported looks again.
 DELIVERY_RECHECK = dt.timedelta(hours=6)
@@ -34,6 +35,8 @@ def delay_end(
         if delivered is None:
             return None
         base = max(previous, delivered + step.duration)
+    elif step.relative_to == "replenishment_due":
+        base = _restock_reminder_at(step, previous, order)
     else:
         base = previous + step.duration
     if step.weekdays or step.at is not None:
@@ -86,6 +89,21 @@ def _delivered_at(step: DelayStep, order: Order | None) -> dt.datetime | None:
     if step.fallback_days_after_fulfilled is not None and order.fulfilled_at is not None:
         return order.fulfilled_at + dt.timedelta(days=step.fallback_days_after_fulfilled)
     return None
+
+
+def _restock_reminder_at(
+    step: DelayStep, previous: dt.datetime, order: Order | None
+) -> dt.datetime:
+    """`lead_days` before the customer is next due to restock a product they bought (not
+    before `previous`); the step's fixed duration when nothing they bought is due."""
+    due = (
+        replenishment_due_at(store=order.store, customer_id=order.customer_id, since=previous)
+        if order is not None
+        else None
+    )
+    if due is None:
+        return previous + step.duration
+    return max(previous, due - dt.timedelta(days=step.lead_days))
 
 
 def _local(day: dt.date, at: dt.time, zone: ZoneInfo) -> dt.datetime:

@@ -17,6 +17,7 @@ from aftersale.clock import now
 from aftersale.flows.scheduler import run_due_enrollments
 from aftersale.flows.services import enroll_timed_occasions
 from aftersale.messaging.services import send_queued_messages
+from aftersale.recommendations.services import fit_due_stores
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,13 @@ def run_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
     advance a batch of due enrollments, then claim and send a batch of due emails. Adds
     to `totals` and returns whether the pass found any work."""
     enrolled = enroll_timed_occasions(now=now())
+    for store, fit in fit_due_stores(now=now()):  # daily; a send only reads the fit
+        logger.info(
+            "worker %s: fitted recommendations of %s in %.1f s",
+            config.worker_id,
+            store.slug,
+            fit.seconds,
+        )
     steps = run_due_enrollments(now=now(), limit=config.batch_size, worker_id=config.worker_id)
     sends = send_queued_messages(now=now(), limit=config.batch_size, worker_id=config.worker_id)
     totals.passes += 1

@@ -120,16 +120,16 @@ def fit_recommendations(
 def fit_due_stores(*, now: dt.datetime) -> list[tuple[Store, FitSummary]]:
     """Fit every store whose last fit is `FIT_EVERY` old (or which was never fitted) on
     its orders placed before `now`. Each due fit is claimed first by moving the store's
-    FitRun forward with a conditional UPDATE, so of many workers only one runs it."""
+    FitRun forward with a conditional UPDATE, so of many workers only one runs it. When
+    nothing is due this costs two queries, however many stores there are."""
+    never = Store.objects.exclude(pk__in=FitRun.objects.values("store_id"))
+    FitRun.objects.bulk_create([FitRun(store=s) for s in never], ignore_conflicts=True)
+    due = FitRun.objects.filter(Q(fitted_at__isnull=True) | Q(fitted_at__lte=now - FIT_EVERY))
     done = []
-    for store in Store.objects.order_by("pk"):
-        FitRun.objects.get_or_create(store=store)
-        claimed = (
-            FitRun.objects.filter(store=store)
-            .filter(Q(fitted_at__isnull=True) | Q(fitted_at__lte=now - FIT_EVERY))
-            .update(fitted_at=now)
-        )
+    for store_id in due.order_by("store_id").values_list("store_id", flat=True):
+        claimed = due.filter(store_id=store_id).update(fitted_at=now)
         if claimed:
+            store = Store.objects.get(pk=store_id)
             summary = fit_recommendations(store=store, until=now)
             FitRun.objects.filter(store=store).update(seconds=summary.seconds)
             done.append((store, summary))
