@@ -5,8 +5,9 @@ from decimal import Decimal
 
 from aftersale.customers.records import CustomerRecord
 from aftersale.messaging.models import EmailTemplate, TemplateKind
+from aftersale.orders.checkouts import ingest_checkouts
 from aftersale.orders.models import Order
-from aftersale.orders.records import LineItemRecord, OrderRecord
+from aftersale.orders.records import CheckoutRecord, LineItemRecord, OrderRecord
 from aftersale.orders.services import ingest_orders
 from aftersale.stores.models import Store
 
@@ -33,6 +34,19 @@ def place_order(
     )
     result = ingest_orders(store=store, records=[record], now=at)
     return Order.objects.get(pk=(result.created or result.updated)[0])
+
+
+def start_checkout(
+    store: Store, *, checkout_id: str, customer: str, at: dt.datetime, total: str = "20.00"
+) -> None:
+    """Ingest one checkout of one line for `customer` (created on first use)."""
+    record = CheckoutRecord(
+        external_id=checkout_id,
+        customer=CustomerRecord(external_id=customer, email=f"{customer}@example.com"),
+        started_at=at,
+        line_items=(LineItemRecord("milk", 1, Decimal(total), product_name="Milk"),),
+    )
+    ingest_checkouts(store=store, records=[record], now=at)
 
 
 def add_templates(store: Store, now: dt.datetime, *slugs: str) -> None:

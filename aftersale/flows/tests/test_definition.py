@@ -83,3 +83,22 @@ def test_a_bad_segment_inside_a_flow_is_named_with_its_place():
                 "steps": [{"type": "exit"}],
             }
         )
+
+
+def test_a_custom_event_trigger_needs_the_events_name():
+    with pytest.raises(InvalidFlowDefinition, match=r"trigger: .*`name` goes with event `custom`"):
+        parse_definition({"name": "x", "trigger": {"event": "custom"}, "steps": [{"type": "exit"}]})
+
+
+def test_a_filter_a_trigger_has_nothing_to_apply_to_is_refused():
+    trigger = {"event": "birthday", "products": ["p1"]}
+    with pytest.raises(InvalidFlowDefinition, match="`birthday` has no products to filter on"):
+        parse_definition({"name": "x", "trigger": trigger, "steps": [{"type": "exit"}]})
+
+
+def test_birthdays_and_dormancy_let_customers_back_for_each_new_occasion_by_default():
+    for event in ("birthday", "first_order_anniversary", "customer_dormant"):
+        definition = parse_definition(
+            {"name": "x", "trigger": {"event": event}, "steps": [{"type": "exit"}]}
+        )
+        assert (definition.trigger.reentry.mode, definition.trigger.reentry.days) == ("every", 1)

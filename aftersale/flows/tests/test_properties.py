@@ -1,5 +1,5 @@
-"""Property tests: whatever the flow and whatever order events arrive in, every journey
-ends, and the report's counts add up."""
+"""Property tests: whatever the flow (started by orders, abandoned checkouts or dormancy)
+and whatever order events arrive in, every journey ends, and the report's counts add up."""
 
 import datetime as dt
 
@@ -9,10 +9,11 @@ from hypothesis import strategies as st
 
 from aftersale.clock import VirtualClock
 from aftersale.flows.backtest import run_backtest
+from aftersale.flows.definition import TIMED_EVENTS
 from aftersale.flows.models import Enrollment, EnrollmentState
 from aftersale.flows.selectors import definition_of
 from aftersale.flows.services import install_flow
-from aftersale.flows.tests.helpers import add_templates, place_order
+from aftersale.flows.tests.helpers import add_templates, place_order, start_checkout
 from aftersale.messaging.models import Message, MessageStatus
 from aftersale.reports.selectors import flow_report
 from aftersale.stores.services import create_store
@@ -35,6 +36,16 @@ conditions = st.sampled_from(
 )
 
 
+triggers = st.one_of(
+    st.sampled_from([{"event": "first_purchase"}, {"event": "any_purchase"}]),
+    st.builds(
+        lambda hours: {"event": "checkout_abandoned", "abandoned_hours": hours},
+        st.integers(1, 6),
+    ),
+    st.builds(lambda days: {"event": "customer_dormant", "dormant_days": days}, st.integers(1, 5)),
+)
+
+
 @st.composite
 def flows(draw: st.DrawFn) -> dict:
     body = draw(st.lists(st.one_of(delays, emails), min_size=1, max_size=6))
@@ -51,7 +62,7 @@ def flows(draw: st.DrawFn) -> dict:
         steps.append({"type": "exit"})
     return {
         "name": "random",
-        "trigger": {"event": draw(st.sampled_from(["first_purchase", "any_purchase"]))},
+        "trigger": draw(triggers),
         "exit_when": draw(st.sampled_from([[], ["purchased_again"], ["refunded"]])),
         "guards": {
             "smart_sending_hours": draw(st.sampled_from([0, 16])),
@@ -66,6 +77,7 @@ orders = st.lists(
         st.sampled_from(["ann", "bob", "cat"]),
         st.integers(0, 20 * 24),
         st.sampled_from(["9.00", "20.00", "45.00"]),
+        st.sampled_from(["order", "order", "checkout"]),
     ),
     min_size=1,
     max_size=8,
@@ -90,17 +102,21 @@ def check_journeys_end(definition: dict, history: list) -> None:
     store = create_store(name="Prop", slug="prop", now=T0)
     add_templates(store, T0, "a", "b", "c")
     flow = install_flow(store=store, slug="random", definition=definition, now=T0)
-    for number, (customer, hours, total) in enumerate(history):
-        place_order(
-            store,
-            order_id=str(number),
-            customer=customer,
-            at=T0 + dt.timedelta(hours=hours),
-            total=total,
-        )
+    for number, (customer, hours, total, kind) in enumerate(history):
+        at = T0 + dt.timedelta(hours=hours)
+        if kind == "checkout":
+            start_checkout(store, checkout_id=str(number), customer=customer, at=at, total=total)
+        else:
+            place_order(store, order_id=str(number), customer=customer, at=at, total=total)
     clock = VirtualClock(T0 - dt.timedelta(hours=1))
+    # Timed triggers are looked for every tick; hourly would only slow the example down.
+    tick = dt.timedelta(hours=6 if definition["trigger"]["event"] in TIMED_EVENTS else 1)
     run_backtest(
-        flow=flow, start=T0 - dt.timedelta(hours=1), end=T0 + dt.timedelta(days=21), clock=clock
+        flow=flow,
+        start=T0 - dt.timedelta(hours=1),
+        end=T0 + dt.timedelta(days=21),
+        clock=clock,
+        tick=tick,
     )
 
     enrollments = Enrollment.objects.filter(flow=flow)
