@@ -124,13 +124,17 @@ def _checkout(message_id: int | None, *, fmt: Formatter) -> Context | None:
             "image_url": line.product.image_url,
             "price": fmt.money(line.unit_price),
             "quantity": line.quantity,
+            "url": line.product.url,
         }
         for line in checkout.lines.all()
     ]
+    # `lines` and `url` are the names the checkout-recovery template reads.
     return {
         "items": items,
+        "lines": items,
         "total": fmt.money(checkout.total),
         "recovery_url": checkout.recovery_url,
+        "url": checkout.recovery_url,
     }
 
 
