@@ -90,7 +90,12 @@ def _top_neighbours(*, vectors: sparse.csr_matrix, neighbours: int) -> sparse.cs
     many customers never holds the whole customers x customers matrix."""
     n = vectors.shape[0]
     keep = max(min(neighbours, n - 1), 1)
-    transposed = vectors.T.tocsc()
+    # A product one customer bought adds nothing to any similarity between two customers
+    # (the rows are already normalised, so dropping it changes no cosine), but it costs.
+    shared = np.flatnonzero(np.bincount(vectors.indices, minlength=vectors.shape[1]) > 1)
+    vectors = sparse.csr_matrix(vectors[:, shared], dtype=np.float32)
+    # CSR of the transpose: a CSC right operand would be converted again for every block.
+    transposed = sparse.csr_matrix(vectors.T)
     blocks = []
     for rows in batches(np.arange(n, dtype=np.int64)):
         similarity = np.asarray((vectors[rows] @ transposed).toarray())
