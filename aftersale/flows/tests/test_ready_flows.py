@@ -72,7 +72,8 @@ def test_checkout_recovery_reminds_after_1_and_24_hours_then_offers_a_coupon_at_
 
     backtest(flow, days=4)
 
-    ann_code = Message.objects.get(customer__external_id="ann", coupon__isnull=False).coupon.code
+    offers = Message.objects.filter(coupon__isnull=False).values_list("coupon__code", flat=True)
+    ann_code = offers.get(customer__external_id="ann")
     assert journeys(flow) == {
         "ann": (
             "completed",
@@ -84,7 +85,7 @@ def test_checkout_recovery_reminds_after_1_and_24_hours_then_offers_a_coupon_at_
         ),
         "bob": ("purchased_again", [("checkout-recovery", None), ("checkout-recovery", None)]),
     }
-    first = Message.objects.filter(customer__external_id="ann").order_by("step_index").first()
+    first = Message.objects.filter(customer__external_id="ann").order_by("step_index")[0]
     html = render_message(message=first, now=T0 + HOUR, track=False).html
     assert "Blue mug" in html and "https://shop.example.com/cart/ann" in html
 
