@@ -195,6 +195,7 @@ def _part_head(content_type: str, encoding: str) -> bytes:
     ).encode()
 
 
+@lru_cache(maxsize=64)
 def _header_name(name: str) -> str:
     """A header name as RFC 5322 allows it: printable ASCII without ':' or spaces."""
     if not name or not all(33 <= ord(c) <= 126 and c != ":" for c in name):
