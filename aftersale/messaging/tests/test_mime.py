@@ -76,7 +76,8 @@ def test_non_ascii_names_subjects_and_bodies_are_encoded_and_come_back() -> None
     parsed = parse(render(make(from_name="Müller & Söhne, GmbH", subject=subject, text=arabic)))
     assert parsed["Subject"] == subject
     assert parsed["From"].addresses[0].display_name == "Müller & Söhne, GmbH"
-    assert parsed.get_body(preferencelist=("plain",))["Content-Transfer-Encoding"] == "base64"
+    text_part = parsed.get_body(preferencelist=("plain",))
+    assert text_part is not None and text_part["Content-Transfer-Encoding"] == "base64"
     assert parts(parsed)[0] == arabic
 
 
