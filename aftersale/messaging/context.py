@@ -269,11 +269,7 @@ def _recommendations(facts: EmailFacts, *, fmt: Formatter) -> list[Context]:
     ]
     store = facts.store
     products = Product.objects.filter(store=store).in_bulk([p["product_id"] for p in picks])
-    # An upsell improves on the bought product of its own category; uncategorised
-    # products have nothing to be compared with.
-    bought_by_category = {
-        line.product.category: line.product for line in facts.lines if line.product.category
-    }
+    bought = _BoughtProducts(facts.lines)
     cards = []
     for pick in picks:
         product = products.get(pick["product_id"])
@@ -282,18 +278,34 @@ def _recommendations(facts: EmailFacts, *, fmt: Formatter) -> list[Context]:
         card = _product(product, store=store, fmt=fmt)
         card["reason"] = str(pick.get("reason") or "")
         card.update(_offer_price(product.price, coupon=facts.coupon, fmt=fmt))
-        card.update(_upgrade(pick, product, compared=bought_by_category, fmt=fmt))
+        card.update(_upgrade(pick, product, replaced=bought.improved_on(pick, product), fmt=fmt))
         cards.append(card)
     return cards
 
 
+class _BoughtProducts:
+    """The products of the email's order, to compare an upsell pick with."""
+
+    def __init__(self, lines: list[LineItem]) -> None:
+        self.by_id = {line.product_id: line.product for line in lines}
+        # Uncategorised products have nothing to be compared with.
+        self.by_category = {p.category: p for p in self.by_id.values() if p.category}
+
+    def improved_on(self, pick: dict[str, Any], product: Product) -> Product | None:
+        """The bought product `pick` upgrades: the one the recommender names in
+        `upgrade_of`, else the bought product of the same category."""
+        named = pick.get("upgrade_of")
+        if isinstance(named, int) and named in self.by_id:
+            return self.by_id[named]
+        return self.by_category.get(product.category)
+
+
 def _upgrade(
-    pick: dict[str, Any], product: Product, *, compared: dict[str, Product], fmt: Formatter
+    pick: dict[str, Any], product: Product, *, replaced: Product | None, fmt: Formatter
 ) -> Context:
     """What an upsell pick costs more than the bought product it improves on: the
     recommender's own `price_difference` when the pick carries one, else the difference
-    to the bought product of the same category."""
-    replaced = compared.get(product.category)
+    of the two prices."""
     difference = _decimal(pick.get("price_difference"))
     if difference is None and replaced is not None:
         difference = product.price - replaced.price
@@ -346,6 +358,8 @@ def discount_text(coupon: Coupon, *, fmt: Formatter) -> str:
 def _coupon(coupon: Coupon, *, store: Store, fmt: Formatter, now: dt.datetime) -> Context:
     minimum = coupon.program.minimum_order
     words = phrases(fmt.language)
+    expires_on = fmt.date(coupon.expires_at)
+    expires_in = fmt.time_until(coupon.expires_at, now=now)
     days_left = coupon.expires_at.astimezone(fmt.zone).date() - now.astimezone(fmt.zone).date()
     return {
         "code": coupon.code,
@@ -354,10 +368,14 @@ def _coupon(coupon: Coupon, *, store: Store, fmt: Formatter, now: dt.datetime) -
         "minimum_order_text": (
             words["minimum_order"].format(amount=fmt.money(minimum)) if minimum else ""
         ),
-        "expires_on": fmt.date(coupon.expires_at),
-        "expires_in": fmt.time_until(coupon.expires_at, now=now),
+        "expires_on": expires_on,
+        "expires_in": expires_in,
         "days_left": max(days_left.days, 0),
         "countdown_url": countdown_url(expires_at=coupon.expires_at, color=_brand_colour(store)),
+        # The coupon box's words, here so the box needs nothing but the coupon.
+        "code_label": words["your_code"],
+        "valid_until_text": f"{words['valid_until']} {expires_on}",
+        "countdown_alt": f"{words['time_left']}: {expires_in}",
     }
 
 

@@ -23,6 +23,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from aftersale.messaging.context import Context, build_context
 from aftersale.messaging.links import add_open_pixel, tag_links, track_links
 from aftersale.messaging.locale import (
+    FALLBACK_LANGUAGE,
     formatting_locale,
     parse_locale,
     recipient_locale,
@@ -144,10 +145,14 @@ def choose_variant(*, template: EmailTemplate, wanted: Locale) -> str:
     return ""
 
 
-def variant_language(*, template: EmailTemplate, locale: str) -> str:
-    """The language ("de") the text of variant `locale` of `template` is written in."""
-    parsed = parse_locale(locale or template.locale)
-    return str(parsed.language) if parsed is not None else "en"
+def localize(*, template: EmailTemplate, wanted: Locale) -> tuple[str, Locale]:
+    """For a reader of `wanted`: the variant of `template` to render (see
+    `choose_variant`) and the locale to write its amounts and dates in, which is in the
+    variant's language so a sentence never mixes two languages' formats."""
+    variant = choose_variant(template=template, wanted=wanted)
+    text_locale = parse_locale(variant or template.locale)
+    language = str(text_locale.language) if text_locale is not None else FALLBACK_LANGUAGE
+    return variant, formatting_locale(wanted=wanted, text_language=language)
 
 
 def template_source(*, template: EmailTemplate, part: str, locale: str = "") -> str:
@@ -244,11 +249,8 @@ def render_message(*, message: Message, now: dt.datetime, track: bool = True) ->
     wanted = recipient_locale(
         customer_locale=message.customer.locale, store_locale=message.store.locale
     )
-    variant = choose_variant(template=message.template, wanted=wanted)
-    language = variant_language(template=message.template, locale=variant)
-    context = build_context(
-        message=message, now=now, locale=formatting_locale(wanted=wanted, text_language=language)
-    )
+    variant, written_in = localize(template=message.template, wanted=wanted)
+    context = build_context(message=message, now=now, locale=written_in)
     return render_template(
         template=message.template,
         context=context,

@@ -42,3 +42,8 @@ def messages_for_rendering(*, ids: list[int]) -> list[Message]:
 def template_by_slug(*, store: Store, slug: str) -> EmailTemplate | None:
     """The store's template `slug`, or None."""
     return EmailTemplate.objects.filter(store=store, slug=slug).first()
+
+
+def store_templates(*, store: Store) -> QuerySet[EmailTemplate]:
+    """The store's templates by slug."""
+    return EmailTemplate.objects.filter(store=store).order_by("slug")

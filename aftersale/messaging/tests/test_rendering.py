@@ -21,7 +21,7 @@ from aftersale.messaging.rendering import (
     render_message,
     render_template,
 )
-from aftersale.messaging.tests.factories import Scenario, make_scenario
+from aftersale.messaging.tests.factories import Scenario, make_product, make_scenario
 from aftersale.stores.models import Store
 
 LIBRARY = ["thank-you", "cross-sell-offer", "offer-reminder", "order-confirmation"]
@@ -223,3 +223,89 @@ def test_compiled_templates_are_cached_until_the_template_changes(
     template.updated_at = clock.advance(dt.timedelta(minutes=1))
     template.save()
     assert compile_template(template=template, part="body") is not first
+
+
+def _as(scenario: Scenario, locale: str) -> Scenario:
+    scenario.customer.locale = locale
+    scenario.customer.save(update_fields=["locale"])
+    return scenario
+
+
+def test_a_german_reader_gets_the_german_variant_with_german_formats(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    email = _render(_as(scenario, "de_AT"), "cross-sell-offer", clock)
+    assert email.subject == "15 % Rabatt auf alles, was zu Ihrer Bestellung passt"
+    assert (
+        "Gültig bis 18. März 2024" in email.text and "$ 4,25 (statt $ 5,00)" in email.text
+    )  # Austria
+    assert "Rabatt sichern" in email.html and "Abmelden" in email.text
+
+
+def test_a_reader_of_a_language_without_variant_gets_english_in_their_countrys_formats(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    email = _render(_as(scenario, "fr_FR"), "cross-sell-offer", clock)
+    assert email.subject == "15% off what goes with your order"
+    assert "Valid until 18 March 2024" in email.text  # English as written in France
+
+
+def test_the_store_locale_applies_to_customers_without_one(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    scenario.store.locale = "de_DE"
+    scenario.store.save(update_fields=["locale"])
+    assert _render(scenario, "thank-you", clock).subject.startswith("Vielen Dank")
+
+
+def test_arabic_emails_run_right_to_left(scenario: Scenario, clock: VirtualClock) -> None:
+    email = _render(_as(scenario, "ar"), "thank-you", clock)
+    assert '<html lang="ar" dir="rtl"' in email.html
+    assert "text-align:right" in email.html.replace(" ", "")
+    assert email.subject == "شكرًا لطلبك يا Ada!"
+
+
+def test_offers_show_a_countdown_image_of_their_expiry(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    email = _render(scenario, "cross-sell-offer", clock)
+    countdown = re.search(
+        r'<img alt="([^"]+)"[^>]*src="([^"]+/i/countdown/[^"]+\.png)"', email.html
+    )
+    assert countdown and countdown.group(1) == "Time left to use your code: in 14 days"
+
+
+def test_product_cards_show_ratings_quotes_and_at_most_four_products(
+    store: Store, scenario: Scenario, clock: VirtualClock
+) -> None:
+    cookies = scenario.picks[0]
+    cookies.rating, cookies.review_count, cookies.review_quote = 4.6, 128, "Crunchy and fresh."
+    cookies.save()
+    more = [make_product(store, name=f"Extra {i}") for i in range(4)]
+    picks = [{"product_id": p.pk, "reason": ""} for p in [*scenario.picks, *more]]
+    message = scenario.message("thank-you", now=clock.now(), recommendations=picks)
+    email = render_message(message=message, now=clock.now())
+    assert "★★★★★ 4.6 (128)" in email.text and "“Crunchy and fresh.”" in email.text
+    assert email.text.count("Take a look (") == 4 and "Extra 1" in email.text
+    assert "Extra 2" not in email.text
+
+
+def test_upsell_frames_the_price_difference_against_what_was_bought(
+    store: Store, scenario: Scenario, clock: VirtualClock
+) -> None:
+    milk = scenario.order.line_items.get(product__name="Whole Milk").product
+    organic = make_product(store, name="Organic Whole Milk", price="4.99")
+    picks = [
+        {"product_id": organic.pk, "reason": "", "upgrade_of": milk.pk, "price_difference": "1.50"}
+    ]
+    message = scenario.message("upsell", now=clock.now(), recommendations=picks, coupon=None)
+    email = render_message(message=message, now=clock.now())
+    assert "Just $1.50 more than your Whole Milk" in email.text
+    assert "costs just $1.50 more" in email.preheader
+
+
+def test_checkout_recovery_without_a_known_checkout_still_invites_back(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    email = _render(scenario, "checkout-recovery", clock)
+    assert "Your cart is saved" in email.text and "Return to your cart (https://shop" in email.text

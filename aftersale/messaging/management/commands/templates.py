@@ -1,0 +1,76 @@
+"""`aftersale templates list [--store SLUG]` lists a store's email templates and their
+languages; `aftersale templates preview SLUG --customer EXTERNAL_ID [--locale L]
+[--html FILE | --text]` renders one for a real customer without sending or tracking."""
+
+from argparse import ArgumentParser
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from aftersale import clock
+from aftersale.customers.models import Customer
+from aftersale.messaging.previews import preview_template, previewable_template
+from aftersale.messaging.rendering import TemplateError
+from aftersale.messaging.selectors import store_templates
+from aftersale.stores.models import Store
+from aftersale.stores.selectors import StoreNotFound, resolve_store
+
+
+class Command(BaseCommand):
+    help = "List a store's email templates, or preview one for a customer."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True)
+        listing = actions.add_parser("list", help="slug, kind, languages and name of each")
+        preview = actions.add_parser("preview", help="render a template for a customer")
+        preview.add_argument("slug", help="the template's slug, e.g. thank-you")
+        preview.add_argument("--customer", required=True, help="the customer's external id")
+        preview.add_argument("--locale", default="", help="e.g. de or ar (default: theirs)")
+        output = preview.add_mutually_exclusive_group()
+        output.add_argument("--html", type=Path, help="write the HTML part to this file")
+        output.add_argument("--text", action="store_true", help="print the plain-text part")
+        for sub in (listing, preview):
+            sub.add_argument("--store", default=None, help="store slug (default: the only one)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            store = resolve_store(slug=options["store"])
+        except StoreNotFound as error:
+            raise CommandError(str(error)) from error
+        if options["action"] == "list":
+            self._list(store)
+        else:
+            self._preview(store, options)
+
+    def _list(self, store: Store) -> None:
+        for template in store_templates(store=store):
+            languages = ",".join([template.locale, *sorted(template.translations or {})])
+            self.stdout.write(
+                f"{template.slug:<22} {template.kind:<20} {languages:<12} {template.name}"
+            )
+
+    def _preview(self, store: Store, options: dict[str, Any]) -> None:
+        now = clock.now()
+        template = previewable_template(store=store, slug=options["slug"], now=now)
+        if template is None:
+            raise CommandError(f"no template {options['slug']!r} in {store.slug} or the library")
+        customer = Customer.objects.filter(store=store, external_id=options["customer"]).first()
+        if customer is None:
+            raise CommandError(
+                f"no customer with external id {options['customer']!r} in {store.slug}"
+            )
+        try:
+            email = preview_template(
+                template=template, customer=customer, now=now, locale=options["locale"]
+            )
+        except TemplateError as error:
+            raise CommandError(str(error)) from error
+        heading = f"Subject: {email.subject}\nPreheader: {email.preheader}\n"
+        if options["text"]:
+            self.stdout.write(f"{heading}\n{email.text}", ending="")
+        elif options["html"]:
+            options["html"].write_text(email.html, encoding="utf-8")
+            self.stdout.write(f"{heading}HTML written to {options['html']}")
+        else:
+            self.stdout.write(email.html)

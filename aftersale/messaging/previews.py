@@ -1,0 +1,162 @@
+"""Previews: a template rendered for a real customer without sending or tracking
+anything, filled with samples where the customer has no order, picks or coupon yet.
+"Send test email" and the template editor's live preview both start here."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from aftersale.catalog.models import Product
+from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind
+from aftersale.customers.models import Customer
+from aftersale.messaging.context import EmailFacts, context_for
+from aftersale.messaging.locale import parse_locale, recipient_locale
+from aftersale.messaging.models import EmailTemplate, TemplateKind
+from aftersale.messaging.rendering import RenderedEmail, localize, render_template
+from aftersale.messaging.selectors import template_by_slug
+from aftersale.messaging.template_library import library_template
+from aftersale.orders.models import LineItem, Order
+from aftersale.recommendations.selectors import recommend
+from aftersale.stores.models import Store
+
+PREVIEW_CAMPAIGN = "preview"
+# Kinds whose flow steps hand out a coupon, so their preview shows one.
+COUPON_KINDS = frozenset({TemplateKind.OFFER, TemplateKind.OFFER_REMINDER, TemplateKind.WIN_BACK})
+SAMPLE_CODE = "PREVIEW-15"
+_SAMPLE_PERCENT = Decimal("15")
+_SAMPLE_VALID = dt.timedelta(days=14)
+_PICKS = 4
+
+
+def preview_template(
+    *, template: EmailTemplate, customer: Customer, now: dt.datetime, locale: str = ""
+) -> RenderedEmail:
+    """`template` rendered for `customer` as of `now`, in `locale` when given (else the
+    customer's, else the store's), without tracking: nothing is written, no link is
+    recorded and no open can be counted. It shows the customer's latest order, picks for
+    it and, for offer kinds, their latest coupon; samples stand in for what they lack
+    (store products, a 15% coupon). Raises TemplateError for a template that cannot be
+    rendered."""
+    store = template.store
+    wanted = parse_locale(locale) or recipient_locale(
+        customer_locale=customer.locale, store_locale=store.locale
+    )
+    variant, written_in = localize(template=template, wanted=wanted)
+    facts = preview_facts(template=template, customer=customer, now=now)
+    return render_template(
+        template=template,
+        context=context_for(facts=facts, now=now, locale=written_in),
+        campaign=PREVIEW_CAMPAIGN,
+        locale=variant,
+    )
+
+
+def preview_facts(*, template: EmailTemplate, customer: Customer, now: dt.datetime) -> EmailFacts:
+    """What a preview of `template` for `customer` shows (see `preview_template`)."""
+    order, lines = _latest_order(customer, now=now) or _sample_order(customer, now=now)
+    basket = [line.product_id for line in lines]
+    wants_coupon = template.kind in COUPON_KINDS
+    return EmailFacts(
+        store=template.store,
+        customer=customer,
+        to_email=customer.email,
+        kind=template.kind,
+        order=order,
+        lines=lines,
+        picks=_picks(customer, basket=basket, now=now),
+        coupon=_coupon(customer, now=now) if wants_coupon else None,
+    )
+
+
+def _latest_order(customer: Customer, *, now: dt.datetime) -> tuple[Order, list[LineItem]] | None:
+    order = (
+        Order.objects.filter(customer=customer, placed_at__lte=now).order_by("-placed_at").first()
+    )
+    if order is None:
+        return None
+    return order, list(order.line_items.select_related("product").order_by("id"))
+
+
+def _sample_order(customer: Customer, *, now: dt.datetime) -> tuple[Order | None, list[LineItem]]:
+    """An unsaved order of two of the store's products, or none when it has none."""
+    products = list(_sample_products(customer, count=2))
+    if not products:
+        return None, []
+    order = Order(
+        store=customer.store,
+        customer=customer,
+        external_id="PREVIEW",
+        currency=customer.store.currency,
+        total=sum((p.price for p in products), Decimal("0")),
+        placed_at=now,
+        expected_delivery_on=(now + dt.timedelta(days=3)).date(),
+    )
+    lines = [
+        LineItem(store=customer.store, order=order, product=p, unit_price=p.price, total=p.price)
+        for p in products
+    ]
+    return order, lines
+
+
+def _picks(customer: Customer, *, basket: list[int], now: dt.datetime) -> list[dict[str, Any]]:
+    picks = recommend(
+        store=customer.store, customer_id=customer.pk, basket_product_ids=basket, now=now
+    )
+    if picks:
+        return [dataclasses.asdict(pick) for pick in picks]
+    return [
+        {"product_id": p.pk, "reason": ""}
+        for p in _sample_products(customer, count=_PICKS, excluded=basket)
+    ]
+
+
+def _sample_products(
+    customer: Customer, *, count: int, excluded: list[int] | None = None
+) -> list[Product]:
+    products = Product.objects.filter(store=customer.store, price__gt=0).exclude(
+        id__in=excluded or []
+    )
+    return list(products.order_by("id")[:count])
+
+
+def _coupon(customer: Customer, *, now: dt.datetime) -> Coupon:
+    """The customer's latest coupon still valid at `now`, else an unsaved sample."""
+    latest = (
+        Coupon.objects.filter(customer=customer, expires_at__gt=now, redeemed_at__isnull=True)
+        .select_related("program")
+        .order_by("-issued_at")
+        .first()
+    )
+    if latest is not None:
+        return latest
+    program = CouponProgram(
+        store=customer.store,
+        slug="preview",
+        kind=DiscountKind.PERCENT,
+        amount=_SAMPLE_PERCENT,
+        valid_days=_SAMPLE_VALID.days,
+    )
+    return Coupon(
+        store=customer.store,
+        program=program,
+        customer=customer,
+        code=SAMPLE_CODE,
+        issued_at=now,
+        expires_at=now + _SAMPLE_VALID,
+    )
+
+
+def previewable_template(*, store: Store, slug: str, now: dt.datetime) -> EmailTemplate | None:
+    """The store's template `slug`, else the library's template of that slug as an
+    unsaved row (so a library template can be previewed before it is installed), else
+    None."""
+    installed = template_by_slug(store=store, slug=slug)
+    if installed is not None:
+        return installed
+    shipped = library_template(slug)
+    if shipped is None:
+        return None
+    return EmailTemplate(store=store, updated_at=now, **shipped.fields())

@@ -1,0 +1,100 @@
+"""Previews: any template rendered for a real customer, untracked, with samples for what
+the customer lacks; and the `aftersale templates` command."""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+
+from django.core.management import call_command
+
+from aftersale.clock import VirtualClock
+from aftersale.messaging.models import Message
+from aftersale.messaging.previews import SAMPLE_CODE, preview_template, previewable_template
+from aftersale.messaging.tests.factories import make_customer, make_product, make_scenario
+from aftersale.stores.models import Store
+from aftersale.tracking.models import Event
+
+
+def test_a_preview_for_a_new_customer_shows_samples_and_records_nothing(
+    store: Store, clock: VirtualClock
+) -> None:
+    scenario = make_scenario(store, now=clock.now())
+    newcomer = make_customer(store, now=clock.now(), first_name="Grace")
+    email = preview_template(
+        template=scenario.templates["cross-sell-offer"], customer=newcomer, now=clock.now()
+    )
+    assert "Grace" in email.text and SAMPLE_CODE in email.text
+    assert "Whole Milk" in email.text  # a sample order and picks from the store's products
+    assert email.links == () and "/c/" not in email.html and "/o/" not in email.html
+    assert not Message.objects.filter(customer=newcomer).exists()
+    assert not Event.objects.exists()
+
+
+def test_a_preview_uses_the_customers_own_order_and_coupon(
+    store: Store, clock: VirtualClock
+) -> None:
+    scenario = make_scenario(store, now=clock.now())
+    email = preview_template(
+        template=scenario.templates["offer-reminder"], customer=scenario.customer, now=clock.now()
+    )
+    assert scenario.coupon.code in email.text and SAMPLE_CODE not in email.text
+
+
+def test_a_preview_can_be_asked_for_in_another_language(store: Store, clock: VirtualClock) -> None:
+    scenario = make_scenario(store, now=clock.now())
+    email = preview_template(
+        template=scenario.templates["thank-you"],
+        customer=scenario.customer,
+        now=clock.now(),
+        locale="de",
+    )
+    assert email.subject == "Vielen Dank für Ihre Bestellung, Ada!"
+
+
+def test_library_templates_can_be_previewed_before_they_are_installed(
+    store: Store, clock: VirtualClock
+) -> None:
+    make_product(store, name="Oat Milk")
+    template = previewable_template(store=store, slug="win-back", now=clock.now())
+    assert template is not None and template.pk is None
+    customer = make_customer(store, now=clock.now(), first_name="Lin")
+    assert (
+        "We miss you, Lin"
+        in preview_template(template=template, customer=customer, now=clock.now()).subject
+    )
+    assert previewable_template(store=store, slug="no-such-template", now=clock.now()) is None
+
+
+def test_the_templates_command_lists_and_previews(
+    store: Store, clock: VirtualClock, tmp_path: Path
+) -> None:
+    scenario = make_scenario(store, now=clock.now())
+    listing = StringIO()
+    call_command("templates", "list", stdout=listing)
+    assert "thank-you" in listing.getvalue() and "en,ar,de" in listing.getvalue()
+    text = StringIO()
+    call_command(
+        "templates",
+        "preview",
+        "thank-you",
+        "--customer",
+        scenario.customer.external_id,
+        "--locale",
+        "ar",
+        "--text",
+        stdout=text,
+    )
+    assert text.getvalue().startswith("Subject: شكرًا لطلبك يا Ada!")
+    page = tmp_path / "preview.html"
+    call_command(
+        "templates",
+        "preview",
+        "order-confirmation",
+        "--customer",
+        scenario.customer.external_id,
+        "--html",
+        str(page),
+        stdout=StringIO(),
+    )
+    assert page.read_text().lower().startswith("<!doctype html>")
