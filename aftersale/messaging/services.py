@@ -21,6 +21,7 @@ from aftersale.messaging.context import is_marketing
 from aftersale.messaging.links import reply_address, unsubscribe_token, unsubscribe_url
 from aftersale.messaging.mime import Email
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus
+from aftersale.messaging.previews import preview_template
 from aftersale.messaging.rendering import RenderedEmail, TemplateError, render_message
 from aftersale.messaging.selectors import RENDER_RELATIONS, due_messages
 from aftersale.messaging.template_library import library_templates
@@ -421,22 +422,13 @@ def send_test_email(
     now: dt.datetime,
     transport: Transport[Any, Any] | None = None,
 ) -> SendResult:
-    """Render `template` for `customer` and send it to `to` through `transport` (the
-    configured one by default) with "[Test] " before its subject, so a merchant sees
-    exactly what the customer would get. Nothing is recorded: no message row, no flow
-    step, no tracking (links go straight to the shop, no open pixel, no unsubscribe
-    headers). Returns what the transport made of it; a template that cannot render
-    raises TemplateError."""
-    draft = Message(
-        store=template.store,
-        customer=customer,
-        template=template,
-        to_email=to,
-        recommendations=[],
-        queued_at=now,
-        send_after=now,
-    )
-    rendered = render_message(message=draft, now=now, track=False)
+    """Render `template` for `customer` as its preview shows it (previews.preview_template)
+    and send it to `to` through `transport` (the configured one by default) with
+    "[Test] " before its subject, so a merchant sees what the customer would get.
+    Nothing is recorded: no message row, no flow step, no tracking (links go straight
+    to the shop, no open pixel, no unsubscribe headers). Returns what the transport made
+    of it; a template that cannot render raises TemplateError."""
+    rendered = preview_template(template=template, customer=customer, now=now)
     store = template.store
     email = Email(
         from_name=store.name,
