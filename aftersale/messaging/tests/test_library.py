@@ -8,6 +8,8 @@ import dataclasses
 import re
 from collections.abc import Iterator
 from decimal import Decimal
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -19,11 +21,12 @@ from aftersale.clock import VirtualClock
 from aftersale.customers.models import Customer
 from aftersale.demo.services import DATASET_START
 from aftersale.integrations.completejourney import load_complete_journey
+from aftersale.messaging import mime
 from aftersale.messaging.context import is_marketing_kind
 from aftersale.messaging.locale import phrases
 from aftersale.messaging.models import EmailTemplate
 from aftersale.messaging.rendering import RenderedEmail, render_message
-from aftersale.messaging.services import install_default_templates
+from aftersale.messaging.services import install_default_templates, outgoing_email
 from aftersale.messaging.tests.factories import make_coupon, make_message
 from aftersale.orders.models import Order
 from aftersale.recommendations.selectors import recommend
@@ -83,7 +86,8 @@ def _variants(grocer: Grocer) -> Iterator[tuple[EmailTemplate, str]]:
 
 def _render(
     grocer: Grocer, template: EmailTemplate, locale: str, clock: VirtualClock
-) -> RenderedEmail:
+) -> tuple[RenderedEmail, EmailMessage]:
+    """The rendered email and the MIME message that would be sent."""
     grocer.customer.locale = locale
     grocer.customer.save(update_fields=["locale"])
     message = make_message(
@@ -95,7 +99,9 @@ def _render(
         coupon=make_coupon(grocer.store, grocer.customer, now=clock.now()),
     )
     message.refresh_from_db()
-    return render_message(message=message, now=clock.now())
+    rendered = render_message(message=message, now=clock.now())
+    sent = mime.render(outgoing_email(message=message, rendered=rendered, now=clock.now()).email)
+    return rendered, message_from_bytes(sent, _class=EmailMessage, policy=policy.default)
 
 
 def test_the_library_ships_every_email_type_and_key_templates_in_german_and_arabic(
@@ -125,9 +131,10 @@ def test_every_template_in_every_language_renders_a_complete_tracked_mobile_safe
 ) -> None:
     problems: list[str] = []
     for template, locale in _variants(grocer):
-        email = _render(grocer, template, locale, clock)
+        email, sent = _render(grocer, template, locale, clock)
         where = f"{template.slug} [{locale}]"
         problems += [f"{where}: {p}" for p in _structure_problems(email, template, locale, grocer)]
+        problems += [f"{where}: {p}" for p in _header_problems(sent, template)]
     assert not problems, "\n".join(problems)
 
 
@@ -154,6 +161,24 @@ def _structure_problems(
     cards = sum(1 for _ in page.iter("img") if "/products/" in (_.get("src") or ""))
     if cards > MAX_CARDS:
         yield f"{cards} product images, more than {MAX_CARDS}"
+
+
+def _header_problems(sent: EmailMessage, template: EmailTemplate) -> Iterator[str]:
+    parts = [part.get_content_type() for part in sent.walk()]
+    if parts != ["multipart/alternative", "text/plain", "text/html"]:
+        yield f"MIME parts are {parts}"
+    unsubscribe = str(sent.get("List-Unsubscribe", ""))
+    if not is_marketing_kind(template.kind):
+        if unsubscribe:
+            yield "transactional email with List-Unsubscribe"
+        return
+    if (
+        not ("<https://" in unsubscribe or "<http://" in unsubscribe)
+        or "<mailto:" not in unsubscribe
+    ):
+        yield f"List-Unsubscribe lacks an https or mailto address: {unsubscribe!r}"
+    if sent.get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click":
+        yield "no RFC 8058 List-Unsubscribe-Post header"
 
 
 def _link_problems(

@@ -3,15 +3,19 @@ the customer lacks; and the `aftersale templates` command."""
 
 from __future__ import annotations
 
+from email import message_from_bytes
 from io import StringIO
 from pathlib import Path
 
-from django.core.management import call_command
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
 
 from aftersale.clock import VirtualClock
 from aftersale.messaging.models import Message
 from aftersale.messaging.previews import SAMPLE_CODE, preview_template, previewable_template
 from aftersale.messaging.tests.factories import make_customer, make_product, make_scenario
+from aftersale.messaging.tests.smtp_servers import RefusingHandler, serving
 from aftersale.stores.models import Store
 from aftersale.tracking.models import Event
 
@@ -98,3 +102,45 @@ def test_the_templates_command_lists_and_previews(
         stdout=StringIO(),
     )
     assert page.read_text().lower().startswith("<!doctype html>")
+
+
+def test_the_templates_command_sends_a_test_email_to_the_merchant(
+    store: Store, clock: VirtualClock
+) -> None:
+    scenario = make_scenario(store, now=clock.now())
+    handler = RefusingHandler()
+    with serving(handler) as port, override_settings(EMAIL_HOST="127.0.0.1", EMAIL_PORT=port):
+        out = StringIO()
+        call_command(
+            "templates",
+            "send-test",
+            "thank-you",
+            "--customer",
+            scenario.customer.external_id,
+            "--to",
+            "merchant@shop.example.com",
+            stdout=out,
+        )
+    assert "sent to merchant@shop.example.com" in out.getvalue()
+    (_, content), *others = handler.received
+    sent = message_from_bytes(content)
+    assert not others and sent["To"] == "merchant@shop.example.com"
+    assert sent["Subject"].startswith("[Test] Thank you for your order")
+    assert not Message.objects.filter(customer=scenario.customer, template__slug="thank-you")
+
+
+def test_a_test_email_to_a_dead_server_fails_with_the_reason(
+    store: Store, clock: VirtualClock
+) -> None:
+    scenario = make_scenario(store, now=clock.now())
+    with override_settings(EMAIL_HOST="127.0.0.1", EMAIL_PORT=1), pytest.raises(CommandError):
+        call_command(
+            "templates",
+            "send-test",
+            "thank-you",
+            "--customer",
+            scenario.customer.external_id,
+            "--to",
+            "merchant@shop.example.com",
+            stdout=StringIO(),
+        )

@@ -1,6 +1,8 @@
 """`aftersale templates list [--store SLUG]` lists a store's email templates and their
 languages; `aftersale templates preview SLUG --customer EXTERNAL_ID [--locale L]
-[--html FILE | --text]` renders one for a real customer without sending or tracking."""
+[--html FILE | --text]` renders one for a real customer without sending or tracking;
+`aftersale templates send-test SLUG --customer EXTERNAL_ID --to ADDRESS` sends that
+preview to ADDRESS through the configured transport, subject marked "[Test]"."""
 
 from argparse import ArgumentParser
 from pathlib import Path
@@ -10,9 +12,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from aftersale import clock
 from aftersale.customers.models import Customer
+from aftersale.messaging.models import EmailTemplate
 from aftersale.messaging.previews import preview_template, previewable_template
 from aftersale.messaging.rendering import TemplateError
 from aftersale.messaging.selectors import store_templates
+from aftersale.messaging.services import send_test_email
+from aftersale.messaging.transports.base import Outcome
 from aftersale.stores.models import Store
 from aftersale.stores.selectors import StoreNotFound, resolve_store
 
@@ -24,13 +29,16 @@ class Command(BaseCommand):
         actions = parser.add_subparsers(dest="action", required=True)
         listing = actions.add_parser("list", help="slug, kind, languages and name of each")
         preview = actions.add_parser("preview", help="render a template for a customer")
-        preview.add_argument("slug", help="the template's slug, e.g. thank-you")
-        preview.add_argument("--customer", required=True, help="the customer's external id")
         preview.add_argument("--locale", default="", help="e.g. de or ar (default: theirs)")
         output = preview.add_mutually_exclusive_group()
         output.add_argument("--html", type=Path, help="write the HTML part to this file")
         output.add_argument("--text", action="store_true", help="print the plain-text part")
-        for sub in (listing, preview):
+        test = actions.add_parser("send-test", help="email a template's preview to yourself")
+        test.add_argument("--to", required=True, help="the address to send the test to")
+        for sub in (preview, test):
+            sub.add_argument("slug", help="the template's slug, e.g. thank-you")
+            sub.add_argument("--customer", required=True, help="the customer's external id")
+        for sub in (listing, preview, test):
             sub.add_argument("--store", default=None, help="store slug (default: the only one)")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -40,8 +48,10 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         if options["action"] == "list":
             self._list(store)
-        else:
+        elif options["action"] == "preview":
             self._preview(store, options)
+        else:
+            self._send_test(store, options)
 
     def _list(self, store: Store) -> None:
         for template in store_templates(store=store):
@@ -52,14 +62,7 @@ class Command(BaseCommand):
 
     def _preview(self, store: Store, options: dict[str, Any]) -> None:
         now = clock.now()
-        template = previewable_template(store=store, slug=options["slug"], now=now)
-        if template is None:
-            raise CommandError(f"no template {options['slug']!r} in {store.slug} or the library")
-        customer = Customer.objects.filter(store=store, external_id=options["customer"]).first()
-        if customer is None:
-            raise CommandError(
-                f"no customer with external id {options['customer']!r} in {store.slug}"
-            )
+        template, customer = _template_and_customer(store, options)
         try:
             email = preview_template(
                 template=template, customer=customer, now=now, locale=options["locale"]
@@ -74,3 +77,25 @@ class Command(BaseCommand):
             self.stdout.write(f"{heading}HTML written to {options['html']}")
         else:
             self.stdout.write(email.html)
+
+    def _send_test(self, store: Store, options: dict[str, Any]) -> None:
+        template, customer = _template_and_customer(store, options)
+        try:
+            result = send_test_email(
+                template=template, customer=customer, to=options["to"], now=clock.now()
+            )
+        except TemplateError as error:
+            raise CommandError(str(error)) from error
+        if result.outcome != Outcome.ACCEPTED:
+            raise CommandError(f"test email {result.outcome}: {result.detail}")
+        self.stdout.write(f"Test email {template.slug} sent to {options['to']}")
+
+
+def _template_and_customer(store: Store, options: dict[str, Any]) -> tuple[EmailTemplate, Customer]:
+    template = previewable_template(store=store, slug=options["slug"], now=clock.now())
+    if template is None:
+        raise CommandError(f"no template {options['slug']!r} in {store.slug} or the library")
+    customer = Customer.objects.filter(store=store, external_id=options["customer"]).first()
+    if customer is None:
+        raise CommandError(f"no customer with external id {options['customer']!r} in {store.slug}")
+    return template, customer
