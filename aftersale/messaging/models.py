@@ -95,7 +95,8 @@ class Message(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     bounced_at = models.DateTimeField(null=True, blank=True)
-    message_id = models.CharField(max_length=200, blank=True, default="")
+    # Our Message-ID header: replies and ESP events without their own id point back by it.
+    message_id = models.CharField(max_length=200, blank=True, default="", db_index=True)
     # The id an email service provider gave the message (anymail's message_id), which
     # its delivery, open, click, bounce and complaint webhooks refer to.
     esp_message_id = models.CharField(max_length=200, blank=True, default="", db_index=True)

@@ -27,11 +27,7 @@ def record_open(*, message: Message, user_agent: str, now: dt.datetime) -> bool:
     reason = machine_open_reason(
         user_agent=user_agent, delivered_at=message.delivered_at or message.sent_at, now=now
     )
-    data: dict[str, Any] = {"machine": bool(reason)}
-    if reason:
-        data["why"] = reason
-    key = "open:machine" if reason else "open"
-    return _record_once(message, kind=EventKind.OPENED, key=key, now=now, data=data)
+    return _record_open_once(message, machine_reason=reason, now=now, data={})
 
 
 def record_click(*, message: Message, index: int, url: str, now: dt.datetime) -> bool:
@@ -135,7 +131,15 @@ def record_reported_open(*, message: Message, machine_reason: str, now: dt.datet
     """Record an open of `message` that its email service provider reported: the same
     once-per-message `opened` events as `record_open` adds for the pixel, flagged machine
     with `machine_reason` when it is not empty. True when an event was added."""
-    data: dict[str, Any] = {"machine": bool(machine_reason), "source": "esp"}
+    return _record_open_once(
+        message, machine_reason=machine_reason, now=now, data={"source": "esp"}
+    )
+
+
+def _record_open_once(
+    message: Message, *, machine_reason: str, now: dt.datetime, data: dict[str, Any]
+) -> bool:
+    data = {**data, "machine": bool(machine_reason)}
     if machine_reason:
         data["why"] = machine_reason
     key = "open:machine" if machine_reason else "open"
