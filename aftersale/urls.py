@@ -8,6 +8,6 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("esp/", include("anymail.urls")),
     path("", include("aftersale.tracking.urls")),
-    path("", include("aftersale.recommendations.urls")),
     path("", include("aftersale.messaging.urls")),
+    path("", include("aftersale.recommendations.urls")),
 ]
