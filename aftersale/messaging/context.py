@@ -12,16 +12,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
 from django.conf import settings
+from django.db.models import Prefetch, prefetch_related_objects
 
 from aftersale.catalog.models import Product
 from aftersale.coupons.models import Coupon, DiscountKind
 from aftersale.customers.models import Customer
-from aftersale.flows.selectors import journey_checkout
 from aftersale.messaging.countdown import countdown_url
 from aftersale.messaging.links import unsubscribe_url
 from aftersale.messaging.locale import Formatter, phrases, recipient_locale
 from aftersale.messaging.models import Message, TemplateKind
-from aftersale.orders.models import LineItem, Order
+from aftersale.orders.models import Checkout, CheckoutLine, LineItem, Order
 from aftersale.stores.models import Store
 
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -46,8 +46,10 @@ def is_marketing(message: Message) -> bool:
 @dataclass(frozen=True)
 class EmailFacts:
     """What one email is about: its recipient, the order behind it with its lines, the
-    picked products (`{"product_id", "reason", ...}` dicts, best first) and the coupon.
-    `message_id` is None for an email that is not sent, such as a preview."""
+    picked products (`{"product_id", "reason", ...}` dicts, best first), the coupon and
+    the abandoned checkout behind the journey. `message_id` is None for an email that is
+    not sent, such as a preview. `products` are the picked products by id when already
+    read (None: read them when the context is built)."""
 
     store: Store
     customer: Customer
@@ -58,22 +60,67 @@ class EmailFacts:
     picks: list[dict[str, Any]] = field(default_factory=list)
     coupon: Coupon | None = None
     message_id: int | None = None
+    checkout: Checkout | None = None
+    products: dict[int, Product] | None = None
 
 
 def message_facts(message: Message) -> EmailFacts:
     """The facts of a queued or sent `message`, read from the database."""
-    order = _subject_order(message)
-    return EmailFacts(
-        store=message.store,
-        customer=message.customer,
-        to_email=message.to_email,
-        kind=message.template.kind,
-        order=order,
-        lines=_order_lines(order),
-        picks=list(message.recommendations or []),
-        coupon=message.coupon,
-        message_id=message.pk,
+    return facts_for_messages([message])[message.pk]
+
+
+def facts_for_messages(messages: list[Message]) -> dict[int, EmailFacts]:
+    """The facts of each of `messages` (loaded with selectors.RENDER_RELATIONS) by id,
+    read for the whole batch in three queries however many messages and products:
+    their orders' lines with products, their journeys' checkouts with lines, and the
+    products of all their picks."""
+    orders = {message.pk: _subject_order(message) for message in messages}
+    lines = LineItem.objects.select_related("product").order_by("id")
+    prefetch_related_objects(
+        [order for order in orders.values() if order is not None],
+        Prefetch("line_items", queryset=lines),
     )
+    enrollments = [m.enrollment for m in messages if m.enrollment is not None]
+    checkout_lines = CheckoutLine.objects.select_related("product").order_by("id")
+    prefetch_related_objects(enrollments, Prefetch("trigger_checkout__lines", checkout_lines))
+    products = _picked_products(messages)
+    return {
+        message.pk: EmailFacts(
+            store=message.store,
+            customer=message.customer,
+            to_email=message.to_email,
+            kind=message.template.kind,
+            order=orders[message.pk],
+            lines=_lines(orders[message.pk]),
+            picks=list(message.recommendations or []),
+            coupon=message.coupon,
+            message_id=message.pk,
+            checkout=message.enrollment.trigger_checkout if message.enrollment else None,
+            products={
+                pk: product
+                for pk, product in products.items()
+                if product.store_id == message.store_id
+            },
+        )
+        for message in messages
+    }
+
+
+def _lines(order: Order | None) -> list[LineItem]:
+    return list(order.line_items.all()) if order is not None else []
+
+
+def _picked_products(messages: list[Message]) -> dict[int, Product]:
+    ids = {
+        pick["product_id"]
+        for message in messages
+        for pick in _valid_picks(message.recommendations or [])
+    }
+    return Product.objects.in_bulk(list(ids)) if ids else {}
+
+
+def _valid_picks(picks: list[Any]) -> list[dict[str, Any]]:
+    return [p for p in picks if isinstance(p, dict) and isinstance(p.get("product_id"), int)]
 
 
 def build_context(*, message: Message, now: dt.datetime, locale: Locale | None = None) -> Context:
@@ -108,14 +155,13 @@ def context_for(*, facts: EmailFacts, now: dt.datetime, locale: Locale | None = 
         "coupon": _coupon(facts.coupon, store=store, fmt=fmt, now=now) if facts.coupon else None,
         "unsubscribe_url": _unsubscribe_url(facts.message_id),
         "is_marketing": is_marketing_kind(facts.kind),
-        "checkout": _checkout(facts.message_id, fmt=fmt),
+        "checkout": _checkout(facts.checkout, fmt=fmt),
     }
 
 
-def _checkout(message_id: int | None, *, fmt: Formatter) -> Context | None:
+def _checkout(checkout: Checkout | None, *, fmt: Formatter) -> Context | None:
     """The abandoned checkout behind a checkout recovery email: its items, total and the
     link back to it (None for other emails and for previews)."""
-    checkout = journey_checkout(message_id=message_id) if message_id is not None else None
     if checkout is None:
         return None
     items = [
@@ -150,12 +196,6 @@ def _subject_order(message: Message) -> Order | None:
     if message.enrollment_id is not None:
         return message.enrollment.trigger_order  # type: ignore[union-attr]
     return None
-
-
-def _order_lines(order: Order | None) -> list[LineItem]:
-    if order is None:
-        return []
-    return list(order.line_items.select_related("product").order_by("id"))
 
 
 def _customer(facts: EmailFacts, *, words: dict[str, str]) -> Context:
@@ -262,13 +302,11 @@ def _bought(lines: list[LineItem], *, store: Store, fmt: Formatter) -> list[Cont
 
 
 def _recommendations(facts: EmailFacts, *, fmt: Formatter) -> list[Context]:
-    picks = [
-        pick
-        for pick in facts.picks
-        if isinstance(pick, dict) and isinstance(pick.get("product_id"), int)
-    ]
+    picks = _valid_picks(facts.picks)
     store = facts.store
-    products = Product.objects.filter(store=store).in_bulk([p["product_id"] for p in picks])
+    products = facts.products
+    if products is None:
+        products = Product.objects.filter(store=store).in_bulk([p["product_id"] for p in picks])
     bought = _BoughtProducts(facts.lines)
     cards = []
     for pick in picks:

@@ -21,6 +21,9 @@ _PHRASES_FILE = Path(__file__).resolve().parent / "library" / "phrases.json"
 # format_timedelta switches to a larger unit once the value reaches this threshold; we
 # choose the unit ourselves (days, then hours, then minutes), so never switch.
 _NEVER_SWITCH = 1e9
+# Formatted values by (value, locale, ...): Babel takes tens of microseconds per value,
+# and a batch of emails writes the same prices and dates over and over.
+_FORMATS_CACHED = 4096
 
 
 @functools.lru_cache(maxsize=256)
@@ -100,22 +103,22 @@ class Formatter:
 
     def money(self, amount: Decimal) -> str:
         """`amount` of the store's currency, e.g. "$5.00", "5,00 €", "‏5.00 US$"."""
-        return str(format_currency(amount, self.currency, locale=self.locale))
+        return _money(str(amount), self.currency, self.locale)
 
     def number(self, value: Decimal, *, places: int = 1) -> str:
         """`value` with up to `places` decimals, e.g. a rating "4.5" or "4,5"."""
-        return str(format_decimal(round(value, places), locale=self.locale))
+        return _number(str(round(value, places)), self.locale)
 
     def percent(self, value: Decimal) -> str:
         """`value` percent, e.g. "15%", "12,5 %"."""
-        return str(format_percent(value / 100, locale=self.locale, decimal_quantization=False))
+        return _percent(str(value), self.locale)
 
     def date(self, moment: dt.datetime | dt.date) -> str:
         """The day of `moment` (in the email's time zone) in long form, e.g. "March 18,
         2024", "18. März 2024"."""
         if isinstance(moment, dt.datetime):
             moment = moment.astimezone(self.zone).date()
-        return str(format_date(moment, "long", locale=self.locale))
+        return _date(moment, self.locale)
 
     def time_until(self, moment: dt.datetime, *, now: dt.datetime) -> str:
         """How far away `moment` is, in whole days, else hours, else minutes: "in 14
@@ -127,12 +130,35 @@ class Formatter:
             unit = "day"
         elif delta >= dt.timedelta(hours=1):
             unit = "hour"
-        return str(
-            format_timedelta(
-                delta,
-                granularity=unit,
-                threshold=_NEVER_SWITCH,
-                add_direction=True,
-                locale=self.locale,
-            )
+        return _timedelta(delta, unit, self.locale)
+
+
+# Amounts arrive as their str() so Decimal("15") and Decimal("15.0"), equal as keys,
+# keep their own digits.
+@functools.lru_cache(maxsize=_FORMATS_CACHED)
+def _money(amount: str, currency: str, locale: Locale) -> str:
+    return str(format_currency(Decimal(amount), currency, locale=locale))
+
+
+@functools.lru_cache(maxsize=_FORMATS_CACHED)
+def _number(value: str, locale: Locale) -> str:
+    return str(format_decimal(Decimal(value), locale=locale))
+
+
+@functools.lru_cache(maxsize=_FORMATS_CACHED)
+def _percent(value: str, locale: Locale) -> str:
+    return str(format_percent(Decimal(value) / 100, locale=locale, decimal_quantization=False))
+
+
+@functools.lru_cache(maxsize=_FORMATS_CACHED)
+def _date(day: dt.date, locale: Locale) -> str:
+    return str(format_date(day, "long", locale=locale))
+
+
+@functools.lru_cache(maxsize=_FORMATS_CACHED)
+def _timedelta(delta: dt.timedelta, unit: Literal["day", "hour", "minute"], locale: Locale) -> str:
+    return str(
+        format_timedelta(
+            delta, granularity=unit, threshold=_NEVER_SWITCH, add_direction=True, locale=locale
         )
+    )

@@ -20,7 +20,7 @@ from babel import Locale
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-from aftersale.messaging.context import Context, build_context
+from aftersale.messaging.context import Context, EmailFacts, context_for, message_facts
 from aftersale.messaging.links import add_open_pixel, tag_links, track_links
 from aftersale.messaging.locale import (
     FALLBACK_LANGUAGE,
@@ -239,9 +239,12 @@ def render_template(
     )
 
 
-def render_message(*, message: Message, now: dt.datetime, track: bool = True) -> RenderedEmail:
-    """Render `message` for its recipient with the context built from the database, in
-    the template's variant for the recipient's locale (see `choose_variant`) with amounts
+def render_message(
+    *, message: Message, now: dt.datetime, track: bool = True, facts: EmailFacts | None = None
+) -> RenderedEmail:
+    """Render `message` for its recipient with the context built from `facts` (read from
+    the database when not given; see context.facts_for_messages for a batch), in the
+    template's variant for the recipient's locale (see `choose_variant`) with amounts
     and dates in that locale's formats, with click tracking and an open pixel unless
     `track` is False (a preview must not count as an open); raises TemplateError when its
     template cannot be rendered."""
@@ -250,7 +253,7 @@ def render_message(*, message: Message, now: dt.datetime, track: bool = True) ->
         customer_locale=message.customer.locale, store_locale=message.store.locale
     )
     variant, written_in = localize(template=message.template, wanted=wanted)
-    context = build_context(message=message, now=now, locale=written_in)
+    context = context_for(facts=facts or message_facts(message), now=now, locale=written_in)
     return render_template(
         template=message.template,
         context=context,

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Field
 
 from aftersale.customers.models import Customer
-from aftersale.messaging.context import is_marketing
+from aftersale.messaging.context import facts_for_messages, is_marketing
 from aftersale.messaging.links import reply_address, unsubscribe_token, unsubscribe_url
 from aftersale.messaging.mime import Email
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus
@@ -217,13 +217,14 @@ def _send_chunk(
     updates: list[_Update] = []
     ready: list[tuple[Message, RenderedEmail, OutgoingEmail]] = []
     suppressed = _suppression_reasons(messages)
+    facts = facts_for_messages(messages)  # what the contexts need, for the whole batch
     for message in messages:
         reason = _skip_reason(message, suppressed.get((message.store_id, _key(message.to_email))))
         if reason:
             updates.append(_finished(message, MessageStatus.SKIPPED, error=reason))
             continue
         try:
-            rendered = render_message(message=message, now=now)
+            rendered = render_message(message=message, now=now, facts=facts[message.pk])
         except TemplateError as exc:
             updates.append(_finished(message, MessageStatus.FAILED, error=str(exc)))
             continue
