@@ -6,6 +6,7 @@ import datetime as dt
 import email
 import threading
 import time
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -371,9 +372,12 @@ def test_a_message_whose_claim_was_taken_over_while_sending_is_left_to_its_new_o
         def build(self, email: OutgoingEmail) -> OutgoingEmail:
             return email
 
-        def post(self, payloads: list[OutgoingEmail]) -> list[None]:
+        def post(
+            self, payloads: list[OutgoingEmail], *, on_reply: Callable[[int, None], None]
+        ) -> None:
             Message.objects.filter(pk=message.pk).update(claimed_by="other-worker")
-            return [None] * len(payloads)
+            for position in range(len(payloads)):
+                on_reply(position, None)
 
         def classify(self, raw: None) -> SendResult:
             return SendResult(Outcome.ACCEPTED)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
@@ -61,18 +61,33 @@ class Transport(ABC, Generic[PayloadT, RawT]):
     # class first wins; anything else is DEFERRED, so an unknown error never bounces).
     outcome_by_error: ClassVar[dict[type[BaseException], Outcome]] = {}
 
-    def send(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
-        """Build, send and classify `emails`; one result each, in order."""
+    def send(
+        self,
+        emails: Sequence[OutgoingEmail],
+        *,
+        on_result: Callable[[int, SendResult], None] | None = None,
+    ) -> list[SendResult]:
+        """Build, send and classify `emails`; one result each, in order. `on_result`
+        hears of each email (by its index) as soon as its fate is known, before the next
+        email can be accepted, so the caller can record an accepted email while at most
+        that one is accepted and not yet recorded."""
         results: list[SendResult | None] = [None] * len(emails)
         payloads: list[tuple[int, PayloadT]] = []
+
+        def settle(index: int, result: SendResult) -> None:
+            results[index] = result
+            if on_result is not None:
+                on_result(index, result)
+
         for index, email in enumerate(emails):
             try:
                 payloads.append((index, self.build(email)))
             except Exception as exc:  # one bad email (say an injected address) fails alone
-                results[index] = self.classify_error(exc)
-        raw = self.post([payload for _, payload in payloads])
-        for (index, _), reply in zip(payloads, raw, strict=True):
-            results[index] = self.classify(reply)
+                settle(index, self.classify_error(exc))
+        self.post(
+            [payload for _, payload in payloads],
+            on_reply=lambda position, raw: settle(payloads[position][0], self.classify(raw)),
+        )
         return [result for result in results if result is not None]
 
     @abstractmethod
@@ -80,8 +95,9 @@ class Transport(ABC, Generic[PayloadT, RawT]):
         """The transport's payload for `email`; may raise (classified by error)."""
 
     @abstractmethod
-    def post(self, payloads: list[PayloadT]) -> list[RawT]:
-        """Hand the payloads over; one raw result each, in order, never raising."""
+    def post(self, payloads: list[PayloadT], *, on_reply: Callable[[int, RawT], None]) -> None:
+        """Hand the payloads over, calling `on_reply(position, raw result)` exactly once
+        for each, in order, as soon as it is known; never raising."""
 
     @abstractmethod
     def classify(self, raw: RawT) -> SendResult:

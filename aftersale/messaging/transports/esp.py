@@ -5,6 +5,7 @@ EmailMultiAlternatives and goes over the backend's one reused connection."""
 from __future__ import annotations
 
 import smtplib
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -72,23 +73,27 @@ class BackendTransport(Transport[EmailMultiAlternatives, _Handed]):
         message.attach_alternative(content.html, "text/html")
         return message
 
-    def post(self, payloads: list[EmailMultiAlternatives]) -> list[_Handed]:
-        handed = []
-        for message in payloads:
-            try:
-                self.backend.open()  # a no-op while the connection is up
-            except Exception as exc:
-                handed.append(_Handed(message, Unreachable(describe(exc))))
-                continue
-            try:
-                if self.backend.send_messages([message]) != 1:
-                    raise smtplib.SMTPException("the email backend accepted nothing")
-            except Exception as exc:
-                self.close()  # whatever broke, the next email starts on a fresh connection
-                handed.append(_Handed(message, exc))
-            else:
-                handed.append(_Handed(message, None))
-        return handed
+    def post(
+        self,
+        payloads: list[EmailMultiAlternatives],
+        *,
+        on_reply: Callable[[int, _Handed], None],
+    ) -> None:
+        for position, message in enumerate(payloads):
+            on_reply(position, _Handed(message, self._hand_over(message)))
+
+    def _hand_over(self, message: EmailMultiAlternatives) -> Exception | None:
+        try:
+            self.backend.open()  # a no-op while the connection is up
+        except Exception as exc:
+            return Unreachable(describe(exc))
+        try:
+            if self.backend.send_messages([message]) != 1:
+                raise smtplib.SMTPException("the email backend accepted nothing")
+        except Exception as exc:
+            self.close()  # whatever broke, the next email starts on a fresh connection
+            return exc
+        return None
 
     def classify(self, raw: _Handed) -> SendResult:
         if raw.error is not None:

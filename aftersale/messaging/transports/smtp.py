@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -45,6 +46,24 @@ class Reply:
 
 def _lost(why: str) -> Reply:
     return Reply(0, f"connection lost after the email was handed over: {why}")
+
+
+class _Replies:
+    """The reply for each email of a batch, passed on the moment it is known."""
+
+    def __init__(self, count: int, on_reply: Callable[[int, Reply], None]) -> None:
+        self._settled = [False] * count
+        self._on_reply = on_reply
+
+    def settle(self, index: int, reply: Reply) -> None:
+        self._settled[index] = True
+        self._on_reply(index, reply)
+
+    def settle_rest(self, start: int, reply: Reply) -> None:
+        """Give `reply` to every email from `start` on that has none yet."""
+        for index in range(start, len(self._settled)):
+            if not self._settled[index]:
+                self.settle(index, reply)
 
 
 @dataclass(frozen=True)
@@ -236,31 +255,32 @@ class SmtpTransport(Transport[_Envelope, Reply]):
             data=(b"." + stuffed if stuffed.startswith(b".") else stuffed) + b".\r\n",
         )
 
-    def post(self, payloads: list[_Envelope]) -> list[Reply]:
-        results: list[Reply | None] = [None] * len(payloads)
+    def post(self, payloads: list[_Envelope], *, on_reply: Callable[[int, Reply], None]) -> None:
+        results = _Replies(len(payloads), on_reply)
         next_index, reconnects = 0, 0
         while next_index < len(payloads):
             if self._connection is None:
                 if reconnects > _MAX_RECONNECTS:
-                    why = "the server kept dropping the connection"
-                    results[next_index:] = [_lost(why)] * (len(payloads) - next_index)
+                    results.settle_rest(
+                        next_index, _lost("the server kept dropping the connection")
+                    )
                     break
                 reconnects += 1
                 try:
                     self._connection = _Connection(self)
                 except (OSError, SmtpSetupError, _Dropped) as exc:
                     failure = Reply(-1, f"cannot use the mail server: {describe(exc)}")
-                    results[next_index:] = [failure] * (len(payloads) - next_index)
+                    results.settle_rest(next_index, failure)
                     break
             next_index = self._transfer(self._connection, payloads, next_index, results)
-        return [reply or _lost("no reply") for reply in results]
+        results.settle_rest(0, _lost("no reply"))
 
     def _transfer(
         self,
         connection: _Connection,
         payloads: list[_Envelope],
         start: int,
-        results: list[Reply | None],
+        results: _Replies,
     ) -> int:
         """Send payloads[start:] over `connection`, filling `results`; return len(payloads)
         when done, else (the connection broke) the index of the first email not yet
@@ -287,7 +307,9 @@ class SmtpTransport(Transport[_Envelope, Reply]):
             else:
                 broken = False
             if pending is not None:
-                results[pending] = replies.pop(0) if replies else _lost("no reply to the content")
+                results.settle(
+                    pending, replies.pop(0) if replies else _lost("no reply to the content")
+                )
                 pending = None
             if index >= len(payloads):
                 break
@@ -299,7 +321,7 @@ class SmtpTransport(Transport[_Envelope, Reply]):
             if outcome == "content next":
                 pending = index
             else:
-                results[index] = outcome
+                results.settle(index, outcome)
             reset = not isinstance(outcome, str)
             index += 1
             if broken:
