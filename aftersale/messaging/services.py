@@ -237,9 +237,24 @@ def _send_chunk(
         ready.append(
             (message, rendered, outgoing_email(message=message, rendered=rendered, now=now))
         )
-    results = transport.send([outgoing for _, _, outgoing in ready]) if ready else []
+    recorded: list[_Update] = []
+
+    def record_if_accepted(index: int, result: SendResult) -> None:
+        # An accepted email is recorded at once, before the relay can accept the next:
+        # a worker killed mid-batch then leaves at most one email sent but not recorded
+        # (sent again by whoever takes the claim over), not the whole batch.
+        if result.outcome is Outcome.ACCEPTED:
+            message, rendered, outgoing = ready[index]
+            update = _after_send(message, rendered, outgoing, result, transport=transport, now=now)
+            _write_updates([update])
+            recorded.append(update)
+
+    outgoing_emails = [outgoing for _, _, outgoing in ready]
+    results = transport.send(outgoing_emails, on_result=record_if_accepted) if ready else []
     reachable = True
     for (message, rendered, outgoing), result in zip(ready, results, strict=True):
+        if result.outcome is Outcome.ACCEPTED:
+            continue
         if result.outcome is Outcome.UNREACHABLE:
             # One attempt counts against the first (so a dead relay fails messages in
             # the end); the others were never tried and stay due as they are.
@@ -252,7 +267,7 @@ def _send_chunk(
             _after_send(message, rendered, outgoing, result, transport=transport, now=now)
         )
     _write_updates(updates)
-    for _, fields in updates:
+    for _, fields in updates + recorded:
         summary.add(fields.get("status", "deferred"))
     return reachable
 
