@@ -3,6 +3,7 @@ rewriting of shop links into tracked redirects."""
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Callable
@@ -27,6 +28,8 @@ _HREF = re.compile(r"""(href\s*=\s*)(["'])(.*?)\2""", re.DOTALL)
 _HREF_ANY_CASE = re.compile(_HREF.pattern, re.DOTALL | re.IGNORECASE)
 
 
+# Emails of one flow step repeat the same shop URLs: tag each once per process.
+@functools.lru_cache(maxsize=4096)
 def add_utm(url: str, *, campaign: str, content: str) -> str:
     """`url` with utm_source=aftersale, utm_medium=email, utm_campaign and utm_content
     added; existing query parameters (including any UTM the merchant set) are kept."""
@@ -47,23 +50,33 @@ def _public_base() -> str:
     return settings.PUBLIC_URL.rstrip("/")
 
 
-def _is_shop_link(url: str, *, own_prefix: str) -> bool:
+def is_shop_link(url: str, *, own_prefix: str) -> bool:
     """Whether `url` leads to the shop: http(s) and not back to this installation
     (unsubscribe, tracking). mailto: and anchors are not shop links."""
     return url.startswith(("http://", "https://")) and not url.startswith(own_prefix)
 
 
-def _sub_hrefs(replace: Callable[[re.Match[str]], str], page: str) -> str:
-    """`page` with every href attribute's match passed through `replace`; "xhref" and
-    the like are not href attributes and stay as they are."""
+def href_matches(page: str) -> list[re.Match[str]]:
+    """The href attributes of `page` (HTML) in document order: group 3 of each match is
+    the attribute's raw value; "xhref" and the like are not href attributes."""
     # bytes.lower() touches ASCII only and is several times faster than str.lower().
     any_case = page.encode().lower().count(b"href") != page.count("href")
+    pattern = _HREF_ANY_CASE if any_case else _HREF
+    return [m for m in pattern.finditer(page) if _starts_attribute(page, m.start())]
 
-    def attribute_only(match: re.Match[str]) -> str:
-        before = page[match.start() - 1] if match.start() else " "
-        return match.group(0) if before.isalnum() or before == "_" else replace(match)
 
-    return (_HREF_ANY_CASE if any_case else _HREF).sub(attribute_only, page)
+def _starts_attribute(page: str, at: int) -> bool:
+    before = page[at - 1] if at else " "
+    return not (before.isalnum() or before == "_")
+
+
+def _sub_hrefs(replace: Callable[[re.Match[str]], str], page: str) -> str:
+    """`page` with every href attribute's match passed through `replace`."""
+    pieces, done = [], 0
+    for match in href_matches(page):
+        pieces += [page[done : match.start()], replace(match)]
+        done = match.end()
+    return "".join(pieces) + page[done:]
 
 
 def tag_links(page: str, *, campaign: str, content: str) -> str:
@@ -73,7 +86,7 @@ def tag_links(page: str, *, campaign: str, content: str) -> str:
 
     def tag(match: re.Match[str]) -> str:
         url = html.unescape(match.group(3)).strip()
-        if not _is_shop_link(url, own_prefix=own_prefix):
+        if not is_shop_link(url, own_prefix=own_prefix):
             return match.group(0)
         tagged = html.escape(add_utm(url, campaign=campaign, content=content), quote=True)
         return f"{match.group(1)}{match.group(2)}{tagged}{match.group(2)}"
@@ -156,25 +169,43 @@ def open_pixel_url(message_id: int) -> str:
     return f"{_public_base()}/o/{open_token(message_id)}.gif"
 
 
+class ClickRedirects:
+    """The click redirects of one message: `PUBLIC_URL/c/<token>/` per destination, the
+    same destination twice being one link (one index), so "first click on a link" means
+    per destination; `destinations` by link index."""
+
+    def __init__(self, *, message_id: int) -> None:
+        self.base = _public_base()
+        self.own_prefix = self.base + "/"
+        self.message_id = message_id
+        self.signer = signing.Signer(salt=_CLICK_SALT)  # one per message: settings read once
+        self.by_destination: dict[str, str] = {}  # insertion order = link index
+
+    def redirect(self, destination: str) -> str:
+        """The redirect URL of `destination`, signed the first time it is seen."""
+        if destination not in self.by_destination:  # an email repeats its product links
+            token = self.signer.sign(f"{self.message_id}.{len(self.by_destination)}")
+            self.by_destination[destination] = f"{self.base}/c/{token}/"
+        return self.by_destination[destination]
+
+    @property
+    def destinations(self) -> list[str]:
+        return list(self.by_destination)
+
+
 def track_links(page: str, *, message_id: int) -> tuple[str, list[str]]:
-    """`page` (HTML) with every shop link replaced by its click redirect
-    `PUBLIC_URL/c/<token>/`, and the destinations by link index. The same destination
-    twice is one link (one index), so "first click on a link" means per destination.
-    Unsubscribe, tracking and mailto links stay as they are."""
-    base = _public_base()
-    own_prefix = base + "/"
-    signer = signing.Signer(salt=_CLICK_SALT)  # one per page: settings read once
-    redirects: dict[str, str] = {}  # destination -> its redirect; insertion order = index
+    """`page` (HTML) with every shop link replaced by its click redirect (see
+    ClickRedirects), and the destinations by link index. Unsubscribe, tracking and
+    mailto links stay as they are."""
+    redirects = ClickRedirects(message_id=message_id)
 
     def wrap(match: re.Match[str]) -> str:
         url = html.unescape(match.group(3)).strip()
-        if not _is_shop_link(url, own_prefix=own_prefix):
+        if not is_shop_link(url, own_prefix=redirects.own_prefix):
             return match.group(0)
-        if url not in redirects:  # an email repeats its product links: sign each once
-            redirects[url] = f"{base}/c/{signer.sign(f'{message_id}.{len(redirects)}')}/"
-        return f"{match.group(1)}{match.group(2)}{redirects[url]}{match.group(2)}"
+        return f"{match.group(1)}{match.group(2)}{redirects.redirect(url)}{match.group(2)}"
 
-    return _sub_hrefs(wrap, page), list(redirects)
+    return _sub_hrefs(wrap, page), redirects.destinations
 
 
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
@@ -183,8 +214,14 @@ _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 def add_open_pixel(page: str, *, message_id: int) -> str:
     """`page` (HTML) with a 1x1 transparent open pixel of message `message_id` at the
     end of its body (at the very end when it has no </body>)."""
+    return add_pixel(page, src=open_pixel_url(message_id))
+
+
+def add_pixel(page: str, *, src: str) -> str:
+    """`page` (HTML) with a 1x1 image of `src` (an open pixel's URL, HTML-safe) at the
+    end of its body (at the very end when it has no </body>)."""
     pixel = (
-        f'<img src="{open_pixel_url(message_id)}" width="1" height="1" alt="" '
+        f'<img src="{src}" width="1" height="1" alt="" '
         'style="display:block;width:1px;height:1px;border:0;margin:0;padding:0">'
     )
     ends = list(_BODY_END.finditer(page))

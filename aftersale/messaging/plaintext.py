@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from lxml import etree
 from lxml import html as lxml_html
@@ -37,6 +39,18 @@ _WHITESPACE = re.compile(r"\s+")
 _STRUCK_TAGS = frozenset({"s", "del", "strike"})
 
 
+@dataclass(frozen=True)
+class LinkEnd:
+    """The end of a link in a list of text chunks: its text is the chunks from index
+    `start` on, `href` its destination as the HTML says it."""
+
+    start: int
+    href: str
+
+
+TextChunks = list[str | LinkEnd]
+
+
 def html_to_text(html: str, *, was: str = "was") -> str:
     """The readable plain-text version of `html`: paragraphs and headings separated by
     blank lines, line breaks kept, links written as "text (url)", struck-through prices
@@ -44,14 +58,37 @@ def html_to_text(html: str, *, was: str = "was") -> str:
     hidden elements."""
     if not html.strip():
         return "\n"
-    chunks: list[str] = []
+    return join_text(text_chunks(html, was=was))
+
+
+def text_chunks(html: str, *, was: str) -> TextChunks:
+    """The visible text of `html` (not empty) in pieces, links marked where they end
+    (see join_text)."""
+    chunks: TextChunks = []
     _walk(lxml_html.document_fromstring(html), chunks, was=was)
-    lines = (" ".join(line.split()) for line in "".join(chunks).split("\n"))
-    text = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    return chunks
 
 
-def _walk(element: etree._Element, chunks: list[str], *, was: str) -> None:
+def join_text(chunks: Sequence[str | LinkEnd], *, href: Callable[[str], str] = str) -> str:
+    """The text of `chunks` with tidy whitespace, each link's destination (as `href`
+    turns it into a URL) after its text unless the link shows no text or the URL itself.
+    An image-only link or an anchor has nothing to show in plain text."""
+    written: list[str] = []
+    at: list[int] = []  # where each chunk starts in `written`
+    for chunk in chunks:
+        at.append(len(written))
+        if isinstance(chunk, str):
+            written.append(chunk)
+            continue
+        url = href(chunk.href)
+        text = " ".join("".join(written[at[chunk.start] :]).split())
+        if url.startswith(("http://", "https://", "mailto:")) and text and text != url:
+            written.append(f" ({url})")
+    lines = (" ".join(line.split()) for line in "".join(written).split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+
+
+def _walk(element: etree._Element, chunks: TextChunks, *, was: str) -> None:
     """Append the visible text of `element` and of its tail to `chunks`."""
     tag = element.tag if isinstance(element.tag, str) else None  # None: a comment
     if tag is not None and not _hidden(tag, element):
@@ -71,7 +108,7 @@ def _hidden(tag: str, element: etree._Element) -> bool:
     return tag in _SKIPPED_TAGS or bool(_HIDDEN_STYLE.search(element.get("style") or ""))
 
 
-def _open(tag: str, chunks: list[str], *, was: str) -> None:
+def _open(tag: str, chunks: TextChunks, *, was: str) -> None:
     if tag == "br":
         chunks.append("\n")
     elif tag in _BLOCK_TAGS:
@@ -82,14 +119,10 @@ def _open(tag: str, chunks: list[str], *, was: str) -> None:
         chunks.append(f" ({was} ")
 
 
-def _close(tag: str, element: etree._Element, chunks: list[str], start: int) -> None:
+def _close(tag: str, element: etree._Element, chunks: TextChunks, start: int) -> None:
     if tag in _BLOCK_TAGS:
         chunks.append("\n")
     elif tag in _STRUCK_TAGS:
         chunks.append(")")
     elif tag == "a":
-        href = element.get("href") or ""
-        text = " ".join("".join(chunks[start:]).split())
-        # An image-only link or an anchor has nothing to show in plain text.
-        if href.startswith(("http://", "https://", "mailto:")) and text and text != href:
-            chunks.append(f" ({href})")
+        chunks.append(LinkEnd(start=start, href=element.get("href") or ""))

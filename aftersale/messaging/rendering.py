@@ -21,7 +21,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from aftersale.messaging.context import Context, EmailFacts, context_for, message_facts
-from aftersale.messaging.links import add_open_pixel, tag_links, track_links
+from aftersale.messaging.links import add_open_pixel, open_pixel_url, tag_links, track_links
 from aftersale.messaging.locale import (
     FALLBACK_LANGUAGE,
     formatting_locale,
@@ -31,6 +31,13 @@ from aftersale.messaging.locale import (
 )
 from aftersale.messaging.models import EmailTemplate, Message
 from aftersale.messaging.plaintext import html_to_text
+from aftersale.messaging.shapes import (
+    Finished,
+    Tracking,
+    collect_value,
+    finish_by_shape,
+    render_skeleton,
+)
 from aftersale.messaging.template_library import LIBRARY_DIR
 
 # Guards against runaway merchant templates: a render is a few KB of MJML, so these
@@ -114,6 +121,7 @@ def _environment(*, html: bool) -> SandboxedEnvironment:
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
+        finalize=collect_value,
     )
     env.globals["range"] = _capped_range
     return env
@@ -222,20 +230,71 @@ def render_template(
     preheader = _one_line(_run(template, "preheader", context, locale))
     body_context = {**context, "subject": subject, "preheader": preheader}
     mjml = _run(template, "body", body_context, locale)
-    page = _mjml_to_html(mjml, slug=template.slug)
-    page = tag_links(page, campaign=campaign, content=template.slug)
+    was = context["phrases"]["was"]
+
+    def finish_slowly() -> Finished:
+        return _finish(mjml, slug=template.slug, campaign=campaign, was=was, message_id=message_id)
+
+    if message_id is None:  # previews are rare: no need to learn their shapes
+        finished = finish_slowly()
+    else:
+        finished = _finish_by_shape(
+            mjml,
+            body=lambda: _run(template, "body", body_context, locale),
+            was=was,
+            tracking=Tracking(
+                message_id=message_id,
+                campaign=campaign,
+                content=template.slug,
+                pixel_src=open_pixel_url(message_id),
+            ),
+            finish_slowly=finish_slowly,
+        )
+    return RenderedEmail(
+        subject=subject,
+        preheader=preheader,
+        html=finished.html,
+        text=finished.text,
+        links=finished.links,
+    )
+
+
+def _finish(mjml: str, *, slug: str, campaign: str, was: str, message_id: int | None) -> Finished:
+    """The HTML (UTM-tagged links, inlined CSS, and with `message_id` click-tracked
+    links and an open pixel) and text parts of `mjml`, the slow way."""
+    page = _mjml_to_html(mjml, slug=slug)
+    page = tag_links(page, campaign=campaign, content=slug)
     # The text comes from the page before inlining: same content, far fewer bytes to parse.
-    text = html_to_text(page, was=context["phrases"]["was"])
+    text = html_to_text(page, was=was)
     links: list[str] = []
     if message_id is not None:
         page, links = track_links(page, message_id=message_id)
         page = add_open_pixel(page, message_id=message_id)
-    return RenderedEmail(
-        subject=subject,
-        preheader=preheader,
-        html=_INLINER.inline(page),
-        text=text,
-        links=tuple(links),
+    return Finished(html=_INLINER.inline(page), text=text, links=tuple(links))
+
+
+def _finish_by_shape(
+    mjml: str,
+    *,
+    body: Callable[[], str],
+    was: str,
+    tracking: Tracking,
+    finish_slowly: Callable[[], Finished],
+) -> Finished:
+    """`mjml` finished from the compiled form of its shape (see shapes.py), rendering
+    the `body` again as a skeleton; the slow way when that render fails."""
+    try:
+        skeleton, values = render_skeleton(body)
+    except Exception:  # a template that fails only on sentinels: the real render worked
+        return finish_slowly()
+    return finish_by_shape(
+        skeleton=skeleton,
+        values=values,
+        mjml=mjml,
+        was=was,
+        tracking=tracking,
+        inline=_INLINER.inline,
+        finish_slowly=finish_slowly,
     )
 
 

@@ -1,0 +1,437 @@
+"""Finishing emails once per *shape*: the MJML -> HTML -> inlined CSS -> plain text work
+done once for every email whose template took the same decisions, then per recipient
+only their values written in.
+
+The body template renders twice per recipient: once as usual and once with every plain
+value a `{{ }}` writes (Markup such as macro output passes through as it is) replaced by
+a sentinel "\\ue000<n>\\ue001" and collected. The sentinel version, the *skeleton*, is the
+same for every recipient whose email has the same structure, and it must give back the
+real MJML when the values are written into it (checked for every email: a template that
+computes with its own output is rendered the slow way). The skeleton's compiled form,
+cached by (skeleton, values written into it), holds the inlined HTML and the plain-text
+pieces with slots where values, shop links and the open pixel go.
+
+A value goes into the skeleton itself before compiling ("baked", so it is part of the
+cache key) where mrml or css-inline would read or rewrite it: in style attributes, style
+elements and comments, where it disappears, and where it is empty, has outer or control
+whitespace, or (in the attributes mrml writes with Rust's escape_debug) characters that
+would be escaped. Everywhere else a value is written as the HTML serializer would write
+it. The first email of every compiled form is also rendered the slow way and compared; a
+form that differs is never used.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import logging
+import re
+import threading
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+import mrml
+from markupsafe import escape
+
+from aftersale.messaging.links import ClickRedirects, add_pixel, add_utm, href_matches, is_shop_link
+from aftersale.messaging.plaintext import LinkEnd, join_text, text_chunks
+
+logger = logging.getLogger(__name__)
+
+MAX_SHAPES = 256  # skeletons kept per process
+MAX_FORMS = 16  # compiled forms kept per skeleton (one per combination of baked values)
+
+_MJML_SENTINEL = re.compile("\ue000(\\d+)\ue001")
+# mrml writes most attributes through Rust's escape_debug: there the sentinel's private-
+# use characters come out as "\u{e000}" and "\u{e001}".
+_HTML_SENTINEL = re.compile("\ue000(\\d+)\ue001|\\\\u\\{e000\\}(\\d+)\\\\u\\{e001\\}")
+_PIXEL = "\ue000pixel\ue001"
+_SLOT = re.compile(f"{_HTML_SENTINEL.pattern}|{_PIXEL}")
+_NOT_PLAIN = re.compile(r"\A\s|\s\Z|\A\Z|[\x00-\x1f\x7f\ue000-\ue0ff]")
+# What html5ever (css-inline's serializer) writes for text, and for attribute values.
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "\xa0": "&nbsp;", "<": "&lt;", ">": "&gt;"})
+_ATTRIBUTE_ESCAPES = str.maketrans({"&": "&amp;", "\xa0": "&nbsp;", '"': "&quot;"})
+_RAW_TEXT = "style|script|noscript|xmp|iframe|noembed|noframes|plaintext"
+_TOKEN = re.compile(
+    rf"(<({_RAW_TEXT})\b[^>]*>)(.*?)(</\2\s*>)"  # an element whose text is not HTML
+    r"|<!--.*?-->|<![^>]*>"  # comments, doctype
+    r"|<[A-Za-z][^\s/>]*(?:\s+[^\s/>=]+(?:=\"[^\"]*\")?)*\s*/?>|</[^>]*>",
+    re.DOTALL | re.IGNORECASE,
+)
+_ATTRIBUTE = re.compile(r"\s([^\s/>=]+)=\"([^\"]*)\"")
+
+_collected: ContextVar[list[str] | None] = ContextVar("collected_values", default=None)
+
+
+@jinja2.pass_context
+def collect_value(context: Any, value: Any) -> Any:
+    """The environments' finalize hook: while a skeleton is rendered, each plain value
+    becomes a sentinel and is collected; otherwise values pass unchanged. Taking the
+    context keeps Jinja from folding constants at compile time."""
+    collected = _collected.get()
+    if collected is None or hasattr(value, "__html__"):
+        return value
+    collected.append(str(value))
+    return f"\ue000{len(collected) - 1}\ue001"
+
+
+def render_skeleton(render: Callable[[], str]) -> tuple[str, list[str]]:
+    """The skeleton `render` writes and the values it collected (see collect_value)."""
+    values: list[str] = []
+    token = _collected.set(values)
+    try:
+        return render(), values
+    finally:
+        _collected.reset(token)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """An email's HTML and text parts and its tracked destinations by link index."""
+
+    html: str
+    text: str
+    links: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """How a message's links are tagged and tracked."""
+
+    message_id: int
+    campaign: str
+    content: str
+    pixel_src: str
+
+
+@dataclass(frozen=True)
+class _Href:
+    """A href attribute's value: `decoded` its text (literals and value indices),
+    `written` its HTML (literals and value slots)."""
+
+    decoded: tuple[str | int, ...]
+    written: tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class _Link:
+    start: int
+    href: tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class _Form:
+    """A compiled skeleton: HTML pieces (literals, value slots 2n for text and 2n+1 for
+    attributes, hrefs, the pixel) and text pieces (literal/value tuples and links)."""
+
+    html: tuple[str | int | _Href | None, ...]
+    text: tuple[tuple[str | int, ...] | _Link, ...]
+
+
+@dataclass
+class _Shape:
+    """What is known of one skeleton: values that must always be baked, values mrml
+    writes with escape_debug, and its compiled forms by baked values (None: unusable)."""
+
+    parts: list[str]
+    always_baked: set[int] = field(default_factory=set)
+    debug_written: set[int] = field(default_factory=set)
+    forms: OrderedDict[tuple[tuple[int, str], ...], _Form | None] = field(
+        default_factory=OrderedDict
+    )
+
+
+_shapes: OrderedDict[tuple[str, str], _Shape | None] = OrderedDict()
+_lock = threading.Lock()
+
+
+def compiled_forms() -> tuple[int, int]:
+    """How many compiled forms are kept: (in use, refused because they differed from
+    the slow render or mrml refused the skeleton)."""
+    with _lock:
+        forms = [f for shape in _shapes.values() if shape for f in shape.forms.values()]
+    return sum(f is not None for f in forms), sum(f is None for f in forms)
+
+
+def forget_shapes() -> None:
+    """Drop every cached shape (tests start from nothing)."""
+    with _lock:
+        _shapes.clear()
+
+
+def finish_by_shape(
+    *,
+    skeleton: str,
+    values: list[str],
+    mjml: str,
+    was: str,
+    tracking: Tracking,
+    inline: Callable[[str], str],
+    finish_slowly: Callable[[], Finished],
+) -> Finished:
+    """The finished email of `mjml` (the real body) from the compiled form of
+    `skeleton` with `values` written in, or from `finish_slowly` when the skeleton does
+    not give back `mjml` or its form cannot be trusted (see the module docstring)."""
+    shape = _shape(skeleton, values=values, was=was)
+    if shape is None or _fill_mjml(shape.parts, values, baked=None) != mjml:
+        return finish_slowly()
+    baked = _baked(shape, values)
+    key = tuple((index, values[index]) for index in sorted(baked))
+    with _lock:
+        known = key in shape.forms
+        form = shape.forms.get(key)
+    if known:
+        return finish_slowly() if form is None else _fill(form, values, tracking)
+    slow = finish_slowly()
+    form, key = _compile(shape, values, baked=baked, was=was, inline=inline)
+    if form is not None and _fill(form, values, tracking) != slow:
+        logger.warning("a compiled email shape differs from its slow render; not used")
+        form = None
+    with _lock:
+        shape.forms[key] = form
+        while len(shape.forms) > MAX_FORMS:
+            shape.forms.popitem(last=False)
+    return slow
+
+
+def _shape(skeleton: str, *, values: list[str], was: str) -> _Shape | None:
+    with _lock:
+        if (skeleton, was) in _shapes:
+            _shapes.move_to_end((skeleton, was))
+            return _shapes[(skeleton, was)]
+    parts = _MJML_SENTINEL.split(skeleton)
+    numbered = [int(n) for n in parts[1::2]] == list(range(len(values)))
+    clean = not any(c in part for part in parts[::2] for c in "\ue000\ue001")
+    shape = _Shape(parts=parts) if numbered and clean else None
+    with _lock:
+        _shapes[(skeleton, was)] = shape
+        while len(_shapes) > MAX_SHAPES:
+            _shapes.popitem(last=False)
+    return shape
+
+
+def _baked(shape: _Shape, values: list[str]) -> set[int]:
+    with _lock:
+        always, debug_written = set(shape.always_baked), set(shape.debug_written)
+    unusual = {i for i, value in enumerate(values) if _NOT_PLAIN.search(value)}
+    return always | unusual | {i for i in debug_written if not _debug_safe(values[i])}
+
+
+def _debug_safe(value: str) -> bool:
+    """Whether Rust's escape_debug leaves `value` as it is: no backslash, no control or
+    format characters, no combining marks and no spaces but the plain one."""
+    if value.isascii():
+        return "\\" not in value
+    return "\\" not in value and all(
+        c.isascii() or (unicodedata.category(c)[0] in "LNPS") for c in value
+    )
+
+
+def _fill_mjml(parts: list[str], values: list[str], *, baked: set[int] | None) -> str:
+    """The MJML of `parts` with the values written in (all of them when `baked` is
+    None, else only the baked ones, the others left as sentinels)."""
+    pieces = parts[:]
+    for index, value in enumerate(values):
+        written = baked is None or index in baked
+        pieces[2 * index + 1] = str(escape(value)) if written else f"\ue000{index}\ue001"
+    return "".join(pieces)
+
+
+def _compile(
+    shape: _Shape,
+    values: list[str],
+    *,
+    baked: set[int],
+    was: str,
+    inline: Callable[[str], str],
+) -> tuple[_Form | None, tuple[tuple[int, str], ...]]:
+    """The form of `shape` with the `baked` values written in, after learning which
+    others must be baked too; None when mrml refuses it or baking does not settle."""
+    for _ in range(3):
+        key = tuple((index, values[index]) for index in sorted(baked))
+        try:
+            page = str(mrml.to_html(_fill_mjml(shape.parts, values, baked=baked)).content)
+        except Exception:  # a sentinel where mrml wants a number: render the slow way
+            return None, key
+        html = inline(add_pixel(page, src=_PIXEL))
+        chunks = text_chunks(page, was=was)
+        must_bake, debug_written = _analyse(html, chunks, expected=set(range(len(values))) - baked)
+        with _lock:
+            shape.always_baked |= must_bake
+            shape.debug_written |= debug_written
+        wanted = _baked(shape, values)
+        if wanted == baked:
+            return _Form(html=_html_pieces(html), text=_text_pieces(chunks)), key
+        baked = wanted
+    return None, key
+
+
+def _analyse(html: str, chunks: list[str | LinkEnd], *, expected: set[int]) -> tuple[set, set]:
+    """The values of `expected` that must be baked (written where CSS or comments hold
+    them, or nowhere) and those written through escape_debug."""
+    seen: set[int] = set()
+    must_bake: set[int] = set()
+    debug_written: set[int] = set()
+    done = 0
+    for token in _TOKEN.finditer(html):
+        _in_text(html[done : token.start()], seen, must_bake)
+        _in_token(token, seen, must_bake, debug_written)
+        done = token.end()
+    _in_text(html[done:], seen, must_bake)
+    for chunk in chunks:
+        for match in _HTML_SENTINEL.finditer(chunk if isinstance(chunk, str) else chunk.href):
+            debug_written |= {int(match.group(2))} if match.group(2) else set()
+    return must_bake | (expected - seen), debug_written
+
+
+def _in_text(text: str, seen: set[int], must_bake: set[int]) -> None:
+    for match in _HTML_SENTINEL.finditer(text):
+        index = int(match.group(1) or match.group(2))
+        seen.add(index)
+        if match.group(2):  # escape_debug'd text is no attribute: something unusual
+            must_bake.add(index)
+
+
+def _in_token(
+    token: re.Match[str], seen: set[int], must_bake: set[int], debug_written: set[int]
+) -> None:
+    text = token.group(0)
+    found = {int(m.group(1) or m.group(2)) for m in _HTML_SENTINEL.finditer(text)}
+    seen |= found
+    if not found or token.group(1) or not text[1:2].isalpha():  # CSS, scripts, comments
+        must_bake |= found
+        return
+    outside = _ATTRIBUTE.sub("", text)
+    must_bake |= {int(m.group(1) or m.group(2)) for m in _HTML_SENTINEL.finditer(outside)}
+    for attribute in _ATTRIBUTE.finditer(text):
+        for match in _HTML_SENTINEL.finditer(attribute.group(2)):
+            index = int(match.group(1) or match.group(2))
+            if attribute.group(1).lower() == "style":
+                must_bake.add(index)
+            elif match.group(2):
+                debug_written.add(index)
+
+
+def _html_pieces(html: str) -> tuple[str | int | _Href | None, ...]:
+    """`html` cut into literals, value slots (2n text, 2n+1 attribute), hrefs and the
+    pixel (None)."""
+    in_tags = {
+        match.start()
+        for token in _TOKEN.finditer(html)
+        if not token.group(1)
+        for match in _HTML_SENTINEL.finditer(html, token.start(), token.end())
+    }
+    pieces: list[str | int | _Href | None] = []
+    done = 0
+    for href in href_matches(html):
+        pieces += _value_pieces(html, done, href.start(3), in_tags)
+        value = html[href.start(3) : href.end(3)]
+        written = _value_pieces(html, href.start(3), href.end(3), in_tags)
+        decoded = _split_text(value, decode=html_lib.unescape)
+        pieces.append(_Href(decoded=decoded, written=tuple(written)))  # type: ignore[arg-type]
+        done = href.end(3)
+    pieces += _value_pieces(html, done, len(html), in_tags)
+    return tuple(pieces)
+
+
+def _value_pieces(html: str, start: int, end: int, in_tags: set[int]) -> list[str | int | None]:
+    """`html[start:end]` cut at its sentinels (a slot 2n+1 inside a tag, 2n in text)
+    and at the pixel (None)."""
+    pieces: list[str | int | None] = []
+    done = start
+    for match in _SLOT.finditer(html, start, end):
+        pieces.append(html[done : match.start()])
+        if match.group(0) == _PIXEL:
+            pieces.append(None)
+        else:
+            index = int(match.group(1) or match.group(2))
+            pieces.append(2 * index + (match.start() in in_tags))
+        done = match.end()
+    pieces.append(html[done:end])
+    return [p for p in pieces if p != ""]
+
+
+def _text_pieces(chunks: Sequence[str | LinkEnd]) -> tuple[tuple[str | int, ...] | _Link, ...]:
+    """`chunks` with neighbouring strings joined (but not across a link's start) and cut
+    at their sentinels; link starts renumbered."""
+    starts = {chunk.start for chunk in chunks if isinstance(chunk, LinkEnd)}
+    pieces: list[tuple[str | int, ...] | _Link] = []
+    renumbered: dict[int, int] = {}
+    run: list[str] = []
+    for n, chunk in enumerate([*chunks, None]):
+        if run and (n in starts or not isinstance(chunk, str)):
+            pieces.append(_split_text("".join(run)))
+            run = []
+        if n in starts:
+            renumbered[n] = len(pieces)
+        if isinstance(chunk, str):
+            run.append(chunk)
+        elif isinstance(chunk, LinkEnd):
+            pieces.append(
+                _Link(start=renumbered.get(chunk.start, len(pieces)), href=_split_text(chunk.href))
+            )
+    return tuple(pieces)
+
+
+def _split_text(text: str, *, decode: Callable[[str], str] = str) -> tuple[str | int, ...]:
+    """`text` cut into literals (through `decode`) and the indices of its sentinels."""
+    pieces: list[str | int] = []
+    done = 0
+    for match in _HTML_SENTINEL.finditer(text):
+        pieces += [decode(text[done : match.start()]), int(match.group(1) or match.group(2))]
+        done = match.end()
+    pieces.append(decode(text[done:]))
+    return tuple(pieces)
+
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _fill(form: _Form, values: list[str], tracking: Tracking) -> Finished:
+    escaped: list[str] = []
+    for value in values:
+        escaped += [value.translate(_TEXT_ESCAPES), value.translate(_ATTRIBUTE_ESCAPES)]
+    redirects = ClickRedirects(message_id=tracking.message_id)
+
+    def tagged(url: str) -> str | None:
+        url = url.strip()
+        if not is_shop_link(url, own_prefix=redirects.own_prefix):
+            return None
+        return add_utm(url, campaign=tracking.campaign, content=tracking.content)
+
+    html: list[str] = []
+    for piece in form.html:
+        if type(piece) is str:
+            html.append(piece)
+        elif type(piece) is int:
+            html.append(escaped[piece])
+        elif piece is None:
+            html.append(tracking.pixel_src)
+        else:
+            assert isinstance(piece, _Href)
+            destination = tagged(_join(piece.decoded, values))
+            if destination is None:
+                html += [p if type(p) is str else escaped[p] for p in piece.written]  # type: ignore[index]
+            else:
+                html.append(redirects.redirect(destination))
+    spaced = [_WHITESPACE.sub(" ", value) for value in values]
+    chunks: list[str | LinkEnd] = []
+    for text_piece in form.text:
+        if isinstance(text_piece, _Link):
+            chunks.append(LinkEnd(start=text_piece.start, href=_join(text_piece.href, values)))
+        else:
+            chunks.append(_join(text_piece, spaced))
+
+    def written_href(href: str) -> str:
+        return tagged(href) or href
+
+    text = join_text(chunks, href=written_href)
+    return Finished(html="".join(html), text=text, links=tuple(redirects.destinations))
+
+
+def _join(pieces: tuple[str | int, ...], values: list[str]) -> str:
+    return "".join(p if type(p) is str else values[p] for p in pieces)  # type: ignore[index]

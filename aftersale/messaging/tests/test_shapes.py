@@ -1,0 +1,99 @@
+"""Emails finished from the compiled form of their shape are exactly the emails the
+slow path renders: every library template, every language, customers of different
+shapes, and values that need escaping."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from aftersale.clock import VirtualClock
+from aftersale.customers.models import Customer
+from aftersale.messaging import shapes
+from aftersale.messaging.models import EmailTemplate, Message
+from aftersale.messaging.rendering import RenderedEmail, render_message
+from aftersale.messaging.tests.factories import make_coupon, make_message
+from aftersale.messaging.tests.test_library import Grocer, grocer  # noqa: F401  (fixture)
+from aftersale.orders.models import Order
+
+
+@pytest.fixture(autouse=True)
+def no_shapes_yet() -> Iterator[None]:
+    shapes.forget_shapes()
+    yield
+    shapes.forget_shapes()
+
+
+def _messages(demo: Grocer, clock: VirtualClock) -> Iterator[Message]:
+    """A message of every template in every language for three customers: the demo
+    customer with their picks, one with no order and no picks, one whose picks'
+    ratings, quotes and names differ (quotes, ampersands, non-ASCII, no-break space)."""
+    others = list(Customer.objects.filter(store=demo.store).exclude(pk=demo.customer.pk)[:2])
+    odd = demo.store.products.filter(pk=demo.picks[-1]["product_id"])
+    odd.update(
+        name='Crème "brûlée" & <Tom\'s>\xa0jar',
+        rating=Decimal("3.2"),
+        review_count=3,
+        review_quote="Nice\u00a0& quiet",
+    )
+    cases = [
+        (demo.customer, demo.order, demo.picks),
+        (others[0], None, []),
+        (others[1], Order.objects.filter(customer=others[1]).first(), demo.picks[::-1][:3]),
+    ]
+    for template in demo.templates:
+        for locale in [template.locale, *sorted(template.translations)]:
+            for customer, order, picks in cases:
+                customer.locale = locale
+                customer.first_name = customer.first_name or "Zoë"
+                customer.save()
+                message = make_message(
+                    template=template,
+                    customer=customer,
+                    now=clock.now(),
+                    order=order,
+                    recommendations=picks,
+                    coupon=make_coupon(demo.store, customer, now=clock.now()),
+                )
+                message.refresh_from_db()
+                yield message
+
+
+def test_emails_from_compiled_shapes_equal_the_slow_render_for_every_library_template(
+    grocer: Grocer,  # noqa: F811
+    clock: VirtualClock,
+) -> None:
+    slow: dict[int, RenderedEmail] = {}
+    messages = list(_messages(grocer, clock))
+    for message in messages:  # the first email of each shape is rendered the slow way
+        slow[message.pk] = render_message(message=message, now=clock.now())
+    in_use, refused = shapes.compiled_forms()
+    assert in_use > 0 and refused == 0
+    differ = [
+        f"{m.template.slug} [{m.customer.locale}] customer {m.customer_id}"
+        for m in messages
+        if render_message(message=m, now=clock.now()) != slow[m.pk]
+    ]
+    assert not differ, differ
+
+
+def test_a_template_that_computes_with_its_own_output_renders_the_slow_way(
+    grocer: Grocer,  # noqa: F811
+    clock: VirtualClock,
+) -> None:
+    template: EmailTemplate = grocer.templates[0]
+    template.body_mjml = (
+        "<mjml><mj-body><mj-section><mj-column>"
+        "{% set name %}{{ customer.first_name }}{% endset %}"
+        "<mj-text>{{ name | upper }} {{ name | length }}</mj-text>"
+        "</mj-column></mj-section></mj-body></mjml>"
+    )
+    template.save()
+    message = make_message(template=template, customer=grocer.customer, now=clock.now())
+    first = render_message(message=message, now=clock.now())
+    again = render_message(message=message, now=clock.now())
+    name = grocer.customer.first_name
+    assert f"{name.upper()} {len(name)}" in again.html and again == first
+    assert shapes.compiled_forms() == (0, 0)
