@@ -31,7 +31,9 @@ def _messages(demo: Grocer, clock: VirtualClock) -> Iterator[Message]:
     customer with their picks, one with no order and no picks, one whose picks'
     ratings, quotes and names differ (quotes, ampersands, non-ASCII, no-break space)."""
     others = list(Customer.objects.filter(store=demo.store).exclude(pk=demo.customer.pk)[:2])
-    odd = demo.store.products.filter(pk=demo.picks[-1]["product_id"])
+    last_pick = demo.picks[-1]["product_id"]
+    assert isinstance(last_pick, int)
+    odd = demo.store.products.filter(pk=last_pick)
     odd.update(
         name='Crème "brûlée" & <Tom\'s>\xa0jar',
         rating=Decimal("3.2"),
