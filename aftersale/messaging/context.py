@@ -22,6 +22,7 @@ from aftersale.messaging.links import unsubscribe_url
 from aftersale.messaging.locale import Formatter, phrases, recipient_locale
 from aftersale.messaging.models import Message, TemplateKind
 from aftersale.orders.models import Checkout, CheckoutLine, LineItem, Order
+from aftersale.recommendations.links import feedback_urls
 from aftersale.stores.models import Store
 
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -48,8 +49,9 @@ class EmailFacts:
     """What one email is about: its recipient, the order behind it with its lines, the
     picked products (`{"product_id", "reason", ...}` dicts, best first), the coupon and
     the abandoned checkout behind the journey. `message_id` is None for an email that is
-    not sent, such as a preview. `products` are the picked products by id when already
-    read (None: read them when the context is built)."""
+    not sent, such as a preview; `in_flow` says whether a flow sends it (its picks then
+    ask for feedback). `products` are the picked products by id when already read (None:
+    read them when the context is built)."""
 
     store: Store
     customer: Customer
@@ -62,6 +64,7 @@ class EmailFacts:
     message_id: int | None = None
     checkout: Checkout | None = None
     products: dict[int, Product] | None = None
+    in_flow: bool = False
 
 
 def message_facts(message: Message) -> EmailFacts:
@@ -101,6 +104,7 @@ def facts_for_messages(messages: list[Message]) -> dict[int, EmailFacts]:
                 for pk, product in products.items()
                 if product.store_id == message.store_id
             },
+            in_flow=message.flow_id is not None,
         )
         for message in messages
     }
@@ -151,7 +155,7 @@ def context_for(*, facts: EmailFacts, now: dt.datetime, locale: Locale | None = 
         "phrases": words,
         "order": _order(facts.order, facts.lines, fmt=fmt),
         "bought": _bought(facts.lines, store=store, fmt=fmt),
-        "recommendations": _recommendations(facts, fmt=fmt),
+        "recommendations": _recommendations(facts, fmt=fmt, words=words),
         "coupon": _coupon(facts.coupon, store=store, fmt=fmt, now=now) if facts.coupon else None,
         "unsubscribe_url": _unsubscribe_url(facts.message_id),
         "is_marketing": is_marketing_kind(facts.kind),
@@ -254,6 +258,7 @@ def _product(product: Product, *, store: Store, fmt: Formatter) -> Context:
         "stars": _stars(product.rating) if rated else 0,  # type: ignore[arg-type]
         "review_count": product.review_count if rated else 0,
         "review_quote": product.review_quote.strip(),
+        "feedback": None,
     }
 
 
@@ -301,7 +306,7 @@ def _bought(lines: list[LineItem], *, store: Store, fmt: Formatter) -> list[Cont
     return [_product(product, store=store, fmt=fmt) for product in unique.values()]
 
 
-def _recommendations(facts: EmailFacts, *, fmt: Formatter) -> list[Context]:
+def _recommendations(facts: EmailFacts, *, fmt: Formatter, words: dict[str, str]) -> list[Context]:
     picks = _valid_picks(facts.picks)
     store = facts.store
     products = facts.products
@@ -317,8 +322,25 @@ def _recommendations(facts: EmailFacts, *, fmt: Formatter) -> list[Context]:
         card["reason"] = str(pick.get("reason") or "")
         card.update(_offer_price(product.price, coupon=facts.coupon, fmt=fmt))
         card.update(_upgrade(pick, product, replaced=bought.improved_on(pick, product), fmt=fmt))
+        card["feedback"] = _feedback(facts, product_id=product.pk, words=words)
         cards.append(card)
     return cards
+
+
+def _feedback(facts: EmailFacts, *, product_id: int, words: dict[str, str]) -> Context | None:
+    """The "Was this helpful? Yes · No" links under a pick of a flow's sent email (None
+    for previews and one-off emails: nobody's answer to record). The words come along
+    because the card components see only their arguments."""
+    if facts.message_id is None or not facts.in_flow:
+        return None
+    urls = feedback_urls(facts.message_id, product_id)
+    return {
+        "question": words["was_this_helpful"],
+        "yes": words["helpful_yes"],
+        "no": words["helpful_no"],
+        "helpful_url": urls.helpful,
+        "not_helpful_url": urls.not_helpful,
+    }
 
 
 class _BoughtProducts:

@@ -4,6 +4,7 @@ HTML (mrml) -> UTM-tagged links -> plain-text part -> click-tracked links and op
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import traceback
@@ -312,7 +313,10 @@ def render_message(
         customer_locale=message.customer.locale, store_locale=message.store.locale
     )
     variant, written_in = localize(template=message.template, wanted=wanted)
-    context = context_for(facts=facts or message_facts(message), now=now, locale=written_in)
+    facts = facts or message_facts(message)
+    if not track:  # an untracked render is a look at the email: no feedback to collect
+        facts = dataclasses.replace(facts, in_flow=False)
+    context = context_for(facts=facts, now=now, locale=written_in)
     return render_template(
         template=message.template,
         context=context,

@@ -19,8 +19,11 @@ from aftersale.messaging.links import (
     tag_links,
     track_links,
 )
+from aftersale.messaging.locale import phrases
+from aftersale.messaging.previews import preview_template
 from aftersale.messaging.rendering import render_message
 from aftersale.messaging.tests.factories import Scenario, make_scenario
+from aftersale.recommendations.links import feedback_urls
 from aftersale.stores.models import Store
 
 PUBLIC = "https://track.example.com"
@@ -133,3 +136,32 @@ def test_upper_case_href_attributes_are_tagged_and_tracked_but_lookalike_attribu
     assert f'HREF="{PUBLIC}/c/{click_token(9, 0)}/"' in wrapped
     assert f"href='{PUBLIC}/c/{click_token(9, 1)}/'" in wrapped
     assert 'data-xhref="https://shop.example.com/b"' in wrapped
+
+
+@pytest.mark.parametrize("language", ["en", "de", "ar"])  # the offer's translations
+def test_a_flows_picks_ask_was_this_helpful_with_signed_links_that_are_not_click_tracked(
+    scenario: Scenario, clock: VirtualClock, language: str
+) -> None:
+    scenario.customer.locale = language
+    scenario.customer.save()
+    message = scenario.message("cross-sell-offer", now=clock.now())
+    email = render_message(message=message, now=clock.now())
+    words = phrases(language)
+    assert email.html.count(words["was_this_helpful"]) == len(scenario.picks)
+    for product in scenario.picks:
+        urls = feedback_urls(message.pk, product.pk)
+        for url in (urls.helpful, urls.not_helpful):
+            assert url.startswith(f"{PUBLIC}/f/") and f'href="{url}"' in email.html
+            assert url not in email.links
+
+
+def test_previews_and_untracked_renders_ask_for_no_feedback(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    message = scenario.message("cross-sell", now=clock.now())
+    email = render_message(message=message, now=clock.now(), track=False)
+    preview = preview_template(
+        template=scenario.templates["cross-sell"], customer=scenario.customer, now=clock.now()
+    )
+    for page in (email.html, preview.html):
+        assert "Was this helpful?" not in page and f"{PUBLIC}/f/" not in page
