@@ -24,7 +24,7 @@ from anymail.signals import AnymailInboundEvent, inbound
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.dispatch import receiver
 
 from aftersale import clock
@@ -240,12 +240,18 @@ def reply_server(*, host: str, port: int) -> Controller:
 
 def _accepted_domains() -> set[str]:
     close_old_connections()  # a long-running receiver must not reuse a dead connection
-    return reply_domains()
+    try:
+        return reply_domains()
+    finally:
+        connection.close()  # replies are rare: hold no idle connection between them
 
 
 def _receive(raw: bytes, recipients: list[str], envelope_sender: str) -> None:
     close_old_connections()
-    outcome = receive_reply(
-        raw=raw, recipients=recipients, envelope_sender=envelope_sender, now=clock.now()
-    )
+    try:
+        outcome = receive_reply(
+            raw=raw, recipients=recipients, envelope_sender=envelope_sender, now=clock.now()
+        )
+    finally:
+        connection.close()
     logger.info("SMTP reply: %s", outcome)
