@@ -1,15 +1,20 @@
 """Reading flows and their versions."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
-from django.db.models import Prefetch
+from django.db.models import Count, Max, Prefetch, Q
 
 from aftersale.coupons.models import CouponProgram
 from aftersale.flows.definition import FlowDefinition, parse_definition
-from aftersale.flows.models import Enrollment, Flow, FlowStatus, FlowVersion
+from aftersale.flows.models import Enrollment, EnrollmentState, Flow, FlowStatus, FlowVersion
 from aftersale.orders.models import Checkout, CheckoutLine
 from aftersale.stores.models import Store
+
+# The ready flows shipped with Aftersale, one JSON definition each.
+LIBRARY_DIR = Path(__file__).parent / "library"
 
 
 def latest_version(*, flow: Flow) -> FlowVersion:
@@ -57,3 +62,35 @@ def journey_checkout(*, message_id: int) -> Checkout | None:
         "lines", queryset=CheckoutLine.objects.select_related("product").order_by("id")
     )
     return Checkout.objects.filter(pk__in=started_by).prefetch_related(lines).first()
+
+
+@dataclass(frozen=True)
+class FlowSummary:
+    """One installed flow as a list shows it."""
+
+    slug: str
+    name: str
+    status: str
+    version: int
+    active: int
+
+
+def flow_summaries(*, store: Store) -> list[FlowSummary]:
+    """The store's flows by slug: status, latest version number and how many customers
+    are in each now."""
+    flows = Flow.objects.filter(store=store).order_by("slug")
+    flows = flows.annotate(
+        version=Max("versions__number"),
+        active=Count(
+            "enrollments", filter=Q(enrollments__state=EnrollmentState.ACTIVE), distinct=True
+        ),
+    )
+    return [
+        FlowSummary(f.slug, f.name, f.status, f.version or 0, f.active)  # type: ignore[attr-defined]
+        for f in flows
+    ]
+
+
+def library_flow_slugs() -> list[str]:
+    """The ready flows shipped with Aftersale, by slug."""
+    return sorted(path.stem for path in LIBRARY_DIR.glob("*.json"))

@@ -4,7 +4,6 @@ to them: start journeys, end them, redeem coupons."""
 import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from django.db import transaction
 
@@ -17,13 +16,11 @@ from aftersale.flows.definition import (
 )
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow, FlowStatus, FlowVersion
 from aftersale.flows.occasions import event_entries, timed_entries
-from aftersale.flows.selectors import definition_of, latest_version, live_flows
+from aftersale.flows.selectors import LIBRARY_DIR, definition_of, latest_version, live_flows
 from aftersale.flows.triggers import NOT_PURCHASES, Entry, admit, triggering_orders
 from aftersale.orders.models import Checkout, Order
 from aftersale.stores.models import Store
 from aftersale.tracking.models import Event
-
-LIBRARY_DIR = Path(__file__).parent / "library"
 
 
 def install_flow(
