@@ -50,7 +50,8 @@ class History:
 
     Rows are customers with an order before the cut, columns are products bought before
     it. `counts[c, p]` is the number of baskets of customer c holding product p; `lines`
-    are the pre-cut lines with row/column indexes and their age in days at the cut.
+    are the pre-cut lines with row/column indexes and their age in days at the cut, and
+    `distinct` indexes one line of each (basket, product), the lines `counts` counts.
     """
 
     customers: IntArray
@@ -61,6 +62,7 @@ class History:
     row: IntArray
     col: IntArray
     age_days: FloatArray
+    distinct: IntArray
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -175,9 +177,10 @@ def build_history(*, orders: Orders, cut: np.datetime64) -> History:
     col, products = pd.factorize(orders.product, sort=True)
     basket, _ = pd.factorize(orders.order)
     shape = (len(customers), len(products))
-    # One basket counts once per product, however many lines or units it holds.
-    pairs = np.unique(np.stack([basket, row, col], axis=1), axis=0)
-    counts = _csr(pairs[:, 1], pairs[:, 2], shape)
+    # One basket counts once per product, however many lines or units it holds (a basket
+    # is one customer's, so basket and product identify the line).
+    _, distinct = np.unique(basket * np.int64(shape[1]) + col, return_index=True)
+    counts = _csr(row[distinct], col[distinct], shape)
     age = (cut - orders.time) / _DAY
     return History(
         customers=np.asarray(customers, np.int64),
@@ -188,6 +191,7 @@ def build_history(*, orders: Orders, cut: np.datetime64) -> History:
         row=row.astype(np.int64),
         col=col.astype(np.int64),
         age_days=age.astype(np.float64),
+        distinct=distinct.astype(np.int64),
     )
 
 

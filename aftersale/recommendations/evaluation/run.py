@@ -122,6 +122,16 @@ def _aftersale_methods(*, quick: bool) -> list[Method]:
             [{"top_n": n, "shrinkage": 5.0} for n in (20, 100)],
         ),
         Method("personal", "aftersale", strategies.fit_personal, personal_grid),
+        Method(
+            "discovery",
+            "aftersale",
+            strategies.fit_discovery,
+            [
+                {"half_life_days": 365.0, "neighbours": n, "popularity_exponent": e}
+                for n in ((100,) if quick else (100, 200))
+                for e in (0.25, 0.4)
+            ],
+        ),
     ]
 
 

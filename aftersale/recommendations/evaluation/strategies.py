@@ -10,6 +10,11 @@ from aftersale.recommendations.cooccurrence import rank_bestsellers, score_pairs
 from aftersale.recommendations.evaluation.data import FloatArray, History, IntArray
 from aftersale.recommendations.evaluation.ranking import Scorer, batches
 
+# How many of the most-bought products customer similarity is measured on (see
+# _top_neighbours). On the Complete Journey's validation cut, discovery's hit rate@4 was
+# 0.307 measured on every product and 0.300 on the top 1,000, which fit 3x faster.
+TASTE_PRODUCTS = 1000
+
 
 def fit_bestsellers(*, history: History, half_life_days: float) -> Scorer:
     """The production fallback: products bought by the most customers, recency-weighted
@@ -70,35 +75,63 @@ def fit_personal(
     return score
 
 
+def fit_discovery(
+    *,
+    history: History,
+    neighbours: int,
+    popularity_exponent: float,
+    half_life_days: float,
+) -> Scorer:
+    """Products new to the customer, from their nearest customers (user-KNN over
+    recency-weighted whole histories, as `fit_personal`).
+
+    A product scores the similarity-weighted share of the `neighbours` who ever bought
+    it, divided by (customers who bought it) ^ `popularity_exponent`: what neighbours
+    all buy anyway (milk, bananas) the customer has most likely passed on before, while
+    a product their neighbours favour over its popularity is one they may not know yet.
+    """
+    vectors = recency_vectors(history=history, half_life_days=half_life_days)
+    similar = _top_neighbours(vectors=vectors, neighbours=neighbours)
+    bought = sparse.csr_matrix(history.counts > 0, dtype=np.float32)
+    buyers = np.bincount(bought.indices, minlength=history.shape[1]).astype(np.float32)
+    discount = np.power(np.maximum(buyers, 1.0), -popularity_exponent)
+
+    def score(rows: IntArray) -> FloatArray:
+        return np.asarray((similar[rows] @ bought).toarray()) * discount
+
+    return score
+
+
 def recency_vectors(*, history: History, half_life_days: float) -> sparse.csr_matrix:
-    """Customers x products: baskets holding the product, each weighted 0.5^(age /
-    half-life), rows L2-normalised."""
-    # A basket is one customer's, so (basket, product) identifies a basket's product.
-    _, first = np.unique(history.basket * history.shape[1] + history.col, return_index=True)
-    weight = np.power(0.5, history.age_days[first] / half_life_days)
+    """Customers x products, float32: baskets holding the product, each weighted
+    0.5^(age / half-life), rows L2-normalised."""
+    lines = history.distinct
+    weight = np.power(0.5, history.age_days[lines] / half_life_days, dtype=np.float32)
     vectors = sparse.csr_matrix(
-        (weight, (history.row[first], history.col[first])), shape=history.shape
+        (weight, (history.row[lines], history.col[lines])), shape=history.shape, dtype=np.float32
     )
-    vectors.sum_duplicates()
     norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
-    return sparse.csr_matrix(sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ vectors)
+    return sparse.csr_matrix(
+        sparse.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ vectors
+    )
 
 
 def _top_neighbours(*, vectors: sparse.csr_matrix, neighbours: int) -> sparse.csr_matrix:
-    """Customers x customers: each row's `neighbours` largest cosine similarities to other
-    customers, rows summing to one. Computed a block of rows at a time, so a store with
-    many customers never holds the whole customers x customers matrix."""
+    """Customers x customers: each row's `neighbours` largest similarities to other
+    customers, rows summing to one.
+
+    Similarity is the cosine of the customers' vectors measured on the TASTE_PRODUCTS
+    most-bought products (the norms stay those of the whole vectors): a dense product
+    over them costs a fraction of a sparse one over every product, and loses little.
+    Computed a block of rows at a time, so a store with many customers never holds the
+    whole customers x customers matrix."""
     n = vectors.shape[0]
     keep = max(min(neighbours, n - 1), 1)
-    # A product one customer bought adds nothing to any similarity between two customers
-    # (the rows are already normalised, so dropping it changes no cosine), but it costs.
-    shared = np.flatnonzero(np.bincount(vectors.indices, minlength=vectors.shape[1]) > 1)
-    vectors = sparse.csr_matrix(vectors[:, shared], dtype=np.float32)
-    # CSR of the transpose: a CSC right operand would be converted again for every block.
-    transposed = sparse.csr_matrix(vectors.T)
+    buyers = np.bincount(vectors.indices, minlength=vectors.shape[1])
+    taste = vectors[:, np.argsort(-buyers, kind="stable")[:TASTE_PRODUCTS]].toarray()
     blocks = []
     for rows in batches(np.arange(n, dtype=np.int64)):
-        similarity = np.asarray((vectors[rows] @ transposed).toarray())
+        similarity = taste[rows] @ taste.T
         similarity[np.arange(len(rows)), rows] = 0.0
         best = np.argpartition(-similarity, keep - 1, axis=1)[:, :keep]
         weight = np.take_along_axis(similarity, best, axis=1)

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from scipy import sparse
 
 from aftersale.recommendations.evaluation import baselines, strategies
@@ -117,3 +118,50 @@ def test_implicit_item_knn_and_als_score_every_customer():
         assert np.isfinite(scores).all()
     cosine = baselines.fit_item_knn(history=history, kind="cosine", neighbours=20)
     assert _cross_sell(history, cosine, customer=4) == [SALSA]
+
+
+# Everyone buys bread. Customer 1 shares tea and cups with 2 and 3, who also buy honey;
+# 4, 5 and 6 share beer and chips, and 5 and 6 also buy salsa.
+BREAD = 7
+DISCOVERY_SHOP = [
+    (1, "2024-01-10", [TEA, CUP]),
+    (2, "2024-01-11", [TEA, CUP, HONEY, BREAD]),
+    (3, "2024-01-12", [TEA, CUP, HONEY, BREAD]),
+    (4, "2024-01-13", [BEER, CHIPS, BREAD]),
+    (5, "2024-01-14", [BEER, CHIPS, BREAD, SALSA]),
+    (6, "2024-01-15", [BEER, CHIPS, BREAD, SALSA]),
+]
+
+
+def _discovery(history, exponent=0.5):
+    return strategies.fit_discovery(
+        history=history, half_life_days=365.0, neighbours=2, popularity_exponent=exponent
+    )
+
+
+def test_discovery_prefers_what_neighbours_buy_over_what_everyone_buys():
+    history = temporal_split(orders=orders_from(DISCOVERY_SHOP), cut=CUT).history
+    scorer = _discovery(history)
+    # Both neighbours of customer 1 bought honey and bread; bread is everyone's.
+    assert _cross_sell(history, scorer, customer=1, k=2) == [HONEY, BREAD]
+    # Customer 4's neighbours (5 and 6) add salsa; customer 1's tastes never reach 4.
+    assert _cross_sell(history, scorer, customer=4, k=1) == [SALSA]
+    row = np.array([int(np.searchsorted(history.customers, 1))])
+    assert scorer(row)[0][history.products.tolist().index(SALSA)] == 0.0
+
+
+def test_discovery_without_the_popularity_discount_ties_honey_and_bread():
+    history = temporal_split(orders=orders_from(DISCOVERY_SHOP), cut=CUT).history
+    scores = _discovery(history, exponent=0.0)(np.array([0]))[0]
+    products = history.products.tolist()
+    assert scores[products.index(HONEY)] == pytest.approx(scores[products.index(BREAD)])
+
+
+def test_discovery_fits_on_nothing_after_the_cut():
+    # After the cut, customer 4 buys tea, cups and honey, like customer 1's neighbours:
+    # fitted on the split's history, customer 1's scores cannot change.
+    later = [(4, "2024-03-05", [TEA, CUP, HONEY]), (1, "2024-03-06", [HONEY])]
+    before = temporal_split(orders=orders_from(DISCOVERY_SHOP), cut=CUT).history
+    after = temporal_split(orders=orders_from(DISCOVERY_SHOP + later), cut=CUT).history
+    rows = np.arange(before.shape[0])
+    assert np.array_equal(_discovery(before)(rows), _discovery(after)(rows))
