@@ -31,6 +31,7 @@ from aftersale.messaging.locale import (
     variant_candidates,
 )
 from aftersale.messaging.models import EmailTemplate, Message
+from aftersale.messaging.outputflow import only_written_out
 from aftersale.messaging.plaintext import html_to_text
 from aftersale.messaging.shapes import (
     Finished,
@@ -230,18 +231,21 @@ def render_template(
     subject = _one_line(_run(template, "subject", context, locale))
     preheader = _one_line(_run(template, "preheader", context, locale))
     body_context = {**context, "subject": subject, "preheader": preheader}
-    mjml = _run(template, "body", body_context, locale)
     was = context["phrases"]["was"]
 
-    def finish_slowly() -> Finished:
+    def finish_slowly(mjml: str) -> Finished:
         return _finish(mjml, slug=template.slug, campaign=campaign, was=was, message_id=message_id)
 
     if message_id is None:  # previews are rare: no need to learn their shapes
-        finished = finish_slowly()
+        finished = finish_slowly(_run(template, "body", body_context, locale))
     else:
+        proved = only_written_out(
+            source=template_source(template=template, part="body", locale=locale),
+            environment=_HTML_ENV,
+        )
         finished = _finish_by_shape(
-            mjml,
             body=lambda: _run(template, "body", body_context, locale),
+            proved=proved,
             was=was,
             tracking=Tracking(
                 message_id=message_id,
@@ -250,6 +254,7 @@ def render_template(
                 pixel_src=open_pixel_url(message_id),
             ),
             finish_slowly=finish_slowly,
+            slug=template.slug,
         )
     return RenderedEmail(
         subject=subject,
@@ -275,19 +280,27 @@ def _finish(mjml: str, *, slug: str, campaign: str, was: str, message_id: int | 
 
 
 def _finish_by_shape(
-    mjml: str,
     *,
     body: Callable[[], str],
+    proved: bool,
     was: str,
     tracking: Tracking,
-    finish_slowly: Callable[[], Finished],
+    finish_slowly: Callable[[str], Finished],
+    slug: str,
 ) -> Finished:
-    """`mjml` finished from the compiled form of its shape (see shapes.py), rendering
-    the `body` again as a skeleton; the slow way when that render fails."""
+    """The `body` finished from the compiled form of its shape (see shapes.py): rendered
+    once as a skeleton when the template is `proved` to give the real body back from it
+    (outputflow.py), else rendered for real too and compared; the slow way when the
+    skeleton render fails."""
+    mjml = None if proved else body()
     try:
         skeleton, values = render_skeleton(body)
-    except Exception:  # a template that fails only on sentinels: the real render worked
-        return finish_slowly()
+    except Exception:  # a template that fails only on sentinels: the real render decides
+        return finish_slowly(body() if mjml is None else mjml)
+    if mjml is None and len(skeleton) + sum(map(len, values)) > MAX_OUTPUT_CHARS:
+        raise TemplateError(
+            slug=slug, problem=f"output is over the limit of {MAX_OUTPUT_CHARS} characters"
+        )
     return finish_by_shape(
         skeleton=skeleton,
         values=values,
@@ -295,7 +308,7 @@ def _finish_by_shape(
         was=was,
         tracking=tracking,
         inline=_INLINER.inline,
-        finish_slowly=finish_slowly,
+        finish_slowly=lambda: finish_slowly(body() if mjml is None else mjml),
     )
 
 

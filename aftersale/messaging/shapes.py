@@ -2,19 +2,20 @@
 done once for every email whose template took the same decisions, then per recipient
 only their values written in.
 
-The body template renders twice per recipient: once as usual and once with every plain
-value a `{{ }}` writes (Markup such as macro output passes through as it is) replaced by
-a sentinel "\\ue000<n>\\ue001" and collected. The sentinel version, the *skeleton*, is the
-same for every recipient whose email has the same structure, and it must give back the
-real MJML when the values are written into it (checked for every email: a template that
-computes with its own output is rendered the slow way). The skeleton's compiled form,
+The body template renders with every non-empty plain value a `{{ }}` writes (Markup such
+as macro output passes through as it is) replaced by a sentinel "\\ue000<n>\\ue001" and
+collected, and empty values written as nothing. That version, the *skeleton*, is the same
+for every recipient whose email has the same structure, and it gives back the real MJML
+when the values are written into it: proved from the template's source where
+outputflow.py can, else checked per email against a second, real render (a template
+that computes with its own output is rendered the slow way). The skeleton's compiled form,
 cached by (skeleton, values written into it), holds the inlined HTML and the plain-text
 pieces with slots where values, shop links and the open pixel go.
 
 A value goes into the skeleton itself before compiling ("baked", so it is part of the
 cache key) where mrml or css-inline would read or rewrite it: in style attributes, style
-elements and comments, where it disappears, and where it is empty, has outer or control
-whitespace, or (in the attributes mrml writes with Rust's escape_debug) characters that
+elements and comments, where it disappears, and where it has outer or control
+whitespace or (in the attributes mrml writes with Rust's escape_debug) characters that
 would be escaped. Everywhere else a value is written as the HTML serializer would write
 it. The first email of every compiled form is also rendered the slow way and compared; a
 form that differs is never used.
@@ -51,7 +52,7 @@ _MJML_SENTINEL = re.compile("\ue000(\\d+)\ue001")
 _HTML_SENTINEL = re.compile("\ue000(\\d+)\ue001|\\\\u\\{e000\\}(\\d+)\\\\u\\{e001\\}")
 _PIXEL = "\ue000pixel\ue001"
 _SLOT = re.compile(f"{_HTML_SENTINEL.pattern}|{_PIXEL}")
-_NOT_PLAIN = re.compile(r"\A\s|\s\Z|\A\Z|[\x00-\x1f\x7f\ue000-\ue0ff]")
+_NOT_PLAIN = re.compile(r"\A\s|\s\Z|[\x00-\x1f\x7f\ue000-\ue0ff]")
 # What html5ever (css-inline's serializer) writes for text, and for attribute values.
 _TEXT_ESCAPES = str.maketrans({"&": "&amp;", "\xa0": "&nbsp;", "<": "&lt;", ">": "&gt;"})
 _ATTRIBUTE_ESCAPES = str.maketrans({"&": "&amp;", "\xa0": "&nbsp;", '"': "&quot;"})
@@ -70,12 +71,16 @@ _collected: ContextVar[list[str] | None] = ContextVar("collected_values", defaul
 @jinja2.pass_context
 def collect_value(context: Any, value: Any) -> Any:
     """The environments' finalize hook: while a skeleton is rendered, each plain value
-    becomes a sentinel and is collected; otherwise values pass unchanged. Taking the
-    context keeps Jinja from folding constants at compile time."""
+    becomes a sentinel and is collected, and an empty one is written as nothing (so
+    captured output is empty exactly when the real render's is); otherwise values pass
+    unchanged. Taking the context keeps Jinja from folding constants at compile time."""
     collected = _collected.get()
     if collected is None or hasattr(value, "__html__"):
         return value
-    collected.append(str(value))
+    written = str(value)
+    if not written:
+        return ""
+    collected.append(written)
     return f"\ue000{len(collected) - 1}\ue001"
 
 
@@ -167,17 +172,18 @@ def finish_by_shape(
     *,
     skeleton: str,
     values: list[str],
-    mjml: str,
+    mjml: str | None,
     was: str,
     tracking: Tracking,
     inline: Callable[[str], str],
     finish_slowly: Callable[[], Finished],
 ) -> Finished:
-    """The finished email of `mjml` (the real body) from the compiled form of
-    `skeleton` with `values` written in, or from `finish_slowly` when the skeleton does
-    not give back `mjml` or its form cannot be trusted (see the module docstring)."""
+    """The finished email of `mjml` (the real body; None when the skeleton is proved to
+    give it back) from the compiled form of `skeleton` with `values` written in, or from
+    `finish_slowly` when the skeleton does not give back `mjml` or its form cannot be
+    trusted (see the module docstring)."""
     shape = _shape(skeleton, values=values, was=was)
-    if shape is None or _fill_mjml(shape.parts, values, baked=None) != mjml:
+    if shape is None or (mjml is not None and _fill_mjml(shape.parts, values, baked=None) != mjml):
         return finish_slowly()
     baked = _baked(shape, values)
     key = tuple((index, values[index]) for index in sorted(baked))
