@@ -165,3 +165,15 @@ def test_discovery_fits_on_nothing_after_the_cut():
     after = temporal_split(orders=orders_from(DISCOVERY_SHOP + later), cut=CUT).history
     rows = np.arange(before.shape[0])
     assert np.array_equal(_discovery(before)(rows), _discovery(after)(rows))
+
+
+def test_cross_sell_lists_positive_scores_best_first_ties_to_the_lower_column():
+    # 600 products, so the ranking works over several column blocks.
+    scores = np.zeros((2, 600))
+    scores[0, [5, 300, 599, 42]] = [2.0, 3.0, 2.0, 1.0]
+    scores[1, 7] = 1.0
+    owned = sparse.csr_matrix(([1.0], ([0], [300])), shape=(2, 600))
+    fill = np.arange(600, dtype=np.float64)  # the last products are the most popular
+    lists = top_k(scores=scores, owned=owned, fill=fill, task="cross_sell", k=3)
+    # Row 0: owned 300 is skipped, 5 and 599 tie. Row 1 is topped up by popularity.
+    assert lists.tolist() == [[5, 599, 42], [7, 599, 598]]
