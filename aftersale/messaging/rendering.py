@@ -16,7 +16,6 @@ from typing import Any
 
 import css_inline
 import jinja2
-import mrml
 from babel import Locale
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
@@ -30,6 +29,7 @@ from aftersale.messaging.locale import (
     recipient_locale,
     variant_candidates,
 )
+from aftersale.messaging.mjml import mjml_to_html
 from aftersale.messaging.models import EmailTemplate, Message
 from aftersale.messaging.outputflow import only_written_out
 from aftersale.messaging.plaintext import html_to_text
@@ -398,6 +398,6 @@ def _template_line(exc: BaseException) -> int | None:
 
 def _mjml_to_html(mjml: str, *, slug: str) -> str:
     try:
-        return str(mrml.to_html(mjml).content)
+        return mjml_to_html(mjml)
     except Exception as exc:  # mrml reports bad MJML as OSError/ValueError with a message
         raise TemplateError(slug=slug, problem=f"invalid MJML: {exc}") from exc

@@ -15,8 +15,8 @@ pieces with slots where values, shop links and the open pixel go.
 A value goes into the skeleton itself before compiling ("baked", so it is part of the
 cache key) where mrml or css-inline would read or rewrite it: in style attributes, style
 elements and comments, where it disappears, and where it has outer or control
-whitespace or (in the attributes mrml writes with Rust's escape_debug) characters that
-would be escaped. Everywhere else a value is written as the HTML serializer would write
+whitespace or a backslash (mjml.py decodes mrml's Rust escapes in attributes, which a
+backslash could imitate). Everywhere else a value is written as the HTML serializer would write
 it. The first email of every compiled form is also rendered the slow way and compared; a
 form that differs is never used.
 """
@@ -27,7 +27,6 @@ import html as html_lib
 import logging
 import re
 import threading
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
@@ -35,10 +34,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
-import mrml
 from markupsafe import escape
 
 from aftersale.messaging.links import ClickRedirects, add_pixel, add_utm, href_matches, is_shop_link
+from aftersale.messaging.mjml import mjml_to_html
 from aftersale.messaging.plaintext import LinkEnd, join_text, text_chunks
 
 logger = logging.getLogger(__name__)
@@ -46,13 +45,10 @@ logger = logging.getLogger(__name__)
 MAX_SHAPES = 256  # skeletons kept per process
 MAX_FORMS = 16  # compiled forms kept per skeleton (one per combination of baked values)
 
-_MJML_SENTINEL = re.compile("\ue000(\\d+)\ue001")
-# mrml writes most attributes through Rust's escape_debug: there the sentinel's private-
-# use characters come out as "\u{e000}" and "\u{e001}".
-_HTML_SENTINEL = re.compile("\ue000(\\d+)\ue001|\\\\u\\{e000\\}(\\d+)\\\\u\\{e001\\}")
+_SENTINEL = re.compile("\ue000(\\d+)\ue001")
 _PIXEL = "\ue000pixel\ue001"
-_SLOT = re.compile(f"{_HTML_SENTINEL.pattern}|{_PIXEL}")
-_NOT_PLAIN = re.compile(r"\A\s|\s\Z|[\x00-\x1f\x7f\ue000-\ue0ff]")
+_SLOT = re.compile(f"{_SENTINEL.pattern}|{_PIXEL}")
+_NOT_PLAIN = re.compile(r"\A\s|\s\Z|[\\\x00-\x1f\x7f\ue000-\ue0ff]")
 # What html5ever (css-inline's serializer) writes for text, and for attribute values.
 _TEXT_ESCAPES = str.maketrans({"&": "&amp;", "\xa0": "&nbsp;", "<": "&lt;", ">": "&gt;"})
 _ATTRIBUTE_ESCAPES = str.maketrans({"&": "&amp;", "\xa0": "&nbsp;", '"': "&quot;"})
@@ -139,12 +135,11 @@ class _Form:
 
 @dataclass
 class _Shape:
-    """What is known of one skeleton: values that must always be baked, values mrml
-    writes with escape_debug, and its compiled forms by baked values (None: unusable)."""
+    """What is known of one skeleton: values that must always be baked, and its
+    compiled forms by baked values (None: unusable)."""
 
     parts: list[str]
     always_baked: set[int] = field(default_factory=set)
-    debug_written: set[int] = field(default_factory=set)
     forms: OrderedDict[tuple[tuple[int, str], ...], _Form | None] = field(
         default_factory=OrderedDict
     )
@@ -209,7 +204,7 @@ def _shape(skeleton: str, *, values: list[str], was: str) -> _Shape | None:
         if (skeleton, was) in _shapes:
             _shapes.move_to_end((skeleton, was))
             return _shapes[(skeleton, was)]
-    parts = _MJML_SENTINEL.split(skeleton)
+    parts = _SENTINEL.split(skeleton)
     numbered = [int(n) for n in parts[1::2]] == list(range(len(values)))
     clean = not any(c in part for part in parts[::2] for c in "\ue000\ue001")
     shape = _Shape(parts=parts) if numbered and clean else None
@@ -222,19 +217,8 @@ def _shape(skeleton: str, *, values: list[str], was: str) -> _Shape | None:
 
 def _baked(shape: _Shape, values: list[str]) -> set[int]:
     with _lock:
-        always, debug_written = set(shape.always_baked), set(shape.debug_written)
-    unusual = {i for i, value in enumerate(values) if _NOT_PLAIN.search(value)}
-    return always | unusual | {i for i in debug_written if not _debug_safe(values[i])}
-
-
-def _debug_safe(value: str) -> bool:
-    """Whether Rust's escape_debug leaves `value` as it is: no backslash, no control or
-    format characters, no combining marks and no spaces but the plain one."""
-    if value.isascii():
-        return "\\" not in value
-    return "\\" not in value and all(
-        c.isascii() or (unicodedata.category(c)[0] in "LNPS") for c in value
-    )
+        always = set(shape.always_baked)
+    return always | {i for i, value in enumerate(values) if _NOT_PLAIN.search(value)}
 
 
 def _fill_mjml(parts: list[str], values: list[str], *, baked: set[int] | None) -> str:
@@ -260,15 +244,14 @@ def _compile(
     for _ in range(3):
         key = tuple((index, values[index]) for index in sorted(baked))
         try:
-            page = str(mrml.to_html(_fill_mjml(shape.parts, values, baked=baked)).content)
+            page = mjml_to_html(_fill_mjml(shape.parts, values, baked=baked))
         except Exception:  # a sentinel where mrml wants a number: render the slow way
             return None, key
         html = inline(add_pixel(page, src=_PIXEL))
         chunks = text_chunks(page, was=was)
-        must_bake, debug_written = _analyse(html, chunks, expected=set(range(len(values))) - baked)
+        must_bake = _analyse(html, expected=set(range(len(values))) - baked)
         with _lock:
             shape.always_baked |= must_bake
-            shape.debug_written |= debug_written
         wanted = _baked(shape, values)
         if wanted == baked:
             return _Form(html=_html_pieces(html), text=_text_pieces(chunks)), key
@@ -276,50 +259,29 @@ def _compile(
     return None, key
 
 
-def _analyse(html: str, chunks: list[str | LinkEnd], *, expected: set[int]) -> tuple[set, set]:
-    """The values of `expected` that must be baked (written where CSS or comments hold
-    them, or nowhere) and those written through escape_debug."""
-    seen: set[int] = set()
+def _analyse(html: str, *, expected: set[int]) -> set[int]:
+    """The values of `expected` that must be baked: written where CSS or comments hold
+    them, or nowhere."""
+    seen = {int(match.group(1)) for match in _SENTINEL.finditer(html)}
     must_bake: set[int] = set()
-    debug_written: set[int] = set()
-    done = 0
     for token in _TOKEN.finditer(html):
-        _in_text(html[done : token.start()], seen, must_bake)
-        _in_token(token, seen, must_bake, debug_written)
-        done = token.end()
-    _in_text(html[done:], seen, must_bake)
-    for chunk in chunks:
-        for match in _HTML_SENTINEL.finditer(chunk if isinstance(chunk, str) else chunk.href):
-            debug_written |= {int(match.group(2))} if match.group(2) else set()
-    return must_bake | (expected - seen), debug_written
+        must_bake |= _baked_in_token(token)
+    return must_bake | (expected - seen)
 
 
-def _in_text(text: str, seen: set[int], must_bake: set[int]) -> None:
-    for match in _HTML_SENTINEL.finditer(text):
-        index = int(match.group(1) or match.group(2))
-        seen.add(index)
-        if match.group(2):  # escape_debug'd text is no attribute: something unusual
-            must_bake.add(index)
-
-
-def _in_token(
-    token: re.Match[str], seen: set[int], must_bake: set[int], debug_written: set[int]
-) -> None:
+def _baked_in_token(token: re.Match[str]) -> set[int]:
+    """The values in `token` (a tag, comment, doctype or raw-text element) that CSS,
+    scripts or comments hold, or that are outside attribute values."""
     text = token.group(0)
-    found = {int(m.group(1) or m.group(2)) for m in _HTML_SENTINEL.finditer(text)}
-    seen |= found
+    found = {int(m.group(1)) for m in _SENTINEL.finditer(text)}
     if not found or token.group(1) or not text[1:2].isalpha():  # CSS, scripts, comments
-        must_bake |= found
-        return
+        return found
     outside = _ATTRIBUTE.sub("", text)
-    must_bake |= {int(m.group(1) or m.group(2)) for m in _HTML_SENTINEL.finditer(outside)}
+    must_bake = {int(m.group(1)) for m in _SENTINEL.finditer(outside)}
     for attribute in _ATTRIBUTE.finditer(text):
-        for match in _HTML_SENTINEL.finditer(attribute.group(2)):
-            index = int(match.group(1) or match.group(2))
-            if attribute.group(1).lower() == "style":
-                must_bake.add(index)
-            elif match.group(2):
-                debug_written.add(index)
+        if attribute.group(1).lower() == "style":
+            must_bake |= {int(m.group(1)) for m in _SENTINEL.finditer(attribute.group(2))}
+    return must_bake
 
 
 def _html_pieces(html: str) -> tuple[str | int | _Href | None, ...]:
@@ -329,7 +291,7 @@ def _html_pieces(html: str) -> tuple[str | int | _Href | None, ...]:
         match.start()
         for token in _TOKEN.finditer(html)
         if not token.group(1)
-        for match in _HTML_SENTINEL.finditer(html, token.start(), token.end())
+        for match in _SENTINEL.finditer(html, token.start(), token.end())
     }
     pieces: list[str | int | _Href | None] = []
     done = 0
@@ -354,7 +316,7 @@ def _value_pieces(html: str, start: int, end: int, in_tags: set[int]) -> list[st
         if match.group(0) == _PIXEL:
             pieces.append(None)
         else:
-            index = int(match.group(1) or match.group(2))
+            index = int(match.group(1))
             pieces.append(2 * index + (match.start() in in_tags))
         done = match.end()
     pieces.append(html[done:end])
@@ -387,8 +349,8 @@ def _split_text(text: str, *, decode: Callable[[str], str] = str) -> tuple[str |
     """`text` cut into literals (through `decode`) and the indices of its sentinels."""
     pieces: list[str | int] = []
     done = 0
-    for match in _HTML_SENTINEL.finditer(text):
-        pieces += [decode(text[done : match.start()]), int(match.group(1) or match.group(2))]
+    for match in _SENTINEL.finditer(text):
+        pieces += [decode(text[done : match.start()]), int(match.group(1))]
         done = match.end()
     pieces.append(decode(text[done:]))
     return tuple(pieces)
