@@ -128,8 +128,8 @@ def _aftersale_methods(*, quick: bool) -> list[Method]:
             strategies.fit_discovery,
             [
                 {"half_life_days": 365.0, "neighbours": n, "popularity_exponent": e}
-                for n in ((100,) if quick else (100, 200))
-                for e in (0.25, 0.4)
+                for n in ((100,) if quick else (75, 100, 150))
+                for e in (0.2, 0.3)
             ],
         ),
     ]

@@ -129,18 +129,19 @@ def _top_neighbours(*, vectors: sparse.csr_matrix, neighbours: int) -> sparse.cs
     keep = max(min(neighbours, n - 1), 1)
     buyers = np.bincount(vectors.indices, minlength=vectors.shape[1])
     taste = vectors[:, np.argsort(-buyers, kind="stable")[:TASTE_PRODUCTS]].toarray()
-    blocks = []
+    chosen, weights = [], []
     for rows in batches(np.arange(n, dtype=np.int64)):
         similarity = taste[rows] @ taste.T
         similarity[np.arange(len(rows)), rows] = 0.0
         best = np.argpartition(-similarity, keep - 1, axis=1)[:, :keep]
         weight = np.take_along_axis(similarity, best, axis=1)
-        weight /= np.maximum(weight.sum(axis=1, keepdims=True), 1e-12)
-        block_rows = np.repeat(np.arange(len(rows)), keep)
-        blocks.append(
-            sparse.csr_matrix((weight.ravel(), (block_rows, best.ravel())), shape=(len(rows), n))
-        )
-    return sparse.csr_matrix(sparse.vstack(blocks))
+        weights.append(weight / np.maximum(weight.sum(axis=1, keepdims=True), 1e-12))
+        chosen.append(best)
+    # Every row holds exactly `keep` neighbours, so the CSR arrays are built directly.
+    return sparse.csr_matrix(
+        (np.concatenate(weights).ravel(), np.concatenate(chosen).ravel(), np.arange(n + 1) * keep),
+        shape=(n, n),
+    )
 
 
 def _row_scaled(scores: FloatArray) -> FloatArray:
