@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import secrets
@@ -246,7 +247,7 @@ def _send_chunk(
         if result.outcome is Outcome.ACCEPTED:
             message, rendered, outgoing = ready[index]
             update = _after_send(message, rendered, outgoing, result, transport=transport, now=now)
-            _write_updates([update])
+            _write_update(update)
             recorded.append(update)
 
     outgoing_emails = [outgoing for _, _, outgoing in ready]
@@ -396,6 +397,29 @@ def _write_updates(updates: list[_Update]) -> None:
     with transaction.atomic():
         for names, rows in groups.items():
             _update_owned_rows(names, rows)
+
+
+def _write_update(update: _Update) -> None:
+    """`_write_updates` for one message, as one small prepared-shape UPDATE (no VALUES
+    list, no transaction of its own: a single statement is atomic), cheap enough to run
+    for every email the moment the relay accepts it."""
+    message, values = update
+    fields = [_field(name) for name in values]
+    params = [field.get_db_prep_value(values[field.name], connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _single_row_update(tuple(values)),
+            [*params, message.pk, message.claimed_by, MessageStatus.QUEUED.value],
+        )
+
+
+@functools.cache
+def _single_row_update(names: tuple[str, ...]) -> str:
+    """The UPDATE of `_write_update` for a set of changed fields (few: one per kind of
+    outcome), built once."""
+    table = Message._meta.db_table
+    assignments = ", ".join(["claimed_until = NULL", *(f"{_field(n).column} = %s" for n in names)])
+    return f"UPDATE {table} SET {assignments} WHERE id = %s AND claimed_by = %s AND status = %s"
 
 
 def _update_owned_rows(names: tuple[str, ...], rows: list[_Update]) -> None:

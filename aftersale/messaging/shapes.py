@@ -357,12 +357,30 @@ def _split_text(text: str, *, decode: Callable[[str], str] = str) -> tuple[str |
 
 
 _WHITESPACE = re.compile(r"\s+")
+_WRITTEN_KEPT = 20_000  # values whose written forms are kept (then forgotten at once)
+_written_forms: dict[str, tuple[str, str, str]] = {}
+
+
+def _written(value: str) -> tuple[str, str, str]:
+    """`value` written as HTML text, as an HTML attribute value and as plain text
+    (whitespace runs as one space). Kept: most values (names, prices, phrases) repeat
+    from email to email."""
+    written = _written_forms.get(value)
+    if written is None:
+        if len(_written_forms) >= _WRITTEN_KEPT:
+            _written_forms.clear()
+        written = (
+            value.translate(_TEXT_ESCAPES),
+            value.translate(_ATTRIBUTE_ESCAPES),
+            _WHITESPACE.sub(" ", value),
+        )
+        _written_forms[value] = written
+    return written
 
 
 def _fill(form: _Form, values: list[str], tracking: Tracking) -> Finished:
-    escaped: list[str] = []
-    for value in values:
-        escaped += [value.translate(_TEXT_ESCAPES), value.translate(_ATTRIBUTE_ESCAPES)]
+    forms = [_written(value) for value in values]
+    escaped = [escaped for written in forms for escaped in written[:2]]
     redirects = ClickRedirects(message_id=tracking.message_id)
 
     def tagged(url: str) -> str | None:
@@ -386,7 +404,7 @@ def _fill(form: _Form, values: list[str], tracking: Tracking) -> Finished:
                 html += [p if type(p) is str else escaped[p] for p in piece.written]  # type: ignore[index]
             else:
                 html.append(redirects.redirect(destination))
-    spaced = [_WHITESPACE.sub(" ", value) for value in values]
+    spaced = [written[2] for written in forms]
     chunks: list[str | LinkEnd] = []
     for text_piece in form.text:
         if isinstance(text_piece, _Link):
