@@ -92,6 +92,9 @@ def _capped_range(*args: int) -> range:
     return rng
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 class _GuardedEnvironment(SandboxedEnvironment):
     """The sandbox plus limits on the operators that can blow up memory or CPU."""
 
@@ -103,6 +106,18 @@ class _GuardedEnvironment(SandboxedEnvironment):
         if op == "*":
             _check_repeat(left, right)
         return super().call_binop(context, op, left, right)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # The context is plain dicts: `product.name` is an item. Jinja would try the
+        # attribute first and take the item after an AttributeError, which costs more
+        # than the rest of the lookup; same answer for every name a dict has no
+        # attribute of.
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
 
 
 def _check_repeat(left: Any, right: Any) -> None:

@@ -196,6 +196,21 @@ def test_a_typo_in_a_variable_name_is_an_error_with_its_line(
     assert "custmer" in str(caught.value) and caught.value.line == 3
 
 
+def test_dotted_names_read_context_items_and_dict_methods_as_jinja_does(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    body = (
+        "<mjml><mj-body><mj-section><mj-column><mj-text>"
+        "{{ customer.first_name }}|{{ store.keys() | list | length > 3 }}|"
+        "{{ customer.middle_name is undefined }}"
+        "</mj-text></mj-column></mj-section></mj-body></mjml>"
+    )
+    email = _merchant_render(scenario, clock, body)
+    assert f"{scenario.customer.first_name}|True|True" in email.html
+    with pytest.raises(TemplateError, match="middle_name"):
+        _merchant_render(scenario, clock, body.replace(" is undefined", ""))
+
+
 def test_invalid_mjml_is_a_template_error(scenario: Scenario, clock: VirtualClock) -> None:
     with pytest.raises(TemplateError, match="invalid MJML"):
         _merchant_render(scenario, clock, "<mjml><mj-body><mj-section>")
