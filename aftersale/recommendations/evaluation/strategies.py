@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import sparse
+from threadpoolctl import threadpool_limits
 
 from aftersale.recommendations.cooccurrence import rank_bestsellers, score_pairs
 from aftersale.recommendations.evaluation.data import FloatArray, History, IntArray
@@ -130,13 +131,16 @@ def _top_neighbours(*, vectors: sparse.csr_matrix, neighbours: int) -> sparse.cs
     buyers = np.bincount(vectors.indices, minlength=vectors.shape[1])
     taste = vectors[:, np.argsort(-buyers, kind="stable")[:TASTE_PRODUCTS]].toarray()
     chosen, weights = [], []
-    for rows in batches(np.arange(n, dtype=np.int64)):
-        similarity = taste[rows] @ taste.T
-        similarity[np.arange(len(rows)), rows] = 0.0
-        best = np.argpartition(-similarity, keep - 1, axis=1)[:, :keep]
-        weight = np.take_along_axis(similarity, best, axis=1)
-        weights.append(weight / np.maximum(weight.sum(axis=1, keepdims=True), 1e-12))
-        chosen.append(best)
+    # One BLAS thread: on the busy 2-core machine a second thread waits for a core and
+    # the product takes twice as long; on an idle one two threads save only a fifth.
+    with threadpool_limits(1, "blas"):
+        for rows in batches(np.arange(n, dtype=np.int64)):
+            similarity = taste[rows] @ taste.T
+            similarity[np.arange(len(rows)), rows] = 0.0
+            best = np.argpartition(-similarity, keep - 1, axis=1)[:, :keep]
+            weight = np.take_along_axis(similarity, best, axis=1)
+            weights.append(weight / np.maximum(weight.sum(axis=1, keepdims=True), 1e-12))
+            chosen.append(best)
     # Every row holds exactly `keep` neighbours, so the CSR arrays are built directly.
     return sparse.csr_matrix(
         (np.concatenate(weights).ravel(), np.concatenate(chosen).ravel(), np.arange(n + 1) * keep),
