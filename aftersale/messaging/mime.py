@@ -30,6 +30,7 @@ _MAX_LINE = 78
 # base64, which is 45 bytes of UTF-8 (a multiple of 3, so no padding inside a word).
 _WORD_BYTES = 45
 _BASE64_LINE_BYTES = 57  # 76 base64 characters per body line
+_MAX_QP_LINE = 76  # characters of a quoted-printable line, a soft break's "=" included
 
 
 class AddressError(ValueError):
@@ -114,10 +115,11 @@ def header(name: str, value: str) -> str:
     return _fold(name, value)
 
 
-def _body(text: str) -> tuple[str, bytes]:
+def _body(text: str, *, quoted_pieces: Sequence[bytes] = ()) -> tuple[str, bytes]:
     """(Content-Transfer-Encoding, body bytes with CRLF line ends) for `text`:
-    quoted-printable, or base64 when much of it is not ASCII (Arabic, Hebrew, CJK), where
-    base64 is the shorter one."""
+    quoted-printable (joined from `quoted_pieces` when given, see quoted_piece), or
+    base64 when much of it is not ASCII (Arabic, Hebrew, CJK), where base64 is the
+    shorter one."""
     normalized = text.replace("\r\n", "\n").replace("\r", "\n")
     raw = normalized.encode()
     if (len(raw) - len(normalized)) * 4 > len(raw):  # each non-ASCII char adds 1-3 bytes
@@ -127,10 +129,33 @@ def _body(text: str) -> tuple[str, bytes]:
             for i in range(0, len(canonical), _BASE64_LINE_BYTES)
         ]
         return "base64", b"".join(lines).replace(b"\n", b"\r\n")
+    encoded = b"".join(quoted_pieces) or _quoted_printable(raw)
+    return "quoted-printable", encoded.replace(b"\n", b"\r\n")
+
+
+def _quoted_printable(raw: bytes) -> bytes:
     # istext: "\n" is a line end to keep, not a byte to encode; lines wrap at 76 with a
     # soft break; "=", non-ASCII bytes and trailing spaces are encoded.
-    encoded = binascii.b2a_qp(raw, quotetabs=False, istext=True, header=False)
-    return "quoted-printable", encoded.replace(b"\n", b"\r\n")
+    return binascii.b2a_qp(raw, quotetabs=False, istext=True, header=False)
+
+
+def quoted_piece(text: str) -> bytes:
+    """`text` quoted-printable (LF line ends) as one piece of a longer body: it starts a
+    line and ends with a soft line break, so pieces encoded one by one (a literal once,
+    a value once per value) join into a body that decodes to their texts joined, with
+    no line over 76 characters. Empty for empty text."""
+    if not text:
+        return b""
+    normalized = text.replace("\r\n", "\n").replace("\r", "\n")
+    encoded = _quoted_printable(normalized.encode())
+    last_line = encoded.rfind(b"\n") + 1
+    if len(encoded) - last_line >= _MAX_QP_LINE:  # no room left for the "="
+        cut = last_line + _MAX_QP_LINE - 1
+        cut -= (
+            1 if encoded[cut - 1 : cut] == b"=" else 2 if encoded[cut - 2 : cut - 1] == b"=" else 0
+        )
+        encoded = encoded[:cut] + b"=\n" + encoded[cut:]
+    return encoded + b"=\n"
 
 
 @dataclass(frozen=True)
@@ -149,6 +174,9 @@ class Email:
     reply_to: str = ""
     # Further headers in order, e.g. List-Unsubscribe; values are cleaned like any other.
     headers: Sequence[tuple[str, str]] = field(default_factory=tuple)
+    # The HTML already quoted-printable in pieces (see quoted_piece), when the renderer
+    # has them: used unless the HTML is better sent in base64.
+    html_quoted: Sequence[bytes] = field(default=(), repr=False, compare=False)
 
 
 def render(email: Email) -> bytes:
@@ -170,7 +198,7 @@ def render(email: Email) -> bytes:
         f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"',
     ]
     text_encoding, text = _body(email.text)
-    html_encoding, html = _body(email.html)
+    html_encoding, html = _body(email.html, quoted_pieces=email.html_quoted)
     head = "\r\n".join(lines).encode()
     delimiter = f"\r\n--{boundary}\r\n".encode()
     return b"".join(

@@ -11,7 +11,7 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import css_inline
@@ -71,6 +71,8 @@ class RenderedEmail:
     html: str
     text: str
     links: tuple[str, ...] = ()
+    # The HTML quoted-printable in pieces, when finished from a compiled form (mime.py).
+    html_quoted: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
 
 
 # What is left of the current render's range() budget; a list so it can be decremented.
@@ -277,6 +279,7 @@ def render_template(
         html=finished.html,
         text=finished.text,
         links=finished.links,
+        html_quoted=finished.html_quoted,
     )
 
 

@@ -320,6 +320,7 @@ def outgoing_email(*, message: Message, rendered: RenderedEmail, now: dt.datetim
         subject=rendered.subject,
         text=rendered.text,
         html=rendered.html,
+        html_quoted=rendered.html_quoted,
         message_id=_message_id(message.pk, sender=store.from_email),
         date=now,
         reply_to=reply_to,

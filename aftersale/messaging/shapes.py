@@ -37,6 +37,7 @@ import jinja2
 from markupsafe import escape
 
 from aftersale.messaging.links import ClickRedirects, add_pixel, add_utm, href_matches, is_shop_link
+from aftersale.messaging.mime import quoted_piece
 from aftersale.messaging.mjml import mjml_to_html
 from aftersale.messaging.plaintext import LinkEnd, join_text, text_chunks
 
@@ -92,11 +93,13 @@ def render_skeleton(render: Callable[[], str]) -> tuple[str, list[str]]:
 
 @dataclass(frozen=True)
 class Finished:
-    """An email's HTML and text parts and its tracked destinations by link index."""
+    """An email's HTML and text parts and its tracked destinations by link index;
+    `html_quoted` the HTML quoted-printable in pieces when made from a compiled form."""
 
     html: str
     text: str
     links: tuple[str, ...]
+    html_quoted: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -127,9 +130,11 @@ class _Link:
 @dataclass(frozen=True)
 class _Form:
     """A compiled skeleton: HTML pieces (literals, value slots 2n for text and 2n+1 for
-    attributes, hrefs, the pixel) and text pieces (literal/value tuples and links)."""
+    attributes, hrefs, the pixel), the literals quoted-printable (None for the others),
+    and text pieces (literal/value tuples and links)."""
 
     html: tuple[str | int | _Href | None, ...]
+    quoted: tuple[bytes | None, ...]
     text: tuple[tuple[str | int, ...] | _Link, ...]
 
 
@@ -254,7 +259,9 @@ def _compile(
             shape.always_baked |= must_bake
         wanted = _baked(shape, values)
         if wanted == baked:
-            return _Form(html=_html_pieces(html), text=_text_pieces(chunks)), key
+            pieces = _html_pieces(html)
+            quoted = tuple(quoted_piece(p) if isinstance(p, str) else None for p in pieces)
+            return _Form(html=pieces, quoted=quoted, text=_text_pieces(chunks)), key
         baked = wanted
     return None, key
 
@@ -358,29 +365,37 @@ def _split_text(text: str, *, decode: Callable[[str], str] = str) -> tuple[str |
 
 _WHITESPACE = re.compile(r"\s+")
 _WRITTEN_KEPT = 20_000  # values whose written forms are kept (then forgotten at once)
-_written_forms: dict[str, tuple[str, str, str]] = {}
+_written_forms: dict[str, _Written] = {}
 
 
-def _written(value: str) -> tuple[str, str, str]:
-    """`value` written as HTML text, as an HTML attribute value and as plain text
-    (whitespace runs as one space). Kept: most values (names, prices, phrases) repeat
-    from email to email."""
+@dataclass(frozen=True)
+class _Written:
+    """A value as HTML text and as an HTML attribute value (each also quoted-printable),
+    and as plain text (whitespace runs as one space)."""
+
+    html: tuple[str, str]
+    quoted: tuple[bytes, bytes]
+    text: str
+
+
+def _written(value: str) -> _Written:
+    """How `value` is written. Kept: most values (names, prices, phrases) repeat from
+    email to email."""
     written = _written_forms.get(value)
     if written is None:
         if len(_written_forms) >= _WRITTEN_KEPT:
             _written_forms.clear()
-        written = (
-            value.translate(_TEXT_ESCAPES),
-            value.translate(_ATTRIBUTE_ESCAPES),
-            _WHITESPACE.sub(" ", value),
-        )
+        html = (value.translate(_TEXT_ESCAPES), value.translate(_ATTRIBUTE_ESCAPES))
+        quoted = (quoted_piece(html[0]), quoted_piece(html[1]))
+        written = _Written(html=html, quoted=quoted, text=_WHITESPACE.sub(" ", value))
         _written_forms[value] = written
     return written
 
 
 def _fill(form: _Form, values: list[str], tracking: Tracking) -> Finished:
     forms = [_written(value) for value in values]
-    escaped = [escaped for written in forms for escaped in written[:2]]
+    escaped = [escaped for written in forms for escaped in written.html]
+    escaped_quoted = [quoted for written in forms for quoted in written.quoted]
     redirects = ClickRedirects(message_id=tracking.message_id)
 
     def tagged(url: str) -> str | None:
@@ -390,21 +405,20 @@ def _fill(form: _Form, values: list[str], tracking: Tracking) -> Finished:
         return add_utm(url, campaign=tracking.campaign, content=tracking.content)
 
     html: list[str] = []
-    for piece in form.html:
-        if type(piece) is str:
-            html.append(piece)
+    quoted: list[bytes] = []
+    for piece, literal in zip(form.html, form.quoted, strict=True):
+        if literal is not None:
+            html.append(piece)  # type: ignore[arg-type]
+            quoted.append(literal)
         elif type(piece) is int:
             html.append(escaped[piece])
-        elif piece is None:
-            html.append(tracking.pixel_src)
+            quoted.append(escaped_quoted[piece])
         else:
-            assert isinstance(piece, _Href)
-            destination = tagged(_join(piece.decoded, values))
-            if destination is None:
-                html += [p if type(p) is str else escaped[p] for p in piece.written]  # type: ignore[index]
-            else:
-                html.append(redirects.redirect(destination))
-    spaced = [written[2] for written in forms]
+            assert piece is None or isinstance(piece, _Href)
+            written = _written_link(piece, values, escaped, tracking.pixel_src, tagged, redirects)
+            html.append(written)
+            quoted.append(quoted_piece(written))
+    spaced = [written.text for written in forms]
     chunks: list[str | LinkEnd] = []
     for text_piece in form.text:
         if isinstance(text_piece, _Link):
@@ -416,7 +430,30 @@ def _fill(form: _Form, values: list[str], tracking: Tracking) -> Finished:
         return tagged(href) or href
 
     text = join_text(chunks, href=written_href)
-    return Finished(html="".join(html), text=text, links=tuple(redirects.destinations))
+    return Finished(
+        html="".join(html),
+        text=text,
+        links=tuple(redirects.destinations),
+        html_quoted=tuple(quoted),
+    )
+
+
+def _written_link(
+    piece: _Href | None,
+    values: list[str],
+    escaped: list[str],
+    pixel_src: str,
+    tagged: Callable[[str], str | None],
+    redirects: ClickRedirects,
+) -> str:
+    """The HTML of a href (its click redirect for a shop link, else as written) or of
+    the pixel's address (`piece` None)."""
+    if piece is None:
+        return pixel_src
+    destination = tagged(_join(piece.decoded, values))
+    if destination is None:
+        return "".join(p if type(p) is str else escaped[p] for p in piece.written)  # type: ignore[index]
+    return redirects.redirect(destination)
 
 
 def _join(pieces: tuple[str | int, ...], values: list[str]) -> str:

@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aftersale.messaging.mime import AddressError, Email, checked_address, clean, render
+from aftersale.messaging.mime import (
+    AddressError,
+    Email,
+    checked_address,
+    clean,
+    quoted_piece,
+    render,
+)
 
 DATE = dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.UTC)
 
@@ -151,3 +158,17 @@ def test_any_subject_name_and_text_parse_back_cleaned(subject: str, name: str, t
         assert display_name.replace(" ", "") == clean(name).replace(" ", "")
     expected = text.replace("\r\n", "\n").replace("\r", "\n")
     assert parts(parsed)[0] == expected
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    pieces=st.lists(
+        st.text(alphabet=st.sampled_from('ab =."\n\t\xa0é€<>&'), max_size=200), max_size=12
+    )
+)
+def test_html_quoted_in_pieces_parses_back_as_the_pieces_joined(pieces: list[str]) -> None:
+    html = "<p>" + "".join(pieces) + "</p>"
+    quoted = [quoted_piece("<p>"), *(quoted_piece(p) for p in pieces), quoted_piece("</p>")]
+    raw = render(make(html=html, html_quoted=quoted))
+    assert parts(parse(raw))[1] == html.replace("\r\n", "\n").replace("\r", "\n")
+    assert max(len(line) for line in b"".join(quoted).split(b"\n")) <= 76
