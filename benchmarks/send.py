@@ -290,11 +290,11 @@ def _render_sample(*, now: dt.datetime, warm: int = 100, size: int = 500) -> tup
     from aftersale.messaging.context import facts_for_messages
     from aftersale.messaging.models import Message
     from aftersale.messaging.rendering import render_message
-    from aftersale.messaging.selectors import RENDER_RELATIONS
+    from aftersale.messaging.selectors import for_rendering
     from aftersale.messaging.services import SEND_CHUNK, outgoing_email
     from aftersale.messaging.transports.smtp import SmtpTransport
 
-    messages = list(Message.objects.select_related(*RENDER_RELATIONS).order_by("id")[: warm + size])
+    messages = list(for_rendering(Message.objects.order_by("id"))[: warm + size])
     warmed = _render_batches(messages[:warm], now=now, chunk=SEND_CHUNK, facts=facts_for_messages)
     timed = messages[warm:] or messages
     started = time.perf_counter()

@@ -73,7 +73,7 @@ def message_facts(message: Message) -> EmailFacts:
 
 
 def facts_for_messages(messages: list[Message]) -> dict[int, EmailFacts]:
-    """The facts of each of `messages` (loaded with selectors.RENDER_RELATIONS) by id,
+    """The facts of each of `messages` (loaded with selectors.for_rendering) by id,
     read for the whole batch in three queries however many messages and products:
     their orders' lines with products, their journeys' checkouts with lines, and the
     products of all their picks."""

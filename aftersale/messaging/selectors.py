@@ -9,16 +9,17 @@ from django.db.models import Q, QuerySet
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus
 from aftersale.stores.models import Store
 
-# Everything rendering and sending touch, fetched with the message in one query.
-RENDER_RELATIONS = (
-    "store",
-    "customer",
-    "template",
-    "flow",
-    "coupon__program",
-    "order",
-    "enrollment__trigger_order",
-)
+# What rendering and sending touch of each message's own rows, fetched in its query...
+RENDER_RELATIONS = ("customer", "coupon__program", "order", "enrollment__trigger_order")
+# ...and the rows messages share, read once per batch and shared (a template's
+# translations are parsed once, not once per message).
+SHARED_RELATIONS = ("store", "template", "flow")
+
+
+def for_rendering(messages: QuerySet[Message]) -> QuerySet[Message]:
+    """`messages` with every relation rendering and sending need loaded (two queries
+    for the rows of RENDER_RELATIONS, then one per SHARED_RELATIONS)."""
+    return messages.select_related(*RENDER_RELATIONS).prefetch_related(*SHARED_RELATIONS)
 
 
 def due_messages(*, now: dt.datetime, store: Store | None = None) -> QuerySet[Message]:
@@ -36,7 +37,7 @@ def due_messages(*, now: dt.datetime, store: Store | None = None) -> QuerySet[Me
 
 def messages_for_rendering(*, ids: list[int]) -> list[Message]:
     """The messages `ids` with every relation rendering needs already loaded."""
-    return list(Message.objects.filter(id__in=ids).select_related(*RENDER_RELATIONS).order_by("id"))
+    return list(for_rendering(Message.objects.filter(id__in=ids)).order_by("id"))
 
 
 def template_by_slug(*, store: Store, slug: str) -> EmailTemplate | None:

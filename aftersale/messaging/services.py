@@ -24,7 +24,7 @@ from aftersale.messaging.mime import Email
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus
 from aftersale.messaging.previews import preview_template
 from aftersale.messaging.rendering import RenderedEmail, TemplateError, render_message
-from aftersale.messaging.selectors import RENDER_RELATIONS, due_messages
+from aftersale.messaging.selectors import due_messages, for_rendering
 from aftersale.messaging.template_library import library_templates
 from aftersale.messaging.transports.base import Outcome, OutgoingEmail, SendResult, Transport
 from aftersale.messaging.transports.configured import configured_transport
@@ -86,7 +86,7 @@ def claim_due_messages(
     else:
         candidates = _claim_if_still_free(now=now, limit=limit, store=store, claim=(claim, lease))
     claimed = Message.objects.filter(id__in=candidates, claimed_by=claim, claimed_until=now + lease)
-    return list(claimed.select_related(*RENDER_RELATIONS).order_by("send_after", "id"))
+    return list(for_rendering(claimed).order_by("send_after", "id"))
 
 
 def _claim_skipping_locked(
