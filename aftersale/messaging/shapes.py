@@ -365,37 +365,37 @@ def _split_text(text: str, *, decode: Callable[[str], str] = str) -> tuple[str |
 
 _WHITESPACE = re.compile(r"\s+")
 _WRITTEN_KEPT = 20_000  # values whose written forms are kept (then forgotten at once)
-_written_forms: dict[str, _Written] = {}
+_HTML_ESCAPES = (_TEXT_ESCAPES, _ATTRIBUTE_ESCAPES)
+# value -> (its HTML, that quoted-printable), for HTML text and for attribute values.
+_written_in_html: tuple[dict[str, tuple[str, bytes]], ...] = ({}, {})
+_written_in_text: dict[str, str] = {}
 
 
-@dataclass(frozen=True)
-class _Written:
-    """A value as HTML text and as an HTML attribute value (each also quoted-printable),
-    and as plain text (whitespace runs as one space)."""
-
-    html: tuple[str, str]
-    quoted: tuple[bytes, bytes]
-    text: str
-
-
-def _written(value: str) -> _Written:
-    """How `value` is written. Kept: most values (names, prices, phrases) repeat from
+def _in_html(value: str, slot: int) -> tuple[str, bytes]:
+    """`value` as an HTML slot writes it (even slots: text, odd: an attribute value),
+    and that quoted-printable. Kept: most values (names, prices, phrases) repeat from
     email to email."""
-    written = _written_forms.get(value)
+    kept = _written_in_html[slot & 1]
+    written = kept.get(value)
     if written is None:
-        if len(_written_forms) >= _WRITTEN_KEPT:
-            _written_forms.clear()
-        html = (value.translate(_TEXT_ESCAPES), value.translate(_ATTRIBUTE_ESCAPES))
-        quoted = (quoted_piece(html[0]), quoted_piece(html[1]))
-        written = _Written(html=html, quoted=quoted, text=_WHITESPACE.sub(" ", value))
-        _written_forms[value] = written
+        if len(kept) >= _WRITTEN_KEPT:
+            kept.clear()
+        html = value.translate(_HTML_ESCAPES[slot & 1])
+        written = kept[value] = (html, quoted_piece(html))
+    return written
+
+
+def _in_text(value: str) -> str:
+    """`value` as the plain-text part writes it: whitespace runs as one space."""
+    written = _written_in_text.get(value)
+    if written is None:
+        if len(_written_in_text) >= _WRITTEN_KEPT:
+            _written_in_text.clear()
+        written = _written_in_text[value] = _WHITESPACE.sub(" ", value)
     return written
 
 
 def _fill(form: _Form, values: list[str], tracking: Tracking) -> Finished:
-    forms = [_written(value) for value in values]
-    escaped = [escaped for written in forms for escaped in written.html]
-    escaped_quoted = [quoted for written in forms for quoted in written.quoted]
     redirects = ClickRedirects(message_id=tracking.message_id)
 
     def tagged(url: str) -> str | None:
@@ -411,20 +411,20 @@ def _fill(form: _Form, values: list[str], tracking: Tracking) -> Finished:
             html.append(piece)  # type: ignore[arg-type]
             quoted.append(literal)
         elif type(piece) is int:
-            html.append(escaped[piece])
-            quoted.append(escaped_quoted[piece])
+            written, written_quoted = _in_html(values[piece >> 1], piece)
+            html.append(written)
+            quoted.append(written_quoted)
         else:
             assert piece is None or isinstance(piece, _Href)
-            written = _written_link(piece, values, escaped, tracking.pixel_src, tagged, redirects)
-            html.append(written)
-            quoted.append(quoted_piece(written))
-    spaced = [written.text for written in forms]
+            link = _written_link(piece, values, tracking.pixel_src, tagged, redirects)
+            html.append(link)
+            quoted.append(quoted_piece(link))
     chunks: list[str | LinkEnd] = []
     for text_piece in form.text:
         if isinstance(text_piece, _Link):
             chunks.append(LinkEnd(start=text_piece.start, href=_join(text_piece.href, values)))
         else:
-            chunks.append(_join(text_piece, spaced))
+            chunks.append(_join(text_piece, values, written=_in_text))
 
     def written_href(href: str) -> str:
         return tagged(href) or href
@@ -441,7 +441,6 @@ def _fill(form: _Form, values: list[str], tracking: Tracking) -> Finished:
 def _written_link(
     piece: _Href | None,
     values: list[str],
-    escaped: list[str],
     pixel_src: str,
     tagged: Callable[[str], str | None],
     redirects: ClickRedirects,
@@ -452,9 +451,13 @@ def _written_link(
         return pixel_src
     destination = tagged(_join(piece.decoded, values))
     if destination is None:
-        return "".join(p if type(p) is str else escaped[p] for p in piece.written)  # type: ignore[index]
+        return "".join(
+            p if isinstance(p, str) else _in_html(values[p >> 1], p)[0] for p in piece.written
+        )
     return redirects.redirect(destination)
 
 
-def _join(pieces: tuple[str | int, ...], values: list[str]) -> str:
-    return "".join(p if type(p) is str else values[p] for p in pieces)  # type: ignore[index]
+def _join(
+    pieces: tuple[str | int, ...], values: list[str], *, written: Callable[[str], str] = str
+) -> str:
+    return "".join(p if isinstance(p, str) else written(values[p]) for p in pieces)
