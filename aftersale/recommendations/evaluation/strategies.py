@@ -87,9 +87,8 @@ def fit_discovery(
     recency-weighted whole histories, as `fit_personal`).
 
     A product scores the similarity-weighted share of the `neighbours` who ever bought
-    it, divided by (customers who bought it) ^ `popularity_exponent`: what neighbours
-    all buy anyway (milk, bananas) the customer has most likely passed on before, while
-    a product their neighbours favour over its popularity is one they may not know yet.
+    it, divided by (customers who bought it) ^ `popularity_exponent`, which tempers what
+    every neighbour buys anyway (milk, bananas) and the customer has likely passed on.
     """
     vectors = recency_vectors(history=history, half_life_days=half_life_days)
     similar = _top_neighbours(vectors=vectors, neighbours=neighbours)
