@@ -32,6 +32,16 @@ MAX_STARS = 5
 Context = dict[str, Any]
 
 
+class Constant(str):
+    """A text that is the same in every email of a store in one language: phrases, the
+    store's name, address, colours and links, the text direction. It behaves as any
+    string (whatever is made from it is a plain one); an email's skeleton (shapes.py)
+    writes it as it is, so it is compiled with the skeleton instead of being filled in
+    for each recipient."""
+
+    __slots__ = ()
+
+
 def is_marketing_kind(kind: str) -> bool:
     """Whether emails of template `kind` are marketing (need consent and an unsubscribe
     link) rather than transactional, like an order confirmation."""
@@ -146,11 +156,11 @@ def context_for(*, facts: EmailFacts, now: dt.datetime, locale: Locale | None = 
         currency=store.currency,
         zone=_zone(facts.customer, store),
     )
-    words = phrases(fmt.language)
+    words: dict[str, str] = {key: Constant(text) for key, text in phrases(fmt.language).items()}
     return {
         "customer": _customer(facts, words=words),
         "store": _store(store),
-        "shop_url": store.website_url,
+        "shop_url": Constant(store.website_url),
         "locale": _locale(fmt),
         "phrases": words,
         "order": _order(facts.order, facts.lines, fmt=fmt),
@@ -216,14 +226,14 @@ def _brand_colour(store: Store) -> str:
 def _store(store: Store) -> Context:
     social = store.social_links if isinstance(store.social_links, dict) else {}
     return {
-        "name": store.name,
-        "brand_color": _brand_colour(store),
-        "logo_url": store.logo_url,
-        "address": store.physical_address,
-        "website_url": store.website_url,
-        "currency": store.currency,
+        "name": Constant(store.name),
+        "brand_color": Constant(_brand_colour(store)),
+        "logo_url": Constant(store.logo_url),
+        "address": Constant(store.physical_address),
+        "website_url": Constant(store.website_url),
+        "currency": Constant(store.currency),
         "social_links": [
-            {"name": str(network).replace("_", " ").title(), "url": url}
+            {"name": Constant(str(network).replace("_", " ").title()), "url": Constant(url)}
             for network, url in social.items()
             if isinstance(url, str) and url.startswith(("http://", "https://"))
         ],
@@ -233,12 +243,12 @@ def _store(store: Store) -> Context:
 def _locale(fmt: Formatter) -> Context:
     rtl = fmt.direction == "rtl"
     return {
-        "code": str(fmt.locale),
-        "language": fmt.language,
-        "direction": fmt.direction,
+        "code": Constant(fmt.locale),
+        "language": Constant(fmt.language),
+        "direction": Constant(fmt.direction),
         # Where text starts and ends: a price column ends on the far side.
-        "align": "right" if rtl else "left",
-        "align_end": "left" if rtl else "right",
+        "align": Constant("right" if rtl else "left"),
+        "align_end": Constant("left" if rtl else "right"),
     }
 
 

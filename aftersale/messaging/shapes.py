@@ -3,7 +3,8 @@ done once for every email whose template took the same decisions, then per recip
 only their values written in.
 
 The body template renders with every non-empty plain value a `{{ }}` writes (Markup such
-as macro output passes through as it is) replaced by a sentinel "\\ue000<n>\\ue001" and
+as macro output and a context.Constant such as a phrase pass through as they are)
+replaced by a sentinel "\\ue000<n>\\ue001" and
 collected, and empty values written as nothing. That version, the *skeleton*, is the same
 for every recipient whose email has the same structure, and it gives back the real MJML
 when the values are written into it: proved from the template's source where
@@ -36,6 +37,7 @@ from typing import Any
 import jinja2
 from markupsafe import escape
 
+from aftersale.messaging.context import Constant
 from aftersale.messaging.links import ClickRedirects, add_pixel, add_utm, href_matches, is_shop_link
 from aftersale.messaging.mime import quoted_piece
 from aftersale.messaging.mjml import mjml_to_html
@@ -72,7 +74,7 @@ def collect_value(context: Any, value: Any) -> Any:
     captured output is empty exactly when the real render's is); otherwise values pass
     unchanged. Taking the context keeps Jinja from folding constants at compile time."""
     collected = _collected.get()
-    if collected is None or hasattr(value, "__html__"):
+    if collected is None or hasattr(value, "__html__") or type(value) is Constant:
         return value
     written = str(value)
     if not written:

@@ -4,17 +4,20 @@ shapes, and values that need escaping."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from markupsafe import escape
 
 from aftersale.clock import VirtualClock
 from aftersale.customers.models import Customer
 from aftersale.messaging import shapes
+from aftersale.messaging.context import build_context
 from aftersale.messaging.mime import render
 from aftersale.messaging.models import EmailTemplate, Message
-from aftersale.messaging.rendering import RenderedEmail, render_message
+from aftersale.messaging.rendering import _HTML_ENV, RenderedEmail, render_message
 from aftersale.messaging.services import outgoing_email
 from aftersale.messaging.tests.factories import make_coupon, make_message
 from aftersale.messaging.tests.test_library import Grocer, grocer  # noqa: F401  (fixture)
@@ -104,3 +107,29 @@ def test_a_template_that_computes_with_its_own_output_renders_the_slow_way(
     name = grocer.customer.first_name
     assert f"{name.upper()} {len(name)}" in again.html and again == first
     assert shapes.compiled_forms() == (0, 0)
+
+
+def test_store_details_and_phrases_are_compiled_with_the_skeleton_not_filled_in(
+    grocer: Grocer,  # noqa: F811
+    clock: VirtualClock,
+) -> None:
+    grocer.store.name = "Tom & Jerry's"
+    grocer.store.save()
+    message = make_message(template=grocer.templates[0], customer=grocer.customer, now=clock.now())
+    context = build_context(message=message, now=clock.now())
+    body = (
+        "<mj-text>{{ store.name }} {{ phrases.follow_us }} {{ store.name | upper }}"
+        " {{ customer.first_name }}</mj-text>"
+    )
+    template = _HTML_ENV.from_string(body)
+    skeleton, values = shapes.render_skeleton(lambda: template.render(context))
+    assert skeleton.startswith(
+        f"<mj-text>{escape(grocer.store.name)} {context['phrases']['follow_us']} "
+    )
+    # What is made from a constant is a plain value like any other.
+    assert values == ["TOM & JERRY'S", grocer.customer.first_name]
+    assert template.render(context) == _fill_skeleton(skeleton, values)
+
+
+def _fill_skeleton(skeleton: str, values: list[str]) -> str:
+    return re.sub("\ue000(\\d+)\ue001", lambda m: str(escape(values[int(m.group(1))])), skeleton)
