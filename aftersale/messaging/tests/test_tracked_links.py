@@ -8,6 +8,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core import signing
 from pytest_django.fixtures import Settings
 
 from aftersale.clock import VirtualClock
@@ -165,3 +166,11 @@ def test_previews_and_untracked_renders_ask_for_no_feedback(
     )
     for page in (email.html, preview.html):
         assert "Was this helpful?" not in page and f"{PUBLIC}/f/" not in page
+
+
+def test_tokens_are_the_ones_djangos_signer_makes_and_checks(settings: Settings) -> None:
+    for secret in ("one secret key", "another secret key"):
+        settings.SECRET_KEY = secret
+        token = click_token(42, 3)
+        assert token == signing.Signer(salt="aftersale.tracking.click").sign("42.3")
+        assert click_from_token(token) == (42, 3)
