@@ -67,10 +67,10 @@ class Purchase:
 def purchases(*, store: Store, customer_id: int, now: dt.datetime) -> list[Purchase]:
     """Every product the customer bought in orders placed at or before `now` (cancelled
     orders were never theirs), latest purchase first."""
+    # No store filter: the customer belongs to one store, and a filter on the line
+    # items' store makes SQLite walk every line item of the store (70 ms, not 1 ms).
     rows = (
-        LineItem.objects.filter(
-            store=store, order__customer_id=customer_id, order__placed_at__lte=now
-        )
+        LineItem.objects.filter(order__customer_id=customer_id, order__placed_at__lte=now)
         .exclude(order__status=OrderStatus.CANCELLED)
         .values_list("product_id", "product__category", "product__price", "product__rating")
         .annotate(last=Max("order__placed_at"))
