@@ -110,18 +110,8 @@ def test_the_templates_command_sends_a_test_email_to_the_merchant(
     scenario = make_scenario(store, now=clock.now())
     handler = RefusingHandler()
     with serving(handler) as port, override_settings(EMAIL_HOST="127.0.0.1", EMAIL_PORT=port):
-        out = StringIO()
-        call_command(
-            "templates",
-            "send-test",
-            "thank-you",
-            "--customer",
-            scenario.customer.external_id,
-            "--to",
-            "merchant@shop.example.com",
-            stdout=out,
-        )
-    assert "sent to merchant@shop.example.com" in out.getvalue()
+        out = _send_test(scenario.customer.external_id)
+    assert "sent to merchant@shop.example.com" in out
     (_, content), *others = handler.received
     sent = message_from_bytes(content)
     assert not others and sent["To"] == "merchant@shop.example.com"
@@ -134,13 +124,19 @@ def test_a_test_email_to_a_dead_server_fails_with_the_reason(
 ) -> None:
     scenario = make_scenario(store, now=clock.now())
     with override_settings(EMAIL_HOST="127.0.0.1", EMAIL_PORT=1), pytest.raises(CommandError):
-        call_command(
-            "templates",
-            "send-test",
-            "thank-you",
-            "--customer",
-            scenario.customer.external_id,
-            "--to",
-            "merchant@shop.example.com",
-            stdout=StringIO(),
-        )
+        _send_test(scenario.customer.external_id)
+
+
+def _send_test(customer: str) -> str:
+    out = StringIO()
+    call_command(
+        "templates",
+        "send-test",
+        "thank-you",
+        "--customer",
+        customer,
+        "--to",
+        "merchant@shop.example.com",
+        stdout=out,
+    )
+    return out.getvalue()
