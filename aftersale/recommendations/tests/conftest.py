@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from aftersale.customers.models import Customer
 from aftersale.customers.records import CustomerRecord
 from aftersale.orders.records import LineItemRecord, OrderRecord
 from aftersale.orders.services import ingest_orders
+from aftersale.recommendations.selectors import Pick, recommend
 from aftersale.stores.models import Store
 
 DAY0 = dt.datetime(2024, 1, 1, 12, 0, tzinfo=dt.UTC)
@@ -61,6 +63,22 @@ class Shop:
     def names(self, product_ids: Iterable[int]) -> list[str]:
         by_id = {pk: name for name, pk in self.ids.items()}
         return [by_id[pk] for pk in product_ids]
+
+    def recommend(
+        self, customer: str, *basket: str, now: dt.datetime, **options: Any
+    ) -> list[Pick]:
+        """The picks for `customer` who bought the products named `basket`."""
+        return recommend(
+            store=self.store,
+            customer_id=self.customer_id(customer),
+            basket_product_ids=[self.ids[name] for name in basket],
+            now=now,
+            **options,
+        )
+
+    def picked(self, picks: list[Pick]) -> list[str]:
+        """The names of the picked products, in order."""
+        return self.names(p.product_id for p in picks)
 
     def _record(
         self, basket: list[str], customer: str | None, at: dt.datetime, cancelled: bool

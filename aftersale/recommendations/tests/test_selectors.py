@@ -29,17 +29,11 @@ def party(shop: Shop) -> Shop:
 
 def _recommend(shop: Shop, *basket: str, customer: str = "new", **kwargs) -> list[Pick]:
     shop.baskets(["stranger"], customer=customer, at=DAY0 - dt.timedelta(days=1))
-    return recommend(
-        store=shop.store,
-        customer_id=shop.customer_id(customer),
-        basket_product_ids=[shop.ids[name] for name in basket],
-        now=NOW,
-        **kwargs,
-    )
+    return shop.recommend(customer, *basket, now=NOW, **kwargs)
 
 
 def _names(shop: Shop, picks: list[Pick]) -> list[str]:
-    return shop.names(p.product_id for p in picks)
+    return shop.picked(picks)
 
 
 def _set(shop: Shop, name: str, **fields: object) -> None:

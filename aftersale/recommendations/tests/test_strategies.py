@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from aftersale.catalog.models import Product
-from aftersale.recommendations.selectors import Pick, recommend, replenishment_due_at
+from aftersale.recommendations.selectors import Pick, replenishment_due_at
 from aftersale.recommendations.services import fit_recommendations, load_rules
 from aftersale.recommendations.tests.conftest import DAY0, Shop
 
@@ -21,18 +21,12 @@ def _rules(shop: Shop, tmp_path: Path, *lines: str) -> None:
     load_rules(store=shop.store, path=path)
 
 
-def _picks(shop: Shop, customer: str, *basket: str, **kwargs) -> list[Pick]:
-    return recommend(
-        store=shop.store,
-        customer_id=shop.customer_id(customer),
-        basket_product_ids=[shop.ids[name] for name in basket],
-        now=NOW,
-        **kwargs,
-    )
+def _picks(shop: Shop, customer: str, *basket: str, **options: object) -> list[Pick]:
+    return shop.recommend(customer, *basket, now=NOW, **options)
 
 
 def _names(shop: Shop, picks: list[Pick]) -> list[str]:
-    return shop.names(p.product_id for p in picks)
+    return shop.picked(picks)
 
 
 @pytest.fixture
