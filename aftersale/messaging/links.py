@@ -4,8 +4,6 @@ rewriting of shop links into tracked redirects."""
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import html
 import re
 from collections.abc import Callable
@@ -14,7 +12,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from django.conf import settings
 from django.core import signing
 from django.utils.crypto import constant_time_compare, salted_hmac
-from django.utils.encoding import force_bytes
+
+from aftersale.signing import sign
 
 _UNSUBSCRIBE_SALT = "aftersale.messaging.unsubscribe"
 # Each kind of token has its own salt, so an open token is never accepted as a click.
@@ -47,22 +46,6 @@ def add_utm(url: str, *, campaign: str, content: str) -> str:
     }
     query += [(key, value) for key, value in ours.items() if key not in present]
     return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def _sign(value: str, *, salt: str) -> str:
-    """What `signing.Signer(salt=salt).sign(value)` returns (and so unsigns), with the
-    HMAC key derived once per salt and secret key instead of once per token: an email
-    signs a dozen of them."""
-    mac = _keyed_mac(salt, settings.SECRET_KEY).copy()
-    mac.update(force_bytes(value))
-    return f"{value}:{signing.b64_encode(mac.digest()).decode()}"
-
-
-@functools.lru_cache(maxsize=16)
-def _keyed_mac(salt: str, secret: str | bytes) -> hmac.HMAC:
-    # signing.Signer's sha256 HMAC: key = sha256(salt + "signer" + secret).
-    key = hashlib.sha256(force_bytes(salt + "signer") + force_bytes(secret)).digest()
-    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def _public_base() -> str:
@@ -116,7 +99,7 @@ def tag_links(page: str, *, campaign: str, content: str) -> str:
 def unsubscribe_token(message_id: int) -> str:
     """A URL-safe token that proves an unsubscribe request comes from message
     `message_id`; `message_id_from_token` reverses it."""
-    return _sign(str(message_id), salt=_UNSUBSCRIBE_SALT)
+    return sign(str(message_id), salt=_UNSUBSCRIBE_SALT)
 
 
 def message_id_from_token(token: str) -> int | None:
@@ -136,7 +119,7 @@ def unsubscribe_url(message_id: int) -> str:
 def click_token(message_id: int, index: int) -> str:
     """A URL-safe token naming link `index` of message `message_id`; it carries no URL,
     so the redirect can only go where the message's recorded links say."""
-    return _sign(f"{message_id}.{index}", salt=_CLICK_SALT)
+    return sign(f"{message_id}.{index}", salt=_CLICK_SALT)
 
 
 def click_from_token(token: str) -> tuple[int, int] | None:
@@ -151,7 +134,7 @@ def click_from_token(token: str) -> tuple[int, int] | None:
 
 def open_token(message_id: int) -> str:
     """A URL-safe token for the open pixel of message `message_id`."""
-    return _sign(str(message_id), salt=_OPEN_SALT)
+    return sign(str(message_id), salt=_OPEN_SALT)
 
 
 def message_id_from_open_token(token: str) -> int | None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 
+from aftersale.signing import sign
+
 _FEEDBACK_SALT = "aftersale.recommendations.feedback"
 
 
@@ -38,9 +40,7 @@ def feedback_urls(message_id: int, product_id: int) -> FeedbackUrls:
 
 def feedback_token(message_id: int, product_id: int, *, helpful: bool) -> str:
     """A URL-safe token naming one answer for one pick of one message."""
-    return signing.Signer(salt=_FEEDBACK_SALT).sign(
-        f"{message_id}.{product_id}.{'y' if helpful else 'n'}"
-    )
+    return sign(f"{message_id}.{product_id}.{'y' if helpful else 'n'}", salt=_FEEDBACK_SALT)
 
 
 def answer_from_token(token: str) -> FeedbackAnswer | None:
