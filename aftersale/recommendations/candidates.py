@@ -185,11 +185,7 @@ def due_for_restock(*, store: Store, history: list[Purchase], now: dt.datetime) 
     """The customer's products with a learned repurchase interval that are due around
     `now` (from a fifth of the interval before the due day until two intervals after it),
     the most due first; each is its own source."""
-    intervals = dict(
-        RepurchaseInterval.objects.filter(
-            store=store, product_id__in=[p.product_id for p in history]
-        ).values_list("product_id", "median_days")
-    )
+    intervals = _intervals(store=store, history=history)
     found = []
     for purchase in history:
         if purchase.product_id not in intervals:
@@ -209,16 +205,22 @@ def due_dates(*, store: Store, customer_id: int, since: dt.datetime) -> list[dt.
     """When each product with a learned interval that the customer bought at or before
     `since` is due again (its latest purchase plus the interval)."""
     history = purchases(store=store, customer_id=customer_id, now=since)
-    intervals = dict(
-        RepurchaseInterval.objects.filter(
-            store=store, product_id__in=[p.product_id for p in history]
-        ).values_list("product_id", "median_days")
-    )
+    intervals = _intervals(store=store, history=history)
     return [
         p.last + dt.timedelta(days=intervals[p.product_id])
         for p in history
         if p.product_id in intervals
     ]
+
+
+def _intervals(*, store: Store, history: list[Purchase]) -> dict[int, float]:
+    """The learned repurchase interval (median days) of each product in `history` that
+    has one."""
+    return dict(
+        RepurchaseInterval.objects.filter(
+            store=store, product_id__in=[p.product_id for p in history]
+        ).values_list("product_id", "median_days")
+    )
 
 
 @dataclass(frozen=True)
