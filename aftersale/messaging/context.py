@@ -109,11 +109,7 @@ def facts_for_messages(messages: list[Message]) -> dict[int, EmailFacts]:
             coupon=message.coupon,
             message_id=message.pk,
             checkout=message.enrollment.trigger_checkout if message.enrollment else None,
-            products={
-                pk: product
-                for pk, product in products.items()
-                if product.store_id == message.store_id
-            },
+            products=products.get(message.store_id, {}),
             in_flow=message.flow_id is not None,
         )
         for message in messages
@@ -124,13 +120,18 @@ def _lines(order: Order | None) -> list[LineItem]:
     return list(order.line_items.all()) if order is not None else []
 
 
-def _picked_products(messages: list[Message]) -> dict[int, Product]:
+def _picked_products(messages: list[Message]) -> dict[int, dict[int, Product]]:
+    """The picked products of `messages` by store id, then by product id (a pick only
+    ever shows a product of the message's own store)."""
     ids = {
         pick["product_id"]
         for message in messages
         for pick in _valid_picks(message.recommendations or [])
     }
-    return Product.objects.in_bulk(list(ids)) if ids else {}
+    by_store: dict[int, dict[int, Product]] = {}
+    for product in Product.objects.filter(id__in=ids) if ids else []:
+        by_store.setdefault(product.store_id, {})[product.pk] = product
+    return by_store
 
 
 def _valid_picks(picks: list[Any]) -> list[dict[str, Any]]:
