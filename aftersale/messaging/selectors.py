@@ -35,11 +35,6 @@ def due_messages(*, now: dt.datetime, store: Store | None = None) -> QuerySet[Me
     return due.order_by("send_after", "id")
 
 
-def messages_for_rendering(*, ids: list[int]) -> list[Message]:
-    """The messages `ids` with every relation rendering needs already loaded."""
-    return list(for_rendering(Message.objects.filter(id__in=ids)).order_by("id"))
-
-
 def template_by_slug(*, store: Store, slug: str) -> EmailTemplate | None:
     """The store's template `slug`, or None."""
     return EmailTemplate.objects.filter(store=store, slug=slug).first()
