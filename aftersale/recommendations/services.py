@@ -223,7 +223,6 @@ def _fetch_ints(queryset: QuerySet[Any, Any]) -> IntArray:
 def _replace_associations(*, store: Store, kind: AssociationKind, pairs: PairScores) -> None:
     """Swap the store's association rows of `kind` for `pairs` (caller holds a
     transaction)."""
-    ProductAssociation.objects.filter(store=store, kind=kind).delete()
     rows = zip(
         pairs.source.tolist(),
         pairs.target.tolist(),
@@ -231,8 +230,8 @@ def _replace_associations(*, store: Store, kind: AssociationKind, pairs: PairSco
         pairs.support.tolist(),
         strict=True,
     )
-    _insert_rows(
-        ProductAssociation,
+    _replace_rows(
+        ProductAssociation.objects.filter(store=store, kind=kind),
         ["store_id", "kind", "source_id", "target_id", "score", "support"],
         ((store.pk, str(kind), *row) for row in rows),
     )
@@ -241,10 +240,9 @@ def _replace_associations(*, store: Store, kind: AssociationKind, pairs: PairSco
 def _replace_ranking(*, store: Store, kind: str, ranking: Ranking) -> None:
     """Swap the store's ranking of `kind` for `ranking`, numbered in its order (caller
     holds a transaction)."""
-    ProductRank.objects.filter(store=store, kind=kind).delete()
     rows = zip(ranking.product.tolist(), ranking.score.tolist(), strict=True)
-    _insert_rows(
-        ProductRank,
+    _replace_rows(
+        ProductRank.objects.filter(store=store, kind=kind),
         ["store_id", "kind", "product_id", "rank", "score"],
         ((store.pk, kind, product, rank, score) for rank, (product, score) in enumerate(rows, 1)),
     )
@@ -252,26 +250,29 @@ def _replace_ranking(*, store: Store, kind: str, ranking: Ranking) -> None:
 
 def _replace_intervals(*, store: Store, intervals: Intervals) -> None:
     """Swap the store's repurchase intervals (caller holds a transaction)."""
-    RepurchaseInterval.objects.filter(store=store).delete()
     rows = zip(
         intervals.product.tolist(),
         intervals.median_days.tolist(),
         intervals.repeat_customers.tolist(),
         strict=True,
     )
-    _insert_rows(
-        RepurchaseInterval,
+    _replace_rows(
+        RepurchaseInterval.objects.filter(store=store),
         ["store_id", "product_id", "median_days", "repeat_customers"],
         ((store.pk, *row) for row in rows),
     )
 
 
-def _insert_rows(model: Any, columns: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
-    """Insert plain tuples with executemany.
+def _replace_rows(
+    old: QuerySet[Any, Any], columns: list[str], rows: Iterable[tuple[Any, ...]]
+) -> None:
+    """Delete the `old` rows, then insert plain tuples into their table with executemany.
 
     bulk_create builds a model instance per row, which for the hundreds of thousands of
     pairs of a real store costs more than the whole fit.
     """
+    old.delete()
+    model = old.model
     meta = model._meta
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
