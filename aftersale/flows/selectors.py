@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from django.db.models import Count, Max, Prefetch, Q
+from django.db.models import Count, Max, OuterRef, Prefetch, Q, Subquery
 
 from aftersale.coupons.models import CouponProgram
 from aftersale.flows.definition import FlowDefinition, parse_definition
@@ -41,16 +41,24 @@ def _no_version(flow: Flow) -> FlowVersion:
 
 def live_flows(
     *, store: Store | None = None, flows: Iterable[Flow] | None = None
-) -> list[tuple[Flow, FlowVersion, FlowDefinition]]:
+) -> list[tuple[Flow, int, FlowDefinition]]:
     """`flows`, or else the live flows of `store` (of every store if None), each with
-    the version new enrollments start on and its definition."""
+    the id of the version new enrollments start on and its definition. Two queries,
+    however many flows: the worker's every pass asks."""
     if flows is None:
         live = Flow.objects.filter(status=FlowStatus.LIVE).select_related("store")
         flows = live if store is None else live.filter(store=store)
+    flows = list(flows)
+    newest = FlowVersion.objects.filter(flow=OuterRef("pk")).order_by("-number").values("pk")
+    version_ids = dict(
+        Flow.objects.filter(pk__in=[flow.pk for flow in flows])
+        .annotate(version_id=Subquery(newest[:1]))
+        .values_list("pk", "version_id")
+    )
     found = []
     for flow in flows:
-        version = latest_version(flow=flow)
-        found.append((flow, version, definition_of(version.pk)))
+        version_id = version_ids.get(flow.pk) or _no_version(flow).pk
+        found.append((flow, version_id, definition_of(version_id)))
     return found
 
 

@@ -161,7 +161,7 @@ def _enroll(flow: Flow, orders: Sequence[Order], now: dt.datetime) -> list[Enrol
     version = latest_version(flow=flow)
     definition = definition_of(version.pk)
     entries = triggering_orders(flow=flow, definition=definition, orders=orders, now=now)
-    return _create_enrollments(flow, version, entries)
+    return _create_enrollments(flow, version.pk, entries)
 
 
 def process_events(
@@ -175,12 +175,14 @@ def process_events(
     product view, a custom event) trigger; each event starts a flow at most once.
     Returns the enrollments started."""
     events = list(Event.objects.filter(store=store, pk__in=event_ids))
+    if not events:
+        return []
     started = []
-    for flow, version, definition in live_flows(store=store, flows=flows):
-        if events and definition.trigger.event in POSTED_EVENTS:
+    for flow, version_id, definition in live_flows(store=store, flows=flows):
+        if definition.trigger.event in POSTED_EVENTS:
             entries = event_entries(trigger=definition.trigger, events=events, now=now)
             admitted = admit(flow=flow, trigger=definition.trigger, entries=entries, now=now)
-            started += _create_enrollments(flow, version, admitted)
+            started += _create_enrollments(flow, version_id, admitted)
     return started
 
 
@@ -192,11 +194,11 @@ def enroll_timed_occasions(
     customer) has occasions due by `now`. Running it again, or in two workers at once,
     enrolls nobody twice. Returns how many journeys it started."""
     started = 0
-    for flow, version, definition in live_flows(store=store, flows=flows):
+    for flow, version_id, definition in live_flows(store=store, flows=flows):
         if definition.trigger.event in TIMED_EVENTS:
             entries = timed_entries(flow=flow, trigger=definition.trigger, now=now)
             admitted = admit(flow=flow, trigger=definition.trigger, entries=entries, now=now)
-            started += len(_create_enrollments(flow, version, admitted))
+            started += len(_create_enrollments(flow, version_id, admitted))
     return started
 
 
@@ -220,14 +222,12 @@ def exit_completed_checkouts(*, store: Store, checkout_ids: Sequence[int], now: 
     return ended
 
 
-def _create_enrollments(
-    flow: Flow, version: FlowVersion, entries: Sequence[Entry]
-) -> list[Enrollment]:
+def _create_enrollments(flow: Flow, version_id: int, entries: Sequence[Entry]) -> list[Enrollment]:
     rows = [
         Enrollment(
             store_id=flow.store_id,
             flow=flow,
-            version=version,
+            version_id=version_id,
             customer_id=entry.customer_id,
             trigger_order_id=entry.order_id,
             trigger_checkout_id=entry.checkout_id,
