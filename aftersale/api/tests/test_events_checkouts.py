@@ -114,7 +114,11 @@ def test_a_checkout_reported_again_completed_keeps_its_lines_and_gains_completio
     done = {
         **CHECKOUT,
         "completed_at": "2024-03-01T11:00:00Z",
-        "line_items": CHECKOUT["line_items"],
+        # A different cart: a completed checkout must not take it.
+        "line_items": [
+            {"product_id": "p1", "name": "Mug", "quantity": 5, "unit_price": "9.50"},
+            {"product_id": "p2", "quantity": 1, "unit_price": "3.00"},
+        ],
     }
 
     response = _post(client, "checkouts", done, headers)
