@@ -16,8 +16,8 @@ from aftersale.flows.models import FlowStatus
 from aftersale.flows.selectors import flow_summaries, library_flow_slugs
 from aftersale.flows.services import install_flow, install_library_flow
 from aftersale.messaging.services import install_default_templates
+from aftersale.stores.commands import store_for_command
 from aftersale.stores.models import Store
-from aftersale.stores.selectors import StoreNotFound, resolve_store
 
 
 class Command(BaseCommand):
@@ -34,10 +34,7 @@ class Command(BaseCommand):
             sub.add_argument("--store", default=None, help="store slug (default: the only one)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            store = resolve_store(slug=options["store"])
-        except StoreNotFound as error:
-            raise CommandError(str(error)) from error
+        store = store_for_command(options["store"])
         if options["action"] == "list":
             self._list(store)
         else:

@@ -16,8 +16,8 @@ from aftersale.integrations.csv_import import (
     import_orders_csv,
     import_products_csv,
 )
+from aftersale.stores.commands import store_for_command
 from aftersale.stores.models import Store
-from aftersale.stores.selectors import StoreNotFound, resolve_store
 
 
 class Command(BaseCommand):
@@ -32,10 +32,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["file"]
-        try:
-            store = resolve_store(slug=options["store"])
-        except StoreNotFound as error:
-            raise CommandError(str(error)) from error
+        store = store_for_command(options["store"])
         if not path.is_file():
             raise CommandError(f"no such file: {path}")
         console = Console(file=cast(IO[str], _Unbuffered(self)), highlight=False, soft_wrap=True)

@@ -18,8 +18,8 @@ from aftersale.messaging.rendering import TemplateError
 from aftersale.messaging.selectors import store_templates
 from aftersale.messaging.services import send_test_email
 from aftersale.messaging.transports.base import Outcome
+from aftersale.stores.commands import store_for_command
 from aftersale.stores.models import Store
-from aftersale.stores.selectors import StoreNotFound, resolve_store
 
 
 class Command(BaseCommand):
@@ -42,10 +42,7 @@ class Command(BaseCommand):
             sub.add_argument("--store", default=None, help="store slug (default: the only one)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            store = resolve_store(slug=options["store"])
-        except StoreNotFound as error:
-            raise CommandError(str(error)) from error
+        store = store_for_command(options["store"])
         if options["action"] == "list":
             self._list(store)
         elif options["action"] == "preview":

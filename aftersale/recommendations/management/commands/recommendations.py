@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from aftersale import clock
 from aftersale.recommendations.services import InvalidRules, fit_recommendations, load_rules
-from aftersale.stores.selectors import StoreNotFound, resolve_store
+from aftersale.stores.commands import store_for_command
 
 
 class Command(BaseCommand):
@@ -26,10 +26,7 @@ class Command(BaseCommand):
             sub.add_argument("--store", dest="store", default=None, help="store slug")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            store = resolve_store(slug=options["store"])
-        except StoreNotFound as error:
-            raise CommandError(str(error)) from error
+        store = store_for_command(options["store"])
         if options["action"] == "fit":
             summary = fit_recommendations(store=store, until=clock.now())
             self.stdout.write(

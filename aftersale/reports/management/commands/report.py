@@ -7,7 +7,7 @@ from aftersale.clock import now
 from aftersale.flows.models import Flow
 from aftersale.reports.rendering import report_tables, wide_console
 from aftersale.reports.selectors import flow_report
-from aftersale.stores.selectors import StoreNotFound, resolve_store
+from aftersale.stores.commands import store_for_command
 
 
 class Command(BaseCommand):
@@ -19,10 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["table", "json"], default="table")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            store = resolve_store(slug=options["store"])
-        except StoreNotFound as exc:
-            raise CommandError(str(exc)) from exc
+        store = store_for_command(options["store"])
         flow = Flow.objects.filter(store=store, slug=options["flow"]).first()
         if flow is None:
             slugs = ", ".join(Flow.objects.filter(store=store).values_list("slug", flat=True))
