@@ -7,6 +7,7 @@ may be stopped or killed at any moment; a graceful stop only finishes the pass u
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from dataclasses import dataclass
@@ -20,6 +21,10 @@ from aftersale.messaging.services import send_queued_messages
 from aftersale.recommendations.services import fit_due_stores
 
 logger = logging.getLogger(__name__)
+
+# Timed triggers and the daily fit scan whole tables by date; passes run back to back
+# while a backlog drains, and these need not run more often than this.
+PERIODIC_EVERY = dt.timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -42,21 +47,17 @@ class WorkerTotals:
     delivered: int = 0
     other_outcomes: int = 0
     errors: int = 0
+    # When this worker last ran the timed triggers and the fit check.
+    periodic_at: dt.datetime | None = None
 
 
 def run_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
     """One scheduler pass at the clock's current time: start the flows whose timed
     triggers (abandoned checkouts, birthdays, dormant customers...) fell due, claim and
     advance a batch of due enrollments, then claim and send a batch of due emails. Adds
-    to `totals` and returns whether the pass found any work."""
-    enrolled = enroll_timed_occasions(now=now())
-    for store, fit in fit_due_stores(now=now()):  # daily; a send only reads the fit
-        logger.info(
-            "worker %s: fitted recommendations of %s in %.1f s",
-            config.worker_id,
-            store.slug,
-            fit.seconds,
-        )
+    to `totals` and returns whether the pass found any work. The timed triggers and the
+    daily fit run at most once per PERIODIC_EVERY."""
+    enrolled = _periodic_work(config=config, totals=totals)
     steps = run_due_enrollments(now=now(), limit=config.batch_size, worker_id=config.worker_id)
     sends = send_queued_messages(now=now(), limit=config.batch_size, worker_id=config.worker_id)
     totals.passes += 1
@@ -77,6 +78,24 @@ def run_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
             *(sends.delivered, sends.bounced, sends.deferred, sends.failed, sends.skipped),
         )
     return busy
+
+
+def _periodic_work(*, config: WorkerSettings, totals: WorkerTotals) -> int:
+    """Start the journeys of timed triggers and refit due stores, unless this worker did
+    so less than PERIODIC_EVERY ago; return how many journeys it started."""
+    moment = now()
+    if totals.periodic_at is not None and moment - totals.periodic_at < PERIODIC_EVERY:
+        return 0
+    totals.periodic_at = moment
+    enrolled = enroll_timed_occasions(now=moment)
+    for store, fit in fit_due_stores(now=moment):  # daily; a send only reads the fit
+        logger.info(
+            "worker %s: fitted recommendations of %s in %.1f s",
+            config.worker_id,
+            store.slug,
+            fit.seconds,
+        )
+    return enrolled
 
 
 def run_worker(

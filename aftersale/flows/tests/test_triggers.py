@@ -272,6 +272,23 @@ def test_a_worker_pass_runs_the_timed_triggers(store):
     assert entered(flow) == [("ann", T0 + 4 * HOUR)]
 
 
+def test_a_worker_runs_the_timed_triggers_at_most_once_a_minute(store):
+    flow = install(store, {"event": "checkout_abandoned", "abandoned_hours": 4})
+    config, totals = WorkerSettings(worker_id="w", batch_size=10), WorkerTotals()
+    start_checkout(store, "k1", "ann", T0)
+    clock = VirtualClock(T0 + 4 * HOUR)
+    with use_clock(clock):
+        run_pass(config=config, totals=totals)
+        start_checkout(store, "k2", "bob", T0)
+        clock.advance(dt.timedelta(seconds=30))
+        run_pass(config=config, totals=totals)
+        assert [who for who, _ in entered(flow)] == ["ann"]  # bob waits for the next minute
+        clock.advance(dt.timedelta(seconds=30))
+        run_pass(config=config, totals=totals)
+
+    assert [who for who, _ in entered(flow)] == ["ann", "bob"]
+
+
 def test_a_customer_who_left_the_trigger_segment_exits_before_the_next_email(store):
     flow = install(
         store,
