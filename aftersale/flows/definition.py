@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from aftersale.coupons.models import DiscountKind
 from aftersale.customers.segments import InvalidSegment, parse_segment
+from aftersale.recommendations.strategies import Strategy
 
 
 class _Strict(BaseModel):
@@ -162,17 +163,8 @@ class DelayStep(_Step):
 
 
 SkipRule = Literal["purchased_since_entry", "coupon_redeemed", "no_recommendations"]
-# aftersale.recommendations.selectors.STRATEGIES; "frequently_bought_together" is the old
-# name of "cross_sell".
-RecommendationStrategy = Literal[
-    "none",
-    "cross_sell",
-    "complementary",
-    "upsell",
-    "replenishment",
-    "personal",
-    "frequently_bought_together",
-]
+# "frequently_bought_together" is the old name of "cross_sell".
+RecommendationStrategy = Literal["none", Strategy]
 
 
 class EmailStep(_Step):

@@ -8,23 +8,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
-from typing import Literal, get_args
 
 from aftersale.catalog.models import Product
 from aftersale.recommendations import candidates
 from aftersale.recommendations.candidates import Purchase, Scored
 from aftersale.recommendations.models import AssociationKind
+from aftersale.recommendations.strategies import STRATEGIES
 from aftersale.stores.models import Store
 
-Strategy = Literal[
-    "cross_sell",
-    "complementary",
-    "upsell",
-    "replenishment",
-    "personal",
-    "frequently_bought_together",
-]
-STRATEGIES: tuple[str, ...] = get_args(Strategy)
 # The name flows used before there were several strategies: it means cross-sell.
 _ALIASES = {"frequently_bought_together": "cross_sell"}
 # The sources each strategy draws on, in order; each fills what the previous left.
