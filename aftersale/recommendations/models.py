@@ -137,3 +137,28 @@ class FitRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store_id} fitted at {self.fitted_at}"
+
+
+class EvaluationRun(models.Model):
+    """One offline evaluation (`aftersale evaluate`): the report as its JSON output
+    (rows, bootstrap intervals, chosen settings), kept so the dashboard can show it.
+
+    `store` is set when the store's own order history was evaluated, and empty for an
+    exported file or the Complete Journey (named by `dataset`)."""
+
+    store = models.ForeignKey(
+        Store, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    dataset = models.CharField(max_length=300)
+    cut = models.DateField()
+    validation_cut = models.DateField()
+    quick = models.BooleanField(default=False)
+    ran_at = models.DateTimeField()
+    seconds = models.FloatField()
+    report = models.JSONField()
+
+    class Meta:
+        indexes = [models.Index(fields=["store", "-ran_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} at {self.ran_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,69 @@
+"""Customer similarity over whole purchase histories (user-KNN, TIFU-KNN style, SIGIR
+2020), in NumPy/SciPy sparse: shared by the live fit and the offline evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+from threadpoolctl import threadpool_limits
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+# How many of the most-bought products customer similarity is measured on (see
+# top_neighbours). On the Complete Journey's validation cut, discovery's hit rate@4 was
+# 0.307 measured on every product and 0.300 on the top 1,000, which fit 3x faster.
+TASTE_PRODUCTS = 1000
+# Customers compared at once: a block's similarities to every other customer stay small.
+_BLOCK = 256
+
+
+def recency_vectors(
+    *,
+    customers: IntArray,
+    products: IntArray,
+    age_days: FloatArray,
+    shape: tuple[int, int],
+    half_life_days: float,
+) -> sparse.csr_matrix:
+    """Customers x products, float32, from one entry per (basket, product): the baskets
+    holding the product, each weighted 0.5^(age / half-life); rows L2-normalised."""
+    weight = np.power(0.5, age_days / half_life_days, dtype=np.float32)
+    vectors = sparse.csr_matrix((weight, (customers, products)), shape=shape, dtype=np.float32)
+    norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
+    return sparse.csr_matrix(
+        sparse.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ vectors
+    )
+
+
+def top_neighbours(*, vectors: sparse.csr_matrix, neighbours: int) -> sparse.csr_matrix:
+    """Customers x customers: each row's `neighbours` largest similarities to other
+    customers, rows summing to one.
+
+    Similarity is the cosine of the customers' vectors measured on the TASTE_PRODUCTS
+    most-bought products (the norms stay those of the whole vectors): a dense product
+    over them costs a fraction of a sparse one over every product, and loses little.
+    Computed a block of rows at a time, so a store with many customers never holds the
+    whole customers x customers matrix."""
+    n = vectors.shape[0]
+    keep = max(min(neighbours, n - 1), 1)
+    buyers = np.bincount(vectors.indices, minlength=vectors.shape[1])
+    taste = vectors[:, np.argsort(-buyers, kind="stable")[:TASTE_PRODUCTS]].toarray()
+    chosen, weights = [], []
+    # One BLAS thread: on the busy 2-core machine a second thread waits for a core and
+    # the product takes twice as long; on an idle one two threads save only a fifth.
+    with threadpool_limits(1, "blas"):
+        for start in range(0, n, _BLOCK):
+            rows = np.arange(start, min(start + _BLOCK, n))
+            similarity = taste[rows] @ taste.T
+            similarity[np.arange(len(rows)), rows] = 0.0
+            best = np.argpartition(-similarity, keep - 1, axis=1)[:, :keep]
+            weight = np.take_along_axis(similarity, best, axis=1)
+            weights.append(weight / np.maximum(weight.sum(axis=1, keepdims=True), 1e-12))
+            chosen.append(best)
+    # Every row holds exactly `keep` neighbours, so the CSR arrays are built directly.
+    return sparse.csr_matrix(
+        (np.concatenate(weights).ravel(), np.concatenate(chosen).ravel(), np.arange(n + 1) * keep),
+        shape=(n, n),
+    )
