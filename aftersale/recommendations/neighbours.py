@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
@@ -10,6 +13,9 @@ from threadpoolctl import threadpool_limits
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+
+# Customers' rows in, dense customers x products scores out; higher is better.
+Scorer = Callable[[IntArray], FloatArray]
 
 # How many of the most-bought products customer similarity is measured on (see
 # top_neighbours). On the Complete Journey's validation cut, discovery's hit rate@4 was
@@ -19,18 +25,46 @@ TASTE_PRODUCTS = 1000
 _BLOCK = 256
 
 
-def recency_vectors(
-    *,
-    customers: IntArray,
-    products: IntArray,
-    age_days: FloatArray,
-    shape: tuple[int, int],
-    half_life_days: float,
-) -> sparse.csr_matrix:
-    """Customers x products, float32, from one entry per (basket, product): the baskets
-    holding the product, each weighted 0.5^(age / half-life); rows L2-normalised."""
-    weight = np.power(0.5, age_days / half_life_days, dtype=np.float32)
-    vectors = sparse.csr_matrix((weight, (customers, products)), shape=shape, dtype=np.float32)
+@dataclass(frozen=True)
+class Lines:
+    """A purchase history as one entry per (basket, product), customers and products as
+    row and column numbers of a `shape` (customers, products) matrix."""
+
+    customers: IntArray
+    products: IntArray
+    age_days: FloatArray
+    shape: tuple[int, int]
+
+
+def fit_discovery(
+    *, lines: Lines, neighbours: int, popularity_exponent: float, half_life_days: float
+) -> Scorer:
+    """Scores for products new to each customer, from their nearest customers.
+
+    A product scores the similarity-weighted share of the `neighbours` who ever bought
+    it, divided by (customers who bought it) ^ `popularity_exponent`, which tempers what
+    every neighbour buys anyway (milk, bananas) and the customer has likely passed on.
+    Owned products score too: callers filter them.
+    """
+    vectors = recency_vectors(lines=lines, half_life_days=half_life_days)
+    similar = top_neighbours(vectors=vectors, neighbours=neighbours)
+    bought = sparse.csr_matrix(vectors > 0, dtype=np.float32)
+    buyers = np.bincount(bought.indices, minlength=lines.shape[1]).astype(np.float32)
+    discount = np.power(np.maximum(buyers, 1.0), -popularity_exponent)
+
+    def score(rows: IntArray) -> FloatArray:
+        return np.asarray((similar[rows] @ bought).toarray()) * discount
+
+    return score
+
+
+def recency_vectors(*, lines: Lines, half_life_days: float) -> sparse.csr_matrix:
+    """Customers x products, float32: the baskets holding the product, each weighted
+    0.5^(age / half-life); rows L2-normalised."""
+    weight = np.power(0.5, lines.age_days / half_life_days, dtype=np.float32)
+    vectors = sparse.csr_matrix(
+        (weight, (lines.customers, lines.products)), shape=lines.shape, dtype=np.float32
+    )
     norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
     return sparse.csr_matrix(
         sparse.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ vectors

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
+from aftersale.recommendations import neighbours as neighbours_
 from aftersale.recommendations.cooccurrence import rank_bestsellers, score_pairs
 from aftersale.recommendations.evaluation.data import FloatArray, History, IntArray
 from aftersale.recommendations.evaluation.ranking import Scorer
-from aftersale.recommendations.neighbours import recency_vectors, top_neighbours
 
 
 def fit_bestsellers(*, history: History, half_life_days: float) -> Scorer:
@@ -58,8 +58,8 @@ def fit_personal(
     with the customer's own vector: own_weight * own + (1 - own_weight) * neighbours.
     In cross_sell owned products are filtered, so only the neighbours speak.
     """
-    vectors = _history_vectors(history=history, half_life_days=half_life_days)
-    similar = top_neighbours(vectors=vectors, neighbours=neighbours)
+    vectors = neighbours_.recency_vectors(lines=_lines(history), half_life_days=half_life_days)
+    similar = neighbours_.top_neighbours(vectors=vectors, neighbours=neighbours)
     by_product = vectors.T.tocsr()
 
     def score(rows: IntArray) -> FloatArray:
@@ -78,34 +78,24 @@ def fit_discovery(
     popularity_exponent: float,
     half_life_days: float,
 ) -> Scorer:
-    """Products new to the customer, from their nearest customers (user-KNN over
-    recency-weighted whole histories, as `fit_personal`).
-
-    A product scores the similarity-weighted share of the `neighbours` who ever bought
-    it, divided by (customers who bought it) ^ `popularity_exponent`, which tempers what
-    every neighbour buys anyway (milk, bananas) and the customer has likely passed on.
-    """
-    vectors = _history_vectors(history=history, half_life_days=half_life_days)
-    similar = top_neighbours(vectors=vectors, neighbours=neighbours)
-    bought = sparse.csr_matrix(history.counts > 0, dtype=np.float32)
-    buyers = np.bincount(bought.indices, minlength=history.shape[1]).astype(np.float32)
-    discount = np.power(np.maximum(buyers, 1.0), -popularity_exponent)
-
-    def score(rows: IntArray) -> FloatArray:
-        return np.asarray((similar[rows] @ bought).toarray()) * discount
-
-    return score
+    """Products new to the customer, from their nearest customers, as the live fit
+    picks them (neighbours.fit_discovery)."""
+    return neighbours_.fit_discovery(
+        lines=_lines(history),
+        neighbours=neighbours,
+        popularity_exponent=popularity_exponent,
+        half_life_days=half_life_days,
+    )
 
 
-def _history_vectors(*, history: History, half_life_days: float) -> sparse.csr_matrix:
-    """The History's recency-weighted customer vectors (neighbours.recency_vectors)."""
+def _lines(history: History) -> neighbours_.Lines:
+    """The History's distinct (basket, product) lines."""
     lines = history.distinct
-    return recency_vectors(
+    return neighbours_.Lines(
         customers=history.row[lines],
         products=history.col[lines],
         age_days=history.age_days[lines],
         shape=history.shape,
-        half_life_days=half_life_days,
     )
 
 
