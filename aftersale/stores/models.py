@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 
@@ -30,3 +31,25 @@ class Store(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class MemberRole(models.TextChoices):
+    OWNER = "owner"
+    MARKETER = "marketer"
+
+
+class StoreMember(models.Model):
+    """A dashboard user who may see and work on one store. Superusers see every store
+    without a membership; everyone else sees only the stores they are members of."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="store_memberships"
+    )
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="members")
+    role = models.CharField(max_length=10, choices=MemberRole.choices, default=MemberRole.OWNER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "store"], name="uniq_store_member")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.store}"

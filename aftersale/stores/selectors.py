@@ -1,5 +1,8 @@
 """Finding stores."""
 
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import QuerySet
+
 from aftersale.stores.models import Store
 from aftersale.stores.services import hash_api_key
 
@@ -30,3 +33,21 @@ def resolve_store(*, slug: str | None) -> Store:
             else "several stores exist: pass --store SLUG"
         )
     return stores[0]
+
+
+def stores_for_user(*, user: User | AnonymousUser) -> QuerySet[Store]:
+    """The stores `user` may see in the dashboard, by name: every store for an active
+    superuser, the stores they are a member of for anyone else active, none otherwise."""
+    if not user.is_active:
+        return Store.objects.none()
+    stores = Store.objects.order_by("name", "id")
+    return stores if user.is_superuser else stores.filter(members__user_id=user.pk)
+
+
+def store_for_user(*, user: User | AnonymousUser, slug: str) -> Store:
+    """The store with `slug` if `user` may see it; StoreNotFound otherwise, the same
+    error whether the store is missing or someone else's (so slugs do not leak)."""
+    store = stores_for_user(user=user).filter(slug=slug).first()
+    if store is None:
+        raise StoreNotFound(f"no store with slug {slug!r}")
+    return store

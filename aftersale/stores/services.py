@@ -1,12 +1,13 @@
-"""Creating stores and their API keys."""
+"""Creating stores, their API keys and their dashboard members."""
 
 import datetime as dt
 import hashlib
 import secrets
 
+from django.contrib.auth.models import User
 from django.utils.text import slugify
 
-from aftersale.stores.models import Store
+from aftersale.stores.models import MemberRole, Store, StoreMember
 
 
 def hash_api_key(raw_key: str) -> str:
@@ -25,3 +26,12 @@ def issue_api_key(*, store: Store) -> str:
     store.api_key_hash = hash_api_key(raw_key)
     store.save(update_fields=["api_key_hash"])
     return raw_key
+
+
+def add_member(*, store: Store, user: User, role: MemberRole = MemberRole.OWNER) -> StoreMember:
+    """Let `user` see `store` in the dashboard with `role`; adding a member again only
+    changes the role."""
+    member, _ = StoreMember.objects.update_or_create(
+        store=store, user=user, defaults={"role": role}
+    )
+    return member
