@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from aftersale.recommendations.evaluation.output import ROW_FIELDS
+from aftersale.recommendations.models import EvaluationRun
 
 
 def _write_shop(path):
@@ -24,6 +25,7 @@ def _write_shop(path):
     path.write_text("\n".join(lines) + "\n")
 
 
+@pytest.mark.django_db
 def test_evaluate_prints_json_rows_for_both_tasks_and_writes_a_chart(tmp_path):
     orders, chart = tmp_path / "orders.csv", tmp_path / "chart.png"
     _write_shop(orders)
@@ -56,6 +58,8 @@ def test_evaluate_prints_json_rows_for_both_tasks_and_writes_a_chart(tmp_path):
         assert interval["low"] <= interval["ratio"] <= interval["high"]
     assert all(0.0 <= row["hit_rate"] <= 1.0 for row in data["rows"])
     assert chart.read_bytes().startswith(b"\x89PNG")
+    kept = EvaluationRun.objects.get()
+    assert (kept.store, kept.dataset, kept.report) == (None, "orders.csv", data)
 
 
 def test_evaluate_names_a_bad_column_mapping(tmp_path):
