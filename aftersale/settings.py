@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_htmx",
     "aftersale.stores",
     "aftersale.catalog",
     "aftersale.customers",
@@ -36,6 +37,7 @@ INSTALLED_APPS = [
     "aftersale.integrations",
     "aftersale.api",
     "aftersale.demo",
+    "aftersale.dashboard",
 ]
 
 MIDDLEWARE = [
@@ -45,6 +47,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "aftersale.urls"
@@ -86,6 +89,14 @@ TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
 USE_I18N = True
 STATIC_URL = "static/"
+# `aftersale collectstatic` copies the files here for a front web server; without one,
+# aftersale/urls.py serves them from the apps (the embedded default).
+STATIC_ROOT = DATA_DIR / "static"
+
+# The dashboard (docs/dashboard.md): Django's own login.
+LOGIN_URL = "dashboard:login"
+LOGIN_REDIRECT_URL = "dashboard:overview"
+LOGOUT_REDIRECT_URL = "dashboard:login"
 
 EMAIL_BACKEND = env_str("AFTERSALE_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env_str("AFTERSALE_SMTP_HOST", "127.0.0.1")

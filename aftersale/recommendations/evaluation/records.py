@@ -10,14 +10,17 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 
+from aftersale.orders.models import Order
 from aftersale.recommendations.evaluation.chart import write_chart
 from aftersale.recommendations.evaluation.output import report_data
 from aftersale.recommendations.evaluation.run import Report, Row
 from aftersale.recommendations.models import EvaluationRun
 from aftersale.stores.models import Store
 
+# How much of a store's history `suggested_cuts` leaves to test on, and to tune on.
+_WINDOW = dt.timedelta(days=60)
 # pyplot keeps global state, and `aftersale serve` answers requests from several threads.
 _CHART_LOCK = threading.Lock()
 
@@ -66,6 +69,17 @@ def evaluation_run(*, store: Store, run_id: int | None = None) -> EvaluationRun 
         runs.filter(store=store).order_by(*newest).first()
         or runs.filter(store__isnull=True).order_by(*newest).first()
     )
+
+
+def suggested_cuts(*, store: Store) -> tuple[dt.date, dt.date] | None:
+    """(cut, validation cut) for evaluating `store`'s own history: the last 60 days of
+    its orders to test on and the 60 days before them to tune on (on the Complete
+    Journey, 2017-11-01 and 2017-09-02). None when the store has no orders."""
+    last = Order.objects.filter(store=store).aggregate(last=Max("placed_at"))["last"]
+    if last is None:
+        return None
+    cut = last.date() - _WINDOW
+    return cut, cut - _WINDOW
 
 
 def chart_png(*, run: EvaluationRun) -> bytes:
