@@ -9,8 +9,9 @@ import pytest
 from django.contrib.auth.models import User
 
 from aftersale.recommendations.evaluation.bootstrap import Interval
+from aftersale.recommendations.evaluation.metrics import TASKS
 from aftersale.recommendations.evaluation.records import save_evaluation
-from aftersale.recommendations.evaluation.run import Comparison, Report, Row
+from aftersale.recommendations.evaluation.run import GOAL_METRIC, Comparison, Kind, Report, Row
 from aftersale.recommendations.models import EvaluationRun
 from aftersale.stores.models import Store
 from aftersale.stores.services import add_member
@@ -24,7 +25,7 @@ SaveRun = Callable[..., EvaluationRun]
 def report_scoring(hit: float) -> Report:
     """An evaluation where the personal strategy's hit rate is `hit` in both tasks, ahead
     of two baselines."""
-    methods = (
+    methods: tuple[tuple[str, Kind, float, dict[str, object]], ...] = (
         ("personal", "aftersale", hit, {"half_life_days": 90.0, "neighbours": 50}),
         ("bestsellers", "aftersale", hit / 4, {"half_life_days": 365.0}),
         ("implicit_bm25", "baseline", hit / 2, {"kind": "bm25", "neighbours": 100}),
@@ -32,12 +33,12 @@ def report_scoring(hit: float) -> Report:
     )
     rows = [
         Row(task, name, kind, h, h / 2, h / 3, 0.0125, 1.5, 42.0, settings)
-        for task in ("cross_sell", "replenishment")
+        for task in TASKS
         for name, kind, h, settings in methods
     ]
     comparisons = [
         Comparison(task, metric, "personal", "implicit_bm25", Interval(2.0, 1.8, 2.2, 0.95))
-        for task, metric in (("cross_sell", "hit_rate"), ("replenishment", "ndcg"))
+        for task, metric in GOAL_METRIC.items()
     ]
     return Report(k=4, rows=rows, comparisons=comparisons)
 

@@ -15,6 +15,7 @@ from django.core.management.base import CommandError
 
 from aftersale.clock import VirtualClock, use_clock
 from aftersale.recommendations.evaluation.bootstrap import Interval
+from aftersale.recommendations.evaluation.metrics import TASKS
 from aftersale.recommendations.evaluation.records import (
     chart_png,
     evaluation_run,
@@ -22,7 +23,7 @@ from aftersale.recommendations.evaluation.records import (
     save_evaluation,
     stored_rows,
 )
-from aftersale.recommendations.evaluation.run import Comparison, Report, Row
+from aftersale.recommendations.evaluation.run import GOAL_METRIC, Comparison, Kind, Report, Row
 from aftersale.recommendations.evaluation.store_orders import store_orders
 from aftersale.recommendations.models import EvaluationRun
 from aftersale.recommendations.tests.conftest import Shop
@@ -35,14 +36,18 @@ START = dt.datetime(2024, 1, 1, 10, 0, tzinfo=dt.UTC)
 
 def _report(*, ratio: float = 1.25) -> Report:
     """A finished evaluation of one strategy and one baseline per task."""
+    methods: tuple[tuple[str, Kind, float], ...] = (
+        ("personal", "aftersale", 0.5),
+        ("popularity", "baseline", 0.4),
+    )
     rows = [
         Row(task, name, kind, hit, hit / 2, hit / 3, 0.1, 0.5, 12.0, {"neighbours": 50})
-        for task in ("cross_sell", "replenishment")
-        for name, kind, hit in (("personal", "aftersale", 0.5), ("popularity", "baseline", 0.4))
+        for task in TASKS
+        for name, kind, hit in methods
     ]
     comparisons = [
         Comparison(task, metric, "personal", "popularity", Interval(ratio, 1.1, 1.4, 0.95))
-        for task, metric in (("cross_sell", "hit_rate"), ("replenishment", "ndcg"))
+        for task, metric in GOAL_METRIC.items()
     ]
     return Report(k=4, rows=rows, comparisons=comparisons)
 
