@@ -18,6 +18,7 @@ from aftersale.orders.models import LineItem, OrderStatus
 from aftersale.recommendations.models import (
     AssociationKind,
     ComplementRule,
+    CustomerPick,
     ProductAssociation,
     ProductRank,
     RecommendationFeedback,
@@ -122,6 +123,17 @@ def associated(*, store: Store, kind: AssociationKind, sources: dict[int, float]
         if weighted > best.get(target, (-1.0, 0))[0]:
             best[target] = (weighted, source)
     return _best_first(Scored(t, total, best[t][1]) for t, total in totals.items())
+
+
+def discovered(*, store: Store, customer_id: int) -> list[Scored]:
+    """The customer's discovery picks stored by the last fit (products their nearest
+    customers bought), best first; none for a customer who bought nothing before it."""
+    rows = (
+        CustomerPick.objects.filter(store=store, customer_id=customer_id)
+        .order_by("-score", "product_id")
+        .values_list("product_id", "score")
+    )
+    return [Scored(product_id, score) for product_id, score in rows]
 
 
 def personal_seeds(*, history: list[Purchase], now: dt.datetime) -> dict[int, float]:

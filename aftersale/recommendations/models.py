@@ -32,6 +32,25 @@ class ProductAssociation(models.Model):
         return f"{self.source_id} -> {self.target_id} ({self.score:.3f})"
 
 
+class CustomerPick(models.Model):
+    """A product a fit found for one customer ("discovery"): bought by the customers
+    whose whole histories are most like theirs, and not by them; higher scores first.
+
+    Written in bulk by a fit; a send only reads it.
+    """
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["store", "customer", "-score"])]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.product_id} ({self.score:.3f})"
+
+
 class ProductRank(models.Model):
     """A product's place in a fitted ranking: the store's bestsellers (`bestseller`), or
     its bestsellers within the product's category (`category_bestseller`)."""

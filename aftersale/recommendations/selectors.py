@@ -20,11 +20,12 @@ from aftersale.stores.models import Store
 _ALIASES = {"frequently_bought_together": "cross_sell"}
 # The sources each strategy draws on, in order; each fills what the previous left.
 _SOURCES: dict[str, tuple[str, ...]] = {
-    "cross_sell": ("complementary", "bought_together", "personal"),
+    "cross_sell": ("complementary", "discovery", "bought_together", "personal"),
     "complementary": ("complementary",),
     "upsell": ("upsell",),
     "replenishment": ("replenishment",),
     "personal": ("personal",),
+    "discovery": ("discovery",),
 }
 # Bestsellers stand in when a strategy finds too little; not in a restock email, which
 # only makes sense for what is due (the flow skips it when nothing is).
@@ -34,10 +35,12 @@ _NO_FALLBACK = {"replenishment"}
 _OWNED_ALLOWED = {"replenishment"}
 
 POPULAR_REASON = "Popular with our customers"
+DISCOVERY_REASON = "Popular with customers who shop like you"
 _REASONS = {
     "complementary": "Goes with your {source}",
     "bought_together": "Goes with your {source}",
     "personal": "Picked for you, as you bought {source}",
+    "discovery": DISCOVERY_REASON,
     "upsell": "An upgrade to your {source}",
     "replenishment": "Time to restock your {source}",
     "category_bestseller": "Popular in {category}",
@@ -94,8 +97,9 @@ def recommend(
     (fewer only when the catalog has no more eligible products), best first.
 
     Strategies (see docs/recommendations.md): `cross_sell` (the merchant's complement
-    rules, then frequently bought together, then items similar to the customer's whole
-    history), `complementary`, `upsell`, `replenishment` and `personal`; when they give
+    rules, then the customer's discovery picks stored by the last fit, then frequently
+    bought together, then items similar to the customer's whole history),
+    `complementary`, `upsell`, `replenishment`, `personal` and `discovery`; when they give
     fewer than `minimum`, bestsellers of the customer's categories and then of the store
     fill up to `limit` (not for `replenishment`). At most one product per category unless
     `one_per_category` is off, and only if categories run out are two of one shown.
@@ -192,6 +196,8 @@ def _score(context: _Context, source: str) -> list[Scored]:
         return candidates.associated(
             store=store, kind=AssociationKind.SIMILAR_HISTORY, sources=weights
         )
+    if source == "discovery":
+        return candidates.discovered(store=store, customer_id=context.customer_id)
     if source == "upsell":
         return candidates.upgrades(
             store=store, bases=context.seeds, max_price_ratio=UPGRADE_MAX_PRICE_RATIO

@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 from django.db import connections, router, transaction
 from django.db.models import Q, QuerySet
+from scipy import sparse
 
 from aftersale.catalog.models import Product
 from aftersale.messaging.models import Message
 from aftersale.orders.models import LineItem, Order, OrderStatus
+from aftersale.recommendations import neighbours
 from aftersale.recommendations.cooccurrence import (
     IntArray,
     Intervals,
@@ -32,6 +34,7 @@ from aftersale.recommendations.cooccurrence import (
 from aftersale.recommendations.models import (
     AssociationKind,
     ComplementRule,
+    CustomerPick,
     FitRun,
     ProductAssociation,
     ProductRank,
@@ -49,17 +52,31 @@ FIT_EVERY = dt.timedelta(days=1)
 # Orders that did not end in a sale say nothing about what goes together.
 _NOT_SOLD = [OrderStatus.CANCELLED, OrderStatus.REFUNDED]
 _INSERT_BATCH = 20_000
+# Discovery (user-KNN over whole histories, neighbours.fit_discovery) with the settings
+# the offline evaluation chose on the Complete Journey's validation cut for cross-sell
+# (docs/recommendations.md).
+DISCOVERY_NEIGHBOURS = 100
+DISCOVERY_POPULARITY_EXPONENT = 0.2
+DISCOVERY_HALF_LIFE_DAYS = 365.0
+# Picks kept per customer: an email shows four, after the send's filters (stock, price
+# band, one per category, bought since the fit) have passed over some.
+DISCOVERY_PICKS = 24
+# Customers scored at once: a block's dense scores over 70,000 products take 36 MB.
+_DISCOVERY_BLOCK = 128
+# Columns per block when finding a customer's best picks (see _best_positive).
+_TOP_BLOCK = 256
 
 
 @dataclass(frozen=True)
 class FitSummary:
     """What a fit read and wrote: baskets and distinct products read, bought-together
-    and similar-history pairs and repurchase intervals written."""
+    and similar-history pairs, discovery picks and repurchase intervals written."""
 
     baskets: int
     products: int
     pairs: int
     similar_pairs: int
+    customer_picks: int
     intervals: int
     seconds: float
 
@@ -75,11 +92,25 @@ class _History:
 
 
 @dataclass(frozen=True)
+class _Picks:
+    """Discovery picks: one (customer id, product id, score) per entry, each customer's
+    best first."""
+
+    customers: IntArray
+    products: IntArray
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.customers)
+
+
+@dataclass(frozen=True)
 class _Fitted:
     """Everything one fit writes."""
 
     pairs: PairScores
     similar: PairScores
+    picks: _Picks
     ranking: Ranking
     category_ranking: Ranking
     intervals: Intervals
@@ -94,8 +125,9 @@ def fit_recommendations(
 ) -> FitSummary:
     """Mine the store's sold orders (those placed before `until` when given) and replace
     everything a send reads: "bought together" pairs and "similar history" pairs (the
-    `top_n` best per product), the `bestsellers` ranking and each category's bestsellers,
-    and the repurchase intervals. Either all rows are replaced or none."""
+    `top_n` best per product), each customer's DISCOVERY_PICKS discovery picks, the
+    `bestsellers` ranking and each category's bestsellers, and the repurchase intervals.
+    Either all rows are replaced or none."""
     started = time.perf_counter()
     history = _read_history(store=store, until=until)
     fitted = _fit(store=store, history=history, top_n=top_n, bestsellers=bestsellers)
@@ -104,6 +136,7 @@ def fit_recommendations(
         _replace_associations(
             store=store, kind=AssociationKind.SIMILAR_HISTORY, pairs=fitted.similar
         )
+        _replace_picks(store=store, picks=fitted.picks)
         _replace_ranking(store=store, kind=BESTSELLER, ranking=fitted.ranking)
         _replace_ranking(store=store, kind=CATEGORY_BESTSELLER, ranking=fitted.category_ranking)
         _replace_intervals(store=store, intervals=fitted.intervals)
@@ -112,6 +145,7 @@ def fit_recommendations(
         products=fitted.pairs.products,
         pairs=len(fitted.pairs),
         similar_pairs=len(fitted.similar),
+        customer_picks=len(fitted.picks),
         intervals=len(fitted.intervals.product),
         seconds=time.perf_counter() - started,
     )
@@ -153,12 +187,86 @@ def _fit(*, store: Store, history: _History, top_n: int, bestsellers: int) -> _F
             age_days=age,
             top_n=top_n,
         ),
+        picks=_discovery_picks(history=history, per_customer=DISCOVERY_PICKS),
         ranking=Ranking(ranking.product[:bestsellers], ranking.score[:bestsellers]),
         category_ranking=Ranking(ranking.product[by_category], ranking.score[by_category]),
         intervals=repurchase_intervals(
             customers=customers, baskets=history.orders, products=products, age_days=age
         ),
     )
+
+
+def _discovery_picks(*, history: _History, per_customer: int) -> _Picks:
+    """Each customer's `per_customer` best products by neighbours.fit_discovery (the
+    scoring the offline evaluation measures) among those scoring above zero that they
+    never bought. Customers are scored a block at a time, so memory stays bounded however
+    many customers the store has."""
+    if not len(history.orders):
+        empty = np.empty(0, dtype=np.int64)
+        return _Picks(empty, empty, np.empty(0))
+    customer_ids, product_ids, lines = _distinct_lines(history)
+    score = neighbours.fit_discovery(
+        lines=lines,
+        neighbours=DISCOVERY_NEIGHBOURS,
+        popularity_exponent=DISCOVERY_POPULARITY_EXPONENT,
+        half_life_days=DISCOVERY_HALF_LIFE_DAYS,
+    )
+    owned = sparse.csr_matrix(
+        (np.ones(len(lines.customers), np.float32), (lines.customers, lines.products)),
+        shape=lines.shape,
+    )
+    found_rows, found_columns, found_scores = [], [], []
+    for start in range(0, lines.shape[0], _DISCOVERY_BLOCK):
+        block = np.arange(start, min(start + _DISCOVERY_BLOCK, lines.shape[0]))
+        scores = score(block)
+        block_owned = owned[block]
+        owned_rows = np.repeat(np.arange(len(block)), np.diff(block_owned.indptr))
+        scores[owned_rows, block_owned.indices] = 0.0
+        at, column = _best_positive(scores, per_customer)
+        found_rows.append(block[at])
+        found_columns.append(column)
+        found_scores.append(scores[at, column])
+    return _Picks(
+        customers=customer_ids[np.concatenate(found_rows)],
+        products=product_ids[np.concatenate(found_columns)],
+        scores=np.concatenate(found_scores),
+    )
+
+
+def _distinct_lines(history: _History) -> tuple[IntArray, IntArray, neighbours.Lines]:
+    """The customer ids and product ids of the history's rows and columns, and its lines,
+    one per (basket, product) as the offline evaluation reads them."""
+    customer_ids, rows = np.unique(history.customers, return_inverse=True)
+    product_ids, columns = np.unique(history.products, return_inverse=True)
+    _, distinct = np.unique(history.orders * len(product_ids) + columns, return_index=True)
+    lines = neighbours.Lines(
+        customers=rows[distinct],
+        products=columns[distinct],
+        age_days=np.asarray(history.age_days[distinct], dtype=np.float64),
+        shape=(len(customer_ids), len(product_ids)),
+    )
+    return customer_ids, product_ids, lines
+
+
+def _best_positive(scores: np.ndarray, n: int) -> tuple[IntArray, IntArray]:
+    """(row, column) of each row's `n` highest scores above zero, row by row, best first
+    (ties: lower column first).
+
+    A row's n-th largest maximum over blocks of _TOP_BLOCK columns is at most its n-th
+    largest score, so only scores at or above it are sorted: a customer's neighbours
+    have bought some 20,000 products, and sorting them all took most of the fit."""
+    starts = np.arange(0, scores.shape[1], _TOP_BLOCK)
+    block_max = np.maximum.reduceat(scores, starts, axis=1)
+    floor = (
+        np.partition(block_max, -n, axis=1)[:, -n]
+        if len(starts) >= n
+        else np.zeros(len(scores), scores.dtype)
+    )
+    rows, columns = np.nonzero((scores >= floor[:, None]) & (scores > 0))
+    order = np.lexsort((columns, -scores[rows, columns], rows))
+    rows, columns = rows[order], columns[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
+    return rows[rank < n], columns[rank < n]
 
 
 def _category_codes(*, store: Store, products: IntArray) -> IntArray:
@@ -234,6 +342,18 @@ def _replace_associations(*, store: Store, kind: AssociationKind, pairs: PairSco
         ProductAssociation.objects.filter(store=store, kind=kind),
         ["store_id", "kind", "source_id", "target_id", "score", "support"],
         ((store.pk, str(kind), *row) for row in rows),
+    )
+
+
+def _replace_picks(*, store: Store, picks: _Picks) -> None:
+    """Swap the store's discovery picks for `picks` (caller holds a transaction)."""
+    rows = zip(
+        picks.customers.tolist(), picks.products.tolist(), picks.scores.tolist(), strict=True
+    )
+    _replace_rows(
+        CustomerPick.objects.filter(store=store),
+        ["store_id", "customer_id", "product_id", "score"],
+        ((store.pk, *row) for row in rows),
     )
 
 

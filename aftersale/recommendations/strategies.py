@@ -9,6 +9,7 @@ Strategy = Literal[
     "upsell",
     "replenishment",
     "personal",
+    "discovery",
     "frequently_bought_together",
 ]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)

@@ -1,10 +1,19 @@
 import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from aftersale.catalog.models import Product
-from aftersale.recommendations.selectors import POPULAR_REASON, Pick, recommend
-from aftersale.recommendations.services import fit_recommendations
+from aftersale.recommendations import neighbours
+from aftersale.recommendations.models import CustomerPick
+from aftersale.recommendations.selectors import (
+    DISCOVERY_REASON,
+    POPULAR_REASON,
+    Pick,
+    recommend,
+)
+from aftersale.recommendations.services import fit_recommendations, load_rules
 from aftersale.recommendations.tests.conftest import DAY0, Shop
 
 NOW = DAY0 + dt.timedelta(days=7)
@@ -116,19 +125,112 @@ def test_recommend_returns_nothing_when_nothing_was_fitted(shop):
 
 
 def test_recommend_runs_a_fixed_handful_of_queries(party, django_assert_max_num_queries):
-    # History, basket, then per source read: rules, pairs, feedback, products; and names.
-    customer = party.customer_id("c1")
+    # History, basket, then per source read: rules, picks or pairs, feedback, products;
+    # and names.
+    _recommend(party, customer="new")
     with django_assert_max_num_queries(12):
         picks = recommend(
             store=party.store,
-            customer_id=customer,
+            customer_id=party.customer_id("new"),
             now=NOW,
             basket_product_ids=[party.ids["chips"], party.ids["milk"]],
         )
     assert picks[0].strategy == "bought_together"
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(10):
         picks = recommend(
-            store=party.store, customer_id=customer, now=NOW, basket_product_ids=[party.ids["soap"]]
+            store=party.store,
+            customer_id=party.customer_id("c1"),
+            now=NOW,
+            basket_product_ids=[party.ids["soap"]],
         )
-    # c1 bought chips and salsa: their history speaks before the bestsellers.
-    assert picks[0].strategy == "personal"
+    # c1 bought chips and salsa: the customers who shop like them speak first.
+    assert picks[0].strategy == "discovery"
+
+
+@pytest.fixture
+def breakfast(shop: Shop) -> Shop:
+    """ann bought bread and jam; bob also honey; cleo also honey and tea. Toast goes with
+    butter, bought by customers unlike them."""
+    shop.products("bread", "jam", "honey", "tea", "toast", "butter")
+    shop.baskets(["bread", "jam"], customer="ann")
+    shop.baskets(["bread", "jam", "honey"], customer="bob")
+    shop.baskets(["bread", "jam", "honey", "tea"], customer="cleo")
+    shop.baskets(["toast", "butter"], times=3)
+    fit_recommendations(store=shop.store)
+    return shop
+
+
+def _breakfast(shop: Shop, *basket: str, **options: object) -> list[Pick]:
+    return shop.recommend("ann", *basket, now=NOW, **options)
+
+
+def test_cross_sell_shows_what_customers_who_shop_like_them_bought(breakfast):
+    picks = _breakfast(breakfast, "jam")
+    # Both of ann's neighbours bought honey, one bought tea.
+    assert _names(breakfast, picks) == ["honey", "tea"]
+    assert {(p.reason, p.strategy) for p in picks} == {(DISCOVERY_REASON, "discovery")}
+
+
+def test_cross_sell_puts_the_merchants_complements_before_discovery(breakfast, tmp_path: Path):
+    rules = tmp_path / "rules.csv"
+    rules.write_text(
+        "kind,source_product,source_category,target_product,target_category\n"
+        "complement,jam,,toast,\n"
+    )
+    load_rules(store=breakfast.store, path=rules)
+    picks = _breakfast(breakfast, "jam")
+    assert _names(breakfast, picks) == ["toast", "honey", "tea"]
+    assert [p.strategy for p in picks] == ["complementary", "discovery", "discovery"]
+
+
+def test_discovery_is_a_strategy_of_its_own(breakfast):
+    picks = _breakfast(breakfast, "jam", strategy="discovery")
+    assert _names(breakfast, picks) == ["honey", "tea"]
+
+
+def test_a_send_reads_the_picks_the_fit_stored_and_computes_none(breakfast, monkeypatch):
+    def refuse(**_: object) -> None:
+        raise AssertionError("a send must not fit")
+
+    monkeypatch.setattr(neighbours, "fit_discovery", refuse)
+    ann = breakfast.customer_id("ann")
+    CustomerPick.objects.filter(customer_id=ann, product_id=breakfast.ids["tea"]).update(
+        product_id=breakfast.ids["butter"]
+    )
+    assert _names(breakfast, _breakfast(breakfast, "jam")) == ["honey", "butter"]
+
+
+def test_a_customer_who_joined_after_the_fit_gets_the_basket_based_picks(breakfast):
+    breakfast.baskets(["toast"], customer="dora", at=NOW - dt.timedelta(hours=1))
+    picks = breakfast.recommend("dora", "toast", now=NOW)
+    assert picks[0] == Pick(breakfast.ids["butter"], "Goes with your Toast", "bought_together")
+    assert "discovery" not in {p.strategy for p in picks}
+
+
+def _bought_since_the_fit(shop: Shop) -> None:
+    shop.baskets(["honey"], customer="ann", at=NOW - dt.timedelta(hours=1))
+
+
+def _out_of_stock(shop: Shop) -> None:
+    _set(shop, "honey", stock=0)
+
+
+def _dearer_than_the_price_band(shop: Shop) -> None:
+    _set(shop, "honey", price=16)  # over 3x the 5.00 jam
+
+
+@pytest.mark.parametrize(
+    "change", [_bought_since_the_fit, _out_of_stock, _dearer_than_the_price_band]
+)
+def test_discovery_picks_pass_the_same_filters(breakfast, change: Callable[[Shop], None]):
+    change(breakfast)
+    assert _names(breakfast, _breakfast(breakfast, "jam"))[0] == "tea"
+    assert "honey" not in _names(breakfast, _breakfast(breakfast, "jam"))
+
+
+def test_discovery_picks_show_one_product_per_category(breakfast):
+    _set(breakfast, "honey", category="pantry")
+    _set(breakfast, "tea", category="pantry")
+    picks = _breakfast(breakfast, "jam")
+    assert _names(breakfast, picks)[0] == "honey"
+    assert "tea" not in _names(breakfast, picks)

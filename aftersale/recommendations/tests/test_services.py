@@ -1,6 +1,12 @@
 import datetime as dt
 
-from aftersale.recommendations.models import AssociationKind, ProductAssociation, ProductRank
+from aftersale.recommendations import services
+from aftersale.recommendations.models import (
+    AssociationKind,
+    CustomerPick,
+    ProductAssociation,
+    ProductRank,
+)
 from aftersale.recommendations.services import fit_recommendations
 from aftersale.recommendations.tests.conftest import DAY0, Shop
 
@@ -10,6 +16,21 @@ def _targets(shop: Shop, source: str) -> list[str]:
         store=shop.store, kind=AssociationKind.BOUGHT_TOGETHER, source_id=shop.ids[source]
     ).order_by("-score")
     return shop.names(rows.values_list("target_id", flat=True))
+
+
+def _picks(shop: Shop, customer: str) -> list[str]:
+    rows = CustomerPick.objects.filter(store=shop.store, customer_id=shop.customer_id(customer))
+    return shop.names(rows.order_by("-score").values_list("product_id", flat=True))
+
+
+def _neighbourhoods(shop: Shop) -> None:
+    """Two breakfast customers and two bathroom customers; each pair shares all but one
+    product."""
+    shop.products("bread", "jam", "honey", "soap", "shampoo", "sponge")
+    shop.baskets(["bread", "jam"], customer="ann")
+    shop.baskets(["bread"], ["jam", "honey"], customer="bob")
+    shop.baskets(["soap", "shampoo"], customer="cat")
+    shop.baskets(["soap", "shampoo", "sponge"], customer="dan")
 
 
 def _grocery(shop: Shop) -> None:
@@ -93,3 +114,40 @@ def test_fit_leaves_other_stores_alone(shop, store):
     together = ProductAssociation.objects.filter(kind=AssociationKind.BOUGHT_TOGETHER)
     assert together.filter(store=other.store).count() == 2
     assert ProductAssociation.objects.filter(store=store).count() == 0
+
+
+def test_fit_picks_for_each_customer_what_their_nearest_customer_bought_and_they_did_not(shop):
+    _neighbourhoods(shop)
+    summary = fit_recommendations(store=shop.store)
+    assert _picks(shop, "ann") == ["honey"]
+    assert _picks(shop, "cat") == ["sponge"]
+    # Everything bob's and dan's neighbours bought, they own.
+    assert _picks(shop, "bob") == _picks(shop, "dan") == []
+    assert summary.customer_picks == CustomerPick.objects.filter(store=shop.store).count() == 2
+
+
+def test_fit_keeps_each_customers_best_discovery_picks_first(shop, monkeypatch):
+    shop.products("bread", "jam", "honey", "tea")
+    shop.baskets(["bread", "jam"], customer="ann")
+    shop.baskets(["bread", "jam", "honey", "tea"], customer="bob")
+    shop.baskets(["bread", "jam", "honey"], customer="cleo")
+    fit_recommendations(store=shop.store)
+    # Both of ann's neighbours bought honey, one bought tea.
+    assert _picks(shop, "ann") == ["honey", "tea"]
+    monkeypatch.setattr(services, "DISCOVERY_PICKS", 1)
+    fit_recommendations(store=shop.store)
+    assert _picks(shop, "ann") == ["honey"]
+
+
+def test_refit_replaces_the_discovery_picks_and_drops_what_the_customer_bought_since(shop):
+    _neighbourhoods(shop)
+    fit_recommendations(store=shop.store)
+    shop.baskets(["honey"], customer="ann", at=DAY0 + dt.timedelta(days=1))
+    fit_recommendations(store=shop.store)
+    assert _picks(shop, "ann") == []
+    assert CustomerPick.objects.filter(store=shop.store).count() == 1
+
+
+def test_fit_of_an_empty_history_stores_no_discovery_picks(shop):
+    summary = fit_recommendations(store=shop.store)
+    assert summary.customer_picks == 0

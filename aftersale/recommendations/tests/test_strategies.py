@@ -44,11 +44,12 @@ def phones(shop: Shop) -> Shop:
     return shop
 
 
-def test_cross_sell_puts_the_merchants_complements_before_mined_pairs(phones, tmp_path):
+def test_cross_sell_puts_the_merchants_complements_before_mined_picks(phones, tmp_path):
     _rules(phones, tmp_path, "complement,phone,,case,", "complement,,phones,,chargers")
     picks = _picks(phones, "ann", "phone")
     assert _names(phones, picks)[:3] == ["case", "charger", "cable"]
-    assert [p.strategy for p in picks[:3]] == ["complementary", "complementary", "bought_together"]
+    # Every customer who shops like ann (bought the phone) bought the cable too.
+    assert [p.strategy for p in picks[:3]] == ["complementary", "complementary", "discovery"]
     assert picks[0].reason == "Goes with your Phone"
 
 

@@ -31,8 +31,9 @@ class Command(BaseCommand):
             summary = fit_recommendations(store=store, until=clock.now())
             self.stdout.write(
                 f"{store.slug}: {summary.pairs:,} bought-together and {summary.similar_pairs:,} "
-                f"similar-history pairs, {summary.intervals:,} repurchase intervals from "
-                f"{summary.baskets:,} baskets in {summary.seconds:.1f} s"
+                f"similar-history pairs, {summary.customer_picks:,} discovery picks, "
+                f"{summary.intervals:,} repurchase intervals from {summary.baskets:,} baskets "
+                f"in {summary.seconds:.1f} s"
             )
             return
         path: Path = options["file"]
