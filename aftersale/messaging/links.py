@@ -13,11 +13,16 @@ from django.conf import settings
 from django.core import signing
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from aftersale.signing import sign
+from aftersale.signing import is_signature, sign, signature
 
 _UNSUBSCRIBE_SALT = "aftersale.messaging.unsubscribe"
 # Each kind of token has its own salt, so an open token is never accepted as a click.
-_CLICK_SALT = "aftersale.tracking.click"
+# A click token is "<message id>.<link index>:<signature of the message id>": one
+# signature per message, and the index, unsigned, can only name a link that message
+# recorded. Emails sent before signed each "<message id>.<link index>" with the old salt.
+_CLICK_SALT = "aftersale.tracking.click.message"
+_PER_LINK_CLICK_SALT = "aftersale.tracking.click"
+_CLICK_TOKEN = re.compile(r"([0-9]+)\.([0-9]+):([A-Za-z0-9_-]+)", re.ASCII)
 _OPEN_SALT = "aftersale.tracking.open"
 _REPLY_SALT = "aftersale.messaging.reply"
 # Mail systems may change the case of an address's local part, so the reply token is
@@ -119,17 +124,22 @@ def unsubscribe_url(message_id: int) -> str:
 def click_token(message_id: int, index: int) -> str:
     """A URL-safe token naming link `index` of message `message_id`; it carries no URL,
     so the redirect can only go where the message's recorded links say."""
-    return sign(f"{message_id}.{index}", salt=_CLICK_SALT)
+    return f"{message_id}.{index}:{signature(str(message_id), salt=_CLICK_SALT)}"
 
 
 def click_from_token(token: str) -> tuple[int, int] | None:
-    """(message id, link index) inside `token`, or None when `click_token` did not make
-    it with this installation's secret key."""
-    try:
-        message_id, _, index = signing.Signer(salt=_CLICK_SALT).unsign(token).partition(".")
-        return int(message_id), int(index)
-    except (signing.BadSignature, ValueError):
+    """(message id, link index) inside `token`, or None when `click_token` (or, for
+    emails sent before, the per-link signing) did not make it with this installation's
+    secret key."""
+    match = _CLICK_TOKEN.fullmatch(token)
+    if match is None:
         return None
+    message_id, index, given = match.groups()
+    if is_signature(message_id, given, salt=_CLICK_SALT) or is_signature(
+        f"{message_id}.{index}", given, salt=_PER_LINK_CLICK_SALT
+    ):
+        return int(message_id), int(index)
+    return None
 
 
 def open_token(message_id: int) -> str:
@@ -183,11 +193,12 @@ class ClickRedirects:
         self.by_destination: dict[str, str] = {}  # insertion order = link index
 
     def redirect(self, destination: str) -> str:
-        """The redirect URL of `destination`, signed the first time it is seen."""
-        if destination not in self.by_destination:  # an email repeats its product links
+        """The redirect URL of `destination`, numbered the first time it is seen."""
+        url = self.by_destination.get(destination)
+        if url is None:  # an email repeats its product links
             token = click_token(self.message_id, len(self.by_destination))
-            self.by_destination[destination] = f"{self.base}/c/{token}/"
-        return self.by_destination[destination]
+            url = self.by_destination[destination] = f"{self.base}/c/{token}/"
+        return url
 
     @property
     def destinations(self) -> list[str]:

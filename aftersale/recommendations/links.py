@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core import signing
 
-from aftersale.signing import sign
+from aftersale.signing import is_signature, signature
 
-_FEEDBACK_SALT = "aftersale.recommendations.feedback"
+# A token is "<message id>.<product id>.<y|n>:<signature of the message id>": one
+# signature per message, and the product and answer, unsigned, only count for a product
+# that message recommended (the view and record_feedback check). Emails sent before
+# signed the whole "<message id>.<product id>.<y|n>" with the old salt.
+_FEEDBACK_SALT = "aftersale.recommendations.feedback.message"
+_PER_ANSWER_SALT = "aftersale.recommendations.feedback"
+_TOKEN = re.compile(r"(([0-9]+)\.([0-9]+)\.([yn])):([A-Za-z0-9_-]+)", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -40,18 +46,20 @@ def feedback_urls(message_id: int, product_id: int) -> FeedbackUrls:
 
 def feedback_token(message_id: int, product_id: int, *, helpful: bool) -> str:
     """A URL-safe token naming one answer for one pick of one message."""
-    return sign(f"{message_id}.{product_id}.{'y' if helpful else 'n'}", salt=_FEEDBACK_SALT)
+    answer = "y" if helpful else "n"
+    return f"{message_id}.{product_id}.{answer}:{signature(str(message_id), salt=_FEEDBACK_SALT)}"
 
 
 def answer_from_token(token: str) -> FeedbackAnswer | None:
-    """The answer inside `token`, or None when `feedback_token` did not make it with this
-    installation's secret key."""
-    try:
-        message_id, product_id, answer = (
-            signing.Signer(salt=_FEEDBACK_SALT).unsign(token).split(".")
-        )
-        if answer not in ("y", "n"):
-            return None
-        return FeedbackAnswer(int(message_id), int(product_id), answer == "y")
-    except (signing.BadSignature, ValueError):
+    """The answer inside `token`, or None when `feedback_token` (or, for emails sent
+    before, the per-answer signing) did not make it with this installation's secret
+    key. The product is not checked here: the message may not have recommended it."""
+    match = _TOKEN.fullmatch(token)
+    if match is None:
         return None
+    value, message_id, product_id, answer, given = match.groups()
+    if is_signature(message_id, given, salt=_FEEDBACK_SALT) or is_signature(
+        value, given, salt=_PER_ANSWER_SALT
+    ):
+        return FeedbackAnswer(int(message_id), int(product_id), answer == "y")
+    return None

@@ -21,7 +21,7 @@ def feedback(request: HttpRequest, token: str) -> HttpResponse:
     message = Message.objects.filter(pk=answer.message_id).first() if answer else None
     product = (
         Product.objects.filter(pk=answer.product_id, store_id=message.store_id).first()
-        if answer and message
+        if answer and message and _recommended(message, answer.product_id)
         else None
     )
     if answer is None or message is None or product is None:
@@ -36,3 +36,9 @@ def feedback(request: HttpRequest, token: str) -> HttpResponse:
             raise Http404("no such recommendation") from error
     context = {"store": message.store, "product": product, "helpful": answer.helpful, "done": done}
     return render(request, "recommendations/feedback.html", context)
+
+
+def _recommended(message: Message, product_id: int) -> bool:
+    # The token signs only the message: a product it did not recommend is not found.
+    picks = message.recommendations if isinstance(message.recommendations, list) else []
+    return any(isinstance(p, dict) and p.get("product_id") == product_id for p in picks)

@@ -112,8 +112,11 @@ def test_a_preview_render_has_no_redirects_and_no_pixel(
 def test_tracking_tokens_refuse_tampering_and_each_other() -> None:
     token = click_token(42, 3)
     assert click_from_token(token) == (42, 3)
-    assert click_from_token(token.replace("42.3", "42.4", 1)) is None
+    # One signature per message: another index names another link of the same message
+    # (the click view redirects only to links that message recorded), never another one.
+    assert click_from_token(token.replace("42.3", "42.4", 1)) == (42, 4)
     assert click_from_token(token.replace("42.3", "43.3", 1)) is None
+    assert click_from_token(token.replace("42.3", "42.-3", 1)) is None
     assert click_from_token(open_token(42)) is None  # another salt: not a click
     assert message_id_from_open_token(token) is None
     assert message_id_from_open_token(open_token(42)) == 42
@@ -168,9 +171,15 @@ def test_previews_and_untracked_renders_ask_for_no_feedback(
         assert "Was this helpful?" not in page and f"{PUBLIC}/f/" not in page
 
 
-def test_tokens_are_the_ones_djangos_signer_makes_and_checks(settings: Settings) -> None:
+def test_click_tokens_sign_the_message_once_and_tokens_of_sent_emails_still_work(
+    settings: Settings,
+) -> None:
     for secret in ("one secret key", "another secret key"):
         settings.SECRET_KEY = secret
-        token = click_token(42, 3)
-        assert token == signing.Signer(salt="aftersale.tracking.click").sign("42.3")
-        assert click_from_token(token) == (42, 3)
+        message_signature = signing.Signer(salt="aftersale.tracking.click.message").sign("42")
+        assert click_token(42, 3) == message_signature.replace("42:", "42.3:", 1)
+        assert click_from_token(click_token(42, 3)) == (42, 3)
+        # Emails sent before signed every link on its own.
+        per_link = signing.Signer(salt="aftersale.tracking.click").sign("42.3")
+        assert click_from_token(per_link) == (42, 3)
+        assert click_from_token(per_link.replace("42.3", "42.4", 1)) is None

@@ -75,8 +75,9 @@ def test_a_tampered_or_foreign_click_token_is_refused_and_records_nothing(
     message, clicks = sent
     token = clicks[0].removeprefix("/c/").removesuffix("/")
     forged = [
-        token.replace(f"{message.pk}.0:", f"{message.pk}.1:", 1),  # another link, old signature
         token.replace(f"{message.pk}.0:", f"{message.pk + 1}.0:", 1),  # another message
+        # A link index the message never had (the signature covers the message only).
+        token.replace(f"{message.pk}.0:", f"{message.pk}.{len(message.tracked_urls)}:", 1),
         token[:-2] + ("AA" if not token.endswith("AA") else "BB"),  # broken signature
         open_token(message.pk),  # a valid token of another kind
         "garbage",
@@ -84,6 +85,15 @@ def test_a_tampered_or_foreign_click_token_is_refused_and_records_nothing(
     for bad in forged:
         assert Client().get(f"/c/{bad}/").status_code == 404, bad
     assert not Event.objects.filter(kind=EventKind.CLICKED).exists()
+
+
+def test_another_link_index_reaches_only_that_link_of_the_same_message(
+    sent: tuple[Message, list[str]],
+) -> None:
+    message, clicks = sent
+    second = clicks[0].replace(f"/c/{message.pk}.0:", f"/c/{message.pk}.1:", 1)
+    response = Client().get(second)
+    assert response.status_code == 302 and response["Location"] == message.tracked_urls[1]
 
 
 def test_a_validly_signed_link_the_message_never_had_is_refused(
