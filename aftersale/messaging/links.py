@@ -35,8 +35,6 @@ _HREF = re.compile(r"""(href\s*=\s*)(["'])(.*?)\2""", re.DOTALL)
 _HREF_ANY_CASE = re.compile(_HREF.pattern, re.DOTALL | re.IGNORECASE)
 
 
-# Emails of one flow step repeat the same shop URLs: tag each once per process.
-@functools.lru_cache(maxsize=4096)
 def add_utm(url: str, *, campaign: str, content: str) -> str:
     """`url` with utm_source=aftersale, utm_medium=email, utm_campaign and utm_content
     added; existing query parameters (including any UTM the merchant set) are kept."""
@@ -61,6 +59,17 @@ def is_shop_link(url: str, *, own_prefix: str) -> bool:
     """Whether `url` leads to the shop: http(s) and not back to this installation
     (unsubscribe, tracking). mailto: and anchors are not shop links."""
     return url.startswith(("http://", "https://")) and not url.startswith(own_prefix)
+
+
+# Every email of a flow step has the same shop links: each is tagged once per process.
+@functools.lru_cache(maxsize=4096)
+def shop_destination(url: str, own_prefix: str, campaign: str, content: str, /) -> str | None:
+    """`url` (outer whitespace removed) UTM-tagged (see add_utm) when it is a shop link
+    (see is_shop_link, `own_prefix` this installation's public URL and "/"), else None."""
+    url = url.strip()
+    if not is_shop_link(url, own_prefix=own_prefix):
+        return None
+    return add_utm(url, campaign=campaign, content=content)
 
 
 def href_matches(page: str) -> list[re.Match[str]]:
@@ -92,11 +101,11 @@ def tag_links(page: str, *, campaign: str, content: str) -> str:
     own_prefix = _public_base() + "/"
 
     def tag(match: re.Match[str]) -> str:
-        url = html.unescape(match.group(3)).strip()
-        if not is_shop_link(url, own_prefix=own_prefix):
+        tagged = shop_destination(html.unescape(match.group(3)), own_prefix, campaign, content)
+        if tagged is None:
             return match.group(0)
-        tagged = html.escape(add_utm(url, campaign=campaign, content=content), quote=True)
-        return f"{match.group(1)}{match.group(2)}{tagged}{match.group(2)}"
+        written = html.escape(tagged, quote=True)
+        return f"{match.group(1)}{match.group(2)}{written}{match.group(2)}"
 
     return _sub_hrefs(tag, page)
 

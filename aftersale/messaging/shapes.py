@@ -38,7 +38,7 @@ import jinja2
 from markupsafe import escape
 
 from aftersale.messaging.context import Constant
-from aftersale.messaging.links import ClickRedirects, add_pixel, add_utm, href_matches, is_shop_link
+from aftersale.messaging.links import ClickRedirects, add_pixel, href_matches, shop_destination
 from aftersale.messaging.mime import quoted_piece
 from aftersale.messaging.mjml import mjml_to_html
 from aftersale.messaging.plaintext import LinkEnd, join_text, text_chunks
@@ -225,7 +225,18 @@ def _shape(skeleton: str, *, values: list[str], was: str) -> _Shape | None:
 def _baked(shape: _Shape, values: list[str]) -> set[int]:
     with _lock:
         always = set(shape.always_baked)
-    return always | {i for i, value in enumerate(values) if _NOT_PLAIN.search(value)}
+    return always | {i for i, value in enumerate(values) if not _is_plain(value)}
+
+
+def _is_plain(value: str) -> bool:
+    """Whether `value` can be written into a compiled form (see the module docstring).
+    Kept, as the written forms are: most values repeat from email to email."""
+    plain = _plain.get(value)
+    if plain is None:
+        if len(_plain) >= _WRITTEN_KEPT:
+            _plain.clear()
+        plain = _plain[value] = not _NOT_PLAIN.search(value)
+    return plain
 
 
 def _fill_mjml(parts: list[str], values: list[str], *, baked: set[int] | None) -> str:
@@ -371,6 +382,7 @@ _HTML_ESCAPES = (_TEXT_ESCAPES, _ATTRIBUTE_ESCAPES)
 # value -> (its HTML, that quoted-printable), for HTML text and for attribute values.
 _written_in_html: tuple[dict[str, tuple[str, bytes]], ...] = ({}, {})
 _written_in_text: dict[str, str] = {}
+_plain: dict[str, bool] = {}
 
 
 def _in_html(value: str, slot: int) -> tuple[str, bytes]:
@@ -401,13 +413,11 @@ def _fill(form: _Form, values: list[str], tracking: Tracking) -> Finished:
     redirects = ClickRedirects(message_id=tracking.message_id)
 
     def tagged(url: str) -> str | None:
-        url = url.strip()
-        if not is_shop_link(url, own_prefix=redirects.own_prefix):
-            return None
-        return add_utm(url, campaign=tracking.campaign, content=tracking.content)
+        return shop_destination(url, redirects.own_prefix, tracking.campaign, tracking.content)
 
     html: list[str] = []
     quoted: list[bytes] = []
+    quoted_links: dict[str, bytes] = {}  # an email repeats its product links
     for piece, literal in zip(form.html, form.quoted, strict=True):
         if literal is not None:
             html.append(piece)  # type: ignore[arg-type]
@@ -420,7 +430,9 @@ def _fill(form: _Form, values: list[str], tracking: Tracking) -> Finished:
             assert piece is None or isinstance(piece, _Href)
             link = _written_link(piece, values, tracking.pixel_src, tagged, redirects)
             html.append(link)
-            quoted.append(quoted_piece(link))
+            if link not in quoted_links:
+                quoted_links[link] = quoted_piece(link)
+            quoted.append(quoted_links[link])
     chunks: list[str | LinkEnd] = []
     for text_piece in form.text:
         if isinstance(text_piece, _Link):
@@ -452,9 +464,10 @@ def _written_link(
     if piece is None:
         return pixel_src
     destination = tagged(_join(piece.decoded, values))
-    if destination is None:
+    if destination is None:  # the message's own links (unsubscribe, feedback), mailto:
         return "".join(
-            p if isinstance(p, str) else _in_html(values[p >> 1], p)[0] for p in piece.written
+            p if isinstance(p, str) else values[p >> 1].translate(_HTML_ESCAPES[p & 1])
+            for p in piece.written
         )
     return redirects.redirect(destination)
 
