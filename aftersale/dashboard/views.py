@@ -46,9 +46,10 @@ def recommendations(request: HtmxRequest, slug: str) -> HttpResponse:
     """The latest evaluation run the store may see (or the one `?run=` picks), as tables
     and a chart; an htmx request for another run gets only the results panel."""
     store = _store(request, slug)
-    run_id = request.GET.get("run", "")
-    run = evaluation_run(store=store, run_id=int(run_id) if run_id.isdigit() else None)
-    if run_id and run is None:
+    picked = request.GET.get("run", "")
+    run_id = int(picked) if picked.isdigit() else None
+    run = evaluation_run(store=store, run_id=run_id)
+    if picked and (run_id is None or run is None):
         raise Http404("no such evaluation run")
     context = {
         "section": "recommendations",

@@ -76,6 +76,7 @@ def test_a_login_cannot_see_another_stores_pages_or_runs(
     assert client.get(chart).status_code == 404
     own_page = reverse("dashboard:recommendations", args=[store.slug])
     assert client.get(own_page, {"run": others_run.pk}).status_code == 404
+    assert client.get(own_page, {"run": "latest"}).status_code == 404
     own_chart = reverse("dashboard:evaluation-chart", args=[store.slug, others_run.pk])
     assert client.get(own_chart).status_code == 404
 

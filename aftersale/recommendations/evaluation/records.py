@@ -73,8 +73,8 @@ def evaluation_run(*, store: Store, run_id: int | None = None) -> EvaluationRun 
 
 def suggested_cuts(*, store: Store) -> tuple[dt.date, dt.date] | None:
     """(cut, validation cut) for evaluating `store`'s own history: the last 60 days of
-    its orders to test on and the 60 days before them to tune on (on the Complete
-    Journey, 2017-11-01 and 2017-09-02). None when the store has no orders."""
+    its orders to test on and the 60 days before them to tune on. None when the store
+    has no orders."""
     last = Order.objects.filter(store=store).aggregate(last=Max("placed_at"))["last"]
     if last is None:
         return None
