@@ -37,16 +37,24 @@ class Lines:
 
 
 def fit_discovery(
-    *, lines: Lines, neighbours: int, popularity_exponent: float, half_life_days: float
+    *,
+    lines: Lines,
+    neighbours: int,
+    popularity_exponent: float,
+    half_life_days: float,
+    count_exponent: float = 1.0,
 ) -> Scorer:
     """Scores for products new to each customer, from their nearest customers.
 
     A product scores the similarity-weighted share of the `neighbours` who ever bought
     it, divided by (customers who bought it) ^ `popularity_exponent`, which tempers what
     every neighbour buys anyway (milk, bananas) and the customer has likely passed on.
-    Owned products score too: callers filter them.
+    Customers are compared on recency_vectors with `count_exponent`. Owned products
+    score too: callers filter them.
     """
-    vectors = recency_vectors(lines=lines, half_life_days=half_life_days)
+    vectors = recency_vectors(
+        lines=lines, half_life_days=half_life_days, count_exponent=count_exponent
+    )
     similar = top_neighbours(vectors=vectors, neighbours=neighbours)
     bought = sparse.csr_matrix(vectors > 0, dtype=np.float32)
     buyers = np.bincount(bought.indices, minlength=lines.shape[1]).astype(np.float32)
@@ -58,13 +66,23 @@ def fit_discovery(
     return score
 
 
-def recency_vectors(*, lines: Lines, half_life_days: float) -> sparse.csr_matrix:
+def recency_vectors(
+    *, lines: Lines, half_life_days: float, count_exponent: float = 1.0
+) -> sparse.csr_matrix:
     """Customers x products, float32: the baskets holding the product, each weighted
-    0.5^(age / half-life); rows L2-normalised."""
+    0.5^(age / half-life), summed and raised to `count_exponent`; rows L2-normalised.
+
+    An exponent below 1 damps the staples a customer buys every week, which otherwise
+    outweigh the rest of their taste: with 0.5, milk in 16 baskets counts 4 times a
+    product bought once, not 16 times. On three validation cuts before the Complete
+    Journey's test cut, discovery's hit rate@4 averaged 0.346 with 0.5 against 0.333
+    with 1 (the plain recency-weighted counts)."""
     weight = np.power(0.5, lines.age_days / half_life_days, dtype=np.float32)
     vectors = sparse.csr_matrix(
         (weight, (lines.customers, lines.products)), shape=lines.shape, dtype=np.float32
     )
+    if count_exponent != 1.0:
+        vectors.data = np.power(vectors.data, count_exponent, dtype=np.float32)
     norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
     return sparse.csr_matrix(
         sparse.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ vectors

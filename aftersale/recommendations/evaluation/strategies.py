@@ -77,6 +77,7 @@ def fit_discovery(
     neighbours: int,
     popularity_exponent: float,
     half_life_days: float,
+    count_exponent: float,
 ) -> Scorer:
     """Products new to the customer, from their nearest customers, as the live fit
     picks them (neighbours.fit_discovery)."""
@@ -85,6 +86,7 @@ def fit_discovery(
         neighbours=neighbours,
         popularity_exponent=popularity_exponent,
         half_life_days=half_life_days,
+        count_exponent=count_exponent,
     )
 
 

@@ -135,7 +135,11 @@ DISCOVERY_SHOP = [
 
 def _discovery(history, exponent=0.5):
     return strategies.fit_discovery(
-        history=history, half_life_days=365.0, neighbours=2, popularity_exponent=exponent
+        history=history,
+        half_life_days=365.0,
+        neighbours=2,
+        popularity_exponent=exponent,
+        count_exponent=0.5,
     )
 
 
