@@ -36,6 +36,7 @@ _HIDDEN_STYLE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 
 
 _WHITESPACE = re.compile(r"\s+")
+_BLANK_LINES = re.compile(r"\n{3,}")
 _STRUCK_TAGS = frozenset({"s", "del", "strike"})
 
 
@@ -81,11 +82,27 @@ def join_text(chunks: Sequence[str | LinkEnd], *, href: Callable[[str], str] = s
             written.append(chunk)
             continue
         url = href(chunk.href)
-        text = " ".join("".join(written[at[chunk.start] :]).split())
-        if url.startswith(("http://", "https://", "mailto:")) and text and text != url:
+        if shows_url(url, link_text("".join(written[at[chunk.start] :]))):
             written.append(f" ({url})")
-    lines = (" ".join(line.split()) for line in "".join(written).split("\n"))
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+    return tidy("".join(written))
+
+
+def link_text(text: str) -> str:
+    """A link's `text` as join_text compares it with the URL: one line, whitespace runs
+    as one space, none outside."""
+    return " ".join(text.split())
+
+
+def shows_url(url: str, text: str) -> bool:
+    """Whether a link of `text` (see link_text) to `url` has its URL written after it."""
+    return url.startswith(("http://", "https://", "mailto:")) and bool(text) and text != url
+
+
+def tidy(text: str) -> str:
+    """`text` with each line's whitespace runs as one space and none at its ends, at
+    most one blank line in a row, none at the start or end, and a line end at the end."""
+    lines = (" ".join(line.split()) for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip() + "\n"
 
 
 def _walk(element: etree._Element, chunks: TextChunks, *, was: str) -> None:

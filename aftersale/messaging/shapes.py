@@ -41,7 +41,14 @@ from aftersale.messaging.context import Constant
 from aftersale.messaging.links import ClickRedirects, add_pixel, href_matches, shop_destination
 from aftersale.messaging.mime import quoted_piece
 from aftersale.messaging.mjml import mjml_to_html
-from aftersale.messaging.plaintext import LinkEnd, join_text, text_chunks
+from aftersale.messaging.plaintext import (
+    LinkEnd,
+    join_text,
+    link_text,
+    shows_url,
+    text_chunks,
+    tidy,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -130,14 +137,30 @@ class _Link:
 
 
 @dataclass(frozen=True)
+class _TextLink:
+    """A link of the plain-text part: its href and its text (see plaintext.link_text),
+    literals and value indices."""
+
+    href: tuple[str | int, ...]
+    text: tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
 class _Form:
     """A compiled skeleton: HTML pieces (literals, value slots 2n for text and 2n+1 for
     attributes, hrefs, the pixel), the literals quoted-printable (None for the others),
-    and text pieces (literal/value tuples and links)."""
+    text pieces (literal/value tuples and links) and the text's links in order (None
+    when links nest: then the text is tidied per email). `tidied` keeps the tidy text by
+    which links show their URL: literals, value indices, and (number of values + k) for
+    link k's URL."""
 
     html: tuple[str | int | _Href | None, ...]
     quoted: tuple[bytes | None, ...]
     text: tuple[tuple[str | int, ...] | _Link, ...]
+    text_links: tuple[_TextLink, ...] | None
+    tidied: dict[tuple[bool, ...], tuple[str | int, ...]] = field(
+        default_factory=dict, compare=False
+    )
 
 
 @dataclass
@@ -274,7 +297,9 @@ def _compile(
         if wanted == baked:
             pieces = _html_pieces(html)
             quoted = tuple(quoted_piece(p) if isinstance(p, str) else None for p in pieces)
-            return _Form(html=pieces, quoted=quoted, text=_text_pieces(chunks)), key
+            text = _text_pieces(chunks)
+            form = _Form(html=pieces, quoted=quoted, text=text, text_links=_text_links(text))
+            return form, key
         baked = wanted
     return None, key
 
@@ -365,6 +390,26 @@ def _text_pieces(chunks: Sequence[str | LinkEnd]) -> tuple[tuple[str | int, ...]
     return tuple(pieces)
 
 
+def _text_links(
+    pieces: tuple[tuple[str | int, ...] | _Link, ...],
+) -> tuple[_TextLink, ...] | None:
+    """The links of the text `pieces` with their tidy text; None when one link's text
+    holds another link (its URL would be part of the text)."""
+    links = []
+    for at, piece in enumerate(pieces):
+        if isinstance(piece, _Link):
+            inside = pieces[piece.start : at]
+            if any(isinstance(p, _Link) for p in inside):
+                return None
+            text = link_text("".join(_with_sentinels(p) for p in inside))  # type: ignore[arg-type]
+            links.append(_TextLink(href=piece.href, text=_split_text(text)))
+    return tuple(links)
+
+
+def _with_sentinels(pieces: tuple[str | int, ...]) -> str:
+    return "".join(p if isinstance(p, str) else f"\ue000{p}\ue001" for p in pieces)
+
+
 def _split_text(text: str, *, decode: Callable[[str], str] = str) -> tuple[str | int, ...]:
     """`text` cut into literals (through `decode`) and the indices of its sentinels."""
     pieces: list[str | int] = []
@@ -433,23 +478,74 @@ def _fill(form: _Form, values: list[str], tracking: Tracking) -> Finished:
             if link not in quoted_links:
                 quoted_links[link] = quoted_piece(link)
             quoted.append(quoted_links[link])
+
+    def written_href(href: str) -> str:
+        return tagged(href) or href
+
+    return Finished(
+        html="".join(html),
+        text=_text(form, values, written_href),
+        links=tuple(redirects.destinations),
+        html_quoted=tuple(quoted),
+    )
+
+
+def _text(form: _Form, values: list[str], written_href: Callable[[str], str]) -> str:
+    """The plain-text part: the form's tidy text with the values and the shown URLs
+    written in. That is the tidy text of the email, as a written value never has
+    whitespace outside or a run of it inside (baked values may, see _NOT_PLAIN) and a
+    URL none at all; otherwise it is tidied here (join_text)."""
+    if form.text_links is None:
+        return _joined_text(form, values, written_href)
+    urls = [written_href(_join(link.href, values)) for link in form.text_links]
+    shown = tuple(
+        shows_url(url, _join(link.text, values, written=_in_text))
+        for url, link in zip(urls, form.text_links, strict=True)
+    )
+    if any(show and not _one_word(url) for show, url in zip(shown, urls, strict=True)):
+        return _joined_text(form, values, written_href)
+    tidied = form.tidied.get(shown)
+    if tidied is None:
+        if len(form.tidied) >= MAX_FORMS:
+            form.tidied.clear()
+        tidied = form.tidied[shown] = _tidied(form.text, shown, values=len(values))
+    count = len(values)
+    return "".join(
+        p if type(p) is str else _in_text(values[p]) if p < count else urls[p - count]  # type: ignore[operator,index]
+        for p in tidied
+    )
+
+
+def _one_word(url: str) -> bool:
+    return url.isprintable() and " " not in url
+
+
+def _tidied(
+    pieces: tuple[tuple[str | int, ...] | _Link, ...], shown: tuple[bool, ...], *, values: int
+) -> tuple[str | int, ...]:
+    """The tidy text of `pieces` with sentinels for the values and for the URLs of the
+    `shown` links (numbered from `values` on), cut at them (see _Form.tidied)."""
+    written: list[str] = []
+    link = 0
+    for piece in pieces:
+        if not isinstance(piece, _Link):
+            written.append(_with_sentinels(piece))
+            continue
+        if shown[link]:
+            written.append(f" (\ue000{values + link}\ue001)")
+        link += 1
+    return _split_text(tidy("".join(written)))
+
+
+def _joined_text(form: _Form, values: list[str], written_href: Callable[[str], str]) -> str:
+    """The plain-text part tidied from the form's text pieces with the values in."""
     chunks: list[str | LinkEnd] = []
     for text_piece in form.text:
         if isinstance(text_piece, _Link):
             chunks.append(LinkEnd(start=text_piece.start, href=_join(text_piece.href, values)))
         else:
             chunks.append(_join(text_piece, values, written=_in_text))
-
-    def written_href(href: str) -> str:
-        return tagged(href) or href
-
-    text = join_text(chunks, href=written_href)
-    return Finished(
-        html="".join(html),
-        text=text,
-        links=tuple(redirects.destinations),
-        html_quoted=tuple(quoted),
-    )
+    return join_text(chunks, href=written_href)
 
 
 def _written_link(

@@ -133,3 +133,39 @@ def test_store_details_and_phrases_are_compiled_with_the_skeleton_not_filled_in(
 
 def _fill_skeleton(skeleton: str, values: list[str]) -> str:
     return re.sub("\ue000(\\d+)\ue001", lambda m: str(escape(values[int(m.group(1))])), skeleton)
+
+
+def test_the_compiled_text_part_is_the_tidy_text_whatever_the_values_and_links(
+    grocer: Grocer,  # noqa: F811
+    clock: VirtualClock,
+) -> None:
+    template: EmailTemplate = grocer.templates[0]
+    template.body_mjml = (
+        "<mjml><mj-head><mj-attributes><mj-all font-family='Helvetica' /></mj-attributes>"
+        "</mj-head><mj-body><mj-section><mj-column><mj-text>"
+        "Hi {{ customer.first_name }},<br/>"
+        '<a href="mailto:{{ customer.email }}">mailto:{{ customer.email }}</a> '
+        '<a href="{{ customer.last_name }}">{{ customer.last_name }}</a>'
+        '<p><a href="https://shop.example.com/x">   </a></p>'
+        '<a href="https://shop.example.com/"> Shop <b>{{ customer.first_name }}</b>   now</a>'
+        "</mj-text></mj-column></mj-section></mj-body></mjml>"
+    )
+    template.save()
+    customer = grocer.customer
+    # The last name is a link's text and URL: a shop link shows its (tagged) URL, a
+    # mailto: link of the same text does not, nor does a relative one.
+    names = [
+        ("Ann", "https://shop.example.com/a"),
+        ("Zoë  Marie", "mailto:zoe@example.com"),
+        ("A\u2003B", "x  y"),
+        ("Ann", ""),
+    ]
+    for first_name, last_name in names:
+        customer.first_name, customer.last_name = first_name, last_name
+        customer.save()
+        message = make_message(template=template, customer=customer, now=clock.now())
+        tracked = render_message(message=message, now=clock.now())
+        # An untracked render is always finished the slow way; its text is the same.
+        slow = render_message(message=message, now=clock.now(), track=False)
+        assert tracked.text == slow.text, (first_name, last_name)
+    assert shapes.compiled_forms() == (2, 0)  # with and without a last name
