@@ -119,7 +119,13 @@ def _body(text: str, *, quoted_pieces: Sequence[bytes] = ()) -> tuple[str, bytes
     """(Content-Transfer-Encoding, body bytes with CRLF line ends) for `text`:
     quoted-printable (joined from `quoted_pieces` when given, see quoted_piece), or
     base64 when much of it is not ASCII (Arabic, Hebrew, CJK), where base64 is the
-    shorter one."""
+    shorter one. No line of either starts with ".", so SMTP has nothing to double."""
+    if quoted_pieces:
+        quoted = b"".join(quoted_pieces)
+        # Quoted-printable is at least as long as the UTF-8, so a short one settles the
+        # choice below without encoding the text again (the common case: mostly ASCII).
+        if len(quoted) * 3 <= len(text) * 4:
+            return "quoted-printable", quoted
     normalized = text.replace("\r\n", "\n").replace("\r", "\n")
     raw = normalized.encode()
     if (len(raw) - len(normalized)) * 4 > len(raw):  # each non-ASCII char adds 1-3 bytes
@@ -129,33 +135,55 @@ def _body(text: str, *, quoted_pieces: Sequence[bytes] = ()) -> tuple[str, bytes
             for i in range(0, len(canonical), _BASE64_LINE_BYTES)
         ]
         return "base64", b"".join(lines).replace(b"\n", b"\r\n")
-    encoded = b"".join(quoted_pieces) or _quoted_printable(raw)
-    return "quoted-printable", encoded.replace(b"\n", b"\r\n")
+    if quoted_pieces:
+        return "quoted-printable", quoted
+    return "quoted-printable", _quoted_printable(raw).replace(b"\n", b"\r\n")
 
 
 def _quoted_printable(raw: bytes) -> bytes:
-    # istext: "\n" is a line end to keep, not a byte to encode; lines wrap at 76 with a
-    # soft break; "=", non-ASCII bytes and trailing spaces are encoded.
+    """`raw` quoted-printable with LF line ends: lines wrap at 76 with a soft break;
+    "=", non-ASCII bytes, trailing spaces and a "." starting a line are encoded."""
+    encoded = _b2a_qp(raw)
+    if encoded.startswith(b".") or b"\n." in encoded:
+        encoded = b"\n".join(_fitted(line, _MAX_QP_LINE) for line in encoded.split(b"\n"))
+    return encoded
+
+
+def _b2a_qp(raw: bytes) -> bytes:
+    # istext: "\n" is a line end to keep, not a byte to encode.
     return binascii.b2a_qp(raw, quotetabs=False, istext=True, header=False)
 
 
+def _fitted(line: bytes, limit: int) -> bytes:
+    """One quoted-printable line as LF-separated lines of at most 76 characters (the
+    last at most `limit`), split with soft breaks outside "=XX" escapes, none starting
+    with "." (written "=2E" instead, so SMTP has nothing to double)."""
+    fitted = []
+    while True:
+        if line.startswith(b"."):
+            line = b"=2E" + line[1:]
+        if len(line) <= limit:
+            fitted.append(line)
+            return b"\n".join(fitted)
+        cut = _MAX_QP_LINE - 1  # room for the soft break's "="
+        cut -= 1 if line[cut - 1 : cut] == b"=" else 2 if line[cut - 2 : cut - 1] == b"=" else 0
+        fitted.append(line[:cut] + b"=")
+        line = line[cut:]
+
+
 def quoted_piece(text: str) -> bytes:
-    """`text` quoted-printable (LF line ends) as one piece of a longer body: it starts a
-    line and ends with a soft line break, so pieces encoded one by one (a literal once,
+    """`text` quoted-printable (CRLF line ends) as one piece of a longer body: it starts
+    a line and ends with a soft line break, so pieces encoded one by one (a literal once,
     a value once per value) join into a body that decodes to their texts joined, with
-    no line over 76 characters. Empty for empty text."""
+    no line over 76 characters and none starting with ".". Empty for empty text."""
     if not text:
         return b""
     normalized = text.replace("\r\n", "\n").replace("\r", "\n")
     encoded = _quoted_printable(normalized.encode())
     last_line = encoded.rfind(b"\n") + 1
     if len(encoded) - last_line >= _MAX_QP_LINE:  # no room left for the "="
-        cut = last_line + _MAX_QP_LINE - 1
-        cut -= (
-            1 if encoded[cut - 1 : cut] == b"=" else 2 if encoded[cut - 2 : cut - 1] == b"=" else 0
-        )
-        encoded = encoded[:cut] + b"=\n" + encoded[cut:]
-    return encoded + b"=\n"
+        encoded = encoded[:last_line] + _fitted(encoded[last_line:], _MAX_QP_LINE - 1)
+    return (encoded + b"=\n").replace(b"\n", b"\r\n")
 
 
 @dataclass(frozen=True)

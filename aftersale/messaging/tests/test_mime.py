@@ -93,7 +93,19 @@ def test_long_lines_and_dots_at_line_starts_survive() -> None:
     html = "<table>" + '<td style="color:#333">cell</td>' * 200 + "</table>"
     raw = render(make(text=text, html=html))
     assert max(len(line) for line in raw.split(b"\r\n")) <= 78
+    assert not any(line.startswith(b".") for line in raw.split(b"\r\n"))  # "=2E" instead
     assert parts(parse(raw)) == (text, html)
+
+
+@pytest.mark.parametrize("before", [0, 1, 72, 73, 74, 75, 76, 150])
+def test_a_dot_anywhere_near_a_line_break_never_starts_a_line(before: int) -> None:
+    text = "x" * before + "." * 80 + "\n..."
+    piece = quoted_piece(text)
+    lines = piece.split(b"\r\n")
+    assert max(len(line) for line in lines) <= 76
+    assert not any(line.startswith(b".") for line in lines)
+    raw = render(make(text=text, html="<p>" + text + "</p>", html_quoted=(piece,)))
+    assert not any(line.startswith(b".") for line in raw.split(b"\r\n"))
 
 
 def test_an_ascii_name_with_specials_is_quoted() -> None:
@@ -171,4 +183,6 @@ def test_html_quoted_in_pieces_parses_back_as_the_pieces_joined(pieces: list[str
     quoted = [quoted_piece("<p>"), *(quoted_piece(p) for p in pieces), quoted_piece("</p>")]
     raw = render(make(html=html, html_quoted=quoted))
     assert parts(parse(raw))[1] == html.replace("\r\n", "\n").replace("\r", "\n")
-    assert max(len(line) for line in b"".join(quoted).split(b"\n")) <= 76
+    lines = b"".join(quoted).split(b"\r\n")
+    assert max(len(line) for line in lines) <= 76
+    assert not any(line.startswith(b".") for line in lines)  # nothing for SMTP to double
