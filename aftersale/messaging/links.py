@@ -61,11 +61,17 @@ def is_shop_link(url: str, *, own_prefix: str) -> bool:
     return url.startswith(("http://", "https://")) and not url.startswith(own_prefix)
 
 
-# Every email of a flow step has the same shop links: each is tagged once per process.
-@functools.lru_cache(maxsize=4096)
 def shop_destination(url: str, own_prefix: str, campaign: str, content: str, /) -> str | None:
     """`url` (outer whitespace removed) UTM-tagged (see add_utm) when it is a shop link
     (see is_shop_link, `own_prefix` this installation's public URL and "/"), else None."""
+    if url.startswith(own_prefix):  # unsubscribe, feedback: every message has its own
+        return None
+    return _shop_destination(url, own_prefix, campaign, content)
+
+
+# Every email of a flow step has the same shop links: each is tagged once per process.
+@functools.lru_cache(maxsize=4096)
+def _shop_destination(url: str, own_prefix: str, campaign: str, content: str, /) -> str | None:
     url = url.strip()
     if not is_shop_link(url, own_prefix=own_prefix):
         return None

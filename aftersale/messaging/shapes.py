@@ -147,15 +147,16 @@ class _TextLink:
 
 @dataclass(frozen=True)
 class _Form:
-    """A compiled skeleton: HTML pieces (literals, value slots 2n for text and 2n+1 for
-    attributes, hrefs, the pixel), the literals quoted-printable (None for the others),
-    text pieces (literal/value tuples and links) and the text's links in order (None
-    when links nest: then the text is tidied per email). `tidied` keeps the tidy text by
-    which links show their URL: literals, value indices, and (number of values + k) for
-    link k's URL."""
+    """A compiled skeleton: the HTML's literal pieces ("" where a slot goes), the same
+    quoted-printable (b""), and its slots by piece index: value slots (2n for text and
+    2n+1 for attributes), hrefs and the pixel (None); text pieces (literal/value tuples
+    and links) and the text's links in order (None when links nest: then the text is
+    tidied per email). `tidied` keeps the tidy text by which links show their URL:
+    literals, value indices, and (number of values + k) for link k's URL."""
 
-    html: tuple[str | int | _Href | None, ...]
-    quoted: tuple[bytes | None, ...]
+    html: tuple[str, ...]
+    quoted: tuple[bytes, ...]
+    slots: tuple[tuple[int, int | _Href | None], ...]
     text: tuple[tuple[str | int, ...] | _Link, ...]
     text_links: tuple[_TextLink, ...] | None
     tidied: dict[tuple[bool, ...], tuple[str | int, ...]] = field(
@@ -248,7 +249,8 @@ def _shape(skeleton: str, *, values: list[str], was: str) -> _Shape | None:
 def _baked(shape: _Shape, values: list[str]) -> set[int]:
     with _lock:
         always = set(shape.always_baked)
-    return always | {i for i, value in enumerate(values) if not _is_plain(value)}
+    # The kept answer first: a call per value costs more than the lookup.
+    return always | {i for i, v in enumerate(values) if not (_plain.get(v) or _is_plain(v))}
 
 
 def _is_plain(value: str) -> bool:
@@ -296,9 +298,15 @@ def _compile(
         wanted = _baked(shape, values)
         if wanted == baked:
             pieces = _html_pieces(html)
-            quoted = tuple(quoted_piece(p) if isinstance(p, str) else None for p in pieces)
+            literals = tuple(p if isinstance(p, str) else "" for p in pieces)
             text = _text_pieces(chunks)
-            form = _Form(html=pieces, quoted=quoted, text=text, text_links=_text_links(text))
+            form = _Form(
+                html=literals,
+                quoted=tuple(map(quoted_piece, literals)),
+                slots=tuple((at, p) for at, p in enumerate(pieces) if not isinstance(p, str)),
+                text=text,
+                text_links=_text_links(text),
+            )
             return form, key
         baked = wanted
     return None, key
@@ -460,24 +468,18 @@ def _fill(form: _Form, values: list[str], tracking: Tracking) -> Finished:
     def tagged(url: str) -> str | None:
         return shop_destination(url, redirects.own_prefix, tracking.campaign, tracking.content)
 
-    html: list[str] = []
-    quoted: list[bytes] = []
+    html = list(form.html)
+    quoted = list(form.quoted)
     quoted_links: dict[str, bytes] = {}  # an email repeats its product links
-    for piece, literal in zip(form.html, form.quoted, strict=True):
-        if literal is not None:
-            html.append(piece)  # type: ignore[arg-type]
-            quoted.append(literal)
-        elif type(piece) is int:
-            written, written_quoted = _in_html(values[piece >> 1], piece)
-            html.append(written)
-            quoted.append(written_quoted)
-        else:
-            assert piece is None or isinstance(piece, _Href)
-            link = _written_link(piece, values, tracking.pixel_src, tagged, redirects)
-            html.append(link)
-            if link not in quoted_links:
-                quoted_links[link] = quoted_piece(link)
-            quoted.append(quoted_links[link])
+    for at, piece in form.slots:
+        if type(piece) is int:
+            html[at], quoted[at] = _in_html(values[piece >> 1], piece)
+            continue
+        assert piece is None or isinstance(piece, _Href)
+        link = html[at] = _written_link(piece, values, tracking.pixel_src, tagged, redirects)
+        if link not in quoted_links:
+            quoted_links[link] = quoted_piece(link)
+        quoted[at] = quoted_links[link]
 
     def written_href(href: str) -> str:
         return tagged(href) or href
@@ -571,4 +573,6 @@ def _written_link(
 def _join(
     pieces: tuple[str | int, ...], values: list[str], *, written: Callable[[str], str] = str
 ) -> str:
-    return "".join(p if isinstance(p, str) else written(values[p]) for p in pieces)
+    if len(pieces) == 1:  # a literal alone (see _split_text)
+        return pieces[0]  # type: ignore[return-value]
+    return "".join([p if type(p) is str else written(values[p]) for p in pieces])  # type: ignore[misc,index]
