@@ -42,6 +42,7 @@ from aftersale.recommendations.models import (
     RepurchaseInterval,
     RuleKind,
 )
+from aftersale.recommendations.topk import best_positive
 from aftersale.stores.models import Store
 
 BESTSELLER = "bestseller"
@@ -57,7 +58,7 @@ _INSERT_BATCH = 20_000
 # (docs/recommendations.md).
 DISCOVERY_NEIGHBOURS = 100
 DISCOVERY_POPULARITY_EXPONENT = 0.2
-DISCOVERY_HALF_LIFE_DAYS = 365.0
+DISCOVERY_HALF_LIFE_DAYS = 120.0
 # Customers compared on square-rooted counts, so weekly staples do not drown out the rest
 # of their taste (chosen on three validation cuts; see neighbours.recency_vectors).
 DISCOVERY_COUNT_EXPONENT = 0.5
@@ -66,8 +67,6 @@ DISCOVERY_COUNT_EXPONENT = 0.5
 DISCOVERY_PICKS = 24
 # Customers scored at once: a block's dense scores over 70,000 products take 36 MB.
 _DISCOVERY_BLOCK = 128
-# Columns per block when finding a customer's best picks (see _best_positive).
-_TOP_BLOCK = 256
 
 
 @dataclass(frozen=True)
@@ -226,7 +225,7 @@ def _discovery_picks(*, history: _History, per_customer: int) -> _Picks:
         block_owned = owned[block]
         owned_rows = np.repeat(np.arange(len(block)), np.diff(block_owned.indptr))
         scores[owned_rows, block_owned.indices] = 0.0
-        at, column = _best_positive(scores, per_customer)
+        at, column = best_positive(scores, per_customer)
         found_rows.append(block[at])
         found_columns.append(column)
         found_scores.append(scores[at, column])
@@ -250,27 +249,6 @@ def _distinct_lines(history: _History) -> tuple[IntArray, IntArray, neighbours.L
         shape=(len(customer_ids), len(product_ids)),
     )
     return customer_ids, product_ids, lines
-
-
-def _best_positive(scores: np.ndarray, n: int) -> tuple[IntArray, IntArray]:
-    """(row, column) of each row's `n` highest scores above zero, row by row, best first
-    (ties: lower column first).
-
-    A row's n-th largest maximum over blocks of _TOP_BLOCK columns is at most its n-th
-    largest score, so only scores at or above it are sorted: a customer's neighbours
-    have bought some 20,000 products, and sorting them all took most of the fit."""
-    starts = np.arange(0, scores.shape[1], _TOP_BLOCK)
-    block_max = np.maximum.reduceat(scores, starts, axis=1)
-    floor = (
-        np.partition(block_max, -n, axis=1)[:, -n]
-        if len(starts) >= n
-        else np.zeros(len(scores), scores.dtype)
-    )
-    rows, columns = np.nonzero((scores >= floor[:, None]) & (scores > 0))
-    order = np.lexsort((columns, -scores[rows, columns], rows))
-    rows, columns = rows[order], columns[order]
-    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
-    return rows[rank < n], columns[rank < n]
 
 
 def _category_codes(*, store: Store, products: IntArray) -> IntArray:

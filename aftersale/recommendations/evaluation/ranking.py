@@ -10,13 +10,12 @@ from scipy import sparse
 
 from aftersale.recommendations.evaluation.data import FloatArray, IntArray
 from aftersale.recommendations.evaluation.metrics import Task
+from aftersale.recommendations.topk import best_positive
 
 # Dense (users x products) scores; history rows in, higher is better, <= 0 is "no idea".
 Scorer = Callable[[IntArray], FloatArray]
 # Users scored at once: a block of dense scores over ~60k products stays near 100 MB.
 BATCH = 256
-# Columns per block whose maximum bounds a row's top-K from below (see _best_positive).
-_BLOCK = 256
 
 
 def top_k(
@@ -99,23 +98,11 @@ def _with_fill(scores: FloatArray, fill: FloatArray) -> FloatArray:
 
 def _best_positive(key: npt.NDArray[np.floating], k: int) -> IntArray:
     """Column indexes of each row's k largest positive keys, largest first (ties: lower
-    column first), -1 where a row has fewer.
-
-    A row's k-th largest block maximum is at most its k-th largest key, so only keys at
-    or above it are sorted. (argpartition over whole rows is ten times slower on rows of
-    many equal keys, as when most products score 0.)"""
-    n_rows, n_cols = key.shape
-    block_max = np.maximum.reduceat(key, np.arange(0, n_cols, _BLOCK), axis=1)
-    if block_max.shape[1] >= k:
-        floor = np.partition(block_max, -k, axis=1)[:, -k]
-    else:
-        floor = np.zeros(n_rows, key.dtype)
-    rows, cols = np.nonzero((key >= floor[:, None]) & (key > 0))
-    order = np.lexsort((cols, -key[rows, cols], rows))
-    rows, cols = rows[order], cols[order]
+    column first), -1 where a row has fewer (topk.best_positive)."""
+    rows, columns = best_positive(key, k)
     rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
-    best = np.full((n_rows, k), -1, np.int64)
-    best[rows[rank < k], rank[rank < k]] = cols[rank < k]
+    best = np.full((key.shape[0], k), -1, np.int64)
+    best[rows, rank] = columns
     return best
 
 

@@ -151,7 +151,7 @@ def _baseline_methods(*, quick: bool) -> list[Method]:
         for f in (32, 64)
         for i in ((15,) if quick else (10, 20))
     ]
-    knn = (20, 100, 400)
+    knn = (20, 100, 400, 1000)
     return [
         Method(
             "popularity",
