@@ -25,7 +25,6 @@ from aftersale.messaging.models import MessageStatus
 from aftersale.messaging.transports.base import (
     Outcome,
     OutgoingEmail,
-    Payloads,
     SendResult,
     Transport,
     describe,
@@ -76,7 +75,7 @@ class BackendTransport(Transport[EmailMultiAlternatives, _Handed]):
 
     def post(
         self,
-        payloads: Payloads[EmailMultiAlternatives],
+        payloads: list[EmailMultiAlternatives],
         *,
         on_reply: Callable[[int, _Handed], None],
     ) -> None:
