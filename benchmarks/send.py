@@ -16,7 +16,8 @@ the same run and against the same sink:
 
 It checks that every email ended delivered, then prints both rates and their ratio;
 `--format json` prints exactly {"emails_per_s", "raw_per_s", "ratio"}. `--profile` runs
-the send under cProfile and prints where the time went.
+the send under cProfile and prints where the time went (by cumulative time, or by the
+pstats key in PROFILE_SORT, e.g. PROFILE_SORT=tottime).
 """
 
 from __future__ import annotations
@@ -141,9 +142,9 @@ def run(*, count: int, port: int, profile: bool) -> dict[str, Any]:
     transport.close()
     _check_delivered(count)
     if profiler is not None:
-        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(
-            PROFILE_LINES
-        )
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats(
+            os.environ.get("PROFILE_SORT", "cumulative")
+        ).print_stats(PROFILE_LINES)
     return {
         "vendor": connection.vendor,
         "send_s": send_s,

@@ -31,6 +31,7 @@ _MAX_LINE = 78
 _WORD_BYTES = 45
 _BASE64_LINE_BYTES = 57  # 76 base64 characters per body line
 _MAX_QP_LINE = 76  # characters of a quoted-printable line, a soft break's "=" included
+_LINE_FROM_DOT = re.compile(rb"^\..*$", re.MULTILINE)
 
 
 class AddressError(ValueError):
@@ -143,10 +144,7 @@ def _body(text: str, *, quoted_pieces: Sequence[bytes] = ()) -> tuple[str, bytes
 def _quoted_printable(raw: bytes) -> bytes:
     """`raw` quoted-printable with LF line ends: lines wrap at 76 with a soft break;
     "=", non-ASCII bytes, trailing spaces and a "." starting a line are encoded."""
-    encoded = _b2a_qp(raw)
-    if encoded.startswith(b".") or b"\n." in encoded:
-        encoded = b"\n".join(_fitted(line, _MAX_QP_LINE) for line in encoded.split(b"\n"))
-    return encoded
+    return _LINE_FROM_DOT.sub(lambda line: _fitted(line[0], _MAX_QP_LINE), _b2a_qp(raw))
 
 
 def _b2a_qp(raw: bytes) -> bytes:
