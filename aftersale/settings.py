@@ -126,6 +126,9 @@ ANYMAIL = {
 # How many due enrollments / queued messages one scheduler pass claims.
 SCHEDULER_BATCH_SIZE = env_int("AFTERSALE_SCHEDULER_BATCH_SIZE", 500)
 SCHEDULER_LEASE_SECONDS = env_int("AFTERSALE_SCHEDULER_LEASE_SECONDS", 300)
+# Discovery picks compare every customer with every other (exact user-KNN): above this
+# many customers the daily fit leaves them out rather than run for hours.
+DISCOVERY_MAX_CUSTOMERS = env_int("AFTERSALE_DISCOVERY_MAX_CUSTOMERS", 100_000)
 
 LOGGING = {
     "version": 1,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import Q, QuerySet
 from scipy import sparse
@@ -48,6 +50,8 @@ from aftersale.stores.models import Store
 BESTSELLER = "bestseller"
 CATEGORY_BESTSELLER = "category_bestseller"
 # Enough per category for an email's fallback after filters (stock, already bought).
+logger = logging.getLogger(__name__)
+
 _PER_CATEGORY = 20
 FIT_EVERY = dt.timedelta(days=1)
 # Orders that did not end in a sale say nothing about what goes together.
@@ -81,6 +85,8 @@ class FitSummary:
     customer_picks: int
     intervals: int
     seconds: float
+    # Why there are no discovery picks when the store has customers to pick for.
+    picks_skipped: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,7 @@ class _Fitted:
     ranking: Ranking
     category_ranking: Ranking
     intervals: Intervals
+    picks_skipped: str
 
 
 def fit_recommendations(
@@ -150,6 +157,7 @@ def fit_recommendations(
         customer_picks=len(fitted.picks),
         intervals=len(fitted.intervals.product),
         seconds=time.perf_counter() - started,
+        picks_skipped=fitted.picks_skipped,
     )
 
 
@@ -180,6 +188,7 @@ def _fit(*, store: Store, history: _History, top_n: int, bestsellers: int) -> _F
     )
     categories = _category_codes(store=store, products=ranking.product)
     by_category = top_per_group(categories, ranking.score, _PER_CATEGORY)
+    picks, skipped = _discovery_picks_within_limit(history=history)
     return _Fitted(
         pairs=score_pairs(baskets=history.orders, products=products, top_n=top_n),
         similar=similar_items(
@@ -189,7 +198,8 @@ def _fit(*, store: Store, history: _History, top_n: int, bestsellers: int) -> _F
             age_days=age,
             top_n=top_n,
         ),
-        picks=_discovery_picks(history=history, per_customer=DISCOVERY_PICKS),
+        picks=picks,
+        picks_skipped=skipped,
         ranking=Ranking(ranking.product[:bestsellers], ranking.score[:bestsellers]),
         category_ranking=Ranking(ranking.product[by_category], ranking.score[by_category]),
         intervals=repurchase_intervals(
@@ -198,14 +208,33 @@ def _fit(*, store: Store, history: _History, top_n: int, bestsellers: int) -> _F
     )
 
 
+def _discovery_picks_within_limit(*, history: _History) -> tuple[_Picks, str]:
+    """Each customer's discovery picks, or none and why when the store has more customers
+    than settings.DISCOVERY_MAX_CUSTOMERS (the exact neighbour search grows with their
+    square; cross-sell then uses its other sources)."""
+    customers = len(np.unique(history.customers))
+    if customers > settings.DISCOVERY_MAX_CUSTOMERS:
+        reason = (
+            f"{customers:,} customers is over AFTERSALE_DISCOVERY_MAX_CUSTOMERS "
+            f"({settings.DISCOVERY_MAX_CUSTOMERS:,})"
+        )
+        logger.warning("discovery picks left out: %s", reason)
+        return _no_picks(), reason
+    return _discovery_picks(history=history, per_customer=DISCOVERY_PICKS), ""
+
+
+def _no_picks() -> _Picks:
+    empty = np.empty(0, dtype=np.int64)
+    return _Picks(empty, empty, np.empty(0))
+
+
 def _discovery_picks(*, history: _History, per_customer: int) -> _Picks:
     """Each customer's `per_customer` best products by neighbours.fit_discovery (the
     scoring the offline evaluation measures) among those scoring above zero that they
     never bought. Customers are scored a block at a time, so memory stays bounded however
     many customers the store has."""
     if not len(history.orders):
-        empty = np.empty(0, dtype=np.int64)
-        return _Picks(empty, empty, np.empty(0))
+        return _no_picks()
     customer_ids, product_ids, lines = _distinct_lines(history)
     score = neighbours.fit_discovery(
         lines=lines,

@@ -148,6 +148,18 @@ def test_refit_replaces_the_discovery_picks_and_drops_what_the_customer_bought_s
     assert CustomerPick.objects.filter(store=shop.store).count() == 1
 
 
+def test_a_store_over_the_customer_limit_gets_no_discovery_picks_and_is_told_why(
+    shop, settings
+):
+    _neighbourhoods(shop)
+    settings.DISCOVERY_MAX_CUSTOMERS = 2
+    summary = fit_recommendations(store=shop.store)
+    assert summary.customer_picks == 0
+    assert "over AFTERSALE_DISCOVERY_MAX_CUSTOMERS (2)" in summary.picks_skipped
+    assert not CustomerPick.objects.filter(store=shop.store).exists()
+    assert summary.pairs > 0  # the other sources are fitted as usual
+
+
 def test_fit_of_an_empty_history_stores_no_discovery_picks(shop):
     summary = fit_recommendations(store=shop.store)
     assert summary.customer_picks == 0

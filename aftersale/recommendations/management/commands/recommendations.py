@@ -35,6 +35,8 @@ class Command(BaseCommand):
                 f"{summary.intervals:,} repurchase intervals from {summary.baskets:,} baskets "
                 f"in {summary.seconds:.1f} s"
             )
+            if summary.picks_skipped:
+                self.stdout.write(f"no discovery picks: {summary.picks_skipped}")
             return
         path: Path = options["file"]
         if not path.is_file():
