@@ -44,19 +44,23 @@ _MAY_BECOME: dict[MessageStatus, tuple[MessageStatus, ...]] = {
     MessageStatus.FAILED: (MessageStatus.SENT,),
 }
 
-# Bounces anymail files as "bounced" that the ESP itself calls temporary or not about the
-# address (Postmark's SoftBounce and VirusNotification, SendGrid's "blocked"): the message
-# did not arrive, but the address may work tomorrow, so nothing is suppressed.
-_SOFT_BOUNCE_TYPES = frozenset({"softbounce", "virusnotification", "blocked"})
+# Bounces anymail files as "bounced" that the ESP itself calls temporary, uncertain or not
+# about the address (Postmark's SoftBounce and VirusNotification, SendGrid's "blocked",
+# Amazon SES's Transient and Undetermined): the message did not arrive, but the address
+# may work tomorrow, so nothing is suppressed.
+_SOFT_BOUNCE_TYPES = frozenset(
+    {"softbounce", "virusnotification", "blocked", "transient", "undetermined"}
+)
 
 _Handler = Callable[[Message, AnymailTrackingEvent, dt.datetime], str]
 
 
 def apply_esp_event(*, event: AnymailTrackingEvent, esp_name: str, now: dt.datetime) -> str:
     """Apply one ESP event to the message it is about and say what happened:
-    delivered moves the message to delivered; bounced and rejected move it to bounced and,
-    unless the ESP calls the bounce soft, suppress the address as a hard bounce; failed
-    moves it to failed; complained suppresses the address and records a complaint;
+    delivered moves the message to delivered; bounced and rejected move it to bounced and
+    suppress the address as a hard bounce, unless the ESP calls the bounce soft or refused
+    the message for its content (Amazon SES's Reject); failed moves it to failed;
+    complained suppresses the address and records a complaint;
     unsubscribed unsubscribes the customer; opened and clicked record the same
     once-per-message events as the pixel and the click redirect. Invalid status moves are
     refused ("refused: ..."); other event types, and events about no message of ours
@@ -95,7 +99,7 @@ def _delivered(message: Message, event: AnymailTrackingEvent, at: dt.datetime) -
 
 def _bounced(message: Message, event: AnymailTrackingEvent, at: dt.datetime) -> str:
     outcome = _move(message, MessageStatus.BOUNCED, bounced_at=at, error=_describe(event))
-    if event.event_type == EventType.BOUNCED and _is_soft_bounce(event):
+    if _address_may_work(event):
         return f"{outcome} (soft: not suppressed)"
     # The address is dead whatever the message's status says: suppress it anyway.
     record_bounce(message=message, now=at)
@@ -179,9 +183,17 @@ def _our_message_id(event: AnymailTrackingEvent) -> int | None:
     return next((int(d) for d in digits if d.isdigit()), None)
 
 
-def _is_soft_bounce(event: AnymailTrackingEvent) -> bool:
+def _address_may_work(event: AnymailTrackingEvent) -> bool:
+    """Whether the ESP's bounce or rejection says nothing against the address: a soft
+    bounce, or Amazon SES's Reject (SES refused the message for its content, a virus)."""
     payload = event.esp_event if isinstance(event.esp_event, dict) else {}
-    kinds = (payload.get("Type"), payload.get("type"))  # Postmark's, SendGrid's
+    if event.event_type == EventType.REJECTED:
+        return payload.get("eventType") == "Reject"
+    ses_bounce = payload.get("bounce")
+    if not isinstance(ses_bounce, dict):
+        ses_bounce = {}
+    # Postmark's "Type", SendGrid's "type", Amazon SES's bounce.bounceType.
+    kinds = (payload.get("Type"), payload.get("type"), ses_bounce.get("bounceType"))
     return any(str(kind).lower() in _SOFT_BOUNCE_TYPES for kind in kinds if kind)
 
 

@@ -1,13 +1,19 @@
-"""ESP tracking webhooks: recorded Postmark, Mailgun and SendGrid payloads replayed through
-anymail's real webhook URLs, and what they do to statuses, suppressions and events."""
+"""ESP tracking webhooks: recorded Postmark, Mailgun, SendGrid and Amazon SES (SNS) payloads
+replayed through anymail's real webhook URLs, and what they do to statuses, suppressions
+and events."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
 import json
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from django.http import HttpResponse
@@ -36,11 +42,27 @@ CLICKED_LINK = (
 )
 
 
+def no_headers(body: bytes) -> dict[str, str]:
+    return {}
+
+
+def sns_headers(body: bytes) -> dict[str, str]:
+    """The headers Amazon SNS sends with a message, which must match its body."""
+    sns_message = json.loads(body)
+    return {
+        "x-amz-sns-message-type": sns_message["Type"],
+        "x-amz-sns-message-id": sns_message["MessageId"],
+        "x-amz-sns-topic-arn": sns_message["TopicArn"],
+    }
+
+
 @dataclass(frozen=True)
 class Esp:
     name: str
     url: str
     message_id: str  # the id the ESP gave the message in its recorded payloads
+    content_type: str = "application/json"
+    headers: Callable[[bytes], dict[str, str]] = no_headers  # extra headers for a body
 
     def __str__(self) -> str:
         return self.name
@@ -53,7 +75,16 @@ MAILGUN = Esp(
     "<20240304090000.1.5E2B0F1D9C3A7B64@mg.shop.example.com>",
 )
 SENDGRID = Esp("sendgrid", "/esp/sendgrid/tracking/", "6a1f7e3c-2b9d-4c1e-9f0a-7d3c5b8e1a24")
-ESPS = [POSTMARK, MAILGUN, SENDGRID]
+# SES event publishing: configuration set -> SNS topic -> an HTTPS subscription. SNS posts
+# JSON as text/plain; the SES event is the JSON string in the SNS message's "Message".
+AMAZON_SES = Esp(
+    "amazon_ses",
+    "/esp/amazon_ses/tracking/",
+    "0102018e08a3c4d5-7f3e9b21-5c6d-4e8f-9a0b-1c2d3e4f5a6b-000000",
+    content_type="text/plain; charset=UTF-8",
+    headers=sns_headers,
+)
+ESPS = [POSTMARK, MAILGUN, SENDGRID, AMAZON_SES]
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::anymail.exceptions.AnymailNotSupportedWarning"  # anymail's note on SendGrid
@@ -104,15 +135,26 @@ def replay(
     """POST the recorded payload `name` of `esp` (or `body`) to its webhook URL."""
     token = base64.b64encode(auth.encode()).decode()
     client = Client(raise_request_exception=False)  # answer errors as the ESP would see them
+    data = body if body is not None else payload(esp, name)
     with use_clock(clock):
         response = client.post(
             esp.url,
-            body if body is not None else payload(esp, name),
-            content_type="application/json",
+            data,
+            content_type=esp.content_type,
             HTTP_AUTHORIZATION=f"Basic {token}",
+            headers=esp.headers(data),
         )
     assert isinstance(response, HttpResponse)
     return response
+
+
+def with_ses_event(name: str, edit: Callable[[dict[str, Any]], None]) -> bytes:
+    """The recorded SNS notification `name` with its SES event changed by `edit`."""
+    sns_message = json.loads(payload(AMAZON_SES, name))
+    ses_event = json.loads(sns_message["Message"])
+    edit(ses_event)
+    sns_message["Message"] = json.dumps(ses_event)
+    return json.dumps(sns_message).encode()
 
 
 def events(message: Message, kind: EventKind) -> list[Event]:
@@ -162,21 +204,36 @@ def test_a_message_the_esp_refused_to_send_counts_as_a_hard_bounce(
     assert suppression_reason(store=message.store, email=RECIPIENT) == SuppressionReason.HARD_BOUNCE
 
 
+def test_a_message_amazon_ses_refused_for_its_content_bounces_but_suppresses_nothing(
+    message: Message, clock: VirtualClock
+) -> None:
+    handed_to(AMAZON_SES, message)
+
+    replay(AMAZON_SES, "rejected", clock=clock)  # SES Reject, "Bad content": a virus
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.BOUNCED
+    assert "Bad content" in message.error
+    assert suppression_reason(store=message.store, email=RECIPIENT) is None
+
+
 @pytest.mark.parametrize(
-    ("esp", "status"),
+    ("esp", "name", "status"),
     [
-        (POSTMARK, MessageStatus.BOUNCED),  # SoftBounce: Postmark gave up on this message
-        (MAILGUN, MessageStatus.SENT),  # a temporary failure: Mailgun will try again
-        (SENDGRID, MessageStatus.BOUNCED),  # a "blocked" bounce, then a deferral
+        (POSTMARK, "soft_bounce", MessageStatus.BOUNCED),  # SoftBounce: Postmark gave up
+        (MAILGUN, "soft_bounce", MessageStatus.SENT),  # temporary: Mailgun will try again
+        (SENDGRID, "soft_bounce", MessageStatus.BOUNCED),  # a "blocked" bounce, a deferral
+        (AMAZON_SES, "soft_bounce", MessageStatus.BOUNCED),  # a Transient (MailboxFull) bounce
+        (AMAZON_SES, "delivery_delay", MessageStatus.SENT),  # DeliveryDelay: SES will retry
     ],
-    ids=str,
+    ids=["postmark", "mailgun", "sendgrid", "amazon_ses-transient", "amazon_ses-delay"],
 )
 def test_a_soft_bounce_or_a_deferral_suppresses_nothing(
-    esp: Esp, status: MessageStatus, message: Message, clock: VirtualClock
+    esp: Esp, name: str, status: MessageStatus, message: Message, clock: VirtualClock
 ) -> None:
     handed_to(esp, message)
 
-    assert replay(esp, "soft_bounce", clock=clock).status_code == 200
+    assert replay(esp, name, clock=clock).status_code == 200
 
     message.refresh_from_db()
     assert message.status == status
@@ -222,7 +279,22 @@ def test_a_complaint_suppresses_the_address_and_is_recorded(
     assert len(events(message, EventKind.COMPLAINED)) == 1
 
 
-@pytest.mark.parametrize("esp", ESPS, ids=str)
+@pytest.mark.parametrize(
+    "esp",
+    [
+        POSTMARK,
+        MAILGUN,
+        SENDGRID,
+        pytest.param(
+            AMAZON_SES,
+            marks=pytest.mark.skip(
+                reason="Amazon SES reports no list-unsubscribe event: our own one-click "
+                "unsubscribe handles it (SES's Subscription events are its contact lists')"
+            ),
+        ),
+    ],
+    ids=str,
+)
 def test_an_unsubscribe_report_unsubscribes_the_customer(
     esp: Esp, message: Message, clock: VirtualClock
 ) -> None:
@@ -302,6 +374,19 @@ def test_without_the_esp_id_a_message_is_found_by_our_id_in_the_metadata(
     assert message.status == MessageStatus.DELIVERED
 
 
+def test_without_the_esp_id_an_amazon_ses_event_finds_the_message_by_its_x_metadata_header(
+    message: Message, clock: VirtualClock
+) -> None:
+    def our_metadata(ses_event: dict[str, Any]) -> None:
+        (header,) = [h for h in ses_event["mail"]["headers"] if h["name"] == "X-Metadata"]
+        header["value"] = json.dumps({"aftersale_message": str(message.pk)})
+
+    replay(AMAZON_SES, "delivered", clock=clock, body=with_ses_event("delivered", our_metadata))
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DELIVERED
+
+
 def test_an_event_about_no_message_of_ours_is_answered_200_and_changes_nothing(
     message: Message, clock: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -358,3 +443,72 @@ def test_a_malformed_or_forged_payload_gets_anymails_error_and_changes_nothing(
     assert response.status_code == 400
     message.refresh_from_db()
     assert message.status == MessageStatus.SENT
+
+
+@pytest.fixture
+def sns_calls(settings: Settings) -> Iterator[list[dict[str, str]]]:
+    """Amazon SNS's query API on 127.0.0.1, where anymail's boto3 client sends its calls
+    instead of to AWS (signed with example keys): the calls it receives (their form
+    parameters), each answered with SNS's recorded ConfirmSubscription response."""
+    calls: list[dict[str, str]] = []
+    answer = (PAYLOADS / AMAZON_SES.name / "confirm_subscription_response.xml").read_bytes()
+
+    class Sns(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            calls.append(dict(parse_qsl(body.decode())))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep the test output quiet
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sns)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings.ANYMAIL = {
+        **settings.ANYMAIL,
+        "AMAZON_SES_SESSION_PARAMS": {
+            "aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
+            "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        },
+        "AMAZON_SES_CLIENT_PARAMS": {"endpoint_url": f"http://127.0.0.1:{server.server_port}"},
+    }
+    try:
+        yield calls
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_an_sns_subscription_is_confirmed_with_sns_and_changes_nothing_of_ours(
+    message: Message, clock: VirtualClock, sns_calls: list[dict[str, str]]
+) -> None:
+    handed_to(AMAZON_SES, message)
+    subscription = json.loads(payload(AMAZON_SES, "subscription_confirmation"))
+
+    assert replay(AMAZON_SES, "subscription_confirmation", clock=clock).status_code == 200
+    # Then SES tells the new subscriber that the topic works.
+    assert replay(AMAZON_SES, "topic_validated", clock=clock).status_code == 200
+
+    (call,) = sns_calls
+    assert call["Action"] == "ConfirmSubscription"
+    assert (call["TopicArn"], call["Token"]) == (subscription["TopicArn"], subscription["Token"])
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENT
+    assert not Event.objects.filter(message=message).exists()
+
+
+def test_an_sns_subscription_without_the_secret_is_not_confirmed(
+    clock: VirtualClock, sns_calls: list[dict[str, str]]
+) -> None:
+    response = replay(
+        AMAZON_SES, "subscription_confirmation", clock=clock, auth="aftersale:guessed"
+    )
+
+    assert response.status_code == 400
+    assert sns_calls == []  # someone else's topic must not subscribe us
