@@ -64,9 +64,12 @@ def run_demo(*, console: Console, outbox: Path, limit_households: int | None = N
         install_default_templates(store=store, now=DATASET_START)
         Flow.objects.filter(store=store, slug=DEMO_FLOW_SLUG).delete()
         flow = install_library_flow(store=store, slug=DEMO_FLOW_SLUG, now=DATASET_START)
-    with _stage(console, "Fitting recommendations (frequently bought together)", stages):
+    with _stage(console, "Fitting recommendations", stages):
         fit = fit_recommendations(store=store)
-        console.print(f"  {fit.pairs:,} product pairs from {fit.baskets:,} baskets")
+        console.print(
+            f"  {fit.pairs:,} bought-together pairs from {fit.baskets:,} baskets, "
+            f"{fit.customer_picks:,} discovery picks, {fit.intervals:,} repurchase intervals"
+        )
     result = DemoResult(store=store, flow=flow, outbox=outbox)
     with _stage(console, "Backtesting the flow over 2017 and sending", stages):
         _backtest_and_send(console, result)
