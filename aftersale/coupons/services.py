@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 
 from aftersale.coupons.models import Coupon, CouponProgram
 from aftersale.customers.models import Customer
-from aftersale.orders.models import Order, OrderStatus
+from aftersale.orders.models import NOT_PURCHASES, Order
 from aftersale.stores.models import Store
 
 # No 0/O or 1/I: codes get typed in by hand.
@@ -48,7 +48,7 @@ def record_redemptions(*, store: Store, orders: Iterable[Order]) -> list[Coupon]
     orders_by_code = {
         code.strip().upper(): order
         for order in orders
-        if order.status not in (OrderStatus.CANCELLED, OrderStatus.REFUNDED)
+        if order.status not in NOT_PURCHASES
         for code in order.discount_codes
     }
     if not orders_by_code:

@@ -42,12 +42,11 @@ from aftersale.customers.segments import (
     Segment,
     Unsubscribed,
 )
-from aftersale.orders.models import LineItem, Order, OrderStatus
+from aftersale.orders.models import NOT_PURCHASES, LineItem, Order
 from aftersale.stores.models import Store
 from aftersale.tracking.models import Event, EventKind
 from aftersale.tracking.selectors import human_open_filter
 
-_NOT_PURCHASES = [OrderStatus.CANCELLED, OrderStatus.REFUNDED]
 _DAY = dt.timedelta(days=1)
 # RFM scores split the buyers into fifths; top_percent compares in hundredths of a percent.
 _SCORES = 5
@@ -129,7 +128,7 @@ def _buying_condition(segment: Segment, *, scope: _Scope) -> Q:
 
 
 def _purchases(*, now: dt.datetime) -> QuerySet[Order]:
-    return Order.objects.filter(placed_at__lte=now).exclude(status__in=_NOT_PURCHASES)
+    return Order.objects.filter(placed_at__lte=now).exclude(status__in=NOT_PURCHASES)
 
 
 def _store_purchases(scope: _Scope) -> QuerySet[Order]:
@@ -174,7 +173,7 @@ def _bought_category(segment: PurchasedCategory, *, scope: _Scope) -> Q:
         product__store_id=scope.store_id,
         product__category=segment.category,
         order__placed_at__lte=scope.now,
-    ).exclude(order__status__in=_NOT_PURCHASES)
+    ).exclude(order__status__in=NOT_PURCHASES)
     if segment.days is not None:
         lines = lines.filter(order__placed_at__gt=scope.now - segment.days * _DAY)
     if scope.customer_id is not None:

@@ -23,7 +23,7 @@ from aftersale.flows.definition import (
 from aftersale.flows.models import Enrollment
 from aftersale.flows.occasions import checkouts_with_products
 from aftersale.flows.selectors import coupon_program_of
-from aftersale.orders.models import Checkout, Order, OrderStatus
+from aftersale.orders.models import NOT_PURCHASES, Checkout, Order
 from aftersale.tracking.models import Event
 
 
@@ -54,7 +54,7 @@ def purchased_since_entry(*, enrollment: Enrollment, now: dt.datetime) -> bool:
         customer_id=enrollment.customer_id,
         placed_at__gt=enrollment.entered_at,
         placed_at__lte=now,
-    ).exclude(status__in=(OrderStatus.CANCELLED, OrderStatus.REFUNDED))
+    ).exclude(status__in=NOT_PURCHASES)
     if enrollment.trigger_order_id is not None:
         later = later.exclude(pk=enrollment.trigger_order_id)
     return later.exists()

@@ -26,8 +26,8 @@ from aftersale.customers.models import Customer
 from aftersale.flows.definition import Trigger
 from aftersale.flows.models import Enrollment, Flow
 from aftersale.flows.timing import zone_named
-from aftersale.flows.triggers import NOT_PURCHASES, Entry
-from aftersale.orders.models import Checkout, CheckoutLine, Order
+from aftersale.flows.triggers import Entry
+from aftersale.orders.models import NOT_PURCHASES, Checkout, CheckoutLine, Order
 from aftersale.tracking.models import Event, EventKind
 
 CATCH_UP = dt.timedelta(days=2)

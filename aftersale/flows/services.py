@@ -17,8 +17,8 @@ from aftersale.flows.definition import (
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow, FlowStatus, FlowVersion
 from aftersale.flows.occasions import event_entries, timed_entries
 from aftersale.flows.selectors import LIBRARY_DIR, definition_of, latest_version, live_flows
-from aftersale.flows.triggers import NOT_PURCHASES, Entry, admit, triggering_orders
-from aftersale.orders.models import Checkout, Order
+from aftersale.flows.triggers import Entry, admit, triggering_orders
+from aftersale.orders.models import NOT_PURCHASES, Checkout, Order
 from aftersale.stores.models import Store
 from aftersale.tracking.models import Event
 

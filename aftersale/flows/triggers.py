@@ -19,9 +19,7 @@ from aftersale.customers.segments import parse_segment
 from aftersale.customers.selectors import customers_in_segment
 from aftersale.flows.definition import ORDER_EVENTS, FlowDefinition, Trigger
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow
-from aftersale.orders.models import LineItem, Order, OrderStatus
-
-NOT_PURCHASES = (OrderStatus.CANCELLED, OrderStatus.REFUNDED)
+from aftersale.orders.models import NOT_PURCHASES, LineItem, Order
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,11 @@ class OrderStatus(models.TextChoices):
     CANCELLED = "cancelled"
 
 
+# An order in one of these states was not a purchase: it earns no revenue, counts for no
+# repeat purchase and says nothing about what goes together.
+NOT_PURCHASES = (OrderStatus.CANCELLED, OrderStatus.REFUNDED)
+
+
 class Order(models.Model):
     """One order of one customer, keyed by the store's own order id."""
 

@@ -20,7 +20,7 @@ from scipy import sparse
 
 from aftersale.catalog.models import Product
 from aftersale.messaging.models import Message
-from aftersale.orders.models import LineItem, Order, OrderStatus
+from aftersale.orders.models import NOT_PURCHASES, LineItem, Order
 from aftersale.recommendations import neighbours
 from aftersale.recommendations.cooccurrence import (
     IntArray,
@@ -54,8 +54,6 @@ logger = logging.getLogger(__name__)
 
 _PER_CATEGORY = 20
 FIT_EVERY = dt.timedelta(days=1)
-# Orders that did not end in a sale say nothing about what goes together.
-_NOT_SOLD = [OrderStatus.CANCELLED, OrderStatus.REFUNDED]
 _INSERT_BATCH = 20_000
 # Discovery (user-KNN over whole histories, neighbours.fit_discovery) with the settings
 # the offline evaluation chose on the Complete Journey's validation cut for cross-sell
@@ -291,7 +289,7 @@ def _category_codes(*, store: Store, products: IntArray) -> IntArray:
 
 def _read_history(*, store: Store, until: dt.datetime | None) -> _History:
     """Every line of the store's sold orders before `until`, as arrays."""
-    orders = Order.objects.filter(store=store).exclude(status__in=_NOT_SOLD)
+    orders = Order.objects.filter(store=store).exclude(status__in=NOT_PURCHASES)
     if until is not None:
         orders = orders.filter(placed_at__lt=until)
     order_rows = list(orders.values_list("id", "customer_id", "placed_at"))

@@ -12,7 +12,7 @@ from aftersale.flows.definition import ABSplitStep, DelayStep, EmailStep, SplitS
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow
 from aftersale.flows.selectors import definition_of, latest_version
 from aftersale.messaging.models import Message, MessageStatus
-from aftersale.orders.models import Order, OrderStatus
+from aftersale.orders.models import NOT_PURCHASES, Order
 from aftersale.tracking.models import EventKind
 from aftersale.tracking.selectors import human_open_filter
 
@@ -92,7 +92,7 @@ def _purchases_in_flow(flow: Flow, now: dt.datetime):  # type: ignore[no-untyped
         customer__enrollments__flow=flow,
         placed_at__gt=F("customer__enrollments__entered_at"),
         placed_at__lte=Coalesce(F("customer__enrollments__ended_at"), now),
-    ).exclude(status__in=(OrderStatus.CANCELLED, OrderStatus.REFUNDED))
+    ).exclude(status__in=NOT_PURCHASES)
 
 
 def _step_stats(flow: Flow) -> list[StepStats]:

@@ -8,18 +8,15 @@ from django.db import connections
 from django.db.models import FloatField, QuerySet
 from django.db.models.functions import Cast
 
-from aftersale.orders.models import LineItem, Order, OrderStatus
+from aftersale.orders.models import NOT_PURCHASES, LineItem, Order
 from aftersale.recommendations.evaluation.data import Orders
 from aftersale.stores.models import Store
-
-# What the live fit leaves out too: a cancelled or refunded order was not a purchase.
-_NOT_SOLD = [OrderStatus.CANCELLED, OrderStatus.REFUNDED]
 
 
 def store_orders(*, store: Store) -> Orders:
     """Every line of `store`'s sold orders: customer and order are row ids, product the
     catalog id, time the order's placement (UTC), price the line total."""
-    orders = Order.objects.filter(store=store).exclude(status__in=_NOT_SOLD)
+    orders = Order.objects.filter(store=store).exclude(status__in=NOT_PURCHASES)
     placed = list(orders.values_list("id", "customer_id", "placed_at"))
     order_ids = np.array([row[0] for row in placed], np.int64)
     customers = np.array([row[1] for row in placed], np.int64)

@@ -148,9 +148,7 @@ def test_refit_replaces_the_discovery_picks_and_drops_what_the_customer_bought_s
     assert CustomerPick.objects.filter(store=shop.store).count() == 1
 
 
-def test_a_store_over_the_customer_limit_gets_no_discovery_picks_and_is_told_why(
-    shop, settings
-):
+def test_a_store_over_the_customer_limit_gets_no_discovery_picks_and_is_told_why(shop, settings):
     _neighbourhoods(shop)
     settings.DISCOVERY_MAX_CUSTOMERS = 2
     summary = fit_recommendations(store=shop.store)
