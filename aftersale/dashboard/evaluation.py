@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from aftersale.recommendations.evaluation.records import stored_rows
+from aftersale.recommendations.evaluation.run import Row
+
 TASK_TITLES = {
     "cross_sell": "Cross-sell: products the customer never bought before",
     "replenishment": "Replenishment: products the customer bought before",
@@ -16,16 +19,10 @@ METRIC_NAMES = {"hit_rate": "hit rate", "recall": "recall", "ndcg": "NDCG"}
 
 @dataclass(frozen=True)
 class MethodRow:
-    """One method's results on one task; `best` is "strategy", "baseline" or ""."""
+    """One method's results on one task, its chosen settings as text, and `best`:
+    "strategy", "baseline" or ""."""
 
-    name: str
-    kind: str
-    hit_rate: float
-    recall: float
-    ndcg: float
-    coverage: float
-    fit_seconds: float
-    peak_mb: float
+    result: Row
     settings: str
     best: str
 
@@ -49,23 +46,13 @@ def task_results(*, report: dict[str, Any]) -> list[TaskResults]:
 
 def _task(*, report: dict[str, Any], task: str) -> TaskResults:
     comparison = report.get("bootstrap", {}).get(task, {})
-    chosen = report.get("settings", {}).get(task, {})
     best = {comparison.get("strategy"): "strategy", comparison.get("baseline"): "baseline"}
     rows = [
         MethodRow(
-            name=row["name"],
-            kind=row["kind"],
-            hit_rate=row["hit_rate"],
-            recall=row["recall"],
-            ndcg=row["ndcg"],
-            coverage=row["coverage"],
-            fit_seconds=row["fit_seconds"],
-            peak_mb=row["peak_mb"],
-            settings=_settings_text(chosen.get(row["name"], {})),
-            best=best.get(row["name"], ""),
+            result=row, settings=_settings_text(dict(row.settings)), best=best.get(row.name, "")
         )
-        for row in report["rows"]
-        if row["task"] == task
+        for row in stored_rows(report=report)
+        if row.task == task
     ]
     return TaskResults(
         task=task,
