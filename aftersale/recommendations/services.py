@@ -20,7 +20,7 @@ from scipy import sparse
 
 from aftersale.catalog.models import Product
 from aftersale.messaging.models import Message
-from aftersale.orders.models import NOT_PURCHASES, LineItem, Order
+from aftersale.orders.selectors import purchase_lines
 from aftersale.recommendations import neighbours
 from aftersale.recommendations.cooccurrence import (
     IntArray,
@@ -288,53 +288,20 @@ def _category_codes(*, store: Store, products: IntArray) -> IntArray:
 
 
 def _read_history(*, store: Store, until: dt.datetime | None) -> _History:
-    """Every line of the store's sold orders before `until`, as arrays."""
-    orders = Order.objects.filter(store=store).exclude(status__in=NOT_PURCHASES)
-    if until is not None:
-        orders = orders.filter(placed_at__lt=until)
-    order_rows = list(orders.values_list("id", "customer_id", "placed_at"))
-    if not order_rows:
+    """Every line of the store's purchases before `until`, as arrays."""
+    lines = purchase_lines(store=store, until=until)
+    if not len(lines.order):
         empty = np.empty(0, dtype=np.int64)
         return _History(empty, empty, empty, np.empty(0))
-    order_ids = np.fromiter((r[0] for r in order_rows), np.int64, len(order_rows))
-    customer_ids = np.fromiter((r[1] for r in order_rows), np.int64, len(order_rows))
-    stamps = np.fromiter((r[2].timestamp() for r in order_rows), np.float64, len(order_rows))
     # Recency is measured from the fit's horizon, not the wall clock: a fit of old data
     # (or a backtest) weighs orders as they were then.
-    horizon = until.timestamp() if until is not None else float(stamps.max())
-    lines = _fetch_ints(
-        LineItem.objects.filter(order__in=orders).values_list("order_id", "product_id")
-    )
-    order_ids, customer_ids, stamps = _sorted_by(order_ids, customer_ids, stamps)
-    position = np.searchsorted(order_ids, lines[:, 0])
+    horizon = until.timestamp() if until is not None else float(lines.placed_at.max())
     return _History(
-        orders=lines[:, 0],
-        customers=customer_ids[position],
-        products=lines[:, 1],
-        age_days=(horizon - stamps[position]) / 86_400.0,
+        orders=lines.order,
+        customers=lines.customer,
+        products=lines.product,
+        age_days=(horizon - lines.placed_at) / 86_400.0,
     )
-
-
-def _sorted_by(keys: IntArray, *columns: np.ndarray) -> tuple[np.ndarray, ...]:
-    """`keys` sorted, with `columns` permuted alike."""
-    order = np.argsort(keys, kind="stable")
-    return (keys[order], *(c[order] for c in columns))
-
-
-def _fetch_ints(queryset: QuerySet[Any, Any]) -> IntArray:
-    """The rows of an all-integer values_list query as a 2-D array.
-
-    A raw cursor over the compiled query skips building a Python tuple per row through the
-    ORM, which matters at a million lines.
-    """
-    sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
-    with connections[queryset.db].cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    width = len(queryset.query.values_select)
-    if not rows:
-        return np.empty((0, width), dtype=np.int64)
-    return np.array(rows, dtype=np.int64).reshape(-1, width)
 
 
 def _replace_associations(*, store: Store, kind: AssociationKind, pairs: PairScores) -> None:
