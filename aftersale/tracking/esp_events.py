@@ -44,15 +44,25 @@ _MAY_BECOME: dict[MessageStatus, tuple[MessageStatus, ...]] = {
     MessageStatus.FAILED: (MessageStatus.SENT,),
 }
 
-# Bounces anymail files as "bounced" that the ESP itself calls temporary, uncertain or not
-# about the address (Postmark's SoftBounce and VirusNotification, SendGrid's "blocked",
-# Amazon SES's Transient and Undetermined): the message did not arrive, but the address
-# may work tomorrow, so nothing is suppressed.
-_SOFT_BOUNCE_TYPES = frozenset(
-    {"softbounce", "virusnotification", "blocked", "transient", "undetermined"}
-)
+# Where an ESP's raw event names the kind of a bounce or rejection (a path of keys), by
+# ESP (anymail's esp_name) and anymail event type...
+_KIND_AT: dict[tuple[str, str], tuple[str, ...]] = {
+    ("Postmark", EventType.BOUNCED): ("Type",),
+    ("SendGrid", EventType.BOUNCED): ("type",),
+    ("Amazon SES", EventType.BOUNCED): ("bounce", "bounceType"),
+    ("Amazon SES", EventType.REJECTED): ("eventType",),
+}
+# ...and the kinds the ESP itself calls temporary, uncertain or not about the address
+# (Postmark's SoftBounce and VirusNotification, SendGrid's "blocked", Amazon SES's
+# Transient and Undetermined bounces and its Reject for the content, a virus): the
+# message did not arrive, but the address may work tomorrow, so nothing is suppressed.
+_ADDRESS_MAY_WORK: dict[str, frozenset[str]] = {
+    "Postmark": frozenset({"softbounce", "virusnotification"}),
+    "SendGrid": frozenset({"blocked"}),
+    "Amazon SES": frozenset({"transient", "undetermined", "reject"}),
+}
 
-_Handler = Callable[[Message, AnymailTrackingEvent, dt.datetime], str]
+_Handler = Callable[[Message, AnymailTrackingEvent, str, dt.datetime], str]
 
 
 def apply_esp_event(*, event: AnymailTrackingEvent, esp_name: str, now: dt.datetime) -> str:
@@ -83,7 +93,7 @@ def apply_esp_event(*, event: AnymailTrackingEvent, esp_name: str, now: dt.datet
             event.recipient,
         )
         return "no such message"
-    return handler(message, event, _when(event, message=message, now=now))
+    return handler(message, event, esp_name, _when(event, message=message, now=now))
 
 
 @receiver(tracking, dispatch_uid="aftersale.tracking.esp_events")
@@ -93,41 +103,47 @@ def on_tracking(sender: object, event: AnymailTrackingEvent, esp_name: str, **_:
     logger.info("%s %s event for %r: %s", esp_name, event.event_type, event.message_id, outcome)
 
 
-def _delivered(message: Message, event: AnymailTrackingEvent, at: dt.datetime) -> str:
+def _delivered(
+    message: Message, event: AnymailTrackingEvent, esp_name: str, at: dt.datetime
+) -> str:
     return _move(message, MessageStatus.DELIVERED, delivered_at=at)
 
 
-def _bounced(message: Message, event: AnymailTrackingEvent, at: dt.datetime) -> str:
+def _bounced(message: Message, event: AnymailTrackingEvent, esp_name: str, at: dt.datetime) -> str:
     outcome = _move(message, MessageStatus.BOUNCED, bounced_at=at, error=_describe(event))
-    if _address_may_work(event):
+    if _address_may_work(event, esp_name=esp_name):
         return f"{outcome} (soft: not suppressed)"
     # The address is dead whatever the message's status says: suppress it anyway.
     record_bounce(message=message, now=at)
     return outcome
 
 
-def _failed(message: Message, event: AnymailTrackingEvent, at: dt.datetime) -> str:
+def _failed(message: Message, event: AnymailTrackingEvent, esp_name: str, at: dt.datetime) -> str:
     return _move(message, MessageStatus.FAILED, error=_describe(event))
 
 
-def _complained(message: Message, event: AnymailTrackingEvent, at: dt.datetime) -> str:
+def _complained(
+    message: Message, event: AnymailTrackingEvent, esp_name: str, at: dt.datetime
+) -> str:
     record_complaint(message=message, now=at)
     return "complained"
 
 
-def _unsubscribed(message: Message, event: AnymailTrackingEvent, at: dt.datetime) -> str:
+def _unsubscribed(
+    message: Message, event: AnymailTrackingEvent, esp_name: str, at: dt.datetime
+) -> str:
     unsubscribe_recipient(message=message, now=at)
     return "unsubscribed"
 
 
-def _opened(message: Message, event: AnymailTrackingEvent, at: dt.datetime) -> str:
+def _opened(message: Message, event: AnymailTrackingEvent, esp_name: str, at: dt.datetime) -> str:
     reason = _machine_reason(event, message=message, at=at)
     if not record_reported_open(message=message, machine_reason=reason, now=at):
         return "open already recorded"
     return f"opened by a machine: {reason}" if reason else "opened"
 
 
-def _clicked(message: Message, event: AnymailTrackingEvent, at: dt.datetime) -> str:
+def _clicked(message: Message, event: AnymailTrackingEvent, esp_name: str, at: dt.datetime) -> str:
     url = str(event.click_url or "")
     index = link_index(message=message, url=url)
     if index is None:
@@ -183,18 +199,16 @@ def _our_message_id(event: AnymailTrackingEvent) -> int | None:
     return next((int(d) for d in digits if d.isdigit()), None)
 
 
-def _address_may_work(event: AnymailTrackingEvent) -> bool:
-    """Whether the ESP's bounce or rejection says nothing against the address: a soft
-    bounce, or Amazon SES's Reject (SES refused the message for its content, a virus)."""
-    payload = event.esp_event if isinstance(event.esp_event, dict) else {}
-    if event.event_type == EventType.REJECTED:
-        return payload.get("eventType") == "Reject"
-    ses_bounce = payload.get("bounce")
-    if not isinstance(ses_bounce, dict):
-        ses_bounce = {}
-    # Postmark's "Type", SendGrid's "type", Amazon SES's bounce.bounceType.
-    kinds = (payload.get("Type"), payload.get("type"), ses_bounce.get("bounceType"))
-    return any(str(kind).lower() in _SOFT_BOUNCE_TYPES for kind in kinds if kind)
+def _address_may_work(event: AnymailTrackingEvent, *, esp_name: str) -> bool:
+    """Whether the ESP says its bounce or rejection is nothing against the address (see
+    _ADDRESS_MAY_WORK)."""
+    path = _KIND_AT.get((esp_name, event.event_type))
+    if path is None:
+        return False
+    kind: Any = event.esp_event
+    for key in path:
+        kind = kind.get(key) if isinstance(kind, dict) else None
+    return str(kind).lower() in _ADDRESS_MAY_WORK.get(esp_name, frozenset())
 
 
 def _machine_reason(event: AnymailTrackingEvent, *, message: Message, at: dt.datetime) -> str:
