@@ -160,7 +160,9 @@ def test_cleaning_keeps_words_and_checked_addresses_lose_only_outer_spaces() -> 
     text=st.text(max_size=2000),
 )
 def test_any_subject_name_and_text_parse_back_cleaned(subject: str, name: str, text: str) -> None:
-    parsed = parse(render(make(subject=subject, from_name=name, text=text)))
+    raw = render(make(subject=subject, from_name=name, text=text, html="<p>" + text + "</p>"))
+    assert not any(line.startswith(b".") for line in raw.split(b"\r\n"))  # SMTP-ready as is
+    parsed = parse(raw)
     assert str(parsed["Subject"] or "") == clean(subject)
     display_name = parsed["From"].addresses[0].display_name
     if clean(name).isascii():

@@ -70,7 +70,7 @@ class _Replies:
 class _Envelope:
     sender: str
     recipient: str
-    data: bytes  # the message, dot-stuffed, ending with CRLF.CRLF
+    data: bytes  # the message (no line starts with "."), ending with CRLF.CRLF
 
 
 class SmtpSetupError(Exception):
@@ -246,13 +246,12 @@ class SmtpTransport(Transport[_Envelope, Reply]):
         )
 
     def build(self, email: OutgoingEmail) -> _Envelope:
-        content = mime.render(email.email)
-        # Dot-stuffing (RFC 5321 4.5.2): a line starting with "." gets one more.
-        stuffed = content.replace(b"\r\n.", b"\r\n..")
+        # mime.render starts no line with ".": nothing to dot-stuff (RFC 5321 4.5.2),
+        # which spares a search through every email's 40 KB.
         return _Envelope(
             sender=mime.checked_address(email.email.from_address),
             recipient=mime.checked_address(email.email.to),
-            data=(b"." + stuffed if stuffed.startswith(b".") else stuffed) + b".\r\n",
+            data=mime.render(email.email) + b".\r\n",
         )
 
     def post(self, payloads: list[_Envelope], *, on_reply: Callable[[int, Reply], None]) -> None:
