@@ -356,8 +356,9 @@ def _after_send(
         "subject": rendered.subject[:300],
         "message_id": outgoing.email.message_id,
         "tracked_urls": list(rendered.links),
-        "esp_message_id": result.provider_id[:200],
     }
+    if result.provider_id or message.esp_message_id:  # an unchanged "" costs an index write
+        sent["esp_message_id"] = result.provider_id[:200]
     if result.outcome is Outcome.ACCEPTED:
         delivered = (
             {"delivered_at": now} if transport.accepted_status == MessageStatus.DELIVERED else {}
@@ -376,7 +377,9 @@ def _after_send(
 
 
 def _finished(message: Message, status: MessageStatus, *, error: str, **fields: Any) -> _Update:
-    return message, {"status": status.value, "error": error, **fields}
+    if error or message.error:  # an error left from an earlier attempt is cleared
+        fields["error"] = error
+    return message, {"status": status.value, **fields}
 
 
 def _deferred(message: Message, *, now: dt.datetime, error: str) -> _Update:

@@ -151,6 +151,7 @@ def test_a_4xx_refusal_defers_and_the_retry_later_delivers(
         assert send_queued_messages(now=later, connection=connection).delivered == 1
     message.refresh_from_db()
     assert message.status == MessageStatus.DELIVERED and server.count == 1
+    assert message.error == ""  # the refusal of the first attempt is cleared
 
 
 def test_a_message_fails_after_the_last_retry(scenario: Scenario, clock: VirtualClock) -> None:
