@@ -85,18 +85,20 @@ def message_facts(message: Message) -> EmailFacts:
 def facts_for_messages(messages: list[Message]) -> dict[int, EmailFacts]:
     """The facts of each of `messages` (loaded with selectors.for_rendering) by id,
     read for the whole batch in three queries however many messages and products:
-    their orders' lines with products, their journeys' checkouts with lines, and the
-    products of all their picks."""
+    their orders' lines, the products of those lines and of all their picks (one
+    instance per product, shared by every email showing it), and their journeys'
+    checkouts with lines."""
     orders = {message.pk: _subject_order(message) for message in messages}
-    lines = LineItem.objects.select_related("product").order_by("id")
-    prefetch_related_objects(
-        [order for order in orders.values() if order is not None],
-        Prefetch("line_items", queryset=lines),
+    all_lines = _order_lines({order.pk for order in orders.values() if order is not None})
+    products = _products(
+        {line.product_id for line in all_lines}
+        | {pick["product_id"] for m in messages for pick in _valid_picks(m.recommendations or [])}
     )
+    lines = _by_order(all_lines, products=products)
     enrollments = [m.enrollment for m in messages if m.enrollment is not None]
     checkout_lines = CheckoutLine.objects.select_related("product").order_by("id")
     prefetch_related_objects(enrollments, Prefetch("trigger_checkout__lines", checkout_lines))
-    products = _picked_products(messages)
+    picked = _by_store(products)
     return {
         message.pk: EmailFacts(
             store=message.store,
@@ -104,32 +106,50 @@ def facts_for_messages(messages: list[Message]) -> dict[int, EmailFacts]:
             to_email=message.to_email,
             kind=message.template.kind,
             order=orders[message.pk],
-            lines=_lines(orders[message.pk]),
+            lines=lines.get(order.pk, []) if (order := orders[message.pk]) else [],
             picks=list(message.recommendations or []),
             coupon=message.coupon,
             message_id=message.pk,
             checkout=message.enrollment.trigger_checkout if message.enrollment else None,
-            products=products.get(message.store_id, {}),
+            products=picked.get(message.store_id, {}),
             in_flow=message.flow_id is not None,
         )
         for message in messages
     }
 
 
-def _lines(order: Order | None) -> list[LineItem]:
-    return list(order.line_items.all()) if order is not None else []
+# What an email writes of a line; its product comes from the batch's shared ones.
+_LINE_COLUMNS = ("order_id", "product_id", "quantity", "unit_price", "total")
 
 
-def _picked_products(messages: list[Message]) -> dict[int, dict[int, Product]]:
-    """The picked products of `messages` by store id, then by product id (a pick only
-    ever shows a product of the message's own store)."""
-    ids = {
-        pick["product_id"]
-        for message in messages
-        for pick in _valid_picks(message.recommendations or [])
-    }
+def _order_lines(order_ids: set[int]) -> list[LineItem]:
+    """The lines of the orders `order_ids`, in id order, without their products."""
+    if not order_ids:
+        return []
+    lines = LineItem.objects.filter(order_id__in=order_ids).only(*_LINE_COLUMNS)
+    return list(lines.order_by("id"))
+
+
+def _by_order(lines: list[LineItem], *, products: dict[int, Product]) -> dict[int, list[LineItem]]:
+    """`lines` by order id, each with its product from `products` (which holds them all:
+    a product with order lines cannot be deleted)."""
+    by_order: dict[int, list[LineItem]] = {}
+    for line in lines:
+        line.product = products[line.product_id]
+        by_order.setdefault(line.order_id, []).append(line)
+    return by_order
+
+
+def _products(ids: set[int]) -> dict[int, Product]:
+    """The products `ids` (those that still exist) by id."""
+    return Product.objects.in_bulk(ids) if ids else {}
+
+
+def _by_store(products: dict[int, Product]) -> dict[int, dict[int, Product]]:
+    """`products` by store id, then by product id (a pick only ever shows a product of
+    the message's own store)."""
     by_store: dict[int, dict[int, Product]] = {}
-    for product in Product.objects.filter(id__in=ids) if ids else []:
+    for product in products.values():
         by_store.setdefault(product.store_id, {})[product.pk] = product
     return by_store
 

@@ -9,17 +9,50 @@ from django.db.models import Q, QuerySet
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus
 from aftersale.stores.models import Store
 
-# What rendering and sending touch of each message's own rows, fetched in its query...
-RENDER_RELATIONS = ("customer", "coupon__program", "order", "enrollment__trigger_order")
+# What rendering and sending read of each message's own related rows, fetched in its
+# query: only these columns, so a batch parses no dates and texts nobody writes. (A
+# column left out still loads when read, one query per message: add it here instead.)
+_ORDER_COLUMNS = (
+    "external_id",
+    "placed_at",
+    "total",
+    "payment_method",
+    "shipping_address",
+    "expected_delivery_on",
+)
+RENDER_COLUMNS: dict[str, tuple[str, ...]] = {
+    "customer": (
+        "first_name",
+        "last_name",
+        "locale",
+        "time_zone",
+        "accepts_marketing",
+        "unsubscribed_at",
+    ),
+    "coupon": ("program", "code", "expires_at"),
+    "order": _ORDER_COLUMNS,
+    "enrollment": ("trigger_order", "trigger_checkout"),
+    "enrollment__trigger_order": _ORDER_COLUMNS,
+}
 # ...and the rows messages share, read once per batch and shared (a template's
-# translations are parsed once, not once per message).
-SHARED_RELATIONS = ("store", "template", "flow")
+# translations are parsed once, not once per message; one coupon program for all).
+SHARED_RELATIONS = ("store", "template", "flow", "coupon__program")
 
 
 def for_rendering(messages: QuerySet[Message]) -> QuerySet[Message]:
-    """`messages` with every relation rendering and sending need loaded (two queries
-    for the rows of RENDER_RELATIONS, then one per SHARED_RELATIONS)."""
-    return messages.select_related(*RENDER_RELATIONS).prefetch_related(*SHARED_RELATIONS)
+    """`messages`, whole, with every relation rendering and sending need loaded: the
+    columns of RENDER_COLUMNS in their query, then one query per SHARED_RELATIONS."""
+    own = [field.name for field in Message._meta.concrete_fields]
+    related = [
+        f"{relation}__{column}"
+        for relation, columns in RENDER_COLUMNS.items()
+        for column in columns
+    ]
+    return (
+        messages.select_related(*RENDER_COLUMNS)
+        .prefetch_related(*SHARED_RELATIONS)
+        .only(*own, *related)
+    )
 
 
 def due_messages(*, now: dt.datetime, store: Store | None = None) -> QuerySet[Message]:

@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -126,8 +127,8 @@ def _claim_if_still_free(
 
 # --- sending ------------------------------------------------------------------------
 
-# Emails rendered, then handed to the transport as one batch (pipelined over SMTP), then
-# recorded with one UPDATE per kind of outcome.
+# Emails handed to the transport as one batch (pipelined over SMTP), each rendered as the
+# transport takes it; accepted ones recorded at once, the rest after the batch.
 SEND_CHUNK = 100
 
 
@@ -206,6 +207,12 @@ def _transport_for(
 _Update = tuple[Message, dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class _Ready:
+    rendered: RenderedEmail
+    outgoing: OutgoingEmail
+
+
 def _send_chunk(
     messages: list[Message],
     *,
@@ -219,25 +226,20 @@ def _send_chunk(
     ready: list[tuple[Message, RenderedEmail, OutgoingEmail]] = []
     suppressed = _suppression_reasons(messages)
     facts = facts_for_messages(messages)  # what the contexts need, for the whole batch
-    for message in messages:
-        reason = _skip_reason(message, suppressed.get((message.store_id, _key(message.to_email))))
-        if reason:
-            updates.append(_finished(message, MessageStatus.SKIPPED, error=reason))
-            continue
-        try:
-            rendered = render_message(message=message, now=now, facts=facts[message.pk])
-        except TemplateError as exc:
-            updates.append(_finished(message, MessageStatus.FAILED, error=str(exc)))
-            continue
-        except Exception as exc:  # a bug must not take the rest of the batch down with it
-            logger.exception("rendering message %s failed", message.pk)
-            updates.append(
-                _finished(message, MessageStatus.FAILED, error=f"internal error: {exc!r}")
-            )
-            continue
-        ready.append(
-            (message, rendered, outgoing_email(message=message, rendered=rendered, now=now))
-        )
+    unsent = iter(messages)
+
+    def rendered_emails() -> Iterator[OutgoingEmail]:
+        # Rendered one at a time as the transport takes them: over SMTP each renders
+        # while the relay takes in the one before.
+        for message in unsent:
+            reason = suppressed.get((message.store_id, _key(message.to_email)))
+            prepared = _prepared(message, suppressed=reason, now=now, facts=facts[message.pk])
+            if isinstance(prepared, _Ready):
+                ready.append((message, prepared.rendered, prepared.outgoing))
+                yield prepared.outgoing
+            else:
+                updates.append(prepared)
+
     recorded: list[_Update] = []
 
     def record_if_accepted(index: int, result: SendResult) -> None:
@@ -250,8 +252,9 @@ def _send_chunk(
             _write_update(update)
             recorded.append(update)
 
-    outgoing_emails = [outgoing for _, _, outgoing in ready]
-    results = transport.send(outgoing_emails, on_result=record_if_accepted) if ready else []
+    results = transport.send(rendered_emails(), on_result=record_if_accepted)
+    # Emails the transport did not take (it lost the server) stay due as they are.
+    updates += [(message, {}) for message in unsent]
     reachable = True
     for (message, rendered, outgoing), result in zip(ready, results, strict=True):
         if result.outcome is Outcome.ACCEPTED:
@@ -271,6 +274,24 @@ def _send_chunk(
     for _, fields in updates + recorded:
         summary.add(fields.get("status", "deferred"))
     return reachable
+
+
+def _prepared(
+    message: Message, *, suppressed: str | None, now: dt.datetime, facts: Any
+) -> _Ready | _Update:
+    """The email to send for `message`, or the update that says why there is none
+    (skipped: suppressed or no consent; failed: it cannot render)."""
+    reason = _skip_reason(message, suppressed)
+    if reason:
+        return _finished(message, MessageStatus.SKIPPED, error=reason)
+    try:
+        rendered = render_message(message=message, now=now, facts=facts)
+    except TemplateError as exc:
+        return _finished(message, MessageStatus.FAILED, error=str(exc))
+    except Exception as exc:  # a bug must not take the rest of the batch down with it
+        logger.exception("rendering message %s failed", message.pk)
+        return _finished(message, MessageStatus.FAILED, error=f"internal error: {exc!r}")
+    return _Ready(rendered, outgoing_email(message=message, rendered=rendered, now=now))
 
 
 def _key(email: str) -> str:

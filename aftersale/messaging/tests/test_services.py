@@ -41,7 +41,13 @@ from aftersale.messaging.tests.smtp_servers import (
     smtp_connection,
     smtp_transport,
 )
-from aftersale.messaging.transports.base import Outcome, OutgoingEmail, SendResult, Transport
+from aftersale.messaging.transports.base import (
+    Outcome,
+    OutgoingEmail,
+    Payloads,
+    SendResult,
+    Transport,
+)
 from aftersale.messaging.transports.esp import AnymailTransport
 from aftersale.stores.models import Store
 from aftersale.stores.services import create_store
@@ -374,10 +380,10 @@ def test_a_message_whose_claim_was_taken_over_while_sending_is_left_to_its_new_o
             return email
 
         def post(
-            self, payloads: list[OutgoingEmail], *, on_reply: Callable[[int, None], None]
+            self, payloads: Payloads[OutgoingEmail], *, on_reply: Callable[[int, None], None]
         ) -> None:
             Message.objects.filter(pk=message.pk).update(claimed_by="other-worker")
-            for position in range(len(payloads)):
+            for position, _ in enumerate(payloads):
                 on_reply(position, None)
 
         def classify(self, raw: None) -> SendResult:

@@ -4,6 +4,7 @@ backend: what each reply or error becomes, pipelining, TLS, STARTTLS and AUTH.""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -99,11 +100,39 @@ def test_a_421_defers_that_email_and_the_transport_reconnects_for_the_rest() -> 
     assert handler.recipients() == ["buyer1@example.org", "buyer2@example.org"]
 
 
-def test_an_unreachable_server_leaves_every_email_unattempted() -> None:
+def test_an_unreachable_server_fails_the_first_email_and_takes_no_more() -> None:
     with serving(RefusingHandler()) as port:
         pass  # nobody listens there any more
-    results = smtp_transport(port).send([outgoing(n) for n in range(3)])
-    assert [r.outcome for r in results] == [Outcome.UNREACHABLE] * 3
+    taken: list[int] = []
+
+    def emails() -> Iterator[OutgoingEmail]:
+        for n in range(3):
+            taken.append(n)
+            yield outgoing(n)
+
+    results = smtp_transport(port).send(emails())
+    assert [r.outcome for r in results] == [Outcome.UNREACHABLE]
+    assert taken == [0]  # the others were never built, and stay due
+
+
+def test_each_email_is_built_while_the_relay_takes_in_the_one_before() -> None:
+    handler = RefusingHandler(pipelining=True)
+    events: list[str] = []
+
+    def emails() -> Iterator[OutgoingEmail]:
+        for n in range(3):
+            events.append(f"built {n}")
+            yield outgoing(n)
+
+    with serving(handler) as port:
+        results = smtp_transport(port).send(
+            emails(), on_result=lambda index, result: events.append(f"settled {index}")
+        )
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 3
+    # Email 1 is built after email 0's content went out, and email 0 is settled before
+    # email 1's content goes: never two accepted and unrecorded.
+    assert events == ["built 0", "built 1", "settled 0", "built 2", "settled 1", "settled 2"]
+    assert handler.recipients() == [f"buyer{n}@example.org" for n in range(3)]
 
 
 def test_an_address_that_would_inject_commands_fails_alone() -> None:

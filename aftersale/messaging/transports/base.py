@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
@@ -63,41 +63,46 @@ class Transport(ABC, Generic[PayloadT, RawT]):
 
     def send(
         self,
-        emails: Sequence[OutgoingEmail],
+        emails: Iterable[OutgoingEmail],
         *,
         on_result: Callable[[int, SendResult], None] | None = None,
     ) -> list[SendResult]:
         """Build, send and classify `emails`; one result each, in order. `on_result`
         hears of each email (by its index) as soon as its fate is known, before the next
         email can be accepted, so the caller can record an accepted email while at most
-        that one is accepted and not yet recorded."""
-        results: list[SendResult | None] = [None] * len(emails)
-        payloads: list[tuple[int, PayloadT]] = []
+        that one is accepted and not yet recorded.
+
+        `emails` may be a lazy iterable: each is taken only when the transport is ready
+        for it (an SMTP relay takes in the previous one meanwhile), and those after a
+        lost connection are not taken at all, so they get no result."""
+        results: dict[int, SendResult] = {}
 
         def settle(index: int, result: SendResult) -> None:
             results[index] = result
             if on_result is not None:
                 on_result(index, result)
 
-        for index, email in enumerate(emails):
-            try:
-                payloads.append((index, self.build(email)))
-            except Exception as exc:  # one bad email (say an injected address) fails alone
-                settle(index, self.classify_error(exc))
-        self.post(
-            [payload for _, payload in payloads],
-            on_reply=lambda position, raw: settle(payloads[position][0], self.classify(raw)),
+        payloads = Payloads(
+            emails,
+            build=self.build,
+            on_error=lambda index, exc: settle(index, self.classify_error(exc)),
         )
-        return [result for result in results if result is not None]
+        self.post(
+            payloads,
+            on_reply=lambda position, raw: settle(payloads.index(position), self.classify(raw)),
+        )
+        return [results[index] for index in sorted(results)]
 
     @abstractmethod
     def build(self, email: OutgoingEmail) -> PayloadT:
         """The transport's payload for `email`; may raise (classified by error)."""
 
     @abstractmethod
-    def post(self, payloads: list[PayloadT], *, on_reply: Callable[[int, RawT], None]) -> None:
+    def post(self, payloads: Payloads[PayloadT], *, on_reply: Callable[[int, RawT], None]) -> None:
         """Hand the payloads over, calling `on_reply(position, raw result)` exactly once
-        for each, in order, as soon as it is known; never raising."""
+        for each one taken (`payloads.get` or iteration), in order, as soon as it is
+        known; never raising. A transport may stop taking payloads when it cannot go on
+        (no connection): those left are not sent."""
 
     @abstractmethod
     def classify(self, raw: RawT) -> SendResult:
@@ -112,6 +117,50 @@ class Transport(ABC, Generic[PayloadT, RawT]):
 
     def close(self) -> None:
         """Let go of any open connection; the next `send` opens a new one."""
+
+
+class Payloads(Generic[PayloadT]):
+    """The payloads of a batch of emails, each built the first time it is asked for;
+    an email whose build raises is reported to `on_error` (with its index among the
+    emails) and skipped, so positions count only the payloads built."""
+
+    def __init__(
+        self,
+        emails: Iterable[OutgoingEmail],
+        *,
+        build: Callable[[OutgoingEmail], PayloadT],
+        on_error: Callable[[int, BaseException], None],
+    ) -> None:
+        self._emails = enumerate(emails)
+        self._build, self._on_error = build, on_error
+        self._built: list[tuple[int, PayloadT]] = []
+
+    def get(self, position: int) -> PayloadT | None:
+        """The payload at `position`, building up to it; None when the emails run out."""
+        while len(self._built) <= position:
+            taken = next(self._emails, None)
+            if taken is None:
+                return None
+            index, email = taken
+            try:
+                self._built.append((index, self._build(email)))
+            except Exception as exc:  # one bad email (say an injected address) fails alone
+                self._on_error(index, exc)
+        return self._built[position][1]
+
+    def __iter__(self) -> Iterator[PayloadT]:
+        position = 0
+        while (payload := self.get(position)) is not None:
+            yield payload
+            position += 1
+
+    def index(self, position: int) -> int:
+        """The index among the emails of the payload at `position`."""
+        return self._built[position][0]
+
+    def taken(self) -> int:
+        """How many payloads have been built so far."""
+        return len(self._built)
 
 
 def describe(exc: BaseException) -> str:

@@ -25,6 +25,7 @@ from aftersale.messaging.models import MessageStatus
 from aftersale.messaging.transports.base import (
     Outcome,
     OutgoingEmail,
+    Payloads,
     SendResult,
     Transport,
     describe,
@@ -75,7 +76,7 @@ class BackendTransport(Transport[EmailMultiAlternatives, _Handed]):
 
     def post(
         self,
-        payloads: list[EmailMultiAlternatives],
+        payloads: Payloads[EmailMultiAlternatives],
         *,
         on_reply: Callable[[int, _Handed], None],
     ) -> None:

@@ -21,6 +21,7 @@ from aftersale.messaging import mime
 from aftersale.messaging.transports.base import (
     Outcome,
     OutgoingEmail,
+    Payloads,
     SendResult,
     Transport,
     describe,
@@ -49,21 +50,22 @@ def _lost(why: str) -> Reply:
 
 
 class _Replies:
-    """The reply for each email of a batch, passed on the moment it is known."""
+    """The reply for each payload taken, passed on the moment it is known."""
 
-    def __init__(self, count: int, on_reply: Callable[[int, Reply], None]) -> None:
-        self._settled = [False] * count
+    def __init__(self, payloads: Payloads[_Envelope], on_reply: Callable[[int, Reply], None]):
+        self._payloads = payloads
+        self._settled: set[int] = set()
         self._on_reply = on_reply
 
-    def settle(self, index: int, reply: Reply) -> None:
-        self._settled[index] = True
-        self._on_reply(index, reply)
+    def settle(self, position: int, reply: Reply) -> None:
+        self._settled.add(position)
+        self._on_reply(position, reply)
 
-    def settle_rest(self, start: int, reply: Reply) -> None:
-        """Give `reply` to every email from `start` on that has none yet."""
-        for index in range(start, len(self._settled)):
-            if not self._settled[index]:
-                self.settle(index, reply)
+    def settle_taken(self, start: int, reply: Reply) -> None:
+        """Give `reply` to every payload taken from `start` on that has none yet."""
+        for position in range(start, self._payloads.taken()):
+            if position not in self._settled:
+                self.settle(position, reply)
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,9 @@ class _Connection:
         self.pipelining = "PIPELINING" in extensions
 
     def _use(self, sock: socket.socket) -> None:
+        # A pipelined group is written in two parts with work in between: the second,
+        # small part must not wait for the first one's acknowledgement (Nagle).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = sock
         self.reader = sock.makefile("rb")
 
@@ -163,25 +168,39 @@ class _Connection:
             if line[3:4] != b"-":  # "250-..." continues, "250 ..." ends the reply
                 return Reply(int(line[:3]), "\n".join(lines), stage)
 
-    def exchange(self, commands: list[tuple[str, bytes]]) -> list[Reply]:
-        """Send (stage, command) pairs and return their replies in order, written all at
-        once when the server pipelines, else one by one. When the connection breaks or
+    def exchange(
+        self, commands: list[tuple[str, bytes]], then: Callable[[], list[tuple[str, bytes]]] = list
+    ) -> list[Reply]:
+        """Send (stage, command) pairs, then those `then()` returns, and return their
+        replies in order. When the server pipelines, `commands` are written at once and
+        `then` is asked only after, so the server reads them while the caller prepares
+        the rest; else each command waits for its reply. When the connection breaks or
         the server says 421 (closing), the replies stop there: the list is shorter."""
         replies: list[Reply] = []
         try:
             if self.pipelining:
                 self.sock.sendall(b"".join(command for _, command in commands))
-            for stage, command in commands:
-                if not self.pipelining:
+                later = then()
+                self.sock.sendall(b"".join(command for _, command in later))
+                for stage, _ in commands + later:
+                    self._reply(stage, replies)
+            else:
+                for stage, command in commands:
                     self.sock.sendall(command)
-                reply = self._read(stage)
-                replies.append(reply)
-                if reply.code == 421:  # the server is closing the connection
-                    raise _Dropped(str(reply))
+                    self._reply(stage, replies)
+                for stage, command in then():
+                    self.sock.sendall(command)
+                    self._reply(stage, replies)
         except (_Dropped, OSError) as exc:
             self.close()
             raise _Dropped(str(exc), replies) from exc
         return replies
+
+    def _reply(self, stage: str, replies: list[Reply]) -> None:
+        reply = self._read(stage)
+        replies.append(reply)
+        if reply.code == 421:  # the server is closing the connection
+            raise _Dropped(str(reply))
 
     def quit(self) -> None:
         try:
@@ -254,63 +273,73 @@ class SmtpTransport(Transport[_Envelope, Reply]):
             data=mime.render(email.email) + b".\r\n",
         )
 
-    def post(self, payloads: list[_Envelope], *, on_reply: Callable[[int, Reply], None]) -> None:
-        results = _Replies(len(payloads), on_reply)
-        next_index, reconnects = 0, 0
-        while next_index < len(payloads):
+    def post(
+        self, payloads: Payloads[_Envelope], *, on_reply: Callable[[int, Reply], None]
+    ) -> None:
+        results = _Replies(payloads, on_reply)
+        position, reconnects = 0, 0
+        # The next email is built before connecting, so a relay that cannot be reached
+        # has one email to fail (and the rest of the batch is not built for nothing).
+        while payloads.get(position) is not None:
             if self._connection is None:
                 if reconnects > _MAX_RECONNECTS:
-                    results.settle_rest(
-                        next_index, _lost("the server kept dropping the connection")
-                    )
+                    results.settle_taken(position, _lost("the server kept dropping the connection"))
                     break
                 reconnects += 1
                 try:
                     self._connection = _Connection(self)
                 except (OSError, SmtpSetupError, _Dropped) as exc:
                     failure = Reply(-1, f"cannot use the mail server: {describe(exc)}")
-                    results.settle_rest(next_index, failure)
+                    results.settle_taken(position, failure)
                     break
-            next_index = self._transfer(self._connection, payloads, next_index, results)
-        results.settle_rest(0, _lost("no reply"))
+            position = self._transfer(self._connection, payloads, position, results)
+        results.settle_taken(0, _lost("no reply"))
 
     def _transfer(
         self,
         connection: _Connection,
-        payloads: list[_Envelope],
+        payloads: Payloads[_Envelope],
         start: int,
         results: _Replies,
     ) -> int:
-        """Send payloads[start:] over `connection`, filling `results`; return len(payloads)
-        when done, else (the connection broke) the index of the first email not yet
-        handed over, which may safely go again over a new connection."""
+        """Send payloads from `start` on over `connection`, filling `results`; return
+        the position after the last payload when done, else (the connection broke) the
+        position of the first email not yet handed over, which may safely go again over
+        a new connection.
+
+        Each exchange writes the previous email's content and end-of-data, then builds
+        the next email while the relay takes the content in, then writes the next
+        MAIL, RCPT and DATA and reads the replies. The next content goes only after the
+        previous email's reply is settled, so at most one email is accepted and not yet
+        recorded."""
         pending: int | None = None  # the email whose DATA got 354: its content goes next
-        index, reset = start, False
-        while pending is not None or index < len(payloads):
-            commands = []
-            if pending is not None:
-                commands.append(("DATA END", payloads[pending].data))
-            if index < len(payloads):
-                envelope = payloads[index]
-                if reset:  # the last transaction failed half-way: start clean
-                    commands.append(("RSET", b"RSET\r\n"))
-                commands += [
-                    ("MAIL", f"MAIL FROM:<{envelope.sender}>\r\n".encode()),
-                    ("RCPT", f"RCPT TO:<{envelope.recipient}>\r\n".encode()),
-                    ("DATA", b"DATA\r\n"),
-                ]
+        position, reset = start, False
+
+        def next_envelope() -> list[tuple[str, bytes]]:
+            envelope = payloads.get(position)
+            if envelope is None:
+                return []
+            restart = [("RSET", b"RSET\r\n")] if reset else []  # the last one failed half-way
+            return [
+                *restart,
+                ("MAIL", f"MAIL FROM:<{envelope.sender}>\r\n".encode()),
+                ("RCPT", f"RCPT TO:<{envelope.recipient}>\r\n".encode()),
+                ("DATA", b"DATA\r\n"),
+            ]
+
+        while pending is not None or payloads.get(position) is not None:
+            content = payloads.get(pending) if pending is not None else None
+            commands = [("DATA END", content.data)] if content is not None else []
             try:
-                replies = connection.exchange(commands)
+                replies, broken = connection.exchange(commands, then=next_envelope), False
             except _Dropped as dropped:
                 replies, broken = dropped.replies, True
-            else:
-                broken = False
             if pending is not None:
                 results.settle(
                     pending, replies.pop(0) if replies else _lost("no reply to the content")
                 )
                 pending = None
-            if index >= len(payloads):
+            if payloads.get(position) is None:
                 break
             if reset and replies:
                 replies.pop(0)  # RSET's 250
@@ -318,16 +347,16 @@ class SmtpTransport(Transport[_Envelope, Reply]):
             if outcome == "not sent":
                 break
             if outcome == "content next":
-                pending = index
+                pending = position
             else:
-                results.settle(index, outcome)
+                results.settle(position, outcome)
             reset = not isinstance(outcome, str)
-            index += 1
+            position += 1
             if broken:
                 break
         if broken:
             self._connection = None
-        return index if broken else len(payloads)
+        return position if broken else payloads.taken()
 
     def _envelope_replies(
         self, connection: _Connection, replies: list[Reply], *, broken: bool
