@@ -9,7 +9,7 @@ import datetime as dt
 import threading
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,10 +35,13 @@ from aftersale.messaging.outputflow import only_written_out
 from aftersale.messaging.plaintext import html_to_text
 from aftersale.messaging.shapes import (
     Finished,
+    FusedOutput,
     Tracking,
     collect_value,
     finish_by_shape,
     render_skeleton,
+    written_in_html,
+    written_in_text,
 )
 from aftersale.messaging.template_library import LIBRARY_DIR
 
@@ -101,6 +104,9 @@ class _GuardedEnvironment(SandboxedEnvironment):
     """The sandbox plus limits on the operators that can blow up memory or CPU."""
 
     intercepted_binops = frozenset({"*", "**"})
+    code_generator_class = FusedOutput
+    written_in_html = staticmethod(written_in_html)
+    written_in_text = staticmethod(written_in_text)
 
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
         if op == "**" and isinstance(right, int | float) and abs(right) > MAX_POWER_EXPONENT:
@@ -108,6 +114,13 @@ class _GuardedEnvironment(SandboxedEnvironment):
         if op == "*":
             _check_repeat(left, right)
         return super().call_binop(context, op, left, right)
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        # A plain dict instead of Jinja's ChainMap over the environment's globals: every
+        # render copies its template's globals, and copying a ChainMap takes longer than
+        # rendering a subject line. The environment's globals are set before any template
+        # is compiled and never change.
+        return {**self.globals, **(d or {})}
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         # The context is plain dicts: `product.name` is an item. Jinja would try the

@@ -4,6 +4,7 @@ shapes, and values that need escaping."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from decimal import Decimal
@@ -129,6 +130,21 @@ def test_store_details_and_phrases_are_compiled_with_the_skeleton_not_filled_in(
     # What is made from a constant is a plain value like any other.
     assert values == ["TOM & JERRY'S", grocer.customer.first_name]
     assert template.render(context) == _fill_skeleton(skeleton, values)
+
+
+def test_values_in_autoescape_blocks_are_escaped_as_jinja_would() -> None:
+    # Also where autoescape is decided at run time: Jinja writes its own code there.
+    body = (
+        "<mj-text>{{ name }}{% autoescape false %} {{ name }}{% endautoescape %}"
+        "{% autoescape flag %}{{ name }}{% endautoescape %}</mj-text>"
+    )
+    template = _HTML_ENV.from_string(body)
+    for flag, written in [(True, "&lt;b&gt;"), (False, "<b>")]:
+        context = {"name": "<b>", "flag": flag}
+        assert template.render(context) == f"<mj-text>&lt;b&gt; <b>{written}</mj-text>"
+        skeleton, values = shapes.render_skeleton(functools.partial(template.render, context))
+        assert values == ["<b>", "<b>", "<b>"]
+        assert skeleton == "<mj-text>\ue0000\ue001 \ue0001\ue001\ue0002\ue001</mj-text>"
 
 
 def _fill_skeleton(skeleton: str, values: list[str]) -> str:
