@@ -115,7 +115,7 @@ def test_an_unreachable_server_fails_the_first_email_and_takes_no_more() -> None
     assert taken == [0]  # the others were never built, and stay due
 
 
-def test_each_email_is_built_while_the_relay_takes_in_the_one_before() -> None:
+def test_each_email_is_built_while_the_relay_takes_in_the_ones_before() -> None:
     handler = RefusingHandler(pipelining=True)
     events: list[str] = []
 
@@ -129,9 +129,10 @@ def test_each_email_is_built_while_the_relay_takes_in_the_one_before() -> None:
             emails(), on_result=lambda index, result: events.append(f"settled {index}")
         )
     assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 3
-    # Email 1 is built after email 0's content went out, and email 0 is settled before
-    # email 1's content goes: never two accepted and unrecorded.
-    assert events == ["built 0", "built 1", "settled 0", "built 2", "settled 1", "settled 2"]
+    # Email 1 is built while the relay takes in email 0's envelope, email 2 while it
+    # takes in email 0's content; email 0 is settled before email 1's content goes, so
+    # never two are accepted and unrecorded.
+    assert events == ["built 0", "built 1", "built 2", "settled 0", "settled 1", "settled 2"]
     assert handler.recipients() == [f"buyer{n}@example.org" for n in range(3)]
 
 

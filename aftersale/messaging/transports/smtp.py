@@ -8,6 +8,7 @@ STARTTLS, and AUTH PLAIN or LOGIN."""
 from __future__ import annotations
 
 import base64
+import functools
 import socket
 import ssl
 from collections.abc import Callable
@@ -112,8 +113,8 @@ class _Connection:
         self.pipelining = "PIPELINING" in extensions
 
     def _use(self, sock: socket.socket) -> None:
-        # A pipelined group is written in two parts with work in between: the second,
-        # small part must not wait for the first one's acknowledgement (Nagle).
+        # Each write is a whole pipelined group, answered only once all of it is in:
+        # its last segment must go at once, not wait for an acknowledgement (Nagle).
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = sock
         self.reader = sock.makefile("rb")
@@ -169,27 +170,26 @@ class _Connection:
                 return Reply(int(line[:3]), "\n".join(lines), stage)
 
     def exchange(
-        self, commands: list[tuple[str, bytes]], then: Callable[[], list[tuple[str, bytes]]] = list
+        self, commands: list[tuple[str, bytes]], meanwhile: Callable[[], object] = lambda: None
     ) -> list[Reply]:
-        """Send (stage, command) pairs, then those `then()` returns, and return their
-        replies in order. When the server pipelines, `commands` are written at once and
-        `then` is asked only after, so the server reads them while the caller prepares
-        the rest; else each command waits for its reply. When the connection breaks or
-        the server says 421 (closing), the replies stop there: the list is shorter."""
+        """Send (stage, command) pairs and return their replies in order; `meanwhile()`
+        runs while the server reads them. When the server pipelines, the commands are
+        written at once, then `meanwhile` runs, then the replies are read; else each
+        command waits for its reply, `meanwhile` running after the first is written.
+        When the connection breaks or the server says 421 (closing), the replies stop
+        there: the list is shorter."""
         replies: list[Reply] = []
         try:
             if self.pipelining:
                 self.sock.sendall(b"".join(command for _, command in commands))
-                later = then()
-                self.sock.sendall(b"".join(command for _, command in later))
-                for stage, _ in commands + later:
+                meanwhile()
+                for stage, _ in commands:
                     self._reply(stage, replies)
             else:
-                for stage, command in commands:
+                for at, (stage, command) in enumerate(commands):
                     self.sock.sendall(command)
-                    self._reply(stage, replies)
-                for stage, command in then():
-                    self.sock.sendall(command)
+                    if at == 0:
+                        meanwhile()
                     self._reply(stage, replies)
         except (_Dropped, OSError) as exc:
             self.close()
@@ -307,31 +307,28 @@ class SmtpTransport(Transport[_Envelope, Reply]):
         position of the first email not yet handed over, which may safely go again over
         a new connection.
 
-        Each exchange writes the previous email's content and end-of-data, then builds
-        the next email while the relay takes the content in, then writes the next
-        MAIL, RCPT and DATA and reads the replies. The next content goes only after the
-        previous email's reply is settled, so at most one email is accepted and not yet
-        recorded."""
+        Each exchange writes the previous email's content and end-of-data together with
+        the next email's MAIL, RCPT and DATA, builds the email after that while the
+        relay takes them in, then reads the replies. The next content goes only after
+        the previous email's reply is settled, so at most one email is accepted and not
+        yet recorded."""
         pending: int | None = None  # the email whose DATA got 354: its content goes next
         position, reset = start, False
-
-        def next_envelope() -> list[tuple[str, bytes]]:
-            envelope = payloads.get(position)
-            if envelope is None:
-                return []
-            restart = [("RSET", b"RSET\r\n")] if reset else []  # the last one failed half-way
-            return [
-                *restart,
-                ("MAIL", f"MAIL FROM:<{envelope.sender}>\r\n".encode()),
-                ("RCPT", f"RCPT TO:<{envelope.recipient}>\r\n".encode()),
-                ("DATA", b"DATA\r\n"),
-            ]
-
         while pending is not None or payloads.get(position) is not None:
             content = payloads.get(pending) if pending is not None else None
             commands = [("DATA END", content.data)] if content is not None else []
+            envelope = payloads.get(position)  # built while the last exchange was read
+            if envelope is not None:
+                if reset:  # the last transaction failed half-way: start clean
+                    commands.append(("RSET", b"RSET\r\n"))
+                commands += [
+                    ("MAIL", f"MAIL FROM:<{envelope.sender}>\r\n".encode()),
+                    ("RCPT", f"RCPT TO:<{envelope.recipient}>\r\n".encode()),
+                    ("DATA", b"DATA\r\n"),
+                ]
+            build_next = functools.partial(payloads.get, position + 1)
             try:
-                replies, broken = connection.exchange(commands, then=next_envelope), False
+                replies, broken = connection.exchange(commands, meanwhile=build_next), False
             except _Dropped as dropped:
                 replies, broken = dropped.replies, True
             if pending is not None:
