@@ -16,6 +16,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Field
 
 from aftersale.customers.models import Customer
@@ -249,10 +250,11 @@ def _send_chunk(
         if result.outcome is Outcome.ACCEPTED:
             message, rendered, outgoing = ready[index]
             update = _after_send(message, rendered, outgoing, result, transport=transport, now=now)
-            _write_update(update)
+            _write_update(update, cursor=cursor)
             recorded.append(update)
 
-    results = transport.send(rendered_emails(), on_result=record_if_accepted)
+    with connection.cursor() as cursor:  # one for every record of the chunk
+        results = transport.send(rendered_emails(), on_result=record_if_accepted)
     # Emails the transport did not take (it lost the server) stay due as they are.
     updates += [(message, {}) for message in unsent]
     reachable = True
@@ -424,18 +426,29 @@ def _write_updates(updates: list[_Update]) -> None:
             _update_owned_rows(names, rows)
 
 
-def _write_update(update: _Update) -> None:
-    """`_write_updates` for one message, as one small prepared-shape UPDATE (no VALUES
-    list, no transaction of its own: a single statement is atomic), cheap enough to run
-    for every email the moment the relay accepts it."""
+def _write_update(update: _Update, *, cursor: CursorWrapper) -> None:
+    """`_write_updates` for one message through `cursor`, as one small prepared-shape
+    UPDATE (no VALUES list, no transaction of its own: a single statement is atomic),
+    cheap enough to run for every email the moment the relay accepts it."""
     message, values = update
-    fields = [_field(name) for name in values]
-    params = [field.get_db_prep_value(values[field.name], connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _single_row_update(tuple(values)),
-            [*params, message.pk, message.claimed_by, MessageStatus.QUEUED.value],
-        )
+    params = [_db_value(_field(name), value) for name, value in values.items()]
+    cursor.execute(
+        _single_row_update(tuple(values)),
+        [*params, message.pk, message.claimed_by, MessageStatus.QUEUED.value],
+    )
+
+
+def _db_value(field: Field[Any, Any], value: Any) -> Any:
+    """`value` of `field` as the database takes it; a moment (the pass's `now`, the
+    same for every message) is prepared once."""
+    if isinstance(value, dt.datetime):
+        return _db_moment(field, value, connection.vendor)
+    return field.get_db_prep_value(value, connection)
+
+
+@functools.lru_cache(maxsize=16)
+def _db_moment(field: Field[Any, Any], moment: dt.datetime, vendor: str) -> Any:
+    return field.get_db_prep_value(moment, connection)
 
 
 @functools.cache
