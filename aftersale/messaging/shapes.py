@@ -37,7 +37,7 @@ from typing import Any
 import jinja2
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
-from markupsafe import escape
+from markupsafe import Markup, escape
 
 from aftersale.messaging.context import Constant
 from aftersale.messaging.links import ClickRedirects, add_pixel, href_matches, shop_destination
@@ -74,6 +74,8 @@ _TOKEN = re.compile(
 _ATTRIBUTE = re.compile(r"\s([^\s/>=]+)=\"([^\"]*)\"")
 
 _collected: ContextVar[list[str] | None] = ContextVar("collected_values", default=None)
+# Phrases and the store's details, escaped: the same few in every email.
+_escaped_constants: dict[str, Markup] = {}
 
 
 @jinja2.pass_context
@@ -98,11 +100,22 @@ def _collect(collected: list[str], value: Any) -> str:
 
 def written_in_html(value: Any) -> Any:
     """`escape(collect_value(value))` in one call: what a `{{ }}` writes with
-    autoescape on (see FusedOutput). A sentinel has nothing to escape."""
+    autoescape on (see FusedOutput). A sentinel has nothing to escape, Markup (a
+    macro's output) is written as it is, a Constant's escaped form is kept."""
+    kind = type(value)
+    if kind is Markup:
+        return value
     collected = _collected.get()
-    if collected is None or hasattr(value, "__html__") or type(value) is Constant:
-        return escape(value)
-    return _collect(collected, value)
+    if collected is not None and kind is not Constant and not hasattr(value, "__html__"):
+        return _collect(collected, value)
+    if kind is Constant:
+        escaped = _escaped_constants.get(value)
+        if escaped is None:
+            if len(_escaped_constants) >= _WRITTEN_KEPT:
+                _escaped_constants.clear()
+            escaped = _escaped_constants[value] = escape(value)
+        return escaped
+    return escape(value)
 
 
 def written_in_text(value: Any) -> str:
@@ -196,15 +209,19 @@ class _TextLink:
 @dataclass(frozen=True)
 class _Form:
     """A compiled skeleton: the HTML's literal pieces ("" where a slot goes), the same
-    quoted-printable (b""), and its slots by piece index: value slots (2n for text and
-    2n+1 for attributes), hrefs and the pixel (None); text pieces (literal/value tuples
-    and links) and the text's links in order (None when links nest: then the text is
-    tidied per email). `tidied` keeps the tidy text by which links show their URL:
-    literals, value indices, and (number of values + k) for link k's URL."""
+    quoted-printable (b""), and its slots as (piece index, what goes there): values
+    written as HTML text and as attribute values (value index), hrefs, and the pixel;
+    text pieces (literal/value tuples and links) and the text's links in order (None
+    when links nest: then the text is tidied per email). `tidied` keeps the tidy text
+    by which links show their URL: literals, value indices, and (number of values + k)
+    for link k's URL."""
 
     html: tuple[str, ...]
     quoted: tuple[bytes, ...]
-    slots: tuple[tuple[int, int | _Href | None], ...]
+    text_slots: tuple[tuple[int, int], ...]
+    attribute_slots: tuple[tuple[int, int], ...]
+    hrefs: tuple[tuple[int, _Href], ...]
+    pixels: tuple[int, ...]
     text: tuple[tuple[str | int, ...] | _Link, ...]
     text_links: tuple[_TextLink, ...] | None
     tidied: dict[tuple[bool, ...], tuple[str | int, ...]] = field(
@@ -345,19 +362,27 @@ def _compile(
             shape.always_baked |= must_bake
         wanted = _baked(shape, values)
         if wanted == baked:
-            pieces = _html_pieces(html)
-            literals = tuple(p if isinstance(p, str) else "" for p in pieces)
-            text = _text_pieces(chunks)
-            form = _Form(
-                html=literals,
-                quoted=tuple(map(quoted_piece, literals)),
-                slots=tuple((at, p) for at, p in enumerate(pieces) if not isinstance(p, str)),
-                text=text,
-                text_links=_text_links(text),
-            )
-            return form, key
+            return _form(_html_pieces(html), _text_pieces(chunks)), key
         baked = wanted
     return None, key
+
+
+def _form(
+    html: tuple[str | int | _Href | None, ...], text: tuple[tuple[str | int, ...] | _Link, ...]
+) -> _Form:
+    """The form of the HTML `html` and text `text` pieces (see _html_pieces, _text_pieces)."""
+    literals = tuple(p if isinstance(p, str) else "" for p in html)
+    values = [(at, p) for at, p in enumerate(html) if type(p) is int]
+    return _Form(
+        html=literals,
+        quoted=tuple(map(quoted_piece, literals)),
+        text_slots=tuple((at, p >> 1) for at, p in values if not p & 1),
+        attribute_slots=tuple((at, p >> 1) for at, p in values if p & 1),
+        hrefs=tuple((at, p) for at, p in enumerate(html) if isinstance(p, _Href)),
+        pixels=tuple(at for at, p in enumerate(html) if p is None),
+        text=text,
+        text_links=_text_links(text),
+    )
 
 
 def _analyse(html: str, *, expected: set[int]) -> set[int]:
@@ -467,14 +492,15 @@ def _with_sentinels(pieces: tuple[str | int, ...]) -> str:
 
 
 def _split_text(text: str, *, decode: Callable[[str], str] = str) -> tuple[str | int, ...]:
-    """`text` cut into literals (through `decode`) and the indices of its sentinels."""
+    """`text` cut into literals (through `decode`, none empty) and the indices of its
+    sentinels."""
     pieces: list[str | int] = []
     done = 0
     for match in _SENTINEL.finditer(text):
         pieces += [decode(text[done : match.start()]), int(match.group(1))]
         done = match.end()
     pieces.append(decode(text[done:]))
-    return tuple(pieces)
+    return tuple(p for p in pieces if p != "")
 
 
 _WHITESPACE = re.compile(r"\s+")
@@ -486,16 +512,16 @@ _written_in_text: dict[str, str] = {}
 _plain: dict[str, bool] = {}
 
 
-def _in_html(value: str, slot: int) -> tuple[str, bytes]:
-    """`value` as an HTML slot writes it (even slots: text, odd: an attribute value),
-    and that quoted-printable. Kept: most values (names, prices, phrases) repeat from
-    email to email."""
-    kept = _written_in_html[slot & 1]
+def _in_html(value: str, *, attribute: bool) -> tuple[str, bytes]:
+    """`value` as HTML text or an attribute value writes it, and that
+    quoted-printable. Kept: most values (names, prices, phrases) repeat from email to
+    email."""
+    kept = _written_in_html[attribute]
     written = kept.get(value)
     if written is None:
         if len(kept) >= _WRITTEN_KEPT:
             kept.clear()
-        html = value.translate(_HTML_ESCAPES[slot & 1])
+        html = value.translate(_HTML_ESCAPES[attribute])
         written = kept[value] = (html, quoted_piece(html))
     return written
 
@@ -518,16 +544,24 @@ def _fill(form: _Form, values: list[str], tracking: Tracking) -> Finished:
 
     html = list(form.html)
     quoted = list(form.quoted)
-    quoted_links: dict[str, bytes] = {}  # an email repeats its product links
-    for at, piece in form.slots:
-        if type(piece) is int:
-            html[at], quoted[at] = _in_html(values[piece >> 1], piece)
-            continue
-        assert piece is None or isinstance(piece, _Href)
-        link = html[at] = _written_link(piece, values, tracking.pixel_src, tagged, redirects)
-        if link not in quoted_links:
-            quoted_links[link] = quoted_piece(link)
-        quoted[at] = quoted_links[link]
+    # The kept written forms are looked up here: a call per value costs more.
+    in_text, in_attribute = _written_in_html
+    for at, index in form.text_slots:
+        value = values[index]
+        html[at], quoted[at] = in_text.get(value) or _in_html(value, attribute=False)
+    for at, index in form.attribute_slots:
+        value = values[index]
+        html[at], quoted[at] = in_attribute.get(value) or _in_html(value, attribute=True)
+    written_links: dict[str, tuple[str, bytes]] = {}  # an email repeats its product links
+    for at, href in form.hrefs:
+        decoded = _join(href.decoded, values)
+        written = written_links.get(decoded)
+        if written is None:
+            link = _written_link(href, decoded, values, tagged, redirects)
+            written = written_links[decoded] = (link, quoted_piece(link))
+        html[at], quoted[at] = written
+    for at in form.pixels:
+        html[at], quoted[at] = tracking.pixel_src, quoted_piece(tracking.pixel_src)
 
     def written_href(href: str) -> str:
         return tagged(href) or href
@@ -560,9 +594,16 @@ def _text(form: _Form, values: list[str], written_href: Callable[[str], str]) ->
             form.tidied.clear()
         tidied = form.tidied[shown] = _tidied(form.text, shown, values=len(values))
     count = len(values)
+    kept = _written_in_text  # looked up here: a call per value costs more
     return "".join(
-        p if type(p) is str else _in_text(values[p]) if p < count else urls[p - count]  # type: ignore[operator,index]
-        for p in tidied
+        [
+            p  # type: ignore[misc]
+            if type(p) is str
+            else (kept.get(values[p]) or _in_text(values[p]))  # type: ignore[index]
+            if p < count  # type: ignore[operator]
+            else urls[p - count]  # type: ignore[operator]
+            for p in tidied
+        ]
     )
 
 
@@ -599,21 +640,21 @@ def _joined_text(form: _Form, values: list[str], written_href: Callable[[str], s
 
 
 def _written_link(
-    piece: _Href | None,
+    href: _Href,
+    decoded: str,
     values: list[str],
-    pixel_src: str,
     tagged: Callable[[str], str | None],
     redirects: ClickRedirects,
 ) -> str:
-    """The HTML of a href (its click redirect for a shop link, else as written) or of
-    the pixel's address (`piece` None)."""
-    if piece is None:
-        return pixel_src
-    destination = tagged(_join(piece.decoded, values))
+    """The HTML of a href whose value is `decoded`: its click redirect for a shop link,
+    else as written."""
+    destination = tagged(decoded)
     if destination is None:  # the message's own links (unsubscribe, feedback), mailto:
         return "".join(
-            p if isinstance(p, str) else values[p >> 1].translate(_HTML_ESCAPES[p & 1])
-            for p in piece.written
+            [
+                p if type(p) is str else values[p >> 1].translate(_HTML_ESCAPES[p & 1])  # type: ignore[operator]
+                for p in href.written
+            ]
         )
     return redirects.redirect(destination)
 
@@ -621,6 +662,7 @@ def _written_link(
 def _join(
     pieces: tuple[str | int, ...], values: list[str], *, written: Callable[[str], str] = str
 ) -> str:
-    if len(pieces) == 1:  # a literal alone (see _split_text)
-        return pieces[0]  # type: ignore[return-value]
+    if len(pieces) == 1:  # a literal or a value alone (see _split_text)
+        piece = pieces[0]
+        return piece if type(piece) is str else written(values[piece])  # type: ignore[index]
     return "".join([p if type(p) is str else written(values[p]) for p in pieces])  # type: ignore[misc,index]
