@@ -61,7 +61,8 @@ class EmailFacts:
     the abandoned checkout behind the journey. `message_id` is None for an email that is
     not sent, such as a preview; `in_flow` says whether a flow sends it (its picks then
     ask for feedback). `products` are the picked products by id when already read (None:
-    read them when the context is built)."""
+    read them when the context is built). `shared` is what the emails of its batch write
+    alike (see SharedParts): one for the batch, else one of its own."""
 
     store: Store
     customer: Customer
@@ -75,6 +76,7 @@ class EmailFacts:
     checkout: Checkout | None = None
     products: dict[int, Product] | None = None
     in_flow: bool = False
+    shared: SharedParts = field(default_factory=lambda: SharedParts())
 
 
 def message_facts(message: Message) -> EmailFacts:
@@ -95,6 +97,7 @@ def facts_for_messages(messages: list[Message]) -> dict[int, EmailFacts]:
         | {pick["product_id"] for m in messages for pick in _valid_picks(m.recommendations or [])}
     )
     lines = _by_order(all_lines, products=products)
+    shared = SharedParts()
     enrollments = [m.enrollment for m in messages if m.enrollment is not None]
     checkout_lines = CheckoutLine.objects.select_related("product").order_by("id")
     prefetch_related_objects(enrollments, Prefetch("trigger_checkout__lines", checkout_lines))
@@ -113,6 +116,7 @@ def facts_for_messages(messages: list[Message]) -> dict[int, EmailFacts]:
             checkout=message.enrollment.trigger_checkout if message.enrollment else None,
             products=picked.get(message.store_id, {}),
             in_flow=message.flow_id is not None,
+            shared=shared,
         )
         for message in messages
     }
@@ -171,27 +175,78 @@ def context_for(*, facts: EmailFacts, now: dt.datetime, locale: Locale | None = 
     text direction) and the shared phrases in its language. A handful of queries
     regardless of how many products are involved."""
     store = facts.store
-    fmt = Formatter(
+    written = facts.shared.writing(
         locale=locale
         or recipient_locale(customer_locale=facts.customer.locale, store_locale=store.locale),
         currency=store.currency,
         zone=_zone(facts.customer, store),
     )
-    words: dict[str, str] = {key: Constant(text) for key, text in phrases(fmt.language).items()}
+    fmt, words = written.fmt, written.words
     return {
         "customer": _customer(facts, words=words),
-        "store": _store(store),
+        "store": facts.shared.store(store),
         "shop_url": Constant(store.website_url),
-        "locale": _locale(fmt),
-        "phrases": words,
+        "locale": dict(written.locale),
+        "phrases": dict(words),
         "order": _order(facts.order, facts.lines, fmt=fmt),
-        "bought": _bought(facts.lines, store=store, fmt=fmt),
-        "recommendations": _recommendations(facts, fmt=fmt, words=words),
-        "coupon": _coupon(facts.coupon, store=store, fmt=fmt, now=now) if facts.coupon else None,
+        "bought": _bought(facts.lines, store=store, written=written),
+        "recommendations": _recommendations(facts, written=written),
+        "coupon": _coupon(facts.coupon, store=store, written=written, now=now)
+        if facts.coupon
+        else None,
         "unsubscribe_url": _unsubscribe_url(facts.message_id),
         "is_marketing": is_marketing_kind(facts.kind),
         "checkout": _checkout(facts.checkout, fmt=fmt),
     }
+
+
+class SharedParts:
+    """What many emails of one batch write alike, made once for the batch instead of once
+    per email: for each locale, currency and time zone its Formatter, phrases, locale
+    part and product cards (see `_Written`), and each store's part. Every email gets its
+    own copy of each dict: a template may change what it is given."""
+
+    def __init__(self) -> None:
+        self._written: dict[tuple[Locale, str, dt.tzinfo], _Written] = {}
+        self._stores: dict[int, Context] = {}
+
+    def writing(self, *, locale: Locale, currency: str, zone: dt.tzinfo) -> _Written:
+        """What is written alike in `locale`, amounts in `currency`, dates in `zone`."""
+        key = (locale, currency, zone)
+        written = self._written.get(key)
+        if written is None:
+            fmt = Formatter(locale=locale, currency=currency, zone=zone)
+            written = self._written[key] = _Written(fmt)
+        return written
+
+    def store(self, store: Store) -> Context:
+        """A copy of `store`'s part (see `_store`)."""
+        part = self._stores.get(store.pk)
+        if part is None:
+            part = self._stores[store.pk] = _store(store)
+        return {**part, "social_links": [dict(link) for link in part["social_links"]]}
+
+
+class _Written:
+    """What every email written with `fmt` shows alike: the phrases of its language (as
+    they are, and as Constants for the template's `phrases`), its locale part, and product
+    cards (see `_product`) by product id."""
+
+    def __init__(self, fmt: Formatter) -> None:
+        self.fmt = fmt
+        self.phrases = phrases(fmt.language)
+        self.words: dict[str, str] = {key: Constant(text) for key, text in self.phrases.items()}
+        self.locale = _locale(fmt)
+        self._cards: dict[int, Context] = {}
+
+    def card(self, product: Product, *, store: Store) -> Context:
+        """A copy of `product`'s card, to add the email's own fields to."""
+        if product.pk is None:  # an unsaved product has no id to remember its card by
+            return _product(product, store=store, fmt=self.fmt)
+        card = self._cards.get(product.pk)
+        if card is None:
+            card = self._cards[product.pk] = _product(product, store=store, fmt=self.fmt)
+        return dict(card)
 
 
 def _checkout(checkout: Checkout | None, *, fmt: Formatter) -> Context | None:
@@ -332,13 +387,14 @@ def _line(line: LineItem, *, fmt: Formatter) -> Context:
     }
 
 
-def _bought(lines: list[LineItem], *, store: Store, fmt: Formatter) -> list[Context]:
+def _bought(lines: list[LineItem], *, store: Store, written: _Written) -> list[Context]:
     unique = {line.product_id: line.product for line in lines}
-    return [_product(product, store=store, fmt=fmt) for product in unique.values()]
+    return [written.card(product, store=store) for product in unique.values()]
 
 
-def _recommendations(facts: EmailFacts, *, fmt: Formatter, words: dict[str, str]) -> list[Context]:
+def _recommendations(facts: EmailFacts, *, written: _Written) -> list[Context]:
     picks = _valid_picks(facts.picks)
+    fmt, words = written.fmt, written.words
     store = facts.store
     products = facts.products
     if products is None:
@@ -349,7 +405,7 @@ def _recommendations(facts: EmailFacts, *, fmt: Formatter, words: dict[str, str]
         product = products.get(pick["product_id"])
         if product is None:
             continue  # deleted since the pick was made: show the others
-        card = _product(product, store=store, fmt=fmt)
+        card = written.card(product, store=store)
         card["reason"] = str(pick.get("reason") or "")
         card.update(_offer_price(product.price, coupon=facts.coupon, fmt=fmt))
         card.update(_upgrade(pick, product, replaced=bought.improved_on(pick, product), fmt=fmt))
@@ -435,10 +491,10 @@ def _offer_price(price: Decimal, *, coupon: Coupon | None, fmt: Formatter) -> Co
     return {}
 
 
-def discount_text(coupon: Coupon, *, fmt: Formatter) -> str:
-    """The offer in words of the formatter's language: "15% off", "5,00 € Rabatt",
-    "Free shipping"."""
-    program, words = coupon.program, phrases(fmt.language)
+def discount_text(coupon: Coupon, *, fmt: Formatter, words: dict[str, str] | None = None) -> str:
+    """The offer in words of the formatter's language (`words`, its phrases, when the
+    caller has them): "15% off", "5,00 € Rabatt", "Free shipping"."""
+    program, words = coupon.program, words or phrases(fmt.language)
     if program.kind == DiscountKind.PERCENT:
         return words["discount_off"].format(amount=fmt.percent(program.amount))
     if program.kind == DiscountKind.FIXED:
@@ -446,15 +502,15 @@ def discount_text(coupon: Coupon, *, fmt: Formatter) -> str:
     return words["free_shipping"]
 
 
-def _coupon(coupon: Coupon, *, store: Store, fmt: Formatter, now: dt.datetime) -> Context:
+def _coupon(coupon: Coupon, *, store: Store, written: _Written, now: dt.datetime) -> Context:
     minimum = coupon.program.minimum_order
-    words = phrases(fmt.language)
+    fmt, words = written.fmt, written.phrases
     expires_on = fmt.date(coupon.expires_at)
     expires_in = fmt.time_until(coupon.expires_at, now=now)
     days_left = coupon.expires_at.astimezone(fmt.zone).date() - now.astimezone(fmt.zone).date()
     return {
         "code": coupon.code,
-        "discount_text": discount_text(coupon, fmt=fmt),
+        "discount_text": discount_text(coupon, fmt=fmt, words=words),
         "minimum_order": fmt.money(minimum) if minimum else "",
         "minimum_order_text": (
             words["minimum_order"].format(amount=fmt.money(minimum)) if minimum else ""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -86,11 +86,19 @@ def phrases(language: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Formatter:
-    """Writes values for one email: in `locale`, amounts in `currency`, dates in `zone`."""
+    """Writes values for emails: in `locale`, amounts in `currency`, dates in `zone`. It
+    remembers what it wrote (a batch of emails writes the same prices and dates over and
+    over), so share one for a batch, not for the life of the process."""
 
     locale: Locale
     currency: str
     zone: dt.tzinfo
+    # Written amounts, numbers and percentages by their str() (so Decimal("15") and
+    # Decimal("15.0"), equal as keys, keep their own digits), days by day.
+    _moneys: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _numbers: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _percents: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _dates: dict[dt.date, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def language(self) -> str:
@@ -103,22 +111,37 @@ class Formatter:
 
     def money(self, amount: Decimal) -> str:
         """`amount` of the store's currency, e.g. "$5.00", "5,00 €", "‏5.00 US$"."""
-        return _money(str(amount), self.currency, self.locale)
+        digits = str(amount)
+        text = self._moneys.get(digits)
+        if text is None:
+            text = self._moneys[digits] = _money(digits, self.currency, self.locale)
+        return text
 
     def number(self, value: Decimal, *, places: int = 1) -> str:
         """`value` with up to `places` decimals, e.g. a rating "4.5" or "4,5"."""
-        return _number(str(round(value, places)), self.locale)
+        digits = str(round(value, places))
+        text = self._numbers.get(digits)
+        if text is None:
+            text = self._numbers[digits] = _number(digits, self.locale)
+        return text
 
     def percent(self, value: Decimal) -> str:
         """`value` percent, e.g. "15%", "12,5 %"."""
-        return _percent(str(value), self.locale)
+        digits = str(value)
+        text = self._percents.get(digits)
+        if text is None:
+            text = self._percents[digits] = _percent(digits, self.locale)
+        return text
 
     def date(self, moment: dt.datetime | dt.date) -> str:
         """The day of `moment` (in the email's time zone) in long form, e.g. "March 18,
         2024", "18. März 2024"."""
         if isinstance(moment, dt.datetime):
             moment = moment.astimezone(self.zone).date()
-        return _date(moment, self.locale)
+        text = self._dates.get(moment)
+        if text is None:
+            text = self._dates[moment] = _date(moment, self.locale)
+        return text
 
     def time_until(self, moment: dt.datetime, *, now: dt.datetime) -> str:
         """How far away `moment` is, in whole days, else hours, else minutes: "in 14

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 
+from aftersale.coupons.models import CouponProgram
+from aftersale.flows.models import Flow
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus
 from aftersale.stores.models import Store
 
@@ -34,25 +38,38 @@ RENDER_COLUMNS: dict[str, tuple[str, ...]] = {
     "enrollment": ("trigger_order", "trigger_checkout"),
     "enrollment__trigger_order": _ORDER_COLUMNS,
 }
-# ...and the rows messages share, read once per batch and shared (a template's
-# translations are parsed once, not once per message; one coupon program for all).
-SHARED_RELATIONS = ("store", "template", "flow", "coupon__program")
 
 
-def for_rendering(messages: QuerySet[Message]) -> QuerySet[Message]:
-    """`messages`, whole, with every relation rendering and sending need loaded: the
-    columns of RENDER_COLUMNS in their query, then one query per SHARED_RELATIONS."""
+def for_rendering(messages: QuerySet[Message]) -> list[Message]:
+    """`messages`, read whole, with every relation rendering and sending need loaded: the
+    columns of RENDER_COLUMNS in their query, then the rows messages share, one query per
+    kind, one instance per row for the whole batch (a template's translations are parsed
+    once, not once per message; one coupon program for all its coupons)."""
     own = [field.name for field in Message._meta.concrete_fields]
     related = [
-        f"{relation}__{column}"
-        for relation, columns in RENDER_COLUMNS.items()
-        for column in columns
+        f"{name}__{column}" for name, columns in RENDER_COLUMNS.items() for column in columns
     ]
-    return (
-        messages.select_related(*RENDER_COLUMNS)
-        .prefetch_related(*SHARED_RELATIONS)
-        .only(*own, *related)
+    loaded = list(messages.select_related(*RENDER_COLUMNS).only(*own, *related))
+    _share(loaded, "store", Store.objects.all())
+    _share(loaded, "template", EmailTemplate.objects.all())
+    _share(loaded, "flow", Flow.objects.all())
+    _share(
+        [m.coupon for m in loaded if m.coupon is not None], "program", CouponProgram.objects.all()
     )
+    return loaded
+
+
+def _share(rows: Sequence[Model], relation: str, candidates: QuerySet[Any]) -> None:
+    """Give each of `rows` the row its foreign key `relation` points to, read for all of
+    them in one query, one instance per id."""
+    if not rows:
+        return
+    key = f"{relation}_id"  # the foreign key's column attribute
+    ids = {getattr(row, key) for row in rows} - {None}
+    shared = candidates.in_bulk(ids) if ids else {}
+    for row in rows:
+        if getattr(row, key) in shared:  # else (gone meanwhile) it is read when used
+            setattr(row, relation, shared[getattr(row, key)])
 
 
 def due_messages(*, now: dt.datetime, store: Store | None = None) -> QuerySet[Message]:

@@ -88,7 +88,7 @@ def claim_due_messages(
     else:
         candidates = _claim_if_still_free(now=now, limit=limit, store=store, claim=(claim, lease))
     claimed = Message.objects.filter(id__in=candidates, claimed_by=claim, claimed_until=now + lease)
-    return list(for_rendering(claimed).order_by("send_after", "id"))
+    return for_rendering(claimed.order_by("send_after", "id"))
 
 
 def _claim_skipping_locked(
