@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
 from django.conf import settings
-from django.db.models import Prefetch, prefetch_related_objects
+from django.db.models import Prefetch
 
 from aftersale.catalog.models import Product
-from aftersale.coupons.models import Coupon, DiscountKind
+from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind
 from aftersale.customers.models import Customer
+from aftersale.flows.models import Enrollment
 from aftersale.messaging.countdown import countdown_url
 from aftersale.messaging.links import unsubscribe_url
 from aftersale.messaging.locale import Formatter, phrases, recipient_locale
@@ -54,6 +56,65 @@ def is_marketing(message: Message) -> bool:
     return is_marketing_kind(message.template.kind)
 
 
+class OrderView(Protocol):
+    """What an email reads of an order: an Order, or the `OrderRow` a batch reads."""
+
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def placed_at(self) -> dt.datetime: ...
+    @property
+    def total(self) -> Decimal: ...
+    @property
+    def payment_method(self) -> str: ...
+    @property
+    def shipping_address(self) -> str: ...
+    @property
+    def expected_delivery_on(self) -> dt.date | None: ...
+
+
+class LineView(Protocol):
+    """What an email reads of an order line: a LineItem, or the `LineRow` a batch reads."""
+
+    @property
+    def product_id(self) -> int: ...
+    @property
+    def product(self) -> Product: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def unit_price(self) -> Decimal: ...
+    @property
+    def total(self) -> Decimal: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    """The columns of an order an email shows (see `OrderView`), read as a plain row."""
+
+    external_id: str
+    placed_at: dt.datetime
+    total: Decimal
+    payment_method: str
+    shipping_address: str
+    expected_delivery_on: dt.date | None
+
+
+@dataclass(frozen=True, slots=True)
+class LineRow:
+    """An order line as an email shows it (see `LineView`), read as a plain row, with
+    the batch's shared instance of its product."""
+
+    product: Product
+    quantity: int
+    unit_price: Decimal
+    total: Decimal
+
+    @property
+    def product_id(self) -> int:
+        return self.product.pk
+
+
 @dataclass(frozen=True)
 class EmailFacts:
     """What one email is about: its recipient, the order behind it with its lines, the
@@ -68,8 +129,8 @@ class EmailFacts:
     customer: Customer
     to_email: str
     kind: str
-    order: Order | None = None
-    lines: list[LineItem] = field(default_factory=list)
+    order: OrderView | None = None
+    lines: Sequence[LineView] = field(default_factory=list)
     picks: list[dict[str, Any]] = field(default_factory=list)
     coupon: Coupon | None = None
     message_id: int | None = None
@@ -86,62 +147,96 @@ def message_facts(message: Message) -> EmailFacts:
 
 def facts_for_messages(messages: list[Message]) -> dict[int, EmailFacts]:
     """The facts of each of `messages` (loaded with selectors.for_rendering) by id,
-    read for the whole batch in three queries however many messages and products:
-    their orders' lines, the products of those lines and of all their picks (one
-    instance per product, shared by every email showing it), and their journeys'
-    checkouts with lines."""
-    orders = {message.pk: _subject_order(message) for message in messages}
-    all_lines = _order_lines({order.pk for order in orders.values() if order is not None})
+    read for the whole batch in a few queries however many messages and products: what
+    started their journeys, their orders, the orders' lines, the products of those
+    lines and of all picks (one instance per product, shared by every email showing it)
+    and any abandoned checkouts with their lines. Orders and lines are plain rows
+    (`OrderRow`, `LineRow`): an email reads only a few of their columns."""
+    journeys = _journey_triggers({m.enrollment_id for m in messages if m.enrollment_id})
+    about = {m.pk: _about(m, journeys=journeys) for m in messages}
+    orders = _orders({order for order, _ in about.values() if order is not None})
+    lines = _order_lines(set(orders))
     products = _products(
-        {line.product_id for line in all_lines}
+        {product_id for rows in lines.values() for product_id, *_ in rows}
         | {pick["product_id"] for m in messages for pick in _valid_picks(m.recommendations or [])}
     )
-    lines = _by_order(all_lines, products=products)
-    shared = SharedParts()
-    enrollments = [m.enrollment for m in messages if m.enrollment is not None]
-    checkout_lines = CheckoutLine.objects.select_related("product").order_by("id")
-    prefetch_related_objects(enrollments, Prefetch("trigger_checkout__lines", checkout_lines))
+    shown_lines = {
+        order: [LineRow(products[product_id], *rest) for product_id, *rest in rows]
+        for order, rows in lines.items()
+    }
+    checkouts = _checkouts({checkout for _, checkout in about.values() if checkout is not None})
     picked = _by_store(products)
-    return {
-        message.pk: EmailFacts(
+    shared = SharedParts()
+    facts = {}
+    for message in messages:
+        order_id, checkout_id = about[message.pk]
+        facts[message.pk] = EmailFacts(
             store=message.store,
             customer=message.customer,
             to_email=message.to_email,
             kind=message.template.kind,
-            order=orders[message.pk],
-            lines=lines.get(order.pk, []) if (order := orders[message.pk]) else [],
+            order=orders.get(order_id) if order_id else None,
+            lines=shown_lines.get(order_id, []) if order_id else [],
             picks=list(message.recommendations or []),
             coupon=message.coupon,
             message_id=message.pk,
-            checkout=message.enrollment.trigger_checkout if message.enrollment else None,
+            checkout=checkouts.get(checkout_id) if checkout_id else None,
             products=picked.get(message.store_id, {}),
             in_flow=message.flow_id is not None,
             shared=shared,
         )
-        for message in messages
-    }
+    return facts
 
 
-# What an email writes of a line; its product comes from the batch's shared ones.
-_LINE_COLUMNS = ("order_id", "product_id", "quantity", "unit_price", "total")
+def _about(
+    message: Message, *, journeys: dict[int, tuple[int | None, int | None]]
+) -> tuple[int | None, int | None]:
+    """The ids of the order and the abandoned checkout `message` is about: its own order
+    (an order confirmation), else what started its journey."""
+    order, checkout = journeys.get(message.enrollment_id or 0, (None, None))
+    return message.order_id or order, checkout
 
 
-def _order_lines(order_ids: set[int]) -> list[LineItem]:
-    """The lines of the orders `order_ids`, in id order, without their products."""
+def _journey_triggers(enrollment_ids: set[int]) -> dict[int, tuple[int | None, int | None]]:
+    """The (order id, checkout id) that started each of the journeys `enrollment_ids`."""
+    if not enrollment_ids:
+        return {}
+    rows = Enrollment.objects.filter(id__in=enrollment_ids).values_list(
+        "id", "trigger_order_id", "trigger_checkout_id"
+    )
+    return {enrollment: (order, checkout) for enrollment, order, checkout in rows}
+
+
+def _orders(order_ids: set[int]) -> dict[int, OrderRow]:
+    """The orders `order_ids` (those that still exist) by id."""
     if not order_ids:
-        return []
-    lines = LineItem.objects.filter(order_id__in=order_ids).only(*_LINE_COLUMNS)
-    return list(lines.order_by("id"))
+        return {}
+    rows = Order.objects.filter(id__in=order_ids).values_list("id", *OrderRow.__slots__)
+    return {order_id: OrderRow(*columns) for order_id, *columns in rows}
 
 
-def _by_order(lines: list[LineItem], *, products: dict[int, Product]) -> dict[int, list[LineItem]]:
-    """`lines` by order id, each with its product from `products` (which holds them all:
-    a product with order lines cannot be deleted)."""
-    by_order: dict[int, list[LineItem]] = {}
-    for line in lines:
-        line.product = products[line.product_id]
-        by_order.setdefault(line.order_id, []).append(line)
+def _order_lines(order_ids: set[int]) -> dict[int, list[tuple[Any, ...]]]:
+    """The lines of the orders `order_ids` by order id, each a (product id, quantity,
+    unit price, total) row, each order's in id order."""
+    if not order_ids:
+        return {}
+    rows = (
+        LineItem.objects.filter(order_id__in=order_ids)
+        .order_by("id")
+        .values_list("order_id", "product_id", "quantity", "unit_price", "total")
+    )
+    by_order: dict[int, list[tuple[Any, ...]]] = {}
+    for order_id, *line in rows:
+        by_order.setdefault(order_id, []).append(tuple(line))
     return by_order
+
+
+def _checkouts(checkout_ids: set[int]) -> dict[int, Checkout]:
+    """The checkouts `checkout_ids` with their lines and their products, by id."""
+    if not checkout_ids:
+        return {}
+    lines = CheckoutLine.objects.select_related("product").order_by("id")
+    return Checkout.objects.prefetch_related(Prefetch("lines", lines)).in_bulk(checkout_ids)
 
 
 def _products(ids: set[int]) -> dict[int, Product]:
@@ -230,22 +325,37 @@ class SharedParts:
 class _Written:
     """What every email written with `fmt` shows alike: the phrases of its language (as
     they are, and as Constants for the template's `phrases`), its locale part, and product
-    cards (see `_product`) by product id."""
+    cards (see `_product`), plain and as picks with a coupon's offer."""
 
     def __init__(self, fmt: Formatter) -> None:
         self.fmt = fmt
         self.phrases = phrases(fmt.language)
         self.words: dict[str, str] = {key: Constant(text) for key, text in self.phrases.items()}
         self.locale = _locale(fmt)
-        self._cards: dict[int, Context] = {}
+        self._cards: dict[tuple[int, Any], Context] = {}
 
     def card(self, product: Product, *, store: Store) -> Context:
         """A copy of `product`'s card, to add the email's own fields to."""
-        if product.pk is None:  # an unsaved product has no id to remember its card by
-            return _product(product, store=store, fmt=self.fmt)
-        card = self._cards.get(product.pk)
+        return self._copy((product.pk, None), lambda: _product(product, store=store, fmt=self.fmt))
+
+    def pick_card(self, product: Product, *, store: Store, coupon: Coupon | None) -> Context:
+        """A copy of `product`'s card with its price after `coupon` (see `_offer_price`)."""
+        program = coupon.program if coupon is not None else None
+        offer = (program.kind, program.amount) if program is not None else ()
+        return self._copy(
+            (product.pk, offer),
+            lambda: {
+                **_product(product, store=store, fmt=self.fmt),
+                **_offer_price(product.price, program=program, fmt=self.fmt),
+            },
+        )
+
+    def _copy(self, key: tuple[int, Any], make: Callable[[], Context]) -> Context:
+        if key[0] is None:  # an unsaved product has no id to remember its card by
+            return make()
+        card = self._cards.get(key)
         if card is None:
-            card = self._cards[product.pk] = _product(product, store=store, fmt=self.fmt)
+            card = self._cards[key] = make()
         return dict(card)
 
 
@@ -278,14 +388,6 @@ def _unsubscribe_url(message_id: int | None) -> str:
     if message_id is None:  # a preview: there is nobody to unsubscribe
         return f"{settings.PUBLIC_URL.rstrip('/')}/u/preview/"
     return unsubscribe_url(message_id)
-
-
-def _subject_order(message: Message) -> Order | None:
-    if message.order_id is not None:
-        return message.order
-    if message.enrollment_id is not None:
-        return message.enrollment.trigger_order  # type: ignore[union-attr]
-    return None
 
 
 def _customer(facts: EmailFacts, *, words: dict[str, str]) -> Context:
@@ -353,7 +455,7 @@ def _stars(rating: Decimal) -> int:
     return max(0, min(MAX_STARS, int(rating + Decimal("0.5"))))
 
 
-def _order(order: Order | None, lines: list[LineItem], *, fmt: Formatter) -> Context | None:
+def _order(order: OrderView | None, lines: Sequence[LineView], *, fmt: Formatter) -> Context | None:
     if order is None:
         return None
     subtotal = sum((line.total for line in lines), Decimal("0"))
@@ -375,7 +477,7 @@ def _order(order: Order | None, lines: list[LineItem], *, fmt: Formatter) -> Con
     }
 
 
-def _line(line: LineItem, *, fmt: Formatter) -> Context:
+def _line(line: LineView, *, fmt: Formatter) -> Context:
     product = line.product
     return {
         "name": product.name,
@@ -387,7 +489,7 @@ def _line(line: LineItem, *, fmt: Formatter) -> Context:
     }
 
 
-def _bought(lines: list[LineItem], *, store: Store, written: _Written) -> list[Context]:
+def _bought(lines: Sequence[LineView], *, store: Store, written: _Written) -> list[Context]:
     unique = {line.product_id: line.product for line in lines}
     return [written.card(product, store=store) for product in unique.values()]
 
@@ -405,9 +507,8 @@ def _recommendations(facts: EmailFacts, *, written: _Written) -> list[Context]:
         product = products.get(pick["product_id"])
         if product is None:
             continue  # deleted since the pick was made: show the others
-        card = written.card(product, store=store)
+        card = written.pick_card(product, store=store, coupon=facts.coupon)
         card["reason"] = str(pick.get("reason") or "")
-        card.update(_offer_price(product.price, coupon=facts.coupon, fmt=fmt))
         card.update(_upgrade(pick, product, replaced=bought.improved_on(pick, product), fmt=fmt))
         card["feedback"] = _feedback(facts, product_id=product.pk, words=words)
         cards.append(card)
@@ -433,7 +534,7 @@ def _feedback(facts: EmailFacts, *, product_id: int, words: dict[str, str]) -> C
 class _BoughtProducts:
     """The products of the email's order, to compare an upsell pick with."""
 
-    def __init__(self, lines: list[LineItem]) -> None:
+    def __init__(self, lines: Sequence[LineView]) -> None:
         self.by_id = {line.product_id: line.product for line in lines}
         # Uncategorised products have nothing to be compared with.
         self.by_category = {p.category: p for p in self.by_id.values() if p.category}
@@ -473,11 +574,10 @@ def _decimal(value: Any) -> Decimal | None:
         return None
 
 
-def _offer_price(price: Decimal, *, coupon: Coupon | None, fmt: Formatter) -> Context:
-    """The price after the coupon and its badge ("-15%"), when the coupon lowers it."""
-    if coupon is None:
+def _offer_price(price: Decimal, *, program: CouponProgram | None, fmt: Formatter) -> Context:
+    """The price after a coupon of `program` and its badge ("-15%"), when it lowers it."""
+    if program is None:
         return {}
-    program = coupon.program
     if program.kind == DiscountKind.PERCENT and 0 < program.amount < 100:
         return {
             "discounted_price": fmt.money(price * (100 - program.amount) / 100),

@@ -16,14 +16,7 @@ from aftersale.stores.models import Store
 # What rendering and sending read of each message's own related rows, fetched in its
 # query: only these columns, so a batch parses no dates and texts nobody writes. (A
 # column left out still loads when read, one query per message: add it here instead.)
-_ORDER_COLUMNS = (
-    "external_id",
-    "placed_at",
-    "total",
-    "payment_method",
-    "shipping_address",
-    "expected_delivery_on",
-)
+# The order, lines and checkout an email is about are read by context.facts_for_messages.
 RENDER_COLUMNS: dict[str, tuple[str, ...]] = {
     "customer": (
         "first_name",
@@ -34,9 +27,6 @@ RENDER_COLUMNS: dict[str, tuple[str, ...]] = {
         "unsubscribed_at",
     ),
     "coupon": ("program", "code", "expires_at"),
-    "order": _ORDER_COLUMNS,
-    "enrollment": ("trigger_order", "trigger_checkout"),
-    "enrollment__trigger_order": _ORDER_COLUMNS,
 }
 
 
