@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from aftersale.clock import VirtualClock
-from aftersale.messaging.context import build_context
+from aftersale.messaging.context import build_context, context_for, facts_for_messages
+from aftersale.messaging.models import Message
+from aftersale.messaging.selectors import for_rendering
 from aftersale.messaging.tests.factories import (
     make_coupon,
     make_customer,
@@ -104,3 +106,47 @@ def test_coupon_terms_are_written_in_words(
     assert context["coupon"]["discount_text"] == text
     assert context["coupon"]["minimum_order_text"] == minimum_text
     assert context["recommendations"][0]["discounted_price"] == discounted
+
+
+def _two_customers_batch(store: Store, clock: VirtualClock) -> list[Message]:
+    ada = make_scenario(store, now=clock.now())
+    bob = make_scenario(
+        store, now=clock.now(), customer=make_customer(store, now=clock.now(), first_name="Bob")
+    )
+    return [
+        ada.message("cross-sell-offer", now=clock.now()),
+        bob.message("cross-sell-offer", now=clock.now()),
+        ada.message("order-confirmation", now=clock.now()),
+    ]
+
+
+def test_each_email_of_a_batch_shows_what_it_shows_alone(store: Store, clock: VirtualClock) -> None:
+    messages = for_rendering(
+        Message.objects.filter(id__in=[m.pk for m in _two_customers_batch(store, clock)])
+    )
+    facts = facts_for_messages(messages)
+    for message in messages:
+        alone = build_context(message=Message.objects.get(pk=message.pk), now=clock.now())
+        assert context_for(facts=facts[message.pk], now=clock.now()) == alone
+
+
+def test_a_template_changing_its_context_leaves_the_next_emails_alone(
+    store: Store, clock: VirtualClock
+) -> None:
+    messages = for_rendering(
+        Message.objects.filter(id__in=[m.pk for m in _two_customers_batch(store, clock)])
+    )
+    facts = facts_for_messages(messages)
+    first = context_for(facts=facts[messages[0].pk], now=clock.now())
+    first["store"]["name"] = "changed"
+    first["store"]["social_links"].clear()
+    first["phrases"]["there"] = "changed"
+    first["locale"]["direction"] = "changed"
+    first["bought"][0]["name"] = "changed"
+    first["recommendations"][0]["price"] = "changed"
+    second = context_for(facts=facts[messages[1].pk], now=clock.now())
+    assert "changed" not in str(second)
+    assert (
+        second["store"]["social_links"]
+        == build_context(message=messages[1], now=clock.now())["store"]["social_links"]
+    )
