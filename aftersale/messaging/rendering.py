@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import threading
 import traceback
 from collections import OrderedDict
@@ -174,25 +175,39 @@ def choose_variant(*, template: EmailTemplate, wanted: Locale) -> str:
     key of its translation for the exact locale ("de_CH") or the language ("de"), or ""
     for the template's own text when that is in the locale or language, and "" (its own
     text) when nothing fits."""
-    translations = template.translations if isinstance(template.translations, dict) else {}
-    own = parse_locale(template.locale)
-    own_codes = {str(own), own.language} if own is not None else set()
-    for code in variant_candidates(wanted):
-        if code in translations:
-            return code
-        if code in own_codes:
-            return ""
-    return ""
+    return _localized(template.locale, _translated(template), wanted)[0]
 
 
 def localize(*, template: EmailTemplate, wanted: Locale) -> tuple[str, Locale]:
     """For a reader of `wanted`: the variant of `template` to render (see
     `choose_variant`) and the locale to write its amounts and dates in, which is in the
     variant's language so a sentence never mixes two languages' formats."""
-    variant = choose_variant(template=template, wanted=wanted)
-    text_locale = parse_locale(variant or template.locale)
+    return _localized(template.locale, _translated(template), wanted)
+
+
+def _translated(template: EmailTemplate) -> tuple[str, ...]:
+    """The locales `template` has a translation for."""
+    return tuple(template.translations) if isinstance(template.translations, dict) else ()
+
+
+# Every email of a batch asks the same few questions.
+@functools.lru_cache(maxsize=1024)
+def _localized(own_locale: str, translated: tuple[str, ...], wanted: Locale) -> tuple[str, Locale]:
+    variant = _variant(own_locale, translated, wanted)
+    text_locale = parse_locale(variant or own_locale)
     language = str(text_locale.language) if text_locale is not None else FALLBACK_LANGUAGE
     return variant, formatting_locale(wanted=wanted, text_language=language)
+
+
+def _variant(own_locale: str, translated: tuple[str, ...], wanted: Locale) -> str:
+    own = parse_locale(own_locale)
+    own_codes = {str(own), own.language} if own is not None else set()
+    for code in variant_candidates(wanted):
+        if code in translated:
+            return code
+        if code in own_codes:
+            return ""
+    return ""
 
 
 def template_source(*, template: EmailTemplate, part: str, locale: str = "") -> str:
