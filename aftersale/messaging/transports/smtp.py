@@ -29,6 +29,7 @@ from aftersale.messaging.transports.base import (
 )
 
 Security = Literal["none", "starttls", "tls"]
+_SEND_BUFFER = 1 << 20  # bytes; the kernel may cap it (net.core.wmem_max)
 # Reconnections one `send` makes after the server dropped the connection mid-batch.
 _MAX_RECONNECTS = 3
 
@@ -116,6 +117,10 @@ class _Connection:
         # Each write is a whole pipelined group, answered only once all of it is in:
         # its last segment must go at once, not wait for an acknowledgement (Nagle).
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Room for a whole email and more in the kernel: writing it returns at once and
+        # the next email is built while the relay reads, instead of waiting for the
+        # relay to take in all but the last few kilobytes.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SEND_BUFFER)
         self.sock = sock
         self.reader = sock.makefile("rb")
 
