@@ -295,7 +295,7 @@ def _render_sample(*, now: dt.datetime, warm: int = 100, size: int = 500) -> tup
     from aftersale.messaging.services import SEND_CHUNK, outgoing_email
     from aftersale.messaging.transports.smtp import SmtpTransport
 
-    messages = list(for_rendering(Message.objects.order_by("id"))[: warm + size])
+    messages = list(for_rendering(Message.objects.order_by("id")[: warm + size]))
     warmed = _render_batches(messages[:warm], now=now, chunk=SEND_CHUNK, facts=facts_for_messages)
     timed = messages[warm:] or messages
     started = time.perf_counter()
