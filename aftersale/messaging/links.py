@@ -136,10 +136,12 @@ def unsubscribe_url(message_id: int) -> str:
     return f"{_public_base()}/u/{unsubscribe_token(message_id)}/"
 
 
-def click_token(message_id: int, index: int) -> str:
+def click_token(message_id: int, index: int, *, signed: str | None = None) -> str:
     """A URL-safe token naming link `index` of message `message_id`; it carries no URL,
-    so the redirect can only go where the message's recorded links say."""
-    return f"{message_id}.{index}:{signature(str(message_id), salt=_CLICK_SALT)}"
+    so the redirect can only go where the message's recorded links say. `signed`: the
+    message's click signature when the caller has it (see ClickRedirects)."""
+    signed = signed or signature(str(message_id), salt=_CLICK_SALT)
+    return f"{message_id}.{index}:{signed}"
 
 
 def click_from_token(token: str) -> tuple[int, int] | None:
@@ -206,12 +208,15 @@ class ClickRedirects:
         self.own_prefix = self.base + "/"
         self.message_id = message_id
         self.by_destination: dict[str, str] = {}  # insertion order = link index
+        self.signed: str | None = None  # every link of the message carries one signature
 
     def redirect(self, destination: str) -> str:
         """The redirect URL of `destination`, numbered the first time it is seen."""
         url = self.by_destination.get(destination)
         if url is None:  # an email repeats its product links
-            token = click_token(self.message_id, len(self.by_destination))
+            if self.signed is None:
+                self.signed = signature(str(self.message_id), salt=_CLICK_SALT)
+            token = click_token(self.message_id, len(self.by_destination), signed=self.signed)
             url = self.by_destination[destination] = f"{self.base}/c/{token}/"
         return url
 

@@ -108,7 +108,11 @@ def written_in_html(value: Any) -> Any:
         return value
     collected = _collected.get()
     if collected is not None and kind is not Constant and not hasattr(value, "__html__"):
-        return _collect(collected, value)
+        written = value if kind is str else str(value)  # _collect, without a call
+        if not written:
+            return ""
+        collected.append(written)
+        return f"\ue000{len(collected) - 1}\ue001"
     if kind is Constant:
         escaped = _escaped_constants.get(value)
         if escaped is None:
@@ -600,6 +604,10 @@ def _text(form: _Form, values: list[str], written_href: Callable[[str], str]) ->
     urls = []
     shown = []
     for link in form.text_links:
+        if not link.text:  # an image-only link or an anchor never shows its URL
+            urls.append("")
+            shown.append(False)
+            continue
         url = written_href(_join(link.href, values))
         show = shows_url(url, _join(link.text, values, written=_in_text))
         if show and not _one_word(url):
