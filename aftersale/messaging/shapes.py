@@ -24,6 +24,7 @@ form that differs is never used.
 
 from __future__ import annotations
 
+import dataclasses
 import html as html_lib
 import logging
 import re
@@ -205,10 +206,12 @@ class _Link:
 @dataclass(frozen=True)
 class _TextLink:
     """A link of the plain-text part: its href and its text (see plaintext.link_text),
-    literals and value indices."""
+    literals and value indices; `in_html` the index in _Form.hrefs of an HTML href
+    that is the same (its URL is known by the time the text is written)."""
 
     href: tuple[str | int, ...]
     text: tuple[str | int, ...]
+    in_html: int | None = None
 
 
 @dataclass(frozen=True)
@@ -378,15 +381,19 @@ def _form(
     """The form of the HTML `html` and text `text` pieces (see _html_pieces, _text_pieces)."""
     literals = tuple(p if isinstance(p, str) else "" for p in html)
     values = [(at, p) for at, p in enumerate(html) if type(p) is int]
+    hrefs = tuple((at, p) for at, p in enumerate(html) if isinstance(p, _Href))
+    in_html = {href.decoded: n for n, (_, href) in reversed(list(enumerate(hrefs)))}
+    text_links = _text_links(text)
     return _Form(
         html=literals,
         quoted=tuple(map(quoted_piece, literals)),
         text_slots=tuple((at, p >> 1) for at, p in values if not p & 1),
         attribute_slots=tuple((at, p >> 1) for at, p in values if p & 1),
-        hrefs=tuple((at, p) for at, p in enumerate(html) if isinstance(p, _Href)),
+        hrefs=hrefs,
         pixels=tuple(at for at, p in enumerate(html) if p is None),
         text=text,
-        text_links=_text_links(text),
+        text_links=text_links
+        and tuple(dataclasses.replace(link, in_html=in_html.get(link.href)) for link in text_links),
     )
 
 
@@ -566,39 +573,43 @@ def _fill(form: _Form, values: list[str], tracking: Tracking) -> Finished:
     for at, index in form.attribute_slots:
         value = values[index]
         html[at], quoted[at] = in_attribute.get(value) or _in_html(value, attribute=True)
-    written_links: dict[str, tuple[str, bytes]] = {}  # an email repeats its product links
-    urls: dict[str, str] = {}  # href -> the URL the text part shows for it
+    # decoded href -> its HTML, that quoted-printable, and the URL the text part shows
+    written_links: dict[str, tuple[str, bytes, str]] = {}  # an email repeats its links
+    urls = []  # by href slot: the URL the text part shows for it
     for at, href in form.hrefs:
         decoded = _join(href.decoded, values)
         written = written_links.get(decoded)
         if written is None:
             destination = tagged(decoded)
-            urls[decoded] = destination or decoded
             if destination is None:  # the message's own links (unsubscribe), mailto:
                 link = _written_href(href, values)
             else:
                 link = redirects.redirect(destination)
-            written = written_links[decoded] = (link, quoted_piece(link))
-        html[at], quoted[at] = written
+            written = written_links[decoded] = (link, quoted_piece(link), destination or decoded)
+        html[at], quoted[at], url = written
+        urls.append(url)
     for at in form.pixels:
         html[at], quoted[at] = tracking.pixel_src, quoted_piece(tracking.pixel_src)
 
     def written_href(href: str) -> str:
-        return urls.get(href) or tagged(href) or href
+        return tagged(href) or href
 
     return Finished(
         html="".join(html),
-        text=_text(form, values, written_href),
+        text=_text(form, values, written_href, urls),
         links=tuple(redirects.destinations),
         html_quoted=tuple(quoted),
     )
 
 
-def _text(form: _Form, values: list[str], written_href: Callable[[str], str]) -> str:
+def _text(
+    form: _Form, values: list[str], written_href: Callable[[str], str], html_urls: list[str]
+) -> str:
     """The plain-text part: the form's tidy text with the values and the shown URLs
-    written in. That is the tidy text of the email, as a written value never has
-    whitespace outside or a run of it inside (baked values may, see _NOT_PLAIN) and a
-    URL none at all; otherwise it is tidied here (join_text)."""
+    (`html_urls` those of the HTML's hrefs) written in. That is the tidy text of the
+    email, as a written value never has whitespace outside or a run of it inside (baked
+    values may, see _NOT_PLAIN) and a URL none at all; otherwise it is tidied here
+    (join_text)."""
     if form.text_links is None:
         return _joined_text(form, values, written_href)
     urls = []
@@ -608,7 +619,10 @@ def _text(form: _Form, values: list[str], written_href: Callable[[str], str]) ->
             urls.append("")
             shown.append(False)
             continue
-        url = written_href(_join(link.href, values))
+        if link.in_html is None:
+            url = written_href(_join(link.href, values))
+        else:
+            url = html_urls[link.in_html]
         show = shows_url(url, _join(link.text, values, written=_in_text))
         if show and not _one_word(url):
             return _joined_text(form, values, written_href)
