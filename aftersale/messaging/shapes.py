@@ -97,7 +97,14 @@ def _collect(collected: list[str], value: Any) -> str:
     if not written:
         return ""
     collected.append(written)
-    return f"\ue000{len(collected) - 1}\ue001"
+    return _sentinel(len(collected) - 1)
+
+
+def _sentinel(index: int) -> str:
+    return _SENTINELS[index] if index < len(_SENTINELS) else f"\ue000{index}\ue001"
+
+
+_SENTINELS = [f"\ue000{index}\ue001" for index in range(1_000)]  # made once, not per value
 
 
 def written_in_html(value: Any) -> Any:
@@ -105,15 +112,16 @@ def written_in_html(value: Any) -> Any:
     autoescape on (see FusedOutput). A sentinel has nothing to escape, Markup (a
     macro's output) is written as it is, a Constant's escaped form is kept."""
     kind = type(value)
+    if kind is str:  # most values: _collect without a call
+        collected = _collected.get()
+        if collected is None:
+            return escape(value)
+        if not value:
+            return ""
+        collected.append(value)
+        return _sentinel(len(collected) - 1)
     if kind is Markup:
         return value
-    collected = _collected.get()
-    if collected is not None and kind is not Constant and not hasattr(value, "__html__"):
-        written = value if kind is str else str(value)  # _collect, without a call
-        if not written:
-            return ""
-        collected.append(written)
-        return f"\ue000{len(collected) - 1}\ue001"
     if kind is Constant:
         escaped = _escaped_constants.get(value)
         if escaped is None:
@@ -121,7 +129,10 @@ def written_in_html(value: Any) -> Any:
                 _escaped_constants.clear()
             escaped = _escaped_constants[value] = escape(value)
         return escaped
-    return escape(value)
+    collected = _collected.get()
+    if collected is None or hasattr(value, "__html__"):
+        return escape(value)
+    return _collect(collected, value)
 
 
 def written_in_text(value: Any) -> str:
