@@ -136,9 +136,13 @@ class _GuardedEnvironment(SandboxedEnvironment):
         return super().getattr(obj, attribute)
 
 
+# A tuple: isinstance() with one is about twice as fast as with `str | list | tuple`.
+_REPEATABLE = (str, list, tuple)
+
+
 def _check_repeat(left: Any, right: Any) -> None:
     for seq, times in ((left, right), (right, left)):
-        repeatable = isinstance(seq, str | list | tuple) and isinstance(times, int)
+        repeatable = isinstance(seq, _REPEATABLE) and isinstance(times, int)
         if repeatable and len(seq) * times > MAX_SEQUENCE_REPEAT:
             raise SecurityError(
                 f"repeating a sequence to {len(seq) * times} items is over the limit "
