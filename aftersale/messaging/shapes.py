@@ -202,10 +202,12 @@ class Tracking:
 @dataclass(frozen=True)
 class _Href:
     """A href attribute's value: `decoded` its text (literals and value indices),
-    `written` its HTML (literals and value slots)."""
+    `written` its HTML (literals and value slots); `value` the index of the value it is
+    made of alone (most hrefs), else None."""
 
     decoded: tuple[str | int, ...]
     written: tuple[str | int, ...]
+    value: int | None = None
 
 
 @dataclass(frozen=True)
@@ -451,7 +453,11 @@ def _html_pieces(html: str) -> tuple[str | int | _Href | None, ...]:
         value = html[href.start(3) : href.end(3)]
         written = _value_pieces(html, href.start(3), href.end(3), in_tags)
         decoded = _split_text(value, decode=html_lib.unescape)
-        pieces.append(_Href(decoded=decoded, written=tuple(written)))  # type: ignore[arg-type]
+        # A value alone, written as that value in an attribute (slot 2n+1).
+        alone = decoded[0] if len(decoded) == 1 and type(decoded[0]) is int else None
+        if alone is not None and written != [2 * alone + 1]:
+            alone = None
+        pieces.append(_Href(decoded=decoded, written=tuple(written), value=alone))  # type: ignore[arg-type]
         done = href.end(3)
     pieces += _value_pieces(html, done, len(html), in_tags)
     return tuple(pieces)
@@ -590,12 +596,16 @@ def _fill(form: _Form, values: list[str], tracking: Tracking) -> Finished:
     written_links: dict[str, tuple[str, bytes, str]] = {}  # an email repeats its links
     urls = []  # by href slot: the URL the text part shows for it
     for at, href in form.hrefs:
-        decoded = _join(href.decoded, values)
+        alone = href.value
+        decoded = _join(href.decoded, values) if alone is None else values[alone]
         written = written_links.get(decoded)
         if written is None:
             destination = tagged(decoded)
             if destination is None:  # the message's own links (unsubscribe), mailto:
-                link = _written_href(href, values)
+                if alone is None:
+                    link = _written_href(href, values)
+                else:
+                    link = _escaped(decoded, attribute=True)
             else:
                 link = redirects.redirect(destination)
             written = written_links[decoded] = (link, quoted_piece(link), destination or decoded)
