@@ -151,7 +151,8 @@ class FusedOutput(CodeGenerator):
     functions and makes a Markup twice per value, about a tenth of a skeleton's render.
     Where autoescape is decided at run time ({% autoescape %} of a variable) it writes
     Jinja's own code, which calls collect_value. Constants are still not folded at
-    compile time: the finalize hook takes the context."""
+    compile time: the finalize hook takes the context. A template's own stretches of
+    text and values are yielded whole (see visit_Output)."""
 
     def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
         if frame.eval_ctx.volatile:
@@ -166,6 +167,20 @@ class FusedOutput(CodeGenerator):
             super()._output_child_post(node, frame, finalize)
         else:
             self.write(")")
+
+    def visit_Output(self, node: nodes.Output, frame: Frame) -> None:
+        # Jinja yields each piece of a template's (or block's) own text and values on
+        # its own, and every yield passes up through the blocks, the templates it extends
+        # and Template.generate. A stretch of three or more pieces is yielded as one:
+        # written into a list, then joined. The output cap is still checked per stretch.
+        if frame.buffer is not None or frame.require_output_check or len(node.nodes) < 3:
+            super().visit_Output(node, frame)
+            return
+        frame.buffer = self.temporary_identifier()
+        self.writeline(f"{frame.buffer} = []")
+        super().visit_Output(node, frame)
+        self.writeline(f"yield concat({frame.buffer})")
+        frame.buffer = None
 
 
 def render_skeleton(render: Callable[[], str]) -> tuple[str, list[str]]:

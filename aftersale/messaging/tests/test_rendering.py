@@ -188,11 +188,19 @@ def test_syntax_error_names_the_template_and_line(scenario: Scenario, clock: Vir
     assert "syntax error" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "{{ custmer.first_name }}",
+        # A stretch of text and values is written at once (shapes.FusedOutput).
+        "Hi {{ customer.first_name }}, {{ custmer.first_name }}!",
+    ],
+)
 def test_a_typo_in_a_variable_name_is_an_error_with_its_line(
-    scenario: Scenario, clock: VirtualClock
+    scenario: Scenario, clock: VirtualClock, line: str
 ) -> None:
     with pytest.raises(TemplateError) as caught:
-        _merchant_render(scenario, clock, "<mjml>\n<mj-body>\n{{ custmer.first_name }}")
+        _merchant_render(scenario, clock, f"<mjml>\n<mj-body>\n{line}")
     assert "custmer" in str(caught.value) and caught.value.line == 3
 
 
