@@ -32,9 +32,9 @@ _WORD_BYTES = 45
 _BASE64_LINE_BYTES = 57  # 76 base64 characters per body line
 _MAX_QP_LINE = 76  # characters of a quoted-printable line, a soft break's "=" included
 _LINE_FROM_DOT = re.compile(rb"^\..*$", re.MULTILINE)
-# Text that is quoted-printable as it is, with room for a soft break on its one line:
-# printable ASCII without "=", not starting with "." nor ending with a space.
-_IS_ITS_OWN_QUOTED = re.compile(r"(?![.])[!-<>-~ ]{0,74}[!-<>-~]\Z").match
+# Text that quoted-printable writes as it is: printable ASCII without "=" (a space is
+# only encoded at the end of a line, and a soft break's "=" ends every line here).
+_NOTHING_TO_ENCODE = re.compile(r"[ -<>-~]+\Z").match
 
 
 class AddressError(ValueError):
@@ -182,8 +182,10 @@ def quoted_piece(text: str) -> bytes:
     no line over 76 characters and none starting with ".". Empty for empty text."""
     if not text:
         return b""
-    if _IS_ITS_OWN_QUOTED(text):  # most links and values: nothing to encode or wrap
-        return text.encode() + b"=\r\n"
+    if _NOTHING_TO_ENCODE(text):  # most links and values: only soft breaks to add
+        lines = [text[at : at + _MAX_QP_LINE - 1] for at in range(0, len(text), _MAX_QP_LINE - 1)]
+        if not any(line.startswith(".") for line in lines):
+            return "=\r\n".join([*lines, ""]).encode()
     normalized = text.replace("\r\n", "\n").replace("\r", "\n")
     encoded = _quoted_printable(normalized.encode())
     last_line = encoded.rfind(b"\n") + 1
