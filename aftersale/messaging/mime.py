@@ -31,7 +31,8 @@ _MAX_LINE = 78
 _WORD_BYTES = 45
 _BASE64_LINE_BYTES = 57  # 76 base64 characters per body line
 _MAX_QP_LINE = 76  # characters of a quoted-printable line, a soft break's "=" included
-_LINE_FROM_DOT = re.compile(rb"^\..*$", re.MULTILINE)
+# A line starting with "." (after its "\n": a literal start lets the search skip ahead).
+_LINE_FROM_DOT = re.compile(rb"\n(\.[^\n]*)")
 # Text that quoted-printable writes as it is: printable ASCII without "=" (a space is
 # only encoded at the end of a line, and a soft break's "=" ends every line here).
 _NOTHING_TO_ENCODE = re.compile(r"[ -<>-~]+\Z").match
@@ -147,10 +148,10 @@ def _body(text: str, *, quoted_pieces: Sequence[bytes] = ()) -> tuple[str, bytes
 def _quoted_printable(raw: bytes) -> bytes:
     """`raw` quoted-printable with LF line ends: lines wrap at 76 with a soft break;
     "=", non-ASCII bytes, trailing spaces and a "." starting a line are encoded."""
-    encoded = _b2a_qp(raw)
-    if not encoded.startswith(b".") and b"\n." not in encoded:
-        return encoded  # the common case, and a search is far cheaper than the pattern
-    return _LINE_FROM_DOT.sub(lambda line: _fitted(line[0], _MAX_QP_LINE), encoded)
+    encoded = b"\n" + _b2a_qp(raw)  # so the first line starts after a "\n" too
+    if b"\n." not in encoded:
+        return encoded[1:]  # the common case
+    return _LINE_FROM_DOT.sub(lambda line: b"\n" + _fitted(line[1], _MAX_QP_LINE), encoded)[1:]
 
 
 def _b2a_qp(raw: bytes) -> bytes:
