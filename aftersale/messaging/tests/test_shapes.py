@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from markupsafe import escape
 
 from aftersale.clock import VirtualClock
@@ -185,3 +187,22 @@ def test_the_compiled_text_part_is_the_tidy_text_whatever_the_values_and_links(
         slow = render_message(message=message, now=clock.now(), track=False)
         assert tracked.text == slow.text, (first_name, last_name)
     assert shapes.compiled_forms() == (2, 0)  # with and without a last name
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(
+        st.text(alphabet=st.sampled_from("ab \\\t\n\xa0\u2003\x85\x7f\ue000\u241eé€"), min_size=1),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_a_whole_email_is_called_plain_only_when_each_value_is(values: list[str]) -> None:
+    if shapes._all_plain(values):
+        assert all(shapes._is_plain(value) for value in values)
+
+
+def test_the_values_of_a_typical_email_are_all_plain_at_once() -> None:
+    values = ["Ada", "$12.49", "THANKS-000042", "https://shop.example.com/p/2", "15% off"]
+    assert shapes._all_plain(values)
+    assert not shapes._all_plain([*values, " padded"])
