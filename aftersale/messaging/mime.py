@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import binascii
 import datetime as dt
+import os
 import re
-import secrets
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.utils import format_datetime
@@ -36,6 +37,24 @@ _LINE_FROM_DOT = re.compile(rb"\n(\.[^\n]*)")
 # Text that quoted-printable writes as it is: printable ASCII without "=" (a space is
 # only encoded at the end of a line, and a soft break's "=" ends every line here).
 _NOTHING_TO_ENCODE = re.compile(r"[ -<>-~]+\Z").match
+
+
+# Random bytes are drawn from the OS this many at a time: a call for each boundary and
+# Message-ID cost as much as a header.
+_RANDOM_POOL_BYTES = 4096
+_random_pool = bytearray()
+_random_lock = threading.Lock()
+os.register_at_fork(after_in_child=_random_pool.clear)  # never the parent's bytes twice
+
+
+def random_hex(nbytes: int) -> str:
+    """`nbytes` unpredictable bytes (os.urandom's) in hex, as secrets.token_hex gives."""
+    with _random_lock:  # two threads never draw the same bytes
+        if len(_random_pool) < nbytes:
+            _random_pool[:] = os.urandom(_RANDOM_POOL_BYTES)
+        drawn = _random_pool[-nbytes:]
+        del _random_pool[-nbytes:]
+    return drawn.hex()
 
 
 class AddressError(ValueError):
@@ -220,7 +239,7 @@ def render(email: Email) -> bytes:
     """The email as an RFC 5322 message: multipart/alternative with the plain-text part
     first and the HTML part second (clients show the last one they can), UTF-8. No line
     starts with ".", so it goes over SMTP as it is, with nothing to dot-stuff."""
-    boundary = f"=_aftersale_{secrets.token_hex(12)}"  # "=_" never occurs in QP or base64
+    boundary = f"=_aftersale_{random_hex(12)}"  # "=_" never occurs in QP or base64
     lines = [
         f"From: {format_address(email.from_name, email.from_address)}",
         f"To: {checked_address(email.to)}",

@@ -22,7 +22,7 @@ from django.db.models import Field
 from aftersale.customers.models import Customer
 from aftersale.messaging.context import facts_for_messages, is_marketing
 from aftersale.messaging.links import reply_address, unsubscribe_token, unsubscribe_url
-from aftersale.messaging.mime import Email
+from aftersale.messaging.mime import Email, random_hex
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus
 from aftersale.messaging.previews import preview_template
 from aftersale.messaging.rendering import RenderedEmail, TemplateError, render_message
@@ -354,7 +354,7 @@ def outgoing_email(*, message: Message, rendered: RenderedEmail, now: dt.datetim
 
 def _message_id(pk: int | None, *, sender: str) -> str:
     domain = sender.rpartition("@")[2] or "localhost"
-    return f"<aftersale.{pk or 'test'}.{secrets.token_hex(8)}@{domain}>"
+    return f"<aftersale.{pk or 'test'}.{random_hex(8)}@{domain}>"
 
 
 def _unsubscribe_headers(message: Message) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ from aftersale.messaging.mime import (
     checked_address,
     clean,
     quoted_piece,
+    random_hex,
     render,
 )
 
@@ -188,3 +189,9 @@ def test_html_quoted_in_pieces_parses_back_as_the_pieces_joined(pieces: list[str
     lines = b"".join(quoted).split(b"\r\n")
     assert max(len(line) for line in lines) <= 76
     assert not any(line.startswith(b".") for line in lines)  # nothing for SMTP to double
+
+
+def test_random_hex_draws_fresh_bytes_each_time() -> None:
+    drawn = [random_hex(8) for _ in range(5_000)]  # past one pool of the OS's bytes
+    assert len(set(drawn)) == len(drawn)
+    assert all(len(token) == 16 and int(token, 16) >= 0 for token in drawn)
