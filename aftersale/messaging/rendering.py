@@ -35,6 +35,7 @@ from aftersale.messaging.models import EmailTemplate, Message
 from aftersale.messaging.outputflow import only_written_out
 from aftersale.messaging.plaintext import html_to_text
 from aftersale.messaging.shapes import (
+    DICT_ATTRIBUTES,
     Finished,
     FusedOutput,
     Tracking,
@@ -98,9 +99,6 @@ def _capped_range(*args: int) -> range:
     return rng
 
 
-_DICT_ATTRIBUTES = frozenset(dir(dict))
-
-
 class _GuardedEnvironment(SandboxedEnvironment):
     """The sandbox plus limits on the operators that can blow up memory or CPU."""
 
@@ -128,7 +126,7 @@ class _GuardedEnvironment(SandboxedEnvironment):
         # attribute first and take the item after an AttributeError, which costs more
         # than the rest of the lookup; same answer for every name a dict has no
         # attribute of.
-        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+        if type(obj) is dict and attribute not in DICT_ATTRIBUTES:
             try:
                 return obj[attribute]
             except KeyError:

@@ -37,7 +37,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import nodes
-from jinja2.compiler import CodeGenerator, Frame
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from markupsafe import Markup, escape
 
 from aftersale.messaging.context import Constant
@@ -144,6 +144,10 @@ def written_in_text(value: Any) -> str:
     return _collect(collected, value)
 
 
+# Names a dict has as attributes: `x.items` is the method, never an item.
+DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 class FusedOutput(CodeGenerator):
     """Jinja's code generator writing a `{{ }}` as one call,
     `environment.written_in_html(value)` (or `written_in_text`), instead of
@@ -167,6 +171,19 @@ class FusedOutput(CodeGenerator):
             super()._output_child_post(node, frame, finalize)
         else:
             self.write(")")
+
+    @optimizeconst
+    def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:
+        # `product.name` on a context's plain dict is its item, as the environment's
+        # getattr answers, read here without calling it (a template does ~100 lookups);
+        # anything else, a missing key and a dict method's name go through the sandbox.
+        if node.attr in DICT_ATTRIBUTES or self.environment.is_async:
+            super().visit_Getattr(node, frame)
+            return
+        held, name = self.temporary_identifier(), repr(node.attr)
+        self.write(f"({held}[{name}] if type({held} := ")
+        self.visit(node.node, frame)
+        self.write(f") is dict and {name} in {held} else environment.getattr({held}, {name}))")
 
     def visit_Output(self, node: nodes.Output, frame: Frame) -> None:
         # Jinja yields each piece of a template's (or block's) own text and values on
