@@ -8,6 +8,7 @@ may be stopped or killed at any moment; a graceful stop only finishes the pass u
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import threading
 from dataclasses import dataclass
@@ -112,6 +113,8 @@ def run_worker(
             busy = _guarded_pass(config=config, totals=totals)
             if once:
                 break
+            if totals.passes == 1:
+                freeze_warm_objects()
             if not busy:
                 stop.wait(config.idle_seconds)
     finally:
@@ -121,6 +124,15 @@ def run_worker(
         *(config.worker_id, totals.passes, totals.advanced, totals.delivered),
     )
     return totals
+
+
+def freeze_warm_objects() -> None:
+    """Leave what the process has loaded and warmed so far (Django, Babel's locale data,
+    compiled templates and their caches) out of every later garbage collection: it lives
+    as long as the process, and a full collection that walked it took ~75 ms, ~5% of a
+    send when it came every few hundred emails."""
+    gc.collect()
+    gc.freeze()
 
 
 def _guarded_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
