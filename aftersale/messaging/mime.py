@@ -65,6 +65,8 @@ class AddressError(ValueError):
 def clean(value: str) -> str:
     """`value` on one line: every control character (CR and LF included) becomes a
     space and runs of whitespace collapse to one space."""
+    if value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " ":
+        return value  # no control character (none is printable) and single spaces only
     return " ".join(value.translate(_CLEAN_TABLE).split())
 
 

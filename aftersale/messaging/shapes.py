@@ -373,8 +373,9 @@ def _baked(shape: _Shape, values: list[str]) -> set[int]:
     return always | {i for i, v in enumerate(values) if not (_plain.get(v) or _is_plain(v))}
 
 
-# Joins the values for `_all_plain`: printable, so only the values can make it fail.
-_JOINER = "\u241e"
+# Joins the values for `_all_plain`: printable, so only the values can make it fail,
+# and ASCII, so an email of ASCII values is checked as an ASCII string.
+_JOINER = "^"
 
 
 def _all_plain(values: list[str]) -> bool:
@@ -382,7 +383,7 @@ def _all_plain(values: list[str]) -> bool:
     the whole email: a value that is not has a backslash, or a character that is not
     printable (controls, sentinels and every whitespace but " "), or " " at one end,
     which joined is next to the joiner. Never wrongly True; wrongly False only for a
-    value holding the joiner, which the value-by-value check then settles."""
+    value with a space next to a "^", which the value-by-value check then settles."""
     joined = _JOINER.join(values)
     return (
         joined.isprintable()

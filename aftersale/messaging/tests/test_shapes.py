@@ -192,7 +192,7 @@ def test_the_compiled_text_part_is_the_tidy_text_whatever_the_values_and_links(
 @settings(max_examples=300, deadline=None)
 @given(
     values=st.lists(
-        st.text(alphabet=st.sampled_from("ab \\\t\n\xa0\u2003\x85\x7f\ue000\u241eé€"), min_size=1),
+        st.text(alphabet=st.sampled_from("ab ^\\\t\n\xa0\u2003\x85\x7f\ue000é€"), min_size=1),
         min_size=1,
         max_size=6,
     )
