@@ -20,7 +20,7 @@ from django.db.backends.utils import CursorWrapper
 from django.db.models import Field
 
 from aftersale.customers.models import Customer
-from aftersale.messaging.context import facts_for_messages, is_marketing
+from aftersale.messaging.context import EmailFacts, facts_for_messages, is_marketing
 from aftersale.messaging.links import reply_address, unsubscribe_token, unsubscribe_url
 from aftersale.messaging.mime import Email, random_hex
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus
@@ -281,7 +281,7 @@ def _send_chunk(
 
 
 def _prepared(
-    message: Message, *, suppressed: str | None, now: dt.datetime, facts: Any
+    message: Message, *, suppressed: str | None, now: dt.datetime, facts: EmailFacts
 ) -> _Ready | _Update:
     """The email to send for `message`, or the update that says why there is none
     (skipped: suppressed or no consent; failed: it cannot render)."""
