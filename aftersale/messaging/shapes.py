@@ -86,6 +86,12 @@ def collect_value(context: Any, value: Any) -> Any:
     becomes a sentinel and is collected, and an empty one is written as nothing (so
     captured output is empty exactly when the real render's is); otherwise values pass
     unchanged. Taking the context keeps Jinja from folding constants at compile time."""
+    return _collected_value(value)
+
+
+def _collected_value(value: Any) -> Any:
+    """`value`'s sentinel while a skeleton is rendered and it is a plain value (see
+    collect_value), else `value` itself."""
     collected = _collected.get()
     if collected is None or hasattr(value, "__html__") or type(value) is Constant:
         return value
@@ -138,10 +144,7 @@ def written_in_html(value: Any) -> Any:
 def written_in_text(value: Any) -> str:
     """`str(collect_value(value))` in one call: what a `{{ }}` writes with autoescape
     off (see FusedOutput)."""
-    collected = _collected.get()
-    if collected is None or hasattr(value, "__html__") or type(value) is Constant:
-        return str(value)
-    return _collect(collected, value)
+    return str(_collected_value(value))
 
 
 # Names a dict has as attributes: `x.items` is the method, never an item.
@@ -234,12 +237,10 @@ class Tracking:
 @dataclass(frozen=True)
 class _Href:
     """A href attribute's value: `decoded` its text (literals and value indices),
-    `written` its HTML (literals and value slots); `value` the index of the value it is
-    made of alone (most hrefs), else None."""
+    `written` its HTML (literals and value slots)."""
 
     decoded: tuple[str | int, ...]
     written: tuple[str | int, ...]
-    value: int | None = None
 
 
 @dataclass(frozen=True)
@@ -507,11 +508,7 @@ def _html_pieces(html: str) -> tuple[str | int | _Href | None, ...]:
         value = html[href.start(3) : href.end(3)]
         written = _value_pieces(html, href.start(3), href.end(3), in_tags)
         decoded = _split_text(value, decode=html_lib.unescape)
-        # A value alone, written as that value in an attribute (slot 2n+1).
-        alone = decoded[0] if len(decoded) == 1 and type(decoded[0]) is int else None
-        if alone is not None and written != [2 * alone + 1]:
-            alone = None
-        pieces.append(_Href(decoded=decoded, written=tuple(written), value=alone))  # type: ignore[arg-type]
+        pieces.append(_Href(decoded=decoded, written=tuple(written)))  # type: ignore[arg-type]
         done = href.end(3)
     pieces += _value_pieces(html, done, len(html), in_tags)
     return tuple(pieces)
@@ -650,16 +647,12 @@ def _fill(form: _Form, values: list[str], tracking: Tracking) -> Finished:
     written_links: dict[str, tuple[str, bytes, str]] = {}  # an email repeats its links
     urls = []  # by href slot: the URL the text part shows for it
     for at, href in form.hrefs:
-        alone = href.value
-        decoded = _join(href.decoded, values) if alone is None else values[alone]
+        decoded = _join(href.decoded, values)
         written = written_links.get(decoded)
         if written is None:
             destination = tagged(decoded)
             if destination is None:  # the message's own links (unsubscribe), mailto:
-                if alone is None:
-                    link = _written_href(href, values)
-                else:
-                    link = _escaped(decoded, attribute=True)
+                link = _written_href(href, values)
             else:
                 link = redirects.redirect(destination)
             written = written_links[decoded] = (link, quoted_piece(link), destination or decoded)
