@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from aftersale.clock import VirtualClock
+from aftersale.lib.clock import VirtualClock
 from aftersale.stores.models import Store
 from aftersale.stores.services import create_store
 

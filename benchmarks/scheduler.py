@@ -123,8 +123,8 @@ def run(*, count: int, path: str, chunk: int) -> dict[str, Any]:
     return the timings and rates."""
     from django.db import connection
 
-    from aftersale.clock import now as clock_now
     from aftersale.flows import batch, scheduler  # noqa: F401  (import time is not work)
+    from aftersale.lib.clock import now as clock_now
 
     now = clock_now()
     _populate(count=count, now=now)

@@ -129,8 +129,8 @@ def run(*, count: int, port: int, profile: bool) -> dict[str, Any]:
     on `port`, and return the timings and rates."""
     from django.db import connection
 
-    from aftersale.clock import now as clock_now
     from aftersale.flows.worker import freeze_warm_objects
+    from aftersale.lib.clock import now as clock_now
     from aftersale.messaging.transports.smtp import SmtpTransport
 
     now = clock_now()

@@ -5,7 +5,6 @@ from django.http import HttpRequest
 from ninja import Router, Status
 from ninja.errors import ValidationError
 
-from aftersale import clock
 from aftersale.api.auth import STORE_KEY, request_store
 from aftersale.api.schemas import (
     CheckoutAccepted,
@@ -28,6 +27,7 @@ from aftersale.integrations.services import (
     receive_orders,
     receive_products,
 )
+from aftersale.lib import clock
 
 router = Router(auth=STORE_KEY, tags=["ingest"])
 

@@ -14,11 +14,11 @@ from django.db.models import Max, Min
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from aftersale.clock import VirtualClock, use_clock
 from aftersale.flows.backtest import BacktestSummary, run_backtest
 from aftersale.flows.models import Flow
 from aftersale.flows.services import install_library_flow
 from aftersale.integrations.completejourney import load_complete_journey
+from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.messaging.capture import CaptureProcess
 from aftersale.messaging.services import install_default_templates, send_queued_messages
 from aftersale.orders.models import Order

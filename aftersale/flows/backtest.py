@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 from django.db.models import Min
 
-from aftersale.clock import VirtualClock
 from aftersale.flows.definition import TIMED_EVENTS
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow
 from aftersale.flows.scheduler import run_due_enrollments
 from aftersale.flows.selectors import definition_of, latest_version
 from aftersale.flows.services import enroll_timed_occasions, process_events, process_orders
+from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.models import Message, MessageStatus
 from aftersale.orders.models import Order
 from aftersale.tracking.models import Event, EventKind

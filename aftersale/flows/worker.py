@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from django.db import DatabaseError, connection
 
-from aftersale.clock import now
 from aftersale.flows.scheduler import run_due_enrollments
 from aftersale.flows.services import enroll_timed_occasions
+from aftersale.lib.clock import now
 from aftersale.messaging.services import send_queued_messages
 from aftersale.recommendations.services import fit_due_stores
 

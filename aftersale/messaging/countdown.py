@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core import signing
 from PIL import Image, ImageDraw, ImageFont
 
-from aftersale.signing import sign
+from aftersale.lib.signing import sign
 
 _SALT = "aftersale.messaging.countdown"
 # Drawn at twice the size the email shows it, so it stays sharp on high-density screens.

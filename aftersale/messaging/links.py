@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core import signing
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from aftersale.signing import is_signature, sign, signature
+from aftersale.lib.signing import is_signature, sign, signature
 
 _UNSUBSCRIBE_SALT = "aftersale.messaging.unsubscribe"
 # Each kind of token has its own salt, so an open token is never accepted as a click.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from aftersale.signing import is_signature, signature
+from aftersale.lib.signing import is_signature, signature
 
 # A token is "<message id>.<product id>.<y|n>:<signature of the message id>": one
 # signature per message, and the product and answer, unsigned, only count for a product

@@ -6,8 +6,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from aftersale import clock
 from aftersale.catalog.models import Product
+from aftersale.lib import clock
 from aftersale.messaging.models import Message
 from aftersale.recommendations.links import answer_from_token
 from aftersale.recommendations.services import record_feedback

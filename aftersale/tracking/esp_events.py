@@ -16,7 +16,7 @@ from typing import Any
 from anymail.signals import AnymailTrackingEvent, EventType, tracking
 from django.dispatch import receiver
 
-from aftersale import clock
+from aftersale.lib import clock
 from aftersale.messaging.models import Message, MessageStatus
 from aftersale.tracking.machines import machine_open_reason
 from aftersale.tracking.selectors import link_index, message_for_esp_event

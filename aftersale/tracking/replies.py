@@ -27,7 +27,7 @@ from django.core.mail import EmailMessage
 from django.db import close_old_connections, connection
 from django.dispatch import receiver
 
-from aftersale import clock
+from aftersale.lib import clock
 from aftersale.messaging.capture import LocalSmtpController
 from aftersale.messaging.links import message_id_from_reply_address
 from aftersale.messaging.models import Message

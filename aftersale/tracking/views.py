@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from aftersale import clock
+from aftersale.lib import clock
 from aftersale.messaging.links import (
     click_from_token,
     message_id_from_open_token,

@@ -8,10 +8,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from aftersale.clock import VirtualClock
 from aftersale.dashboard.tests.conftest import PASSWORD, SaveRun
 from aftersale.flows.models import FlowStatus
 from aftersale.flows.services import install_library_flow
+from aftersale.lib.clock import VirtualClock
 from aftersale.recommendations.tests.conftest import Shop
 from aftersale.stores.models import Store
 from aftersale.stores.services import create_store

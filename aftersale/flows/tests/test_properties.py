@@ -7,13 +7,13 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aftersale.clock import VirtualClock
 from aftersale.flows.backtest import run_backtest
 from aftersale.flows.definition import TIMED_EVENTS
 from aftersale.flows.models import Enrollment, EnrollmentState
 from aftersale.flows.selectors import definition_of
 from aftersale.flows.services import install_flow
 from aftersale.flows.tests.helpers import add_templates, place_order, start_checkout
+from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.models import Message, MessageStatus
 from aftersale.reports.selectors import flow_report
 from aftersale.stores.services import create_store

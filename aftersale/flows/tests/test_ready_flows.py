@@ -6,13 +6,13 @@ from decimal import Decimal
 
 import pytest
 
-from aftersale.clock import VirtualClock
 from aftersale.customers.records import CustomerRecord
 from aftersale.flows.backtest import run_backtest
 from aftersale.flows.models import Enrollment, FlowStatus
 from aftersale.flows.services import install_library_flow
 from aftersale.flows.tests.helpers import place_order
 from aftersale.integrations.services import receive_checkouts
+from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.models import Message
 from aftersale.messaging.rendering import render_message
 from aftersale.messaging.services import install_default_templates

@@ -2,13 +2,13 @@ import datetime as dt
 
 import pytest
 
-from aftersale.clock import VirtualClock
 from aftersale.coupons.models import Coupon
 from aftersale.flows.backtest import run_backtest
 from aftersale.flows.models import Enrollment, EnrollmentState
 from aftersale.flows.scheduler import claim_due, run_due_enrollments
 from aftersale.flows.services import install_flow, process_orders
 from aftersale.flows.tests.helpers import add_templates, place_order, upsell_definition
+from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.models import Message
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)

@@ -6,7 +6,6 @@ from decimal import Decimal
 
 from aftersale.catalog.records import ProductRecord
 from aftersale.catalog.services import upsert_products
-from aftersale.clock import VirtualClock, use_clock
 from aftersale.customers.records import CustomerRecord
 from aftersale.customers.services import upsert_customers
 from aftersale.flows.models import Enrollment, EnrollmentState
@@ -15,6 +14,7 @@ from aftersale.flows.services import enroll_timed_occasions, install_flow
 from aftersale.flows.tests.helpers import add_templates, place_order
 from aftersale.flows.worker import WorkerSettings, WorkerTotals, run_pass
 from aftersale.integrations.services import receive_checkouts, receive_event, receive_orders
+from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.messaging.context import build_context
 from aftersale.messaging.models import Message
 from aftersale.orders.models import Checkout

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from PIL import Image
 
-from aftersale.clock import VirtualClock, use_clock
+from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.messaging.countdown import (
     DISPLAY_WIDTH,
     WIDTH,

@@ -17,10 +17,10 @@ from django.conf import settings
 from lxml import html as lxml_html
 from lxml.html import HtmlElement
 
-from aftersale.clock import VirtualClock
 from aftersale.customers.models import Customer
 from aftersale.demo.services import DATASET_START
 from aftersale.integrations.completejourney import load_complete_journey
+from aftersale.lib.clock import VirtualClock
 from aftersale.messaging import mime
 from aftersale.messaging.context import is_marketing_kind
 from aftersale.messaging.locale import phrases

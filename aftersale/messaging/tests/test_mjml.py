@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from aftersale.clock import VirtualClock
+from aftersale.lib.clock import VirtualClock
 from aftersale.messaging import shapes
 from aftersale.messaging.mjml import decode_attribute_escapes, mjml_to_html
 from aftersale.messaging.rendering import render_message

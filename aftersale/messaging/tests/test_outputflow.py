@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from aftersale.clock import VirtualClock
+from aftersale.lib.clock import VirtualClock
 from aftersale.messaging import shapes
 from aftersale.messaging.outputflow import only_written_out
 from aftersale.messaging.rendering import _HTML_ENV, render_message, template_source

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from aftersale.clock import VirtualClock
+from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.models import Message
 from aftersale.messaging.previews import SAMPLE_CODE, preview_template, previewable_template
 from aftersale.messaging.tests.factories import make_customer, make_product, make_scenario

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from aftersale.clock import VirtualClock
+from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.context import build_context
 from aftersale.messaging.models import EmailTemplate
 from aftersale.messaging.rendering import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aftersale.clock import VirtualClock
+from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.context import context_for, facts_for_messages
 from aftersale.messaging.models import Message
 from aftersale.messaging.selectors import for_rendering

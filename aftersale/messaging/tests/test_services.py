@@ -16,7 +16,7 @@ from django.db import OperationalError
 from django.db import connection as db_connection
 from pytest_django.fixtures import Settings
 
-from aftersale.clock import VirtualClock
+from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.capture import CaptureServer
 from aftersale.messaging.links import message_id_from_reply_address
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import escape
 
-from aftersale.clock import VirtualClock
 from aftersale.customers.models import Customer
+from aftersale.lib.clock import VirtualClock
 from aftersale.messaging import shapes
 from aftersale.messaging.context import build_context
 from aftersale.messaging.mime import render

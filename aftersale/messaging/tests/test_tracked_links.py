@@ -11,7 +11,7 @@ import pytest
 from django.core import signing
 from pytest_django.fixtures import Settings
 
-from aftersale.clock import VirtualClock
+from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.links import (
     click_from_token,
     click_token,

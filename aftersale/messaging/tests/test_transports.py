@@ -11,7 +11,7 @@ import pytest
 from django.core import mail
 from django.core.mail import EmailMultiAlternatives
 
-from aftersale.env import ConfigurationError
+from aftersale.lib.env import ConfigurationError
 from aftersale.messaging.mime import Email
 from aftersale.messaging.models import MessageStatus
 from aftersale.messaging.tests.smtp_servers import (

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.util
 import os
 
-from aftersale.env import ConfigurationError, env_str
+from aftersale.lib.env import ConfigurationError, env_str
 
 TRANSPORT_VARIABLE = "AFTERSALE_EMAIL_TRANSPORT"
 _ESP_PREFIX = "AFTERSALE_ESP_"

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from aftersale.clock import VirtualClock, use_clock
+from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.recommendations.evaluation.bootstrap import Interval
 from aftersale.recommendations.evaluation.metrics import TASKS
 from aftersale.recommendations.evaluation.records import (

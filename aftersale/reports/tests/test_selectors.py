@@ -1,11 +1,11 @@
 import datetime as dt
 from decimal import Decimal
 
-from aftersale.clock import VirtualClock
 from aftersale.flows.backtest import run_backtest
 from aftersale.flows.scheduler import run_due_enrollments
 from aftersale.flows.services import install_flow, process_orders
 from aftersale.flows.tests.helpers import add_templates, place_order, upsell_definition
+from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.models import Message, MessageStatus
 from aftersale.reports.selectors import flow_report
 

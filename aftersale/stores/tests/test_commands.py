@@ -4,7 +4,7 @@ what to do."""
 import pytest
 from django.core.management.base import CommandError
 
-from aftersale.clock import VirtualClock
+from aftersale.lib.clock import VirtualClock
 from aftersale.stores.commands import store_for_command
 from aftersale.stores.models import Store
 

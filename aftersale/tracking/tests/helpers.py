@@ -9,7 +9,7 @@ from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from aftersale.clock import VirtualClock
+from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.capture import CaptureServer
 from aftersale.messaging.models import Message
 from aftersale.messaging.services import send_queued_messages

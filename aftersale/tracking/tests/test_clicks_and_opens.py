@@ -11,7 +11,7 @@ from django.db.models import Count
 from django.test import Client
 from pytest_django.fixtures import Settings
 
-from aftersale.clock import VirtualClock, use_clock
+from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.messaging.links import click_token, open_token
 from aftersale.messaging.models import Message
 from aftersale.messaging.tests.factories import Scenario, make_scenario

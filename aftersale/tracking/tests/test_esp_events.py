@@ -20,7 +20,7 @@ from django.http import HttpResponse
 from django.test import Client
 from pytest_django.fixtures import Settings
 
-from aftersale.clock import VirtualClock, use_clock
+from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.messaging.links import click_token
 from aftersale.messaging.models import Message, MessageStatus
 from aftersale.messaging.tests.factories import make_customer, make_scenario

@@ -18,7 +18,7 @@ from django.core import mail
 from django.test import Client
 from pytest_django.fixtures import Settings
 
-from aftersale.clock import VirtualClock, use_clock
+from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.messaging.links import reply_address
 from aftersale.messaging.models import Message, MessageStatus
 from aftersale.messaging.tests.factories import make_customer, make_scenario

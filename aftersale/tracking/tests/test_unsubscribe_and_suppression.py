@@ -11,8 +11,8 @@ from django.test import Client
 from pytest_django import DjangoAssertNumQueries
 from pytest_django.fixtures import Settings
 
-from aftersale.clock import VirtualClock, use_clock
 from aftersale.flows.models import Flow
+from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.messaging.links import open_token, unsubscribe_token
 from aftersale.messaging.models import Message
 from aftersale.messaging.services import send_queued_messages

@@ -10,11 +10,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from aftersale import clock
 from aftersale.flows.definition import InvalidFlowDefinition
 from aftersale.flows.models import FlowStatus
 from aftersale.flows.selectors import flow_summaries, library_flow_slugs
 from aftersale.flows.services import install_flow, install_library_flow
+from aftersale.lib import clock
 from aftersale.messaging.services import install_default_templates
 from aftersale.stores.commands import store_for_command
 from aftersale.stores.models import Store

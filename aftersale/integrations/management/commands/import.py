@@ -9,13 +9,13 @@ from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from aftersale import clock
 from aftersale.integrations.csv_import import (
     CsvFormatError,
     ImportReport,
     import_orders_csv,
     import_products_csv,
 )
+from aftersale.lib import clock
 from aftersale.stores.commands import store_for_command
 from aftersale.stores.models import Store
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from aftersale import clock
 from aftersale.customers.models import Customer
+from aftersale.lib import clock
 from aftersale.messaging.models import EmailTemplate
 from aftersale.messaging.previews import preview_template, previewable_template
 from aftersale.messaging.rendering import TemplateError

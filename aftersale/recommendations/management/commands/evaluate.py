@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from aftersale import clock
+from aftersale.lib import clock
 from aftersale.recommendations.evaluation.chart import write_chart
 from aftersale.recommendations.evaluation.data import (
     load_complete_journey,

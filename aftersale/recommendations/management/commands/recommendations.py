@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from aftersale import clock
+from aftersale.lib import clock
 from aftersale.recommendations.services import InvalidRules, fit_recommendations, load_rules
 from aftersale.stores.commands import store_for_command
 

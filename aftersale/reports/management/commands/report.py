@@ -3,8 +3,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from aftersale.clock import now
 from aftersale.flows.models import Flow
+from aftersale.lib.clock import now
 from aftersale.reports.rendering import report_tables, wide_console
 from aftersale.reports.selectors import flow_report
 from aftersale.stores.commands import store_for_command

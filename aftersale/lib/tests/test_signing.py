@@ -4,7 +4,7 @@ import pytest
 from django.core import signing
 from django.test import override_settings
 
-from aftersale.signing import is_signature, sign, signature
+from aftersale.lib.signing import is_signature, sign, signature
 
 
 @pytest.mark.parametrize("secret", ["one-secret", "another-secret"])
