@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "aftersale.recommendations",
     "aftersale.messaging",
     "aftersale.tracking",
+    "aftersale.segments",
     "aftersale.reports",
     "aftersale.integrations",
     "aftersale.api",

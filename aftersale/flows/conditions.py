@@ -8,8 +8,8 @@ import hashlib
 from django.db.models import Q
 
 from aftersale.coupons.models import Coupon
-from aftersale.customers.segments import parse_segment
-from aftersale.customers.selectors import is_in_segment
+from aftersale.segments.definition import parse_segment
+from aftersale.segments.selectors import is_in_segment
 from aftersale.flows.definition import (
     ABSplitStep,
     Condition,

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aftersale.coupons.models import DiscountKind
-from aftersale.customers.segments import InvalidSegment, parse_segment
+from aftersale.segments.definition import InvalidSegment, parse_segment
 from aftersale.recommendations.strategies import Strategy
 
 

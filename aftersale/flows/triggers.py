@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from django.db.models import Max, Min
 
 from aftersale.customers.models import Customer
-from aftersale.customers.segments import parse_segment
-from aftersale.customers.selectors import customers_in_segment
+from aftersale.segments.definition import parse_segment
+from aftersale.segments.selectors import customers_in_segment
 from aftersale.flows.definition import ORDER_EVENTS, FlowDefinition, Trigger
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow
 from aftersale.orders.models import NOT_PURCHASES, LineItem, Order

@@ -4,7 +4,7 @@ A segment is JSON. A condition names its `type`; `all`, `any` and `not` combine 
 
     {"all": [{"type": "repeat"}, {"not": {"type": "engaged", "days": 30}}]}
 
-Evaluating a segment is the job of `aftersale.customers.selectors`, as one SQL query.
+Evaluating a segment is the job of `aftersale.segments.selectors`, as one SQL query.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 
 from aftersale.customers.models import Customer
-from aftersale.customers.segments import (
+from aftersale.orders.models import NOT_PURCHASES, LineItem, Order
+from aftersale.segments.definition import (
     AcceptsMarketing,
     All,
     AnyOf,
@@ -42,7 +43,6 @@ from aftersale.customers.segments import (
     Segment,
     Unsubscribed,
 )
-from aftersale.orders.models import NOT_PURCHASES, LineItem, Order
 from aftersale.stores.models import Store
 from aftersale.tracking.models import Event, EventKind
 from aftersale.tracking.selectors import human_open_filter
