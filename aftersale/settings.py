@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "aftersale.segments",
     "aftersale.reports",
     "aftersale.integrations",
+    "aftersale.worker",
     "aftersale.api",
     "aftersale.demo",
     "aftersale.dashboard",

@@ -129,9 +129,9 @@ def run(*, count: int, port: int, profile: bool) -> dict[str, Any]:
     on `port`, and return the timings and rates."""
     from django.db import connection
 
-    from aftersale.flows.worker import freeze_warm_objects
     from aftersale.lib.clock import now as clock_now
     from aftersale.messaging.transports.smtp import SmtpTransport
+    from aftersale.worker.loop import freeze_warm_objects
 
     now = clock_now()
     _populate(count=count, now=now)

@@ -8,8 +8,6 @@ import hashlib
 from django.db.models import Q
 
 from aftersale.coupons.models import Coupon
-from aftersale.segments.definition import parse_segment
-from aftersale.segments.selectors import is_in_segment
 from aftersale.flows.definition import (
     ABSplitStep,
     Condition,
@@ -24,6 +22,8 @@ from aftersale.flows.models import Enrollment
 from aftersale.flows.occasions import checkouts_with_products
 from aftersale.flows.selectors import coupon_program_of
 from aftersale.orders.models import NOT_PURCHASES, Checkout, Order
+from aftersale.segments.definition import parse_segment
+from aftersale.segments.selectors import is_in_segment
 from aftersale.tracking.models import Event
 
 

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aftersale.coupons.models import DiscountKind
-from aftersale.segments.definition import InvalidSegment, parse_segment
 from aftersale.recommendations.strategies import Strategy
+from aftersale.segments.definition import InvalidSegment, parse_segment
 
 
 class _Strict(BaseModel):

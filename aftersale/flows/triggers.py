@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from django.db.models import Max, Min
 
 from aftersale.customers.models import Customer
-from aftersale.segments.definition import parse_segment
-from aftersale.segments.selectors import customers_in_segment
 from aftersale.flows.definition import ORDER_EVENTS, FlowDefinition, Trigger
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow
 from aftersale.orders.models import NOT_PURCHASES, LineItem, Order
+from aftersale.segments.definition import parse_segment
+from aftersale.segments.selectors import customers_in_segment
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from aftersale.flows.models import Enrollment, EnrollmentState
 from aftersale.flows.scheduler import run_due_enrollments
 from aftersale.flows.services import enroll_timed_occasions, install_flow
 from aftersale.flows.tests.helpers import add_templates, place_order
-from aftersale.flows.worker import WorkerSettings, WorkerTotals, run_pass
 from aftersale.integrations.services import receive_checkouts, receive_event, receive_orders
 from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.messaging.context import build_context
@@ -20,6 +19,7 @@ from aftersale.messaging.models import Message
 from aftersale.orders.models import Checkout
 from aftersale.orders.records import CheckoutRecord, LineItemRecord, OrderRecord
 from aftersale.tracking.models import Event, EventKind
+from aftersale.worker.loop import WorkerSettings, WorkerTotals, run_pass
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)  # a Monday
 HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)

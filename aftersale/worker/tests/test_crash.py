@@ -19,8 +19,9 @@ from typing import IO
 
 import pytest
 
-from aftersale.flows.tests.crash_data import EMAIL_STEPS
-from aftersale.flows.tests.crash_scenario import (
+from aftersale.messaging.capture import CaptureServer
+from aftersale.worker.tests.crash_data import EMAIL_STEPS
+from aftersale.worker.tests.crash_scenario import (
     WorkerPool,
     child_env,
     populate,
@@ -28,7 +29,6 @@ from aftersale.flows.tests.crash_scenario import (
     run_with_kills,
     scenario_database,
 )
-from aftersale.messaging.capture import CaptureServer
 
 WORKERS = 3
 # Short leases so work a killed worker held is picked up again within seconds; small

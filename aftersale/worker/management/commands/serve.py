@@ -6,8 +6,8 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandParser
 from waitress.server import create_server
 
-from aftersale.flows.management.commands.worker import add_worker_arguments, worker_settings
-from aftersale.flows.worker import run_worker
+from aftersale.worker.loop import run_worker
+from aftersale.worker.management.commands.worker import add_worker_arguments, worker_settings
 from aftersale.wsgi import application
 
 

@@ -3,7 +3,7 @@
 Run in a child process against the scenario database (the test's own process is bound to
 pytest-django's test database):
 
-    aftersale shell -c "from aftersale.flows.tests.crash_data import populate; populate(count=N)"
+    aftersale shell -c "from aftersale.worker.tests.crash_data import populate; populate(count=N)"
 """
 
 import datetime as dt

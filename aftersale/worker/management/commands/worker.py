@@ -7,8 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from aftersale.flows.worker import WorkerSettings, run_worker
 from aftersale.messaging.services import default_worker_id
+from aftersale.worker.loop import WorkerSettings, run_worker
 
 # -v 0: warnings only; -v 1 (default): start, stop and every busy pass; -v 2+: debug.
 LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO}
@@ -31,7 +31,7 @@ def add_worker_arguments(parser: CommandParser) -> None:
 def worker_settings(options: dict[str, Any]) -> WorkerSettings:
     """The worker settings the shared options ask for; sets the worker log level too."""
     level = LOG_LEVELS.get(options["verbosity"], logging.DEBUG)
-    logging.getLogger("aftersale.flows.worker").setLevel(level)
+    logging.getLogger("aftersale.worker.loop").setLevel(level)
     return WorkerSettings(
         worker_id=options["worker_id"] or default_worker_id(),
         batch_size=options["batch_size"],

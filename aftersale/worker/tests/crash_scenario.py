@@ -121,7 +121,7 @@ def run_aftersale(database: ScenarioDatabase, *args: str) -> str:
 
 def populate(database: ScenarioDatabase, *, count: int) -> int:
     """Enroll `count` customers in the Crash flow; return how many were enrolled."""
-    code = f"from aftersale.flows.tests.crash_data import populate; populate(count={count})"
+    code = f"from aftersale.worker.tests.crash_data import populate; populate(count={count})"
     output = run_aftersale(database, "shell", "-c", code)
     return int(json.loads(output.strip().splitlines()[-1])["enrollments"])
 
