@@ -16,5 +16,4 @@ urlpatterns = [
     path(f"{settings.STATIC_URL.strip('/')}/<path:path>", serve_static, {"insecure": True}),
     path("", include("aftersale.tracking.urls")),
     path("", include("aftersale.messaging.urls")),
-    path("", include("aftersale.recommendations.urls")),
 ]

@@ -13,7 +13,7 @@ from aftersale.flows.scheduler import run_due_enrollments
 from aftersale.flows.selectors import definition_of, latest_version
 from aftersale.flows.services import enroll_timed_occasions, process_events, process_orders
 from aftersale.lib.clock import VirtualClock
-from aftersale.messaging.models import Message, MessageStatus
+from aftersale.messaging.selectors import next_send_at
 from aftersale.orders.models import Order
 from aftersale.tracking.models import Event, EventKind
 
@@ -117,9 +117,7 @@ def _until_next_event(
     due = Enrollment.objects.filter(flow=flow, state=EnrollmentState.ACTIVE).aggregate(
         at=Min("due_at")
     )["at"]
-    send = Message.objects.filter(flow=flow, status=MessageStatus.QUEUED).aggregate(
-        at=Min("send_after")
-    )["at"]
+    send = next_send_at(flow_id=flow.pk)
     moments = [m for m in (*upcoming, due, send) if m is not None]
     return min(moments) if moments else now
 

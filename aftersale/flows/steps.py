@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from aftersale.coupons.models import Coupon
 from aftersale.coupons.selectors import latest_coupon
@@ -14,7 +15,8 @@ from aftersale.flows.definition import EmailStep, FlowDefinition
 from aftersale.flows.models import Enrollment
 from aftersale.flows.selectors import coupon_program_of
 from aftersale.flows.timing import outside_quiet_hours, zone_named
-from aftersale.messaging.models import EmailTemplate, Message, MessageStatus, TemplateKind
+from aftersale.messaging.selectors import last_marketing_email_at, recommendations_offered
+from aftersale.messaging.services import queue_message
 from aftersale.orders.models import LineItem
 from aftersale.recommendations.selectors import recommend
 
@@ -47,8 +49,7 @@ def run_email_step(
                 enrollment,
                 step,
                 now,
-                status=MessageStatus.SKIPPED,
-                error=f"smart sending: got an email at {last.isoformat()}",
+                skipped_because=f"smart sending: got an email at {last.isoformat()}",
             )
             return EmailOutcome()
     coupon = _coupon_for(enrollment, step, now)
@@ -75,25 +76,21 @@ def run_email_step(
     )
 
 
-def _write(enrollment: Enrollment, step: EmailStep, now: dt.datetime, **fields: object) -> bool:
+def _write(enrollment: Enrollment, step: EmailStep, now: dt.datetime, **fields: Any) -> bool:
     """The outbox row; its key (enrollment, version, step) makes a retried step a no-op."""
-    template = EmailTemplate.objects.get(store_id=enrollment.store_id, slug=step.template)
-    _, created = Message.objects.get_or_create(
+    return queue_message(
         idempotency_key=f"e{enrollment.pk}:v{enrollment.version_id}:s{enrollment.step_index}",
-        defaults={
-            "store_id": enrollment.store_id,
-            "customer": enrollment.customer,
-            "template": template,
-            "flow_id": enrollment.flow_id,
-            "enrollment": enrollment,
-            "step_index": enrollment.step_index,
-            "to_email": enrollment.customer.email,
-            "queued_at": now,
-            "send_after": now,
-            **fields,
-        },
+        customer=enrollment.customer,
+        template_slug=step.template,
+        now=now,
+        flow_id=enrollment.flow_id,
+        enrollment_id=enrollment.pk,
+        step_index=enrollment.step_index,
+        order_id=enrollment.trigger_order_id,
+        checkout_id=enrollment.trigger_checkout_id,
+        campaign=enrollment.flow.slug,
+        **fields,
     )
-    return created and fields.get("status", MessageStatus.QUEUED) == MessageStatus.QUEUED
 
 
 def _last_marketing_email(
@@ -104,17 +101,8 @@ def _last_marketing_email(
     hours = definition.guards.smart_sending_hours
     if hours == 0:
         return None
-    return (
-        Message.objects.filter(
-            customer_id=enrollment.customer_id,
-            status__in=(MessageStatus.QUEUED, MessageStatus.SENT, MessageStatus.DELIVERED),
-            queued_at__gt=now - dt.timedelta(hours=hours),
-            queued_at__lte=now,
-        )
-        .exclude(template__kind=TemplateKind.ORDER_CONFIRMATION)
-        .order_by("-queued_at")
-        .values_list("queued_at", flat=True)
-        .first()
+    return last_marketing_email_at(
+        customer_id=enrollment.customer_id, since=now - dt.timedelta(hours=hours), until=now
     )
 
 
@@ -156,8 +144,4 @@ def _offer_picks(enrollment: Enrollment, coupon: Coupon | None) -> list[dict[str
     """A reminder shows the products of the offer it reminds of (None: no such offer)."""
     if coupon is None:
         return None
-    return (
-        Message.objects.filter(enrollment=enrollment, coupon=coupon)
-        .values_list("recommendations", flat=True)
-        .first()
-    )
+    return recommendations_offered(enrollment_id=enrollment.pk, coupon_id=coupon.pk)

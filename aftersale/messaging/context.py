@@ -18,7 +18,6 @@ from django.db.models import Prefetch
 from aftersale.catalog.models import Product
 from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind
 from aftersale.customers.models import Customer
-from aftersale.flows.models import Enrollment
 from aftersale.messaging.countdown import countdown_url
 from aftersale.messaging.links import unsubscribe_url
 from aftersale.messaging.locale import Formatter, phrases, recipient_locale
@@ -147,14 +146,12 @@ def message_facts(message: Message) -> EmailFacts:
 
 def facts_for_messages(messages: list[Message]) -> dict[int, EmailFacts]:
     """The facts of each of `messages` (loaded with selectors.for_rendering) by id,
-    read for the whole batch in a few queries however many messages and products: what
-    started their journeys, their orders, the orders' lines, the products of those
-    lines and of all picks (one instance per product, shared by every email showing it)
-    and any abandoned checkouts with their lines. Orders and lines are plain rows
+    read for the whole batch in a few queries however many messages and products: the
+    orders and abandoned checkouts they were queued about, the orders' lines, the
+    products of those lines and of all picks (one instance per product, shared by every
+    email showing it) and the checkouts' lines. Orders and lines are plain rows
     (`OrderRow`, `LineRow`): an email reads only a few of their columns."""
-    journeys = _journey_triggers({m.enrollment_id for m in messages if m.enrollment_id})
-    about = {m.pk: _about(m, journeys=journeys) for m in messages}
-    orders = _orders({order for order, _ in about.values() if order is not None})
+    orders = _orders({m.order_id for m in messages if m.order_id is not None})
     lines = _order_lines(set(orders))
     products = _products(
         {product_id for rows in lines.values() for product_id, *_ in rows}
@@ -164,12 +161,12 @@ def facts_for_messages(messages: list[Message]) -> dict[int, EmailFacts]:
         order: [LineRow(products[product_id], *rest) for product_id, *rest in rows]
         for order, rows in lines.items()
     }
-    checkouts = _checkouts({checkout for _, checkout in about.values() if checkout is not None})
+    checkouts = _checkouts({m.checkout_id for m in messages if m.checkout_id is not None})
     picked = _by_store(products)
     shared = SharedParts()
     facts = {}
     for message in messages:
-        order_id, checkout_id = about[message.pk]
+        order_id, checkout_id = message.order_id, message.checkout_id
         facts[message.pk] = EmailFacts(
             store=message.store,
             customer=message.customer,
@@ -186,25 +183,6 @@ def facts_for_messages(messages: list[Message]) -> dict[int, EmailFacts]:
             shared=shared,
         )
     return facts
-
-
-def _about(
-    message: Message, *, journeys: dict[int, tuple[int | None, int | None]]
-) -> tuple[int | None, int | None]:
-    """The ids of the order and the abandoned checkout `message` is about: its own order
-    (an order confirmation), else what started its journey."""
-    order, checkout = journeys.get(message.enrollment_id or 0, (None, None))
-    return message.order_id or order, checkout
-
-
-def _journey_triggers(enrollment_ids: set[int]) -> dict[int, tuple[int | None, int | None]]:
-    """The (order id, checkout id) that started each of the journeys `enrollment_ids`."""
-    if not enrollment_ids:
-        return {}
-    rows = Enrollment.objects.filter(id__in=enrollment_ids).values_list(
-        "id", "trigger_order_id", "trigger_checkout_id"
-    )
-    return {enrollment: (order, checkout) for enrollment, order, checkout in rows}
 
 
 def _orders(order_ids: set[int]) -> dict[int, OrderRow]:

@@ -2,8 +2,7 @@ from django.db import models
 
 from aftersale.coupons.models import Coupon
 from aftersale.customers.models import Customer
-from aftersale.flows.models import Enrollment, Flow
-from aftersale.orders.models import Order
+from aftersale.orders.models import Checkout, Order
 from aftersale.stores.models import Store
 
 
@@ -63,18 +62,29 @@ class Message(models.Model):
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="messages")
     template = models.ForeignKey(EmailTemplate, on_delete=models.PROTECT, related_name="messages")
+    # The flow and journey that queued the email, named by string: flows sit above
+    # messaging, which never follows these (reports and tracking join through them).
     flow = models.ForeignKey(
-        Flow, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+        "flows.Flow", null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
     )
     enrollment = models.ForeignKey(
-        Enrollment, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+        "flows.Enrollment",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="messages",
     )
     step_index = models.PositiveIntegerField(null=True, blank=True)
-    # The order a transactional email is about (an order confirmation has no enrollment);
-    # flow emails read the enrollment's trigger order instead.
+    # What the email is about, recorded when it is queued: the order it confirms or that
+    # started its journey, the abandoned checkout it recovers, and the utm_campaign of
+    # its links (the flow's slug; empty for transactional email).
     order = models.ForeignKey(
         Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    checkout = models.ForeignKey(
+        Checkout, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    campaign = models.CharField(max_length=50, blank=True, default="")
     idempotency_key = models.CharField(max_length=120, unique=True)
     to_email = models.EmailField()
     subject = models.CharField(max_length=300, blank=True, default="")
@@ -112,3 +122,27 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template_id} to {self.to_email} ({self.status})"
+
+
+class SuppressionReason(models.TextChoices):
+    UNSUBSCRIBED = "unsubscribed"
+    HARD_BOUNCE = "hard_bounce"
+    COMPLAINT = "complaint"
+
+
+class Suppression(models.Model):
+    """An address of a store that no flow may email again: it unsubscribed, bounced hard
+    or complained. Keyed by the lower-cased address, whichever customer row carries it."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    email = models.EmailField()
+    reason = models.CharField(max_length=20, choices=SuppressionReason.choices)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "email"], name="uniq_suppression_address")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.reason})"

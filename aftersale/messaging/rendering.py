@@ -369,7 +369,7 @@ def render_message(
     and dates in that locale's formats, with click tracking and an open pixel unless
     `track` is False (a preview must not count as an open); raises TemplateError when its
     template cannot be rendered."""
-    campaign = message.flow.slug if message.flow is not None else "transactional"
+    campaign = message.campaign or "transactional"
     wanted = recipient_locale(
         customer_locale=message.customer.locale, store_locale=message.store.locale
     )

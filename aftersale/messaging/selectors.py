@@ -6,11 +6,16 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Min, Model, Q, QuerySet
 
 from aftersale.coupons.models import CouponProgram
-from aftersale.flows.models import Flow
-from aftersale.messaging.models import EmailTemplate, Message, MessageStatus
+from aftersale.messaging.models import (
+    EmailTemplate,
+    Message,
+    MessageStatus,
+    Suppression,
+    TemplateKind,
+)
 from aftersale.stores.models import Store
 
 # What rendering and sending read of each message's own related rows, fetched in its
@@ -42,7 +47,6 @@ def for_rendering(messages: QuerySet[Message]) -> list[Message]:
     loaded = list(messages.select_related(*RENDER_COLUMNS).only(*own, *related))
     _share(loaded, "store", Store.objects.all())
     _share(loaded, "template", EmailTemplate.objects.all())
-    _share(loaded, "flow", Flow.objects.all())
     _share(
         [m.coupon for m in loaded if m.coupon is not None], "program", CouponProgram.objects.all()
     )
@@ -83,3 +87,46 @@ def template_by_slug(*, store: Store, slug: str) -> EmailTemplate | None:
 def store_templates(*, store: Store) -> QuerySet[EmailTemplate]:
     """The store's templates by slug."""
     return EmailTemplate.objects.filter(store=store).order_by("slug")
+
+
+def suppression_reason(*, store: Store | int, email: str) -> str | None:
+    """Why the store may not email `email` any more (a SuppressionReason value), or None
+    when it may. One indexed query."""
+    store_id = store if isinstance(store, int) else store.pk
+    rows = Suppression.objects.filter(store_id=store_id, email=email.strip().lower())
+    return rows.values_list("reason", flat=True).first()
+
+
+def last_marketing_email_at(
+    *, customer_id: int, since: dt.datetime, until: dt.datetime
+) -> dt.datetime | None:
+    """When the customer was last sent, or queued, a marketing email (anything but an
+    order confirmation) in (`since`, `until`], across every flow; None when never."""
+    return (
+        Message.objects.filter(
+            customer_id=customer_id,
+            status__in=(MessageStatus.QUEUED, MessageStatus.SENT, MessageStatus.DELIVERED),
+            queued_at__gt=since,
+            queued_at__lte=until,
+        )
+        .exclude(template__kind=TemplateKind.ORDER_CONFIRMATION)
+        .order_by("-queued_at")
+        .values_list("queued_at", flat=True)
+        .first()
+    )
+
+
+def recommendations_offered(*, enrollment_id: int, coupon_id: int) -> list[Any] | None:
+    """The products shown with coupon `coupon_id` in an email of journey `enrollment_id`
+    (what a reminder reminds of), or None when no such email was queued."""
+    return (
+        Message.objects.filter(enrollment_id=enrollment_id, coupon_id=coupon_id)
+        .values_list("recommendations", flat=True)
+        .first()
+    )
+
+
+def next_send_at(*, flow_id: int) -> dt.datetime | None:
+    """The earliest moment a queued email of flow `flow_id` may go out, or None."""
+    queued = Message.objects.filter(flow_id=flow_id, status=MessageStatus.QUEUED)
+    return queued.aggregate(at=Min("send_after"))["at"]

@@ -1,4 +1,5 @@
-"""Installing the default templates and sending the outbox."""
+"""Installing the default templates, queuing emails, sending the outbox and recording
+what became of each email: the only writer of Message rows and of the suppression list."""
 
 from __future__ import annotations
 
@@ -19,21 +20,28 @@ from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Field
 
+from aftersale.coupons.models import Coupon
 from aftersale.customers.models import Customer
 from aftersale.messaging.context import EmailFacts, facts_for_messages, is_marketing
 from aftersale.messaging.links import reply_address, unsubscribe_token, unsubscribe_url
 from aftersale.messaging.mime import Email, random_hex
-from aftersale.messaging.models import EmailTemplate, Message, MessageStatus
+from aftersale.messaging.models import (
+    EmailTemplate,
+    Message,
+    MessageStatus,
+    Suppression,
+    SuppressionReason,
+)
 from aftersale.messaging.previews import preview_template
 from aftersale.messaging.rendering import RenderedEmail, TemplateError, render_message
 from aftersale.messaging.selectors import due_messages, for_rendering
+from aftersale.messaging.signals import message_bounced
+from aftersale.messaging.status import INITIAL_STATUSES, check_transition, statuses_before
 from aftersale.messaging.template_library import library_templates
 from aftersale.messaging.transports.base import Outcome, OutgoingEmail, SendResult, Transport
 from aftersale.messaging.transports.configured import configured_transport
 from aftersale.messaging.transports.esp import BackendTransport
 from aftersale.stores.models import Store
-from aftersale.tracking.models import Suppression, SuppressionReason
-from aftersale.tracking.services import record_bounce
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +66,99 @@ def install_default_templates(*, store: Store, now: dt.datetime) -> list[EmailTe
         )
         installed.append(template)
     return installed
+
+
+# --- the outbox: queuing, and what became of each email --------------------------------
+
+
+def queue_message(
+    *,
+    idempotency_key: str,
+    customer: Customer,
+    template_slug: str,
+    now: dt.datetime,
+    send_after: dt.datetime | None = None,
+    flow_id: int | None = None,
+    enrollment_id: int | None = None,
+    step_index: int | None = None,
+    order_id: int | None = None,
+    checkout_id: int | None = None,
+    campaign: str = "",
+    coupon: Coupon | None = None,
+    recommendations: list[dict[str, object]] | None = None,
+    skipped_because: str = "",
+) -> bool:
+    """Put one email to `customer` in the outbox, due at `send_after` (default `now`),
+    or with `skipped_because` record that it was decided against (status skipped). The
+    key makes a retried decision a no-op: True only when a new queued email was added.
+    Raises EmailTemplate.DoesNotExist when the store has no template `template_slug`."""
+    status = MessageStatus.SKIPPED if skipped_because else MessageStatus.QUEUED
+    assert status in INITIAL_STATUSES
+    template = EmailTemplate.objects.get(store_id=customer.store_id, slug=template_slug)
+    _, created = Message.objects.get_or_create(
+        idempotency_key=idempotency_key,
+        defaults={
+            "store_id": customer.store_id,
+            "customer": customer,
+            "template": template,
+            "flow_id": flow_id,
+            "enrollment_id": enrollment_id,
+            "step_index": step_index,
+            "order_id": order_id,
+            "checkout_id": checkout_id,
+            "campaign": campaign,
+            "to_email": customer.email,
+            "queued_at": now,
+            "send_after": send_after or now,
+            "coupon": coupon,
+            "recommendations": recommendations or [],
+            "status": status,
+            "error": skipped_because,
+        },
+    )
+    return created and status == MessageStatus.QUEUED
+
+
+def report_status(*, message: Message, status: MessageStatus, **fields: Any) -> str:
+    """Move a handed-over `message` to `status` (with `fields`, e.g. delivered_at) as an
+    email service reported it, if the status table allows the move from where it is now.
+    The check is part of the UPDATE, so a report racing the sender or another report
+    cannot skip it. Returns what happened, for the caller's log: the new status, or why
+    nothing changed."""
+    allowed = statuses_before(status, reported=True)
+    if Message.objects.filter(pk=message.pk, status__in=allowed).update(status=status, **fields):
+        return status.value
+    current = Message.objects.filter(pk=message.pk).values_list("status", flat=True).first()
+    if current == status:
+        return f"already {status.value}"
+    logger.info("message %s is %s: the reported %s is refused", message.pk, current, status.value)
+    return f"refused: {current} -> {status.value}"
+
+
+def record_hard_bounce(*, message: Message, now: dt.datetime) -> None:
+    """`message`'s address is dead: suppress it for every flow and every email of the
+    store, and announce the bounce (message_bounced) to the apps that keep timelines."""
+    with transaction.atomic():
+        suppress(
+            store_id=message.store_id,
+            email=message.to_email,
+            reason=SuppressionReason.HARD_BOUNCE,
+            now=now,
+        )
+        message_bounced.send(sender=Message, message=message, at=now)
+
+
+def suppress(*, store_id: int, email: str, reason: SuppressionReason, now: dt.datetime) -> None:
+    """Put `email` on `store`'s suppression list. An address already there keeps its
+    first reason, except that a hard bounce replaces a softer one: a dead address must
+    not get even transactional email."""
+    address = email.strip().lower()
+    Suppression.objects.bulk_create(
+        [Suppression(store_id=store_id, email=address, reason=reason, created_at=now)],
+        ignore_conflicts=True,  # two requests at once: the first row wins
+    )
+    if reason == SuppressionReason.HARD_BOUNCE:
+        Suppression.objects.filter(store_id=store_id, email=address).update(reason=reason)
 
 
 # --- claiming -------------------------------------------------------------------------
@@ -392,7 +493,7 @@ def _after_send(
             message, transport.accepted_status, error="", sent_at=now, **delivered, **sent
         )
     if result.outcome is Outcome.REJECTED:
-        record_bounce(message=message, now=now)
+        record_hard_bounce(message=message, now=now)
         return _finished(
             message, MessageStatus.BOUNCED, error=result.detail, bounced_at=now, **sent
         )
@@ -402,6 +503,7 @@ def _after_send(
 
 
 def _finished(message: Message, status: MessageStatus, *, error: str, **fields: Any) -> _Update:
+    check_transition(MessageStatus.QUEUED, status)  # what the UPDATE's condition holds
     if error or message.error:  # an error left from an earlier attempt is cleared
         fields["error"] = error
     return message, {"status": status.value, **fields}

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,6 @@ from django.db.models import Q, QuerySet
 from scipy import sparse
 
 from aftersale.catalog.models import Product
-from aftersale.messaging.models import Message
 from aftersale.orders.selectors import purchase_lines
 from aftersale.recommendations import neighbours
 from aftersale.recommendations.cooccurrence import (
@@ -438,8 +437,18 @@ def _rule(
     return ComplementRule(store=store, kind=kind, **ends)
 
 
+class SentPicks(Protocol):
+    """What feedback needs of a sent email (a messaging.Message, which this app sits
+    below and does not import): whose it is and what it recommended."""
+
+    pk: Any
+    store_id: int
+    customer_id: int
+    recommendations: Any
+
+
 def record_feedback(
-    *, message: Message, product_id: int, helpful: bool, now: dt.datetime
+    *, message: SentPicks, product_id: int, helpful: bool, now: dt.datetime
 ) -> RecommendationFeedback:
     """Record the recipient's answer to "Was this helpful?" for one pick of `message`;
     a second answer replaces the first. Refuses (ValueError) a product the message did
@@ -448,7 +457,7 @@ def record_feedback(
     if product_id not in picked:
         raise ValueError(f"message {message.pk} did not recommend product {product_id}")
     feedback, _ = RecommendationFeedback.objects.update_or_create(
-        message=message,
+        message_id=message.pk,
         product_id=product_id,
         defaults={
             "store_id": message.store_id,

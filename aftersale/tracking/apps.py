@@ -6,5 +6,10 @@ class TrackingConfig(AppConfig):
     label = "tracking"
 
     def ready(self) -> None:
-        # Connects the receivers of anymail's tracking and inbound signals.
-        from aftersale.tracking import esp_events, replies  # noqa: F401
+        # Connects the receivers of anymail's tracking and inbound signals, and of
+        # messaging's bounces (messaging sits below tracking and cannot call it).
+        from aftersale.messaging.signals import message_bounced
+        from aftersale.tracking import esp_events, replies, services
+
+        del esp_events, replies  # imported for the receivers they connect
+        message_bounced.connect(services.on_message_bounced, dispatch_uid="tracking.bounce")

@@ -18,10 +18,10 @@ from django.dispatch import receiver
 
 from aftersale.lib import clock
 from aftersale.messaging.models import Message, MessageStatus
+from aftersale.messaging.services import record_hard_bounce, report_status
 from aftersale.tracking.machines import machine_open_reason
 from aftersale.tracking.selectors import link_index, message_for_esp_event
 from aftersale.tracking.services import (
-    record_bounce,
     record_click,
     record_complaint,
     record_reported_open,
@@ -34,15 +34,6 @@ logger = logging.getLogger(__name__)
 # metadata key (the X-Aftersale-Message header's name is accepted too) or a tag.
 METADATA_KEYS = ("aftersale_message", "X-Aftersale-Message")
 TAG_PREFIX = "aftersale-message-"
-
-# The statuses an ESP's report may move a message to, and from which. A late "delivered"
-# never undoes "bounced" (ESPs do not send events in order), and nothing moves a message
-# that was never handed over (queued, skipped) or has already ended as failed.
-_MAY_BECOME: dict[MessageStatus, tuple[MessageStatus, ...]] = {
-    MessageStatus.DELIVERED: (MessageStatus.SENT,),
-    MessageStatus.BOUNCED: (MessageStatus.SENT, MessageStatus.DELIVERED),
-    MessageStatus.FAILED: (MessageStatus.SENT,),
-}
 
 # Where an ESP's raw event names the kind of a bounce or rejection (a path of keys), by
 # ESP (anymail's esp_name) and anymail event type...
@@ -106,20 +97,22 @@ def on_tracking(sender: object, event: AnymailTrackingEvent, esp_name: str, **_:
 def _delivered(
     message: Message, event: AnymailTrackingEvent, esp_name: str, at: dt.datetime
 ) -> str:
-    return _move(message, MessageStatus.DELIVERED, delivered_at=at)
+    return report_status(message=message, status=MessageStatus.DELIVERED, delivered_at=at)
 
 
 def _bounced(message: Message, event: AnymailTrackingEvent, esp_name: str, at: dt.datetime) -> str:
-    outcome = _move(message, MessageStatus.BOUNCED, bounced_at=at, error=_describe(event))
+    outcome = report_status(
+        message=message, status=MessageStatus.BOUNCED, bounced_at=at, error=_describe(event)
+    )
     if _address_may_work(event, esp_name=esp_name):
         return f"{outcome} (soft: not suppressed)"
     # The address is dead whatever the message's status says: suppress it anyway.
-    record_bounce(message=message, now=at)
+    record_hard_bounce(message=message, now=at)
     return outcome
 
 
 def _failed(message: Message, event: AnymailTrackingEvent, esp_name: str, at: dt.datetime) -> str:
-    return _move(message, MessageStatus.FAILED, error=_describe(event))
+    return report_status(message=message, status=MessageStatus.FAILED, error=_describe(event))
 
 
 def _complained(
@@ -162,19 +155,6 @@ _HANDLERS: dict[str, _Handler] = {
     EventType.OPENED: _opened,
     EventType.CLICKED: _clicked,
 }
-
-
-def _move(message: Message, status: MessageStatus, **fields: Any) -> str:
-    """Move `message` to `status` if its current status allows it. The check is part of
-    the UPDATE, so a report racing the sender or another report cannot skip it."""
-    allowed = _MAY_BECOME[status]
-    if Message.objects.filter(pk=message.pk, status__in=allowed).update(status=status, **fields):
-        return status.value
-    current = Message.objects.filter(pk=message.pk).values_list("status", flat=True).first()
-    if current == status:
-        return f"already {status.value}"
-    logger.info("message %s is %s: the ESP's %s is refused", message.pk, current, status.value)
-    return f"refused: {current} -> {status.value}"
 
 
 def _when(event: AnymailTrackingEvent, *, message: Message, now: dt.datetime) -> dt.datetime:

@@ -49,27 +49,3 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} by {self.customer_id}"
-
-
-class SuppressionReason(models.TextChoices):
-    UNSUBSCRIBED = "unsubscribed"
-    HARD_BOUNCE = "hard_bounce"
-    COMPLAINT = "complaint"
-
-
-class Suppression(models.Model):
-    """An address of a store that no flow may email again: it unsubscribed, bounced hard
-    or complained. Keyed by the lower-cased address, whichever customer row carries it."""
-
-    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
-    email = models.EmailField()
-    reason = models.CharField(max_length=20, choices=SuppressionReason.choices)
-    created_at = models.DateTimeField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["store", "email"], name="uniq_suppression_address")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.email} ({self.reason})"

@@ -1,5 +1,5 @@
-"""Reading tracking data: the message behind a token, click destinations, suppressions,
-and which opens count as reads."""
+"""Reading tracking data: the message behind a token, click destinations, and which
+opens count as reads."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.db.models import Q
 from aftersale.messaging.links import click_from_token
 from aftersale.messaging.models import Message
 from aftersale.stores.models import Store
-from aftersale.tracking.models import EventKind, Suppression
+from aftersale.tracking.models import EventKind
 
 
 def tracked_message(*, message_id: int) -> Message | None:
@@ -26,14 +26,6 @@ def click_destination(*, message: Message, index: int) -> str | None:
         return None
     url = urls[index]
     return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None
-
-
-def suppression_reason(*, store: Store | int, email: str) -> str | None:
-    """Why the store may not email `email` any more (a SuppressionReason value), or None
-    when it may. One indexed query."""
-    store_id = store if isinstance(store, int) else store.pk
-    rows = Suppression.objects.filter(store_id=store_id, email=email.strip().lower())
-    return rows.values_list("reason", flat=True).first()
 
 
 def human_open_filter(*, prefix: str = "") -> Q:

@@ -1,5 +1,5 @@
-"""Recording what recipients do with an email (opens, clicks, unsubscribes) and keeping
-the store's suppression list (unsubscribes, hard bounces, complaints)."""
+"""Recording what recipients do with an email (opens, clicks, replies, unsubscribes,
+complaints, bounces) as events; the suppression list they lead to is messaging's."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from aftersale.customers.services import unsubscribe
-from aftersale.messaging.models import Message
+from aftersale.messaging.models import Message, SuppressionReason
+from aftersale.messaging.services import suppress
 from aftersale.stores.models import Store
 from aftersale.tracking.machines import machine_open_reason
-from aftersale.tracking.models import Event, EventKind, Suppression, SuppressionReason
+from aftersale.tracking.models import Event, EventKind
 
 _URL_MAX = 1000  # Event.url's length
 
@@ -51,7 +52,7 @@ def unsubscribe_recipient(*, message: Message, now: dt.datetime) -> bool:
     with transaction.atomic():
         unsubscribe(customer=message.customer, now=now)
         suppress(
-            store=message.store,
+            store_id=message.store_id,
             email=message.to_email,
             reason=SuppressionReason.UNSUBSCRIBED,
             now=now,
@@ -59,40 +60,17 @@ def unsubscribe_recipient(*, message: Message, now: dt.datetime) -> bool:
         return _record_once(message, kind=EventKind.UNSUBSCRIBED, key="unsubscribe", now=now)
 
 
-def record_bounce(*, message: Message, now: dt.datetime) -> None:
-    """`message` bounced hard: suppress its address for every flow of the store and
-    record a `bounced` event."""
-    with transaction.atomic():
-        suppress(
-            store=message.store,
-            email=message.to_email,
-            reason=SuppressionReason.HARD_BOUNCE,
-            now=now,
-        )
-        _record_once(message, kind=EventKind.BOUNCED, key="bounce", now=now)
-
-
 def record_complaint(*, message: Message, now: dt.datetime) -> None:
     """The recipient of `message` reported it as spam: suppress the address for every
     flow of the store and record a `complained` event."""
     with transaction.atomic():
         suppress(
-            store=message.store, email=message.to_email, reason=SuppressionReason.COMPLAINT, now=now
+            store_id=message.store_id,
+            email=message.to_email,
+            reason=SuppressionReason.COMPLAINT,
+            now=now,
         )
         _record_once(message, kind=EventKind.COMPLAINED, key="complaint", now=now)
-
-
-def suppress(*, store: Store, email: str, reason: SuppressionReason, now: dt.datetime) -> None:
-    """Put `email` on `store`'s suppression list. An address already there keeps its
-    first reason, except that a hard bounce replaces a softer one: a dead address must
-    not get even transactional email."""
-    address = email.strip().lower()
-    Suppression.objects.bulk_create(
-        [Suppression(store=store, email=address, reason=reason, created_at=now)],
-        ignore_conflicts=True,  # two requests at once: the first row wins
-    )
-    if reason == SuppressionReason.HARD_BOUNCE:
-        Suppression.objects.filter(store=store, email=address).update(reason=reason)
 
 
 def _record_once(
@@ -166,3 +144,14 @@ def record_customer_event(
     return Event.objects.create(
         store=store, customer_id=customer_id, kind=kind, occurred_at=occurred_at, data=data
     )
+
+
+def record_bounce_event(*, message: Message, now: dt.datetime) -> None:
+    """Add `message`'s one `bounced` event to the customer's timeline (messaging has
+    already suppressed the address)."""
+    _record_once(message, kind=EventKind.BOUNCED, key="bounce", now=now)
+
+
+def on_message_bounced(*, message: Message, at: dt.datetime, **_: Any) -> None:
+    """messaging's message_bounced signal: the bounce joins the customer's timeline."""
+    record_bounce_event(message=message, now=at)

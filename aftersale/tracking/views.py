@@ -1,4 +1,5 @@
-"""Public endpoints reached from emails: click redirect, open pixel, unsubscribe page.
+"""Public endpoints reached from emails: click redirect, open pixel, unsubscribe page,
+the "Was this helpful?" page of a pick.
 Every one takes a signed token; a token this installation did not sign is a 404."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from aftersale.catalog.models import Product
 from aftersale.lib import clock
 from aftersale.messaging.links import (
     click_from_token,
@@ -17,6 +19,8 @@ from aftersale.messaging.links import (
     message_id_from_token,
 )
 from aftersale.messaging.models import Message
+from aftersale.recommendations.links import answer_from_token
+from aftersale.recommendations.services import record_feedback
 from aftersale.tracking import selectors, services
 
 _PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -71,3 +75,34 @@ def _message(message_id: int | None) -> Message:
     if message is None:
         raise Http404("no such message")
     return message
+
+
+@require_http_methods(["GET", "POST"])
+def feedback(request: HttpRequest, token: str) -> HttpResponse:
+    """GET: a page asking to confirm the answer the link stands for; link scanners that
+    fetch every URL in an email record nothing. POST (the page's button): record it."""
+    answer = answer_from_token(token)
+    message = selectors.tracked_message(message_id=answer.message_id) if answer else None
+    product = (
+        Product.objects.filter(pk=answer.product_id, store_id=message.store_id).first()
+        if answer and message and _recommended(message, answer.product_id)
+        else None
+    )
+    if answer is None or message is None or product is None:
+        raise Http404("no such recommendation")
+    done = request.method == "POST"
+    if done:
+        try:
+            record_feedback(
+                message=message, product_id=product.pk, helpful=answer.helpful, now=clock.now()
+            )
+        except ValueError as error:
+            raise Http404("no such recommendation") from error
+    context = {"store": message.store, "product": product, "helpful": answer.helpful, "done": done}
+    return render(request, "tracking/feedback.html", context)
+
+
+def _recommended(message: Message, product_id: int) -> bool:
+    # The token signs only the message: a product it did not recommend is not found.
+    picks = message.recommendations if isinstance(message.recommendations, list) else []
+    return any(isinstance(p, dict) and p.get("product_id") == product_id for p in picks)

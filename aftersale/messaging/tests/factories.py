@@ -14,7 +14,7 @@ from aftersale.coupons.models import Coupon, CouponProgram
 from aftersale.customers.models import Customer
 from aftersale.flows.models import Enrollment, Flow, FlowVersion
 from aftersale.messaging.models import EmailTemplate, Message
-from aftersale.messaging.services import install_default_templates
+from aftersale.messaging.services import install_default_templates, queue_message
 from aftersale.orders.models import LineItem, Order
 from aftersale.stores.models import Store
 
@@ -156,21 +156,24 @@ def make_message(
     coupon: Coupon | None = None,
     send_after: dt.datetime | None = None,
 ) -> Message:
-    """A queued message of `template` to `customer`, due at `send_after` (default now)."""
-    return Message.objects.create(
-        store=template.store,
+    """A queued message of `template` to `customer`, due at `send_after` (default now),
+    queued as a flow step queues it (about the journey's trigger order and checkout)."""
+    key = f"test-{next(_serial)}"
+    queue_message(
+        idempotency_key=key,
         customer=customer,
-        template=template,
-        flow=enrollment.flow if enrollment else None,
-        enrollment=enrollment,
-        order=order,
-        idempotency_key=f"test-{next(_serial)}",
-        to_email=customer.email,
-        recommendations=recommendations or [],
+        template_slug=template.slug,
+        now=now,
+        send_after=send_after,
+        flow_id=enrollment.flow_id if enrollment else None,
+        enrollment_id=enrollment.pk if enrollment else None,
+        order_id=order.pk if order else enrollment.trigger_order_id if enrollment else None,
+        checkout_id=enrollment.trigger_checkout_id if enrollment else None,
+        campaign=enrollment.flow.slug if enrollment else "",
         coupon=coupon,
-        queued_at=now,
-        send_after=send_after or now,
+        recommendations=recommendations,
     )
+    return Message.objects.get(idempotency_key=key)
 
 
 @dataclass

@@ -19,11 +19,13 @@ from pytest_django.fixtures import Settings
 from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.capture import CaptureServer
 from aftersale.messaging.links import message_id_from_reply_address
-from aftersale.messaging.models import EmailTemplate, Message, MessageStatus
+from aftersale.messaging.models import EmailTemplate, Message, MessageStatus, Suppression
 from aftersale.messaging.services import (
     MAX_ATTEMPTS,
     claim_due_messages,
     install_default_templates,
+    queue_message,
+    report_status,
     send_queued_messages,
     send_test_email,
 )
@@ -51,7 +53,6 @@ from aftersale.messaging.transports.base import (
 from aftersale.messaging.transports.esp import AnymailTransport
 from aftersale.stores.models import Store
 from aftersale.stores.services import create_store
-from aftersale.tracking.models import Suppression
 
 
 @pytest.fixture
@@ -429,3 +430,72 @@ def test_a_test_email_is_marked_and_sent_without_recording_anything(
     assert str(received["Subject"]).startswith("[Test] ")
     assert received["List-Unsubscribe"] is None and received["X-Aftersale-Message"] is None
     assert not Message.objects.exists()
+
+
+# --- queuing and reports ---------------------------------------------------------------
+
+
+def test_queuing_the_same_decision_twice_adds_one_email(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    fields = {
+        "idempotency_key": "e1:v1:s0",
+        "customer": scenario.customer,
+        "template_slug": "thank-you",
+        "now": clock.now(),
+        "order_id": scenario.order.pk,
+        "campaign": "post-purchase-upsell",
+    }
+    assert queue_message(**fields) is True  # type: ignore[arg-type]
+    assert queue_message(**fields) is False  # type: ignore[arg-type]
+
+    (message,) = Message.objects.filter(idempotency_key="e1:v1:s0")
+    assert (message.status, message.order_id, message.campaign, message.send_after) == (
+        MessageStatus.QUEUED,
+        scenario.order.pk,
+        "post-purchase-upsell",
+        clock.now(),
+    )
+
+
+def test_an_email_decided_against_is_recorded_skipped_with_the_reason(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    added = queue_message(
+        idempotency_key="e1:v1:s2",
+        customer=scenario.customer,
+        template_slug="thank-you",
+        now=clock.now(),
+        skipped_because="smart sending: got an email at 09:00",
+    )
+
+    assert added is False
+    message = Message.objects.get(idempotency_key="e1:v1:s2")
+    assert (message.status, message.error) == ("skipped", "smart sending: got an email at 09:00")
+
+
+def test_queuing_a_template_the_store_does_not_have_is_refused(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    with pytest.raises(EmailTemplate.DoesNotExist):
+        queue_message(
+            idempotency_key="k",
+            customer=scenario.customer,
+            template_slug="no-such-template",
+            now=clock.now(),
+        )
+    assert not Message.objects.filter(idempotency_key="k").exists()
+
+
+def test_a_report_on_a_message_still_queued_changes_nothing(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    message = scenario.message("thank-you", now=clock.now())
+
+    outcome = report_status(
+        message=message, status=MessageStatus.DELIVERED, delivered_at=clock.now()
+    )
+
+    assert outcome == "refused: queued -> delivered"
+    message.refresh_from_db()
+    assert (message.status, message.delivered_at) == ("queued", None)

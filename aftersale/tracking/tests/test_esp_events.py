@@ -22,11 +22,12 @@ from pytest_django.fixtures import Settings
 
 from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.messaging.links import click_token
-from aftersale.messaging.models import Message, MessageStatus
+from aftersale.messaging.models import Message, MessageStatus, SuppressionReason
+from aftersale.messaging.selectors import suppression_reason
 from aftersale.messaging.tests.factories import make_customer, make_scenario
 from aftersale.stores.models import Store
-from aftersale.tracking.models import Event, EventKind, SuppressionReason
-from aftersale.tracking.selectors import human_open_filter, suppression_reason
+from aftersale.tracking.models import Event, EventKind
+from aftersale.tracking.selectors import human_open_filter
 from aftersale.tracking.tests.helpers import PUBLIC
 
 PAYLOADS = Path(__file__).parent / "payloads"

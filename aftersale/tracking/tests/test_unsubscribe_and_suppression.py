@@ -14,15 +14,15 @@ from pytest_django.fixtures import Settings
 from aftersale.flows.models import Flow
 from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.messaging.links import open_token, unsubscribe_token
-from aftersale.messaging.models import Message
-from aftersale.messaging.services import send_queued_messages
+from aftersale.messaging.models import Message, Suppression, SuppressionReason
+from aftersale.messaging.selectors import suppression_reason
+from aftersale.messaging.services import send_queued_messages, suppress
 from aftersale.messaging.tests.factories import Scenario, make_customer, make_scenario
 from aftersale.messaging.tests.smtp_servers import RefusingHandler, serving, smtp_connection
 from aftersale.stores.models import Store
 from aftersale.stores.services import create_store
-from aftersale.tracking.models import Event, EventKind, Suppression, SuppressionReason
-from aftersale.tracking.selectors import suppression_reason
-from aftersale.tracking.services import record_complaint, suppress
+from aftersale.tracking.models import Event, EventKind
+from aftersale.tracking.services import record_complaint
 from aftersale.tracking.tests.helpers import PUBLIC, send_all, send_one
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
@@ -162,7 +162,7 @@ def test_suppression_follows_the_address_across_customer_rows_and_letter_case(
     scenario: Scenario, clock: VirtualClock, tmp_path: Path
 ) -> None:
     suppress(
-        store=scenario.store,
+        store_id=scenario.store.pk,
         email="Twin@Example.org",
         reason=SuppressionReason.UNSUBSCRIBED,
         now=clock.now(),
@@ -178,7 +178,7 @@ def test_suppression_follows_the_address_across_customer_rows_and_letter_case(
 def test_suppression_is_per_store(scenario: Scenario, clock: VirtualClock) -> None:
     other = create_store(name="Other Shop", slug="other-shop", now=clock.now())
     suppress(
-        store=other,
+        store_id=other.pk,
         email=scenario.customer.email,
         reason=SuppressionReason.COMPLAINT,
         now=clock.now(),
@@ -191,7 +191,10 @@ def test_a_hard_bounce_outranks_an_earlier_unsubscribe_and_nothing_downgrades_it
 ) -> None:
     for reason in ("unsubscribed", "hard_bounce", "complaint", "unsubscribed"):
         suppress(
-            store=store, email="a@example.org", reason=SuppressionReason(reason), now=clock.now()
+            store_id=store.pk,
+            email="a@example.org",
+            reason=SuppressionReason(reason),
+            now=clock.now(),
         )
     (row,) = Suppression.objects.all()
     assert row.reason == "hard_bounce"
