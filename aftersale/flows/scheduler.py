@@ -13,8 +13,8 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db import transaction
+from django.db.models import Q
 
 from aftersale.flows.batch import advance_delays_in_bulk
 from aftersale.flows.conditions import ab_variant, condition_holds, unmet_filter
@@ -30,12 +30,9 @@ from aftersale.flows.selectors import definition_of
 from aftersale.flows.services import exit_reason
 from aftersale.flows.steps import run_email_step
 from aftersale.flows.timing import DELIVERY_RECHECK, delay_end, zone_named
+from aftersale.lib.claims import LeaseLost, claim_rows, free_at, release_row
 from aftersale.orders.models import Checkout, Order
 from aftersale.stores.models import Store
-
-
-class LeaseLost(RuntimeError):
-    """Another worker took over this enrollment after our lease ran out."""
 
 
 @dataclass
@@ -84,49 +81,13 @@ def claim_due(
     with FOR UPDATE SKIP LOCKED, other databases (SQLite) lease with a conditional UPDATE
     that only touches rows still free."""
     lease_until = now + dt.timedelta(seconds=settings.SCHEDULER_LEASE_SECONDS)
-    due = _claimable(now=now, store=store)
-    if connection.features.has_select_for_update_skip_locked:
-        ids = _lease_skipping_locked(due, limit=limit, worker_id=worker_id, until=lease_until)
-    else:
-        ids = _lease_if_still_free(due, limit=limit, worker_id=worker_id, until=lease_until)
-    if not ids:
-        return []
+    due = Enrollment.objects.filter(free_at(now), state=EnrollmentState.ACTIVE, due_at__lte=now)
+    if store is not None:
+        due = due.filter(store=store)
+    claimed = claim_rows(due.order_by("due_at"), limit=limit, token=worker_id, until=lease_until)
     return list(
-        Enrollment.objects.filter(pk__in=ids, claimed_by=worker_id, claimed_until=lease_until)
-        .select_related("flow", "customer", "store", "trigger_order")
-        .order_by("due_at")
+        claimed.select_related("flow", "customer", "store", "trigger_order").order_by("due_at")
     )
-
-
-def _claimable(*, now: dt.datetime, store: Store | None) -> QuerySet[Enrollment]:
-    """Active enrollments due at `now` whose lease, if any, has run out."""
-    due = Enrollment.objects.filter(state=EnrollmentState.ACTIVE, due_at__lte=now).filter(
-        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
-    )
-    return due if store is None else due.filter(store=store)
-
-
-def _lease_skipping_locked(
-    due: QuerySet[Enrollment], *, limit: int, worker_id: str, until: dt.datetime
-) -> list[int]:
-    # The row locks live only as long as this short transaction; the lease written in it
-    # is what keeps other workers away afterwards (and expires if we die).
-    with transaction.atomic():
-        locked = due.select_for_update(skip_locked=True).order_by("due_at")
-        ids = list(locked.values_list("pk", flat=True)[:limit])
-        Enrollment.objects.filter(pk__in=ids).update(claimed_by=worker_id, claimed_until=until)
-    return ids
-
-
-def _lease_if_still_free(
-    due: QuerySet[Enrollment], *, limit: int, worker_id: str, until: dt.datetime
-) -> list[int]:
-    # Re-applying the due filter in the UPDATE skips rows another worker leased between
-    # our SELECT and our UPDATE; the caller reads back only the rows we really got.
-    ids = list(due.order_by("due_at").values_list("pk", flat=True)[:limit])
-    if ids:
-        due.filter(pk__in=ids).update(claimed_by=worker_id, claimed_until=until)
-    return ids
 
 
 def advance(*, enrollment: Enrollment, now: dt.datetime, worker_id: str) -> int:
@@ -242,16 +203,15 @@ def _exit(enrollment: Enrollment, *, reason: str, when: dt.datetime) -> None:
 
 def _release(enrollment: Enrollment, worker_id: str) -> int:
     """Save the enrollment's new state and give up the lease, only if we still hold it."""
-    updated = Enrollment.objects.filter(pk=enrollment.pk, claimed_by=worker_id).update(
+    release_row(
+        Enrollment,
+        pk=enrollment.pk,
+        token=worker_id,
         state=enrollment.state,
         step_index=enrollment.step_index,
         passed_steps=enrollment.passed_steps,
         due_at=enrollment.due_at,
         ended_at=enrollment.ended_at,
         exit_reason=enrollment.exit_reason,
-        claimed_by="",
-        claimed_until=None,
     )
-    if updated != 1:
-        raise LeaseLost(f"enrollment {enrollment.pk} was taken over by another worker")
     return 0

@@ -6,9 +6,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import Min, Model, Q, QuerySet
+from django.db.models import Min, Model, QuerySet
 
 from aftersale.coupons.models import CouponProgram
+from aftersale.lib.claims import free_at
 from aftersale.messaging.models import (
     EmailTemplate,
     Message,
@@ -70,7 +71,7 @@ def due_messages(*, now: dt.datetime, store: Store | None = None) -> QuerySet[Me
     """Queued messages whose send time has come and that no worker holds a live claim
     on, oldest first; all stores unless `store` is given."""
     due = Message.objects.filter(
-        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+        free_at(now),
         status=MessageStatus.QUEUED,
         send_after__lte=now,
     )

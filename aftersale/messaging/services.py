@@ -22,6 +22,7 @@ from django.db.models import Field
 
 from aftersale.coupons.models import Coupon
 from aftersale.customers.models import Customer
+from aftersale.lib.claims import claim_rows
 from aftersale.messaging.context import EmailFacts, facts_for_messages, is_marketing
 from aftersale.messaging.links import reply_address, unsubscribe_token, unsubscribe_url
 from aftersale.messaging.mime import Email, random_hex
@@ -47,8 +48,6 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 RETRY_BASE = dt.timedelta(minutes=5)
-# When another worker takes some of our candidates, look for more this many times.
-_CLAIM_ROUNDS = 3
 
 
 # --- the template library -----------------------------------------------------------
@@ -184,47 +183,9 @@ def claim_due_messages(
     a conditional UPDATE that only touches messages still unclaimed."""
     lease = lease or dt.timedelta(seconds=settings.SCHEDULER_LEASE_SECONDS)
     claim = f"{(worker_id or default_worker_id())[:48]}:{secrets.token_hex(6)}"
-    if connection.features.has_select_for_update_skip_locked:
-        candidates = _claim_skipping_locked(now=now, limit=limit, store=store, claim=(claim, lease))
-    else:
-        candidates = _claim_if_still_free(now=now, limit=limit, store=store, claim=(claim, lease))
-    claimed = Message.objects.filter(id__in=candidates, claimed_by=claim, claimed_until=now + lease)
+    due = due_messages(now=now, store=store)
+    claimed = claim_rows(due, limit=limit, token=claim, until=now + lease)
     return for_rendering(claimed.order_by("send_after", "id"))
-
-
-def _claim_skipping_locked(
-    *, now: dt.datetime, limit: int, store: Store | None, claim: tuple[str, dt.timedelta]
-) -> list[int]:
-    token, lease = claim
-    # Row locks last only for this short transaction; the claim written in it is what
-    # keeps other workers away afterwards (and expires if we die).
-    with transaction.atomic():
-        due = due_messages(now=now, store=store).select_for_update(skip_locked=True)
-        ids = list(due.values_list("id", flat=True)[:limit])
-        Message.objects.filter(id__in=ids).update(claimed_until=now + lease, claimed_by=token)
-    return ids
-
-
-def _claim_if_still_free(
-    *, now: dt.datetime, limit: int, store: Store | None, claim: tuple[str, dt.timedelta]
-) -> list[int]:
-    token, lease = claim
-    won, candidates = 0, []
-    for _ in range(_CLAIM_ROUNDS):
-        ids = list(due_messages(now=now, store=store).values_list("id", flat=True)[: limit - won])
-        if not ids:
-            break
-        candidates += ids
-        # The due filter again in the UPDATE skips rows another worker claimed meanwhile.
-        taken = (
-            due_messages(now=now, store=store)
-            .filter(id__in=ids)
-            .update(claimed_until=now + lease, claimed_by=token)
-        )
-        won += taken
-        if taken == len(ids) or won >= limit:
-            break  # no other worker got in between: nothing left to catch up on
-    return candidates
 
 
 # --- sending ------------------------------------------------------------------------
