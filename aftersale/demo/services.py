@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from aftersale.flows.backtest import BacktestSummary, run_backtest
 from aftersale.flows.models import Flow
-from aftersale.flows.services import install_library_flow
+from aftersale.flows.services import delete_flow, install_library_flow
 from aftersale.integrations.completejourney import load_complete_journey
 from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.messaging.capture import CaptureProcess
@@ -62,7 +62,7 @@ def run_demo(*, console: Console, outbox: Path, limit_households: int | None = N
         store = _demo_store(console, limit_households)
     with _stage(console, "Installing templates and the post-purchase upsell flow", stages):
         install_default_templates(store=store, now=DATASET_START)
-        Flow.objects.filter(store=store, slug=DEMO_FLOW_SLUG).delete()
+        delete_flow(store=store, slug=DEMO_FLOW_SLUG)
         flow = install_library_flow(store=store, slug=DEMO_FLOW_SLUG, now=DATASET_START)
     with _stage(console, "Fitting recommendations", stages):
         fit = fit_recommendations(store=store)

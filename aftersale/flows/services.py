@@ -67,6 +67,13 @@ def install_library_flow(
     )
 
 
+def delete_flow(*, store: Store, slug: str) -> bool:
+    """Delete the store's flow `slug` with everything it started: its versions, its
+    journeys and their emails. True when there was such a flow."""
+    deleted, _ = Flow.objects.filter(store=store, slug=slug).delete()
+    return bool(deleted)
+
+
 def _save_coupon_program(store: Store, flow: Flow, definition: FlowDefinition) -> None:
     if definition.coupon is None:
         return
