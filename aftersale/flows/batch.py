@@ -8,10 +8,10 @@ the same result, in UPDATEs of `chunk` rows, and leaves everything else to it:
 
 - the delay is fixed: counted from the previous step, no weekday or time of day, a whole
   number of seconds (SQLite date arithmetic is done in whole seconds);
-- no exit rule of the flow could end the journey now (no later order of the customer,
+- no exit rule of the flow could end the journey now (no later purchase of the customer,
   no refunded or cancelled trigger order, still subscribed, no completed trigger
-  checkout; the statuses are those of orders.NOT_PURCHASES) and the flow has no exit
-  rule unknown here;
+  checkout: the same checks advance() makes, with the statuses of orders.NOT_PURCHASES)
+  and the flow has no exit rule unknown here;
 - nobody holds a live lease on the row.
 
 Each UPDATE re-checks in its WHERE clause that the row is still active, due, free and at
@@ -217,15 +217,15 @@ _NOT_PURCHASES_SQL = ", ".join(f"%({name})s" for name in _NOT_PURCHASE_PARAMS) o
 
 # What each exit rule advance() knows (flows.services.exit_reason and
 # scheduler._exit_if_ruled_out) looks like in SQL: the condition under which the rule
-# cannot end the journey of enrollment `c` at %(now)s. A rule missing here makes its
-# versions go through advance() only. Conservative: any order after entry, whatever its
-# status, sends the journey to advance(), which decides.
+# cannot end the journey of enrollment `c` at %(now)s. Each mirrors the per-enrollment
+# check exactly; a rule missing here makes its versions go through advance() only.
 def _not_purchased_again(c: _Table) -> str:
     o = _Table(Order, "o")
     return (
         f"NOT EXISTS (SELECT 1 FROM {o} WHERE {o['customer']} = {c['customer']}"
         f" AND {o['placed_at']} > {c['entered_at']} AND {o['placed_at']} <= %(now)s"
-        f" AND ({c['trigger_order']} IS NULL OR {o['pk']} <> {c['trigger_order']}))"
+        f" AND ({c['trigger_order']} IS NULL OR {o['pk']} <> {c['trigger_order']})"
+        f" AND {o['status']} NOT IN ({_NOT_PURCHASES_SQL}))"
     )
 
 
