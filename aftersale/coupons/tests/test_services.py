@@ -241,6 +241,20 @@ def test_a_redeemed_coupon_keeps_the_order_that_redeemed_it_first(store):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("second_placed", [2, 30], ids=["still_valid", "after_expiry"])
+def test_of_two_orders_arriving_together_with_one_code_the_first_redeems_it(store, second_placed):
+    coupon = issue_coupon(program=program(store, valid_days=14), customer=customer(store), now=T0)
+    first = order(store, "1", at=T0 + DAY, codes=(coupon.code,))
+    second = order(store, "2", at=T0 + second_placed * DAY, codes=(coupon.code,))
+
+    for arriving in ([first, second], [second, first]):
+        Coupon.objects.update(redeemed_at=None, redeemed_order=None)
+        assert record_redemptions(store=store, orders=arriving) == [coupon]
+        coupon.refresh_from_db()
+        assert (coupon.redeemed_at, coupon.redeemed_order_id) == (T0 + DAY, first.pk)
+
+
+@pytest.mark.django_db
 def test_an_order_in_another_store_does_not_redeem_a_code_of_this_store(store, other_store):
     coupon = issue_coupon(program=program(store), customer=customer(store), now=T0)
     elsewhere = order(other_store, "1", at=T0 + DAY, codes=(coupon.code,))
