@@ -2,7 +2,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import get_args
+from typing import Any, TypeVar, get_args
 
 import pytest
 from django.db import transaction
@@ -99,6 +99,7 @@ def test_a_worker_whose_lease_ran_out_cannot_overwrite_a_bulk_advance(store):
 ALL_EXIT_RULES: tuple[str, ...] = get_args(ExitRule)
 WAIT = dt.timedelta(hours=2)  # the delay: ends after `now`, so advance() stops behind it
 MINUTE = dt.timedelta(minutes=1)
+R = TypeVar("R")
 
 
 @dataclass
@@ -284,7 +285,7 @@ def _exit_rules(rule: str, rule_set: str) -> tuple[str, ...]:
 
 def _world(store: Store, *, trigger: str, exit_when: tuple[str, ...]) -> World:
     add_templates(store, T0, "thank-you")
-    event = {"event": "any_purchase"}
+    event: dict[str, object] = {"event": "any_purchase"}
     if trigger == "checkout":
         event = {"event": "checkout_abandoned", "abandoned_hours": 1}
     definition = {
@@ -308,7 +309,7 @@ def _world(store: Store, *, trigger: str, exit_when: tuple[str, ...]) -> World:
     return World(store, journey, journey.entered_at, journey.due_at + 30 * MINUTE)
 
 
-def _journey_after(run: Callable[[], object], journey: Enrollment) -> tuple[object, tuple]:
+def _journey_after(run: Callable[[], R], journey: Enrollment) -> tuple[R, tuple[Any, ...]]:
     """What `run` returns and the journey's state after it, with everything undone."""
     savepoint = transaction.savepoint()
     result = run()
@@ -353,6 +354,7 @@ def test_bulk_delay_and_advance_agree_when(store, situation, rule_set):
         assert (moved, claimed_after) == (0, 1)  # left to advance(), which ended it
     else:
         assert (state, reason, step_index) == (EnrollmentState.ACTIVE, "", 1)
+        assert world.journey.due_at is not None
         assert due_at == world.journey.due_at + WAIT
         assert (moved, claimed_after) == (1, 0)  # the bulk path took it: no rule ends it
 
