@@ -212,7 +212,14 @@ def later_sql(column: str) -> str:
 
 # The statuses of orders that were no purchase, as parameters of the statements.
 _NOT_PURCHASE_PARAMS = {f"not_purchase_{i}": str(status) for i, status in enumerate(NOT_PURCHASES)}
-_NOT_PURCHASES_SQL = ", ".join(f"%({name})s" for name in _NOT_PURCHASE_PARAMS) or "NULL"
+
+
+def _no_purchase(status: str, *, negate: bool = False) -> str:
+    """SQL: the `status` column is (with `negate`, is not) one of orders.NOT_PURCHASES."""
+    if not _NOT_PURCHASE_PARAMS:
+        return "1 = 1" if negate else "1 = 0"
+    listed = ", ".join(f"%({name})s" for name in _NOT_PURCHASE_PARAMS)
+    return f"{status} {'NOT IN' if negate else 'IN'} ({listed})"
 
 
 # What each exit rule advance() knows (flows.services.exit_reason and
@@ -225,7 +232,7 @@ def _not_purchased_again(c: _Table) -> str:
         f"NOT EXISTS (SELECT 1 FROM {o} WHERE {o['customer']} = {c['customer']}"
         f" AND {o['placed_at']} > {c['entered_at']} AND {o['placed_at']} <= %(now)s"
         f" AND ({c['trigger_order']} IS NULL OR {o['pk']} <> {c['trigger_order']})"
-        f" AND {o['status']} NOT IN ({_NOT_PURCHASES_SQL}))"
+        f" AND {_no_purchase(o['status'], negate=True)})"
     )
 
 
@@ -233,7 +240,7 @@ def _not_refunded(c: _Table) -> str:
     t = _Table(Order, "t")
     return (
         f"NOT EXISTS (SELECT 1 FROM {t} WHERE {t['pk']} = {c['trigger_order']}"
-        f" AND {t['status']} IN ({_NOT_PURCHASES_SQL}))"
+        f" AND {_no_purchase(t['status'])})"
     )
 
 
