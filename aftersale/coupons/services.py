@@ -44,13 +44,13 @@ def issue_coupon(*, program: CouponProgram, customer: Customer, now: dt.datetime
 
 def record_redemptions(*, store: Store, orders: Iterable[Order]) -> list[Coupon]:
     """Mark the store's unredeemed coupons whose codes these orders used, when the order
-    was placed while the coupon was valid and met its minimum; return those coupons."""
-    orders_by_code = {
-        code.strip().upper(): order
-        for order in orders
-        if order.status not in NOT_PURCHASES
-        for code in order.discount_codes
-    }
+    was placed while the coupon was valid and met its minimum; return those coupons. Of
+    several orders using one code, the first placed that qualifies redeems it."""
+    orders_by_code: dict[str, list[Order]] = {}
+    for order in sorted(orders, key=lambda o: (o.placed_at, o.pk)):
+        if order.status not in NOT_PURCHASES:
+            for code in order.discount_codes:
+                orders_by_code.setdefault(code.strip().upper(), []).append(order)
     if not orders_by_code:
         return []
     redeemed = []
@@ -58,9 +58,9 @@ def record_redemptions(*, store: Store, orders: Iterable[Order]) -> list[Coupon]
         store=store, code__in=orders_by_code, redeemed_at__isnull=True
     ).select_related("program")
     for coupon in candidates:
-        order = orders_by_code[coupon.code]
-        if _redeems(coupon, order):
-            coupon.redeemed_at, coupon.redeemed_order = order.placed_at, order
+        first = next((o for o in orders_by_code[coupon.code] if _redeems(coupon, o)), None)
+        if first is not None:
+            coupon.redeemed_at, coupon.redeemed_order = first.placed_at, first
             coupon.save(update_fields=["redeemed_at", "redeemed_order"])
             redeemed.append(coupon)
     return redeemed

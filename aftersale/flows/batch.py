@@ -8,9 +8,10 @@ the same result, in UPDATEs of `chunk` rows, and leaves everything else to it:
 
 - the delay is fixed: counted from the previous step, no weekday or time of day, a whole
   number of seconds (SQLite date arithmetic is done in whole seconds);
-- no exit rule of the flow could end the journey now (no later order of the customer, no
-  refunded trigger order, still subscribed, no completed trigger checkout) and the flow
-  has no exit rule unknown here;
+- no exit rule of the flow could end the journey now (no later purchase of the customer,
+  no refunded or cancelled trigger order, still subscribed, no completed trigger
+  checkout: the same checks advance() makes, with the statuses of orders.NOT_PURCHASES)
+  and the flow has no exit rule unknown here;
 - nobody holds a live lease on the row.
 
 Each UPDATE re-checks in its WHERE clause that the row is still active, due, free and at
@@ -22,20 +23,21 @@ while it was still busy with the row loses its write (LeaseLost) instead of over
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
+from django.db.models import Model
 
+from aftersale.customers.models import Customer
 from aftersale.flows.definition import DelayStep, FlowDefinition
 from aftersale.flows.models import Enrollment, EnrollmentState, FlowVersion
 from aftersale.flows.selectors import definition_of
+from aftersale.orders.models import NOT_PURCHASES, Checkout, Order
 from aftersale.stores.models import Store
 
 DEFAULT_CHUNK = 5000
-_KNOWN_EXIT_RULES = {"purchased_again", "refunded", "unsubscribed", "checkout_completed"}
-_TABLE = Enrollment._meta.db_table
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ def _advance_group(group: DelayGroup, *, now: dt.datetime, store: Store | None, 
         "store": store.pk if store is not None else None,
         "active": EnrollmentState.ACTIVE.value,
         "after": 0,
+        **_NOT_PURCHASE_PARAMS,
     }
     by_store, moved = store is not None, 0
     with connection.cursor() as cursor:
@@ -127,11 +130,43 @@ def _advance_group(group: DelayGroup, *, now: dt.datetime, store: Store | None, 
             params["after"] = upper
 
 
+class _Table:
+    """A model's table in a statement, under `alias` (else its own name): every table
+    and column name the SQL here uses comes from the models' _meta, so a renamed table
+    or column cannot leave this module behind."""
+
+    def __init__(self, model: type[Model], alias: str = "") -> None:
+        self._meta = model._meta
+        self.name = _quoted(self._meta.db_table)
+        self.alias = alias
+
+    def __str__(self) -> str:
+        """The table as FROM and UPDATE name it."""
+        return f"{self.name} {self.alias}" if self.alias else self.name
+
+    def __getitem__(self, field: str) -> str:
+        """The column of model field `field` ("pk" for the primary key), qualified."""
+        return f"{self.alias or self.name}.{self.column(field)}"
+
+    def column(self, field: str) -> str:
+        """The column of model field `field`, unqualified (for SET)."""
+        model_field = self._meta.pk if field == "pk" else self._meta.get_field(field)
+        column = getattr(model_field, "column", None)
+        if not isinstance(column, str):  # a reverse relation has no column of its own
+            raise LookupError(f"{self._meta.label}.{field} is no column")
+        return _quoted(column)
+
+
+def _quoted(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
 def _range_end_sql(by_store: bool) -> str:
+    c = _Table(Enrollment, "c")
     return f"""
-        SELECT max(id) FROM (
-            SELECT c.id FROM {_TABLE} c WHERE c.id > %(after)s AND {_due_sql("c", by_store)}
-            ORDER BY c.id LIMIT %(chunk)s
+        SELECT max(due_range.{c.column("pk")}) FROM (
+            SELECT {c["pk"]} FROM {c} WHERE {c["pk"]} > %(after)s AND {_due_sql(c, by_store)}
+            ORDER BY {c["pk"]} LIMIT %(chunk)s
         ) AS due_range
     """
 
@@ -140,25 +175,27 @@ def _update_sql(exit_when: tuple[str, ...], by_store: bool) -> str:
     # PostgreSQL: SKIP LOCKED keeps concurrent batches off each other's rows; the outer
     # WHERE is re-checked on the newest row version if one committed meanwhile.
     lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    table, c = _Table(Enrollment), _Table(Enrollment, "c")
     return f"""
-        UPDATE {_TABLE}
-        SET step_index = %(next)s, due_at = {later_sql("due_at")},
-            passed_steps = passed_steps | %(bit)s,
-            claimed_by = '', claimed_until = NULL
-        WHERE id IN (
-            SELECT c.id FROM {_TABLE} c
-            WHERE c.id > %(after)s AND c.id <= %(upper)s AND {_due_sql("c", by_store)}
-            {_exit_safe_sql(exit_when)}{lock}
-        ) AND {_due_sql(_TABLE, by_store)}
+        UPDATE {table}
+        SET {table.column("step_index")} = %(next)s,
+            {table.column("due_at")} = {later_sql(table.column("due_at"))},
+            {table.column("passed_steps")} = {table.column("passed_steps")} | %(bit)s,
+            {table.column("claimed_by")} = '', {table.column("claimed_until")} = NULL
+        WHERE {table["pk"]} IN (
+            SELECT {c["pk"]} FROM {c}
+            WHERE {c["pk"]} > %(after)s AND {c["pk"]} <= %(upper)s AND {_due_sql(c, by_store)}
+            {_exit_safe_sql(c, exit_when)}{lock}
+        ) AND {_due_sql(table, by_store)}
     """
 
 
-def _due_sql(alias: str, by_store: bool) -> str:
+def _due_sql(c: _Table, by_store: bool) -> str:
     return (
-        f"{alias}.state = %(active)s AND {alias}.due_at <= %(now)s"
-        f" AND {alias}.version_id = %(version)s AND {alias}.step_index = %(step)s"
-        f" AND ({alias}.claimed_until IS NULL OR {alias}.claimed_until < %(now)s)"
-        + (f" AND {alias}.store_id = %(store)s" if by_store else "")
+        f"{c['state']} = %(active)s AND {c['due_at']} <= %(now)s"
+        f" AND {c['version']} = %(version)s AND {c['step_index']} = %(step)s"
+        f" AND ({c['claimed_until']} IS NULL OR {c['claimed_until']} < %(now)s)"
+        + (f" AND {c['store']} = %(store)s" if by_store else "")
     )
 
 
@@ -173,29 +210,64 @@ def later_sql(column: str) -> str:
     )
 
 
-def _exit_safe_sql(exit_when: tuple[str, ...]) -> str:
-    # Conservative: any order after entry, whatever its status, sends the journey to
-    # advance(), which decides; so does a cancelled or refunded trigger order.
-    clauses = []
-    if "purchased_again" in exit_when:
-        clauses.append(
-            "NOT EXISTS (SELECT 1 FROM orders_order o WHERE o.customer_id = c.customer_id"
-            " AND o.placed_at > c.entered_at AND o.placed_at <= %(now)s"
-            " AND (c.trigger_order_id IS NULL OR o.id <> c.trigger_order_id))"
-        )
-    if "refunded" in exit_when:
-        clauses.append(
-            "NOT EXISTS (SELECT 1 FROM orders_order t WHERE t.id = c.trigger_order_id"
-            " AND t.status IN ('refunded', 'cancelled'))"
-        )
-    if "unsubscribed" in exit_when:
-        clauses.append(
-            "EXISTS (SELECT 1 FROM customers_customer u WHERE u.id = c.customer_id"
-            " AND u.accepts_marketing AND u.unsubscribed_at IS NULL)"
-        )
-    if "checkout_completed" in exit_when:
-        clauses.append(
-            "NOT EXISTS (SELECT 1 FROM orders_checkout k WHERE k.id = c.trigger_checkout_id"
-            " AND k.completed_at <= %(now)s)"
-        )
-    return "".join(f" AND {clause}" for clause in clauses)
+# The statuses of orders that were no purchase, as parameters of the statements.
+_NOT_PURCHASE_PARAMS = {f"not_purchase_{i}": str(status) for i, status in enumerate(NOT_PURCHASES)}
+
+
+def _no_purchase(status: str, *, negate: bool = False) -> str:
+    """SQL: the `status` column is (with `negate`, is not) one of orders.NOT_PURCHASES."""
+    if not _NOT_PURCHASE_PARAMS:
+        return "1 = 1" if negate else "1 = 0"
+    listed = ", ".join(f"%({name})s" for name in _NOT_PURCHASE_PARAMS)
+    return f"{status} {'NOT IN' if negate else 'IN'} ({listed})"
+
+
+# What each exit rule advance() knows (flows.services.exit_reason and
+# scheduler._exit_if_ruled_out) looks like in SQL: the condition under which the rule
+# cannot end the journey of enrollment `c` at %(now)s. Each mirrors the per-enrollment
+# check exactly; a rule missing here makes its versions go through advance() only.
+def _not_purchased_again(c: _Table) -> str:
+    o = _Table(Order, "o")
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {o} WHERE {o['customer']} = {c['customer']}"
+        f" AND {o['placed_at']} > {c['entered_at']} AND {o['placed_at']} <= %(now)s"
+        f" AND ({c['trigger_order']} IS NULL OR {o['pk']} <> {c['trigger_order']})"
+        f" AND {_no_purchase(o['status'], negate=True)})"
+    )
+
+
+def _not_refunded(c: _Table) -> str:
+    t = _Table(Order, "t")
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {t} WHERE {t['pk']} = {c['trigger_order']}"
+        f" AND {_no_purchase(t['status'])})"
+    )
+
+
+def _still_subscribed(c: _Table) -> str:
+    u = _Table(Customer, "u")
+    return (
+        f"EXISTS (SELECT 1 FROM {u} WHERE {u['pk']} = {c['customer']}"
+        f" AND {u['accepts_marketing']} AND {u['unsubscribed_at']} IS NULL)"
+    )
+
+
+def _checkout_not_completed(c: _Table) -> str:
+    k = _Table(Checkout, "k")
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {k} WHERE {k['pk']} = {c['trigger_checkout']}"
+        f" AND {k['completed_at']} <= %(now)s)"
+    )
+
+
+_EXIT_SAFE: dict[str, Callable[[_Table], str]] = {
+    "purchased_again": _not_purchased_again,
+    "refunded": _not_refunded,
+    "unsubscribed": _still_subscribed,
+    "checkout_completed": _checkout_not_completed,
+}
+_KNOWN_EXIT_RULES = frozenset(_EXIT_SAFE)
+
+
+def _exit_safe_sql(c: _Table, exit_when: tuple[str, ...]) -> str:
+    return "".join(f" AND {_EXIT_SAFE[rule](c)}" for rule in exit_when)

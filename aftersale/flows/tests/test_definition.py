@@ -1,14 +1,78 @@
+import datetime as dt
 import json
 
 import pytest
 
-from aftersale.flows.definition import InvalidFlowDefinition, parse_definition
+from aftersale.flows.definition import (
+    DelayStep,
+    EmailStep,
+    InvalidFlowDefinition,
+    parse_definition,
+)
+from aftersale.flows.selectors import library_flow_slugs
 from aftersale.flows.services import LIBRARY_DIR
 
+READY_FLOWS = library_flow_slugs()
 
-def test_every_ready_flow_in_the_library_validates():
-    for path in LIBRARY_DIR.glob("*.json"):
-        assert parse_definition(json.loads(path.read_text())).steps
+
+def test_the_library_ships_ready_flows():
+    # Guards the parametrized test below, which a moved library would silently empty.
+    assert {"checkout-recovery", "post-purchase-upsell", "win-back"} <= set(READY_FLOWS)
+
+
+@pytest.mark.parametrize("slug", READY_FLOWS)
+def test_every_ready_flow_in_the_library_parses_into_the_steps_it_writes(slug):
+    data = json.loads((LIBRARY_DIR / f"{slug}.json").read_text())
+
+    definition = parse_definition(data)
+
+    assert [step.type for step in definition.steps] == [step["type"] for step in data["steps"]]
+    for step, written in zip(definition.steps, data["steps"], strict=True):
+        if isinstance(step, EmailStep):
+            assert step.template == written["template"]
+            assert step.coupon == written.get("coupon", "none")
+        if isinstance(step, DelayStep):
+            assert step.duration == dt.timedelta(
+                days=written.get("days", 0),
+                hours=written.get("hours", 0),
+                minutes=written.get("minutes", 0),
+            )
+    assert list(definition.exit_when) == data.get(
+        "exit_when", ["purchased_again", "refunded", "unsubscribed"]
+    )
+    assert definition.trigger.event == data["trigger"]["event"]
+
+
+def test_a_delay_step_waits_its_days_hours_and_minutes_from_the_previous_step():
+    definition = parse_definition(
+        {"name": "x", "steps": [{"type": "delay", "days": 1, "hours": 2.5, "minutes": 15}]}
+    )
+
+    (step,) = definition.steps
+    assert isinstance(step, DelayStep)
+    assert step.duration == dt.timedelta(days=1, hours=2, minutes=45)
+    assert (step.relative_to, step.weekdays, step.at) == ("previous_step", (), None)
+
+
+def test_a_flow_exits_by_default_on_a_new_purchase_a_refund_and_an_unsubscribe():
+    definition = parse_definition({"name": "x", "steps": [{"type": "exit"}]})
+
+    assert definition.exit_when == ("purchased_again", "refunded", "unsubscribed")
+
+
+def test_a_negative_delay_is_refused_with_the_field_named():
+    with pytest.raises(InvalidFlowDefinition, match=r"steps\.0\.delay\.hours: .*greater than"):
+        parse_definition({"name": "x", "steps": [{"type": "delay", "hours": -1}]})
+
+
+def test_an_unknown_exit_rule_is_refused_with_the_field_named():
+    with pytest.raises(InvalidFlowDefinition, match=r"exit_when\.0: .*'purchased_again'"):
+        parse_definition({"name": "x", "steps": [{"type": "exit"}], "exit_when": ["bought"]})
+
+
+def test_a_flow_without_steps_is_refused():
+    with pytest.raises(InvalidFlowDefinition, match=r"steps: .*at least 1 item"):
+        parse_definition({"name": "x", "steps": []})
 
 
 def test_a_missing_field_is_named_in_the_error():
