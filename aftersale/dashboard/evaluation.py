@@ -5,10 +5,13 @@ bootstrap comparison said in a sentence."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aftersale.recommendations.evaluation.records import stored_rows
-from aftersale.recommendations.evaluation.run import Row
+
+if TYPE_CHECKING:
+    # Only a type: run.py brings NumPy and pandas, not needed to start the web app.
+    from aftersale.recommendations.evaluation.run import Row
 
 TASK_TITLES = {
     "cross_sell": "Cross-sell: products the customer never bought before",

@@ -9,29 +9,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-import pandas as pd
 from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import Q, QuerySet
-from scipy import sparse
 
 from aftersale.catalog.models import Product
-from aftersale.orders.selectors import purchase_lines
-from aftersale.recommendations import neighbours
-from aftersale.recommendations.cooccurrence import (
-    IntArray,
-    Intervals,
-    PairScores,
-    Ranking,
-    rank_bestsellers,
-    repurchase_intervals,
-    score_pairs,
-    similar_items,
-    top_per_group,
-)
 from aftersale.recommendations.models import (
     AssociationKind,
     ComplementRule,
@@ -43,14 +27,24 @@ from aftersale.recommendations.models import (
     RepurchaseInterval,
     RuleKind,
 )
-from aftersale.recommendations.topk import best_positive
 from aftersale.stores.models import Store
+
+# NumPy, pandas and SciPy (and the modules built on them: cooccurrence, neighbours, topk,
+# orders.selectors) are imported inside the fit's functions, not here: every command and
+# the worker reach this module (the send path reads BESTSELLER, the worker calls
+# fit_due_stores), and importing them would add a second to each start even when no fit
+# is due.
+if TYPE_CHECKING:
+    import numpy as np
+
+    from aftersale.recommendations import neighbours
+    from aftersale.recommendations.cooccurrence import IntArray, Intervals, PairScores, Ranking
 
 BESTSELLER = "bestseller"
 CATEGORY_BESTSELLER = "category_bestseller"
-# Enough per category for an email's fallback after filters (stock, already bought).
 logger = logging.getLogger(__name__)
 
+# Enough per category for an email's fallback after filters (stock, already bought).
 _PER_CATEGORY = 20
 FIT_EVERY = dt.timedelta(days=1)
 _INSERT_BATCH = 20_000
@@ -179,6 +173,15 @@ def fit_due_stores(*, now: dt.datetime) -> list[tuple[Store, FitSummary]]:
 
 def _fit(*, store: Store, history: _History, top_n: int, bestsellers: int) -> _Fitted:
     """The fitted arrays: pure NumPy/SciPy on the history (no database)."""
+    from aftersale.recommendations.cooccurrence import (
+        Ranking,
+        rank_bestsellers,
+        repurchase_intervals,
+        score_pairs,
+        similar_items,
+        top_per_group,
+    )
+
     customers, products, age = history.customers, history.products, history.age_days
     ranking = rank_bestsellers(
         customers=customers, products=products, age_days=age, limit=len(products)
@@ -209,6 +212,8 @@ def _discovery_picks_within_limit(*, history: _History) -> tuple[_Picks, str]:
     """Each customer's discovery picks, or none and why when the store has more customers
     than settings.DISCOVERY_MAX_CUSTOMERS (the exact neighbour search grows with their
     square; cross-sell then uses its other sources)."""
+    import numpy as np
+
     customers = len(np.unique(history.customers))
     if customers > settings.DISCOVERY_MAX_CUSTOMERS:
         reason = (
@@ -221,6 +226,8 @@ def _discovery_picks_within_limit(*, history: _History) -> tuple[_Picks, str]:
 
 
 def _no_picks() -> _Picks:
+    import numpy as np
+
     empty = np.empty(0, dtype=np.int64)
     return _Picks(empty, empty, np.empty(0))
 
@@ -230,6 +237,12 @@ def _discovery_picks(*, history: _History, per_customer: int) -> _Picks:
     scoring the offline evaluation measures) among those scoring above zero that they
     never bought. Customers are scored a block at a time, so memory stays bounded however
     many customers the store has."""
+    import numpy as np
+    from scipy import sparse
+
+    from aftersale.recommendations import neighbours
+    from aftersale.recommendations.topk import best_positive
+
     if not len(history.orders):
         return _no_picks()
     customer_ids, product_ids, lines = _distinct_lines(history)
@@ -265,6 +278,10 @@ def _discovery_picks(*, history: _History, per_customer: int) -> _Picks:
 def _distinct_lines(history: _History) -> tuple[IntArray, IntArray, neighbours.Lines]:
     """The customer ids and product ids of the history's rows and columns, and its lines,
     one per (basket, product) as the offline evaluation reads them."""
+    import numpy as np
+
+    from aftersale.recommendations import neighbours
+
     customer_ids, rows = np.unique(history.customers, return_inverse=True)
     product_ids, columns = np.unique(history.products, return_inverse=True)
     _, distinct = np.unique(history.orders * len(product_ids) + columns, return_index=True)
@@ -280,6 +297,9 @@ def _distinct_lines(history: _History) -> tuple[IntArray, IntArray, neighbours.L
 def _category_codes(*, store: Store, products: IntArray) -> IntArray:
     """A code per product's category, in the order of `products`; products without a
     category each get a code of their own (they compete with nobody)."""
+    import numpy as np
+    import pandas as pd
+
     category = dict(Product.objects.filter(store=store).values_list("id", "category"))
     names = [category.get(p) or f"#product-{p}" for p in products.tolist()]
     codes, _ = pd.factorize(pd.Series(names, dtype=object))
@@ -288,6 +308,10 @@ def _category_codes(*, store: Store, products: IntArray) -> IntArray:
 
 def _read_history(*, store: Store, until: dt.datetime | None) -> _History:
     """Every line of the store's purchases before `until`, as arrays."""
+    import numpy as np
+
+    from aftersale.orders.selectors import purchase_lines
+
     lines = purchase_lines(store=store, until=until)
     if not len(lines.order):
         empty = np.empty(0, dtype=np.int64)

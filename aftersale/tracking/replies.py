@@ -17,9 +17,8 @@ from email import policy
 from email.message import EmailMessage as ParsedEmail
 from email.parser import BytesParser
 from email.utils import formataddr, getaddresses, parseaddr
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiosmtpd.controller import Controller
 from anymail.signals import AnymailInboundEvent, inbound
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -28,12 +27,16 @@ from django.db import close_old_connections, connection
 from django.dispatch import receiver
 
 from aftersale.lib import clock
-from aftersale.messaging.capture import LocalSmtpController
 from aftersale.messaging.links import message_id_from_reply_address
 from aftersale.messaging.models import Message
 from aftersale.stores.models import Store
 from aftersale.tracking.selectors import message_replied_to, reply_domains, store_for_reply_domain
 from aftersale.tracking.services import record_reply
+
+# Every command imports this module (the app's ready() connects its receiver), and only
+# `aftersale replies` runs the server: aiosmtpd is imported by reply_server, for start-up.
+if TYPE_CHECKING:
+    from aiosmtpd.controller import Controller
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +238,8 @@ class ReplyHandler:
 def reply_server(*, host: str, port: int) -> Controller:
     """The SMTP reply receiver on `host`:`port` (0: any free port, read back from
     `.port` once started); call start() and stop()."""
+    from aftersale.messaging.capture import LocalSmtpController
+
     return LocalSmtpController(ReplyHandler(), hostname=host, port=port)
 
 

@@ -8,16 +8,19 @@ import math
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Max, Q, QuerySet
 
 from aftersale.orders.models import Order
-from aftersale.recommendations.evaluation.chart import write_chart
-from aftersale.recommendations.evaluation.output import report_data
-from aftersale.recommendations.evaluation.run import Report, Row
 from aftersale.recommendations.models import EvaluationRun
 from aftersale.stores.models import Store
+
+# The evaluation's modules (run, chart, output) bring NumPy, pandas, SciPy, rich and
+# matplotlib: they are imported in the functions that need them, since the dashboard's
+# URLs import this module and Django's checks import those URLs at every command's start.
+if TYPE_CHECKING:
+    from aftersale.recommendations.evaluation.run import Report, Row
 
 # How much of a store's history `suggested_cuts` leaves to test on, and to tune on.
 _WINDOW = dt.timedelta(days=60)
@@ -40,6 +43,8 @@ def save_evaluation(
     `store` is the store whose own order history it was, None for a file or a dataset.
     A ratio that is not finite (the baseline scored zero) is stored as null: JSON, and
     PostgreSQL's jsonb, have no infinity."""
+    from aftersale.recommendations.evaluation.output import report_data
+
     return EvaluationRun.objects.create(
         store=store,
         dataset=dataset,
@@ -84,6 +89,8 @@ def suggested_cuts(*, store: Store) -> tuple[dt.date, dt.date] | None:
 
 def chart_png(*, run: EvaluationRun) -> bytes:
     """The chart `aftersale evaluate` draws (evaluation/chart.py), of the stored report."""
+    from aftersale.recommendations.evaluation.chart import write_chart
+
     report = run.report
     with _CHART_LOCK, tempfile.TemporaryDirectory() as folder:
         path = write_chart(
@@ -94,6 +101,8 @@ def chart_png(*, run: EvaluationRun) -> bytes:
 
 def stored_rows(*, report: dict[str, Any]) -> list[Row]:
     """The rows of a stored report, each with the settings validation chose for it."""
+    from aftersale.recommendations.evaluation.run import Row
+
     settings = report.get("settings", {})
     return [
         Row(**row, settings=settings.get(row["task"], {}).get(row["name"], {}))
