@@ -6,6 +6,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from aftersale.demo.services import run_demo
+from aftersale.lib.checks import CHECKS_BUT_URLS
 from aftersale.reports.rendering import report_tables, wide_console
 from aftersale.reports.selectors import flow_report
 
@@ -15,6 +16,7 @@ class Command(BaseCommand):
         "Load The Complete Journey, backtest the post-purchase upsell flow over it in "
         "virtual time, deliver its emails to a local SMTP capture server, print the report."
     )
+    requires_system_checks = CHECKS_BUT_URLS
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--households", type=int, help="load only this many households")

@@ -15,6 +15,7 @@ from aftersale.flows.models import FlowStatus
 from aftersale.flows.selectors import flow_summaries, library_flow_slugs
 from aftersale.flows.services import install_flow, install_library_flow
 from aftersale.lib import clock
+from aftersale.lib.checks import CHECKS_BUT_URLS
 from aftersale.messaging.services import install_default_templates
 from aftersale.stores.commands import store_for_command
 from aftersale.stores.models import Store
@@ -22,6 +23,7 @@ from aftersale.stores.models import Store
 
 class Command(BaseCommand):
     help = "List a store's flows, or install a ready flow or a flow definition."
+    requires_system_checks = CHECKS_BUT_URLS
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)

@@ -16,12 +16,14 @@ from aftersale.integrations.csv_import import (
     import_products_csv,
 )
 from aftersale.lib import clock
+from aftersale.lib.checks import CHECKS_BUT_URLS
 from aftersale.stores.commands import store_for_command
 from aftersale.stores.models import Store
 
 
 class Command(BaseCommand):
     help = "Import orders or products from a CSV file (columns: docs/csv-import.md)."
+    requires_system_checks = CHECKS_BUT_URLS
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         kinds = parser.add_subparsers(dest="kind", required=True)

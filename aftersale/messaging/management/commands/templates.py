@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from aftersale.customers.models import Customer
 from aftersale.lib import clock
+from aftersale.lib.checks import CHECKS_BUT_URLS
 from aftersale.messaging.models import EmailTemplate
 from aftersale.messaging.previews import preview_template, previewable_template
 from aftersale.messaging.rendering import TemplateError
@@ -24,6 +25,7 @@ from aftersale.stores.models import Store
 
 class Command(BaseCommand):
     help = "List a store's email templates, or preview one for a customer."
+    requires_system_checks = CHECKS_BUT_URLS
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)

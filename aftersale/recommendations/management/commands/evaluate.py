@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from aftersale.lib import clock
+from aftersale.lib.checks import CHECKS_BUT_URLS
 from aftersale.recommendations.evaluation.chart import write_chart
 from aftersale.recommendations.evaluation.data import (
     load_complete_journey,
@@ -44,6 +45,7 @@ class Command(BaseCommand):
         "temporal split of an order history; print the table, write a PNG chart and keep "
         "the run for the dashboard's Recommendations page."
     )
+    requires_system_checks = CHECKS_BUT_URLS
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--format", choices=["table", "json"], default="table")

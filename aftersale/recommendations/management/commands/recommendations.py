@@ -8,12 +8,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from aftersale.lib import clock
+from aftersale.lib.checks import CHECKS_BUT_URLS
 from aftersale.recommendations.services import InvalidRules, fit_recommendations, load_rules
 from aftersale.stores.commands import store_for_command
 
 
 class Command(BaseCommand):
     help = "Fit a store's recommendations, or load its merchant rules from CSV."
+    requires_system_checks = CHECKS_BUT_URLS
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)

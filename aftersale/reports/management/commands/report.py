@@ -4,6 +4,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from aftersale.flows.models import Flow
+from aftersale.lib.checks import CHECKS_BUT_URLS
 from aftersale.lib.clock import now
 from aftersale.reports.rendering import report_tables, wide_console
 from aftersale.reports.selectors import flow_report
@@ -12,6 +13,7 @@ from aftersale.stores.commands import store_for_command
 
 class Command(BaseCommand):
     help = "Print a flow's report: started, exited, completed, purchased, revenue, per step."
+    requires_system_checks = CHECKS_BUT_URLS
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("flow", help="the flow's slug, e.g. post-purchase-upsell")

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from aftersale.lib.checks import CHECKS_BUT_URLS
 from aftersale.tracking.replies import reply_server
 
 
@@ -14,6 +15,7 @@ class Command(BaseCommand):
         "is matched to the email it answers and forwarded to the merchant. Runs until "
         "SIGTERM or Ctrl-C."
     )
+    requires_system_checks = CHECKS_BUT_URLS
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="address to listen on")

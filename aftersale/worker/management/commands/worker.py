@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from aftersale.lib.checks import CHECKS_BUT_URLS
 from aftersale.messaging.services import default_worker_id
 from aftersale.worker.loop import WorkerSettings, run_worker
 
@@ -44,6 +45,7 @@ class Command(BaseCommand):
         "Run the scheduler: advance due enrollments and send queued emails until SIGTERM or "
         "Ctrl-C (the pass under way is finished first). Run as many as you like."
     )
+    requires_system_checks = CHECKS_BUT_URLS
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="one pass, then exit")
