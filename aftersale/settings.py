@@ -5,7 +5,7 @@ from pathlib import Path
 import dj_database_url
 
 from aftersale.lib.env import env_bool, env_int, env_path, env_str
-from aftersale.messaging.transports.config import email_transport, esp_options
+from aftersale.messaging.delivery.transports.config import email_transport, esp_options
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = env_path("AFTERSALE_HOME", Path.cwd() / "var")

@@ -11,7 +11,7 @@ the same run and against the same sink:
 
 - raw: one pre-built email (the size of a rendered one) sent N times with smtplib over
   one connection;
-- Aftersale: passes of messaging.services.send_queued_messages over the SMTP transport
+- Aftersale: passes of messaging.delivery.sending.send_queued_messages over the SMTP transport
   (claim, render, MIME, pipelined SMTP, status updates) until the outbox is empty.
 
 It checks that every email ended delivered, then prints both rates and their ratio;
@@ -130,7 +130,7 @@ def run(*, count: int, port: int, profile: bool) -> dict[str, Any]:
     from django.db import connection
 
     from aftersale.lib.clock import now as clock_now
-    from aftersale.messaging.transports.smtp import SmtpTransport
+    from aftersale.messaging.delivery.transports.smtp import SmtpTransport
     from aftersale.worker.loop import freeze_warm_objects
 
     now = clock_now()
@@ -176,7 +176,7 @@ def _populate(*, count: int, now: dt.datetime) -> None:
     from aftersale.customers.models import Customer
     from aftersale.flows.models import Enrollment, Flow, FlowVersion
     from aftersale.messaging.models import Message
-    from aftersale.messaging.services import install_default_templates
+    from aftersale.messaging.template_library import install_default_templates
     from aftersale.orders.models import LineItem, Order
     from aftersale.stores.services import create_store
 
@@ -293,11 +293,11 @@ def _render_sample(*, now: dt.datetime, warm: int = 100, size: int = 500) -> tup
     shapes' compiled forms already made): timed over `size` messages after `warm`
     others, read without claiming them."""
     from aftersale.messaging.context import facts_for_messages
+    from aftersale.messaging.delivery.sending import SEND_CHUNK, outgoing_email
+    from aftersale.messaging.delivery.transports.smtp import SmtpTransport
     from aftersale.messaging.models import Message
+    from aftersale.messaging.outbox.selectors import for_rendering
     from aftersale.messaging.rendering import render_message
-    from aftersale.messaging.selectors import for_rendering
-    from aftersale.messaging.services import SEND_CHUNK, outgoing_email
-    from aftersale.messaging.transports.smtp import SmtpTransport
 
     messages = list(for_rendering(Message.objects.order_by("id")[: warm + size]))
     warmed = _render_batches(messages[:warm], now=now, chunk=SEND_CHUNK, facts=facts_for_messages)
@@ -330,7 +330,7 @@ def _raw(*, port: int, content: bytes, count: int) -> None:
 
 
 def _send_all(*, now: dt.datetime, transport: Any, profiler: cProfile.Profile | None) -> None:
-    from aftersale.messaging.services import send_queued_messages
+    from aftersale.messaging.delivery.sending import send_queued_messages
 
     if profiler is not None:
         profiler.enable()

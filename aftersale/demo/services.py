@@ -19,8 +19,9 @@ from aftersale.flows.models import Flow
 from aftersale.flows.services import delete_flow, install_library_flow
 from aftersale.integrations.completejourney import load_complete_journey
 from aftersale.lib.clock import VirtualClock, use_clock
-from aftersale.messaging.capture import CaptureProcess
-from aftersale.messaging.services import install_default_templates, send_queued_messages
+from aftersale.messaging.delivery.capture import CaptureProcess
+from aftersale.messaging.delivery.sending import send_queued_messages
+from aftersale.messaging.template_library import install_default_templates
 from aftersale.orders.models import Order
 from aftersale.recommendations.services import fit_recommendations
 from aftersale.stores.models import Store

@@ -13,7 +13,7 @@ from aftersale.flows.scheduler import run_due_enrollments
 from aftersale.flows.selectors import definition_of, latest_version
 from aftersale.flows.services import enroll_timed_occasions, process_events, process_orders
 from aftersale.lib.clock import VirtualClock
-from aftersale.messaging.selectors import next_send_at
+from aftersale.messaging.outbox.selectors import next_send_at
 from aftersale.orders.models import Order
 from aftersale.tracking.models import Event, EventKind
 

@@ -15,8 +15,8 @@ from aftersale.flows.definition import EmailStep, FlowDefinition
 from aftersale.flows.models import Enrollment
 from aftersale.flows.selectors import coupon_program_of
 from aftersale.flows.timing import outside_quiet_hours, zone_named
-from aftersale.messaging.selectors import last_marketing_email_at, recommendations_offered
-from aftersale.messaging.services import queue_message
+from aftersale.messaging.outbox.selectors import last_marketing_email_at, recommendations_offered
+from aftersale.messaging.outbox.services import queue_message
 from aftersale.orders.models import LineItem
 from aftersale.recommendations.selectors import recommend
 

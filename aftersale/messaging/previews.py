@@ -15,8 +15,8 @@ from aftersale.customers.models import Customer
 from aftersale.messaging.context import EmailFacts, context_for
 from aftersale.messaging.locale import parse_locale, recipient_locale
 from aftersale.messaging.models import EmailTemplate, TemplateKind
+from aftersale.messaging.outbox.selectors import template_by_slug
 from aftersale.messaging.rendering import RenderedEmail, localize, render_template
-from aftersale.messaging.selectors import template_by_slug
 from aftersale.messaging.template_library import library_template
 from aftersale.orders.models import LineItem, Order
 from aftersale.recommendations.selectors import recommend

@@ -41,8 +41,8 @@ from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from markupsafe import Markup, escape
 
 from aftersale.messaging.context import Constant
+from aftersale.messaging.delivery.mime import quoted_piece
 from aftersale.messaging.links import ClickRedirects, add_pixel, href_matches, shop_destination
-from aftersale.messaging.mime import quoted_piece
 from aftersale.messaging.mjml import mjml_to_html
 from aftersale.messaging.plaintext import (
     LinkEnd,

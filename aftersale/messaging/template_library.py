@@ -4,10 +4,14 @@ translations with their own subject, preheader and body file ("thank-you.de.mjml
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from aftersale.messaging.models import EmailTemplate
+from aftersale.stores.models import Store
 
 LIBRARY_DIR = Path(__file__).resolve().parent / "library"
 LIBRARY_LOCALE = "en"
@@ -72,3 +76,17 @@ def _template(entry: dict[str, Any]) -> LibraryTemplate:
 
 def _read(name: str) -> str:
     return (LIBRARY_DIR / name).read_text(encoding="utf-8")
+
+
+def install_default_templates(*, store: Store, now: dt.datetime) -> list[EmailTemplate]:
+    """Give `store` every template of the shipped library it does not have yet and return
+    the store's library templates in library order. Templates whose slug the store
+    already has are left untouched, so running it again changes nothing."""
+    existing = {t.slug: t for t in EmailTemplate.objects.filter(store=store)}
+    installed = []
+    for entry in library_templates():
+        template = existing.get(entry.slug) or EmailTemplate.objects.create(
+            store=store, updated_at=now, **entry.fields()
+        )
+        installed.append(template)
+    return installed

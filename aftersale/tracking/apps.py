@@ -8,7 +8,7 @@ class TrackingConfig(AppConfig):
     def ready(self) -> None:
         # Connects the receivers of anymail's tracking and inbound signals, and of
         # messaging's bounces (messaging sits below tracking and cannot call it).
-        from aftersale.messaging.signals import message_bounced
+        from aftersale.messaging.outbox.signals import message_bounced
         from aftersale.tracking import esp_events, replies, services
 
         del esp_events, replies  # imported for the receivers they connect

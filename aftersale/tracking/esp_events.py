@@ -18,7 +18,7 @@ from django.dispatch import receiver
 
 from aftersale.lib import clock
 from aftersale.messaging.models import Message, MessageStatus
-from aftersale.messaging.services import record_hard_bounce, report_status
+from aftersale.messaging.outbox.services import record_hard_bounce, report_status
 from aftersale.tracking.machines import machine_open_reason
 from aftersale.tracking.selectors import link_index, message_for_esp_event
 from aftersale.tracking.services import (

@@ -238,7 +238,7 @@ class ReplyHandler:
 def reply_server(*, host: str, port: int) -> Controller:
     """The SMTP reply receiver on `host`:`port` (0: any free port, read back from
     `.port` once started); call start() and stop()."""
-    from aftersale.messaging.capture import LocalSmtpController
+    from aftersale.messaging.delivery.capture import LocalSmtpController
 
     return LocalSmtpController(ReplyHandler(), hostname=host, port=port)
 

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 
 from aftersale.customers.services import unsubscribe
 from aftersale.messaging.models import Message, SuppressionReason
-from aftersale.messaging.services import suppress
+from aftersale.messaging.outbox.services import suppress
 from aftersale.stores.models import Store
 from aftersale.tracking.machines import machine_open_reason
 from aftersale.tracking.models import Event, EventKind

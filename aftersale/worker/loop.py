@@ -18,7 +18,7 @@ from django.db import DatabaseError, connection
 from aftersale.flows.scheduler import run_due_enrollments
 from aftersale.flows.services import enroll_timed_occasions
 from aftersale.lib.clock import now
-from aftersale.messaging.services import send_queued_messages
+from aftersale.messaging.delivery.sending import send_queued_messages
 from aftersale.recommendations.services import fit_due_stores
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ from aftersale.coupons.models import Coupon, CouponProgram
 from aftersale.customers.models import Customer
 from aftersale.flows.models import Enrollment, Flow, FlowVersion
 from aftersale.messaging.models import EmailTemplate, Message
-from aftersale.messaging.services import install_default_templates, queue_message
+from aftersale.messaging.outbox.services import queue_message
+from aftersale.messaging.template_library import install_default_templates
 from aftersale.orders.models import LineItem, Order
 from aftersale.stores.models import Store
 

@@ -17,8 +17,8 @@ from anymail.message import AnymailRecipientStatus
 from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 
-from aftersale.messaging.capture import LocalSmtpController
-from aftersale.messaging.transports.smtp import Security, SmtpTransport
+from aftersale.messaging.delivery.capture import LocalSmtpController
+from aftersale.messaging.delivery.transports.smtp import Security, SmtpTransport
 
 
 class RefusingHandler:

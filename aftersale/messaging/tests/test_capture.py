@@ -8,7 +8,7 @@ from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from aftersale.messaging.capture import CaptureServer
+from aftersale.messaging.delivery.capture import CaptureServer
 
 
 def test_capture_server_writes_each_received_email_as_an_eml_file(tmp_path: Path) -> None:

@@ -17,18 +17,21 @@ from django.db import connection as db_connection
 from pytest_django.fixtures import Settings
 
 from aftersale.lib.clock import VirtualClock
-from aftersale.messaging.capture import CaptureServer
+from aftersale.messaging.delivery.capture import CaptureServer
+from aftersale.messaging.delivery.sending import send_queued_messages, send_test_email
+from aftersale.messaging.delivery.transports.base import (
+    Outcome,
+    OutgoingEmail,
+    Payloads,
+    SendResult,
+    Transport,
+)
+from aftersale.messaging.delivery.transports.esp import AnymailTransport
 from aftersale.messaging.links import message_id_from_reply_address
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus, Suppression
-from aftersale.messaging.services import (
-    MAX_ATTEMPTS,
-    claim_due_messages,
-    install_default_templates,
-    queue_message,
-    report_status,
-    send_queued_messages,
-    send_test_email,
-)
+from aftersale.messaging.outbox.recording import MAX_ATTEMPTS
+from aftersale.messaging.outbox.services import claim_due_messages, queue_message, report_status
+from aftersale.messaging.template_library import install_default_templates
 from aftersale.messaging.tests.factories import (
     Scenario,
     make_customer,
@@ -43,14 +46,6 @@ from aftersale.messaging.tests.smtp_servers import (
     smtp_connection,
     smtp_transport,
 )
-from aftersale.messaging.transports.base import (
-    Outcome,
-    OutgoingEmail,
-    Payloads,
-    SendResult,
-    Transport,
-)
-from aftersale.messaging.transports.esp import AnymailTransport
 from aftersale.stores.models import Store
 from aftersale.stores.services import create_store
 

@@ -18,10 +18,10 @@ from aftersale.customers.models import Customer
 from aftersale.lib.clock import VirtualClock
 from aftersale.messaging import shapes
 from aftersale.messaging.context import build_context
-from aftersale.messaging.mime import render
+from aftersale.messaging.delivery.mime import render
+from aftersale.messaging.delivery.sending import outgoing_email
 from aftersale.messaging.models import EmailTemplate, Message
 from aftersale.messaging.rendering import _HTML_ENV, RenderedEmail, render_message
-from aftersale.messaging.services import outgoing_email
 from aftersale.messaging.tests.factories import make_coupon, make_message
 from aftersale.messaging.tests.test_library import Grocer, grocer  # noqa: F401  (fixture)
 from aftersale.messaging.tests.test_mime import parse, parts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aftersale.messaging.models import MessageStatus
-from aftersale.messaging.status import (
+from aftersale.messaging.outbox.status import (
     NEXT_STATUSES,
     InvalidTransition,
     check_transition,

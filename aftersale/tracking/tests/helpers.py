@@ -10,9 +10,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from aftersale.lib.clock import VirtualClock
-from aftersale.messaging.capture import CaptureServer
+from aftersale.messaging.delivery.capture import CaptureServer
+from aftersale.messaging.delivery.sending import send_queued_messages
 from aftersale.messaging.models import Message
-from aftersale.messaging.services import send_queued_messages
 from aftersale.messaging.tests.smtp_servers import smtp_connection
 
 PUBLIC = "https://track.example.com"

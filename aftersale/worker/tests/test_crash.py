@@ -19,7 +19,7 @@ from typing import IO
 
 import pytest
 
-from aftersale.messaging.capture import CaptureServer
+from aftersale.messaging.delivery.capture import CaptureServer
 from aftersale.worker.tests.crash_data import EMAIL_STEPS
 from aftersale.worker.tests.crash_scenario import (
     WorkerPool,

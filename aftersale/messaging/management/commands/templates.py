@@ -13,12 +13,12 @@ from django.core.management.base import BaseCommand, CommandError
 from aftersale.customers.models import Customer
 from aftersale.lib import clock
 from aftersale.lib.checks import CHECKS_BUT_URLS
+from aftersale.messaging.delivery.sending import send_test_email
+from aftersale.messaging.delivery.transports.base import Outcome
 from aftersale.messaging.models import EmailTemplate
+from aftersale.messaging.outbox.selectors import store_templates
 from aftersale.messaging.previews import preview_template, previewable_template
 from aftersale.messaging.rendering import TemplateError
-from aftersale.messaging.selectors import store_templates
-from aftersale.messaging.services import send_test_email
-from aftersale.messaging.transports.base import Outcome
 from aftersale.stores.commands import store_for_command
 from aftersale.stores.models import Store
 

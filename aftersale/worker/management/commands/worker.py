@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from aftersale.lib.checks import CHECKS_BUT_URLS
-from aftersale.messaging.services import default_worker_id
+from aftersale.messaging.outbox.services import default_worker_id
 from aftersale.worker.loop import WorkerSettings, run_worker
 
 # -v 0: warnings only; -v 1 (default): start, stop and every busy pass; -v 2+: debug.

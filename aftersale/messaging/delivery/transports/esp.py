@@ -20,9 +20,8 @@ from anymail.exceptions import (
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 
-from aftersale.messaging import mime
-from aftersale.messaging.models import MessageStatus
-from aftersale.messaging.transports.base import (
+from aftersale.messaging.delivery import mime
+from aftersale.messaging.delivery.transports.base import (
     Outcome,
     OutgoingEmail,
     Payloads,
@@ -30,7 +29,8 @@ from aftersale.messaging.transports.base import (
     Transport,
     describe,
 )
-from aftersale.messaging.transports.smtp import SmtpTransport
+from aftersale.messaging.delivery.transports.smtp import SmtpTransport
+from aftersale.messaging.models import MessageStatus
 
 # The metadata key an ESP's webhooks carry back (tracking.esp_events reads it).
 METADATA_KEY = "aftersale_message"

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.conf import settings
 
-from aftersale.messaging.transports.base import Transport
-from aftersale.messaging.transports.esp import AnymailTransport
-from aftersale.messaging.transports.smtp import SmtpTransport
+from aftersale.messaging.delivery.transports.base import Transport
+from aftersale.messaging.delivery.transports.esp import AnymailTransport
+from aftersale.messaging.delivery.transports.smtp import SmtpTransport
 
 
 def configured_transport() -> Transport[Any, Any]:

@@ -18,8 +18,8 @@ from typing import ClassVar, Literal
 from django.conf import settings
 from django.core.mail.utils import DNS_NAME
 
-from aftersale.messaging import mime
-from aftersale.messaging.transports.base import (
+from aftersale.messaging.delivery import mime
+from aftersale.messaging.delivery.transports.base import (
     Outcome,
     OutgoingEmail,
     Payloads,

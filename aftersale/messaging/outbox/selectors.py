@@ -1,4 +1,5 @@
-"""Reading messages and templates."""
+"""Reading the outbox: due emails, what rendering needs of them, templates, suppressions
+and what flows ask about earlier emails."""
 
 from __future__ import annotations
 
@@ -131,3 +132,16 @@ def next_send_at(*, flow_id: int) -> dt.datetime | None:
     """The earliest moment a queued email of flow `flow_id` may go out, or None."""
     queued = Message.objects.filter(flow_id=flow_id, status=MessageStatus.QUEUED)
     return queued.aggregate(at=Min("send_after"))["at"]
+
+
+def _key(email: str) -> str:
+    return email.strip().lower()
+
+
+def suppression_reasons(messages: list[Message]) -> dict[tuple[int, str], str]:
+    """(store id, address) -> why it is suppressed, for the recipients of `messages`:
+    one query for the batch instead of one per message."""
+    rows = Suppression.objects.filter(
+        store_id__in={m.store_id for m in messages}, email__in={_key(m.to_email) for m in messages}
+    ).values_list("store_id", "email", "reason")
+    return {(store_id, email): reason for store_id, email, reason in rows}

@@ -113,7 +113,13 @@ class CaptureProcess:
 
     def __enter__(self) -> CaptureProcess:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "aftersale.messaging.capture", str(self.directory), self.host],
+            [
+                sys.executable,
+                "-m",
+                "aftersale.messaging.delivery.capture",
+                str(self.directory),
+                self.host,
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )

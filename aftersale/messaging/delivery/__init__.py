@@ -1,0 +1,3 @@
+"""Handing emails over: the send loop (`sending`), the MIME assembly (`mime`), the
+transports (SMTP pipelined to a relay, or an email service through django-anymail) and
+the local capture server the demo and the tests send to (`capture`)."""

@@ -1,0 +1,147 @@
+"""Writing the outbox: queuing an email (once per key), claiming due emails for a
+sender, what email services report about handed-over emails, and the suppression list.
+The only writer of Message and Suppression rows, with outbox.recording."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+import socket
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from aftersale.coupons.models import Coupon
+from aftersale.customers.models import Customer
+from aftersale.lib.claims import claim_rows
+from aftersale.messaging.models import (
+    EmailTemplate,
+    Message,
+    MessageStatus,
+    Suppression,
+    SuppressionReason,
+)
+from aftersale.messaging.outbox.selectors import due_messages, for_rendering
+from aftersale.messaging.outbox.signals import message_bounced
+from aftersale.messaging.outbox.status import INITIAL_STATUSES, statuses_before
+from aftersale.stores.models import Store
+
+logger = logging.getLogger(__name__)
+
+
+def queue_message(
+    *,
+    idempotency_key: str,
+    customer: Customer,
+    template_slug: str,
+    now: dt.datetime,
+    send_after: dt.datetime | None = None,
+    flow_id: int | None = None,
+    enrollment_id: int | None = None,
+    step_index: int | None = None,
+    order_id: int | None = None,
+    checkout_id: int | None = None,
+    campaign: str = "",
+    coupon: Coupon | None = None,
+    recommendations: list[dict[str, object]] | None = None,
+    skipped_because: str = "",
+) -> bool:
+    """Put one email to `customer` in the outbox, due at `send_after` (default `now`),
+    or with `skipped_because` record that it was decided against (status skipped). The
+    key makes a retried decision a no-op: True only when a new queued email was added.
+    Raises EmailTemplate.DoesNotExist when the store has no template `template_slug`."""
+    status = MessageStatus.SKIPPED if skipped_because else MessageStatus.QUEUED
+    assert status in INITIAL_STATUSES
+    template = EmailTemplate.objects.get(store_id=customer.store_id, slug=template_slug)
+    _, created = Message.objects.get_or_create(
+        idempotency_key=idempotency_key,
+        defaults={
+            "store_id": customer.store_id,
+            "customer": customer,
+            "template": template,
+            "flow_id": flow_id,
+            "enrollment_id": enrollment_id,
+            "step_index": step_index,
+            "order_id": order_id,
+            "checkout_id": checkout_id,
+            "campaign": campaign,
+            "to_email": customer.email,
+            "queued_at": now,
+            "send_after": send_after or now,
+            "coupon": coupon,
+            "recommendations": recommendations or [],
+            "status": status,
+            "error": skipped_because,
+        },
+    )
+    return created and status == MessageStatus.QUEUED
+
+
+def report_status(*, message: Message, status: MessageStatus, **fields: Any) -> str:
+    """Move a handed-over `message` to `status` (with `fields`, e.g. delivered_at) as an
+    email service reported it, if the status table allows the move from where it is now.
+    The check is part of the UPDATE, so a report racing the sender or another report
+    cannot skip it. Returns what happened, for the caller's log: the new status, or why
+    nothing changed."""
+    allowed = statuses_before(status, reported=True)
+    if Message.objects.filter(pk=message.pk, status__in=allowed).update(status=status, **fields):
+        return status.value
+    current = Message.objects.filter(pk=message.pk).values_list("status", flat=True).first()
+    if current == status:
+        return f"already {status.value}"
+    logger.info("message %s is %s: the reported %s is refused", message.pk, current, status.value)
+    return f"refused: {current} -> {status.value}"
+
+
+def record_hard_bounce(*, message: Message, now: dt.datetime) -> None:
+    """`message`'s address is dead: suppress it for every flow and every email of the
+    store, and announce the bounce (message_bounced) to the apps that keep timelines."""
+    with transaction.atomic():
+        suppress(
+            store_id=message.store_id,
+            email=message.to_email,
+            reason=SuppressionReason.HARD_BOUNCE,
+            now=now,
+        )
+        message_bounced.send(sender=Message, message=message, at=now)
+
+
+def suppress(*, store_id: int, email: str, reason: SuppressionReason, now: dt.datetime) -> None:
+    """Put `email` on `store`'s suppression list. An address already there keeps its
+    first reason, except that a hard bounce replaces a softer one: a dead address must
+    not get even transactional email."""
+    address = email.strip().lower()
+    Suppression.objects.bulk_create(
+        [Suppression(store_id=store_id, email=address, reason=reason, created_at=now)],
+        ignore_conflicts=True,  # two requests at once: the first row wins
+    )
+    if reason == SuppressionReason.HARD_BOUNCE:
+        Suppression.objects.filter(store_id=store_id, email=address).update(reason=reason)
+
+
+def default_worker_id() -> str:
+    """This process's name in claims: host and pid."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}"
+
+
+def claim_due_messages(
+    *,
+    now: dt.datetime,
+    limit: int = 500,
+    store: Store | None = None,
+    worker_id: str | None = None,
+    lease: dt.timedelta | None = None,
+) -> list[Message]:
+    """Claim up to `limit` due queued messages for this caller until now + `lease` and
+    return them with their relations loaded. The claim is made under a claim token unique
+    to this call, so two workers claiming at the same moment never get the same message:
+    PostgreSQL picks the rows with FOR UPDATE SKIP LOCKED, other databases (SQLite) with
+    a conditional UPDATE that only touches messages still unclaimed."""
+    lease = lease or dt.timedelta(seconds=settings.SCHEDULER_LEASE_SECONDS)
+    claim = f"{(worker_id or default_worker_id())[:48]}:{secrets.token_hex(6)}"
+    due = due_messages(now=now, store=store)
+    claimed = claim_rows(due, limit=limit, token=claim, until=now + lease)
+    return for_rendering(claimed.order_by("send_after", "id"))
