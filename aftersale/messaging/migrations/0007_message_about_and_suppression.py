@@ -1,25 +1,10 @@
 """Messages record what they are about when queued (checkout, campaign; the order of a
-flow email too), so messaging never reads the flows' tables; the suppression list moves
-from tracking to messaging, which sends and so decides who may be emailed."""
+flow email too), so messaging never reads the flows' tables (0008 fills them in for the
+emails already queued); the suppression list moves from tracking to messaging, which
+sends and so decides who may be emailed."""
 
 import django.db.models.deletion
 from django.db import migrations, models
-from django.db.models import OuterRef, Subquery
-
-
-def record_what_queued_messages_are_about(apps, schema_editor):
-    Message = apps.get_model("messaging", "Message")
-    Enrollment = apps.get_model("flows", "Enrollment")
-    Flow = apps.get_model("flows", "Flow")
-    journey = Enrollment.objects.filter(pk=OuterRef("enrollment_id"))
-    in_flows = Message.objects.filter(enrollment_id__isnull=False)
-    in_flows.filter(order_id__isnull=True).update(
-        order_id=Subquery(journey.values("trigger_order_id")[:1])
-    )
-    in_flows.update(checkout_id=Subquery(journey.values("trigger_checkout_id")[:1]))
-    Message.objects.filter(flow_id__isnull=False).update(
-        campaign=Subquery(Flow.objects.filter(pk=OuterRef("flow_id")).values("slug")[:1])
-    )
 
 
 class Migration(migrations.Migration):
@@ -49,7 +34,6 @@ class Migration(migrations.Migration):
                 to="orders.checkout",
             ),
         ),
-        migrations.RunPython(record_what_queued_messages_are_about, migrations.RunPython.noop),
         # The table tracking created becomes messaging's, rows and all.
         migrations.SeparateDatabaseAndState(
             state_operations=[

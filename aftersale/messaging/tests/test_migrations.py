@@ -1,0 +1,59 @@
+"""Upgrading a database with emails in flight: messaging 0007 records what each queued
+email is about and takes the suppression list over from tracking, rows and all."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from aftersale.messaging.models import Message, Suppression
+from aftersale.messaging.tests.factories import make_scenario
+from aftersale.stores.services import create_store
+
+BEFORE = [("messaging", "0006_alter_message_message_id"), ("tracking", "0003_alter_event_kind")]
+NOW = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
+
+
+def _migrate(targets: list[tuple[str, str]]) -> MigrationExecutor:
+    executor = MigrationExecutor(connection)
+    executor.migrate(targets)
+    return MigrationExecutor(connection)  # a fresh graph, as the next `migrate` reads it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_upgrading_keeps_queued_emails_about_their_journey_and_every_suppression() -> None:
+    store = create_store(name="Shop", slug="shop", now=NOW)
+    scenario = make_scenario(store, now=NOW)  # tables these migrations leave alone
+    executor = _migrate(BEFORE)
+    old = executor.loader.project_state(BEFORE).apps
+    old.get_model("messaging", "Message").objects.create(
+        store_id=store.pk,
+        customer_id=scenario.customer.pk,
+        template_id=scenario.templates["thank-you"].pk,
+        flow_id=scenario.enrollment.flow_id,
+        enrollment_id=scenario.enrollment.pk,
+        step_index=1,
+        idempotency_key="in-flight",
+        to_email=scenario.customer.email,
+        queued_at=NOW,
+        send_after=NOW,
+    )
+    old.get_model("tracking", "Suppression").objects.create(
+        store_id=store.pk, email="gone@example.org", reason="hard_bounce", created_at=NOW
+    )
+
+    _migrate(executor.loader.graph.leaf_nodes())
+
+    message = Message.objects.get(idempotency_key="in-flight")
+    assert (message.order_id, message.checkout_id, message.campaign) == (
+        scenario.enrollment.trigger_order_id,
+        scenario.enrollment.trigger_checkout_id,
+        scenario.enrollment.flow.slug,
+    )
+    assert list(Suppression.objects.values_list("email", "reason")) == [
+        ("gone@example.org", "hard_bounce")
+    ]
+    assert Suppression._meta.db_table == "messaging_suppression"
