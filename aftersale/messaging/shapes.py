@@ -136,6 +136,7 @@ MAX_FORMS = 16  # compiled forms kept per skeleton (one per combination of baked
 _SENTINEL = re.compile("\ue000(\\d+)\ue001")
 _PIXEL = "\ue000pixel\ue001"
 _SLOT = re.compile(f"{_SENTINEL.pattern}|{_PIXEL}")
+_SENTINEL_MARKS = ("\ue000", "\ue001")
 _NOT_PLAIN = re.compile(r"\A\s|\s\Z|[\\\x00-\x1f\x7f\ue000-\ue0ff]")
 # What html5ever (css-inline's serializer) writes for text, and for attribute values
 # ("&" first). Replacing is far faster than str.translate, which looks up every character.
@@ -502,9 +503,13 @@ def _compile(
     inline: Callable[[str], str],
 ) -> tuple[_Form | None, tuple[tuple[int, str], ...]]:
     """The form of `shape` with the `baked` values written in, after learning which
-    others must be baked too; None when mrml refuses it or baking does not settle."""
+    others must be baked too; None when mrml refuses it, baking does not settle or a
+    baked value holds a sentinel's marks (the form would have a slot where the value
+    only imitates one)."""
     for _ in range(3):
         key = tuple((index, values[index]) for index in sorted(baked))
+        if any(mark in value for _, value in key for mark in _SENTINEL_MARKS):
+            return None, key
         try:
             page = mjml_to_html(_fill_mjml(shape.parts, values, baked=baked))
         except Exception:  # a sentinel where mrml wants a number: render the slow way
