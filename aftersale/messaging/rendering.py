@@ -1,12 +1,18 @@
 """Turning a template and a context into a finished email: sandboxed Jinja2 -> MJML ->
 HTML (mrml) -> UTM-tagged links -> plain-text part -> click-tracked links and open pixel
--> inlined CSS (css-inline)."""
+-> inlined CSS (css-inline).
+
+That plain render is the reference. A tracked email normally goes the compiled way
+instead (shapes.py, outputflow.py, shapes.FusedOutput, built on Jinja2's private code
+generator), which gives the same bytes far faster; `compiled_emails()` decides, from the
+COMPILED_EMAILS setting (AFTERSALE_COMPILED_EMAILS) and the installed Jinja2."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import functools
+import logging
 import threading
 import traceback
 from collections import OrderedDict
@@ -18,6 +24,7 @@ from typing import Any
 import css_inline
 import jinja2
 from babel import Locale
+from django.conf import settings
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -41,11 +48,14 @@ from aftersale.messaging.shapes import (
     Tracking,
     collect_value,
     finish_by_shape,
+    jinja2_problem,
     render_skeleton,
     written_in_html,
     written_in_text,
 )
 from aftersale.messaging.template_library import LIBRARY_DIR
+
+logger = logging.getLogger(__name__)
 
 # Guards against runaway merchant templates: a render is a few KB of MJML, so these
 # limits are far above any real email and far below what would hurt a worker.
@@ -100,12 +110,10 @@ def _capped_range(*args: int) -> range:
 
 
 class _GuardedEnvironment(SandboxedEnvironment):
-    """The sandbox plus limits on the operators that can blow up memory or CPU."""
+    """The sandbox plus limits on the operators that can blow up memory or CPU, with
+    Jinja2's own code generator: the plain render."""
 
     intercepted_binops = frozenset({"*", "**"})
-    code_generator_class = FusedOutput
-    written_in_html = staticmethod(written_in_html)
-    written_in_text = staticmethod(written_in_text)
 
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
         if op == "**" and isinstance(right, int | float) and abs(right) > MAX_POWER_EXPONENT:
@@ -134,6 +142,15 @@ class _GuardedEnvironment(SandboxedEnvironment):
         return super().getattr(obj, attribute)
 
 
+class _CompiledEnvironment(_GuardedEnvironment):
+    """The same sandbox compiling a `{{ }}` into one call (shapes.FusedOutput), for the
+    compiled way; its finalize hook collects a skeleton's values (shapes.collect_value)."""
+
+    code_generator_class = FusedOutput
+    written_in_html = staticmethod(written_in_html)
+    written_in_text = staticmethod(written_in_text)
+
+
 # A tuple: isinstance() with one is about twice as fast as with `str | list | tuple`.
 _REPEATABLE = (str, list, tuple)
 
@@ -148,28 +165,50 @@ def _check_repeat(left: Any, right: Any) -> None:
             )
 
 
-def _environment(*, html: bool) -> SandboxedEnvironment:
-    env = _GuardedEnvironment(
+def _environment(*, html: bool, compiled: bool) -> SandboxedEnvironment:
+    env = (_CompiledEnvironment if compiled else _GuardedEnvironment)(
         loader=jinja2.FileSystemLoader(LIBRARY_DIR / "partials") if html else None,
         autoescape=html,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
-        finalize=collect_value,
+        finalize=collect_value if compiled else None,
     )
     env.globals["range"] = _capped_range
     return env
 
 
 # Built once per process: compiling the partials and the sandbox tables is not free.
-_HTML_ENV = _environment(html=True)
-_TEXT_ENV = _environment(html=False)
+# The compiled way's environments (nothing is compiled with them until it is used).
+_HTML_ENV = _environment(html=True, compiled=True)
+_TEXT_ENV = _environment(html=False, compiled=True)
+# The plain render's: Jinja2's own code generator, no finalize hook.
+_PLAIN_HTML_ENV = _environment(html=True, compiled=False)
+_PLAIN_TEXT_ENV = _environment(html=False, compiled=False)
 _INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
-_CacheKey = tuple[int, dt.datetime, str, str]
+_CacheKey = tuple[int, dt.datetime, str, str, bool]
 _cache: OrderedDict[_CacheKey, tuple[str, jinja2.Template]] = OrderedDict()
 _cache_lock = threading.Lock()
 _PART_FIELDS = {"subject": "subject", "preheader": "preheader", "body": "body_mjml"}
+
+
+def compiled_emails() -> bool:
+    """Whether tracked emails go the compiled way (shapes.py, outputflow.py,
+    shapes.FusedOutput) rather than the plain render: the COMPILED_EMAILS setting
+    (AFTERSALE_COMPILED_EMAILS, default true), and only while the installed Jinja2 is
+    the one whose private API the compiled way was written against. With another
+    Jinja2 it turns itself off with a warning, logged once, and the plain render (the
+    reference the compiled way is tested against) takes over."""
+    return bool(settings.COMPILED_EMAILS) and _compiled_way_works()
+
+
+@functools.cache
+def _compiled_way_works() -> bool:
+    problem = jinja2_problem()
+    if problem is not None:
+        logger.warning("compiled emails are off, every email renders the plain way: %s", problem)
+    return problem is None
 
 
 def choose_variant(*, template: EmailTemplate, wanted: Locale) -> str:
@@ -227,31 +266,39 @@ def template_source(*, template: EmailTemplate, part: str, locale: str = "") -> 
     return value
 
 
-def compile_template(*, template: EmailTemplate, part: str, locale: str = "") -> jinja2.Template:
+def compile_template(
+    *, template: EmailTemplate, part: str, locale: str = "", compiled: bool | None = None
+) -> jinja2.Template:
     """The compiled Jinja template for `part` ("subject", "preheader" or "body") of
-    `template` in variant `locale` ("" for its own text), from a cache keyed by (id,
-    updated_at, locale) so an edit is seen at once; raises TemplateError with the line
-    number for a syntax error."""
+    `template` in variant `locale` ("" for its own text), for the compiled way when
+    `compiled` (None: as `compiled_emails()` says) else for the plain render, from a
+    cache keyed by (id, updated_at, locale, part, way) so an edit is seen at once;
+    raises TemplateError with the line number for a syntax error."""
+    if compiled is None:
+        compiled = compiled_emails()
     source = template_source(template=template, part=part, locale=locale)
     if template.pk is None:  # an unsaved draft, e.g. a live preview
-        return _compile(source, slug=template.slug, html=part == "body")
-    key = (template.pk, template.updated_at, locale, part)
+        return _compile(source, slug=template.slug, html=part == "body", compiled=compiled)
+    key = (template.pk, template.updated_at, locale, part, compiled)
     with _cache_lock:
         cached = _cache.get(key)
         # Comparing the source too guards against an edit that forgot to bump updated_at.
         if cached is not None and cached[0] == source:
             _cache.move_to_end(key)
             return cached[1]
-    compiled = _compile(source, slug=template.slug, html=part == "body")
+    made = _compile(source, slug=template.slug, html=part == "body", compiled=compiled)
     with _cache_lock:
-        _cache[key] = (source, compiled)
+        _cache[key] = (source, made)
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
-    return compiled
+    return made
 
 
-def _compile(source: str, *, slug: str, html: bool) -> jinja2.Template:
-    env = _HTML_ENV if html else _TEXT_ENV
+def _compile(source: str, *, slug: str, html: bool, compiled: bool) -> jinja2.Template:
+    if compiled:
+        env = _HTML_ENV if html else _TEXT_ENV
+    else:
+        env = _PLAIN_HTML_ENV if html else _PLAIN_TEXT_ENV
     try:
         return env.from_string(source)
     except jinja2.TemplateSyntaxError as exc:
@@ -274,24 +321,27 @@ def render_template(
     and a plain-text part. With `message_id`, the HTML's shop links go through that
     message's click redirect and it carries an open pixel; the plain text always shows
     the (tagged) destinations themselves. Any problem in the merchant's code, including a
-    sandbox violation, raises TemplateError; nothing unsafe runs."""
-    subject = _one_line(_run(template, "subject", context, locale))
-    preheader = _one_line(_run(template, "preheader", context, locale))
+    sandbox violation, raises TemplateError; nothing unsafe runs. A tracked email goes
+    the compiled way when `compiled_emails()`, to the same result."""
+    compiled = compiled_emails()
+    subject = _one_line(_run(template, "subject", context, locale, compiled=compiled))
+    preheader = _one_line(_run(template, "preheader", context, locale, compiled=compiled))
     body_context = {**context, "subject": subject, "preheader": preheader}
     was = context["phrases"]["was"]
 
     def finish_slowly(mjml: str) -> Finished:
         return _finish(mjml, slug=template.slug, campaign=campaign, was=was, message_id=message_id)
 
-    if message_id is None:  # previews are rare: no need to learn their shapes
-        finished = finish_slowly(_run(template, "body", body_context, locale))
+    # Previews are rare: no need to learn their shapes.
+    if message_id is None or not compiled:
+        finished = finish_slowly(_run(template, "body", body_context, locale, compiled=compiled))
     else:
         proved = only_written_out(
             source=template_source(template=template, part="body", locale=locale),
             environment=_HTML_ENV,
         )
         finished = _finish_by_shape(
-            body=lambda: _run(template, "body", body_context, locale),
+            body=lambda: _run(template, "body", body_context, locale, compiled=True),
             proved=proved,
             was=was,
             tracking=Tracking(
@@ -392,10 +442,12 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _run(template: EmailTemplate, part: str, context: Context, locale: str) -> str:
-    compiled = compile_template(template=template, part=part, locale=locale)
+def _run(
+    template: EmailTemplate, part: str, context: Context, locale: str, *, compiled: bool
+) -> str:
+    made = compile_template(template=template, part=part, locale=locale, compiled=compiled)
     try:
-        return _generate_capped(compiled, context, slug=template.slug)
+        return _generate_capped(made, context, slug=template.slug)
     except TemplateError:
         raise
     except Exception as exc:  # merchant code can raise anything; report it, don't crash

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 import html as html_lib
+import importlib.metadata
+import inspect
 import logging
 import re
 import threading
@@ -33,11 +35,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
+from jinja2 import compiler as jinja_compiler
 from jinja2 import nodes
-from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from markupsafe import Markup, escape
 
 from aftersale.messaging.context import Constant
@@ -53,7 +55,80 @@ from aftersale.messaging.plaintext import (
     tidy,
 )
 
+if TYPE_CHECKING:
+    from jinja2.compiler import Frame
+
 logger = logging.getLogger(__name__)
+
+# FusedOutput overrides private methods of Jinja2's code generator and reads private
+# attributes of its frames, which any Jinja2 release may change: it was written against
+# this minor version (pyproject.toml bounds jinja2 to it). With another one installed,
+# or any of these names missing, the compiled path turns itself off and every email
+# renders the plain way (rendering.compiled_emails); test_compiled_path.py fails loudly.
+JINJA2_WRITTEN_FOR = "3.1"
+# CodeGenerator's methods FusedOutput overrides or calls, with the parameters it relies on.
+PRIVATE_CODEGENERATOR_METHODS = {
+    "_output_child_pre": ("self", "node", "frame", "finalize"),
+    "_output_child_post": ("self", "node", "frame", "finalize"),
+    "visit_Getattr": ("self", "node", "frame"),
+    "visit_Output": ("self", "node", "frame"),
+    "temporary_identifier": ("self",),
+    "write": ("self", "x"),
+    "writeline": ("self", "x"),
+}
+# Frame's attributes FusedOutput reads, and the eval context's.
+PRIVATE_FRAME_ATTRIBUTES = ("buffer", "require_output_check", "eval_ctx")
+PRIVATE_EVAL_CONTEXT_ATTRIBUTES = ("autoescape", "volatile")
+# The decorator FusedOutput.visit_Getattr wears; where it is missing (another Jinja2,
+# so the compiled path is off) the class is still defined, to be left unused.
+_optimizeconst: Any = getattr(jinja_compiler, "optimizeconst", lambda method: method)
+
+
+def jinja2_problem(version: str | None = None) -> str | None:
+    """Why FusedOutput cannot be trusted with the installed Jinja2 (or one of
+    `version`): another minor version than JINJA2_WRITTEN_FOR, or a private name it
+    uses missing or changed; None when there is nothing against it."""
+    version = version or importlib.metadata.version("jinja2")
+    written_for = f"Jinja2 {JINJA2_WRITTEN_FOR}.x"
+    if version.split(".")[:2] != JINJA2_WRITTEN_FOR.split("."):
+        return (
+            f"Jinja2 {version} is installed; shapes.FusedOutput uses the private "
+            f"jinja2.compiler API (CodeGenerator, Frame) of {written_for}"
+        )
+    missing = [
+        f"CodeGenerator.{name}({', '.join(params)})"
+        for name, params in PRIVATE_CODEGENERATOR_METHODS.items()
+        if not _takes(getattr(jinja_compiler.CodeGenerator, name, None), params)
+    ]
+    frame_class = getattr(jinja_compiler, "Frame", None)
+    if frame_class is None or not hasattr(jinja_compiler, "optimizeconst"):
+        missing.append("jinja2.compiler.Frame and optimizeconst")
+    else:
+        frame = frame_class(nodes.EvalContext(jinja2.Environment()))
+        missing += [f"Frame.{a}" for a in PRIVATE_FRAME_ATTRIBUTES if not hasattr(frame, a)]
+        missing += [
+            f"EvalContext.{a}"
+            for a in PRIVATE_EVAL_CONTEXT_ATTRIBUTES
+            if not hasattr(getattr(frame, "eval_ctx", None), a)
+        ]
+    if missing:
+        return (
+            f"Jinja2 {version} lacks the private jinja2.compiler API shapes.FusedOutput was "
+            f"written for ({written_for}): {', '.join(missing)}"
+        )
+    return None
+
+
+def _takes(method: Any, params: tuple[str, ...]) -> bool:
+    """Whether `method` is a function whose first parameters are named `params`."""
+    if not callable(method):
+        return False
+    try:
+        names = tuple(inspect.signature(method).parameters)
+    except (TypeError, ValueError):
+        return False
+    return names[: len(params)] == params
+
 
 MAX_SHAPES = 256  # skeletons kept per process
 MAX_FORMS = 16  # compiled forms kept per skeleton (one per combination of baked values)
@@ -61,6 +136,7 @@ MAX_FORMS = 16  # compiled forms kept per skeleton (one per combination of baked
 _SENTINEL = re.compile("\ue000(\\d+)\ue001")
 _PIXEL = "\ue000pixel\ue001"
 _SLOT = re.compile(f"{_SENTINEL.pattern}|{_PIXEL}")
+_SENTINEL_MARKS = ("\ue000", "\ue001")
 _NOT_PLAIN = re.compile(r"\A\s|\s\Z|[\\\x00-\x1f\x7f\ue000-\ue0ff]")
 # What html5ever (css-inline's serializer) writes for text, and for attribute values
 # ("&" first). Replacing is far faster than str.translate, which looks up every character.
@@ -151,7 +227,7 @@ def written_in_text(value: Any) -> str:
 DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
-class FusedOutput(CodeGenerator):
+class FusedOutput(jinja_compiler.CodeGenerator):
     """Jinja's code generator writing a `{{ }}` as one call,
     `environment.written_in_html(value)` (or `written_in_text`), instead of
     `escape(environment.finalize(context, value))`: Jinja's own code calls two
@@ -159,7 +235,8 @@ class FusedOutput(CodeGenerator):
     Where autoescape is decided at run time ({% autoescape %} of a variable) it writes
     Jinja's own code, which calls collect_value. Constants are still not folded at
     compile time: the finalize hook takes the context. A template's own stretches of
-    text and values are yielded whole (see visit_Output)."""
+    text and values are yielded whole (see visit_Output). Private Jinja2 API: used only
+    where `jinja2_problem()` finds nothing against the installed Jinja2."""
 
     def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
         if frame.eval_ctx.volatile:
@@ -175,7 +252,7 @@ class FusedOutput(CodeGenerator):
         else:
             self.write(")")
 
-    @optimizeconst
+    @_optimizeconst
     def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:
         # `product.name` on a context's plain dict is its item, as the environment's
         # getattr answers, read here without calling it (a template does ~100 lookups);
@@ -426,9 +503,13 @@ def _compile(
     inline: Callable[[str], str],
 ) -> tuple[_Form | None, tuple[tuple[int, str], ...]]:
     """The form of `shape` with the `baked` values written in, after learning which
-    others must be baked too; None when mrml refuses it or baking does not settle."""
+    others must be baked too; None when mrml refuses it, baking does not settle or a
+    baked value holds a sentinel's marks (the form would have a slot where the value
+    only imitates one)."""
     for _ in range(3):
         key = tuple((index, values[index]) for index in sorted(baked))
+        if any(mark in value for _, value in key for mark in _SENTINEL_MARKS):
+            return None, key
         try:
             page = mjml_to_html(_fill_mjml(shape.parts, values, baked=baked))
         except Exception:  # a sentinel where mrml wants a number: render the slow way

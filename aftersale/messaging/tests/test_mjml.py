@@ -12,6 +12,7 @@ from aftersale.messaging import shapes
 from aftersale.messaging.mjml import decode_attribute_escapes, mjml_to_html
 from aftersale.messaging.rendering import render_message
 from aftersale.messaging.tests.factories import Scenario, make_scenario
+from aftersale.messaging.tests.markers import compiled_only
 from aftersale.stores.models import Store
 
 NAME = "Crème\xa0brûlée \\ jar\t2"
@@ -50,6 +51,7 @@ def test_only_values_made_of_rust_escapes_are_decoded(escaped: str, decoded: str
     assert decode_attribute_escapes(escaped) == decoded
 
 
+@compiled_only
 def test_a_no_break_space_in_a_product_name_is_never_written_as_a_rust_escape(
     store: Store, clock: VirtualClock
 ) -> None:

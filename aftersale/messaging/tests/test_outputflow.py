@@ -12,6 +12,7 @@ from aftersale.messaging import shapes
 from aftersale.messaging.outputflow import only_written_out
 from aftersale.messaging.rendering import _HTML_ENV, render_message, template_source
 from aftersale.messaging.tests.factories import make_message
+from aftersale.messaging.tests.markers import compiled_only
 from aftersale.messaging.tests.test_library import Grocer, grocer  # noqa: F401  (fixture)
 
 MACRO = "{% macro note() %}<b>{{ customer.last_name }}</b>{% endmacro %}"
@@ -72,6 +73,7 @@ def test_output_filtered_compared_or_passed_around_is_not_proved(source: str) ->
     assert not _proved(source)
 
 
+@compiled_only
 @pytest.mark.parametrize("last_name", ["", "Lovelace"])
 def test_a_proved_template_that_tests_its_output_for_truth_renders_like_the_real_render(
     grocer: Grocer,  # noqa: F811

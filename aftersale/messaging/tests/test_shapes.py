@@ -23,6 +23,7 @@ from aftersale.messaging.delivery.sending import outgoing_email
 from aftersale.messaging.models import EmailTemplate, Message
 from aftersale.messaging.rendering import _HTML_ENV, RenderedEmail, render_message
 from aftersale.messaging.tests.factories import make_coupon, make_message
+from aftersale.messaging.tests.markers import compiled_only
 from aftersale.messaging.tests.test_library import Grocer, grocer  # noqa: F401  (fixture)
 from aftersale.messaging.tests.test_mime import parse, parts
 from aftersale.orders.models import Order
@@ -72,6 +73,7 @@ def _messages(demo: Grocer, clock: VirtualClock) -> Iterator[Message]:
                 yield message
 
 
+@compiled_only
 def test_emails_from_compiled_shapes_equal_the_slow_render_for_every_library_template(
     grocer: Grocer,  # noqa: F811
     clock: VirtualClock,
@@ -153,6 +155,7 @@ def _fill_skeleton(skeleton: str, values: list[str]) -> str:
     return re.sub("\ue000(\\d+)\ue001", lambda m: str(escape(values[int(m.group(1))])), skeleton)
 
 
+@compiled_only
 def test_the_compiled_text_part_is_the_tidy_text_whatever_the_values_and_links(
     grocer: Grocer,  # noqa: F811
     clock: VirtualClock,
