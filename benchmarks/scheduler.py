@@ -155,7 +155,7 @@ def _populate(*, count: int, now: dt.datetime) -> None:
     from django.db import connection, transaction
 
     from aftersale.flows.services import install_flow
-    from aftersale.messaging.template_library import install_default_templates
+    from aftersale.messaging.rendering.template_library import install_default_templates
     from aftersale.stores.services import create_store
 
     store = create_store(name="Bench Shop", slug="bench", now=now)

@@ -176,7 +176,7 @@ def _populate(*, count: int, now: dt.datetime) -> None:
     from aftersale.customers.models import Customer
     from aftersale.flows.models import Enrollment, Flow, FlowVersion
     from aftersale.messaging.models import Message
-    from aftersale.messaging.template_library import install_default_templates
+    from aftersale.messaging.rendering.template_library import install_default_templates
     from aftersale.orders.models import LineItem, Order
     from aftersale.stores.services import create_store
 
@@ -292,12 +292,12 @@ def _render_sample(*, now: dt.datetime, warm: int = 100, size: int = 500) -> tup
     as the send path renders (contexts read per batch, see facts_for_messages, with the
     shapes' compiled forms already made): timed over `size` messages after `warm`
     others, read without claiming them."""
-    from aftersale.messaging.context import facts_for_messages
     from aftersale.messaging.delivery.sending import SEND_CHUNK, outgoing_email
     from aftersale.messaging.delivery.transports.smtp import SmtpTransport
     from aftersale.messaging.models import Message
     from aftersale.messaging.outbox.selectors import for_rendering
-    from aftersale.messaging.rendering import render_message
+    from aftersale.messaging.rendering.context import facts_for_messages
+    from aftersale.messaging.rendering.render import render_message
 
     messages = list(for_rendering(Message.objects.order_by("id")[: warm + size]))
     warmed = _render_batches(messages[:warm], now=now, chunk=SEND_CHUNK, facts=facts_for_messages)
@@ -313,7 +313,7 @@ def _render_sample(*, now: dt.datetime, warm: int = 100, size: int = 500) -> tup
 
 def _render_batches(messages: list[Any], *, now: dt.datetime, chunk: int, facts: Any) -> list[Any]:
     """`messages` rendered as send_queued_messages renders them: facts per chunk."""
-    from aftersale.messaging.rendering import render_message
+    from aftersale.messaging.rendering.render import render_message
 
     rendered = []
     for start in range(0, len(messages), chunk):

@@ -21,7 +21,7 @@ from aftersale.integrations.completejourney import load_complete_journey
 from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.messaging.delivery.capture import CaptureProcess
 from aftersale.messaging.delivery.sending import send_queued_messages
-from aftersale.messaging.template_library import install_default_templates
+from aftersale.messaging.rendering.template_library import install_default_templates
 from aftersale.orders.models import Order
 from aftersale.recommendations.services import fit_recommendations
 from aftersale.stores.models import Store

@@ -6,7 +6,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_http_methods
 
 from aftersale.lib import clock
-from aftersale.messaging.countdown import countdown_png, countdown_text, read_countdown_token
+from aftersale.messaging.rendering.countdown import (
+    countdown_png,
+    countdown_text,
+    read_countdown_token,
+)
 
 # The image shows minutes: a proxy or client may keep it that long, no longer.
 COUNTDOWN_MAX_AGE = 60

@@ -27,8 +27,8 @@ from django.db import close_old_connections, connection
 from django.dispatch import receiver
 
 from aftersale.lib import clock
-from aftersale.messaging.links import message_id_from_reply_address
 from aftersale.messaging.models import Message
+from aftersale.messaging.rendering.links import message_id_from_reply_address
 from aftersale.stores.models import Store
 from aftersale.tracking.selectors import message_replied_to, reply_domains, store_for_reply_domain
 from aftersale.tracking.services import record_reply

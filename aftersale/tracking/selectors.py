@@ -6,8 +6,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import Q
 
-from aftersale.messaging.links import click_from_token
 from aftersale.messaging.models import Message
+from aftersale.messaging.rendering.links import click_from_token
 from aftersale.stores.models import Store
 from aftersale.tracking.models import EventKind
 

@@ -13,12 +13,12 @@ from django.views.decorators.http import require_http_methods
 
 from aftersale.catalog.models import Product
 from aftersale.lib import clock
-from aftersale.messaging.links import (
+from aftersale.messaging.models import Message
+from aftersale.messaging.rendering.links import (
     click_from_token,
     message_id_from_open_token,
     message_id_from_token,
 )
-from aftersale.messaging.models import Message
 from aftersale.recommendations.links import answer_from_token
 from aftersale.recommendations.services import record_feedback
 from aftersale.tracking import selectors, services

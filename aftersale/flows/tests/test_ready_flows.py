@@ -14,8 +14,8 @@ from aftersale.flows.tests.helpers import place_order
 from aftersale.integrations.services import receive_checkouts
 from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.models import Message
-from aftersale.messaging.rendering import render_message
-from aftersale.messaging.template_library import install_default_templates
+from aftersale.messaging.rendering.render import render_message
+from aftersale.messaging.rendering.template_library import install_default_templates
 from aftersale.orders.records import CheckoutRecord, LineItemRecord
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)  # a Monday

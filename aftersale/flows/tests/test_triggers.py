@@ -14,8 +14,8 @@ from aftersale.flows.services import enroll_timed_occasions, install_flow
 from aftersale.flows.tests.helpers import add_templates, place_order
 from aftersale.integrations.services import receive_checkouts, receive_event, receive_orders
 from aftersale.lib.clock import VirtualClock, use_clock
-from aftersale.messaging.context import build_context
 from aftersale.messaging.models import Message
+from aftersale.messaging.rendering.context import build_context
 from aftersale.orders.models import Checkout
 from aftersale.orders.records import CheckoutRecord, LineItemRecord, OrderRecord
 from aftersale.tracking.models import Event, EventKind

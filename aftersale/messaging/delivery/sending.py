@@ -15,7 +15,6 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection
 
 from aftersale.customers.models import Customer
-from aftersale.messaging.context import EmailFacts, facts_for_messages, is_marketing
 from aftersale.messaging.delivery.mime import Email, random_hex
 from aftersale.messaging.delivery.transports.base import (
     Outcome,
@@ -25,7 +24,6 @@ from aftersale.messaging.delivery.transports.base import (
 )
 from aftersale.messaging.delivery.transports.configured import configured_transport
 from aftersale.messaging.delivery.transports.esp import BackendTransport
-from aftersale.messaging.links import reply_address, unsubscribe_token, unsubscribe_url
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus, SuppressionReason
 from aftersale.messaging.outbox.recording import (
     Update,
@@ -36,8 +34,10 @@ from aftersale.messaging.outbox.recording import (
 )
 from aftersale.messaging.outbox.selectors import suppression_reasons
 from aftersale.messaging.outbox.services import claim_due_messages, record_hard_bounce
-from aftersale.messaging.previews import preview_template
-from aftersale.messaging.rendering import RenderedEmail, TemplateError, render_message
+from aftersale.messaging.rendering.context import EmailFacts, facts_for_messages, is_marketing
+from aftersale.messaging.rendering.links import reply_address, unsubscribe_token, unsubscribe_url
+from aftersale.messaging.rendering.previews import preview_template
+from aftersale.messaging.rendering.render import RenderedEmail, TemplateError, render_message
 from aftersale.stores.models import Store
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from aftersale.customers.models import Customer
 from aftersale.flows.models import Enrollment, Flow, FlowVersion
 from aftersale.messaging.models import EmailTemplate, Message
 from aftersale.messaging.outbox.services import queue_message
-from aftersale.messaging.template_library import install_default_templates
+from aftersale.messaging.rendering.template_library import install_default_templates
 from aftersale.orders.models import LineItem, Order
 from aftersale.stores.models import Store
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from aftersale.messaging.rendering import compiled_emails
+from aftersale.messaging.rendering.render import compiled_emails
 
 # A test about compiled forms themselves (shapes.py): skipped where none are made.
 compiled_only = pytest.mark.skipif(

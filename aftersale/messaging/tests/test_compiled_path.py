@@ -37,12 +37,13 @@ from hypothesis import strategies as st
 
 from aftersale.customers.models import Customer
 from aftersale.flows.selectors import definition_of
-from aftersale.messaging import rendering, shapes
 from aftersale.messaging.delivery import mime
 from aftersale.messaging.delivery.sending import outgoing_email
 from aftersale.messaging.models import EmailTemplate, Message
-from aftersale.messaging.rendering import TemplateError, compiled_emails, render_message
-from aftersale.messaging.template_library import install_default_templates
+from aftersale.messaging.rendering import render as rendering
+from aftersale.messaging.rendering.compiled import shapes
+from aftersale.messaging.rendering.render import TemplateError, compiled_emails, render_message
+from aftersale.messaging.rendering.template_library import install_default_templates
 from aftersale.messaging.tests.factories import (
     make_coupon,
     make_customer,

@@ -11,7 +11,7 @@ from django.test import Client
 from PIL import Image
 
 from aftersale.lib.clock import VirtualClock, use_clock
-from aftersale.messaging.countdown import (
+from aftersale.messaging.rendering.countdown import (
     DISPLAY_WIDTH,
     WIDTH,
     countdown_text,

@@ -21,13 +21,13 @@ from aftersale.customers.models import Customer
 from aftersale.demo.services import DATASET_START
 from aftersale.integrations.completejourney import load_complete_journey
 from aftersale.lib.clock import VirtualClock
-from aftersale.messaging.context import is_marketing_kind
 from aftersale.messaging.delivery import mime
 from aftersale.messaging.delivery.sending import outgoing_email
-from aftersale.messaging.locale import phrases
 from aftersale.messaging.models import EmailTemplate
-from aftersale.messaging.rendering import RenderedEmail, render_message
-from aftersale.messaging.template_library import install_default_templates
+from aftersale.messaging.rendering.context import is_marketing_kind
+from aftersale.messaging.rendering.locale import phrases
+from aftersale.messaging.rendering.render import RenderedEmail, render_message
+from aftersale.messaging.rendering.template_library import install_default_templates
 from aftersale.messaging.tests.factories import make_coupon, make_message
 from aftersale.orders.models import Order
 from aftersale.recommendations.selectors import recommend

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlsplit
 
-from aftersale.messaging.links import (
+from aftersale.messaging.rendering.links import (
     add_utm,
     message_id_from_reply_address,
     message_id_from_token,

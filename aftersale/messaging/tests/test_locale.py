@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from babel import Locale
 
-from aftersale.messaging.locale import (
+from aftersale.messaging.rendering.locale import (
     Formatter,
     formatting_locale,
     phrases,

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from aftersale.lib.clock import VirtualClock
-from aftersale.messaging import shapes
-from aftersale.messaging.mjml import decode_attribute_escapes, mjml_to_html
-from aftersale.messaging.rendering import render_message
+from aftersale.messaging.rendering.compiled import shapes
+from aftersale.messaging.rendering.mjml import decode_attribute_escapes, mjml_to_html
+from aftersale.messaging.rendering.render import render_message
 from aftersale.messaging.tests.factories import Scenario, make_scenario
 from aftersale.messaging.tests.markers import compiled_only
 from aftersale.stores.models import Store

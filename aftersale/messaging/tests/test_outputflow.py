@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from aftersale.lib.clock import VirtualClock
-from aftersale.messaging import shapes
-from aftersale.messaging.outputflow import only_written_out
-from aftersale.messaging.rendering import _HTML_ENV, render_message, template_source
+from aftersale.messaging.rendering.compiled import shapes
+from aftersale.messaging.rendering.compiled.outputflow import only_written_out
+from aftersale.messaging.rendering.render import _HTML_ENV, render_message, template_source
 from aftersale.messaging.tests.factories import make_message
 from aftersale.messaging.tests.markers import compiled_only
 from aftersale.messaging.tests.test_library import Grocer, grocer  # noqa: F401  (fixture)

@@ -1,6 +1,6 @@
 """The plain-text part derived from HTML."""
 
-from aftersale.messaging.plaintext import html_to_text
+from aftersale.messaging.rendering.plaintext import html_to_text
 
 
 def test_text_keeps_paragraphs_headings_and_line_breaks() -> None:

@@ -13,7 +13,11 @@ from django.test import override_settings
 
 from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.models import Message
-from aftersale.messaging.previews import SAMPLE_CODE, preview_template, previewable_template
+from aftersale.messaging.rendering.previews import (
+    SAMPLE_CODE,
+    preview_template,
+    previewable_template,
+)
 from aftersale.messaging.tests.factories import make_customer, make_product, make_scenario
 from aftersale.messaging.tests.smtp_servers import RefusingHandler, serving
 from aftersale.stores.models import Store

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from aftersale.lib.clock import VirtualClock
-from aftersale.messaging.context import context_for, facts_for_messages
 from aftersale.messaging.models import Message
 from aftersale.messaging.outbox.selectors import for_rendering
+from aftersale.messaging.rendering.context import context_for, facts_for_messages
 from aftersale.messaging.tests.factories import make_customer, make_scenario
 from aftersale.stores.models import Store
 

@@ -27,11 +27,11 @@ from aftersale.messaging.delivery.transports.base import (
     Transport,
 )
 from aftersale.messaging.delivery.transports.esp import AnymailTransport
-from aftersale.messaging.links import message_id_from_reply_address
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus, Suppression
 from aftersale.messaging.outbox.recording import MAX_ATTEMPTS
 from aftersale.messaging.outbox.services import claim_due_messages, queue_message, report_status
-from aftersale.messaging.template_library import install_default_templates
+from aftersale.messaging.rendering.links import message_id_from_reply_address
+from aftersale.messaging.rendering.template_library import install_default_templates
 from aftersale.messaging.tests.factories import (
     Scenario,
     make_customer,

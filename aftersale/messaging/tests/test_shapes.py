@@ -16,12 +16,12 @@ from markupsafe import escape
 
 from aftersale.customers.models import Customer
 from aftersale.lib.clock import VirtualClock
-from aftersale.messaging import shapes
-from aftersale.messaging.context import build_context
 from aftersale.messaging.delivery.mime import render
 from aftersale.messaging.delivery.sending import outgoing_email
 from aftersale.messaging.models import EmailTemplate, Message
-from aftersale.messaging.rendering import _HTML_ENV, RenderedEmail, render_message
+from aftersale.messaging.rendering.compiled import shapes
+from aftersale.messaging.rendering.context import build_context
+from aftersale.messaging.rendering.render import _HTML_ENV, RenderedEmail, render_message
 from aftersale.messaging.tests.factories import make_coupon, make_message
 from aftersale.messaging.tests.markers import compiled_only
 from aftersale.messaging.tests.test_library import Grocer, grocer  # noqa: F401  (fixture)

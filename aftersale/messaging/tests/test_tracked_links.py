@@ -12,7 +12,7 @@ from django.core import signing
 from pytest_django.fixtures import Settings
 
 from aftersale.lib.clock import VirtualClock
-from aftersale.messaging.links import (
+from aftersale.messaging.rendering.links import (
     click_from_token,
     click_token,
     message_id_from_open_token,
@@ -20,9 +20,9 @@ from aftersale.messaging.links import (
     tag_links,
     track_links,
 )
-from aftersale.messaging.locale import phrases
-from aftersale.messaging.previews import preview_template
-from aftersale.messaging.rendering import render_message
+from aftersale.messaging.rendering.locale import phrases
+from aftersale.messaging.rendering.previews import preview_template
+from aftersale.messaging.rendering.render import render_message
 from aftersale.messaging.tests.factories import Scenario, make_scenario
 from aftersale.recommendations.links import feedback_urls
 from aftersale.stores.models import Store

@@ -12,8 +12,8 @@ from django.test import Client
 from pytest_django.fixtures import Settings
 
 from aftersale.lib.clock import VirtualClock, use_clock
-from aftersale.messaging.links import click_token, open_token
 from aftersale.messaging.models import Message
+from aftersale.messaging.rendering.links import click_token, open_token
 from aftersale.messaging.tests.factories import Scenario, make_scenario
 from aftersale.stores.models import Store
 from aftersale.tracking.models import Event, EventKind

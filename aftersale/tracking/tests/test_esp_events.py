@@ -21,9 +21,9 @@ from django.test import Client
 from pytest_django.fixtures import Settings
 
 from aftersale.lib.clock import VirtualClock, use_clock
-from aftersale.messaging.links import click_token
 from aftersale.messaging.models import Message, MessageStatus, SuppressionReason
 from aftersale.messaging.outbox.selectors import suppression_reason
+from aftersale.messaging.rendering.links import click_token
 from aftersale.messaging.tests.factories import make_customer, make_scenario
 from aftersale.stores.models import Store
 from aftersale.tracking.models import Event, EventKind

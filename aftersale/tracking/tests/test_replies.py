@@ -19,8 +19,8 @@ from django.test import Client
 from pytest_django.fixtures import Settings
 
 from aftersale.lib.clock import VirtualClock, use_clock
-from aftersale.messaging.links import reply_address
 from aftersale.messaging.models import Message, MessageStatus
+from aftersale.messaging.rendering.links import reply_address
 from aftersale.messaging.tests.factories import make_customer, make_scenario
 from aftersale.reports.selectors import flow_report
 from aftersale.stores.models import Store

@@ -14,10 +14,10 @@ from pytest_django.fixtures import Settings
 from aftersale.flows.models import Flow
 from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.messaging.delivery.sending import send_queued_messages
-from aftersale.messaging.links import open_token, unsubscribe_token
 from aftersale.messaging.models import Message, Suppression, SuppressionReason
 from aftersale.messaging.outbox.selectors import suppression_reason
 from aftersale.messaging.outbox.services import suppress
+from aftersale.messaging.rendering.links import open_token, unsubscribe_token
 from aftersale.messaging.tests.factories import Scenario, make_customer, make_scenario
 from aftersale.messaging.tests.smtp_servers import RefusingHandler, serving, smtp_connection
 from aftersale.stores.models import Store

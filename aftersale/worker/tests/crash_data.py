@@ -12,7 +12,7 @@ import json
 from aftersale.customers.models import Customer
 from aftersale.flows.services import install_flow, process_orders
 from aftersale.lib.clock import now as clock_now
-from aftersale.messaging.template_library import install_default_templates
+from aftersale.messaging.rendering.template_library import install_default_templates
 from aftersale.orders.models import Order, OrderStatus
 from aftersale.stores.services import create_store
 

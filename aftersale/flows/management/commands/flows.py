@@ -16,7 +16,7 @@ from aftersale.flows.selectors import flow_summaries, library_flow_slugs
 from aftersale.flows.services import install_flow, install_library_flow
 from aftersale.lib import clock
 from aftersale.lib.checks import CHECKS_BUT_URLS
-from aftersale.messaging.template_library import install_default_templates
+from aftersale.messaging.rendering.template_library import install_default_templates
 from aftersale.stores.commands import store_for_command
 from aftersale.stores.models import Store
 

@@ -17,8 +17,8 @@ from aftersale.messaging.delivery.sending import send_test_email
 from aftersale.messaging.delivery.transports.base import Outcome
 from aftersale.messaging.models import EmailTemplate
 from aftersale.messaging.outbox.selectors import store_templates
-from aftersale.messaging.previews import preview_template, previewable_template
-from aftersale.messaging.rendering import TemplateError
+from aftersale.messaging.rendering.previews import preview_template, previewable_template
+from aftersale.messaging.rendering.render import TemplateError
 from aftersale.stores.commands import store_for_command
 from aftersale.stores.models import Store
 

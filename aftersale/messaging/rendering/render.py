@@ -28,20 +28,9 @@ from django.conf import settings
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-from aftersale.messaging.context import Context, EmailFacts, context_for, message_facts
-from aftersale.messaging.links import add_open_pixel, open_pixel_url, tag_links, track_links
-from aftersale.messaging.locale import (
-    FALLBACK_LANGUAGE,
-    formatting_locale,
-    parse_locale,
-    recipient_locale,
-    variant_candidates,
-)
-from aftersale.messaging.mjml import mjml_to_html
 from aftersale.messaging.models import EmailTemplate, Message
-from aftersale.messaging.outputflow import only_written_out
-from aftersale.messaging.plaintext import html_to_text
-from aftersale.messaging.shapes import (
+from aftersale.messaging.rendering.compiled.outputflow import only_written_out
+from aftersale.messaging.rendering.compiled.shapes import (
     DICT_ATTRIBUTES,
     Finished,
     FusedOutput,
@@ -53,7 +42,23 @@ from aftersale.messaging.shapes import (
     written_in_html,
     written_in_text,
 )
-from aftersale.messaging.template_library import LIBRARY_DIR
+from aftersale.messaging.rendering.context import Context, EmailFacts, context_for, message_facts
+from aftersale.messaging.rendering.links import (
+    add_open_pixel,
+    open_pixel_url,
+    tag_links,
+    track_links,
+)
+from aftersale.messaging.rendering.locale import (
+    FALLBACK_LANGUAGE,
+    formatting_locale,
+    parse_locale,
+    recipient_locale,
+    variant_candidates,
+)
+from aftersale.messaging.rendering.mjml import mjml_to_html
+from aftersale.messaging.rendering.plaintext import html_to_text
+from aftersale.messaging.rendering.template_library import LIBRARY_DIR
 
 logger = logging.getLogger(__name__)
 

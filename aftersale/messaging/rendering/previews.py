@@ -12,12 +12,12 @@ from typing import Any
 from aftersale.catalog.models import Product
 from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind
 from aftersale.customers.models import Customer
-from aftersale.messaging.context import EmailFacts, context_for
-from aftersale.messaging.locale import parse_locale, recipient_locale
 from aftersale.messaging.models import EmailTemplate, TemplateKind
 from aftersale.messaging.outbox.selectors import template_by_slug
-from aftersale.messaging.rendering import RenderedEmail, localize, render_template
-from aftersale.messaging.template_library import library_template
+from aftersale.messaging.rendering.context import EmailFacts, context_for
+from aftersale.messaging.rendering.locale import parse_locale, recipient_locale
+from aftersale.messaging.rendering.render import RenderedEmail, localize, render_template
+from aftersale.messaging.rendering.template_library import library_template
 from aftersale.orders.models import LineItem, Order
 from aftersale.recommendations.selectors import recommend
 from aftersale.stores.models import Store

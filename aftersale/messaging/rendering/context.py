@@ -18,10 +18,10 @@ from django.db.models import Prefetch
 from aftersale.catalog.models import Product
 from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind
 from aftersale.customers.models import Customer
-from aftersale.messaging.countdown import countdown_url
-from aftersale.messaging.links import unsubscribe_url
-from aftersale.messaging.locale import Formatter, phrases, recipient_locale
 from aftersale.messaging.models import Message, TemplateKind
+from aftersale.messaging.rendering.countdown import countdown_url
+from aftersale.messaging.rendering.links import unsubscribe_url
+from aftersale.messaging.rendering.locale import Formatter, phrases, recipient_locale
 from aftersale.orders.models import Checkout, CheckoutLine, LineItem, Order
 from aftersale.recommendations.links import feedback_urls
 from aftersale.stores.models import Store

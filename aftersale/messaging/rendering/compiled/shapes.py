@@ -42,11 +42,16 @@ from jinja2 import compiler as jinja_compiler
 from jinja2 import nodes
 from markupsafe import Markup, escape
 
-from aftersale.messaging.context import Constant
 from aftersale.messaging.delivery.mime import quoted_piece
-from aftersale.messaging.links import ClickRedirects, add_pixel, href_matches, shop_destination
-from aftersale.messaging.mjml import mjml_to_html
-from aftersale.messaging.plaintext import (
+from aftersale.messaging.rendering.context import Constant
+from aftersale.messaging.rendering.links import (
+    ClickRedirects,
+    add_pixel,
+    href_matches,
+    shop_destination,
+)
+from aftersale.messaging.rendering.mjml import mjml_to_html
+from aftersale.messaging.rendering.plaintext import (
     LinkEnd,
     join_text,
     link_text,

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from aftersale.lib.signing import sign
 
-_SALT = "aftersale.messaging.countdown"
+_SALT = "aftersale.messaging.rendering.countdown"
 # Drawn at twice the size the email shows it, so it stays sharp on high-density screens.
 WIDTH, HEIGHT = 600, 120
 DISPLAY_WIDTH = WIDTH // 2

@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from aftersale.lib.clock import VirtualClock
-from aftersale.messaging.context import build_context
 from aftersale.messaging.models import EmailTemplate
-from aftersale.messaging.rendering import (
+from aftersale.messaging.rendering.context import build_context
+from aftersale.messaging.rendering.render import (
     MAX_OUTPUT_CHARS,
     RenderedEmail,
     TemplateError,
