@@ -15,7 +15,6 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection
 
 from aftersale.customers.models import Customer
-from aftersale.messaging.delivery.mime import Email, random_hex
 from aftersale.messaging.delivery.transports.base import (
     Outcome,
     OutgoingEmail,
@@ -24,6 +23,7 @@ from aftersale.messaging.delivery.transports.base import (
 )
 from aftersale.messaging.delivery.transports.configured import configured_transport
 from aftersale.messaging.delivery.transports.esp import BackendTransport
+from aftersale.messaging.mime import Email, random_hex
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus, SuppressionReason
 from aftersale.messaging.outbox.recording import (
     Update,

@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 
 from aftersale.customers.models import Customer
 from aftersale.flows.selectors import definition_of
-from aftersale.messaging.delivery import mime
+from aftersale.messaging import mime
 from aftersale.messaging.delivery.sending import outgoing_email
 from aftersale.messaging.models import EmailTemplate, Message
 from aftersale.messaging.rendering import render as rendering

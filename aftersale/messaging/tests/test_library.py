@@ -21,7 +21,7 @@ from aftersale.customers.models import Customer
 from aftersale.demo.services import DATASET_START
 from aftersale.integrations.completejourney import load_complete_journey
 from aftersale.lib.clock import VirtualClock
-from aftersale.messaging.delivery import mime
+from aftersale.messaging import mime
 from aftersale.messaging.delivery.sending import outgoing_email
 from aftersale.messaging.models import EmailTemplate
 from aftersale.messaging.rendering.context import is_marketing_kind

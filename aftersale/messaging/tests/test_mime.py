@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aftersale.messaging.delivery.mime import (
+from aftersale.messaging.mime import (
     AddressError,
     Email,
     checked_address,

@@ -16,8 +16,8 @@ from markupsafe import escape
 
 from aftersale.customers.models import Customer
 from aftersale.lib.clock import VirtualClock
-from aftersale.messaging.delivery.mime import render
 from aftersale.messaging.delivery.sending import outgoing_email
+from aftersale.messaging.mime import render
 from aftersale.messaging.models import EmailTemplate, Message
 from aftersale.messaging.rendering.compiled import shapes
 from aftersale.messaging.rendering.context import build_context

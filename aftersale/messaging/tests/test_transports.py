@@ -12,10 +12,10 @@ from django.core import mail
 from django.core.mail import EmailMultiAlternatives
 
 from aftersale.lib.env import ConfigurationError
-from aftersale.messaging.delivery.mime import Email
 from aftersale.messaging.delivery.transports.base import Outcome, OutgoingEmail
 from aftersale.messaging.delivery.transports.config import email_transport, esp_options
 from aftersale.messaging.delivery.transports.esp import METADATA_KEY, AnymailTransport
+from aftersale.messaging.mime import Email
 from aftersale.messaging.models import MessageStatus
 from aftersale.messaging.tests.smtp_servers import (
     DroppingHandler,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
-from aftersale.messaging.delivery.mime import Email
+from aftersale.messaging.mime import Email
 from aftersale.messaging.models import MessageStatus
 
 PayloadT = TypeVar("PayloadT")

@@ -20,7 +20,7 @@ from anymail.exceptions import (
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 
-from aftersale.messaging.delivery import mime
+from aftersale.messaging import mime
 from aftersale.messaging.delivery.transports.base import (
     Outcome,
     OutgoingEmail,

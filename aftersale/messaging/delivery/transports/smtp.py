@@ -18,7 +18,7 @@ from typing import ClassVar, Literal
 from django.conf import settings
 from django.core.mail.utils import DNS_NAME
 
-from aftersale.messaging.delivery import mime
+from aftersale.messaging import mime
 from aftersale.messaging.delivery.transports.base import (
     Outcome,
     OutgoingEmail,

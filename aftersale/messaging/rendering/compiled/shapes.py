@@ -42,7 +42,7 @@ from jinja2 import compiler as jinja_compiler
 from jinja2 import nodes
 from markupsafe import Markup, escape
 
-from aftersale.messaging.delivery.mime import quoted_piece
+from aftersale.messaging.mime import quoted_piece
 from aftersale.messaging.rendering.context import Constant
 from aftersale.messaging.rendering.links import (
     ClickRedirects,
