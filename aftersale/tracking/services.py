@@ -146,12 +146,7 @@ def record_customer_event(
     )
 
 
-def record_bounce_event(*, message: Message, now: dt.datetime) -> None:
-    """Add `message`'s one `bounced` event to the customer's timeline (messaging has
-    already suppressed the address)."""
-    _record_once(message, kind=EventKind.BOUNCED, key="bounce", now=now)
-
-
 def on_message_bounced(*, message: Message, at: dt.datetime, **_: Any) -> None:
-    """messaging's message_bounced signal: the bounce joins the customer's timeline."""
-    record_bounce_event(message=message, now=at)
+    """messaging's message_bounced signal (messaging has suppressed the address): the
+    message's one `bounced` event joins the customer's timeline."""
+    _record_once(message, kind=EventKind.BOUNCED, key="bounce", now=at)

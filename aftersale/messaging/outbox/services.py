@@ -26,7 +26,7 @@ from aftersale.messaging.models import (
 )
 from aftersale.messaging.outbox.selectors import due_messages, for_rendering
 from aftersale.messaging.outbox.signals import message_bounced
-from aftersale.messaging.outbox.status import INITIAL_STATUSES, statuses_before
+from aftersale.messaging.outbox.status import statuses_before
 from aftersale.stores.models import Store
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,6 @@ def queue_message(
     key makes a retried decision a no-op: True only when a new queued email was added.
     Raises EmailTemplate.DoesNotExist when the store has no template `template_slug`."""
     status = MessageStatus.SKIPPED if skipped_because else MessageStatus.QUEUED
-    assert status in INITIAL_STATUSES
     template = EmailTemplate.objects.get(store_id=customer.store_id, slug=template_slug)
     _, created = Message.objects.get_or_create(
         idempotency_key=idempotency_key,

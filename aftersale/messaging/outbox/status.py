@@ -29,8 +29,6 @@ NEXT_STATUSES: dict[MessageStatus, frozenset[MessageStatus]] = {
     F: frozenset(),
     K: frozenset(),
 }
-# What a new row may start as.
-INITIAL_STATUSES = frozenset({Q, K})
 # Only the sender moves a queued message: a report (an email service's webhook) is
 # about an email it was handed, and one naming a queued message is refused.
 REPORTABLE_FROM = frozenset({S, D})
