@@ -372,7 +372,8 @@ def merchant_templates(draw: st.DrawFn) -> tuple[str, str, str]:
         )
     # No links: HTML in the subject is written into <title>, where the compiled form
     # would see its href once css-inline unescapes the quotes (refused, the slow way).
-    subject = draw(inline(links=False))
+    # A subject template fits EmailTemplate.subject (PostgreSQL enforces the 300).
+    subject = draw(inline(links=False).filter(lambda text: len(text) <= 300))
     preheader = draw(st.sampled_from(["", "{{ preheader_text }}", "For {{ customer.first_name }}"]))
     return subject, preheader.replace("{{ preheader_text }}", "{{ store.name }}"), source
 

@@ -122,7 +122,9 @@ def _two_customers_batch(store: Store, clock: VirtualClock) -> list[Message]:
 
 def test_each_email_of_a_batch_shows_what_it_shows_alone(store: Store, clock: VirtualClock) -> None:
     messages = for_rendering(
-        Message.objects.filter(id__in=[m.pk for m in _two_customers_batch(store, clock)])
+        Message.objects.filter(id__in=[m.pk for m in _two_customers_batch(store, clock)]).order_by(
+            "id"
+        )
     )
     facts = facts_for_messages(messages)
     for message in messages:
@@ -134,7 +136,9 @@ def test_a_template_changing_its_context_leaves_the_next_emails_alone(
     store: Store, clock: VirtualClock
 ) -> None:
     messages = for_rendering(
-        Message.objects.filter(id__in=[m.pk for m in _two_customers_batch(store, clock)])
+        Message.objects.filter(id__in=[m.pk for m in _two_customers_batch(store, clock)]).order_by(
+            "id"
+        )
     )
     facts = facts_for_messages(messages)
     first = context_for(facts=facts[messages[0].pk], now=clock.now())
