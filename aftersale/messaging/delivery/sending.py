@@ -22,7 +22,6 @@ from aftersale.messaging.delivery.transports.base import (
     Transport,
 )
 from aftersale.messaging.delivery.transports.configured import configured_transport
-from aftersale.messaging.delivery.transports.esp import BackendTransport
 from aftersale.messaging.mime import Email, random_hex
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus, SuppressionReason
 from aftersale.messaging.outbox.recording import (
@@ -117,6 +116,9 @@ def _transport_for(
     if connection is None:
         return configured_transport()
     if isinstance(connection, BaseEmailBackend):
+        # Imported here: anymail brings in requests, which only an email service needs.
+        from aftersale.messaging.delivery.transports.esp import BackendTransport
+
         return BackendTransport(connection)
     return connection
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core import signing
-from PIL import Image, ImageDraw, ImageFont
 
 from aftersale.lib.signing import sign
+
+if TYPE_CHECKING:
+    from PIL import ImageFont
 
 _SALT = "aftersale.messaging.rendering.countdown"
 # Drawn at twice the size the email shows it, so it stays sharp on high-density screens.
@@ -59,6 +62,10 @@ def countdown_text(*, expires_at: dt.datetime, now: dt.datetime) -> str:
 def countdown_png(*, text: str, color: str) -> bytes:
     """A PNG of `text` centred on a rounded box of `color`, in white or black, whichever
     reads better on it."""
+    # Pillow is imported where an image is drawn: every email links one, few are drawn,
+    # and loading it cost each worker start ~45 ms.
+    from PIL import Image, ImageDraw
+
     image = Image.new("RGBA", (WIDTH, HEIGHT), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
     rgb = _rgb(color)
@@ -73,6 +80,8 @@ def countdown_png(*, text: str, color: str) -> bytes:
 @functools.cache
 def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     # Pillow's bundled font: no system fonts needed on the server.
+    from PIL import ImageFont
+
     return ImageFont.load_default(size=_FONT_SIZE)
 
 

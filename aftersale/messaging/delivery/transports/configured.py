@@ -7,7 +7,6 @@ from typing import Any
 from django.conf import settings
 
 from aftersale.messaging.delivery.transports.base import Transport
-from aftersale.messaging.delivery.transports.esp import AnymailTransport
 from aftersale.messaging.delivery.transports.smtp import SmtpTransport
 
 
@@ -17,5 +16,9 @@ def configured_transport() -> Transport[Any, Any]:
     choice: str = settings.EMAIL_TRANSPORT
     if choice == "smtp":
         return SmtpTransport.from_settings()
+    # Imported here: anymail's exceptions bring in requests (~0.1 s at every worker
+    # start) that an SMTP installation never uses.
+    from aftersale.messaging.delivery.transports.esp import AnymailTransport
+
     esp = choice.removeprefix("anymail:")
     return AnymailTransport.for_esp(esp, **settings.EMAIL_ESP_OPTIONS)
