@@ -43,7 +43,10 @@ from aftersale.messaging.models import EmailTemplate, Message
 from aftersale.messaging.rendering import render as rendering
 from aftersale.messaging.rendering.compiled import shapes
 from aftersale.messaging.rendering.render import TemplateError, compiled_emails, render_message
-from aftersale.messaging.rendering.template_library import install_default_templates
+from aftersale.messaging.rendering.template_library import (
+    install_default_templates,
+    library_templates,
+)
 from aftersale.messaging.tests.factories import (
     make_coupon,
     make_customer,
@@ -560,19 +563,7 @@ def check_both_ways_agree(
     assert bool(refusals.found) == refused, refusals.found
 
 
-LIBRARY_SLUGS = [
-    "thank-you",
-    "cross-sell-offer",
-    "offer-reminder",
-    "order-confirmation",
-    "usage-tips",
-    "review-request",
-    "cross-sell",
-    "upsell",
-    "replenishment",
-    "win-back",
-    "checkout-recovery",
-]
+LIBRARY_SLUGS = [entry.slug for entry in library_templates()]  # the shipped library
 
 
 @pytest.fixture
