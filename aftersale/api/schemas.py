@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import URLValidator, validate_email
 from ninja import Schema
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
@@ -18,6 +18,26 @@ from aftersale.orders.records import CheckoutRecord, LineItemRecord, OrderRecord
 def _id_text(value: object) -> object:
     # Platforms send ids as numbers or strings; they are stored as text either way.
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _not_blank(value: str) -> str:
+    # An id of spaces would be stored as "" and then taken for every other blank id.
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+_validate_http_url = URLValidator(schemes=["http", "https"])
+
+
+def _http_url(value: str) -> str:
+    # Only web links reach an email: no javascript:, data: or file: URLs.
+    if value:
+        try:
+            _validate_http_url(value)
+        except ValidationError as error:
+            raise ValueError("not a valid http(s) URL") from error
+    return value
 
 
 def _email(value: str) -> str:
@@ -48,7 +68,9 @@ ExternalId = Annotated[
     str,
     BeforeValidator(_id_text),
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(_not_blank),
 ]
+HttpUrl = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_http_url)]
 Email = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_email)]
 Moment = Annotated[dt.datetime, AfterValidator(_utc)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
@@ -133,8 +155,8 @@ class ProductIn(Schema):
     brand: str = Field("", max_length=200)
     price: Money | None = None
     stock: int | None = None
-    image_url: str = Field("", max_length=500)
-    url: str = Field("", max_length=500)
+    image_url: HttpUrl = Field("", max_length=500)
+    url: HttpUrl = Field("", max_length=500)
 
 
 class ProductsAccepted(Schema):

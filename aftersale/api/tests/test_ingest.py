@@ -130,3 +130,56 @@ def test_the_openapi_schema_builds(client):
 
     assert response.status_code == 200
     assert {"/api/v1/orders", "/api/v1/products"} <= set(response.json()["paths"])
+
+
+CUSTOMER = {"id": "c1", "email": "ada@example.com"}
+LINE = {"product_id": "p1", "quantity": 1, "unit_price": "9.99"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "where"),
+    [
+        ("orders", {**ORDER, "id": "   "}, ["body", "order", "id"]),
+        ("orders", {**ORDER, "customer": {**CUSTOMER, "id": " "}}, ["customer", "id"]),
+        (
+            "orders",
+            {**ORDER, "line_items": [{**LINE, "product_id": "  "}]},
+            ["line_items", 0, "product_id"],
+        ),
+        ("products", [{"id": "   ", "name": "Mug"}], ["products", 0, "id"]),
+    ],
+)
+def test_a_blank_id_is_refused_with_422_naming_the_field(client, store, key, path, body, where):
+    response = _post(client, path, body, Authorization=f"Bearer {key}")
+
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"][-len(where) :] == where and "must not be blank" in error["msg"]
+    assert not Order.objects.exists() and not Product.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "javascript:alert(1)",
+        "data:image/png;base64,AAAA",
+        "file:///etc/passwd",
+        "ftp://x.example/a",
+    ],
+)
+@pytest.mark.parametrize("field", ["url", "image_url"])
+def test_a_product_link_that_is_not_http_is_refused(client, store, key, field, link):
+    response = _post(
+        client, "products", [{"id": "p1", "name": "Mug", field: link}], **{"X-API-Key": key}
+    )
+
+    assert response.status_code == 422
+    assert "not a valid http(s) URL" in response.json()["detail"][0]["msg"]
+    assert not Product.objects.exists()
+
+
+def test_a_product_with_web_links_is_kept(client, store, key):
+    product = {"id": "p1", "name": "Mug", "url": "https://shop.example/mug", "image_url": ""}
+
+    assert _post(client, "products", [product], **{"X-API-Key": key}).status_code == 200
+    assert Product.objects.get(store=store).url == "https://shop.example/mug"
