@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import base64
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+)
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -61,10 +67,16 @@ def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    """GET: a page asking to confirm. POST (the page's button, or a mail client's
-    `List-Unsubscribe=One-Click`): unsubscribe the recipient and say so."""
+    """GET: a page asking to confirm. POST carrying `List-Unsubscribe=One-Click` (a mail
+    client's one-click request, RFC 8058, or the page's own button): unsubscribe the
+    recipient and say so. Any other POST is refused with 400 and changes nothing."""
     message = _message(message_id_from_token(token))
     if request.method == "POST":
+        if request.POST.get("List-Unsubscribe") != "One-Click":
+            return HttpResponseBadRequest(
+                "An unsubscribe POST carries List-Unsubscribe=One-Click (RFC 8058).",
+                content_type="text/plain",
+            )
         services.unsubscribe_recipient(message=message, now=clock.now())
     context = {"store": message.store, "email": message.to_email, "done": request.method == "POST"}
     return render(request, "tracking/unsubscribe.html", context)

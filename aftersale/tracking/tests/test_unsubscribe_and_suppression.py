@@ -113,6 +113,30 @@ def test_the_confirmation_button_unsubscribes_a_browser_with_csrf_checks_on(
     assert scenario.customer.unsubscribed_at == clock.now()
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("", "application/x-www-form-urlencoded"),
+        ("List-Unsubscribe=Yes", "application/x-www-form-urlencoded"),
+        ("anything", "text/plain"),
+        ('{"List-Unsubscribe": "One-Click"}', "application/json"),
+    ],
+)
+def test_a_post_without_the_one_click_body_of_rfc_8058_unsubscribes_nobody(
+    scenario: Scenario, clock: VirtualClock, body: str, content_type: str
+) -> None:
+    message = scenario.message("thank-you", now=clock.now())
+
+    response = Client().post(
+        f"/u/{unsubscribe_token(message.pk)}/", body, content_type=content_type
+    )
+
+    assert response.status_code == 400
+    assert "List-Unsubscribe=One-Click" in response.content.decode()
+    scenario.customer.refresh_from_db()
+    assert scenario.customer.unsubscribed_at is None and not Suppression.objects.exists()
+
+
 def test_a_tampered_unsubscribe_token_is_refused_and_unsubscribes_nobody(
     scenario: Scenario, clock: VirtualClock
 ) -> None:
