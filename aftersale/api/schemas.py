@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from aftersale.catalog.records import ProductRecord
 from aftersale.customers.records import CustomerRecord
+from aftersale.lib.currencies import is_currency_code
 from aftersale.orders.records import CheckoutRecord, LineItemRecord, OrderRecord
 
 
@@ -37,6 +38,12 @@ def _http_url(value: str) -> str:
             _validate_http_url(value)
         except ValidationError as error:
             raise ValueError("not a valid http(s) URL") from error
+    return value
+
+
+def _currency(value: str) -> str:
+    if not is_currency_code(value):
+        raise ValueError("not an ISO 4217 currency code")
     return value
 
 
@@ -73,6 +80,7 @@ ExternalId = Annotated[
 HttpUrl = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_http_url)]
 Email = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_email)]
 Moment = Annotated[dt.datetime, AfterValidator(_utc)]
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_currency)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
 
 
@@ -107,7 +115,7 @@ class OrderIn(Schema):
     cancelled_at: Moment | None = None
     discount_codes: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = []
     total: Money | None = None
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    currency: CurrencyCode | None = None
     payment_method: str = Field("", max_length=100)
     shipping_address: str = Field("", max_length=1000)
     expected_delivery_on: dt.date | None = None
@@ -124,7 +132,7 @@ class CheckoutIn(Schema):
     started_at: Moment
     line_items: list[LineItemIn] = Field(min_length=1)
     total: Money | None = None
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    currency: CurrencyCode | None = None
     recovery_url: str = Field("", max_length=1000, pattern=r"^(https?://\S+)?$")
     completed_at: Moment | None = None
     order_id: Annotated[str, BeforeValidator(_id_text), StringConstraints(max_length=100)] = ""

@@ -9,6 +9,8 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 
+from aftersale.lib.currencies import is_currency_code
+
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f"}
 _validate_url = URLValidator(schemes=["http", "https"])
@@ -123,10 +125,10 @@ class RowFields:
         return text
 
     def currency(self, name: str) -> str:
-        """A three-letter currency code, upper-cased, or ""."""
+        """An ISO 4217 currency code, upper-cased, or ""."""
         text = self.text(name).upper()
-        if text and not (len(text) == 3 and text.isalpha()):
-            self.errors.append(f"{name}: {text!r} is not a three-letter currency code")
+        if text and not is_currency_code(text):
+            self.errors.append(f"{name}: {text!r} is not an ISO 4217 currency code")
             return ""
         return text
 

@@ -183,3 +183,15 @@ def test_a_product_with_web_links_is_kept(client, store, key):
 
     assert _post(client, "products", [product], **{"X-API-Key": key}).status_code == 200
     assert Product.objects.get(store=store).url == "https://shop.example/mug"
+
+
+def test_an_order_in_a_currency_that_is_not_iso_4217_is_refused(client, store, key):
+    response = _post(client, "orders", {**ORDER, "currency": "XYZ"}, **{"X-API-Key": key})
+
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"][-1] == "currency" and "not an ISO 4217 currency code" in error["msg"]
+    assert not Order.objects.exists()
+    accepted = _post(client, "orders", {**ORDER, "currency": "JPY"}, **{"X-API-Key": key})
+    assert accepted.status_code == 201
+    assert Order.objects.get().currency == "JPY"

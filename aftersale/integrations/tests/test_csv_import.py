@@ -182,3 +182,17 @@ def test_products_are_created_and_updated_and_bad_rows_reported(store):
 
     again = import_products_csv(store=store, stream=io.StringIO(csv_text))
     assert (again.created, again.updated) == (0, 1)
+
+
+def test_a_currency_that_is_not_iso_4217_is_reported_and_the_other_orders_kept(store):
+    stream = io.StringIO(
+        "order_id,customer_id,email,first_name,placed_at,product_id,quantity,unit_price,currency\n"
+        "1,c1,a@example.com,A,2024-03-01,p1,1,5,EUR\n"
+        "2,c2,b@example.com,B,2024-03-01,p1,1,5,XYZ\n"
+    )
+
+    report = import_orders_csv(store=store, stream=stream, now=T0)
+
+    assert [line for line, _ in report.errors] == [3]
+    assert "currency: 'XYZ' is not an ISO 4217 currency code" in report.errors[0][1]
+    assert list(Order.objects.values_list("external_id", "currency")) == [("1", "EUR")]
