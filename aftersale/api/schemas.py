@@ -6,12 +6,13 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator, validate_email
+from django.core.validators import URLValidator
 from ninja import Schema
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from aftersale.catalog.records import ProductRecord
 from aftersale.customers.records import CustomerRecord
+from aftersale.lib.addresses import InvalidAddress, normalized_address
 from aftersale.lib.currencies import is_currency_code
 from aftersale.orders.records import CheckoutRecord, LineItemRecord, OrderRecord
 
@@ -49,10 +50,9 @@ def _currency(value: str) -> str:
 
 def _email(value: str) -> str:
     try:
-        validate_email(value)
-    except ValidationError as error:
-        raise ValueError("not a valid email address") from error
-    return value.lower()
+        return normalized_address(value)
+    except InvalidAddress as error:
+        raise ValueError(str(error)) from error
 
 
 def _time_zone(value: str) -> str:

@@ -7,8 +7,9 @@ import zoneinfo
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator, validate_email
+from django.core.validators import URLValidator
 
+from aftersale.lib.addresses import InvalidAddress, normalized_address
 from aftersale.lib.currencies import is_currency_code
 
 _TRUE = {"1", "true", "yes", "y", "t"}
@@ -83,16 +84,15 @@ class RowFields:
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
     def email(self, name: str, *, required: bool = False) -> str:
-        """A syntactically valid email address, lower-cased."""
-        text = self.text(name, required=required).lower()
+        """A valid email address as lib.addresses stores it (lower-cased, IDNA domain)."""
+        text = self.text(name, required=required)
         if not text:
             return ""
         try:
-            validate_email(text)
-        except ValidationError:
-            self.errors.append(f"{name}: {text!r} is not a valid email address")
+            return normalized_address(text)
+        except InvalidAddress as error:
+            self.errors.append(f"{name}: {text[:100]!r} is {error}")
             return ""
-        return text
 
     def url(self, name: str) -> str:
         """An http(s) URL, or ""."""

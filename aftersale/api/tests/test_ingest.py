@@ -195,3 +195,23 @@ def test_an_order_in_a_currency_that_is_not_iso_4217_is_refused(client, store, k
     accepted = _post(client, "orders", {**ORDER, "currency": "JPY"}, **{"X-API-Key": key})
     assert accepted.status_code == 201
     assert Order.objects.get().currency == "JPY"
+
+
+def test_a_customer_email_with_an_internationalised_domain_is_stored_as_a_relay_takes_it(
+    client, store, key
+):
+    order = {**ORDER, "customer": {"id": "c1", "email": "Ada@Bücher.example"}}
+
+    assert _post(client, "orders", order, **{"X-API-Key": key}).status_code == 201
+    assert Order.objects.get().customer.email == "ada@xn--bcher-kva.example"
+
+
+def test_a_customer_email_over_254_characters_is_refused(client, store, key):
+    email = "a" * 64 + "@" + ".".join(["b" * 60] * 4) + ".example"
+    order = {**ORDER, "customer": {"id": "c1", "email": email}}
+
+    response = _post(client, "orders", order, **{"X-API-Key": key})
+
+    assert response.status_code == 422
+    assert "longer than 254 characters" in response.json()["detail"][0]["msg"]
+    assert not Order.objects.exists()
