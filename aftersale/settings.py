@@ -136,12 +136,20 @@ DISCOVERY_MAX_CUSTOMERS = env_int("AFTERSALE_DISCOVERY_MAX_CUSTOMERS", 100_000)
 # (messaging/rendering.compiled_emails). Another Jinja2 than 3.1 turns it off anyway.
 COMPILED_EMAILS = env_bool("AFTERSALE_COMPILED_EMAILS", True)
 
+# Every unhandled error of a request (django.request) and every warning of Django's own
+# security checks is written with its traceback, as one JSON line (lib.logs), to stderr.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "aftersale.lib.logs.JsonLines"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "json": {"class": "logging.StreamHandler", "formatter": "json"},
+    },
     "loggers": {
         "aftersale": {"handlers": ["console"], "level": env_str("AFTERSALE_LOG_LEVEL", "WARNING")},
+        "django.request": {"handlers": ["json"], "level": "ERROR", "propagate": False},
+        "django.security": {"handlers": ["json"], "level": "WARNING", "propagate": False},
         "mail.log": {"level": "ERROR"},
     },
 }

@@ -1,0 +1,72 @@
+"""A server error leaves one searchable line with its traceback, and no token."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+from django.test import Client
+
+from aftersale.lib.logs import JsonLines, redacted_path
+from aftersale.messaging.rendering.links import unsubscribe_token
+from aftersale.messaging.tests.factories import make_scenario
+from aftersale.tracking import selectors
+
+
+def test_the_token_of_an_email_link_is_redacted_and_other_paths_kept():
+    assert redacted_path("/u/123:abcDEF/") == "/u/…/"
+    assert redacted_path("/i/countdown/xyz.png") == "/i/countdown/…"
+    assert redacted_path("/api/v1/orders") == "/api/v1/orders"
+
+
+@pytest.fixture
+def broken_lookup(monkeypatch):
+    """A bug in the code behind the unsubscribe page."""
+
+    def fail(**_: object) -> None:
+        raise RuntimeError("the lookup broke")
+
+    monkeypatch.setattr(selectors, "tracked_message", fail)
+
+
+def test_a_server_error_is_logged_with_its_request_and_traceback_as_one_json_line(
+    store, clock, caplog, broken_lookup
+):
+    message = make_scenario(store, now=clock.now()).message("thank-you", now=clock.now())
+    token = unsubscribe_token(message.pk)
+    client = Client(raise_request_exception=False)
+
+    with caplog.at_level(logging.ERROR, logger="django.request"):
+        response = client.get(f"/u/{token}/")
+
+    assert response.status_code == 500
+    (record,) = [r for r in caplog.records if r.name == "django.request"]
+    line = JsonLines().format(record)
+    assert "\n" not in line and token not in line
+    logged = json.loads(line)
+    assert (logged["level"], logged["status"], logged["method"], logged["path"]) == (
+        "ERROR",
+        500,
+        "GET",
+        "/u/…/",
+    )
+    assert logged["message"] == "Internal Server Error: /u/…/"
+    assert "RuntimeError: the lookup broke" in logged["exception"]
+
+
+def test_the_configured_log_writes_the_error_line(store, clock, broken_lookup):
+    message = make_scenario(store, now=clock.now()).message("thank-you", now=clock.now())
+    handlers = logging.getLogger("django.request").handlers
+    (handler,) = [h for h in handlers if isinstance(h.formatter, JsonLines)]  # the settings'
+    assert isinstance(handler, logging.StreamHandler)
+    written = io.StringIO()
+    stderr = handler.setStream(written)
+    try:
+        Client(raise_request_exception=False).get(f"/u/{unsubscribe_token(message.pk)}/")
+    finally:
+        handler.setStream(stderr)
+
+    (error,) = [json.loads(line) for line in written.getvalue().splitlines()]
+    assert (error["logger"], error["status"], error["path"]) == ("django.request", 500, "/u/…/")
