@@ -215,3 +215,15 @@ def test_a_customer_email_over_254_characters_is_refused(client, store, key):
     assert response.status_code == 422
     assert "longer than 254 characters" in response.json()["detail"][0]["msg"]
     assert not Order.objects.exists()
+
+
+def test_a_body_over_the_size_limit_is_refused_with_413_in_json(client, store, key, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    products = [{"id": f"p{n}", "name": "Mug " * 20} for n in range(200)]
+
+    response = _post(client, "products", products, **{"X-API-Key": key})
+
+    assert response.status_code == 413
+    assert response["Content-Type"].startswith("application/json")
+    assert "too large" in response.json()["detail"]
+    assert not Product.objects.exists()
