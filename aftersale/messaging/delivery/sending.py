@@ -148,7 +148,7 @@ def _send_chunk(
         # Rendered one at a time as the transport takes them: over SMTP each renders
         # while the relay takes in the one before.
         for message in unsent:
-            reason = suppressed.get((message.store_id, message.to_email.strip().lower()))
+            reason = suppressed.get(message.pk)
             prepared = _prepared(message, suppressed=reason, now=now, facts=facts[message.pk])
             if isinstance(prepared, _Ready):
                 ready.append((message, prepared.rendered, prepared.outgoing))

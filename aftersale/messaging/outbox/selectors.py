@@ -95,7 +95,7 @@ def suppression_reason(*, store: Store | int, email: str) -> str | None:
     """Why the store may not email `email` any more (a SuppressionReason value), or None
     when it may. One indexed query."""
     store_id = store if isinstance(store, int) else store.pk
-    rows = Suppression.objects.filter(store_id=store_id, email=email.strip().lower())
+    rows = Suppression.objects.filter(store_id=store_id, email=suppression_key(email))
     return rows.values_list("reason", flat=True).first()
 
 
@@ -134,14 +134,22 @@ def next_send_at(*, flow_id: int) -> dt.datetime | None:
     return queued.aggregate(at=Min("send_after"))["at"]
 
 
-def _key(email: str) -> str:
+def suppression_key(email: str) -> str:
+    """The spelling of `email` the suppression list is keyed by, whichever customer row
+    carries the address."""
     return email.strip().lower()
 
 
-def suppression_reasons(messages: list[Message]) -> dict[tuple[int, str], str]:
-    """(store id, address) -> why it is suppressed, for the recipients of `messages`:
-    one query for the batch instead of one per message."""
+def suppression_reasons(messages: list[Message]) -> dict[int, str]:
+    """Message id -> why its recipient's address is suppressed, for those of `messages`
+    whose address is: one query for the batch instead of one per message."""
     rows = Suppression.objects.filter(
-        store_id__in={m.store_id for m in messages}, email__in={_key(m.to_email) for m in messages}
+        store_id__in={m.store_id for m in messages},
+        email__in={suppression_key(m.to_email) for m in messages},
     ).values_list("store_id", "email", "reason")
-    return {(store_id, email): reason for store_id, email, reason in rows}
+    reasons = {(store_id, email): reason for store_id, email, reason in rows}
+    return {
+        m.pk: reason
+        for m in messages
+        if (reason := reasons.get((m.store_id, suppression_key(m.to_email))))
+    }

@@ -24,7 +24,7 @@ from aftersale.messaging.models import (
     Suppression,
     SuppressionReason,
 )
-from aftersale.messaging.outbox.selectors import due_messages, for_rendering
+from aftersale.messaging.outbox.selectors import due_messages, for_rendering, suppression_key
 from aftersale.messaging.outbox.signals import message_bounced
 from aftersale.messaging.outbox.status import statuses_before
 from aftersale.stores.models import Store
@@ -112,7 +112,7 @@ def suppress(*, store_id: int, email: str, reason: SuppressionReason, now: dt.da
     """Put `email` on `store`'s suppression list. An address already there keeps its
     first reason, except that a hard bounce replaces a softer one: a dead address must
     not get even transactional email."""
-    address = email.strip().lower()
+    address = suppression_key(email)
     Suppression.objects.bulk_create(
         [Suppression(store_id=store_id, email=address, reason=reason, created_at=now)],
         ignore_conflicts=True,  # two requests at once: the first row wins
