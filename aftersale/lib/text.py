@@ -1,0 +1,30 @@
+"""Text as every app stores it: characters an email (XML, MIME, a terminal) can carry."""
+
+import re
+import unicodedata
+
+# Tabs, line breaks and the other whitespace controls become one space in a one-line
+# value (a name, a title); the other C0/C1 controls, lone surrogates and Unicode's
+# noncharacters (U+FFFE, U+FDD0..., the last two of each plane) are dropped: XML 1.0,
+# and so MJML, refuses them, and nobody typed them on purpose.
+_WHITESPACE_CONTROLS = re.compile(r"[\t\n\r\x0b\x0c\x85\u2028\u2029]+")
+
+
+def _is_unprintable(character: str) -> bool:
+    code = ord(character)
+    if unicodedata.category(character) in ("Cc", "Cs"):
+        return True
+    return 0xFDD0 <= code <= 0xFDEF or (code & 0xFFFE) == 0xFFFE
+
+
+def single_line_text(value: str) -> str:
+    """`value` with its line breaks and tabs as single spaces and every control
+    character, lone surrogate and noncharacter removed, trimmed at both ends."""
+    spaced = _WHITESPACE_CONTROLS.sub(" ", value)
+    return "".join(c for c in spaced if not _is_unprintable(c)).strip()
+
+
+def has_unprintable(value: str) -> bool:
+    """Whether `value` holds a character that `single_line_text` would change
+    (a control character, a lone surrogate or a noncharacter)."""
+    return any(_is_unprintable(c) for c in value)
