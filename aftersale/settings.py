@@ -5,7 +5,11 @@ from pathlib import Path
 import dj_database_url
 
 from aftersale.lib.env import env_bool, env_int, env_path, env_str
-from aftersale.messaging.delivery.transports.config import email_transport, esp_options
+from aftersale.messaging.delivery.transports.config import (
+    email_transport,
+    esp_options,
+    esp_settings,
+)
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = env_path("AFTERSALE_HOME", Path.cwd() / "var")
@@ -113,10 +117,12 @@ EMAIL_TIMEOUT = env_int("AFTERSALE_SMTP_TIMEOUT", 30)
 EMAIL_TRANSPORT = email_transport()
 EMAIL_ESP_OPTIONS = esp_options(EMAIL_TRANSPORT)
 
-# django-anymail's webhooks (docs/webhooks.md): the "user:password" every ESP must send
-# as HTTP basic auth, and Mailgun's signing key. Unset keys are left out, never empty:
-# an empty signing key would accept any signature.
-ANYMAIL = {
+# django-anymail's webhooks (docs/webhooks.md): the ESP's AFTERSALE_ESP_* options (its
+# webhook views read them here), the "user:password" every ESP must send as HTTP basic
+# auth, and Mailgun's signing key. Unset keys are left out, never empty: an empty signing
+# key would accept any signature. Without the secret, serve and worker refuse to start
+# (aftersale/tracking/webhooks.py).
+ANYMAIL = esp_settings(EMAIL_TRANSPORT, EMAIL_ESP_OPTIONS) | {
     name: value
     for name, value in {
         "WEBHOOK_SECRET": env_str("AFTERSALE_WEBHOOK_SECRET", ""),

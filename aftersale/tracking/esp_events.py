@@ -64,12 +64,23 @@ def apply_esp_event(*, event: AnymailTrackingEvent, esp_name: str, now: dt.datet
     complained suppresses the address and records a complaint;
     unsubscribed unsubscribes the customer; opened and clicked record the same
     once-per-message events as the pixel and the click redirect. Invalid status moves are
-    refused ("refused: ..."); other event types, and events about no message of ours
-    ("no such message"), change nothing. Safe to repeat: ESPs deliver events more than
+    refused ("refused: ..."); other event types, events without a recipient ("no
+    recipient") and events about no message of ours sent to that recipient ("no such
+    message"), change nothing. Safe to repeat: ESPs deliver events more than
     once."""
     handler = _HANDLERS.get(event.event_type)
     if handler is None:
         return "ignored"
+    if not str(event.recipient or "").strip():
+        # Without a recipient nothing ties the event to the person the message went to:
+        # an unsigned payload naming a message id must not unsubscribe its recipient.
+        logger.warning(
+            "%s %s event without a recipient (id %r): ignored",
+            esp_name,
+            event.event_type,
+            event.message_id,
+        )
+        return "no recipient"
     message = message_for_esp_event(
         esp_message_id=str(event.message_id or ""),
         aftersale_id=_our_message_id(event),

@@ -47,8 +47,10 @@ def message_for_esp_event(
     gave `esp_message_id`, else the one whose Message-ID header it is (Mailgun and
     SendGrid's smtp-id report the header), else message `aftersale_id` (our id, which the
     transport passed as metadata). A message sent to another address than `recipient`
-    (when given) is never the one: a stray id must not touch another customer's message.
-    None when no message matches. One query."""
+    is never the one: a stray id must not touch another customer's message, and with no
+    `recipient` no message is. None when no message matches. One query."""
+    if not recipient.strip():
+        return None
     wanted = Q()
     if esp_message_id:
         header = esp_message_id if esp_message_id.startswith("<") else f"<{esp_message_id}>"
@@ -58,7 +60,7 @@ def message_for_esp_event(
     if not wanted:
         return None
     candidates = Message.objects.select_related("store", "customer").filter(wanted)[:10]
-    matching = [m for m in candidates if not recipient or _same_address(m.to_email, recipient)]
+    matching = [m for m in candidates if _same_address(m.to_email, recipient)]
 
     def rank(message: Message) -> int:
         if esp_message_id and message.esp_message_id == esp_message_id:

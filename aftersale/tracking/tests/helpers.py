@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import email
+import functools
 import html
 import re
+import types
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
+
+from django.test import override_settings
 
 from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.delivery.capture import CaptureServer
 from aftersale.messaging.delivery.sending import send_queued_messages
 from aftersale.messaging.models import Message
 from aftersale.messaging.tests.smtp_servers import smtp_connection
+from aftersale.tracking.webhooks import esp_webhook_urls
 
 PUBLIC = "https://track.example.com"
 
@@ -48,3 +53,16 @@ def paths_of(received: EmailMessage, kind: str) -> list[str]:
     part, first appearance first."""
     found = re.findall(rf'(?:href|src)="{re.escape(PUBLIC)}(/{kind}/[^"]+)"', html_part(received))
     return list(dict.fromkeys(html.unescape(p) for p in found))
+
+
+def with_esp(esp: str) -> override_settings:
+    """Settings with the transport "anymail:<esp>" and a URL configuration of only that
+    ESP's webhooks, as aftersale/urls.py mounts them when it is configured."""
+    return override_settings(EMAIL_TRANSPORT=f"anymail:{esp}", ROOT_URLCONF=_esp_urlconf(esp))
+
+
+@functools.cache
+def _esp_urlconf(esp: str) -> types.ModuleType:
+    urlconf = types.ModuleType(f"esp_urls_{esp}")
+    urlconf.urlpatterns = esp_webhook_urls(f"anymail:{esp}")  # type: ignore[attr-defined]
+    return urlconf

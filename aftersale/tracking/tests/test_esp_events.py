@@ -28,7 +28,7 @@ from aftersale.messaging.tests.factories import make_customer, make_scenario
 from aftersale.stores.models import Store
 from aftersale.tracking.models import Event, EventKind
 from aftersale.tracking.selectors import human_open_filter
-from aftersale.tracking.tests.helpers import PUBLIC
+from aftersale.tracking.tests.helpers import PUBLIC, with_esp
 
 PAYLOADS = Path(__file__).parent / "payloads"
 # When the recorded payloads' message was handed over: the clock fixture's start.
@@ -137,7 +137,7 @@ def replay(
     token = base64.b64encode(auth.encode()).decode()
     client = Client(raise_request_exception=False)  # answer errors as the ESP would see them
     data = body if body is not None else payload(esp, name)
-    with use_clock(clock):
+    with use_clock(clock), with_esp(esp.name):
         response = client.post(
             esp.url,
             data,
@@ -411,6 +411,46 @@ def test_an_event_for_another_recipient_never_touches_the_message(
     message.refresh_from_db()
     assert message.status == MessageStatus.SENT
     assert suppression_reason(store=message.store, email=RECIPIENT) is None
+
+
+def without_recipient(esp: Esp, name: str) -> bytes:
+    """The recorded payload `name` of `esp` with every field naming the recipient gone."""
+    data = json.loads(payload(esp, name))
+    for key in ("Email", "Recipient", "email", "recipient"):
+        data.pop(key, None)
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize("name", ["complaint", "hard_bounce", "unsubscribe"])
+def test_postmark_spam_complaint_without_recipient_suppresses_nobody(
+    name: str, message: Message, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The attack: a payload naming only a message id (ours are sequential).
+    handed_to(POSTMARK, message)
+
+    response = replay(POSTMARK, name, clock=clock, body=without_recipient(POSTMARK, name))
+
+    assert response.status_code == 200  # answered, so that an ESP would not retry
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENT
+    assert message.customer.unsubscribed_at is None
+    assert suppression_reason(store=message.store, email=RECIPIENT) is None
+    assert not Event.objects.filter(message=message).exists()
+    assert "without a recipient" in caplog.text
+
+
+def test_an_event_naming_our_message_id_for_another_recipient_changes_nothing(
+    message: Message, clock: VirtualClock
+) -> None:
+    body = json.loads(payload(POSTMARK, "complaint"))
+    body.update(MessageID="unknown", Metadata={"aftersale_message": str(message.pk)})
+    body["Email"] = "mallory@example.net"
+
+    response = replay(POSTMARK, "complaint", clock=clock, body=json.dumps(body).encode())
+
+    assert response.status_code == 200
+    assert suppression_reason(store=message.store, email=RECIPIENT) is None
+    assert suppression_reason(store=message.store, email="mallory@example.net") is None
 
 
 @pytest.mark.parametrize("esp", ESPS, ids=str)

@@ -26,6 +26,7 @@ from aftersale.reports.selectors import flow_report
 from aftersale.stores.models import Store
 from aftersale.tracking.models import Event, EventKind
 from aftersale.tracking.replies import reply_server
+from aftersale.tracking.tests.helpers import with_esp
 
 DOMAIN = "reply.shop.example.com"
 MERCHANT = "owner@shop.example.com"
@@ -215,7 +216,7 @@ def post_inbound(name: str, *, address: str, clock: VirtualClock) -> int:
     """POST the recorded Postmark inbound payload `name`, addressed to `address`."""
     body = (INBOUND / f"{name}.json").read_text().replace(RECORDED_REPLY_ADDRESS, address)
     token = base64.b64encode(SECRET.encode()).decode()
-    with use_clock(clock):
+    with use_clock(clock), with_esp("postmark"):
         response = Client().post(
             "/esp/postmark/inbound/",
             body,

@@ -60,3 +60,12 @@ def esp_options(transport: str) -> dict[str, str]:
             name = variable.removeprefix(_ESP_PREFIX).lower()
             options[_CREDENTIAL_NAME.get(esp, name) if name == "api_key" else name] = value
     return options
+
+
+def esp_settings(transport: str, options: dict[str, str]) -> dict[str, str]:
+    """`options` (see esp_options) as ANYMAIL settings of `transport`'s ESP, named
+    "<ESP>_<NAME>" (e.g. MAILGUN_WEBHOOK_SIGNING_KEY), which is where anymail's webhook
+    views look for them: the backend is given the options directly, the views are not.
+    None for smtp."""
+    esp = transport.removeprefix("anymail:").upper() if transport.startswith("anymail:") else ""
+    return {f"{esp}_{name.upper()}": value for name, value in options.items()} if esp else {}
