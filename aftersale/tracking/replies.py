@@ -28,10 +28,13 @@ from django.dispatch import receiver
 
 from aftersale.lib import clock
 from aftersale.messaging.models import Message
-from aftersale.messaging.rendering.links import message_id_from_reply_address
+from aftersale.messaging.rendering.links import (
+    message_id_from_reply_address,
+    message_id_from_unsubscribe_address,
+)
 from aftersale.stores.models import Store
 from aftersale.tracking.selectors import message_replied_to, reply_domains, store_for_reply_domain
-from aftersale.tracking.services import record_reply
+from aftersale.tracking.services import record_reply, unsubscribe_recipient
 
 # Every command imports this module (the app's ready() connects its receiver), and only
 # `aftersale replies` runs the server: aiosmtpd is imported by reply_server, for start-up.
@@ -59,6 +62,8 @@ class ReplyOutcome:
     counted: bool  # it added the message's `replied` event (the report counts it)
     automatic: bool  # an out-of-office or other machine answer: never counted
     forwarded_to: str  # the merchant's address; "" when it was kept on disk instead
+    # A mail to a message's List-Unsubscribe mailto: address: its recipient unsubscribed.
+    unsubscribed: bool = False
 
 
 def receive_reply(
@@ -74,9 +79,18 @@ def receive_reply(
     from_email) with the customer as Reply-To and the original attached, marked
     "unmatched" or "auto-reply" when so; one for no store's reply domain is kept in
     AFTERSALE_HOME/replies/unrouted/ and logged. Nothing is lost: when forwarding fails
-    the error propagates, so the sender tries again (and the reply is counted once)."""
+    the error propagates, so the sender tries again (and the reply is counted once).
+
+    A mail to a signed List-Unsubscribe address among the recipients is no reply: the
+    message's recipient is unsubscribed exactly as by the one-click link (the signed
+    address is the proof, as the link's token is, whoever the sender), and nothing is
+    forwarded. An address with a forged or unknown token is an ordinary unmatched
+    reply: it changes nothing."""
     email = BytesParser(policy=policy.default).parsebytes(raw)
     addresses = list(recipients) or _header_addresses(email, "To", "Cc", "Delivered-To")
+    unsubscribing = [pk for a in addresses if (pk := message_id_from_unsubscribe_address(a))]
+    if unsubscribing:
+        return _unsubscribe(unsubscribing, sender=_sender_address(email), now=now)
     message = message_replied_to(
         message_ids=[pk for a in addresses if (pk := message_id_from_reply_address(a))],
         referenced=_referenced_ids(email),
@@ -94,6 +108,20 @@ def receive_reply(
     kind = "auto-reply" if automatic else ("matched" if message else "unmatched")
     inbox = _forward(email, raw=raw, store=store, message=message, kind=kind, sender=sender)
     return ReplyOutcome(message=message, counted=counted, automatic=automatic, forwarded_to=inbox)
+
+
+def _unsubscribe(message_ids: list[int], *, sender: str, now: dt.datetime) -> ReplyOutcome:
+    """Unsubscribe the recipient of the first of `message_ids` that exists, as the
+    one-click link does."""
+    message = message_replied_to(message_ids=message_ids, referenced=[])
+    if message is None:
+        logger.warning("an unsubscribe mail for no message of ours (%s): ignored", message_ids)
+        return ReplyOutcome(message=None, counted=False, automatic=False, forwarded_to="")
+    unsubscribe_recipient(message=message, now=now)
+    logger.info("unsubscribed by mail from %r: message %s", sender, message.pk)
+    return ReplyOutcome(
+        message=message, counted=False, automatic=False, forwarded_to="", unsubscribed=True
+    )
 
 
 def is_automatic_reply(email: ParsedEmail) -> bool:

@@ -9,7 +9,6 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection
@@ -34,7 +33,11 @@ from aftersale.messaging.outbox.recording import (
 from aftersale.messaging.outbox.selectors import suppression_reasons
 from aftersale.messaging.outbox.services import claim_due_messages, record_hard_bounce
 from aftersale.messaging.rendering.context import EmailFacts, facts_for_messages, is_marketing
-from aftersale.messaging.rendering.links import reply_address, unsubscribe_token, unsubscribe_url
+from aftersale.messaging.rendering.links import (
+    reply_address,
+    unsubscribe_address,
+    unsubscribe_url,
+)
 from aftersale.messaging.rendering.previews import preview_template
 from aftersale.messaging.rendering.render import RenderedEmail, TemplateError, render_message
 from aftersale.stores.models import Store
@@ -260,10 +263,15 @@ def _message_id(pk: int | None, *, sender: str) -> str:
 
 
 def _unsubscribe_headers(message: Message) -> list[tuple[str, str]]:
-    mailbox = message.store.reply_to or message.store.from_email
-    mailto = f"mailto:{mailbox}?subject={quote('unsubscribe ' + unsubscribe_token(message.pk))}"
+    """RFC 8058 one-click unsubscribe, and a mailto: on the store's reply domain, where
+    Aftersale receives the mail and unsubscribes (tracking.replies). A store without a
+    reply domain gets no mailto: nobody would act on it."""
+    targets = [f"<{unsubscribe_url(message.pk)}>"]
+    if message.store.reply_domain:
+        address = unsubscribe_address(message.pk, domain=message.store.reply_domain)
+        targets.append(f"<mailto:{address}?subject=unsubscribe>")
     return [
-        ("List-Unsubscribe", f"<{unsubscribe_url(message.pk)}>, <{mailto}>"),
+        ("List-Unsubscribe", ", ".join(targets)),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
     ]
 

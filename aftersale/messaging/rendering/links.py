@@ -25,9 +25,12 @@ _PER_LINK_CLICK_SALT = "aftersale.tracking.click"
 _CLICK_TOKEN = re.compile(r"([0-9]+)\.([0-9]+):([A-Za-z0-9_-]+)", re.ASCII)
 _OPEN_SALT = "aftersale.tracking.open"
 _REPLY_SALT = "aftersale.messaging.reply"
-# Mail systems may change the case of an address's local part, so the reply token is
-# lower-case hex only: "reply+<message id>-<16 hex digits of HMAC>".
-_REPLY_LOCAL = re.compile(r"^reply\+(\d+)-([0-9a-f]{16})$")
+_UNSUBSCRIBE_ADDRESS_SALT = "aftersale.messaging.unsubscribe-address"
+# Mail systems may change the case of an address's local part, so the tokens in
+# addresses are lower-case hex only: "<kind>+<message id>-<16 hex digits of HMAC>", the
+# kind "reply" (the Reply-To) or "unsubscribe" (List-Unsubscribe's mailto:).
+_ADDRESS_LOCAL = re.compile(r"^(reply|unsubscribe)\+(\d+)-([0-9a-f]{16})$")
+_ADDRESS_SALTS = {"reply": _REPLY_SALT, "unsubscribe": _UNSUBSCRIBE_ADDRESS_SALT}
 # A pattern that starts with a literal is searched for with a fast scan; a leading \b or
 # IGNORECASE makes re try every position (about 20x slower on a 25 KB email). So the
 # lower-case pattern runs whenever every href is lower case (as mrml writes them).
@@ -175,22 +178,45 @@ def message_id_from_open_token(token: str) -> int | None:
 def reply_address(message_id: int, *, domain: str) -> str:
     """The per-message Reply-To address of message `message_id` on the store's reply
     `domain`; `message_id_from_reply_address` recognises it."""
-    return f"reply+{message_id}-{_reply_digest(message_id)}@{domain}"
+    return _signed_address("reply", message_id, domain=domain)
 
 
 def message_id_from_reply_address(address: str) -> int | None:
     """The message id inside a `reply_address` (in any letter case), or None for any
     address this installation did not make."""
+    return _message_id_from_address("reply", address)
+
+
+def unsubscribe_address(message_id: int, *, domain: str) -> str:
+    """The per-message address of List-Unsubscribe's mailto: for message `message_id`, on
+    the store's reply `domain` (where Aftersale receives mail); a mail to it unsubscribes
+    the message's recipient. `message_id_from_unsubscribe_address` recognises it."""
+    return _signed_address("unsubscribe", message_id, domain=domain)
+
+
+def message_id_from_unsubscribe_address(address: str) -> int | None:
+    """The message id inside an `unsubscribe_address` (in any letter case), or None for
+    any address this installation did not make."""
+    return _message_id_from_address("unsubscribe", address)
+
+
+def _signed_address(kind: str, message_id: int, *, domain: str) -> str:
+    return f"{kind}+{message_id}-{_address_digest(kind, message_id)}@{domain}"
+
+
+def _message_id_from_address(kind: str, address: str) -> int | None:
     local = address.strip().strip("<>").rpartition("@")[0].lower()
-    match = _REPLY_LOCAL.match(local)
-    if match is None:
+    match = _ADDRESS_LOCAL.match(local)
+    if match is None or match.group(1) != kind:
         return None
-    message_id = int(match.group(1))
-    return message_id if constant_time_compare(match.group(2), _reply_digest(message_id)) else None
+    message_id = int(match.group(2))
+    digest = _address_digest(kind, message_id)
+    return message_id if constant_time_compare(match.group(3), digest) else None
 
 
-def _reply_digest(message_id: int) -> str:
-    return salted_hmac(_REPLY_SALT, str(message_id), algorithm="sha256").hexdigest()[:16]
+def _address_digest(kind: str, message_id: int) -> str:
+    digest = salted_hmac(_ADDRESS_SALTS[kind], str(message_id), algorithm="sha256")
+    return digest.hexdigest()[:16]
 
 
 def open_pixel_url(message_id: int) -> str:

@@ -173,11 +173,9 @@ def _header_problems(sent: EmailMessage, template: EmailTemplate) -> Iterator[st
         if unsubscribe:
             yield "transactional email with List-Unsubscribe"
         return
-    if (
-        not ("<https://" in unsubscribe or "<http://" in unsubscribe)
-        or "<mailto:" not in unsubscribe
-    ):
-        yield f"List-Unsubscribe lacks an https or mailto address: {unsubscribe!r}"
+    # (A mailto: is added only for a store with a reply domain: test_services checks it.)
+    if not ("<https://" in unsubscribe or "<http://" in unsubscribe):
+        yield f"List-Unsubscribe lacks an https address: {unsubscribe!r}"
     if sent.get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click":
         yield "no RFC 8058 List-Unsubscribe-Post header"
 

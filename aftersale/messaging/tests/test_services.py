@@ -30,7 +30,10 @@ from aftersale.messaging.delivery.transports.esp import AnymailTransport
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus, Suppression
 from aftersale.messaging.outbox.recording import MAX_ATTEMPTS
 from aftersale.messaging.outbox.services import claim_due_messages, queue_message, report_status
-from aftersale.messaging.rendering.links import message_id_from_reply_address
+from aftersale.messaging.rendering.links import (
+    message_id_from_reply_address,
+    message_id_from_unsubscribe_address,
+)
 from aftersale.messaging.rendering.template_library import install_default_templates
 from aftersale.messaging.tests.factories import (
     Scenario,
@@ -103,7 +106,8 @@ def test_sender_delivers_both_parts_with_one_click_unsubscribe_headers(
     assert parsed["From"] == "Test Shop <hello@shop.example.com>"
     assert parsed["To"] == scenario.customer.email
     unsubscribe = str(parsed["List-Unsubscribe"]).strip()
-    assert unsubscribe.startswith("<https://aftersale.example.com/u/") and "<mailto:" in unsubscribe
+    assert unsubscribe.startswith("<https://aftersale.example.com/u/")
+    assert "mailto:" not in unsubscribe  # the store receives no mail: nobody would act on it
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     text = parsed.get_body(preferencelist=("plain",))
     html = parsed.get_body(preferencelist=("html",))
@@ -362,6 +366,26 @@ def test_reply_to_is_the_per_message_address_on_the_store_reply_domain(
     assert first["Reply-To"] == "help@shop.example.com" and plain.pk
     assert str(second["Reply-To"]).endswith("@reply.shop.example.com")
     assert message_id_from_reply_address(str(second["Reply-To"])) == matched.pk
+
+
+def test_the_list_unsubscribe_mailto_is_the_messages_own_address_on_the_reply_domain(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    scenario.store.reply_to = "help@shop.example.com"
+    scenario.store.reply_domain = "reply.shop.example.com"
+    scenario.store.save()
+    message = scenario.message("cross-sell-offer", now=clock.now())
+    handler = RefusingHandler(pipelining=True)
+    with serving(handler) as port:
+        send_queued_messages(now=clock.now(), connection=smtp_transport(port))
+    (received,) = _received(handler)
+
+    https, mailto = (t.strip().strip("<>") for t in str(received["List-Unsubscribe"]).split(","))
+    address, _, query = mailto.removeprefix("mailto:").partition("?")
+    assert https.endswith("/") and query == "subject=unsubscribe"
+    assert address.endswith("@reply.shop.example.com")  # Aftersale's, not the merchant's
+    assert message_id_from_unsubscribe_address(address) == message.pk
+    assert message_id_from_reply_address(address) is None
 
 
 def test_a_message_whose_claim_was_taken_over_while_sending_is_left_to_its_new_owner(

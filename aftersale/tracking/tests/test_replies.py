@@ -19,14 +19,15 @@ from django.test import Client
 from pytest_django.fixtures import Settings
 
 from aftersale.lib.clock import VirtualClock, use_clock
-from aftersale.messaging.models import Message, MessageStatus
-from aftersale.messaging.rendering.links import reply_address
+from aftersale.messaging.models import Message, MessageStatus, SuppressionReason
+from aftersale.messaging.outbox.selectors import suppression_reason
+from aftersale.messaging.rendering.links import reply_address, unsubscribe_address
 from aftersale.messaging.tests.factories import make_customer, make_scenario
 from aftersale.reports.selectors import flow_report
 from aftersale.stores.models import Store
 from aftersale.tracking.models import Event, EventKind
 from aftersale.tracking.replies import reply_server
-from aftersale.tracking.tests.helpers import with_esp
+from aftersale.tracking.tests.helpers import PUBLIC, send_one, with_esp
 
 DOMAIN = "reply.shop.example.com"
 MERCHANT = "owner@shop.example.com"
@@ -259,3 +260,92 @@ def test_a_reply_for_no_stores_domain_is_kept_on_disk(
     text = message_from_bytes(kept.read_bytes(), policy=policy.default).get_body(("plain",))
     assert text is not None
     assert "Does the granola come in a bigger bag?" in text.get_content()
+
+
+# --- the mailto: of List-Unsubscribe ---------------------------------------------------
+
+
+@pytest.fixture
+def offer(store: Store, clock: VirtualClock, settings: Settings) -> Message:
+    """A marketing email to Ada from a store that receives mail on DOMAIN, not yet sent."""
+    settings.PUBLIC_URL = PUBLIC
+    Store.objects.filter(pk=store.pk).update(reply_domain=DOMAIN, reply_to=MERCHANT)
+    store.refresh_from_db()
+    customer = make_customer(store, now=clock.now(), email=CUSTOMER)
+    return make_scenario(store, now=clock.now(), customer=customer).message(
+        "cross-sell-offer", now=clock.now()
+    )
+
+
+def mailto_of(received: ParsedEmail) -> tuple[str, str]:
+    """The address and subject of the mailto: in `received`'s List-Unsubscribe header."""
+    targets = [t.strip().strip("<>") for t in str(received["List-Unsubscribe"]).split(",")]
+    (mailto,) = [t for t in targets if t.startswith("mailto:")]
+    address, _, query = mailto.removeprefix("mailto:").partition("?")
+    return address, query.removeprefix("subject=")
+
+
+def an_unsubscribe_mail(*, to: str, subject: str = "unsubscribe") -> bytes:
+    """What a mail client sends for the mailto: of List-Unsubscribe (RFC 2369)."""
+    return a_reply(to=to, subject=subject)
+
+
+def unsubscribed(message: Message) -> bool:
+    """Whether `message`'s recipient is unsubscribed the way the one-click link does it:
+    consent withdrawn, address suppressed, one `unsubscribed` event."""
+    message.customer.refresh_from_db()
+    kinds = set(Event.objects.filter(message=message).values_list("kind", flat=True))
+    reason = suppression_reason(store=message.store, email=message.to_email)
+    done = (message.customer.unsubscribed_at is not None, reason, EventKind.UNSUBSCRIBED in kinds)
+    assert done in {(False, None, False), (True, SuppressionReason.UNSUBSCRIBED, True)}, done
+    return done[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_list_unsubscribe_mailto_reaches_the_smtp_receiver_and_unsubscribes_the_recipient(
+    offer: Message, clock: VirtualClock, receiver_port: int, tmp_path: Path
+) -> None:
+    received = send_one(offer, clock=clock, outbox=tmp_path)
+    address, subject = mailto_of(received)
+
+    send_over_smtp(receiver_port, an_unsubscribe_mail(to=address, subject=subject), to=address)
+
+    assert address.endswith(f"@{DOMAIN}")  # Aftersale's receiver, not the merchant's inbox
+    assert unsubscribed(offer)
+    assert mail.outbox == []  # a request to a machine, not a reply to forward
+    # A second mail (a client retrying) changes nothing more.
+    send_over_smtp(receiver_port, an_unsubscribe_mail(to=address), to=address)
+    assert Event.objects.filter(message=offer, kind=EventKind.UNSUBSCRIBED).count() == 1
+
+
+def test_an_unsubscribe_mail_through_an_esp_inbound_webhook_unsubscribes_the_recipient(
+    offer: Message, clock: VirtualClock, settings: Settings, tmp_path: Path
+) -> None:
+    settings.ANYMAIL = {"WEBHOOK_SECRET": SECRET}
+    address, _ = mailto_of(send_one(offer, clock=clock, outbox=tmp_path))
+
+    assert post_inbound("inbound_reply", address=address.upper(), clock=clock) == 200
+
+    assert unsubscribed(offer)
+    assert mail.outbox == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unsubscribe_mail_with_a_forged_token_unsubscribes_nobody(
+    offer: Message, receiver_port: int, settings: Settings
+) -> None:
+    good = unsubscribe_address(offer.pk, domain=DOMAIN)
+    local = good.partition("@")[0]
+    forged = [
+        f"{local[:-1]}{'1' if local.endswith('0') else '0'}@{DOMAIN}",  # one digit off
+        f"unsubscribe+{offer.pk + 1}-{local[-16:]}@{DOMAIN}",  # another message's id
+        f"unsubscribe+{offer.pk}@{DOMAIN}",  # no token
+        reply_address(offer.pk, domain=DOMAIN).replace("reply+", "unsubscribe+"),
+    ]
+
+    for address in forged:
+        send_over_smtp(receiver_port, an_unsubscribe_mail(to=address), to=address)
+
+    assert not unsubscribed(offer)
+    # Each is an ordinary unmatched mail, forwarded to the merchant as such.
+    assert [m.extra_headers["X-Aftersale-Reply"] for m in mail.outbox] == ["unmatched"] * 4
