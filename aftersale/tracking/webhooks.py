@@ -175,14 +175,18 @@ def check_esp_webhooks(app_configs: Sequence[Any] | None, **kwargs: Any) -> list
 
 
 def _startup_problem(pattern: URLPattern) -> str:
-    """What stops the view of `pattern` from being made (anymail builds one per
-    request, reading its settings), or "" when nothing does."""
+    """What stops the view of `pattern` from working (anymail builds one per request,
+    reading its settings), or "" when nothing does."""
     view_class = _view_class(pattern)
     try:
         with warnings.catch_warnings():
             # The missing secret is an Error of its own (aftersale.E020).
             warnings.simplefilter("ignore", AnymailInsecureWebhookWarning)
-            view_class(**pattern.callback.view_initkwargs)  # type: ignore[attr-defined]
+            view = view_class(**pattern.callback.view_initkwargs)  # type: ignore[attr-defined]
     except (AnymailConfigurationError, ImportError) as error:
         return " ".join(str(error).split())
+    # Mandrill's view starts without its key and fails every POST instead.
+    if hasattr(view, "webhook_key") and view.webhook_key is None:
+        name = view.esp_name.upper().replace(" ", "_")
+        return f"the setting {name}_WEBHOOK_KEY is missing: every webhook POST would fail"
     return ""

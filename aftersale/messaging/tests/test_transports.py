@@ -13,7 +13,11 @@ from django.core.mail import EmailMultiAlternatives
 
 from aftersale.lib.env import ConfigurationError
 from aftersale.messaging.delivery.transports.base import Outcome, OutgoingEmail
-from aftersale.messaging.delivery.transports.config import email_transport, esp_options
+from aftersale.messaging.delivery.transports.config import (
+    email_transport,
+    esp_options,
+    esp_settings,
+)
 from aftersale.messaging.delivery.transports.esp import METADATA_KEY, AnymailTransport
 from aftersale.messaging.mime import Email
 from aftersale.messaging.models import MessageStatus
@@ -224,3 +228,17 @@ def test_the_transport_setting_accepts_smtp_or_an_anymail_esp(
         monkeypatch.setenv("AFTERSALE_EMAIL_TRANSPORT", bad)
         with pytest.raises(ConfigurationError, match="AFTERSALE_EMAIL_TRANSPORT"):
             email_transport()
+
+
+def test_the_esp_options_reach_anymails_webhook_views_as_esp_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AFTERSALE_ESP_API_KEY", "key-123")
+    monkeypatch.setenv("AFTERSALE_ESP_SIGNING_SECRET", "signing-secret")
+    options = esp_options("anymail:mailersend")
+
+    assert esp_settings("anymail:mailersend", options) == {
+        "MAILERSEND_API_TOKEN": "key-123",
+        "MAILERSEND_SIGNING_SECRET": "signing-secret",
+    }
+    assert esp_settings("smtp", {}) == {}
