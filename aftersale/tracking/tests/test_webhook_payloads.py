@@ -106,6 +106,10 @@ WORDS = [
     "mallory@example.net", "<mallory@example.net>", "1", "2", "", " ", "\x00", "\ud7ff",
 ]  # fmt: skip
 
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::anymail.exceptions.AnymailNotSupportedWarning"  # anymail's note on SendGrid
+)
+
 
 @pytest.fixture
 def message(store: Store) -> Message:
