@@ -15,7 +15,6 @@ from aftersale.messaging.rendering import limits
 from aftersale.messaging.rendering.context import build_context
 from aftersale.messaging.rendering.render import (
     RenderedEmail,
-    TemplateError,
     TemplateLimitExceeded,
     render_template,
 )
