@@ -45,21 +45,28 @@ class Constant(str):
 
 
 def shown(value: str) -> str:
-    """`value` as an email can show it: as it is, unless it holds a control character,
-    a lone surrogate or a noncharacter (stored before ingest cleaned them, or by
-    anything else), which XML and so MJML refuse: then cleaned as ingest cleans a
-    one-line value (lib.text.single_line_text), so one product's or customer's name
-    never fails an email."""
-    if value.isprintable() or not has_unprintable(value):  # C speed for nearly all
-        return value
-    return single_line_text(value)
+    """`value` as an email can show it: as it is, unless it holds a control character
+    other than a tab or line break, a lone surrogate or a noncharacter (stored before
+    ingest cleaned them, or by anything else), which XML and so MJML refuse: then
+    cleaned as ingest cleans a one-line value (lib.text.single_line_text), so one
+    product's or customer's name never fails an email."""
+    return single_line_text(value) if _unrenderable(value) else value
 
 
 def _shown_lines(value: str) -> str:
     """A multi-line `value` (an address) cleaned as `shown`, line by line."""
-    if value.isprintable() or not has_unprintable(value):
+    if not _unrenderable(value):
         return value
     return "\n".join(single_line_text(line) for line in value.splitlines())
+
+
+# Tabs and line breaks, which XML allows: left as they are unless something else is not.
+_XML_WHITESPACE = str.maketrans("", "", "\t\n\r")
+
+
+def _unrenderable(value: str) -> bool:
+    # isprintable() answers at C speed for nearly every value.
+    return not value.isprintable() and has_unprintable(value.translate(_XML_WHITESPACE))
 
 
 def is_marketing_kind(kind: str) -> bool:

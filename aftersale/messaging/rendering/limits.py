@@ -328,7 +328,7 @@ def check_call(function: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
 
 def check_called(function: Any, result: Any) -> Any:
     """After the call: `result`, if neither it nor a container the method grew is too big."""
-    owner = getattr(function, "__self__", None)
+    owner: Any = getattr(function, "__self__", None)
     if getattr(function, "__name__", "") in _GROWING and hasattr(owner, "__len__"):
         check_size(len(owner))
     return checked(result)
@@ -364,7 +364,7 @@ class _Bounding(NodeTransformer):
     is called again with) go through LOOP_FILTER and every `~` through JOIN_FILTER."""
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
-        node = self.generic_visit(node)
+        self.generic_visit(node)  # changes the node's fields in place
         node.iter = _filtered(node.iter, LOOP_FILTER)
         if node.recursive:
             for call in node.find_all(nodes.Call):
@@ -373,12 +373,12 @@ class _Bounding(NodeTransformer):
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
-        node = self.generic_visit(node)
+        self.generic_visit(node)
         parts = nodes.List(node.nodes, lineno=node.lineno)
         return _filtered(parts, JOIN_FILTER)
 
 
-def _filtered(node: nodes.Expr, name: str) -> nodes.Filter:
+def _filtered(node: nodes.Node, name: str) -> nodes.Filter:
     return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
 
 
@@ -400,4 +400,4 @@ def install(environment: jinja2.Environment) -> None:
     environment.filters[LOOP_FILTER] = counted_loop
     environment.filters[JOIN_FILTER] = checked_join
     environment.globals["range"] = capped_range
-    environment.globals["lipsum"] = bounded_lipsum(environment.globals["lipsum"])
+    environment.globals["lipsum"] = bounded_lipsum(environment.globals["lipsum"])  # type: ignore[arg-type]
