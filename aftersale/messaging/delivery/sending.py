@@ -39,7 +39,12 @@ from aftersale.messaging.rendering.links import (
     unsubscribe_url,
 )
 from aftersale.messaging.rendering.previews import preview_template
-from aftersale.messaging.rendering.render import RenderedEmail, TemplateError, render_message
+from aftersale.messaging.rendering.render import (
+    RenderedEmail,
+    TemplateError,
+    TemplateLimitExceeded,
+    render_message,
+)
 from aftersale.stores.models import Store
 
 logger = logging.getLogger(__name__)
@@ -146,13 +151,16 @@ def _send_chunk(
     suppressed = suppression_reasons(messages)
     facts = facts_for_messages(messages)  # what the contexts need, for the whole batch
     unsent = iter(messages)
+    runaway = _RunawayTemplates()
 
     def rendered_emails() -> Iterator[OutgoingEmail]:
         # Rendered one at a time as the transport takes them: over SMTP each renders
         # while the relay takes in the one before.
         for message in unsent:
             reason = suppressed.get(message.pk)
-            prepared = _prepared(message, suppressed=reason, now=now, facts=facts[message.pk])
+            prepared = _prepared(
+                message, suppressed=reason, now=now, facts=facts[message.pk], runaway=runaway
+            )
             if isinstance(prepared, _Ready):
                 ready.append((message, prepared.rendered, prepared.outgoing))
                 yield prepared.outgoing
@@ -196,16 +204,45 @@ def _send_chunk(
     return reachable
 
 
+class _RunawayTemplates:
+    """The templates of a batch that went over a render limit, with why: their other
+    messages fail at once instead of each spending the limit's time again, so one
+    merchant's runaway template cannot hold up the rest of the pass."""
+
+    def __init__(self) -> None:
+        self._refused: dict[tuple[int, dt.datetime], str] = {}
+
+    def refused(self, template: EmailTemplate) -> str | None:
+        """Why `template` (as it is now) went over a limit in this batch, if it did."""
+        return self._refused.get((template.pk, template.updated_at))
+
+    def add(self, template: EmailTemplate, error: TemplateLimitExceeded) -> None:
+        """Remember that `template` went over a limit."""
+        self._refused[(template.pk, template.updated_at)] = str(error)
+
+
 def _prepared(
-    message: Message, *, suppressed: str | None, now: dt.datetime, facts: EmailFacts
+    message: Message,
+    *,
+    suppressed: str | None,
+    now: dt.datetime,
+    facts: EmailFacts,
+    runaway: _RunawayTemplates,
 ) -> _Ready | Update:
     """The email to send for `message`, or the update that says why there is none
-    (skipped: suppressed or no consent; failed: it cannot render)."""
+    (skipped: suppressed or no consent; failed: it cannot render, or its template went
+    over a render limit for another message of the batch)."""
     reason = _skip_reason(message, suppressed)
     if reason:
         return finished(message, MessageStatus.SKIPPED, error=reason)
+    refused = runaway.refused(message.template)
+    if refused is not None:
+        return finished(message, MessageStatus.FAILED, error=refused)
     try:
         rendered = render_message(message=message, now=now, facts=facts)
+    except TemplateLimitExceeded as exc:
+        runaway.add(message.template, exc)
+        return finished(message, MessageStatus.FAILED, error=str(exc))
     except TemplateError as exc:
         return finished(message, MessageStatus.FAILED, error=str(exc))
     except Exception as exc:  # a bug must not take the rest of the batch down with it

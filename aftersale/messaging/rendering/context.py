@@ -18,6 +18,7 @@ from django.db.models import Prefetch
 from aftersale.catalog.models import Product
 from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind
 from aftersale.customers.models import Customer
+from aftersale.lib.text import has_unprintable, single_line_text
 from aftersale.messaging.models import Message, TemplateKind
 from aftersale.messaging.rendering.countdown import countdown_url
 from aftersale.messaging.rendering.links import unsubscribe_url
@@ -41,6 +42,31 @@ class Constant(str):
     for each recipient."""
 
     __slots__ = ()
+
+
+def shown(value: str) -> str:
+    """`value` as an email can show it: as it is, unless it holds a control character
+    other than a tab or line break, a lone surrogate or a noncharacter (stored before
+    ingest cleaned them, or by anything else), which XML and so MJML refuse: then
+    cleaned as ingest cleans a one-line value (lib.text.single_line_text), so one
+    product's or customer's name never fails an email."""
+    return single_line_text(value) if _unrenderable(value) else value
+
+
+def _shown_lines(value: str) -> str:
+    """A multi-line `value` (an address) cleaned as `shown`, line by line."""
+    if not _unrenderable(value):
+        return value
+    return "\n".join(single_line_text(line) for line in value.splitlines())
+
+
+# Tabs and line breaks, which XML allows: left as they are unless something else is not.
+_XML_WHITESPACE = str.maketrans("", "", "\t\n\r")
+
+
+def _unrenderable(value: str) -> bool:
+    # isprintable() answers at C speed for nearly every value.
+    return not value.isprintable() and has_unprintable(value.translate(_XML_WHITESPACE))
 
 
 def is_marketing_kind(kind: str) -> bool:
@@ -344,11 +370,11 @@ def _checkout(checkout: Checkout | None, *, fmt: Formatter) -> Context | None:
         return None
     items = [
         {
-            "name": line.product.name,
-            "image_url": line.product.image_url,
+            "name": shown(line.product.name),
+            "image_url": shown(line.product.image_url),
             "price": fmt.money(line.unit_price),
             "quantity": line.quantity,
-            "url": line.product.url,
+            "url": shown(line.product.url),
         }
         for line in checkout.lines.all()
     ]
@@ -357,8 +383,8 @@ def _checkout(checkout: Checkout | None, *, fmt: Formatter) -> Context | None:
         "items": items,
         "lines": items,
         "total": fmt.money(checkout.total),
-        "recovery_url": checkout.recovery_url,
-        "url": checkout.recovery_url,
+        "recovery_url": shown(checkout.recovery_url),
+        "url": shown(checkout.recovery_url),
     }
 
 
@@ -371,8 +397,12 @@ def _unsubscribe_url(message_id: int | None) -> str:
 def _customer(facts: EmailFacts, *, words: dict[str, str]) -> Context:
     customer = facts.customer
     # "Hi there" reads better than "Hi ," when the shop never told us a name.
-    first_name = customer.first_name.strip() or words["there"]
-    return {"first_name": first_name, "last_name": customer.last_name, "email": facts.to_email}
+    first_name = shown(customer.first_name).strip() or words["there"]
+    return {
+        "first_name": first_name,
+        "last_name": shown(customer.last_name),
+        "email": shown(facts.to_email),
+    }
 
 
 def _brand_colour(store: Store) -> str:
@@ -382,14 +412,17 @@ def _brand_colour(store: Store) -> str:
 def _store(store: Store) -> Context:
     social = store.social_links if isinstance(store.social_links, dict) else {}
     return {
-        "name": Constant(store.name),
+        "name": Constant(shown(store.name)),
         "brand_color": Constant(_brand_colour(store)),
-        "logo_url": Constant(store.logo_url),
-        "address": Constant(store.physical_address),
-        "website_url": Constant(store.website_url),
+        "logo_url": Constant(shown(store.logo_url)),
+        "address": Constant(_shown_lines(store.physical_address)),
+        "website_url": Constant(shown(store.website_url)),
         "currency": Constant(store.currency),
         "social_links": [
-            {"name": Constant(str(network).replace("_", " ").title()), "url": Constant(url)}
+            {
+                "name": Constant(shown(str(network).replace("_", " ").title())),
+                "url": Constant(shown(url)),
+            }
             for network, url in social.items()
             if isinstance(url, str) and url.startswith(("http://", "https://"))
         ],
@@ -412,10 +445,10 @@ def _product(product: Product, *, store: Store, fmt: Formatter) -> Context:
     rated = product.rating is not None and product.review_count > 0
     return {
         "product_id": product.pk,
-        "name": product.name,
-        "image_url": product.image_url,
-        "url": product.url or store.website_url,
-        "category": product.category,
+        "name": shown(product.name),
+        "image_url": shown(product.image_url),
+        "url": shown(product.url or store.website_url),
+        "category": shown(product.category),
         "price": fmt.money(product.price),
         "discounted_price": None,
         "discount_badge": None,
@@ -423,7 +456,7 @@ def _product(product: Product, *, store: Store, fmt: Formatter) -> Context:
         "rating": fmt.number(product.rating) if rated else None,  # type: ignore[arg-type]
         "stars": _stars(product.rating) if rated else 0,  # type: ignore[arg-type]
         "review_count": product.review_count if rated else 0,
-        "review_quote": product.review_quote.strip(),
+        "review_quote": shown(product.review_quote).strip(),
         "feedback": None,
     }
 
@@ -439,15 +472,15 @@ def _order(order: OrderView | None, lines: Sequence[LineView], *, fmt: Formatter
     subtotal = sum((line.total for line in lines), Decimal("0"))
     discount = subtotal - order.total if subtotal > order.total else Decimal("0")
     return {
-        "number": order.external_id,
+        "number": shown(order.external_id),
         "placed_on": fmt.date(order.placed_at),
         "lines": [_line(line, fmt=fmt) for line in lines],
         "subtotal": fmt.money(subtotal),
         "discount": fmt.money(discount) if discount else "",
         "total": fmt.money(order.total),
-        "payment_method": order.payment_method,
+        "payment_method": shown(order.payment_method),
         "shipping_address": [
-            row.strip() for row in order.shipping_address.splitlines() if row.strip()
+            shown(row).strip() for row in order.shipping_address.splitlines() if row.strip()
         ],
         "expected_delivery_on": (
             fmt.date(order.expected_delivery_on) if order.expected_delivery_on else ""
@@ -458,10 +491,10 @@ def _order(order: OrderView | None, lines: Sequence[LineView], *, fmt: Formatter
 def _line(line: LineView, *, fmt: Formatter) -> Context:
     product = line.product
     return {
-        "name": product.name,
+        "name": shown(product.name),
         "quantity": line.quantity,
-        "url": product.url,
-        "image_url": product.image_url,
+        "url": shown(product.url),
+        "image_url": shown(product.image_url),
         "price": fmt.money(line.unit_price),
         "total": fmt.money(line.total),
     }
@@ -486,7 +519,7 @@ def _recommendations(facts: EmailFacts, *, written: _Written) -> list[Context]:
         if product is None:
             continue  # deleted since the pick was made: show the others
         card = written.pick_card(product, store=store, coupon=facts.coupon)
-        card["reason"] = str(pick.get("reason") or "")
+        card["reason"] = shown(str(pick.get("reason") or ""))
         card.update(_upgrade(pick, product, replaced=bought.improved_on(pick, product), fmt=fmt))
         card["feedback"] = _feedback(facts, product_id=product.pk, words=words)
         cards.append(card)
@@ -539,7 +572,7 @@ def _upgrade(
         return {"price_difference": None, "upgrade_of": None}
     return {
         "price_difference": fmt.money(difference),
-        "upgrade_of": replaced.name if replaced is not None else None,
+        "upgrade_of": shown(replaced.name) if replaced is not None else None,
     }
 
 
@@ -587,7 +620,7 @@ def _coupon(coupon: Coupon, *, store: Store, written: _Written, now: dt.datetime
     expires_in = fmt.time_until(coupon.expires_at, now=now)
     days_left = coupon.expires_at.astimezone(fmt.zone).date() - now.astimezone(fmt.zone).date()
     return {
-        "code": coupon.code,
+        "code": shown(coupon.code),
         "discount_text": discount_text(coupon, fmt=fmt, words=words),
         "minimum_order": fmt.money(minimum) if minimum else "",
         "minimum_order_text": (

@@ -17,7 +17,6 @@ import threading
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable, MutableMapping
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +42,20 @@ from aftersale.messaging.rendering.compiled.shapes import (
     written_in_text,
 )
 from aftersale.messaging.rendering.context import Context, EmailFacts, context_for, message_facts
+from aftersale.messaging.rendering.limits import (
+    MAX_OUTPUT_CHARS,
+    BoundedCode,
+    LimitExceeded,
+    check_binop,
+    check_call,
+    check_called,
+    check_source,
+    check_str_format,
+    check_written,
+    one_email,
+    one_render,
+)
+from aftersale.messaging.rendering.limits import install as install_limits
 from aftersale.messaging.rendering.links import (
     add_open_pixel,
     open_pixel_url,
@@ -62,13 +75,6 @@ from aftersale.messaging.rendering.template_library import LIBRARY_DIR
 
 logger = logging.getLogger(__name__)
 
-# Guards against runaway merchant templates: a render is a few KB of MJML, so these
-# limits are far above any real email and far below what would hurt a worker.
-MAX_RANGE = 1_000
-MAX_RANGE_ITEMS_PER_RENDER = 20_000  # nested loops multiply: this bounds their total
-MAX_SEQUENCE_REPEAT = 100_000
-MAX_POWER_EXPONENT = 100
-MAX_OUTPUT_CHARS = 2_000_000
 _CACHE_SIZE = 256
 
 
@@ -79,6 +85,14 @@ class TemplateError(Exception):
         self.slug, self.problem, self.line = slug, problem, line
         where = f" line {line}" if line else ""
         super().__init__(f"template {slug!r}{where}: {problem}")
+
+
+class TemplateLimitExceeded(TemplateError):
+    """A merchant template that went over a limit of what one render may do (see
+    limits.py): too many loop iterations or calls, too long, too big a value or output."""
+
+    def __init__(self, *, slug: str, limit: str, line: int | None = None) -> None:
+        super().__init__(slug=slug, problem=f"exceeded its limits: {limit}", line=line)
 
 
 @dataclass(frozen=True)
@@ -95,37 +109,37 @@ class RenderedEmail:
     html_quoted: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
 
 
-# What is left of the current render's range() budget; a list so it can be decremented.
-_range_budget: ContextVar[list[int] | None] = ContextVar("range_budget", default=None)
-
-
-def _capped_range(*args: int) -> range:
-    rng = range(*args)
-    if len(rng) > MAX_RANGE:
-        raise SecurityError(f"range() of {len(rng)} items is over the limit of {MAX_RANGE}")
-    budget = _range_budget.get()
-    if budget is not None:
-        budget[0] -= len(rng)
-        if budget[0] < 0:
-            raise SecurityError(
-                f"range() calls in one render are over the limit of "
-                f"{MAX_RANGE_ITEMS_PER_RENDER} items in all"
-            )
-    return rng
-
-
 class _GuardedEnvironment(SandboxedEnvironment):
-    """The sandbox plus limits on the operators that can blow up memory or CPU, with
-    Jinja2's own code generator: the plain render."""
+    """The sandbox plus the limits of one render (limits.py): operators, calls, filters
+    and str.format checked before they make too big a value, loops and calls counted,
+    with Jinja2's own code generator rewriting loops and `~` first
+    (limits.BoundedCode): the plain render."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    code_generator_class = BoundedCode
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
-        if op == "**" and isinstance(right, int | float) and abs(right) > MAX_POWER_EXPONENT:
-            raise SecurityError(f"exponent {right} is over the limit of {MAX_POWER_EXPONENT}")
-        if op == "*":
-            _check_repeat(left, right)
+        check_binop(op, left, right)
         return super().call_binop(context, op, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        args = check_call(__obj, args, kwargs)
+        return check_called(__obj, super().call(__context, __obj, *args, **kwargs))
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        sandboxed = super().wrap_str_format(value)
+        if sandboxed is None:
+            return None
+        template, takes_map = value.__self__, value.__name__ == "format_map"
+
+        def format_checked(*args: Any, **kwargs: Any) -> str:
+            if takes_map and args and isinstance(args[0], dict):
+                check_str_format(template, (), args[0])
+            else:
+                check_str_format(template, args, kwargs)
+            return sandboxed(*args, **kwargs)
+
+        return functools.update_wrapper(format_checked, value)
 
     def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
         # A plain dict instead of Jinja's ChainMap over the environment's globals: every
@@ -156,20 +170,6 @@ class _CompiledEnvironment(_GuardedEnvironment):
     written_in_text = staticmethod(written_in_text)
 
 
-# A tuple: isinstance() with one is about twice as fast as with `str | list | tuple`.
-_REPEATABLE = (str, list, tuple)
-
-
-def _check_repeat(left: Any, right: Any) -> None:
-    for seq, times in ((left, right), (right, left)):
-        repeatable = isinstance(seq, _REPEATABLE) and isinstance(times, int)
-        if repeatable and len(seq) * times > MAX_SEQUENCE_REPEAT:
-            raise SecurityError(
-                f"repeating a sequence to {len(seq) * times} items is over the limit "
-                f"of {MAX_SEQUENCE_REPEAT}"
-            )
-
-
 def _environment(*, html: bool, compiled: bool) -> SandboxedEnvironment:
     env = (_CompiledEnvironment if compiled else _GuardedEnvironment)(
         loader=jinja2.FileSystemLoader(LIBRARY_DIR / "partials") if html else None,
@@ -178,10 +178,17 @@ def _environment(*, html: bool, compiled: bool) -> SandboxedEnvironment:
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
-        finalize=collect_value if compiled else None,
+        finalize=collect_value if compiled else _checked_output,
     )
-    env.globals["range"] = _capped_range
+    install_limits(env)
     return env
+
+
+def _checked_output(value: Any) -> Any:
+    # The plain render's finalize hook: what a `{{ }}` writes, checked as the compiled
+    # way's hooks check it (shapes.collect_value).
+    check_written(value)
+    return value
 
 
 # Built once per process: compiling the partials and the sandbox tables is not free.
@@ -305,7 +312,10 @@ def _compile(source: str, *, slug: str, html: bool, compiled: bool) -> jinja2.Te
     else:
         env = _PLAIN_HTML_ENV if html else _PLAIN_TEXT_ENV
     try:
+        check_source(source)
         return env.from_string(source)
+    except LimitExceeded as exc:
+        raise TemplateLimitExceeded(slug=slug, limit=str(exc)) from exc
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(
             slug=slug, problem=f"syntax error: {exc.message}", line=exc.lineno
@@ -327,7 +337,21 @@ def render_template(
     message's click redirect and it carries an open pixel; the plain text always shows
     the (tagged) destinations themselves. Any problem in the merchant's code, including a
     sandbox violation, raises TemplateError; nothing unsafe runs. A tracked email goes
-    the compiled way when `compiled_emails()`, to the same result."""
+    the compiled way when `compiled_emails()`, to the same result. Every render of it
+    is bounded (limits.py): over a limit it raises TemplateLimitExceeded."""
+    with one_email():
+        return _render_template(
+            template=template,
+            context=context,
+            campaign=campaign,
+            message_id=message_id,
+            locale=locale,
+        )
+
+
+def _render_template(
+    *, template: EmailTemplate, context: Context, campaign: str, message_id: int | None, locale: str
+) -> RenderedEmail:
     compiled = compiled_emails()
     subject = _one_line(_run(template, "subject", context, locale, compiled=compiled))
     preheader = _one_line(_run(template, "preheader", context, locale, compiled=compiled))
@@ -398,12 +422,12 @@ def _finish_by_shape(
     mjml = None if proved else body()
     try:
         skeleton, values = render_skeleton(body)
+    except TemplateLimitExceeded:  # the real render would only take as long again
+        raise
     except Exception:  # a template that fails only on sentinels: the real render decides
         return finish_slowly(body() if mjml is None else mjml)
     if mjml is None and len(skeleton) + sum(map(len, values)) > MAX_OUTPUT_CHARS:
-        raise TemplateError(
-            slug=slug, problem=f"output is over the limit of {MAX_OUTPUT_CHARS} characters"
-        )
+        raise TemplateLimitExceeded(slug=slug, limit=_OUTPUT_TOO_BIG)
     return finish_by_shape(
         skeleton=skeleton,
         values=values,
@@ -452,26 +476,25 @@ def _run(
 ) -> str:
     made = compile_template(template=template, part=part, locale=locale, compiled=compiled)
     try:
-        return _generate_capped(made, context, slug=template.slug)
-    except TemplateError:
-        raise
+        return _generate_capped(made, context)
+    except LimitExceeded as exc:
+        line = _template_line(exc)
+        raise TemplateLimitExceeded(slug=template.slug, limit=str(exc), line=line) from exc
     except Exception as exc:  # merchant code can raise anything; report it, don't crash
         raise _explain(exc, slug=template.slug) from exc
 
 
-def _generate_capped(compiled: jinja2.Template, context: Context, *, slug: str) -> str:
+_OUTPUT_TOO_BIG = f"output over {MAX_OUTPUT_CHARS:,} characters"
+
+
+def _generate_capped(compiled: jinja2.Template, context: Context) -> str:
     chunks, size = [], 0
-    budget = _range_budget.set([MAX_RANGE_ITEMS_PER_RENDER])
-    try:
+    with one_render():
         for chunk in compiled.generate(context):
             size += len(chunk)
             if size > MAX_OUTPUT_CHARS:
-                raise TemplateError(
-                    slug=slug, problem=f"output is over the limit of {MAX_OUTPUT_CHARS} characters"
-                )
+                raise LimitExceeded(_OUTPUT_TOO_BIG)
             chunks.append(chunk)
-    finally:
-        _range_budget.reset(budget)
     return "".join(chunks)
 
 

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test import override_settings
 
+from aftersale.catalog.models import Product
+from aftersale.customers.models import Customer
 from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.models import Message
 from aftersale.messaging.outbox.selectors import for_rendering
-from aftersale.messaging.rendering.context import build_context, context_for, facts_for_messages
+from aftersale.messaging.rendering.context import (
+    build_context,
+    context_for,
+    facts_for_messages,
+    shown,
+)
+from aftersale.messaging.rendering.render import render_message
 from aftersale.messaging.tests.factories import (
     make_coupon,
     make_customer,
@@ -154,3 +164,38 @@ def test_a_template_changing_its_context_leaves_the_next_emails_alone(
         second["store"]["social_links"]
         == build_context(message=messages[1], now=clock.now())["store"]["social_links"]
     )
+
+
+@pytest.mark.parametrize("slug", ["thank-you", "cross-sell-offer", "order-confirmation"])
+def test_a_product_name_with_control_characters_stored_directly_still_renders_every_email(
+    store: Store, clock: VirtualClock, slug: str
+) -> None:
+    scenario = make_scenario(store, now=clock.now())
+    # As a row written before ingest cleaned names (or by hand): straight into the table
+    # (PostgreSQL refuses NUL in text, SQLite keeps it).
+    name = "Tea\x00\x1b\ufffe\x01\x0b" if connection.vendor == "sqlite" else "Tea\x1b\ufffe\x01\x0b"
+    for product in (scenario.picks[0], scenario.order.line_items.first().product):  # type: ignore[union-attr]
+        Product.objects.filter(pk=product.pk).update(name=name)
+    customer = scenario.customer
+    Customer.objects.filter(pk=customer.pk).update(last_name="Lovelace\x07")
+    message = scenario.message(slug, now=clock.now())
+    emails = []
+    for compiled in (False, True):
+        with override_settings(COMPILED_EMAILS=compiled):
+            emails.append(render_message(message=message, now=clock.now()))
+    plain, compiled_way = emails
+    assert (plain.subject, plain.html, plain.text) == (
+        compiled_way.subject,
+        compiled_way.html,
+        compiled_way.text,
+    )
+    assert "Tea" in plain.text
+    assert not any(c in plain.html + plain.text for c in "\x00\x1b\ufffe\x01\x0b\x07")
+
+
+def test_shown_values_lose_only_what_an_email_cannot_carry() -> None:
+    assert shown("Tea\x00\x1b\ufffe") == "Tea"
+    assert shown("Zoë\xa0Núñez  ") == "Zoë\xa0Núñez  "  # nothing to clean: as it is
+    assert shown("tab\there") == "tab\there"  # XML carries tabs and line breaks
+    assert shown("tab\there\x1b") == "tab here"  # else cleaned as ingest cleans it
+    assert shown("line\nbreak\x01") == "line break"

@@ -14,7 +14,6 @@ from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.models import EmailTemplate
 from aftersale.messaging.rendering.context import build_context
 from aftersale.messaging.rendering.render import (
-    MAX_OUTPUT_CHARS,
     RenderedEmail,
     TemplateError,
     compile_template,
@@ -158,25 +157,9 @@ def test_sandbox_never_executes_code_reached_through_globals(
     assert not marker.exists()
 
 
-@pytest.mark.parametrize(
-    ("body", "problem"),
-    [
-        ("{% for i in range(100000) %}x{% endfor %}", "range"),
-        ("{{ 'x' * 100000000 }}", "repeating"),
-        ("{{ 10 ** 100000 }}", "exponent"),
-        ("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}", "in all"),
-        (
-            "{% for i in range(200) %}{{ 'x' * 99999 }}{% endfor %}",
-            f"over the limit of {MAX_OUTPUT_CHARS}",
-        ),
-        ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "RecursionError"),
-    ],
-)
-def test_runaway_templates_are_stopped(
-    scenario: Scenario, clock: VirtualClock, body: str, problem: str
-) -> None:
-    with pytest.raises(TemplateError, match=problem):
-        _merchant_render(scenario, clock, body)
+def test_unbounded_recursion_is_an_error(scenario: Scenario, clock: VirtualClock) -> None:
+    with pytest.raises(TemplateError, match="RecursionError"):
+        _merchant_render(scenario, clock, "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}")
 
 
 def test_syntax_error_names_the_template_and_line(scenario: Scenario, clock: VirtualClock) -> None:

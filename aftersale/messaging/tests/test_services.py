@@ -215,6 +215,32 @@ def test_a_broken_template_fails_its_message_with_the_error_and_keeps_it(
     assert fine.status == MessageStatus.DELIVERED
 
 
+def test_a_runaway_template_fails_its_messages_with_the_limit_and_the_pass_goes_on(
+    scenario: Scenario, clock: VirtualClock, tmp_path: Path
+) -> None:
+    template = scenario.templates["thank-you"]
+    template.body_mjml = (
+        "{% for a in 'a'*100000 %}{% for b in 'b'*100000 %}{% endfor %}{% endfor %}"
+    )
+    template.updated_at = clock.now() + dt.timedelta(seconds=1)
+    template.save()
+    runaway = [scenario.message("thank-you", now=clock.now()) for _ in range(3)]
+    other_store = create_store(name="Other Shop", slug="other-shop", now=clock.now())
+    other = make_scenario(other_store, now=clock.now()).message("thank-you", now=clock.now())
+    with CaptureServer(tmp_path) as server:
+        summary = send_queued_messages(now=clock.now(), connection=smtp_connection(server.port))
+    assert (summary.failed, summary.delivered) == (3, 1)
+    for message in runaway:
+        message.refresh_from_db()
+        assert message.status == MessageStatus.FAILED
+        assert message.error == (
+            "template 'thank-you' line 1: exceeded its limits: "
+            "over 2,000,000 loop iterations and calls"
+        )
+    other.refresh_from_db()
+    assert other.status == MessageStatus.DELIVERED
+
+
 @pytest.mark.parametrize("consent", ["unsubscribed", "no_marketing"])
 def test_customers_without_marketing_consent_are_skipped(
     store: Store, clock: VirtualClock, tmp_path: Path, consent: str

@@ -44,6 +44,7 @@ from markupsafe import Markup, escape
 
 from aftersale.messaging.mime import quoted_piece
 from aftersale.messaging.rendering.context import Constant
+from aftersale.messaging.rendering.limits import BoundedCode, check_written
 from aftersale.messaging.rendering.links import (
     ClickRedirects,
     add_pixel,
@@ -173,6 +174,7 @@ def collect_value(context: Any, value: Any) -> Any:
 def _collected_value(value: Any) -> Any:
     """`value`'s sentinel while a skeleton is rendered and it is a plain value (see
     collect_value), else `value` itself."""
+    check_written(value)
     collected = _collected.get()
     if collected is None or hasattr(value, "__html__") or type(value) is Constant:
         return value
@@ -216,6 +218,7 @@ def written_in_html(value: Any) -> Any:
                 _escaped_constants.clear()
             escaped = _escaped_constants[value] = escape(value)
         return escaped
+    check_written(value)
     collected = _collected.get()
     if collected is None or hasattr(value, "__html__"):
         return escape(value)
@@ -232,7 +235,7 @@ def written_in_text(value: Any) -> str:
 DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
-class FusedOutput(jinja_compiler.CodeGenerator):
+class FusedOutput(BoundedCode):
     """Jinja's code generator writing a `{{ }}` as one call,
     `environment.written_in_html(value)` (or `written_in_text`), instead of
     `escape(environment.finalize(context, value))`: Jinja's own code calls two
