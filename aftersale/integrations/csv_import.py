@@ -180,7 +180,10 @@ def _order_chunks(
     for row in rows:
         line, fields = row.line, RowFields(row.values, row.errors)
         report.rows_read += 1
-        order_id = fields.identifier("order_id", max_length=_max(Order, "external_id"))
+        # A line the csv module could not read has no values to name an order by.
+        order_id = row.values and fields.identifier(
+            "order_id", max_length=_max(Order, "external_id")
+        )
         if not order_id:
             report.errors.append((line, "; ".join(fields.errors)))
             continue

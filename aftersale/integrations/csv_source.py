@@ -171,7 +171,7 @@ def _csv_problem(error: csv.Error, spans_lines: bool) -> str:
         return f"a value is longer than {csv.field_size_limit()} characters{unclosed}"
     if "unexpected end of data" in text:
         return "a quote that is never closed"
-    return f"the line is not valid CSV ({text})"
+    return f"the line is not valid CSV: {text} (a quote without its closing quote?)"
 
 
 def _undecodable(columns: list[str], cells: list[str]) -> list[str]:
