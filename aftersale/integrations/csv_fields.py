@@ -10,11 +10,16 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
 from aftersale.lib.addresses import InvalidAddress, normalized_address
+from aftersale.lib.bounds import MAX_QUANTITY, MAX_STOCK, MIN_STOCK, amount_problem, moment_problem
 from aftersale.lib.currencies import is_currency_code
+from aftersale.lib.text import has_unprintable, single_line_text
 
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f"}
 _validate_url = URLValidator(schemes=["http", "https"])
+_CENT = Decimal("0.01")
+# How much of a bad value an error quotes: enough to find it, never a 128 KB cell.
+_SHOWN = 40
 
 
 @functools.cache
@@ -27,47 +32,65 @@ class RowFields:
     """Typed access to one CSV row; each accessor returns None (or "") for a bad or blank
     value and records why in `errors`."""
 
-    def __init__(self, row: dict[str | None, str | list[str] | None]) -> None:
-        self.row = row
-        self.errors: list[str] = []
-        if row.get(None):
-            self.errors.append("more values than there are columns")
+    def __init__(self, values: dict[str, str], errors: list[str] | None = None) -> None:
+        self.values = values
+        self.errors: list[str] = [] if errors is None else errors
 
-    def text(self, name: str, *, required: bool = False) -> str:
-        """The stripped value of column `name` ("" when blank or absent)."""
-        value = self.row.get(name)
-        text = value.strip() if isinstance(value, str) else ""
+    def text(self, name: str, *, required: bool = False, max_length: int | None = None) -> str:
+        """The value of column `name` on one line, control characters removed (lib.text),
+        "" when blank or absent; longer than `max_length` is an error."""
+        text = single_line_text(self.values.get(name) or "")
         if required and not text:
             self.errors.append(f"{name}: a value is required")
+        if max_length is not None and len(text) > max_length:
+            self._bad(name, f"{len(text)} characters is longer than the {max_length} allowed")
+            return ""
         return text
 
+    def identifier(self, name: str, *, max_length: int) -> str:
+        """A required id, stripped; blank, whitespace only, holding a control character or
+        longer than `max_length` is an error (an id is never changed to fit)."""
+        raw = self.values.get(name) or ""
+        if has_unprintable(raw) or single_line_text(raw) != raw.strip():
+            self._bad(name, f"{_shown(raw)} holds a control character")
+            return ""
+        return self.text(name, required=True, max_length=max_length)
+
     def decimal(self, name: str, *, required: bool = False) -> Decimal | None:
-        """A non-negative amount rounded to cents."""
+        """An amount of zero or more, rounded to cents, within lib.bounds.MAX_AMOUNT."""
         text = self.text(name, required=required)
         if not text:
             return None
         try:
             value = Decimal(text)
         except InvalidOperation:
-            self._bad(name, f"{text!r} is not a number")
+            self._bad(name, f"{_shown(text)} is not a number")
             return None
-        if not value.is_finite() or value < 0:
-            self._bad(name, f"{text!r} must be a number of zero or more")
+        rounded = value.quantize(_CENT) if value.is_finite() and abs(value) < 2**64 else value
+        if problem := amount_problem(rounded):
+            self._bad(name, f"{_shown(text)} {problem}")
             return None
-        return value.quantize(Decimal("0.01"))
+        return rounded
 
     def integer(self, name: str, *, required: bool = False) -> int | None:
-        """A whole number of zero or more."""
+        """A whole number from 0 to lib.bounds.MAX_QUANTITY."""
+        return self._whole(name, 0, MAX_QUANTITY, required=required)
+
+    def stock(self, name: str) -> int | None:
+        """A whole number within lib.bounds' stock range (negative: oversold), or None."""
+        return self._whole(name, MIN_STOCK, MAX_STOCK, required=False)
+
+    def _whole(self, name: str, low: int, high: int, *, required: bool) -> int | None:
         text = self.text(name, required=required)
         if not text:
             return None
         try:
             value = int(text)
         except ValueError:
-            self._bad(name, f"{text!r} is not a whole number")
+            self._bad(name, f"{_shown(text)} is not a whole number")
             return None
-        if value < 0:
-            self._bad(name, f"{text!r} must not be negative")
+        if not low <= value <= high:
+            self._bad(name, f"{_shown(text)} must lie between {low} and {high}")
             return None
         return value
 
@@ -79,9 +102,13 @@ class RowFields:
         try:
             value = dt.datetime.fromisoformat(text)
         except ValueError:
-            self._bad(name, f"{text!r} is not an ISO 8601 date/time")
+            self._bad(name, f"{_shown(text)} is not an ISO 8601 date/time")
             return None
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        if problem := moment_problem(value):
+            self._bad(name, f"{_shown(text)} {problem}")
+            return None
+        return value
 
     def email(self, name: str, *, required: bool = False) -> str:
         """A valid email address as lib.addresses stores it (lower-cased, IDNA domain)."""
@@ -91,18 +118,18 @@ class RowFields:
         try:
             return normalized_address(text)
         except InvalidAddress as error:
-            self.errors.append(f"{name}: {text[:100]!r} is {error}")
+            self._bad(name, f"{_shown(text)} is {error}")
             return ""
 
-    def url(self, name: str) -> str:
-        """An http(s) URL, or ""."""
-        text = self.text(name)
+    def url(self, name: str, *, max_length: int) -> str:
+        """An http(s) URL of at most `max_length` characters, or ""."""
+        text = self.text(name, max_length=max_length)
         if not text:
             return ""
         try:
             _validate_url(text)
         except ValidationError:
-            self.errors.append(f"{name}: {text!r} is not a valid http(s) URL")
+            self._bad(name, f"{_shown(text)} is not a valid http(s) URL")
             return ""
         return text
 
@@ -113,14 +140,14 @@ class RowFields:
             return default
         if text in _TRUE | _FALSE:
             return text in _TRUE
-        self.errors.append(f"{name}: {text!r} is not yes/no, true/false or 1/0")
+        self._bad(name, f"{_shown(text)} is not yes/no, true/false or 1/0")
         return default
 
     def time_zone(self, name: str) -> str:
         """An IANA time zone name such as Europe/Paris, or ""."""
         text = self.text(name)
         if text and text not in _time_zones():
-            self.errors.append(f"{name}: {text!r} is not an IANA time zone")
+            self._bad(name, f"{_shown(text)} is not an IANA time zone")
             return ""
         return text
 
@@ -128,9 +155,14 @@ class RowFields:
         """An ISO 4217 currency code, upper-cased, or ""."""
         text = self.text(name).upper()
         if text and not is_currency_code(text):
-            self.errors.append(f"{name}: {text!r} is not an ISO 4217 currency code")
+            self._bad(name, f"{_shown(text)} is not an ISO 4217 currency code")
             return ""
         return text
 
     def _bad(self, name: str, reason: str) -> None:
         self.errors.append(f"{name}: {reason}")
+
+
+def _shown(text: str) -> str:
+    """`text` quoted for an error message, cut to its start when long."""
+    return repr(text) if len(text) <= _SHOWN else f"{text[:_SHOWN]!r}... ({len(text)} characters)"

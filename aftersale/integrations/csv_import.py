@@ -1,24 +1,33 @@
 """Importing order history and the catalog from CSV files (columns: docs/csv-import.md).
 
 Files are streamed: only one chunk of orders or products is held in memory at a time.
-A bad line is reported with its line number and skipped; the good ones are kept.
+A bad line is reported with its line number and skipped; the good ones are kept. Every
+value is checked against what its column can store (lib.bounds, the models' lengths)
+before anything is written, so no value can fail the write of a whole chunk.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TextIO
 
+from django.db.models import Field, Model
+
+from aftersale.catalog.models import Product
 from aftersale.catalog.records import ProductRecord
 from aftersale.catalog.services import product_ids
+from aftersale.customers.models import Customer
 from aftersale.customers.records import CustomerRecord
 from aftersale.integrations.csv_fields import RowFields
+from aftersale.integrations.csv_source import CsvRow, read_rows
 from aftersale.integrations.services import receive_orders, receive_products
-from aftersale.orders.records import LineItemRecord, OrderRecord
+from aftersale.lib.bounds import amount_problem
+from aftersale.orders.models import Order
+from aftersale.orders.records import LineItemRecord, OrderRecord, lines_total
 from aftersale.stores.models import Store
 
 ORDER_COLUMNS = [
@@ -33,6 +42,29 @@ ORDER_COLUMNS = [
 ]
 PRODUCT_COLUMNS = ["product_id", "name"]
 _STAMPS = ["paid_at", "fulfilled_at", "delivered_at", "refunded_at", "cancelled_at"]
+_ORDER_READS = [
+    *ORDER_COLUMNS,
+    "last_name",
+    "product_name",
+    "category",
+    "status",
+    *_STAMPS,
+    "total",
+    "discount_codes",
+    "currency",
+    "time_zone",
+    "accepts_marketing",
+]
+_PRODUCT_READS = [
+    *PRODUCT_COLUMNS,
+    "category",
+    "department",
+    "brand",
+    "price",
+    "stock",
+    "image_url",
+    "url",
+]
 # A status given without its timestamp is taken to have happened when the order was placed.
 _STATUS_STAMP = {
     "placed": None,
@@ -48,8 +80,11 @@ Row = dict[str | None, str | list[str] | None]
 Progress = Callable[[], None]
 
 
-class CsvFormatError(ValueError):
-    """The file cannot be imported at all (e.g. a required column is missing)."""
+def _max(model: type[Model], name: str) -> int:
+    """The length the column behind `model.name` holds (PostgreSQL enforces it)."""
+    column = model._meta.get_field(name)
+    assert isinstance(column, Field) and column.max_length is not None
+    return column.max_length
 
 
 @dataclass
@@ -78,6 +113,7 @@ class _OrderDraft:
     items: list[LineItemRecord] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)
     rows: int = 0
+    line: int = 0
 
 
 def import_orders_csv(
@@ -92,12 +128,14 @@ def import_orders_csv(
     `receive_orders`, `chunk_size` orders at a time. An order with any bad line is skipped
     whole and each of its bad lines reported; a missing required column raises
     CsvFormatError before anything is imported. Re-importing a file is harmless."""
-    reader = _reader(stream, ORDER_COLUMNS)
+    rows = read_rows(stream, required=ORDER_COLUMNS, read=_ORDER_READS)
     report = ImportReport(kind="orders")
-    for drafts in _order_chunks(reader, chunk_size, report):
-        good = [d for d in drafts if not d.errors and d.record is not None]
+    for drafts in _order_chunks(rows, chunk_size, report):
         for draft in drafts:
+            if not draft.errors and (problem := _total_problem(draft)):
+                draft.errors.append((draft.line, problem))
             report.errors += draft.errors
+        good = [d for d in drafts if not d.errors and d.record is not None]
         report.skipped += len(drafts) - len(good)
         records = [_finish(d) for d in good]
         if records:
@@ -119,9 +157,9 @@ def import_products_csv(
     """Create or update the products of a products CSV (one row per product) through
     `receive_products`; blank cells keep the stored value. Bad rows are reported and
     skipped; a missing required column raises CsvFormatError before anything is imported."""
-    reader = _reader(stream, PRODUCT_COLUMNS)
+    rows = read_rows(stream, required=PRODUCT_COLUMNS, read=_PRODUCT_READS)
     report = ImportReport(kind="products")
-    for chunk in _product_chunks(reader, chunk_size, report):
+    for chunk in _product_chunks(rows, chunk_size, report):
         known = product_ids(store=store, external_ids=chunk)
         receive_products(store=store, records=list(chunk.values()))
         report.created += len(chunk.keys() - known.keys())
@@ -129,29 +167,23 @@ def import_products_csv(
         report.imported += len(chunk)
         if progress:
             progress()
+    report.errors.sort()
     return report
 
 
-def _reader(stream: TextIO, required: list[str]) -> csv.DictReader[str]:
-    reader = csv.DictReader(stream)
-    headers = [(h or "").strip().lower() for h in reader.fieldnames or []]
-    missing = [c for c in required if c not in headers]
-    if missing:
-        raise CsvFormatError(f"missing required column(s): {', '.join(missing)}")
-    reader.fieldnames = headers
-    return reader
-
-
 def _order_chunks(
-    reader: csv.DictReader[str], chunk_size: int, report: ImportReport
+    rows: Iterator[CsvRow], chunk_size: int, report: ImportReport
 ) -> Iterator[list[_OrderDraft]]:
     """Group adjacent rows into orders and yield them `chunk_size` orders at a time."""
     pending: dict[str, _OrderDraft] = {}
     done: set[str] = set()
-    for row in reader:
-        line, fields = reader.line_num, RowFields(row)  # type: ignore[arg-type]
+    for row in rows:
+        line, fields = row.line, RowFields(row.values, row.errors)
         report.rows_read += 1
-        order_id = fields.text("order_id", required=True)
+        # A line the csv module could not read has no values to name an order by.
+        order_id = row.values and fields.identifier(
+            "order_id", max_length=_max(Order, "external_id")
+        )
         if not order_id:
             report.errors.append((line, "; ".join(fields.errors)))
             continue
@@ -175,7 +207,8 @@ def _order_chunks(
 def _add_row(pending: dict[str, _OrderDraft], order_id: str, fields: RowFields, line: int) -> None:
     draft = pending.get(order_id)
     if draft is None:
-        draft = pending[order_id] = _OrderDraft(order_id, fields, _order(order_id, fields))
+        record = _order(order_id, fields)
+        draft = pending[order_id] = _OrderDraft(order_id, fields, record, line=line)
     else:
         _check_same_order(draft.first, fields)
     item = _line_item(fields)
@@ -189,10 +222,10 @@ def _add_row(pending: dict[str, _OrderDraft], order_id: str, fields: RowFields, 
 def _order(order_id: str, f: RowFields) -> OrderRecord | None:
     """The order-level fields, read from the order's first row."""
     customer = CustomerRecord(
-        external_id=f.text("customer_id", required=True),
+        external_id=f.identifier("customer_id", max_length=_max(Customer, "external_id")),
         email=f.email("email", required=True),
-        first_name=f.text("first_name"),
-        last_name=f.text("last_name"),
+        first_name=f.text("first_name", max_length=_max(Customer, "first_name")),
+        last_name=f.text("last_name", max_length=_max(Customer, "last_name")),
         time_zone=f.time_zone("time_zone"),
         accepts_marketing=f.boolean("accepts_marketing", default=True),
     )
@@ -228,18 +261,22 @@ def _check_same_order(first: RowFields, row: RowFields) -> None:
 
 
 def _line_item(f: RowFields) -> LineItemRecord | None:
-    product_id = f.text("product_id", required=True)
+    product_id = f.identifier("product_id", max_length=_max(Product, "external_id"))
     quantity = f.integer("quantity", required=True)
     unit_price = f.decimal("unit_price", required=True)
+    item = LineItemRecord(
+        product_external_id=product_id,
+        quantity=quantity or 0,
+        unit_price=unit_price or Decimal(0),
+        product_name=f.text("product_name", max_length=_max(Product, "name")),
+        category=f.text("category", max_length=_max(Product, "category")),
+    )
     if quantity is None or unit_price is None or not product_id:
         return None
-    return LineItemRecord(
-        product_external_id=product_id,
-        quantity=quantity,
-        unit_price=unit_price,
-        product_name=f.text("product_name"),
-        category=f.text("category"),
-    )
+    if problem := amount_problem(item.unit_price * item.quantity):
+        f.errors.append(f"unit_price: quantity times unit price {problem}")
+        return None
+    return item
 
 
 def _finish(draft: _OrderDraft) -> OrderRecord:
@@ -247,16 +284,24 @@ def _finish(draft: _OrderDraft) -> OrderRecord:
     return dataclasses.replace(draft.record, line_items=tuple(draft.items))
 
 
+def _total_problem(draft: _OrderDraft) -> str | None:
+    """Why the lines of a blank-total order add up to more than an order total holds."""
+    if draft.record is None or draft.record.total is not None:
+        return None
+    problem = amount_problem(lines_total(tuple(draft.items)))
+    return problem and f"the order's lines add up to an amount that {problem} (order skipped)"
+
+
 def _product_chunks(
-    reader: csv.DictReader[str], chunk_size: int, report: ImportReport
+    rows: Iterator[CsvRow], chunk_size: int, report: ImportReport
 ) -> Iterator[dict[str, ProductRecord]]:
     chunk: dict[str, ProductRecord] = {}
-    for row in reader:
+    for row in rows:
         report.rows_read += 1
-        fields = RowFields(row)  # type: ignore[arg-type]
+        fields = RowFields(row.values, row.errors)
         record = _product(fields)
         if fields.errors or record is None:
-            report.errors.append((reader.line_num, "; ".join(fields.errors)))
+            report.errors.append((row.line, "; ".join(fields.errors)))
             continue
         report.rows_imported += 1
         chunk[record.external_id] = record
@@ -269,26 +314,15 @@ def _product_chunks(
 
 def _product(f: RowFields) -> ProductRecord | None:
     record = ProductRecord(
-        external_id=f.text("product_id", required=True),
-        name=f.text("name", required=True),
-        category=f.text("category"),
-        department=f.text("department"),
-        brand=f.text("brand"),
+        external_id=f.identifier("product_id", max_length=_max(Product, "external_id")),
+        name=f.text("name", required=True, max_length=_max(Product, "name")),
+        category=f.text("category", max_length=_max(Product, "category")),
+        department=f.text("department", max_length=_max(Product, "department")),
+        brand=f.text("brand", max_length=_max(Product, "brand")),
         price=f.decimal("price"),
-        stock=_stock(f),
-        image_url=f.url("image_url"),
-        url=f.url("url"),
+        # Stock may legitimately be negative (oversold), so it is not read as a count.
+        stock=f.stock("stock"),
+        image_url=f.url("image_url", max_length=_max(Product, "image_url")),
+        url=f.url("url", max_length=_max(Product, "url")),
     )
     return None if f.errors else record
-
-
-def _stock(f: RowFields) -> int | None:
-    # Stock may legitimately be negative (oversold), so it is not read as a count.
-    text = f.text("stock")
-    if not text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        f.errors.append(f"stock: {text!r} is not a whole number")
-        return None

@@ -8,11 +8,8 @@ import pytest
 
 from aftersale.catalog.models import Product
 from aftersale.customers.models import Customer
-from aftersale.integrations.csv_import import (
-    CsvFormatError,
-    import_orders_csv,
-    import_products_csv,
-)
+from aftersale.integrations.csv_import import import_orders_csv, import_products_csv
+from aftersale.integrations.csv_source import CsvFormatError
 from aftersale.orders.models import LineItem, Order, OrderStatus
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
@@ -196,3 +193,179 @@ def test_a_currency_that_is_not_iso_4217_is_reported_and_the_other_orders_kept(s
     assert [line for line, _ in report.errors] == [3]
     assert "currency: 'XYZ' is not an ISO 4217 currency code" in report.errors[0][1]
     assert list(Order.objects.values_list("external_id", "currency")) == [("1", "EUR")]
+
+
+ITEMS_HEADER = "order_id,customer_id,email,first_name,placed_at,product_id,quantity,unit_price"
+
+
+def _item_row(n: int, **changes: str) -> str:
+    """A good row of ITEMS_HEADER for order n, with `changes` to its columns."""
+    values = {
+        "order_id": str(n),
+        "customer_id": f"c{n}",
+        "email": f"c{n}@example.com",
+        "first_name": "C",
+        "placed_at": "2024-03-01",
+        "product_id": f"p{n}",
+        "quantity": "1",
+        "unit_price": "5",
+    }
+    return ",".join({**values, **changes}.values())
+
+
+def _order_file(rows: list[str], header: str = ITEMS_HEADER) -> io.StringIO:
+    return io.StringIO(header + "\n" + "\n".join(rows) + "\n")
+
+
+def test_a_1500_order_file_with_an_out_of_range_quantity_on_order_10_keeps_the_1499_others(
+    store,
+):
+    rows = [f"{n},c{n},c{n}@example.com,C,2024-03-01,p1,1,5" for n in range(1, 1501)]
+    rows[9] = "10,c10,c10@example.com,C,2024-03-01,p1,9223372036854775808,5"
+
+    report = import_orders_csv(store=store, stream=_order_file(rows), now=T0)
+
+    assert [line for line, _ in report.errors] == [11]
+    assert "quantity: '9223372036854775808' must lie between 0 and" in report.errors[0][1]
+    assert (report.imported, report.skipped) == (1499, 1)
+    assert Order.objects.filter(store=store).count() == 1499
+    assert not Order.objects.filter(external_id="10").exists()
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("quantity", "9223372036854775808", "quantity: '9223372036854775808' must lie between"),
+        ("unit_price", "12345678901234.50", "unit_price: '12345678901234.50' must be at most"),
+        ("unit_price", "1e999999", "unit_price: '1e999999' must be at most"),
+        ("unit_price", "sNaN", "unit_price: 'sNaN' not a number"),
+        ("total", "10000000000", "total: '10000000000' must be at most"),
+        ("placed_at", "9999-12-31T23:00-14:00", "placed_at: '9999-12-31T23:00-14:00' must lie"),
+        ("placed_at", "0001-01-01T01:00+14:00", "placed_at: '0001-01-01T01:00+14:00' must lie"),
+        ("delivered_at", "9999-12-31T23:59:59-12:00", "delivered_at: '9999-12-31T23:59:59-12"),
+        ("order_id", "o" * 101, "order_id: 101 characters is longer than the 100 allowed"),
+        ("customer_id", "c" * 101, "customer_id: 101 characters is longer than the 100"),
+        ("product_id", "p" * 101, "product_id: 101 characters is longer than the 100"),
+        ("first_name", "A" * 101, "first_name: 101 characters is longer than the 100"),
+        ("last_name", "A" * 101, "last_name: 101 characters is longer than the 100"),
+        ("product_name", "N" * 301, "product_name: 301 characters is longer than the 300"),
+        ("category", "K" * 201, "category: 201 characters is longer than the 200"),
+    ],
+)
+def test_a_value_beyond_what_its_column_stores_is_a_bad_line_and_the_other_orders_are_kept(
+    store, column, value, reason
+):
+    header = ITEMS_HEADER + ",total,delivered_at,last_name,product_name,category"
+    good = "{n},c{n},c{n}@example.com,C,2024-03-01,p{n},2,5,,,,,"
+    values = dict(zip(header.split(","), good.format(n=2).split(","), strict=True))
+    values[column] = value
+
+    report = import_orders_csv(
+        store=store,
+        stream=_order_file([good.format(n=1), ",".join(values.values()), good.format(n=3)], header),
+        now=T0,
+    )
+
+    assert [line for line, _ in report.errors] == [3]
+    assert reason in report.errors[0][1]
+    assert set(Order.objects.values_list("external_id", flat=True)) == {"1", "3"}
+    assert set(Customer.objects.values_list("external_id", flat=True)) == {"c1", "c3"}
+    assert set(Product.objects.values_list("external_id", flat=True)) == {"p1", "p3"}
+
+
+def test_lines_adding_up_beyond_the_largest_total_skip_their_order_whole(store):
+    rows = [
+        "1,c1,a@example.com,A,2024-03-01,p1,1000,9999999.99",
+        "2,c2,b@example.com,B,2024-03-01,p1,1000,9999999.99",
+        "2,c2,b@example.com,B,2024-03-01,p2,1000,9999999.99",
+    ]
+
+    report = import_orders_csv(store=store, stream=_order_file(rows), now=T0)
+
+    assert [line for line, _ in report.errors] == [3]
+    assert "lines add up to an amount that must be at most 9999999999.99" in report.errors[0][1]
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["1"]
+    assert LineItem.objects.count() == 1
+
+
+def test_control_characters_in_names_are_removed_before_they_are_stored(store):
+    header = ITEMS_HEADER + ",last_name,product_name,category"
+    row = "1,c1,a@example.com,A\x00da\x1b,2024-03-01,p1,1,5,Love\x0blace,Mu\x01g\ufffe,Ki\x85tchen"
+
+    report = import_orders_csv(store=store, stream=_order_file([row], header), now=T0)
+
+    assert report.errors == []
+    customer = Customer.objects.get()
+    assert (customer.first_name, customer.last_name) == ("Ada", "Love lace")
+    product = Product.objects.get()
+    assert (product.name, product.category) == ("Mug", "Ki tchen")
+
+
+@pytest.mark.parametrize("column", ["order_id", "customer_id", "product_id"])
+@pytest.mark.parametrize("bad_id", ["10\x0001", "\x1b[31m", "a\ufffe", "\x0b7"])
+def test_an_id_holding_a_control_character_is_a_bad_line_saying_so(store, column, bad_id):
+    rows = [_item_row(1), _item_row(2, **{column: bad_id})]
+
+    report = import_orders_csv(store=store, stream=_order_file(rows), now=T0)
+
+    assert [line for line, _ in report.errors] == [3]
+    assert f"{column}: {bad_id!r} holds a control character" in report.errors[0][1]
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["1"]
+    assert list(Customer.objects.values_list("external_id", flat=True)) == ["c1"]
+    assert list(Product.objects.values_list("external_id", flat=True)) == ["p1"]
+
+
+@pytest.mark.parametrize("column", ["order_id", "customer_id", "product_id"])
+def test_blank_or_whitespace_only_ids_are_bad_lines_and_never_stored_as_empty(store, column):
+    blanks = ["", "   ", "\u3000", "\u00a0 "]
+    rows = [_item_row(n, **{column: blank}) for n, blank in enumerate(blanks, start=1)]
+
+    report = import_orders_csv(store=store, stream=_order_file(rows), now=T0)
+
+    assert [line for line, _ in report.errors] == [2, 3, 4, 5]
+    assert all(f"{column}: a value is required" in reason for _, reason in report.errors)
+    assert not Order.objects.exists() and not Customer.objects.exists()
+    assert not Product.objects.exists()
+
+
+def test_blank_or_whitespace_only_product_ids_are_bad_lines_in_a_products_file(store):
+    csv_text = "product_id,name\n   ,Mug\n,Tea\np1,Pot\n\u00a0,Cup\n"
+
+    report = import_products_csv(store=store, stream=io.StringIO(csv_text))
+
+    assert [line for line, _ in report.errors] == [2, 3, 5]
+    assert list(Product.objects.values_list("external_id", flat=True)) == ["p1"]
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ("p2,Tea,9223372036854775808,", "stock: '9223372036854775808' must lie between"),
+        ("p2,Tea,-2147483649,", "stock: '-2147483649' must lie between"),
+        ("p2,Tea,,10000000000", "price: '10000000000' must be at most 9999999999.99"),
+        ("p2," + "T" * 301 + ",,", "name: 301 characters is longer than the 300 allowed"),
+        ("p2\x00,Tea,,", "product_id: 'p2\\x00' holds a control character"),
+    ],
+)
+def test_a_product_value_beyond_what_its_column_stores_is_a_bad_line(store, row, reason):
+    csv_text = f"product_id,name,stock,price\np1,Mug,-3,1\n{row}\np3,Pot,2147483647,0\n"
+
+    report = import_products_csv(store=store, stream=io.StringIO(csv_text))
+
+    assert [line for line, _ in report.errors] == [3]
+    assert reason in report.errors[0][1]
+    assert dict(Product.objects.values_list("external_id", "stock")) == {
+        "p1": -3,
+        "p3": 2147483647,
+    }
+
+
+def test_an_overlong_product_url_is_a_bad_line(store):
+    url = "https://shop.example.com/" + "a" * 480
+    csv_text = f"product_id,name,url,image_url\np1,Mug,{url},\np2,Tea,,{url}\np3,Pot,,\n"
+
+    report = import_products_csv(store=store, stream=io.StringIO(csv_text))
+
+    assert [line for line, _ in report.errors] == [2, 3]
+    assert "url: 505 characters is longer than the 500 allowed" in report.errors[0][1]
+    assert list(Product.objects.values_list("external_id", flat=True)) == ["p3"]

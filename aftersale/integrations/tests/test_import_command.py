@@ -60,3 +60,31 @@ def test_an_unknown_store_is_refused(store, tmp_path):
 
     with pytest.raises(CommandError, match="no store with slug"):
         _run("orders", str(path), "--store", "nope")
+
+
+def test_a_latin1_file_reports_its_lines_that_are_not_utf8_and_keeps_the_others(store, tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_bytes(
+        (
+            "order_id,customer_id,email,first_name,placed_at,product_id,quantity,unit_price\n"
+            "1,c1,a@example.com,Ada,2024-03-01,p1,1,5\n"
+            "2,c2,b@example.com,Zoë,2024-03-01,p1,1,5\n"
+        ).encode("latin-1")
+    )
+    out = io.StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("import", "orders", str(path), stdout=out)
+
+    assert "line 3: first_name: byte 0xEB cannot be decoded; save the file as UTF-8" in (
+        out.getvalue()
+    )
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["1"]
+
+
+def test_a_utf16_file_with_its_byte_order_mark_is_imported(store, tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text("product_id,name\np1,Crème\n", encoding="utf-16")
+
+    assert "1 products (1 new" in _run("products", str(path))
+    assert Product.objects.get(store=store).name == "Crème"

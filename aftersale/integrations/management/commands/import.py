@@ -1,6 +1,5 @@
 """`aftersale import orders|products FILE.csv [--store SLUG]`: load history from CSV."""
 
-import io
 from argparse import ArgumentParser
 from pathlib import Path
 from typing import IO, Any, cast
@@ -9,12 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from aftersale.integrations.csv_import import (
-    CsvFormatError,
-    ImportReport,
-    import_orders_csv,
-    import_products_csv,
-)
+from aftersale.integrations.csv_import import ImportReport, import_orders_csv, import_products_csv
+from aftersale.integrations.csv_source import CsvFormatError, open_csv
 from aftersale.lib import clock
 from aftersale.lib.checks import CHECKS_BUT_URLS
 from aftersale.stores.commands import store_for_command
@@ -71,7 +66,7 @@ def _run(kind: str, store: Store, path: Path, console: Console) -> ImportReport:
     )
     with path.open("rb") as raw, Progress(*columns, console=console) as bar:
         task = bar.add_task(kind, total=path.stat().st_size)
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        text = open_csv(raw)
 
         def advance() -> None:
             bar.update(task, completed=raw.tell())
