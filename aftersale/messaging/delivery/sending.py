@@ -91,8 +91,8 @@ def send_queued_messages(
     template cannot render, or it cannot be sent at all) or skipped (suppressed, or no
     marketing consent). When the server cannot be used (unreachable, or refusing our
     sender or account: `summary.fault` says how) the rest of the pass stays due as it
-    was, no attempt counted: the caller pauses sending. No message is lost or sent twice by one pass, and each status change applies only
-    while we still hold its claim."""
+    was, no attempt counted: the caller pauses sending. No message is lost or sent twice
+    by one pass, and each status change applies only while we still hold its claim."""
     messages = claim_due_messages(now=now, limit=limit, store=store, worker_id=worker_id)
     summary = SendSummary()
     if not messages:

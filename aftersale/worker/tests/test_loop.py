@@ -27,7 +27,6 @@ from aftersale.worker.loop import (
     run_worker,
 )
 
-
 CONFIG = WorkerSettings(worker_id="w", batch_size=10, idle_seconds=0)
 
 
@@ -158,3 +157,18 @@ def test_sending_pauses_double_with_each_fault_in_a_row_up_to_a_cap() -> None:
     lengths = [pause.after_fault(at=T0) for _ in range(40)]
     assert lengths[:3] == [SEND_PAUSE_FIRST, 2 * SEND_PAUSE_FIRST, 4 * SEND_PAUSE_FIRST]
     assert lengths[-1] == SEND_PAUSE_MAX and max(lengths) == SEND_PAUSE_MAX
+
+
+def test_recipient_refusal_still_fails_only_that_message(
+    store: Store, clock: VirtualClock, relay: SenderRefusingHandler
+) -> None:
+    relay.senders_left = 0  # the relay takes our sender...
+    relay.reply, relay.remaining = "550 5.1.1 No such mailbox", 1  # ...not the first address
+    refused, *others = _queue_three(store, clock)
+    totals = WorkerTotals()
+    with use_clock(clock):
+        run_pass(config=CONFIG, totals=totals)
+    refused.refresh_from_db()
+    assert refused.status == MessageStatus.BOUNCED and "RCPT: 550 5.1.1" in refused.error
+    assert [Message.objects.get(pk=m.pk).status for m in others] == ["delivered"] * 2
+    assert totals.sending_pause == SendingPause()  # no pause: the relay is fine
