@@ -11,14 +11,14 @@ import datetime as dt
 import gc
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import DatabaseError, connection
 
 from aftersale.flows.scheduler import run_due_enrollments
 from aftersale.flows.services import enroll_timed_occasions
 from aftersale.lib.clock import now
-from aftersale.messaging.delivery.sending import send_queued_messages
+from aftersale.messaging.delivery.sending import SendSummary, send_queued_messages
 from aftersale.recommendations.services import fit_due_stores
 
 logger = logging.getLogger(__name__)
@@ -26,6 +26,11 @@ logger = logging.getLogger(__name__)
 # Timed triggers and the daily fit scan whole tables by date; passes run back to back
 # while a backlog drains, and these need not run more often than this.
 PERIODIC_EVERY = dt.timedelta(minutes=1)
+# After a transport fault (the mail server down, or refusing our sender or account)
+# sending pauses this long, doubled with each fault in a row up to SEND_PAUSE_MAX: a
+# relay fixed in minutes is used again soon, a long outage costs a pass per 15 minutes.
+SEND_PAUSE_FIRST = dt.timedelta(seconds=30)
+SEND_PAUSE_MAX = dt.timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,22 @@ class WorkerSettings:
     worker_id: str
     batch_size: int
     idle_seconds: float = 2.0
+
+
+@dataclass
+class SendingPause:
+    """Sending held back after transport faults: until when, after how many in a row."""
+
+    until: dt.datetime | None = None
+    faults: int = 0
+
+    def after_fault(self, *, at: dt.datetime) -> dt.timedelta:
+        """Count one more transport fault in a row and hold sending from `at` for
+        SEND_PAUSE_FIRST, doubled per earlier fault, at most SEND_PAUSE_MAX; return that."""
+        self.faults += 1
+        length = min(SEND_PAUSE_FIRST * 2 ** min(self.faults - 1, 16), SEND_PAUSE_MAX)
+        self.until = at + length
+        return length
 
 
 @dataclass
@@ -50,17 +71,18 @@ class WorkerTotals:
     errors: int = 0
     # When this worker last ran the timed triggers and the fit check.
     periodic_at: dt.datetime | None = None
+    sending_pause: SendingPause = field(default_factory=SendingPause)
 
 
 def run_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
     """One scheduler pass at the clock's current time: start the flows whose timed
     triggers (abandoned checkouts, birthdays, dormant customers...) fell due, claim and
-    advance a batch of due enrollments, then claim and send a batch of due emails. Adds
-    to `totals` and returns whether the pass found any work. The timed triggers and the
-    daily fit run at most once per PERIODIC_EVERY."""
+    advance a batch of due enrollments, then claim and send a batch of due emails unless
+    sending is paused (`_send`). Adds to `totals` and returns whether the pass found any
+    work. The timed triggers and the daily fit run at most once per PERIODIC_EVERY."""
     enrolled = _periodic_work(config=config, totals=totals)
     steps = run_due_enrollments(now=now(), limit=config.batch_size, worker_id=config.worker_id)
-    sends = send_queued_messages(now=now(), limit=config.batch_size, worker_id=config.worker_id)
+    sends = _send(config=config, pause=totals.sending_pause)
     totals.passes += 1
     totals.enrolled += enrolled
     totals.advanced += steps.claimed
@@ -79,6 +101,31 @@ def run_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
             *(sends.delivered, sends.bounced, sends.deferred, sends.failed, sends.skipped),
         )
     return busy
+
+
+def _send(*, config: WorkerSettings, pause: SendingPause) -> SendSummary:
+    """Claim and send a batch of due emails, unless `pause` still holds. A transport
+    fault (the emails stay queued, none counted against) pauses sending, SEND_PAUSE_FIRST
+    doubled per fault in a row up to SEND_PAUSE_MAX, and the operator is told once per
+    pause, with what the server said; a later pass that sends ends the pause."""
+    moment = now()
+    if pause.until is not None and moment < pause.until:
+        return SendSummary()
+    sends = send_queued_messages(now=moment, limit=config.batch_size, worker_id=config.worker_id)
+    if sends.fault:
+        length = pause.after_fault(at=moment)
+        logger.warning(
+            "worker %s: sending paused for %d s (transport fault %d in a row; the emails "
+            "stay queued, none is failed or counted for it): %s",
+            *(config.worker_id, length.total_seconds(), pause.faults, sends.fault),
+        )
+    elif pause.faults and sends.total:
+        logger.warning(
+            "worker %s: sending resumed after %d transport faults in a row",
+            *(config.worker_id, pause.faults),
+        )
+        pause.until, pause.faults = None, 0  # the next fault pauses briefly again
+    return sends
 
 
 def _periodic_work(*, config: WorkerSettings, totals: WorkerTotals) -> int:

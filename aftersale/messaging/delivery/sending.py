@@ -66,6 +66,9 @@ class SendSummary:
     deferred: int = 0
     failed: int = 0
     skipped: int = 0
+    # Why the transport could not be used (no connection, our sender or account refused):
+    # the pass stopped there and its emails stay due; "" when it could.
+    fault: str = ""
 
     def add(self, status: str) -> None:
         """Count one message's outcome (a MessageStatus value, or "deferred")."""
@@ -94,9 +97,10 @@ def send_queued_messages(
     of the address: suppressed), deferred for a later retry with exponential backoff (a
     temporary refusal or a dropped connection; failed after MAX_ATTEMPTS), failed (its
     template cannot render, or it cannot be sent at all) or skipped (suppressed, or no
-    marketing consent). When the server cannot be reached the rest of the pass waits.
-    No message is lost or sent twice by one pass, and each status change applies only
-    while we still hold its claim."""
+    marketing consent). When the server cannot be used (unreachable, or refusing our
+    sender or account: `summary.fault` says how) the rest of the pass stays due as it
+    was, no attempt counted: the caller pauses sending. No message is lost or sent twice
+    by one pass, and each status change applies only while we still hold its claim."""
     messages = claim_due_messages(now=now, limit=limit, store=store, worker_id=worker_id)
     summary = SendSummary()
     if not messages:
@@ -104,10 +108,10 @@ def send_queued_messages(
     transport = _transport_for(connection)
     try:
         for start in range(0, len(messages), SEND_CHUNK):
-            reachable = _send_chunk(
+            _send_chunk(
                 messages[start : start + SEND_CHUNK], transport=transport, now=now, summary=summary
             )
-            if not reachable:
+            if summary.fault:
                 rest = messages[start + SEND_CHUNK :]
                 write_updates([(message, {}) for message in rest])  # they stay due
                 summary.deferred += len(rest)
@@ -143,9 +147,9 @@ def _send_chunk(
     transport: Transport[Any, Any],
     now: dt.datetime,
     summary: SendSummary,
-) -> bool:
-    """Render, send and record `messages`; False when the server could not be reached
-    (those not handed over stay due)."""
+) -> None:
+    """Render, send and record `messages`; when the server cannot be used, say why in
+    `summary.fault` (those not handed over stay due)."""
     updates: list[Update] = []
     ready: list[tuple[Message, RenderedEmail, OutgoingEmail]] = []
     suppressed = suppression_reasons(messages)
@@ -183,17 +187,14 @@ def _send_chunk(
         results = transport.send(rendered_emails(), on_result=record_if_accepted)
     # Emails the transport did not take (it lost the server) stay due as they are.
     updates += [(message, {}) for message in unsent]
-    reachable = True
     for (message, rendered, outgoing), result in zip(ready, results, strict=True):
         if result.outcome is Outcome.ACCEPTED:
             continue
-        if result.outcome is Outcome.UNREACHABLE:
-            # One attempt counts against the first (so a dead relay fails messages in
-            # the end); the others were never tried and stay due as they are.
-            updates.append(
-                deferred(message, now=now, error=result.detail) if reachable else (message, {})
-            )
-            reachable = False
+        if result.outcome is Outcome.UNAVAILABLE:
+            # A transport fault, not the email's: it stays due as it is, and the caller
+            # pauses sending until the server can be used again.
+            updates.append((message, {}))
+            summary.fault = summary.fault or result.detail
             continue
         updates.append(
             _after_send(message, rendered, outgoing, result, transport=transport, now=now)
@@ -201,7 +202,6 @@ def _send_chunk(
     write_updates(updates)
     for _, fields in updates + recorded:
         summary.add(fields.get("status", "deferred"))
-    return reachable
 
 
 class _RunawayTemplates:

@@ -3,10 +3,13 @@ stand-in for an email service behind anymail."""
 
 from __future__ import annotations
 
+import json
 import ssl
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +69,26 @@ class RefusingHandler:
         return [_to_header(content) for _, content in self.received]
 
 
+class SenderRefusingHandler(RefusingHandler):
+    """Answers MAIL FROM with `reply` for the first `times` senders (a relay that does
+    not take our sender until its operator fixes it), noting each one refused; then
+    answers like RefusingHandler."""
+
+    def __init__(self, reply: str, times: int, **options: Any) -> None:
+        super().__init__(**options)
+        self.sender_reply, self.senders_left = reply, times
+        self.refused_senders: list[str] = []
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if self.senders_left > 0:
+            self.senders_left -= 1
+            self.refused_senders.append(address)
+            return self.sender_reply
+        return await super().handle_MAIL(server, session, envelope, address, options)
+
+
 class DroppingHandler(RefusingHandler):
     """Takes the content of the first `times` messages, then closes the connection
     without answering and without keeping them (a server dying before it took
@@ -99,6 +122,36 @@ class ScriptedEsp(AnymailTestBackend):
             status = AnymailRecipientStatus(message_id=f"esp-{recipient}", status="queued")
             message.anymail_test_response = {"recipient_status": {recipient: status}}
         return super().post_to_esp(payload, message)
+
+
+@contextmanager
+def replaying_esp(status: int, body: dict[str, Any]) -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on 127.0.0.1 that answers every POST with a recorded email
+    service response (`status`, JSON `body`); yields its base URL and the paths posted."""
+    posted: list[str] = []
+
+    class Replay(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            posted.append(self.path)
+            content = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the test says what matters
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Replay)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", posted
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _to_header(content: bytes) -> str:

@@ -18,17 +18,24 @@ from aftersale.messaging.delivery.transports.config import (
     esp_options,
     esp_settings,
 )
-from aftersale.messaging.delivery.transports.esp import METADATA_KEY, AnymailTransport
+from aftersale.messaging.delivery.transports.esp import (
+    METADATA_KEY,
+    AnymailTransport,
+    BackendTransport,
+)
 from aftersale.messaging.mime import Email
 from aftersale.messaging.models import MessageStatus
 from aftersale.messaging.tests.smtp_servers import (
     DroppingHandler,
     RefusingHandler,
     ScriptedEsp,
+    SenderRefusingHandler,
     authenticator,
+    replaying_esp,
     self_signed_certificate,
     server_tls_context,
     serving,
+    smtp_connection,
     smtp_transport,
 )
 
@@ -104,7 +111,7 @@ def test_a_421_defers_that_email_and_the_transport_reconnects_for_the_rest() -> 
     assert handler.recipients() == ["buyer1@example.org", "buyer2@example.org"]
 
 
-def test_an_unreachable_server_fails_the_first_email_and_takes_no_more() -> None:
+def test_an_unreachable_server_leaves_the_first_email_unavailable_and_takes_no_more() -> None:
     with serving(RefusingHandler()) as port:
         pass  # nobody listens there any more
     taken: list[int] = []
@@ -115,8 +122,94 @@ def test_an_unreachable_server_fails_the_first_email_and_takes_no_more() -> None
             yield outgoing(n)
 
     results = smtp_transport(port).send(emails())
-    assert [r.outcome for r in results] == [Outcome.UNREACHABLE]
+    assert [r.outcome for r in results] == [Outcome.UNAVAILABLE]
     assert taken == [0]  # the others were never built, and stay due
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_refused_sender_stops_the_batch_unavailable_and_blames_no_email(
+    pipelining: bool,
+) -> None:
+    handler = SenderRefusingHandler("550 5.7.1 Relaying denied", times=1, pipelining=pipelining)
+    taken: list[int] = []
+
+    def emails() -> Iterator[OutgoingEmail]:
+        for n in range(4):
+            taken.append(n)
+            yield outgoing(n)
+
+    with serving(handler) as port:
+        transport = smtp_transport(port)
+        refused = transport.send(emails())
+        retried = transport.send([outgoing(n) for n in range(2)])  # the relay was fixed
+        transport.close()
+    assert {r.outcome for r in refused} == {Outcome.UNAVAILABLE} and len(refused) == len(taken)
+    assert taken == [0, 1]  # the one refused, and the next built while it was sent
+    expected = "MAIL FROM:<hello@shop.example.com> refused: 550 5.7.1 Relaying denied"
+    assert all(expected in r.detail for r in refused)
+    assert [r.outcome for r in retried] == [Outcome.ACCEPTED] * 2
+    assert handler.refused_senders == ["hello@shop.example.com"]
+
+
+def test_through_a_django_smtp_backend_a_refused_sender_is_unavailable_not_a_bounce() -> None:
+    handler = SenderRefusingHandler("550 5.7.1 Relaying denied", times=1)
+    with serving(handler) as port:
+        transport = BackendTransport(smtp_connection(port))
+        results = transport.send([outgoing(n) for n in range(3)])
+        transport.close()
+    assert [r.outcome for r in results] == [Outcome.UNAVAILABLE]  # the rest not tried
+    assert "MAIL FROM:<hello@shop.example.com> refused: 550 5.7.1 Relaying denied" in (
+        results[0].detail
+    )
+
+
+# Postmark's recorded answers (its API reference, "Error codes").
+POSTMARK_BAD_TOKEN = (
+    401,
+    {"ErrorCode": 10, "Message": "Request does not contain a valid Server token."},
+)
+POSTMARK_NO_SENDER_SIGNATURE = (
+    422,
+    {
+        "ErrorCode": 400,
+        "Message": "The 'From' address you supplied (hello@shop.example.com) is not a Sender "
+        "Signature on your account. Please add and confirm this address in order to be able "
+        "to use it in the 'From' field of your messages.",
+    },
+)
+POSTMARK_INACTIVE_RECIPIENT = (
+    422,
+    {
+        "ErrorCode": 406,
+        "Message": "You tried to send to a recipient that has been marked as inactive.\n"
+        "Found inactive addresses: buyer0@example.org.\nInactive recipients are ones that "
+        "have generated a hard bounce, a spam complaint, or a manual suppression.",
+    },
+)
+
+
+@pytest.mark.parametrize(
+    "recorded", [POSTMARK_BAD_TOKEN, POSTMARK_NO_SENDER_SIGNATURE], ids=["token", "signature"]
+)
+def test_an_email_service_refusing_the_account_is_unavailable_not_a_failure(
+    recorded: tuple[int, dict[str, object]],
+) -> None:
+    status, body = recorded
+    with replaying_esp(status, body) as (url, posted):
+        transport = AnymailTransport.for_esp("postmark", server_token="wrong", api_url=url)
+        results = transport.send([outgoing(n) for n in range(3)])
+    assert [r.outcome for r in results] == [Outcome.UNAVAILABLE]  # the rest not tried
+    assert posted == ["/email"]
+    assert str(status) in results[0].detail and str(body["Message"])[:40] in results[0].detail
+
+
+def test_an_email_service_refusing_the_recipient_still_rejects_only_that_email() -> None:
+    with replaying_esp(*POSTMARK_INACTIVE_RECIPIENT) as (url, posted):
+        transport = AnymailTransport.for_esp("postmark", server_token="token", api_url=url)
+        results = transport.send([outgoing(n) for n in range(2)])
+    # The same recorded answer to both names buyer0 only: the other one went ("unknown").
+    assert [r.outcome for r in results] == [Outcome.REJECTED, Outcome.ACCEPTED]
+    assert len(posted) == 2
 
 
 def test_each_email_is_built_while_the_relay_takes_in_the_ones_before() -> None:
@@ -175,8 +268,8 @@ def test_starttls_and_auth(certificate: tuple[Path, Path]) -> None:
         assert good.send([outgoing(0)])[0].outcome is Outcome.ACCEPTED
         refused = wrong.send([outgoing(1)])[0]
         no_tls = plain.send([outgoing(2)])[0]
-    assert refused.outcome is Outcome.UNREACHABLE and "AUTH refused: 535" in refused.detail
-    assert no_tls.outcome is Outcome.UNREACHABLE  # AUTH is only offered after STARTTLS
+    assert refused.outcome is Outcome.UNAVAILABLE and "AUTH refused: 535" in refused.detail
+    assert no_tls.outcome is Outcome.UNAVAILABLE  # AUTH is only offered after STARTTLS
     assert handler.recipients() == ["buyer0@example.org"]
 
 
@@ -190,7 +283,7 @@ def test_tls_from_the_first_byte_and_an_untrusted_certificate_is_refused(
         untrusted = smtp_transport(port, security="tls").send([outgoing(1)])[0]
     assert trusted.outcome is Outcome.ACCEPTED
     assert (
-        untrusted.outcome is Outcome.UNREACHABLE and "CERTIFICATE_VERIFY_FAILED" in untrusted.detail
+        untrusted.outcome is Outcome.UNAVAILABLE and "CERTIFICATE_VERIFY_FAILED" in untrusted.detail
     )
     assert handler.recipients() == ["buyer0@example.org"]
 

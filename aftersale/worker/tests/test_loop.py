@@ -3,12 +3,29 @@ flows' test_triggers and test_scheduler, and under kills in test_crash)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
+import logging
 import threading
+from collections.abc import Iterator
 
 import pytest
+from pytest_django.fixtures import Settings
 
-from aftersale.worker.loop import WorkerSettings, run_worker
+from aftersale.lib.clock import VirtualClock, use_clock
+from aftersale.messaging.models import Message, MessageStatus, Suppression
+from aftersale.messaging.tests.factories import make_scenario
+from aftersale.messaging.tests.smtp_servers import SenderRefusingHandler, serving
+from aftersale.stores.models import Store
+from aftersale.worker.loop import (
+    SEND_PAUSE_FIRST,
+    SEND_PAUSE_MAX,
+    SendingPause,
+    WorkerSettings,
+    WorkerTotals,
+    run_pass,
+    run_worker,
+)
 
 CONFIG = WorkerSettings(worker_id="w", batch_size=10, idle_seconds=0)
 
@@ -51,3 +68,107 @@ def test_a_single_pass_worker_freezes_nothing(unfrozen) -> None:
 
     assert totals.passes == 1
     assert gc.get_freeze_count() == 0
+
+
+T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
+RELAY_REFUSAL = "550 5.7.1 Sender address rejected: not owned by the authenticated user"
+
+
+@pytest.fixture
+def relay(settings: Settings) -> Iterator[SenderRefusingHandler]:
+    """A real SMTP relay on 127.0.0.1, the configured transport, refusing our sender
+    (MAIL FROM) with RELAY_REFUSAL twice, then accepting."""
+    handler = SenderRefusingHandler(RELAY_REFUSAL, times=2)
+    with serving(handler) as port:
+        settings.EMAIL_TRANSPORT, settings.EMAIL_HOST, settings.EMAIL_PORT = (
+            "smtp",
+            "127.0.0.1",
+            port,
+        )
+        settings.EMAIL_USE_SSL = settings.EMAIL_USE_TLS = False
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        yield handler
+
+
+def _queue_three(store: Store, clock: VirtualClock) -> list[Message]:
+    scenario = make_scenario(store, now=clock.now())
+    return [
+        scenario.message(slug, now=clock.now())
+        for slug in ("thank-you", "cross-sell-offer", "offer-reminder")
+    ]
+
+
+def test_a_refused_sender_fails_no_message_and_sending_resumes_when_the_relay_accepts(
+    store: Store, clock: VirtualClock, relay: SenderRefusingHandler
+) -> None:
+    messages = _queue_three(store, clock)
+    totals = WorkerTotals()
+    with use_clock(clock):
+        run_pass(config=CONFIG, totals=totals)  # refused
+        rows = list(Message.objects.order_by("pk"))
+        assert [(m.status, m.attempts, m.error) for m in rows] == [("queued", 0, "")] * 3
+        assert all(m.claimed_until is None and m.send_after <= clock.now() for m in rows)
+        for _ in range(2):  # the retry after the pause is refused too, then accepted
+            clock.advance(SEND_PAUSE_MAX)
+            run_pass(config=CONFIG, totals=totals)
+    assert relay.refused_senders == [store.from_email] * 2
+    rows = list(Message.objects.order_by("pk"))
+    assert [m.pk for m in rows] == [m.pk for m in messages]
+    assert [(m.status, m.attempts, m.error) for m in rows] == [("delivered", 0, "")] * 3
+    assert not Suppression.objects.exists()
+    assert totals.sending_pause == SendingPause()  # resumed: the next fault starts afresh
+
+
+def test_sender_refusal_backs_off_and_logs_once_for_the_operator(
+    store: Store,
+    clock: VirtualClock,
+    relay: SenderRefusingHandler,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _queue_three(store, clock)
+    totals = WorkerTotals()
+    caplog.set_level(logging.INFO, logger="aftersale")
+    with use_clock(clock):
+        run_pass(config=CONFIG, totals=totals)
+        paused_at = clock.now()
+        while clock.now() < paused_at + SEND_PAUSE_FIRST:  # passes during the pause
+            run_pass(config=CONFIG, totals=totals)
+            clock.advance(SEND_PAUSE_FIRST / 3)
+        assert len(relay.refused_senders) == 1  # not asked again while paused
+        run_pass(config=CONFIG, totals=totals)  # refused again: paused twice as long
+        second_pause_at = clock.now()
+        assert totals.sending_pause.until == second_pause_at + 2 * SEND_PAUSE_FIRST
+        clock.advance(2 * SEND_PAUSE_FIRST - dt.timedelta(seconds=1))
+        run_pass(config=CONFIG, totals=totals)
+        assert len(relay.refused_senders) == 2
+        clock.advance(dt.timedelta(seconds=1))
+        run_pass(config=CONFIG, totals=totals)  # accepted
+    assert Message.objects.filter(status=MessageStatus.DELIVERED).count() == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    paused, second, resumed = warnings  # once per pause, not once per message
+    assert "sending paused for 30 s" in paused and "sending paused for 60 s" in second
+    for line in (paused, second):
+        assert f"MAIL FROM:<{store.from_email}> refused: {RELAY_REFUSAL}" in line
+    assert "sending resumed" in resumed
+
+
+def test_sending_pauses_double_with_each_fault_in_a_row_up_to_a_cap() -> None:
+    pause = SendingPause()
+    lengths = [pause.after_fault(at=T0) for _ in range(40)]
+    assert lengths[:3] == [SEND_PAUSE_FIRST, 2 * SEND_PAUSE_FIRST, 4 * SEND_PAUSE_FIRST]
+    assert lengths[-1] == SEND_PAUSE_MAX and max(lengths) == SEND_PAUSE_MAX
+
+
+def test_recipient_refusal_still_fails_only_that_message(
+    store: Store, clock: VirtualClock, relay: SenderRefusingHandler
+) -> None:
+    relay.senders_left = 0  # the relay takes our sender...
+    relay.reply, relay.remaining = "550 5.1.1 No such mailbox", 1  # ...not the first address
+    refused, *others = _queue_three(store, clock)
+    totals = WorkerTotals()
+    with use_clock(clock):
+        run_pass(config=CONFIG, totals=totals)
+    refused.refresh_from_db()
+    assert refused.status == MessageStatus.BOUNCED and "RCPT: 550 5.1.1" in refused.error
+    assert [Message.objects.get(pk=m.pk).status for m in others] == ["delivered"] * 2
+    assert totals.sending_pause == SendingPause()  # no pause: the relay is fine

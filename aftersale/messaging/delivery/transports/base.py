@@ -26,7 +26,10 @@ class Outcome(enum.StrEnum):
     REJECTED = "rejected"  # refused for good because of the address: a hard bounce
     DEFERRED = "deferred"  # refused for now, or the connection broke: try again later
     FAILED = "failed"  # cannot be sent and retrying will not help (not the address's fault)
-    UNREACHABLE = "unreachable"  # no connection at all: not attempted, nothing to count
+    # The server cannot be used now, whichever email: no connection, or it refuses us (the
+    # greeting, EHLO, STARTTLS, AUTH, the sender at MAIL FROM; an email service refusing
+    # the account). A transport fault: not the email's, nothing counted against it.
+    UNAVAILABLE = "unavailable"
 
 
 @dataclass(frozen=True)

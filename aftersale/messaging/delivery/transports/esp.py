@@ -8,6 +8,7 @@ import smtplib
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from email.utils import parseaddr
 from typing import Any, ClassVar
 
 from anymail.exceptions import (
@@ -48,10 +49,14 @@ class _Handed:
 
 class BackendTransport(Transport[EmailMultiAlternatives, _Handed]):
     """Through any Django email backend; smtplib's errors are classified by their SMTP
-    reply code the way SmtpTransport classifies replies."""
+    reply code the way SmtpTransport classifies replies, except those by which the
+    server refuses us whichever the email (our sender, EHLO, AUTH): those stop the batch
+    UNAVAILABLE."""
 
     outcome_by_error: ClassVar[dict[type[BaseException], Outcome]] = {
-        Unreachable: Outcome.UNREACHABLE,
+        Unreachable: Outcome.UNAVAILABLE,
+        smtplib.SMTPHeloError: Outcome.UNAVAILABLE,
+        smtplib.SMTPAuthenticationError: Outcome.UNAVAILABLE,
         ValueError: Outcome.FAILED,  # an address or header mime refuses
     }
 
@@ -81,7 +86,10 @@ class BackendTransport(Transport[EmailMultiAlternatives, _Handed]):
         on_reply: Callable[[int, _Handed], None],
     ) -> None:
         for position, message in enumerate(payloads):
-            on_reply(position, _Handed(message, self._hand_over(message)))
+            handed = _Handed(message, self._hand_over(message))
+            on_reply(position, handed)
+            if handed.error and self.classify_error(handed.error).outcome is Outcome.UNAVAILABLE:
+                break  # the rest would be refused the same way: they stay due
 
     def _hand_over(self, message: EmailMultiAlternatives) -> Exception | None:
         try:
@@ -102,8 +110,12 @@ class BackendTransport(Transport[EmailMultiAlternatives, _Handed]):
         return SendResult(Outcome.ACCEPTED)
 
     def classify_error(self, exc: BaseException) -> SendResult:
+        if isinstance(exc, smtplib.SMTPSenderRefused):
+            sender = parseaddr(str(exc.sender))[1]  # the backend gives the From header's
+            why = f"MAIL FROM:<{sender}> refused: {exc.smtp_code} {_smtp_text(exc)}"
+            return SendResult(Outcome.UNAVAILABLE, detail=f"cannot use the mail server: {why}")
         code = _smtp_code(exc)
-        if code is None:
+        if code is None or any(kind in self.outcome_by_error for kind in type(exc).__mro__):
             return super().classify_error(exc)
         outcome = SmtpTransport.outcome_by_code_class.get(code // 100, Outcome.DEFERRED)
         return SendResult(outcome, detail=f"{code} {_smtp_text(exc)}")
@@ -148,8 +160,9 @@ class AnymailTransport(BackendTransport):
         "invalid": Outcome.REJECTED,
         "failed": Outcome.FAILED,
     }
-    # An API error (network, rate limit, the service down, a bad key) is worth retrying
-    # and never the address's fault; an email the service cannot take at all fails.
+    # An API error (network, rate limit, the service down) is worth retrying and never
+    # the address's fault; one refusing the account is a transport fault (classify_error);
+    # an email the service cannot take at all fails.
     outcome_by_error: ClassVar[dict[type[BaseException], Outcome]] = {
         **BackendTransport.outcome_by_error,
         AnymailRecipientsRefused: Outcome.REJECTED,
@@ -168,6 +181,41 @@ class AnymailTransport(BackendTransport):
         )
         return cls(backend)
 
+    # HTTP statuses by which email services refuse the account, not an email: a bad or
+    # revoked key, a sender or domain it may not use (SendGrid's unverified sender
+    # identity, Mailgun, Brevo, Resend, SparkPost and Postmark's bad token alike).
+    account_statuses: ClassVar[frozenset[int]] = frozenset({401, 403})
+    # Services that say so by an error code of their own in another status: Postmark's
+    # (in a 422: 10 bad token, 400/401 sender signature missing or unconfirmed, 405 not
+    # allowed to send, 412 account pending) and Amazon SES's (a boto error, whose access
+    # refusals are 403s).
+    account_error_codes: ClassVar[frozenset[str]] = frozenset(
+        {
+            "10",
+            "400",
+            "401",
+            "405",
+            "412",
+            "AccountSendingPausedException",
+            "SendingPausedException",
+            "AccountSuspendedException",
+            "MailFromDomainNotVerifiedException",
+            "UnrecognizedClientException",
+        }
+    )
+
+    def classify_error(self, exc: BaseException) -> SendResult:
+        if isinstance(exc, AnymailAPIError) and self._refuses_the_account(exc):
+            said = " ".join(str(exc).split())  # anymail's description spans lines
+            return SendResult(Outcome.UNAVAILABLE, detail=f"the email service refused us: {said}")
+        return super().classify_error(exc)
+
+    def _refuses_the_account(self, exc: AnymailAPIError) -> bool:
+        status, code, text = _api_error_facts(exc)
+        # SES answers an unverified sender (or, in its sandbox, recipient) this way.
+        unverified = code == "MessageRejected" and "not verified" in text
+        return status in self.account_statuses or code in self.account_error_codes or unverified
+
     def build(self, email: OutgoingEmail) -> EmailMultiAlternatives:
         message = super().build(email)
         message.metadata = {METADATA_KEY: str(email.message_pk)}  # type: ignore[attr-defined]
@@ -183,6 +231,23 @@ class AnymailTransport(BackendTransport):
         outcome = self.outcome_by_status.get(recipient.status, Outcome.DEFERRED)
         detail = "" if outcome is Outcome.ACCEPTED else f"the email service said {recipient.status}"
         return SendResult(outcome, detail=detail, provider_id=_id(recipient.message_id))
+
+
+def _api_error_facts(exc: AnymailAPIError) -> tuple[int | None, str, str]:
+    """The HTTP status, the service's own error code ("" if none) and its message, from
+    a requests response with a JSON body (most services) or boto's parsed error (SES)."""
+    response = exc.response
+    if isinstance(response, dict):  # botocore's ClientError.response
+        error = response.get("Error", {})
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return status, str(error.get("Code", "")), str(error.get("Message", ""))
+    try:
+        body = response.json() if response is not None else {}
+    except ValueError:  # not JSON
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    return exc.status_code, str(body.get("ErrorCode", "")), str(body.get("Message", ""))
 
 
 def _id(value: object) -> str:

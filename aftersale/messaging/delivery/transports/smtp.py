@@ -37,7 +37,8 @@ _MAX_RECONNECTS = 3
 @dataclass(frozen=True)
 class Reply:
     """A server reply, the command it answered, or a broken connection (code 0: the
-    email was handed over but its fate is unknown) or no connection at all (code -1)."""
+    email was handed over but its fate is unknown) or a server that cannot be used at
+    all (code -1: no connection, or it refused us or our sender)."""
 
     code: int
     text: str
@@ -49,6 +50,10 @@ class Reply:
 
 def _lost(why: str) -> Reply:
     return Reply(0, f"connection lost after the email was handed over: {why}")
+
+
+def _unusable(why: str) -> Reply:
+    return Reply(-1, f"cannot use the mail server: {why}")
 
 
 class _Replies:
@@ -80,6 +85,15 @@ class _Envelope:
 class SmtpSetupError(Exception):
     """The server could be reached but not used: refused greeting, EHLO, STARTTLS or
     AUTH."""
+
+
+class _SenderRefused(Exception):
+    """The server answered MAIL FROM with `reply` (not 250) for the payload at `position`:
+    it will not take our sender, whichever the email (a relay misconfiguration)."""
+
+    def __init__(self, position: int, reply: Reply) -> None:
+        super().__init__(str(reply))
+        self.position, self.reply = position, reply
 
 
 class _Dropped(Exception):
@@ -223,15 +237,12 @@ class _Connection:
 class SmtpTransport(Transport[_Envelope, Reply]):
     """Emails to one SMTP relay over one reused connection, reopened when it drops."""
 
-    # A reply's first digit says what it means; a sender refused (MAIL FROM) is not the
-    # recipient's fault, so it fails the email instead of bouncing the address.
+    # A reply's first digit says what it means. Any refusal of MAIL FROM never gets
+    # here: the server refuses our sender, not an email, so the batch stops UNAVAILABLE.
     outcome_by_code_class: ClassVar[dict[int, Outcome]] = {
         2: Outcome.ACCEPTED,
         4: Outcome.DEFERRED,
         5: Outcome.REJECTED,
-    }
-    outcome_by_stage_and_class: ClassVar[dict[tuple[str, int], Outcome]] = {
-        ("MAIL", 5): Outcome.FAILED,
     }
     # mime refuses bad addresses and header names with ValueError (mime.AddressError).
     outcome_by_error: ClassVar[dict[type[BaseException], Outcome]] = {ValueError: Outcome.FAILED}
@@ -294,10 +305,17 @@ class SmtpTransport(Transport[_Envelope, Reply]):
                 try:
                     self._connection = _Connection(self)
                 except (OSError, SmtpSetupError, _Dropped) as exc:
-                    failure = Reply(-1, f"cannot use the mail server: {describe(exc)}")
-                    results.settle_taken(position, failure)
+                    results.settle_taken(position, _unusable(describe(exc)))
                     break
-            position = self._transfer(self._connection, payloads, position, results)
+            try:
+                position = self._transfer(self._connection, payloads, position, results)
+            except _SenderRefused as refused:
+                sender = payloads.get(refused.position)
+                assert sender is not None  # its MAIL FROM was written, so it was built
+                why = f"MAIL FROM:<{sender.sender}> refused: {refused.reply}"
+                results.settle_taken(refused.position, _unusable(why))
+                self.close()
+                break
         results.settle_taken(0, _lost("no reply"))
 
     def _transfer(
@@ -346,6 +364,8 @@ class SmtpTransport(Transport[_Envelope, Reply]):
             if reset and replies:
                 replies.pop(0)  # RSET's 250
             outcome = self._envelope_replies(connection, replies, broken=broken)
+            if isinstance(outcome, Reply) and outcome.stage == "MAIL":
+                raise _SenderRefused(position, outcome)
             if outcome == "not sent":
                 break
             if outcome == "content next":
@@ -381,13 +401,10 @@ class SmtpTransport(Transport[_Envelope, Reply]):
 
     def classify(self, raw: Reply) -> SendResult:
         if raw.code == -1:
-            return SendResult(Outcome.UNREACHABLE, detail=raw.text)
+            return SendResult(Outcome.UNAVAILABLE, detail=raw.text)
         if raw.code == 0:
             return SendResult(Outcome.DEFERRED, detail=raw.text)
-        klass = raw.code // 100
-        outcome = self.outcome_by_stage_and_class.get(
-            (raw.stage, klass), self.outcome_by_code_class.get(klass, Outcome.DEFERRED)
-        )
+        outcome = self.outcome_by_code_class.get(raw.code // 100, Outcome.DEFERRED)
         detail = "" if outcome is Outcome.ACCEPTED else f"{raw.stage}: {raw}"
         return SendResult(outcome, detail=detail)
 
