@@ -4,14 +4,16 @@ from pathlib import Path
 
 import dj_database_url
 
-from aftersale.lib.env import env_bool, env_int, env_path, env_str
+from aftersale.lib import installation
+from aftersale.lib.env import env_bool, env_int, env_secret, env_str
 from aftersale.messaging.delivery.transports.config import email_transport, esp_options
 
 BASE_DIR = Path(__file__).resolve().parent
-DATA_DIR = env_path("AFTERSALE_HOME", Path.cwd() / "var")
-DATA_DIR.mkdir(parents=True, exist_ok=True)
-
-SECRET_KEY = env_str("AFTERSALE_SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
+# Read only: `aftersale` (cli.py) and wsgi.py create the home and its generated key at
+# start (lib/installation.py); importing settings creates nothing.
+DATA_DIR = installation.home()
+DATABASE_URL = installation.database_url(DATA_DIR)
+SECRET_KEY = installation.secret_key(DATA_DIR, DATABASE_URL)
 DEBUG = env_bool("AFTERSALE_DEBUG", False)
 ALLOWED_HOSTS = env_str("AFTERSALE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 PUBLIC_URL = env_str("AFTERSALE_PUBLIC_URL", "http://127.0.0.1:8000")
@@ -72,7 +74,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("AFTERSALE_DATABASE_URL", f"sqlite:///{DATA_DIR / 'aftersale.sqlite3'}"),
+        DATABASE_URL,
         conn_max_age=env_int("AFTERSALE_DB_CONN_MAX_AGE", 0),
     )
 }
@@ -104,7 +106,7 @@ EMAIL_BACKEND = env_str("AFTERSALE_EMAIL_BACKEND", "django.core.mail.backends.sm
 EMAIL_HOST = env_str("AFTERSALE_SMTP_HOST", "127.0.0.1")
 EMAIL_PORT = env_int("AFTERSALE_SMTP_PORT", 2525)
 EMAIL_HOST_USER = env_str("AFTERSALE_SMTP_USER", "")
-EMAIL_HOST_PASSWORD = env_str("AFTERSALE_SMTP_PASSWORD", "")
+EMAIL_HOST_PASSWORD = env_secret("AFTERSALE_SMTP_PASSWORD")
 EMAIL_USE_TLS = env_bool("AFTERSALE_SMTP_STARTTLS", False)
 EMAIL_USE_SSL = env_bool("AFTERSALE_SMTP_TLS", False)
 EMAIL_TIMEOUT = env_int("AFTERSALE_SMTP_TIMEOUT", 30)
@@ -119,8 +121,8 @@ EMAIL_ESP_OPTIONS = esp_options(EMAIL_TRANSPORT)
 ANYMAIL = {
     name: value
     for name, value in {
-        "WEBHOOK_SECRET": env_str("AFTERSALE_WEBHOOK_SECRET", ""),
-        "MAILGUN_WEBHOOK_SIGNING_KEY": env_str("AFTERSALE_MAILGUN_WEBHOOK_SIGNING_KEY", ""),
+        "WEBHOOK_SECRET": env_secret("AFTERSALE_WEBHOOK_SECRET"),
+        "MAILGUN_WEBHOOK_SIGNING_KEY": env_secret("AFTERSALE_MAILGUN_WEBHOOK_SIGNING_KEY"),
     }.items()
     if value
 }
