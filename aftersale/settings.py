@@ -1,8 +1,10 @@
 """Django settings. Every knob is an AFTERSALE_* environment variable (see README)."""
 
+import datetime as dt
 from pathlib import Path
 
 import dj_database_url
+from csp import constants as csp
 
 from aftersale.lib import installation
 from aftersale.lib.env import env_bool, env_int, env_secret, env_str
@@ -26,6 +28,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "csp",
+    "axes",
     "aftersale.stores",
     "aftersale.catalog",
     "aftersale.customers",
@@ -51,7 +55,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "aftersale.urls"
@@ -101,6 +109,43 @@ STATIC_ROOT = DATA_DIR / "static"
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:overview"
 LOGOUT_REDIRECT_URL = "dashboard:login"
+# Wrong passwords (dashboard and admin sign-in alike) are throttled by django-axes: after
+# AXES_FAILURE_LIMIT failures of one username from one address, that pair is refused,
+# the right password too, until the cool-off has passed since the last failure.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AFTERSALE_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("AFTERSALE_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "dashboard/locked_out.html"
+
+# Security headers and HTTPS (README, "Running in production"). Pages load scripts,
+# styles and images from this server only and may not be framed.
+X_FRAME_OPTIONS = "DENY"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF],
+        "style-src": [csp.SELF],
+        "img-src": [csp.SELF, "data:"],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.NONE],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    }
+}
+_HTTPS = PUBLIC_URL.startswith("https://")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("AFTERSALE_SECURE_COOKIES", _HTTPS)
+SECURE_SSL_REDIRECT = env_bool("AFTERSALE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("AFTERSALE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("AFTERSALE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("AFTERSALE_HSTS_PRELOAD", False)
+if env_bool("AFTERSALE_BEHIND_TLS_PROXY", False):
+    # Only behind a proxy that sets X-Forwarded-Proto itself, never passing the client's.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 EMAIL_BACKEND = env_str("AFTERSALE_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env_str("AFTERSALE_SMTP_HOST", "127.0.0.1")
