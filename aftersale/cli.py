@@ -3,13 +3,23 @@
 import os
 import sys
 
+from aftersale.lib import installation
+from aftersale.lib.env import ConfigurationError
+
 
 def main() -> None:
-    """Run `aftersale <command>`; with no command, list the commands."""
+    """Run `aftersale <command>`; with no command, list the commands. Prepares AFTERSALE_HOME
+    and the generated key first (lib/installation.py); a setting Aftersale cannot use stops
+    it with the message naming the variable, exit status 2."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aftersale.settings")
-    from django.core.management import execute_from_command_line
+    try:
+        installation.prepare()
+        from django.core.management import execute_from_command_line
 
-    execute_from_command_line(["aftersale", *sys.argv[1:]])
+        execute_from_command_line(["aftersale", *sys.argv[1:]])
+    except ConfigurationError as exc:
+        print(f"aftersale: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """Django settings. Every knob is an AFTERSALE_* environment variable (see README)."""
 
+import datetime as dt
 from pathlib import Path
 
 import dj_database_url
+from csp import constants as csp
 
-from aftersale.lib.env import env_bool, env_int, env_path, env_str
+from aftersale.lib import installation
+from aftersale.lib.env import env_bool, env_int, env_secret, env_str
 from aftersale.messaging.delivery.transports.config import (
     email_transport,
     esp_options,
@@ -12,10 +15,11 @@ from aftersale.messaging.delivery.transports.config import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent
-DATA_DIR = env_path("AFTERSALE_HOME", Path.cwd() / "var")
-DATA_DIR.mkdir(parents=True, exist_ok=True)
-
-SECRET_KEY = env_str("AFTERSALE_SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
+# Read only: `aftersale` (cli.py) and wsgi.py create the home and its generated key at
+# start (lib/installation.py); importing settings creates nothing.
+DATA_DIR = installation.home()
+DATABASE_URL = installation.database_url(DATA_DIR)
+SECRET_KEY = installation.secret_key(DATA_DIR, DATABASE_URL)
 DEBUG = env_bool("AFTERSALE_DEBUG", False)
 ALLOWED_HOSTS = env_str("AFTERSALE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 PUBLIC_URL = env_str("AFTERSALE_PUBLIC_URL", "http://127.0.0.1:8000")
@@ -28,6 +32,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "csp",
+    "axes",
     "aftersale.stores",
     "aftersale.catalog",
     "aftersale.customers",
@@ -53,7 +59,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "aftersale.urls"
@@ -76,7 +86,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("AFTERSALE_DATABASE_URL", f"sqlite:///{DATA_DIR / 'aftersale.sqlite3'}"),
+        DATABASE_URL,
         conn_max_age=env_int("AFTERSALE_DB_CONN_MAX_AGE", 0),
     )
 }
@@ -103,12 +113,49 @@ STATIC_ROOT = DATA_DIR / "static"
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:overview"
 LOGOUT_REDIRECT_URL = "dashboard:login"
+# Wrong passwords (dashboard and admin sign-in alike) are throttled by django-axes: after
+# AXES_FAILURE_LIMIT failures of one username from one address, that pair is refused,
+# the right password too, until the cool-off has passed since the last failure.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AFTERSALE_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("AFTERSALE_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "dashboard/locked_out.html"
+
+# Security headers and HTTPS (README, "Running in production"). Pages load scripts,
+# styles and images from this server only and may not be framed.
+X_FRAME_OPTIONS = "DENY"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF],
+        "style-src": [csp.SELF],
+        "img-src": [csp.SELF, "data:"],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.NONE],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    }
+}
+_HTTPS = PUBLIC_URL.startswith("https://")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("AFTERSALE_SECURE_COOKIES", _HTTPS)
+SECURE_SSL_REDIRECT = env_bool("AFTERSALE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("AFTERSALE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("AFTERSALE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("AFTERSALE_HSTS_PRELOAD", False)
+if env_bool("AFTERSALE_BEHIND_TLS_PROXY", False):
+    # Only behind a proxy that sets X-Forwarded-Proto itself, never passing the client's.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 EMAIL_BACKEND = env_str("AFTERSALE_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env_str("AFTERSALE_SMTP_HOST", "127.0.0.1")
 EMAIL_PORT = env_int("AFTERSALE_SMTP_PORT", 2525)
 EMAIL_HOST_USER = env_str("AFTERSALE_SMTP_USER", "")
-EMAIL_HOST_PASSWORD = env_str("AFTERSALE_SMTP_PASSWORD", "")
+EMAIL_HOST_PASSWORD = env_secret("AFTERSALE_SMTP_PASSWORD")
 EMAIL_USE_TLS = env_bool("AFTERSALE_SMTP_STARTTLS", False)
 EMAIL_USE_SSL = env_bool("AFTERSALE_SMTP_TLS", False)
 EMAIL_TIMEOUT = env_int("AFTERSALE_SMTP_TIMEOUT", 30)
@@ -125,8 +172,8 @@ EMAIL_ESP_OPTIONS = esp_options(EMAIL_TRANSPORT)
 ANYMAIL = esp_settings(EMAIL_TRANSPORT, EMAIL_ESP_OPTIONS) | {
     name: value
     for name, value in {
-        "WEBHOOK_SECRET": env_str("AFTERSALE_WEBHOOK_SECRET", ""),
-        "MAILGUN_WEBHOOK_SIGNING_KEY": env_str("AFTERSALE_MAILGUN_WEBHOOK_SIGNING_KEY", ""),
+        "WEBHOOK_SECRET": env_secret("AFTERSALE_WEBHOOK_SECRET"),
+        "MAILGUN_WEBHOOK_SIGNING_KEY": env_secret("AFTERSALE_MAILGUN_WEBHOOK_SIGNING_KEY"),
     }.items()
     if value
 }

@@ -26,6 +26,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -111,6 +112,8 @@ def _postgres_database(server_url: str) -> Iterator[str]:
 
 def _setup_django() -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "aftersale.settings"
+    # The database lives only as long as the run: a throwaway key signs its links.
+    os.environ.setdefault("AFTERSALE_SECRET_KEY", secrets.token_urlsafe(50))
     import django
     from django.core.management import call_command
 

@@ -41,3 +41,23 @@ def env_path(name: str, default: Path) -> Path:
     """Return the variable as an absolute path (relative paths resolve against the cwd)."""
     raw = os.environ.get(name)
     return Path(raw).resolve() if raw else default.resolve()
+
+
+def env_secret(name: str, default: str = "") -> str:
+    """Return the secret `name` holds, or the contents of the file `name`_FILE names (a
+    trailing newline left out: how secret files are usually written), or `default` when
+    neither is set. Both set, an unreadable file or an empty one is a ConfigurationError
+    naming the variable: a secret never silently falls back to the default."""
+    file_variable = f"{name}_FILE"
+    value, path = os.environ.get(name), os.environ.get(file_variable)
+    if value and path:
+        raise ConfigurationError(f"both {name} and {file_variable} are set: set only one")
+    if not path:
+        return value or default
+    try:
+        content = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{file_variable}={path!r} cannot be read: {exc}") from exc
+    if not content:
+        raise ConfigurationError(f"{file_variable}={path!r} is empty")
+    return content

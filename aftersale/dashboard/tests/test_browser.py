@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
@@ -23,7 +24,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def open_page() -> Iterator[Callable[[], Page]]:
+def refused_by_policy() -> list[str]:
+    """What the browser refused to run or apply under the Content-Security-Policy, as it
+    reported it on the console of the pages `open_page` opened."""
+    return []
+
+
+@pytest.fixture
+def open_page(refused_by_policy: list[str]) -> Iterator[Callable[[], Page]]:
     """Opens a headless chromium page when called. Call it after the test's database
     writes: Playwright's sync API runs an event loop in this thread, and Django refuses
     database calls while one runs."""
@@ -33,7 +41,16 @@ def open_page() -> Iterator[Callable[[], Page]]:
             playwright = stack.enter_context(sync_playwright())
             browser = playwright.chromium.launch(executable_path=CHROMIUM)
             stack.callback(browser.close)
-            return browser.new_page(viewport={"width": 1280, "height": 900})
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on(
+                "console",
+                lambda message: (
+                    refused_by_policy.append(message.text)
+                    if "Content Security Policy" in message.text
+                    else None
+                ),
+            )
+            return page
 
         yield open_page
 
@@ -52,6 +69,7 @@ def test_a_merchant_logs_in_reads_the_latest_run_and_switches_runs_in_place(
     merchant: User,
     save_run: SaveRun,
     open_page: Callable[[], Page],
+    refused_by_policy: list[str],
 ) -> None:
     older = save_run(store=store, hit=0.125)
     latest = save_run(store=store, hit=0.5)
@@ -69,7 +87,7 @@ def test_a_merchant_logs_in_reads_the_latest_run_and_switches_runs_in_place(
     expect(page.locator("#run")).to_have_value(str(latest.pk))
     expect(page.locator(".verdict").first).to_contain_text("2.00 times the hit rate@4")
     page.wait_for_function(
-        "document.querySelector('#evaluation figure img').naturalWidth > 0", timeout=30_000
+        "() => document.querySelector('#evaluation figure img').naturalWidth > 0", timeout=30_000
     )
     assert _chart_loaded(page)
 
@@ -87,6 +105,25 @@ def test_a_merchant_logs_in_reads_the_latest_run_and_switches_runs_in_place(
         "src", f"/dashboard/{store.slug}/recommendations/runs/{older.pk}/chart.png"
     )
     page.wait_for_function(
-        "document.querySelector('#evaluation figure img').naturalWidth > 0", timeout=30_000
+        "() => document.querySelector('#evaluation figure img').naturalWidth > 0", timeout=30_000
     )
     assert _chart_loaded(page)
+    assert refused_by_policy == []
+
+
+def test_the_admin_and_the_lockout_page_run_under_the_content_security_policy(
+    live_server: LiveServer,
+    merchant: User,
+    open_page: Callable[[], Page],
+    refused_by_policy: list[str],
+) -> None:
+    page = open_page()
+    page.goto(f"{live_server.url}/admin/login/")
+    expect(page.get_by_label("Username:")).to_be_visible()
+    page.goto(f"{live_server.url}/dashboard/login/")
+    for attempt in range(settings.AXES_FAILURE_LIMIT):
+        page.get_by_label("Username").fill("merchant")
+        page.get_by_label("Password").fill(f"guess-{attempt}")
+        page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("blocked for now")
+    assert refused_by_policy == []

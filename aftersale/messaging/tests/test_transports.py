@@ -335,3 +335,15 @@ def test_the_esp_options_reach_anymails_webhook_views_as_esp_settings(
         "MAILERSEND_SIGNING_SECRET": "signing-secret",
     }
     assert esp_settings("smtp", {}) == {}
+
+
+def test_the_esp_key_is_read_from_the_file_its_file_variable_names(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "esp-key").write_text("key-from-file\n")
+    monkeypatch.delenv("AFTERSALE_ESP_API_KEY", raising=False)
+    monkeypatch.setenv("AFTERSALE_ESP_API_KEY_FILE", str(tmp_path / "esp-key"))
+    assert esp_options("anymail:postmark") == {"server_token": "key-from-file"}
+    monkeypatch.setenv("AFTERSALE_ESP_API_KEY", "key-123")
+    with pytest.raises(ConfigurationError, match="AFTERSALE_ESP_API_KEY_FILE"):
+        esp_options("anymail:postmark")

@@ -7,11 +7,12 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from pytest_django import DjangoAssertNumQueries
 from pytest_django.fixtures import Settings
 
 from aftersale.flows.models import Flow
+from aftersale.lib import installation
 from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.messaging.delivery.sending import send_queued_messages
 from aftersale.messaging.models import Message, Suppression, SuppressionReason
@@ -230,3 +231,36 @@ def test_checking_an_address_is_one_query(
 ) -> None:
     with django_assert_num_queries(1):
         assert suppression_reason(store=store, email="a@example.org") is None
+
+
+# The key every installation signed with while AFTERSALE_SECRET_KEY was unset, before
+# keys were generated (issue 13, item 1): public, so anything signed with it is forged.
+_OLD_PUBLIC_KEY = "dev-only-insecure-key-change-me-in-production"
+
+
+def test_forged_unsubscribe_token_is_refused_with_a_generated_key(
+    scenario: Scenario,
+    clock: VirtualClock,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AFTERSALE_SECRET_KEY", raising=False)
+    monkeypatch.setenv("AFTERSALE_HOME", str(tmp_path))
+    monkeypatch.setenv("AFTERSALE_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    installation.prepare()
+    settings.SECRET_KEY = installation.secret_key(tmp_path, installation.database_url(tmp_path))
+    message = scenario.message("cross-sell-offer", now=clock.now())
+    with override_settings(SECRET_KEY=_OLD_PUBLIC_KEY):
+        forged = unsubscribe_token(message.pk)
+
+    response = Client().post(f"/u/{forged}/", {"List-Unsubscribe": "One-Click"})
+
+    assert response.status_code == 404
+    scenario.customer.refresh_from_db()
+    assert scenario.customer.unsubscribed_at is None
+    assert not Suppression.objects.exists()
+    genuine = Client().post(
+        f"/u/{unsubscribe_token(message.pk)}/", {"List-Unsubscribe": "One-Click"}
+    )
+    assert genuine.status_code == 200

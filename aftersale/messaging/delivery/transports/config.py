@@ -7,6 +7,7 @@ settings.py calls it.
     AFTERSALE_ESP_API_KEY=...                   the ESP's key, token or secret
     AFTERSALE_ESP_<NAME>=...                    any other anymail setting of that ESP, e.g.
                                                 AFTERSALE_ESP_SENDER_DOMAIN for Mailgun
+    AFTERSALE_ESP_<NAME>_FILE=/run/secrets/...  any of them read from a file instead
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import importlib.util
 import os
 
-from aftersale.lib.env import ConfigurationError, env_str
+from aftersale.lib.env import ConfigurationError, env_secret, env_str
 
 TRANSPORT_VARIABLE = "AFTERSALE_EMAIL_TRANSPORT"
 _ESP_PREFIX = "AFTERSALE_ESP_"
@@ -49,16 +50,23 @@ def email_transport() -> str:
 def esp_options(transport: str) -> dict[str, str]:
     """The options for `transport`'s anymail backend from AFTERSALE_ESP_* variables, by
     the names the backend takes them (AFTERSALE_ESP_API_KEY becomes "server_token" for
-    Postmark, "api_key" for most); none for smtp. Passed to the backend directly, they
+    Postmark, "api_key" for most), each read from the file AFTERSALE_ESP_<NAME>_FILE names
+    where that is set (env_secret); none for smtp. Passed to the backend directly, they
     win over any ANYMAIL setting of the same name."""
     if not transport.startswith("anymail:"):
         return {}
     esp = transport.removeprefix("anymail:")
+    variables = {
+        variable.removesuffix("_FILE")
+        for variable, value in os.environ.items()
+        if variable.startswith(_ESP_PREFIX) and value
+    }
     options = {}
-    for variable, value in os.environ.items():
-        if variable.startswith(_ESP_PREFIX) and value:
-            name = variable.removeprefix(_ESP_PREFIX).lower()
-            options[_CREDENTIAL_NAME.get(esp, name) if name == "api_key" else name] = value
+    for variable in sorted(variables):
+        name = variable.removeprefix(_ESP_PREFIX).lower()
+        options[_CREDENTIAL_NAME.get(esp, name) if name == "api_key" else name] = env_secret(
+            variable
+        )
     return options
 
 

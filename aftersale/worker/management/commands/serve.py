@@ -4,11 +4,11 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.core.wsgi import get_wsgi_application
 from waitress.server import create_server
 
 from aftersale.worker.loop import run_worker
 from aftersale.worker.management.commands.worker import add_worker_arguments, worker_settings
-from aftersale.wsgi import application
 
 
 class Command(BaseCommand):
@@ -28,7 +28,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         server = create_server(
-            application, host=options["host"], port=options["port"], threads=options["threads"]
+            get_wsgi_application(),
+            host=options["host"],
+            port=options["port"],
+            threads=options["threads"],
         )
         stop = threading.Event()
         worker = threading.Thread(
