@@ -2,7 +2,7 @@
 products."""
 
 from django.http import HttpRequest
-from ninja import Router, Status
+from ninja import Body, Router, Status
 from ninja.errors import ValidationError
 
 from aftersale.api.auth import STORE_KEY, request_store
@@ -27,7 +27,7 @@ from aftersale.integrations.services import (
     receive_orders,
     receive_products,
 )
-from aftersale.lib import clock
+from aftersale.lib import bounds, clock
 
 router = Router(auth=STORE_KEY, tags=["ingest"])
 
@@ -75,8 +75,14 @@ def post_event(request: HttpRequest, event: EventIn) -> Status[EventAccepted]:
     return Status(201, EventAccepted(id=recorded.pk, kind=recorded.kind))
 
 
+# At most MAX_PRODUCTS_PER_BATCH products a request: send a larger catalog in pages.
+_PRODUCT_BATCH = Body(..., max_length=bounds.MAX_PRODUCTS_PER_BATCH)
+
+
 @router.post("/products", response=ProductsAccepted)
-def post_products(request: HttpRequest, products: list[ProductIn]) -> ProductsAccepted:
+def post_products(
+    request: HttpRequest, products: list[ProductIn] = _PRODUCT_BATCH
+) -> ProductsAccepted:
     """Create or update catalog products; blank fields keep the stored values."""
     ids = receive_products(
         store=request_store(request), records=[product_record(p) for p in products]
