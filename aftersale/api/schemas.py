@@ -285,6 +285,38 @@ class ProductsAccepted(Schema):
     received: int
 
 
+class ErrorOut(Schema):
+    """Every error but a validation error: a body that is not JSON (400), a missing or
+    unknown key (401), a body over the size limit (413)."""
+
+    detail: str
+
+
+class FieldError(Schema):
+    """One refused value: `loc` is its path, e.g. ["body", "order", "line_items", 0,
+    "quantity"]; `ctx` holds the limit it broke, when there is one."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorOut(Schema):
+    """A request whose values do not validate (422): every refused value, with its path."""
+
+    detail: list[FieldError]
+
+
+# The errors every endpoint can answer, documented in the OpenAPI schema.
+ERRORS: dict[int, type[Schema]] = {
+    400: ErrorOut,
+    401: ErrorOut,
+    413: ErrorOut,
+    422: ValidationErrorOut,
+}
+
+
 def customer_record(customer: CustomerIn) -> CustomerRecord:
     """The ingest record of an API customer."""
     return CustomerRecord(
