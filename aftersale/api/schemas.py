@@ -12,6 +12,8 @@ from pydantic import (
     AfterValidator,
     BeforeValidator,
     Field,
+    Strict,
+    StrictBool,
     StringConstraints,
     WithJsonSchema,
     model_validator,
@@ -82,6 +84,14 @@ def _time_zone(value: str) -> str:
     return value
 
 
+def _iso_text(value: object) -> object:
+    # Dates and times come as ISO 8601 text, as the schema documents: a bare number
+    # would be taken for a Unix timestamp, and is refused instead.
+    if isinstance(value, int | float):
+        raise ValueError("must be an ISO 8601 string")
+    return value
+
+
 def _moment(value: dt.datetime) -> dt.datetime:
     # A time without an offset is taken to be UTC.
     aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
@@ -122,6 +132,9 @@ ExternalId = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
     AfterValidator(_not_blank),
     AfterValidator(_printable),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 100}, {"type": "integer"}]}
+    ),
 ]
 HttpUrl = Annotated[
     str,
@@ -137,23 +150,27 @@ Email = Annotated[
 ]
 Moment = Annotated[
     dt.datetime,
+    BeforeValidator(_iso_text),
     AfterValidator(_moment),
     Field(description=f"From {bounds.EARLIEST:%Y-%m-%d} to before {bounds.LATEST:%Y-%m-%d}."),
 ]
 Day = Annotated[
     dt.date,
+    BeforeValidator(_iso_text),
     AfterValidator(_day),
     Field(description=f"From {bounds.EARLIEST:%Y-%m-%d} to before {bounds.LATEST:%Y-%m-%d}."),
 ]
 Birthday = Annotated[
     dt.date,
+    BeforeValidator(_iso_text),
     AfterValidator(_birthday),
     Field(description=f"From {bounds.EARLIEST_BIRTHDAY} to before {bounds.LATEST:%Y-%m-%d}."),
 ]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_currency)]
 Money = Annotated[Decimal, Field(ge=0, le=bounds.MAX_AMOUNT, max_digits=12, decimal_places=2)]
-Quantity = Annotated[int, Field(ge=0, le=bounds.MAX_QUANTITY)]
-Stock = Annotated[int, Field(ge=bounds.MIN_STOCK, le=bounds.MAX_STOCK)]
+# Strict: a JSON integer, not true, "3" or 3.0.
+Quantity = Annotated[int, Strict(), Field(ge=0, le=bounds.MAX_QUANTITY)]
+Stock = Annotated[int, Strict(), Field(ge=bounds.MIN_STOCK, le=bounds.MAX_STOCK)]
 # Names and text: checked for length before cleaning, which only ever shortens them.
 Text100 = Annotated[str, StringConstraints(max_length=100), AfterValidator(single_line_text)]
 Text200 = Annotated[str, StringConstraints(max_length=200), AfterValidator(single_line_text)]
@@ -167,6 +184,7 @@ OptionalId = Annotated[
     BeforeValidator(_id_text),
     StringConstraints(strip_whitespace=True, max_length=100),
     AfterValidator(_printable),
+    WithJsonSchema({"anyOf": [{"type": "string", "maxLength": 100}, {"type": "integer"}]}),
 ]
 DiscountCode = Annotated[
     str, StringConstraints(min_length=1, max_length=100), AfterValidator(_printable)
@@ -179,7 +197,7 @@ class CustomerIn(Schema):
     first_name: Text100 = ""
     last_name: Text100 = ""
     time_zone: Annotated[str, StringConstraints(max_length=64), AfterValidator(_time_zone)] = ""
-    accepts_marketing: bool = True
+    accepts_marketing: StrictBool = True
     locale: str = Field("", max_length=20, pattern=r"^([a-z]{2,3}([_-][A-Za-z0-9]{2,8})*)?$")
     birthday: Birthday | None = None
 
