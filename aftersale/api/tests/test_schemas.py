@@ -235,3 +235,25 @@ def test_a_control_character_in_an_id_is_refused_with_422_naming_the_field(
 
     assert "control character" in message
     assert _nothing_stored()
+
+
+NO_MARKETING = {**CUSTOMER, "accepts_marketing": "no"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "where"),
+    [
+        ("events", {**EVENT, "occurred_at": 0}, ("occurred_at",)),
+        ("orders", {**ORDER, "placed_at": 1709287200}, ("placed_at",)),
+        ("orders", {**ORDER, "expected_delivery_on": 19783}, ("expected_delivery_on",)),
+        ("orders", {**ORDER, "line_items": [_line(quantity=True)]}, ("quantity",)),
+        ("orders", {**ORDER, "line_items": [_line(quantity="3")]}, ("quantity",)),
+        ("products", [{**PRODUCT, "stock": "4"}], ("products", 0, "stock")),
+        ("events", {**EVENT, "customer": NO_MARKETING}, ("customer", "accepts_marketing")),
+    ],
+)  # fmt: skip
+def test_a_value_of_another_json_type_than_the_schema_documents_is_refused(
+    client, store, headers, path, body, where
+):
+    _refused_at(_post(client, path, body, headers), *where)
+    assert _nothing_stored()
