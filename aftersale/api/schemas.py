@@ -176,7 +176,10 @@ Text100 = Annotated[str, StringConstraints(max_length=100), AfterValidator(singl
 Text200 = Annotated[str, StringConstraints(max_length=200), AfterValidator(single_line_text)]
 Text300 = Annotated[str, StringConstraints(max_length=300), AfterValidator(single_line_text)]
 ProductName = Annotated[
-    str, StringConstraints(min_length=1, max_length=300), AfterValidator(single_line_text)
+    str,
+    StringConstraints(min_length=1, max_length=300),
+    AfterValidator(single_line_text),
+    AfterValidator(_not_blank),
 ]
 Address = Annotated[str, StringConstraints(max_length=1000), AfterValidator(multi_line_text)]
 OptionalId = Annotated[

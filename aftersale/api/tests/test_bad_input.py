@@ -32,9 +32,9 @@ from aftersale.tracking.models import Event
 from aftersale.wsgi import application
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
-# Valid and schema-violating requests alike, 150 of each kind an operation.
+# Valid and schema-violating requests alike, 125 of each kind an operation.
 schema.config.generation.update(
-    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=150
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=125
 )
 
 CHECKS = [

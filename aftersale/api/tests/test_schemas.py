@@ -257,3 +257,11 @@ def test_a_value_of_another_json_type_than_the_schema_documents_is_refused(
 ):
     _refused_at(_post(client, path, body, headers), *where)
     assert _nothing_stored()
+
+
+@pytest.mark.parametrize("name", ["\x00\x1b", "   ", "\ufffe\x0b"])
+def test_a_product_name_left_blank_by_cleaning_is_refused(client, store, headers, name):
+    response = _post(client, "products", [{**PRODUCT, "name": name}], headers)
+
+    assert "must not be blank" in _refused_at(response, "products", 0, "name")
+    assert _nothing_stored()
