@@ -1,11 +1,39 @@
+import json
+from typing import Any, NoReturn, cast
+
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.errors import HttpError
+from ninja.parser import Parser
 
 from aftersale.api.ingest import router as ingest_router
 
-api = NinjaAPI(title="Aftersale API", version="1")
+
+def _not_json(constant: str) -> NoReturn:
+    # Python's json reads these, but they are not JSON, and no column stores them.
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+class StrictJsonParser(Parser):
+    """JSON as RFC 8259 defines it: NaN, Infinity and -Infinity are refused."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        """The request's body as JSON; ValueError when it is not JSON."""
+        return cast(dict[str, Any], json.loads(request.body, parse_constant=_not_json))
+
+
+api = NinjaAPI(title="Aftersale API", version="1", parser=StrictJsonParser())
 api.add_router("/", ingest_router)
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    """Ninja's HTTP errors in JSON; a body that does not parse says why and where."""
+    detail = str(exc)
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+        detail = f"{detail}: {exc.__cause__}"
+    return api.create_response(request, {"detail": detail}, status=exc.status_code)
 
 
 @api.exception_handler(RequestDataTooBig)

@@ -2,11 +2,12 @@
 products."""
 
 from django.http import HttpRequest
-from ninja import Router, Status
+from ninja import Body, Router, Status
 from ninja.errors import ValidationError
 
 from aftersale.api.auth import STORE_KEY, request_store
 from aftersale.api.schemas import (
+    ERRORS,
     CheckoutAccepted,
     CheckoutIn,
     EventAccepted,
@@ -27,12 +28,12 @@ from aftersale.integrations.services import (
     receive_orders,
     receive_products,
 )
-from aftersale.lib import clock
+from aftersale.lib import bounds, clock
 
 router = Router(auth=STORE_KEY, tags=["ingest"])
 
 
-@router.post("/orders", response={200: OrderAccepted, 201: OrderAccepted})
+@router.post("/orders", response={200: OrderAccepted, 201: OrderAccepted, **ERRORS})
 def post_order(request: HttpRequest, order: OrderIn) -> Status[OrderAccepted]:
     """Store an order (201 when new; 200 when it was seen before, which only adds the
     lifecycle timestamps it lacked) and let the store's flows react to it."""
@@ -43,7 +44,7 @@ def post_order(request: HttpRequest, order: OrderIn) -> Status[OrderAccepted]:
     return Status(201 if created else 200, OrderAccepted(id=order.id, created=created))
 
 
-@router.post("/checkouts", response={200: CheckoutAccepted, 201: CheckoutAccepted})
+@router.post("/checkouts", response={200: CheckoutAccepted, 201: CheckoutAccepted, **ERRORS})
 def post_checkout(request: HttpRequest, checkout: CheckoutIn) -> Status[CheckoutAccepted]:
     """Store a checkout (201 when new; 200 when it was seen before, which only adds what
     it lacked: completion, its order, the recovery link, and new lines while it is
@@ -55,7 +56,7 @@ def post_checkout(request: HttpRequest, checkout: CheckoutIn) -> Status[Checkout
     return Status(201 if created else 200, CheckoutAccepted(id=checkout.id, created=created))
 
 
-@router.post("/events", response={201: EventAccepted})
+@router.post("/events", response={201: EventAccepted, **ERRORS})
 def post_event(request: HttpRequest, event: EventIn) -> Status[EventAccepted]:
     """Record what a customer did in the store: `product_viewed` (properties.product_id
     is the store's product id) or any event the store names, and start the flows it
@@ -75,8 +76,14 @@ def post_event(request: HttpRequest, event: EventIn) -> Status[EventAccepted]:
     return Status(201, EventAccepted(id=recorded.pk, kind=recorded.kind))
 
 
-@router.post("/products", response=ProductsAccepted)
-def post_products(request: HttpRequest, products: list[ProductIn]) -> ProductsAccepted:
+# At most MAX_PRODUCTS_PER_BATCH products a request: send a larger catalog in pages.
+_PRODUCT_BATCH = Body(..., max_length=bounds.MAX_PRODUCTS_PER_BATCH)
+
+
+@router.post("/products", response={200: ProductsAccepted, **ERRORS})
+def post_products(
+    request: HttpRequest, products: list[ProductIn] = _PRODUCT_BATCH
+) -> ProductsAccepted:
     """Create or update catalog products; blank fields keep the stored values."""
     ids = receive_products(
         store=request_store(request), records=[product_record(p) for p in products]

@@ -20,6 +20,16 @@ MAX_STOCK = 2**31 - 1
 # history, narrow enough that no time zone offset overflows Python's datetime.
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+# Calendar dates (a delivery day) keep to the same years; a birthday may lie before 1970.
+EARLIEST_DAY = EARLIEST.date()
+EARLIEST_BIRTHDAY = dt.date(1900, 1, 1)
+# The longest lists one request may carry: far beyond any real basket or catalog page,
+# small enough that one request cannot hold a worker for long or fill its memory.
+MAX_LINE_ITEMS = 1_000
+MAX_PRODUCTS_PER_BATCH = 1_000
+MAX_DISCOUNT_CODES = 50
+# Free-form JSON (event properties) nests at most this deep.
+MAX_JSON_DEPTH = 20
 
 
 def amount_problem(value: Decimal) -> str | None:
@@ -44,4 +54,12 @@ def moment_problem(value: dt.datetime) -> str | None:
         return f"must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
     if not EARLIEST <= utc < LATEST:
         return f"must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
+    return None
+
+
+def day_problem(value: dt.date, *, earliest: dt.date = EARLIEST_DAY) -> str | None:
+    """Why the calendar date `value` is outside `earliest` (1970 unless given) to the
+    last day before LATEST, or None."""
+    if not earliest <= value < LATEST.date():
+        return f"must lie between {earliest:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
     return None

@@ -8,6 +8,8 @@ import unicodedata
 # noncharacters (U+FFFE, U+FDD0..., the last two of each plane) are dropped: XML 1.0,
 # and so MJML, refuses them, and nobody typed them on purpose.
 _WHITESPACE_CONTROLS = re.compile(r"[\t\n\r\x0b\x0c\x85\u2028\u2029]+")
+# The line breaks a multi-line value keeps; the rarer ones count as spaces, as above.
+_LINE_BREAKS = re.compile(r"\r\n|[\r\n]")
 
 
 def _is_unprintable(character: str) -> bool:
@@ -22,6 +24,12 @@ def single_line_text(value: str) -> str:
     character, lone surrogate and noncharacter removed, trimmed at both ends."""
     spaced = _WHITESPACE_CONTROLS.sub(" ", value)
     return "".join(c for c in spaced if not _is_unprintable(c)).strip()
+
+
+def multi_line_text(value: str) -> str:
+    """`value` (an address, a note) with each of its lines cleaned as `single_line_text`
+    does, kept on lines of their own (joined by "\\n"), blank lines at both ends dropped."""
+    return "\n".join(single_line_text(line) for line in _LINE_BREAKS.split(value)).strip()
 
 
 def has_unprintable(value: str) -> bool:

@@ -1,7 +1,13 @@
 import datetime as dt
 from decimal import Decimal
 
-from aftersale.lib.bounds import MAX_AMOUNT, amount_problem, moment_problem
+from aftersale.lib.bounds import (
+    EARLIEST_BIRTHDAY,
+    MAX_AMOUNT,
+    amount_problem,
+    day_problem,
+    moment_problem,
+)
 
 
 def test_amounts_within_the_columns_are_accepted():
@@ -24,3 +30,10 @@ def test_dates_whose_offset_overflows_are_refused_not_crashed_on():
     assert moment_problem(far) == "must lie between 1970-01-01 and 2200-01-01"
     assert moment_problem(early) == "must lie between 1970-01-01 and 2200-01-01"
     assert moment_problem(dt.datetime(2017, 3, 1, tzinfo=dt.UTC)) is None
+
+
+def test_calendar_dates_outside_the_years_kept_are_refused():
+    assert day_problem(dt.date(2024, 3, 1)) is None
+    assert day_problem(dt.date(9999, 12, 31)) == "must lie between 1970-01-01 and 2200-01-01"
+    assert day_problem(dt.date(1950, 5, 17)) is not None
+    assert day_problem(dt.date(1950, 5, 17), earliest=EARLIEST_BIRTHDAY) is None

@@ -1,4 +1,4 @@
-from aftersale.lib.text import has_unprintable, single_line_text
+from aftersale.lib.text import has_unprintable, multi_line_text, single_line_text
 
 
 def test_line_breaks_and_tabs_become_one_space():
@@ -18,3 +18,9 @@ def test_plain_and_international_text_is_kept_as_it_is():
 def test_has_unprintable_sees_what_single_line_text_drops():
     assert has_unprintable("name\x0b")
     assert has_unprintable("\U0010fffe")
+
+
+def test_a_multi_line_text_keeps_its_lines_and_loses_its_control_characters():
+    assert multi_line_text("\nAda\x00 Lovelace\r\n12\x1b\tRoad\rLondon\n\n") == (
+        "Ada Lovelace\n12 Road\nLondon"
+    )
