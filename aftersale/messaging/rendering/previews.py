@@ -38,8 +38,8 @@ def preview_template(
     customer's, else the store's), without tracking: nothing is written, no link is
     recorded and no open can be counted. It shows the customer's latest order, picks for
     it and, for offer kinds, their latest coupon; samples stand in for what they lack
-    (store products, a 15% coupon). Raises TemplateError for a template that cannot be
-    rendered."""
+    (store products, a 15% coupon). `customer` may be an unsaved sample. Raises
+    TemplateError for a template that cannot be rendered."""
     store = template.store
     wanted = parse_locale(locale) or recipient_locale(
         customer_locale=customer.locale, store_locale=store.locale
@@ -72,6 +72,8 @@ def preview_facts(*, template: EmailTemplate, customer: Customer, now: dt.dateti
 
 
 def _latest_order(customer: Customer, *, now: dt.datetime) -> tuple[Order, list[LineItem]] | None:
+    if customer.pk is None:  # an unsaved sample customer has no orders
+        return None
     order = (
         Order.objects.filter(customer=customer, placed_at__lte=now).order_by("-placed_at").first()
     )
@@ -125,10 +127,14 @@ def _sample_products(
 def _coupon(customer: Customer, *, now: dt.datetime) -> Coupon:
     """The customer's latest coupon still valid at `now`, else an unsaved sample."""
     latest = (
-        Coupon.objects.filter(customer=customer, expires_at__gt=now, redeemed_at__isnull=True)
-        .select_related("program")
-        .order_by("-issued_at")
-        .first()
+        None
+        if customer.pk is None
+        else (
+            Coupon.objects.filter(customer=customer, expires_at__gt=now, redeemed_at__isnull=True)
+            .select_related("program")
+            .order_by("-issued_at")
+            .first()
+        )
     )
     if latest is not None:
         return latest
