@@ -14,6 +14,10 @@ from typing import Any
 _TOKEN_PATH = re.compile(r"^(/(?:u|c|o|f|i/countdown)/)[^/]+")
 
 
+# Django's loggers of requests it refused for security (SuspiciousOperation).
+_REFUSALS = "django.security"
+
+
 def redacted_path(path: str) -> str:
     """`path` with the signed token of an email link replaced by "…"."""
     return _TOKEN_PATH.sub(r"\1…", path)
@@ -22,7 +26,8 @@ def redacted_path(path: str) -> str:
 class JsonLines(logging.Formatter):
     """Formats a record as one JSON object: time (UTC), level, logger, message, and for
     a request's record its method, path (tokens redacted) and status; the exception, if
-    any, as its traceback text. Request bodies, headers and query strings are never
+    any, as its traceback text (for a request refused for security, only the refusal's
+    name). Request bodies, headers and query strings are never
     written: they hold customers' data and keys."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -38,7 +43,11 @@ class JsonLines(logging.Formatter):
             line["path"] = redacted_path(request.path)
         if hasattr(record, "status_code"):
             line["status"] = record.status_code
-        if record.exc_info:
+        if record.exc_info and record.name.startswith(_REFUSALS):
+            # A refused request (a bad webhook signature, a disallowed host) is the
+            # caller's fault, not ours: what was refused, without a traceback per attempt.
+            line["refused"] = record.exc_info[0].__name__ if record.exc_info[0] else ""
+        elif record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)
 

@@ -70,3 +70,15 @@ def test_the_configured_log_writes_the_error_line(store, clock, broken_lookup):
 
     (error,) = [json.loads(line) for line in written.getvalue().splitlines()]
     assert (error["logger"], error["status"], error["path"]) == ("django.request", 500, "/u/…/")
+
+
+def test_a_request_refused_for_security_is_logged_by_its_refusal_without_a_traceback(caplog):
+    client = Client(raise_request_exception=False)
+    with caplog.at_level(logging.ERROR, logger="django.security"):
+        answer = client.get("/dashboard/login/", HTTP_HOST="attacker.example.net")
+
+    assert answer.status_code == 400
+    (record,) = [r for r in caplog.records if r.name.startswith("django.security")]
+    line = json.loads(JsonLines().format(record))
+    assert line["refused"] == "DisallowedHost"
+    assert "exception" not in line and "Traceback" not in json.dumps(line)
