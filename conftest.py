@@ -6,7 +6,7 @@ import pytest
 
 from aftersale.lib.clock import VirtualClock
 from aftersale.stores.models import Store
-from aftersale.stores.services import create_store
+from aftersale.stores.services import create_api_key, create_store
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
 
@@ -29,3 +29,10 @@ def clock() -> VirtualClock:
 def store(db: None) -> Store:
     """An empty store."""
     return create_store(name="Test Shop", slug="test-shop", now=T0)
+
+
+@pytest.fixture
+def api_key(store: Store) -> str:
+    """A raw API key of the test store."""
+    _, raw_key = create_api_key(store=store, name="test", now=T0)
+    return raw_key

@@ -26,7 +26,6 @@ class Store(models.Model):
     # Per-message Reply-To addresses are made on this domain, so replies can be matched
     # to the email they answer; empty means replies go to `reply_to` unmatched.
     reply_domain = models.CharField(max_length=200, blank=True, default="")
-    api_key_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
     created_at = models.DateTimeField()
 
     def __str__(self) -> str:
@@ -53,3 +52,30 @@ class StoreMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.store}"
+
+
+class ApiKey(models.Model):
+    """A key the JSON API accepts for one store. Only its SHA-256 is kept: the raw key is
+    shown once, when it is created. A revoked key stays listed and is refused."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(editable=False)
+    # Kept to the minute: a request writes it only when the stored value is older.
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        constraints = [
+            # A name picks one key among those in use (`aftersale keys revoke NAME`); a
+            # revoked key's name may be given again.
+            models.UniqueConstraint(
+                fields=["store", "name"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="uniq_active_api_key_name",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name

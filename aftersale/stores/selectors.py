@@ -1,9 +1,9 @@
 """Finding stores."""
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
-from aftersale.stores.models import Store
+from aftersale.stores.models import ApiKey, Store
 from aftersale.stores.services import hash_api_key
 
 
@@ -11,11 +11,34 @@ class StoreNotFound(LookupError):
     """No store matches what was asked for."""
 
 
-def store_for_api_key(*, raw_key: str) -> Store | None:
-    """The store owning `raw_key`, or None."""
+class ApiKeyNotFound(LookupError):
+    """No API key of the store matches what was asked for."""
+
+
+def active_api_key(*, raw_key: str) -> ApiKey | None:
+    """The API key `raw_key` is, with its store, if it has not been revoked; else None."""
     if not raw_key:
         return None
-    return Store.objects.filter(api_key_hash=hash_api_key(raw_key)).first()
+    keys = ApiKey.objects.select_related("store")
+    return keys.filter(key_hash=hash_api_key(raw_key), revoked_at__isnull=True).first()
+
+
+def api_keys(*, store: Store) -> QuerySet[ApiKey]:
+    """Every API key of `store`, revoked ones too, oldest first."""
+    return ApiKey.objects.filter(store=store).order_by("created_at", "id")
+
+
+def api_key_named(*, store: Store, name_or_id: str) -> ApiKey:
+    """The key of `store` with this name (the one in use before a revoked one of the same
+    name) or, failing that, with this id; ApiKeyNotFound otherwise."""
+    keys, wanted = api_keys(store=store), name_or_id.strip()
+    in_use_first = F("revoked_at").desc(nulls_first=True)
+    found = keys.filter(name=wanted).order_by(in_use_first, "-id").first()
+    if found is None and wanted.isdigit():
+        found = keys.filter(pk=int(wanted)).first()
+    if found is None:
+        raise ApiKeyNotFound(f"store {store.slug!r} has no API key named {name_or_id!r}")
+    return found
 
 
 def resolve_store(*, slug: str | None) -> Store:
@@ -28,7 +51,7 @@ def resolve_store(*, slug: str | None) -> Store:
     stores = list(Store.objects.order_by("id")[:2])
     if len(stores) != 1:
         raise StoreNotFound(
-            "no store yet: run `aftersale demo` or create one"
+            "no store yet: create one with `aftersale stores create NAME` (or run `aftersale demo`)"
             if not stores
             else "several stores exist: pass --store SLUG"
         )

@@ -9,7 +9,6 @@ from aftersale.catalog.records import ProductRecord
 from aftersale.catalog.services import upsert_products
 from aftersale.customers.models import Customer
 from aftersale.orders.models import Checkout
-from aftersale.stores.services import issue_api_key
 from aftersale.tracking.models import Event, EventKind
 
 CUSTOMER = {"id": "c1", "email": "Ada@Example.com", "first_name": "Ada"}
@@ -29,8 +28,8 @@ CHECKOUT = {
 
 
 @pytest.fixture
-def headers(store) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_api_key(store=store)}"}
+def headers(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
 
 
 @pytest.fixture

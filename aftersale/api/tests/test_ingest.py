@@ -8,7 +8,6 @@ from django.test import Client
 
 from aftersale.catalog.models import Product
 from aftersale.orders.models import LineItem, Order, OrderStatus
-from aftersale.stores.services import issue_api_key
 
 ORDER = {
     "id": 1001,
@@ -29,8 +28,8 @@ ORDER = {
 
 
 @pytest.fixture
-def key(store) -> str:
-    return issue_api_key(store=store)
+def key(api_key: str) -> str:
+    return api_key
 
 
 def _post(client: Client, path: str, body: object, **headers: str):

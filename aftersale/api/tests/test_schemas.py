@@ -9,7 +9,6 @@ from aftersale.catalog.models import Product
 from aftersale.customers.models import Customer
 from aftersale.lib.bounds import MAX_LINE_ITEMS, MAX_PRODUCTS_PER_BATCH
 from aftersale.orders.models import Checkout, LineItem, Order
-from aftersale.stores.services import issue_api_key
 from aftersale.tracking.models import Event
 
 CUSTOMER: dict[str, object] = {"id": "c1", "email": "ada@example.com", "first_name": "Ada"}
@@ -35,8 +34,8 @@ PRODUCT: dict[str, object] = {"id": "p1", "name": "Mug"}
 
 
 @pytest.fixture
-def headers(store) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_api_key(store=store)}"}
+def headers(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
 
 
 def _post(client: Client, path: str, body: object, headers: dict[str, str]):
