@@ -58,6 +58,11 @@ def resolve_store(*, slug: str | None) -> Store:
     return stores[0]
 
 
+def all_stores() -> QuerySet[Store]:
+    """Every store of the installation, by slug."""
+    return Store.objects.order_by("slug")
+
+
 def stores_for_user(*, user: User | AnonymousUser) -> QuerySet[Store]:
     """The stores `user` may see in the dashboard, by name: every store for an active
     superuser, the stores they are a member of for anyone else active, none otherwise."""

@@ -3,15 +3,22 @@
 import datetime as dt
 import hashlib
 import secrets
+import zoneinfo
 
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils.text import slugify
 
+from aftersale.lib.currencies import is_currency_code
 from aftersale.stores.models import ApiKey, MemberRole, Store, StoreMember
 
 # How fresh an API key's last_used_at is kept.
 API_KEY_USE_RESOLUTION = dt.timedelta(minutes=1)
+
+
+class InvalidStore(ValueError):
+    """A store cannot be made with these settings; the message names each field."""
 
 
 class InvalidApiKeyName(ValueError):
@@ -26,6 +33,34 @@ def hash_api_key(raw_key: str) -> str:
 def create_store(*, name: str, now: dt.datetime, slug: str = "", **settings: str) -> Store:
     """Create a store named `name` with the given settings."""
     return Store.objects.create(name=name, slug=slug or slugify(name), created_at=now, **settings)
+
+
+def create_store_from_input(
+    *, name: str, now: dt.datetime, slug: str = "", **settings: str
+) -> Store:
+    """Create a store from what a merchant typed, as create_store does, after checking
+    every value: InvalidStore naming each field that is wrong and why, and nothing made."""
+    store = Store(name=name.strip(), slug=slug or slugify(name), created_at=now, **settings)
+    problems = _store_problems(store)
+    if problems:
+        raise InvalidStore(" ".join(problems))
+    store.save()
+    return store
+
+
+def _store_problems(store: Store) -> list[str]:
+    try:
+        store.full_clean()
+        problems = []
+    except ValidationError as error:
+        problems = [
+            f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items()
+        ]
+    if not is_currency_code(store.currency):
+        problems.append(f"currency: {store.currency!r} is not an ISO 4217 code such as EUR.")
+    if store.time_zone not in zoneinfo.available_timezones():
+        problems.append(f"time_zone: {store.time_zone!r} is not a time zone such as Europe/Paris.")
+    return problems
 
 
 def create_api_key(*, store: Store, name: str, now: dt.datetime) -> tuple[ApiKey, str]:
