@@ -68,7 +68,7 @@ def scenario_database(home: Path) -> Iterator[ScenarioDatabase]:
     if default["ENGINE"] == "django.db.backends.sqlite3":
         yield _migrated(home, f"sqlite:///{home / 'crash.sqlite3'}")
         return
-    with _postgres_database(default) as url:
+    with fresh_postgres_database(default) as url:
         yield _migrated(home, url)
 
 
@@ -79,7 +79,8 @@ def _migrated(home: Path, url: str) -> ScenarioDatabase:
 
 
 @contextmanager
-def _postgres_database(default: Mapping[str, Any]) -> Iterator[str]:
+def fresh_postgres_database(default: Mapping[str, Any]) -> Iterator[str]:
+    """A new empty database on the PostgreSQL server of `default`, its URL; dropped after."""
     name = f"aftersale_crash_{uuid.uuid4().hex[:10]}"
     server = {
         "host": default["HOST"],
