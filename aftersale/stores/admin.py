@@ -14,7 +14,7 @@ from aftersale.lib import clock
 from aftersale.stores.models import ApiKey, Store, StoreMember
 from aftersale.stores.services import revoke_api_key
 
-KEY_TIMES = ["created_at", "last_used_at", "revoked_at"]
+KEY_TIMES = ("created_at", "last_used_at", "revoked_at")
 
 
 class StoreMemberInline(admin.TabularInline):
@@ -27,8 +27,7 @@ class ApiKeyInline(admin.TabularInline):
     """The store's keys, read only: they are added and revoked under API keys."""
 
     model = ApiKey
-    fields = ["name", *KEY_TIMES]
-    readonly_fields = fields
+    fields = readonly_fields = ("name", *KEY_TIMES)
     extra = 0
     can_delete = False
     show_change_link = True
@@ -58,8 +57,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     search_fields = ["name", "store__slug"]
     actions = ["revoke"]
 
-    fields = ["store", "name", *KEY_TIMES]
-    readonly_fields = fields
+    fields = readonly_fields = ("store", "name", *KEY_TIMES)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # a new key must be shown once: `aftersale keys create`, or Connect
