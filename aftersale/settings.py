@@ -33,6 +33,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "csp",
+    # django-ninja's templates and static files: the API docs served by Aftersale itself
+    # (Swagger UI from our /static/, never a CDN).
+    "ninja",
     "axes",
     "aftersale.stores",
     "aftersale.catalog",
