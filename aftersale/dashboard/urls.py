@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from aftersale.dashboard import views
+from aftersale.dashboard import connect, views
 
 app_name = "dashboard"
 
@@ -20,5 +20,12 @@ urlpatterns = [
         "<slug:slug>/recommendations/runs/<int:run_id>/chart.png",
         views.evaluation_chart,
         name="evaluation-chart",
+    ),
+    path("<slug:slug>/connect/", connect.connect, name="connect"),
+    path("<slug:slug>/connect/keys/", connect.create_key, name="connect-create-key"),
+    path(
+        "<slug:slug>/connect/keys/<int:key_id>/revoke/",
+        connect.revoke_key,
+        name="connect-revoke-key",
     ),
 ]
