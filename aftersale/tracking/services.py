@@ -150,3 +150,13 @@ def on_message_bounced(*, message: Message, at: dt.datetime, **_: Any) -> None:
     """messaging's message_bounced signal (messaging has suppressed the address): the
     message's one `bounced` event joins the customer's timeline."""
     _record_once(message, kind=EventKind.BOUNCED, key="bounce", now=at)
+
+
+def erase_customer_events(*, customer_id: int) -> None:
+    """Delete what the customer did that no report counts (product views, the store's
+    own events) and strip the links and details (user agent, reply text) from the
+    events of their emails, which stay as the opens, clicks, replies and unsubscribes
+    the reports count."""
+    events = Event.objects.filter(customer_id=customer_id)
+    events.filter(message__isnull=True).delete()
+    events.update(url="", data={})
