@@ -1,6 +1,7 @@
 """The JSON shapes the API accepts and returns, and their conversion to ingest records."""
 
 import datetime as dt
+import re
 import zoneinfo
 from decimal import Decimal
 from typing import Annotated, Any
@@ -84,10 +85,15 @@ def _time_zone(value: str) -> str:
     return value
 
 
+# A number, as JSON or as the text of a query parameter.
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
 def _iso_text(value: object) -> object:
-    # Dates and times come as ISO 8601 text, as the schema documents: a bare number
-    # would be taken for a Unix timestamp, and is refused instead.
-    if isinstance(value, int | float):
+    # Dates and times come as ISO 8601 text, as the schema documents: a number (or the
+    # text of one, as a query parameter is) would be taken for a Unix timestamp, and is
+    # refused instead.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
         raise ValueError("must be an ISO 8601 string")
     return value
 

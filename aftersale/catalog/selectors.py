@@ -35,7 +35,6 @@ def product_by_external_id(*, store: Store, external_id: str) -> Product | None:
     return Product.objects.filter(store=store, external_id=external_id).first()
 
 
-
 def products_by_id(*, store: Store, ids: list[int]) -> dict[int, Product]:
     """The store's products among `ids`, by database id."""
     return Product.objects.filter(store=store, pk__in=ids).in_bulk()

@@ -47,9 +47,7 @@ def ensure_products(*, store: Store, records: Iterable[ProductRecord]) -> dict[s
     untouched (an order's line item must not overwrite the catalog); return all their ids."""
     wanted = {record.external_id: record for record in records}
     ids = product_ids(store=store, external_ids=wanted)
-    missing = [
-        _new_product(store, r, clock.now()) for eid, r in wanted.items() if eid not in ids
-    ]
+    missing = [_new_product(store, r, clock.now()) for eid, r in wanted.items() if eid not in ids]
     if missing:
         Product.objects.bulk_create(missing, batch_size=1000, ignore_conflicts=True)
         ids = product_ids(store=store, external_ids=wanted)

@@ -306,7 +306,9 @@ def parse_definition(data: object) -> FlowDefinition:
     except ValidationError as exc:
         raise InvalidFlowDefinition([(err["loc"], err["msg"]) for err in exc.errors()]) from exc
     if any(s.coupon != "none" for _, s in definition.email_steps()) and not definition.coupon:
-        raise InvalidFlowDefinition([(("coupon",), "steps use a coupon but the flow defines none")])
+        raise InvalidFlowDefinition(
+            [(("coupon",), "steps use a coupon but the flow defines no `coupon`")]
+        )
     for where, segment in _segments(definition):
         try:
             parse_segment(segment)

@@ -69,9 +69,7 @@ def test_the_export_holds_the_profile_and_the_orders_with_their_lines(client, ke
     assert data["messages"] == data["events"] == data["checkouts"] == []
 
 
-def test_an_erased_customer_is_gone_by_their_id_and_their_orders_lose_the_address(
-    client, key, ann
-):
+def test_an_erased_customer_is_gone_by_their_id_and_their_orders_lose_the_address(client, key, ann):
     erased = _call(client, key, "delete", "customers/c1")
 
     assert (erased.status_code, erased.json()) == (200, {"id": "c1", "erased": True})

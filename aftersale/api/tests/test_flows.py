@@ -59,9 +59,7 @@ def test_an_invalid_definition_is_refused_naming_the_bad_field_and_nothing_is_st
     definition = upsell_definition()
     definition["steps"][1] = {"type": "email"}  # no template
 
-    response = _call(
-        client, key, "post", "flows", {"slug": "upsell", "definition": definition}
-    )
+    response = _call(client, key, "post", "flows", {"slug": "upsell", "definition": definition})
 
     assert response.status_code == 422
     (error,) = response.json()["detail"]

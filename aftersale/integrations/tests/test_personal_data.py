@@ -96,7 +96,7 @@ def _stored_traces() -> list[tuple[str, str]]:
     """Every trace of Ann in any table of the database."""
     found = []
     for model in apps.get_models():
-        for row in model.objects.values_list():
+        for row in model._default_manager.values_list():
             text = str(row).lower()
             found += [(model.__name__, trace) for trace in ANN_TRACES if trace in text]
     return found
