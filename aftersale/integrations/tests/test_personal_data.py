@@ -23,6 +23,8 @@ from aftersale.tracking.services import (
     record_click,
     record_customer_event,
     record_open,
+    record_reply,
+    record_reported_open,
     unsubscribe_recipient,
 )
 
@@ -73,7 +75,11 @@ def flow(store):
     assert message is not None
     record_open(message=message, user_agent="Mozilla/5.0 Annabel's phone", now=T0 + DAY)
     record_click(message=message, index=0, url="https://shop.example/?who=annabel", now=T0 + DAY)
+    record_reply(message=message, sender="annabel.quixotic@example.com", now=T0 + DAY)
     unsubscribe_recipient(message=message, now=T0 + 2 * DAY)
+    offer = Message.objects.filter(customer=ann).exclude(pk=message.pk).first()
+    assert offer is not None
+    record_reported_open(message=offer, machine_reason="privacy proxy", now=T0 + 4 * DAY)
     record_customer_event(
         store=store,
         customer_id=ann.pk,
@@ -111,15 +117,16 @@ def test_everything_stored_about_a_customer_is_exported(store, flow):
     assert [o.external_id for o in data.orders] == ["a1", "a2"]
     assert [c.external_id for c in data.checkouts] == ["k1"]
     assert {m.to_email for m in data.messages} == {"annabel.quixotic@example.com"}
-    assert {e.kind for e in data.events} == {"opened", "clicked", "unsubscribed", "product_viewed"}
+    kinds = {e.kind for e in data.events}
+    assert kinds == {"opened", "clicked", "replied", "unsubscribed", "product_viewed"}
 
 
 def test_erasing_a_customer_keeps_every_report_number_and_leaves_no_trace_of_them(store, flow):
     ann = Customer.objects.get(store=store, external_id="ann-42")
     before = flow_report(flow=flow, now=T0 + 30 * DAY).as_dict()
     assert {trace for _, trace in _stored_traces()} == set(ANN_TRACES)
-    thanks = before["steps"][1]["message"]  # type: ignore[index]
-    assert (thanks["read"], thanks["clicked"], thanks["unsubscribed"]) == (1, 1, 1)
+    thanks, offer = (before["steps"][i]["message"] for i in (1, 3))  # type: ignore[index]
+    assert (thanks["read"], thanks["clicked"], thanks["replied"], offer["read"]) == (1, 1, 1, 0)
 
     erase_customer_data(store=store, customer=ann, now=T0 + 30 * DAY)
 
@@ -127,7 +134,12 @@ def test_erasing_a_customer_keeps_every_report_number_and_leaves_no_trace_of_the
     assert _stored_traces() == []
     ann.refresh_from_db()
     assert (ann.email, ann.first_name, ann.birthday, ann.time_zone) == ("", "", None, "")
-    assert not customer_data(store=store, customer=ann).events[0].data
+    assert {e.kind for e in customer_data(store=store, customer=ann).events} == {
+        "opened",
+        "clicked",
+        "replied",
+        "unsubscribed",
+    }
 
 
 def test_a_later_order_with_an_erased_customers_address_and_id_makes_a_new_customer(store, flow):
