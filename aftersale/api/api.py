@@ -7,7 +7,9 @@ from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.parser import Parser
 
-from aftersale.api.ingest import router as ingest_router
+from aftersale.api import customer_data, flows, ingest, records
+from aftersale.api.errors import ApiError
+from aftersale.api.routes import router
 
 
 def _not_json(constant: str) -> NoReturn:
@@ -24,7 +26,16 @@ class StrictJsonParser(Parser):
 
 
 api = NinjaAPI(title="Aftersale API", version="1", parser=StrictJsonParser())
-api.add_router("/", ingest_router)
+# Importing the endpoint modules adds their operations to the router.
+ENDPOINT_MODULES = (ingest, records, customer_data, flows)
+api.add_router("/", router)
+
+
+@api.exception_handler(ApiError)
+def api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+    """An endpoint's refusal (404 for an object the store does not have, 409 for a slug
+    taken) with the path of the value at fault."""
+    return api.create_response(request, exc.body(), status=exc.status)
 
 
 @api.exception_handler(HttpError)

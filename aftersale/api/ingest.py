@@ -2,10 +2,11 @@
 products."""
 
 from django.http import HttpRequest
-from ninja import Body, Router, Status
+from ninja import Body, Status
 from ninja.errors import ValidationError
 
-from aftersale.api.auth import STORE_KEY, request_store
+from aftersale.api.auth import request_store
+from aftersale.api.routes import router
 from aftersale.api.schemas import (
     ERRORS,
     CheckoutAccepted,
@@ -30,10 +31,10 @@ from aftersale.integrations.services import (
 )
 from aftersale.lib import bounds, clock
 
-router = Router(auth=STORE_KEY, tags=["ingest"])
+TAGS = ["ingest"]
 
 
-@router.post("/orders", response={200: OrderAccepted, 201: OrderAccepted, **ERRORS})
+@router.post("/orders", response={200: OrderAccepted, 201: OrderAccepted, **ERRORS}, tags=TAGS)
 def post_order(request: HttpRequest, order: OrderIn) -> Status[OrderAccepted]:
     """Store an order (201 when new; 200 when it was seen before, which only adds the
     lifecycle timestamps it lacked) and let the store's flows react to it."""
@@ -44,7 +45,9 @@ def post_order(request: HttpRequest, order: OrderIn) -> Status[OrderAccepted]:
     return Status(201 if created else 200, OrderAccepted(id=order.id, created=created))
 
 
-@router.post("/checkouts", response={200: CheckoutAccepted, 201: CheckoutAccepted, **ERRORS})
+@router.post(
+    "/checkouts", response={200: CheckoutAccepted, 201: CheckoutAccepted, **ERRORS}, tags=TAGS
+)
 def post_checkout(request: HttpRequest, checkout: CheckoutIn) -> Status[CheckoutAccepted]:
     """Store a checkout (201 when new; 200 when it was seen before, which only adds what
     it lacked: completion, its order, the recovery link, and new lines while it is
@@ -56,7 +59,7 @@ def post_checkout(request: HttpRequest, checkout: CheckoutIn) -> Status[Checkout
     return Status(201 if created else 200, CheckoutAccepted(id=checkout.id, created=created))
 
 
-@router.post("/events", response={201: EventAccepted, **ERRORS})
+@router.post("/events", response={201: EventAccepted, **ERRORS}, tags=TAGS)
 def post_event(request: HttpRequest, event: EventIn) -> Status[EventAccepted]:
     """Record what a customer did in the store: `product_viewed` (properties.product_id
     is the store's product id) or any event the store names, and start the flows it
@@ -80,7 +83,7 @@ def post_event(request: HttpRequest, event: EventIn) -> Status[EventAccepted]:
 _PRODUCT_BATCH = Body(..., max_length=bounds.MAX_PRODUCTS_PER_BATCH)
 
 
-@router.post("/products", response={200: ProductsAccepted, **ERRORS})
+@router.post("/products", response={200: ProductsAccepted, **ERRORS}, tags=TAGS)
 def post_products(
     request: HttpRequest, products: list[ProductIn] = _PRODUCT_BATCH
 ) -> ProductsAccepted:

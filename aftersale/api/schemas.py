@@ -1,6 +1,7 @@
 """The JSON shapes the API accepts and returns, and their conversion to ingest records."""
 
 import datetime as dt
+import re
 import zoneinfo
 from decimal import Decimal
 from typing import Annotated, Any
@@ -84,10 +85,15 @@ def _time_zone(value: str) -> str:
     return value
 
 
+# A number, as JSON or as the text of a query parameter.
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
 def _iso_text(value: object) -> object:
-    # Dates and times come as ISO 8601 text, as the schema documents: a bare number
-    # would be taken for a Unix timestamp, and is refused instead.
-    if isinstance(value, int | float):
+    # Dates and times come as ISO 8601 text, as the schema documents: a number (or the
+    # text of one, as a query parameter is) would be taken for a Unix timestamp, and is
+    # refused instead.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
         raise ValueError("must be an ISO 8601 string")
     return value
 
@@ -112,17 +118,18 @@ def _birthday(value: dt.date) -> dt.date:
     return value
 
 
-def _clean_json(value: Any, depth: int = 0) -> Any:
-    # Free-form JSON reaches templates and a JSON column: its text is cleaned as names
-    # are (PostgreSQL refuses \u0000 in jsonb), and its depth is bounded.
+def clean_json(value: Any, depth: int = 0) -> Any:
+    """Free-form JSON with its text cleaned as names are (it reaches templates and a JSON
+    column, and PostgreSQL refuses \\u0000 in jsonb); ValueError when it is nested
+    deeper than MAX_JSON_DEPTH."""
     if depth > bounds.MAX_JSON_DEPTH:
         raise ValueError(f"must not be nested deeper than {bounds.MAX_JSON_DEPTH} levels")
     if isinstance(value, str):
         return multi_line_text(value)
     if isinstance(value, list):
-        return [_clean_json(item, depth + 1) for item in value]
+        return [clean_json(item, depth + 1) for item in value]
     if isinstance(value, dict):
-        return {single_line_text(k): _clean_json(v, depth + 1) for k, v in value.items()}
+        return {single_line_text(k): clean_json(v, depth + 1) for k, v in value.items()}
     return value
 
 
@@ -282,7 +289,7 @@ class EventIn(Schema):
     customer: CustomerIn
     event: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
     occurred_at: Moment
-    properties: Annotated[dict[str, Any], AfterValidator(_clean_json)] = {}
+    properties: Annotated[dict[str, Any], AfterValidator(clean_json)] = {}
 
 
 class EventAccepted(Schema):

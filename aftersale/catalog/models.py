@@ -22,6 +22,8 @@ class Product(models.Model):
     rating = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True)
     review_count = models.PositiveIntegerField(default=0)
     review_quote = models.CharField(max_length=300, blank=True, default="")
+    # When the catalog last created or changed the product (None: before this was kept).
+    updated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -29,7 +31,10 @@ class Product(models.Model):
                 fields=["store", "external_id"], name="uniq_product_external_id"
             )
         ]
-        indexes = [models.Index(fields=["store", "category"])]
+        indexes = [
+            models.Index(fields=["store", "category"]),
+            models.Index(fields=["store", "updated_at"]),
+        ]
 
     def __str__(self) -> str:
         return self.name

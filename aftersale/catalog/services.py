@@ -1,10 +1,12 @@
 """Writing the catalog."""
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from aftersale.catalog.models import Product
 from aftersale.catalog.records import ProductRecord
+from aftersale.lib import clock
 from aftersale.stores.models import Store
 
 _UPDATABLE = ["name", "category", "department", "brand", "price", "stock", "image_url", "url"]
@@ -14,7 +16,9 @@ def upsert_products(*, store: Store, records: Sequence[ProductRecord]) -> dict[s
     """Create or update `records`; return the product id for every external id given.
 
     A field a record leaves empty (None price or stock, blank text) keeps its stored value.
+    A product created or changed is stamped with the clock's time in `updated_at`.
     """
+    now = clock.now()
     by_external_id = {record.external_id: record for record in records}
     existing = {
         product.external_id: product
@@ -25,10 +29,12 @@ def upsert_products(*, store: Store, records: Sequence[ProductRecord]) -> dict[s
         for external_id, product in existing.items()
         if _apply(product, by_external_id[external_id])
     ]
+    for product in changed:
+        product.updated_at = now
     if changed:
-        Product.objects.bulk_update(changed, _UPDATABLE, batch_size=500)
+        Product.objects.bulk_update(changed, [*_UPDATABLE, "updated_at"], batch_size=500)
     new = [
-        _new_product(store, record)
+        _new_product(store, record, now)
         for external_id, record in by_external_id.items()
         if external_id not in existing
     ]
@@ -41,7 +47,7 @@ def ensure_products(*, store: Store, records: Iterable[ProductRecord]) -> dict[s
     untouched (an order's line item must not overwrite the catalog); return all their ids."""
     wanted = {record.external_id: record for record in records}
     ids = product_ids(store=store, external_ids=wanted)
-    missing = [_new_product(store, r) for eid, r in wanted.items() if eid not in ids]
+    missing = [_new_product(store, r, clock.now()) for eid, r in wanted.items() if eid not in ids]
     if missing:
         Product.objects.bulk_create(missing, batch_size=1000, ignore_conflicts=True)
         ids = product_ids(store=store, external_ids=wanted)
@@ -54,8 +60,9 @@ def product_ids(*, store: Store, external_ids: Iterable[str]) -> dict[str, int]:
     return dict(rows.values_list("external_id", "id"))
 
 
-def _new_product(store: Store, record: ProductRecord) -> Product:
+def _new_product(store: Store, record: ProductRecord, now: dt.datetime) -> Product:
     return Product(
+        updated_at=now,
         store=store,
         external_id=record.external_id,
         name=record.name or f"Product {record.external_id}",

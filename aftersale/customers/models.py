@@ -2,6 +2,10 @@ from django.db import models
 
 from aftersale.stores.models import Store
 
+# The id of an erased customer begins with a control character, which the API and the
+# CSV import refuse in ids: no id a store sends can name an erased row.
+ERASED_ID_PREFIX = "\x1ferased:"
+
 
 class Customer(models.Model):
     """A buyer of one store, keyed by the store's own customer id."""

@@ -3,7 +3,7 @@
 import datetime as dt
 from collections.abc import Sequence
 
-from aftersale.customers.models import Customer
+from aftersale.customers.models import ERASED_ID_PREFIX, Customer
 from aftersale.customers.records import CustomerRecord
 from aftersale.stores.models import Store
 
@@ -76,3 +76,22 @@ def _apply(customer: Customer, record: CustomerRecord) -> bool:
         setattr(customer, field, value)
         changed = True
     return changed
+
+
+def erase_customer(*, customer: Customer, now: dt.datetime) -> None:
+    """Remove what identifies `customer` (address, names, time zone, locale, birthday)
+    and give the row an id the store never sends, so a later order with the same id or
+    address starts a new customer. The row stays, unsubscribed, for the numbers that
+    count it (the journeys, orders and emails of every report)."""
+    Customer.objects.filter(pk=customer.pk).update(
+        external_id=f"{ERASED_ID_PREFIX}{customer.pk}",
+        email="",
+        first_name="",
+        last_name="",
+        time_zone="",
+        locale="",
+        birthday=None,
+        accepts_marketing=False,
+        unsubscribed_at=customer.unsubscribed_at or now,
+    )
+    customer.refresh_from_db()

@@ -284,8 +284,18 @@ def _targets(step: DelayStep | EmailStep | SplitStep | ABSplitStep | ExitStep) -
     return [t for t in targets if t]
 
 
+# Where in a definition a value is: ("steps", 1, "template").
+FieldPath = tuple[str | int, ...]
+
+
 class InvalidFlowDefinition(ValueError):
-    """A flow definition that does not validate; the message names every bad field."""
+    """A flow definition that does not validate; the message names every bad field, and
+    `problems` holds each one's path and message for a form or an API to show."""
+
+    def __init__(self, problems: list[tuple[FieldPath, str]]) -> None:
+        self.problems = problems
+        listed = "; ".join(f"{'.'.join(map(str, loc)) or '(root)'}: {msg}" for loc, msg in problems)
+        super().__init__(f"invalid flow definition: {listed}")
 
 
 def parse_definition(data: object) -> FlowDefinition:
@@ -294,27 +304,25 @@ def parse_definition(data: object) -> FlowDefinition:
     try:
         definition = FlowDefinition.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise InvalidFlowDefinition(f"invalid flow definition: {problems}") from exc
+        raise InvalidFlowDefinition([(err["loc"], err["msg"]) for err in exc.errors()]) from exc
     if any(s.coupon != "none" for _, s in definition.email_steps()) and not definition.coupon:
         raise InvalidFlowDefinition(
-            "invalid flow definition: steps use a coupon but the flow defines no `coupon`"
+            [(("coupon",), "steps use a coupon but the flow defines no `coupon`")]
         )
     for where, segment in _segments(definition):
         try:
             parse_segment(segment)
         except InvalidSegment as exc:
-            raise InvalidFlowDefinition(f"invalid flow definition: {where}: {exc}") from exc
+            raise InvalidFlowDefinition([(where, str(exc))]) from exc
     return definition
 
 
-def _segments(definition: FlowDefinition) -> list[tuple[str, dict[str, Any]]]:
-    found = [("trigger.segment", definition.trigger.segment)]
+def _segments(definition: FlowDefinition) -> list[tuple[FieldPath, dict[str, Any]]]:
+    found: list[tuple[FieldPath, dict[str, Any] | None]] = [
+        (("trigger", "segment"), definition.trigger.segment)
+    ]
     found += [
-        (f"steps.{i}.condition.segment", s.condition.segment)
+        (("steps", i, "condition", "segment"), s.condition.segment)
         for i, s in enumerate(definition.steps)
         if isinstance(s, SplitStep) and isinstance(s.condition, SegmentCondition)
     ]

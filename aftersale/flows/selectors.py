@@ -83,10 +83,12 @@ class FlowSummary:
     active: int
 
 
-def flow_summaries(*, store: Store) -> list[FlowSummary]:
-    """The store's flows by slug: status, latest version number and how many customers
-    are in each now."""
+def flow_summaries(*, store: Store, status: FlowStatus | None = None) -> list[FlowSummary]:
+    """The store's flows (only those in `status` when given) by slug: status, latest
+    version number and how many customers are in each now."""
     flows = Flow.objects.filter(store=store).order_by("slug")
+    if status is not None:
+        flows = flows.filter(status=status)
     flows = flows.annotate(
         version=Max("versions__number"),
         active=Count(
@@ -97,6 +99,11 @@ def flow_summaries(*, store: Store) -> list[FlowSummary]:
         FlowSummary(f.slug, f.name, f.status, f.version or 0, f.active)  # type: ignore[attr-defined]
         for f in flows
     ]
+
+
+def flow_by_slug(*, store: Store, slug: str) -> Flow | None:
+    """The store's flow `slug`, if there is one."""
+    return Flow.objects.filter(store=store, slug=slug).first()
 
 
 def library_flow_slugs() -> list[str]:

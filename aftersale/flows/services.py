@@ -67,6 +67,42 @@ def install_library_flow(
     )
 
 
+class FlowExists(ValueError):
+    """A new flow was asked for under a slug the store already uses."""
+
+
+def create_flow(*, store: Store, slug: str, definition: object, now: dt.datetime) -> Flow:
+    """Create the store's flow `slug` as a draft from `definition` (validated: raises
+    InvalidFlowDefinition); FlowExists when the store has a flow `slug` already."""
+    with transaction.atomic():
+        if Flow.objects.select_for_update().filter(store=store, slug=slug).exists():
+            raise FlowExists(f"the store has a flow {slug!r} already")
+        return install_flow(
+            store=store, slug=slug, definition=definition, now=now, status=FlowStatus.DRAFT
+        )
+
+
+def revise_flow(*, flow: Flow, definition: object, now: dt.datetime) -> Flow:
+    """Give `flow` a new version from `definition` (validated: raises
+    InvalidFlowDefinition), keeping its status: new journeys start on the new version,
+    journeys in flight finish on theirs."""
+    return install_flow(
+        store=flow.store,
+        slug=flow.slug,
+        definition=definition,
+        now=now,
+        status=FlowStatus(flow.status),
+    )
+
+
+def set_flow_status(*, flow: Flow, status: FlowStatus) -> Flow:
+    """Set `flow` live (new orders and occasions start it), paused or back to draft
+    (nothing new starts it; journeys in flight go on); returns it as stored."""
+    Flow.objects.filter(pk=flow.pk).update(status=status)
+    flow.refresh_from_db(fields=["status"])
+    return flow
+
+
 def delete_flow(*, store: Store, slug: str) -> bool:
     """Delete the store's flow `slug` with everything it started: its versions, its
     journeys and their emails. True when there was such a flow."""

@@ -11,7 +11,7 @@ from django.db import connections
 from django.db.models import FloatField, QuerySet
 from django.db.models.functions import Cast
 
-from aftersale.orders.models import NOT_PURCHASES, LineItem, Order
+from aftersale.orders.models import NOT_PURCHASES, Checkout, LineItem, Order
 from aftersale.stores.models import Store
 
 IntArray = npt.NDArray[np.int64]
@@ -67,3 +67,59 @@ def _float_rows(queryset: QuerySet[LineItem, tuple[int, int, float]]) -> FloatAr
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return np.array(rows, np.float64).reshape(-1, 3)
+
+
+def store_orders(
+    *,
+    store: Store,
+    customer_external_id: str | None = None,
+    placed_since: dt.datetime | None = None,
+    placed_until: dt.datetime | None = None,
+) -> QuerySet[Order]:
+    """The store's orders in id order with their customers and line items (and the lines'
+    products) loaded; when given, only those of the customer with the store's id
+    `customer_external_id` and those placed at or after `placed_since` and before
+    `placed_until`."""
+    orders = (
+        Order.objects.filter(store=store)
+        .select_related("customer")
+        .prefetch_related("line_items__product")
+        .order_by("pk")
+    )
+    if customer_external_id is not None:
+        orders = orders.filter(customer__external_id=customer_external_id)
+    if placed_since is not None:
+        orders = orders.filter(placed_at__gte=placed_since)
+    if placed_until is not None:
+        orders = orders.filter(placed_at__lt=placed_until)
+    return orders
+
+
+def order_by_external_id(*, store: Store, external_id: str) -> Order | None:
+    """The store's order with the store's own id `external_id`, with its customer and
+    line items loaded, if there is one."""
+    return store_orders(store=store).filter(external_id=external_id).first()
+
+
+def latest_basket(*, store: Store, customer_id: int) -> list[int]:
+    """The product ids of the customer's latest purchase (no cancelled or refunded
+    order), empty when they have none: what a recommendation for them starts from."""
+    latest = (
+        Order.objects.filter(store=store, customer_id=customer_id)
+        .exclude(status__in=NOT_PURCHASES)
+        .order_by("-placed_at", "-pk")
+        .first()
+    )
+    if latest is None:
+        return []
+    return list(LineItem.objects.filter(order=latest).values_list("product_id", flat=True))
+
+
+def customer_checkouts(*, customer_id: int) -> QuerySet[Checkout]:
+    """The customer's checkouts in the order they were started, with their lines'
+    products loaded."""
+    return (
+        Checkout.objects.filter(customer_id=customer_id)
+        .prefetch_related("lines__product")
+        .order_by("started_at", "pk")
+    )

@@ -14,7 +14,7 @@ from aftersale.catalog.records import ProductRecord
 from aftersale.catalog.services import ensure_products
 from aftersale.customers.records import CustomerRecord
 from aftersale.customers.services import upsert_customers
-from aftersale.orders.models import LineItem, Order, OrderStatus
+from aftersale.orders.models import Checkout, LineItem, Order, OrderStatus
 from aftersale.orders.records import CheckoutRecord, OrderRecord
 from aftersale.stores.models import Store
 
@@ -209,3 +209,11 @@ def _merge(order: Order, record: OrderRecord) -> bool:
         order.status = status
         changed = True
     return changed
+
+
+def erase_customer_orders(*, customer_id: int) -> None:
+    """Remove the personal details of the customer's orders and checkouts (shipping
+    address, payment method, recovery link); what they bought and paid stays, as the
+    reports count it."""
+    Order.objects.filter(customer_id=customer_id).update(shipping_address="", payment_method="")
+    Checkout.objects.filter(customer_id=customer_id).update(recovery_url="")

@@ -491,3 +491,10 @@ def record_feedback(
         },
     )
     return feedback
+
+
+def erase_customer_picks(*, customer_id: int) -> None:
+    """Delete what the last fit found for the customer (their discovery picks): a
+    profile of their taste. Their "was this helpful" answers stay, tied to no one once
+    the customer is erased."""
+    CustomerPick.objects.filter(customer_id=customer_id).delete()

@@ -4,12 +4,12 @@ opens count as reads."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from aftersale.messaging.models import Message
 from aftersale.messaging.rendering.links import click_from_token
 from aftersale.stores.models import Store
-from aftersale.tracking.models import EventKind
+from aftersale.tracking.models import Event, EventKind
 
 
 def tracked_message(*, message_id: int) -> Message | None:
@@ -110,3 +110,8 @@ def reply_domains() -> set[str]:
 
 def _same_address(first: str, second: str) -> bool:
     return first.strip().lower() == second.strip().lower()
+
+
+def customer_events(*, customer_id: int) -> QuerySet[Event]:
+    """Everything recorded that the customer did, oldest first."""
+    return Event.objects.filter(customer_id=customer_id).order_by("occurred_at", "pk")

@@ -150,3 +150,26 @@ def on_message_bounced(*, message: Message, at: dt.datetime, **_: Any) -> None:
     """messaging's message_bounced signal (messaging has suppressed the address): the
     message's one `bounced` event joins the customer's timeline."""
     _record_once(message, kind=EventKind.BOUNCED, key="bounce", now=at)
+
+
+# What an event of an email may say about the person, rather than about the email:
+# the address a reply came from.
+_PERSONAL_DATA_KEYS = ("from",)
+
+
+def erase_customer_events(*, customer_id: int) -> None:
+    """Delete what the customer did that no report counts (product views, the store's
+    own events) and strip the links and the reply sender from the events of their
+    emails, which stay as the opens, clicks, replies and unsubscribes the reports count
+    (with what they count by: whether an open was a machine's)."""
+    events = Event.objects.filter(customer_id=customer_id)
+    events.filter(message__isnull=True).delete()
+    events.update(url="")
+    personal = [
+        event
+        for event in events.filter(kind=EventKind.REPLIED)
+        if any(key in event.data for key in _PERSONAL_DATA_KEYS)
+    ]
+    for event in personal:
+        event.data = {k: v for k, v in event.data.items() if k not in _PERSONAL_DATA_KEYS}
+    Event.objects.bulk_update(personal, ["data"])

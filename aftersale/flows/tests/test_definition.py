@@ -166,3 +166,20 @@ def test_birthdays_and_dormancy_let_customers_back_for_each_new_occasion_by_defa
             {"name": "x", "trigger": {"event": event}, "steps": [{"type": "exit"}]}
         )
         assert (definition.trigger.reentry.mode, definition.trigger.reentry.days) == ("every", 1)
+
+
+def test_every_problem_is_given_with_its_path_for_a_form_or_an_api_to_show():
+    definition = {
+        "name": "x",
+        "trigger": {"segment": {"rule": "dormant", "days": -1}},
+        "steps": [{"type": "email"}, {"type": "delay", "hours": -1}],
+    }
+
+    with pytest.raises(InvalidFlowDefinition) as refused:
+        parse_definition(definition)
+
+    paths = [loc for loc, _ in refused.value.problems]
+    assert paths[:2] == [("steps", 0, "email", "template"), ("steps", 1, "delay", "hours")]
+    with pytest.raises(InvalidFlowDefinition) as refused:
+        parse_definition({**definition, "steps": [{"type": "email", "template": "t"}]})
+    assert [loc for loc, _ in refused.value.problems] == [("trigger", "segment")]

@@ -153,3 +153,12 @@ def suppression_reasons(messages: list[Message]) -> dict[int, str]:
         for m in messages
         if (reason := reasons.get((m.store_id, suppression_key(m.to_email))))
     }
+
+
+def customer_messages(*, customer_id: int) -> QuerySet[Message]:
+    """Every email to the customer, oldest first, with its template loaded."""
+    return (
+        Message.objects.filter(customer_id=customer_id)
+        .select_related("template")
+        .order_by("queued_at", "pk")
+    )

@@ -144,3 +144,15 @@ def claim_due_messages(
     due = due_messages(now=now, store=store)
     claimed = claim_rows(due, limit=limit, token=claim, until=now + lease)
     return for_rendering(claimed.order_by("send_after", "id"))
+
+
+def erase_recipient(*, store: Store, customer: Customer) -> None:
+    """Remove the customer's address and what was written to them from their emails
+    (address, subject, errors, link destinations) and the address from the store's
+    suppression list; each email's status and times stay, as the reports count them.
+    Call before the customer's own row is erased: it reads the address from it."""
+    Message.objects.filter(store=store, customer=customer).update(
+        to_email="", subject="", error="", tracked_urls=[]
+    )
+    if customer.email:
+        Suppression.objects.filter(store=store, email=suppression_key(customer.email)).delete()

@@ -1,0 +1,308 @@
+"""The JSON shapes the API's read, flow, report and customer-data endpoints accept and
+answer (the ingest shapes are in schemas.py)."""
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from ninja import Schema
+from pydantic import AfterValidator, Field, StringConstraints
+
+from aftersale.api.schemas import Email, ErrorOut, Moment, ValidationErrorOut, clean_json
+from aftersale.catalog.models import Product
+from aftersale.customers.models import Customer
+from aftersale.flows.models import FlowStatus
+from aftersale.messaging.models import Message
+from aftersale.orders.models import Checkout, CheckoutLine, LineItem, Order
+from aftersale.recommendations.strategies import Strategy
+
+MAX_PAGE = 100
+
+
+class Page(Schema):
+    """Which slice of a list: at most `limit` (1 to 100) rows after skipping `offset`."""
+
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    offset: int = Field(0, ge=0, le=10**9)
+
+
+class ProductFilters(Page):
+    category: str | None = Field(None, max_length=200)
+    in_stock: bool | None = None
+    updated_since: Moment | None = None
+
+
+class CustomerFilters(Page):
+    email: Email | None = None
+    accepts_marketing: bool | None = Field(
+        None, description="true: may get marketing email (consented, not unsubscribed)"
+    )
+    created_since: Moment | None = None
+
+
+class OrderFilters(Page):
+    customer_id: str | None = Field(None, max_length=100, description="the store's customer id")
+    placed_since: Moment | None = None
+    placed_until: Moment | None = None
+
+
+class ProductOut(Schema):
+    id: str
+    name: str
+    category: str
+    department: str
+    brand: str
+    price: Decimal
+    stock: int | None
+    in_stock: bool
+    image_url: str
+    url: str
+    updated_at: dt.datetime | None
+
+    @staticmethod
+    def resolve_id(obj: Product) -> str:
+        return obj.external_id
+
+
+class CustomerOut(Schema):
+    id: str
+    email: str
+    first_name: str
+    last_name: str
+    time_zone: str
+    locale: str
+    birthday: dt.date | None
+    accepts_marketing: bool
+    unsubscribed_at: dt.datetime | None
+    created_at: dt.datetime
+
+    @staticmethod
+    def resolve_id(obj: Customer) -> str:
+        return obj.external_id
+
+
+class LineItemOut(Schema):
+    product_id: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+    total: Decimal
+
+    @staticmethod
+    def resolve_product_id(obj: LineItem) -> str:
+        return obj.product.external_id
+
+    @staticmethod
+    def resolve_name(obj: LineItem) -> str:
+        return obj.product.name
+
+
+class OrderOut(Schema):
+    id: str
+    customer_id: str
+    status: str
+    currency: str
+    total: Decimal
+    discount_codes: list[str]
+    payment_method: str
+    shipping_address: str
+    expected_delivery_on: dt.date | None
+    placed_at: dt.datetime
+    fulfilled_at: dt.datetime | None
+    delivered_at: dt.datetime | None
+    refunded_at: dt.datetime | None
+    cancelled_at: dt.datetime | None
+    line_items: list[LineItemOut]
+
+    @staticmethod
+    def resolve_id(obj: Order) -> str:
+        return obj.external_id
+
+    @staticmethod
+    def resolve_customer_id(obj: Order) -> str:
+        return obj.customer.external_id
+
+    @staticmethod
+    def resolve_line_items(obj: Order) -> list[LineItem]:
+        return list(obj.line_items.all())
+
+
+class ProductPage(Schema):
+    """One page of a list: its rows and how many rows the whole list has."""
+
+    count: int
+    items: list[ProductOut]
+
+
+class CustomerPage(Schema):
+    count: int
+    items: list[CustomerOut]
+
+
+class OrderPage(Schema):
+    count: int
+    items: list[OrderOut]
+
+
+FlowSlug = Annotated[
+    str, StringConstraints(min_length=1, max_length=50, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+]
+# A flow definition is checked by the flows app (flows/definition.py), which names every
+# bad field; here it only has to be a JSON object, its text cleaned and its depth bounded.
+Definition = Annotated[dict[str, Any], AfterValidator(clean_json)]
+
+
+class FlowIn(Schema):
+    slug: FlowSlug
+    definition: Definition
+
+
+class FlowVersionIn(Schema):
+    definition: Definition
+
+
+class FlowSummaryOut(Schema):
+    slug: str
+    name: str
+    status: FlowStatus
+    version: int = Field(description="the latest version, which new journeys start on")
+    active: int = Field(description="customers in the flow now")
+
+
+class FlowOut(Schema):
+    slug: str
+    name: str
+    status: FlowStatus
+    version: int
+    definition: dict[str, Any]
+    created_at: dt.datetime
+
+
+class MessageStatsOut(Schema):
+    template: str
+    sent: int
+    delivered: int
+    read: int
+    replied: int
+    bounced: int
+    clicked: int
+    unsubscribed: int
+
+
+class StepStatsOut(Schema):
+    index: int
+    type: str
+    label: str
+    waiting: int
+    progressed: int
+    message: MessageStatsOut | None
+
+
+class FlowReportOut(Schema):
+    """The flow's report: what `aftersale report FLOW --format json` prints."""
+
+    flow: str
+    name: str
+    started: int
+    exited_pct: float
+    completed_pct: float
+    purchased_pct: float
+    revenue: float
+    exit_reasons: dict[str, int]
+    steps: list[StepStatsOut]
+
+
+class RecommendationQuery(Schema):
+    strategy: Strategy = "cross_sell"
+    limit: int = Field(4, ge=1, le=12)
+
+
+class PickOut(Schema):
+    product_id: str
+    name: str
+    reason: str
+    strategy: str = Field(description="the source that found it")
+    upgrade_of: str | None = Field(description="for an upgrade: the product it upgrades")
+    price_difference: Decimal | None
+
+
+class RecommendationsOut(Schema):
+    customer_id: str
+    strategy: str
+    picks: list[PickOut]
+
+
+class CheckoutLineOut(Schema):
+    product_id: str
+    quantity: int
+    unit_price: Decimal
+
+    @staticmethod
+    def resolve_product_id(obj: CheckoutLine) -> str:
+        return obj.product.external_id
+
+
+class CheckoutOut(Schema):
+    id: str
+    started_at: dt.datetime
+    currency: str
+    total: Decimal
+    recovery_url: str
+    completed_at: dt.datetime | None
+    lines: list[CheckoutLineOut]
+
+    @staticmethod
+    def resolve_id(obj: Checkout) -> str:
+        return obj.external_id
+
+    @staticmethod
+    def resolve_lines(obj: Checkout) -> list[CheckoutLine]:
+        return list(obj.lines.all())
+
+
+class MessageOut(Schema):
+    template: str
+    to_email: str
+    subject: str
+    status: str
+    queued_at: dt.datetime
+    sent_at: dt.datetime | None
+    delivered_at: dt.datetime | None
+    bounced_at: dt.datetime | None
+    recommendations: list[Any]
+
+    @staticmethod
+    def resolve_template(obj: Message) -> str:
+        return obj.template.slug
+
+
+class EventOut(Schema):
+    kind: str
+    occurred_at: dt.datetime
+    url: str
+    data: dict[str, Any]
+
+
+class CustomerDataOut(Schema):
+    """Everything stored about one customer."""
+
+    customer: CustomerOut
+    orders: list[OrderOut]
+    checkouts: list[CheckoutOut]
+    messages: list[MessageOut]
+    events: list[EventOut]
+
+
+class ErasedOut(Schema):
+    id: str = Field(description="the erased customer's id, which no longer names anyone")
+    erased: Literal[True] = True
+
+
+# Every endpoint's errors; one naming an object answers 404 when this store has none.
+READ_ERRORS: dict[int, type[Schema]] = {
+    400: ErrorOut,
+    401: ErrorOut,
+    404: ValidationErrorOut,
+    413: ErrorOut,
+    422: ValidationErrorOut,
+}

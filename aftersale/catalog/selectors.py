@@ -1,0 +1,40 @@
+"""Reading the catalog."""
+
+import datetime as dt
+
+from django.db.models import Q, QuerySet
+
+from aftersale.catalog.models import Product
+from aftersale.stores.models import Store
+
+
+def store_products(
+    *,
+    store: Store,
+    category: str | None = None,
+    in_stock: bool | None = None,
+    updated_since: dt.datetime | None = None,
+) -> QuerySet[Product]:
+    """The store's products in id order, only those of `category` when given, only
+    those in stock (or only those out of it) when `in_stock` is given, and only those
+    created or changed at or after `updated_since` when given; a product whose stock is
+    not tracked counts as in stock."""
+    products = Product.objects.filter(store=store).order_by("pk")
+    if updated_since is not None:
+        products = products.filter(updated_at__gte=updated_since)
+    if category is not None:
+        products = products.filter(category=category)
+    if in_stock is not None:
+        available = Q(stock__isnull=True) | Q(stock__gt=0)
+        products = products.filter(available if in_stock else ~available)
+    return products
+
+
+def product_by_external_id(*, store: Store, external_id: str) -> Product | None:
+    """The store's product with the store's own id `external_id`, if there is one."""
+    return Product.objects.filter(store=store, external_id=external_id).first()
+
+
+def products_by_id(*, store: Store, ids: list[int]) -> dict[int, Product]:
+    """The store's products among `ids`, by database id."""
+    return Product.objects.filter(store=store, pk__in=ids).in_bulk()
