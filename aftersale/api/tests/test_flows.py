@@ -14,7 +14,7 @@ from aftersale.flows.models import Enrollment, Flow
 from aftersale.flows.services import process_orders
 from aftersale.flows.tests.helpers import add_templates, place_order, upsell_definition
 from aftersale.lib.clock import VirtualClock
-from aftersale.stores.services import issue_api_key
+from aftersale.stores.services import create_api_key
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -23,7 +23,7 @@ DAY = dt.timedelta(days=1)
 @pytest.fixture
 def key(store) -> str:
     add_templates(store, T0, "thank-you", "offer", "reminder")
-    return issue_api_key(store=store)
+    return create_api_key(store=store, name="test", now=T0)[1]
 
 
 def _call(client: Client, key: str, method: str, path: str, body: object = None):

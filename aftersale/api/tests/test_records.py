@@ -8,14 +8,14 @@ from django.test import Client
 
 from aftersale.api.tests.test_ingest import ORDER
 from aftersale.lib.clock import VirtualClock, use_clock
-from aftersale.stores.services import issue_api_key
+from aftersale.stores.services import create_api_key
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
 def key(store) -> str:
-    return issue_api_key(store=store)
+    return create_api_key(store=store, name="test", now=T0)[1]
 
 
 def _get(client: Client, key: str, path: str, **query: str | int):

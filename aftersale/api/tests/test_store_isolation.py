@@ -18,7 +18,7 @@ from aftersale.flows.services import install_flow
 from aftersale.flows.tests.helpers import add_templates, upsell_definition
 from aftersale.messaging.models import Message
 from aftersale.orders.models import Checkout, Order
-from aftersale.stores.services import create_store, issue_api_key
+from aftersale.stores.services import create_api_key, create_store
 from aftersale.tracking.models import Event
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
@@ -60,7 +60,7 @@ def first_store(store, client: Client) -> None:
         "/api/v1/orders",
         ORDER,
         content_type="application/json",
-        headers={"X-API-Key": issue_api_key(store=store)},
+        headers={"X-API-Key": create_api_key(store=store, name="test", now=T0)[1]},
     )
 
 
@@ -94,7 +94,7 @@ def test_another_stores_key_finds_nothing_of_this_store_and_changes_nothing(
         _url(path),
         json.dumps(body) if body is not None else "",
         content_type="application/json",
-        headers={"Authorization": f"Bearer {issue_api_key(store=other)}"},
+        headers={"Authorization": f"Bearer {create_api_key(store=other, name='test', now=T0)[1]}"},
     )
 
     if "{" in path:
