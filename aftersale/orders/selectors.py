@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
 from django.db import connections
 from django.db.models import FloatField, QuerySet
 from django.db.models.functions import Cast
@@ -14,8 +13,12 @@ from django.db.models.functions import Cast
 from aftersale.orders.models import NOT_PURCHASES, Checkout, LineItem, Order
 from aftersale.stores.models import Store
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    IntArray = npt.NDArray[np.int64]
+    FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ def purchase_lines(*, store: Store, until: dt.datetime | None = None) -> Purchas
     """Every line of `store`'s purchases (orders neither cancelled nor refunded) placed
     before `until` when given, in no particular order. Read through a raw cursor: an
     ORM tuple per row is what costs at a million lines."""
+    import numpy as np  # here, not at start-up: the API's URLs import this module
+
     orders = Order.objects.filter(store=store).exclude(status__in=NOT_PURCHASES)
     if until is not None:
         orders = orders.filter(placed_at__lt=until)
@@ -62,6 +67,8 @@ def purchase_lines(*, store: Store, until: dt.datetime | None = None) -> Purchas
 def _float_rows(queryset: QuerySet[LineItem, tuple[int, int, float]]) -> FloatArray:
     """A three-column numeric values_list query as a (rows, 3) float array (ids stay
     exact: they are far below 2**53)."""
+    import numpy as np
+
     sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(sql, params)
