@@ -30,6 +30,9 @@ from aftersale.stores.models import Store
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _DEFAULT_COLOUR = "#1f6feb"
 MAX_STARS = 5
+# A coupon ends soon, and the library's reminders speak of a last chance, when it
+# expires within this long of the send; further away they remind plainly.
+ENDS_SOON = dt.timedelta(hours=48)
 
 Context = dict[str, Any]
 
@@ -283,7 +286,7 @@ def context_for(*, facts: EmailFacts, now: dt.datetime, locale: Locale | None = 
     fmt, words = written.fmt, written.words
     return {
         "customer": _customer(facts, words=words),
-        "store": facts.shared.store(store),
+        "store": facts.shared.store(store, words=words),
         "shop_url": Constant(store.website_url),
         "locale": dict(written.locale),
         "phrases": dict(words),
@@ -307,7 +310,7 @@ class SharedParts:
 
     def __init__(self) -> None:
         self._written: dict[tuple[Locale, str, dt.tzinfo], _Written] = {}
-        self._stores: dict[int, Context] = {}
+        self._stores: dict[tuple[int, str], Context] = {}
 
     def writing(self, *, locale: Locale, currency: str, zone: dt.tzinfo) -> _Written:
         """What is written alike in `locale`, amounts in `currency`, dates in `zone`."""
@@ -318,11 +321,12 @@ class SharedParts:
             written = self._written[key] = _Written(fmt)
         return written
 
-    def store(self, store: Store) -> Context:
-        """A copy of `store`'s part (see `_store`)."""
-        part = self._stores.get(store.pk)
+    def store(self, store: Store, *, words: dict[str, str]) -> Context:
+        """A copy of `store`'s part (see `_store`) in the language of `words`."""
+        key = (store.pk, words["team_signature"])
+        part = self._stores.get(key)
         if part is None:
-            part = self._stores[store.pk] = _store(store)
+            part = self._stores[key] = _store(store, words=words)
         return {**part, "social_links": [dict(link) for link in part["social_links"]]}
 
 
@@ -395,11 +399,15 @@ def _unsubscribe_url(message_id: int | None) -> str:
 
 
 def _customer(facts: EmailFacts, *, words: dict[str, str]) -> Context:
+    """The recipient: `first_name` (spaces tidied; for a customer the shop gave no name,
+    the language's word for "there", so a template written as "Hi {{ first_name }}"
+    still reads), `has_first_name` (whether there is a real one: the library writes
+    each greeting twice, with the name and without), `last_name` and `email`."""
     customer = facts.customer
-    # "Hi there" reads better than "Hi ," when the shop never told us a name.
-    first_name = shown(customer.first_name).strip() or words["there"]
+    first_name = " ".join(shown(customer.first_name).split())
     return {
-        "first_name": first_name,
+        "first_name": first_name or words["there"],
+        "has_first_name": bool(first_name),
         "last_name": shown(customer.last_name),
         "email": shown(facts.to_email),
     }
@@ -409,10 +417,12 @@ def _brand_colour(store: Store) -> str:
     return store.brand_color if _HEX_COLOUR.match(store.brand_color) else _DEFAULT_COLOUR
 
 
-def _store(store: Store) -> Context:
+def _store(store: Store, *, words: dict[str, str]) -> Context:
     social = store.social_links if isinstance(store.social_links, dict) else {}
+    name = shown(store.name)
     return {
-        "name": Constant(shown(store.name)),
+        "name": Constant(name),
+        "team_signature": Constant(team_signature(name, words=words)),
         "brand_color": Constant(_brand_colour(store)),
         "logo_url": Constant(shown(store.logo_url)),
         "address": Constant(_shown_lines(store.physical_address)),
@@ -427,6 +437,20 @@ def _store(store: Store) -> Context:
             if isinstance(url, str) and url.startswith(("http://", "https://"))
         ],
     }
+
+
+def team_signature(store_name: str, *, words: dict[str, str]) -> str:
+    """The sign-off of `store_name`'s team in the language of `words` ("The Little Gift
+    Shop team", "Ihr Team von ..."), its own article left out where the store's name
+    starts with one that the phrase would write again: "The {store} team" for "The
+    Little Gift Shop" is "The Little Gift Shop team", not "The The ...". Which words
+    are such articles is the language's `name_articles` phrase (none in German and
+    Arabic, whose sign-offs put no article before the name)."""
+    phrase = words["team_signature"]
+    for article in words["name_articles"].split():
+        if store_name.casefold().startswith(f"{article.casefold()} "):
+            phrase = phrase.replace(f"{article} {{store}}", "{store}")
+    return phrase.replace("{store}", store_name)
 
 
 def _locale(fmt: Formatter) -> Context:
@@ -629,6 +653,8 @@ def _coupon(coupon: Coupon, *, store: Store, written: _Written, now: dt.datetime
         "expires_on": expires_on,
         "expires_in": expires_in,
         "days_left": max(days_left.days, 0),
+        # Urgent words ("Last chance") only when it is true: see ENDS_SOON.
+        "ends_soon": coupon.expires_at - now <= ENDS_SOON,
         "countdown_url": countdown_url(expires_at=coupon.expires_at, color=_brand_colour(store)),
         # The coupon box's words, here so the box needs nothing but the coupon.
         "code_label": words["your_code"],

@@ -70,6 +70,7 @@ from aftersale.messaging.rendering.locale import (
     variant_candidates,
 )
 from aftersale.messaging.rendering.mjml import mjml_to_html
+from aftersale.messaging.rendering.names import display_name
 from aftersale.messaging.rendering.plaintext import html_to_text
 from aftersale.messaging.rendering.template_library import LIBRARY_DIR
 
@@ -180,6 +181,7 @@ def _environment(*, html: bool, compiled: bool) -> SandboxedEnvironment:
         auto_reload=False,
         finalize=collect_value if compiled else _checked_output,
     )
+    env.filters["display_name"] = display_name
     install_limits(env)
     return env
 

@@ -36,6 +36,18 @@ def test_customer_without_a_first_name_is_greeted_as_there(
     assert context["customer"]["first_name"] == "there"
 
 
+def test_a_customer_without_a_first_name_is_known_to_have_none_and_spaces_are_tidied(
+    store: Store, clock: VirtualClock
+) -> None:
+    for given, first_name, has_one in [("  ", "there", False), (" Ada  Mae ", "Ada Mae", True)]:
+        customer = make_customer(store, now=clock.now(), first_name=given)
+        scenario = make_scenario(store, now=clock.now(), customer=customer)
+        message = scenario.message("thank-you", now=clock.now())
+        context = build_context(message=message, now=clock.now())
+        assert context["customer"]["first_name"] == first_name
+        assert context["customer"]["has_first_name"] is has_one
+
+
 def test_context_holds_bought_products_picks_in_order_coupon_and_unsubscribe_url(
     store: Store, clock: VirtualClock
 ) -> None:

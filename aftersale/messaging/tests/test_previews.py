@@ -33,7 +33,11 @@ def test_a_preview_for_a_new_customer_shows_samples_and_records_nothing(
         template=scenario.templates["cross-sell-offer"], customer=newcomer, now=clock.now()
     )
     assert "Grace" in email.text and SAMPLE_CODE in email.text
-    assert "Whole Milk" in email.text  # a sample order and picks from the store's products
+    assert "Chocolate Chip Cookies" in email.text  # picks from the store's products
+    thanks = preview_template(
+        template=scenario.templates["thank-you"], customer=newcomer, now=clock.now()
+    )
+    assert "Whole Milk" in thanks.text  # and a sample order of them
     assert email.links == () and "/c/" not in email.html and "/o/" not in email.html
     assert not Message.objects.filter(customer=newcomer).exists()
     assert not Event.objects.exists()

@@ -102,7 +102,7 @@ def test_sender_delivers_both_parts_with_one_click_unsubscribe_headers(
     assert message.sent_at == message.delivered_at == clock.now()
     parsed = _parse(server.messages()[0])
     assert parsed["Message-ID"] == message.message_id
-    assert parsed["Subject"] == message.subject == "15% off what goes with your order"
+    assert parsed["Subject"] == message.subject == "15% off: a few picks for you"
     assert parsed["From"] == "Test Shop <hello@shop.example.com>"
     assert parsed["To"] == scenario.customer.email
     unsubscribe = str(parsed["List-Unsubscribe"]).strip()
