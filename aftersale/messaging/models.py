@@ -27,8 +27,10 @@ class EmailTemplate(models.Model):
     slug = models.SlugField()
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=30, choices=TemplateKind.choices)
-    subject = models.CharField(max_length=300)
-    preheader = models.CharField(max_length=300, blank=True, default="")
+    # Jinja source, not the rendered line: a library template's conditional greeting runs
+    # past any sensible column width, so no length limit (the limits of a render apply).
+    subject = models.TextField()
+    preheader = models.TextField(blank=True, default="")
     body_mjml = models.TextField()
     # The language of subject, preheader and body above (Babel locale, e.g. "en").
     locale = models.CharField(max_length=20, default="en")
