@@ -137,6 +137,7 @@ class _Step(_Strict):
     next: str = Field(default="", description="the id of the step to go on with")
 
 
+MAX_DELAY_DAYS = 3650
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -148,12 +149,16 @@ class DelayStep(_Step):
     at `at` in the customer's time zone."""
 
     type: Literal["delay"]
-    days: float = Field(default=0, ge=0)
-    hours: float = Field(default=0, ge=0)
-    minutes: float = Field(default=0, ge=0)
+    # Ten years at most in each unit: a wait beyond that is a typo, and a huge float would
+    # overflow the datetime arithmetic of every scheduler tick.
+    days: float = Field(default=0, ge=0, le=MAX_DELAY_DAYS)
+    hours: float = Field(default=0, ge=0, le=MAX_DELAY_DAYS * 24)
+    minutes: float = Field(default=0, ge=0, le=MAX_DELAY_DAYS * 24 * 60)
     relative_to: Literal["previous_step", "delivery", "replenishment_due"] = "previous_step"
-    fallback_days_after_fulfilled: int | None = Field(default=None, ge=0)
-    lead_days: float = Field(default=0, ge=0, description="replenishment_due: days before")
+    fallback_days_after_fulfilled: int | None = Field(default=None, ge=0, le=MAX_DELAY_DAYS)
+    lead_days: float = Field(
+        default=0, ge=0, le=MAX_DELAY_DAYS, description="replenishment_due: days before"
+    )
     weekdays: tuple[Weekday, ...] = ()
     at: dt.time | None = None
 

@@ -65,6 +65,12 @@ def test_a_negative_delay_is_refused_with_the_field_named():
         parse_definition({"name": "x", "steps": [{"type": "delay", "hours": -1}]})
 
 
+@pytest.mark.parametrize("days", [1e308, float("inf"), float("nan"), 3651])
+def test_a_delay_beyond_ten_years_is_refused_with_the_field_named(days):
+    with pytest.raises(InvalidFlowDefinition, match=r"steps\.0\.delay\.days: "):
+        parse_definition({"name": "x", "steps": [{"type": "delay", "days": days}]})
+
+
 def test_an_unknown_exit_rule_is_refused_with_the_field_named():
     with pytest.raises(InvalidFlowDefinition, match=r"exit_when\.0: .*'purchased_again'"):
         parse_definition({"name": "x", "steps": [{"type": "exit"}], "exit_when": ["bought"]})
