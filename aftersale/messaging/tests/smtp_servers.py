@@ -3,7 +3,6 @@ stand-in for an email service behind anymail."""
 
 from __future__ import annotations
 
-import json
 import ssl
 import subprocess
 import threading
@@ -125,21 +124,22 @@ class ScriptedEsp(AnymailTestBackend):
 
 
 @contextmanager
-def replaying_esp(status: int, body: dict[str, Any]) -> Iterator[tuple[str, list[str]]]:
-    """An HTTP server on 127.0.0.1 that answers every POST with a recorded email
-    service response (`status`, JSON `body`); yields its base URL and the paths posted."""
-    posted: list[str] = []
+def replaying_http(
+    status: int, answer: bytes, content_type: str
+) -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
+    """An HTTP server on 127.0.0.1 that answers every POST with a recorded response of
+    a provider's API (`status`, `answer` of `content_type`); yields its base URL and the
+    (path, body) of every POST it received."""
+    posts: list[tuple[str, bytes]] = []
 
     class Replay(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            posted.append(self.path)
-            content = json.dumps(body).encode()
+            posts.append((self.path, self.rfile.read(int(self.headers.get("Content-Length", 0)))))
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(content)))
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(content)
+            self.wfile.write(answer)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # the test says what matters
@@ -148,10 +148,11 @@ def replaying_esp(status: int, body: dict[str, Any]) -> Iterator[tuple[str, list
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/", posted
+        yield f"http://127.0.0.1:{server.server_address[1]}/", posts
     finally:
         server.shutdown()
         server.server_close()
+        thread.join()
 
 
 def _to_header(content: bytes) -> str:

@@ -4,6 +4,7 @@ backend: what each reply or error becomes, pipelining, TLS, STARTTLS and AUTH.""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from aftersale.messaging.tests.smtp_servers import (
     ScriptedEsp,
     SenderRefusingHandler,
     authenticator,
-    replaying_esp,
+    replaying_http,
     self_signed_certificate,
     server_tls_context,
     serving,
@@ -195,21 +196,22 @@ def test_an_email_service_refusing_the_account_is_unavailable_not_a_failure(
     recorded: tuple[int, dict[str, object]],
 ) -> None:
     status, body = recorded
-    with replaying_esp(status, body) as (url, posted):
+    with replaying_http(status, json.dumps(body).encode(), "application/json") as (url, posts):
         transport = AnymailTransport.for_esp("postmark", server_token="wrong", api_url=url)
         results = transport.send([outgoing(n) for n in range(3)])
     assert [r.outcome for r in results] == [Outcome.UNAVAILABLE]  # the rest not tried
-    assert posted == ["/email"]
+    assert [path for path, _ in posts] == ["/email"]
     assert str(status) in results[0].detail and str(body["Message"])[:40] in results[0].detail
 
 
 def test_an_email_service_refusing_the_recipient_still_rejects_only_that_email() -> None:
-    with replaying_esp(*POSTMARK_INACTIVE_RECIPIENT) as (url, posted):
+    status, body = POSTMARK_INACTIVE_RECIPIENT
+    with replaying_http(status, json.dumps(body).encode(), "application/json") as (url, posts):
         transport = AnymailTransport.for_esp("postmark", server_token="token", api_url=url)
         results = transport.send([outgoing(n) for n in range(2)])
     # The same recorded answer to both names buyer0 only: the other one went ("unknown").
     assert [r.outcome for r in results] == [Outcome.REJECTED, Outcome.ACCEPTED]
-    assert len(posted) == 2
+    assert len(posts) == 2
 
 
 def test_each_email_is_built_while_the_relay_takes_in_the_ones_before() -> None:

@@ -7,10 +7,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -25,6 +23,7 @@ from aftersale.messaging.models import Message, MessageStatus, SuppressionReason
 from aftersale.messaging.outbox.selectors import suppression_reason
 from aftersale.messaging.rendering.links import click_token
 from aftersale.messaging.tests.factories import make_customer, make_scenario
+from aftersale.messaging.tests.smtp_servers import replaying_http
 from aftersale.stores.models import Store
 from aftersale.tracking.models import Event, EventKind
 from aftersale.tracking.selectors import human_open_filter
@@ -487,47 +486,31 @@ def test_a_malformed_or_forged_payload_gets_anymails_error_and_changes_nothing(
 
 
 @pytest.fixture
-def sns_calls(settings: Settings) -> Iterator[list[dict[str, str]]]:
+def sns_calls(settings: Settings) -> Iterator[list[tuple[str, bytes]]]:
     """Amazon SNS's query API on 127.0.0.1, where anymail's boto3 client sends its calls
     instead of to AWS (signed with example keys): the calls it receives (their form
-    parameters), each answered with SNS's recorded ConfirmSubscription response."""
-    calls: list[dict[str, str]] = []
+    parameters: `_form_calls`), each answered with SNS's recorded ConfirmSubscription
+    response."""
     answer = (PAYLOADS / AMAZON_SES.name / "confirm_subscription_response.xml").read_bytes()
+    with replaying_http(200, answer, "text/xml") as (url, posts):
+        settings.ANYMAIL = {
+            **settings.ANYMAIL,
+            "AMAZON_SES_SESSION_PARAMS": {
+                "aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
+                "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            },
+            "AMAZON_SES_CLIENT_PARAMS": {"endpoint_url": url.rstrip("/")},
+        }
+        yield posts
 
-    class Sns(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            calls.append(dict(parse_qsl(body.decode())))
-            self.send_response(200)
-            self.send_header("Content-Type", "text/xml")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # keep the test output quiet
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Sns)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    settings.ANYMAIL = {
-        **settings.ANYMAIL,
-        "AMAZON_SES_SESSION_PARAMS": {
-            "aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
-            "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        },
-        "AMAZON_SES_CLIENT_PARAMS": {"endpoint_url": f"http://127.0.0.1:{server.server_port}"},
-    }
-    try:
-        yield calls
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+def _form_calls(posts: list[tuple[str, bytes]]) -> list[dict[str, str]]:
+    """The form parameters of each call SNS received."""
+    return [dict(parse_qsl(body.decode())) for _, body in posts]
 
 
 def test_an_sns_subscription_is_confirmed_with_sns_and_changes_nothing_of_ours(
-    message: Message, clock: VirtualClock, sns_calls: list[dict[str, str]]
+    message: Message, clock: VirtualClock, sns_calls: list[tuple[str, bytes]]
 ) -> None:
     handed_to(AMAZON_SES, message)
     subscription = json.loads(payload(AMAZON_SES, "subscription_confirmation"))
@@ -536,7 +519,7 @@ def test_an_sns_subscription_is_confirmed_with_sns_and_changes_nothing_of_ours(
     # Then SES tells the new subscriber that the topic works.
     assert replay(AMAZON_SES, "topic_validated", clock=clock).status_code == 200
 
-    (call,) = sns_calls
+    (call,) = _form_calls(sns_calls)
     assert call["Action"] == "ConfirmSubscription"
     assert (call["TopicArn"], call["Token"]) == (subscription["TopicArn"], subscription["Token"])
     message.refresh_from_db()
@@ -545,7 +528,7 @@ def test_an_sns_subscription_is_confirmed_with_sns_and_changes_nothing_of_ours(
 
 
 def test_an_sns_subscription_without_the_secret_is_not_confirmed(
-    clock: VirtualClock, sns_calls: list[dict[str, str]]
+    clock: VirtualClock, sns_calls: list[tuple[str, bytes]]
 ) -> None:
     response = replay(
         AMAZON_SES, "subscription_confirmation", clock=clock, auth="aftersale:guessed"
