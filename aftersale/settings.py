@@ -1,6 +1,7 @@
 """Django settings. Every knob is an AFTERSALE_* environment variable (see README)."""
 
 import datetime as dt
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -57,6 +58,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from the apps' folders, compressed and cached, before any
+    # other middleware spends time on them: the embedded default has no front web server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -108,9 +112,14 @@ TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
 USE_I18N = True
 STATIC_URL = "static/"
-# `aftersale collectstatic` copies the files here for a front web server; without one,
-# aftersale/urls.py serves them from the apps (the embedded default).
+# `aftersale collectstatic` copies the files here for a front web server; without it,
+# whitenoise serves them from the apps' static folders (the finders, read at start: a
+# file added later needs a restart).
 STATIC_ROOT = DATA_DIR / "static"
+WHITENOISE_USE_FINDERS = True
+# Until `collectstatic` has run, STATIC_ROOT is missing, as it should be: not a warning.
+warnings.filterwarnings("ignore", message="No directory at: ")
+WHITENOISE_AUTOREFRESH = False
 
 # The dashboard (docs/dashboard.md): Django's own login.
 LOGIN_URL = "dashboard:login"

@@ -179,7 +179,15 @@ def test_a_runs_chart_is_drawn_as_png(
 
 
 @pytest.mark.parametrize("path", ["dashboard/dashboard.css", "django_htmx/htmx-2.min.js"])
-def test_static_files_are_served_with_debug_off(client: Client, path: str) -> None:
+def test_static_files_are_served_with_debug_off_and_may_be_cached(
+    client: Client, path: str
+) -> None:
     response = client.get(f"/static/{path}")
     assert response.status_code == 200
     assert b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    assert "max-age=" in response["Cache-Control"]  # whitenoise, not Django's debug view
+
+
+def test_a_path_outside_the_static_folders_is_not_served(client: Client) -> None:
+    assert client.get("/static/../settings.py").status_code == 404
+    assert client.get("/static/aftersale/settings.py").status_code == 404
