@@ -179,7 +179,8 @@ def update_store_settings(
     """Change `store`'s settings (any of EDITABLE_SETTINGS, by name) after checking every
     value as create_store_from_input does: InvalidStore naming each wrong field, and
     nothing changed. `smtp_password` and `esp_api_key` are stored encrypted; None or ""
-    keeps the stored one. Text is stripped; the brand colour is kept in lower case."""
+    keeps the stored one. Text is stripped; the brand colour is kept in lower case.
+    Returns `store`, read again."""
     unknown = set(changes) - set(EDITABLE_SETTINGS)
     if unknown:
         raise TypeError(f"not store settings: {', '.join(sorted(unknown))}")
@@ -195,7 +196,8 @@ def update_store_settings(
     if problems:
         raise InvalidStore(problems)
     candidate.save()
-    return candidate
+    store.refresh_from_db()
+    return store
 
 
 # --- the first run --------------------------------------------------------------------
