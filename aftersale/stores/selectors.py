@@ -125,14 +125,6 @@ class TransportSettings:
     esp: str = ""
     api_key: str = ""
 
-    def describe(self) -> str:
-        """Where the email goes, in words (no secret)."""
-        if self.kind == EmailTransport.SMTP:
-            return f"the SMTP relay {self.host}:{self.port}"
-        if self.kind == EmailTransport.ESP:
-            return f"the email service {self.esp}"
-        return "the installation's transport (AFTERSALE_* settings)"
-
 
 def transport_settings(*, store: Store) -> TransportSettings:
     """`store`'s email transport, as its settings say (UnreadableCredential when a

@@ -181,9 +181,33 @@ def update_store_settings(
     nothing changed. `smtp_password` and `esp_api_key` are stored encrypted; None or ""
     keeps the stored one. Text is stripped; the brand colour is kept in lower case.
     Returns `store`, read again."""
-    unknown = set(changes) - set(EDITABLE_SETTINGS)
+    candidate = _changed(store, changes, smtp_password=smtp_password, esp_api_key=esp_api_key)
+    problems = _store_problems(candidate)
+    if problems:
+        raise InvalidStore(problems)
+    candidate.save()
+    store.refresh_from_db()
+    return store
+
+
+def store_settings_problems(*, store: Store, **changes: Any) -> dict[str, str]:
+    """What update_store_settings would refuse in `changes`, by field (empty: nothing),
+    changing nothing: a form checks the fields it could read while others are wrong."""
+    return _store_problems(_changed(store, changes))
+
+
+def _changed(
+    store: Store,
+    changes: dict[str, Any],
+    *,
+    smtp_password: str | None = None,
+    esp_api_key: str | None = None,
+) -> Store:
+    unknown = set(changes) - set(EDITABLE_SETTINGS) - {"smtp_password", "esp_api_key"}
     if unknown:
         raise TypeError(f"not store settings: {', '.join(sorted(unknown))}")
+    smtp_password = smtp_password or changes.pop("smtp_password", None)
+    esp_api_key = esp_api_key or changes.pop("esp_api_key", None)
     candidate = Store.objects.get(pk=store.pk)
     for field, value in changes.items():
         setattr(candidate, field, value.strip() if isinstance(value, str) else value)
@@ -192,12 +216,7 @@ def update_store_settings(
         candidate.smtp_password = encrypt(smtp_password)
     if esp_api_key:
         candidate.esp_api_key = encrypt(esp_api_key.strip())
-    problems = _store_problems(candidate)
-    if problems:
-        raise InvalidStore(problems)
-    candidate.save()
-    store.refresh_from_db()
-    return store
+    return candidate
 
 
 # --- the first run --------------------------------------------------------------------

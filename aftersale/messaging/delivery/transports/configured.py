@@ -61,3 +61,19 @@ def transport_for_store(store: Store) -> Transport[Any, Any]:
             config.esp, **{credential_option(config.esp): config.api_key}
         )
     return configured_transport()
+
+
+def describe_transport(store: Store) -> str:
+    """Where `store`'s email goes, in words for the merchant (no secret): its own relay
+    or service, or the installation's, as configured."""
+    if store.email_transport == EmailTransport.SMTP:
+        return f"the store's SMTP relay {store.smtp_host}:{store.smtp_port}"
+    if store.email_transport == EmailTransport.ESP:
+        return f"the store's email service {store.esp_name}"
+    choice: str = settings.EMAIL_TRANSPORT
+    if choice == "smtp":
+        return (
+            f"the installation's SMTP relay {settings.EMAIL_HOST}:{settings.EMAIL_PORT} "
+            "(AFTERSALE_SMTP_*)"
+        )
+    return f"the installation's email service {choice.removeprefix('anymail:')}"
