@@ -9,6 +9,7 @@ from aftersale.stores.models import Store
 from aftersale.stores.services import create_api_key, create_store
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
+TEST_SHOP_ADDRESS = "1 Market Street, Springfield, USA"
 
 
 @pytest.fixture(autouse=True)
@@ -27,8 +28,10 @@ def clock() -> VirtualClock:
 
 @pytest.fixture
 def store(db: None) -> Store:
-    """An empty store."""
-    return create_store(name="Test Shop", slug="test-shop", now=T0)
+    """An empty store, with a postal address (marketing emails wait for one)."""
+    return create_store(
+        name="Test Shop", slug="test-shop", now=T0, physical_address=TEST_SHOP_ADDRESS
+    )
 
 
 @pytest.fixture

@@ -161,7 +161,9 @@ def _populate(*, count: int, now: dt.datetime) -> None:
     from aftersale.messaging.rendering.template_library import install_default_templates
     from aftersale.stores.services import create_store
 
-    store = create_store(name="Bench Shop", slug="bench", now=now)
+    store = create_store(
+        physical_address="2 Test Lane, Springfield, USA", name="Bench Shop", slug="bench", now=now
+    )
     install_default_templates(store=store, now=now)
     flow = install_flow(store=store, slug="bench", definition=FLOW, now=now)
     version = flow.versions.get()

@@ -180,7 +180,9 @@ def _populate(*, count: int, now: dt.datetime) -> None:
     from aftersale.orders.models import LineItem, Order
     from aftersale.stores.services import create_store
 
-    store = create_store(name="Bench Shop", slug="bench", now=now)
+    store = create_store(
+        physical_address="2 Test Lane, Springfield, USA", name="Bench Shop", slug="bench", now=now
+    )
     template = next(
         t for t in install_default_templates(store=store, now=now) if t.slug == "cross-sell-offer"
     )

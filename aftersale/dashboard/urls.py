@@ -1,20 +1,28 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from aftersale.dashboard import connect, views
+from aftersale.dashboard import connect, stores, views
 
 app_name = "dashboard"
 
 urlpatterns = [
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            template_name="dashboard/login.html", redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
+    path("login/", stores.FirstRunLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.overview, name="overview"),
+    # Sign-in and stores, settings and members (dashboard/stores.py)
+    path("setup/", stores.setup, name="setup"),
+    path("stores/new/", stores.store_create, name="store-create"),
+    path("invitations/<str:token>/", stores.invitation, name="invitation"),
+    path("<slug:slug>/settings/", stores.settings_page, name="settings"),
+    path(
+        "<slug:slug>/settings/test-email/", stores.settings_test_email, name="settings-test-email"
+    ),
+    path("<slug:slug>/settings/members/", stores.members, name="members"),
+    path(
+        "<slug:slug>/settings/members/<int:member_id>/remove/",
+        stores.member_remove,
+        name="member-remove",
+    ),
     path("<slug:slug>/recommendations/", views.recommendations, name="recommendations"),
     path(
         "<slug:slug>/recommendations/runs/<int:run_id>/chart.png",

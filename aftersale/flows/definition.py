@@ -125,11 +125,24 @@ class QuietHours(_Strict):
 
 
 class Guards(_Strict):
-    """Checks every marketing email of the flow passes at send time."""
+    """Checks every marketing email of the flow passes at send time. A guard the flow's
+    definition does not set takes the store's default (`with_defaults`)."""
 
     smart_sending_hours: int = Field(default=16, ge=0, le=24 * 14)
     smart_sending: Literal["skip", "delay"] = "skip"
     quiet_hours: QuietHours | None = QuietHours()
+
+    def with_defaults(self, *, smart_sending_hours: int, quiet_hours: QuietHours | None) -> Guards:
+        """These guards, with the given defaults for the smart-sending window and the
+        quiet hours wherever the definition did not set them (unset is not the same
+        as set to the built-in value: pydantic's `model_fields_set` tells them apart)."""
+        given = self.model_fields_set
+        defaults: dict[str, Any] = {}
+        if "smart_sending_hours" not in given:
+            defaults["smart_sending_hours"] = smart_sending_hours
+        if "quiet_hours" not in given:
+            defaults["quiet_hours"] = quiet_hours
+        return self.model_copy(update=defaults) if defaults else self
 
 
 class _Step(_Strict):
@@ -301,6 +314,15 @@ class InvalidFlowDefinition(ValueError):
         self.problems = problems
         listed = "; ".join(f"{'.'.join(map(str, loc)) or '(root)'}: {msg}" for loc, msg in problems)
         super().__init__(f"invalid flow definition: {listed}")
+
+
+def stored_definition(definition: FlowDefinition) -> dict[str, Any]:
+    """`definition` as JSON to store: every field, except that its guards keep only what
+    the definition set, so that those it left to the store still follow the store's
+    defaults when it is read back (Guards.with_defaults)."""
+    data = definition.model_dump(mode="json", by_alias=True)
+    data["guards"] = definition.guards.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return data
 
 
 def parse_definition(data: object) -> FlowDefinition:

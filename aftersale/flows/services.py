@@ -13,6 +13,7 @@ from aftersale.flows.definition import (
     TIMED_EVENTS,
     FlowDefinition,
     parse_definition,
+    stored_definition,
 )
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow, FlowStatus, FlowVersion
 from aftersale.flows.occasions import event_entries, timed_entries
@@ -45,7 +46,7 @@ def install_flow(
             store=store,
             flow=flow,
             number=latest + 1,
-            definition=parsed.model_dump(mode="json", by_alias=True),
+            definition=stored_definition(parsed),
             created_at=now,
         )
         _save_coupon_program(store, flow, parsed)

@@ -11,7 +11,7 @@ from aftersale.coupons.models import Coupon
 from aftersale.coupons.selectors import latest_coupon
 from aftersale.coupons.services import issue_coupon
 from aftersale.flows.conditions import purchased_since_entry
-from aftersale.flows.definition import EmailStep, FlowDefinition
+from aftersale.flows.definition import EmailStep, FlowDefinition, Guards, QuietHours
 from aftersale.flows.models import Enrollment
 from aftersale.flows.selectors import coupon_program_of
 from aftersale.flows.timing import outside_quiet_hours, zone_named
@@ -19,6 +19,7 @@ from aftersale.messaging.outbox.selectors import last_marketing_email_at, recomm
 from aftersale.messaging.outbox.services import queue_message
 from aftersale.orders.models import LineItem
 from aftersale.recommendations.selectors import recommend
+from aftersale.stores.models import Store
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,11 @@ def run_email_step(
         enrollment=enrollment, now=now
     ):
         return EmailOutcome()
+    guards = store_guards(definition, enrollment.store)
     if not step.transactional:
-        last = _last_marketing_email(enrollment, definition, now)
-        if last is not None and definition.guards.smart_sending == "delay":
-            return EmailOutcome(
-                retry_at=last + dt.timedelta(hours=definition.guards.smart_sending_hours)
-            )
+        last = _last_marketing_email(enrollment, guards, now)
+        if last is not None and guards.smart_sending == "delay":
+            return EmailOutcome(retry_at=last + dt.timedelta(hours=guards.smart_sending_hours))
         if last is not None:
             _write(
                 enrollment,
@@ -60,7 +60,7 @@ def run_email_step(
         if step.transactional
         else outside_quiet_hours(
             moment=now,
-            quiet=definition.guards.quiet_hours,
+            quiet=guards.quiet_hours,
             zone=zone_named(enrollment.customer.time_zone, fallback=enrollment.store.time_zone),
         )
     )
@@ -93,12 +93,23 @@ def _write(enrollment: Enrollment, step: EmailStep, now: dt.datetime, **fields: 
     )
 
 
+def store_guards(definition: FlowDefinition, store: Store) -> Guards:
+    """The flow's guards, with `store`'s default quiet hours and smart-sending window
+    wherever the definition sets none of its own."""
+    quiet = None
+    if store.quiet_hours_start is not None and store.quiet_hours_end is not None:
+        quiet = QuietHours(start=store.quiet_hours_start, end=store.quiet_hours_end)
+    return definition.guards.with_defaults(
+        smart_sending_hours=store.smart_sending_hours, quiet_hours=quiet
+    )
+
+
 def _last_marketing_email(
-    enrollment: Enrollment, definition: FlowDefinition, now: dt.datetime
+    enrollment: Enrollment, guards: Guards, now: dt.datetime
 ) -> dt.datetime | None:
     """When the customer was last sent (or queued) a marketing email within the smart
     sending window, across every flow."""
-    hours = definition.guards.smart_sending_hours
+    hours = guards.smart_sending_hours
     if hours == 0:
         return None
     return last_marketing_email_at(

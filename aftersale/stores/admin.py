@@ -41,6 +41,16 @@ class StoreAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "currency", "created_at"]
     search_fields = ["name", "slug"]
     readonly_fields = ["created_at"]
+    # The email transport and its credentials are set on the dashboard's Settings page,
+    # which stores them encrypted and never shows them back.
+    exclude = [
+        "email_transport",
+        "smtp_host",
+        "smtp_port",
+        "smtp_security",
+        "smtp_username",
+        "esp_name",
+    ]
     inlines = [StoreMemberInline, ApiKeyInline]
 
     def save_model(self, request: HttpRequest, obj: Store, form: ModelForm, change: bool) -> None:

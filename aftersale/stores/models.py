@@ -1,5 +1,19 @@
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
+
+
+class EmailTransport(models.TextChoices):
+    ENVIRONMENT = "environment", "From the environment (AFTERSALE_SMTP_* settings)"
+    SMTP = "smtp", "The store's own SMTP relay"
+    ESP = "esp", "An email service (django-anymail)"
+
+
+class SmtpSecurity(models.TextChoices):
+    STARTTLS = "starttls", "STARTTLS"
+    TLS = "tls", "TLS from the start (SMTPS)"
+    NONE = "none", "None (a relay on this machine only)"
 
 
 class Store(models.Model):
@@ -12,10 +26,15 @@ class Store(models.Model):
     website_url = models.URLField(default="https://shop.example.com")
     from_email = models.EmailField(default="hello@shop.example.com")
     reply_to = models.EmailField(blank=True, default="")
+    # The name emails come from; empty means the store's name.
+    from_name = models.CharField(max_length=200, blank=True, default="")
+    # Empty until the merchant gives one: marketing emails wait in the outbox until then.
     physical_address = models.CharField(
         max_length=300,
-        default="1 Market Street, Springfield, USA",
-        help_text="Shown in every marketing email's footer (CAN-SPAM).",
+        blank=True,
+        default="",
+        help_text="Shown in every marketing email's footer (CAN-SPAM); required before "
+        "any marketing email goes out.",
     )
     brand_color = models.CharField(max_length=7, default="#1f6feb")
     logo_url = models.URLField(blank=True, default="")
@@ -26,10 +45,36 @@ class Store(models.Model):
     # Per-message Reply-To addresses are made on this domain, so replies can be matched
     # to the email they answer; empty means replies go to `reply_to` unmatched.
     reply_domain = models.CharField(max_length=200, blank=True, default="")
+    # The guards a flow gets when its definition sets none of its own: no marketing
+    # email between start and end (recipient's local time; both None: no quiet hours),
+    # and none within `smart_sending_hours` of another (0: no smart sending).
+    quiet_hours_start = models.TimeField(null=True, blank=True, default=dt.time(21, 0))
+    quiet_hours_end = models.TimeField(null=True, blank=True, default=dt.time(8, 0))
+    smart_sending_hours = models.PositiveSmallIntegerField(default=16)
+    # How the store's email goes out: the installation's transport (AFTERSALE_SMTP_*,
+    # AFTERSALE_EMAIL_TRANSPORT), or its own SMTP relay or email service. Secrets are
+    # Fernet tokens (stores.credentials), never the plain text.
+    email_transport = models.CharField(
+        max_length=12, choices=EmailTransport.choices, default=EmailTransport.ENVIRONMENT
+    )
+    smtp_host = models.CharField(max_length=255, blank=True, default="")
+    smtp_port = models.PositiveIntegerField(default=587)
+    smtp_security = models.CharField(
+        max_length=8, choices=SmtpSecurity.choices, default=SmtpSecurity.STARTTLS
+    )
+    smtp_username = models.CharField(max_length=255, blank=True, default="")
+    smtp_password = models.TextField(blank=True, default="", editable=False)
+    esp_name = models.CharField(max_length=40, blank=True, default="")
+    esp_api_key = models.TextField(blank=True, default="", editable=False)
     created_at = models.DateTimeField()
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def sender_name(self) -> str:
+        """The name the store's emails come from."""
+        return self.from_name or self.name
 
 
 class MemberRole(models.TextChoices):

@@ -1,9 +1,12 @@
-"""Finding stores."""
+"""Finding stores, their members and their email transport."""
+
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import F, QuerySet
 
-from aftersale.stores.models import ApiKey, Store
+from aftersale.stores.credentials import decrypt
+from aftersale.stores.models import ApiKey, EmailTransport, MemberRole, Store, StoreMember
 from aftersale.stores.services import hash_api_key
 
 
@@ -79,3 +82,64 @@ def store_for_user(*, user: User | AnonymousUser, slug: str) -> Store:
     if store is None:
         raise StoreNotFound(f"no store with slug {slug!r}")
     return store
+
+
+def installation_is_new() -> bool:
+    """Whether no login exists yet: the dashboard's first run (create the first login
+    and store) is still to do."""
+    return not User.objects.exists()
+
+
+def role_in_store(*, user: User | AnonymousUser, store: Store) -> MemberRole | None:
+    """What `user` may do in `store`: OWNER for a superuser, their membership's role,
+    or None when they are not a member."""
+    if not user.is_active:
+        return None
+    if user.is_superuser:
+        return MemberRole.OWNER
+    role = (
+        StoreMember.objects.filter(store=store, user_id=user.pk)
+        .values_list("role", flat=True)
+        .first()
+    )
+    return MemberRole(role) if role else None
+
+
+def store_members(*, store: Store) -> QuerySet[StoreMember]:
+    """The members of `store` with their logins, owners first, then by username."""
+    members = StoreMember.objects.filter(store=store).select_related("user")
+    return members.order_by(F("role").desc(), "user__username")
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """How a store's email goes out, credentials decrypted: kind "environment" (the
+    installation's AFTERSALE_* transport), "smtp" or "esp"."""
+
+    kind: str
+    host: str = ""
+    port: int = 0
+    security: str = "starttls"
+    username: str = ""
+    password: str = ""
+    esp: str = ""
+    api_key: str = ""
+
+
+def transport_settings(*, store: Store) -> TransportSettings:
+    """`store`'s email transport, as its settings say (UnreadableCredential when a
+    stored secret was saved under another secret key)."""
+    if store.email_transport == EmailTransport.SMTP:
+        return TransportSettings(
+            kind=EmailTransport.SMTP,
+            host=store.smtp_host,
+            port=store.smtp_port,
+            security=store.smtp_security,
+            username=store.smtp_username,
+            password=decrypt(store.smtp_password),
+        )
+    if store.email_transport == EmailTransport.ESP:
+        return TransportSettings(
+            kind=EmailTransport.ESP, esp=store.esp_name, api_key=decrypt(store.esp_api_key)
+        )
+    return TransportSettings(kind=EmailTransport.ENVIRONMENT)

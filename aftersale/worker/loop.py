@@ -19,6 +19,7 @@ from aftersale.flows.scheduler import run_due_enrollments
 from aftersale.flows.services import enroll_timed_occasions
 from aftersale.lib.clock import now
 from aftersale.messaging.delivery.sending import SendSummary, send_queued_messages
+from aftersale.messaging.outbox.selectors import stores_holding_for_address
 from aftersale.recommendations.services import fit_due_stores
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,9 @@ class WorkerTotals:
     # When this worker last ran the timed triggers and the fit check.
     periodic_at: dt.datetime | None = None
     sending_pause: SendingPause = field(default_factory=SendingPause)
+    # The stores this worker has said are holding marketing emails for want of a postal
+    # address (said once each, again only after the store had one in between).
+    held_for_address: set[int] = field(default_factory=set)
 
 
 def run_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
@@ -135,6 +139,7 @@ def _periodic_work(*, config: WorkerSettings, totals: WorkerTotals) -> int:
     if totals.periodic_at is not None and moment - totals.periodic_at < PERIODIC_EVERY:
         return 0
     totals.periodic_at = moment
+    _say_held_for_address(config=config, totals=totals)
     enrolled = enroll_timed_occasions(now=moment)
     for store, fit in fit_due_stores(now=moment):  # daily; a send only reads the fit
         logger.info(
@@ -144,6 +149,20 @@ def _periodic_work(*, config: WorkerSettings, totals: WorkerTotals) -> int:
             fit.seconds,
         )
     return enrolled
+
+
+def _say_held_for_address(*, config: WorkerSettings, totals: WorkerTotals) -> None:
+    """Warn once per store whose marketing emails wait because it has no postal address."""
+    holding = {store.pk: (store, count) for store, count in stores_holding_for_address()}
+    for store, count in holding.values():
+        if store.pk not in totals.held_for_address:
+            logger.warning(
+                "worker %s: %d marketing emails of store %s wait, queued, until it has a "
+                "postal address (dashboard Settings, or the admin): the law wants one in "
+                "every marketing email",
+                *(config.worker_id, count, store.slug),
+            )
+    totals.held_for_address = set(holding)
 
 
 def run_worker(

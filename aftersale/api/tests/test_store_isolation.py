@@ -83,7 +83,12 @@ def _url(path: str) -> str:
 def test_another_stores_key_finds_nothing_of_this_store_and_changes_nothing(
     client: Client, store, first_store, method, path
 ):
-    other = create_store(name="Other Shop", slug="other-shop", now=T0)
+    other = create_store(
+        physical_address="2 Test Lane, Springfield, USA",
+        name="Other Shop",
+        slug="other-shop",
+        now=T0,
+    )
     before = _snapshot(store)
     body = BODIES.get((method, path))
     operation = api.get_openapi_schema()["paths"][path][method]

@@ -33,7 +33,12 @@ def stored(store: Store, external_id: str) -> dict[str, object]:
 
 @pytest.fixture
 def other_store(db: None) -> Store:
-    return create_store(name="Other Shop", slug="other-shop", now=T0)
+    return create_store(
+        physical_address="2 Test Lane, Springfield, USA",
+        name="Other Shop",
+        slug="other-shop",
+        now=T0,
+    )
 
 
 @pytest.mark.django_db

@@ -60,7 +60,12 @@ def customer(store: Store, name: str = "ann") -> Customer:
 
 @pytest.fixture
 def other_store(db: None) -> Store:
-    return create_store(name="Other Shop", slug="other-shop", now=T0)
+    return create_store(
+        physical_address="2 Test Lane, Springfield, USA",
+        name="Other Shop",
+        slug="other-shop",
+        now=T0,
+    )
 
 
 # Programs

@@ -90,7 +90,12 @@ def test_a_key_revoked_on_the_page_is_refused_by_the_api(
 def test_another_stores_connect_page_and_keys_are_404_and_stay_as_they_are(
     signed_in: Client, clock: VirtualClock
 ) -> None:
-    other = create_store(name="Other Shop", slug="other-shop", now=clock.now())
+    other = create_store(
+        physical_address="2 Test Lane, Springfield, USA",
+        name="Other Shop",
+        slug="other-shop",
+        now=clock.now(),
+    )
     key, _ = create_api_key(store=other, name="theirs", now=clock.now())
 
     assert signed_in.get(reverse("dashboard:connect", args=[other.slug])).status_code == 404
@@ -105,7 +110,12 @@ def test_another_stores_connect_page_and_keys_are_404_and_stay_as_they_are(
 def test_a_key_of_another_store_cannot_be_revoked_through_ones_own_store(
     signed_in: Client, store: Store, clock: VirtualClock
 ) -> None:
-    other = create_store(name="Other Shop", slug="other-shop", now=clock.now())
+    other = create_store(
+        physical_address="2 Test Lane, Springfield, USA",
+        name="Other Shop",
+        slug="other-shop",
+        now=clock.now(),
+    )
     key, _ = create_api_key(store=other, name="theirs", now=clock.now())
 
     revoke = reverse("dashboard:connect-revoke-key", args=[store.slug, key.pk])

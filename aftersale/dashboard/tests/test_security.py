@@ -80,6 +80,7 @@ def test_the_admin_sign_in_is_throttled_the_same_way(
 
 def test_pages_may_not_be_framed_and_run_only_this_servers_scripts_and_styles(
     client: Client,
+    merchant: User,  # a login exists: the login page is shown, not the first run
 ) -> None:
     response = client.get(reverse("dashboard:login"))
 

@@ -38,7 +38,12 @@ def test_every_page_sends_a_visitor_without_a_login_to_the_login_page(
 def test_logging_in_leads_to_the_stores_of_the_login_with_their_live_flows(
     client: Client, store: Store, merchant: User, clock: VirtualClock
 ) -> None:
-    create_store(name="Someone Else's Shop", slug="elsewhere", now=clock.now())
+    create_store(
+        physical_address="2 Test Lane, Springfield, USA",
+        name="Someone Else's Shop",
+        slug="elsewhere",
+        now=clock.now(),
+    )
     install_library_flow(store=store, slug="post-purchase-upsell", now=clock.now())
     install_library_flow(
         store=store, slug="review-request", now=clock.now(), status=FlowStatus.DRAFT
@@ -67,7 +72,12 @@ def test_a_wrong_password_is_refused_and_said_so(client: Client, merchant: User)
 def test_a_login_cannot_see_another_stores_pages_or_runs(
     client: Client, store: Store, merchant: User, clock: VirtualClock, save_run: SaveRun
 ) -> None:
-    other = create_store(name="Other", slug="other", now=clock.now())
+    other = create_store(
+        physical_address="2 Test Lane, Springfield, USA",
+        name="Other",
+        slug="other",
+        now=clock.now(),
+    )
     others_run = save_run(store=other, hit=0.9)
     client.force_login(merchant)
 
@@ -84,7 +94,12 @@ def test_a_login_cannot_see_another_stores_pages_or_runs(
 def test_a_superuser_sees_every_store(
     client: Client, store: Store, clock: VirtualClock, django_user_model: type[User]
 ) -> None:
-    other = create_store(name="Other", slug="other", now=clock.now())
+    other = create_store(
+        physical_address="2 Test Lane, Springfield, USA",
+        name="Other",
+        slug="other",
+        now=clock.now(),
+    )
     admin = django_user_model.objects.create_superuser(username="admin", password=PASSWORD)
     client.force_login(admin)
 

@@ -5,12 +5,15 @@ import datetime as dt
 import pytest
 
 from aftersale.catalog.models import Product
+from aftersale.flows.definition import FlowDefinition, QuietHours
 from aftersale.flows.models import Enrollment, EnrollmentState
 from aftersale.flows.scheduler import run_due_enrollments
 from aftersale.flows.services import install_flow, process_orders
+from aftersale.flows.steps import store_guards
 from aftersale.flows.tests.helpers import add_templates, place_order
 from aftersale.messaging.models import Message, MessageStatus
 from aftersale.orders.models import Order
+from aftersale.stores.services import update_store_settings
 from aftersale.tracking.models import Event, EventKind
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)  # a Monday
@@ -357,3 +360,51 @@ def test_a_split_on_a_segment_routes_by_membership(store):
     run_due_enrollments(now=T0)
     assert templates_sent("ann") == ["welcome-back"]
     assert templates_sent("bob") == ["welcome"]
+
+
+def _flow_without_guards(store, guards=None):
+    add_templates(store, T0, "hello")
+    definition = {"name": "f", "steps": [{"type": "email", "template": "hello"}], "exit_when": []}
+    if guards is not None:
+        definition["guards"] = guards
+    return install_flow(store=store, slug="f", definition=definition, now=T0)
+
+
+def test_a_flow_without_quiet_hours_of_its_own_keeps_the_stores(store):
+    update_store_settings(
+        store=store, quiet_hours_start=dt.time(22, 0), quiet_hours_end=dt.time(7, 30)
+    )
+    _flow_without_guards(store, guards={"smart_sending_hours": 0})
+    late = dt.datetime(2024, 3, 4, 23, 30, tzinfo=dt.UTC)
+    enter(store, place_order(store, order_id="1", customer="ann", at=late))
+    run_due_enrollments(now=late)
+    assert Message.objects.get().send_after == dt.datetime(2024, 3, 5, 7, 30, tzinfo=dt.UTC)
+
+
+def test_a_store_without_quiet_hours_sends_at_night_unless_the_flow_sets_some(store):
+    update_store_settings(store=store, quiet_hours_start=None, quiet_hours_end=None)
+    _flow_without_guards(store)
+    late = dt.datetime(2024, 3, 4, 23, 30, tzinfo=dt.UTC)
+    enter(store, place_order(store, order_id="1", customer="ann", at=late))
+    run_due_enrollments(now=late)
+    assert Message.objects.get().send_after == late
+
+
+def test_the_stores_smart_sending_window_applies_unless_the_flow_sets_its_own(store):
+    update_store_settings(store=store, smart_sending_hours=0)
+    definition = FlowDefinition.model_validate(
+        {"name": "f", "steps": [{"type": "email", "template": "hello"}]}
+    )
+    assert store_guards(definition, store).smart_sending_hours == 0
+    assert store_guards(definition, store).quiet_hours == QuietHours()  # the store's default
+    own = FlowDefinition.model_validate(
+        {
+            "name": "f",
+            "steps": [{"type": "email", "template": "hello"}],
+            "guards": {"smart_sending_hours": 16, "quiet_hours": None},
+        }
+    )
+    assert (store_guards(own, store).smart_sending_hours, store_guards(own, store).quiet_hours) == (
+        16,
+        None,
+    )

@@ -99,7 +99,9 @@ def test_every_journey_ends_and_the_report_adds_up(db, definition, history):
 
 
 def check_journeys_end(definition: dict, history: list) -> None:
-    store = create_store(name="Prop", slug="prop", now=T0)
+    store = create_store(
+        physical_address="2 Test Lane, Springfield, USA", name="Prop", slug="prop", now=T0
+    )
     add_templates(store, T0, "a", "b", "c")
     flow = install_flow(store=store, slug="random", definition=definition, now=T0)
     for number, (customer, hours, total, kind) in enumerate(history):

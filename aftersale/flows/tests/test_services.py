@@ -30,7 +30,9 @@ def test_deleting_a_flow_removes_its_versions_journeys_and_emails_and_nothing_el
 def test_deleting_a_flow_another_store_has_changes_nothing(store):
     add_templates(store, T0, "thank-you", "cross-sell-offer", "offer-reminder")
     install_flow(store=store, slug="upsell", definition=upsell_definition(), now=T0)
-    other = create_store(name="Other", slug="other", now=T0)
+    other = create_store(
+        physical_address="2 Test Lane, Springfield, USA", name="Other", slug="other", now=T0
+    )
 
     assert delete_flow(store=other, slug="upsell") is False
     assert Flow.objects.filter(store=store, slug="upsell").exists()

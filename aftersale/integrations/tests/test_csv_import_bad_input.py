@@ -343,7 +343,12 @@ def _assert_reported(errors: list[tuple[int, str]], lines: list[Line]) -> None:
 def test_a_mixed_orders_file_keeps_every_good_order_exactly_and_reports_every_bad_line(db, file):
     encoding, orders = file
     with transaction.atomic():
-        store = create_store(name="Bad input", slug="bad-input", now=T0)
+        store = create_store(
+            physical_address="2 Test Lane, Springfield, USA",
+            name="Bad input",
+            slug="bad-input",
+            now=T0,
+        )
         report = import_orders_csv(
             store=store,
             stream=open_csv(
@@ -402,7 +407,12 @@ def test_a_mixed_products_file_keeps_every_good_product_exactly_and_reports_ever
 ):
     encoding, lines = file
     with transaction.atomic():
-        store = create_store(name="Bad input", slug="bad-input", now=T0)
+        store = create_store(
+            physical_address="2 Test Lane, Springfield, USA",
+            name="Bad input",
+            slug="bad-input",
+            now=T0,
+        )
         report = import_products_csv(
             store=store, stream=open_csv(_file(encoding, PRODUCT_COLUMNS, lines))
         )

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection
+from django.utils.html import escape
 
 from aftersale.customers.models import Customer
 from aftersale.messaging.delivery.transports.base import (
@@ -20,7 +21,11 @@ from aftersale.messaging.delivery.transports.base import (
     SendResult,
     Transport,
 )
-from aftersale.messaging.delivery.transports.configured import configured_transport
+from aftersale.messaging.delivery.transports.configured import (
+    configured_transport,
+    has_own_transport,
+    transport_for_store,
+)
 from aftersale.messaging.mime import Email, random_hex
 from aftersale.messaging.models import EmailTemplate, Message, MessageStatus, SuppressionReason
 from aftersale.messaging.outbox.recording import (
@@ -45,6 +50,7 @@ from aftersale.messaging.rendering.render import (
     TemplateLimitExceeded,
     render_message,
 )
+from aftersale.stores.credentials import UnreadableCredential
 from aftersale.stores.models import Store
 
 logger = logging.getLogger(__name__)
@@ -73,6 +79,12 @@ class SendSummary:
     def add(self, status: str) -> None:
         """Count one message's outcome (a MessageStatus value, or "deferred")."""
         setattr(self, status, getattr(self, status) + 1)
+
+    def merge(self, other: SendSummary) -> None:
+        """Add `other`'s counts to these (and its fault, if these have none)."""
+        for name in ("delivered", "sent", "bounced", "deferred", "failed", "skipped"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.fault = self.fault or other.fault
 
     @property
     def total(self) -> int:
@@ -105,21 +117,98 @@ def send_queued_messages(
     summary = SendSummary()
     if not messages:
         return summary
-    transport = _transport_for(connection)
-    try:
-        for start in range(0, len(messages), SEND_CHUNK):
-            _send_chunk(
-                messages[start : start + SEND_CHUNK], transport=transport, now=now, summary=summary
-            )
-            if summary.fault:
-                rest = messages[start + SEND_CHUNK :]
-                write_updates([(message, {}) for message in rest])  # they stay due
-                summary.deferred += len(rest)
-                break
-    finally:
-        if connection is None:
+    if connection is not None:
+        _send_all(messages, transport=_transport_for(connection), now=now, summary=summary)
+        return summary
+    for own_store, group in _by_transport(messages):
+        if own_store is None:
+            transport = configured_transport()
+        else:
+            try:
+                transport = transport_for_store(own_store)
+            except UnreadableCredential as error:
+                write_updates([_held(message, now=now, why=str(error)) for message in group])
+                summary.deferred += len(group)
+                _warn_own_transport(own_store, str(error))
+                continue
+        try:
+            _send_all(group, transport=transport, now=now, summary=summary, own_store=own_store)
+        finally:
             transport.close()
     return summary
+
+
+# How long the emails of a store whose own transport cannot be used wait before the next
+# try (the installation's transport pauses the whole worker instead: see worker.loop).
+OWN_TRANSPORT_RETRY = dt.timedelta(minutes=5)
+
+
+def _by_transport(messages: list[Message]) -> list[tuple[Store | None, list[Message]]]:
+    """`messages` grouped by the transport they go through: None for the configured one
+    (first), else the store whose own transport it is; in their order within a group."""
+    groups: dict[int | None, list[Message]] = {None: []}
+    stores: dict[int | None, Store | None] = {None: None}
+    for message in messages:
+        key = message.store_id if has_own_transport(message.store) else None
+        groups.setdefault(key, []).append(message)
+        stores[key] = message.store if key is not None else None
+    return [(stores[key], group) for key, group in groups.items() if group]
+
+
+def _send_all(
+    messages: list[Message],
+    *,
+    transport: Transport[Any, Any],
+    now: dt.datetime,
+    summary: SendSummary,
+    own_store: Store | None = None,
+) -> None:
+    """Send `messages` in chunks through `transport`. When it cannot be used, the rest
+    stay queued: due at once, with `summary.fault` saying why, for the configured
+    transport (the worker pauses); due after OWN_TRANSPORT_RETRY, with the reason in
+    their error, for a store's own (the other stores' emails go on)."""
+    for start in range(0, len(messages), SEND_CHUNK):
+        part = SendSummary()
+        hold: dict[str, Any] = {}
+        if own_store is not None:
+            hold = {"send_after": now + OWN_TRANSPORT_RETRY}
+        _send_chunk(
+            messages[start : start + SEND_CHUNK],
+            transport=transport,
+            now=now,
+            summary=part,
+            hold=hold,
+        )
+        fault, part.fault = part.fault, ""
+        summary.merge(part)
+        if fault:
+            rest = messages[start + SEND_CHUNK :]
+            if own_store is None:
+                summary.fault = summary.fault or fault
+                write_updates([(message, {}) for message in rest])  # they stay due
+            else:
+                write_updates([_held(message, now=now, why=fault) for message in rest])
+                _warn_own_transport(own_store, fault)
+            summary.deferred += len(rest)
+            break
+
+
+def _held(message: Message, *, now: dt.datetime, why: str) -> Update:
+    """`message` left queued, no attempt counted, until OWN_TRANSPORT_RETRY from now."""
+    return message, {"send_after": now + OWN_TRANSPORT_RETRY, "error": _own_fault(why)}
+
+
+def _own_fault(why: str) -> str:
+    return f"the store's own email transport cannot be used (retried later): {why}"
+
+
+def _warn_own_transport(store: Store, why: str) -> None:
+    logger.warning(
+        "store %s: its own email transport cannot be used; its emails wait %d s: %s",
+        store.slug,
+        OWN_TRANSPORT_RETRY.total_seconds(),
+        why,
+    )
 
 
 def _transport_for(
@@ -147,9 +236,11 @@ def _send_chunk(
     transport: Transport[Any, Any],
     now: dt.datetime,
     summary: SendSummary,
+    hold: dict[str, Any] | None = None,
 ) -> None:
     """Render, send and record `messages`; when the server cannot be used, say why in
-    `summary.fault` (those not handed over stay due)."""
+    `summary.fault` (those not handed over stay queued, with the fields of `hold`)."""
+    hold = hold or {}
     updates: list[Update] = []
     ready: list[tuple[Message, RenderedEmail, OutgoingEmail]] = []
     suppressed = suppression_reasons(messages)
@@ -186,19 +277,22 @@ def _send_chunk(
     with connection.cursor() as cursor:  # one for every record of the chunk
         results = transport.send(rendered_emails(), on_result=record_if_accepted)
     # Emails the transport did not take (it lost the server) stay due as they are.
-    updates += [(message, {}) for message in unsent]
+    stayed = list(unsent)
     for (message, rendered, outgoing), result in zip(ready, results, strict=True):
         if result.outcome is Outcome.ACCEPTED:
             continue
         if result.outcome is Outcome.UNAVAILABLE:
             # A transport fault, not the email's: it stays due as it is, and the caller
             # pauses sending until the server can be used again.
-            updates.append((message, {}))
+            stayed.append(message)
             summary.fault = summary.fault or result.detail
             continue
         updates.append(
             _after_send(message, rendered, outgoing, result, transport=transport, now=now)
         )
+    # With `hold` (a store's own transport), they wait and say why; else as they are.
+    why = {"error": _own_fault(summary.fault)} if hold and summary.fault else {}
+    updates += [(message, {**hold, **why} if hold else {}) for message in stayed]
     write_updates(updates)
     for _, fields in updates + recorded:
         summary.add(fields.get("status", "deferred"))
@@ -279,7 +373,7 @@ def outgoing_email(*, message: Message, rendered: RenderedEmail, now: dt.datetim
     else:
         reply_to = store.reply_to
     email = Email(
-        from_name=store.name,
+        from_name=store.sender_name,
         from_address=store.from_email,
         to=message.to_email,
         subject=rendered.subject,
@@ -366,7 +460,7 @@ def send_test_email(
     rendered = preview_template(template=template, customer=customer, now=now)
     store = template.store
     email = Email(
-        from_name=store.name,
+        from_name=store.sender_name,
         from_address=store.from_email,
         to=to,
         subject=TEST_SUBJECT_PREFIX + rendered.subject,
@@ -378,7 +472,46 @@ def send_test_email(
         headers=(("X-Aftersale-Test", "1"),),
     )
     own = transport is None
-    transport = transport or configured_transport()
+    transport = transport or transport_for_store(store)
+    try:
+        return transport.send([OutgoingEmail(message_pk=0, email=email)])[0]
+    finally:
+        if own:
+            transport.close()
+
+
+def send_store_notice(
+    *,
+    store: Store,
+    to: str,
+    subject: str,
+    text: str,
+    now: dt.datetime,
+    transport: Transport[Any, Any] | None = None,
+) -> SendResult:
+    """Send a short plain-text email from `store` (its sender name and address) to `to`
+    through `transport`, by default the store's own (transport_for_store): a test email,
+    an invitation. Recorded nowhere. Returns what the transport made of it; a stored
+    credential that cannot be read, or an address refused before sending, come back as
+    a FAILED result saying so, never as an exception."""
+    html = "".join(f"<p>{escape(part)}</p>" for part in text.split("\n\n"))
+    try:
+        email = Email(
+            from_name=store.sender_name,
+            from_address=store.from_email,
+            to=to,
+            subject=subject,
+            text=text,
+            html=f"<!doctype html><html><body>{html}</body></html>",
+            message_id=_message_id(None, sender=store.from_email),
+            date=now,
+            reply_to=store.reply_to,
+            headers=(("X-Aftersale-Test", "1"),),
+        )
+        own = transport is None
+        transport = transport or transport_for_store(store)
+    except UnreadableCredential as error:
+        return SendResult(Outcome.FAILED, detail=str(error))
     try:
         return transport.send([OutgoingEmail(message_pk=0, email=email)])[0]
     finally:

@@ -70,7 +70,9 @@ def _share(rows: Sequence[Model], relation: str, candidates: QuerySet[Any]) -> N
 
 def due_messages(*, now: dt.datetime, store: Store | None = None) -> QuerySet[Message]:
     """Queued messages whose send time has come and that no worker holds a live claim
-    on, oldest first; all stores unless `store` is given."""
+    on, oldest first; all stores unless `store` is given. The marketing emails of a store
+    without a postal address are not due: they wait, queued, until it has one
+    (`held_for_address`); its transactional emails go out."""
     due = Message.objects.filter(
         free_at(now),
         status=MessageStatus.QUEUED,
@@ -78,7 +80,40 @@ def due_messages(*, now: dt.datetime, store: Store | None = None) -> QuerySet[Me
     )
     if store is not None:
         due = due.filter(store=store)
+    if store is None:
+        held = stores_without_address()
+    else:
+        held = [] if store.physical_address else [store.pk]
+    if held:
+        due = due.exclude(template_id__in=_marketing_templates(held))
     return due.order_by("send_after", "id")
+
+
+def stores_without_address() -> list[int]:
+    """The ids of the stores that have no postal address yet (one small query)."""
+    return list(Store.objects.filter(physical_address="").values_list("pk", flat=True))
+
+
+def _marketing_templates(store_ids: list[int]) -> QuerySet[EmailTemplate, Any]:
+    templates = EmailTemplate.objects.filter(store_id__in=store_ids)
+    return templates.exclude(kind=TemplateKind.ORDER_CONFIRMATION).values("pk")
+
+
+def stores_holding_for_address() -> list[tuple[Store, int]]:
+    """The stores without a postal address that have marketing emails waiting for one,
+    with how many."""
+    stores = Store.objects.filter(physical_address="").order_by("slug")
+    counted = ((store, held_for_address(store=store)) for store in stores)
+    return [(store, count) for store, count in counted if count]
+
+
+def held_for_address(*, store: Store) -> int:
+    """How many of `store`'s queued marketing emails wait for it to have a postal
+    address (0 when it has one)."""
+    if store.physical_address:
+        return 0
+    queued = Message.objects.filter(store=store, status=MessageStatus.QUEUED)
+    return queued.filter(template_id__in=_marketing_templates([store.pk])).count()
 
 
 def template_by_slug(*, store: Store, slug: str) -> EmailTemplate | None:

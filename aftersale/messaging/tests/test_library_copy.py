@@ -74,7 +74,12 @@ class Shop:
 
 @pytest.fixture
 def shop(db: None, clock: VirtualClock) -> Shop:
-    store = create_store(name=STORE_NAME, slug="gift-shop", now=clock.now())
+    store = create_store(
+        physical_address="2 Test Lane, Springfield, USA",
+        name=STORE_NAME,
+        slug="gift-shop",
+        now=clock.now(),
+    )
     return Shop(
         store=store,
         bought=make_product(store, name=SIGN, price="12.00"),

@@ -225,7 +225,12 @@ def test_a_runaway_template_fails_its_messages_with_the_limit_and_the_pass_goes_
     template.updated_at = clock.now() + dt.timedelta(seconds=1)
     template.save()
     runaway = [scenario.message("thank-you", now=clock.now()) for _ in range(3)]
-    other_store = create_store(name="Other Shop", slug="other-shop", now=clock.now())
+    other_store = create_store(
+        physical_address="2 Test Lane, Springfield, USA",
+        name="Other Shop",
+        slug="other-shop",
+        now=clock.now(),
+    )
     other = make_scenario(other_store, now=clock.now()).message("thank-you", now=clock.now())
     with CaptureServer(tmp_path) as server:
         summary = send_queued_messages(now=clock.now(), connection=smtp_connection(server.port))
@@ -291,7 +296,12 @@ def test_an_expired_claim_can_be_taken_over(scenario: Scenario, clock: VirtualCl
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_workers_never_claim_the_same_message(clock: VirtualClock) -> None:
-    store = create_store(name="Busy Shop", slug="busy-shop", now=clock.now())
+    store = create_store(
+        physical_address="2 Test Lane, Springfield, USA",
+        name="Busy Shop",
+        slug="busy-shop",
+        now=clock.now(),
+    )
     scenario = make_scenario(store, now=clock.now())
     for _ in range(40):
         scenario.message("thank-you", now=clock.now())

@@ -135,7 +135,9 @@ def test_a_line_item_never_overwrites_the_catalog(store):
 def test_orders_of_another_store_are_separate(store):
     from aftersale.stores.services import create_store
 
-    other = create_store(name="Other", slug="other", now=T0)
+    other = create_store(
+        physical_address="2 Test Lane, Springfield, USA", name="Other", slug="other", now=T0
+    )
     ingest_orders(store=store, records=[_order()], now=T0)
 
     result = ingest_orders(store=other, records=[_order()], now=T0)

@@ -146,7 +146,12 @@ def test_evaluate_names_a_cut_that_is_not_a_date(store: Store) -> None:
 def test_a_store_page_shows_its_own_latest_run_else_the_latest_dataset_run(
     store: Store, clock: VirtualClock
 ) -> None:
-    other = create_store(name="Other", slug="other", now=clock.now())
+    other = create_store(
+        physical_address="2 Test Lane, Springfield, USA",
+        name="Other",
+        slug="other",
+        now=clock.now(),
+    )
     assert evaluation_run(store=store) is None
     older_dataset = _save(store=None, at=clock.now())
     newer_dataset = _save(store=None, at=clock.now() + DAY)

@@ -106,7 +106,11 @@ def test_refit_replaces_the_previous_rows(shop):
 def test_fit_leaves_other_stores_alone(shop, store):
     from aftersale.stores.services import create_store
 
-    other = Shop(create_store(name="Other", slug="other", now=DAY0))
+    other = Shop(
+        create_store(
+            physical_address="2 Test Lane, Springfield, USA", name="Other", slug="other", now=DAY0
+        )
+    )
     other.products("chips", "salsa", "soap")
     other.baskets(["chips", "salsa"], ["soap"], times=3)
     fit_recommendations(store=other.store)

@@ -309,7 +309,12 @@ def test_a_negated_value_condition_includes_customers_without_purchases(store):
 
 
 def test_customers_of_another_store_never_appear(store):
-    other = create_store(name="Other Shop", slug="other-shop", now=NOW)
+    other = create_store(
+        physical_address="2 Test Lane, Springfield, USA",
+        name="Other Shop",
+        slug="other-shop",
+        now=NOW,
+    )
     for shop in (store, other):
         buy(shop, "ann", days_ago=40, category="coffee")
     for k in range(1, 6):

@@ -202,7 +202,12 @@ def test_suppression_follows_the_address_across_customer_rows_and_letter_case(
 
 
 def test_suppression_is_per_store(scenario: Scenario, clock: VirtualClock) -> None:
-    other = create_store(name="Other Shop", slug="other-shop", now=clock.now())
+    other = create_store(
+        physical_address="2 Test Lane, Springfield, USA",
+        name="Other Shop",
+        slug="other-shop",
+        now=clock.now(),
+    )
     suppress(
         store_id=other.pk,
         email=scenario.customer.email,

@@ -34,7 +34,9 @@ def populate(*, count: int) -> None:
     customers with one order each placed a minute ago, and enroll them all through
     process_orders; print {"enrollments": n} as JSON."""
     now = clock_now()
-    store = create_store(name="Crash Shop", slug="crash", now=now)
+    store = create_store(
+        physical_address="2 Test Lane, Springfield, USA", name="Crash Shop", slug="crash", now=now
+    )
     install_default_templates(store=store, now=now)
     install_flow(store=store, slug="crash", definition=CRASH_FLOW, now=now)
     placed = now - dt.timedelta(minutes=1)

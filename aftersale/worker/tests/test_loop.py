@@ -17,7 +17,9 @@ from aftersale.messaging.models import Message, MessageStatus, Suppression
 from aftersale.messaging.tests.factories import make_scenario
 from aftersale.messaging.tests.smtp_servers import SenderRefusingHandler, serving
 from aftersale.stores.models import Store
+from aftersale.stores.services import update_store_settings
 from aftersale.worker.loop import (
+    PERIODIC_EVERY,
     SEND_PAUSE_FIRST,
     SEND_PAUSE_MAX,
     SendingPause,
@@ -172,3 +174,32 @@ def test_recipient_refusal_still_fails_only_that_message(
     assert refused.status == MessageStatus.BOUNCED and "RCPT: 550 5.1.1" in refused.error
     assert [Message.objects.get(pk=m.pk).status for m in others] == ["delivered"] * 2
     assert totals.sending_pause == SendingPause()  # no pause: the relay is fine
+
+
+def test_marketing_held_for_a_postal_address_is_logged_once_and_sent_once_one_is_given(
+    store: Store,
+    clock: VirtualClock,
+    relay: SenderRefusingHandler,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    relay.senders_left = 0  # this relay accepts at once
+    update_store_settings(store=store, physical_address="")
+    messages = _queue_three(store, clock)
+    totals = WorkerTotals()
+    caplog.set_level(logging.INFO, logger="aftersale")
+    with use_clock(clock):
+        for _ in range(3):
+            run_pass(config=CONFIG, totals=totals)
+            clock.advance(PERIODIC_EVERY)
+        held = [r.getMessage() for r in caplog.records if "postal address" in r.getMessage()]
+        assert held == [
+            "worker w: 3 marketing emails of store test-shop wait, queued, until it has a "
+            "postal address (dashboard Settings, or the admin): the law wants one in every "
+            "marketing email"
+        ]
+        assert {m.status for m in Message.objects.all()} == {"queued"}
+        update_store_settings(store=store, physical_address="2 Test Lane, Springfield, USA")
+        run_pass(config=CONFIG, totals=totals)
+    assert [m.status for m in Message.objects.filter(pk__in=[m.pk for m in messages])] == [
+        "delivered"
+    ] * 3

@@ -70,6 +70,11 @@ def esp_options(transport: str) -> dict[str, str]:
     return options
 
 
+def credential_option(esp: str) -> str:
+    """The name under which `esp`'s anymail backend takes its API key (or token)."""
+    return _CREDENTIAL_NAME.get(esp, "api_key")
+
+
 def esp_settings(transport: str, options: dict[str, str]) -> dict[str, str]:
     """`options` (see esp_options) as ANYMAIL settings of `transport`'s ESP, named
     "<ESP>_<NAME>" (e.g. MAILGUN_WEBHOOK_SIGNING_KEY), which is where anymail's webhook

@@ -64,6 +64,12 @@ class Command(BaseCommand):
 
     def _created(self, store: Store) -> None:
         self.stdout.write(f"Created store {store.name!r} (slug {store.slug}).")
+        if not store.physical_address:
+            self.stdout.write(
+                "Its marketing emails wait until it has a postal address (the law wants one "
+                "in every marketing email): give it in the dashboard's Settings, or create "
+                "the store with --physical-address."
+            )
         self.stdout.write(
             "Next: import its orders with "
             f"`aftersale import orders FILE.csv --store {store.slug}`, and give its shop "
