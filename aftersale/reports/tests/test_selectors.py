@@ -3,6 +3,7 @@ from decimal import Decimal
 
 from aftersale.customers.records import CustomerRecord
 from aftersale.flows.backtest import run_backtest
+from aftersale.flows.models import Flow
 from aftersale.flows.scheduler import run_due_enrollments
 from aftersale.flows.services import install_flow, process_orders
 from aftersale.flows.tests.helpers import add_templates, place_order, upsell_definition
@@ -77,7 +78,7 @@ def _order_in(store, *, order_id: str, customer: str, at: dt.datetime, total: st
     ingest_orders(store=store, records=[record], now=at)
 
 
-def _three_buyers_a_week_apart(store) -> tuple[object, VirtualClock]:
+def _three_buyers_a_week_apart(store) -> tuple[Flow, VirtualClock]:
     """ann enters on day 0, bob on day 7, cat on day 14; bob and cat buy again."""
     add_templates(store, T0, "thank-you", "offer", "reminder")
     flow = install_flow(store=store, slug="upsell", definition=upsell_definition(), now=T0)
