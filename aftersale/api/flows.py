@@ -14,6 +14,7 @@ from aftersale.api.read_schemas import (
     FlowReportOut,
     FlowSummaryOut,
     FlowVersionIn,
+    ReportQuery,
 )
 from aftersale.api.routes import router
 from aftersale.api.schemas import ValidationErrorOut
@@ -22,7 +23,7 @@ from aftersale.flows.models import Flow, FlowStatus
 from aftersale.flows.selectors import flow_by_slug, flow_summaries, latest_version
 from aftersale.flows.services import FlowExists, create_flow, revise_flow, set_flow_status
 from aftersale.lib import clock
-from aftersale.reports.selectors import flow_report
+from aftersale.reports.selectors import BadRange, flow_report, report_range
 
 TAGS = ["flows"]
 
@@ -115,6 +116,13 @@ def pause(request: HttpRequest, slug: str) -> FlowOut:
 
 
 @router.get("/flows/{slug}/report", response={200: FlowReportOut, **READ_ERRORS}, tags=TAGS)
-def get_report(request: HttpRequest, slug: str) -> dict[str, object]:
-    """The flow's report, the same JSON `aftersale report SLUG --format json` prints."""
-    return flow_report(flow=_flow(request, slug), now=clock.now()).as_dict()
+def get_report(request: HttpRequest, slug: str, window: Query[ReportQuery]) -> dict[str, object]:
+    """The flow's report over the journeys started from `since` to `until` (not
+    included; days in the store's time zone), the same JSON `aftersale report SLUG
+    --since --until --format json` prints; an `until` not after `since` answers 422."""
+    flow = _flow(request, slug)
+    try:
+        since, until = report_range(store=flow.store, since=window.since, until=window.until)
+    except BadRange as error:
+        raise ApiError(422, ["query", "until"], str(error), "bad_range") from error
+    return flow_report(flow=flow, now=clock.now(), since=since, until=until).as_dict()

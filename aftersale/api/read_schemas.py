@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from ninja import Schema
 from pydantic import AfterValidator, Field, StringConstraints
 
-from aftersale.api.schemas import Email, ErrorOut, Moment, ValidationErrorOut, clean_json
+from aftersale.api.schemas import Day, Email, ErrorOut, Moment, ValidationErrorOut, clean_json
 from aftersale.catalog.models import Product
 from aftersale.customers.models import Customer
 from aftersale.flows.models import FlowStatus
@@ -178,7 +178,17 @@ class FlowOut(Schema):
     created_at: dt.datetime
 
 
+class ReportQuery(Schema):
+    """The journeys a report covers: those that started from `since` (included) to
+    `until` (not included), days in the store's time zone; either may be left out."""
+
+    since: Day | None = None
+    until: Day | None = None
+
+
 class MessageStatsOut(Schema):
+    """Counts of one email step's messages; each `<count>_pct` is % of `sent`."""
+
     template: str
     sent: int
     delivered: int
@@ -187,6 +197,12 @@ class MessageStatsOut(Schema):
     bounced: int
     clicked: int
     unsubscribed: int
+    delivered_pct: float
+    read_pct: float
+    replied_pct: float
+    bounced_pct: float
+    clicked_pct: float
+    unsubscribed_pct: float
 
 
 class StepStatsOut(Schema):
@@ -198,6 +214,13 @@ class StepStatsOut(Schema):
     message: MessageStatsOut | None
 
 
+class DayRevenueOut(Schema):
+    date: dt.date = Field(description="a day in the store's time zone")
+    currency: str
+    revenue: float
+    orders: int
+
+
 class FlowReportOut(Schema):
     """The flow's report: what `aftersale report FLOW --format json` prints."""
 
@@ -207,9 +230,21 @@ class FlowReportOut(Schema):
     exited_pct: float
     completed_pct: float
     purchased_pct: float
-    revenue: float
+    revenue: float = Field(description="in-flow purchases in `currency`, the store's")
     exit_reasons: dict[str, int]
     steps: list[StepStatsOut]
+    status: FlowStatus
+    version: int
+    since: str | None = Field(description="ISO 8601 time: journeys started at or after it")
+    until: str | None = Field(description="ISO 8601 time: journeys started before it")
+    in_flow: int
+    exited: int
+    completed: int
+    purchased: int = Field(description="customers who bought while in the flow")
+    orders: int = Field(description="orders placed while in the flow")
+    currency: str
+    revenue_by_currency: dict[str, float]
+    revenue_by_day: list[DayRevenueOut]
 
 
 class RecommendationQuery(Schema):

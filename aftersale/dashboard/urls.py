@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from aftersale.dashboard import connect, stores, views
+from aftersale.dashboard import connect, reports, stores, views
 
 app_name = "dashboard"
 
@@ -35,5 +35,10 @@ urlpatterns = [
         "<slug:slug>/connect/keys/<int:key_id>/revoke/",
         connect.revoke_key,
         name="connect-revoke-key",
+    ),
+    # Flow report (report helper)
+    path("<slug:slug>/flows/<slug:flow>/report/", reports.flow_report_page, name="flow-report"),
+    path(
+        "<slug:slug>/flows/<slug:flow>/report.csv", reports.flow_report_csv, name="flow-report-csv"
     ),
 ]

@@ -15,15 +15,28 @@ def wide_console() -> Console:
 
 def report_tables(report: FlowReport) -> Group:
     """The report as two rich tables: the flow overview and its steps."""
-    overview = Table(title=f"{report.name} ({report.flow})", title_justify="left")
+    span = (
+        f"journeys started {report.since:%Y-%m-%d} to {report.until:%Y-%m-%d}"
+        if report.since and report.until
+        else f"journeys started from {report.since:%Y-%m-%d}"
+        if report.since
+        else f"journeys started before {report.until:%Y-%m-%d}"
+        if report.until
+        else "all journeys"
+    )
+    overview = Table(
+        title=f"{report.name} ({report.flow}, {report.status} v{report.version}): {span}",
+        title_justify="left",
+    )
     for column in ("Started", "Exited", "Completed", "Purchased", "Revenue"):
         overview.add_column(column, justify="right")
     overview.add_row(
         f"{report.started:,}",
-        f"{report.exited_pct:.1f}%",
-        f"{report.completed_pct:.1f}%",
-        f"{report.purchased_pct:.1f}%",
-        f"{report.revenue:,.2f}",
+        f"{report.exited_pct:.1f}% ({report.exited:,})",
+        f"{report.completed_pct:.1f}% ({report.completed:,})",
+        f"{report.purchased_pct:.1f}% ({report.purchased:,})",
+        "  ".join(f"{c} {v:,.2f}" for c, v in report.revenue_by_currency.items())
+        or f"{report.currency} 0.00",
     )
     steps = Table(title="Steps", title_justify="left")
     for column in (
@@ -37,6 +50,7 @@ def report_tables(report: FlowReport) -> Group:
         "Replied",
         "Bounced",
         "Clicked",
+        "Unsubscribed",
     ):
         steps.add_column(column, justify="left" if column == "Step" else "right")
     for step in report.steps:
@@ -49,6 +63,7 @@ def report_tables(report: FlowReport) -> Group:
                 message.replied,
                 message.bounced,
                 message.clicked,
+                message.unsubscribed,
             ]
             if message
             else []
@@ -59,7 +74,7 @@ def report_tables(report: FlowReport) -> Group:
             f"{step.waiting:,}",
             f"{step.progressed:,}",
             *(f"{n:,}" for n in counts),
-            *([""] * (6 - len(counts))),
+            *([""] * (7 - len(counts))),
         )
     exits = ", ".join(f"{reason}: {n:,}" for reason, n in sorted(report.exit_reasons.items()))
     return Group(overview, steps, f"Exit reasons: {exits or 'none'}")

@@ -122,6 +122,55 @@ def test_the_report_is_the_json_the_report_command_prints(client, key, store):
     assert (answered["started"], answered["revenue"]) == (3, 50.0)
 
 
+def test_a_report_over_a_date_range_is_the_json_the_command_prints_for_that_range(
+    client, key, store
+):
+    _create(client, key)
+    place_order(store, order_id="a1", customer="ann", at=T0)
+    place_order(store, order_id="b1", customer="bob", at=T0 + 2 * DAY)
+    place_order(store, order_id="b2", customer="bob", at=T0 + 4 * DAY, total="50.00")
+    clock = VirtualClock(T0 - DAY)
+    run_backtest(flow=Flow.objects.get(), start=T0 - DAY, end=T0 + 20 * DAY, clock=clock)
+    printed = io.StringIO()
+
+    answered = _call(client, key, "get", "flows/upsell/report?since=2024-03-05&until=2024-04-01")
+    call_command(
+        "report",
+        "upsell",
+        "--since",
+        "2024-03-05",
+        "--until",
+        "2024-04-01",
+        "--format",
+        "json",
+        stdout=printed,
+    )
+
+    assert answered.status_code == 200
+    assert answered.json() == json.loads(printed.getvalue())
+    assert (answered.json()["started"], answered.json()["revenue"]) == (1, 50.0)  # bob only
+    assert answered.json()["since"] == "2024-03-05T00:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("since=yesterday", "since"),
+        ("until=2024-02-30", "until"),
+        ("since=2024-03-05&until=2024-03-05", "until"),
+    ],
+)
+def test_a_report_range_that_is_not_a_pair_of_dates_in_order_answers_422_naming_it(
+    client, key, query, field
+):
+    _create(client, key)
+
+    answered = _call(client, key, "get", f"flows/upsell/report?{query}")
+
+    assert answered.status_code == 422
+    assert answered.json()["detail"][0]["loc"] == ["query", field]
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [

@@ -1,3 +1,4 @@
+import datetime as dt
 import json
 from typing import Any
 
@@ -7,18 +8,32 @@ from aftersale.flows.models import Flow
 from aftersale.lib.checks import CHECKS_BUT_URLS
 from aftersale.lib.clock import now
 from aftersale.reports.rendering import report_tables, wide_console
-from aftersale.reports.selectors import flow_report
+from aftersale.reports.selectors import BadRange, flow_report, report_range
 from aftersale.stores.commands import store_for_command
 
 
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as error:
+        raise CommandError(f"{text!r} is not a date: give it as YYYY-MM-DD") from error
+
+
 class Command(BaseCommand):
-    help = "Print a flow's report: started, exited, completed, purchased, revenue, per step."
+    help = (
+        "Print a flow's report: started, exited, completed, purchased, revenue, per step; "
+        "of the journeys that started from --since (included) to --until (not included)."
+    )
     requires_system_checks = CHECKS_BUT_URLS
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("flow", help="the flow's slug, e.g. post-purchase-upsell")
         parser.add_argument("--store", help="store slug (default: the only store)")
         parser.add_argument("--format", choices=["table", "json"], default="table")
+        parser.add_argument(
+            "--since", help="first day of the range, YYYY-MM-DD in the store's time zone"
+        )
+        parser.add_argument("--until", help="the day after the range, YYYY-MM-DD (not included)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         store = store_for_command(options["store"])
@@ -26,7 +41,15 @@ class Command(BaseCommand):
         if flow is None:
             slugs = ", ".join(Flow.objects.filter(store=store).values_list("slug", flat=True))
             raise CommandError(f"no flow {options['flow']!r} in {store.slug}; flows: {slugs}")
-        report = flow_report(flow=flow, now=now())
+        try:
+            since, until = report_range(
+                store=store,
+                since=_day(options["since"]) if options["since"] else None,
+                until=_day(options["until"]) if options["until"] else None,
+            )
+        except BadRange as error:
+            raise CommandError(f"--until: {error}") from error
+        report = flow_report(flow=flow, now=now(), since=since, until=until)
         if options["format"] == "json":
             self.stdout.write(json.dumps(report.as_dict(), indent=2))
         else:

@@ -1,0 +1,20 @@
+"""Filters of the flow report page: counts with thousands separators, rates with their
+counts ("12.5 % (31)"), the same text as aftersale.dashboard.reports.rate."""
+
+from django import template
+
+from aftersale.dashboard.reports import rate as _rate
+
+register = template.Library()
+
+
+@register.filter
+def count(value: int) -> str:
+    """1234 -> "1,234"."""
+    return f"{value:,}"
+
+
+@register.filter
+def rate(pct: float, of: int) -> str:
+    """A percentage and the count it is of: {{ m.read_pct|rate:m.read }} -> "12.5 % (31)"."""
+    return _rate(pct, of)
