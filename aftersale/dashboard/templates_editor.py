@@ -188,7 +188,9 @@ def template_customers(request: HttpRequest, slug: str, template: str) -> HttpRe
         "dashboard/templates/customer_options.html",
         {"customers": found, "chosen": found[0].pk if found else None},
     )
-    response["HX-Trigger"] = "customerschanged"  # the editor's form previews for the new pick
+    response["HX-Trigger-After-Swap"] = (
+        "customerschanged"  # the editor's form previews for the new pick
+    )
     return response
 
 
