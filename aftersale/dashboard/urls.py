@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from aftersale.dashboard import connect, reports, stores, views
+from aftersale.dashboard import connect, reports, stores, templates_editor, views
 
 app_name = "dashboard"
 
@@ -40,5 +40,27 @@ urlpatterns = [
     path("<slug:slug>/flows/<slug:flow>/report/", reports.flow_report_page, name="flow-report"),
     path(
         "<slug:slug>/flows/<slug:flow>/report.csv", reports.flow_report_csv, name="flow-report-csv"
+    ),
+    # Templates (dashboard/templates_editor.py)
+    path("<slug:slug>/templates/", templates_editor.templates, name="templates"),
+    path(
+        "<slug:slug>/templates/<slug:template>/",
+        templates_editor.template_edit,
+        name="template-edit",
+    ),
+    path(
+        "<slug:slug>/templates/<slug:template>/preview/",
+        templates_editor.template_preview,
+        name="template-preview",
+    ),
+    path(
+        "<slug:slug>/templates/<slug:template>/send-test/",
+        templates_editor.template_send_test,
+        name="template-send-test",
+    ),
+    path(
+        "<slug:slug>/templates/<slug:template>/customers/",
+        templates_editor.template_customers,
+        name="template-customers",
     ),
 ]

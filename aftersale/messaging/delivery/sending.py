@@ -450,14 +450,16 @@ def send_test_email(
     to: str,
     now: dt.datetime,
     transport: Transport[Any, Any] | None = None,
+    locale: str = "",
 ) -> SendResult:
-    """Render `template` for `customer` as its preview shows it (previews.preview_template)
-    and send it to `to` through `transport` (the configured one by default) with
-    "[Test] " before its subject, so a merchant sees what the customer would get.
-    Nothing is recorded: no message row, no flow step, no tracking (links go straight
-    to the shop, no open pixel, no unsubscribe headers). Returns what the transport made
-    of it; a template that cannot render raises TemplateError."""
-    rendered = preview_template(template=template, customer=customer, now=now)
+    """Render `template` (saved, or an unsaved draft an editor typed) for `customer` as
+    its preview shows it (previews.preview_template, in `locale` when given) and send it
+    to `to` through `transport` (the configured one by default) with "[Test] " before
+    its subject, so a merchant sees what the customer would get. Nothing is recorded:
+    no message row, no flow step, no tracking (links go straight to the shop, no open
+    pixel, no unsubscribe headers). Returns what the transport made of it; a template
+    that cannot render raises TemplateError."""
+    rendered = preview_template(template=template, customer=customer, now=now, locale=locale)
     store = template.store
     email = Email(
         from_name=store.sender_name,

@@ -16,13 +16,35 @@ from aftersale.stores.models import Store
 # Who a store without customers yet is checked for: never saved, never sent to.
 _SAMPLE_EMAIL = "preview@example.com"
 _SAMPLE_FIRST_NAME = "Alex"
+# A part of a template, as TemplateError names it, and the field holding its source.
+_PARTS = {"subject": "subject", "preheader": "preheader", "body": "body_mjml"}
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    """Why one language of a template does not render: its locale, the part at fault
+    ("subject", "preheader", "body", or "" when it is not one part: an unknown kind), the
+    line of that part when known with the text of that line, and what is wrong."""
+
+    locale: str
+    part: str
+    line: int | None
+    line_text: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f" {self.part}" if self.part else ""
+        where += f" line {self.line}" if self.line else ""
+        return f"{self.locale}{where}: {self.message}"
 
 
 class TemplateRejected(ValueError):
-    """The template was not saved; `problems` says, per language, why it cannot render."""
+    """The template was not saved; `problems` says, per language, why it cannot render,
+    and `details` says the same as TemplateProblem values (part, line and its text)."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], details: list[TemplateProblem] | None = None) -> None:
         self.problems = problems
+        self.details = details if details is not None else []
         super().__init__("; ".join(problems))
 
 
@@ -44,14 +66,62 @@ def template_problems(*, template: EmailTemplate, now: dt.datetime) -> list[str]
     """Why `template` (saved or not) cannot be sent, one line per language that fails to
     render for a customer of its store (a sample one when the store has none) under the
     render limits; empty when every language renders."""
+    return [f"{problem.locale}: {error}" for problem, error in _failures(template, now=now)]
+
+
+def template_problem_details(*, template: EmailTemplate, now: dt.datetime) -> list[TemplateProblem]:
+    """What `template_problems` says, as one TemplateProblem per failing language: the
+    part and line at fault and that line's text, for an editor to show next to it."""
+    return [problem for problem, _ in _failures(template, now=now)]
+
+
+def problem_of(*, error: TemplateError, template: EmailTemplate, locale: str) -> TemplateProblem:
+    """`error`, raised rendering `template`'s variant `locale` ("" for its own text), as a
+    TemplateProblem in that language: with the text of the line it names, read from the
+    part it names in that variant's source."""
+    return TemplateProblem(
+        locale=locale or template.locale,
+        part=error.part,
+        line=error.line,
+        line_text=_line_text(template, part=error.part, locale=locale, line=error.line),
+        message=error.problem,
+    )
+
+
+def _failures(
+    template: EmailTemplate, *, now: dt.datetime
+) -> list[tuple[TemplateProblem, TemplateError]]:
     customer = _checking_customer(template.store)
-    problems = []
+    failures = []
     for locale in [template.locale, *sorted(template.translations or {})]:
+        variant = "" if locale == template.locale else locale
         try:
             preview_template(template=template, customer=customer, now=now, locale=locale)
         except TemplateError as error:
-            problems.append(f"{locale}: {error}")
-    return problems
+            failures.append((problem_of(error=error, template=template, locale=variant), error))
+    return failures
+
+
+def _line_text(template: EmailTemplate, *, part: str, locale: str, line: int | None) -> str:
+    if not line or part not in _PARTS:
+        return ""
+    if locale:
+        source = (template.translations or {}).get(locale, {}).get(_PARTS[part], "")
+    else:
+        source = getattr(template, _PARTS[part])
+    lines = str(source).splitlines()
+    return lines[line - 1].strip() if 0 < line <= len(lines) else ""
+
+
+def draft_template(
+    *, store: Store, slug: str, text: TemplateText, now: dt.datetime
+) -> EmailTemplate:
+    """An unsaved template of `store` holding `text` as `slug` (for a preview of what an
+    editor typed, or a test email of it): nothing is written."""
+    template = EmailTemplate(store=store, slug=slug, updated_at=now)
+    for name, value in vars(text).items():
+        setattr(template, name, value)
+    return template
 
 
 def save_template(
@@ -68,9 +138,12 @@ def save_template(
     for name, value in vars(text).items():
         setattr(template, name, value)
     template.updated_at = now
-    problems = template_problems(template=template, now=now)
-    if problems:
-        raise TemplateRejected(problems)
+    failures = _failures(template, now=now)
+    if failures:
+        raise TemplateRejected(
+            [f"{problem.locale}: {error}" for problem, error in failures],
+            [problem for problem, _ in failures],
+        )
     template.save()
     return template
 

@@ -9,15 +9,17 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import F, Max, Q
+
 from aftersale.catalog.models import Product
 from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind
-from aftersale.customers.models import Customer
+from aftersale.customers.models import ERASED_ID_PREFIX, Customer
 from aftersale.messaging.models import EmailTemplate, TemplateKind
-from aftersale.messaging.outbox.selectors import template_by_slug
+from aftersale.messaging.outbox.selectors import store_templates, template_by_slug
 from aftersale.messaging.rendering.context import EmailFacts, context_for
 from aftersale.messaging.rendering.locale import parse_locale, recipient_locale
 from aftersale.messaging.rendering.render import RenderedEmail, localize, render_template
-from aftersale.messaging.rendering.template_library import library_template
+from aftersale.messaging.rendering.template_library import library_template, library_templates
 from aftersale.orders.models import LineItem, Order
 from aftersale.recommendations.selectors import recommend
 from aftersale.stores.models import Store
@@ -166,3 +168,74 @@ def previewable_template(*, store: Store, slug: str, now: dt.datetime) -> EmailT
     if shipped is None:
         return None
     return EmailTemplate(store=store, updated_at=now, **shipped.fields())
+
+
+# How many customers a search for a preview offers at most.
+PREVIEW_CUSTOMERS = 20
+
+
+def preview_customers(
+    *, store: Store, query: str = "", limit: int = PREVIEW_CUSTOMERS
+) -> list[Customer]:
+    """Up to `limit` of the store's customers (never the erased) a preview may be rendered
+    for: with a `query`, those whose email, first or last name contains it (any case) or
+    whose store id is it; the latest buyers first (then the newest customers)."""
+    customers = Customer.objects.filter(store=store).exclude(
+        external_id__startswith=ERASED_ID_PREFIX
+    )
+    query = query.strip()
+    if query:
+        customers = customers.filter(
+            Q(email__icontains=query)
+            | Q(first_name__icontains=query)
+            | Q(last_name__icontains=query)
+            | Q(external_id=query)
+        )
+    latest = Max("orders__placed_at")
+    ranked = customers.annotate(latest_order=latest).order_by(
+        F("latest_order").desc(nulls_last=True), "-id"
+    )
+    return list(ranked[:limit])
+
+
+def latest_buyer(*, store: Store, now: dt.datetime) -> Customer | None:
+    """The customer (not erased) of the store's latest order placed at or before `now`,
+    the one a preview shows until the merchant picks another; else its newest customer,
+    else None."""
+    order = (
+        Order.objects.filter(store=store, placed_at__lte=now)
+        .exclude(customer__external_id__startswith=ERASED_ID_PREFIX)
+        .select_related("customer")
+        .order_by("-placed_at", "-id")
+        .first()
+    )
+    if order is not None:
+        return order.customer
+    newest = Customer.objects.filter(store=store).exclude(external_id__startswith=ERASED_ID_PREFIX)
+    return newest.order_by("-id").first()
+
+
+def preview_customer(*, store: Store, customer_id: int | None, now: dt.datetime) -> Customer | None:
+    """The store's customer `customer_id` when given (None when the store has no such
+    customer), else the latest buyer (see `latest_buyer`)."""
+    if customer_id is None:
+        return latest_buyer(store=store, now=now)
+    return (
+        Customer.objects.filter(store=store, pk=customer_id)
+        .exclude(external_id__startswith=ERASED_ID_PREFIX)
+        .first()
+    )
+
+
+def editable_templates(*, store: Store, now: dt.datetime) -> list[EmailTemplate]:
+    """Every template the store's editor may open: the store's own (saved rows), then
+    each library template the store does not have yet as an unsaved row (its `pk` is
+    None; saving it makes the store's copy), by kind and then name."""
+    own = list(store_templates(store=store))
+    slugs = {template.slug for template in own}
+    shipped = [
+        EmailTemplate(store=store, updated_at=now, **entry.fields())
+        for entry in library_templates()
+        if entry.slug not in slugs
+    ]
+    return sorted([*own, *shipped], key=lambda t: (t.kind, t.name.casefold(), t.slug))

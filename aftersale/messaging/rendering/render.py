@@ -80,10 +80,12 @@ _CACHE_SIZE = 256
 
 
 class TemplateError(Exception):
-    """A merchant template that cannot be rendered; says which template, where and why."""
+    """A merchant template that cannot be rendered; says which template, where and why.
+    `part` is the part at fault ("subject", "preheader" or "body"; "" when unknown) and
+    `line` the line of that part's source, when known."""
 
-    def __init__(self, *, slug: str, problem: str, line: int | None = None) -> None:
-        self.slug, self.problem, self.line = slug, problem, line
+    def __init__(self, *, slug: str, problem: str, line: int | None = None, part: str = "") -> None:
+        self.slug, self.problem, self.line, self.part = slug, problem, line, part
         where = f" line {line}" if line else ""
         super().__init__(f"template {slug!r}{where}: {problem}")
 
@@ -92,8 +94,8 @@ class TemplateLimitExceeded(TemplateError):
     """A merchant template that went over a limit of what one render may do (see
     limits.py): too many loop iterations or calls, too long, too big a value or output."""
 
-    def __init__(self, *, slug: str, limit: str, line: int | None = None) -> None:
-        super().__init__(slug=slug, problem=f"exceeded its limits: {limit}", line=line)
+    def __init__(self, *, slug: str, limit: str, line: int | None = None, part: str = "") -> None:
+        super().__init__(slug=slug, problem=f"exceeded its limits: {limit}", line=line, part=part)
 
 
 @dataclass(frozen=True)
@@ -476,14 +478,22 @@ def _one_line(text: str) -> str:
 def _run(
     template: EmailTemplate, part: str, context: Context, locale: str, *, compiled: bool
 ) -> str:
-    made = compile_template(template=template, part=part, locale=locale, compiled=compiled)
+    try:
+        made = compile_template(template=template, part=part, locale=locale, compiled=compiled)
+    except TemplateError as exc:
+        exc.part = exc.part or part
+        raise
     try:
         return _generate_capped(made, context)
     except LimitExceeded as exc:
         line = _template_line(exc)
-        raise TemplateLimitExceeded(slug=template.slug, limit=str(exc), line=line) from exc
+        raise TemplateLimitExceeded(
+            slug=template.slug, limit=str(exc), line=line, part=part
+        ) from exc
     except Exception as exc:  # merchant code can raise anything; report it, don't crash
-        raise _explain(exc, slug=template.slug) from exc
+        error = _explain(exc, slug=template.slug)
+        error.part = part
+        raise error from exc
 
 
 _OUTPUT_TOO_BIG = f"output over {MAX_OUTPUT_CHARS:,} characters"
@@ -530,4 +540,4 @@ def _mjml_to_html(mjml: str, *, slug: str) -> str:
     try:
         return mjml_to_html(mjml)
     except Exception as exc:  # mrml reports bad MJML as OSError/ValueError with a message
-        raise TemplateError(slug=slug, problem=f"invalid MJML: {exc}") from exc
+        raise TemplateError(slug=slug, problem=f"invalid MJML: {exc}", part="body") from exc

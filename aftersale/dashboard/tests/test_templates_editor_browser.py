@@ -1,0 +1,92 @@
+"""The template editor in Debian's chromium, on a desktop and on a 390 px wide phone
+screen: a merchant opens a library template, types in the subject and sees the preview
+re-render for the chosen customer, switches the preview to mobile width, picks another
+customer, then breaks the Jinja and sees the error with its line next to the body."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from playwright.sync_api import FrameLocator, Page, expect
+from pytest_django.live_server_helper import LiveServer
+
+from aftersale.dashboard.tests.conftest import PASSWORD
+from aftersale.dashboard.tests.test_browser import open_page, refused_by_policy  # noqa: F401
+from aftersale.messaging.tests.factories import make_customer, make_order, make_product
+from aftersale.stores.models import Store
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"
+NOW = dt.datetime.now(tz=dt.UTC)
+
+
+def _fits_the_screen(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def _email(page: Page) -> FrameLocator:
+    return page.frame_locator("#preview iframe")
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_merchant_edits_a_library_template_with_a_live_preview_and_sees_a_broken_line(
+    width: int,
+    live_server: LiveServer,
+    store: Store,
+    merchant: User,
+    open_page: Callable[[], Page],  # noqa: F811
+    refused_by_policy: list[str],  # noqa: F811
+) -> None:
+    mug = make_product(store, name="ENAMEL MUG 12OZ XL", price="12.00")
+    grace = make_customer(store, now=NOW, first_name="Grace", email="grace@example.org")
+    ada = make_customer(store, now=NOW, first_name="Ada", email="ada@example.org")
+    make_order(store, grace, now=NOW - dt.timedelta(days=3), lines=[(mug, 1)])
+    make_order(store, ada, now=NOW - dt.timedelta(days=1), lines=[(mug, 1)])
+    page = open_page()
+    page.set_viewport_size({"width": width, "height": 900})
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    page.goto(f"{live_server.url}/dashboard/{store.slug}/templates/")
+    page.get_by_label("Username").fill("merchant")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Thank You")).to_be_visible()
+    assert _fits_the_screen(page)
+    page.screenshot(path=str(SCREENSHOTS / f"templates-list-{width}.png"), full_page=True)
+
+    page.locator('[data-template="thank-you"] .template-name a').click()
+    expect(page.get_by_label("Preview for")).to_have_value(str(ada.pk))  # the latest buyer
+    expect(_email(page).get_by_text("Ada").first).to_be_visible()
+
+    page.get_by_label("Subject", exact=True).fill("A little thank-you, {{ customer.first_name }}")
+    expect(page.locator(".inbox-subject")).to_have_text("A little thank-you, Ada")
+
+    page.get_by_label("Find a customer").fill("grace")
+    expect(page.get_by_label("Preview for")).to_have_value(str(grace.pk))
+    expect(page.locator(".inbox-subject")).to_have_text("A little thank-you, Grace")
+    expect(_email(page).get_by_text("Grace").first).to_be_visible()
+
+    frame = page.locator("#preview iframe")
+    assert frame.bounding_box()["width"] == pytest.approx(600, abs=1)  # type: ignore[index]
+    page.get_by_label("Mobile (375 px)").check()
+    expect(frame).to_have_css("width", "375px")
+    assert _fits_the_screen(page)
+    page.screenshot(path=str(SCREENSHOTS / f"template-editor-mobile-{width}.png"), full_page=True)
+
+    body = page.get_by_label("Body")
+    source = body.input_value()
+    broken = source.replace("{{", "{{ customer.first_name }", 1)
+    line = source[: source.index("{{")].count("\n") + 1
+    body.fill(broken)
+    error = page.locator("#body-error")
+    expect(error).to_contain_text(f"Line {line}:")
+    expect(error).to_contain_text("syntax error")
+    expect(page.locator(".preview-problem")).to_contain_text(f"line {line}")
+    error.scroll_into_view_if_needed()
+    assert _fits_the_screen(page)
+    page.screenshot(path=str(SCREENSHOTS / f"template-editor-error-{width}.png"), full_page=True)
+    assert refused_by_policy == []
