@@ -6,7 +6,7 @@ or the dashboard's Connect page."""
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import QuerySet, URLField
 from django.forms import ModelForm
 from django.http import HttpRequest
 
@@ -41,6 +41,8 @@ class StoreAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "currency", "created_at"]
     search_fields = ["name", "slug"]
     readonly_fields = ["created_at"]
+    # A website or logo typed without a scheme is https (Django 6's default, taken now).
+    formfield_overrides = {URLField: {"assume_scheme": "https"}}
     # The email transport and its credentials are set on the dashboard's Settings page,
     # which stores them encrypted and never shows them back.
     exclude = [
