@@ -55,7 +55,9 @@ def test_a_new_installation_creates_its_store_fills_its_settings_and_sends_a_tes
         page.get_by_label("Sender name").fill("Ada at Little Gift Shop")
         page.get_by_label("Sender address").fill("ada@gifts.example.com")
         page.get_by_label("Brand colour").fill("teal")
-        page.get_by_role("textbox", name="Postal address").fill("2 Rue de Rivoli\n75001 Paris, France")
+        page.get_by_role("textbox", name="Postal address").fill(
+            "2 Rue de Rivoli\n75001 Paris, France"
+        )
         page.get_by_label("The store's own SMTP relay").check()
         page.get_by_label("SMTP host").fill("127.0.0.1")
         page.get_by_label("SMTP port").fill(str(relay.port))
