@@ -64,6 +64,14 @@ def test_stores_create_makes_a_store_with_the_given_settings_and_says_what_comes
     )
     assert "aftersale keys create --store little-gift-shop" in out
     assert "little-gift-shop" in _run("stores", "list")[0]
+    assert "Its marketing emails wait until it has a postal address" in out
+
+
+@pytest.mark.django_db
+def test_stores_create_keeps_the_postal_address_given_and_then_says_nothing_of_it() -> None:
+    out, _ = _run("stores", "create", "Gifts", "--physical-address", "9 Real Road, Leeds")
+    assert Store.objects.get().physical_address == "9 Real Road, Leeds"
+    assert "postal address" not in out
 
 
 def test_stores_create_names_every_bad_setting_and_creates_nothing(store: Store) -> None:

@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
-from aftersale.stores.models import ApiKey
+from aftersale.stores.models import ApiKey, Store
 from aftersale.stores.services import hash_api_key
 
 BEFORE = [("stores", "0003_store_members")]
@@ -47,3 +47,24 @@ def test_a_stores_old_api_key_becomes_a_key_named_default_that_the_api_still_acc
         headers={"Authorization": "Bearer as_old_secret"},
     )
     assert answer.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_placeholder_postal_address_becomes_empty_and_real_ones_stay() -> None:
+    before = [("stores", "0006_remove_store_api_key_hash")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = MigrationExecutor(connection).loader.project_state(before).apps
+    store_model = old.get_model("stores", "Store")
+    store_model.objects.create(slug="placeholder", name="P", created_at=CREATED)
+    store_model.objects.create(
+        slug="real", name="R", created_at=CREATED, physical_address="9 Real Road, Leeds"
+    )
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    addresses = dict(Store.objects.values_list("slug", "physical_address"))
+    assert addresses == {"placeholder": "", "real": "9 Real Road, Leeds"}
+    kept = Store.objects.get(slug="real")
+    assert (kept.quiet_hours_start, kept.smart_sending_hours) == (dt.time(21, 0), 16)
