@@ -157,7 +157,8 @@ def _tiles(report: FlowReport, store: Store) -> list[tuple[str, str, str]]:
 
 @dataclass(frozen=True)
 class Bar:
-    """One horizontal bar: its label above it, the bar, and its value after it."""
+    """One bar of a chart drawn at any width: its label and value on a line (the value
+    at the right end), the bar under them, `width` in percent of the drawing's width."""
 
     label: str
     value: str
@@ -169,14 +170,6 @@ class Bar:
     def bar_y(self) -> int:
         return self.y + 6
 
-    @property
-    def value_x(self) -> float:
-        return self.width + 6
-
-    @property
-    def value_y(self) -> int:
-        return self.y + 18
-
 
 @dataclass(frozen=True)
 class Chart:
@@ -186,11 +179,10 @@ class Chart:
 
     @property
     def height(self) -> int:
-        return len(self.bars) * ROW + 8
+        return len(self.bars) * ROW + 4
 
 
-ROW = 40  # height of one bar with its label, in the SVG's units
-BAR_WIDTH = 270  # the longest bar, of a 420-unit wide drawing
+ROW = 40  # pixels of one bar with its line of text
 
 
 def _bars(rows: Sequence[tuple[str, int | Decimal, str, str]]) -> list[Bar]:
@@ -200,8 +192,8 @@ def _bars(rows: Sequence[tuple[str, int | Decimal, str, str]]) -> list[Bar]:
             label=label,
             value=shown,
             kind=kind,
-            y=i * ROW + 16,
-            width=round(BAR_WIDTH * float(value) / largest, 1) if value else 0.0,
+            y=i * ROW + 15,
+            width=max(round(100 * float(value) / largest, 2), 0.5) if value else 0.0,
         )
         for i, (label, value, shown, kind) in enumerate(rows)
     ]
@@ -209,11 +201,11 @@ def _bars(rows: Sequence[tuple[str, int | Decimal, str, str]]) -> list[Bar]:
 
 def funnel_chart(report: FlowReport) -> Chart:
     """Started, then each message's sent, read and clicked, then purchased: each bar
-    with its count and its share of those who started."""
+    with its count and its share of those who started (in percent)."""
 
     def row(label: str, count: int, kind: str) -> tuple[str, int, str, str]:
         share = 100.0 * count / report.started if report.started else 0.0
-        return (label, count, f"{count:,} ({share:.1f} % of started)", kind)
+        return (label, count, f"{count:,} ({share:.1f} %)", kind)
 
     rows = [row("Started", report.started, "started")]
     for step in report.steps:
@@ -243,7 +235,12 @@ def revenue_charts(report: FlowReport, store: Store) -> list[Chart]:
         last = max(last or days[-1].date, days[-1].date)
         unit, buckets = _buckets(days, first, last)
         rows = [
-            (label, revenue, f"{money(revenue, currency, store)} ({orders:,} orders)", "revenue")
+            (
+                label,
+                revenue,
+                f"{money(revenue, currency, store)} ({orders:,} order{'' if orders == 1 else 's'})",
+                "revenue",
+            )
             for label, revenue, orders in buckets
         ]
         described = "; ".join(f"{label}: {shown}" for label, _, shown, _ in rows)

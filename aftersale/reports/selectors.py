@@ -412,7 +412,8 @@ def _label(step: object) -> str:
 
 def _duration(delta: dt.timedelta) -> str:
     hours = delta.total_seconds() / 3600
-    return f"{hours / 24:g} days" if hours >= 24 else f"{hours:g} hours"
+    amount, unit = (hours / 24, "day") if hours >= 24 else (hours, "hour")
+    return f"{amount:g} {unit}{'' if amount == 1 else 's'}"
 
 
 def _pct(part: int, whole: int) -> float:

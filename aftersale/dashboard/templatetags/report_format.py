@@ -18,3 +18,9 @@ def count(value: int) -> str:
 def rate(pct: float, of: int) -> str:
     """A percentage and the count it is of: {{ m.read_pct|rate:m.read }} -> "12.5 % (31)"."""
     return _rate(pct, of)
+
+
+@register.filter
+def humanize_reason(reason: str) -> str:
+    """An exit reason as words: "purchased_again" -> "Purchased again"."""
+    return reason.replace("_", " ").capitalize() or "Other"
