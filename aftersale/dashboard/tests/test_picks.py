@@ -104,7 +104,7 @@ def test_a_search_by_email_lists_the_matches_and_one_is_picked(
     assert listing.count('<li><a href="?q=') > 2 and "For " not in listing
 
     customer = party.customer_id("c12")
-    page = signed_in.get(_url(store), {"q": "c12@", "customer": customer}).content.decode()
+    page = signed_in.get(_url(store), {"q": "c12@", "customer": str(customer)}).content.decode()
 
     assert "For c12@example.com" in page and 'aria-current="true">c12@example.com' in page
 
