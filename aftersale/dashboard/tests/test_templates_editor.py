@@ -75,7 +75,7 @@ def _thank_you(store: Store, clock: VirtualClock) -> EmailTemplate:
 
 
 def test_the_list_groups_templates_by_type_with_languages_and_the_flows_using_them(
-    signed_in: Client, store: Store, clock: VirtualClock
+    signed_in: Client, store: Store, clock: VirtualClock, buyers: tuple[Customer, Customer]
 ) -> None:
     install_default_templates(store=store, now=clock.now())
     install_flow(store=store, slug="upsell", definition=upsell_definition(), now=clock.now())
@@ -87,6 +87,7 @@ def test_the_list_groups_templates_by_type_with_languages_and_the_flows_using_th
     row = row[: row.index("</li>")]
     assert ">en<" in row and ">de<" in row and ">ar<" in row
     assert 'Upsell <span class="muted">(live)</span>' in row
+    assert "Thank you for your order, Ada!" in row  # the subject as the latest buyer reads it
     assert _url("template-edit", store, "thank-you") in row
     assert 'aria-current="page">Templates' in page
 

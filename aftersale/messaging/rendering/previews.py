@@ -18,7 +18,13 @@ from aftersale.messaging.models import EmailTemplate, TemplateKind
 from aftersale.messaging.outbox.selectors import store_templates, template_by_slug
 from aftersale.messaging.rendering.context import EmailFacts, context_for
 from aftersale.messaging.rendering.locale import parse_locale, recipient_locale
-from aftersale.messaging.rendering.render import RenderedEmail, localize, render_template
+from aftersale.messaging.rendering.render import (
+    RenderedEmail,
+    TemplateError,
+    localize,
+    render_line,
+    render_template,
+)
 from aftersale.messaging.rendering.template_library import library_template, library_templates
 from aftersale.orders.models import LineItem, Order
 from aftersale.recommendations.selectors import recommend
@@ -239,3 +245,31 @@ def editable_templates(*, store: Store, now: dt.datetime) -> list[EmailTemplate]
         if entry.slug not in slugs
     ]
     return sorted([*own, *shipped], key=lambda t: (t.kind, t.name.casefold(), t.slug))
+
+
+def preview_subjects(
+    *, templates: list[EmailTemplate], customer: Customer, now: dt.datetime
+) -> dict[str, str]:
+    """Each of `templates`' subject line as `customer` would read it (in their language's
+    variant), by slug, with the facts a preview shows them (see `preview_template`);
+    a subject that cannot render is left out. The customer's order and picks are read
+    once for all of them."""
+    if not templates:
+        return {}
+    base = preview_facts(template=templates[0], customer=customer, now=now)
+    coupon = base.coupon or _coupon(customer, now=now)
+    wanted = recipient_locale(customer_locale=customer.locale, store_locale=customer.store.locale)
+    subjects = {}
+    for template in templates:
+        facts = dataclasses.replace(
+            base, kind=template.kind, coupon=coupon if template.kind in COUPON_KINDS else None
+        )
+        variant, written_in = localize(template=template, wanted=wanted)
+        context = context_for(facts=facts, now=now, locale=written_in)
+        try:
+            subjects[template.slug] = render_line(
+                template=template, part="subject", context=context, locale=variant
+            )
+        except TemplateError:
+            continue
+    return subjects
