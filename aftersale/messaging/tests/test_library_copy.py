@@ -1,8 +1,9 @@
 """The template library's own words read right for every customer: every template, in
 every language it ships, rendered both ways (compiled and plain) for a customer without
 a first name, one with a very long name and one with a right-to-left (Arabic) name, greets
-them in a sentence (subject, preheader, the HTML and the plain-text part); the store's name gets no second article; the coupon's wording follows
-its real expiry; each pick says its own reason; ALL-CAPS product names read as names."""
+them in a sentence (subject, preheader, the HTML and the plain-text part); the store's
+name gets no second article; the coupon's wording follows its real expiry; each pick
+says its own reason; ALL-CAPS product names read as names."""
 
 from __future__ import annotations
 
