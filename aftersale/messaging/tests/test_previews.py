@@ -175,7 +175,7 @@ def test_customers_to_preview_for_are_found_by_email_name_or_id_latest_buyers_fi
     assert preview_customers(store=store) == [late, early, never]
     assert preview_customers(store=store, query="GRACE") == [early]
     assert preview_customers(store=store, query=never.external_id) == [never]
-    assert preview_customers(store=store, query="a", limit=1) == [late]
+    assert preview_customers(store=store, query="a", limit=1) == [never]  # newest first
     assert latest_buyer(store=store, now=clock.now()) == late
     assert preview_customer(store=store, customer_id=None, now=clock.now()) == late
     assert preview_customer(store=store, customer_id=early.pk, now=clock.now()) == early
