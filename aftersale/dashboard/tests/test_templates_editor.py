@@ -314,3 +314,24 @@ def test_another_stores_templates_are_not_found(
     assert signed_in.get(_url("template-edit", other, "thank-you")).status_code == 404
     assert signed_in.post(_url("template-preview", other, "thank-you"), {}).status_code == 404
     assert signed_in.get(_url("template-edit", store, "no-such-template")).status_code == 404
+
+
+def test_a_test_email_the_relay_does_not_take_says_why_in_the_page(
+    signed_in: Client,
+    store: Store,
+    clock: VirtualClock,
+    buyers: tuple[Customer, Customer],
+    settings: Settings,
+) -> None:
+    template = _thank_you(store, clock)
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 1  # nobody listens there
+
+    answer = signed_in.post(
+        _url("template-send-test", store, "thank-you"),
+        _form(template, to="me@shop.example"),
+        headers={"HX-Request": "true"},
+    )
+
+    page = answer.content.decode()
+    assert answer.status_code == 200  # htmx swaps the answer in: the reason is shown
+    assert "Not sent (unavailable)" in page and 'class="error"' in page
