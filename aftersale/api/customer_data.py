@@ -4,7 +4,7 @@ from django.http import HttpRequest
 from ninja import Query
 
 from aftersale.api.auth import request_store
-from aftersale.api.errors import found
+from aftersale.api.errors import found, without_nul
 from aftersale.api.read_schemas import (
     READ_ERRORS,
     CustomerDataOut,
@@ -30,6 +30,7 @@ TAGS = ["customers"]
 
 
 def _customer(request: HttpRequest, external_id: str) -> Customer:
+    without_nul(external_id, loc=["path", "external_id"])
     customer = customer_by_external_id(store=request_store(request), external_id=external_id)
     return found(customer, loc=["path", "external_id"], what="such customer")
 

@@ -25,3 +25,11 @@ def found(value: T | None, *, loc: Sequence[str | int], what: str) -> T:
     if value is None:
         raise ApiError(404, loc, f"this store has no {what}", "not_found")
     return value
+
+
+def without_nul(value: str, *, loc: Sequence[str | int]) -> str:
+    """`value`, or a 422 naming `loc` when it holds a NUL character: PostgreSQL refuses one
+    in a text comparison (a server error otherwise), and no stored value holds one."""
+    if "\x00" in value:
+        raise ApiError(422, loc, "must not contain a NUL character", "nul_character")
+    return value

@@ -6,7 +6,7 @@ from ninja import Query, Status
 from ninja.errors import ValidationError
 
 from aftersale.api.auth import request_store
-from aftersale.api.errors import ApiError, found
+from aftersale.api.errors import ApiError, found, without_nul
 from aftersale.api.read_schemas import (
     READ_ERRORS,
     FlowIn,
@@ -31,7 +31,8 @@ _SLUG = ["path", "slug"]
 
 
 def _flow(request: HttpRequest, slug: str) -> Flow:
-    return found(flow_by_slug(store=request_store(request), slug=slug), loc=_SLUG, what="such flow")
+    flow = flow_by_slug(store=request_store(request), slug=without_nul(slug, loc=_SLUG))
+    return found(flow, loc=_SLUG, what="such flow")
 
 
 def _out(flow: Flow) -> FlowOut:

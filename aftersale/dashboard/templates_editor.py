@@ -35,8 +35,10 @@ from aftersale.messaging.rendering.editing import (
 )
 from aftersale.messaging.rendering.previews import (
     editable_templates,
+    latest_buyer,
     preview_customer,
     preview_customers,
+    preview_subjects,
     preview_template,
     previewable_template,
 )
@@ -67,19 +69,25 @@ def templates(request: HttpRequest, slug: str) -> HttpResponse:
     sends it."""
     store = _store(request, slug)
     used_by = _flows_by_template(store)
+    found = editable_templates(store=store, now=clock.now())
+    customer = latest_buyer(store=store, now=clock.now())
+    subjects = (
+        preview_subjects(templates=found, customer=customer, now=clock.now()) if customer else {}
+    )
     rows: list[dict[str, Any]] = [
         {
             "template": template,
             "languages": _languages(template),
             "flows": used_by.get(template.slug, []),
+            "subject": subjects.get(template.slug, ""),
         }
-        for template in editable_templates(store=store, now=clock.now())
+        for template in found
     ]
     groups = [
         (TemplateKind(kind).label if kind in TemplateKind.values else kind, list(members))
         for kind, members in itertools.groupby(rows, key=lambda row: row["template"].kind)
     ]
-    context = {"section": "templates", "store": store, "groups": groups}
+    context = {"section": "templates", "store": store, "groups": groups, "customer": customer}
     return _page(request, "dashboard/templates/list.html", context)
 
 

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from aftersale.dashboard import connect, reports, stores, templates_editor, views
+from aftersale.dashboard import connect, picks, reports, stores, templates_editor, views
 
 app_name = "dashboard"
 
@@ -62,5 +62,11 @@ urlpatterns = [
         "<slug:slug>/templates/<slug:template>/customers/",
         templates_editor.template_customers,
         name="template-customers",
+    ),
+    # Recommendations per customer (dashboard/picks.py)
+    path(
+        "<slug:slug>/recommendations/customers/",
+        picks.customer_picks,
+        name="customer-picks",
     ),
 ]

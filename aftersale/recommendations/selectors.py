@@ -10,6 +10,7 @@ from decimal import Decimal
 from functools import partial
 
 from aftersale.catalog.models import Product
+from aftersale.orders.selectors import latest_basket
 from aftersale.recommendations import candidates
 from aftersale.recommendations.candidates import Purchase, Scored
 from aftersale.recommendations.models import AssociationKind
@@ -341,3 +342,70 @@ def _picks(*, store: Store, chosen: list[_Candidate]) -> list[Pick]:
         )
         for c in chosen
     ]
+
+
+# What the dashboard's per-customer page compares: the strategies the ready flows' emails
+# ask for (cross-sell, upsell, replenishment, personal).
+CUSTOMER_STRATEGIES: tuple[str, ...] = ("cross_sell", "upsell", "replenishment", "personal")
+
+
+@dataclass(frozen=True)
+class ShownPick:
+    """A pick as a page shows it: the product's name as stored, its price, its reason
+    and the source that found it; for an upgrade, the name of the product it upgrades
+    and how much more it costs."""
+
+    product_id: int
+    external_id: str
+    name: str
+    price: Decimal
+    reason: str
+    source: str
+    upgrade_of: str = ""
+    price_difference: Decimal | None = None
+
+
+def picks_by_strategy(
+    *,
+    store: Store,
+    customer_id: int,
+    now: dt.datetime,
+    strategies: Iterable[str] = CUSTOMER_STRATEGIES,
+    limit: int = 4,
+) -> dict[str, list[ShownPick]]:
+    """What an email of each of `strategies` would show the customer after their latest
+    purchase (no cancelled or refunded order; `recommend` with that basket, as the API's
+    `GET /customers/{id}/recommendations` does), each pick with its product's name and
+    price, by strategy in the order given."""
+    basket = latest_basket(store=store, customer_id=customer_id)
+    found = {
+        strategy: recommend(
+            store=store,
+            customer_id=customer_id,
+            basket_product_ids=basket,
+            now=now,
+            strategy=strategy,
+            limit=limit,
+        )
+        for strategy in strategies
+    }
+    ids = {p.product_id for picks in found.values() for p in picks}
+    ids |= {p.upgrade_of for picks in found.values() for p in picks if p.upgrade_of}
+    products = Product.objects.filter(store=store, id__in=ids).in_bulk()
+    return {
+        strategy: [
+            ShownPick(
+                product_id=pick.product_id,
+                external_id=products[pick.product_id].external_id,
+                name=products[pick.product_id].name,
+                price=products[pick.product_id].price,
+                reason=pick.reason,
+                source=pick.strategy,
+                upgrade_of=products[pick.upgrade_of].name if pick.upgrade_of else "",
+                price_difference=pick.price_difference,
+            )
+            for pick in picks
+            if pick.product_id in products
+        ]
+        for strategy, picks in found.items()
+    }

@@ -2,6 +2,7 @@
 page at a time with filters, and each by the store's own id."""
 
 import datetime as dt
+import json
 
 import pytest
 from django.test import Client
@@ -127,3 +128,47 @@ def test_a_time_given_as_a_number_is_refused_not_taken_for_a_unix_timestamp(clie
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", "placed_until"]
+
+
+# A NUL byte in a text filter: PostgreSQL refuses it in a comparison, so it is refused first.
+NUL_FILTERS = [
+    ("products", "category"),
+    ("orders", "customer_id"),
+    ("customers", "email"),
+]
+
+
+@pytest.mark.parametrize(("path", "parameter"), NUL_FILTERS)
+def test_a_nul_character_in_a_text_filter_is_refused_naming_the_parameter(
+    client, key, path, parameter
+):
+    response = _get(client, key, path, **{parameter: "Kitchen\x00"})
+
+    assert response.status_code == 422, response.content
+    assert response.json()["detail"][0]["loc"] == ["query", parameter]
+
+
+@pytest.mark.parametrize("path", ["products", "customers", "orders"])
+def test_a_nul_character_in_an_id_is_refused_naming_it(client, key, path):
+    response = _get(client, key, f"{path}/p%001")
+
+    assert response.status_code == 422, response.content
+    assert response.json()["detail"][0]["loc"] == ["path", "external_id"]
+
+
+def test_every_text_filter_of_every_list_endpoint_is_checked_for_nul():
+    from aftersale.api.api import api
+
+    schema = api.get_openapi_schema()
+    texts = sorted(
+        (path.removeprefix("/api/v1/"), parameter["name"])
+        for path, methods in schema["paths"].items()
+        for method, operation in methods.items()
+        if method == "get" and "{" not in path
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query"
+        and "string" in json.dumps(parameter["schema"])
+        and "date-time" not in json.dumps(parameter["schema"])
+        and "enum" not in json.dumps(parameter["schema"])
+    )
+    assert texts == sorted(NUL_FILTERS)

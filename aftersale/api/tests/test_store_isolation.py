@@ -13,11 +13,14 @@ from aftersale.api.api import api
 from aftersale.api.tests.test_ingest import ORDER
 from aftersale.catalog.models import Product
 from aftersale.customers.models import Customer
+from aftersale.dashboard.tests.conftest import report_scoring
 from aftersale.flows.models import Enrollment, Flow, FlowVersion
 from aftersale.flows.services import install_flow
 from aftersale.flows.tests.helpers import add_templates, upsell_definition
-from aftersale.messaging.models import Message
+from aftersale.messaging.models import EmailTemplate, Message
 from aftersale.orders.models import Checkout, Order
+from aftersale.recommendations.evaluation.records import save_evaluation
+from aftersale.recommendations.models import EvaluationRun
 from aftersale.stores.services import create_api_key, create_store
 from aftersale.tracking.models import Event
 
@@ -46,21 +49,45 @@ BODIES: dict[tuple[str, str], object] = {
     ("post", "/api/v1/products"): [{"id": "p1", "name": "Other store's mug"}],
     ("post", "/api/v1/flows"): {"slug": "upsell", "definition": upsell_definition()},
     ("put", "/api/v1/flows/{slug}"): {"definition": upsell_definition()},
+    ("put", "/api/v1/templates/{slug}"): {"subject": "Taken over", "body_mjml": "<mjml></mjml>"},
+    ("post", "/api/v1/templates/{slug}/preview"): {"customer_id": "c1"},
 }
-MODELS = (Product, Customer, Order, Checkout, Flow, FlowVersion, Enrollment, Message, Event)
+MODELS = (
+    Product,
+    Customer,
+    Order,
+    Checkout,
+    Flow,
+    FlowVersion,
+    Enrollment,
+    Message,
+    Event,
+    EmailTemplate,
+    EvaluationRun,
+)
 
 
 @pytest.fixture
-def first_store(store, client: Client) -> None:
-    """A store with a product, a customer, an order and a flow, all named by the ids
-    the other store's requests use."""
-    add_templates(store, T0, "thank-you", "offer", "reminder")
+def first_store(store, client: Client) -> EvaluationRun:
+    """A store with a product, a customer, an order, a flow, a template and an evaluation
+    run of its own, all named by the ids the other store's requests use; the run."""
+    add_templates(store, T0, "thank-you", "offer", "reminder", "upsell")
     install_flow(store=store, slug="upsell", definition=upsell_definition(), now=T0)
     client.post(
         "/api/v1/orders",
         ORDER,
         content_type="application/json",
         headers={"X-API-Key": create_api_key(store=store, name="test", now=T0)[1]},
+    )
+    return save_evaluation(
+        report=report_scoring(0.5),
+        dataset="Test Shop order history",
+        store=store,
+        cut=dt.date(2024, 2, 1),
+        validation_cut=dt.date(2024, 1, 1),
+        quick=True,
+        seconds=1.0,
+        now=T0,
     )
 
 
@@ -71,7 +98,8 @@ def _snapshot(store) -> dict[str, list[dict]]:
     }
 
 
-def _url(path: str) -> str:
+def _url(path: str, run: EvaluationRun) -> str:
+    path = path.replace("{run_id}", str(run.pk))
     for parameter, by_collection in PATH_VALUES.items():
         if parameter in path:
             collection = path.removeprefix("/api/v1/").split("/")[0]
@@ -96,7 +124,7 @@ def test_another_stores_key_finds_nothing_of_this_store_and_changes_nothing(
 
     response = client.generic(
         method.upper(),
-        _url(path),
+        _url(path, first_store),
         json.dumps(body) if body is not None else "",
         content_type="application/json",
         headers={"Authorization": f"Bearer {create_api_key(store=other, name='test', now=T0)[1]}"},

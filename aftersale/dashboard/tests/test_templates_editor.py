@@ -75,7 +75,7 @@ def _thank_you(store: Store, clock: VirtualClock) -> EmailTemplate:
 
 
 def test_the_list_groups_templates_by_type_with_languages_and_the_flows_using_them(
-    signed_in: Client, store: Store, clock: VirtualClock
+    signed_in: Client, store: Store, clock: VirtualClock, buyers: tuple[Customer, Customer]
 ) -> None:
     install_default_templates(store=store, now=clock.now())
     install_flow(store=store, slug="upsell", definition=upsell_definition(), now=clock.now())
@@ -87,6 +87,7 @@ def test_the_list_groups_templates_by_type_with_languages_and_the_flows_using_th
     row = row[: row.index("</li>")]
     assert ">en<" in row and ">de<" in row and ">ar<" in row
     assert 'Upsell <span class="muted">(live)</span>' in row
+    assert "Thank you for your order, Ada!" in row  # the subject as the latest buyer reads it
     assert _url("template-edit", store, "thank-you") in row
     assert 'aria-current="page">Templates' in page
 
@@ -313,3 +314,24 @@ def test_another_stores_templates_are_not_found(
     assert signed_in.get(_url("template-edit", other, "thank-you")).status_code == 404
     assert signed_in.post(_url("template-preview", other, "thank-you"), {}).status_code == 404
     assert signed_in.get(_url("template-edit", store, "no-such-template")).status_code == 404
+
+
+def test_a_test_email_the_relay_does_not_take_says_why_in_the_page(
+    signed_in: Client,
+    store: Store,
+    clock: VirtualClock,
+    buyers: tuple[Customer, Customer],
+    settings: Settings,
+) -> None:
+    template = _thank_you(store, clock)
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 1  # nobody listens there
+
+    answer = signed_in.post(
+        _url("template-send-test", store, "thank-you"),
+        _form(template, to="me@shop.example"),
+        headers={"HX-Request": "true"},
+    )
+
+    page = answer.content.decode()
+    assert answer.status_code == 200  # htmx swaps the answer in: the reason is shown
+    assert "Not sent (unavailable)" in page and 'class="error"' in page

@@ -17,6 +17,7 @@ from pytest_django.live_server_helper import LiveServer
 from aftersale.dashboard.tests.conftest import PASSWORD
 from aftersale.dashboard.tests.test_browser import open_page, refused_by_policy  # noqa: F401
 from aftersale.messaging.tests.factories import make_customer, make_order, make_product
+from aftersale.recommendations.services import fit_recommendations
 from aftersale.stores.models import Store
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -89,4 +90,43 @@ def test_a_merchant_edits_a_library_template_with_a_live_preview_and_sees_a_brok
     error.scroll_into_view_if_needed()
     assert _fits_the_screen(page)
     page.screenshot(path=str(SCREENSHOTS / f"template-editor-error-{width}.png"), full_page=True)
+    assert refused_by_policy == []
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_merchant_finds_a_customer_and_reads_each_strategys_picks(
+    width: int,
+    live_server: LiveServer,
+    store: Store,
+    merchant: User,
+    open_page: Callable[[], Page],  # noqa: F811
+    refused_by_policy: list[str],  # noqa: F811
+) -> None:
+    mug = make_product(store, name="ENAMEL MUG 12OZ XL", price="12.00")
+    spoon = make_product(store, name="Wooden Spoon Set", price="9.00")
+    for n in range(3):
+        other = make_customer(store, now=NOW, email=f"buyer{n}@example.org")
+        make_order(store, other, now=NOW - dt.timedelta(days=5), lines=[(spoon, 1)])
+    ada = make_customer(store, now=NOW, first_name="Ada", email="ada@example.org")
+    make_order(store, ada, now=NOW - dt.timedelta(days=1), lines=[(mug, 1)])
+    fit_recommendations(store=store)
+    page = open_page()
+    page.set_viewport_size({"width": width, "height": 900})
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    page.goto(f"{live_server.url}/dashboard/{store.slug}/recommendations/")
+    page.get_by_label("Username").fill("merchant")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="See what each strategy picks for one customer").click()
+    page.get_by_label("Find a customer").fill("ada@")
+    page.get_by_role("button", name="Find").click()
+
+    expect(page.get_by_role("heading", name="For ada@example.org")).to_be_visible()
+    cross_sell = page.locator('[data-strategy="cross_sell"]')
+    expect(cross_sell.locator(".pick-name").first).to_contain_text("Wooden Spoon Set")
+    expect(cross_sell.locator(".pick-reason").first).to_have_text("Popular with our customers")
+    expect(cross_sell.locator(".pick-price").first).to_have_text("$9.00")
+    assert _fits_the_screen(page)
+    page.screenshot(path=str(SCREENSHOTS / f"customer-picks-{width}.png"), full_page=True)
     assert refused_by_policy == []

@@ -132,6 +132,9 @@ def save_template(
     not render (see `template_problems`) or the kind is unknown."""
     if text.kind not in TemplateKind.values:
         raise TemplateRejected([f"kind: {text.kind!r} is not one of {', '.join(TemplateKind)}"])
+    unstorable = _unstorable(text)
+    if unstorable:
+        raise TemplateRejected([str(p) for p in unstorable], unstorable)
     template = EmailTemplate.objects.filter(store=store, slug=slug).first() or EmailTemplate(
         store=store, slug=slug
     )
@@ -146,6 +149,41 @@ def save_template(
         )
     template.save()
     return template
+
+
+def _unstorable(text: TemplateText) -> list[TemplateProblem]:
+    """The parts of `text` no database column can keep: a NUL character (PostgreSQL
+    refuses it in text) or a lone surrogate (not UTF-8)."""
+    variants = [
+        ("", {"subject": text.subject, "preheader": text.preheader, "body_mjml": text.body_mjml})
+    ]
+    variants += sorted((text.translations or {}).items())
+    problems = []
+    if "\x00" in text.name or _has_surrogate(text.name):
+        problems.append(TemplateProblem(text.locale, "name", None, "", _UNSTORABLE))
+    for locale, fields in variants:
+        for part, column in _PARTS.items():
+            value = fields.get(column, "")
+            if not isinstance(value, str):
+                continue
+            if "\x00" in value or _has_surrogate(value):
+                problems.append(
+                    TemplateProblem(
+                        locale=locale or text.locale,
+                        part=part,
+                        line=None,
+                        line_text="",
+                        message=_UNSTORABLE,
+                    )
+                )
+    return problems
+
+
+_UNSTORABLE = "contains a NUL character or a lone surrogate, which no email can carry"
+
+
+def _has_surrogate(value: str) -> bool:
+    return any("\ud800" <= c <= "\udfff" for c in value)
 
 
 def _checking_customer(store: Store) -> Customer:

@@ -9,7 +9,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, Max, Q
+from django.db.models import Q
 
 from aftersale.catalog.models import Product
 from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind
@@ -18,7 +18,13 @@ from aftersale.messaging.models import EmailTemplate, TemplateKind
 from aftersale.messaging.outbox.selectors import store_templates, template_by_slug
 from aftersale.messaging.rendering.context import EmailFacts, context_for
 from aftersale.messaging.rendering.locale import parse_locale, recipient_locale
-from aftersale.messaging.rendering.render import RenderedEmail, localize, render_template
+from aftersale.messaging.rendering.render import (
+    RenderedEmail,
+    TemplateError,
+    localize,
+    render_line,
+    render_template,
+)
 from aftersale.messaging.rendering.template_library import library_template, library_templates
 from aftersale.orders.models import LineItem, Order
 from aftersale.recommendations.selectors import recommend
@@ -172,30 +178,42 @@ def previewable_template(*, store: Store, slug: str, now: dt.datetime) -> EmailT
 
 # How many customers a search for a preview offers at most.
 PREVIEW_CUSTOMERS = 20
+# How many of the latest orders are read per buyer wanted: repeat buyers take several.
+_ORDERS_PER_BUYER = 5
 
 
 def preview_customers(
     *, store: Store, query: str = "", limit: int = PREVIEW_CUSTOMERS
 ) -> list[Customer]:
     """Up to `limit` of the store's customers (never the erased) a preview may be rendered
-    for: with a `query`, those whose email, first or last name contains it (any case) or
-    whose store id is it; the latest buyers first (then the newest customers)."""
+    for. Without a `query`: the latest buyers first (by their latest order), then the
+    newest customers who have not bought. With one: those whose email, first or last name
+    contains it (any case) or whose store id is it, newest first. Bounded reads: the
+    store's latest orders through their (store, placed_at) index, not every customer."""
     customers = Customer.objects.filter(store=store).exclude(
         external_id__startswith=ERASED_ID_PREFIX
     )
     query = query.strip()
     if query:
-        customers = customers.filter(
+        matching = customers.filter(
             Q(email__icontains=query)
             | Q(first_name__icontains=query)
             | Q(last_name__icontains=query)
             | Q(external_id=query)
         )
-    latest = Max("orders__placed_at")
-    ranked = customers.annotate(latest_order=latest).order_by(
-        F("latest_order").desc(nulls_last=True), "-id"
+        return list(matching.order_by("-id")[:limit])
+    recent = (
+        Order.objects.filter(store=store)
+        .order_by("-placed_at", "-id")
+        .values_list("customer_id", flat=True)[: limit * _ORDERS_PER_BUYER]
     )
-    return list(ranked[:limit])
+    ids = list(dict.fromkeys(recent))[:limit]
+    by_id = customers.in_bulk(ids)
+    found = [by_id[pk] for pk in ids if pk in by_id]
+    if len(found) < limit:
+        others = customers.exclude(pk__in=ids).order_by("-id")
+        found += list(others[: limit - len(found)])
+    return found
 
 
 def latest_buyer(*, store: Store, now: dt.datetime) -> Customer | None:
@@ -239,3 +257,31 @@ def editable_templates(*, store: Store, now: dt.datetime) -> list[EmailTemplate]
         if entry.slug not in slugs
     ]
     return sorted([*own, *shipped], key=lambda t: (t.kind, t.name.casefold(), t.slug))
+
+
+def preview_subjects(
+    *, templates: list[EmailTemplate], customer: Customer, now: dt.datetime
+) -> dict[str, str]:
+    """Each of `templates`' subject line as `customer` would read it (in their language's
+    variant), by slug, with the facts a preview shows them (see `preview_template`);
+    a subject that cannot render is left out. The customer's order and picks are read
+    once for all of them."""
+    if not templates:
+        return {}
+    base = preview_facts(template=templates[0], customer=customer, now=now)
+    coupon = base.coupon or _coupon(customer, now=now)
+    wanted = recipient_locale(customer_locale=customer.locale, store_locale=customer.store.locale)
+    subjects = {}
+    for template in templates:
+        facts = dataclasses.replace(
+            base, kind=template.kind, coupon=coupon if template.kind in COUPON_KINDS else None
+        )
+        variant, written_in = localize(template=template, wanted=wanted)
+        context = context_for(facts=facts, now=now, locale=written_in)
+        try:
+            subjects[template.slug] = render_line(
+                template=template, part="subject", context=context, locale=variant
+            )
+        except TemplateError:
+            continue
+    return subjects

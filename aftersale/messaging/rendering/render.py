@@ -470,6 +470,16 @@ def render_message(
     )
 
 
+def render_line(*, template: EmailTemplate, part: str, context: Context, locale: str = "") -> str:
+    """Only the subject or the preheader (`part`) of `template`'s variant `locale` for
+    `context`, as `render_template` writes it (one line), the plain way, under the limits
+    of one email: for a list that shows many templates' subjects. Raises TemplateError."""
+    if part not in ("subject", "preheader"):
+        raise ValueError(f"render_line renders a subject or a preheader, not {part!r}")
+    with one_email():
+        return _one_line(_run(template, part, context, locale, compiled=False))
+
+
 def _one_line(text: str) -> str:
     # Headers must not contain line breaks, and a template's indentation is noise.
     return " ".join(text.split())

@@ -15,6 +15,7 @@ from aftersale.messaging.models import EmailTemplate
 from aftersale.messaging.rendering.editing import (
     TemplateRejected,
     TemplateText,
+    draft_template,
     save_template,
     template_problems,
 )
@@ -130,3 +131,61 @@ def test_a_new_template_needs_its_subject_name_and_kind(
     body.write_text(BODY, encoding="utf-8")
     with pytest.raises(CommandError, match="a new template needs --subject, --name, --kind"):
         call_command("templates", "save", "t", "--body", str(body))
+
+
+def test_a_refusal_names_the_language_part_line_and_the_lines_text(
+    store: Store, clock: VirtualClock
+) -> None:
+    make_scenario(store, now=clock.now())
+    body = BODY.replace("<mj-text>", "\n<mj-text>\n{{ customer.first_name }\n", 1)
+    german = {"subject": "Danke {{ oops(", "preheader": "", "body_mjml": BODY}
+
+    with pytest.raises(TemplateRejected) as refused:
+        save_template(
+            store=store,
+            slug="thanks",
+            text=_text(body, translations={"de": german}),
+            now=clock.now(),
+        )
+
+    own, translation = refused.value.details
+    assert (own.locale, own.part, own.line) == ("en", "body", 3)
+    assert own.line_text == "{{ customer.first_name }"
+    assert (translation.locale, translation.part, translation.line) == ("de", "subject", 1)
+    assert translation.line_text == "Danke {{ oops("
+    assert refused.value.problems[1].startswith("de: template 'thanks' line 1: syntax error")
+
+
+def test_a_failing_render_names_the_part_it_failed_in(store: Store, clock: VirtualClock) -> None:
+    make_scenario(store, now=clock.now())
+
+    with pytest.raises(TemplateRejected) as refused:
+        save_template(
+            store=store,
+            slug="thanks",
+            text=_text(preheader="{{ no_such_value }}"),
+            now=clock.now(),
+        )
+
+    (problem,) = refused.value.details
+    assert (problem.part, problem.line) == ("preheader", 1)
+    assert "undefined value" in problem.message
+
+
+def test_text_no_column_can_keep_is_refused_before_it_is_stored(
+    store: Store, clock: VirtualClock
+) -> None:
+    make_scenario(store, now=clock.now())
+
+    with pytest.raises(TemplateRejected, match="NUL character") as refused:
+        save_template(store=store, slug="thanks", text=_text(subject="Hi\x00"), now=clock.now())
+
+    assert [p.part for p in refused.value.details] == ["subject"]
+    assert not EmailTemplate.objects.filter(slug="thanks").exists()
+
+
+def test_a_draft_holds_the_text_typed_and_is_never_saved(store: Store, clock: VirtualClock) -> None:
+    draft = draft_template(store=store, slug="thanks", text=_text(), now=clock.now())
+
+    assert draft.pk is None and draft.subject == "Thanks, {{ customer.first_name }}"
+    assert not EmailTemplate.objects.exists()

@@ -1,8 +1,9 @@
 """The template library's own words read right for every customer: every template, in
 every language it ships, rendered both ways (compiled and plain) for a customer without
 a first name, one with a very long name and one with a right-to-left (Arabic) name, greets
-them in a sentence; the store's name gets no second article; the coupon's wording follows
-its real expiry; each pick says its own reason; ALL-CAPS product names read as names."""
+them in a sentence (subject, preheader, the HTML and the plain-text part); the store's
+name gets no second article; the coupon's wording follows its real expiry; each pick
+says its own reason; ALL-CAPS product names read as names."""
 
 from __future__ import annotations
 
@@ -155,10 +156,17 @@ def _texts(email: RenderedEmail) -> Iterator[tuple[str, str]]:
                 yield f"<{element.tag}>", piece.strip()
 
 
+def _plain_lines(email: RenderedEmail) -> Iterator[tuple[str, str]]:
+    """The plain-text part's lines, as a reader of that part sees them."""
+    for line in email.text.splitlines():
+        if line.strip():
+            yield "text part", line.strip()
+
+
 def _sentence_problems(email: RenderedEmail, *, first_name: str, language: str) -> Iterator[str]:
     name = " ".join(first_name.split())
     seen = " ".join(text for _, text in _texts(email))
-    for where, text in _texts(email):
+    for where, text in [*_texts(email), *_plain_lines(email)]:
         for pattern in _DANGLING:
             if pattern.search(text):
                 yield f"{where} {text!r}: a sentence missing its name"

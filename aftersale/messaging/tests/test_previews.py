@@ -3,6 +3,7 @@ the customer lacks; and the `aftersale templates` command."""
 
 from __future__ import annotations
 
+import datetime as dt
 from email import message_from_bytes
 from io import StringIO
 from pathlib import Path
@@ -15,12 +16,23 @@ from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.models import Message
 from aftersale.messaging.rendering.previews import (
     SAMPLE_CODE,
+    latest_buyer,
+    preview_customer,
+    preview_customers,
+    preview_subjects,
     preview_template,
     previewable_template,
 )
-from aftersale.messaging.tests.factories import make_customer, make_product, make_scenario
+from aftersale.messaging.rendering.template_library import install_default_templates
+from aftersale.messaging.tests.factories import (
+    make_customer,
+    make_order,
+    make_product,
+    make_scenario,
+)
 from aftersale.messaging.tests.smtp_servers import RefusingHandler, serving
 from aftersale.stores.models import Store
+from aftersale.stores.services import create_store
 from aftersale.tracking.models import Event
 
 
@@ -148,3 +160,44 @@ def _send_test(customer: str) -> str:
         stdout=out,
     )
     return out.getvalue()
+
+
+def test_customers_to_preview_for_are_found_by_email_name_or_id_latest_buyers_first(
+    store: Store, clock: VirtualClock
+) -> None:
+    mug = make_product(store, name="Mug")
+    early = make_customer(store, now=clock.now(), first_name="Grace", email="grace@example.org")
+    late = make_customer(store, now=clock.now(), first_name="Ada", email="ada@example.org")
+    never = make_customer(store, now=clock.now(), first_name="Alan", email="alan@example.org")
+    make_order(store, early, now=clock.now() - dt.timedelta(days=2), lines=[(mug, 1)])
+    make_order(store, late, now=clock.now() - dt.timedelta(days=1), lines=[(mug, 1)])
+
+    assert preview_customers(store=store) == [late, early, never]
+    assert preview_customers(store=store, query="GRACE") == [early]
+    assert preview_customers(store=store, query=never.external_id) == [never]
+    assert preview_customers(store=store, query="a", limit=1) == [never]  # newest first
+    assert latest_buyer(store=store, now=clock.now()) == late
+    assert preview_customer(store=store, customer_id=None, now=clock.now()) == late
+    assert preview_customer(store=store, customer_id=early.pk, now=clock.now()) == early
+
+
+def test_no_customer_of_another_store_is_previewed_for(store: Store, clock: VirtualClock) -> None:
+    other = create_store(name="Other", slug="other", now=clock.now())
+    theirs = make_customer(other, now=clock.now())
+
+    assert preview_customer(store=store, customer_id=theirs.pk, now=clock.now()) is None
+    assert preview_customers(store=store, query=theirs.email) == []
+    assert latest_buyer(store=store, now=clock.now()) is None
+
+
+def test_the_subjects_of_many_templates_are_rendered_for_one_customer(
+    store: Store, clock: VirtualClock
+) -> None:
+    templates = install_default_templates(store=store, now=clock.now())
+    ada = make_customer(store, now=clock.now(), first_name="Ada")
+
+    subjects = preview_subjects(templates=templates, customer=ada, now=clock.now())
+
+    assert subjects["thank-you"] == "Thank you for your order, Ada!"
+    assert subjects["upsell"] == "Ada, ready for an upgrade?"
+    assert set(subjects) == {t.slug for t in templates}
