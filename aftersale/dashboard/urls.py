@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from aftersale.dashboard import connect, views
+from aftersale.dashboard import automations, builder, connect, views
 
 app_name = "dashboard"
 
@@ -28,4 +28,13 @@ urlpatterns = [
         connect.revoke_key,
         name="connect-revoke-key",
     ),
+    # Automations and the flow builder (h14-builder).
+    path("<slug:slug>/automations/", automations.automations, name="automations"),
+    path(
+        "<slug:slug>/automations/setup/<slug:ready>/",
+        automations.flow_setup,
+        name="flow-setup",
+    ),
+    path("<slug:slug>/flows/new/", builder.flow_new, name="flow-new"),
+    path("<slug:slug>/flows/<slug:flow>/edit/", builder.flow_edit, name="flow-edit"),
 ]

@@ -299,3 +299,15 @@ def _qualifying(*, store: Store, trigger: Trigger, now: dt.datetime) -> QuerySet
             pk__in=customers_in_segment(store=store, segment=segment, now=now)
         )
     return customers
+
+
+def journeys_in_flight(*, flow: Flow) -> list[tuple[int, int]]:
+    """(version number, active journeys) for every version of `flow` that has customers
+    in it now, oldest version first."""
+    rows = (
+        Enrollment.objects.filter(flow=flow, state=EnrollmentState.ACTIVE)
+        .values_list("version__number")
+        .annotate(active=Count("pk"))
+        .order_by("version__number")
+    )
+    return [(number, active) for number, active in rows]

@@ -3,6 +3,8 @@ definition -> form data -> definition unchanged, and a problem names its form fi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pytest
 
 from aftersale.dashboard.flow_form import (
@@ -44,7 +46,7 @@ BRANCHING = {
 }  # fmt: skip
 
 
-def _round_trip(definition: dict[str, object]) -> None:
+def _round_trip(definition: Mapping[str, object]) -> None:
     parsed = parse_definition(definition)
     data = definition_to_data(parsed.model_dump(mode="json", by_alias=True))
     assert parse_definition(data_to_definition(data).definition) == parsed
