@@ -54,7 +54,9 @@ def test_the_triggers_filters_narrow_who_qualifies(store: Store) -> None:
     now = T0 + dt.timedelta(days=1)
 
     def count(**trigger: object) -> int:
-        return qualifying_customers(store=store, trigger=Trigger(**trigger), now=now).count
+        return qualifying_customers(
+            store=store, trigger=Trigger.model_validate(trigger), now=now
+        ).count
 
     assert count(event="any_purchase", min_order_total=Decimal("20")) == 2
     assert count(event="any_purchase", segment={"type": "repeat"}) == 1
