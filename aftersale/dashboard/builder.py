@@ -32,6 +32,7 @@ from aftersale.flows.definition import (
     InvalidFlowDefinition,
     RecommendationStrategy,
     SkipRule,
+    Step,
     Trigger,
     parse_definition,
 )
@@ -325,12 +326,27 @@ def _builder(
 
 
 def _add_timing(cards: list[dict[str, Any]], converted: flow_form.Converted, event: str) -> None:
-    steps = [flow_form.parse_step(step) for step in converted.definition["steps"]]
+    steps = [_step_for_timing(step) for step in converted.definition["steps"]]
     moments = step_moments(trigger_event=event, steps=steps)
     for (card, _), moment in zip(converted.origins, moments, strict=True):
         # A message card's line is its email's: the last step it holds.
         kind = cards[card]["type"]
         cards[card]["timing"] = f"{_CARD_VERBS.get(kind, 'Runs')} {moment}" if moment else ""
+
+
+def _step_for_timing(step: Mapping[str, Any]) -> Step | None:
+    parsed = flow_form.parse_step(step)
+    if parsed is None and step.get("type") == "email":
+        # An email's time does not depend on its template: time it while one is chosen.
+        parsed = flow_form.parse_step(
+            {
+                "type": "email",
+                "template": "-",
+                "id": step.get("id", ""),
+                "next": step.get("next", ""),
+            }
+        )
+    return parsed
 
 
 def _template_choices(store: Store, cards: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
@@ -387,7 +403,7 @@ CHOICES = {
     "events": _labelled([*ORDER_EVENTS, *POSTED_EVENTS, *TIMED_EVENTS], EVENT_LABELS),
     "strategies": _labelled(
         list(get_args(RecommendationStrategy)),
-        {"none": "No product picks", "frequently_bought_together": "Cross-sell (old name)"},
+        {"none": "No product picks", "frequently_bought_together": "Cross-sell (frequently bought together)"},
     ),
     "coupon_uses": _labelled(
         ["none", "issue", "remind"],

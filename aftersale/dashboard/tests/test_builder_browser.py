@@ -1,0 +1,84 @@
+"""The flow builder in Debian's chromium, as seed 001 walks it: set up the post-purchase
+upsell from Automations, create a custom coupon, keep three messages (one removed and
+added back with the card buttons), save, set live; at 1280 and 390 px wide."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from playwright.sync_api import Page, expect
+from pytest_django.live_server_helper import LiveServer
+
+from aftersale.dashboard.tests.conftest import PASSWORD
+from aftersale.dashboard.tests.test_browser import open_page, refused_by_policy  # noqa: F401
+from aftersale.stores.models import Store
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"
+
+
+def _fits_the_screen(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_merchant_sets_up_the_upsell_with_a_custom_coupon_and_three_messages_and_sets_it_live(
+    width: int,
+    live_server: LiveServer,
+    store: Store,
+    merchant: User,
+    open_page: Callable[[], Page],  # noqa: F811
+    refused_by_policy: list[str],  # noqa: F811
+) -> None:
+    page = open_page()
+    page.set_viewport_size({"width": width, "height": 900})
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    page.goto(f"{live_server.url}/dashboard/{store.slug}/automations/")
+    page.get_by_label("Username").fill("merchant")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Ready flows")).to_be_visible()
+    assert _fits_the_screen(page)
+    page.screenshot(path=str(SCREENSHOTS / f"automations-{width}.png"), full_page=True)
+    page.get_by_role("button", name="Set up Post-purchase upsell").click()
+
+    expect(page.get_by_role("status")).to_contain_text("set up as a draft")
+    page.get_by_label("Create a custom coupon").check()
+    page.get_by_label("Kind").select_option("percent")
+    page.get_by_label("Value (% or amount)").fill("20")
+    page.get_by_label("Minimum order", exact=True).fill("30")
+    page.get_by_label("Expires (days after the send)").fill("10")
+    page.get_by_label("Code prefix").fill("WELCOME")
+
+    # The third message goes, and comes back through "Add: Message" (htmx swaps the cards).
+    page.get_by_role("button", name="Remove card 5").click()
+    expect(page.locator(".step-card")).to_have_count(2)
+    page.locator(".add-cards").get_by_role("button", name="Message").click()
+    expect(page.locator(".step-card")).to_have_count(3)
+    third = page.locator("#card-2")
+    expect(third.locator(".timing")).to_have_text("Sent 4 days 2 hours after the first purchase")
+    third.get_by_label("Days", exact=True).fill("4")
+    third.get_by_label("Template").select_option("offer-reminder")
+    third.locator("select[name='steps-2-coupon']").select_option("remind")
+    # Changing a delay refreshes the timing lines in place.
+    expect(third.locator(".timing")).to_have_text("Sent 7 days 2 hours after the first purchase")
+    expect(page.get_by_label("Code prefix")).to_have_value("WELCOME")  # nothing typed was lost
+
+    page.get_by_role("button", name="Save as draft").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved as version 2.")
+    expect(page.get_by_label("Code prefix")).to_have_value("WELCOME")
+    expect(page.locator("#card-2").get_by_label("Template")).to_have_value("offer-reminder")
+    assert _fits_the_screen(page)
+    page.screenshot(path=str(SCREENSHOTS / f"flow-builder-{width}.png"), full_page=True)
+
+    page.get_by_role("button", name="Set live").click()
+    expect(page.get_by_role("status")).to_contain_text("The flow is live")
+    expect(page.locator("h1 .status")).to_have_text("live")
+    page.goto(f"{live_server.url}/dashboard/{store.slug}/automations/")
+    expect(page.locator(".flow-row", has_text="Post-purchase upsell")).to_contain_text("live")
+    assert _fits_the_screen(page)
+    assert refused_by_policy == []
