@@ -403,7 +403,10 @@ CHOICES = {
     "events": _labelled([*ORDER_EVENTS, *POSTED_EVENTS, *TIMED_EVENTS], EVENT_LABELS),
     "strategies": _labelled(
         list(get_args(RecommendationStrategy)),
-        {"none": "No product picks", "frequently_bought_together": "Cross-sell (frequently bought together)"},
+        {
+            "none": "No product picks",
+            "frequently_bought_together": "Cross-sell (frequently bought together)",
+        },
     ),
     "coupon_uses": _labelled(
         ["none", "issue", "remind"],
