@@ -152,9 +152,13 @@ def library_definition(slug: str) -> FlowDefinition | None:
 
 
 def library_flows() -> list[LibraryFlow]:
-    """Every ready flow shipped with Aftersale, by slug, with what it does."""
+    """Every ready flow shipped with Aftersale, with what it does: post-purchase upsell
+    first, the others as a customer's life meets them."""
     found = []
-    for slug in library_flow_slugs():
+    # In the order of LIBRARY_DESCRIPTIONS (the customer's life: first order first).
+    order = list(LIBRARY_DESCRIPTIONS)
+    ranked = sorted(library_flow_slugs(), key=lambda s: order.index(s) if s in order else 99)
+    for slug in ranked:
         definition = library_definition(slug)
         if definition is not None:
             found.append(

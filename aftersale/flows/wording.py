@@ -161,11 +161,18 @@ def step_words(step: Step) -> str:
         if step.relative_to == "delivery":
             words = f"wait {duration_words(step.duration)} after delivery"
         elif step.relative_to == "replenishment_due":
-            words = "wait until the restock is due"
+            lead = duration_words(dt.timedelta(days=step.lead_days))
+            words = (
+                f"wait until {lead} before the restock is due"
+                if step.lead_days
+                else ("wait until the restock is due")
+            )
         else:
             words = f"wait {duration_words(step.duration)}"
-        if step.weekdays or step.at is not None:
+        if step.weekdays:
             words += f" then {_weekday_words(step)}"
+        elif step.at is not None:
+            words += f", then {step.at:%H:%M}"
         return words
     if isinstance(step, EmailStep):
         return f"email “{step.template}”" + (" with a coupon" if step.coupon == "issue" else "")
