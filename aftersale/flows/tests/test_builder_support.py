@@ -17,10 +17,11 @@ from aftersale.flows.definition import Trigger, parse_definition
 from aftersale.flows.models import FlowStatus
 from aftersale.flows.selectors import library_definition, mask_email, qualifying_customers
 from aftersale.flows.services import StaleVersion, revise_flow, set_up_library_flow
-from aftersale.flows.tests.helpers import place_order
+from aftersale.flows.tests.helpers import place_order, start_checkout
 from aftersale.flows.wording import duration_words, step_moments, steps_line
 from aftersale.messaging.models import EmailTemplate
 from aftersale.stores.models import Store
+from aftersale.tracking.models import Event, EventKind
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
 pytestmark = pytest.mark.django_db
@@ -156,3 +157,31 @@ def test_coupon_suggestions_put_the_ready_flows_own_first_without_repeating_it()
         "free shipping on orders of 50 EUR or more, valid 14 days",
         "5 EUR off on orders of 25 EUR or more, valid 14 days",
     ]
+
+
+def test_timed_and_posted_triggers_qualify_who_they_would_start_today(store: Store) -> None:
+    place_order(store, order_id="1", customer="ada", at=T0)
+    Customer.objects.filter(external_id="ada").update(birthday=dt.date(1990, 3, 4))
+    start_checkout(store, checkout_id="k1", customer="bob", at=T0)
+    Event.objects.create(
+        store=store,
+        customer=Customer.objects.get(external_id="ada"),
+        kind=EventKind.CUSTOM,
+        occurred_at=T0,
+        data={"name": "quiz_completed"},
+    )
+    later = T0 + dt.timedelta(hours=5)
+
+    def count(now: dt.datetime = later, **trigger: object) -> int:
+        return qualifying_customers(
+            store=store, trigger=Trigger.model_validate(trigger), now=now
+        ).count
+
+    assert count(event="birthday") == 1
+    assert count(event="checkout_abandoned", abandoned_hours=4) == 1
+    assert count(event="checkout_abandoned", abandoned_hours=6) == 0
+    assert count(event="custom", name="quiz_completed") == 1
+    assert count(event="custom", name="other") == 0
+    assert count(event="product_viewed") == 0
+    assert count(event="first_order_anniversary") == 0
+    assert count(now=T0.replace(year=2025), event="first_order_anniversary") == 1
