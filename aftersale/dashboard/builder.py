@@ -57,6 +57,7 @@ from aftersale.lib import clock
 from aftersale.messaging.outbox.selectors import store_templates
 from aftersale.stores.models import Store
 
+_JUMP = re.compile(r"\bstep (\d+) jumps\b")
 CARD_OPERATIONS = re.compile(r"^(add-[a-z_]+|(remove|up|down)-\d+)$")
 _CARD_VERBS = {
     "message": "Sent",
@@ -214,8 +215,44 @@ def _refused(
     errors = dict(converted.errors)
     for path, message in error.problems:
         key = flow_form.field_of(path, converted.origins)
+        jump = _JUMP.search(message)
+        if not key and jump and int(jump[1]) < len(converted.origins):
+            # "step 4 jumps to unknown step id 'x'": said on the card holding step 4.
+            key = f"steps-{converted.origins[int(jump[1])][0]}"
+        message = merchant_words(key, message)
         errors[key] = f"{errors[key]}; {message}" if key in errors else message
     return _builder(request, store, flow, data, errors=errors, status=400)
+
+
+_PLAIN_WORDS = (
+    (re.compile(r"^Value error, "), ""),
+    (re.compile(r"^Input should be a valid (number|integer).*"),
+     "Type a whole number or a decimal, such as 3 or 1.5"),
+    (re.compile(r"^Input should be a valid decimal.*"), "Type an amount, such as 15 or 9.50"),
+    (re.compile(r"^Input should be greater than or equal to 0$"), "Cannot be negative"),
+    (re.compile(r"^Input should be greater than 0$"), "Must be more than 0"),
+    (re.compile(r"^Input should be less than or equal to (\S+)$"), r"At most \1"),
+    (re.compile(r"^Input should be greater than or equal to (\S+)$"), r"At least \1"),
+    (re.compile(r"^Input should be a valid time.*"), "Type a time such as 10:00"),
+    (re.compile(r"^String should match pattern '\^\[A-Z0-9\]\{1,12\}\$'$"),
+     "Capital letters A to Z and digits only, 1 to 12 of them"),
+    (re.compile(r"^String should match pattern '\^\[a-z0-9_-\]\*\$'$"),
+     "Small letters, digits, - and _ only"),
+    (re.compile(r"^String should have at least 1 character$"), "Required"),
+    (re.compile(r"^Input should be '(.*)'$"), r"Choose one of: \1"),
+)  # fmt: skip
+
+
+def merchant_words(field: str, message: str) -> str:
+    """A validation message of the flow definition as a merchant reads it ("Type a whole
+    number or a decimal, such as 3 or 1.5" rather than pydantic's "Input should be a valid
+    number, unable to parse string as a number")."""
+    if field.endswith("-template") and "at least 1 character" in message:
+        return "Choose the template this message sends"
+    for pattern, replacement in _PLAIN_WORDS:
+        if pattern.search(message):
+            return pattern.sub(replacement, message)
+    return message
 
 
 def _suggestions(store: Store, flow: Flow | None) -> list[SuggestedProgram]:

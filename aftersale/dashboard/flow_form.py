@@ -126,6 +126,8 @@ def _cards_of(steps: list[dict[str, Any]]) -> list[FormData]:
 def _delay_data(step: Mapping[str, Any] | None) -> FormData:
     step = step or {"days": 0, "hours": 0, "minutes": 0}
     data = {f"delay-{name}": [_text(step.get(name, ""))] for name in _DELAY_FIELDS}
+    for name in ("days", "hours", "minutes"):
+        data[f"delay-{name}"] = [_text(step.get(name, 0))]
     data["delay-relative_to"] = [step.get("relative_to", "previous_step")]
     data["delay-at"] = [_time_text(step.get("at"))]
     data["delay-weekdays"] = list(step.get("weekdays", ()))

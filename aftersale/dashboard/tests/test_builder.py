@@ -142,9 +142,9 @@ def test_a_refused_save_says_each_problem_next_to_its_field_and_keeps_what_was_t
     assert answer.status_code == 400
     page = _text(answer)
     assert re.search(r'id="steps-1-delay-days"[^>]*value="three"[^>]*aria-invalid="true"', page)
-    assert 'id="steps-1-delay-days-error">Input should be a valid number' in page
-    assert 'id="steps-2-template-error"' in page
-    assert 'id="trigger-reentry-error">Value error, reentry mode `every` needs `days`' in page
+    assert 'id="steps-1-delay-days-error">Type a whole number or a decimal' in page
+    assert 'id="steps-2-template-error">Choose the template this message sends' in page
+    assert 'id="trigger-reentry-error">reentry mode `every` needs `days`' in page
     assert 'value="My renamed upsell"' in page
     assert "Not saved: 3 things to fix." in page
     assert upsell.versions.count() == 1
@@ -299,3 +299,17 @@ def test_the_trigger_card_counts_who_qualifies_today_with_a_masked_preview(
 def test_another_merchants_flow_is_404(signed_in: Client, store: Store, upsell: Flow) -> None:
     assert signed_in.get(_edit_url(store, "no-such-flow")).status_code == 404
     assert flow_by_slug(store=store, slug=UPSELL) is not None
+
+
+def test_a_jump_to_an_unknown_step_is_said_on_the_card_that_jumps(
+    signed_in: Client, store: Store, upsell: Flow
+) -> None:
+    data = _form(upsell)
+    data["steps-1-next"] = ["nowhere"]
+
+    answer = _post(signed_in, _edit_url(store), data, action="save")
+
+    assert answer.status_code == 400
+    card = _text(answer).split('id="card-1"')[1].split('id="card-2"')[0]
+    assert "jumps to unknown step id &#x27;nowhere&#x27;" in card
+    assert 'value="nowhere"' in card

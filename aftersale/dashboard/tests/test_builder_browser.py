@@ -61,6 +61,18 @@ def test_a_merchant_sets_up_the_upsell_with_a_custom_coupon_and_three_messages_a
     expect(page.locator(".step-card")).to_have_count(3)
     third = page.locator("#card-2")
     expect(third.locator(".timing")).to_have_text("Sent 4 days 2 hours after the first purchase")
+    # A bad delay is refused next to its field, and nothing typed is lost.
+    third.get_by_label("Days", exact=True).fill("three")
+    page.get_by_role("button", name="Save as draft").click()
+    third = page.locator("#card-2")
+    expect(third.locator("#steps-2-delay-days-error")).to_contain_text("Type a whole number")
+    expect(third.get_by_label("Days", exact=True)).to_have_value("three")
+    expect(page.get_by_label("Code prefix")).to_have_value("WELCOME")
+    expect(third.locator("#steps-2-template-error")).to_be_visible()  # none chosen yet
+    expect(page.locator("#problems")).to_contain_text("Not saved: 2 things to fix.")
+    assert _fits_the_screen(page)
+    third.scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / f"flow-builder-error-{width}.png"))
     third.get_by_label("Days", exact=True).fill("4")
     third.get_by_label("Template").select_option("offer-reminder")
     third.locator("select[name='steps-2-coupon']").select_option("remind")
