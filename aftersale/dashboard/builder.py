@@ -227,7 +227,7 @@ def _refused(
 _PLAIN_WORDS = (
     (re.compile(r"^Value error, "), ""),
     (re.compile(r"^Input should be a valid (number|integer).*"),
-     "Type a whole number or a decimal, such as 3 or 1.5"),
+     "Type a number, such as 3 or 1.5"),
     (re.compile(r"^Input should be a valid decimal.*"), "Type an amount, such as 15 or 9.50"),
     (re.compile(r"^Input should be greater than or equal to 0$"), "Cannot be negative"),
     (re.compile(r"^Input should be greater than 0$"), "Must be more than 0"),

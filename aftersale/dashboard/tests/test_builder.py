@@ -142,7 +142,7 @@ def test_a_refused_save_says_each_problem_next_to_its_field_and_keeps_what_was_t
     assert answer.status_code == 400
     page = _text(answer)
     assert re.search(r'id="steps-1-delay-days"[^>]*value="three"[^>]*aria-invalid="true"', page)
-    assert 'id="steps-1-delay-days-error">Type a whole number or a decimal' in page
+    assert 'id="steps-1-delay-days-error">Type a number, such as 3' in page
     assert 'id="steps-2-template-error">Choose the template this message sends' in page
     assert 'id="trigger-reentry-error">reentry mode `every` needs `days`' in page
     assert 'value="My renamed upsell"' in page

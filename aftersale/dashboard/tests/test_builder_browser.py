@@ -65,7 +65,7 @@ def test_a_merchant_sets_up_the_upsell_with_a_custom_coupon_and_three_messages_a
     third.get_by_label("Days", exact=True).fill("three")
     page.get_by_role("button", name="Save as draft").click()
     third = page.locator("#card-2")
-    expect(third.locator("#steps-2-delay-days-error")).to_contain_text("Type a whole number")
+    expect(third.locator("#steps-2-delay-days-error")).to_contain_text("Type a number")
     expect(third.get_by_label("Days", exact=True)).to_have_value("three")
     expect(page.get_by_label("Code prefix")).to_have_value("WELCOME")
     expect(third.locator("#steps-2-template-error")).to_be_visible()  # none chosen yet
