@@ -4,6 +4,7 @@ added back with the card buttons), save, set live; at 1280 and 390 px wide."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,9 +15,11 @@ from pytest_django.live_server_helper import LiveServer
 
 from aftersale.dashboard.tests.conftest import PASSWORD
 from aftersale.dashboard.tests.test_browser import open_page, refused_by_policy  # noqa: F401
+from aftersale.flows.tests.helpers import place_order
 from aftersale.stores.models import Store
 
 pytestmark = pytest.mark.django_db(transaction=True)
+FIRST_ORDERS = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"
 
 
@@ -33,6 +36,8 @@ def test_a_merchant_sets_up_the_upsell_with_a_custom_coupon_and_three_messages_a
     open_page: Callable[[], Page],  # noqa: F811
     refused_by_policy: list[str],  # noqa: F811
 ) -> None:
+    for n, name in enumerate(("ada", "grace", "linus")):
+        place_order(store, order_id=f"o{n}", customer=name, at=FIRST_ORDERS + dt.timedelta(n))
     page = open_page()
     page.set_viewport_size({"width": width, "height": 900})
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -47,6 +52,8 @@ def test_a_merchant_sets_up_the_upsell_with_a_custom_coupon_and_three_messages_a
     page.get_by_role("button", name="Set up Post-purchase upsell").click()
 
     expect(page.get_by_role("status")).to_contain_text("set up as a draft")
+    expect(page.locator("#qualifying")).to_contain_text("3 customers qualify today")
+    expect(page.locator("#qualifying")).to_contain_text("l••••@example.com")
     page.get_by_label("Create a custom coupon").check()
     page.get_by_label("Kind").select_option("percent")
     page.get_by_label("Value (% or amount)").fill("20")
