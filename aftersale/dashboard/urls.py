@@ -1,7 +1,16 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from aftersale.dashboard import connect, picks, reports, stores, templates_editor, views
+from aftersale.dashboard import (
+    automations,
+    builder,
+    connect,
+    picks,
+    reports,
+    stores,
+    templates_editor,
+    views,
+)
 
 app_name = "dashboard"
 
@@ -69,4 +78,13 @@ urlpatterns = [
         picks.customer_picks,
         name="customer-picks",
     ),
+    # Automations and the flow builder (h14-builder).
+    path("<slug:slug>/automations/", automations.automations, name="automations"),
+    path(
+        "<slug:slug>/automations/setup/<slug:ready>/",
+        automations.flow_setup,
+        name="flow-setup",
+    ),
+    path("<slug:slug>/flows/new/", builder.flow_new, name="flow-new"),
+    path("<slug:slug>/flows/<slug:flow>/edit/", builder.flow_edit, name="flow-edit"),
 ]

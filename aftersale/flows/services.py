@@ -17,8 +17,17 @@ from aftersale.flows.definition import (
 )
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow, FlowStatus, FlowVersion
 from aftersale.flows.occasions import event_entries, timed_entries
-from aftersale.flows.selectors import LIBRARY_DIR, definition_of, latest_version, live_flows
+from aftersale.flows.selectors import (
+    LIBRARY_DIR,
+    definition_of,
+    free_flow_slug,
+    latest_version,
+    library_definition,
+    library_flow_slugs,
+    live_flows,
+)
 from aftersale.flows.triggers import Entry, admit, triggering_orders
+from aftersale.messaging.rendering.template_library import install_default_templates
 from aftersale.orders.models import NOT_PURCHASES, Checkout, Order
 from aftersale.stores.models import Store
 from aftersale.tracking.models import Event
@@ -83,17 +92,62 @@ def create_flow(*, store: Store, slug: str, definition: object, now: dt.datetime
         )
 
 
-def revise_flow(*, flow: Flow, definition: object, now: dt.datetime) -> Flow:
+class StaleVersion(ValueError):
+    """A revision was made from a version that is no longer the flow's latest: someone
+    saved the flow meanwhile (another tab, another login, the API)."""
+
+    def __init__(self, *, started_from: int, latest: int) -> None:
+        self.started_from, self.latest = started_from, latest
+        super().__init__(
+            f"the flow was saved as version {latest} after you started editing version "
+            f"{started_from}"
+        )
+
+
+def revise_flow(
+    *, flow: Flow, definition: object, now: dt.datetime, based_on: int | None = None
+) -> Flow:
     """Give `flow` a new version from `definition` (validated: raises
     InvalidFlowDefinition), keeping its status: new journeys start on the new version,
-    journeys in flight finish on theirs."""
-    return install_flow(
-        store=flow.store,
-        slug=flow.slug,
-        definition=definition,
-        now=now,
-        status=FlowStatus(flow.status),
-    )
+    journeys in flight finish on theirs. With `based_on` (the version number the editor
+    started from), a flow whose latest version is another one is left alone and
+    StaleVersion raised, so that a save never silently overwrites a newer one."""
+    with transaction.atomic():
+        # The lock makes two saves based on the same version take turns: the second sees
+        # the first's version and is refused.
+        Flow.objects.select_for_update().filter(pk=flow.pk).first()
+        if based_on is not None:
+            latest = latest_version(flow=flow).number
+            if latest != based_on:
+                raise StaleVersion(started_from=based_on, latest=latest)
+        flow.refresh_from_db(fields=["status"])
+        return install_flow(
+            store=flow.store,
+            slug=flow.slug,
+            definition=definition,
+            now=now,
+            status=FlowStatus(flow.status),
+        )
+
+
+def set_up_library_flow(*, store: Store, ready: str, now: dt.datetime) -> Flow:
+    """Install the ready flow `ready` as a new draft of the store, under its own slug or,
+    when the store has a flow of that slug already, the first free `ready-2`, `ready-3`
+    ...; the library's email templates the store lacks are installed with it (the
+    store's own templates are left as they are). LookupError for no such ready flow."""
+    definition = library_definition(ready)
+    if definition is None:
+        available = ", ".join(library_flow_slugs())
+        raise LookupError(f"no ready flow {ready!r}; available: {available}")
+    with transaction.atomic():
+        install_default_templates(store=store, now=now)
+        slug = free_flow_slug(store=store, base=ready)
+        return create_flow(
+            store=store,
+            slug=slug,
+            definition=definition.model_dump(mode="json", by_alias=True),
+            now=now,
+        )
 
 
 def set_flow_status(*, flow: Flow, status: FlowStatus) -> Flow:
