@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from aftersale.dashboard import connect, views
+from aftersale.dashboard import backtest, connect, uploads, views
 
 app_name = "dashboard"
 
@@ -27,5 +27,14 @@ urlpatterns = [
         "<slug:slug>/connect/keys/<int:key_id>/revoke/",
         connect.revoke_key,
         name="connect-revoke-key",
+    ),
+    # jobs: CSV uploads and backtests, run in the background
+    path("<slug:slug>/connect/uploads/", uploads.upload, name="connect-upload"),
+    path("<slug:slug>/connect/uploads/<int:run_id>/", uploads.run_status, name="import-run"),
+    path("<slug:slug>/flows/<slug:flow>/backtest/", backtest.backtest, name="flow-backtest"),
+    path(
+        "<slug:slug>/flows/<slug:flow>/backtest/<int:run_id>/",
+        backtest.run_status,
+        name="backtest-run",
     ),
 ]
