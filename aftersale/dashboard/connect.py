@@ -1,5 +1,6 @@
 """The Connect page: a store's API keys, listed (never their hashes), created (the new key
-shown once, in the answer to the POST that made it) and revoked."""
+shown once, in the answer to the POST that made it) and revoked; and the CSV uploads of
+order history and products with their background imports (dashboard.uploads)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from aftersale.dashboard.views import _page, _store
+from aftersale.integrations.import_runs import UPLOAD_LIMIT, import_runs
 from aftersale.lib import clock
 from aftersale.stores.models import Store
 from aftersale.stores.selectors import api_keys
@@ -54,7 +56,14 @@ def revoke_key(request: HttpRequest, slug: str, key_id: int) -> HttpResponse:
 def _connect_page(
     request: HttpRequest, store: Store, status: int = 200, **extra: Any
 ) -> HttpResponse:
-    context = {"section": "connect", "store": store, "keys": api_keys(store=store), **extra}
+    context = {
+        "section": "connect",
+        "store": store,
+        "keys": api_keys(store=store),
+        "runs": import_runs(store=store),
+        "upload_limit_mb": UPLOAD_LIMIT // 2**20,
+        **extra,
+    }
     response = _page(request, "dashboard/connect/connect.html", context)
     response.status_code = status
     return response

@@ -3,12 +3,14 @@ from django.urls import path
 
 from aftersale.dashboard import (
     automations,
+    backtest,
     builder,
     connect,
     picks,
     reports,
     stores,
     templates_editor,
+    uploads,
     views,
 )
 
@@ -87,4 +89,13 @@ urlpatterns = [
     ),
     path("<slug:slug>/flows/new/", builder.flow_new, name="flow-new"),
     path("<slug:slug>/flows/<slug:flow>/edit/", builder.flow_edit, name="flow-edit"),
+    # jobs: CSV uploads and backtests, run in the background
+    path("<slug:slug>/connect/uploads/", uploads.upload, name="connect-upload"),
+    path("<slug:slug>/connect/uploads/<int:run_id>/", uploads.run_status, name="import-run"),
+    path("<slug:slug>/flows/<slug:flow>/backtest/", backtest.backtest, name="flow-backtest"),
+    path(
+        "<slug:slug>/flows/<slug:flow>/backtest/<int:run_id>/",
+        backtest.run_status,
+        name="backtest-run",
+    ),
 ]

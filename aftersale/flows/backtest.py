@@ -102,7 +102,7 @@ def run_backtest(
 
 def _run_scheduler(flow: Flow, now: dt.datetime) -> int:
     queued = 0
-    while (result := run_due_enrollments(now=now, store=flow.store)).claimed:
+    while (result := run_due_enrollments(now=now, store=flow.store, flow=flow)).claimed:
         queued += result.messages_queued
     return queued
 

@@ -32,7 +32,7 @@ from django.db.models import Model
 
 from aftersale.customers.models import Customer
 from aftersale.flows.definition import DelayStep, FlowDefinition
-from aftersale.flows.models import Enrollment, EnrollmentState, FlowVersion
+from aftersale.flows.models import Enrollment, EnrollmentState, Flow, FlowVersion
 from aftersale.flows.selectors import definition_of
 from aftersale.orders.models import NOT_PURCHASES, Checkout, Order
 from aftersale.stores.models import Store
@@ -52,24 +52,30 @@ class DelayGroup:
 
 
 def advance_delays_in_bulk(
-    *, now: dt.datetime, store: Store | None = None, chunk: int = DEFAULT_CHUNK
+    *,
+    now: dt.datetime,
+    store: Store | None = None,
+    chunk: int = DEFAULT_CHUNK,
+    flow: Flow | None = None,
 ) -> int:
     """Move every active, unleased enrollment due at `now` that waits at a fixed delay
     step (and that no exit rule could end now) past that step, exactly as
     scheduler.advance would, and return how many moved. Enrollments it leaves alone are
-    still due for the per-enrollment path."""
+    still due for the per-enrollment path. With `flow`, only that flow's journeys."""
     moved = 0
-    for group in delay_groups(store=store):
+    for group in delay_groups(store=store, flow=flow):
         moved += _advance_group(group, now=now, store=store, chunk=chunk)
     return moved
 
 
-def delay_groups(*, store: Store | None = None) -> Iterator[DelayGroup]:
+def delay_groups(*, store: Store | None = None, flow: Flow | None = None) -> Iterator[DelayGroup]:
     """The (flow version, fixed delay step) pairs with active journeys, all stores
-    unless `store` is given."""
+    unless `store` is given (only `flow`'s versions when given)."""
     versions = Enrollment.objects.filter(state=EnrollmentState.ACTIVE)
     if store is not None:
         versions = versions.filter(store=store)
+    if flow is not None:
+        versions = versions.filter(flow=flow)
     version_ids = FlowVersion.objects.filter(pk__in=versions.values("version_id"))
     for version_id in version_ids.values_list("pk", flat=True):
         yield from _groups_of(version_id, definition_of(version_id))

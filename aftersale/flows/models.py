@@ -1,6 +1,7 @@
 from django.db import models
 
 from aftersale.customers.models import Customer
+from aftersale.lib.runs import RunStatus
 from aftersale.orders.models import Checkout, Order
 from aftersale.stores.models import Store
 
@@ -103,3 +104,28 @@ class Enrollment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} in {self.flow_id} at step {self.step_index}"
+
+
+class BacktestRun(models.Model):
+    """One backtest of a flow over the store's last `days` days of orders, run in the
+    background (lib.runs); `result` is what it would have sent (flows.backtest_runs)."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="backtests")
+    days = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    progress = models.FloatField(default=0.0)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["flow", "-created_at"]),
+            models.Index(fields=["status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"backtest {self.pk} of {self.flow_id} ({self.status})"

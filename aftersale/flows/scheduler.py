@@ -25,7 +25,7 @@ from aftersale.flows.definition import (
     FlowDefinition,
     SplitStep,
 )
-from aftersale.flows.models import Enrollment, EnrollmentState
+from aftersale.flows.models import Enrollment, EnrollmentState, Flow
 from aftersale.flows.selectors import definition_of
 from aftersale.flows.services import exit_reason
 from aftersale.flows.steps import run_email_step
@@ -52,13 +52,19 @@ def run_due_enrollments(
     store: Store | None = None,
     limit: int | None = None,
     worker_id: str | None = None,
+    flow: Flow | None = None,
 ) -> PassSummary:
     """Move journeys waiting at plain delays past them in bulk, then claim up to `limit`
-    enrollments due at `now` and run their due steps one by one."""
+    enrollments due at `now` and run their due steps one by one (only `flow`'s journeys
+    when given: a backtest's)."""
     worker_id = worker_id or uuid.uuid4().hex
-    summary = PassSummary(moved_in_bulk=advance_delays_in_bulk(now=now, store=store))
+    summary = PassSummary(moved_in_bulk=advance_delays_in_bulk(now=now, store=store, flow=flow))
     for enrollment in claim_due(
-        now=now, store=store, worker_id=worker_id, limit=limit or settings.SCHEDULER_BATCH_SIZE
+        now=now,
+        store=store,
+        worker_id=worker_id,
+        limit=limit or settings.SCHEDULER_BATCH_SIZE,
+        flow=flow,
     ):
         summary.claimed += 1
         try:
@@ -73,7 +79,12 @@ def run_due_enrollments(
 
 
 def claim_due(
-    *, now: dt.datetime, worker_id: str, limit: int, store: Store | None = None
+    *,
+    now: dt.datetime,
+    worker_id: str,
+    limit: int,
+    store: Store | None = None,
+    flow: Flow | None = None,
 ) -> list[Enrollment]:
     """Take a lease (claimed_by=`worker_id` until now + the lease time) on up to `limit`
     due enrollments nobody else holds and return them, earliest due first. Two workers
@@ -84,6 +95,8 @@ def claim_due(
     due = Enrollment.objects.filter(free_at(now), state=EnrollmentState.ACTIVE, due_at__lte=now)
     if store is not None:
         due = due.filter(store=store)
+    if flow is not None:
+        due = due.filter(flow=flow)
     claimed = claim_rows(due.order_by("due_at"), limit=limit, token=worker_id, until=lease_until)
     return list(
         claimed.select_related("flow", "customer", "store", "trigger_order").order_by("due_at")

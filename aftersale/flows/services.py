@@ -179,8 +179,9 @@ def process_orders(
     flows: Iterable[Flow] | None = None,
 ) -> list[Enrollment]:
     """React to orders that arrived or changed: mark coupons they redeem, end the journeys
-    they exit, and start the flows they trigger (the store's live flows, or `flows`).
-    Returns the enrollments started."""
+    they exit, and start the flows they trigger (the store's live flows, or `flows`: a
+    backtest's replay, which then ends only the journeys of `flows`, never touching the
+    other flows' rows). Returns the enrollments started."""
     # Sorted here, not in SQL: an ORDER BY placed_at tempts SQLite into walking the
     # (store, placed_at) index over the whole history instead of looking up the ids.
     orders = sorted(
@@ -190,7 +191,7 @@ def process_orders(
     if not orders:
         return []
     record_redemptions(store=store, orders=orders)
-    exit_enrollments(store=store, orders=orders, now=now)
+    exit_enrollments(store=store, orders=orders, now=now, flows=flows)
     candidates = (
         list(flows)
         if flows is not None
@@ -199,15 +200,23 @@ def process_orders(
     return [e for flow in candidates for e in _enroll(flow, orders, now)]
 
 
-def exit_enrollments(*, store: Store, orders: Sequence[Order], now: dt.datetime) -> int:
-    """End active journeys whose exit rules these orders meet (purchased again, refunded);
-    return how many ended."""
+def exit_enrollments(
+    *,
+    store: Store,
+    orders: Sequence[Order],
+    now: dt.datetime,
+    flows: Iterable[Flow] | None = None,
+) -> int:
+    """End active journeys (of `flows` only, when given) whose exit rules these orders
+    meet (purchased again, refunded); return how many ended."""
     by_customer: dict[int, list[Order]] = {}
     for order in orders:
         by_customer.setdefault(order.customer_id, []).append(order)
     active = Enrollment.objects.filter(
         store=store, state=EnrollmentState.ACTIVE, customer_id__in=by_customer
     )
+    if flows is not None:
+        active = active.filter(flow__in=[flow.pk for flow in flows])
     ended = 0
     for enrollment in active:
         reason, when = exit_reason(

@@ -77,7 +77,8 @@ _STATUS_STAMP = {
 }
 
 Row = dict[str | None, str | list[str] | None]
-Progress = Callable[[], None]
+# Called after each chunk with the report so far (the caller may ask its file how far it read).
+Progress = Callable[["ImportReport"], None]
 
 
 def _max(model: type[Model], name: str) -> int:
@@ -146,7 +147,7 @@ def import_orders_csv(
         report.imported += len(records)
         report.rows_imported += sum(d.rows for d in good)
         if progress:
-            progress()
+            progress(report)
     report.errors.sort()
     return report
 
@@ -166,7 +167,7 @@ def import_products_csv(
         report.updated += len(chunk.keys() & known.keys())
         report.imported += len(chunk)
         if progress:
-            progress()
+            progress(report)
     report.errors.sort()
     return report
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -43,16 +44,19 @@ class VirtualClock:
 
 
 _current: Clock = SystemClock()
+# A clock in force for one thread only (a backtest in the embedded worker's thread runs in
+# virtual time while the web app in the other threads keeps the real one).
+_this_thread = threading.local()
 
 
 def get_clock() -> Clock:
-    """The clock in force for this process."""
-    return _current
+    """The clock in force for this thread: its own if it set one, else the process's."""
+    return getattr(_this_thread, "clock", None) or _current
 
 
 def now() -> dt.datetime:
-    """The current time according to the clock in force."""
-    return _current.now()
+    """The current time according to the clock in force for this thread."""
+    return get_clock().now()
 
 
 @contextlib.contextmanager
@@ -64,3 +68,15 @@ def use_clock(clock: Clock) -> Iterator[Clock]:
         yield clock
     finally:
         _current = previous
+
+
+@contextlib.contextmanager
+def use_clock_in_this_thread(clock: Clock) -> Iterator[Clock]:
+    """Make `clock` the clock in force inside the `with` block for the calling thread
+    only: every other thread keeps the clock it had."""
+    previous = getattr(_this_thread, "clock", None)
+    _this_thread.clock = clock
+    try:
+        yield clock
+    finally:
+        _this_thread.clock = previous

@@ -21,6 +21,7 @@ from aftersale.lib.clock import now
 from aftersale.messaging.delivery.sending import SendSummary, send_queued_messages
 from aftersale.messaging.outbox.selectors import stores_holding_for_address
 from aftersale.recommendations.services import fit_due_stores
+from aftersale.worker.jobs import run_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class WorkerTotals:
     delivered: int = 0
     other_outcomes: int = 0
     errors: int = 0
+    runs: int = 0  # background imports and backtests
     # When this worker last ran the timed triggers and the fit check.
     periodic_at: dt.datetime | None = None
     sending_pause: SendingPause = field(default_factory=SendingPause)
@@ -82,18 +84,21 @@ def run_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
     """One scheduler pass at the clock's current time: start the flows whose timed
     triggers (abandoned checkouts, birthdays, dormant customers...) fell due, claim and
     advance a batch of due enrollments, then claim and send a batch of due emails unless
-    sending is paused (`_send`). Adds to `totals` and returns whether the pass found any
-    work. The timed triggers and the daily fit run at most once per PERIODIC_EVERY."""
+    sending is paused (`_send`), then run at most one queued CSV import and one queued
+    backtest (worker.jobs). Adds to `totals` and returns whether the pass found any work.
+    The timed triggers and the daily fit run at most once per PERIODIC_EVERY."""
     enrolled = _periodic_work(config=config, totals=totals)
     steps = run_due_enrollments(now=now(), limit=config.batch_size, worker_id=config.worker_id)
     sends = _send(config=config, pause=totals.sending_pause)
+    jobs = run_jobs()
     totals.passes += 1
+    totals.runs += jobs.imports + jobs.backtests
     totals.enrolled += enrolled
     totals.advanced += steps.claimed
     totals.queued += steps.messages_queued
     totals.delivered += sends.delivered
     totals.other_outcomes += sends.total - sends.delivered
-    busy = bool(enrolled or steps.claimed or steps.moved_in_bulk or sends.total)
+    busy = bool(enrolled or steps.claimed or steps.moved_in_bulk or sends.total or jobs.total)
     if busy:
         logger.info(
             "worker %s: started %d journeys; advanced %d enrollments (%d emails queued, "

@@ -126,7 +126,7 @@ def test_a_large_file_is_imported_in_chunks_with_the_same_result(store):
 
     stream = io.StringIO(HEADER + "\n".join(rows) + "\n")
     report = import_orders_csv(
-        store=store, stream=stream, now=T0, chunk_size=10, progress=lambda: chunks.append(1)
+        store=store, stream=stream, now=T0, chunk_size=10, progress=lambda _: chunks.append(1)
     )
 
     assert len(chunks) == 13

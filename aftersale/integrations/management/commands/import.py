@@ -68,7 +68,7 @@ def _run(kind: str, store: Store, path: Path, console: Console) -> ImportReport:
         task = bar.add_task(kind, total=path.stat().st_size)
         text = open_csv(raw)
 
-        def advance() -> None:
+        def advance(_: ImportReport) -> None:
             bar.update(task, completed=raw.tell())
 
         if kind == "orders":

@@ -1,0 +1,57 @@
+"""Background runs in the worker: each pass claims at most one queued CSV import and one
+queued backtest and runs it to its end (lib.runs: one claim wins, so two workers never
+run the same one), after failing the runs whose worker died (running for more than
+lib.runs.STALE_AFTER). `aftersale serve` has a worker inside, so an upload from the
+dashboard runs in the serve process."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from aftersale.flows.backtest_runs import run_queued_backtest
+from aftersale.flows.models import BacktestRun
+from aftersale.integrations.import_runs import run_import
+from aftersale.integrations.models import ImportRun
+from aftersale.lib.clock import now
+from aftersale.lib.runs import claim_next, fail_stale_runs
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class JobsDone:
+    """What one pass's background runs did."""
+
+    imports: int = 0
+    backtests: int = 0
+    failed_stale: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.imports + self.backtests + self.failed_stale
+
+
+def run_jobs(*, home: Path | None = None) -> JobsDone:
+    """Fail the stale runs, then claim and run one queued import and one queued backtest
+    (the backtest's throwaway database under `home`/runs, AFTERSALE_HOME by default)."""
+    home = Path(settings.DATA_DIR) if home is None else home
+    done = JobsDone()
+    moment = now()
+    done.failed_stale = fail_stale_runs(ImportRun, now=moment) + fail_stale_runs(
+        BacktestRun, now=moment
+    )
+    if done.failed_stale:
+        logger.warning("%d background runs failed: their worker stopped", done.failed_stale)
+    if (upload := claim_next(ImportRun, now=now())) is not None:
+        run = run_import(run=upload, now=now)
+        done.imports += 1
+        logger.info("import run %s of %s: %s", run.pk, run.file_name, run.status)
+    if (backtest := claim_next(BacktestRun, now=now())) is not None:
+        run_bt = run_queued_backtest(run=backtest, directory=home / "runs", now=now)
+        done.backtests += 1
+        logger.info("backtest %s of flow %s: %s", run_bt.pk, run_bt.flow_id, run_bt.status)
+    return done
