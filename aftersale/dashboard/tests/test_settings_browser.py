@@ -1,9 +1,11 @@
 """A new installation's first run in Debian's chromium: create the account and store, fill
 in the store's settings (a refused field first, nothing typed lost), choose the store's
-own SMTP relay and send a test email to a local CaptureServer, at 1280 and 390 px."""
+own SMTP relay and send a test email to a local CaptureServer, then invite a member (the
+link emailed through the same relay), at 1280 and 390 px."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,6 +85,17 @@ def test_a_new_installation_creates_its_store_fills_its_settings_and_sends_a_tes
         page.screenshot(path=str(SCREENSHOTS / f"settings-test-email-{width}.png"), full_page=True)
         assert _fits_the_screen(page)
         assert relay.count == 1
+
+        page.get_by_role("link", name="Members").click()
+        page.get_by_label("Email of the person to invite").fill("mia@example.com")
+        page.get_by_role("button", name="Create invitation").click()
+        expect(page.get_by_label("Invitation link")).to_have_value(
+            re.compile(r"/dashboard/invitations/")
+        )
+        expect(page.get_by_text("It was emailed to them")).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / f"settings-members-{width}.png"), full_page=True)
+        assert _fits_the_screen(page)
+        assert relay.count == 2
     sent = (tmp_path / "000001.eml").read_text()
     assert "From: Ada at Little Gift Shop <ada@gifts.example.com>" in sent
     assert refused_by_policy == []

@@ -22,6 +22,12 @@ from aftersale.messaging.delivery.sending import (
     send_store_notice,
 )
 from aftersale.messaging.delivery.transports.base import Outcome
+from aftersale.messaging.delivery.transports.configured import (
+    describe_transport,
+    transport_for_store,
+)
+from aftersale.messaging.delivery.transports.esp import AnymailTransport
+from aftersale.messaging.delivery.transports.smtp import SmtpTransport
 from aftersale.messaging.models import Message, MessageStatus
 from aftersale.messaging.outbox.selectors import held_for_address
 from aftersale.messaging.tests.factories import make_scenario
@@ -151,3 +157,18 @@ def test_a_test_notice_says_delivered_or_why_not(
     )
     assert refused.outcome is Outcome.UNAVAILABLE
     assert "refused" in refused.detail.lower()
+
+
+def test_a_store_with_an_email_service_sends_through_it_with_its_own_key(store: Store) -> None:
+    update_store_settings(
+        store=store, email_transport=EmailTransport.ESP, esp_name="postmark", esp_api_key="pm-1"
+    )
+    transport = transport_for_store(store)
+    assert isinstance(transport, AnymailTransport)
+    assert transport.backend.server_token == "pm-1"  # type: ignore[attr-defined]
+    assert describe_transport(store) == "the store's email service postmark"
+
+
+def test_a_store_on_the_environment_uses_the_configured_transport(store: Store) -> None:
+    assert isinstance(transport_for_store(store), SmtpTransport)
+    assert describe_transport(store).startswith("the installation's SMTP relay")

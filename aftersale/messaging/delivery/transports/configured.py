@@ -33,9 +33,10 @@ def has_own_transport(store: Store) -> bool:
     return store.email_transport != EmailTransport.ENVIRONMENT
 
 
-def transport_for_store(store: Store) -> Transport[Any, Any]:
+def transport_for_store(store: Store, *, timeout: float | None = None) -> Transport[Any, Any]:
     """A new transport for `store`'s email: its own SMTP relay or email service where
-    its settings name one, else the configured transport. Raises
+    its settings name one, else the configured transport; `timeout` (seconds) for its
+    own relay's connection instead of EMAIL_TIMEOUT. Raises
     stores.credentials.UnreadableCredential when its stored secret cannot be read."""
     config = transport_settings(store=store)
     if config.kind == EmailTransport.SMTP:
@@ -52,7 +53,7 @@ def transport_for_store(store: Store) -> Transport[Any, Any]:
             security=security,
             username=config.username,
             password=config.password,
-            timeout=settings.EMAIL_TIMEOUT or 30,
+            timeout=timeout or settings.EMAIL_TIMEOUT or 30,
         )
     if config.kind == EmailTransport.ESP:
         from aftersale.messaging.delivery.transports.esp import AnymailTransport
