@@ -52,14 +52,13 @@ def main() -> None:
     """Parse the arguments, generate both stores, time the pages, print the result."""
     args = _arguments()
     enrollments = args.enrollments or (50_000 if args.quick else 1_000_000)
-    with tempfile.TemporaryDirectory(prefix="aftersale-bench-") as home:
+    with tempfile.TemporaryDirectory(prefix="aftersale-bench-") as temporary:
+        home = args.home or temporary
         os.environ["AFTERSALE_HOME"] = home
         os.environ["AFTERSALE_DATABASE_URL"] = f"sqlite:///{home}/bench.sqlite3"
         _setup_django()
         started = time.perf_counter()
-        demo = _generate("demo", customers=DEMO["customers"], messages=DEMO["messages"])
-        large = _generate("large", customers=enrollments, messages=3 * enrollments)
-        _analyze()
+        demo, large = _stores(enrollments)
         generated_s = time.perf_counter() - started
         results = [(name, store, _time_pages(store)) for name, store in (demo, large)]
         if args.explain:
@@ -80,6 +79,12 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--enrollments", type=int, default=0, help="default 1,000,000")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--explain", action="store_true", help="print the query plans")
+    parser.add_argument(
+        "--home",
+        default="",
+        help="keep the database in this AFTERSALE_HOME and reuse it on the next run "
+        "(default: a temporary one)",
+    )
     return parser.parse_args()
 
 
@@ -108,6 +113,18 @@ UPSELL = {
     ],
 }
 OTHER_FLOWS = ("cross-sell", "review-request", "win-back")
+
+
+def _stores(enrollments: int) -> tuple[tuple[str, Any], tuple[str, Any]]:
+    """The demo-sized and the large store: generated, or the ones a kept database has."""
+    from aftersale.stores.models import Store
+
+    if Store.objects.filter(slug="large").exists():
+        return ("demo", Store.objects.get(slug="demo")), ("large", Store.objects.get(slug="large"))
+    demo = _generate("demo", customers=DEMO["customers"], messages=DEMO["messages"])
+    large = _generate("large", customers=enrollments, messages=3 * enrollments)
+    _analyze()
+    return demo, large
 
 
 def _generate(slug: str, *, customers: int, messages: int) -> tuple[str, Any]:
