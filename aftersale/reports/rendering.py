@@ -1,16 +1,18 @@
 """Drawing a flow report for the terminal."""
 
+from typing import IO
+
 from rich.console import Console, Group
 from rich.table import Table
 
 from aftersale.reports.selectors import FlowReport
 
 
-def wide_console() -> Console:
-    """A console at least 120 columns wide: a report piped to a file or read in CI is
-    otherwise squeezed into 80."""
-    console = Console()
-    return console if console.is_terminal else Console(width=max(console.width, 120))
+def wide_console(file: IO[str] | None = None) -> Console:
+    """A console writing to `file` (standard output by default) at least 120 columns
+    wide: a report piped to a file or read in CI is otherwise squeezed into 80."""
+    console = Console(file=file)
+    return console if console.is_terminal else Console(file=file, width=max(console.width, 120))
 
 
 def report_tables(report: FlowReport) -> Group:

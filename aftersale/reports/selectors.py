@@ -7,10 +7,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce, TruncDate
+from django.db import connection
+from django.db.models import Count, Field, Model, Q, QuerySet
 
 from aftersale.flows.definition import ABSplitStep, DelayStep, EmailStep, SplitStep
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow
@@ -18,12 +19,13 @@ from aftersale.flows.selectors import definition_of, latest_version
 from aftersale.messaging.models import Message, MessageStatus
 from aftersale.orders.models import NOT_PURCHASES, Order
 from aftersale.stores.models import Store
-from aftersale.tracking.models import Event, EventKind
-from aftersale.tracking.selectors import human_open_filter
+from aftersale.tracking.models import Event
 
 _SENT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.BOUNCED)
 _COUNTS = ("delivered", "read", "replied", "bounced", "clicked", "unsubscribed")
 _CENT = Decimal("0.01")
+# The once-per-message keys of tracking's events (tracking.services._record_once).
+_HUMAN_OPEN, _CLICK, _REPLY, _UNSUBSCRIBE = "open", "click:", "reply", "unsubscribe"
 
 
 class BadRange(ValueError):
@@ -65,7 +67,7 @@ class StepStats:
     message: MessageStats | None = None
 
 
-@dataclass
+@dataclass(order=True)
 class DayRevenue:
     """The in-flow purchases of one day (in the store's time zone) in one currency."""
 
@@ -257,7 +259,8 @@ def _message_stats(
 ) -> dict[int, MessageStats]:
     """Per email step: the messages of the journeys in range by status (one scan of the
     covering index on flow, step and status when the range is open), and their
-    recipients' opens, clicks, replies and unsubscribes (one message counts once)."""
+    recipients' opens (a person's, not a machine's), clicks, replies and unsubscribes
+    (one message counts once for each)."""
     messages = Message.objects.filter(flow=flow, step_index__isnull=False)
     events = Event.objects.filter(message__flow=flow, message__step_index__isnull=False)
     if since is not None:
@@ -271,86 +274,122 @@ def _message_stats(
         messages.values_list("step_index", "status").annotate(n=Count("pk")).order_by()
     ):
         statuses[step_index][status] += n
+    # Tracking records each of these at most once per message, under a key of the
+    # message's (tracking.services: "open" for a person's open, "open:machine" for a
+    # proxy's or a scanner's, which is no read; "click:<link>" once per link, "reply",
+    # "unsubscribe"), so the counts come from the unique index on (message, key) alone,
+    # without reading the events' rows; clicks count each message once.
     acted = (
-        events.filter(
-            kind__in=[
-                EventKind.OPENED,
-                EventKind.CLICKED,
-                EventKind.REPLIED,
-                EventKind.UNSUBSCRIBED,
-            ]
-        )
+        events.exclude(once_key="")
         .values_list("message__step_index")
         .annotate(
-            read=Count("message_id", filter=human_open_filter(), distinct=True),
-            clicked=Count("message_id", filter=Q(kind=EventKind.CLICKED), distinct=True),
-            replied=Count("message_id", filter=Q(kind=EventKind.REPLIED), distinct=True),
-            unsubscribed=Count("message_id", filter=Q(kind=EventKind.UNSUBSCRIBED), distinct=True),
+            read=Count("pk", filter=Q(once_key=_HUMAN_OPEN)),
+            clicked=Count("message_id", filter=Q(once_key__startswith=_CLICK), distinct=True),
+            replied=Count("pk", filter=Q(once_key=_REPLY)),
+            unsubscribed=Count("pk", filter=Q(once_key=_UNSUBSCRIBE)),
         )
         .order_by()
     )
-    actions = {row[0]: row[1:] for row in acted}
+    actions = {
+        row[0]: dict(zip(("read", "clicked", "replied", "unsubscribed"), row[1:], strict=True))
+        for row in acted
+    }
     templates = {i: s.template for i, s in enumerate(steps) if isinstance(s, EmailStep)}
     stats = {}
     for index in set(statuses) | set(actions):
-        by_status = statuses.get(index, {})
-        read, clicked, replied, unsubscribed = actions.get(index, (0, 0, 0, 0))
+        by_status, acts = statuses.get(index, {}), actions.get(index, {})
         stats[index] = MessageStats(
             template=templates.get(index, ""),
             sent=sum(by_status.get(status, 0) for status in _SENT),
             delivered=by_status.get(MessageStatus.DELIVERED, 0),
             bounced=by_status.get(MessageStatus.BOUNCED, 0),
-            read=read,
-            clicked=clicked,
-            replied=replied,
-            unsubscribed=unsubscribed,
+            read=acts.get("read", 0),
+            clicked=acts.get("clicked", 0),
+            replied=acts.get("replied", 0),
+            unsubscribed=acts.get("unsubscribed", 0),
         )
     return stats
 
 
-def _purchases_in_flow(
-    flows: Iterable[Flow] | Flow,
+def _purchase_sql(
+    *,
+    flow_ids: list[int],
     now: dt.datetime,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-) -> QuerySet[Order]:
-    """Orders that enrolled customers placed between entering and leaving the flow (or
-    `now`), one row per journey an order falls in, for journeys started in [since,
-    until). The conditions are in one filter() so they hold for the same journey."""
-    path = "customer__enrollments__"
-    conditions = Q(
-        placed_at__gt=F(f"{path}entered_at"),
-        placed_at__lte=Coalesce(F(f"{path}ended_at"), now),
-    )
-    if isinstance(flows, Flow):
-        conditions &= Q(store_id=flows.store_id, **{f"{path}flow": flows})
-    else:
-        conditions &= Q(**{f"{path}flow__in": list(flows)})
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    group: str,
+    zone: str,
+) -> tuple[str, list[Any]]:
+    """SQL of the orders enrolled customers placed between entering a flow and leaving
+    it (or `now`), one row per journey an order falls in, for the journeys of `flow_ids`
+    started in [since, until): as `p` (flow_id, customer_id, day in `zone`, currency,
+    total), then the statement `group` over it. It starts from the flows' journeys (their
+    flow index) and finds each one's orders by the orders' (customer, placed_at) index."""
+    enrollment, order = Enrollment._meta, Order._meta
+    e = {f: _column(Enrollment, f) for f in ("flow", "customer", "entered_at", "ended_at")}
+    o = {f: _column(Order, f) for f in ("customer", "placed_at", "currency", "total", "status")}
+    day, day_params = connection.ops.datetime_cast_date_sql(f"o.{o['placed_at']}", (), zone)
+    adapt = connection.ops.adapt_datetimefield_value
+    conditions = [f"e.{e['flow']} IN ({', '.join(['%s'] * len(flow_ids))})"]
+    params: list[Any] = [*day_params, adapt(now), *NOT_PURCHASES, *flow_ids]
     if since is not None:
-        conditions &= Q(**{f"{path}entered_at__gte": since})
+        conditions.append(f"e.{e['entered_at']} >= %s")
+        params.append(adapt(since))
     if until is not None:
-        conditions &= Q(**{f"{path}entered_at__lt": until})
-    return Order.objects.filter(conditions).exclude(status__in=NOT_PURCHASES)
+        conditions.append(f"e.{e['entered_at']} < %s")
+        params.append(adapt(until))
+    sql = (
+        f"WITH p AS (SELECT e.{e['flow']} AS flow_id, o.{o['customer']} AS customer_id, "
+        f"{day} AS day, o.{o['currency']} AS currency, o.{o['total']} AS total "
+        f"FROM {enrollment.db_table} e JOIN {order.db_table} o "
+        f"ON o.{o['customer']} = e.{e['customer']} AND o.{o['placed_at']} > e.{e['entered_at']} "
+        f"AND o.{o['placed_at']} <= COALESCE(e.{e['ended_at']}, %s) "
+        f"AND o.{o['status']} NOT IN (%s, %s) "
+        f"WHERE {' AND '.join(conditions)}) {group}"
+    )
+    assert len(NOT_PURCHASES) == 2  # the two %s of NOT IN above
+    return sql, params
+
+
+def _column(model: type[Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)
+    return str(field.column)
+
+
+def _money(value: object) -> Decimal:
+    # SQLite adds decimals as floats: back to cents, exactly.
+    return Decimal(str(value)).quantize(_CENT)
 
 
 def _purchases(
     flow: Flow, now: dt.datetime, since: dt.datetime | None, until: dt.datetime | None
 ) -> tuple[int, list[DayRevenue]]:
     """How many customers bought while in the flow, and the purchases by day (in the
-    store's time zone) and currency."""
-    purchases = _purchases_in_flow(flow, now, since, until)
-    buyers = purchases.values("customer_id").distinct().count()
-    zone = ZoneInfo(flow.store.time_zone)
-    rows = (
-        purchases.annotate(day=TruncDate("placed_at", tzinfo=zone))
-        .values_list("day", "currency")
-        .annotate(revenue=Sum("total"), orders=Count("pk"))
-        .order_by("day", "currency")
+    store's time zone) and currency: one statement."""
+    sql, params = _purchase_sql(
+        flow_ids=[flow.pk],
+        now=now,
+        since=since,
+        until=until,
+        zone=flow.store.time_zone,
+        group="SELECT NULL, NULL, COUNT(DISTINCT customer_id), NULL FROM p UNION ALL "
+        "SELECT day, currency, SUM(total), COUNT(*) FROM p GROUP BY day, currency",
     )
-    days = [
-        DayRevenue(date=day, currency=currency, revenue=Decimal(revenue).quantize(_CENT), orders=n)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    buyers = next(int(row[2]) for row in rows if row[0] is None)
+    days = sorted(
+        DayRevenue(
+            date=day if isinstance(day, dt.date) else dt.date.fromisoformat(day),
+            currency=currency,
+            revenue=_money(revenue),
+            orders=n,
+        )
         for day, currency, revenue, n in rows
-    ]
+        if day is not None
+    )
     return buyers, days
 
 
@@ -370,18 +409,23 @@ def flow_headlines(*, flows: Iterable[Flow], now: dt.datetime) -> dict[int, Head
         .order_by()
     ):
         states[flow_id][state] += n
-    journey_flow = "customer__enrollments__flow"
-    purchases = _purchases_in_flow(flows, now)
-    buyers = dict(
-        purchases.values_list(journey_flow)
-        .annotate(n=Count("customer_id", distinct=True))
-        .order_by()
+    sql, params = _purchase_sql(
+        flow_ids=[flow.pk for flow in flows],
+        now=now,
+        since=None,
+        until=None,
+        zone="UTC",
+        group="SELECT flow_id, NULL, COUNT(DISTINCT customer_id) FROM p GROUP BY flow_id "
+        "UNION ALL SELECT flow_id, currency, SUM(total) FROM p GROUP BY flow_id, currency",
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    buyers = {flow_id: int(n) for flow_id, currency, n in rows if currency is None}
     revenue: dict[int, dict[str, Decimal]] = defaultdict(dict)
-    for flow_id, currency, total in (
-        purchases.values_list(journey_flow, "currency").annotate(total=Sum("total")).order_by()
-    ):
-        revenue[flow_id][currency] = Decimal(total).quantize(_CENT)
+    for flow_id, currency, total in rows:
+        if currency is not None:
+            revenue[flow_id][currency] = _money(total)
     currency = flows[0].store.currency
     headlines = {}
     for flow in flows:

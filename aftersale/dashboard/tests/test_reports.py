@@ -348,3 +348,21 @@ def test_another_stores_flow_report_and_csv_are_not_found(signed_in: Client, sto
         signed_in.get(reverse("dashboard:flow-report", args=[store.slug, "nope"])).status_code
         == 404
     )
+
+
+def test_a_flow_nobody_has_started_reads_as_zeros_with_no_purchases(
+    signed_in: Client, store: Store
+) -> None:
+    add_templates(store, T0, "thank-you", "offer", "reminder")
+    install_flow(store=store, slug="upsell", definition=upsell_definition(), now=T0)
+
+    page = signed_in.get(reverse("dashboard:flow-report", args=[store.slug, "upsell"]))
+
+    stats = Stats()
+    stats.feed(page.content.decode())
+    assert page.status_code == 200
+    assert stats.found[(None, "started")] == "0"
+    assert stats.found[(None, "exited")] == "0.0 % (0)"
+    assert stats.found[(None, "revenue")] == "$0.00"
+    assert "No purchases by customers in the flow in this range." in page.content.decode()
+    assert "No journey has exited early." in page.content.decode()

@@ -12,6 +12,15 @@ from aftersale.messaging.models import Message, MessageStatus
 from aftersale.orders.records import LineItemRecord, OrderRecord
 from aftersale.orders.services import ingest_orders
 from aftersale.reports.selectors import Headline, flow_headlines, flow_report
+from aftersale.tracking.models import Event
+from aftersale.tracking.selectors import human_open_filter
+from aftersale.tracking.services import (
+    record_click,
+    record_open,
+    record_reply,
+    record_reported_open,
+    unsubscribe_recipient,
+)
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -182,3 +191,30 @@ def test_headlines_of_every_flow_agree_with_their_reports_in_a_few_queries(
         revenue_by_currency=report.revenue_by_currency,
     )
     assert headlines[other.pk].started == 0 and headlines[other.pk].revenue == Decimal("0.00")
+
+
+def test_reads_are_a_persons_opens_and_each_message_counts_once_per_kind(store):
+    flow, clock = _three_buyers_a_week_apart(store)
+    ann, bob, cat = (
+        Message.objects.get(step_index=1, customer__external_id=name)
+        for name in ("ann", "bob", "cat")
+    )
+    later = clock.now()
+    browser = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120 Safari/537.36"
+    record_open(message=ann, user_agent=browser, now=later)
+    record_open(message=ann, user_agent=browser, now=later + DAY)  # a second look
+    record_reported_open(message=bob, machine_reason="privacy proxy", now=later)  # no read
+    record_reported_open(message=cat, machine_reason="", now=later)
+    record_click(message=ann, index=0, url="https://shop.example.com/a", now=later)
+    record_click(message=ann, index=1, url="https://shop.example.com/b", now=later)
+    record_click(message=bob, index=0, url="https://shop.example.com/a", now=later)
+    record_reply(message=cat, sender="cat@example.com", now=later)
+    unsubscribe_recipient(message=cat, now=later)
+
+    thank_you = flow_report(flow=flow, now=later).steps[1].message
+
+    assert thank_you is not None
+    reads = Event.objects.filter(human_open_filter(), message__step_index=1)
+    assert thank_you.read == reads.values("message_id").distinct().count() == 2  # ann, cat
+    assert (thank_you.clicked, thank_you.replied, thank_you.unsubscribed) == (2, 1, 1)
+    assert (thank_you.read_pct, thank_you.clicked_pct) == (66.7, 66.7)

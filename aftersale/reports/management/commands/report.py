@@ -1,6 +1,6 @@
 import datetime as dt
 import json
-from typing import Any
+from typing import IO, Any, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -53,4 +53,5 @@ class Command(BaseCommand):
         if options["format"] == "json":
             self.stdout.write(json.dumps(report.as_dict(), indent=2))
         else:
-            wide_console().print(report_tables(report))
+            # self.stdout, so that call_command(stdout=...) gets the table too.
+            wide_console(cast(IO[str], self.stdout)).print(report_tables(report))
