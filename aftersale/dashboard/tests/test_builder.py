@@ -313,3 +313,20 @@ def test_a_jump_to_an_unknown_step_is_said_on_the_card_that_jumps(
     card = _text(answer).split('id="card-1"')[1].split('id="card-2"')[0]
     assert "jumps to unknown step id &#x27;nowhere&#x27;" in card
     assert 'value="nowhere"' in card
+
+
+def test_a_new_flow_under_a_short_name_in_use_is_refused_at_that_field_with_a_free_one(
+    signed_in: Client, store: Store, upsell: Flow
+) -> None:
+    data = _form(upsell)
+    data["slug"] = [UPSELL]
+
+    answer = _post(signed_in, reverse("dashboard:flow-new", args=[store.slug]), data)
+
+    assert answer.status_code == 400
+    assert re.search(
+        r'id="slug-error">You have a flow “post-purchase-upsell” already: .*'
+        r"“post-purchase-upsell-2”",
+        _text(answer),
+    )
+    assert Flow.objects.count() == 1
