@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -15,9 +16,10 @@ from django.test import Client
 from django.urls import reverse
 
 from aftersale.dashboard.flow_form import FormData, definition_to_data
+from aftersale.dashboard.tests.test_flow_form import BRANCHING
 from aftersale.flows.models import Enrollment, Flow, FlowStatus
 from aftersale.flows.selectors import flow_by_slug, latest_version
-from aftersale.flows.services import revise_flow, set_up_library_flow
+from aftersale.flows.services import create_flow, revise_flow, set_up_library_flow
 from aftersale.flows.tests.helpers import place_order
 from aftersale.lib import clock
 from aftersale.stores.models import Store
@@ -313,3 +315,89 @@ def test_a_jump_to_an_unknown_step_is_said_on_the_card_that_jumps(
     card = _text(answer).split('id="card-1"')[1].split('id="card-2"')[0]
     assert "jumps to unknown step id &#x27;nowhere&#x27;" in card
     assert 'value="nowhere"' in card
+
+
+def test_a_new_flow_under_a_short_name_in_use_is_refused_at_that_field_with_a_free_one(
+    signed_in: Client, store: Store, upsell: Flow
+) -> None:
+    data = _form(upsell)
+    data["slug"] = [UPSELL]
+
+    answer = _post(signed_in, reverse("dashboard:flow-new", args=[store.slug]), data)
+
+    assert answer.status_code == 400
+    assert re.search(
+        r'id="slug-error">You have a flow “post-purchase-upsell” already: .*'
+        r"“post-purchase-upsell-2”",
+        _text(answer),
+    )
+    assert Flow.objects.count() == 1
+
+
+class _FormFields(HTMLParser):
+    """What a browser posts for form#builder as rendered, without pressing a button."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data: FormData = {}
+        self._inside = False
+        self._select: str | None = None
+        self._selected = ""
+        self._first_option: str | None = None
+        self._textarea: str | None = None
+        self._text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form" and a.get("id") == "builder":
+            self._inside = True
+        if not self._inside or ("name" not in a and tag != "option"):
+            return
+        if tag == "input" and a.get("type") not in ("submit", "button"):
+            if a.get("type") in ("checkbox", "radio") and "checked" not in a:
+                return
+            self.data.setdefault(a["name"], []).append(a.get("value", "on"))
+        elif tag == "select":
+            self._select, self._selected, self._first_option = a["name"], "", None
+        elif tag == "option" and self._select is not None:
+            self._first_option = a["value"] if self._first_option is None else self._first_option
+            if "selected" in a:
+                self._selected = a["value"]
+        elif tag == "textarea":
+            self._textarea, self._text = a["name"], ""
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            self._text += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._inside = False
+        elif tag == "select" and self._select is not None:
+            self.data[self._select] = [self._selected or self._first_option or ""]
+            self._select = None
+        elif tag == "textarea" and self._textarea is not None:
+            self.data[self._textarea] = [self._text.removeprefix("\n")]
+            self._textarea = None
+
+
+def _rendered_form(page: str) -> FormData:
+    parser = _FormFields()
+    parser.feed(page)
+    return parser.data
+
+
+def test_a_flow_of_every_card_kind_posted_back_as_rendered_is_unchanged(
+    signed_in: Client, store: Store
+) -> None:
+    flow = create_flow(store=store, slug="branches", definition=BRANCHING, now=clock.now())
+    stored = latest_version(flow=flow).definition
+
+    page = _text(signed_in.get(_edit_url(store, "branches")))
+    for kind in ("message", "wait", "split", "ab_split", "exit"):
+        assert f'value="{kind}"' in page
+    answer = _post(signed_in, _edit_url(store, "branches"), _rendered_form(page), action="save")
+
+    assert answer.status_code == 302
+    assert "Nothing had changed since the last save." in _text(signed_in.get(answer["Location"]))
+    assert latest_version(flow=flow).definition == stored

@@ -101,3 +101,29 @@ def test_a_merchant_sets_up_the_upsell_with_a_custom_coupon_and_three_messages_a
     expect(page.locator(".flow-row", has_text="Post-purchase upsell")).to_contain_text("live")
     assert _fits_the_screen(page)
     assert refused_by_policy == []
+
+
+def test_only_the_fields_of_the_chosen_split_condition_and_coupon_show(
+    live_server: LiveServer,
+    store: Store,
+    merchant: User,
+    open_page: Callable[[], Page],  # noqa: F811
+    refused_by_policy: list[str],  # noqa: F811
+) -> None:
+    page = open_page()
+    page.goto(f"{live_server.url}/dashboard/{store.slug}/flows/new/")
+    page.get_by_label("Username").fill("merchant")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    expect(page.get_by_label("Kind")).to_be_hidden()  # no coupon picked
+    page.get_by_label("Create a custom coupon").check()
+    expect(page.get_by_label("Kind")).to_be_visible()
+    page.locator(".add-cards").get_by_role("button", name="Conditional split").click()
+    split = page.locator("#card-1")
+    expect(split.get_by_label("Of email step (id; empty: any)")).to_be_visible()
+    expect(split.get_by_label("Order value from")).to_be_hidden()
+    split.get_by_label("When the customer").select_option("order_value")
+    expect(split.get_by_label("Order value from")).to_be_visible()
+    expect(split.get_by_label("Of email step (id; empty: any)")).to_be_hidden()
+    assert refused_by_policy == []
