@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from aftersale.customers.models import Customer
 from aftersale.dashboard.views import _page, _store
 from aftersale.flows.models import Flow
 from aftersale.flows.selectors import live_flows
@@ -141,8 +142,8 @@ def template_preview(request: HttpRequest, slug: str, template: str) -> HttpResp
 @require_POST
 def template_send_test(request: HttpRequest, slug: str, template: str) -> HttpResponse:
     """Send the form as typed, rendered for the chosen customer, to the address typed,
-    through the configured transport (as `aftersale templates send-test` does), and say
-    what became of it."""
+    through `send_test_email` (as `aftersale templates send-test` does), and say what
+    became of it."""
     store = _store(request, slug)
     stored = _template(store, template)
     language = _language(stored, request.POST.get("lang", ""))
@@ -156,25 +157,7 @@ def template_send_test(request: HttpRequest, slug: str, template: str) -> HttpRe
         store=store, customer_id=_customer_id(request.POST), now=clock.now()
     )
     to = request.POST.get("to", "")
-    result: dict[str, Any] = {"to": to}
-    try:
-        address = normalized_address(to)
-        if customer is None:
-            raise LookupError("the store has no customer to render it for yet")
-        sent = send_test_email(
-            template=draft, customer=customer, to=address, now=clock.now(), locale=language.code
-        )
-    except InvalidAddress as error:
-        result["to_error"] = f"Not sent: {error}."
-    except LookupError as error:
-        result["error"] = f"Not sent: {error}."
-    except TemplateError as error:
-        result["error"] = f"Not sent: {problem_of(error=error, template=draft, locale='')}."
-    else:
-        if sent.outcome is Outcome.ACCEPTED:
-            result["sent"] = f"Test email sent to {address}, rendered for {customer.email}."
-        else:
-            result["error"] = f"Not sent ({sent.outcome}): {sent.detail}"
+    result = {"to": to, **_test_email(draft, customer, to=to, language=language)}
     status = 200 if "sent" in result else 400
     if "to_error" in result:
         status = 422
@@ -200,6 +183,31 @@ def template_customers(request: HttpRequest, slug: str, template: str) -> HttpRe
         "customerschanged"  # the editor's form previews for the new pick
     )
     return response
+
+
+def _test_email(
+    draft: EmailTemplate, customer: Customer | None, *, to: str, language: Language
+) -> dict[str, str]:
+    """Send `draft` for `customer` to `to` as a test: what the page says of it, under
+    "sent", "error" or (a refused address) "to_error"."""
+    try:
+        address = normalized_address(to)
+    except InvalidAddress as error:
+        return {"to_error": f"Not sent: {error}."}
+    if customer is None:
+        return {"error": "Not sent: the store has no customer to render it for yet."}
+    try:
+        sent = send_test_email(
+            template=draft, customer=customer, to=address, now=clock.now(), locale=language.code
+        )
+    except TemplateError as error:
+        variant = "" if language.own else language.code
+        return {"error": f"Not sent: {problem_of(error=error, template=draft, locale=variant)}."}
+    except ValueError as error:  # the store's transport cannot be set up (e.g. its credential)
+        return {"error": f"Not sent: {error}."}
+    if sent.outcome is Outcome.ACCEPTED:
+        return {"sent": f"Test email sent to {address}, rendered for {customer.email}."}
+    return {"error": f"Not sent ({sent.outcome}): {sent.detail}"}
 
 
 def _editor(
