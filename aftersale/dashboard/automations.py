@@ -1,5 +1,5 @@
 """The Automations page: the ready flows to set up, and the store's own flows with their
-status, version and how many customers are in each."""
+status, version, how many customers are in each and their headline numbers."""
 
 from __future__ import annotations
 
@@ -9,24 +9,38 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
+from aftersale.dashboard.reports import revenue_text
 from aftersale.dashboard.views import _page, _store
-from aftersale.flows.selectors import flow_summaries, library_flows
+from aftersale.flows.selectors import flow_summaries, library_flows, store_flows
 from aftersale.flows.services import set_up_library_flow
 from aftersale.flows.wording import steps_line
 from aftersale.lib import clock
+from aftersale.reports.selectors import flow_headlines
 
 
 @login_required
 @require_GET
 def automations(request: HttpRequest, slug: str) -> HttpResponse:
-    """The ready flows as cards with Set up, and the store's flows."""
+    """The ready flows as cards with Set up, and the store's flows with the numbers of
+    their reports over all journeys."""
     store = _store(request, slug)
     ready = [(flow, steps_line(flow.definition.steps)) for flow in library_flows()]
+    flows = store_flows(store=store)
+    headlines = flow_headlines(flows=flows, now=clock.now())
+    by_slug = {flow.slug: headlines[flow.pk] for flow in flows}
+    rows = [(summary, by_slug[summary.slug]) for summary in flow_summaries(store=store)]
     context = {
         "section": "automations",
         "store": store,
         "ready": ready,
-        "flows": flow_summaries(store=store),
+        "flows": [
+            (
+                summary,
+                headline,
+                revenue_text(headline.revenue_by_currency, headline.currency, store),
+            )
+            for summary, headline in rows
+        ],
     }
     return _page(request, "dashboard/automations/automations.html", context)
 

@@ -138,6 +138,13 @@ def money(amount: Decimal | float, currency: str, store: Store) -> str:
     return str(format_currency(Decimal(str(amount)), currency, locale=store.locale))
 
 
+def revenue_text(by_currency: dict[str, Decimal], currency: str, store: Store) -> str:
+    """Revenue in each currency it came in, never added across them: "€120.00 + £35.50"
+    (zero in the store's `currency` when there is none)."""
+    amounts = [money(v, c, store) for c, v in by_currency.items()]
+    return " + ".join(amounts) or money(0, currency, store)
+
+
 def rate(pct: float, count: int) -> str:
     """A rate with the count it is of, as seed 001's report shows it: "12.5 % (31)"."""
     return f"{pct:.1f} % ({count:,})"
@@ -145,13 +152,13 @@ def rate(pct: float, count: int) -> str:
 
 def _tiles(report: FlowReport, store: Store) -> list[tuple[str, str, str]]:
     """(key, label, value) of the numbers at the top of the report."""
-    revenue = [money(v, c, store) for c, v in report.revenue_by_currency.items()]
+    revenue = revenue_text(report.revenue_by_currency, report.currency, store)
     return [
         ("started", "Started", f"{report.started:,}"),
         ("exited", "Exited", rate(report.exited_pct, report.exited)),
         ("completed", "Completed", rate(report.completed_pct, report.completed)),
         ("purchased", "Purchased", rate(report.purchased_pct, report.purchased)),
-        ("revenue", "Revenue", " + ".join(revenue) or money(0, report.currency, store)),
+        ("revenue", "Revenue", revenue),
     ]
 
 

@@ -107,6 +107,11 @@ def flow_summaries(*, store: Store, status: FlowStatus | None = None) -> list[Fl
     ]
 
 
+def store_flows(*, store: Store) -> list[Flow]:
+    """Every flow of the store, by slug."""
+    return list(Flow.objects.filter(store=store).order_by("slug"))
+
+
 def flow_by_slug(*, store: Store, slug: str) -> Flow | None:
     """The store's flow `slug`, if there is one."""
     return Flow.objects.filter(store=store, slug=slug).first()

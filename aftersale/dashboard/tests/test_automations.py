@@ -1,7 +1,9 @@
 """The Automations page through Django's test client: the ready flows as cards with Set
-up, the store's own flows with status, version and customers in them."""
+up, the store's own flows with status, version, customers in them and headline numbers."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pytest
 from django.contrib.auth.models import User
@@ -10,7 +12,8 @@ from django.urls import reverse
 
 from aftersale.flows.models import Flow, FlowStatus
 from aftersale.flows.selectors import library_flow_slugs
-from aftersale.flows.services import install_library_flow
+from aftersale.flows.services import install_library_flow, process_orders
+from aftersale.flows.tests.helpers import place_order
 from aftersale.lib import clock
 from aftersale.messaging.models import EmailTemplate
 from aftersale.stores.models import Store
@@ -80,6 +83,30 @@ def test_the_stores_flows_are_listed_with_status_version_and_an_edit_link(
     assert 'data-flow="review-request"' in page
     assert "status-live" in page and "<dd>2</dd>" in page
     assert reverse("dashboard:flow-edit", args=[store.slug, "review-request"]) in page
+
+
+def test_each_flow_shows_its_headline_numbers_and_links_to_its_report_and_backtest(
+    signed_in: Client, store: Store
+) -> None:
+    start = dt.datetime(2024, 3, 1, 10, tzinfo=dt.UTC)
+    install_library_flow(store=store, slug="post-purchase-upsell", now=start)
+    for n, customer in enumerate(("ada", "bob", "cy")):
+        first = place_order(store, order_id=f"o{n}", customer=customer, at=start, total="10.00")
+        process_orders(store=store, order_ids=[first.pk], now=start)
+    again = place_order(
+        store, order_id="o9", customer="ada", at=start + dt.timedelta(days=1), total="42.50"
+    )
+    process_orders(store=store, order_ids=[again.pk], now=start + dt.timedelta(days=1))
+
+    with clock.use_clock(clock.VirtualClock(start + dt.timedelta(days=2))):
+        page = signed_in.get(reverse("dashboard:automations", args=[store.slug])).content
+    text = page.decode()
+
+    assert "<dt>Started</dt><dd>3</dd>" in text
+    assert "<dt>Purchased</dt><dd>33.3 % (1)</dd>" in text
+    assert "<dt>Revenue</dt><dd>$42.50</dd>" in text
+    for name in ("dashboard:flow-report", "dashboard:flow-backtest"):
+        assert reverse(name, args=[store.slug, "post-purchase-upsell"]) in text
 
 
 def test_set_up_of_an_unknown_ready_flow_is_404_and_another_merchants_store_too(
