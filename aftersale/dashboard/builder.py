@@ -35,6 +35,7 @@ from aftersale.flows.definition import (
     Step,
     Trigger,
     parse_definition,
+    stored_definition,
 )
 from aftersale.flows.models import Flow, FlowStatus
 from aftersale.flows.selectors import (
@@ -143,7 +144,7 @@ def _save(
     action: str,
 ) -> HttpResponse:
     now = clock.now()
-    stored = parsed.model_dump(mode="json", by_alias=True)
+    stored = stored_definition(parsed)
     if flow is None:
         wanted = slugify(request.POST.get("slug", "") or parsed.name)[:50] or "flow"
         try:

@@ -73,6 +73,9 @@ def definition_to_data(definition: Mapping[str, Any]) -> FormData:
     data["trigger-reentry-days"] = [_text(reentry.get("days", 0))]
     data["exit_when"] = list(definition.get("exit_when", ()))
     guards = definition.get("guards") or {}
+    # A stored definition keeps only the guards it set; the others follow the store's.
+    own = "smart_sending_hours" in guards or "quiet_hours" in guards
+    data["guards-own"] = ["on" if own else ""]
     data["guards-smart_sending_hours"] = [_text(guards.get("smart_sending_hours", 16))]
     data["guards-smart_sending"] = [guards.get("smart_sending", "skip")]
     quiet = guards.get("quiet_hours")
@@ -220,15 +223,10 @@ def data_to_definition(data: Mapping[str, Sequence[str]]) -> Converted:
     out["trigger"] = trigger
     out["exit_when"] = list(data.get("exit_when", ()))
     guards: dict[str, Any] = {}
-    _put(guards, "smart_sending_hours", _one(data, "guards-smart_sending_hours"))
     _put(guards, "smart_sending", _one(data, "guards-smart_sending"))
-    if _one(data, "guards-quiet_hours"):
-        quiet: dict[str, Any] = {}
-        _put(quiet, "start", _one(data, "guards-quiet_hours-start"))
-        _put(quiet, "end", _one(data, "guards-quiet_hours-end"))
-        guards["quiet_hours"] = quiet
-    else:
-        guards["quiet_hours"] = None
+    if _one(data, "guards-own"):
+        _put(guards, "smart_sending_hours", _one(data, "guards-smart_sending_hours"))
+        guards["quiet_hours"] = _quiet_hours(data)
     out["guards"] = guards
     if _one(data, "coupon-pick", "none") != "none":
         coupon: dict[str, Any] = {}
@@ -479,3 +477,12 @@ def flow_values(data: Mapping[str, Sequence[str]]) -> dict[str, Any]:
     }
     values["exit_when"] = rest.get("exit_when", [])
     return values
+
+
+def _quiet_hours(data: Mapping[str, Sequence[str]]) -> dict[str, Any] | None:
+    if not _one(data, "guards-quiet_hours"):
+        return None
+    quiet: dict[str, Any] = {}
+    _put(quiet, "start", _one(data, "guards-quiet_hours-start"))
+    _put(quiet, "end", _one(data, "guards-quiet_hours-end"))
+    return quiet

@@ -124,6 +124,10 @@ class QuietHours(_Strict):
     end: dt.time = dt.time(8, 0)
 
 
+# The guards a store's Settings give a default for (the others have one value for all).
+STORE_DEFAULT_GUARDS = ("smart_sending_hours", "quiet_hours")
+
+
 class Guards(_Strict):
     """Checks every marketing email of the flow passes at send time. A guard the flow's
     definition does not set takes the store's default (`with_defaults`)."""
@@ -317,11 +321,13 @@ class InvalidFlowDefinition(ValueError):
 
 
 def stored_definition(definition: FlowDefinition) -> dict[str, Any]:
-    """`definition` as JSON to store: every field, except that its guards keep only what
-    the definition set, so that those it left to the store still follow the store's
-    defaults when it is read back (Guards.with_defaults)."""
+    """`definition` as JSON to store: every field, except the guards with a store default
+    that the definition did not set, so that they still follow the store's defaults when
+    it is read back (Guards.with_defaults)."""
     data = definition.model_dump(mode="json", by_alias=True)
-    data["guards"] = definition.guards.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    for name in STORE_DEFAULT_GUARDS:
+        if name not in definition.guards.model_fields_set:
+            del data["guards"][name]
     return data
 
 

@@ -14,7 +14,11 @@ from aftersale.dashboard.flow_form import (
     definition_to_data,
     field_of,
 )
-from aftersale.flows.definition import InvalidFlowDefinition, parse_definition
+from aftersale.flows.definition import (
+    InvalidFlowDefinition,
+    parse_definition,
+    stored_definition,
+)
 from aftersale.flows.selectors import library_definition, library_flow_slugs
 
 BRANCHING = {
@@ -61,6 +65,28 @@ def test_every_ready_flow_comes_back_from_the_form_unchanged(slug: str) -> None:
 
 def test_splits_ab_splits_waits_exits_and_filters_come_back_from_the_form_unchanged() -> None:
     _round_trip(BRANCHING)
+
+
+def test_a_flow_leaving_its_guards_to_the_store_keeps_following_the_store_after_a_save() -> None:
+    stored = stored_definition(parse_definition({**BRANCHING, "guards": {}}))
+    data = definition_to_data(stored)
+    assert data["guards-own"] == [""]
+
+    saved = parse_definition(data_to_definition(data).definition)
+
+    assert stored_definition(saved) == stored
+    assert not {"smart_sending_hours", "quiet_hours"} & saved.guards.model_fields_set
+
+
+def test_a_flow_with_its_own_guards_keeps_them_after_a_save() -> None:
+    stored = stored_definition(parse_definition(BRANCHING))
+    data = definition_to_data(stored)
+    assert data["guards-own"] == ["on"]
+
+    saved = parse_definition(data_to_definition(data).definition)
+
+    assert (saved.guards.smart_sending_hours, saved.guards.quiet_hours) == (0, None)
+    assert stored_definition(saved) == stored
 
 
 def test_a_delay_before_an_email_is_one_message_card_with_the_email() -> None:
