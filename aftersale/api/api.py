@@ -7,7 +7,7 @@ from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.parser import Parser
 
-from aftersale.api import customer_data, flows, ingest, records
+from aftersale.api import backtests, customer_data, flows, ingest, records
 from aftersale.api.errors import ApiError
 from aftersale.api.routes import router
 
@@ -27,7 +27,7 @@ class StrictJsonParser(Parser):
 
 api = NinjaAPI(title="Aftersale API", version="1", parser=StrictJsonParser())
 # Importing the endpoint modules adds their operations to the router.
-ENDPOINT_MODULES = (ingest, records, customer_data, flows)
+ENDPOINT_MODULES = (ingest, records, customer_data, flows, backtests)
 api.add_router("/", router)
 
 

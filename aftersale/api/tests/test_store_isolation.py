@@ -13,7 +13,8 @@ from aftersale.api.api import api
 from aftersale.api.tests.test_ingest import ORDER
 from aftersale.catalog.models import Product
 from aftersale.customers.models import Customer
-from aftersale.flows.models import Enrollment, Flow, FlowVersion
+from aftersale.flows.backtest_runs import queue_backtest
+from aftersale.flows.models import BacktestRun, Enrollment, Flow, FlowVersion
 from aftersale.flows.services import install_flow
 from aftersale.flows.tests.helpers import add_templates, upsell_definition
 from aftersale.messaging.models import Message
@@ -46,8 +47,20 @@ BODIES: dict[tuple[str, str], object] = {
     ("post", "/api/v1/products"): [{"id": "p1", "name": "Other store's mug"}],
     ("post", "/api/v1/flows"): {"slug": "upsell", "definition": upsell_definition()},
     ("put", "/api/v1/flows/{slug}"): {"definition": upsell_definition()},
+    ("post", "/api/v1/flows/{slug}/backtests"): {"days": 30},
 }
-MODELS = (Product, Customer, Order, Checkout, Flow, FlowVersion, Enrollment, Message, Event)
+MODELS = (
+    Product,
+    Customer,
+    Order,
+    Checkout,
+    Flow,
+    FlowVersion,
+    Enrollment,
+    Message,
+    Event,
+    BacktestRun,
+)
 
 
 @pytest.fixture
@@ -55,7 +68,8 @@ def first_store(store, client: Client) -> None:
     """A store with a product, a customer, an order and a flow, all named by the ids
     the other store's requests use."""
     add_templates(store, T0, "thank-you", "offer", "reminder")
-    install_flow(store=store, slug="upsell", definition=upsell_definition(), now=T0)
+    flow = install_flow(store=store, slug="upsell", definition=upsell_definition(), now=T0)
+    queue_backtest(flow=flow, days=30, now=T0)
     client.post(
         "/api/v1/orders",
         ORDER,
@@ -89,9 +103,10 @@ def test_another_stores_key_finds_nothing_of_this_store_and_changes_nothing(
     operation = api.get_openapi_schema()["paths"][path][method]
     assert body is not None or "requestBody" not in operation, f"add a body for {path}"
 
+    backtest = BacktestRun.objects.get(store=store)
     response = client.generic(
         method.upper(),
-        _url(path),
+        _url(path).replace("{backtest_id}", str(backtest.pk)),
         json.dumps(body) if body is not None else "",
         content_type="application/json",
         headers={"Authorization": f"Bearer {create_api_key(store=other, name='test', now=T0)[1]}"},
