@@ -36,7 +36,7 @@ def backtest(request: HttpRequest, slug: str, flow: str) -> HttpResponse:
     store = _store(request, slug)
     found = _flow(store, flow)
     if request.method == "GET":
-        return _backtest_page(request, store, found, days=str(DAYS_DEFAULT))
+        return _backtest_page(request, store, found)
     typed = request.POST.get("days", "").strip()
     try:
         if not typed.isdigit():
@@ -61,7 +61,7 @@ def run_status(request: HtmxRequest, slug: str, flow: str, run_id: int) -> HttpR
     if request.htmx and not request.htmx.history_restore_request:
         context = {"store": store, "flow": found, "run": run, "currency": store.currency}
         return render(request, "dashboard/backtest/run.html", context)
-    return _backtest_page(request, store, found, days=str(run.days), shown=run)
+    return _backtest_page(request, store, found, shown=run)
 
 
 def _flow(store: Store, slug: str) -> Flow:
@@ -75,13 +75,15 @@ def _backtest_page(
     request: HttpRequest, store: Store, flow: Flow, status: int = 200, **extra: Any
 ) -> HttpResponse:
     runs = list(backtest_runs(flow=flow))
+    shown = extra.pop("shown", None) or (runs[0] if runs else None)
     context = {
         "section": "automations",
         "store": store,
         "flow": flow,
-        "runs": runs,
-        "run": extra.pop("shown", None) or (runs[0] if runs else None),
+        "run": shown,
+        "earlier_runs": [run for run in runs if run != shown],
         "days_max": DAYS_MAX,
+        "days": str(shown.days) if shown else str(DAYS_DEFAULT),
         **extra,
     }
     response = _page(request, "dashboard/backtest/backtest.html", context)

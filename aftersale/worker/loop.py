@@ -103,11 +103,12 @@ def run_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
         logger.info(
             "worker %s: started %d journeys; advanced %d enrollments (%d emails queued, "
             "%d completed, %d exited); sent %d delivered, %d bounced, %d deferred, "
-            "%d failed, %d skipped",
+            "%d failed, %d skipped; ran %d imports and %d backtests",
             config.worker_id,
             enrolled,
             *(steps.claimed, steps.messages_queued, steps.completed, steps.exited),
             *(sends.delivered, sends.bounced, sends.deferred, sends.failed, sends.skipped),
+            *(jobs.imports, jobs.backtests),
         )
     return busy
 

@@ -14,7 +14,8 @@ from aftersale.api.tests.test_ingest import ORDER
 from aftersale.catalog.models import Product
 from aftersale.customers.models import Customer
 from aftersale.dashboard.tests.conftest import report_scoring
-from aftersale.flows.models import Enrollment, Flow, FlowVersion
+from aftersale.flows.backtest_runs import queue_backtest
+from aftersale.flows.models import BacktestRun, Enrollment, Flow, FlowVersion
 from aftersale.flows.services import install_flow
 from aftersale.flows.tests.helpers import add_templates, upsell_definition
 from aftersale.messaging.models import EmailTemplate, Message
@@ -51,6 +52,7 @@ BODIES: dict[tuple[str, str], object] = {
     ("put", "/api/v1/flows/{slug}"): {"definition": upsell_definition()},
     ("put", "/api/v1/templates/{slug}"): {"subject": "Taken over", "body_mjml": "<mjml></mjml>"},
     ("post", "/api/v1/templates/{slug}/preview"): {"customer_id": "c1"},
+    ("post", "/api/v1/flows/{slug}/backtests"): {"days": 30},
 }
 MODELS = (
     Product,
@@ -64,15 +66,18 @@ MODELS = (
     Event,
     EmailTemplate,
     EvaluationRun,
+    BacktestRun,
 )
 
 
 @pytest.fixture
 def first_store(store, client: Client) -> EvaluationRun:
-    """A store with a product, a customer, an order, a flow, a template and an evaluation
-    run of its own, all named by the ids the other store's requests use; the run."""
+    """A store with a product, a customer, an order, a flow with a backtest, a template
+    and an evaluation run of its own, all named by the ids the other store's requests
+    use; the run."""
     add_templates(store, T0, "thank-you", "offer", "reminder", "upsell")
-    install_flow(store=store, slug="upsell", definition=upsell_definition(), now=T0)
+    flow = install_flow(store=store, slug="upsell", definition=upsell_definition(), now=T0)
+    queue_backtest(flow=flow, days=30, now=T0)
     client.post(
         "/api/v1/orders",
         ORDER,
@@ -122,9 +127,10 @@ def test_another_stores_key_finds_nothing_of_this_store_and_changes_nothing(
     operation = api.get_openapi_schema()["paths"][path][method]
     assert body is not None or "requestBody" not in operation, f"add a body for {path}"
 
+    backtest = BacktestRun.objects.get(store=store)
     response = client.generic(
         method.upper(),
-        _url(path, first_store),
+        _url(path, first_store).replace("{backtest_id}", str(backtest.pk)),
         json.dumps(body) if body is not None else "",
         content_type="application/json",
         headers={"Authorization": f"Bearer {create_api_key(store=other, name='test', now=T0)[1]}"},
