@@ -145,7 +145,7 @@ def set_up_library_flow(*, store: Store, ready: str, now: dt.datetime) -> Flow:
         return create_flow(
             store=store,
             slug=slug,
-            definition=definition.model_dump(mode="json", by_alias=True),
+            definition=stored_definition(definition),  # its guards left to the store's
             now=now,
         )
 

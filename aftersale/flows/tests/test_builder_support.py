@@ -93,6 +93,16 @@ def test_a_ready_flow_is_set_up_as_a_draft_with_its_templates_then_under_slug_2(
         set_up_library_flow(store=store, ready="nope", now=T0)
 
 
+def test_a_ready_flow_set_up_leaves_its_quiet_hours_and_smart_sending_to_the_store(
+    store: Store,
+) -> None:
+    flow = set_up_library_flow(store=store, ready="post-purchase-upsell", now=T0)
+
+    guards = flow.versions.get().definition["guards"]
+
+    assert "quiet_hours" not in guards and "smart_sending_hours" not in guards
+
+
 def test_a_revision_based_on_an_older_version_is_refused_and_stores_nothing(
     store: Store,
 ) -> None:
