@@ -138,7 +138,7 @@ def import_orders_csv(
             report.errors += draft.errors
         good = [d for d in drafts if not d.errors and d.record is not None]
         report.skipped += len(drafts) - len(good)
-        records = [_finish(d) for d in good]
+        records = [_finish(d, default_currency=store.currency) for d in good]
         if records:
             result = receive_orders(store=store, records=records, now=now)
             report.created += len(result.created)
@@ -244,7 +244,7 @@ def _order(order_id: str, f: RowFields) -> OrderRecord | None:
         customer=customer,
         placed_at=placed_at,
         total=f.decimal("total"),
-        currency=f.currency("currency") or "USD",
+        currency=f.currency("currency"),  # blank: the store's, set by _finish
         discount_codes=tuple(c.strip() for c in f.text("discount_codes").split(";") if c.strip()),
         paid_at=stamps["paid_at"],
         fulfilled_at=stamps["fulfilled_at"],
@@ -280,9 +280,10 @@ def _line_item(f: RowFields) -> LineItemRecord | None:
     return item
 
 
-def _finish(draft: _OrderDraft) -> OrderRecord:
+def _finish(draft: _OrderDraft, *, default_currency: str) -> OrderRecord:
     assert draft.record is not None
-    return dataclasses.replace(draft.record, line_items=tuple(draft.items))
+    currency = draft.record.currency or default_currency
+    return dataclasses.replace(draft.record, line_items=tuple(draft.items), currency=currency)
 
 
 def _total_problem(draft: _OrderDraft) -> str | None:

@@ -195,6 +195,20 @@ def test_a_currency_that_is_not_iso_4217_is_reported_and_the_other_orders_kept(s
     assert list(Order.objects.values_list("external_id", "currency")) == [("1", "EUR")]
 
 
+def test_an_order_without_a_currency_is_in_the_stores(store):
+    store.currency = "JPY"
+    store.save(update_fields=["currency"])
+    stream = io.StringIO(
+        "order_id,customer_id,email,first_name,placed_at,product_id,quantity,unit_price,currency\n"
+        "1,c1,a@example.com,A,2024-03-01,p1,1,500,\n"
+        "2,c2,b@example.com,B,2024-03-01,p1,1,5,EUR\n"
+    )
+
+    import_orders_csv(store=store, stream=stream, now=T0)
+
+    assert dict(Order.objects.values_list("external_id", "currency")) == {"1": "JPY", "2": "EUR"}
+
+
 ITEMS_HEADER = "order_id,customer_id,email,first_name,placed_at,product_id,quantity,unit_price"
 
 
