@@ -83,6 +83,7 @@ def _backtest_page(
         "run": shown,
         "earlier_runs": [run for run in runs if run != shown],
         "days_max": DAYS_MAX,
+        "days_max_text": f"{DAYS_MAX:,}",
         "days": str(shown.days) if shown else str(DAYS_DEFAULT),
         **extra,
     }

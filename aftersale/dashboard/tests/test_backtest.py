@@ -115,3 +115,24 @@ def test_another_stores_flow_and_backtests_are_not_found(
     mine = reverse("dashboard:backtest-run", args=[store.slug, flow.slug, run.pk])
     assert signed_in.get(mine).status_code == 404
     assert BacktestRun.objects.count() == 1
+
+
+def test_a_failed_backtest_says_so_with_the_reason(
+    signed_in: Client, store: Store, flow: Flow
+) -> None:
+    run = BacktestRun.objects.create(
+        store=store,
+        flow=flow,
+        days=30,
+        status=RunStatus.FAILED,
+        error="the worker running it stopped",
+        created_at=NOW,
+    )
+
+    panel = signed_in.get(
+        reverse("dashboard:backtest-run", args=[store.slug, flow.slug, run.pk]),
+        headers={"HX-Request": "true"},
+    ).content.decode()
+
+    assert "Failed." in panel and "the worker running it stopped" in panel
+    assert POLL not in panel

@@ -205,3 +205,23 @@ def test_orders_are_ingested_and_kept_while_a_backtest_runs(
         )
     )
     assert kept == set(posted)
+
+
+def test_a_backtest_that_breaks_ends_failed_with_the_reason_and_changes_nothing(
+    store: Store, upsell: Flow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = snapshot_of_the_store(store)
+    replay = backtest_runs.run_backtest
+
+    def breaks(**kwargs: Any) -> Any:
+        replay(**kwargs)
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(backtest_runs, "run_backtest", breaks)
+
+    failed = run(upsell, 90, tmp_path)
+
+    assert (failed.status, failed.result) == (RunStatus.FAILED, None)
+    assert "the disk is full" in failed.error
+    assert snapshot_of_the_store(store) == before
+    assert list(tmp_path.iterdir()) == []
