@@ -113,6 +113,7 @@ def _used_coupon(enrollment: Enrollment) -> bool:
             customer_id=enrollment.customer_id,
             issued_at__gte=enrollment.entered_at,
             redeemed_at__isnull=False,
+            redeemed_by_other=False,  # someone else's use is not the recipient's
         ).exists()
     )
 

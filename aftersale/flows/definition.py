@@ -116,6 +116,18 @@ class CouponSpec(_Strict):
     valid_days: int = Field(default=14, ge=1, le=365)
     code_prefix: str = Field(default="THANKS", pattern=r"^[A-Z0-9]{1,12}$")
 
+    @model_validator(mode="after")
+    def _terms_a_program_accepts(self) -> CouponSpec:
+        # The coupon program's own rules (coupons.services.validate_terms), so that a
+        # flow is refused with its field named instead of failing when it is saved.
+        if self.kind == DiscountKind.PERCENT and not 0 < self.amount <= 100:
+            raise ValueError("a percent off must be more than 0 and at most 100")
+        for name in ("amount", "minimum_order"):
+            value: Decimal = getattr(self, name)
+            if value != value.quantize(Decimal("0.01")) or value >= 10**8:
+                raise ValueError(f"{name} must have at most two decimals and be under 10**8")
+        return self
+
 
 class QuietHours(_Strict):
     """No marketing email between `start` and `end` in the recipient's time zone."""

@@ -53,7 +53,12 @@ def run_email_step(
             )
             return EmailOutcome()
     coupon = _coupon_for(enrollment, step, now)
-    if "coupon_redeemed" in step.skip_if and coupon is not None and coupon.redeemed_at:
+    if (
+        "coupon_redeemed" in step.skip_if
+        and coupon is not None
+        and coupon.redeemed_at
+        and not coupon.redeemed_by_other
+    ):
         return EmailOutcome()
     send_after = (
         now

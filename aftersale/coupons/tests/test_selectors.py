@@ -21,8 +21,10 @@ def customer(store, name):
 
 @pytest.mark.django_db
 def test_the_latest_coupon_is_the_newest_the_program_issued_to_the_customer(store):
-    offer = save_program(store=store, slug="thanks", kind=DiscountKind.PERCENT)
-    other_offer = save_program(store=store, slug="winback", kind=DiscountKind.FIXED)
+    offer = save_program(store=store, slug="thanks", kind=DiscountKind.PERCENT, amount=Decimal(10))
+    other_offer = save_program(
+        store=store, slug="winback", kind=DiscountKind.FIXED, amount=Decimal(5)
+    )
     ann, bob = customer(store, "ann"), customer(store, "bob")
     issue_coupon(program=offer, customer=ann, now=T0)
     newest = issue_coupon(program=offer, customer=ann, now=T0 + dt.timedelta(days=2))
@@ -35,7 +37,7 @@ def test_the_latest_coupon_is_the_newest_the_program_issued_to_the_customer(stor
 
 @pytest.mark.django_db
 def test_of_two_coupons_issued_at_the_same_moment_the_later_one_is_the_latest(store):
-    offer = save_program(store=store, slug="thanks", kind=DiscountKind.PERCENT)
+    offer = save_program(store=store, slug="thanks", kind=DiscountKind.PERCENT, amount=Decimal(10))
     ann = customer(store, "ann")
     issue_coupon(program=offer, customer=ann, now=T0)
     second = issue_coupon(program=offer, customer=ann, now=T0)
