@@ -7,7 +7,15 @@ from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.parser import Parser
 
-from aftersale.api import customer_data, evaluation_runs, flows, ingest, records, templates
+from aftersale.api import (
+    coupons,
+    customer_data,
+    evaluation_runs,
+    flows,
+    ingest,
+    records,
+    templates,
+)
 from aftersale.api.errors import ApiError
 from aftersale.api.routes import router
 
@@ -27,7 +35,7 @@ class StrictJsonParser(Parser):
 
 api = NinjaAPI(title="Aftersale API", version="1", parser=StrictJsonParser())
 # Importing the endpoint modules adds their operations to the router.
-ENDPOINT_MODULES = (ingest, records, customer_data, flows, templates, evaluation_runs)
+ENDPOINT_MODULES = (ingest, records, customer_data, flows, templates, evaluation_runs, coupons)
 api.add_router("/", router)
 
 
