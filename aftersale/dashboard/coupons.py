@@ -117,7 +117,7 @@ def _program_page(
         "terms": terms,
         "errors": {},
         "kinds": DiscountKind.choices,
-        "max_bulk": MAX_BULK,
+        "max_bulk_text": f"{MAX_BULK:,}",
         **extra,
     }
     response = _page(request, "dashboard/coupons/program.html", context)
