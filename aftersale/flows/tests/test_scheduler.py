@@ -97,6 +97,21 @@ def test_reminder_skips_customers_who_used_the_coupon(store):
     assert Enrollment.objects.get().state == EnrollmentState.COMPLETED
 
 
+def test_a_coupon_someone_else_used_does_not_skip_the_recipients_reminder(store):
+    add_templates(store, T0, "thank-you", "offer", "reminder")
+    install_flow(store=store, slug="upsell", definition=upsell_definition(exit_when=()), now=T0)
+    first = place_order(store, order_id="1", customer="cat", at=T0)
+    process_orders(store=store, order_ids=[first.pk], now=T0)
+    run_hourly(T0, T0 + 4 * DAY)
+    code = Coupon.objects.get(customer__external_id="cat").code
+    shared = place_order(store, order_id="2", customer="eve", at=T0 + 5 * DAY, codes=(code,))
+    process_orders(store=store, order_ids=[shared.pk], now=T0 + 5 * DAY)
+    run_hourly(T0 + 5 * DAY, T0 + 30 * DAY)
+    coupon = Coupon.objects.get(code=code)
+    assert coupon.redeemed_order == shared and coupon.redeemed_by_other
+    assert sent_templates("cat@example.com") == ["thank-you", "offer", "reminder"]
+
+
 def test_only_the_first_purchase_starts_the_flow(store, upsell):
     place_order(store, order_id="1", customer="dan", at=T0 - 10 * DAY)
     place_order(store, order_id="2", customer="dan", at=T0 + DAY)
