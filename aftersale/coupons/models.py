@@ -17,7 +17,8 @@ class CouponProgram(models.Model):
     """The offer a flow hands out: one unique code per recipient is cut from it."""
 
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="coupon_programs")
-    slug = models.SlugField()
+    # A flow's slug, or FLOW--STEP for a step's own program.
+    slug = models.SlugField(max_length=120)
     kind = models.CharField(max_length=20, choices=DiscountKind.choices)
     amount = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
     minimum_order = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))

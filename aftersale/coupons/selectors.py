@@ -18,6 +18,15 @@ def latest_coupon(*, program_id: int, customer_id: int) -> Coupon | None:
     )
 
 
+def latest_coupon_of(*, program_ids: list[int], customer_id: int) -> Coupon | None:
+    """The newest coupon any of `program_ids` issued to `customer_id`, if any."""
+    return (
+        Coupon.objects.filter(program_id__in=program_ids, customer_id=customer_id)
+        .order_by("-issued_at", "-id")
+        .first()
+    )
+
+
 @dataclass(frozen=True)
 class SuggestedProgram:
     """A coupon offer the flow builder proposes: `key` names it in a form."""

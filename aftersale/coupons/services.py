@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind
 from aftersale.customers.models import Customer
@@ -22,7 +23,7 @@ CODE_LENGTH = 9
 BULK_BATCH = 2_000
 MAX_BULK = 100_000
 _PREFIX = re.compile(r"^[A-Z0-9]{1,12}$")
-_SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,50}$")
+_SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,120}$")
 _MAX_AMOUNT = Decimal("99999999.99")  # what a DecimalField(10, 2) holds
 TERMS = ("kind", "amount", "minimum_order", "valid_days", "code_prefix")
 
@@ -104,7 +105,7 @@ def save_program(*, store: Store, slug: str, **terms: object) -> CouponProgram:
     of an existing one (the others stay). The terms as they would be are validated
     first: InvalidProgram names each bad field and nothing is stored."""
     if not _SLUG.match(slug):
-        raise InvalidProgram({"slug": "must be 1 to 50 letters, digits, - or _"})
+        raise InvalidProgram({"slug": "must be 1 to 120 letters, digits, - or _"})
     existing = CouponProgram.objects.filter(store=store, slug=slug).first()
     current: dict[str, object] = (
         {name: getattr(existing, name) for name in TERMS} if existing is not None else {}
@@ -219,10 +220,12 @@ def generate_codes(*, program: CouponProgram, count: int, now: dt.datetime) -> i
 
 
 def record_redemptions(*, store: Store, orders: Iterable[Order]) -> list[Coupon]:
-    """Mark the store's unredeemed issued coupons whose codes these orders used
-    (case-insensitive, trimmed), when the order was placed while the coupon was valid
-    and met its minimum; return those coupons. Of several orders using one code, the
-    first placed that qualifies redeems it. An order by someone other than the
+    """Mark the store's issued coupons whose codes these orders used (case-insensitive,
+    trimmed), when the order was placed while the coupon was valid and met its minimum;
+    return those coupons. Of several orders using one code, the first placed that
+    qualifies redeems it, also across calls: an order that arrives late but was placed
+    before the one that redeemed the code takes its place, so the result does not
+    depend on the order in which orders arrive. An order by someone other than the
     recipient redeems it for the program but is flagged `redeemed_by_other`, with its
     customer in `redeemed_by`. A minimum is in the store's currency: an order in another
     currency meets none (amounts in different currencies are never compared)."""
@@ -234,12 +237,18 @@ def record_redemptions(*, store: Store, orders: Iterable[Order]) -> list[Coupon]
     if not orders_by_code:
         return []
     redeemed = []
+    earliest = min(o.placed_at for found in orders_by_code.values() for o in found)
     candidates = Coupon.objects.filter(
-        store=store, code__in=orders_by_code, redeemed_at__isnull=True, customer__isnull=False
+        Q(redeemed_at__isnull=True) | Q(redeemed_at__gt=earliest),
+        store=store,
+        code__in=orders_by_code,
+        customer__isnull=False,
     ).select_related("program")
     for coupon in candidates:
         first = next((o for o in orders_by_code[coupon.code] if _redeems(coupon, o, store)), None)
-        if first is not None:
+        if first is not None and (
+            coupon.redeemed_at is None or first.placed_at < coupon.redeemed_at
+        ):
             coupon.redeemed_at, coupon.redeemed_order = first.placed_at, first
             coupon.redeemed_by_id = first.customer_id
             coupon.redeemed_by_other = first.customer_id != coupon.customer_id

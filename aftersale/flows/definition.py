@@ -204,6 +204,11 @@ class EmailStep(_Step):
     template: str = Field(min_length=1)
     recommendations: RecommendationStrategy = "none"
     coupon: Literal["none", "issue", "remind"] = "none"
+    offer: CouponSpec | None = Field(
+        default=None,
+        description="this step's own coupon program (`coupon: issue`, needs an `id`): its "
+        "codes, terms and counts apart from the flow's `coupon`",
+    )
     skip_if: tuple[SkipRule, ...] = ()
     transactional: bool = Field(default=False, description="bypasses the marketing guards")
 
@@ -344,10 +349,22 @@ def parse_definition(data: object) -> FlowDefinition:
         definition = FlowDefinition.model_validate(data)
     except ValidationError as exc:
         raise InvalidFlowDefinition([(err["loc"], err["msg"]) for err in exc.errors()]) from exc
-    if any(s.coupon != "none" for _, s in definition.email_steps()) and not definition.coupon:
-        raise InvalidFlowDefinition(
-            [(("coupon",), "steps use a coupon but the flow defines no `coupon`")]
-        )
+    problems: list[tuple[FieldPath, str]] = []
+    for i, step in definition.email_steps():
+        if step.offer is not None and (step.coupon != "issue" or not step.id):
+            problems.append(
+                (("steps", i, "offer"), "a step's own `offer` needs an `id` and `coupon: issue`")
+            )
+    steps = [s for _, s in definition.email_steps()]
+    own_offers = any(s.offer is not None for s in steps)
+    needs_flow_coupon = any(
+        (s.coupon == "remind" and not own_offers) or (s.coupon == "issue" and s.offer is None)
+        for s in steps
+    )
+    if needs_flow_coupon and not definition.coupon:
+        problems.append((("coupon",), "steps use a coupon but the flow defines no `coupon`"))
+    if problems:
+        raise InvalidFlowDefinition(problems)
     for where, segment in _segments(definition):
         try:
             parse_segment(segment)

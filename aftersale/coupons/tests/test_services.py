@@ -1,10 +1,13 @@
 """Issuing unique coupon codes and noticing the orders that redeem them."""
 
 import datetime as dt
+import itertools
 import re
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aftersale.coupons import services
 from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind
@@ -536,3 +539,96 @@ def test_a_tiny_store_with_one_customer_and_one_order_redeems_its_only_coupon(st
     placed = order(store, "1", at=T0, codes=(coupon.code,), total="0.01")
 
     assert [c.pk for c in record_redemptions(store=store, orders=[placed])] == [coupon.pk]
+
+
+# Generated histories: whatever the order of arrival, case, currency or status
+
+
+_SHOPS = itertools.count()
+_history = st.fixed_dictionaries(
+    {
+        "coupons": st.lists(
+            st.tuples(st.integers(0, 3), st.integers(0, 10)), min_size=1, max_size=5
+        ),  # (recipient, issued on day)
+        "orders": st.lists(
+            st.tuples(
+                st.integers(0, 3),  # customer
+                st.integers(0, 30),  # placed on day
+                st.lists(st.integers(0, 6), max_size=4),  # codes: coupon index or junk
+                st.sampled_from(["5.00", "50.00"]),
+                st.booleans(),  # in the store's currency
+                st.sampled_from(["placed", "cancelled", "refunded"]),
+                st.booleans(),  # typed in lower case with spaces
+            ),
+            max_size=8,
+        ),
+    }
+)
+
+
+@pytest.mark.django_db
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(history=_history)
+def test_in_generated_histories_each_coupon_is_redeemed_by_its_first_qualifying_order(history):
+    # A store of its own for each example (they share the test's database).
+    shop = create_store(
+        physical_address="1 Test Lane", name="Gen", slug=f"gen-{next(_SHOPS)}", now=T0
+    )
+    offer = save_program(store=shop, slug="gen", kind="fixed", amount="5", minimum_order="10")
+    coupons = [
+        issue_coupon(program=offer, customer=customer(shop, f"c{who}"), now=T0 + day * DAY)
+        for who, day in history["coupons"]
+    ]
+    placed = []
+    for n, (who, day, picks, total, home, status, sloppy) in enumerate(history["orders"]):
+        codes = tuple(
+            (f"  {coupons[i].code.lower()} " if sloppy else coupons[i].code)
+            if i < len(coupons)
+            else f"JUNK{i}"
+            for i in picks
+        )
+        at = T0 + day * DAY + n * dt.timedelta(minutes=1)
+        made = order(
+            shop,
+            f"o{n}",
+            customer=f"c{who}",
+            at=at,
+            codes=codes,
+            total=total,
+            cancelled_at=at if status == "cancelled" else None,
+            refunded_at=at if status == "refunded" else None,
+        )
+        if not home:
+            Order.objects.filter(pk=made.pk).update(currency="XTS")
+        placed.append(Order.objects.get(pk=made.pk))
+
+    for chunk in (placed[: len(placed) // 2], placed[len(placed) // 2 :]):  # two arrivals
+        record_redemptions(store=shop, orders=chunk)
+
+    for coupon in coupons:
+        coupon.refresh_from_db()
+        qualifying = [
+            o
+            for o in sorted(placed, key=lambda o: (o.placed_at, o.pk))
+            if coupon.code in {c.strip().upper() for c in o.discount_codes}
+            and o.status == "placed"
+            and coupon.issued_at <= o.placed_at <= coupon.expires_at
+            and o.currency == shop.currency
+            and o.total >= 10
+        ]
+        first = qualifying[0] if qualifying else None
+        assert coupon.redeemed_order_id == (first.pk if first else None)
+        assert coupon.redeemed_by_other == bool(first and first.customer_id != coupon.customer_id)
+
+
+@pytest.mark.django_db
+def test_an_order_arriving_late_but_placed_earlier_takes_the_redemption(store):
+    coupon = issue_coupon(program=program(store), customer=customer(store), now=T0)
+    later = order(store, "2", at=T0 + 3 * DAY, codes=(coupon.code,))
+    record_redemptions(store=store, orders=[later])
+    earlier = order(store, "1", at=T0 + DAY, codes=(coupon.code,))  # posted late
+
+    assert record_redemptions(store=store, orders=[earlier]) == [coupon]
+    coupon.refresh_from_db()
+    assert coupon.redeemed_order_id == earlier.pk
+    assert record_redemptions(store=store, orders=[later]) == []  # processed again: no change
