@@ -313,3 +313,25 @@ def test_a_jump_to_an_unknown_step_is_said_on_the_card_that_jumps(
     card = _text(answer).split('id="card-1"')[1].split('id="card-2"')[0]
     assert "jumps to unknown step id &#x27;nowhere&#x27;" in card
     assert 'value="nowhere"' in card
+
+
+def test_a_steps_own_coupon_offer_is_kept_when_the_flow_is_edited(
+    signed_in: Client, store: Store, upsell: Flow
+) -> None:
+    definition = latest_version(flow=upsell).definition
+    index, step = next(
+        (i, s) for i, s in enumerate(definition["steps"]) if s.get("coupon") == "issue"
+    )
+    step.update(id="offer", offer={"kind": "fixed", "amount": "5", "code_prefix": "STEP"})
+    revise_flow(flow=upsell, definition=definition, now=clock.now())
+
+    page = _text(signed_in.get(_edit_url(store)))
+    assert re.search(r'type="hidden" name="steps-\d+-offer" value="\{', page)
+    assert "This email has a coupon program of its own" in page
+    data = _form(upsell)
+    data["name"] = ["Upsell, renamed"]
+    _post(signed_in, _edit_url(store), data, action="save")
+
+    assert latest_version(flow=upsell).definition["name"] == "Upsell, renamed"
+    saved = latest_version(flow=upsell).definition["steps"][index]
+    assert saved["offer"]["amount"] == "5" and saved["offer"]["code_prefix"] == "STEP"

@@ -4,6 +4,7 @@ definition -> form data -> definition unchanged, and a problem names its form fi
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 
 import pytest
 
@@ -16,6 +17,7 @@ from aftersale.dashboard.flow_form import (
 )
 from aftersale.flows.definition import InvalidFlowDefinition, parse_definition
 from aftersale.flows.selectors import library_definition, library_flow_slugs
+from aftersale.flows.tests.helpers import upsell_definition
 
 BRANCHING = {
     "name": "Branches",
@@ -61,6 +63,16 @@ def test_every_ready_flow_comes_back_from_the_form_unchanged(slug: str) -> None:
 
 def test_splits_ab_splits_waits_exits_and_filters_come_back_from_the_form_unchanged() -> None:
     _round_trip(BRANCHING)
+
+
+def test_a_steps_own_coupon_offer_comes_back_from_the_form_unchanged() -> None:
+    definition = upsell_definition()
+    offer = next(s for s in definition["steps"] if s.get("template") == "offer")
+    offer.update(id="offer", offer={"kind": "fixed", "amount": "5", "code_prefix": "STEP"})
+    _round_trip(definition)
+    data = definition_to_data(parse_definition(definition).model_dump(mode="json"))
+    back = parse_definition(data_to_definition(data).definition)
+    assert [s.offer.amount for _, s in back.email_steps() if s.offer] == [Decimal("5")]
 
 
 def test_a_delay_before_an_email_is_one_message_card_with_the_email() -> None:
