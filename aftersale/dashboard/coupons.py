@@ -24,6 +24,7 @@ from aftersale.coupons.services import (
     save_program,
 )
 from aftersale.dashboard.views import _page, _store
+from aftersale.flows.selectors import flow_summaries
 from aftersale.lib import clock
 from aftersale.stores.models import Store
 
@@ -33,10 +34,16 @@ CODES_PER_PAGE = 50
 @login_required
 @require_GET
 def coupons(request: HttpRequest, slug: str) -> HttpResponse:
-    """The store's programs: terms in words, codes issued, redeemed with the rate,
-    flagged uses and codes not yet handed out."""
+    """The store's programs, each with the flow it belongs to (a flow's program has the
+    flow's slug, a step's own FLOW--STEP): terms in words, codes issued, redeemed with
+    the rate, flagged uses and codes not yet handed out."""
     store = _store(request, slug)
-    context = {"section": "coupons", "store": store, "summaries": program_summaries(store=store)}
+    flows = {flow.slug: flow for flow in flow_summaries(store=store)}
+    rows = [
+        (summary, flows.get(summary.program.slug.split("--")[0]))
+        for summary in program_summaries(store=store)
+    ]
+    context = {"section": "coupons", "store": store, "rows": rows}
     return _page(request, "dashboard/coupons/list.html", context)
 
 

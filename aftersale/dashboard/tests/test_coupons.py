@@ -24,6 +24,8 @@ from aftersale.coupons.services import (
     save_program,
 )
 from aftersale.coupons.tests.test_services import customer, order
+from aftersale.flows.services import install_flow
+from aftersale.flows.tests.helpers import add_templates, upsell_definition
 from aftersale.stores.models import Store
 from aftersale.stores.services import create_store
 
@@ -204,3 +206,13 @@ def test_another_stores_program_and_an_unknown_one_are_404(signed_in, store, tha
 def test_the_pages_need_a_login(client, store, thanks):
     assert client.get(_url("coupons", store)).status_code == 302
     assert client.get(_url("coupon-codes-csv", store, "thanks")).status_code == 302
+
+
+def test_a_program_links_to_the_flow_that_hands_it_out(signed_in, store):
+    add_templates(store, T0, "thank-you", "offer", "reminder")
+    install_flow(store=store, slug="upsell", definition=upsell_definition(), now=T0)
+
+    page = signed_in.get(_url("coupons", store)).content.decode()
+
+    assert "Handed out by the flow" in page
+    assert reverse("dashboard:flow-edit", args=[store.slug, "upsell"]) in page
