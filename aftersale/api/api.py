@@ -9,6 +9,7 @@ from ninja.parser import Parser
 
 from aftersale.api import (
     backtests,
+    coupons,
     customer_data,
     evaluation_runs,
     flows,
@@ -43,6 +44,7 @@ ENDPOINT_MODULES = (
     templates,
     evaluation_runs,
     backtests,
+    coupons,
 )
 api.add_router("/", router)
 

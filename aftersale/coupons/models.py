@@ -17,7 +17,8 @@ class CouponProgram(models.Model):
     """The offer a flow hands out: one unique code per recipient is cut from it."""
 
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="coupon_programs")
-    slug = models.SlugField()
+    # A flow's slug, or FLOW--STEP for a step's own program.
+    slug = models.SlugField(max_length=120)
     kind = models.CharField(max_length=20, choices=DiscountKind.choices)
     amount = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
     minimum_order = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
@@ -34,11 +35,19 @@ class CouponProgram(models.Model):
 
 
 class Coupon(models.Model):
-    """A code issued to one customer, and whether a later order redeemed it."""
+    """A code issued to one customer, and whether a later order redeemed it.
+
+    A code generated in bulk ahead of time (for a store that imports the codes into its
+    platform) has no customer until a flow hands it out: until then `issued_at` and
+    `expires_at` both hold the moment it was generated and mean nothing else. An order
+    by someone other than the recipient that uses the code redeems it for the program
+    but is `redeemed_by_other`, with the order's customer in `redeemed_by`."""
 
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="coupons")
     program = models.ForeignKey(CouponProgram, on_delete=models.CASCADE, related_name="coupons")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="coupons")
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="coupons"
+    )
     code = models.CharField(max_length=40)
     issued_at = models.DateTimeField()
     expires_at = models.DateTimeField()
@@ -46,12 +55,23 @@ class Coupon(models.Model):
     redeemed_order = models.ForeignKey(
         Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="redeemed_coupons"
     )
+    redeemed_by = models.ForeignKey(
+        Customer,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="coupons_used",
+    )
+    redeemed_by_other = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["store", "code"], name="uniq_coupon_code"),
         ]
-        indexes = [models.Index(fields=["customer", "program"])]
+        indexes = [
+            models.Index(fields=["customer", "program"]),
+            models.Index(fields=["program", "customer", "id"], name="coupon_program_pool"),
+        ]
 
     def __str__(self) -> str:
         return self.code

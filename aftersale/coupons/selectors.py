@@ -3,13 +3,25 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from aftersale.coupons.models import Coupon, DiscountKind
+from django.db.models import Count, Q, QuerySet
+
+from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind
+from aftersale.stores.models import Store
 
 
 def latest_coupon(*, program_id: int, customer_id: int) -> Coupon | None:
     """The newest coupon `program_id` issued to `customer_id`, if any."""
     return (
         Coupon.objects.filter(program_id=program_id, customer_id=customer_id)
+        .order_by("-issued_at", "-id")
+        .first()
+    )
+
+
+def latest_coupon_of(*, program_ids: list[int], customer_id: int) -> Coupon | None:
+    """The newest coupon any of `program_ids` issued to `customer_id`, if any."""
+    return (
+        Coupon.objects.filter(program_id__in=program_ids, customer_id=customer_id)
         .order_by("-issued_at", "-id")
         .first()
     )
@@ -98,3 +110,92 @@ def suggested_programs(*, own: dict[str, object] | None, currency: str) -> list[
         )
         for s in found
     ]
+
+
+def program_by_slug(*, store: Store, slug: str) -> CouponProgram | None:
+    """The store's coupon program `slug`, if there is one."""
+    return CouponProgram.objects.filter(store=store, slug=slug).first()
+
+
+@dataclass(frozen=True)
+class ProgramSummary:
+    """A program with its terms in words and what its codes did: `issued` codes handed to
+    a customer, `redeemed` of them used in a qualifying order (by anyone), `flagged` of
+    those used by someone other than the recipient, `unassigned` bulk codes not yet
+    handed out."""
+
+    program: CouponProgram
+    terms: str
+    issued: int
+    redeemed: int
+    flagged: int
+    unassigned: int
+
+    @property
+    def redemption_rate(self) -> float | None:
+        """Redeemed over issued (None before any code is issued)."""
+        return self.redeemed / self.issued if self.issued else None
+
+    @property
+    def redemption_rate_text(self) -> str:
+        """ "3 of 40 (7.5 %)", or "none issued"."""
+        rate = self.redemption_rate
+        if rate is None:
+            return "none issued"
+        return f"{self.redeemed:,} of {self.issued:,} ({rate * 100:.1f} %)"
+
+
+def program_terms(*, program: CouponProgram) -> str:
+    """The program's offer in words, amounts in the store's currency."""
+    return describe_terms(
+        kind=program.kind,
+        amount=program.amount,
+        minimum_order=program.minimum_order,
+        valid_days=program.valid_days,
+        currency=program.store.currency,
+    )
+
+
+def program_summaries(*, store: Store, slug: str | None = None) -> list[ProgramSummary]:
+    """The store's programs by slug (or only `slug`), each with its counts, in one
+    aggregated query."""
+    programs = (
+        CouponProgram.objects.filter(store=store)
+        .select_related("store")
+        .annotate(
+            n_issued=Count("coupons", filter=Q(coupons__customer__isnull=False)),
+            n_redeemed=Count(
+                "coupons",
+                filter=Q(coupons__customer__isnull=False, coupons__redeemed_at__isnull=False),
+            ),
+            n_flagged=Count(
+                "coupons",
+                filter=Q(coupons__customer__isnull=False, coupons__redeemed_by_other=True),
+            ),
+            n_unassigned=Count("coupons", filter=Q(coupons__customer__isnull=True)),
+        )
+        .order_by("slug")
+    )
+    if slug is not None:
+        programs = programs.filter(slug=slug)
+    return [
+        ProgramSummary(
+            program=p,
+            terms=program_terms(program=p),
+            issued=p.n_issued,
+            redeemed=p.n_redeemed,
+            flagged=p.n_flagged,
+            unassigned=p.n_unassigned,
+        )
+        for p in programs
+    ]
+
+
+def program_codes(*, program: CouponProgram) -> QuerySet[Coupon]:
+    """The program's codes, the latest first (handed out or generated), with the
+    recipient, the order that redeemed it and who placed it."""
+    return (
+        Coupon.objects.filter(program=program)
+        .select_related("customer", "redeemed_order", "redeemed_by")
+        .order_by("-id")
+    )

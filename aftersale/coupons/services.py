@@ -1,77 +1,275 @@
-"""Issuing unique coupon codes and noticing when later orders redeem them."""
+"""Coupon programs (validated terms), codes issued to customers or generated in bulk
+ahead of time, and noticing when orders redeem them."""
 
 import datetime as dt
+import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
-from aftersale.coupons.models import Coupon, CouponProgram
+from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind
 from aftersale.customers.models import Customer
 from aftersale.orders.models import NOT_PURCHASES, Order
 from aftersale.stores.models import Store
 
-# No 0/O or 1/I: codes get typed in by hand.
-_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-_CODE_LENGTH = 8
+# Codes get typed in by hand: no 0/O and no 1/I/L. 31 characters, 9 of them: 31**9 is
+# about 2**44.6 codes, over the 2**40 that makes a code unguessable.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 9
+# Bulk generation inserts this many codes at a time: memory stays bounded at any count.
+BULK_BATCH = 2_000
+MAX_BULK = 100_000
+_PREFIX = re.compile(r"^[A-Z0-9]{1,12}$")
+_SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,120}$")
+_MAX_AMOUNT = Decimal("99999999.99")  # what a DecimalField(10, 2) holds
+TERMS = ("kind", "amount", "minimum_order", "valid_days", "code_prefix")
+
+
+class InvalidProgram(ValueError):
+    """Terms refused: `errors` maps each bad field's name to what is wrong with it."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        super().__init__("; ".join(f"{field}: {msg}" for field, msg in errors.items()))
+        self.errors = dict(errors)
+
+
+class InvalidCount(ValueError):
+    """A bulk generation asked for no codes or more than MAX_BULK."""
+
+
+def validate_terms(terms: Mapping[str, object]) -> dict[str, object]:
+    """The terms cleaned (kind, Decimal amounts, int valid_days, prefix), or
+    InvalidProgram naming every bad field: kind one of percent, fixed, free_shipping;
+    a percent more than 0 and at most 100; amounts at least 0 with at most two
+    decimals; valid_days 1 to 365; code_prefix 1 to 12 of A-Z and 0-9."""
+    errors: dict[str, str] = {}
+    clean: dict[str, object] = {}
+    for name in terms:
+        if name not in TERMS:
+            errors[name] = f"unknown term (the terms are {', '.join(TERMS)})"
+    kind = str(terms.get("kind", ""))
+    if kind not in DiscountKind.values:
+        errors["kind"] = "must be one of percent, fixed, free_shipping"
+    else:
+        clean["kind"] = kind
+    for name in ("amount", "minimum_order"):
+        amount = _amount(terms.get(name, "0"))
+        if isinstance(amount, str):
+            errors[name] = amount
+        else:
+            clean[name] = amount
+    off = clean.get("amount")
+    if kind == DiscountKind.PERCENT and isinstance(off, Decimal) and not 0 < off <= 100:
+        errors["amount"] = "a percent off must be more than 0 and at most 100"
+    if kind == DiscountKind.FREE_SHIPPING and "amount" in clean:
+        clean["amount"] = Decimal("0")
+    days = terms.get("valid_days", 14)
+    if isinstance(days, bool) or not isinstance(days, int | str) or not str(days).isdigit():
+        errors["valid_days"] = "must be a whole number of days from 1 to 365"
+    elif not 1 <= int(days) <= 365:
+        errors["valid_days"] = "must be from 1 to 365 days"
+    else:
+        clean["valid_days"] = int(days)
+    prefix = str(terms.get("code_prefix", "THANKS"))
+    if not _PREFIX.match(prefix):
+        errors["code_prefix"] = "must be 1 to 12 capital letters A-Z or digits"
+    else:
+        clean["code_prefix"] = prefix
+    if errors:
+        raise InvalidProgram(errors)
+    return clean
+
+
+def _amount(value: object) -> Decimal | str:
+    """`value` as an amount, or what is wrong with it."""
+    if isinstance(value, bool | float):
+        return "must be a decimal number such as 5 or 4.99"
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        return "must be a decimal number such as 5 or 4.99"
+    if not amount.is_finite():
+        return "must be a decimal number such as 5 or 4.99"
+    if amount < 0:
+        return "must be 0 or more"
+    if amount != amount.quantize(Decimal("0.01")) or amount > _MAX_AMOUNT:
+        return "must have at most two decimals and be under 100,000,000"
+    return amount
 
 
 def save_program(*, store: Store, slug: str, **terms: object) -> CouponProgram:
-    """Create or update the coupon program `slug` with the given terms."""
-    program, _ = CouponProgram.objects.update_or_create(store=store, slug=slug, defaults=terms)
+    """Create the coupon program `slug` with the given terms, or change the terms given
+    of an existing one (the others stay). The terms as they would be are validated
+    first: InvalidProgram names each bad field and nothing is stored."""
+    if not _SLUG.match(slug):
+        raise InvalidProgram({"slug": "must be 1 to 120 letters, digits, - or _"})
+    existing = CouponProgram.objects.filter(store=store, slug=slug).first()
+    current: dict[str, object] = (
+        {name: getattr(existing, name) for name in TERMS} if existing is not None else {}
+    )
+    clean = validate_terms({**current, **terms})
+    program, _ = CouponProgram.objects.update_or_create(store=store, slug=slug, defaults=clean)
     return program
 
 
 def issue_coupon(*, program: CouponProgram, customer: Customer, now: dt.datetime) -> Coupon:
-    """Cut a new unique code from `program` for `customer`, valid from `now`."""
+    """Give `customer` a code of `program`, valid from `now` for the program's valid
+    days: the oldest code generated in bulk that nobody has yet, else a new unique code.
+
+    Issue happens when the email is queued, so an order placed after it redeems even
+    when it arrives before the send is recorded. The customer's orders already stored
+    that were placed within the validity (an order ingested before the scheduler cut the
+    code for a send due earlier) are checked again here, so the coupon redeems at once.
+    Orders placed before the issue are not: nobody could have had the code then, and a
+    bulk code the store imported to its platform was not yet this customer's."""
     expires_at = now + dt.timedelta(days=program.valid_days)
+    coupon = _hand_out_pooled(program, customer, now, expires_at)
+    if coupon is None:
+        coupon = _new_coupon(program, customer, now, expires_at)
+    stored = Order.objects.filter(
+        store_id=program.store_id,
+        customer=customer,
+        placed_at__gte=now,
+        placed_at__lte=expires_at,
+    ).exclude(discount_codes=[])
+    matching = [o for o in stored if coupon.code in _codes_of(o)]
+    if matching:
+        record_redemptions(store=program.store, orders=matching)
+        coupon.refresh_from_db()
+    return coupon
+
+
+def _hand_out_pooled(
+    program: CouponProgram, customer: Customer, now: dt.datetime, expires_at: dt.datetime
+) -> Coupon | None:
+    """Tie the oldest unassigned code to `customer`; the UPDATE's condition makes two
+    workers racing for one code take two different ones."""
+    for _ in range(20):
+        pooled = (
+            Coupon.objects.filter(program=program, customer__isnull=True)
+            .order_by("id")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if pooled is None:
+            return None
+        taken = Coupon.objects.filter(pk=pooled, customer__isnull=True).update(
+            customer=customer, issued_at=now, expires_at=expires_at
+        )
+        if taken:
+            return Coupon.objects.select_related("program").get(pk=pooled)
+    return None
+
+
+def _new_coupon(
+    program: CouponProgram, customer: Customer, now: dt.datetime, expires_at: dt.datetime
+) -> Coupon:
     for _ in range(5):
-        code = f"{program.code_prefix}-{_random_code()}"
         try:
             with transaction.atomic():
                 return Coupon.objects.create(
                     store_id=program.store_id,
                     program=program,
                     customer=customer,
-                    code=code,
+                    code=f"{program.code_prefix}-{_random_code()}",
                     issued_at=now,
                     expires_at=expires_at,
                 )
         except IntegrityError:
-            continue  # a code collision: 32**8 codes make a second one vanishingly rare
+            continue  # a code collision: 31**9 codes make a second one vanishingly rare
     raise RuntimeError(f"could not find a free coupon code for program {program.slug}")
 
 
+def generate_codes(*, program: CouponProgram, count: int, now: dt.datetime) -> int:
+    """Add `count` (1 to 100,000) new unique codes to `program`, tied to nobody yet, to
+    be handed out first when a flow issues one; return how many were added (`count`).
+    Codes are drawn and inserted BULK_BATCH at a time (a draw already taken in the
+    store is drawn again), all in one transaction: all are added or none."""
+    if isinstance(count, bool) or not 1 <= count <= MAX_BULK:
+        raise InvalidCount(f"count must be from 1 to {MAX_BULK:,}")
+    added = 0
+    with transaction.atomic():
+        while added < count:
+            wanted = min(BULK_BATCH, count - added)
+            codes = {f"{program.code_prefix}-{_random_code()}" for _ in range(wanted)}
+            taken = set(
+                Coupon.objects.filter(store_id=program.store_id, code__in=codes).values_list(
+                    "code", flat=True
+                )
+            )
+            fresh = codes - taken
+            try:
+                with transaction.atomic():
+                    Coupon.objects.bulk_create(
+                        Coupon(
+                            store_id=program.store_id,
+                            program=program,
+                            code=code,
+                            issued_at=now,
+                            expires_at=now,
+                        )
+                        for code in fresh
+                    )
+            except IntegrityError:
+                continue  # another writer took one of them meanwhile: draw the batch again
+            added += len(fresh)
+    return added
+
+
 def record_redemptions(*, store: Store, orders: Iterable[Order]) -> list[Coupon]:
-    """Mark the store's unredeemed coupons whose codes these orders used, when the order
-    was placed while the coupon was valid and met its minimum; return those coupons. Of
-    several orders using one code, the first placed that qualifies redeems it."""
+    """Mark the store's issued coupons whose codes these orders used (case-insensitive,
+    trimmed), when the order was placed while the coupon was valid and met its minimum;
+    return those coupons. Of several orders using one code, the first placed that
+    qualifies redeems it, also across calls: an order that arrives late but was placed
+    before the one that redeemed the code takes its place, so the result does not
+    depend on the order in which orders arrive. An order by someone other than the
+    recipient redeems it for the program but is flagged `redeemed_by_other`, with its
+    customer in `redeemed_by`. A minimum is in the store's currency: an order in another
+    currency meets none (amounts in different currencies are never compared)."""
     orders_by_code: dict[str, list[Order]] = {}
     for order in sorted(orders, key=lambda o: (o.placed_at, o.pk)):
         if order.status not in NOT_PURCHASES:
-            for code in order.discount_codes:
-                orders_by_code.setdefault(code.strip().upper(), []).append(order)
+            for code in _codes_of(order):
+                orders_by_code.setdefault(code, []).append(order)
     if not orders_by_code:
         return []
     redeemed = []
+    earliest = min(o.placed_at for found in orders_by_code.values() for o in found)
     candidates = Coupon.objects.filter(
-        store=store, code__in=orders_by_code, redeemed_at__isnull=True
+        Q(redeemed_at__isnull=True) | Q(redeemed_at__gt=earliest),
+        store=store,
+        code__in=orders_by_code,
+        customer__isnull=False,
     ).select_related("program")
     for coupon in candidates:
-        first = next((o for o in orders_by_code[coupon.code] if _redeems(coupon, o)), None)
-        if first is not None:
+        first = next((o for o in orders_by_code[coupon.code] if _redeems(coupon, o, store)), None)
+        if first is not None and (
+            coupon.redeemed_at is None or first.placed_at < coupon.redeemed_at
+        ):
             coupon.redeemed_at, coupon.redeemed_order = first.placed_at, first
-            coupon.save(update_fields=["redeemed_at", "redeemed_order"])
+            coupon.redeemed_by_id = first.customer_id
+            coupon.redeemed_by_other = first.customer_id != coupon.customer_id
+            coupon.save(
+                update_fields=["redeemed_at", "redeemed_order", "redeemed_by", "redeemed_by_other"]
+            )
             redeemed.append(coupon)
     return redeemed
 
 
-def _redeems(coupon: Coupon, order: Order) -> bool:
-    return (
-        coupon.issued_at <= order.placed_at <= coupon.expires_at
-        and order.total >= coupon.program.minimum_order
+def _codes_of(order: Order) -> set[str]:
+    codes = order.discount_codes if isinstance(order.discount_codes, list) else []
+    return {str(code).strip().upper() for code in codes if str(code).strip()}
+
+
+def _redeems(coupon: Coupon, order: Order, store: Store) -> bool:
+    minimum = coupon.program.minimum_order
+    return coupon.issued_at <= order.placed_at <= coupon.expires_at and (
+        not minimum or (order.currency == store.currency and order.total >= minimum)
     )
 
 
 def _random_code() -> str:
-    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))

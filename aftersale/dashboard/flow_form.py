@@ -145,6 +145,9 @@ def _email_data(step: Mapping[str, Any]) -> FormData:
         "coupon": [step.get("coupon", "none")],
         "skip_if": list(step.get("skip_if", ())),
         "transactional": [_text(bool(step.get("transactional")))],
+        # A step's own coupon program (coupons per step) has no fields here yet: kept as
+        # JSON in a hidden field so that editing the flow does not drop it.
+        "offer": [json.dumps(step["offer"]) if step.get("offer") else ""],
     }
 
 
@@ -304,6 +307,12 @@ def _steps_of_card(
         if skip:
             email["skip_if"] = skip
         email["transactional"] = bool(_one(data, f"{prefix}transactional"))
+        offer = _one(data, f"{prefix}offer")
+        if offer:
+            try:
+                email["offer"] = json.loads(offer)
+            except ValueError:
+                email["offer"] = offer  # the definition's validation names it
         _put(email, "next", following)
         if _waits(delay):
             _put(delay, "id", step_id)

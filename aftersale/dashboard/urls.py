@@ -6,6 +6,7 @@ from aftersale.dashboard import (
     backtest,
     builder,
     connect,
+    coupons,
     picks,
     reports,
     stores,
@@ -97,5 +98,13 @@ urlpatterns = [
         "<slug:slug>/flows/<slug:flow>/backtest/<int:run_id>/",
         backtest.run_status,
         name="backtest-run",
+    ),
+    # Coupons (dashboard/coupons.py)
+    path("<slug:slug>/coupons/", coupons.coupons, name="coupons"),
+    path("<slug:slug>/coupons/<slug:program>/", coupons.coupon_program, name="coupon-program"),
+    path(
+        "<slug:slug>/coupons/<slug:program>/codes.csv",
+        coupons.coupon_codes_csv,
+        name="coupon-codes-csv",
     ),
 ]

@@ -20,7 +20,7 @@ from aftersale.flows.definition import (
 )
 from aftersale.flows.models import Enrollment
 from aftersale.flows.occasions import checkouts_with_products
-from aftersale.flows.selectors import coupon_program_of
+from aftersale.flows.selectors import coupon_program_ids, definition_of
 from aftersale.orders.models import NOT_PURCHASES, Checkout, Order
 from aftersale.segments.definition import parse_segment
 from aftersale.segments.selectors import is_in_segment
@@ -105,16 +105,15 @@ def _message_event(
 
 
 def _used_coupon(enrollment: Enrollment) -> bool:
-    program = coupon_program_of(flow=enrollment.flow)
-    return (
-        program is not None
-        and Coupon.objects.filter(
-            program=program,
-            customer_id=enrollment.customer_id,
-            issued_at__gte=enrollment.entered_at,
-            redeemed_at__isnull=False,
-        ).exists()
-    )
+    definition = definition_of(enrollment.version_id)
+    programs = coupon_program_ids(flow=enrollment.flow, definition=definition)
+    return Coupon.objects.filter(
+        program_id__in=programs,
+        customer_id=enrollment.customer_id,
+        issued_at__gte=enrollment.entered_at,
+        redeemed_at__isnull=False,
+        redeemed_by_other=False,  # someone else's use is not the recipient's
+    ).exists()
 
 
 def _order_value_within(condition: OrderValueCondition, enrollment: Enrollment) -> bool:

@@ -116,6 +116,18 @@ class CouponSpec(_Strict):
     valid_days: int = Field(default=14, ge=1, le=365)
     code_prefix: str = Field(default="THANKS", pattern=r"^[A-Z0-9]{1,12}$")
 
+    @model_validator(mode="after")
+    def _terms_a_program_accepts(self) -> CouponSpec:
+        # The coupon program's own rules (coupons.services.validate_terms), so that a
+        # flow is refused with its field named instead of failing when it is saved.
+        if self.kind == DiscountKind.PERCENT and not 0 < self.amount <= 100:
+            raise ValueError("a percent off must be more than 0 and at most 100")
+        for name in ("amount", "minimum_order"):
+            value: Decimal = getattr(self, name)
+            if value != value.quantize(Decimal("0.01")) or value >= 10**8:
+                raise ValueError(f"{name} must have at most two decimals and be under 10**8")
+        return self
+
 
 class QuietHours(_Strict):
     """No marketing email between `start` and `end` in the recipient's time zone."""
@@ -196,6 +208,11 @@ class EmailStep(_Step):
     template: str = Field(min_length=1)
     recommendations: RecommendationStrategy = "none"
     coupon: Literal["none", "issue", "remind"] = "none"
+    offer: CouponSpec | None = Field(
+        default=None,
+        description="this step's own coupon program (`coupon: issue`, needs an `id`): its "
+        "codes, terms and counts apart from the flow's `coupon`",
+    )
     skip_if: tuple[SkipRule, ...] = ()
     transactional: bool = Field(default=False, description="bypasses the marketing guards")
 
@@ -338,10 +355,22 @@ def parse_definition(data: object) -> FlowDefinition:
         definition = FlowDefinition.model_validate(data)
     except ValidationError as exc:
         raise InvalidFlowDefinition([(err["loc"], err["msg"]) for err in exc.errors()]) from exc
-    if any(s.coupon != "none" for _, s in definition.email_steps()) and not definition.coupon:
-        raise InvalidFlowDefinition(
-            [(("coupon",), "steps use a coupon but the flow defines no `coupon`")]
-        )
+    problems: list[tuple[FieldPath, str]] = []
+    for i, step in definition.email_steps():
+        if step.offer is not None and (step.coupon != "issue" or not step.id):
+            problems.append(
+                (("steps", i, "offer"), "a step's own `offer` needs an `id` and `coupon: issue`")
+            )
+    steps = [s for _, s in definition.email_steps()]
+    own_offers = any(s.offer is not None for s in steps)
+    needs_flow_coupon = any(
+        (s.coupon == "remind" and not own_offers) or (s.coupon == "issue" and s.offer is None)
+        for s in steps
+    )
+    if needs_flow_coupon and not definition.coupon:
+        problems.append((("coupon",), "steps use a coupon but the flow defines no `coupon`"))
+    if problems:
+        raise InvalidFlowDefinition(problems)
     for where, segment in _segments(definition):
         try:
             parse_segment(segment)

@@ -36,9 +36,33 @@ def definition_of(version_id: int) -> FlowDefinition:
     )
 
 
-def coupon_program_of(*, flow: Flow) -> CouponProgram | None:
-    """The coupon program a flow's emails hand out codes from."""
-    return CouponProgram.objects.filter(store_id=flow.store_id, slug=flow.slug).first()
+def coupon_program_of(*, flow: Flow, step_id: str = "") -> CouponProgram | None:
+    """The coupon program a flow's emails hand out codes from: the flow's (slug: the
+    flow's), or with `step_id` that step's own (a step with an `offer`; slug
+    `FLOW--STEP`)."""
+    return CouponProgram.objects.filter(
+        store_id=flow.store_id, slug=coupon_program_slug(flow_slug=flow.slug, step_id=step_id)
+    ).first()
+
+
+def coupon_program_slug(*, flow_slug: str, step_id: str = "") -> str:
+    """The slug of a flow's coupon program, or of its step `step_id`'s own."""
+    return f"{flow_slug}--{step_id}" if step_id else flow_slug
+
+
+def coupon_program_ids(*, flow: Flow, definition: FlowDefinition) -> list[int]:
+    """The ids of every coupon program the flow's emails (in `definition`) hand out
+    codes from: the flow's and its steps' own."""
+    slugs = [coupon_program_slug(flow_slug=flow.slug)] + [
+        coupon_program_slug(flow_slug=flow.slug, step_id=s.id)
+        for _, s in definition.email_steps()
+        if s.offer is not None
+    ]
+    return list(
+        CouponProgram.objects.filter(store_id=flow.store_id, slug__in=slugs).values_list(
+            "pk", flat=True
+        )
+    )
 
 
 def _no_version(flow: Flow) -> FlowVersion:

@@ -19,6 +19,7 @@ from aftersale.flows.models import Enrollment, EnrollmentState, Flow, FlowStatus
 from aftersale.flows.occasions import event_entries, timed_entries
 from aftersale.flows.selectors import (
     LIBRARY_DIR,
+    coupon_program_slug,
     definition_of,
     free_flow_slug,
     latest_version,
@@ -166,9 +167,12 @@ def delete_flow(*, store: Store, slug: str) -> bool:
 
 
 def _save_coupon_program(store: Store, flow: Flow, definition: FlowDefinition) -> None:
-    if definition.coupon is None:
-        return
-    save_program(store=store, slug=flow.slug, **definition.coupon.model_dump())
+    if definition.coupon is not None:
+        save_program(store=store, slug=flow.slug, **definition.coupon.model_dump())
+    for _, step in definition.email_steps():
+        if step.offer is not None:
+            slug = coupon_program_slug(flow_slug=flow.slug, step_id=step.id)
+            save_program(store=store, slug=slug, **step.offer.model_dump())
 
 
 def process_orders(

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from aftersale.coupons.models import Coupon
-from aftersale.coupons.selectors import latest_coupon
+from aftersale.coupons.selectors import latest_coupon_of
 from aftersale.coupons.services import issue_coupon
 from aftersale.flows.conditions import purchased_since_entry
 from aftersale.flows.definition import EmailStep, FlowDefinition, Guards, QuietHours
 from aftersale.flows.models import Enrollment
-from aftersale.flows.selectors import coupon_program_of
+from aftersale.flows.selectors import coupon_program_ids, coupon_program_of
 from aftersale.flows.timing import outside_quiet_hours, zone_named
 from aftersale.messaging.outbox.selectors import last_marketing_email_at, recommendations_offered
 from aftersale.messaging.outbox.services import queue_message
@@ -52,8 +52,13 @@ def run_email_step(
                 skipped_because=f"smart sending: got an email at {last.isoformat()}",
             )
             return EmailOutcome()
-    coupon = _coupon_for(enrollment, step, now)
-    if "coupon_redeemed" in step.skip_if and coupon is not None and coupon.redeemed_at:
+    coupon = _coupon_for(enrollment, step, definition, now)
+    if (
+        "coupon_redeemed" in step.skip_if
+        and coupon is not None
+        and coupon.redeemed_at
+        and not coupon.redeemed_by_other
+    ):
         return EmailOutcome()
     send_after = (
         now
@@ -117,14 +122,18 @@ def _last_marketing_email(
     )
 
 
-def _coupon_for(enrollment: Enrollment, step: EmailStep, now: dt.datetime) -> Coupon | None:
+def _coupon_for(
+    enrollment: Enrollment, step: EmailStep, definition: FlowDefinition, now: dt.datetime
+) -> Coupon | None:
     if step.coupon == "none":
         return None
-    program = coupon_program_of(flow=enrollment.flow)
+    if step.coupon == "remind":
+        # The latest code this flow gave the customer, from its own or a step's program.
+        programs = coupon_program_ids(flow=enrollment.flow, definition=definition)
+        return latest_coupon_of(program_ids=programs, customer_id=enrollment.customer_id)
+    program = coupon_program_of(flow=enrollment.flow, step_id=step.id if step.offer else "")
     if program is None:
         raise LookupError(f"flow {enrollment.flow.slug} has no coupon program")
-    if step.coupon == "remind":
-        return latest_coupon(program_id=program.pk, customer_id=enrollment.customer_id)
     return issue_coupon(program=program, customer=enrollment.customer, now=now)
 
 

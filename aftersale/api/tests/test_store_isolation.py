@@ -1,6 +1,6 @@
 """Every store sees only its own data: each operation of the OpenAPI schema, called with
 another store's key, finds nothing of the first store's (404 for an object it names,
-empty lists) and changes nothing of it."""
+empty lists; a PUT that creates makes the other store's own) and changes nothing of it."""
 
 import datetime as dt
 import json
@@ -12,6 +12,8 @@ from django.test import Client
 from aftersale.api.api import api
 from aftersale.api.tests.test_ingest import ORDER
 from aftersale.catalog.models import Product
+from aftersale.coupons.models import Coupon, CouponProgram
+from aftersale.coupons.services import generate_codes
 from aftersale.customers.models import Customer
 from aftersale.dashboard.tests.conftest import report_scoring
 from aftersale.flows.backtest_runs import queue_backtest
@@ -53,7 +55,11 @@ BODIES: dict[tuple[str, str], object] = {
     ("put", "/api/v1/templates/{slug}"): {"subject": "Taken over", "body_mjml": "<mjml></mjml>"},
     ("post", "/api/v1/templates/{slug}/preview"): {"customer_id": "c1"},
     ("post", "/api/v1/flows/{slug}/backtests"): {"days": 30},
+    ("put", "/api/v1/coupon-programs/{slug}"): {"kind": "fixed", "amount": "99"},
+    ("post", "/api/v1/coupon-programs/{slug}/codes"): {"count": 5},
 }
+# A PUT that creates: the other store gets a program of its own (201), the first keeps its.
+CREATES = {("put", "/api/v1/coupon-programs/{slug}")}
 MODELS = (
     Product,
     Customer,
@@ -67,6 +73,8 @@ MODELS = (
     EmailTemplate,
     EvaluationRun,
     BacktestRun,
+    CouponProgram,
+    Coupon,
 )
 
 
@@ -78,6 +86,7 @@ def first_store(store, client: Client) -> EvaluationRun:
     add_templates(store, T0, "thank-you", "offer", "reminder", "upsell")
     flow = install_flow(store=store, slug="upsell", definition=upsell_definition(), now=T0)
     queue_backtest(flow=flow, days=30, now=T0)
+    generate_codes(program=CouponProgram.objects.get(store=store, slug=flow.slug), count=3, now=T0)
     client.post(
         "/api/v1/orders",
         ORDER,
@@ -136,7 +145,9 @@ def test_another_stores_key_finds_nothing_of_this_store_and_changes_nothing(
         headers={"Authorization": f"Bearer {create_api_key(store=other, name='test', now=T0)[1]}"},
     )
 
-    if "{" in path:
+    if (method, path) in CREATES:
+        assert response.status_code == 201, response.content
+    elif "{" in path:
         assert response.status_code == 404, response.content
     elif method == "get":
         answer = response.json()

@@ -6,11 +6,24 @@ from decimal import Decimal
 import pytest
 
 from aftersale.coupons.models import DiscountKind
-from aftersale.coupons.selectors import latest_coupon
-from aftersale.coupons.services import issue_coupon, save_program
+from aftersale.coupons.selectors import (
+    latest_coupon,
+    program_by_slug,
+    program_codes,
+    program_summaries,
+)
+from aftersale.coupons.services import (
+    generate_codes,
+    issue_coupon,
+    record_redemptions,
+    save_program,
+)
+from aftersale.coupons.tests.test_services import order
 from aftersale.customers.models import Customer
+from aftersale.stores.services import create_store
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
+DAY = dt.timedelta(days=1)
 
 
 def customer(store, name):
@@ -21,8 +34,10 @@ def customer(store, name):
 
 @pytest.mark.django_db
 def test_the_latest_coupon_is_the_newest_the_program_issued_to_the_customer(store):
-    offer = save_program(store=store, slug="thanks", kind=DiscountKind.PERCENT)
-    other_offer = save_program(store=store, slug="winback", kind=DiscountKind.FIXED)
+    offer = save_program(store=store, slug="thanks", kind=DiscountKind.PERCENT, amount=Decimal(10))
+    other_offer = save_program(
+        store=store, slug="winback", kind=DiscountKind.FIXED, amount=Decimal(5)
+    )
     ann, bob = customer(store, "ann"), customer(store, "bob")
     issue_coupon(program=offer, customer=ann, now=T0)
     newest = issue_coupon(program=offer, customer=ann, now=T0 + dt.timedelta(days=2))
@@ -35,7 +50,7 @@ def test_the_latest_coupon_is_the_newest_the_program_issued_to_the_customer(stor
 
 @pytest.mark.django_db
 def test_of_two_coupons_issued_at_the_same_moment_the_later_one_is_the_latest(store):
-    offer = save_program(store=store, slug="thanks", kind=DiscountKind.PERCENT)
+    offer = save_program(store=store, slug="thanks", kind=DiscountKind.PERCENT, amount=Decimal(10))
     ann = customer(store, "ann")
     issue_coupon(program=offer, customer=ann, now=T0)
     second = issue_coupon(program=offer, customer=ann, now=T0)
@@ -49,3 +64,60 @@ def test_a_customer_the_program_never_gave_a_coupon_has_no_latest_coupon(store):
     issue_coupon(program=offer, customer=customer(store, "bob"), now=T0)
 
     assert latest_coupon(program_id=offer.pk, customer_id=customer(store, "ann").pk) is None
+
+
+@pytest.mark.django_db
+def test_a_programs_summary_counts_issued_redeemed_flagged_and_codes_not_handed_out(store):
+    offer = save_program(
+        store=store, slug="thanks", kind="fixed", amount=Decimal(5), minimum_order=Decimal(25)
+    )
+    save_program(store=store, slug="empty", kind="free_shipping")
+    ann, bob = customer(store, "ann"), customer(store, "bob")
+    mine = issue_coupon(program=offer, customer=ann, now=T0)
+    lent = issue_coupon(program=offer, customer=bob, now=T0)
+    issue_coupon(program=offer, customer=customer(store, "cy"), now=T0)
+    issue_coupon(program=offer, customer=customer(store, "dee"), now=T0)
+    generate_codes(program=offer, count=3, now=T0)
+    record_redemptions(
+        store=store,
+        orders=[
+            order(store, "1", customer="ann", at=T0 + DAY, codes=(mine.code,)),
+            order(store, "2", customer="eve", at=T0 + DAY, codes=(lent.code,)),
+        ],
+    )
+
+    empty, thanks = program_summaries(store=store)
+
+    assert (
+        thanks.terms
+        == f"5 {store.currency} off on orders of 25 {store.currency} or more, valid 14 days"
+    )
+    assert (thanks.issued, thanks.redeemed, thanks.flagged, thanks.unassigned) == (4, 2, 1, 3)
+    assert thanks.redemption_rate_text == "2 of 4 (50.0 %)"
+    assert (empty.issued, empty.redemption_rate, empty.redemption_rate_text) == (
+        0,
+        None,
+        "none issued",
+    )
+
+
+@pytest.mark.django_db
+def test_a_store_sees_only_its_own_programs(store):
+    other = create_store(
+        physical_address="2 Test Lane, Springfield, USA", name="O", slug="o", now=T0
+    )
+    save_program(store=other, slug="thanks", kind="percent", amount=Decimal(10))
+
+    assert program_summaries(store=store) == []
+    assert program_by_slug(store=store, slug="thanks") is None
+
+
+@pytest.mark.django_db
+def test_a_programs_codes_come_latest_first(store):
+    offer = save_program(store=store, slug="thanks", kind="percent", amount=Decimal(10))
+    first = issue_coupon(program=offer, customer=customer(store, "ann"), now=T0)
+    generate_codes(program=offer, count=1, now=T0)
+
+    codes = list(program_codes(program=offer))
+
+    assert codes[-1] == first and codes[0].customer is None

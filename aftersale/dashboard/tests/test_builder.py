@@ -401,3 +401,25 @@ def test_a_flow_of_every_card_kind_posted_back_as_rendered_is_unchanged(
     assert answer.status_code == 302
     assert "Nothing had changed since the last save." in _text(signed_in.get(answer["Location"]))
     assert latest_version(flow=flow).definition == stored
+
+
+def test_a_steps_own_coupon_offer_is_kept_when_the_flow_is_edited(
+    signed_in: Client, store: Store, upsell: Flow
+) -> None:
+    definition = latest_version(flow=upsell).definition
+    index, step = next(
+        (i, s) for i, s in enumerate(definition["steps"]) if s.get("coupon") == "issue"
+    )
+    step.update(id="offer", offer={"kind": "fixed", "amount": "5", "code_prefix": "STEP"})
+    revise_flow(flow=upsell, definition=definition, now=clock.now())
+
+    page = _text(signed_in.get(_edit_url(store)))
+    assert re.search(r'type="hidden" name="steps-\d+-offer" value="\{', page)
+    assert "This email has a coupon program of its own" in page
+    data = _form(upsell)
+    data["name"] = ["Upsell, renamed"]
+    _post(signed_in, _edit_url(store), data, action="save")
+
+    assert latest_version(flow=upsell).definition["name"] == "Upsell, renamed"
+    saved = latest_version(flow=upsell).definition["steps"][index]
+    assert saved["offer"]["amount"] == "5" and saved["offer"]["code_prefix"] == "STEP"

@@ -4,6 +4,7 @@ definition -> form data -> definition unchanged, and a problem names its form fi
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 
 import pytest
 
@@ -20,6 +21,7 @@ from aftersale.flows.definition import (
     stored_definition,
 )
 from aftersale.flows.selectors import library_definition, library_flow_slugs
+from aftersale.flows.tests.helpers import upsell_definition
 
 BRANCHING = {
     "name": "Branches",
@@ -87,6 +89,16 @@ def test_a_flow_with_its_own_guards_keeps_them_after_a_save() -> None:
 
     assert (saved.guards.smart_sending_hours, saved.guards.quiet_hours) == (0, None)
     assert stored_definition(saved) == stored
+
+
+def test_a_steps_own_coupon_offer_comes_back_from_the_form_unchanged() -> None:
+    definition = upsell_definition()
+    offer = next(s for s in definition["steps"] if s.get("template") == "offer")
+    offer.update(id="offer", offer={"kind": "fixed", "amount": "5", "code_prefix": "STEP"})
+    _round_trip(definition)
+    data = definition_to_data(parse_definition(definition).model_dump(mode="json"))
+    back = parse_definition(data_to_definition(data).definition)
+    assert [s.offer.amount for _, s in back.email_steps() if s.offer] == [Decimal("5")]
 
 
 def test_a_delay_before_an_email_is_one_message_card_with_the_email() -> None:

@@ -4,6 +4,7 @@ import pytest
 
 from aftersale.coupons.models import Coupon
 from aftersale.flows.backtest import run_backtest
+from aftersale.flows.definition import InvalidFlowDefinition, parse_definition
 from aftersale.flows.models import Enrollment, EnrollmentState
 from aftersale.flows.scheduler import claim_due, run_due_enrollments
 from aftersale.flows.services import install_flow, process_orders
@@ -95,6 +96,61 @@ def test_reminder_skips_customers_who_used_the_coupon(store):
     assert Coupon.objects.get(code=code).redeemed_order == redeeming
     assert sent_templates("cat@example.com") == ["thank-you", "offer"]
     assert Enrollment.objects.get().state == EnrollmentState.COMPLETED
+
+
+def test_a_coupon_someone_else_used_does_not_skip_the_recipients_reminder(store):
+    add_templates(store, T0, "thank-you", "offer", "reminder")
+    install_flow(store=store, slug="upsell", definition=upsell_definition(exit_when=()), now=T0)
+    first = place_order(store, order_id="1", customer="cat", at=T0)
+    process_orders(store=store, order_ids=[first.pk], now=T0)
+    run_hourly(T0, T0 + 4 * DAY)
+    code = Coupon.objects.get(customer__external_id="cat").code
+    shared = place_order(store, order_id="2", customer="eve", at=T0 + 5 * DAY, codes=(code,))
+    process_orders(store=store, order_ids=[shared.pk], now=T0 + 5 * DAY)
+    run_hourly(T0 + 5 * DAY, T0 + 30 * DAY)
+    coupon = Coupon.objects.get(code=code)
+    assert coupon.redeemed_order == shared and coupon.redeemed_by_other
+    assert sent_templates("cat@example.com") == ["thank-you", "offer", "reminder"]
+
+
+def _with_step_offer(definition: dict, **offer) -> dict:
+    """`definition` whose offer email has its own coupon program."""
+    step = next(s for s in definition["steps"] if s.get("template") == "offer")
+    step.update(id="offer", offer={"kind": "fixed", "amount": "5", **offer})
+    return definition
+
+
+def test_a_step_with_its_own_offer_issues_codes_of_its_own_program_and_the_reminder_repeats_it(
+    store,
+):
+    add_templates(store, T0, "thank-you", "offer", "reminder")
+    definition = _with_step_offer(upsell_definition(exit_when=()), code_prefix="STEP")
+    install_flow(store=store, slug="upsell", definition=definition, now=T0)
+    first = place_order(store, order_id="1", customer="cat", at=T0)
+    process_orders(store=store, order_ids=[first.pk], now=T0)
+    run_hourly(T0, T0 + 30 * DAY)
+
+    coupon = Coupon.objects.get(customer__external_id="cat")
+    assert coupon.program.slug == "upsell--offer" and coupon.code.startswith("STEP-")
+    assert coupon.program.kind == "fixed"
+    reminder = Message.objects.get(template__slug="reminder")
+    assert reminder.coupon_id == coupon.pk
+
+
+def test_a_step_with_its_own_offer_needs_an_id_and_coupon_issue():
+    definition = _with_step_offer(upsell_definition())
+    step = next(s for s in definition["steps"] if s.get("template") == "offer")
+    step.update(id="", coupon="none")
+
+    with pytest.raises(InvalidFlowDefinition, match="needs an `id` and `coupon: issue`"):
+        parse_definition(definition)
+
+
+def test_a_flow_whose_only_coupon_is_a_steps_own_needs_no_flow_coupon():
+    definition = _with_step_offer(upsell_definition())
+    del definition["coupon"]
+
+    assert parse_definition(definition).coupon is None
 
 
 def test_only_the_first_purchase_starts_the_flow(store, upsell):
