@@ -95,7 +95,8 @@ def _amount(value: object) -> Decimal | str:
         return "must be a decimal number such as 5 or 4.99"
     if amount < 0:
         return "must be 0 or more"
-    if amount != amount.quantize(Decimal("0.01")) or amount > _MAX_AMOUNT:
+    # The bound first: quantizing an amount of hundreds of digits overflows the context.
+    if amount > _MAX_AMOUNT or amount != amount.quantize(Decimal("0.01")):
         return "must have at most two decimals and be under 100,000,000"
     return amount
 

@@ -632,3 +632,11 @@ def test_an_order_arriving_late_but_placed_earlier_takes_the_redemption(store):
     coupon.refresh_from_db()
     assert coupon.redeemed_order_id == earlier.pk
     assert record_redemptions(store=store, orders=[later]) == []  # processed again: no change
+
+
+@pytest.mark.django_db
+def test_an_amount_of_hundreds_of_digits_is_refused_not_an_error(store):
+    with pytest.raises(InvalidProgram) as refused:
+        save_program(store=store, slug="huge", kind="fixed", amount="1.7976931348623155e+308")
+
+    assert "under 100,000,000" in refused.value.errors["amount"]
