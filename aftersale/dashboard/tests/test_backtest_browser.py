@@ -17,9 +17,8 @@ from playwright.sync_api import Page, expect
 from pytest_django.fixtures import Settings
 from pytest_django.live_server_helper import LiveServer
 
-from aftersale.dashboard.tests.conftest import PASSWORD
+from aftersale.dashboard.tests.browser import SCREENSHOTS, fits_the_screen, sign_in
 from aftersale.dashboard.tests.test_browser import open_page, refused_by_policy  # noqa: F401
-from aftersale.dashboard.tests.test_connect_browser import SCREENSHOTS, _fits_the_screen
 from aftersale.flows.models import FlowStatus
 from aftersale.flows.services import install_library_flow
 from aftersale.flows.tests.test_backtest_runs import order
@@ -88,10 +87,7 @@ def test_a_merchant_imports_a_csv_with_a_bad_line_then_backtests_a_flow(
     page.set_viewport_size({"width": width, "height": 900})
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
-    page.goto(f"{live_server.url}/dashboard/{store.slug}/connect/")
-    page.get_by_label("Username").fill("merchant")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    sign_in(page, f"{live_server.url}/dashboard/{store.slug}/connect/")
     page.get_by_label("Orders").check()
     page.get_by_label("CSV file (at most 100 MB)").set_input_files(str(upload))
     page.get_by_role("button", name="Upload and import").click()
@@ -106,7 +102,7 @@ def test_a_merchant_imports_a_csv_with_a_bad_line_then_backtests_a_flow(
     expect(bad).to_have_count(1)
     expect(bad.locator("td").first).to_have_text("3")
     expect(bad).to_contain_text("email")
-    assert _fits_the_screen(page)
+    assert fits_the_screen(page)
     page.screenshot(path=str(SCREENSHOTS / f"connect-upload-{width}.png"), full_page=True)
 
     page.goto(f"{live_server.url}/dashboard/{store.slug}/flows/post-purchase-upsell/backtest/")
@@ -123,7 +119,7 @@ def test_a_merchant_imports_a_csv_with_a_bad_line_then_backtests_a_flow(
     expect(steps.nth(0)).to_contain_text("2 emails to 2 customers")
     expect(steps.nth(2)).to_contain_text("1 email to 1 customer")
     expect(page.locator(".backtest-totals")).to_contain_text("45.50 EUR")
-    assert _fits_the_screen(page)
+    assert fits_the_screen(page)
     page.screenshot(path=str(SCREENSHOTS / f"backtest-result-{width}.png"), full_page=True)
     assert refused_by_policy == []
     kept = _in_a_thread(

@@ -6,25 +6,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
-from aftersale.dashboard.tests.conftest import PASSWORD
+from aftersale.dashboard.tests.browser import SCREENSHOTS, fits_the_screen, sign_in
 from aftersale.dashboard.tests.test_browser import open_page, refused_by_policy  # noqa: F401
 from aftersale.flows.tests.helpers import place_order
 from aftersale.stores.models import Store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 FIRST_ORDERS = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"
-
-
-def _fits_the_screen(page: Page) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -42,12 +36,9 @@ def test_a_merchant_sets_up_the_upsell_with_a_custom_coupon_and_three_messages_a
     page.set_viewport_size({"width": width, "height": 900})
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
-    page.goto(f"{live_server.url}/dashboard/{store.slug}/automations/")
-    page.get_by_label("Username").fill("merchant")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    sign_in(page, f"{live_server.url}/dashboard/{store.slug}/automations/")
     expect(page.get_by_role("heading", name="Ready flows")).to_be_visible()
-    assert _fits_the_screen(page)
+    assert fits_the_screen(page)
     page.screenshot(path=str(SCREENSHOTS / f"automations-{width}.png"), full_page=True)
     page.get_by_role("button", name="Set up Post-purchase upsell").click()
 
@@ -77,7 +68,7 @@ def test_a_merchant_sets_up_the_upsell_with_a_custom_coupon_and_three_messages_a
     expect(page.get_by_label("Code prefix")).to_have_value("WELCOME")
     expect(third.locator("#steps-2-template-error")).to_be_visible()  # none chosen yet
     expect(page.locator("#problems")).to_contain_text("Not saved: 2 things to fix.")
-    assert _fits_the_screen(page)
+    assert fits_the_screen(page)
     third.scroll_into_view_if_needed()
     page.screenshot(path=str(SCREENSHOTS / f"flow-builder-error-{width}.png"))
     third.get_by_label("Days", exact=True).fill("4")
@@ -91,7 +82,7 @@ def test_a_merchant_sets_up_the_upsell_with_a_custom_coupon_and_three_messages_a
     expect(page.get_by_role("status")).to_contain_text("Saved as version 2.")
     expect(page.get_by_label("Code prefix")).to_have_value("WELCOME")
     expect(page.locator("#card-2").get_by_label("Template")).to_have_value("offer-reminder")
-    assert _fits_the_screen(page)
+    assert fits_the_screen(page)
     page.screenshot(path=str(SCREENSHOTS / f"flow-builder-{width}.png"), full_page=True)
 
     page.get_by_role("button", name="Set live").click()
@@ -99,7 +90,7 @@ def test_a_merchant_sets_up_the_upsell_with_a_custom_coupon_and_three_messages_a
     expect(page.locator("h1 .status")).to_have_text("live")
     page.goto(f"{live_server.url}/dashboard/{store.slug}/automations/")
     expect(page.locator(".flow-row", has_text="Post-purchase upsell")).to_contain_text("live")
-    assert _fits_the_screen(page)
+    assert fits_the_screen(page)
     assert refused_by_policy == []
 
 
@@ -111,10 +102,7 @@ def test_only_the_fields_of_the_chosen_split_condition_and_coupon_show(
     refused_by_policy: list[str],  # noqa: F811
 ) -> None:
     page = open_page()
-    page.goto(f"{live_server.url}/dashboard/{store.slug}/flows/new/")
-    page.get_by_label("Username").fill("merchant")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    sign_in(page, f"{live_server.url}/dashboard/{store.slug}/flows/new/")
 
     expect(page.get_by_label("Kind")).to_be_hidden()  # no coupon picked
     page.get_by_label("Create a custom coupon").check()

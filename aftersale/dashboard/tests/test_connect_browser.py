@@ -7,19 +7,17 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
-from aftersale.dashboard.tests.conftest import PASSWORD
+from aftersale.dashboard.tests.browser import SCREENSHOTS, fits_the_screen, sign_in
 from aftersale.dashboard.tests.test_browser import open_page, refused_by_policy  # noqa: F401
 from aftersale.stores.models import Store
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"
 ORDER = {
     "id": "1001",
     "customer": {"id": "c1", "email": "ada@example.com", "first_name": "Ada"},
@@ -43,10 +41,6 @@ def _post_order(server: str, raw_key: str) -> int:
         return error.code
 
 
-def _fits_the_screen(page: Page) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
-
-
 @pytest.mark.parametrize("width", [1280, 390])
 def test_a_merchant_creates_a_key_posts_an_order_with_it_and_revokes_it(
     width: int,
@@ -60,10 +54,7 @@ def test_a_merchant_creates_a_key_posts_an_order_with_it_and_revokes_it(
     page.set_viewport_size({"width": width, "height": 900})
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
-    page.goto(f"{live_server.url}/dashboard/{store.slug}/connect/")
-    page.get_by_label("Username").fill("merchant")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    sign_in(page, f"{live_server.url}/dashboard/{store.slug}/connect/")
     expect(page.get_by_text("No API key yet.")).to_be_visible()
     page.get_by_label("Name of a new key").fill("Shopify")
     page.get_by_role("button", name="Create key").click()
@@ -72,7 +63,7 @@ def test_a_merchant_creates_a_key_posts_an_order_with_it_and_revokes_it(
     expect(new_key).to_be_visible()
     expect(page.get_by_text("shown only this once")).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / f"connect-new-key-{width}.png"), full_page=True)
-    assert _fits_the_screen(page)
+    assert fits_the_screen(page)
     raw_key = new_key.input_value()
     assert _post_order(live_server.url, raw_key) == 201
 
@@ -86,7 +77,7 @@ def test_a_merchant_creates_a_key_posts_an_order_with_it_and_revokes_it(
 
     expect(page.get_by_role("status")).to_contain_text("revoked")
     expect(key.locator(".badge")).to_have_text("revoked")
-    assert _fits_the_screen(page)
+    assert fits_the_screen(page)
     page.screenshot(path=str(SCREENSHOTS / f"connect-revoked-{width}.png"), full_page=True)
     assert _post_order(live_server.url, raw_key) == 401
     assert refused_by_policy == []

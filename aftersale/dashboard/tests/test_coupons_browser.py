@@ -21,17 +21,12 @@ from aftersale.coupons.services import (
     save_program,
 )
 from aftersale.coupons.tests.test_services import customer, order
-from aftersale.dashboard.tests.conftest import PASSWORD
+from aftersale.dashboard.tests.browser import SCREENSHOTS, fits_the_screen, sign_in
 from aftersale.dashboard.tests.test_browser import open_page, refused_by_policy  # noqa: F401
 from aftersale.stores.models import Store
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
-
-
-def _fits_the_screen(page: Page) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -63,15 +58,12 @@ def test_a_merchant_reads_a_programs_redemptions_and_adds_codes_in_bulk(
     page.set_viewport_size({"width": width, "height": 900})
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
-    page.goto(f"{live_server.url}/dashboard/{store.slug}/coupons/")
-    page.get_by_label("Username").fill("merchant")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    sign_in(page, f"{live_server.url}/dashboard/{store.slug}/coupons/")
     program = page.locator(".coupon-program", has_text="post-purchase-upsell")
     expect(program).to_contain_text("2 of 3 (66.7 %)")
     expect(program).to_contain_text("flagged")
     page.screenshot(path=str(SCREENSHOTS / f"coupons-{width}.png"), full_page=True)
-    assert _fits_the_screen(page)
+    assert fits_the_screen(page)
 
     program.get_by_role("link", name="post-purchase-upsell").click()
     expect(page.locator(".coupon-code.is-flagged")).to_contain_text("used by someone else")
@@ -85,7 +77,7 @@ def test_a_merchant_reads_a_programs_redemptions_and_adds_codes_in_bulk(
     expect(page.get_by_role("status")).to_contain_text("Added 120 codes")
     expect(page.get_by_text("Page 1 of 3 · 125 codes")).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / f"coupon-program-{width}.png"), full_page=True)
-    assert _fits_the_screen(page)
+    assert fits_the_screen(page)
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Export all codes (CSV)").click()

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from aftersale.dashboard.tests.browser import SCREENSHOTS, fits_the_screen
 from aftersale.dashboard.tests.served import Served, served_installation
 from aftersale.dashboard.tests.test_browser import open_page, refused_by_policy  # noqa: F401
 
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"
 WORKER_SECONDS = 120  # how long the installation's own worker may take to get to a job
 CUSTOMERS = ("ada", "grace", "linus", "barbara", "edsger", "frances")
 
@@ -75,10 +75,6 @@ def _until(condition: Callable[[], bool], seconds: float, what: str, served: Ser
         threading.Event().wait(0.2)
 
 
-def _fits_the_screen(page: Page) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
-
-
 class Screens:
     """Each step's screenshot, after checking the page fits the screen."""
 
@@ -87,7 +83,7 @@ class Screens:
         self.page, self.width = page, width
 
     def take(self, name: str) -> None:
-        assert _fits_the_screen(self.page), f"{name} scrolls sideways at {self.width} px"
+        assert fits_the_screen(self.page), f"{name} scrolls sideways at {self.width} px"
         path = SCREENSHOTS / f"first-hour-{name}-{self.width}.png"
         self.page.screenshot(path=str(path), full_page=True, caret="initial")
 

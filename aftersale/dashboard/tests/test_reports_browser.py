@@ -7,14 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
-from aftersale.dashboard.tests.conftest import PASSWORD
+from aftersale.dashboard.tests.browser import SCREENSHOTS, fits_the_screen, sign_in
 from aftersale.dashboard.tests.test_browser import open_page, refused_by_policy  # noqa: F401
 from aftersale.dashboard.tests.test_reports import generate_history
 from aftersale.lib.clock import VirtualClock, use_clock
@@ -22,11 +21,6 @@ from aftersale.reports.selectors import flow_report, report_range
 from aftersale.stores.models import Store
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"
-
-
-def _fits_the_screen(page: Page) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -48,10 +42,7 @@ def test_a_merchant_reads_a_flow_report_and_narrows_its_date_range_in_place(
     with use_clock(VirtualClock(end)):
         page = open_page()
         page.set_viewport_size({"width": width, "height": 900})
-        page.goto(f"{live_server.url}/dashboard/{store.slug}/flows/{flow.slug}/report/")
-        page.get_by_label("Username").fill("merchant")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
+        sign_in(page, f"{live_server.url}/dashboard/{store.slug}/flows/{flow.slug}/report/")
 
         started = page.locator('[data-stat="started"]')
         expect(started).to_have_text(f"{whole.started:,}")
@@ -60,7 +51,7 @@ def test_a_merchant_reads_a_flow_report_and_narrows_its_date_range_in_place(
         page.screenshot(
             path=str(SCREENSHOTS / f"flow-report-{width}.png"), full_page=True, caret="initial"
         )
-        assert _fits_the_screen(page)
+        assert fits_the_screen(page)
 
         page.get_by_role("link", name="Last 30 days").click()
         expect(page).to_have_url(re.compile(r"since=\d{4}-\d\d-\d\d&until="))
@@ -84,11 +75,11 @@ def test_a_merchant_reads_a_flow_report_and_narrows_its_date_range_in_place(
             full_page=True,
             caret="initial",
         )
-        assert _fits_the_screen(page)
+        assert fits_the_screen(page)
 
         page.get_by_label("Until (not included)").fill("2024-03-01")
         page.get_by_role("button", name="Show").click()
         expect(page.locator("#until-error")).to_contain_text("Pick a day after the first day")
         expect(page.get_by_label("From (included)")).to_have_value("2024-03-10")
-        assert _fits_the_screen(page)
+        assert fits_the_screen(page)
     assert refused_by_policy == []

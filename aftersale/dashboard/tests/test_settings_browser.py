@@ -13,15 +13,11 @@ import pytest
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
+from aftersale.dashboard.tests.browser import SCREENSHOTS, fits_the_screen
 from aftersale.dashboard.tests.test_browser import open_page, refused_by_policy  # noqa: F401
 from aftersale.messaging.delivery.capture import CaptureServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"
-
-
-def _fits_the_screen(page: Page) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -47,7 +43,7 @@ def test_a_new_installation_creates_its_store_fills_its_settings_and_sends_a_tes
         page.get_by_label("Time zone").fill("Europe/Paris")
         page.get_by_label("Locale").fill("fr_FR")
         page.screenshot(path=str(SCREENSHOTS / f"settings-first-run-{width}.png"), full_page=True)
-        assert _fits_the_screen(page)
+        assert fits_the_screen(page)
         page.get_by_role("button", name="Create account and store").click()
 
         expect(page.get_by_role("heading", name="Settings")).to_be_visible()
@@ -70,7 +66,7 @@ def test_a_new_installation_creates_its_store_fills_its_settings_and_sends_a_tes
         expect(page.get_by_label("Sender name")).to_have_value("Ada at Little Gift Shop")
         expect(page.get_by_label("SMTP host")).to_have_value("127.0.0.1")
         page.screenshot(path=str(SCREENSHOTS / f"settings-refused-{width}.png"), full_page=True)
-        assert _fits_the_screen(page)
+        assert fits_the_screen(page)
         page.get_by_label("Brand colour").fill("#0f766e")
         page.get_by_role("button", name="Save settings").click()
 
@@ -83,7 +79,7 @@ def test_a_new_installation_creates_its_store_fills_its_settings_and_sends_a_tes
             f"Delivered to the store's SMTP relay 127.0.0.1:{relay.port}"
         )
         page.screenshot(path=str(SCREENSHOTS / f"settings-test-email-{width}.png"), full_page=True)
-        assert _fits_the_screen(page)
+        assert fits_the_screen(page)
         assert relay.count == 1
 
         page.get_by_role("link", name="Members").click()
@@ -94,7 +90,7 @@ def test_a_new_installation_creates_its_store_fills_its_settings_and_sends_a_tes
         )
         expect(page.get_by_text("It was emailed to them")).to_be_visible()
         page.screenshot(path=str(SCREENSHOTS / f"settings-members-{width}.png"), full_page=True)
-        assert _fits_the_screen(page)
+        assert fits_the_screen(page)
         assert relay.count == 2
     sent = (tmp_path / "000001.eml").read_text()
     assert "From: Ada at Little Gift Shop <ada@gifts.example.com>" in sent

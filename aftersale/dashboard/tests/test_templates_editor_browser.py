@@ -7,26 +7,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import FrameLocator, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
-from aftersale.dashboard.tests.conftest import PASSWORD
+from aftersale.dashboard.tests.browser import SCREENSHOTS, fits_the_screen, sign_in
 from aftersale.dashboard.tests.test_browser import open_page, refused_by_policy  # noqa: F401
 from aftersale.messaging.tests.factories import make_customer, make_order, make_product
 from aftersale.recommendations.services import fit_recommendations
 from aftersale.stores.models import Store
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"
 NOW = dt.datetime.now(tz=dt.UTC)
-
-
-def _fits_the_screen(page: Page) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
 def _email(page: Page) -> FrameLocator:
@@ -51,12 +45,9 @@ def test_a_merchant_edits_a_library_template_with_a_live_preview_and_sees_a_brok
     page.set_viewport_size({"width": width, "height": 900})
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
-    page.goto(f"{live_server.url}/dashboard/{store.slug}/templates/")
-    page.get_by_label("Username").fill("merchant")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    sign_in(page, f"{live_server.url}/dashboard/{store.slug}/templates/")
     expect(page.get_by_role("heading", name="Thank You")).to_be_visible()
-    assert _fits_the_screen(page)
+    assert fits_the_screen(page)
     page.screenshot(path=str(SCREENSHOTS / f"templates-list-{width}.png"), full_page=True)
 
     page.locator('[data-template="thank-you"] .template-name a').click()
@@ -75,7 +66,7 @@ def test_a_merchant_edits_a_library_template_with_a_live_preview_and_sees_a_brok
     assert frame.bounding_box()["width"] == pytest.approx(600, abs=1)  # type: ignore[index]
     page.get_by_label("Mobile (375 px)").check()
     expect(frame).to_have_css("width", "375px")
-    assert _fits_the_screen(page)
+    assert fits_the_screen(page)
     page.screenshot(path=str(SCREENSHOTS / f"template-editor-mobile-{width}.png"), full_page=True)
 
     body = page.get_by_label("Body")
@@ -88,7 +79,7 @@ def test_a_merchant_edits_a_library_template_with_a_live_preview_and_sees_a_brok
     expect(error).to_contain_text("syntax error")
     expect(page.locator(".preview-problem")).to_contain_text(f"line {line}")
     error.scroll_into_view_if_needed()
-    assert _fits_the_screen(page)
+    assert fits_the_screen(page)
     page.screenshot(path=str(SCREENSHOTS / f"template-editor-error-{width}.png"), full_page=True)
     assert refused_by_policy == []
 
@@ -114,10 +105,7 @@ def test_a_merchant_finds_a_customer_and_reads_each_strategys_picks(
     page.set_viewport_size({"width": width, "height": 900})
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
-    page.goto(f"{live_server.url}/dashboard/{store.slug}/recommendations/")
-    page.get_by_label("Username").fill("merchant")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    sign_in(page, f"{live_server.url}/dashboard/{store.slug}/recommendations/")
     page.get_by_role("link", name="See what each strategy picks for one customer").click()
     page.get_by_label("Find a customer").fill("ada@")
     page.get_by_role("button", name="Find").click()
@@ -127,6 +115,6 @@ def test_a_merchant_finds_a_customer_and_reads_each_strategys_picks(
     expect(cross_sell.locator(".pick-name").first).to_contain_text("Wooden Spoon Set")
     expect(cross_sell.locator(".pick-reason").first).to_have_text("Popular with our customers")
     expect(cross_sell.locator(".pick-price").first).to_have_text("$9.00")
-    assert _fits_the_screen(page)
+    assert fits_the_screen(page)
     page.screenshot(path=str(SCREENSHOTS / f"customer-picks-{width}.png"), full_page=True)
     assert refused_by_policy == []
