@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -14,12 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from django.conf import settings
 
 from aftersale.messaging.delivery.capture import CaptureServer
-from aftersale.worker.tests.crash_scenario import fresh_postgres_database
+from aftersale.worker.tests.crash_scenario import (
+    free_port,
+    fresh_postgres_database,
+    lines_until,
+)
 
 
 @dataclass
@@ -40,7 +42,7 @@ def served_installation(home: Path) -> Iterator[Served]:
     database migrated with `aftersale migrate`, the documented first step there."""
     home.mkdir(parents=True, exist_ok=True)
     with CaptureServer(home / "outbox") as smtp, _database_url(home) as database_url:
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "aftersale.settings",
@@ -101,19 +103,3 @@ def _aftersale(env: dict[str, str], *args: str) -> None:
     )
     if done.returncode != 0:
         raise RuntimeError(f"aftersale {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-
-
-def lines_until(prefix: str, stream: IO[str]) -> list[str]:
-    """The lines read from `stream` up to and including the first starting `prefix`."""
-    lines = []
-    for line in stream:
-        lines.append(line)
-        if line.startswith(prefix):
-            return lines
-    raise AssertionError(f"the output ended without a line starting {prefix!r}: {lines}")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

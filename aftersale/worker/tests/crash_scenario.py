@@ -13,6 +13,7 @@ import json
 import os
 import random
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
 import psycopg
@@ -236,3 +237,20 @@ def received_message_ids(directory: Path) -> Counter[int]:
         header = parser.parsebytes(path.read_bytes())["X-Aftersale-Message"]
         received[int(header)] += 1
     return received
+
+
+def lines_until(prefix: str, stream: IO[str]) -> list[str]:
+    """The lines read from `stream` up to and including the first starting `prefix`."""
+    lines = []
+    for line in stream:
+        lines.append(line)
+        if line.startswith(prefix):
+            return lines
+    raise AssertionError(f"the output ended without a line starting {prefix!r}: {lines}")
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

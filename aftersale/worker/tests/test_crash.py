@@ -9,13 +9,11 @@ docs/scheduler.md for the window and the measured duplicate rate.
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import IO
 
 import pytest
 
@@ -24,6 +22,8 @@ from aftersale.worker.tests.crash_data import EMAIL_STEPS
 from aftersale.worker.tests.crash_scenario import (
     WorkerPool,
     child_env,
+    free_port,
+    lines_until,
     populate,
     received_message_ids,
     run_with_kills,
@@ -99,7 +99,7 @@ def test_killed_workers_deliver_every_email_and_repeat_one_only_in_the_smtp_wind
 
 def test_serve_answers_http_and_stops_with_its_worker_on_sigterm(tmp_path: Path) -> None:
     with scenario_database(tmp_path / "home") as database:
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "aftersale.cli", "serve", "--port", str(port)],
             env=child_env(database),
@@ -109,7 +109,7 @@ def test_serve_answers_http_and_stops_with_its_worker_on_sigterm(tmp_path: Path)
         )
         try:
             assert server.stdout is not None
-            before = _lines_until("serving on", server.stdout)
+            before = lines_until("serving on", server.stdout)
             assert before[-1] == f"serving on http://127.0.0.1:{port}\n"
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/openapi.json") as reply:
                 assert reply.status == 200
@@ -135,19 +135,3 @@ def test_worker_once_runs_a_single_pass_and_exits(tmp_path: Path) -> None:
         )
     assert done.returncode == 0, done.stderr
     assert "1 passes, advanced 0 enrollments, sent 0" in done.stdout
-
-
-def _lines_until(prefix: str, stream: IO[str]) -> list[str]:
-    """The lines read from `stream` up to and including the first starting `prefix`."""
-    lines = []
-    for line in stream:
-        lines.append(line)
-        if line.startswith(prefix):
-            return lines
-    raise AssertionError(f"the output ended without a line starting {prefix!r}: {lines}")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
