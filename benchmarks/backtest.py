@@ -33,7 +33,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -41,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from throwaway_database import postgres_database
 
 DAYS = 90
 PACE = 0.02  # seconds between two posted orders
@@ -86,7 +87,7 @@ def _fresh_database(server_url: str) -> Iterator[Path]:
             _setup_django()
             yield Path(home)
             return
-        with _postgres_database(server_url) as url:
+        with postgres_database(server_url) as url:
             os.environ["AFTERSALE_DATABASE_URL"] = url
             _setup_django()
             try:
@@ -95,21 +96,6 @@ def _fresh_database(server_url: str) -> Iterator[Path]:
                 from django.db import connections
 
                 connections.close_all()
-
-
-@contextmanager
-def _postgres_database(server_url: str) -> Iterator[str]:
-    import psycopg
-
-    base, _, _ = server_url.rpartition("/")
-    name = f"aftersale_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _setup_django() -> None:

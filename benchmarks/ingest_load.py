@@ -34,13 +34,14 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from throwaway_database import postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE = "bench"
@@ -107,17 +108,8 @@ def _database_url(server_url: str, home: str) -> Iterator[str]:
     if not server_url:
         yield f"sqlite:///{home}/load.sqlite3"
         return
-    import psycopg
-
-    base, _, _ = server_url.rpartition("/")
-    name = f"aftersale_load_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database(server_url, prefix="aftersale_load") as url:
+        yield url
 
 
 _SETUP = f"""

@@ -30,13 +30,14 @@ import secrets
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from throwaway_database import postgres_database
 
 DAY_SECONDS = 86_400
 FLOW = {
@@ -84,7 +85,7 @@ def _fresh_database(server_url: str) -> Iterator[None]:
             _setup_django()
             yield
             return
-        with _postgres_database(server_url) as url:
+        with postgres_database(server_url) as url:
             os.environ["AFTERSALE_DATABASE_URL"] = url
             _setup_django()
             try:
@@ -93,21 +94,6 @@ def _fresh_database(server_url: str) -> Iterator[None]:
                 from django.db import connections
 
                 connections.close_all()
-
-
-@contextmanager
-def _postgres_database(server_url: str) -> Iterator[str]:
-    import psycopg
-
-    base, _, _ = server_url.rpartition("/")
-    name = f"aftersale_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _setup_django() -> None:
