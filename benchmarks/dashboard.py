@@ -250,6 +250,8 @@ _MESSAGE = {
     "send_after": _WHEN.replace("i *", "(i % %(customers)s) *") + ")",
     "sent_at": _WHEN.replace("i *", "(i % %(customers)s) *") + ")",
     "delivered_at": _WHEN.replace("i *", "(i % %(customers)s) *") + ")",
+    # Engagement's bits, as tracking marks them with the events below: read, clicked.
+    "engagement": "CASE WHEN i % 5 < 2 THEN 1 ELSE 0 END + CASE WHEN i % 10 = 0 THEN 2 ELSE 0 END",
 }
 # Opens of two messages in five (5j/2 and 5j/2 + 1), clicks on one in ten.
 _OPEN = {

@@ -57,6 +57,16 @@ class MessageStatus(models.TextChoices):
     SKIPPED = "skipped"
 
 
+class Engagement(models.IntegerChoices):
+    """What a recipient did with an email, as bits of `Message.engagement`: each is set
+    once, when tracking records the first such event (a machine's open is no read)."""
+
+    READ = 1
+    CLICKED = 2
+    REPLIED = 4
+    UNSUBSCRIBED = 8
+
+
 class Message(models.Model):
     """One email to one customer. Written in the same transaction as the flow step that
     decided it (the outbox), so a crash between deciding and sending loses nothing."""
@@ -115,13 +125,19 @@ class Message(models.Model):
     # The destinations of the sent email's tracked links, by link index: the click
     # redirect only ever goes to one of these, so it cannot be used as an open redirect.
     tracked_urls = models.JSONField(default=list, blank=True)
+    # The Engagement bits of what the recipient did: reports count reads and clicks from
+    # the messages' own index instead of probing the events of every message.
+    engagement = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         indexes = [
             models.Index(fields=["status", "send_after"], name="message_outbox"),
-            # The flow report counts a flow's messages by step and status from this
-            # index alone (it covers the query); it also serves lookups by flow and step.
-            models.Index(fields=["flow", "step_index", "status"], name="message_flow_report"),
+            # The flow report counts a flow's messages by step, status and engagement
+            # from this index alone (it covers the query); it also serves lookups by
+            # flow and step.
+            models.Index(
+                fields=["flow", "step_index", "status", "engagement"], name="message_flow_report"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -11,21 +11,25 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Count, Field, Model, Q, QuerySet
+from django.db.models import Count, Field, Model, QuerySet
 
 from aftersale.flows.definition import ABSplitStep, DelayStep, EmailStep, SplitStep
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow
 from aftersale.flows.selectors import definition_of, latest_version
-from aftersale.messaging.models import Message, MessageStatus
+from aftersale.lib.reads import read_concurrently
+from aftersale.messaging.models import Engagement, Message, MessageStatus
 from aftersale.orders.models import NOT_PURCHASES, Order
 from aftersale.stores.models import Store
-from aftersale.tracking.models import Event
 
 _SENT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.BOUNCED)
 _COUNTS = ("delivered", "read", "replied", "bounced", "clicked", "unsubscribed")
 _CENT = Decimal("0.01")
-# The once-per-message keys of tracking's events (tracking.services._record_once).
-_HUMAN_OPEN, _CLICK, _REPLY, _UNSUBSCRIBE = "open", "click:", "reply", "unsubscribe"
+_ENGAGEMENT_COUNTS = (
+    ("read", Engagement.READ),
+    ("clicked", Engagement.CLICKED),
+    ("replied", Engagement.REPLIED),
+    ("unsubscribed", Engagement.UNSUBSCRIBED),
+)
 
 
 class BadRange(ValueError):
@@ -174,14 +178,16 @@ def flow_report(
     Revenue is never added across currencies: `revenue` is in the store's currency,
     `revenue_by_currency` has each currency's total and `revenue_by_day` each day's (a
     day in the store's time zone). Every rate comes with its count. About five queries,
-    whatever the number of journeys."""
+    whatever the number of journeys; the three that scan them run side by side."""
     store = flow.store
     version = latest_version(flow=flow)
     definition = definition_of(version.pk)
     journeys = journeys_in_range(flow=flow, since=since, until=until)
-    tally = _tally_journeys(journeys, len(definition.steps))
-    messages = _message_stats(flow, since, until, definition.steps)
-    buyers, by_day = _purchases(flow, now, since, until)
+    tally, messages, (buyers, by_day) = read_concurrently(
+        lambda: _tally_journeys(journeys, len(definition.steps)),
+        lambda: _message_stats(flow, since, until, definition.steps),
+        lambda: _purchases(flow, now, since, until),
+    )
     by_currency: dict[str, Decimal] = defaultdict(Decimal)
     for day in by_day:
         by_currency[day.currency] += day.revenue
@@ -257,58 +263,36 @@ def _tally_journeys(journeys: QuerySet[Enrollment], steps: int) -> _Tally:
 def _message_stats(
     flow: Flow, since: dt.datetime | None, until: dt.datetime | None, steps: Iterable[object]
 ) -> dict[int, MessageStats]:
-    """Per email step: the messages of the journeys in range by status (one scan of the
-    covering index on flow, step and status when the range is open), and their
-    recipients' opens (a person's, not a machine's), clicks, replies and unsubscribes
-    (one message counts once for each)."""
+    """Per email step: the messages of the journeys in range by status, and how many of
+    their recipients read (a person's open, not a machine's), clicked, replied and
+    unsubscribed, each message counted once for each: one grouped scan of the covering
+    index on flow, step, status and engagement when the range is open."""
     messages = Message.objects.filter(flow=flow, step_index__isnull=False)
-    events = Event.objects.filter(message__flow=flow, message__step_index__isnull=False)
     if since is not None:
         messages = messages.filter(enrollment__entered_at__gte=since)
-        events = events.filter(message__enrollment__entered_at__gte=since)
     if until is not None:
         messages = messages.filter(enrollment__entered_at__lt=until)
-        events = events.filter(message__enrollment__entered_at__lt=until)
-    statuses: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for step_index, status, n in (
-        messages.values_list("step_index", "status").annotate(n=Count("pk")).order_by()
-    ):
-        statuses[step_index][status] += n
-    # Tracking records each of these at most once per message, under a key of the
-    # message's (tracking.services: "open" for a person's open, "open:machine" for a
-    # proxy's or a scanner's, which is no read; "click:<link>" once per link, "reply",
-    # "unsubscribe"), so the counts come from the unique index on (message, key) alone,
-    # without reading the events' rows; clicks count each message once.
-    acted = (
-        events.exclude(once_key="")
-        .values_list("message__step_index")
-        .annotate(
-            read=Count("pk", filter=Q(once_key=_HUMAN_OPEN)),
-            clicked=Count("message_id", filter=Q(once_key__startswith=_CLICK), distinct=True),
-            replied=Count("pk", filter=Q(once_key=_REPLY)),
-            unsubscribed=Count("pk", filter=Q(once_key=_UNSUBSCRIBE)),
-        )
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for step_index, status, engagement, n in (
+        messages.values_list("step_index", "status", "engagement")
+        .annotate(n=Count("pk"))
         .order_by()
-    )
-    actions = {
-        row[0]: dict(zip(("read", "clicked", "replied", "unsubscribed"), row[1:], strict=True))
-        for row in acted
-    }
+    ):
+        counts[step_index][status] += n
+        for name, bit in _ENGAGEMENT_COUNTS:
+            if engagement & bit:
+                counts[step_index][name] += n
     templates = {i: s.template for i, s in enumerate(steps) if isinstance(s, EmailStep)}
-    stats = {}
-    for index in set(statuses) | set(actions):
-        by_status, acts = statuses.get(index, {}), actions.get(index, {})
-        stats[index] = MessageStats(
+    return {
+        index: MessageStats(
             template=templates.get(index, ""),
             sent=sum(by_status.get(status, 0) for status in _SENT),
             delivered=by_status.get(MessageStatus.DELIVERED, 0),
             bounced=by_status.get(MessageStatus.BOUNCED, 0),
-            read=acts.get("read", 0),
-            clicked=acts.get("clicked", 0),
-            replied=acts.get("replied", 0),
-            unsubscribed=acts.get("unsubscribed", 0),
+            **{name: by_status.get(name, 0) for name, _ in _ENGAGEMENT_COUNTS},
         )
-    return stats
+        for index, by_status in counts.items()
+    }
 
 
 def _purchase_sql(

@@ -9,13 +9,19 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from aftersale.customers.services import unsubscribe
-from aftersale.messaging.models import Message, SuppressionReason
-from aftersale.messaging.outbox.services import suppress
+from aftersale.messaging.models import Engagement, Message, SuppressionReason
+from aftersale.messaging.outbox.services import record_engagement, suppress
 from aftersale.stores.models import Store
 from aftersale.tracking.machines import machine_open_reason
 from aftersale.tracking.models import Event, EventKind
 
 _URL_MAX = 1000  # Event.url's length
+# The once-keys whose first event is also marked on the message, for the reports.
+_ENGAGEMENT_OF_KEY = {
+    "open": Engagement.READ,
+    "reply": Engagement.REPLIED,
+    "unsubscribe": Engagement.UNSUBSCRIBED,
+}
 
 
 def record_open(*, message: Message, user_agent: str, now: dt.datetime) -> bool:
@@ -100,6 +106,11 @@ def _record_once(
     try:
         with transaction.atomic():  # a savepoint, so a lost race leaves the outer one usable
             event.save(force_insert=True)
+            engagement = _ENGAGEMENT_OF_KEY.get(key)
+            if engagement is None and key.startswith("click:"):
+                engagement = Engagement.CLICKED
+            if engagement is not None:
+                record_engagement(message_id=message.pk, engagement=engagement)
     except IntegrityError:
         return False
     return True

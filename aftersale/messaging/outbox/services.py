@@ -13,12 +13,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 
 from aftersale.coupons.models import Coupon
 from aftersale.customers.models import Customer
 from aftersale.lib.claims import claim_rows
 from aftersale.messaging.models import (
     EmailTemplate,
+    Engagement,
     Message,
     MessageStatus,
     Suppression,
@@ -93,6 +95,18 @@ def report_status(*, message: Message, status: MessageStatus, **fields: Any) -> 
         return f"already {status.value}"
     logger.info("message %s is %s: the reported %s is refused", message.pk, current, status.value)
     return f"refused: {current} -> {status.value}"
+
+
+def record_engagement(*, message_id: int, engagement: Engagement) -> bool:
+    """Mark that `message`'s recipient did `engagement` (read, clicked, replied or
+    unsubscribed). Only the first time changes the row: the condition is part of the
+    UPDATE, so two requests at once set it once. True when this call set it."""
+    bit = int(engagement)
+    return bool(
+        Message.objects.alias(done=F("engagement").bitand(bit))
+        .filter(pk=message_id, done=0)
+        .update(engagement=F("engagement").bitor(bit))
+    )
 
 
 def record_hard_bounce(*, message: Message, now: dt.datetime) -> None:

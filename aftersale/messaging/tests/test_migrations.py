@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from aftersale.messaging.models import Message, Suppression
+from aftersale.messaging.models import Engagement, Message, Suppression
 from aftersale.messaging.tests.factories import make_scenario
 from aftersale.stores.services import create_store
 
@@ -57,3 +57,55 @@ def test_upgrading_keeps_queued_emails_about_their_journey_and_every_suppression
         ("gone@example.org", "hard_bounce")
     ]
     assert Suppression._meta.db_table == "messaging_suppression"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_upgrading_marks_on_each_message_what_its_recorded_events_say_was_done() -> None:
+    store = create_store(name="Shop", slug="shop", now=NOW)
+    scenario = make_scenario(store, now=NOW)
+    before = [
+        ("messaging", "0010_message_flow_report_index"),
+        ("tracking", "0004_suppression_to_messaging"),
+    ]
+    executor = _migrate(before)
+    old = executor.loader.project_state(before).apps
+    messages = {
+        name: old.get_model("messaging", "Message").objects.create(
+            store_id=store.pk,
+            customer_id=scenario.customer.pk,
+            template_id=scenario.templates["thank-you"].pk,
+            idempotency_key=name,
+            to_email=scenario.customer.email,
+            queued_at=NOW,
+            send_after=NOW,
+        )
+        for name in ("read-and-clicked", "machine-opened", "replied", "untouched")
+    }
+    for name, key in (
+        ("read-and-clicked", "open"),
+        ("read-and-clicked", "click:0"),
+        ("read-and-clicked", "click:1"),
+        ("machine-opened", "open:machine"),
+        ("replied", "reply"),
+    ):
+        old.get_model("tracking", "Event").objects.create(
+            store_id=store.pk,
+            customer_id=scenario.customer.pk,
+            message_id=messages[name].pk,
+            kind="opened",
+            occurred_at=NOW,
+            once_key=key,
+        )
+
+    _migrate(executor.loader.graph.leaf_nodes())
+
+    assert dict(
+        Message.objects.filter(idempotency_key__in=messages).values_list(
+            "idempotency_key", "engagement"
+        )
+    ) == {
+        "read-and-clicked": Engagement.READ | Engagement.CLICKED,
+        "machine-opened": 0,
+        "replied": Engagement.REPLIED,
+        "untouched": 0,
+    }

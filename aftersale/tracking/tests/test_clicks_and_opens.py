@@ -12,7 +12,7 @@ from django.test import Client
 from pytest_django.fixtures import Settings
 
 from aftersale.lib.clock import VirtualClock, use_clock
-from aftersale.messaging.models import Message
+from aftersale.messaging.models import Engagement, Message
 from aftersale.messaging.rendering.links import click_token, open_token
 from aftersale.messaging.tests.factories import Scenario, make_scenario
 from aftersale.stores.models import Store
@@ -67,6 +67,7 @@ def test_a_click_redirects_to_the_recorded_url_and_only_the_first_click_is_recor
         (message.tracked_urls[1], clock.now()),
     ]
     assert all(e.customer_id == message.customer_id for e in events)
+    assert _engagement(message) == Engagement.CLICKED  # two links, one message clicked
 
 
 def test_a_tampered_or_foreign_click_token_is_refused_and_records_nothing(
@@ -157,12 +158,14 @@ def test_machine_opens_are_flagged_and_do_not_count_as_reads_but_a_later_read_do
         Client(headers={"User-Agent": "Mozilla/5.0"}).get(pixel)
         Client(headers={"User-Agent": "Mozilla/5.0"}).get(pixel)
         assert _reads(message) == 0
+        assert _engagement(message) == 0
         clock.advance(dt.timedelta(hours=5))
         Client(headers={"User-Agent": BROWSER}).get(pixel)
     opens = Event.objects.filter(message=message, kind=EventKind.OPENED).order_by("id")
     assert [e.data["machine"] for e in opens] == [True, False]
     assert opens[0].data["why"] == "apple mail privacy protection"
     assert _reads(message) == 1
+    assert _engagement(message) == Engagement.READ
 
 
 def test_an_ordinary_client_fetching_within_seconds_of_delivery_is_a_machine(
@@ -223,3 +226,8 @@ def test_head_requests_of_link_checkers_redirect_but_record_nothing(
     assert Client().head(clicks[0]).status_code == 302
     assert Client().head(f"/o/{open_token(message.pk)}.gif").status_code == 200
     assert not Event.objects.exists()
+
+
+def _engagement(message: Message) -> int:
+    """The Engagement bits the message row carries for the reports."""
+    return Message.objects.values_list("engagement", flat=True).get(pk=message.pk)
