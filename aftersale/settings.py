@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "aftersale.messaging",
     "aftersale.tracking",
     "aftersale.segments",
+    "aftersale.attribution",
     "aftersale.reports",
     "aftersale.integrations",
     "aftersale.worker",

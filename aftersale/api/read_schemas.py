@@ -111,6 +111,7 @@ class OrderOut(Schema):
     fulfilled_at: dt.datetime | None
     delivered_at: dt.datetime | None
     refunded_at: dt.datetime | None
+    refunded_total: Decimal
     cancelled_at: dt.datetime | None
     line_items: list[LineItemOut]
 

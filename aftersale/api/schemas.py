@@ -250,6 +250,9 @@ class OrderIn(Schema):
     fulfilled_at: Moment | None = None
     delivered_at: Moment | None = None
     refunded_at: Moment | None = None
+    refunded_total: Money | None = Field(
+        None, description="what has been refunded so far (partial refunds add up to it)"
+    )
     cancelled_at: Moment | None = None
     discount_codes: list[DiscountCode] = Field([], max_length=bounds.MAX_DISCOUNT_CODES)
     total: Money | None = None
@@ -389,6 +392,7 @@ def order_record(order: OrderIn, *, default_currency: str) -> OrderRecord:
         fulfilled_at=order.fulfilled_at,
         delivered_at=order.delivered_at,
         refunded_at=order.refunded_at,
+        refunded_total=order.refunded_total,
         cancelled_at=order.cancelled_at,
     )
 

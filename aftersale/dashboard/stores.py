@@ -150,6 +150,18 @@ class SettingsForm(forms.Form):
         min_value=0,
         help_text="A customer gets no second marketing email within this many hours (0: off).",
     )
+    attribution_click_days = forms.IntegerField(
+        label="Credit an order to an email clicked within (days)",
+        min_value=0,
+        help_text="The last email the customer clicked this many days before the order "
+        "earns it (0: clicks earn nothing).",
+    )
+    attribution_open_days = forms.IntegerField(
+        label="or, failing that, read within (days)",
+        min_value=0,
+        help_text="Else the last email they read (a person's open; a mail privacy proxy's "
+        "never counts) this many days before. A flow's coupon code always earns the order.",
+    )
     email_transport = forms.ChoiceField(
         label="Send through", choices=EmailTransport.choices, widget=forms.RadioSelect
     )

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
+from aftersale.attribution.services import attribute_orders
 from aftersale.catalog.records import ProductRecord
 from aftersale.catalog.services import product_ids, upsert_products
 from aftersale.customers.records import CustomerRecord
@@ -34,14 +35,16 @@ class InvalidEvent(ValueError):
 def receive_orders(
     *, store: Store, records: Sequence[OrderRecord], now: dt.datetime
 ) -> IngestResult:
-    """Store `records` idempotently, complete the open checkouts new orders follow, and
-    let the flows react to every order that was created or changed, all or nothing: an
-    order is never stored without its flows having seen it."""
+    """Store `records` idempotently, complete the open checkouts new orders follow,
+    credit every order that was created or changed to the email that earned it, and let
+    the flows react to it, all or nothing: an order is never stored without its flows
+    having seen it."""
     with transaction.atomic():
         result = ingest_orders(store=store, records=records, now=now)
         completed = complete_checkouts(orders=list(Order.objects.filter(pk__in=result.created)))
         changed = [*result.created, *result.updated]
         if changed:
+            attribute_orders(store=store, order_ids=changed)
             flows.process_orders(store=store, order_ids=changed, now=now)
         if completed:
             flows.exit_completed_checkouts(store=store, checkout_ids=completed, now=now)

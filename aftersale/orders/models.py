@@ -33,6 +33,9 @@ class Order(models.Model):
     currency = models.CharField(max_length=3, default="USD")
     total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     discount_codes = models.JSONField(default=list, blank=True)
+    # What has been refunded so far, in the order's currency: a partial refund leaves
+    # the order a purchase, worth total - refunded_total (a full one sets refunded_at).
+    refunded_total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     # What the order confirmation shows: "Visa ending 4242", a multi-line address and
     # the carrier's promised date, as the store reports them.
     payment_method = models.CharField(max_length=100, blank=True, default="")

@@ -29,6 +29,7 @@ class OrderRecord:
     fulfilled_at: dt.datetime | None = None
     delivered_at: dt.datetime | None = None
     refunded_at: dt.datetime | None = None
+    refunded_total: Decimal | None = None
     cancelled_at: dt.datetime | None = None
     payment_method: str = ""
     shipping_address: str = ""

@@ -83,7 +83,9 @@ def _ingest(store: Store, records: list[OrderRecord], now: dt.datetime) -> Inges
     result = IngestResult()
     updates = [o for r in records if (o := existing.get(r.external_id)) and _merge(o, r)]
     if updates:
-        Order.objects.bulk_update(updates, ["status", *_TIMESTAMPS, *_DETAILS], batch_size=500)
+        Order.objects.bulk_update(
+            updates, ["status", "refunded_total", *_TIMESTAMPS, *_DETAILS], batch_size=500
+        )
     result.updated = [o.pk for o in updates]
     result.unchanged = len(existing) - len(updates)
     new_records = [r for r in records if r.external_id not in existing]
@@ -181,6 +183,7 @@ def _new_order(store: Store, record: OrderRecord, customer_id: int) -> Order:
         currency=record.currency,
         total=record.computed_total,
         discount_codes=list(record.discount_codes),
+        refunded_total=record.refunded_total or Decimal("0"),
         payment_method=record.payment_method,
         shipping_address=record.shipping_address,
         expected_delivery_on=record.expected_delivery_on,
@@ -201,6 +204,9 @@ def _merge(order: Order, record: OrderRecord) -> bool:
         if value not in (None, "") and getattr(order, name) in (None, ""):
             setattr(order, name, value)
             changed = True
+    if record.refunded_total is not None and record.refunded_total > order.refunded_total:
+        order.refunded_total = record.refunded_total  # refunds only add up
+        changed = True
     if record.paid_at and order.status == OrderStatus.PLACED:
         order.status = OrderStatus.PAID
         changed = True

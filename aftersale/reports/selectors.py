@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.db.models import Count, Field, Model, QuerySet
 
+from aftersale.attribution.selectors import Earned, earned_by_step
 from aftersale.flows.definition import ABSplitStep, DelayStep, EmailStep, SplitStep
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow
 from aftersale.flows.selectors import definition_of, latest_version
@@ -55,6 +56,11 @@ class MessageStats:
     bounced_pct: float = field(init=False)
     clicked_pct: float = field(init=False)
     unsubscribed_pct: float = field(init=False)
+    # The purchases credited to this step's emails (attribution): orders, and their
+    # revenue net of refunds in the store's currency (each currency apart).
+    purchased: int = 0
+    revenue: Decimal = Decimal("0.00")
+    revenue_by_currency: dict[str, Decimal] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in _COUNTS:
@@ -104,20 +110,32 @@ class FlowReport:
     currency: str = "USD"
     revenue_by_currency: dict[str, Decimal] = field(default_factory=dict)
     revenue_by_day: list[DayRevenue] = field(default_factory=list)
+    # The purchases credited to the flow's emails (attribution), net of refunds.
+    attributed_orders: int = 0
+    attributed_revenue: Decimal = Decimal("0.00")
+    attributed_revenue_by_currency: dict[str, Decimal] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         """The report as JSON values: money as numbers of two decimals, dates and times
         as ISO 8601 text (None for an open end of the range)."""
-        data = asdict(self)
-        data["revenue"] = float(self.revenue)
+        data = _json_money(asdict(self))
         data["since"] = self.since.isoformat() if self.since else None
         data["until"] = self.until.isoformat() if self.until else None
-        data["revenue_by_currency"] = {c: float(v) for c, v in self.revenue_by_currency.items()}
         data["revenue_by_day"] = [
-            {**day, "date": day["date"].isoformat(), "revenue": float(day["revenue"])}
-            for day in data["revenue_by_day"]
+            {**day, "date": day["date"].isoformat()} for day in data["revenue_by_day"]
         ]
         return data
+
+
+def _json_money(value: Any) -> Any:
+    """`value` with every Decimal in it, however deep, as a float."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {key: _json_money(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_money(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -177,20 +195,25 @@ def flow_report(
     customers placed while in the flow (after entering, up to leaving or `now`).
     Revenue is never added across currencies: `revenue` is in the store's currency,
     `revenue_by_currency` has each currency's total and `revenue_by_day` each day's (a
-    day in the store's time zone). Every rate comes with its count. About five queries,
-    whatever the number of journeys; the three that scan them run side by side."""
+    day in the store's time zone). `attributed_revenue` (and per message `purchased`
+    and `revenue`) are the purchases credited to the flow's emails (attribution), net
+    of refunds. Every rate comes with its count. About six queries, whatever the number
+    of journeys, run side by side."""
     store = flow.store
     version = latest_version(flow=flow)
     definition = definition_of(version.pk)
     journeys = journeys_in_range(flow=flow, since=since, until=until)
-    tally, messages, (buyers, by_day) = read_concurrently(
+    tally, messages, (buyers, by_day), earned = read_concurrently(
         lambda: _tally_journeys(journeys, len(definition.steps)),
         lambda: _message_stats(flow, since, until, definition.steps),
         lambda: _purchases(flow, now, since, until),
+        lambda: earned_by_step(flow_id=flow.pk, since=since, until=until),
     )
-    by_currency: dict[str, Decimal] = defaultdict(Decimal)
-    for day in by_day:
-        by_currency[day.currency] += day.revenue
+    _credit_steps(messages, earned, store.currency)
+    attributed = _by_currency(
+        (currency, e.revenue) for by_step in earned.values() for currency, e in by_step.items()
+    )
+    by_currency = _by_currency((day.currency, day.revenue) for day in by_day)
     started = tally.started
     exited = tally.states.get(EnrollmentState.EXITED, 0)
     completed = tally.states.get(EnrollmentState.COMPLETED, 0)
@@ -211,9 +234,12 @@ def flow_report(
         purchased_pct=_pct(buyers, started),
         orders=sum(day.orders for day in by_day),
         currency=store.currency,
-        revenue=by_currency.get(store.currency, Decimal("0")).quantize(_CENT),
-        revenue_by_currency={c: v.quantize(_CENT) for c, v in sorted(by_currency.items())},
+        revenue=by_currency.get(store.currency, Decimal("0.00")),
+        revenue_by_currency=by_currency,
         revenue_by_day=by_day,
+        attributed_orders=sum(e.orders for by_step in earned.values() for e in by_step.values()),
+        attributed_revenue=attributed.get(store.currency, Decimal("0.00")),
+        attributed_revenue_by_currency=attributed,
         exit_reasons=dict(sorted(tally.reasons.items())),
         steps=[
             StepStats(
@@ -229,6 +255,27 @@ def flow_report(
             for index, step in enumerate(definition.steps)
         ],
     )
+
+
+def _credit_steps(
+    messages: dict[int, MessageStats], earned: dict[int | None, dict[str, Earned]], currency: str
+) -> None:
+    """Add to each step's message stats the purchases its emails earned."""
+    for step_index, by_currency in earned.items():
+        stats = messages.get(step_index) if step_index is not None else None
+        if stats is None:
+            continue  # an email of a step the latest version no longer has
+        stats.purchased = sum(e.orders for e in by_currency.values())
+        stats.revenue_by_currency = _by_currency((c, e.revenue) for c, e in by_currency.items())
+        stats.revenue = stats.revenue_by_currency.get(currency, Decimal("0.00"))
+
+
+def _by_currency(amounts: Iterable[tuple[str, Decimal]]) -> dict[str, Decimal]:
+    """The sum of `amounts` in each currency, never across currencies, by code."""
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for currency, amount in amounts:
+        totals[currency] += amount
+    return {c: v.quantize(_CENT) for c, v in sorted(totals.items())}
 
 
 @dataclass
@@ -289,7 +336,10 @@ def _message_stats(
             sent=sum(by_status.get(status, 0) for status in _SENT),
             delivered=by_status.get(MessageStatus.DELIVERED, 0),
             bounced=by_status.get(MessageStatus.BOUNCED, 0),
-            **{name: by_status.get(name, 0) for name, _ in _ENGAGEMENT_COUNTS},
+            read=by_status.get("read", 0),
+            clicked=by_status.get("clicked", 0),
+            replied=by_status.get("replied", 0),
+            unsubscribed=by_status.get("unsubscribed", 0),
         )
         for index, by_status in counts.items()
     }

@@ -51,6 +51,10 @@ class Store(models.Model):
     quiet_hours_start = models.TimeField(null=True, blank=True, default=dt.time(21, 0))
     quiet_hours_end = models.TimeField(null=True, blank=True, default=dt.time(8, 0))
     smart_sending_hours = models.PositiveSmallIntegerField(default=16)
+    # An order is credited to the last email its customer clicked within this many days
+    # before it or, failing that, read (a person's open) within the other (Klaviyo's 5).
+    attribution_click_days = models.PositiveSmallIntegerField(default=5)
+    attribution_open_days = models.PositiveSmallIntegerField(default=5)
     # How the store's email goes out: the installation's transport (AFTERSALE_SMTP_*,
     # AFTERSALE_EMAIL_TRANSPORT), or its own SMTP relay or email service. Secrets are
     # Fernet tokens (stores.credentials), never the plain text.

@@ -28,6 +28,7 @@ HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 DOMAIN = re.compile(r"(?=.{1,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.I)
 MIN_PASSWORD_LENGTH = 8
 MAX_SMART_SENDING_HOURS = 24 * 14  # as flows.definition.Guards allows
+MAX_ATTRIBUTION_DAYS = 90
 # How fresh an API key's last_used_at is kept.
 API_KEY_USE_RESOLUTION = dt.timedelta(minutes=1)
 
@@ -107,6 +108,9 @@ def _store_problems(store: Store) -> dict[str, str]:
         problems["smart_sending_hours"] = (
             f"at most {MAX_SMART_SENDING_HOURS} hours (two weeks), not {store.smart_sending_hours}."
         )
+    for window in ("attribution_click_days", "attribution_open_days"):
+        if getattr(store, window) > MAX_ATTRIBUTION_DAYS:
+            problems[window] = f"at most {MAX_ATTRIBUTION_DAYS} days, not {getattr(store, window)}."
     if store.reply_domain and not DOMAIN.fullmatch(store.reply_domain):
         problems["reply_domain"] = (
             f"{store.reply_domain!r} is not a domain name such as replies.shop.example.com."
@@ -160,6 +164,8 @@ EDITABLE_SETTINGS = (
     "quiet_hours_start",
     "quiet_hours_end",
     "smart_sending_hours",
+    "attribution_click_days",
+    "attribution_open_days",
     "email_transport",
     "smtp_host",
     "smtp_port",

@@ -14,6 +14,7 @@ from aftersale.messaging.outbox.services import record_engagement, suppress
 from aftersale.stores.models import Store
 from aftersale.tracking.machines import machine_open_reason
 from aftersale.tracking.models import Event, EventKind
+from aftersale.tracking.signals import engagement_recorded
 
 _URL_MAX = 1000  # Event.url's length
 # The once-keys whose first event is also marked on the message, for the reports.
@@ -111,6 +112,13 @@ def _record_once(
                 engagement = Engagement.CLICKED
             if engagement is not None:
                 record_engagement(message_id=message.pk, engagement=engagement)
+            if engagement in (Engagement.READ, Engagement.CLICKED):
+                engagement_recorded.send(
+                    sender=Event,
+                    store_id=message.store_id,
+                    customer_id=message.customer_id,
+                    occurred_at=now,
+                )
     except IntegrityError:
         return False
     return True
