@@ -204,6 +204,9 @@ class MessageStatsOut(Schema):
     bounced_pct: float
     clicked_pct: float
     unsubscribed_pct: float
+    purchased: int = Field(description="orders credited to this step's emails (attribution)")
+    revenue: float = Field(description="their revenue net of refunds, in the store's currency")
+    revenue_by_currency: dict[str, float]
 
 
 class StepStatsOut(Schema):
@@ -246,6 +249,13 @@ class FlowReportOut(Schema):
     currency: str
     revenue_by_currency: dict[str, float]
     revenue_by_day: list[DayRevenueOut]
+    attributed_orders: int = Field(description="orders credited to the flow's emails")
+    attributed_revenue: float = Field(
+        description="their revenue net of refunds, in `currency`: an order is credited to the "
+        "email whose code it used, else the last one clicked within the store's click window, "
+        "else the last one read (a person's open) within its open window"
+    )
+    attributed_revenue_by_currency: dict[str, float]
 
 
 class RecommendationQuery(Schema):

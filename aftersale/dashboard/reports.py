@@ -159,6 +159,12 @@ def _tiles(report: FlowReport, store: Store) -> list[tuple[str, str, str]]:
         ("completed", "Completed", rate(report.completed_pct, report.completed)),
         ("purchased", "Purchased", rate(report.purchased_pct, report.purchased)),
         ("revenue", "Revenue", revenue),
+        (
+            "attributed",
+            "Attributed revenue",
+            revenue_text(report.attributed_revenue_by_currency, report.currency, store)
+            + f" ({report.attributed_orders:,} orders)",
+        ),
     ]
 
 
@@ -319,14 +325,18 @@ CSV_COLUMNS = (
     "orders",
     "currency",
     "revenue",
+    "attributed_orders",
+    "attributed_revenue",
 )
 _MESSAGE_COLUMNS = CSV_COLUMNS[CSV_COLUMNS.index("sent") : CSV_COLUMNS.index("started")]
+_FLOW_COLUMNS = CSV_COLUMNS[CSV_COLUMNS.index("started") : CSV_COLUMNS.index("revenue")]
 
 
 def csv_rows(report: FlowReport) -> list[list[object]]:
-    """The report as CSV rows under CSV_COLUMNS: a row per step, a "total" row (the
-    flow's numbers, its messages' counts added up, revenue in the store's currency), and a
-    "revenue" row for each other currency."""
+    """The report as CSV rows under CSV_COLUMNS: a row per step (an email step's
+    attributed orders and revenue in the store's currency), a "total" row (the flow's
+    numbers, its messages' counts added up, revenue and attributed revenue in the store's
+    currency), and a "revenue" row for each other currency."""
     rows: list[list[object]] = [list(CSV_COLUMNS)]
     totals: dict[str, int] = dict.fromkeys(_MESSAGE_COLUMNS, 0)
     for step in report.steps:
@@ -343,6 +353,8 @@ def csv_rows(report: FlowReport) -> list[list[object]]:
             row.update(
                 {"template": step.message.template}, **{c: numbers[c] for c in _MESSAGE_COLUMNS}
             )
+            row["attributed_orders"] = step.message.purchased
+            row["attributed_revenue"] = f"{step.message.revenue:.2f}"
             for column in _MESSAGE_COLUMNS:
                 if not column.endswith("_pct"):
                     totals[column] += numbers[column]
@@ -351,17 +363,26 @@ def csv_rows(report: FlowReport) -> list[list[object]]:
         if column.endswith("_pct"):
             part, sent = totals[column.removesuffix("_pct")], totals["sent"]
             totals[column] = round(100.0 * part / sent, 1) if sent else 0.0  # type: ignore[assignment]
-    flow_numbers = {
-        name: getattr(report, name)
-        for name in CSV_COLUMNS[CSV_COLUMNS.index("started") :]
-        if name != "revenue"
+    total = {
+        "row": "total",
+        **totals,
+        **{name: getattr(report, name) for name in _FLOW_COLUMNS},
+        "revenue": f"{report.revenue:.2f}",
+        "attributed_orders": report.attributed_orders,
+        "attributed_revenue": f"{report.attributed_revenue:.2f}",
     }
-    total = {"row": "total", **totals, **flow_numbers, "revenue": f"{report.revenue:.2f}"}
     rows.append([total.get(column, "") for column in CSV_COLUMNS])
-    for currency, revenue in report.revenue_by_currency.items():
-        if currency != report.currency:
-            other = {"row": "revenue", "currency": currency, "revenue": f"{revenue:.2f}"}
-            rows.append([other.get(column, "") for column in CSV_COLUMNS])
+    others = (set(report.revenue_by_currency) | set(report.attributed_revenue_by_currency)) - {
+        report.currency
+    }
+    for currency in sorted(others):
+        other = {
+            "row": "revenue",
+            "currency": currency,
+            "revenue": f"{report.revenue_by_currency.get(currency, 0):.2f}",
+            "attributed_revenue": f"{report.attributed_revenue_by_currency.get(currency, 0):.2f}",
+        }
+        rows.append([other.get(column, "") for column in CSV_COLUMNS])
     return rows
 
 

@@ -1,5 +1,6 @@
 """Drawing a flow report for the terminal."""
 
+from decimal import Decimal
 from typing import IO
 
 from rich.console import Console, Group
@@ -15,8 +16,20 @@ def wide_console(file: IO[str] | None = None) -> Console:
     return console if console.is_terminal else Console(file=file, width=max(console.width, 120))
 
 
+# A message's counts after Sent, by MessageStats field: the column each is under.
+_MESSAGE_COUNTS = {
+    "delivered": "Delivered",
+    "read": "Read",
+    "replied": "Replied",
+    "bounced": "Bounced",
+    "clicked": "Clicked",
+    "unsubscribed": "Unsubscribed",
+    "purchased": "Purchased",
+}
+
+
 def report_tables(report: FlowReport) -> Group:
-    """The report as two rich tables: the flow overview and its steps."""
+    """The report as rich tables: the flow overview, its steps and its messages."""
     span = (
         f"journeys started {report.since:%Y-%m-%d} to {report.until:%Y-%m-%d}"
         if report.since and report.until
@@ -30,53 +43,40 @@ def report_tables(report: FlowReport) -> Group:
         title=f"{report.name} ({report.flow}, {report.status} v{report.version}): {span}",
         title_justify="left",
     )
-    for column in ("Started", "Exited", "Completed", "Purchased", "Revenue"):
+    for column in ("Started", "Exited", "Completed", "Purchased", "Revenue", "Attributed"):
         overview.add_column(column, justify="right")
     overview.add_row(
         f"{report.started:,}",
         f"{report.exited_pct:.1f}% ({report.exited:,})",
         f"{report.completed_pct:.1f}% ({report.completed:,})",
         f"{report.purchased_pct:.1f}% ({report.purchased:,})",
-        "  ".join(f"{c} {v:,.2f}" for c, v in report.revenue_by_currency.items())
-        or f"{report.currency} 0.00",
+        _amounts(report.revenue_by_currency, report.currency),
+        f"{_amounts(report.attributed_revenue_by_currency, report.currency)}"
+        f" ({report.attributed_orders:,} orders)",
     )
     steps = Table(title="Steps", title_justify="left")
-    for column in (
-        "#",
-        "Step",
-        "Waiting",
-        "Progressed",
-        "Sent",
-        "Delivered",
-        "Read",
-        "Replied",
-        "Bounced",
-        "Clicked",
-        "Unsubscribed",
-    ):
+    for column in ("#", "Step", "Waiting", "Progressed"):
         steps.add_column(column, justify="left" if column == "Step" else "right")
+    messages = Table(
+        title="Messages (Purchased and Revenue: the orders credited to them)",
+        title_justify="left",
+    )
+    for column in ("#", "Sent", *_MESSAGE_COUNTS.values(), "Revenue"):
+        messages.add_column(column, justify="right")
     for step in report.steps:
-        message = step.message
-        counts = (
-            [
-                message.sent,
-                message.delivered,
-                message.read,
-                message.replied,
-                message.bounced,
-                message.clicked,
-                message.unsubscribed,
-            ]
-            if message
-            else []
-        )
-        steps.add_row(
-            str(step.index),
-            step.label,
-            f"{step.waiting:,}",
-            f"{step.progressed:,}",
-            *(f"{n:,}" for n in counts),
-            *([""] * (7 - len(counts))),
-        )
+        steps.add_row(str(step.index), step.label, f"{step.waiting:,}", f"{step.progressed:,}")
+        if step.message:
+            m = step.message
+            messages.add_row(
+                str(step.index),
+                f"{m.sent:,}",
+                *(f"{getattr(m, name):,}" for name in _MESSAGE_COUNTS),
+                _amounts(m.revenue_by_currency, report.currency),
+            )
     exits = ", ".join(f"{reason}: {n:,}" for reason, n in sorted(report.exit_reasons.items()))
-    return Group(overview, steps, f"Exit reasons: {exits or 'none'}")
+    return Group(overview, steps, messages, f"Exit reasons: {exits or 'none'}")
+
+
+def _amounts(by_currency: dict[str, Decimal], currency: str) -> str:
+    """Amounts each with its currency, never added across them ("USD 0.00" for none)."""
+    return "  ".join(f"{c} {v:,.2f}" for c, v in by_currency.items()) or f"{currency} 0.00"

@@ -1,9 +1,13 @@
 """Filters of the flow report page: counts with thousands separators, rates with their
 counts ("12.5 % (31)"), the same text as aftersale.dashboard.reports.rate."""
 
+from decimal import Decimal
+
 from django import template
 
 from aftersale.dashboard.reports import rate as _rate
+from aftersale.dashboard.reports import revenue_text
+from aftersale.stores.models import Store
 
 register = template.Library()
 
@@ -24,3 +28,10 @@ def rate(pct: float, of: int) -> str:
 def humanize_reason(reason: str) -> str:
     """An exit reason as words: "purchased_again" -> "Purchased again"."""
     return reason.replace("_", " ").capitalize() or "Other"
+
+
+@register.filter
+def revenue(by_currency: dict[str, Decimal], store: Store) -> str:
+    """Amounts by currency as `store`'s locale writes them, never added across
+    currencies: "$120.00 + €35.50" (zero in the store's currency when there is none)."""
+    return revenue_text(by_currency, store.currency, store)

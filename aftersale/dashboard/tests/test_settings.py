@@ -48,6 +48,8 @@ def _form(store: Store, **changes: Any) -> dict[str, Any]:
         "quiet_hours_start": "21:00",
         "quiet_hours_end": "08:00",
         "smart_sending_hours": "16",
+        "attribution_click_days": "5",
+        "attribution_open_days": "5",
         "email_transport": store.email_transport,
         "smtp_host": store.smtp_host,
         "smtp_port": str(store.smtp_port),
@@ -82,6 +84,8 @@ def test_the_settings_page_saves_every_setting_an_owner_changes(
             quiet_hours_start="",
             quiet_hours_end="",
             smart_sending_hours="24",
+            attribution_click_days="7",
+            attribution_open_days="1",
         ),
     )
     assert answer.status_code == 200, answer.content.decode()
@@ -99,6 +103,7 @@ def test_the_settings_page_saves_every_setting_an_owner_changes(
         24,
     )
     assert store.physical_address == "2 Rue de Rivoli\n75001 Paris, France"
+    assert (store.attribution_click_days, store.attribution_open_days) == (7, 1)
 
 
 def test_settings_page_refuses_a_brand_colour_that_is_not_hex(owner: Client, store: Store) -> None:

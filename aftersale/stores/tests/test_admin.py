@@ -29,6 +29,8 @@ def test_a_store_is_added_in_the_admin_without_a_hash_or_a_created_at_to_fill_in
             "social_links": "{}",
             "locale": "en_US",
             "smart_sending_hours": "16",
+            "attribution_click_days": "5",
+            "attribution_open_days": "5",
             "members-TOTAL_FORMS": "0",
             "members-INITIAL_FORMS": "0",
             "api_keys-TOTAL_FORMS": "0",
