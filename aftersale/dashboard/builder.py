@@ -485,4 +485,7 @@ CHOICES = {
     ),
     "reentry": _labelled(["once", "every"], {"once": "Only once", "every": "Again after N days"}),
     "smart_sending": _labelled(["skip", "delay"], {"skip": "Skip the email", "delay": "Wait"}),
+    "smart_sending_coupons": _labelled(
+        ["delay", "skip"], {"delay": "Wait (the coupon still arrives)", "skip": "Skip the email"}
+    ),
 }

@@ -78,6 +78,7 @@ def definition_to_data(definition: Mapping[str, Any]) -> FormData:
     data["guards-own"] = ["on" if own else ""]
     data["guards-smart_sending_hours"] = [_text(guards.get("smart_sending_hours", 16))]
     data["guards-smart_sending"] = [guards.get("smart_sending", "skip")]
+    data["guards-smart_sending_coupons"] = [guards.get("smart_sending_coupons", "delay")]
     quiet = guards.get("quiet_hours")
     data["guards-quiet_hours"] = ["on" if quiet else ""]
     data["guards-quiet_hours-start"] = [_time_text((quiet or {}).get("start", "21:00"))]
@@ -227,6 +228,7 @@ def data_to_definition(data: Mapping[str, Sequence[str]]) -> Converted:
     out["exit_when"] = list(data.get("exit_when", ()))
     guards: dict[str, Any] = {}
     _put(guards, "smart_sending", _one(data, "guards-smart_sending"))
+    _put(guards, "smart_sending_coupons", _one(data, "guards-smart_sending_coupons"))
     if _one(data, "guards-own"):
         _put(guards, "smart_sending_hours", _one(data, "guards-smart_sending_hours"))
         guards["quiet_hours"] = _quiet_hours(data)

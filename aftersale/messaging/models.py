@@ -57,6 +57,19 @@ class MessageStatus(models.TextChoices):
     SKIPPED = "skipped"
 
 
+class SkipReason(models.TextChoices):
+    """Why an email was not sent (status skipped), from a fixed vocabulary the reports
+    count; `QUIET_HOURS_MOVED` alone marks an email that was not skipped but moved to the
+    end of the recipient's quiet hours (it stays queued and goes out then)."""
+
+    SMART_SENDING = "smart_sending"  # the customer got another marketing email too recently
+    QUIET_HOURS_MOVED = "quiet_hours_moved"  # sent later, at the end of the quiet hours
+    SUPPRESSED = "suppressed"  # the address is on the suppression list
+    NO_CONSENT = "no_consent"  # unsubscribed, or does not accept marketing
+    FILTER_NO_LONGER_MET = "filter_no_longer_met"  # a skip_if rule of the step held
+    MISSING_ADDRESS = "missing_address"  # the customer has no email address (erased)
+
+
 class Message(models.Model):
     """One email to one customer. Written in the same transaction as the flow step that
     decided it (the outbox), so a crash between deciding and sending loses nothing."""
@@ -98,6 +111,10 @@ class Message(models.Model):
         max_length=10, choices=MessageStatus.choices, default=MessageStatus.QUEUED
     )
     error = models.TextField(blank=True, default="")
+    # Why the email was skipped (or moved by quiet hours): `error` keeps the details.
+    skip_reason = models.CharField(
+        max_length=24, choices=SkipReason.choices, blank=True, default=""
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     queued_at = models.DateTimeField()
     send_after = models.DateTimeField()
@@ -121,7 +138,10 @@ class Message(models.Model):
             models.Index(fields=["status", "send_after"], name="message_outbox"),
             # The flow report counts a flow's messages by step and status from this
             # index alone (it covers the query); it also serves lookups by flow and step.
-            models.Index(fields=["flow", "step_index", "status"], name="message_flow_report"),
+            models.Index(
+                fields=["flow", "step_index", "status", "skip_reason"],
+                name="message_flow_report",
+            ),
         ]
 
     def __str__(self) -> str:
