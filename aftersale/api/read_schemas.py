@@ -203,6 +203,12 @@ class MessageStatsOut(Schema):
     bounced_pct: float
     clicked_pct: float
     unsubscribed_pct: float
+    skipped: int = Field(description="emails decided against (status skipped)")
+    skipped_by_reason: dict[str, int] = Field(
+        description="skipped emails by reason: smart_sending, suppressed, no_consent, "
+        "filter_no_longer_met, missing_address (unrecorded: skipped before reasons were kept)"
+    )
+    moved_by_quiet_hours: int = Field(description="emails quiet hours moved (sent later)")
 
 
 class StepStatsOut(Schema):
@@ -245,6 +251,9 @@ class FlowReportOut(Schema):
     currency: str
     revenue_by_currency: dict[str, float]
     revenue_by_day: list[DayRevenueOut]
+    overdue_at_entry: int = Field(
+        description="journeys started with every email already due (late or back-dated orders)"
+    )
 
 
 class RecommendationQuery(Schema):

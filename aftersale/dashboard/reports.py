@@ -25,7 +25,13 @@ from aftersale.dashboard.views import HtmxRequest, _page, _store
 from aftersale.flows.models import Flow
 from aftersale.flows.selectors import flow_by_slug
 from aftersale.lib import clock
-from aftersale.reports.selectors import DayRevenue, FlowReport, flow_report, report_range
+from aftersale.reports.selectors import (
+    DayRevenue,
+    FlowReport,
+    MessageStats,
+    flow_report,
+    report_range,
+)
 from aftersale.stores.models import Store
 
 PRESETS = ((7, "Last 7 days"), (30, "Last 30 days"), (90, "Last 90 days"))
@@ -134,8 +140,10 @@ def _presets(store: Store) -> list[tuple[str, str]]:
 
 
 def money(amount: Decimal | float, currency: str, store: Store) -> str:
-    """An amount as the store's locale writes it in `currency`: "$1,234.50"."""
-    return str(format_currency(Decimal(str(amount)), currency, locale=store.locale))
+    """An amount as the store's locale writes it in `currency`, with the currency's code
+    wherever the locale writes a symbol that could be another's: "$1,234.50 USD"."""
+    text = str(format_currency(Decimal(str(amount)), currency, locale=store.locale))
+    return text if currency in text else f"{text} {currency}"
 
 
 def revenue_text(by_currency: dict[str, Decimal], currency: str, store: Store) -> str:
@@ -309,6 +317,7 @@ CSV_COLUMNS = (
     "clicked_pct",
     "unsubscribed",
     "unsubscribed_pct",
+    "skipped",
     "started",
     "exited",
     "exited_pct",
@@ -319,6 +328,9 @@ CSV_COLUMNS = (
     "orders",
     "currency",
     "revenue",
+    "skipped_by_reason",
+    "moved_by_quiet_hours",
+    "overdue_at_entry",
 )
 _MESSAGE_COLUMNS = CSV_COLUMNS[CSV_COLUMNS.index("sent") : CSV_COLUMNS.index("started")]
 
@@ -343,6 +355,7 @@ def csv_rows(report: FlowReport) -> list[list[object]]:
             row.update(
                 {"template": step.message.template}, **{c: numbers[c] for c in _MESSAGE_COLUMNS}
             )
+            row.update(_skip_columns(step.message))
             for column in _MESSAGE_COLUMNS:
                 if not column.endswith("_pct"):
                     totals[column] += numbers[column]
@@ -353,9 +366,9 @@ def csv_rows(report: FlowReport) -> list[list[object]]:
             totals[column] = round(100.0 * part / sent, 1) if sent else 0.0  # type: ignore[assignment]
     flow_numbers = {
         name: getattr(report, name)
-        for name in CSV_COLUMNS[CSV_COLUMNS.index("started") :]
-        if name != "revenue"
+        for name in CSV_COLUMNS[CSV_COLUMNS.index("started") : CSV_COLUMNS.index("revenue")]
     }
+    flow_numbers["overdue_at_entry"] = report.overdue_at_entry
     total = {"row": "total", **totals, **flow_numbers, "revenue": f"{report.revenue:.2f}"}
     rows.append([total.get(column, "") for column in CSV_COLUMNS])
     for currency, revenue in report.revenue_by_currency.items():
@@ -363,6 +376,12 @@ def csv_rows(report: FlowReport) -> list[list[object]]:
             other = {"row": "revenue", "currency": currency, "revenue": f"{revenue:.2f}"}
             rows.append([other.get(column, "") for column in CSV_COLUMNS])
     return rows
+
+
+def _skip_columns(message: MessageStats) -> dict[str, object]:
+    """A message's skip reasons as "reason=n; ..." and its emails moved by quiet hours."""
+    reasons = "; ".join(f"{r}={n}" for r, n in message.skipped_by_reason.items())
+    return {"skipped_by_reason": reasons, "moved_by_quiet_hours": message.moved_by_quiet_hours}
 
 
 def csv_filename(store: Store, report: FlowReport) -> str:

@@ -62,12 +62,15 @@ class SkipReason(models.TextChoices):
     count; `QUIET_HOURS_MOVED` alone marks an email that was not skipped but moved to the
     end of the recipient's quiet hours (it stays queued and goes out then)."""
 
-    SMART_SENDING = "smart_sending"  # the customer got another marketing email too recently
-    QUIET_HOURS_MOVED = "quiet_hours_moved"  # sent later, at the end of the quiet hours
-    SUPPRESSED = "suppressed"  # the address is on the suppression list
-    NO_CONSENT = "no_consent"  # unsubscribed, or does not accept marketing
-    FILTER_NO_LONGER_MET = "filter_no_longer_met"  # a skip_if rule of the step held
-    MISSING_ADDRESS = "missing_address"  # the customer has no email address (erased)
+    SMART_SENDING = "smart_sending", "Smart sending: another email too recently"
+    QUIET_HOURS_MOVED = "quiet_hours_moved", "Moved past quiet hours, sent later"
+    SUPPRESSED = "suppressed", "Address suppressed (unsubscribed, bounced or complained)"
+    NO_CONSENT = "no_consent", "No marketing consent"
+    FILTER_NO_LONGER_MET = (
+        "filter_no_longer_met",
+        "Skip rule met (bought, used the coupon, no picks)",
+    )
+    MISSING_ADDRESS = "missing_address", "No email address"
 
 
 class Message(models.Model):

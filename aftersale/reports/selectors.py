@@ -16,7 +16,7 @@ from django.db.models import Count, Field, Model, Q, QuerySet
 from aftersale.flows.definition import ABSplitStep, DelayStep, EmailStep, SplitStep
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow
 from aftersale.flows.selectors import definition_of, latest_version
-from aftersale.messaging.models import Message, MessageStatus
+from aftersale.messaging.models import Message, MessageStatus, SkipReason
 from aftersale.orders.models import NOT_PURCHASES, Order
 from aftersale.stores.models import Store
 from aftersale.tracking.models import Event
@@ -51,6 +51,12 @@ class MessageStats:
     bounced_pct: float = field(init=False)
     clicked_pct: float = field(init=False)
     unsubscribed_pct: float = field(init=False)
+    # Emails decided against (status skipped), and why ({SkipReason value: n}; an email
+    # skipped before reasons were recorded counts as "unrecorded"), and the emails quiet
+    # hours moved to their end (sent later, not skipped).
+    skipped: int = 0
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    moved_by_quiet_hours: int = 0
 
     def __post_init__(self) -> None:
         for name in _COUNTS:
@@ -100,6 +106,9 @@ class FlowReport:
     currency: str = "USD"
     revenue_by_currency: dict[str, Decimal] = field(default_factory=dict)
     revenue_by_day: list[DayRevenue] = field(default_factory=list)
+    # Journeys whose every email was already due when they started (a late or
+    # back-dated order): flows.timing.every_email_overdue.
+    overdue_at_entry: int = 0
 
     def as_dict(self) -> dict[str, object]:
         """The report as JSON values: money as numbers of two decimals, dates and times
@@ -208,6 +217,7 @@ def flow_report(
         revenue=by_currency.get(store.currency, Decimal("0")).quantize(_CENT),
         revenue_by_currency={c: v.quantize(_CENT) for c, v in sorted(by_currency.items())},
         revenue_by_day=by_day,
+        overdue_at_entry=journeys.filter(overdue_at_entry=True).count(),
         exit_reasons=dict(sorted(tally.reasons.items())),
         steps=[
             StepStats(
@@ -270,10 +280,15 @@ def _message_stats(
         messages = messages.filter(enrollment__entered_at__lt=until)
         events = events.filter(message__enrollment__entered_at__lt=until)
     statuses: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for step_index, status, n in (
-        messages.values_list("step_index", "status").annotate(n=Count("pk")).order_by()
+    reasons: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for step_index, status, reason, n in (
+        messages.values_list("step_index", "status", "skip_reason")
+        .annotate(n=Count("pk"))
+        .order_by()
     ):
         statuses[step_index][status] += n
+        if status == MessageStatus.SKIPPED or reason:
+            reasons[step_index][reason or "unrecorded"] += n
     # Tracking records each of these at most once per message, under a key of the
     # message's (tracking.services: "open" for a person's open, "open:machine" for a
     # proxy's or a scanner's, which is no read; "click:<link>" once per link, "reply",
@@ -307,8 +322,19 @@ def _message_stats(
             clicked=acts.get("clicked", 0),
             replied=acts.get("replied", 0),
             unsubscribed=acts.get("unsubscribed", 0),
+            **_skips(by_status, reasons.get(index, {})),
         )
     return stats
+
+
+def _skips(by_status: dict[str, int], reasons: dict[str, int]) -> dict[str, Any]:
+    """The skipped and moved counts of one message's rows by status and by reason."""
+    moved = SkipReason.QUIET_HOURS_MOVED.value
+    return {
+        "skipped": by_status.get(MessageStatus.SKIPPED, 0),
+        "skipped_by_reason": {r: n for r, n in sorted(reasons.items()) if r != moved},
+        "moved_by_quiet_hours": reasons.get(moved, 0),
+    }
 
 
 def _purchase_sql(

@@ -4,6 +4,7 @@ counts ("12.5 % (31)"), the same text as aftersale.dashboard.reports.rate."""
 from django import template
 
 from aftersale.dashboard.reports import rate as _rate
+from aftersale.messaging.models import SkipReason
 
 register = template.Library()
 
@@ -24,3 +25,13 @@ def rate(pct: float, of: int) -> str:
 def humanize_reason(reason: str) -> str:
     """An exit reason as words: "purchased_again" -> "Purchased again"."""
     return reason.replace("_", " ").capitalize() or "Other"
+
+
+@register.filter
+def skip_reason(reason: str) -> str:
+    """A skip reason as words: "smart_sending" -> "Smart sending: another email too
+    recently" (messaging's SkipReason labels; "unrecorded" for emails skipped before
+    reasons were kept)."""
+    if reason in SkipReason.values:
+        return str(SkipReason(reason).label)
+    return "Reason not recorded" if reason == "unrecorded" else humanize_reason(reason)

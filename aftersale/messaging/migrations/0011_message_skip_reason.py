@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='message',
             name='skip_reason',
-            field=models.CharField(blank=True, choices=[('smart_sending', 'Smart Sending'), ('quiet_hours_moved', 'Quiet Hours Moved'), ('suppressed', 'Suppressed'), ('no_consent', 'No Consent'), ('filter_no_longer_met', 'Filter No Longer Met'), ('missing_address', 'Missing Address')], default='', max_length=24),
+            field=models.CharField(blank=True, choices=[('smart_sending', 'Smart sending: another email too recently'), ('quiet_hours_moved', 'Moved past quiet hours, sent later'), ('suppressed', 'Address suppressed (unsubscribed, bounced or complained)'), ('no_consent', 'No marketing consent'), ('filter_no_longer_met', 'Skip rule met (bought, used the coupon, no picks)'), ('missing_address', 'No email address')], default='', max_length=24),
         ),
         migrations.RunPython(_reasons_of_skipped_emails, migrations.RunPython.noop),
     ]
