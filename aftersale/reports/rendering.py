@@ -102,7 +102,8 @@ def skip_lines(report: FlowReport) -> list[str]:
         lines.append(f"Step {step.index} {message.template}: {'; '.join(said)}")
     if report.overdue_at_entry:
         lines.append(
-            f"{report.overdue_at_entry:,} journeys started with every step already overdue "
+            f"{report.overdue_at_entry:,} journey{'' if report.overdue_at_entry == 1 else 's'} "
+            "started with every step already overdue "
             "(late or back-dated orders)"
         )
     return lines
