@@ -71,7 +71,9 @@ def test_an_order_posted_8_days_late_gets_its_coupon_later_not_skipped_and_the_r
     late = T0 + 8 * DAY
     ann_order = place_order(store, order_id="a1", customer="ann", at=T0)
     run_worker(T0, T0 + 5 * DAY - HOUR)
-    code = Message.objects.get(customer__external_id="bob", template__slug="offer").coupon.code
+    bobs_offer = Message.objects.get(customer__external_id="bob", template__slug="offer")
+    assert bobs_offer.coupon is not None
+    code = bobs_offer.coupon.code
     used = place_order(store, order_id="b2", customer="bob", at=T0 + 5 * DAY, codes=(code,))
     process_orders(store=store, order_ids=[used.pk], now=T0 + 5 * DAY)
     run_worker(T0 + 5 * DAY, late - HOUR)
