@@ -96,12 +96,6 @@ class Enrollment(models.Model):
             models.Index(fields=["state", "due_at"], name="enrollment_due"),
             models.Index(fields=["flow", "customer"]),
             models.Index(fields=["customer", "state"]),
-            # The report counts a flow's overdue journeys from this small index alone.
-            models.Index(
-                fields=["flow", "entered_at"],
-                condition=models.Q(overdue_at_entry=True),
-                name="enrollment_overdue_at_entry",
-            ),
         ]
         constraints = [
             models.UniqueConstraint(

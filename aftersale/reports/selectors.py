@@ -217,7 +217,7 @@ def flow_report(
         revenue=by_currency.get(store.currency, Decimal("0")).quantize(_CENT),
         revenue_by_currency={c: v.quantize(_CENT) for c, v in sorted(by_currency.items())},
         revenue_by_day=by_day,
-        overdue_at_entry=journeys.filter(overdue_at_entry=True).count(),
+        overdue_at_entry=tally.overdue,
         exit_reasons=dict(sorted(tally.reasons.items())),
         steps=[
             StepStats(
@@ -242,17 +242,19 @@ class _Tally:
     reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     waiting: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     progressed: list[int] = field(default_factory=list)
+    overdue: int = 0  # journeys that started with every email already due
 
 
 def _tally_journeys(journeys: QuerySet[Enrollment], steps: int) -> _Tally:
     """States, exit reasons, who waits at which step and who went past each step, in one
     grouped scan: the combinations of state, step, reason and path are few."""
     tally = _Tally(progressed=[0] * steps)
-    rows = journeys.values_list("state", "step_index", "exit_reason", "passed_steps").annotate(
-        n=Count("pk")
-    )
-    for state, step_index, reason, passed, n in rows.order_by():
+    rows = journeys.values_list(
+        "state", "step_index", "exit_reason", "passed_steps", "overdue_at_entry"
+    ).annotate(n=Count("pk"))
+    for state, step_index, reason, passed, overdue, n in rows.order_by():
         tally.started += n
+        tally.overdue += n if overdue else 0
         tally.states[state] += n
         if state == EnrollmentState.EXITED:
             tally.reasons[reason] += n

@@ -18,8 +18,4 @@ class Migration(migrations.Migration):
             name='overdue_at_entry',
             field=models.BooleanField(default=False),
         ),
-        migrations.AddIndex(
-            model_name='enrollment',
-            index=models.Index(condition=models.Q(('overdue_at_entry', True)), fields=['flow', 'entered_at'], name='enrollment_overdue_at_entry'),
-        ),
     ]
