@@ -146,6 +146,7 @@ def _email_data(step: Mapping[str, Any]) -> FormData:
         "coupon": [step.get("coupon", "none")],
         "skip_if": list(step.get("skip_if", ())),
         "transactional": [_text(bool(step.get("transactional")))],
+        "smart_sending": [step.get("smart_sending") or ""],
         # A step's own coupon program (coupons per step) has no fields here yet: kept as
         # JSON in a hidden field so that editing the flow does not drop it.
         "offer": [json.dumps(step["offer"]) if step.get("offer") else ""],
@@ -309,6 +310,7 @@ def _steps_of_card(
         if skip:
             email["skip_if"] = skip
         email["transactional"] = bool(_one(data, f"{prefix}transactional"))
+        _put(email, "smart_sending", _one(data, f"{prefix}smart_sending"))
         offer = _one(data, f"{prefix}offer")
         if offer:
             try:
