@@ -207,6 +207,12 @@ class MessageStatsOut(Schema):
     purchased: int = Field(description="orders credited to this step's emails (attribution)")
     revenue: float = Field(description="their revenue net of refunds, in the store's currency")
     revenue_by_currency: dict[str, float]
+    skipped: int = Field(description="emails decided against (status skipped)")
+    skipped_by_reason: dict[str, int] = Field(
+        description="skipped emails by reason: smart_sending, suppressed, no_consent, "
+        "filter_no_longer_met, missing_address (unrecorded: skipped before reasons were kept)"
+    )
+    moved_by_quiet_hours: int = Field(description="emails quiet hours moved (sent later)")
 
 
 class StepStatsOut(Schema):
@@ -256,6 +262,9 @@ class FlowReportOut(Schema):
         "else the last one read (a person's open) within its open window"
     )
     attributed_revenue_by_currency: dict[str, float]
+    overdue_at_entry: int = Field(
+        description="journeys started with every email already due (late or back-dated orders)"
+    )
 
 
 class RecommendationQuery(Schema):

@@ -485,4 +485,11 @@ CHOICES = {
     ),
     "reentry": _labelled(["once", "every"], {"once": "Only once", "every": "Again after N days"}),
     "smart_sending": _labelled(["skip", "delay"], {"skip": "Skip the email", "delay": "Wait"}),
+    "step_smart_sending": _labelled(
+        ["", "delay", "skip"],
+        {"": "As the flow says (a coupon email waits)", "delay": "Wait", "skip": "Skip the email"},
+    ),
+    "smart_sending_coupons": _labelled(
+        ["delay", "skip"], {"delay": "Wait (the coupon still arrives)", "skip": "Skip the email"}
+    ),
 }

@@ -78,6 +78,7 @@ def definition_to_data(definition: Mapping[str, Any]) -> FormData:
     data["guards-own"] = ["on" if own else ""]
     data["guards-smart_sending_hours"] = [_text(guards.get("smart_sending_hours", 16))]
     data["guards-smart_sending"] = [guards.get("smart_sending", "skip")]
+    data["guards-smart_sending_coupons"] = [guards.get("smart_sending_coupons", "delay")]
     quiet = guards.get("quiet_hours")
     data["guards-quiet_hours"] = ["on" if quiet else ""]
     data["guards-quiet_hours-start"] = [_time_text((quiet or {}).get("start", "21:00"))]
@@ -145,6 +146,7 @@ def _email_data(step: Mapping[str, Any]) -> FormData:
         "coupon": [step.get("coupon", "none")],
         "skip_if": list(step.get("skip_if", ())),
         "transactional": [_text(bool(step.get("transactional")))],
+        "smart_sending": [step.get("smart_sending") or ""],
         # A step's own coupon program (coupons per step) has no fields here yet: kept as
         # JSON in a hidden field so that editing the flow does not drop it.
         "offer": [json.dumps(step["offer"]) if step.get("offer") else ""],
@@ -227,6 +229,7 @@ def data_to_definition(data: Mapping[str, Sequence[str]]) -> Converted:
     out["exit_when"] = list(data.get("exit_when", ()))
     guards: dict[str, Any] = {}
     _put(guards, "smart_sending", _one(data, "guards-smart_sending"))
+    _put(guards, "smart_sending_coupons", _one(data, "guards-smart_sending_coupons"))
     if _one(data, "guards-own"):
         _put(guards, "smart_sending_hours", _one(data, "guards-smart_sending_hours"))
         guards["quiet_hours"] = _quiet_hours(data)
@@ -307,6 +310,7 @@ def _steps_of_card(
         if skip:
             email["skip_if"] = skip
         email["transactional"] = bool(_one(data, f"{prefix}transactional"))
+        _put(email, "smart_sending", _one(data, f"{prefix}smart_sending"))
         offer = _one(data, f"{prefix}offer")
         if offer:
             try:

@@ -25,7 +25,13 @@ from aftersale.dashboard.views import HtmxRequest, _page, _store
 from aftersale.flows.models import Flow
 from aftersale.flows.selectors import flow_by_slug
 from aftersale.lib import clock
-from aftersale.reports.selectors import DayRevenue, FlowReport, flow_report, report_range
+from aftersale.reports.selectors import (
+    DayRevenue,
+    FlowReport,
+    MessageStats,
+    flow_report,
+    report_range,
+)
 from aftersale.stores.models import Store
 
 PRESETS = ((7, "Last 7 days"), (30, "Last 30 days"), (90, "Last 90 days"))
@@ -134,8 +140,10 @@ def _presets(store: Store) -> list[tuple[str, str]]:
 
 
 def money(amount: Decimal | float, currency: str, store: Store) -> str:
-    """An amount as the store's locale writes it in `currency`: "$1,234.50"."""
-    return str(format_currency(Decimal(str(amount)), currency, locale=store.locale))
+    """An amount as the store's locale writes it in `currency`, with the currency's code
+    wherever the locale writes a symbol that could be another's: "$1,234.50 USD"."""
+    text = str(format_currency(Decimal(str(amount)), currency, locale=store.locale))
+    return text if currency in text else f"{text} {currency}"
 
 
 def revenue_text(by_currency: dict[str, Decimal], currency: str, store: Store) -> str:
@@ -315,6 +323,7 @@ CSV_COLUMNS = (
     "clicked_pct",
     "unsubscribed",
     "unsubscribed_pct",
+    "skipped",
     "started",
     "exited",
     "exited_pct",
@@ -327,6 +336,9 @@ CSV_COLUMNS = (
     "revenue",
     "attributed_orders",
     "attributed_revenue",
+    "skipped_by_reason",
+    "moved_by_quiet_hours",
+    "overdue_at_entry",
 )
 _MESSAGE_COLUMNS = CSV_COLUMNS[CSV_COLUMNS.index("sent") : CSV_COLUMNS.index("started")]
 _FLOW_COLUMNS = CSV_COLUMNS[CSV_COLUMNS.index("started") : CSV_COLUMNS.index("revenue")]
@@ -355,6 +367,7 @@ def csv_rows(report: FlowReport) -> list[list[object]]:
             )
             row["attributed_orders"] = step.message.purchased
             row["attributed_revenue"] = f"{step.message.revenue:.2f}"
+            row.update(_skip_columns(step.message))
             for column in _MESSAGE_COLUMNS:
                 if not column.endswith("_pct"):
                     totals[column] += numbers[column]
@@ -370,6 +383,7 @@ def csv_rows(report: FlowReport) -> list[list[object]]:
         "revenue": f"{report.revenue:.2f}",
         "attributed_orders": report.attributed_orders,
         "attributed_revenue": f"{report.attributed_revenue:.2f}",
+        "overdue_at_entry": report.overdue_at_entry,
     }
     rows.append([total.get(column, "") for column in CSV_COLUMNS])
     others = (set(report.revenue_by_currency) | set(report.attributed_revenue_by_currency)) - {
@@ -384,6 +398,12 @@ def csv_rows(report: FlowReport) -> list[list[object]]:
         }
         rows.append([other.get(column, "") for column in CSV_COLUMNS])
     return rows
+
+
+def _skip_columns(message: MessageStats) -> dict[str, object]:
+    """A message's skip reasons as "reason=n; ..." and its emails moved by quiet hours."""
+    reasons = "; ".join(f"{r}={n}" for r, n in message.skipped_by_reason.items())
+    return {"skipped_by_reason": reasons, "moved_by_quiet_hours": message.moved_by_quiet_hours}
 
 
 def csv_filename(store: Store, report: FlowReport) -> str:

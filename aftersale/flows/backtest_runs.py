@@ -131,24 +131,26 @@ def backtest_result(
     *, flow: Flow, summary: BacktestSummary, start: dt.datetime, end: dt.datetime
 ) -> dict[str, Any]:
     """What the backtest of `flow` over (start, end] would have done, as JSON: per email
-    step the emails it would have sent (and skipped) and to how many customers, and the
+    step the emails it would have sent (and skipped, by reason) and to how many customers, and the
     purchases that followed: orders (neither cancelled nor refunded) those customers
     placed after that email would have gone out, up to `end`, with their revenue per
     currency (amounts in different currencies are never added)."""
     definition = definition_of(latest_version(flow=flow).pk)
     messages = list(
         Message.objects.filter(flow=flow, step_index__isnull=False).values_list(
-            "customer_id", "step_index", "send_after", "status"
+            "customer_id", "step_index", "send_after", "status", "skip_reason"
         )
     )
     first_email: dict[int, dt.datetime] = {}
     per_step: dict[int, dict[int, dt.datetime]] = defaultdict(dict)
     skipped: dict[int, int] = defaultdict(int)
+    reasons: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     sent: dict[int, int] = defaultdict(int)
-    for customer_id, index, send_after, status in messages:
+    for customer_id, index, send_after, status, reason in messages:
         step_index = index or 0  # not null: filtered above
         if status == MessageStatus.SKIPPED:
             skipped[step_index] += 1
+            reasons[step_index][reason or "unrecorded"] += 1
             continue
         sent[step_index] += 1
         at = per_step[step_index].get(customer_id)
@@ -166,6 +168,7 @@ def backtest_result(
                 "template": step.template,
                 "sent": sent.get(index, 0),
                 "skipped": skipped.get(index, 0),
+                "skipped_by_reason": dict(sorted(reasons.get(index, {}).items())),
                 "recipients": len(recipients),
                 "purchases": _purchases(orders, recipients),
             }

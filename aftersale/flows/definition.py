@@ -146,6 +146,12 @@ class Guards(_Strict):
 
     smart_sending_hours: int = Field(default=16, ge=0, le=24 * 14)
     smart_sending: Literal["skip", "delay"] = "skip"
+    # An email with a coupon is delayed, not skipped, unless the merchant says "skip".
+    smart_sending_coupons: Literal["delay", "skip"] = Field(
+        default="delay",
+        description="what smart sending does to an email that issues or reminds of a "
+        "coupon: wait until the window has passed (default) or skip it",
+    )
     quiet_hours: QuietHours | None = QuietHours()
 
     def with_defaults(self, *, smart_sending_hours: int, quiet_hours: QuietHours | None) -> Guards:
@@ -215,6 +221,11 @@ class EmailStep(_Step):
     )
     skip_if: tuple[SkipRule, ...] = ()
     transactional: bool = Field(default=False, description="bypasses the marketing guards")
+    smart_sending: Literal["skip", "delay"] | None = Field(
+        default=None,
+        description="what smart sending does to this email; unset: the flow's guards "
+        "(`smart_sending`, or `smart_sending_coupons` for an email with a coupon)",
+    )
 
 
 class MessageCondition(_Strict):

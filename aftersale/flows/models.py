@@ -85,6 +85,9 @@ class Enrollment(models.Model):
     due_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     exit_reason = models.CharField(max_length=40, blank=True, default="")
+    # Every email of the journey was already due when it started (a late or back-dated
+    # order): set at entry (timing.every_email_overdue), counted by the report.
+    overdue_at_entry = models.BooleanField(default=False)
     claimed_by = models.CharField(max_length=40, blank=True, default="")
     claimed_until = models.DateTimeField(null=True, blank=True)
 

@@ -27,6 +27,7 @@ from aftersale.flows.selectors import (
     library_flow_slugs,
     live_flows,
 )
+from aftersale.flows.timing import every_email_overdue, zone_named
 from aftersale.flows.triggers import Entry, admit, triggering_orders
 from aftersale.messaging.rendering.template_library import install_default_templates
 from aftersale.orders.models import NOT_PURCHASES, Checkout, Order
@@ -272,7 +273,7 @@ def _enroll(flow: Flow, orders: Sequence[Order], now: dt.datetime) -> list[Enrol
     version = latest_version(flow=flow)
     definition = definition_of(version.pk)
     entries = triggering_orders(flow=flow, definition=definition, orders=orders, now=now)
-    return _create_enrollments(flow, version.pk, entries)
+    return _create_enrollments(flow, version.pk, entries, definition=definition, now=now)
 
 
 def process_events(
@@ -293,7 +294,9 @@ def process_events(
         if definition.trigger.event in POSTED_EVENTS:
             entries = event_entries(trigger=definition.trigger, events=events, now=now)
             admitted = admit(flow=flow, trigger=definition.trigger, entries=entries, now=now)
-            started += _create_enrollments(flow, version_id, admitted)
+            started += _create_enrollments(
+                flow, version_id, admitted, definition=definition, now=now
+            )
     return started
 
 
@@ -309,7 +312,9 @@ def enroll_timed_occasions(
         if definition.trigger.event in TIMED_EVENTS:
             entries = timed_entries(flow=flow, trigger=definition.trigger, now=now)
             admitted = admit(flow=flow, trigger=definition.trigger, entries=entries, now=now)
-            started += len(_create_enrollments(flow, version_id, admitted))
+            started += len(
+                _create_enrollments(flow, version_id, admitted, definition=definition, now=now)
+            )
     return started
 
 
@@ -333,7 +338,15 @@ def exit_completed_checkouts(*, store: Store, checkout_ids: Sequence[int], now: 
     return ended
 
 
-def _create_enrollments(flow: Flow, version_id: int, entries: Sequence[Entry]) -> list[Enrollment]:
+def _create_enrollments(
+    flow: Flow,
+    version_id: int,
+    entries: Sequence[Entry],
+    *,
+    definition: FlowDefinition,
+    now: dt.datetime,
+) -> list[Enrollment]:
+    zone = zone_named(flow.store.time_zone)
     rows = [
         Enrollment(
             store_id=flow.store_id,
@@ -345,6 +358,9 @@ def _create_enrollments(flow: Flow, version_id: int, entries: Sequence[Entry]) -
             trigger_key=entry.key,
             entered_at=entry.at,
             due_at=entry.at,
+            overdue_at_entry=every_email_overdue(
+                definition=definition, entered_at=entry.at, now=now, zone=zone
+            ),
         )
         for entry in entries
     ]

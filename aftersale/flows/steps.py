@@ -15,6 +15,7 @@ from aftersale.flows.definition import EmailStep, FlowDefinition, Guards, QuietH
 from aftersale.flows.models import Enrollment
 from aftersale.flows.selectors import coupon_program_ids, coupon_program_of
 from aftersale.flows.timing import outside_quiet_hours, zone_named
+from aftersale.messaging.models import SkipReason
 from aftersale.messaging.outbox.selectors import last_marketing_email_at, recommendations_offered
 from aftersale.messaging.outbox.services import queue_message
 from aftersale.orders.models import LineItem
@@ -34,24 +35,28 @@ class EmailOutcome:
 def run_email_step(
     *, enrollment: Enrollment, step: EmailStep, definition: FlowDefinition, now: dt.datetime
 ) -> EmailOutcome:
-    """Queue the step's email in the outbox, unless a skip rule or a guard says not now."""
+    """Queue the step's email in the outbox, unless a skip rule or a guard says not now.
+    Every decision not to send leaves a skipped outbox row with its reason (messaging's
+    SkipReason) and details; an email quiet hours move is queued for their end with the
+    reason QUIET_HOURS_MOVED. Smart sending delays instead of skipping where
+    `smart_sending_action` says so (an email with a coupon, by default): the step is
+    retried once the window has passed and nothing is written meanwhile."""
     if "purchased_since_entry" in step.skip_if and purchased_since_entry(
         enrollment=enrollment, now=now
     ):
-        return EmailOutcome()
+        return _skipped(
+            enrollment, step, now, SkipReason.FILTER_NO_LONGER_MET, "skip_if purchased_since_entry"
+        )
+    if not enrollment.customer.email:
+        return _skipped(enrollment, step, now, SkipReason.MISSING_ADDRESS, "no email address")
     guards = store_guards(definition, enrollment.store)
     if not step.transactional:
         last = _last_marketing_email(enrollment, guards, now)
-        if last is not None and guards.smart_sending == "delay":
+        if last is not None and smart_sending_action(step, guards) == "delay":
             return EmailOutcome(retry_at=last + dt.timedelta(hours=guards.smart_sending_hours))
         if last is not None:
-            _write(
-                enrollment,
-                step,
-                now,
-                skipped_because=f"smart sending: got an email at {last.isoformat()}",
-            )
-            return EmailOutcome()
+            detail = f"smart sending: got an email at {last.isoformat()}"
+            return _skipped(enrollment, step, now, SkipReason.SMART_SENDING, detail)
     coupon = _coupon_for(enrollment, step, definition, now)
     if (
         "coupon_redeemed" in step.skip_if
@@ -59,7 +64,9 @@ def run_email_step(
         and coupon.redeemed_at
         and not coupon.redeemed_by_other
     ):
-        return EmailOutcome()
+        return _skipped(
+            enrollment, step, now, SkipReason.FILTER_NO_LONGER_MET, "skip_if coupon_redeemed"
+        )
     send_after = (
         now
         if step.transactional
@@ -73,12 +80,43 @@ def run_email_step(
     if picks is None:
         picks = _recommendations(enrollment, step, now)
     if "no_recommendations" in step.skip_if and not picks:
-        return EmailOutcome()
+        return _skipped(
+            enrollment, step, now, SkipReason.FILTER_NO_LONGER_MET, "skip_if no_recommendations"
+        )
+    moved = SkipReason.QUIET_HOURS_MOVED if send_after > now else None
     return EmailOutcome(
         queued=_write(
-            enrollment, step, now, coupon=coupon, recommendations=picks, send_after=send_after
+            enrollment,
+            step,
+            now,
+            coupon=coupon,
+            recommendations=picks,
+            send_after=send_after,
+            skip_reason=moved,
         )
     )
+
+
+def smart_sending_action(step: EmailStep, guards: Guards) -> str:
+    """What smart sending does to `step`'s email when the customer got another marketing
+    email within the window: "delay" (retry once the window has passed) or "skip". The
+    step's own `smart_sending` decides when set; else an email with a coupon (issued or
+    reminded) follows `guards.smart_sending_coupons` (delay, unless the merchant says
+    skip: a coupon nobody receives is an offer lost), and any other email
+    `guards.smart_sending`."""
+    if step.smart_sending is not None:
+        return step.smart_sending
+    if step.coupon != "none":
+        return guards.smart_sending_coupons
+    return guards.smart_sending
+
+
+def _skipped(
+    enrollment: Enrollment, step: EmailStep, now: dt.datetime, reason: SkipReason, detail: str
+) -> EmailOutcome:
+    """The step's email recorded as decided against, with why."""
+    _write(enrollment, step, now, skip_reason=reason, skipped_because=detail)
+    return EmailOutcome()
 
 
 def _write(enrollment: Enrollment, step: EmailStep, now: dt.datetime, **fields: Any) -> bool:

@@ -6,12 +6,65 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from aftersale.flows.definition import WEEKDAYS, DelayStep, QuietHours, Weekday
+from aftersale.flows.definition import (
+    WEEKDAYS,
+    ABSplitStep,
+    DelayStep,
+    EmailStep,
+    FlowDefinition,
+    QuietHours,
+    SplitStep,
+    Weekday,
+)
 from aftersale.orders.models import Order
 from aftersale.recommendations.selectors import replenishment_due_at
 
 # How often a delay waiting for a delivery the store has not reported looks again.
 DELIVERY_RECHECK = dt.timedelta(hours=6)
+
+
+# How late an email may fall due at a journey's start and still count as on time: an
+# order reported a few minutes after it was placed is not late.
+OVERDUE_GRACE = dt.timedelta(hours=1)
+
+
+def every_email_overdue(
+    *, definition: FlowDefinition, entered_at: dt.datetime, now: dt.datetime, zone: ZoneInfo
+) -> bool:
+    """Whether a journey entering at `entered_at` (the trigger's moment) but started at
+    `now` finds every email it could reach already due more than OVERDUE_GRACE ago: the
+    trigger's moment plus the delays before each email (on every branch; each delay as
+    the step before would end it, days and times in `zone`) is before `now` - grace. A
+    delay that counts from a delivery or a restock cannot be known at entry: the emails
+    after it are not overdue. False for a flow without email."""
+    arrival: dict[int, dt.datetime | None] = {0: entered_at}
+    latest: list[dt.datetime | None] = []
+    for index, step in enumerate(definition.steps):
+        if index not in arrival:
+            continue
+        at = arrival[index]
+        targets = [step.next]
+        if isinstance(step, EmailStep):
+            latest.append(at)
+        elif isinstance(step, DelayStep):
+            fixed = step.relative_to == "previous_step"
+            at = delay_end(step=step, previous=at, order=None, zone=zone) if at and fixed else None
+        elif isinstance(step, SplitStep):
+            targets = [step.then, step.otherwise]
+        elif isinstance(step, ABSplitStep):
+            targets = [variant.goto for variant in step.variants]
+        else:
+            continue  # an exit
+        for target in targets:
+            following = definition.index_of(target, after=index)
+            if following >= len(definition.steps):
+                continue
+            if following not in arrival:
+                arrival[following] = at
+            else:
+                before = arrival[following]
+                arrival[following] = None if at is None or before is None else max(at, before)
+    return bool(latest) and all(at is not None and at < now - OVERDUE_GRACE for at in latest)
 
 
 def zone_named(name: str, *, fallback: str = "UTC") -> ZoneInfo:

@@ -67,6 +67,22 @@ class Engagement(models.IntegerChoices):
     UNSUBSCRIBED = 8
 
 
+class SkipReason(models.TextChoices):
+    """Why an email was not sent (status skipped), from a fixed vocabulary the reports
+    count; `QUIET_HOURS_MOVED` alone marks an email that was not skipped but moved to the
+    end of the recipient's quiet hours (it stays queued and goes out then)."""
+
+    SMART_SENDING = "smart_sending", "Smart sending: another email too recently"
+    QUIET_HOURS_MOVED = "quiet_hours_moved", "Moved past quiet hours, sent later"
+    SUPPRESSED = "suppressed", "Address suppressed (unsubscribed, bounced or complained)"
+    NO_CONSENT = "no_consent", "No marketing consent"
+    FILTER_NO_LONGER_MET = (
+        "filter_no_longer_met",
+        "Skip rule met (bought, used the coupon, no picks)",
+    )
+    MISSING_ADDRESS = "missing_address", "No email address"
+
+
 class Message(models.Model):
     """One email to one customer. Written in the same transaction as the flow step that
     decided it (the outbox), so a crash between deciding and sending loses nothing."""
@@ -108,6 +124,10 @@ class Message(models.Model):
         max_length=10, choices=MessageStatus.choices, default=MessageStatus.QUEUED
     )
     error = models.TextField(blank=True, default="")
+    # Why the email was skipped (or moved by quiet hours): `error` keeps the details.
+    skip_reason = models.CharField(
+        max_length=24, choices=SkipReason.choices, blank=True, default=""
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     queued_at = models.DateTimeField()
     send_after = models.DateTimeField()
@@ -132,11 +152,12 @@ class Message(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["status", "send_after"], name="message_outbox"),
-            # The flow report counts a flow's messages by step, status and engagement
-            # from this index alone (it covers the query); it also serves lookups by
-            # flow and step.
+            # The flow report counts a flow's messages by step, status, skip reason and
+            # engagement from this index alone (it covers the query); it also serves
+            # lookups by flow and step.
             models.Index(
-                fields=["flow", "step_index", "status", "engagement"], name="message_flow_report"
+                fields=["flow", "step_index", "status", "skip_reason", "engagement"],
+                name="message_flow_report",
             ),
         ]
 

@@ -10,10 +10,11 @@ from aftersale.reports.selectors import FlowReport
 
 
 def wide_console(file: IO[str] | None = None) -> Console:
-    """A console writing to `file` (standard output by default) at least 120 columns
-    wide: a report piped to a file or read in CI is otherwise squeezed into 80."""
+    """A console writing to `file` (standard output by default) at least 160 columns
+    wide: a report piped to a file or read in CI is otherwise squeezed into 80 (the
+    steps table needs about 150)."""
     console = Console(file=file)
-    return console if console.is_terminal else Console(file=file, width=max(console.width, 120))
+    return console if console.is_terminal else Console(file=file, width=max(console.width, 160))
 
 
 # A message's counts after Sent, by MessageStats field: the column each is under.
@@ -24,6 +25,7 @@ _MESSAGE_COUNTS = {
     "bounced": "Bounced",
     "clicked": "Clicked",
     "unsubscribed": "Unsubscribed",
+    "skipped": "Skipped",
     "purchased": "Purchased",
 }
 
@@ -74,9 +76,33 @@ def report_tables(report: FlowReport) -> Group:
                 _amounts(m.revenue_by_currency, report.currency),
             )
     exits = ", ".join(f"{reason}: {n:,}" for reason, n in sorted(report.exit_reasons.items()))
-    return Group(overview, steps, messages, f"Exit reasons: {exits or 'none'}")
+    return Group(overview, steps, messages, f"Exit reasons: {exits or 'none'}", *skip_lines(report))
 
 
 def _amounts(by_currency: dict[str, Decimal], currency: str) -> str:
     """Amounts each with its currency, never added across them ("USD 0.00" for none)."""
     return "  ".join(f"{c} {v:,.2f}" for c, v in by_currency.items()) or f"{currency} 0.00"
+
+
+def skip_lines(report: FlowReport) -> list[str]:
+    """Lines saying why each message was skipped or moved, and how many journeys started
+    with every email already overdue (none when there is nothing to say)."""
+    lines = []
+    for step in report.steps:
+        message = step.message
+        if message is None or not (message.skipped or message.moved_by_quiet_hours):
+            continue
+        said = []
+        if message.skipped:
+            why = ", ".join(f"{r}: {n:,}" for r, n in message.skipped_by_reason.items())
+            said.append(f"skipped {message.skipped:,} ({why})")
+        if message.moved_by_quiet_hours:
+            said.append(f"moved by quiet hours, sent later: {message.moved_by_quiet_hours:,}")
+        lines.append(f"Step {step.index} {message.template}: {'; '.join(said)}")
+    if report.overdue_at_entry:
+        lines.append(
+            f"{report.overdue_at_entry:,} journey{'' if report.overdue_at_entry == 1 else 's'} "
+            "started with every step already overdue "
+            "(late or back-dated orders)"
+        )
+    return lines

@@ -18,7 +18,7 @@ from aftersale.flows.definition import ABSplitStep, DelayStep, EmailStep, SplitS
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow
 from aftersale.flows.selectors import definition_of, latest_version
 from aftersale.lib.reads import read_concurrently
-from aftersale.messaging.models import Engagement, Message, MessageStatus
+from aftersale.messaging.models import Engagement, Message, MessageStatus, SkipReason
 from aftersale.orders.models import NOT_PURCHASES, Order
 from aftersale.stores.models import Store
 
@@ -61,6 +61,12 @@ class MessageStats:
     purchased: int = 0
     revenue: Decimal = Decimal("0.00")
     revenue_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    # Emails decided against (status skipped), and why ({SkipReason value: n}; an email
+    # skipped before reasons were recorded counts as "unrecorded"), and the emails quiet
+    # hours moved to their end (sent later, not skipped).
+    skipped: int = 0
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    moved_by_quiet_hours: int = 0
 
     def __post_init__(self) -> None:
         for name in _COUNTS:
@@ -114,6 +120,9 @@ class FlowReport:
     attributed_orders: int = 0
     attributed_revenue: Decimal = Decimal("0.00")
     attributed_revenue_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    # Journeys whose every email was already due when they started (a late or
+    # back-dated order): flows.timing.every_email_overdue.
+    overdue_at_entry: int = 0
 
     def as_dict(self) -> dict[str, object]:
         """The report as JSON values: money as numbers of two decimals, dates and times
@@ -240,6 +249,7 @@ def flow_report(
         attributed_orders=sum(e.orders for by_step in earned.values() for e in by_step.values()),
         attributed_revenue=attributed.get(store.currency, Decimal("0.00")),
         attributed_revenue_by_currency=attributed,
+        overdue_at_entry=tally.overdue,
         exit_reasons=dict(sorted(tally.reasons.items())),
         steps=[
             StepStats(
@@ -285,17 +295,19 @@ class _Tally:
     reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     waiting: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     progressed: list[int] = field(default_factory=list)
+    overdue: int = 0  # journeys that started with every email already due
 
 
 def _tally_journeys(journeys: QuerySet[Enrollment], steps: int) -> _Tally:
     """States, exit reasons, who waits at which step and who went past each step, in one
     grouped scan: the combinations of state, step, reason and path are few."""
     tally = _Tally(progressed=[0] * steps)
-    rows = journeys.values_list("state", "step_index", "exit_reason", "passed_steps").annotate(
-        n=Count("pk")
-    )
-    for state, step_index, reason, passed, n in rows.order_by():
+    rows = journeys.values_list(
+        "state", "step_index", "exit_reason", "passed_steps", "overdue_at_entry"
+    ).annotate(n=Count("pk"))
+    for state, step_index, reason, passed, overdue, n in rows.order_by():
         tally.started += n
+        tally.overdue += n if overdue else 0
         tally.states[state] += n
         if state == EnrollmentState.EXITED:
             tally.reasons[reason] += n
@@ -310,22 +322,26 @@ def _tally_journeys(journeys: QuerySet[Enrollment], steps: int) -> _Tally:
 def _message_stats(
     flow: Flow, since: dt.datetime | None, until: dt.datetime | None, steps: Iterable[object]
 ) -> dict[int, MessageStats]:
-    """Per email step: the messages of the journeys in range by status, and how many of
-    their recipients read (a person's open, not a machine's), clicked, replied and
-    unsubscribed, each message counted once for each: one grouped scan of the covering
-    index on flow, step, status and engagement when the range is open."""
+    """Per email step: the messages of the journeys in range by status and skip reason,
+    and how many of their recipients read (a person's open, not a machine's), clicked,
+    replied and unsubscribed, each message counted once for each: one grouped scan of
+    the covering index on flow, step, status, skip reason and engagement when the range
+    is open."""
     messages = Message.objects.filter(flow=flow, step_index__isnull=False)
     if since is not None:
         messages = messages.filter(enrollment__entered_at__gte=since)
     if until is not None:
         messages = messages.filter(enrollment__entered_at__lt=until)
     counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for step_index, status, engagement, n in (
-        messages.values_list("step_index", "status", "engagement")
+    reasons: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for step_index, status, reason, engagement, n in (
+        messages.values_list("step_index", "status", "skip_reason", "engagement")
         .annotate(n=Count("pk"))
         .order_by()
     ):
         counts[step_index][status] += n
+        if status == MessageStatus.SKIPPED or reason:
+            reasons[step_index][reason or "unrecorded"] += n
         for name, bit in _ENGAGEMENT_COUNTS:
             if engagement & bit:
                 counts[step_index][name] += n
@@ -340,8 +356,19 @@ def _message_stats(
             clicked=by_status.get("clicked", 0),
             replied=by_status.get("replied", 0),
             unsubscribed=by_status.get("unsubscribed", 0),
+            **_skips(by_status, reasons.get(index, {})),
         )
         for index, by_status in counts.items()
+    }
+
+
+def _skips(by_status: dict[str, int], reasons: dict[str, int]) -> dict[str, Any]:
+    """The skipped and moved counts of one message's rows by status and by reason."""
+    moved = SkipReason.QUIET_HOURS_MOVED.value
+    return {
+        "skipped": by_status.get(MessageStatus.SKIPPED, 0),
+        "skipped_by_reason": {r: n for r, n in sorted(reasons.items()) if r != moved},
+        "moved_by_quiet_hours": reasons.get(moved, 0),
     }
 
 

@@ -120,6 +120,10 @@ def test_the_report_is_the_json_the_report_command_prints(client, key, store):
 
     assert answered == json.loads(printed.getvalue())
     assert (answered["started"], answered["revenue"]) == (3, 50.0)
+    assert answered["overdue_at_entry"] == 0
+    assert {"skipped", "skipped_by_reason", "moved_by_quiet_hours"} <= set(
+        answered["steps"][1]["message"]
+    )
 
 
 def test_a_report_over_a_date_range_is_the_json_the_command_prints_for_that_range(

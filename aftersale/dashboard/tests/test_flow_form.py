@@ -174,3 +174,13 @@ def test_cards_are_added_removed_and_moved_keeping_what_was_typed() -> None:
     ]  # fmt: skip
     split = apply_operation(removed, "add-ab_split")
     assert card_values(split)[-1]["variants"][:2] == [(0, "50", ""), (1, "50", "")]
+
+
+def test_what_smart_sending_does_to_coupon_emails_comes_back_from_the_form_unchanged() -> None:
+    definition = upsell_definition()
+    definition["guards"] = {"smart_sending_coupons": "skip"}
+    offer = next(s for s in definition["steps"] if s.get("template") == "offer")
+    offer["smart_sending"] = "delay"
+    _round_trip(definition)
+    data = definition_to_data(parse_definition(definition).model_dump(mode="json"))
+    assert data["guards-smart_sending_coupons"] == ["skip"]

@@ -163,10 +163,15 @@ def assert_page_csv_and_json_agree(
     assert shown[(None, "started")] == f"{report['started']:,}"
     for name in ("exited", "completed", "purchased"):
         assert shown[(None, name)] == _rate(report[f"{name}_pct"], report[name])
-    revenue = " + ".join(
-        format_currency(Decimal(str(v)), c, locale=flow.store.locale)
-        for c, v in report["revenue_by_currency"].items()
-    ) or format_currency(0, report["currency"], locale=flow.store.locale)
+    # Every amount with its currency's code: a "$" alone could be another dollar.
+    currency = report["currency"]
+    revenue = (
+        " + ".join(
+            f"{format_currency(Decimal(str(v)), c, locale=flow.store.locale)} {c}"
+            for c, v in report["revenue_by_currency"].items()
+        )
+        or f"{format_currency(0, currency, locale=flow.store.locale)} {currency}"
+    )
     assert shown[(None, "revenue")] == revenue
     for step in report["steps"]:
         at = str(step["index"])
@@ -176,6 +181,9 @@ def assert_page_csv_and_json_agree(
             assert shown[(at, "sent")] == f"{message['sent']:,}"
             for name in ("delivered", "read", "replied", "bounced", "clicked", "unsubscribed"):
                 assert shown[(at, name)] == _rate(message[f"{name}_pct"], message[name])
+            assert shown[(at, "skipped")] == f"{message['skipped']:,}"
+            for reason, n in message["skipped_by_reason"].items():
+                assert shown[(at, f"skipped-{reason}")] == f"{n:,}"
 
     exported = client.get(
         reverse("dashboard:flow-report-csv", args=[flow.store.slug, flow.slug]), query
@@ -187,12 +195,22 @@ def assert_page_csv_and_json_agree(
     assert [int(row["waiting"]) for row in steps] == [s["waiting"] for s in report["steps"]]
     for row, step in zip(steps, report["steps"], strict=True):
         message = step["message"]
-        for name in ("sent", "delivered", "read", "replied", "bounced", "clicked", "unsubscribed"):
+        for name in (
+            "sent",
+            "delivered",
+            "read",
+            "replied",
+            "bounced",
+            "clicked",
+            "unsubscribed",
+            "skipped",
+            "moved_by_quiet_hours",
+        ):
             assert row[name] == (str(message[name]) if message else "")
-            if message and name != "sent":
+            if message and name not in ("sent", "skipped", "moved_by_quiet_hours"):
                 assert float(row[f"{name}_pct"]) == message[f"{name}_pct"]
     (total,) = [row for row in rows if row["row"] == "total"]
-    for name in ("started", "exited", "completed", "purchased", "orders"):
+    for name in ("started", "exited", "completed", "purchased", "orders", "overdue_at_entry"):
         assert int(total[name]) == report[name]
     for name in ("exited_pct", "completed_pct", "purchased_pct"):
         assert float(total[name]) == report[name]
@@ -363,6 +381,6 @@ def test_a_flow_nobody_has_started_reads_as_zeros_with_no_purchases(
     assert page.status_code == 200
     assert stats.found[(None, "started")] == "0"
     assert stats.found[(None, "exited")] == "0.0 % (0)"
-    assert stats.found[(None, "revenue")] == "$0.00"
+    assert stats.found[(None, "revenue")] == "$0.00 USD"
     assert "No purchases by customers in the flow in this range." in page.content.decode()
     assert "No journey has exited early." in page.content.decode()

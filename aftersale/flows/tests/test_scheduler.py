@@ -10,7 +10,7 @@ from aftersale.flows.scheduler import claim_due, run_due_enrollments
 from aftersale.flows.services import install_flow, process_orders
 from aftersale.flows.tests.helpers import add_templates, place_order, upsell_definition
 from aftersale.lib.clock import VirtualClock
-from aftersale.messaging.models import Message
+from aftersale.messaging.models import Message, MessageStatus
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -25,6 +25,7 @@ def upsell(store):
 def sent_templates(customer_email: str) -> list[str]:
     return list(
         Message.objects.filter(to_email=customer_email)
+        .exclude(status=MessageStatus.SKIPPED)
         .order_by("step_index")
         .values_list("template__slug", flat=True)
     )

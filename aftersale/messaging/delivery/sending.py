@@ -27,7 +27,13 @@ from aftersale.messaging.delivery.transports.configured import (
     transport_for_store,
 )
 from aftersale.messaging.mime import Email, random_hex
-from aftersale.messaging.models import EmailTemplate, Message, MessageStatus, SuppressionReason
+from aftersale.messaging.models import (
+    EmailTemplate,
+    Message,
+    MessageStatus,
+    SkipReason,
+    SuppressionReason,
+)
 from aftersale.messaging.outbox.recording import (
     Update,
     deferred,
@@ -326,9 +332,10 @@ def _prepared(
     """The email to send for `message`, or the update that says why there is none
     (skipped: suppressed or no consent; failed: it cannot render, or its template went
     over a render limit for another message of the batch)."""
-    reason = _skip_reason(message, suppressed)
-    if reason:
-        return finished(message, MessageStatus.SKIPPED, error=reason)
+    skip = _skip_reason(message, suppressed)
+    if skip is not None:
+        reason, detail = skip
+        return finished(message, MessageStatus.SKIPPED, error=detail, skip_reason=reason.value)
     refused = runaway.refused(message.template)
     if refused is not None:
         return finished(message, MessageStatus.FAILED, error=refused)
@@ -345,19 +352,26 @@ def _prepared(
     return _Ready(rendered, outgoing_email(message=message, rendered=rendered, now=now))
 
 
-def _skip_reason(message: Message, suppressed: str | None) -> str:
+def _skip_reason(message: Message, suppressed: str | None) -> tuple[SkipReason, str] | None:
+    """Why `message` may not be sent now, and the details (None: it may)."""
     customer = message.customer
     if suppressed == SuppressionReason.HARD_BOUNCE:
-        return "address suppressed: hard_bounce"  # dead: not even transactional email
+        # Dead: not even transactional email.
+        return SkipReason.SUPPRESSED, "address suppressed: hard_bounce"
+    if not message.to_email:
+        return SkipReason.MISSING_ADDRESS, "no email address (the customer was erased)"
     if not is_marketing(message):
-        return ""  # transactional email goes out whatever the marketing consent
+        return None  # transactional email goes out whatever the marketing consent
     if suppressed:
-        return f"address suppressed: {suppressed}"
+        return SkipReason.SUPPRESSED, f"address suppressed: {suppressed}"
     if customer.unsubscribed_at is not None:
-        return f"customer unsubscribed at {customer.unsubscribed_at.isoformat()}"
+        return (
+            SkipReason.NO_CONSENT,
+            f"customer unsubscribed at {customer.unsubscribed_at.isoformat()}",
+        )
     if not customer.accepts_marketing:
-        return "customer does not accept marketing"
-    return ""
+        return SkipReason.NO_CONSENT, "customer does not accept marketing"
+    return None
 
 
 def outgoing_email(*, message: Message, rendered: RenderedEmail, now: dt.datetime) -> OutgoingEmail:

@@ -23,6 +23,7 @@ from aftersale.messaging.models import (
     Engagement,
     Message,
     MessageStatus,
+    SkipReason,
     Suppression,
     SuppressionReason,
 )
@@ -50,12 +51,18 @@ def queue_message(
     coupon: Coupon | None = None,
     recommendations: list[dict[str, object]] | None = None,
     skipped_because: str = "",
+    skip_reason: SkipReason | None = None,
 ) -> bool:
     """Put one email to `customer` in the outbox, due at `send_after` (default `now`),
-    or with `skipped_because` record that it was decided against (status skipped). The
-    key makes a retried decision a no-op: True only when a new queued email was added.
-    Raises EmailTemplate.DoesNotExist when the store has no template `template_slug`."""
-    status = MessageStatus.SKIPPED if skipped_because else MessageStatus.QUEUED
+    or with `skip_reason` record that it was decided against (status skipped), with
+    `skipped_because` as the details; QUIET_HOURS_MOVED is no skip: the email is queued
+    and the reason records that quiet hours moved it. The key makes a retried decision
+    a no-op: True only when a new queued email was added. Raises
+    EmailTemplate.DoesNotExist when the store has no template `template_slug`."""
+    skipped = bool(skipped_because) or (
+        skip_reason is not None and skip_reason != SkipReason.QUIET_HOURS_MOVED
+    )
+    status = MessageStatus.SKIPPED if skipped else MessageStatus.QUEUED
     template = EmailTemplate.objects.get(store_id=customer.store_id, slug=template_slug)
     _, created = Message.objects.get_or_create(
         idempotency_key=idempotency_key,
@@ -76,6 +83,7 @@ def queue_message(
             "recommendations": recommendations or [],
             "status": status,
             "error": skipped_because,
+            "skip_reason": skip_reason or "",
         },
     )
     return created and status == MessageStatus.QUEUED

@@ -59,6 +59,50 @@ def test_upgrading_keeps_queued_emails_about_their_journey_and_every_suppression
     assert Suppression._meta.db_table == "messaging_suppression"
 
 
+SKIP_REASONS_BEFORE = [("messaging", "0010_message_flow_report_index")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_upgrading_gives_emails_skipped_before_reasons_were_kept_their_reason() -> None:
+    store = create_store(name="Shop", slug="shop", now=NOW)
+    scenario = make_scenario(store, now=NOW)
+    executor = _migrate(SKIP_REASONS_BEFORE)
+    old = executor.loader.project_state(SKIP_REASONS_BEFORE).apps.get_model("messaging", "Message")
+    details = {
+        "smart": "smart sending: got an email at 2024-03-04T09:00:00+00:00",
+        "gone": "address suppressed: hard_bounce",
+        "left": "customer unsubscribed at 2024-03-01T10:00:00+00:00",
+        "never": "customer does not accept marketing",
+        "odd": "something else",
+    }
+    for key, detail in details.items():
+        old.objects.create(
+            store_id=store.pk,
+            customer_id=scenario.customer.pk,
+            template_id=scenario.templates["thank-you"].pk,
+            idempotency_key=key,
+            to_email=scenario.customer.email,
+            queued_at=NOW,
+            send_after=NOW,
+            status="skipped",
+            error=detail,
+        )
+
+    _migrate(executor.loader.graph.leaf_nodes())
+
+    reasons = dict(
+        Message.objects.filter(status="skipped").values_list("idempotency_key", "skip_reason")
+    )
+    assert reasons == {
+        "smart": "smart_sending",
+        "gone": "suppressed",
+        "left": "no_consent",
+        "never": "no_consent",
+        "odd": "",
+    }
+    assert Message.objects.get(idempotency_key="smart").error == details["smart"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_upgrading_marks_on_each_message_what_its_recorded_events_say_was_done() -> None:
     store = create_store(name="Shop", slug="shop", now=NOW)

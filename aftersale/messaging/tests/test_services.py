@@ -27,9 +27,21 @@ from aftersale.messaging.delivery.transports.base import (
     Transport,
 )
 from aftersale.messaging.delivery.transports.esp import AnymailTransport
-from aftersale.messaging.models import EmailTemplate, Message, MessageStatus, Suppression
+from aftersale.messaging.models import (
+    EmailTemplate,
+    Message,
+    MessageStatus,
+    SkipReason,
+    Suppression,
+    SuppressionReason,
+)
 from aftersale.messaging.outbox.recording import MAX_ATTEMPTS
-from aftersale.messaging.outbox.services import claim_due_messages, queue_message, report_status
+from aftersale.messaging.outbox.services import (
+    claim_due_messages,
+    queue_message,
+    report_status,
+    suppress,
+)
 from aftersale.messaging.rendering.links import (
     message_id_from_reply_address,
     message_id_from_unsubscribe_address,
@@ -265,6 +277,7 @@ def test_customers_without_marketing_consent_are_skipped(
     marketing.refresh_from_db()
     receipt.refresh_from_db()
     assert marketing.status == MessageStatus.SKIPPED and "customer" in marketing.error
+    assert marketing.skip_reason == SkipReason.NO_CONSENT
     assert receipt.status == MessageStatus.DELIVERED  # transactional mail still goes out
     assert "List-Unsubscribe" not in _parse(server.messages()[0])
 
@@ -521,12 +534,77 @@ def test_an_email_decided_against_is_recorded_skipped_with_the_reason(
         customer=scenario.customer,
         template_slug="thank-you",
         now=clock.now(),
+        skip_reason=SkipReason.SMART_SENDING,
         skipped_because="smart sending: got an email at 09:00",
     )
 
     assert added is False
     message = Message.objects.get(idempotency_key="e1:v1:s2")
-    assert (message.status, message.error) == ("skipped", "smart sending: got an email at 09:00")
+    assert (message.status, message.skip_reason, message.error) == (
+        "skipped",
+        "smart_sending",
+        "smart sending: got an email at 09:00",
+    )
+
+
+def test_an_email_quiet_hours_moved_is_queued_with_that_reason_not_skipped(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    later = clock.now() + dt.timedelta(hours=9)
+    added = queue_message(
+        idempotency_key="e1:v1:s3",
+        customer=scenario.customer,
+        template_slug="thank-you",
+        now=clock.now(),
+        send_after=later,
+        skip_reason=SkipReason.QUIET_HOURS_MOVED,
+    )
+
+    assert added is True
+    message = Message.objects.get(idempotency_key="e1:v1:s3")
+    assert (message.status, message.skip_reason, message.send_after) == (
+        "queued",
+        "quiet_hours_moved",
+        later,
+    )
+
+
+@pytest.mark.parametrize("why", ["unsubscribed", "hard_bounce"])
+def test_a_suppressed_address_is_skipped_at_send_time_as_suppressed(
+    store: Store, clock: VirtualClock, tmp_path: Path, why: str
+) -> None:
+    scenario = make_scenario(store, now=clock.now())
+    marketing = scenario.message("cross-sell-offer", now=clock.now())
+    suppress(
+        store_id=store.pk,
+        email=scenario.customer.email,
+        reason=SuppressionReason(why),
+        now=clock.now(),
+    )
+    with CaptureServer(tmp_path) as server:
+        summary = send_queued_messages(now=clock.now(), connection=smtp_connection(server.port))
+    assert summary.skipped == 1
+    marketing.refresh_from_db()
+    assert (marketing.status, marketing.skip_reason, marketing.error) == (
+        MessageStatus.SKIPPED,
+        SkipReason.SUPPRESSED,
+        f"address suppressed: {why}",
+    )
+
+
+def test_an_email_whose_address_was_erased_is_skipped_as_missing_address(
+    scenario: Scenario, clock: VirtualClock, tmp_path: Path
+) -> None:
+    receipt = scenario.message("order-confirmation", now=clock.now())
+    Message.objects.filter(pk=receipt.pk).update(to_email="")  # as erase_recipient leaves it
+    with CaptureServer(tmp_path) as server:
+        summary = send_queued_messages(now=clock.now(), connection=smtp_connection(server.port))
+    assert (summary.skipped, server.messages()) == (1, [])
+    receipt.refresh_from_db()
+    assert (receipt.status, receipt.skip_reason) == (
+        MessageStatus.SKIPPED,
+        SkipReason.MISSING_ADDRESS,
+    )
 
 
 def test_queuing_a_template_the_store_does_not_have_is_refused(
