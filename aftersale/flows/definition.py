@@ -287,6 +287,14 @@ class FlowDefinition(_Strict):
     exit_when: tuple[ExitRule, ...] = ("purchased_again", "refunded", "unsubscribed")
     guards: Guards = Guards()
     coupon: CouponSpec | None = None
+    # The share of entering customers who receive nothing and are compared with the
+    # recipients (flows.holdout; reports.experiments).
+    holdout_percent: int = Field(
+        default=10,
+        ge=0,
+        le=50,
+        description="percent of customers held out: they enter and wait, but get no email",
+    )
 
     def email_steps(self) -> list[tuple[int, EmailStep]]:
         """The email steps with their index in `steps`."""

@@ -15,6 +15,7 @@ from aftersale.flows.definition import (
     parse_definition,
     stored_definition,
 )
+from aftersale.flows.holdout import in_holdout
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow, FlowStatus, FlowVersion
 from aftersale.flows.occasions import event_entries, timed_entries
 from aftersale.flows.selectors import (
@@ -334,6 +335,7 @@ def exit_completed_checkouts(*, store: Store, checkout_ids: Sequence[int], now: 
 
 
 def _create_enrollments(flow: Flow, version_id: int, entries: Sequence[Entry]) -> list[Enrollment]:
+    percent = definition_of(version_id).holdout_percent
     rows = [
         Enrollment(
             store_id=flow.store_id,
@@ -345,6 +347,7 @@ def _create_enrollments(flow: Flow, version_id: int, entries: Sequence[Entry]) -
             trigger_key=entry.key,
             entered_at=entry.at,
             due_at=entry.at,
+            holdout=in_holdout(flow_id=flow.pk, customer_id=entry.customer_id, percent=percent),
         )
         for entry in entries
     ]

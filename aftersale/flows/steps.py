@@ -34,7 +34,11 @@ class EmailOutcome:
 def run_email_step(
     *, enrollment: Enrollment, step: EmailStep, definition: FlowDefinition, now: dt.datetime
 ) -> EmailOutcome:
-    """Queue the step's email in the outbox, unless a skip rule or a guard says not now."""
+    """Queue the step's email in the outbox, unless a skip rule or a guard says not now.
+    A holdout journey gets no marketing email (no outbox row, no coupon): only
+    transactional steps reach it."""
+    if enrollment.holdout and not step.transactional:
+        return EmailOutcome()
     if "purchased_since_entry" in step.skip_if and purchased_since_entry(
         enrollment=enrollment, now=now
     ):
