@@ -18,6 +18,7 @@ from aftersale.flows.models import Enrollment, EnrollmentState, Flow
 from aftersale.flows.selectors import definition_of, latest_version
 from aftersale.messaging.models import Message, MessageStatus
 from aftersale.orders.models import NOT_PURCHASES, Order
+from aftersale.reports.experiments import experiment_keys
 from aftersale.stores.models import Store
 from aftersale.tracking.models import Event
 
@@ -100,6 +101,16 @@ class FlowReport:
     currency: str = "USD"
     revenue_by_currency: dict[str, Decimal] = field(default_factory=dict)
     revenue_by_day: list[DayRevenue] = field(default_factory=list)
+    # Holdout and A/B tests (reports.experiments.experiment_keys says what each means).
+    holdout: dict[str, Any] = field(default_factory=dict)
+    recipients: dict[str, Any] = field(default_factory=dict)
+    incremental_revenue: float | None = None
+    incremental_revenue_ci: list[float | None] | None = None
+    incremental_revenue_cuped: float | None = None
+    incremental_revenue_cuped_ci: list[float | None] | None = None
+    variance_reduction: float | None = None
+    holdout_verdict: str = ""
+    variants: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         """The report as JSON values: money as numbers of two decimals, dates and times
@@ -222,6 +233,7 @@ def flow_report(
             )
             for index, step in enumerate(definition.steps)
         ],
+        **experiment_keys(flow=flow, definition=definition, now=now, since=since, until=until),
     )
 
 
