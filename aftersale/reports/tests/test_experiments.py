@@ -2,6 +2,7 @@
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -51,6 +52,10 @@ def _flow(store, *, steps=STEPS, percent=50, trigger="first_purchase"):
     return install_flow(store=store, slug="thanks", definition=definition, now=T0)
 
 
+def _report(flow, now) -> dict[str, Any]:
+    return flow_report(flow=flow, now=now).as_dict()
+
+
 def _enter(store, n, *, totals=None):
     ids = _orders(store, [(f"o{i}", f"c{i}", T0, (totals or {}).get(i, "20.00")) for i in range(n)])
     process_orders(store=store, order_ids=ids, now=T0)
@@ -79,13 +84,13 @@ def test_report_compares_recipients_and_holdout_over_the_same_window(store):
     sent = sorted(c for c, e in journeys.items() if not e.holdout)
     # A quarter of the recipients and a tenth of the holdout buy 40.00 within the window;
     # orders after the window, or in another currency, do not count.
-    later = [(f"r{c}", c, T0 + 2 * DAY, "40.00") for c in sent[::4]]
+    later: list[tuple[Any, ...]] = [(f"r{c}", c, T0 + 2 * DAY, "40.00") for c in sent[::4]]
     later += [(f"h{c}", c, T0 + 3 * DAY, "40.00") for c in held[::10]]
     later += [(f"late{c}", c, T0 + WINDOW + DAY, "500.00") for c in held[::3]]
     later += [(f"eur{c}", c, T0 + 2 * DAY, "70.00", "EUR") for c in held[1::10]]
     _orders(store, later)
 
-    report = flow_report(flow=flow, now=T0 + WINDOW + 2 * DAY).as_dict()
+    report = _report(flow, T0 + WINDOW + 2 * DAY)
 
     r_buyers, h_buyers = len(sent[::4]), len(held[::10])
     r_mean, h_mean = 40 * r_buyers / len(sent), 40 * h_buyers / len(held)
@@ -114,7 +119,7 @@ def test_report_compares_recipients_and_holdout_over_the_same_window(store):
 def test_journeys_still_inside_their_window_are_counted_as_maturing(store):
     flow = _flow(store)
     _enter(store, 50)
-    report = flow_report(flow=flow, now=T0 + 3 * DAY).as_dict()
+    report = _report(flow, T0 + 3 * DAY)
     assert report["holdout"]["customers"] == report["recipients"]["customers"] == 0
     assert report["holdout"]["maturing"] + report["recipients"]["maturing"] == 50
     assert report["incremental_revenue"] is None
@@ -126,7 +131,7 @@ def test_journeys_still_inside_their_window_are_counted_as_maturing(store):
 def test_a_small_holdout_is_said_to_be_too_small(store):
     flow = _flow(store, percent=10)
     _enter(store, 120)
-    report = flow_report(flow=flow, now=T0 + WINDOW).as_dict()
+    report = _report(flow, T0 + WINDOW)
     assert report["holdout"]["customers"] < 100
     assert report["holdout_verdict"].startswith(
         f"Too small to conclude: {report['holdout']['customers']} holdout customers"
@@ -136,7 +141,7 @@ def test_a_small_holdout_is_said_to_be_too_small(store):
 def test_a_flow_without_holdout_says_it_cannot_measure_what_it_caused(store):
     flow = _flow(store, percent=0)
     _enter(store, 20)
-    report = flow_report(flow=flow, now=T0 + WINDOW).as_dict()
+    report = _report(flow, T0 + WINDOW)
     assert report["holdout"]["customers"] == 0
     assert report["incremental_revenue"] is None
     assert report["holdout_verdict"].startswith("No holdout")
@@ -154,7 +159,7 @@ def test_cuped_uses_the_spend_before_entry_and_narrows_the_interval(store):
         if i % 2 == 0 or not journeys[f"c{i}"].holdout
     ]
     _orders(store, after)
-    report = flow_report(flow=flow, now=T0 + WINDOW + DAY).as_dict()
+    report = _report(flow, T0 + WINDOW + DAY)
     plain_low, plain_high = report["incremental_revenue_ci"]
     cuped_low, cuped_high = report["incremental_revenue_cuped_ci"]
     assert report["variance_reduction"] > 0.3
@@ -177,7 +182,7 @@ def test_ab_variants_report_recipients_conversion_and_probability_best(store):
     }
     # Variant B's recipients all buy; A's never do.
     _orders(store, [(f"b{c}", c, T0 + DAY, "30.00") for c, v in by_variant.items() if v == "0:1;"])
-    report = flow_report(flow=flow, now=T0 + 6 * DAY).as_dict()
+    report = _report(flow, T0 + 6 * DAY)
     a, b = report["variants"]
     assert (a["variant"], b["variant"]) == ("A", "B")
     assert a["recipients"] + b["recipients"] == len(by_variant)
@@ -197,7 +202,7 @@ def test_ab_variants_below_the_minimum_say_not_enough_data_yet(store):
     flow = _flow(store, steps=steps, percent=0)
     _enter(store, 40)
     run_due_enrollments(now=T0)
-    report = flow_report(flow=flow, now=T0 + 6 * DAY).as_dict()
+    report = _report(flow, T0 + 6 * DAY)
     assert [v["verdict"].startswith("Not enough data yet") for v in report["variants"]] == [
         True,
         True,
