@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.numbers import format_currency
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -21,6 +20,12 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from aftersale.dashboard.experiments import (
+    EXPERIMENT_CSV_COLUMNS,
+    experiment_csv_rows,
+    experiment_panel,
+)
+from aftersale.dashboard.money import money
 from aftersale.dashboard.views import HtmxRequest, _page, _store
 from aftersale.flows.models import Flow
 from aftersale.flows.selectors import flow_by_slug
@@ -70,6 +75,7 @@ def flow_report_page(request: HtmxRequest, slug: str, flow: str) -> HttpResponse
         "tiles": _tiles(report, store) if report else [],
         "funnel": funnel_chart(report) if report else None,
         "revenue_charts": revenue_charts(report, store) if report else [],
+        "experiment": experiment_panel(report, store) if report else None,
     }
     status = 200 if report or request.htmx else 400
     if request.htmx and not request.htmx.history_restore_request:
@@ -131,11 +137,6 @@ def _presets(store: Store) -> list[tuple[str, str]]:
         for days, label in PRESETS
     ]
     return [*ranges, ("All time", "")]
-
-
-def money(amount: Decimal | float, currency: str, store: Store) -> str:
-    """An amount as the store's locale writes it in `currency`: "$1,234.50"."""
-    return str(format_currency(Decimal(str(amount)), currency, locale=store.locale))
 
 
 def revenue_text(by_currency: dict[str, Decimal], currency: str, store: Store) -> str:
@@ -319,6 +320,7 @@ CSV_COLUMNS = (
     "orders",
     "currency",
     "revenue",
+    *EXPERIMENT_CSV_COLUMNS,
 )
 _MESSAGE_COLUMNS = CSV_COLUMNS[CSV_COLUMNS.index("sent") : CSV_COLUMNS.index("started")]
 
@@ -354,7 +356,7 @@ def csv_rows(report: FlowReport) -> list[list[object]]:
     flow_numbers = {
         name: getattr(report, name)
         for name in CSV_COLUMNS[CSV_COLUMNS.index("started") :]
-        if name != "revenue"
+        if name != "revenue" and name not in EXPERIMENT_CSV_COLUMNS
     }
     total = {"row": "total", **totals, **flow_numbers, "revenue": f"{report.revenue:.2f}"}
     rows.append([total.get(column, "") for column in CSV_COLUMNS])
@@ -362,7 +364,7 @@ def csv_rows(report: FlowReport) -> list[list[object]]:
         if currency != report.currency:
             other = {"row": "revenue", "currency": currency, "revenue": f"{revenue:.2f}"}
             rows.append([other.get(column, "") for column in CSV_COLUMNS])
-    return rows
+    return rows + experiment_csv_rows(report, CSV_COLUMNS)
 
 
 def csv_filename(store: Store, report: FlowReport) -> str:
