@@ -55,14 +55,19 @@ class IntervalMark:
 
     key: str
     label: str
+    interval: str
     y: int
     low: float
     high: float
     estimate: float
 
     @property
+    def interval_y(self) -> int:
+        return self.y + 17
+
+    @property
     def line_y(self) -> int:
-        return self.y + 14
+        return self.y + 32
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,10 @@ class IntervalChart:
 
     @property
     def height(self) -> int:
-        return len(self.marks) * 44 + 22
+        return len(self.marks) * ROW + 20
+
+
+ROW = 62  # pixels of one interval: its two lines of text and its line
 
 
 @dataclass(frozen=True)
@@ -180,15 +188,18 @@ def _interval_chart(
     marks = [
         IntervalMark(
             key=key,
-            label=f"{label}: {text.value} (95 %: {text.interval})",
-            y=i * 44 + 16,
+            label=f"{label}: {text.value}",
+            interval=f"95 %: {text.interval}",
+            y=i * ROW + 14,
             low=x(low),
             high=x(high),
             estimate=x(value),
         )
         for i, (key, label, value, low, high, text) in enumerate(drawn)
     ]
-    description = "; ".join(mark.label for mark in marks) + ". The vertical line is zero."
+    description = (
+        "; ".join(f"{m.label} ({m.interval})" for m in marks) + ". The dashed mark is zero."
+    )
     return IntervalChart(description=description, zero=x(0.0), marks=marks)
 
 

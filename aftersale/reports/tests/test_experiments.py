@@ -1,10 +1,14 @@
 """The report's holdout and A/B keys, from real journeys and orders in the database."""
 
 import datetime as dt
+import io
+import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.management import call_command
+from django.test import Client
 
 from aftersale.customers.records import CustomerRecord
 from aftersale.flows.definition import parse_definition
@@ -12,6 +16,7 @@ from aftersale.flows.models import Enrollment
 from aftersale.flows.scheduler import run_due_enrollments
 from aftersale.flows.services import install_flow, process_orders
 from aftersale.flows.tests.helpers import add_templates
+from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.orders.records import LineItemRecord, OrderRecord
 from aftersale.orders.services import ingest_orders
 from aftersale.reports.experiments import experiment_window
@@ -207,3 +212,55 @@ def test_ab_variants_below_the_minimum_say_not_enough_data_yet(store):
         True,
         True,
     ]
+
+
+AB_STEPS = [
+    {"type": "ab_split", "variants": [{"weight": 1, "goto": "a"}, {"weight": 1, "goto": "b"}]},
+    {"type": "email", "template": "variant-a", "id": "a", "next": "end"},
+    {"type": "email", "template": "variant-b", "id": "b"},
+    {"type": "exit", "id": "end"},
+]
+
+
+def a_measured_flow(store, *, customers=400):
+    """A flow with a 50% holdout and an A/B split whose windows have all ended: a quarter
+    of the recipients and a tenth of the holdout bought 40.00 after entering. Returns
+    the flow and the moment to read its report at."""
+    flow = _flow(store, steps=AB_STEPS)
+    journeys = _enter(store, customers)
+    run_due_enrollments(now=T0)
+    held = sorted(c for c, e in journeys.items() if e.holdout)
+    sent = sorted(c for c, e in journeys.items() if not e.holdout)
+    later = [(f"r{c}", c, T0 + 2 * DAY, "40.00") for c in sent[::4]]
+    _orders(store, later + [(f"h{c}", c, T0 + 3 * DAY, "40.00") for c in held[::10]])
+    return flow, T0 + 6 * DAY
+
+
+def test_the_command_prints_the_holdout_comparison_and_the_variants(store):
+    flow, now = a_measured_flow(store)
+    report = _report(flow, now)
+    printed, as_json = io.StringIO(), io.StringIO()
+    with use_clock(VirtualClock(now)):
+        call_command("report", flow.slug, stdout=printed)
+        call_command("report", flow.slug, "--format", "json", stdout=as_json)
+    table = printed.getvalue()
+    low, high = report["incremental_revenue_ci"]
+    assert f"Incremental revenue (bootstrap): USD {report['incremental_revenue']:,.2f}" in table
+    assert f"95% interval [USD {low:,.2f}, USD {high:,.2f}]" in table
+    assert "Incremental revenue (CUPED): USD" in table
+    assert "Holdout (50%): each journey followed 5 days from entry" in table
+    assert "A/B variants" in table and report["holdout_verdict"] in table
+    assert json.loads(as_json.getvalue())["incremental_revenue_ci"] == [low, high]
+
+
+def test_the_api_report_has_the_holdout_keys(store, api_key):
+    flow, now = a_measured_flow(store, customers=200)
+    with use_clock(VirtualClock(now)):
+        answer = Client().get(f"/api/v1/flows/{flow.slug}/report", headers={"X-API-Key": api_key})
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    expected = _report(flow, now)
+    for key in ("incremental_revenue", "incremental_revenue_ci", "incremental_revenue_cuped"):
+        assert body[key] == expected[key]
+    assert body["holdout"] == expected["holdout"]
+    assert [v["variant"] for v in body["variants"]] == ["A", "B"]
