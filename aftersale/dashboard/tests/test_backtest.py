@@ -5,7 +5,6 @@ purchases that followed per currency; bad days refused next to the field."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,7 @@ from django.urls import reverse
 from pytest_django.fixtures import Settings
 
 from aftersale.flows.models import BacktestRun, Flow, FlowStatus
-from aftersale.flows.selectors import LIBRARY_DIR
-from aftersale.flows.services import install_flow, install_library_flow
+from aftersale.flows.services import install_library_flow
 from aftersale.flows.tests.test_backtest_runs import order
 from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.lib.runs import RunStatus
@@ -43,14 +41,8 @@ def signed_in(client: Client, merchant: User, tmp_path: Path, settings: Settings
 @pytest.fixture
 def flow(store: Store) -> Flow:
     install_default_templates(store=store, now=NOW - 60 * DAY)
-    # The ready upsell flow, with no holdout: both customers are sent its emails.
-    definition = json.loads((LIBRARY_DIR / "post-purchase-upsell.json").read_text())
-    flow = install_flow(
-        store=store,
-        slug="post-purchase-upsell",
-        definition={**definition, "holdout_percent": 0},
-        now=NOW - 60 * DAY,
-        status=FlowStatus.DRAFT,
+    flow = install_library_flow(
+        store=store, slug="post-purchase-upsell", now=NOW - 60 * DAY, status=FlowStatus.DRAFT
     )
     order(store, "a1", "ann", NOW - 40 * DAY, "30.00")
     order(store, "a2", "ann", NOW - 35 * DAY, "45.50")

@@ -7,6 +7,7 @@ import re
 
 from django.contrib.auth.models import User
 from django.test import Client
+from pytest_django.fixtures import Settings
 
 from aftersale.dashboard.flow_form import data_to_definition, definition_to_data
 from aftersale.dashboard.tests.test_builder import UPSELL, _edit_url, _form, _post, _text
@@ -27,8 +28,9 @@ def test_the_holdout_share_goes_from_definition_to_form_and_back():
 
 
 def test_the_builder_shows_saves_and_bounds_the_holdout_share(
-    client: Client, merchant: User, store: Store
+    client: Client, merchant: User, store: Store, settings: Settings
 ) -> None:
+    settings.FLOW_HOLDOUT_PERCENT = 10  # an installation's default, as the flow is set up
     client.force_login(merchant)
     flow = set_up_library_flow(store=store, ready=UPSELL, now=clock.now())
     page = _text(client.get(_edit_url(store)))

@@ -2,11 +2,14 @@
 but are sent nothing."""
 
 import datetime as dt
+import os
+import subprocess
+import sys
 
 import pytest
 
 from aftersale.coupons.models import Coupon
-from aftersale.flows.definition import InvalidFlowDefinition, parse_definition
+from aftersale.flows.definition import InvalidFlowDefinition, parse_definition, stored_definition
 from aftersale.flows.holdout import holdout_point, in_holdout
 from aftersale.flows.models import Enrollment, EnrollmentState
 from aftersale.flows.scheduler import run_due_enrollments
@@ -46,9 +49,35 @@ def test_no_share_holds_nobody_out():
     assert not any(in_holdout(flow_id=3, customer_id=c, percent=0) for c in range(10_000))
 
 
-def test_the_share_defaults_to_ten_percent_and_is_bounded_to_half():
+def test_an_installation_holds_out_ten_percent_unless_told_otherwise():
+    environment = {k: v for k, v in os.environ.items() if k != "AFTERSALE_HOLDOUT_PERCENT"}
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; print(settings.FLOW_HOLDOUT_PERCENT)",
+        ],
+        env={**environment, "DJANGO_SETTINGS_MODULE": "aftersale.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip() == "10"
+
+
+def test_a_definition_without_a_share_takes_the_installations_and_is_bounded_to_half(settings):
     steps = [{"type": "email", "template": "t"}]
+    settings.FLOW_HOLDOUT_PERCENT = 10
     assert parse_definition({"name": "f", "steps": steps}).holdout_percent == 10
+    assert (
+        stored_definition(parse_definition({"name": "f", "steps": steps}))["holdout_percent"] == 10
+    )
+    settings.FLOW_HOLDOUT_PERCENT = 0
+    assert parse_definition({"name": "f", "steps": steps}).holdout_percent == 0
+    settings.FLOW_HOLDOUT_PERCENT = 80
+    with pytest.raises(InvalidFlowDefinition, match="holdout_percent"):
+        parse_definition({"name": "f", "steps": steps})
+    settings.FLOW_HOLDOUT_PERCENT = 10
     assert (
         parse_definition({"name": "f", "steps": steps, "holdout_percent": 0}).holdout_percent == 0
     )
