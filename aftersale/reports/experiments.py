@@ -12,7 +12,8 @@ One SQL statement gives, per (holdout, A/B variants taken, revenue in the window
 number of journeys and the sums of the pre-entry covariates and their products: the
 revenue histograms the bootstrap needs and the moments CUPED needs, whatever the
 number of journeys. The covariates are the spend and the orders in the 90 days before
-entry and the trigger order's value. `reports.statistics` does the rest on NumPy arrays.
+entry and the trigger order's value (counted when placed within those 90 days or at entry,
+in the store's currency, not cancelled or refunded). `reports.statistics` does the rest.
 """
 
 from __future__ import annotations
@@ -249,11 +250,15 @@ def _column(model: type[Model], name: str) -> str:
 
 def _shifted(column: str, seconds: int) -> str:
     """SQL of the moment `seconds` after the datetime `column` (negative: before)."""
-    if connection.vendor == "sqlite":
-        # Django keeps SQLite datetimes as "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC, which
-        # strftime writes back in the same shape, so the text compares in time order.
-        return f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', {column}, '{seconds:+d} seconds')"
-    return f"({column} + INTERVAL '{seconds:d} seconds')"
+    if connection.vendor == "postgresql":
+        return f"({column} + INTERVAL '{seconds:d} seconds')"
+    # SQLite keeps "YYYY-MM-DD HH:MM:SS[.ffffff]" text in UTC: shift the whole seconds
+    # and keep the fraction as it was (as flows.batch.later_sql does), so the text still
+    # compares in time order.
+    return (
+        f"(strftime('%%Y-%%m-%%d %%H:%%M:%%S', {column}, '{seconds:+d} seconds')"
+        f" || substr({column}, 20))"
+    )
 
 
 def _range_conditions(
@@ -288,8 +293,6 @@ def _grouped_journeys(
         f: "o." + _column(Order, f)
         for f in ("id", "customer", "placed_at", "currency", "total", "status")
     }
-    t_total, t_id = "t." + _column(Order, "total"), "t." + _column(Order, "id")
-    t_currency = "t." + _column(Order, "currency")
     adapt = connection.ops.adapt_datetimefield_value
     after = _shifted(e["entered_at"], int(window.total_seconds()))
     before = _shifted(e["entered_at"], -int(BEFORE_ENTRY.total_seconds()))
@@ -306,12 +309,11 @@ def _grouped_journeys(
         f"COALESCE(SUM(CASE WHEN {in_window} THEN {o['total']} END), 0) AS y, "
         f"COALESCE(SUM(CASE WHEN {before_entry} THEN {o['total']} END), 0) AS x0, "
         f"COUNT(CASE WHEN {before_entry} THEN 1 END) AS x1, "
-        f"COALESCE(MAX(CASE WHEN {t_currency} = %s THEN {t_total} END), 0) AS x2 "
+        f"COALESCE(SUM(CASE WHEN {o['id']} = {e['trigger_order']} THEN {o['total']} END), 0) AS x2 "
         f"FROM {journeys_table} e "
         f"LEFT JOIN {orders_table} o ON {o['customer']} = {e['customer']} "
         f"AND {o['placed_at']} >= {before} AND {o['placed_at']} <= {after} "
         f"AND {o['status']} NOT IN (%s, %s) AND {o['currency']} = %s "
-        f"LEFT JOIN {orders_table} t ON {t_id} = {e['trigger_order']} "
         f"WHERE {' AND '.join(conditions)} "
         f"GROUP BY {e['id']}, {e['holdout']}, {e['ab_variants']}"
     )
@@ -323,7 +325,6 @@ def _grouped_journeys(
     )
     assert len(NOT_PURCHASES) == 2  # the two %s of NOT IN above
     params = [
-        currency,
         *NOT_PURCHASES,
         currency,
         flow.pk,
