@@ -56,7 +56,7 @@ def main() -> None:
     with _fresh_database(args.database_url):
         result = run(count=args.journeys)
     if args.format == "json":
-        print(json.dumps(result))
+        print(json.dumps({k: result[k] for k in ("keys_seconds", "count_seconds", "journeys")}))
         return
     print(
         f"{result['journeys']:,} journeys on {result['vendor']} (load {os.getloadavg()[0]:.1f}):\n"
