@@ -194,6 +194,9 @@ ANYMAIL = esp_settings(EMAIL_TRANSPORT, EMAIL_ESP_OPTIONS) | {
 # How many due enrollments / queued messages one scheduler pass claims.
 SCHEDULER_BATCH_SIZE = env_int("AFTERSALE_SCHEDULER_BATCH_SIZE", 500)
 SCHEDULER_LEASE_SECONDS = env_int("AFTERSALE_SCHEDULER_LEASE_SECONDS", 300)
+# The holdout share (percent, 0-50) of a flow whose definition names none: that share of
+# its customers is sent nothing, so its report can say what the flow caused.
+FLOW_HOLDOUT_PERCENT = env_int("AFTERSALE_HOLDOUT_PERCENT", 10)
 # Discovery picks compare every customer with every other (exact user-KNN): above this
 # many customers the daily fit leaves them out rather than run for hours.
 DISCOVERY_MAX_CUSTOMERS = env_int("AFTERSALE_DISCOVERY_MAX_CUSTOMERS", 100_000)

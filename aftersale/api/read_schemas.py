@@ -231,6 +231,37 @@ class DayRevenueOut(Schema):
     orders: int
 
 
+class GroupOut(Schema):
+    """Recipients or holdout: the journeys whose window from entry has ended."""
+
+    customers: int
+    buyers: int = Field(description="customers who spent in the window")
+    conversion: float = Field(description="% of customers who bought in the window")
+    revenue_per_customer: float | None = Field(description="in the report's `currency`")
+    maturing: int = Field(description="journeys still inside their window, not counted")
+
+
+class HoldoutOut(GroupOut):
+    percent: int = Field(description="the flow's holdout share, in percent")
+    window_days: float = Field(description="days from entry each journey is followed")
+
+
+class VariantOut(Schema):
+    """One variant of an A/B split, among recipients whose window has ended."""
+
+    step: int = Field(description="the A/B split's step index")
+    variant: str
+    weight: int
+    recipients: int
+    buyers: int
+    conversion: float
+    revenue_per_recipient: float | None
+    revenue_per_recipient_ci: list[float | None] | None = Field(description="95% bootstrap")
+    p_value: float | None = Field(description="two-proportion test against variant A")
+    probability_best: float = Field(description="that its conversion is the highest")
+    verdict: str = Field(description="'Not enough data yet ...' below the minimum, else ''")
+
+
 class FlowReportOut(Schema):
     """The flow's report: what `aftersale report FLOW --format json` prints."""
 
@@ -265,6 +296,17 @@ class FlowReportOut(Schema):
     overdue_at_entry: int = Field(
         description="journeys started with every email already due (late or back-dated orders)"
     )
+    holdout: HoldoutOut
+    recipients: GroupOut
+    incremental_revenue: float | None = Field(
+        description="(recipients' - holdout's revenue per customer) x recipients, `currency`"
+    )
+    incremental_revenue_ci: list[float | None] | None = Field(description="95% bootstrap")
+    incremental_revenue_cuped: float | None = Field(description="CUPED-adjusted estimate")
+    incremental_revenue_cuped_ci: list[float | None] | None = Field(description="95% normal")
+    variance_reduction: float | None = Field(description="0-1: what CUPED removed")
+    holdout_verdict: str
+    variants: list[VariantOut]
 
 
 class RecommendationQuery(Schema):

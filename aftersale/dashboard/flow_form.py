@@ -87,6 +87,7 @@ def definition_to_data(definition: Mapping[str, Any]) -> FormData:
     data["coupon-pick"] = ["custom" if coupon else "none"]
     for name in _COUPON_FIELDS:
         data[f"coupon-{name}"] = [_text((coupon or {}).get(name, ""))]
+    data["holdout_percent"] = [_text(definition.get("holdout_percent", 10))]
     cards = _cards_of(list(definition.get("steps", ())))
     data["steps-count"] = [str(len(cards))]
     for index, card in enumerate(cards):
@@ -239,6 +240,7 @@ def data_to_definition(data: Mapping[str, Sequence[str]]) -> Converted:
         for name in _COUPON_FIELDS:
             _put(coupon, name, _one(data, f"coupon-{name}"))
         out["coupon"] = coupon
+    _put(out, "holdout_percent", _one(data, "holdout_percent"))
     steps: list[dict[str, Any]] = []
     for index in range(card_count(data)):
         for origin, step in _steps_of_card(converted, data, index):

@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.numbers import format_currency
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -21,6 +20,12 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from aftersale.dashboard.experiments import (
+    EXPERIMENT_CSV_COLUMNS,
+    experiment_csv_rows,
+    experiment_panel,
+)
+from aftersale.dashboard.money import money
 from aftersale.dashboard.views import HtmxRequest, _page, _store
 from aftersale.flows.models import Flow
 from aftersale.flows.selectors import flow_by_slug
@@ -76,6 +81,7 @@ def flow_report_page(request: HtmxRequest, slug: str, flow: str) -> HttpResponse
         "tiles": _tiles(report, store) if report else [],
         "funnel": funnel_chart(report) if report else None,
         "revenue_charts": revenue_charts(report, store) if report else [],
+        "experiment": experiment_panel(report, store) if report else None,
     }
     status = 200 if report or request.htmx else 400
     if request.htmx and not request.htmx.history_restore_request:
@@ -137,13 +143,6 @@ def _presets(store: Store) -> list[tuple[str, str]]:
         for days, label in PRESETS
     ]
     return [*ranges, ("All time", "")]
-
-
-def money(amount: Decimal | float, currency: str, store: Store) -> str:
-    """An amount as the store's locale writes it in `currency`, with the currency's code
-    wherever the locale writes a symbol that could be another's: "$1,234.50 USD"."""
-    text = str(format_currency(Decimal(str(amount)), currency, locale=store.locale))
-    return text if currency in text else f"{text} {currency}"
 
 
 def revenue_text(by_currency: dict[str, Decimal], currency: str, store: Store) -> str:
@@ -339,6 +338,7 @@ CSV_COLUMNS = (
     "skipped_by_reason",
     "moved_by_quiet_hours",
     "overdue_at_entry",
+    *EXPERIMENT_CSV_COLUMNS,
 )
 _MESSAGE_COLUMNS = CSV_COLUMNS[CSV_COLUMNS.index("sent") : CSV_COLUMNS.index("started")]
 _FLOW_COLUMNS = CSV_COLUMNS[CSV_COLUMNS.index("started") : CSV_COLUMNS.index("revenue")]
@@ -397,7 +397,7 @@ def csv_rows(report: FlowReport) -> list[list[object]]:
             "attributed_revenue": f"{report.attributed_revenue_by_currency.get(currency, 0):.2f}",
         }
         rows.append([other.get(column, "") for column in CSV_COLUMNS])
-    return rows
+    return rows + experiment_csv_rows(report, CSV_COLUMNS)
 
 
 def _skip_columns(message: MessageStats) -> dict[str, object]:

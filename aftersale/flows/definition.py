@@ -12,6 +12,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
+from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aftersale.coupons.models import DiscountKind
@@ -298,6 +299,17 @@ class FlowDefinition(_Strict):
     exit_when: tuple[ExitRule, ...] = ("purchased_again", "refunded", "unsubscribed")
     guards: Guards = Guards()
     coupon: CouponSpec | None = None
+    # The share of entering customers who receive nothing and are compared with the
+    # recipients (flows.holdout; reports.experiments). Unset: the installation's default
+    # (settings.FLOW_HOLDOUT_PERCENT, 10); a stored version always names its own.
+    holdout_percent: int = Field(
+        default_factory=lambda: int(settings.FLOW_HOLDOUT_PERCENT),
+        validate_default=True,
+        ge=0,
+        le=50,
+        description="percent of customers held out: they enter and wait, but get no email "
+        "(default: the installation's AFTERSALE_HOLDOUT_PERCENT, 10)",
+    )
 
     def email_steps(self) -> list[tuple[int, EmailStep]]:
         """The email steps with their index in `steps`."""

@@ -90,6 +90,12 @@ class Enrollment(models.Model):
     overdue_at_entry = models.BooleanField(default=False)
     claimed_by = models.CharField(max_length=40, blank=True, default="")
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # Decided at entry (flows.holdout): a holdout journey follows the flow's timing but
+    # is sent no marketing email and issued no coupon.
+    holdout = models.BooleanField(default=False)
+    # The variant taken at each A/B split passed, as "STEP:VARIANT;" in the order taken
+    # ("2:0;5:1;"), so reports group journeys by variant in SQL.
+    ab_variants = models.CharField(max_length=400, blank=True, default="")
 
     class Meta:
         indexes = [

@@ -153,7 +153,9 @@ def _run_step(enrollment: Enrollment, definition: FlowDefinition, now: dt.dateti
         )
         target = step.then if holds else step.otherwise
     else:
-        target = step.variants[ab_variant(step=step, enrollment=enrollment, index=index)].goto
+        variant = ab_variant(step=step, enrollment=enrollment, index=index)
+        enrollment.ab_variants += f"{index}:{variant};"
+        target = step.variants[variant].goto
     enrollment.step_index = definition.index_of(target, after=index)
     return 0
 
@@ -226,5 +228,6 @@ def _release(enrollment: Enrollment, worker_id: str) -> int:
         due_at=enrollment.due_at,
         ended_at=enrollment.ended_at,
         exit_reason=enrollment.exit_reason,
+        ab_variants=enrollment.ab_variants,
     )
     return 0

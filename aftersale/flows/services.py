@@ -15,6 +15,7 @@ from aftersale.flows.definition import (
     parse_definition,
     stored_definition,
 )
+from aftersale.flows.holdout import in_holdout
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow, FlowStatus, FlowVersion
 from aftersale.flows.occasions import event_entries, timed_entries
 from aftersale.flows.selectors import (
@@ -347,6 +348,7 @@ def _create_enrollments(
     now: dt.datetime,
 ) -> list[Enrollment]:
     zone = zone_named(flow.store.time_zone)
+    percent = definition.holdout_percent
     rows = [
         Enrollment(
             store_id=flow.store_id,
@@ -361,6 +363,7 @@ def _create_enrollments(
             overdue_at_entry=every_email_overdue(
                 definition=definition, entered_at=entry.at, now=now, zone=zone
             ),
+            holdout=in_holdout(flow_id=flow.pk, customer_id=entry.customer_id, percent=percent),
         )
         for entry in entries
     ]

@@ -40,7 +40,11 @@ def run_email_step(
     SkipReason) and details; an email quiet hours move is queued for their end with the
     reason QUIET_HOURS_MOVED. Smart sending delays instead of skipping where
     `smart_sending_action` says so (an email with a coupon, by default): the step is
-    retried once the window has passed and nothing is written meanwhile."""
+    retried once the window has passed and nothing is written meanwhile. A holdout
+    journey gets no marketing email (no outbox row, no coupon): only transactional steps
+    reach it."""
+    if enrollment.holdout and not step.transactional:
+        return EmailOutcome()
     if "purchased_since_entry" in step.skip_if and purchased_since_entry(
         enrollment=enrollment, now=now
     ):

@@ -76,7 +76,14 @@ def report_tables(report: FlowReport) -> Group:
                 _amounts(m.revenue_by_currency, report.currency),
             )
     exits = ", ".join(f"{reason}: {n:,}" for reason, n in sorted(report.exit_reasons.items()))
-    return Group(overview, steps, messages, f"Exit reasons: {exits or 'none'}", *skip_lines(report))
+    return Group(
+        overview,
+        steps,
+        messages,
+        f"Exit reasons: {exits or 'none'}",
+        *skip_lines(report),
+        *experiment_tables(report),
+    )
 
 
 def _amounts(by_currency: dict[str, Decimal], currency: str) -> str:
@@ -105,4 +112,76 @@ def skip_lines(report: FlowReport) -> list[str]:
             "started with every step already overdue "
             "(late or back-dated orders)"
         )
+    return lines
+
+
+def _amount(currency: str, value: float | None) -> str:
+    return "n/a" if value is None else f"{currency} {value:,.2f}"
+
+
+def _span(currency: str, interval: list[float | None] | None) -> str:
+    if not interval:
+        return "n/a"
+    return f"[{_amount(currency, interval[0])}, {_amount(currency, interval[1])}]"
+
+
+def experiment_tables(report: FlowReport) -> list[Table | str]:
+    """The holdout comparison (recipients against holdout, the incremental revenue by
+    both methods with its 95% interval, the verdict) and the A/B variants' table."""
+    c = report.currency
+    groups = Table(
+        title=f"Holdout ({report.holdout.get('percent', 0)}%): each journey followed "
+        f"{report.holdout.get('window_days', 0):g} days from entry",
+        title_justify="left",
+    )
+    for column in ("Group", "Customers", "Bought", "Revenue per customer", "Maturing"):
+        groups.add_column(column, justify="left" if column == "Group" else "right")
+    for label, group in (("Recipients", report.recipients), ("Holdout", report.holdout)):
+        groups.add_row(
+            label,
+            f"{group.get('customers', 0):,}",
+            f"{group.get('conversion', 0.0):.1f}% ({group.get('buyers', 0):,})",
+            _amount(c, group.get("revenue_per_customer")),
+            f"{group.get('maturing', 0):,}",
+        )
+    lines: list[Table | str] = [
+        groups,
+        f"Incremental revenue (bootstrap): {_amount(c, report.incremental_revenue)}, "
+        f"95% interval {_span(c, report.incremental_revenue_ci)}",
+        f"Incremental revenue (CUPED): {_amount(c, report.incremental_revenue_cuped)}, "
+        f"95% interval {_span(c, report.incremental_revenue_cuped_ci)}"
+        + (
+            f", variance reduced by {100 * report.variance_reduction:.0f}%"
+            if report.variance_reduction is not None
+            else ""
+        ),
+        report.holdout_verdict,
+    ]
+    if report.variants:
+        variants = Table(title="A/B variants", title_justify="left")
+        for column in (
+            "Step",
+            "Variant",
+            "Recipients",
+            "Bought",
+            "Revenue per recipient (95%)",
+            "p-value",
+            "P(best)",
+            "",
+        ):
+            variants.add_column(column, justify="left" if column in ("Variant", "") else "right")
+        for v in report.variants:
+            variants.add_row(
+                str(v["step"]),
+                v["variant"],
+                f"{v['recipients']:,}",
+                f"{v['conversion']:.1f}% ({v['buyers']:,})",
+                _amount(c, v["revenue_per_recipient"])
+                + " "
+                + _span(c, v["revenue_per_recipient_ci"]),
+                "" if v["p_value"] is None else f"{v['p_value']:.4f}",
+                f"{100 * v['probability_best']:.0f}%",
+                v["verdict"],
+            )
+        lines.append(variants)
     return lines

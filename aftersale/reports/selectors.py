@@ -20,6 +20,7 @@ from aftersale.flows.selectors import definition_of, latest_version
 from aftersale.lib.reads import read_concurrently
 from aftersale.messaging.models import Engagement, Message, MessageStatus, SkipReason
 from aftersale.orders.models import NOT_PURCHASES, Order
+from aftersale.reports.experiments import experiment_keys
 from aftersale.stores.models import Store
 
 _SENT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.BOUNCED)
@@ -123,6 +124,16 @@ class FlowReport:
     # Journeys whose every email was already due when they started (a late or
     # back-dated order): flows.timing.every_email_overdue.
     overdue_at_entry: int = 0
+    # Holdout and A/B tests (reports.experiments.experiment_keys says what each means).
+    holdout: dict[str, Any] = field(default_factory=dict)
+    recipients: dict[str, Any] = field(default_factory=dict)
+    incremental_revenue: float | None = None
+    incremental_revenue_ci: list[float | None] | None = None
+    incremental_revenue_cuped: float | None = None
+    incremental_revenue_cuped_ci: list[float | None] | None = None
+    variance_reduction: float | None = None
+    holdout_verdict: str = ""
+    variants: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         """The report as JSON values: money as numbers of two decimals, dates and times
@@ -206,17 +217,21 @@ def flow_report(
     `revenue_by_currency` has each currency's total and `revenue_by_day` each day's (a
     day in the store's time zone). `attributed_revenue` (and per message `purchased`
     and `revenue`) are the purchases credited to the flow's emails (attribution), net
-    of refunds. Every rate comes with its count. About six queries, whatever the number
-    of journeys, run side by side."""
+    of refunds; then what the flow caused (holdout and A/B tests: reports.experiments).
+    Every rate comes with its count. About seven queries, whatever the number of
+    journeys, run side by side."""
     store = flow.store
     version = latest_version(flow=flow)
     definition = definition_of(version.pk)
     journeys = journeys_in_range(flow=flow, since=since, until=until)
-    tally, messages, (buyers, by_day), earned = read_concurrently(
+    tally, messages, (buyers, by_day), earned, experiments = read_concurrently(
         lambda: _tally_journeys(journeys, len(definition.steps)),
         lambda: _message_stats(flow, since, until, definition.steps),
         lambda: _purchases(flow, now, since, until),
         lambda: earned_by_step(flow_id=flow.pk, since=since, until=until),
+        lambda: experiment_keys(
+            flow=flow, definition=definition, now=now, since=since, until=until
+        ),
     )
     _credit_steps(messages, earned, store.currency)
     attributed = _by_currency(
@@ -264,6 +279,7 @@ def flow_report(
             )
             for index, step in enumerate(definition.steps)
         ],
+        **experiments,
     )
 
 

@@ -290,7 +290,7 @@ def test_the_page_shows_the_flow_status_version_funnel_and_revenue_charts(
 
     html = page.content.decode()
     assert "data-flow-status>Live<" in html and "version 1" in html
-    assert html.count("<svg") == 2  # the funnel and the revenue of the one currency
+    assert html.count('<svg class="bars"') == 2  # the funnel and the revenue of the one currency
     assert '<title id="funnel-title">Funnel</title>' in html
     assert "thank-you: sent" in html and "Purchased" in html
     assert "Revenue by day, USD" in html
@@ -347,7 +347,12 @@ def test_the_csv_is_an_attachment_named_for_the_store_flow_and_range(
     assert whole["Content-Disposition"] == 'attachment; filename="test-shop-upsell-report-all.csv"'
     header, *rows = list(csv.reader(io.StringIO(whole.content.decode())))
     assert tuple(header) == CSV_COLUMNS
-    assert [row[0] for row in rows] == ["step"] * 6 + ["total"]
+    assert [row[0] for row in rows] == ["step"] * 6 + ["total"] + [
+        "recipients",
+        "holdout",
+        "incremental_revenue",
+        "incremental_revenue",
+    ]
 
 
 def test_another_stores_flow_report_and_csv_are_not_found(signed_in: Client, store: Store) -> None:

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.db.models import Count
 
 from aftersale.catalog.models import Product
 from aftersale.flows.definition import FlowDefinition, QuietHours
@@ -135,8 +136,16 @@ def test_ab_split_follows_the_weights_and_never_switches_a_customer(store):
         slug: Message.objects.filter(template__slug=slug).count()
         for slug in ("variant-a", "variant-b")
     }
-    assert counts["variant-a"] + counts["variant-b"] == 400
-    assert 0.65 < counts["variant-a"] / 400 < 0.85
+    # Held-out journeys take a variant too (they follow the flow) but are sent nothing.
+    recipients = Enrollment.objects.filter(holdout=False).count()
+    assert counts["variant-a"] + counts["variant-b"] == recipients
+    assert 0.65 < counts["variant-a"] / recipients < 0.85
+    taken = dict(Enrollment.objects.values_list("ab_variants").annotate(n=Count("pk")))
+    assert set(taken) == {"0:0;", "0:1;"}
+    sent_a = Message.objects.filter(template__slug="variant-a").values("enrollment")
+    assert set(Enrollment.objects.filter(pk__in=sent_a).values_list("ab_variants", flat=True)) == {
+        "0:0;"
+    }
 
 
 def test_delay_until_a_weekday_and_time_uses_the_customers_time_zone(store):

@@ -1,0 +1,356 @@
+"""What a flow caused: its recipients against its holdout, and its A/B variants.
+
+Every journey is followed for the same **window** from entry, whether it was held out or
+not: the orders its customer placed in (entered_at, entered_at + window], where the
+window is the flow's longest wait (the sum of its delays, plus a week for a delay that
+waits on to a weekday or an hour) and the attribution window after it (5 days). Only
+journeys whose window has ended by `now` are compared; the others are "maturing" and
+counted as such. Amounts are in the store's currency: orders in another currency are
+left out of the comparison (never converted, never added).
+
+One SQL statement gives, per (holdout, A/B variants taken, revenue in the window), the
+number of journeys and the sums of the pre-entry covariates and their products: the
+revenue histograms the bootstrap needs and the moments CUPED needs, whatever the
+number of journeys. The covariates are the spend and the orders in the 90 days before
+entry and the trigger order's value (counted when placed within those 90 days or at entry,
+in the store's currency, not cancelled or refunded). `reports.statistics` does the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.db import connection
+from django.db.models import Count, Field, Model
+
+from aftersale.flows.definition import ABSplitStep, DelayStep, FlowDefinition
+from aftersale.flows.models import Enrollment, Flow
+from aftersale.orders.models import NOT_PURCHASES, Order
+from aftersale.reports import statistics as st
+
+AFTER_LAST_STEP = dt.timedelta(days=5)
+BEFORE_ENTRY = dt.timedelta(days=90)
+# The most a delay that waits on "until a weekday at a time" adds to its fixed part.
+_UNTIL_WEEKDAY = dt.timedelta(days=7)
+COVARIATES = ("spend_90d", "orders_90d", "trigger_value")
+_TOKEN = re.compile(r"(\d+):(\d+);")
+
+
+def experiment_window(definition: FlowDefinition) -> dt.timedelta:
+    """How long after entry a journey's orders count for the holdout comparison: the
+    sum of every delay's fixed time (a week more for one that waits on to a weekday or
+    an hour; a delay counted from delivery or a restock date by its fixed time or its
+    fallback, whichever is longer), plus AFTER_LAST_STEP for the last email to act."""
+    total = AFTER_LAST_STEP
+    for step in definition.steps:
+        if isinstance(step, DelayStep):
+            total += max(step.duration, dt.timedelta(days=step.fallback_days_after_fulfilled or 0))
+            if step.weekdays or step.at is not None:
+                total += _UNTIL_WEEKDAY
+    return total
+
+
+@dataclass(frozen=True)
+class _Group:
+    """The journeys of one group with their revenue histogram and CUPED moments."""
+
+    histogram: st.RevenueHistogram
+    moments: st.Moments
+
+
+def experiment_keys(
+    *,
+    flow: Flow,
+    definition: FlowDefinition,
+    now: dt.datetime,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The holdout and A/B keys of the flow report, for the journeys that entered in
+    [since, until) and whose window (experiment_window) ended by `now`:
+
+    - `holdout`, `recipients`: {customers, buyers, conversion (%), revenue_per_customer,
+      maturing} of each group, plus the holdout's `percent` and the `window_days`;
+    - `incremental_revenue` (recipients' minus holdout's revenue per customer, times the
+      recipients) with `incremental_revenue_ci` [low, high], a 95% Poisson-bootstrap
+      interval; `incremental_revenue_cuped` and `_cuped_ci`, the CUPED estimate with its
+      normal interval, and `variance_reduction` (0-1) CUPED achieved;
+    - `holdout_verdict`: what may be concluded, or that the groups are too small;
+    - `variants`: per variant of each A/B split, its recipients, conversion, revenue per
+      recipient with a bootstrap interval, the p-value of the two-proportion test
+      against the first variant and the probability it converts best.
+
+    Money in the store's currency, rounded to cents; None where there is nothing to
+    estimate. Two queries, whatever the number of journeys."""
+    window = experiment_window(definition)
+    rows = _grouped_journeys(flow=flow, now=now, since=since, until=until, window=window)
+    maturing = _maturing(flow=flow, now=now, since=since, until=until, window=window)
+    groups = {held: _group([r for r in rows if r[0] == held]) for held in (False, True)}
+    recipients, holdout = groups[False], groups[True]
+    comparison = st.compare_holdout(
+        recipients=recipients.histogram,
+        holdout=holdout.histogram,
+        recipients_moments=recipients.moments,
+        holdout_moments=holdout.moments,
+    )
+    empty = not recipients.histogram.customers or not holdout.histogram.customers
+    cuped = comparison.cuped
+    return {
+        "holdout": {
+            "percent": definition.holdout_percent,
+            "window_days": round(window / dt.timedelta(days=1), 2),
+            **_describe(holdout.histogram, maturing.get(True, 0)),
+        },
+        "recipients": _describe(recipients.histogram, maturing.get(False, 0)),
+        "incremental_revenue": None if empty else _cents(comparison.incremental.value),
+        "incremental_revenue_ci": None if empty else _interval(comparison.incremental),
+        "incremental_revenue_cuped": (
+            None
+            if empty or comparison.incremental_cuped is None
+            else _cents(comparison.incremental_cuped.value)
+        ),
+        "incremental_revenue_cuped_ci": (
+            None
+            if empty or comparison.incremental_cuped is None
+            else _interval(comparison.incremental_cuped)
+        ),
+        "variance_reduction": None
+        if empty or cuped is None
+        else round(cuped.variance_reduction, 3),
+        "holdout_verdict": _verdict(definition, comparison, maturing),
+        "variants": _variants(definition, [r for r in rows if not r[0]]),
+    }
+
+
+def _describe(histogram: st.RevenueHistogram, maturing: int) -> dict[str, Any]:
+    return {
+        "customers": histogram.customers,
+        "buyers": histogram.buyers,
+        "conversion": round(100 * histogram.conversion, 1),
+        "revenue_per_customer": _cents(histogram.mean),
+        "maturing": maturing,
+    }
+
+
+def _verdict(
+    definition: FlowDefinition, comparison: st.HoldoutComparison, maturing: dict[bool, int]
+) -> str:
+    if definition.holdout_percent == 0 and not comparison.holdout.customers:
+        return "No holdout: this flow sends to everyone, so what it caused cannot be measured."
+    verdict = comparison.verdict
+    if sum(maturing.values()):
+        verdict += f" {sum(maturing.values())} journeys are still inside their window."
+    return verdict
+
+
+def _cents(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 2)
+
+
+def _interval(estimate: st.Estimate) -> list[float | None]:
+    return [_cents(estimate.low), _cents(estimate.high)]
+
+
+# Row: holdout, ab_variants, revenue, journeys, then the sums of the covariates (k) and
+# of their products (k * (k + 1) / 2, upper triangle row by row).
+_Row = tuple[Any, ...]
+_PAIRS = [(i, j) for i in range(len(COVARIATES)) for j in range(i, len(COVARIATES))]
+
+
+def _group(rows: list[_Row]) -> _Group:
+    k = len(COVARIATES)
+    if not rows:
+        return _Group(
+            st.RevenueHistogram.from_pairs([]),
+            st.Moments(0, 0.0, 0.0, np.zeros(k), np.zeros((k, k)), np.zeros(k)),
+        )
+    data = np.array([[float(v or 0) for v in row[2:]] for row in rows], dtype=np.float64)
+    y, n = data[:, 0], data[:, 1]
+    sum_x = data[:, 2 : 2 + k]
+    pair_sums = data[:, 2 + k :].sum(axis=0)
+    sum_xx = np.zeros((k, k))
+    for (i, j), value in zip(_PAIRS, pair_sums, strict=True):
+        sum_xx[i, j] = sum_xx[j, i] = value
+    moments = st.Moments(
+        n=int(n.sum()),
+        sum_y=float(y @ n),
+        sum_yy=float((y * y) @ n),
+        sum_x=sum_x.sum(axis=0),
+        sum_xx=sum_xx,
+        sum_xy=y @ sum_x,
+    )
+    return _Group(st.RevenueHistogram.from_pairs(zip(y, n.astype(np.int64), strict=True)), moments)
+
+
+def _variants(definition: FlowDefinition, rows: list[_Row]) -> list[dict[str, Any]]:
+    """Per variant of each A/B split, among recipients (the holdout gets no variant's
+    email): what the docstring of experiment_keys lists."""
+    splits = [(i, s) for i, s in enumerate(definition.steps) if isinstance(s, ABSplitStep)]
+    if not splits:
+        return []
+    taken: dict[tuple[int, int], list[tuple[float, int]]] = defaultdict(list)
+    for row in rows:
+        for step, variant in _TOKEN.findall(row[1] or ""):
+            taken[(int(step), int(variant))].append((float(row[2] or 0), int(row[3])))
+    result = []
+    for index, split in splits:
+        histograms = [
+            st.RevenueHistogram.from_pairs(taken.get((index, v), []))
+            for v in range(len(split.variants))
+        ]
+        best = st.probability_best(
+            successes=[h.buyers for h in histograms], trials=[h.customers for h in histograms]
+        )
+        enough = all(h.customers >= st.MIN_VARIANT_RECIPIENTS for h in histograms)
+        first = histograms[0]
+        for number, (variant, hist) in enumerate(zip(split.variants, histograms, strict=True)):
+            interval = st.bootstrap_mean(hist, seed=st.SEED + number) if hist.customers else None
+            result.append(
+                {
+                    "step": index,
+                    "variant": chr(ord("A") + number) if number < 26 else str(number + 1),
+                    "weight": variant.weight,
+                    "recipients": hist.customers,
+                    "buyers": hist.buyers,
+                    "conversion": round(100 * hist.conversion, 1),
+                    "revenue_per_recipient": _cents(hist.mean),
+                    "revenue_per_recipient_ci": _interval(interval) if interval else None,
+                    "p_value": None
+                    if number == 0
+                    else round(
+                        st.two_proportion_z_test(
+                            successes_a=hist.buyers,
+                            n_a=hist.customers,
+                            successes_b=first.buyers,
+                            n_b=first.customers,
+                        ),
+                        4,
+                    ),
+                    "probability_best": round(best[number], 3),
+                    "verdict": ""
+                    if enough
+                    else f"Not enough data yet: each variant needs at least "
+                    f"{st.MIN_VARIANT_RECIPIENTS} recipients whose window has ended.",
+                }
+            )
+    return result
+
+
+def _column(model: type[Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)
+    return str(field.column)
+
+
+def _shifted(column: str, seconds: int) -> str:
+    """SQL of the moment `seconds` after the datetime `column` (negative: before)."""
+    if connection.vendor == "postgresql":
+        return f"({column} + INTERVAL '{seconds:d} seconds')"
+    # SQLite keeps "YYYY-MM-DD HH:MM:SS[.ffffff]" text in UTC: shift the whole seconds
+    # and keep the fraction as it was (as flows.batch.later_sql does), so the text still
+    # compares in time order.
+    return (
+        f"(strftime('%%Y-%%m-%%d %%H:%%M:%%S', {column}, '{seconds:+d} seconds')"
+        f" || substr({column}, 20))"
+    )
+
+
+def _range_conditions(
+    since: dt.datetime | None, until: dt.datetime | None, entered: str
+) -> tuple[list[str], list[Any]]:
+    adapt = connection.ops.adapt_datetimefield_value
+    conditions, params = [], []
+    if since is not None:
+        conditions.append(f"{entered} >= %s")
+        params.append(adapt(since))
+    if until is not None:
+        conditions.append(f"{entered} < %s")
+        params.append(adapt(until))
+    return conditions, params
+
+
+def _grouped_journeys(
+    *,
+    flow: Flow,
+    now: dt.datetime,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    window: dt.timedelta,
+) -> list[_Row]:
+    """One statement: each matured journey's revenue in its window and its covariates,
+    grouped by (holdout, ab_variants, revenue)."""
+    e = {
+        f: "e." + _column(Enrollment, f)
+        for f in ("id", "flow", "customer", "entered_at", "holdout", "ab_variants", "trigger_order")
+    }
+    o = {
+        f: "o." + _column(Order, f)
+        for f in ("id", "customer", "placed_at", "currency", "total", "status")
+    }
+    adapt = connection.ops.adapt_datetimefield_value
+    after = _shifted(e["entered_at"], int(window.total_seconds()))
+    before = _shifted(e["entered_at"], -int(BEFORE_ENTRY.total_seconds()))
+    range_sql, range_params = _range_conditions(since, until, e["entered_at"])
+    conditions = [f"{e['flow']} = %s", f"{e['entered_at']} <= %s", *range_sql]
+    currency = flow.store.currency
+    in_window = f"{o['placed_at']} > {e['entered_at']}"
+    before_entry = (
+        f"{o['placed_at']} < {e['entered_at']} AND {o['id']} <> COALESCE({e['trigger_order']}, -1)"
+    )
+    orders_table, journeys_table = Order._meta.db_table, Enrollment._meta.db_table
+    per_journey = (
+        f"SELECT {e['holdout']} AS holdout, {e['ab_variants']} AS variants, "
+        f"COALESCE(SUM(CASE WHEN {in_window} THEN {o['total']} END), 0) AS y, "
+        f"COALESCE(SUM(CASE WHEN {before_entry} THEN {o['total']} END), 0) AS x0, "
+        f"COUNT(CASE WHEN {before_entry} THEN 1 END) AS x1, "
+        f"COALESCE(SUM(CASE WHEN {o['id']} = {e['trigger_order']} THEN {o['total']} END), 0) AS x2 "
+        f"FROM {journeys_table} e "
+        f"LEFT JOIN {orders_table} o ON {o['customer']} = {e['customer']} "
+        f"AND {o['placed_at']} >= {before} AND {o['placed_at']} <= {after} "
+        f"AND {o['status']} NOT IN (%s, %s) AND {o['currency']} = %s "
+        f"WHERE {' AND '.join(conditions)} "
+        f"GROUP BY {e['id']}, {e['holdout']}, {e['ab_variants']}"
+    )
+    xs = ", ".join(f"SUM(x{i})" for i in range(len(COVARIATES)))
+    products = ", ".join(f"SUM(x{i} * x{j})" for i, j in _PAIRS)
+    sql = (
+        f"SELECT holdout, variants, y, COUNT(*), {xs}, {products} FROM ({per_journey}) j "
+        "GROUP BY holdout, variants, y"
+    )
+    assert len(NOT_PURCHASES) == 2  # the two %s of NOT IN above
+    params = [
+        *NOT_PURCHASES,
+        currency,
+        flow.pk,
+        adapt(now - window),
+        *range_params,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(bool(row[0]), *row[1:]) for row in cursor.fetchall()]
+
+
+def _maturing(
+    *,
+    flow: Flow,
+    now: dt.datetime,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    window: dt.timedelta,
+) -> dict[bool, int]:
+    """How many journeys in range, held out or not, are still inside their window."""
+    journeys = Enrollment.objects.filter(flow=flow, entered_at__gt=now - window)
+    if since is not None:
+        journeys = journeys.filter(entered_at__gte=since)
+    if until is not None:
+        journeys = journeys.filter(entered_at__lt=until)
+    return {
+        bool(held): n
+        for held, n in journeys.values_list("holdout").annotate(n=Count("pk")).order_by()
+    }
