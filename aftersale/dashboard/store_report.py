@@ -324,14 +324,16 @@ def _heat_rows(cohorts: list[Cohort], currency: str, store: Store) -> list[HeatR
 
 
 def _nice(value: Decimal) -> Decimal:
-    """The smallest 1, 2, 2.5 or 5 times a power of ten at or above `value` (1 for 0)."""
+    """The top of the axis: four times the smallest step of 1, 2, 2.5 or 5 times a power
+    of ten that reaches `value` in four steps (4 for 0)."""
     if value <= 0:
-        return Decimal(1)
-    power = Decimal(10) ** (len(str(int(value))) - 1)
-    for step in (1, Decimal("2"), Decimal("2.5"), 5, 10):
-        if value <= power * step:
-            return power * step
-    return power * 10
+        return Decimal(4)
+    quarter = value / 4
+    power = Decimal(10) ** (quarter.adjusted())
+    for step in (Decimal(1), Decimal(2), Decimal("2.5"), Decimal(5), Decimal(10)):
+        if quarter <= power * step:
+            return 4 * power * step
+    return 40 * power
 
 
 def _tick(value: Decimal, currency: str, store: Store) -> str:
