@@ -71,6 +71,7 @@ def main() -> None:
     )
     for key, value in timings.items():
         print(f"{key}: {value:.3f}")
+    print(f"report CPU seconds in this process: {_CPU[0]:.3f}; load average: {os.getloadavg()}")
 
 
 @contextlib.contextmanager
@@ -116,10 +117,11 @@ def _generate(orders: int) -> Any:
         cursor.execute("SELECT coalesce(max(id), 0) + 1 FROM customers_customer")
         base = int(cursor.fetchone()[0])
     when = (
-        "TIMESTAMPTZ '2022-01-01 00:00:00+00' + ((i * 2654435761) %% {span}) * INTERVAL '1 second'"
+        "TIMESTAMPTZ '2022-01-01 00:00:00+00' "
+        "+ ((CAST(i AS BIGINT) * 2654435761) %% {span}) * INTERVAL '1 second'"
         if postgres
         else "strftime('%%Y-%%m-%%d %%H:%%M:%%S', '2022-01-01', "
-        "'+' || ((i * 2654435761) %% {span}) || ' seconds')"
+        "'+' || ((CAST(i AS BIGINT) * 2654435761) %% {span}) || ' seconds')"
     ).format(span=SPAN_SECONDS)
     # Order i < customers is customer i's; the others go to the first third.
     tables = [
@@ -136,7 +138,7 @@ def _generate(orders: int) -> Any:
             "store_id, external_id, customer_id, status, currency, total, discount_codes, "
             "payment_method, shipping_address, placed_at",
             f"%(store)s, 'o' || i, %(base)s + CASE WHEN i < {customers} THEN i "
-            f"ELSE (i * 48271) %% {repeaters} END, "
+            f"ELSE (CAST(i AS BIGINT) * 48271) %% {repeaters} END, "
             "CASE WHEN i %% 33 = 0 THEN 'cancelled' ELSE 'paid' END, "
             "CASE WHEN i %% 10 = 0 THEN 'EUR' ELSE 'USD' END, 20 + i %% 180, '[]', '', '', "
             f"{when}",
@@ -161,12 +163,19 @@ def _generate(orders: int) -> Any:
     return store
 
 
+_CPU: list[float] = []
+
+
 def _median(work: Callable[[], object]) -> tuple[float, object]:
-    times, result = [], None
+    """Median wall-clock seconds of RUNS runs of `work` (its median CPU seconds in this
+    process, which is SQLite's work too, appended to _CPU) and its result."""
+    times, cpu, result = [], [], None
     for _ in range(RUNS):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         result = work()
         times.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
+    _CPU.append(statistics.median(cpu))
     return statistics.median(times), result
 
 

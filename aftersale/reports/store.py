@@ -260,7 +260,8 @@ def _statement(
     sql = (
         "WITH p AS (SELECT customer_id, placed_at, currency, total, month, "
         "ROW_NUMBER() OVER w AS n, FIRST_VALUE(month) OVER w AS cohort, "
-        "FIRST_VALUE(placed_at) OVER w AS first_at, LEAD(placed_at) OVER w AS next_at "
+        f"{'FIRST_VALUE(placed_at) OVER w AS first_at, ' if in_range else ''}"
+        "LEAD(placed_at) OVER w AS next_at "
         f"FROM (SELECT o.{o['customer']}{unsorted} AS customer_id, "
         f"o.{o['placed_at']} AS placed_at, o.{o['id']} AS order_id, "
         f"o.{o['currency']} AS currency, o.{o['total']} AS total, {month_sql} AS month "
