@@ -273,7 +273,10 @@ def _statement(
         "SELECT 'cohort', cohort, NULL, NULL, COUNT(*), "
         "SUM(CASE WHEN gap IS NOT NULL THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN placed_at <= %s THEN 1 ELSE 0 END), "
-        f"SUM(CASE WHEN placed_at <= %s AND gap <= {REPEAT_WINDOW_DAYS} THEN 1 ELSE 0 END), "
+        # A millisecond's tolerance: a difference of julianday()s (floats) of exactly 365
+        # days might come out a hair over it.
+        f"SUM(CASE WHEN placed_at <= %s AND gap <= {REPEAT_WINDOW_DAYS}.00000001 "
+        "THEN 1 ELSE 0 END), "
         "NULL FROM f GROUP BY cohort "
         "UNION ALL SELECT 'revenue', cohort, month - cohort, currency, COUNT(*), NULL, NULL, "
         f"NULL, SUM(total) FROM p WHERE month - cohort <= {CLV_MONTHS}{where_range} "

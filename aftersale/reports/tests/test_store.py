@@ -229,3 +229,26 @@ def test_the_report_reads_the_orders_in_one_statement_after_one_probe(
         report = store_report(store=store, now=NOW)
 
     assert isinstance(report, StoreReport)
+
+
+def test_a_second_order_exactly_365_days_later_is_within_the_year_and_a_second_more_is_not() -> (
+    None
+):
+    start = dt.datetime(2021, 5, 17, 8, 15, 30, 250000, tzinfo=dt.UTC)
+    store = generated_store(slug="edge", customers=2, start=start, days=1, seed=5, repeat=0)
+    ann, bob = Order.objects.filter(store=store).order_by("pk")
+    Order.objects.filter(pk__in=[ann.pk, bob.pk]).update(status="placed", placed_at=start)
+    year = dt.timedelta(days=365)
+    for first, later in ((ann, year), (bob, year + dt.timedelta(seconds=1))):
+        Order.objects.create(
+            store=store,
+            external_id=f"again-{first.pk}",
+            customer_id=first.customer_id,
+            total=Decimal("10.00"),
+            placed_at=start + later,
+        )
+
+    report = store_report(store=store, now=start + 2 * year)
+
+    assert (report.measurable, report.repeat_customers) == (2, 2)
+    assert report.repeated_within_12_months == 1 and report.repeat_rate_pct == 50.0
