@@ -7,13 +7,14 @@ a heat-map table with every number, one of each per currency."""
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import pairwise
 
 from babel.numbers import format_currency
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
@@ -66,6 +67,83 @@ def store_report_page(request: HtmxRequest, slug: str) -> HttpResponse:
     response = _page(request, "dashboard/store_report/page.html", context)
     response.status_code = status
     return response
+
+
+@login_required
+@require_GET
+def store_report_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    """The cohorts as CSV (CSV_COLUMNS): one row per cohort and currency with its
+    customers, repeat counts and cumulative revenue per customer at months 0 to 12 (empty
+    for months that have not ended), then a "store" row per currency with the store's
+    totals. 400 for a bad range."""
+    store = _store(request, slug)
+    form = RangeForm(request.GET or None)
+    report = _report(store, form)
+    if report is None:
+        return HttpResponse(form.errors.as_text(), status=400, content_type="text/plain")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    data = form.cleaned_data if form.is_bound else {}
+    since = f"{data['since']:%Y-%m-%d}" if data.get("since") else "start"
+    until = f"{data['until']:%Y-%m-%d}" if data.get("until") else "now"
+    span = "all" if (since, until) == ("start", "now") else f"{since}-to-{until}"
+    response["Content-Disposition"] = f'attachment; filename="{store.slug}-cohorts-{span}.csv"'
+    csv.writer(response).writerows(csv_rows(report))
+    return response
+
+
+CSV_COLUMNS = (
+    "row",
+    "cohort",
+    "currency",
+    "customers",
+    "repeat_customers",
+    "measurable",
+    "repeated_within_12_months",
+    "repeat_rate_pct",
+    "months_elapsed",
+    *(f"m{k}" for k in range(CLV_MONTHS + 1)),
+)
+
+
+def csv_rows(report: StoreReport) -> list[list[object]]:
+    """The report as CSV rows under CSV_COLUMNS: a "cohort" row per cohort and currency,
+    then a "store" row per currency (the store's totals, the median days left out)."""
+    rows: list[list[object]] = [list(CSV_COLUMNS)]
+    for currency in report.currencies:
+        for cohort in report.cohorts:
+            values = cohort.revenue_per_customer.get(currency)
+            if values is None:
+                continue
+            rows.append(
+                [
+                    "cohort",
+                    f"{cohort.month:%Y-%m}",
+                    currency,
+                    cohort.customers,
+                    cohort.repeat_customers,
+                    cohort.measurable,
+                    cohort.repeated_within_12_months,
+                    "" if cohort.repeat_rate_pct is None else cohort.repeat_rate_pct,
+                    cohort.months_elapsed,
+                    *(f"{v:.2f}" for v in values),
+                    *[""] * (CLV_MONTHS + 1 - len(values)),
+                ]
+            )
+    for currency in report.currencies or [report.currency]:
+        rows.append(
+            [
+                "store",
+                "",
+                currency,
+                report.customers,
+                report.repeat_customers,
+                report.measurable,
+                report.repeated_within_12_months,
+                "" if report.repeat_rate_pct is None else report.repeat_rate_pct,
+                *[""] * (CLV_MONTHS + 2),
+            ]
+        )
+    return rows
 
 
 def _report(store: Store, form: RangeForm) -> StoreReport | None:

@@ -110,4 +110,5 @@ urlpatterns = [
     ),
     # The store report: repeat purchases and cohorts (dashboard/store_report.py)
     path("<slug:slug>/report/", store_report.store_report_page, name="store-report"),
+    path("<slug:slug>/report.csv", store_report.store_report_csv, name="store-report-csv"),
 ]

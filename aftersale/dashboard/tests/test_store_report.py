@@ -4,6 +4,7 @@ all customers and for a range; a range that does not parse is said next to its f
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import json
@@ -209,3 +210,53 @@ def test_the_nav_links_the_page() -> None:
         html = _member(store).get(f"/dashboard/{store.slug}/coupons/").content.decode()
 
     assert f'href="/dashboard/{store.slug}/report/"' in html and "Repeat purchases" in html
+
+
+def test_the_csv_has_a_row_per_cohort_and_currency_with_the_numbers_the_json_has() -> None:
+    store = hand_computed_store()
+    report = _json(store, "--since", "2024-01-01", "--until", "2025-01-01")
+
+    with use_clock(VirtualClock(NOW)):
+        answer = _member(store).get(
+            f"/dashboard/{store.slug}/report.csv?since=2024-01-01&until=2025-01-01"
+        )
+
+    assert answer.status_code == 200
+    assert answer["Content-Disposition"] == (
+        'attachment; filename="paris-shop-cohorts-2024-01-01-to-2025-01-01.csv"'
+    )
+    rows = list(csv.DictReader(io.StringIO(answer.content.decode())))
+    cohorts = [r for r in rows if r["row"] == "cohort"]
+    expected = [
+        (c["month"], currency, c["customers"], values)
+        for currency in report["currencies"]
+        for c in report["cohorts"]
+        if (values := c["revenue_per_customer"].get(currency)) is not None
+    ]
+    assert [
+        (
+            r["cohort"],
+            r["currency"],
+            int(r["customers"]),
+            [float(r[f"m{k}"]) for k in range(13) if r[f"m{k}"]],
+        )
+        for r in cohorts
+    ] == expected
+    january = next(r for r in cohorts if (r["cohort"], r["currency"]) == ("2024-01", "EUR"))
+    assert (january["m0"], january["m1"], january["m12"]) == ("80.00", "96.67", "110.00")
+    store_rows = [r for r in rows if r["row"] == "store"]
+    assert [(r["currency"], r["repeat_rate_pct"]) for r in store_rows] == [
+        ("EUR", "57.1"),
+        ("GBP", "57.1"),
+    ]
+
+
+def test_the_page_links_the_csv_of_its_range() -> None:
+    store = hand_computed_store()
+
+    with use_clock(VirtualClock(NOW)):
+        html = (
+            _member(store).get(f"/dashboard/{store.slug}/report/?since=2024-02-01").content.decode()
+        )
+
+    assert f'href="/dashboard/{store.slug}/report.csv?since=2024-02-01"' in html
