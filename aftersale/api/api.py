@@ -15,6 +15,7 @@ from aftersale.api import (
     flows,
     ingest,
     records,
+    store_report,
     templates,
 )
 from aftersale.api.errors import ApiError
@@ -45,6 +46,7 @@ ENDPOINT_MODULES = (
     evaluation_runs,
     backtests,
     coupons,
+    store_report,
 )
 api.add_router("/", router)
 

@@ -9,6 +9,7 @@ from aftersale.dashboard import (
     coupons,
     picks,
     reports,
+    store_report,
     stores,
     templates_editor,
     uploads,
@@ -107,4 +108,7 @@ urlpatterns = [
         coupons.coupon_codes_csv,
         name="coupon-codes-csv",
     ),
+    # The store report: repeat purchases and cohorts (dashboard/store_report.py)
+    path("<slug:slug>/report/", store_report.store_report_page, name="store-report"),
+    path("<slug:slug>/report.csv", store_report.store_report_csv, name="store-report-csv"),
 ]
