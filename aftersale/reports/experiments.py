@@ -93,14 +93,17 @@ def experiment_keys(
     maturing = _maturing(flow=flow, now=now, since=since, until=until, window=window)
     groups = {held: _group([r for r in rows if r[0] == held]) for held in (False, True)}
     recipients, holdout = groups[False], groups[True]
-    comparison = st.compare_holdout(
-        recipients=recipients.histogram,
-        holdout=holdout.histogram,
-        recipients_moments=recipients.moments,
-        holdout_moments=holdout.moments,
-    )
     empty = not recipients.histogram.customers or not holdout.histogram.customers
-    cuped = comparison.cuped
+    comparison = (
+        None
+        if empty
+        else st.compare_holdout(
+            recipients=recipients.histogram,
+            holdout=holdout.histogram,
+            recipients_moments=recipients.moments,
+            holdout_moments=holdout.moments,
+        )
+    )
     return {
         "holdout": {
             "percent": definition.holdout_percent,
@@ -108,23 +111,24 @@ def experiment_keys(
             **_describe(holdout.histogram, maturing.get(True, 0)),
         },
         "recipients": _describe(recipients.histogram, maturing.get(False, 0)),
-        "incremental_revenue": None if empty else _cents(comparison.incremental.value),
-        "incremental_revenue_ci": None if empty else _interval(comparison.incremental),
-        "incremental_revenue_cuped": (
-            None
-            if empty or comparison.incremental_cuped is None
-            else _cents(comparison.incremental_cuped.value)
-        ),
-        "incremental_revenue_cuped_ci": (
-            None
-            if empty or comparison.incremental_cuped is None
-            else _interval(comparison.incremental_cuped)
-        ),
-        "variance_reduction": None
-        if empty or cuped is None
-        else round(cuped.variance_reduction, 3),
-        "holdout_verdict": _verdict(definition, comparison, maturing),
+        **_estimates(comparison),
+        "holdout_verdict": _verdict(definition, recipients, holdout, comparison, maturing),
         "variants": _variants(definition, [r for r in rows if not r[0]]),
+    }
+
+
+def _estimates(comparison: st.HoldoutComparison | None) -> dict[str, Any]:
+    """The incremental revenue by both methods with their intervals (None: no estimate,
+    as when a group is empty)."""
+    incremental = comparison.incremental if comparison else None
+    cuped = comparison.incremental_cuped if comparison else None
+    reduction = comparison.cuped.variance_reduction if comparison and comparison.cuped else None
+    return {
+        "incremental_revenue": _cents(incremental.value) if incremental else None,
+        "incremental_revenue_ci": _interval(incremental) if incremental else None,
+        "incremental_revenue_cuped": _cents(cuped.value) if cuped else None,
+        "incremental_revenue_cuped_ci": _interval(cuped) if cuped else None,
+        "variance_reduction": None if reduction is None else round(reduction, 3),
     }
 
 
@@ -139,11 +143,19 @@ def _describe(histogram: st.RevenueHistogram, maturing: int) -> dict[str, Any]:
 
 
 def _verdict(
-    definition: FlowDefinition, comparison: st.HoldoutComparison, maturing: dict[bool, int]
+    definition: FlowDefinition,
+    recipients: _Group,
+    holdout: _Group,
+    comparison: st.HoldoutComparison | None,
+    maturing: dict[bool, int],
 ) -> str:
-    if definition.holdout_percent == 0 and not comparison.holdout.customers:
+    if definition.holdout_percent == 0 and not holdout.histogram.customers:
         return "No holdout: this flow sends to everyone, so what it caused cannot be measured."
-    verdict = comparison.verdict
+    verdict = (
+        comparison.verdict
+        if comparison
+        else st.too_small(holdout=holdout.histogram, recipients=recipients.histogram) or ""
+    )
     if sum(maturing.values()):
         verdict += f" {sum(maturing.values())} journeys are still inside their window."
     return verdict
