@@ -316,12 +316,15 @@ def _grouped_journeys(
         f"{o['placed_at']} < {e['entered_at']} AND {o['id']} <> COALESCE({e['trigger_order']}, -1)"
     )
     orders_table, journeys_table = Order._meta.db_table, Enrollment._meta.db_table
+    # Floats: statistics need no exact cents, and PostgreSQL adds doubles far faster
+    # than numerics (SQLite adds its decimals as floats anyway).
+    total = f"CAST({o['total']} AS DOUBLE PRECISION)"
     per_journey = (
         f"SELECT {e['holdout']} AS holdout, {e['ab_variants']} AS variants, "
-        f"COALESCE(SUM(CASE WHEN {in_window} THEN {o['total']} END), 0) AS y, "
-        f"COALESCE(SUM(CASE WHEN {before_entry} THEN {o['total']} END), 0) AS x0, "
+        f"COALESCE(SUM(CASE WHEN {in_window} THEN {total} END), 0) AS y, "
+        f"COALESCE(SUM(CASE WHEN {before_entry} THEN {total} END), 0) AS x0, "
         f"COUNT(CASE WHEN {before_entry} THEN 1 END) AS x1, "
-        f"COALESCE(SUM(CASE WHEN {o['id']} = {e['trigger_order']} THEN {o['total']} END), 0) AS x2 "
+        f"COALESCE(SUM(CASE WHEN {o['id']} = {e['trigger_order']} THEN {total} END), 0) AS x2 "
         f"FROM {journeys_table} e "
         f"LEFT JOIN {orders_table} o ON {o['customer']} = {e['customer']} "
         f"AND {o['placed_at']} >= {before} AND {o['placed_at']} <= {after} "
