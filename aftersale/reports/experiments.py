@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from django.db import connection
 from django.db.models import Count, Field, Model
 
@@ -287,16 +288,16 @@ def _range_conditions(
     return conditions, params
 
 
-def _grouped_journeys(
+def _per_journey_sql(
     *,
     flow: Flow,
     now: dt.datetime,
     since: dt.datetime | None,
     until: dt.datetime | None,
     window: dt.timedelta,
-) -> list[_Row]:
-    """One statement: each matured journey's revenue in its window and its covariates,
-    grouped by (holdout, ab_variants, revenue)."""
+) -> tuple[str, list[Any]]:
+    """SQL of one row per matured journey: customer_id, holdout, variants, its revenue in
+    its window (y) and its covariates (x0, x1, x2: COVARIATES), with its parameters."""
     e = {
         f: "e." + _column(Enrollment, f)
         for f in ("id", "flow", "customer", "entered_at", "holdout", "ab_variants", "trigger_order")
@@ -310,7 +311,6 @@ def _grouped_journeys(
     before = _shifted(e["entered_at"], -int(BEFORE_ENTRY.total_seconds()))
     range_sql, range_params = _range_conditions(since, until, e["entered_at"])
     conditions = [f"{e['flow']} = %s", f"{e['entered_at']} <= %s", *range_sql]
-    currency = flow.store.currency
     in_window = f"{o['placed_at']} > {e['entered_at']}"
     before_entry = (
         f"{o['placed_at']} < {e['entered_at']} AND {o['id']} <> COALESCE({e['trigger_order']}, -1)"
@@ -319,8 +319,9 @@ def _grouped_journeys(
     # Floats: statistics need no exact cents, and PostgreSQL adds doubles far faster
     # than numerics (SQLite adds its decimals as floats anyway).
     total = f"CAST({o['total']} AS DOUBLE PRECISION)"
-    per_journey = (
-        f"SELECT {e['holdout']} AS holdout, {e['ab_variants']} AS variants, "
+    sql = (
+        f"SELECT {e['customer']} AS customer_id, {e['holdout']} AS holdout, "
+        f"{e['ab_variants']} AS variants, "
         f"COALESCE(SUM(CASE WHEN {in_window} THEN {total} END), 0) AS y, "
         f"COALESCE(SUM(CASE WHEN {before_entry} THEN {total} END), 0) AS x0, "
         f"COUNT(CASE WHEN {before_entry} THEN 1 END) AS x1, "
@@ -330,7 +331,25 @@ def _grouped_journeys(
         f"AND {o['placed_at']} >= {before} AND {o['placed_at']} <= {after} "
         f"AND {o['status']} NOT IN (%s, %s) AND {o['currency']} = %s "
         f"WHERE {' AND '.join(conditions)} "
-        f"GROUP BY {e['id']}, {e['holdout']}, {e['ab_variants']}"
+        f"GROUP BY {e['id']}, {e['customer']}, {e['holdout']}, {e['ab_variants']}"
+    )
+    assert len(NOT_PURCHASES) == 2  # the two %s of NOT IN above
+    params = [*NOT_PURCHASES, flow.store.currency, flow.pk, adapt(now - window), *range_params]
+    return sql, params
+
+
+def _grouped_journeys(
+    *,
+    flow: Flow,
+    now: dt.datetime,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    window: dt.timedelta,
+) -> list[_Row]:
+    """One statement: each matured journey's revenue in its window and its covariates,
+    grouped by (holdout, ab_variants, revenue)."""
+    per_journey, params = _per_journey_sql(
+        flow=flow, now=now, since=since, until=until, window=window
     )
     xs = ", ".join(f"SUM(x{i})" for i in range(len(COVARIATES)))
     products = ", ".join(f"SUM(x{i} * x{j})" for i, j in _PAIRS)
@@ -338,17 +357,65 @@ def _grouped_journeys(
         f"SELECT holdout, variants, y, COUNT(*), {xs}, {products} FROM ({per_journey}) j "
         "GROUP BY holdout, variants, y"
     )
-    assert len(NOT_PURCHASES) == 2  # the two %s of NOT IN above
-    params = [
-        *NOT_PURCHASES,
-        currency,
-        flow.pk,
-        adapt(now - window),
-        *range_params,
-    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [(bool(row[0]), *row[1:]) for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class JourneyOutcomes:
+    """Every matured journey of a flow as arrays, one entry per journey: its customer,
+    whether it was held out, its revenue in the window and its covariates (n, k). For
+    re-assigning the holdout with other salts (the A/A calibration) without reading
+    the database again; a report never needs it."""
+
+    customer_ids: npt.NDArray[np.int64]
+    held_out: npt.NDArray[np.bool_]
+    revenue: st.FloatArray
+    covariates: st.FloatArray
+
+    def compare(
+        self, held_out: npt.NDArray[np.bool_], *, seed: int = st.SEED
+    ) -> st.HoldoutComparison:
+        """The holdout comparison (bootstrap and CUPED) had `held_out` been the holdout."""
+        sent = ~held_out
+        return st.compare_holdout(
+            recipients=st.RevenueHistogram.from_values(self.revenue[sent]),
+            holdout=st.RevenueHistogram.from_values(self.revenue[held_out]),
+            recipients_moments=st.Moments.from_arrays(self.revenue[sent], self.covariates[sent]),
+            holdout_moments=st.Moments.from_arrays(
+                self.revenue[held_out], self.covariates[held_out]
+            ),
+            seed=seed,
+        )
+
+
+def journey_outcomes(
+    *,
+    flow: Flow,
+    definition: FlowDefinition,
+    now: dt.datetime,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> JourneyOutcomes:
+    """The matured journeys of `flow` (entered in [since, until), window ended by `now`)
+    one by one, as experiment_keys counts them: one statement, one row per journey (so
+    for the calibration of a backtest, not for a report of a million journeys)."""
+    sql, params = _per_journey_sql(
+        flow=flow, now=now, since=since, until=until, window=experiment_window(definition)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    k = len(COVARIATES)
+    return JourneyOutcomes(
+        customer_ids=np.array([row[0] for row in rows], dtype=np.int64),
+        held_out=np.array([bool(row[1]) for row in rows], dtype=np.bool_),
+        revenue=np.array([float(row[3] or 0) for row in rows], dtype=np.float64),
+        covariates=np.array(
+            [[float(v or 0) for v in row[4:]] for row in rows], dtype=np.float64
+        ).reshape(len(rows), k),
+    )
 
 
 def _maturing(
