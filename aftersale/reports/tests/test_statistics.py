@@ -164,3 +164,18 @@ def test_a_small_holdout_is_too_small_to_conclude():
     )
     assert enough.too_small is None
     assert enough.incremental.value == pytest.approx((100 * 50 / 900 - 20 * 50 / 220) * 900)
+
+
+def test_cuped_interval_covers_no_effect_about_95_percent_of_the_time():
+    covered = 0
+    for trial in range(200):
+        rng = np.random.default_rng(500 + trial)
+        x = rng.gamma(1.0, 30.0, 2000)
+        y = np.where(rng.random(2000) < 0.2, 0.7 * x + rng.lognormal(2, 1, 2000), 0.0)
+        held = rng.random(2000) < 0.1
+        result = cuped_difference(
+            treated=Moments.from_arrays(y[~held], x[~held]),
+            control=Moments.from_arrays(y[held], x[held]),
+        )
+        covered += result.adjusted.covers(0.0)
+    assert 180 <= covered <= 198
