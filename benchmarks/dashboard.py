@@ -3,12 +3,11 @@
     .venv/bin/python benchmarks/dashboard.py [--quick] [--format table|json]
         [--enrollments N] [--explain]
 
-Creates a fresh SQLite database in a temporary AFTERSALE_HOME, generates with set-based
-INSERT ... SELECT over a number series (nothing is held in Python, so memory stays
-bounded) two stores:
+Creates a fresh SQLite database in a temporary AFTERSALE_HOME and generates in it two
+stores of benchmarks/large_store.py's shape:
 
-- a demo-sized store of the demo's shape: 2,469 customers, each in the post-purchase
-  upsell flow, 5,061 messages;
+- a demo-sized store: 2,469 customers, each in the post-purchase upsell flow, 5,061
+  messages;
 - a large store: 1,000,000 customers and enrollments, 3,000,000 messages (three per
   journey), a second purchase by one customer in ten, opens on two messages in five
   and clicks on one in ten (`--quick`: a twentieth of that).
@@ -27,7 +26,6 @@ Goal: the report page under 2 s on the large store.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import secrets
@@ -41,10 +39,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-START = dt.datetime(2024, 1, 1, 9, 0, tzinfo=dt.UTC)
-SPAN_DAYS = 180  # the journeys' entries are spread over this many days
+from large_store import NOW, analyze, generate_store
+
 DEMO = {"customers": 2_469, "messages": 5_061}
-BATCH = 250_000  # rows per INSERT ... SELECT
 RUNS = 3
 
 
@@ -99,214 +96,16 @@ def _setup_django() -> None:
     call_command("migrate", verbosity=0)
 
 
-UPSELL = {
-    "name": "Post-purchase upsell",
-    "trigger": {"event": "first_purchase"},
-    "exit_when": ["purchased_again"],
-    "steps": [
-        {"type": "delay", "hours": 1},
-        {"type": "email", "template": "thank-you"},
-        {"type": "delay", "days": 3},
-        {"type": "email", "template": "offer"},
-        {"type": "delay", "days": 4},
-        {"type": "email", "template": "reminder"},
-    ],
-}
-OTHER_FLOWS = ("cross-sell", "review-request", "win-back")
-
-
 def _stores(enrollments: int) -> tuple[tuple[str, Any], tuple[str, Any]]:
     """The demo-sized and the large store: generated, or the ones a kept database has."""
     from aftersale.stores.models import Store
 
     if Store.objects.filter(slug="large").exists():
         return ("demo", Store.objects.get(slug="demo")), ("large", Store.objects.get(slug="large"))
-    demo = _generate("demo", customers=DEMO["customers"], messages=DEMO["messages"])
-    large = _generate("large", customers=enrollments, messages=3 * enrollments)
-    _analyze()
-    return demo, large
-
-
-def _generate(slug: str, *, customers: int, messages: int) -> tuple[str, Any]:
-    """A store `slug` with `customers` customers, each with a first order that enrolled
-    them in the upsell flow, one in ten with a second order; `messages` emails of the
-    journeys (step 1 to every journey, then step 3, then step 5), opens and clicks; and
-    three more flows with nobody in them, for the automations page."""
-    from django.contrib.auth.models import User
-
-    from aftersale.flows.services import install_flow
-    from aftersale.messaging.models import EmailTemplate
-    from aftersale.stores.services import add_member, create_store
-
-    store = create_store(name=f"{slug.title()} Shop", slug=slug, now=START)
-    add_member(store=store, user=User.objects.create_user(username=f"{slug}-owner"))
-    templates = {}
-    for template in ("thank-you", "offer", "reminder"):
-        templates[template] = EmailTemplate.objects.create(
-            store=store,
-            slug=template,
-            name=template,
-            kind="thank_you",
-            subject="Hello",
-            body_mjml="<mjml><mj-body></mj-body></mjml>",
-            updated_at=START,
-        ).pk
-    flow = install_flow(store=store, slug="post-purchase-upsell", definition=UPSELL, now=START)
-    for other in OTHER_FLOWS:
-        install_flow(store=store, slug=other, definition={**UPSELL, "name": other}, now=START)
-    ids = _Ids()
-    rows = {
-        "store": store.pk,
-        "flow": flow.pk,
-        "version": flow.versions.get().pk,
-        "start": START.strftime("%Y-%m-%d %H:%M:%S"),
-        "spacing": SPAN_DAYS * 86_400 / customers,  # seconds between two entries
-        "customers": customers,
-        "t1": templates["thank-you"],
-        "t2": templates["offer"],
-        "t3": templates["reminder"],
-    }
-    ids.customer = _next_id("customers_customer")
-    _insert("customers_customer", customers, _CUSTOMER, rows, base=ids.customer)
-    ids.order = _next_id("orders_order")
-    _insert("orders_order", customers, _FIRST_ORDER, rows, base=ids.customer)
-    _insert("orders_order", customers // 10, _SECOND_ORDER, rows, base=ids.customer)
-    ids.enrollment = _next_id("flows_enrollment")
-    _insert("flows_enrollment", customers, _ENROLLMENT, rows, base=ids.customer)
-    ids.message = _next_id("messaging_message")
-    rows.update(first_enrollment=ids.enrollment, first_customer=ids.customer)
-    _insert("messaging_message", messages, _MESSAGE, rows, base=ids.customer)
-    _insert("tracking_event", messages * 2 // 5, _OPEN, rows, base=ids.message)
-    _insert("tracking_event", messages // 10, _CLICK, rows, base=ids.message)
-    return slug, store
-
-
-class _Ids:
-    customer = order = enrollment = message = 0
-
-
-# Each table's generated columns as SQL over the row number i and the parameters; a
-# column not named keeps its model default. %(base)s is the first id the rows refer to.
-_WHEN = (
-    "strftime('%%Y-%%m-%%d %%H:%%M:%%S', %(start)s, "
-    "'+' || CAST(i * %(spacing)s AS INTEGER) || ' seconds'"
-)
-_CUSTOMER = {
-    "store_id": "%(store)s",
-    "external_id": "'c' || i",
-    "email": "'buyer' || i || '@example.com'",
-    "accepts_marketing": "1",
-    "created_at": _WHEN + ")",
-}
-_FIRST_ORDER = {
-    "store_id": "%(store)s",
-    "external_id": "'o' || i",
-    "customer_id": "%(base)s + i",
-    "status": "'paid'",
-    "currency": "'USD'",
-    "total": "20 + i % 80",
-    "placed_at": _WHEN + ")",
-}
-# One customer in ten (i * 10) buys again two days after entering the flow.
-_SECOND_ORDER = {
-    **_FIRST_ORDER,
-    "external_id": "'r' || i",
-    "customer_id": "%(base)s + i * 10",
-    "total": "35 + i % 50",
-    "placed_at": _WHEN.replace("i *", "i * 10 *") + ", '+2 days')",
-}
-# Journey i: one in ten exited on their purchase two days in, seven in ten completed
-# eight days in, the rest wait at the 3-day delay (step index 2) or the 4-day one (4).
-_ENROLLMENT = {
-    "store_id": "%(store)s",
-    "flow_id": "%(flow)s",
-    "version_id": "%(version)s",
-    "customer_id": "%(base)s + i",
-    "state": "CASE WHEN i % 10 = 0 THEN 'exited' WHEN i % 10 < 8 THEN 'completed' "
-    "ELSE 'active' END",
-    "step_index": "CASE WHEN i % 10 = 0 THEN 2 WHEN i % 10 < 8 THEN 6 WHEN i % 10 = 8 THEN 2 "
-    "ELSE 4 END",
-    "passed_steps": "CASE WHEN i % 10 = 0 THEN 3 WHEN i % 10 < 8 THEN 63 WHEN i % 10 = 8 THEN 3 "
-    "ELSE 15 END",
-    "exit_reason": "CASE WHEN i % 10 = 0 THEN 'purchased_again' ELSE '' END",
-    "entered_at": _WHEN + ")",
-    "ended_at": "CASE WHEN i % 10 = 0 THEN " + _WHEN + ", '+2 days') "
-    "WHEN i % 10 < 8 THEN " + _WHEN + ", '+8 days') END",
-    "due_at": "CASE WHEN i % 10 >= 8 THEN " + _WHEN + ", '+9 days') END",
-}
-# Message i goes to journey i mod N: the first N are step 1, the next N step 3, then 5.
-_MESSAGE = {
-    "store_id": "%(store)s",
-    "customer_id": "%(base)s + i % %(customers)s",
-    "flow_id": "%(flow)s",
-    "enrollment_id": "%(first_enrollment)s + i % %(customers)s",
-    "step_index": "1 + 2 * (i / %(customers)s)",
-    "template_id": "CASE i / %(customers)s WHEN 0 THEN %(t1)s WHEN 1 THEN %(t2)s ELSE %(t3)s END",
-    "campaign": "'post-purchase-upsell'",
-    "idempotency_key": "'bench:' || %(store)s || ':' || i",
-    "to_email": "'buyer' || (i % %(customers)s) || '@example.com'",
-    "status": "CASE WHEN i % 50 = 0 THEN 'bounced' ELSE 'delivered' END",
-    "queued_at": _WHEN.replace("i *", "(i % %(customers)s) *") + ")",
-    "send_after": _WHEN.replace("i *", "(i % %(customers)s) *") + ")",
-    "sent_at": _WHEN.replace("i *", "(i % %(customers)s) *") + ")",
-    "delivered_at": _WHEN.replace("i *", "(i % %(customers)s) *") + ")",
-    # Engagement's bits, as tracking marks them with the events below: read, clicked.
-    "engagement": "CASE WHEN i % 5 < 2 THEN 1 ELSE 0 END + CASE WHEN i % 10 = 0 THEN 2 ELSE 0 END",
-}
-# Opens of two messages in five (5j/2 and 5j/2 + 1), clicks on one in ten.
-_OPEN = {
-    "store_id": "%(store)s",
-    "customer_id": "%(first_customer)s + ((i / 2) * 5 + i % 2) % %(customers)s",
-    "message_id": "%(base)s + (i / 2) * 5 + i % 2",
-    "kind": "'opened'",
-    "occurred_at": _WHEN + ")",
-    "once_key": "'open'",
-}
-_CLICK = {
-    **_OPEN,
-    "customer_id": "%(first_customer)s + (i * 10) % %(customers)s",
-    "message_id": "%(base)s + i * 10",
-    "kind": "'clicked'",
-    "url": "'https://shop.example.com/'",
-    "once_key": "'click:0'",
-}
-
-
-def _insert(table: str, count: int, expressions: dict[str, str], params: dict, base: int) -> None:
-    """INSERT `count` rows into `table`, BATCH rows per statement and transaction."""
-    from django.apps import apps
-    from django.db import connection, transaction
-
-    model = next(m for m in apps.get_models() if m._meta.db_table == table)
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    defaults = {str(f.column): f.get_db_prep_value(f.get_default(), connection) for f in fields}
-    columns = [str(f.column) for f in fields]
-    values = ", ".join(expressions.get(c, f"%(default_{c})s") for c in columns)
-    values = values.replace(" % ", " %% ")  # the modulo operator, not a parameter
-    for low in range(0, count, BATCH):
-        high = min(count, low + BATCH) - 1
-        sql = (
-            f"WITH RECURSIVE s(i) AS (SELECT {low} UNION ALL SELECT i + 1 FROM s WHERE i < {high}) "
-            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM s"
-        )
-        bound = {**params, "base": base, **{f"default_{c}": v for c, v in defaults.items()}}
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, bound)
-
-
-def _next_id(table: str) -> int:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {table}")
-        return int(cursor.fetchone()[0])
-
-
-def _analyze() -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    demo = generate_store("demo", customers=DEMO["customers"], messages=DEMO["messages"])
+    large = generate_store("large", customers=enrollments, messages=3 * enrollments)
+    analyze()
+    return ("demo", demo), ("large", large)
 
 
 def _median(work: Callable[[], object], cpu: list[float] | None = None) -> float:
@@ -360,7 +159,7 @@ def _time_pages(store: Any) -> dict[str, float]:
             cursor.execute("SELECT COUNT(*) FROM messaging_message")
             cursor.fetchone()
 
-    now = START + dt.timedelta(days=SPAN_DAYS + 30)
+    now = NOW
     cpu: list[float] = []
     with use_clock(VirtualClock(now)):
         return {
@@ -382,7 +181,7 @@ def _explain(store: Any) -> None:
     from aftersale.reports.selectors import flow_report
 
     flow = store.flows.get(slug="post-purchase-upsell")
-    now = START + dt.timedelta(days=SPAN_DAYS + 30)
+    now = NOW
     with use_clock(VirtualClock(now)), CaptureQueriesContext(connection) as queries:
         flow_report(flow=flow, now=now)
     with connection.cursor() as cursor:

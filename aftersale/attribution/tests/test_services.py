@@ -162,3 +162,20 @@ def test_a_store_with_shorter_windows_credits_fewer_orders(store: Store, upsell:
     _order(store, "cat-2", "cat", T0 + 3 * HOUR)  # reads earn nothing with a 0-day window
 
     assert _credited() == {}
+
+
+def test_the_attribute_command_credits_orders_stored_before_attribution_existed(
+    scene: dict[str, Order],
+) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    before = _credited()
+    Attribution.objects.all().delete()  # as on a database upgraded from before it
+    printed = io.StringIO()
+
+    call_command("attribute", stdout=printed, stderr=io.StringIO())
+
+    assert _credited() == before
+    assert "8 of 21 orders credited to an email" in printed.getvalue()
