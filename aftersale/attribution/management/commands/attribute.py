@@ -41,7 +41,7 @@ class Command(BaseCommand):
         ids = list(orders.values_list("pk", flat=True))
         credited = 0
         columns = (TextColumn("crediting orders"), BarColumn(), MofNCompleteColumn())
-        console = Console(file=self.stderr, force_terminal=False)
+        console = Console(stderr=True)
         with Progress(*columns, console=console, disable=not ids) as bar:
             task = bar.add_task("orders", total=len(ids))
             for low in range(0, len(ids), _CHUNK):
