@@ -27,21 +27,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import secrets
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from throwaway_database import postgres_database
+from throwaway_database import fresh_database
 
 DAYS = 90
 PACE = 0.02  # seconds between two posted orders
@@ -51,7 +46,7 @@ def main() -> None:
     """Parse the arguments, run the benchmark on a fresh database, print the result."""
     args = _arguments()
     count = args.orders or (300 if args.quick else 3_000)
-    with _fresh_database(args.database_url) as home:
+    with fresh_database(args.database_url) as home:
         result = run(orders=count, home=home, alone=100 if args.quick else 300)
     if args.format == "json":
         keys = ("backtest_seconds", "ingest_p99_during", "ingest_p99_alone")
@@ -75,37 +70,6 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--database-url", default="", help="a PostgreSQL server to use")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     return parser.parse_args()
-
-
-@contextmanager
-def _fresh_database(server_url: str) -> Iterator[Path]:
-    """Point Django at a new empty database, migrate it, and drop it afterwards."""
-    with tempfile.TemporaryDirectory(prefix="aftersale-bench-") as home:
-        os.environ["AFTERSALE_HOME"] = home
-        if not server_url:
-            os.environ["AFTERSALE_DATABASE_URL"] = f"sqlite:///{home}/bench.sqlite3"
-            _setup_django()
-            yield Path(home)
-            return
-        with postgres_database(server_url) as url:
-            os.environ["AFTERSALE_DATABASE_URL"] = url
-            _setup_django()
-            try:
-                yield Path(home)
-            finally:
-                from django.db import connections
-
-                connections.close_all()
-
-
-def _setup_django() -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "aftersale.settings"
-    os.environ.setdefault("AFTERSALE_SECRET_KEY", secrets.token_urlsafe(50))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def run(*, orders: int, home: Path, alone: int) -> dict[str, Any]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import statistics
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from large_store import NOW, analyze, generate_store
+from throwaway_database import setup_django
 
 DEMO = {"customers": 2_469, "messages": 5_061}
 RUNS = 3
@@ -53,7 +53,7 @@ def main() -> None:
         home = args.home or temporary
         os.environ["AFTERSALE_HOME"] = home
         os.environ["AFTERSALE_DATABASE_URL"] = f"sqlite:///{home}/bench.sqlite3"
-        _setup_django()
+        setup_django()
         started = time.perf_counter()
         demo, large = _stores(enrollments)
         generated_s = time.perf_counter() - started
@@ -83,17 +83,6 @@ def _arguments() -> argparse.Namespace:
         "(default: a temporary one)",
     )
     return parser.parse_args()
-
-
-def _setup_django() -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "aftersale.settings"
-    # The database lives only as long as the run: a throwaway key signs its links.
-    os.environ.setdefault("AFTERSALE_SECRET_KEY", secrets.token_urlsafe(50))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def _stores(enrollments: int) -> tuple[tuple[str, Any], tuple[str, Any]]:

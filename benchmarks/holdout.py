@@ -20,18 +20,14 @@ import argparse
 import datetime as dt
 import json
 import os
-import secrets
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from throwaway_database import postgres_database
+from throwaway_database import fresh_database
 
 FLOW = {
     "name": "Bench",
@@ -53,7 +49,7 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="a PostgreSQL server to use")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     args = parser.parse_args()
-    with _fresh_database(args.database_url):
+    with fresh_database(args.database_url):
         result = run(count=args.journeys)
     if args.format == "json":
         print(json.dumps({k: result[k] for k in ("keys_seconds", "count_seconds", "journeys")}))
@@ -67,36 +63,6 @@ def main() -> None:
         f"{result['incremental_revenue_cuped_ci']}, variance reduction "
         f"{result['variance_reduction']}"
     )
-
-
-@contextmanager
-def _fresh_database(server_url: str) -> Iterator[None]:
-    with tempfile.TemporaryDirectory(prefix="aftersale-bench-") as home:
-        os.environ["AFTERSALE_HOME"] = home
-        if not server_url:
-            os.environ["AFTERSALE_DATABASE_URL"] = f"sqlite:///{home}/bench.sqlite3"
-            _setup_django()
-            yield
-            return
-        with postgres_database(server_url) as url:
-            os.environ["AFTERSALE_DATABASE_URL"] = url
-            _setup_django()
-            try:
-                yield
-            finally:
-                from django.db import connections
-
-                connections.close_all()
-
-
-def _setup_django() -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "aftersale.settings"
-    os.environ.setdefault("AFTERSALE_SECRET_KEY", secrets.token_urlsafe(50))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def run(*, count: int) -> dict[str, Any]:

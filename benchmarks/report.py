@@ -18,19 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from large_store import NOW, analyze, generate_store
-from throwaway_database import postgres_database
+from throwaway_database import fresh_database
 
 RUNS = 3
 GOAL_SECONDS = 2.0
@@ -40,7 +37,7 @@ def main() -> None:
     """Parse the arguments, generate the store, time the report, print the result."""
     args = _arguments()
     enrollments = args.enrollments or (50_000 if args.quick else 1_000_000)
-    with _fresh_database(args.postgres):
+    with fresh_database(args.postgres):
         started = time.perf_counter()
         store = generate_store("large", customers=enrollments, messages=3 * enrollments)
         analyze()
@@ -59,37 +56,6 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--postgres", default="", help="a PostgreSQL server URL to use")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     return parser.parse_args()
-
-
-@contextmanager
-def _fresh_database(server_url: str) -> Iterator[None]:
-    with tempfile.TemporaryDirectory(prefix="aftersale-bench-") as home:
-        os.environ["AFTERSALE_HOME"] = home
-        if not server_url:
-            os.environ["AFTERSALE_DATABASE_URL"] = f"sqlite:///{home}/bench.sqlite3"
-            _setup_django()
-            yield
-            return
-        with postgres_database(server_url) as url:
-            os.environ["AFTERSALE_DATABASE_URL"] = url
-            _setup_django()
-            try:
-                yield
-            finally:
-                from django.db import connections
-
-                connections.close_all()
-
-
-def _setup_django() -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "aftersale.settings"
-    # The database lives only as long as the run: a throwaway key signs its links.
-    os.environ.setdefault("AFTERSALE_SECRET_KEY", secrets.token_urlsafe(50))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def _median(work: Callable[[], object]) -> tuple[float, float]:

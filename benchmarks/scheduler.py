@@ -26,18 +26,14 @@ import argparse
 import datetime as dt
 import json
 import os
-import secrets
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from throwaway_database import postgres_database
+from throwaway_database import fresh_database
 
 DAY_SECONDS = 86_400
 FLOW = {
@@ -51,7 +47,7 @@ def main() -> None:
     """Parse the arguments, run the benchmark on a fresh database, print the result."""
     args = _arguments()
     count = args.enrollments or (50_000 if args.quick else 1_000_000)
-    with _fresh_database(args.database_url):
+    with fresh_database(args.database_url):
         result = run(count=count, path=args.path, chunk=args.chunk)
     if args.format == "json":
         print(json.dumps({k: result[k] for k in ("enrollments_per_s", "baseline_per_s", "ratio")}))
@@ -73,38 +69,6 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--chunk", type=int, default=5000, help="rows per bulk UPDATE")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     return parser.parse_args()
-
-
-@contextmanager
-def _fresh_database(server_url: str) -> Iterator[None]:
-    """Point Django at a new empty database, migrate it, and drop it afterwards."""
-    with tempfile.TemporaryDirectory(prefix="aftersale-bench-") as home:
-        os.environ["AFTERSALE_HOME"] = home
-        if not server_url:
-            os.environ["AFTERSALE_DATABASE_URL"] = f"sqlite:///{home}/bench.sqlite3"
-            _setup_django()
-            yield
-            return
-        with postgres_database(server_url) as url:
-            os.environ["AFTERSALE_DATABASE_URL"] = url
-            _setup_django()
-            try:
-                yield
-            finally:
-                from django.db import connections
-
-                connections.close_all()
-
-
-def _setup_django() -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "aftersale.settings"
-    # The database lives only as long as the run: a throwaway key signs its links.
-    os.environ.setdefault("AFTERSALE_SECRET_KEY", secrets.token_urlsafe(50))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def run(*, count: int, path: str, chunk: int) -> dict[str, Any]:

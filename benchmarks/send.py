@@ -41,7 +41,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
-from scheduler import _fresh_database  # noqa: E402  (the same fresh SQLite/PostgreSQL set-up)
+from throwaway_database import fresh_database  # noqa: E402
 
 PRODUCTS = 60
 CARDS = 4
@@ -52,7 +52,7 @@ def main() -> None:
     """Parse the arguments, run the benchmark on a fresh database, print the result."""
     args = _arguments()
     count = args.emails or (2_000 if args.quick else 20_000)
-    with _fresh_database(args.database_url), _sink() as (port, sink):
+    with fresh_database(args.database_url), _sink() as (port, sink):
         result = run(count=count, port=port, profile=args.profile)
     if args.format == "json":
         print(json.dumps({k: result[k] for k in ("emails_per_s", "raw_per_s", "ratio")}))

@@ -21,7 +21,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import secrets
 import statistics
 import sys
 import tempfile
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.throwaway_database import postgres_database, setup_django
 
 START = dt.datetime(2022, 1, 1, tzinfo=dt.UTC)
 SPAN_SECONDS = 3 * 365 * 86_400
@@ -53,7 +54,7 @@ def main() -> None:
     orders = args.orders or (50_000 if args.quick else 1_000_000)
     with _database(args.postgres, args.home) as url:
         os.environ["AFTERSALE_DATABASE_URL"] = url
-        _setup_django()
+        setup_django()
         started = time.perf_counter()
         store = _existing() or _generate(orders)
         generated_s = time.perf_counter() - started
@@ -82,20 +83,8 @@ def _database(postgres: str, kept: str) -> Iterator[str]:
         if not postgres:
             yield f"sqlite:///{home}/bench.sqlite3"
             return
-        from benchmarks.throwaway_database import postgres_database
-
         with postgres_database(postgres) as url:
             yield url
-
-
-def _setup_django() -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "aftersale.settings"
-    os.environ.setdefault("AFTERSALE_SECRET_KEY", secrets.token_urlsafe(50))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def _existing() -> Any:
@@ -135,12 +124,12 @@ def _generate(orders: int) -> Any:
         (
             "orders_order",
             orders,
-            "store_id, external_id, customer_id, status, currency, total, discount_codes, "
-            "payment_method, shipping_address, placed_at",
+            "store_id, external_id, customer_id, status, currency, total, refunded_total, "
+            "discount_codes, payment_method, shipping_address, placed_at",
             f"%(store)s, 'o' || i, %(base)s + CASE WHEN i < {customers} THEN i "
             f"ELSE (CAST(i AS BIGINT) * 48271) %% {repeaters} END, "
             "CASE WHEN i %% 33 = 0 THEN 'cancelled' ELSE 'paid' END, "
-            "CASE WHEN i %% 10 = 0 THEN 'EUR' ELSE 'USD' END, 20 + i %% 180, '[]', '', '', "
+            "CASE WHEN i %% 10 = 0 THEN 'EUR' ELSE 'USD' END, 20 + i %% 180, 0, '[]', '', '', "
             f"{when}",
         ),
     ]

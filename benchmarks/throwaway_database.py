@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 
 @contextmanager
@@ -21,3 +22,44 @@ def postgres_database(server_url: str, *, prefix: str = "aftersale_bench") -> It
     finally:
         with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def setup_django() -> None:
+    """Start Django on the database AFTERSALE_DATABASE_URL names and migrate it. The
+    database lives only as long as the run: a throwaway key signs its links."""
+    import os
+    import secrets
+
+    os.environ["DJANGO_SETTINGS_MODULE"] = "aftersale.settings"
+    os.environ.setdefault("AFTERSALE_SECRET_KEY", secrets.token_urlsafe(50))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+@contextmanager
+def fresh_database(server_url: str) -> Iterator[Path]:
+    """Point Django at a new empty, migrated database (SQLite in a temporary
+    AFTERSALE_HOME, or with `server_url` a new database on that PostgreSQL server) and
+    drop it afterwards; yields the AFTERSALE_HOME."""
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="aftersale-bench-") as home:
+        os.environ["AFTERSALE_HOME"] = home
+        if not server_url:
+            os.environ["AFTERSALE_DATABASE_URL"] = f"sqlite:///{home}/bench.sqlite3"
+            setup_django()
+            yield Path(home)
+            return
+        with postgres_database(server_url) as url:
+            os.environ["AFTERSALE_DATABASE_URL"] = url
+            setup_django()
+            try:
+                yield Path(home)
+            finally:
+                from django.db import connections
+
+                connections.close_all()
