@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from aftersale.customers.records import CustomerRecord
 from aftersale.orders.records import OrderRecord
 
 
@@ -80,6 +81,10 @@ class Change:
     external_id: str
     updated_at: dt.datetime
     orders: tuple[OrderRecord, ...] = field(default=())
+    customers: tuple[CustomerRecord, ...] = field(default=())
+    # The version of the customer an order embeds (its consent may be older than one
+    # a customer topic applied already).
+    customer_updated_at: dt.datetime | None = None
 
 
 class Platform:

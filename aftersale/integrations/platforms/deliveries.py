@@ -6,6 +6,7 @@ that cannot be read or applied ends failed: a dead letter, listed and replayed b
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import logging
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
+from aftersale.customers.models import Customer
 from aftersale.integrations.models import PlatformConnection, PlatformResource, WebhookDelivery
 from aftersale.integrations.platforms.base import (
     Change,
@@ -23,7 +25,7 @@ from aftersale.integrations.platforms.base import (
     Platform,
 )
 from aftersale.integrations.platforms.shopify import Shopify
-from aftersale.integrations.services import receive_orders
+from aftersale.integrations.services import receive_customers, receive_orders
 from aftersale.lib.runs import RunStatus, claim_next, claim_run, fail_stale_runs, finish_run
 from aftersale.stores import credentials
 from aftersale.stores.models import Store
@@ -174,21 +176,68 @@ def _apply(*, store: Store, platform: str, change: Change, now: dt.datetime) -> 
     with transaction.atomic():
         if not _is_newer(store=store, platform=platform, change=change):
             return STALE_OUTCOME
-        result = receive_orders(store=store, records=change.orders, now=now)
-    return f"applied: {len(result.created)} created, {len(result.updated)} updated"
+        change = _keep_newer_consent(store=store, platform=platform, change=change)
+        if change.customers:
+            receive_customers(store=store, records=change.customers, now=now)
+        if change.orders:
+            result = receive_orders(store=store, records=change.orders, now=now)
+            return f"applied: {len(result.created)} created, {len(result.updated)} updated"
+    return f"applied: {len(change.customers)} customer(s)"
 
 
 def _is_newer(*, store: Store, platform: str, change: Change) -> bool:
     """Record `change`'s version as the last applied one if it is newer than the one
-    recorded (a conditional UPDATE that must hit one row); False when it is not."""
-    key = {"store": store, "platform": platform, "kind": change.kind}
+    recorded; False when it is not."""
+    return _record_version(
+        store=store,
+        platform=platform,
+        kind=change.kind,
+        external_id=change.external_id,
+        updated_at=change.updated_at,
+    )
+
+
+def _record_version(
+    *, store: Store, platform: str, kind: str, external_id: str, updated_at: dt.datetime
+) -> bool:
+    """Record `updated_at` as the last applied version of the resource if it is newer
+    than the one recorded (a conditional UPDATE that must hit one row)."""
+    key = {"store": store, "platform": platform, "kind": kind, "external_id": external_id}
     row, created = PlatformResource.objects.get_or_create(
-        **key, external_id=change.external_id, defaults={"updated_at": change.updated_at}
+        **key, defaults={"updated_at": updated_at}
     )
     if created:
         return True
-    newer = PlatformResource.objects.filter(pk=row.pk, updated_at__lt=change.updated_at)
-    return newer.update(updated_at=change.updated_at) == 1
+    newer = PlatformResource.objects.filter(pk=row.pk, updated_at__lt=updated_at)
+    return newer.update(updated_at=updated_at) == 1
+
+
+def _keep_newer_consent(*, store: Store, platform: str, change: Change) -> Change:
+    """`change` with the customer its order embeds (name, email, consent) replaced by
+    the one stored when a newer version of that customer was applied already: an old
+    order never gives back a consent the customer withdrew since (nor the reverse)."""
+    if not change.orders or change.customer_updated_at is None:
+        return change
+    record = change.orders[0]
+    if _record_version(
+        store=store,
+        platform=platform,
+        kind="customer",
+        external_id=record.customer.external_id,
+        updated_at=change.customer_updated_at,
+    ):
+        return change
+    stored = Customer.objects.filter(store=store, external_id=record.customer.external_id).first()
+    if stored is None:
+        return change
+    customer = dataclasses.replace(
+        record.customer,
+        email=stored.email,
+        first_name=stored.first_name,
+        last_name=stored.last_name,
+        accepts_marketing=stored.accepts_marketing,
+    )
+    return dataclasses.replace(change, orders=(dataclasses.replace(record, customer=customer),))
 
 
 def dead_letters(*, store: Store | None = None, limit: int = 50) -> QuerySet[WebhookDelivery]:

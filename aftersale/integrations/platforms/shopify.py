@@ -1,6 +1,7 @@
 """Shopify's webhooks: the HMAC-SHA256 signature of the raw body (base64, in
-X-Shopify-Hmac-Sha256, under the app's webhook secret), its X-Shopify-* headers, and the
-order topics read from Shopify's REST order resource into OrderRecords."""
+X-Shopify-Hmac-Sha256, under the app's webhook secret), its X-Shopify-* headers, the
+order topics read from Shopify's REST order resource into OrderRecords and the customer
+topics from its customer resource into CustomerRecords (their consent)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ class Shopify(Platform):
         DeliveryKind.ORDER_UPSERTED: "read_order",
         DeliveryKind.FULFILLMENT: "read_order",
         DeliveryKind.ORDER_CANCELLED: "read_order",
+        DeliveryKind.CUSTOMER_CONSENT: "read_customer",
     }
 
     def verify(self, *, body: bytes, headers: Mapping[str, str], secret: str) -> None:
@@ -80,11 +82,40 @@ class Shopify(Platform):
         """An order topic's payload (Shopify's REST order resource) as a Change of the
         order, at its updated_at."""
         record = order_record(payload)
+        customer = payload.get("customer")
         return Change(
             kind="order",
             external_id=record.external_id,
             updated_at=_time(payload, "updated_at", required=True) or record.placed_at,
             orders=(record,),
+            customer_updated_at=(
+                _time(customer, "updated_at", "customer") if isinstance(customer, dict) else None
+            ),
+        )
+
+    def read_customer(self, payload: dict[str, Any]) -> Change:
+        """A customers/* payload (Shopify's REST customer resource) as a Change of the
+        customer at its updated_at: their name and email marketing consent. A customer
+        without an email (a phone-only one) changes nothing."""
+        external_id = _id(payload, "id", "")
+        updated_at = _time(payload, "updated_at", required=True)
+        assert updated_at is not None
+        email = _text(payload, "email")
+        customers = (
+            (
+                CustomerRecord(
+                    external_id=external_id,
+                    email=email,
+                    first_name=_text(payload, "first_name"),
+                    last_name=_text(payload, "last_name"),
+                    accepts_marketing=_accepts_marketing(payload),
+                ),
+            )
+            if email
+            else ()
+        )
+        return Change(
+            kind="customer", external_id=external_id, updated_at=updated_at, customers=customers
         )
 
 
@@ -144,19 +175,23 @@ def _customer(order: dict[str, Any]) -> CustomerRecord:
         raise InvalidPayload("missing", field="email")
     if not customer:  # a guest checkout
         return CustomerRecord(external_id=f"email:{email.lower()}", email=email)
-    consent = customer.get("email_marketing_consent")
-    if isinstance(consent, dict):
-        accepts = consent.get("state") == "subscribed"
-    else:
-        accepts = bool(customer.get("accepts_marketing", False))
     return CustomerRecord(
         external_id=_id(customer, "id", "customer"),
         email=email,
         first_name=_text(customer, "first_name"),
         last_name=_text(customer, "last_name"),
-        accepts_marketing=accepts,
+        accepts_marketing=_accepts_marketing(customer),
         locale=_text(order, "customer_locale"),
     )
+
+
+def _accepts_marketing(customer: dict[str, Any]) -> bool:
+    """Whether email marketing consent is given: email_marketing_consent.state is
+    "subscribed" (the older accepts_marketing flag when there is no such object)."""
+    consent = customer.get("email_marketing_consent")
+    if isinstance(consent, dict):
+        return consent.get("state") == "subscribed"
+    return customer.get("accepts_marketing") is True
 
 
 def _line_item(item: Any, path: str) -> LineItemRecord:

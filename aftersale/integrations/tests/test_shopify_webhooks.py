@@ -16,7 +16,7 @@ from django.core.management.base import CommandError
 from django.test import Client
 
 from aftersale.customers.models import Customer
-from aftersale.integrations.models import WebhookDelivery
+from aftersale.integrations.models import PlatformConnection, WebhookDelivery
 from aftersale.integrations.platforms.deliveries import (
     STALE_OUTCOME,
     NotADeadLetter,
@@ -37,12 +37,14 @@ PAYLOADS = Path(__file__).parent / "payloads" / "shopify"
 SECRET = "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"
 # The deliveries of two orders' lives, in the order Shopify sent them.
 HISTORY = [
+    ("customers/create", "customers_create.json"),
     ("orders/create", "orders_create.json"),
     ("orders/paid", "orders_paid.json"),
     ("orders/fulfilled", "orders_fulfilled.json"),
     ("orders/updated", "orders_updated.json"),
     ("orders/create", "orders_create_2.json"),
     ("orders/cancelled", "orders_cancelled.json"),
+    ("customers/update", "customers_update.json"),
 ]
 
 
@@ -106,6 +108,7 @@ def _snapshot(store: Store) -> list[tuple[Any, ...]]:
             o.cancelled_at,
             o.customer.external_id,
             o.customer.email,
+            o.customer.first_name,
             o.customer.accepts_marketing,
             tuple(
                 sorted(
@@ -239,7 +242,7 @@ def test_an_update_older_than_the_one_applied_changes_nothing(client: Client, sh
 
 
 def test_a_cancelled_order_is_cancelled_with_its_refund(client: Client, shop: Store) -> None:
-    _post_history(client, shop, [4, 5])
+    _post_history(client, shop, [5, 6])
     _work()
 
     order = Order.objects.get(external_id="5678901234568")
@@ -270,6 +273,8 @@ def test_the_history_replayed_ten_times_shuffled_gives_the_same_database_as_once
     assert WebhookDelivery.objects.filter(store=other).count() == len(HISTORY)
     assert _snapshot(other) == _snapshot(shop)
     assert len(_snapshot(shop)) == 2
+    customer = Customer.objects.get(store=other)
+    assert (customer.first_name, customer.accepts_marketing) == ("Augusta Ada", False)
 
 
 def test_a_malformed_payload_is_a_400_naming_the_field_and_kept_as_a_dead_letter(
@@ -317,7 +322,7 @@ def test_a_topic_not_handled_yet_is_answered_and_not_stored(client: Client, shop
 
 
 def test_the_worker_pass_applies_queued_deliveries(client: Client, shop: Store) -> None:
-    _post_history(client, shop, [0, 1])
+    _post_history(client, shop, [1, 2])
 
     done = run_jobs(home=Path("/nonexistent"))
 
@@ -339,3 +344,52 @@ def test_deadletters_list_and_replay_commands(
 
     assert str(delivery.pk) in listed and "orders/create" in listed and "not JSON" in listed
     assert "failed" in replayed and "not JSON" in replayed
+
+
+def test_a_customer_who_unsubscribes_in_shopify_stops_accepting_marketing(
+    client: Client, shop: Store
+) -> None:
+    _post(client, shop, "customers/create", _body("customers_create.json"), event_id="98100001")
+    _work()
+    assert Customer.objects.get().accepts_marketing is True
+
+    _post(client, shop, "customers/update", _body("customers_update.json"), event_id="98100002")
+    _work()
+
+    customer = Customer.objects.get()
+    assert (customer.first_name, customer.accepts_marketing) == ("Augusta Ada", False)
+
+
+def test_an_older_customer_update_or_order_does_not_give_back_a_withdrawn_consent(
+    client: Client, shop: Store
+) -> None:
+    _post(client, shop, "customers/update", _body("customers_update.json"), event_id="98100002")
+    _work()
+
+    _post(client, shop, "customers/create", _body("customers_create.json"), event_id="98100001")
+    # The order embeds the customer as they were on March 1st: still subscribed.
+    _post(client, shop, "orders/create", _body("orders_create.json"), event_id="98000001")
+    _work()
+
+    assert Order.objects.count() == 1
+    customer = Customer.objects.get()
+    assert (customer.first_name, customer.accepts_marketing) == ("Augusta Ada", False)
+    first = WebhookDelivery.objects.get(event_id="98100001")
+    assert first.outcome == STALE_OUTCOME
+
+
+def test_platforms_connect_keeps_the_secret_encrypted(
+    client: Client,
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("AFTERSALE_SHOPIFY_WEBHOOK_SECRET", SECRET)
+
+    call_command("platforms", "connect", "shopify", "--store", store.slug)
+
+    assert f"/webhooks/shopify/{store.slug}/" in capsys.readouterr().out
+    stored = PlatformConnection.objects.get(store=store)
+    assert SECRET not in stored.webhook_secret
+    body = _body("orders_create.json")
+    assert _post(client, store, "orders/create", body, event_id="98000001").status_code == 200
