@@ -87,6 +87,8 @@ class WebhookDelivery(models.Model):
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
     error = models.TextField(blank=True, default="")
     outcome = models.CharField(max_length=200, blank=True, default="")
+    # The platform's id of the customer the payload is about, so erasure finds it.
+    customer_external_id = models.CharField(max_length=320, blank=True, default="")
     received_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -97,7 +99,10 @@ class WebhookDelivery(models.Model):
                 fields=["store", "platform", "dedup_key"], name="one_delivery_per_event"
             )
         ]
-        indexes = [models.Index(fields=["status"])]
+        indexes = [
+            models.Index(fields=["status"]),
+            models.Index(fields=["store", "customer_external_id"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.platform} {self.topic} delivery {self.pk} ({self.status})"

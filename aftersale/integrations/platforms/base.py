@@ -86,6 +86,13 @@ class Change:
     # a customer topic applied already).
     customer_updated_at: dt.datetime | None = None
 
+    @property
+    def customer_external_id(self) -> str:
+        """The platform's id of the customer the change is about ("" for none)."""
+        if self.orders:
+            return self.orders[0].customer.external_id
+        return self.customers[0].external_id if self.customers else ""
+
 
 class Platform:
     """A shop platform's webhooks. Subclasses set the class-level tables and implement

@@ -98,9 +98,9 @@ def receive_webhook(
     if not handler.handles(delivery.kind):
         return Received(Answer.IGNORED, f"topic {delivery.topic} is not handled")
     assert delivery.kind is not None
-    error_text = ""
+    error_text, customer = "", ""
     try:
-        handler.read(kind=delivery.kind, body=body)
+        customer = handler.read(kind=delivery.kind, body=body).customer_external_id
     except InvalidPayload as error:
         error_text = str(error)
     row = WebhookDelivery(
@@ -117,6 +117,7 @@ def receive_webhook(
         body=body,
         status=RunStatus.FAILED if error_text else RunStatus.QUEUED,
         error=error_text,
+        customer_external_id=customer[:320],
         received_at=now,
         finished_at=now if error_text else None,
     )
@@ -265,3 +266,16 @@ def replay_delivery(*, delivery_id: int, now: Callable[[], dt.datetime]) -> Webh
     process_delivery(delivery=delivery, now=now)
     delivery.refresh_from_db()
     return delivery
+
+
+def erase_customer_deliveries(*, store: Store, external_id: str) -> int:
+    """Empty the raw body of every delivery about the customer the platform calls
+    `external_id` (erasure: the body holds their address and name) and forget their
+    versions; return how many deliveries were emptied. The rows stay, so a retry of one
+    is still known and not applied again."""
+    if not external_id:
+        return 0
+    PlatformResource.objects.filter(store=store, kind="customer", external_id=external_id).delete()
+    return WebhookDelivery.objects.filter(store=store, customer_external_id=external_id).update(
+        body=b"", customer_external_id=""
+    )

@@ -17,6 +17,7 @@ from django.test import Client
 
 from aftersale.customers.models import Customer
 from aftersale.integrations.models import PlatformConnection, WebhookDelivery
+from aftersale.integrations.personal_data import erase_customer_data
 from aftersale.integrations.platforms.deliveries import (
     STALE_OUTCOME,
     NotADeadLetter,
@@ -393,3 +394,18 @@ def test_platforms_connect_keeps_the_secret_encrypted(
     assert SECRET not in stored.webhook_secret
     body = _body("orders_create.json")
     assert _post(client, store, "orders/create", body, event_id="98000001").status_code == 200
+
+
+def test_erasing_a_customer_empties_the_webhook_bodies_about_them(
+    client: Client, shop: Store
+) -> None:
+    _post_history(client, shop, [0, 1, 2])
+    _work()
+    customer = Customer.objects.get()
+
+    erase_customer_data(store=shop, customer=customer, now=T0)
+
+    assert [bytes(d.body) for d in WebhookDelivery.objects.all()] == [b"", b"", b""]
+    assert WebhookDelivery.objects.count() == 3  # a retry is still known
+    _post_history(client, shop, [1])
+    assert WebhookDelivery.objects.count() == 3
