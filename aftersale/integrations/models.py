@@ -100,7 +100,7 @@ class WebhookDelivery(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["status"]),
+            models.Index(fields=["status", "finished_at"]),
             models.Index(fields=["store", "customer_external_id"]),
         ]
 

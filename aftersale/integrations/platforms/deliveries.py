@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 PLATFORMS: Mapping[str, Platform] = {"shopify": Shopify()}
 STALE_OUTCOME = "older than the version last applied: nothing changed"
+# Applied deliveries are kept this long (Shopify retries for 48 hours at most), then
+# deleted, at most PRUNE_BATCH a pass; dead letters stay until replayed.
+KEEP_DONE = dt.timedelta(days=30)
+PRUNE_BATCH = 1000
 
 
 class Answer(enum.IntEnum):
@@ -134,14 +138,24 @@ def receive_webhook(
 
 
 def process_deliveries(*, now: Callable[[], dt.datetime], limit: int = 100) -> int:
-    """Fail the deliveries whose worker died, then claim and process up to `limit`
-    queued ones, oldest first; return how many were processed."""
+    """Fail the deliveries whose worker died, delete up to PRUNE_BATCH of those applied
+    more than KEEP_DONE ago, then claim and process up to `limit` queued ones, oldest
+    first; return how many were processed."""
     fail_stale_runs(WebhookDelivery, now=now())
+    prune_deliveries(now=now())
     done = 0
     while done < limit and (delivery := claim_next(WebhookDelivery, now=now())) is not None:
         process_delivery(delivery=delivery, now=now)
         done += 1
     return done
+
+
+def prune_deliveries(*, now: dt.datetime) -> int:
+    """Delete up to PRUNE_BATCH deliveries applied (done) before `now` - KEEP_DONE;
+    return how many."""
+    old = WebhookDelivery.objects.filter(status=RunStatus.DONE, finished_at__lt=now - KEEP_DONE)
+    ids = list(old.order_by("pk").values_list("pk", flat=True)[:PRUNE_BATCH])
+    return WebhookDelivery.objects.filter(pk__in=ids).delete()[0] if ids else 0
 
 
 def process_delivery(*, delivery: WebhookDelivery, now: Callable[[], dt.datetime]) -> None:

@@ -4,6 +4,7 @@ applied later by the worker, in any order and any number of times to the same en
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 from decimal import Decimal
@@ -19,11 +20,13 @@ from aftersale.customers.models import Customer
 from aftersale.integrations.models import PlatformConnection, WebhookDelivery
 from aftersale.integrations.personal_data import erase_customer_data
 from aftersale.integrations.platforms.deliveries import (
+    KEEP_DONE,
     STALE_OUTCOME,
     NotADeadLetter,
     connect_platform,
     dead_letters,
     process_deliveries,
+    prune_deliveries,
     replay_delivery,
 )
 from aftersale.integrations.platforms.shopify import sign
@@ -409,3 +412,16 @@ def test_erasing_a_customer_empties_the_webhook_bodies_about_them(
     assert WebhookDelivery.objects.count() == 3  # a retry is still known
     _post_history(client, shop, [1])
     assert WebhookDelivery.objects.count() == 3
+
+
+def test_applied_deliveries_are_deleted_after_thirty_days_and_dead_letters_kept(
+    client: Client, shop: Store
+) -> None:
+    _post_history(client, shop, [1, 2])
+    _post(client, shop, "orders/create", b"{not json", event_id="98000009")
+    _work()
+
+    assert prune_deliveries(now=T0 + KEEP_DONE) == 0
+    assert prune_deliveries(now=T0 + KEEP_DONE + dt.timedelta(seconds=1)) == 2
+    assert list(WebhookDelivery.objects.values_list("status", flat=True)) == [RunStatus.FAILED]
+    assert Order.objects.count() == 1
