@@ -425,3 +425,18 @@ def test_applied_deliveries_are_deleted_after_thirty_days_and_dead_letters_kept(
     assert prune_deliveries(now=T0 + KEEP_DONE + dt.timedelta(seconds=1)) == 2
     assert list(WebhookDelivery.objects.values_list("status", flat=True)) == [RunStatus.FAILED]
     assert Order.objects.count() == 1
+
+
+def test_only_post_is_accepted_and_a_delivery_without_a_topic_is_a_400(
+    client: Client, shop: Store
+) -> None:
+    body = _body("orders_create.json")
+    headers = _headers("orders/create", body, event_id="98000001")
+    del headers["X-Shopify-Topic"]
+
+    assert client.get(f"/webhooks/shopify/{shop.slug}/").status_code == 405
+    response = _post(client, shop, "", body, event_id="", headers=headers)
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == "X-Shopify-Topic: missing"
+    assert not WebhookDelivery.objects.exists()
