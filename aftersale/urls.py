@@ -11,6 +11,8 @@ urlpatterns = [
     # Only the configured ESP's webhooks (none with SMTP): every other /esp/ URL is a 404.
     *esp_webhook_urls(settings.EMAIL_TRANSPORT),
     path("dashboard/", include("aftersale.dashboard.urls")),
+    # Shop platforms' webhooks (integrations/platforms, docs/platforms.md).
+    path("webhooks/", include("aftersale.integrations.urls")),
     path("", include("aftersale.tracking.urls")),
     path("", include("aftersale.messaging.urls")),
 ]

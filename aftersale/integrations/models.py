@@ -44,3 +44,86 @@ class ImportRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} import {self.pk} ({self.status})"
+
+
+class PlatformConnection(models.Model):
+    """A store's link to its shop platform (Shopify): the secret that signs the webhooks
+    the platform posts, kept encrypted (stores.credentials)."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    platform = models.CharField(max_length=20)
+    webhook_secret = models.TextField(help_text="Fernet token (stores.credentials)")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "platform"], name="one_connection_per_platform"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform} connection of store {self.store_id}"
+
+
+class WebhookDelivery(models.Model):
+    """One verified webhook a platform posted: kept raw, answered at once, processed
+    later by a worker (claimed as lib.runs does: queued → running → done | failed).
+    A failed one is a dead letter (`aftersale deadletters`), `error` naming why."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    platform = models.CharField(max_length=20)
+    topic = models.CharField(max_length=100)
+    kind = models.CharField(max_length=30, help_text="platforms.base.DeliveryKind")
+    # The platform's event id, else its webhook id, else the body's SHA-256: a retry of
+    # the same delivery has the same key and is not stored twice.
+    dedup_key = models.CharField(max_length=200)
+    event_id = models.CharField(max_length=100, blank=True, default="")
+    webhook_id = models.CharField(max_length=100, blank=True, default="")
+    shop_domain = models.CharField(max_length=255, blank=True, default="")
+    api_version = models.CharField(max_length=20, blank=True, default="")
+    triggered_at = models.DateTimeField(null=True, blank=True)
+    body = models.BinaryField()
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    error = models.TextField(blank=True, default="")
+    outcome = models.CharField(max_length=200, blank=True, default="")
+    # The platform's id of the customer the payload is about, so erasure finds it.
+    customer_external_id = models.CharField(max_length=320, blank=True, default="")
+    received_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "platform", "dedup_key"], name="one_delivery_per_event"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "finished_at"]),
+            models.Index(fields=["store", "customer_external_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform} {self.topic} delivery {self.pk} ({self.status})"
+
+
+class PlatformResource(models.Model):
+    """The platform's `updated_at` of the last version of one resource (an order) that
+    was applied: a delivery of an older version changes nothing."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    platform = models.CharField(max_length=20)
+    kind = models.CharField(max_length=20)
+    external_id = models.CharField(max_length=100)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "platform", "kind", "external_id"], name="one_version_per_resource"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform} {self.kind} {self.external_id} at {self.updated_at}"

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from aftersale.customers.models import Customer
 from aftersale.customers.services import erase_customer
+from aftersale.integrations.platforms.deliveries import erase_customer_deliveries
 from aftersale.messaging.models import Message
 from aftersale.messaging.outbox.selectors import customer_messages
 from aftersale.messaging.outbox.services import erase_recipient
@@ -58,4 +59,5 @@ def erase_customer_data(*, store: Store, customer: Customer, now: dt.datetime) -
         erase_customer_events(customer_id=customer.pk)
         erase_customer_picks(customer_id=customer.pk)
         erase_customer_orders(customer_id=customer.pk)
+        erase_customer_deliveries(store=store, external_id=customer.external_id)
         erase_customer(customer=customer, now=now)

@@ -92,6 +92,15 @@ def receive_event(
     return event
 
 
+def receive_customers(
+    *, store: Store, records: Sequence[CustomerRecord], now: dt.datetime
+) -> dict[str, int]:
+    """Create or update the customers of `records` (a withdrawn consent is always
+    applied); return the customer id for every external id given."""
+    with transaction.atomic():
+        return upsert_customers(store=store, records=records, now=now)
+
+
 def receive_products(*, store: Store, records: Sequence[ProductRecord]) -> dict[str, int]:
     """Create or update the catalog entries of `records`; return the product id for every
     external id given (blank fields keep what the catalog already has)."""

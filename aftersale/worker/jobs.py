@@ -16,6 +16,7 @@ from aftersale.flows.backtest_runs import run_queued_backtest
 from aftersale.flows.models import BacktestRun
 from aftersale.integrations.import_runs import run_import
 from aftersale.integrations.models import ImportRun
+from aftersale.integrations.platforms.deliveries import process_deliveries
 from aftersale.lib.clock import now
 from aftersale.lib.runs import claim_next, fail_stale_runs
 
@@ -29,10 +30,11 @@ class JobsDone:
     imports: int = 0
     backtests: int = 0
     failed_stale: int = 0
+    webhooks: int = 0
 
     @property
     def total(self) -> int:
-        return self.imports + self.backtests + self.failed_stale
+        return self.imports + self.backtests + self.failed_stale + self.webhooks
 
 
 def run_jobs(*, home: Path | None = None) -> JobsDone:
@@ -54,4 +56,6 @@ def run_jobs(*, home: Path | None = None) -> JobsDone:
         run_bt = run_queued_backtest(run=backtest, directory=home / "runs", now=now)
         done.backtests += 1
         logger.info("backtest %s of flow %s: %s", run_bt.pk, run_bt.flow_id, run_bt.status)
+    # Platform webhooks the requests stored, applied here (integrations/platforms).
+    done.webhooks = process_deliveries(now=now)
     return done

@@ -1,0 +1,295 @@
+"""Platform webhook deliveries: received (verified, checked, stored, answered at once),
+then processed by a worker, which claims each one as lib.runs does (a conditional
+UPDATE that must hit one row) and applies it through integrations.services. A delivery
+that cannot be read or applied ends failed: a dead letter, listed and replayed by
+`aftersale deadletters`."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+
+from aftersale.customers.models import Customer
+from aftersale.integrations.models import PlatformConnection, PlatformResource, WebhookDelivery
+from aftersale.integrations.platforms.base import (
+    Change,
+    InvalidPayload,
+    InvalidSignature,
+    Platform,
+)
+from aftersale.integrations.platforms.shopify import Shopify
+from aftersale.integrations.services import receive_customers, receive_orders
+from aftersale.lib.runs import RunStatus, claim_next, claim_run, fail_stale_runs, finish_run
+from aftersale.stores import credentials
+from aftersale.stores.models import Store
+
+logger = logging.getLogger(__name__)
+
+PLATFORMS: Mapping[str, Platform] = {"shopify": Shopify()}
+STALE_OUTCOME = "older than the version last applied: nothing changed"
+# Applied deliveries are kept this long (Shopify retries for 48 hours at most), then
+# deleted, at most PRUNE_BATCH a pass; dead letters stay until replayed.
+KEEP_DONE = dt.timedelta(days=30)
+PRUNE_BATCH = 1000
+
+
+class Answer(enum.IntEnum):
+    """What the webhook request is answered (its HTTP status)."""
+
+    STORED = 200
+    DUPLICATE = 200
+    IGNORED = 200
+    MALFORMED = 400
+    UNSIGNED = 401
+    UNKNOWN_STORE = 404
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """The outcome of one webhook request: its answer, a detail to say, and the
+    delivery stored (None when nothing was)."""
+
+    answer: Answer
+    detail: str
+    delivery: WebhookDelivery | None = None
+
+
+def connect_platform(*, store: Store, platform: str, secret: str, now: dt.datetime) -> None:
+    """Keep (or replace) `store`'s webhook `secret` for `platform`, encrypted."""
+    if platform not in PLATFORMS:
+        raise ValueError(f"unknown platform {platform!r}: {', '.join(PLATFORMS)}")
+    if not secret.strip():
+        raise ValueError("the webhook secret is empty")
+    PlatformConnection.objects.update_or_create(
+        store=store,
+        platform=platform,
+        defaults={"webhook_secret": credentials.encrypt(secret.strip())},
+        create_defaults={"webhook_secret": credentials.encrypt(secret.strip()), "created_at": now},
+    )
+
+
+def receive_webhook(
+    *, platform: str, store_slug: str, body: bytes, headers: Mapping[str, str], now: dt.datetime
+) -> Received:
+    """One webhook request, in the fixed sequence: the store's secret verifies the
+    signature of the raw `body` (else UNSIGNED, nothing stored); the headers give the
+    Delivery; a topic not handled yet is IGNORED (nothing stored); the payload is read
+    (a malformed one is stored failed, a dead letter, and answered MALFORMED with the
+    field path); otherwise it is stored queued for a worker. A retry of a stored
+    delivery (same event id, else webhook id) is a DUPLICATE and not stored twice."""
+    handler = PLATFORMS.get(platform)
+    connection = PlatformConnection.objects.filter(
+        store__slug=store_slug, platform=platform
+    ).first()
+    if handler is None or connection is None:
+        return Received(Answer.UNKNOWN_STORE, f"no {platform} store {store_slug!r} here")
+    try:
+        secret = credentials.decrypt(connection.webhook_secret)
+        handler.verify(body=body, headers=headers, secret=secret)
+    except (InvalidSignature, credentials.UnreadableCredential) as error:
+        return Received(Answer.UNSIGNED, str(error))
+    try:
+        delivery = handler.delivery(body=body, headers=headers)
+    except InvalidPayload as error:
+        return Received(Answer.MALFORMED, str(error))
+    if not handler.handles(delivery.kind):
+        return Received(Answer.IGNORED, f"topic {delivery.topic} is not handled")
+    assert delivery.kind is not None
+    error_text, customer = "", ""
+    try:
+        customer = handler.read(kind=delivery.kind, body=body).customer_external_id
+    except InvalidPayload as error:
+        error_text = str(error)
+    row = WebhookDelivery(
+        store_id=connection.store_id,
+        platform=platform,
+        topic=delivery.topic,
+        kind=delivery.kind,
+        dedup_key=delivery.dedup_key,
+        event_id=delivery.event_id[:100],
+        webhook_id=delivery.webhook_id[:100],
+        shop_domain=delivery.shop_domain[:255],
+        api_version=delivery.api_version[:20],
+        triggered_at=delivery.triggered_at,
+        body=body,
+        status=RunStatus.FAILED if error_text else RunStatus.QUEUED,
+        error=error_text,
+        customer_external_id=customer[:320],
+        received_at=now,
+        finished_at=now if error_text else None,
+    )
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        if error_text:
+            return Received(Answer.MALFORMED, error_text)
+        return Received(Answer.DUPLICATE, "already received")
+    if error_text:
+        return Received(Answer.MALFORMED, error_text, row)
+    return Received(Answer.STORED, "queued", row)
+
+
+def process_deliveries(*, now: Callable[[], dt.datetime], limit: int = 100) -> int:
+    """Fail the deliveries whose worker died, delete up to PRUNE_BATCH of those applied
+    more than KEEP_DONE ago, then claim and process up to `limit` queued ones, oldest
+    first; return how many were processed."""
+    fail_stale_runs(WebhookDelivery, now=now())
+    prune_deliveries(now=now())
+    done = 0
+    while done < limit and (delivery := claim_next(WebhookDelivery, now=now())) is not None:
+        process_delivery(delivery=delivery, now=now)
+        done += 1
+    return done
+
+
+def prune_deliveries(*, now: dt.datetime) -> int:
+    """Delete up to PRUNE_BATCH deliveries applied (done) before `now` - KEEP_DONE;
+    return how many."""
+    old = WebhookDelivery.objects.filter(status=RunStatus.DONE, finished_at__lt=now - KEEP_DONE)
+    ids = list(old.order_by("pk").values_list("pk", flat=True)[:PRUNE_BATCH])
+    return WebhookDelivery.objects.filter(pk__in=ids).delete()[0] if ids else 0
+
+
+def process_delivery(*, delivery: WebhookDelivery, now: Callable[[], dt.datetime]) -> None:
+    """Apply claimed (running) `delivery` and end it: done (with its outcome: applied,
+    or older than what was applied and so nothing changed), or failed with the error, a
+    dead letter."""
+    handler = PLATFORMS[delivery.platform]
+    try:
+        change = handler.read(kind=handler.topics[delivery.topic], body=bytes(delivery.body))
+        outcome = _apply(store=delivery.store, platform=delivery.platform, change=change, now=now())
+    except InvalidPayload as error:
+        finish_run(
+            WebhookDelivery, pk=delivery.pk, status=RunStatus.FAILED, now=now(), error=str(error)
+        )
+    except Exception as error:
+        logger.exception("webhook delivery %s failed", delivery.pk)
+        finish_run(
+            WebhookDelivery,
+            pk=delivery.pk,
+            status=RunStatus.FAILED,
+            now=now(),
+            error=f"{type(error).__name__}: {error}"[:2000],
+        )
+    else:
+        finish_run(
+            WebhookDelivery, pk=delivery.pk, status=RunStatus.DONE, now=now(), outcome=outcome
+        )
+
+
+def _apply(*, store: Store, platform: str, change: Change, now: dt.datetime) -> str:
+    """Apply `change` unless a version at least as recent was applied already, all or
+    nothing with the record of its version."""
+    with transaction.atomic():
+        if not _is_newer(store=store, platform=platform, change=change):
+            return STALE_OUTCOME
+        change = _keep_newer_consent(store=store, platform=platform, change=change)
+        if change.customers:
+            receive_customers(store=store, records=change.customers, now=now)
+        if change.orders:
+            result = receive_orders(store=store, records=change.orders, now=now)
+            return f"applied: {len(result.created)} created, {len(result.updated)} updated"
+    return f"applied: {len(change.customers)} customer(s)"
+
+
+def _is_newer(*, store: Store, platform: str, change: Change) -> bool:
+    """Record `change`'s version as the last applied one if it is newer than the one
+    recorded; False when it is not."""
+    return _record_version(
+        store=store,
+        platform=platform,
+        kind=change.kind,
+        external_id=change.external_id,
+        updated_at=change.updated_at,
+    )
+
+
+def _record_version(
+    *, store: Store, platform: str, kind: str, external_id: str, updated_at: dt.datetime
+) -> bool:
+    """Record `updated_at` as the last applied version of the resource if it is newer
+    than the one recorded (a conditional UPDATE that must hit one row)."""
+    key = {"store": store, "platform": platform, "kind": kind, "external_id": external_id}
+    row, created = PlatformResource.objects.get_or_create(
+        **key, defaults={"updated_at": updated_at}
+    )
+    if created:
+        return True
+    newer = PlatformResource.objects.filter(pk=row.pk, updated_at__lt=updated_at)
+    return newer.update(updated_at=updated_at) == 1
+
+
+def _keep_newer_consent(*, store: Store, platform: str, change: Change) -> Change:
+    """`change` with the customer its order embeds (name, email, consent) replaced by
+    the one stored when a newer version of that customer was applied already: an old
+    order never gives back a consent the customer withdrew since (nor the reverse)."""
+    if not change.orders or change.customer_updated_at is None:
+        return change
+    record = change.orders[0]
+    if _record_version(
+        store=store,
+        platform=platform,
+        kind="customer",
+        external_id=record.customer.external_id,
+        updated_at=change.customer_updated_at,
+    ):
+        return change
+    stored = Customer.objects.filter(store=store, external_id=record.customer.external_id).first()
+    if stored is None:
+        return change
+    customer = dataclasses.replace(
+        record.customer,
+        email=stored.email,
+        first_name=stored.first_name,
+        last_name=stored.last_name,
+        accepts_marketing=stored.accepts_marketing,
+    )
+    return dataclasses.replace(change, orders=(dataclasses.replace(record, customer=customer),))
+
+
+def dead_letters(*, store: Store | None = None, limit: int = 50) -> QuerySet[WebhookDelivery]:
+    """The latest `limit` failed deliveries (of `store`, or of every store), newest first."""
+    failed = WebhookDelivery.objects.filter(status=RunStatus.FAILED)
+    if store is not None:
+        failed = failed.filter(store=store)
+    return failed.order_by("-received_at", "-pk")[:limit]
+
+
+class NotADeadLetter(ValueError):
+    """A replay asked of a delivery that does not exist or has not failed."""
+
+
+def replay_delivery(*, delivery_id: int, now: Callable[[], dt.datetime]) -> WebhookDelivery:
+    """Process failed delivery `delivery_id` again, now (its raw body as received):
+    queued again only if it is still failed (a conditional UPDATE), then claimed and
+    processed as the worker does. NotADeadLetter for any other delivery."""
+    requeued = WebhookDelivery.objects.filter(pk=delivery_id, status=RunStatus.FAILED).update(
+        status=RunStatus.QUEUED, error="", outcome="", started_at=None, finished_at=None
+    )
+    if requeued != 1 or not claim_run(WebhookDelivery, pk=delivery_id, now=now()):
+        raise NotADeadLetter(f"delivery {delivery_id} is not a dead letter")
+    delivery = WebhookDelivery.objects.select_related("store").get(pk=delivery_id)
+    process_delivery(delivery=delivery, now=now)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def erase_customer_deliveries(*, store: Store, external_id: str) -> int:
+    """Empty the raw body of every delivery about the customer the platform calls
+    `external_id` (erasure: the body holds their address and name) and forget their
+    versions; return how many deliveries were emptied. The rows stay, so a retry of one
+    is still known and not applied again."""
+    if not external_id:
+        return 0
+    PlatformResource.objects.filter(store=store, kind="customer", external_id=external_id).delete()
+    return WebhookDelivery.objects.filter(store=store, customer_external_id=external_id).update(
+        body=b"", customer_external_id=""
+    )

@@ -1,0 +1,314 @@
+"""Shopify's webhooks: the HMAC-SHA256 signature of the raw body (base64, in
+X-Shopify-Hmac-Sha256, under the app's webhook secret), its X-Shopify-* headers, the
+order topics read from Shopify's REST order resource into OrderRecords and the customer
+topics from its customer resource into CustomerRecords (their consent)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+from aftersale.customers.records import CustomerRecord
+from aftersale.integrations.platforms.base import (
+    Change,
+    DeliveryKind,
+    InvalidPayload,
+    InvalidSignature,
+    Platform,
+)
+from aftersale.orders.records import LineItemRecord, OrderRecord
+
+SIGNATURE_HEADER = "X-Shopify-Hmac-Sha256"
+# The financial statuses of an order that has been paid (Shopify has no paid_at).
+_PAID = frozenset({"paid", "partially_refunded", "refunded"})
+
+
+class Shopify(Platform):
+    """Shopify's webhooks (API version 2024-01 and later)."""
+
+    name = "shopify"
+    headers: ClassVar[Mapping[str, str]] = {
+        "topic": "X-Shopify-Topic",
+        "event_id": "X-Shopify-Event-Id",
+        "webhook_id": "X-Shopify-Webhook-Id",
+        "shop_domain": "X-Shopify-Shop-Domain",
+        "api_version": "X-Shopify-API-Version",
+        "triggered_at": "X-Shopify-Triggered-At",
+    }
+    topics: ClassVar[Mapping[str, DeliveryKind]] = {
+        "orders/create": DeliveryKind.ORDER_UPSERTED,
+        "orders/updated": DeliveryKind.ORDER_UPSERTED,
+        "orders/paid": DeliveryKind.ORDER_UPSERTED,
+        "orders/fulfilled": DeliveryKind.FULFILLMENT,
+        "orders/partially_fulfilled": DeliveryKind.FULFILLMENT,
+        "orders/cancelled": DeliveryKind.ORDER_CANCELLED,
+        "refunds/create": DeliveryKind.REFUND,
+        "customers/create": DeliveryKind.CUSTOMER_CONSENT,
+        "customers/update": DeliveryKind.CUSTOMER_CONSENT,
+        "customers/marketing_consent_update": DeliveryKind.CUSTOMER_CONSENT,
+        "products/create": DeliveryKind.PRODUCT_UPSERTED,
+        "products/update": DeliveryKind.PRODUCT_UPSERTED,
+        "products/delete": DeliveryKind.PRODUCT_DELETED,
+        "checkouts/create": DeliveryKind.CHECKOUT,
+        "checkouts/update": DeliveryKind.CHECKOUT,
+        "customers/data_request": DeliveryKind.PRIVACY_REQUEST,
+        "customers/redact": DeliveryKind.PRIVACY_REQUEST,
+        "shop/redact": DeliveryKind.PRIVACY_REQUEST,
+    }
+    # Every order topic carries the whole order resource.
+    readers: ClassVar[Mapping[DeliveryKind, str]] = {
+        DeliveryKind.ORDER_UPSERTED: "read_order",
+        DeliveryKind.FULFILLMENT: "read_order",
+        DeliveryKind.ORDER_CANCELLED: "read_order",
+        DeliveryKind.CUSTOMER_CONSENT: "read_customer",
+    }
+
+    def verify(self, *, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+        """The base64 HMAC-SHA256 of the raw `body` under `secret` must equal the
+        X-Shopify-Hmac-Sha256 header (compared in constant time)."""
+        given = headers.get(SIGNATURE_HEADER, "").strip()
+        if not given or not secret:
+            raise InvalidSignature(f"no {SIGNATURE_HEADER} header")
+        expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
+        if not hmac.compare_digest(expected, given.encode()):
+            raise InvalidSignature("the signature does not match the store's webhook secret")
+
+    def read_order(self, payload: dict[str, Any]) -> Change:
+        """An order topic's payload (Shopify's REST order resource) as a Change of the
+        order, at its updated_at."""
+        record = order_record(payload)
+        customer = payload.get("customer")
+        return Change(
+            kind="order",
+            external_id=record.external_id,
+            updated_at=_time(payload, "updated_at", required=True) or record.placed_at,
+            orders=(record,),
+            customer_updated_at=(
+                _time(customer, "updated_at", "customer") if isinstance(customer, dict) else None
+            ),
+        )
+
+    def read_customer(self, payload: dict[str, Any]) -> Change:
+        """A customers/* payload (Shopify's REST customer resource) as a Change of the
+        customer at its updated_at: their name and email marketing consent. A customer
+        without an email (a phone-only one) changes nothing."""
+        external_id = _id(payload, "id", "")
+        updated_at = _time(payload, "updated_at", required=True)
+        assert updated_at is not None
+        email = _text(payload, "email")
+        customers = (
+            (
+                CustomerRecord(
+                    external_id=external_id,
+                    email=email,
+                    first_name=_text(payload, "first_name"),
+                    last_name=_text(payload, "last_name"),
+                    accepts_marketing=_accepts_marketing(payload),
+                ),
+            )
+            if email
+            else ()
+        )
+        return Change(
+            kind="customer", external_id=external_id, updated_at=updated_at, customers=customers
+        )
+
+
+def sign(*, body: bytes, secret: str) -> str:
+    """The X-Shopify-Hmac-Sha256 value Shopify sends with `body` (for tests and tools)."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def order_record(order: dict[str, Any]) -> OrderRecord:
+    """Shopify's REST order resource as an OrderRecord; InvalidPayload naming the field
+    path of the first missing or malformed field."""
+    external_id = _id(order, "id", "")
+    placed_at = _time(order, "created_at", required=True)
+    assert placed_at is not None
+    financial = _text(order, "financial_status")
+    fulfillment = _text(order, "fulfillment_status")
+    refunds = _list(order, "refunds", "")
+    refunded_total, refunded_at = _refunds(refunds)
+    return OrderRecord(
+        external_id=external_id,
+        customer=_customer(order),
+        placed_at=placed_at,
+        line_items=tuple(
+            _line_item(item, f"line_items[{i}]")
+            for i, item in enumerate(_list(order, "line_items", "", required=True))
+        ),
+        total=_money(order, "total_price", ""),
+        currency=_required_text(order, "currency", ""),
+        discount_codes=tuple(
+            _required_text(code, "code", f"discount_codes[{i}]")
+            for i, code in enumerate(_list(order, "discount_codes", ""))
+        ),
+        paid_at=(_time(order, "processed_at") or placed_at) if financial in _PAID else None,
+        fulfilled_at=_fulfilled_at(order) if fulfillment == "fulfilled" else None,
+        refunded_at=refunded_at if financial == "refunded" else None,
+        refunded_total=refunded_total,
+        cancelled_at=_time(order, "cancelled_at"),
+        shipping_address=_address(order.get("shipping_address")),
+        extra={
+            key: value
+            for key, value in {
+                "shopify_name": _text(order, "name"),
+                "shopify_financial_status": financial,
+                "shopify_fulfillment_status": fulfillment,
+            }.items()
+            if value
+        },
+    )
+
+
+def _customer(order: dict[str, Any]) -> CustomerRecord:
+    customer = order.get("customer")
+    if customer is not None and not isinstance(customer, dict):
+        raise InvalidPayload("not an object", field="customer")
+    email = _text(order, "email") or (_text(customer, "email") if customer else "")
+    if not email:
+        raise InvalidPayload("missing", field="email")
+    if not customer:  # a guest checkout
+        return CustomerRecord(external_id=f"email:{email.lower()}", email=email)
+    return CustomerRecord(
+        external_id=_id(customer, "id", "customer"),
+        email=email,
+        first_name=_text(customer, "first_name"),
+        last_name=_text(customer, "last_name"),
+        accepts_marketing=_accepts_marketing(customer),
+        locale=_text(order, "customer_locale"),
+    )
+
+
+def _accepts_marketing(customer: dict[str, Any]) -> bool:
+    """Whether email marketing consent is given: email_marketing_consent.state is
+    "subscribed" (the older accepts_marketing flag when there is no such object)."""
+    consent = customer.get("email_marketing_consent")
+    if isinstance(consent, dict):
+        return consent.get("state") == "subscribed"
+    return customer.get("accepts_marketing") is True
+
+
+def _line_item(item: Any, path: str) -> LineItemRecord:
+    if not isinstance(item, dict):
+        raise InvalidPayload("not an object", field=path)
+    # A custom line item has no product: its SKU, else its own id, names it.
+    product = item.get("product_id")
+    if product is not None:
+        external = _id(item, "product_id", path)
+    elif _text(item, "sku"):
+        external = f"sku:{_text(item, 'sku')}"
+    else:
+        external = f"line:{_id(item, 'id', path)}"
+    quantity = item.get("quantity")
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
+        raise InvalidPayload("not a whole number", field=f"{path}.quantity")
+    price = _money(item, "price", path)
+    return LineItemRecord(
+        product_external_id=external,
+        quantity=quantity,
+        unit_price=price,
+        product_name=_text(item, "title") or _text(item, "name"),
+    )
+
+
+def _refunds(refunds: list[Any]) -> tuple[Decimal | None, dt.datetime | None]:
+    """The successful refund transactions' amounts added up, and the latest refund."""
+    if not refunds:
+        return None, None
+    total, latest = Decimal("0"), None
+    for i, refund in enumerate(refunds):
+        path = f"refunds[{i}]"
+        if not isinstance(refund, dict):
+            raise InvalidPayload("not an object", field=path)
+        moment = _time(refund, "created_at", path)
+        latest = moment if latest is None or (moment and moment > latest) else latest
+        for j, transaction in enumerate(_list(refund, "transactions", path)):
+            where = f"{path}.transactions[{j}]"
+            if not isinstance(transaction, dict):
+                raise InvalidPayload("not an object", field=where)
+            if transaction.get("kind") == "refund" and transaction.get("status") == "success":
+                total += _money(transaction, "amount", where)
+    return total, latest
+
+
+def _fulfilled_at(order: dict[str, Any]) -> dt.datetime | None:
+    moments = [
+        moment
+        for i, f in enumerate(_list(order, "fulfillments", ""))
+        if isinstance(f, dict) and (moment := _time(f, "created_at", f"fulfillments[{i}]"))
+    ]
+    return max(moments) if moments else _time(order, "updated_at")
+
+
+def _address(address: Any) -> str:
+    if not isinstance(address, dict):
+        return ""
+    parts = ("address1", "address2", "zip", "city", "province", "country")
+    return ", ".join(str(address[p]) for p in parts if address.get(p))
+
+
+def _where(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _id(obj: dict[str, Any], name: str, path: str) -> str:
+    value = obj.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
+        raise InvalidPayload("missing" if value is None else "not an id", field=_where(path, name))
+    return str(value)
+
+
+def _text(obj: dict[str, Any] | None, name: str) -> str:
+    value = (obj or {}).get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _required_text(obj: Any, name: str, path: str) -> str:
+    if not isinstance(obj, dict):
+        raise InvalidPayload("not an object", field=path)
+    value = _text(obj, name)
+    if not value:
+        raise InvalidPayload("missing", field=_where(path, name))
+    return value
+
+
+def _money(obj: dict[str, Any], name: str, path: str) -> Decimal:
+    value = obj.get(name)
+    if value is None:
+        raise InvalidPayload("missing", field=_where(path, name))
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation as error:
+        raise InvalidPayload(f"not an amount ({value!r})", field=_where(path, name)) from error
+    if not amount.is_finite():
+        raise InvalidPayload(f"not an amount ({value!r})", field=_where(path, name))
+    return amount
+
+
+def _list(obj: dict[str, Any], name: str, path: str, *, required: bool = False) -> list[Any]:
+    value = obj.get(name)
+    if value is None and not required:
+        return []
+    if not isinstance(value, list):
+        raise InvalidPayload("missing" if value is None else "not a list", field=_where(path, name))
+    return value
+
+
+def _time(
+    obj: dict[str, Any], name: str, path: str = "", *, required: bool = False
+) -> dt.datetime | None:
+    value = obj.get(name)
+    if value in (None, ""):
+        if required:
+            raise InvalidPayload("missing", field=_where(path, name))
+        return None
+    moment = Platform.parse_time(value) if isinstance(value, str) else None
+    if moment is None:
+        raise InvalidPayload(f"not a moment ({value!r})", field=_where(path, name))
+    return moment
