@@ -20,7 +20,6 @@ from aftersale.flows.selectors import definition_of, latest_version
 from aftersale.lib.reads import read_concurrently
 from aftersale.messaging.models import Engagement, Message, MessageStatus, SkipReason
 from aftersale.orders.models import NOT_PURCHASES, Order
-from aftersale.reports.experiments import experiment_keys
 from aftersale.stores.models import Store
 
 _SENT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.BOUNCED)
@@ -220,6 +219,9 @@ def flow_report(
     of refunds; then what the flow caused (holdout and A/B tests: reports.experiments).
     Every rate comes with its count. About seven queries, whatever the number of
     journeys, run side by side."""
+    # Imported here: the statistics' NumPy and SciPy would slow every command's start.
+    from aftersale.reports.experiments import experiment_keys
+
     store = flow.store
     version = latest_version(flow=flow)
     definition = definition_of(version.pk)

@@ -168,7 +168,7 @@ def test_every_text_filter_of_every_list_endpoint_is_checked_for_nul():
         for parameter in operation.get("parameters", [])
         if parameter["in"] == "query"
         and "string" in json.dumps(parameter["schema"])
-        and "date-time" not in json.dumps(parameter["schema"])
+        and '"format": "date' not in json.dumps(parameter["schema"])  # dates, times: parsed
         and "enum" not in json.dumps(parameter["schema"])
     )
     assert texts == sorted(NUL_FILTERS)

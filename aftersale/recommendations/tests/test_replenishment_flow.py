@@ -8,7 +8,7 @@ from aftersale.flows.models import Enrollment, EnrollmentState
 from aftersale.flows.scheduler import run_due_enrollments
 from aftersale.flows.services import install_library_flow, process_orders
 from aftersale.flows.tests.helpers import add_templates
-from aftersale.messaging.models import Message
+from aftersale.messaging.models import Message, MessageStatus, SkipReason
 from aftersale.orders.models import Order
 from aftersale.recommendations.models import FitRun
 from aftersale.recommendations.services import fit_due_stores, fit_recommendations
@@ -67,7 +67,10 @@ def test_a_customer_with_nothing_to_restock_gets_no_email(pantry):
     _buy(pantry, "tea", "tim")
     _run(pantry, BOUGHT + dt.timedelta(days=1))
     assert Enrollment.objects.get().state == EnrollmentState.COMPLETED
-    assert not Message.objects.exists()
+    # The decision not to send is kept, with its reason, for the report's Skipped.
+    assert list(Message.objects.values_list("status", "skip_reason")) == [
+        (MessageStatus.SKIPPED, SkipReason.FILTER_NO_LONGER_MET)
+    ]
 
 
 def test_the_worker_fits_each_store_once_a_day(pantry):
