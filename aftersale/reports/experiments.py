@@ -285,6 +285,51 @@ def _grouped_journeys(
 ) -> list[_Row]:
     """One statement: each matured journey's revenue in its window and its covariates,
     grouped by (holdout, ab_variants, revenue)."""
+    per_journey, params = _per_journey(flow=flow, now=now, since=since, until=until, window=window)
+    xs = ", ".join(f"SUM(x{i})" for i in range(len(COVARIATES)))
+    products = ", ".join(f"SUM(x{i} * x{j})" for i, j in _PAIRS)
+    sql = (
+        f"SELECT holdout, variants, y, COUNT(*), {xs}, {products} FROM ({per_journey}) j "
+        "GROUP BY holdout, variants, y"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(bool(row[0]), *row[1:]) for row in cursor.fetchall()]
+
+
+def journey_outcomes(
+    *, flow: Flow, definition: FlowDefinition, now: dt.datetime
+) -> list[tuple[int, int, int | None, bool, float, float, float, float]]:
+    """One row per journey of `flow` whose window (experiment_window) ended by `now`,
+    from the report's own statement before it groups: (journey id, customer id, trigger
+    order id, holdout, revenue in the window, then the COVARIATES), ordered by journey.
+    What the A/A calibration (reports.calibration) re-assigns salt after salt."""
+    per_journey, params = _per_journey(
+        flow=flow, now=now, since=None, until=None, window=experiment_window(definition)
+    )
+    sql = (
+        "SELECT journey, customer, trigger_order, holdout, y, "
+        + ", ".join(f"x{i}" for i in range(len(COVARIATES)))
+        + f" FROM ({per_journey}) j ORDER BY journey"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [
+            (int(r[0]), int(r[1]), r[2], bool(r[3]), *(float(v or 0) for v in r[4:]))
+            for r in cursor.fetchall()
+        ]
+
+
+def _per_journey(
+    *,
+    flow: Flow,
+    now: dt.datetime,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    window: dt.timedelta,
+) -> tuple[str, list[Any]]:
+    """The SQL and parameters of each matured journey's revenue in its window (y) and
+    its covariates (x0, x1, ...), with its id, customer, trigger order and holdout."""
     e = {
         f: "e." + _column(Enrollment, f)
         for f in ("id", "flow", "customer", "entered_at", "holdout", "ab_variants", "trigger_order")
@@ -305,7 +350,9 @@ def _grouped_journeys(
     )
     orders_table, journeys_table = Order._meta.db_table, Enrollment._meta.db_table
     per_journey = (
-        f"SELECT {e['holdout']} AS holdout, {e['ab_variants']} AS variants, "
+        f"SELECT {e['id']} AS journey, {e['customer']} AS customer, "
+        f"{e['trigger_order']} AS trigger_order, "
+        f"{e['holdout']} AS holdout, {e['ab_variants']} AS variants, "
         f"COALESCE(SUM(CASE WHEN {in_window} THEN {o['total']} END), 0) AS y, "
         f"COALESCE(SUM(CASE WHEN {before_entry} THEN {o['total']} END), 0) AS x0, "
         f"COUNT(CASE WHEN {before_entry} THEN 1 END) AS x1, "
@@ -315,13 +362,8 @@ def _grouped_journeys(
         f"AND {o['placed_at']} >= {before} AND {o['placed_at']} <= {after} "
         f"AND {o['status']} NOT IN (%s, %s) AND {o['currency']} = %s "
         f"WHERE {' AND '.join(conditions)} "
-        f"GROUP BY {e['id']}, {e['holdout']}, {e['ab_variants']}"
-    )
-    xs = ", ".join(f"SUM(x{i})" for i in range(len(COVARIATES)))
-    products = ", ".join(f"SUM(x{i} * x{j})" for i, j in _PAIRS)
-    sql = (
-        f"SELECT holdout, variants, y, COUNT(*), {xs}, {products} FROM ({per_journey}) j "
-        "GROUP BY holdout, variants, y"
+        f"GROUP BY {e['id']}, {e['customer']}, {e['trigger_order']}, "
+        f"{e['holdout']}, {e['ab_variants']}"
     )
     assert len(NOT_PURCHASES) == 2  # the two %s of NOT IN above
     params = [
@@ -331,9 +373,7 @@ def _grouped_journeys(
         adapt(now - window),
         *range_params,
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [(bool(row[0]), *row[1:]) for row in cursor.fetchall()]
+    return per_journey, params
 
 
 def _maturing(
