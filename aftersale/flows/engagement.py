@@ -7,11 +7,12 @@ and a clicker buys one extra order of `value` with probability `q`, placed an ho
 the journey's first email. The expected incremental revenue is then p * q * value per
 recipient journey sent an email.
 
-The draws are counter-based, like the holdout's: two uniforms from blake2b of the seed,
-the customer and the trigger order, so the same journey draws the same whatever the
-order journeys are processed in, in a backtest (`add_engagement_orders`) or in an
-analysis of recorded journeys (`reports.calibration`), and another seed is an
-independent draw.
+The draws are counter-based, like the holdout's: two uniforms from blake2b of the seed
+and the customer, so a customer draws the same whatever the order journeys are processed
+in, in a backtest (`add_engagement_orders`) or in an analysis of recorded journeys
+(`reports.calibration`), and another seed is an independent draw. (A customer with
+several journeys in one flow draws the same for each, as the holdout's hash holds them
+in one group.)
 """
 
 from __future__ import annotations
@@ -55,12 +56,10 @@ class Engagement:
         """The extra revenue one recipient brings in expectation: click * buy * value."""
         return self.click * self.buy * float(self.value)
 
-    def buys(self, *, customer_id: int, trigger_order_id: int | None) -> bool:
-        """Whether the recipient journey of `customer_id` entered on `trigger_order_id`
-        clicks and then buys the extra order (the same answer every time for one seed)."""
-        digest = hashlib.blake2b(
-            f"{self.seed}:{customer_id}:{trigger_order_id or 0}".encode(), digest_size=16
-        ).digest()
+    def buys(self, *, customer_id: int) -> bool:
+        """Whether `customer_id`, a recipient, clicks and then buys the extra order (the
+        same answer every time for one seed)."""
+        digest = hashlib.blake2b(f"{self.seed}:{customer_id}".encode(), digest_size=16).digest()
         clicked = int.from_bytes(digest[:8], "big") / _SPAN < self.click
         bought = int.from_bytes(digest[8:], "big") / _SPAN < self.buy
         return clicked and bought
@@ -83,9 +82,7 @@ def add_engagement_orders(*, flow: Flow, engagement: Engagement, now: dt.datetim
     journeys = (
         Enrollment.objects.filter(flow=flow, holdout=False, pk__in=list(first_email))
         .order_by("pk")
-        .values_list(
-            "pk", "customer_id", "trigger_order_id", "customer__external_id", "customer__email"
-        )
+        .values_list("pk", "customer_id", "customer__external_id", "customer__email")
     )
     records = [
         OrderRecord(
@@ -95,8 +92,8 @@ def add_engagement_orders(*, flow: Flow, engagement: Engagement, now: dt.datetim
             total=engagement.value,
             currency=flow.store.currency,
         )
-        for pk, customer_id, trigger_order_id, external_id, email in journeys
-        if engagement.buys(customer_id=customer_id, trigger_order_id=trigger_order_id)
+        for pk, customer_id, external_id, email in journeys
+        if engagement.buys(customer_id=customer_id)
     ]
     if records:
         ingest_orders(store=flow.store, records=records, now=now)

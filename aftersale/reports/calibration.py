@@ -12,7 +12,8 @@ draws), and the intervals must cover the injected incremental revenue, p * q * v
 per recipient sent an email, as often.
 
 The outcomes and covariates are the report's own per-journey rows
-(`reports.experiments.journey_outcomes`), read once; each salt is NumPy on those arrays.
+(`reports.experiments.journey_outcomes`), read once; each salt is NumPy on those arrays
+and their `compare`, the report's comparison.
 """
 
 from __future__ import annotations
@@ -32,44 +33,50 @@ from aftersale.flows.models import Flow
 from aftersale.flows.selectors import definition_of, latest_version
 from aftersale.messaging.models import Message, MessageStatus
 from aftersale.reports import statistics as st
-from aftersale.reports.experiments import journey_outcomes
+from aftersale.reports.experiments import JourneyOutcomes, journey_outcomes
 
 HOLDOUT_PERCENT = 10.0
 
 
 @dataclass(frozen=True)
 class RecordedJourneys:
-    """A flow's matured journeys, one entry per journey in every array: the customer, the
-    trigger order (0: none), the revenue in the window, the report's covariates (n, k)
-    and whether the journey was sent (or would have been sent) at least one email."""
+    """A flow's matured journeys as the report reads them (`outcomes`: customer, held
+    out, revenue in the window, covariates, one entry per journey) and, aligned with
+    them, whether the journey's customer was sent (or would have been sent) an email."""
 
-    customer_ids: npt.NDArray[np.int64]
-    trigger_order_ids: npt.NDArray[np.int64]
-    revenue: npt.NDArray[np.float64]
-    covariates: npt.NDArray[np.float64]
+    outcomes: JourneyOutcomes
     emailed: npt.NDArray[np.bool_]
 
     def __len__(self) -> int:
-        return len(self.customer_ids)
+        return len(self.outcomes.customer_ids)
+
+    @property
+    def customer_ids(self) -> npt.NDArray[np.int64]:
+        return self.outcomes.customer_ids
+
+    @property
+    def revenue(self) -> npt.NDArray[np.float64]:
+        return self.outcomes.revenue
+
+    @property
+    def covariates(self) -> npt.NDArray[np.float64]:
+        return self.outcomes.covariates
 
 
 def recorded_journeys(*, flow: Flow, now: dt.datetime) -> RecordedJourneys:
     """The journeys of `flow` whose window ended by `now`, with the report's outcome and
-    covariates (reports.experiments.journey_outcomes) and whether an email that was not
-    skipped was queued for them."""
+    covariates (reports.experiments.journey_outcomes) and whether an email of the flow
+    that was not skipped was queued for their customer."""
     definition = definition_of(latest_version(flow=flow).pk)
-    rows = journey_outcomes(flow=flow, definition=definition, now=now)
+    outcomes = journey_outcomes(flow=flow, definition=definition, now=now)
     emailed = set(
         Message.objects.filter(flow=flow, enrollment__isnull=False)
         .exclude(status=MessageStatus.SKIPPED)
-        .values_list("enrollment_id", flat=True)
+        .values_list("customer_id", flat=True)
     )
     return RecordedJourneys(
-        customer_ids=np.array([r[1] for r in rows], dtype=np.int64),
-        trigger_order_ids=np.array([r[2] or 0 for r in rows], dtype=np.int64),
-        revenue=np.array([r[4] for r in rows], dtype=np.float64),
-        covariates=np.array([r[5:] for r in rows], dtype=np.float64).reshape(len(rows), -1),
-        emailed=np.array([r[0] in emailed for r in rows], dtype=np.bool_),
+        outcomes=outcomes,
+        emailed=np.array([int(c) in emailed for c in outcomes.customer_ids], dtype=np.bool_),
     )
 
 
@@ -191,11 +198,7 @@ def _extra(
     """The extra revenue `engagement` adds to each journey: its value for the emailed
     recipients it draws as buyers, 0 for everyone else."""
     buys = np.array(
-        [
-            engagement.buys(customer_id=int(c), trigger_order_id=int(t) or None)
-            for c, t in zip(journeys.customer_ids, journeys.trigger_order_ids, strict=True)
-        ],
-        dtype=np.bool_,
+        [engagement.buys(customer_id=int(c)) for c in journeys.customer_ids], dtype=np.bool_
     )
     return np.where(buys & journeys.emailed & recipients, float(engagement.value), 0.0)
 
@@ -208,19 +211,15 @@ def _estimate(
     salt: str,
     truth: float,
 ) -> SaltOutcome:
-    treated, control = ~held, held
-    comparison = st.compare_holdout(
-        recipients=st.RevenueHistogram.from_values(revenue[treated]),
-        holdout=st.RevenueHistogram.from_values(revenue[control]),
-        recipients_moments=st.Moments.from_arrays(revenue[treated], journeys.covariates[treated]),
-        holdout_moments=st.Moments.from_arrays(revenue[control], journeys.covariates[control]),
-    )
+    """The report's comparison (JourneyOutcomes.compare) had `held` been the holdout
+    and `revenue` the journeys' revenue."""
+    comparison = dataclasses.replace(journeys.outcomes, revenue=revenue).compare(held)
     assert comparison.incremental_cuped is not None  # both groups' moments were given
     return SaltOutcome(
         salt=salt,
         truth=truth,
-        recipients=int(treated.sum()),
-        holdout=int(control.sum()),
+        recipients=int((~held).sum()),
+        holdout=int(held.sum()),
         bootstrap=comparison.incremental,
         cuped=comparison.incremental_cuped,
     )

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from django.db import connection
 from django.db.models import Count, Field, Model
 
@@ -93,14 +94,17 @@ def experiment_keys(
     maturing = _maturing(flow=flow, now=now, since=since, until=until, window=window)
     groups = {held: _group([r for r in rows if r[0] == held]) for held in (False, True)}
     recipients, holdout = groups[False], groups[True]
-    comparison = st.compare_holdout(
-        recipients=recipients.histogram,
-        holdout=holdout.histogram,
-        recipients_moments=recipients.moments,
-        holdout_moments=holdout.moments,
-    )
     empty = not recipients.histogram.customers or not holdout.histogram.customers
-    cuped = comparison.cuped
+    comparison = (
+        None
+        if empty
+        else st.compare_holdout(
+            recipients=recipients.histogram,
+            holdout=holdout.histogram,
+            recipients_moments=recipients.moments,
+            holdout_moments=holdout.moments,
+        )
+    )
     return {
         "holdout": {
             "percent": definition.holdout_percent,
@@ -108,23 +112,24 @@ def experiment_keys(
             **_describe(holdout.histogram, maturing.get(True, 0)),
         },
         "recipients": _describe(recipients.histogram, maturing.get(False, 0)),
-        "incremental_revenue": None if empty else _cents(comparison.incremental.value),
-        "incremental_revenue_ci": None if empty else _interval(comparison.incremental),
-        "incremental_revenue_cuped": (
-            None
-            if empty or comparison.incremental_cuped is None
-            else _cents(comparison.incremental_cuped.value)
-        ),
-        "incremental_revenue_cuped_ci": (
-            None
-            if empty or comparison.incremental_cuped is None
-            else _interval(comparison.incremental_cuped)
-        ),
-        "variance_reduction": None
-        if empty or cuped is None
-        else round(cuped.variance_reduction, 3),
-        "holdout_verdict": _verdict(definition, comparison, maturing),
+        **_estimates(comparison),
+        "holdout_verdict": _verdict(definition, recipients, holdout, comparison, maturing),
         "variants": _variants(definition, [r for r in rows if not r[0]]),
+    }
+
+
+def _estimates(comparison: st.HoldoutComparison | None) -> dict[str, Any]:
+    """The incremental revenue by both methods with their intervals (None: no estimate,
+    as when a group is empty)."""
+    incremental = comparison.incremental if comparison else None
+    cuped = comparison.incremental_cuped if comparison else None
+    reduction = comparison.cuped.variance_reduction if comparison and comparison.cuped else None
+    return {
+        "incremental_revenue": _cents(incremental.value) if incremental else None,
+        "incremental_revenue_ci": _interval(incremental) if incremental else None,
+        "incremental_revenue_cuped": _cents(cuped.value) if cuped else None,
+        "incremental_revenue_cuped_ci": _interval(cuped) if cuped else None,
+        "variance_reduction": None if reduction is None else round(reduction, 3),
     }
 
 
@@ -139,11 +144,19 @@ def _describe(histogram: st.RevenueHistogram, maturing: int) -> dict[str, Any]:
 
 
 def _verdict(
-    definition: FlowDefinition, comparison: st.HoldoutComparison, maturing: dict[bool, int]
+    definition: FlowDefinition,
+    recipients: _Group,
+    holdout: _Group,
+    comparison: st.HoldoutComparison | None,
+    maturing: dict[bool, int],
 ) -> str:
-    if definition.holdout_percent == 0 and not comparison.holdout.customers:
+    if definition.holdout_percent == 0 and not holdout.histogram.customers:
         return "No holdout: this flow sends to everyone, so what it caused cannot be measured."
-    verdict = comparison.verdict
+    verdict = (
+        comparison.verdict
+        if comparison
+        else st.too_small(holdout=holdout.histogram, recipients=recipients.histogram) or ""
+    )
     if sum(maturing.values()):
         verdict += f" {sum(maturing.values())} journeys are still inside their window."
     return verdict
@@ -248,17 +261,19 @@ def _column(model: type[Model], name: str) -> str:
     return str(field.column)
 
 
-def _shifted(column: str, seconds: int) -> str:
-    """SQL of the moment `seconds` after the datetime `column` (negative: before)."""
+def _placed_around(placed: str, entered: str, *, before: int, after: int) -> str:
+    """SQL of: the moment `placed` lies from `before` seconds before the moment `entered`
+    to `after` seconds after it."""
     if connection.vendor == "postgresql":
-        return f"({column} + INTERVAL '{seconds:d} seconds')"
-    # SQLite keeps "YYYY-MM-DD HH:MM:SS[.ffffff]" text in UTC: shift the whole seconds
-    # and keep the fraction as it was (as flows.batch.later_sql does), so the text still
-    # compares in time order.
-    return (
-        f"(strftime('%%Y-%%m-%%d %%H:%%M:%%S', {column}, '{seconds:+d} seconds')"
-        f" || substr({column}, 20))"
-    )
+        return (
+            f"{placed} >= {entered} - INTERVAL '{before:d} seconds' "
+            f"AND {placed} <= {entered} + INTERVAL '{after:d} seconds'"
+        )
+    # SQLite keeps moments as text: compare their difference in days, as julianday's
+    # doubles (to some 50 microseconds), which costs a fraction of shifting the text
+    # with strftime for every journey.
+    days = f"(julianday({placed}) - julianday({entered}))"
+    return f"{days} BETWEEN {-before / 86400!r} AND {after / 86400!r}"
 
 
 def _range_conditions(
@@ -275,6 +290,60 @@ def _range_conditions(
     return conditions, params
 
 
+def _per_journey_sql(
+    *,
+    flow: Flow,
+    now: dt.datetime,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    window: dt.timedelta,
+) -> tuple[str, list[Any]]:
+    """SQL of one row per matured journey: customer_id, holdout, variants, its revenue in
+    its window (y) and its covariates (x0, x1, x2: COVARIATES), with its parameters."""
+    e = {
+        f: "e." + _column(Enrollment, f)
+        for f in ("id", "flow", "customer", "entered_at", "holdout", "ab_variants", "trigger_order")
+    }
+    o = {
+        f: "o." + _column(Order, f)
+        for f in ("id", "customer", "placed_at", "currency", "total", "status")
+    }
+    adapt = connection.ops.adapt_datetimefield_value
+    around = _placed_around(
+        o["placed_at"],
+        e["entered_at"],
+        before=int(BEFORE_ENTRY.total_seconds()),
+        after=int(window.total_seconds()),
+    )
+    range_sql, range_params = _range_conditions(since, until, e["entered_at"])
+    conditions = [f"{e['flow']} = %s", f"{e['entered_at']} <= %s", *range_sql]
+    in_window = f"{o['placed_at']} > {e['entered_at']}"
+    before_entry = (
+        f"{o['placed_at']} < {e['entered_at']} AND {o['id']} <> COALESCE({e['trigger_order']}, -1)"
+    )
+    orders_table, journeys_table = Order._meta.db_table, Enrollment._meta.db_table
+    # Floats: statistics need no exact cents, and PostgreSQL adds doubles far faster
+    # than numerics (SQLite adds its decimals as floats anyway).
+    total = f"CAST({o['total']} AS DOUBLE PRECISION)"
+    sql = (
+        f"SELECT {e['customer']} AS customer_id, {e['holdout']} AS holdout, "
+        f"{e['ab_variants']} AS variants, "
+        f"COALESCE(SUM(CASE WHEN {in_window} THEN {total} END), 0) AS y, "
+        f"COALESCE(SUM(CASE WHEN {before_entry} THEN {total} END), 0) AS x0, "
+        f"COUNT(CASE WHEN {before_entry} THEN 1 END) AS x1, "
+        f"COALESCE(SUM(CASE WHEN {o['id']} = {e['trigger_order']} THEN {total} END), 0) AS x2 "
+        f"FROM {journeys_table} e "
+        f"LEFT JOIN {orders_table} o ON {o['customer']} = {e['customer']} "
+        f"AND {around} "
+        f"AND {o['status']} NOT IN (%s, %s) AND {o['currency']} = %s "
+        f"WHERE {' AND '.join(conditions)} "
+        f"GROUP BY {e['id']}, {e['customer']}, {e['holdout']}, {e['ab_variants']}"
+    )
+    assert len(NOT_PURCHASES) == 2  # the two %s of NOT IN above
+    params = [*NOT_PURCHASES, flow.store.currency, flow.pk, adapt(now - window), *range_params]
+    return sql, params
+
+
 def _grouped_journeys(
     *,
     flow: Flow,
@@ -285,7 +354,9 @@ def _grouped_journeys(
 ) -> list[_Row]:
     """One statement: each matured journey's revenue in its window and its covariates,
     grouped by (holdout, ab_variants, revenue)."""
-    per_journey, params = _per_journey(flow=flow, now=now, since=since, until=until, window=window)
+    per_journey, params = _per_journey_sql(
+        flow=flow, now=now, since=since, until=until, window=window
+    )
     xs = ", ".join(f"SUM(x{i})" for i in range(len(COVARIATES)))
     products = ", ".join(f"SUM(x{i} * x{j})" for i, j in _PAIRS)
     sql = (
@@ -297,83 +368,60 @@ def _grouped_journeys(
         return [(bool(row[0]), *row[1:]) for row in cursor.fetchall()]
 
 
+@dataclass(frozen=True)
+class JourneyOutcomes:
+    """Every matured journey of a flow as arrays, one entry per journey: its customer,
+    whether it was held out, its revenue in the window and its covariates (n, k). For
+    re-assigning the holdout with other salts (the A/A calibration) without reading
+    the database again; a report never needs it."""
+
+    customer_ids: npt.NDArray[np.int64]
+    held_out: npt.NDArray[np.bool_]
+    revenue: st.FloatArray
+    covariates: st.FloatArray
+
+    def compare(
+        self, held_out: npt.NDArray[np.bool_], *, seed: int = st.SEED
+    ) -> st.HoldoutComparison:
+        """The holdout comparison (bootstrap and CUPED) had `held_out` been the holdout."""
+        sent = ~held_out
+        return st.compare_holdout(
+            recipients=st.RevenueHistogram.from_values(self.revenue[sent]),
+            holdout=st.RevenueHistogram.from_values(self.revenue[held_out]),
+            recipients_moments=st.Moments.from_arrays(self.revenue[sent], self.covariates[sent]),
+            holdout_moments=st.Moments.from_arrays(
+                self.revenue[held_out], self.covariates[held_out]
+            ),
+            seed=seed,
+        )
+
+
 def journey_outcomes(
-    *, flow: Flow, definition: FlowDefinition, now: dt.datetime
-) -> list[tuple[int, int, int | None, bool, float, float, float, float]]:
-    """One row per journey of `flow` whose window (experiment_window) ended by `now`,
-    from the report's own statement before it groups: (journey id, customer id, trigger
-    order id, holdout, revenue in the window, then the COVARIATES), ordered by journey.
-    What the A/A calibration (reports.calibration) re-assigns salt after salt."""
-    per_journey, params = _per_journey(
-        flow=flow, now=now, since=None, until=None, window=experiment_window(definition)
-    )
-    sql = (
-        "SELECT journey, customer, trigger_order, holdout, y, "
-        + ", ".join(f"x{i}" for i in range(len(COVARIATES)))
-        + f" FROM ({per_journey}) j ORDER BY journey"
+    *,
+    flow: Flow,
+    definition: FlowDefinition,
+    now: dt.datetime,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> JourneyOutcomes:
+    """The matured journeys of `flow` (entered in [since, until), window ended by `now`)
+    one by one, as experiment_keys counts them: one statement, one row per journey (so
+    for the calibration of a backtest, not for a report of a million journeys)."""
+    sql, params = _per_journey_sql(
+        flow=flow, now=now, since=since, until=until, window=experiment_window(definition)
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [
-            (int(r[0]), int(r[1]), r[2], bool(r[3]), *(float(v or 0) for v in r[4:]))
-            for r in cursor.fetchall()
-        ]
-
-
-def _per_journey(
-    *,
-    flow: Flow,
-    now: dt.datetime,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
-    window: dt.timedelta,
-) -> tuple[str, list[Any]]:
-    """The SQL and parameters of each matured journey's revenue in its window (y) and
-    its covariates (x0, x1, ...), with its id, customer, trigger order and holdout."""
-    e = {
-        f: "e." + _column(Enrollment, f)
-        for f in ("id", "flow", "customer", "entered_at", "holdout", "ab_variants", "trigger_order")
-    }
-    o = {
-        f: "o." + _column(Order, f)
-        for f in ("id", "customer", "placed_at", "currency", "total", "status")
-    }
-    adapt = connection.ops.adapt_datetimefield_value
-    after = _shifted(e["entered_at"], int(window.total_seconds()))
-    before = _shifted(e["entered_at"], -int(BEFORE_ENTRY.total_seconds()))
-    range_sql, range_params = _range_conditions(since, until, e["entered_at"])
-    conditions = [f"{e['flow']} = %s", f"{e['entered_at']} <= %s", *range_sql]
-    currency = flow.store.currency
-    in_window = f"{o['placed_at']} > {e['entered_at']}"
-    before_entry = (
-        f"{o['placed_at']} < {e['entered_at']} AND {o['id']} <> COALESCE({e['trigger_order']}, -1)"
+        rows = cursor.fetchall()
+    k = len(COVARIATES)
+    return JourneyOutcomes(
+        customer_ids=np.array([row[0] for row in rows], dtype=np.int64),
+        held_out=np.array([bool(row[1]) for row in rows], dtype=np.bool_),
+        revenue=np.array([float(row[3] or 0) for row in rows], dtype=np.float64),
+        covariates=np.array(
+            [[float(v or 0) for v in row[4:]] for row in rows], dtype=np.float64
+        ).reshape(len(rows), k),
     )
-    orders_table, journeys_table = Order._meta.db_table, Enrollment._meta.db_table
-    per_journey = (
-        f"SELECT {e['id']} AS journey, {e['customer']} AS customer, "
-        f"{e['trigger_order']} AS trigger_order, "
-        f"{e['holdout']} AS holdout, {e['ab_variants']} AS variants, "
-        f"COALESCE(SUM(CASE WHEN {in_window} THEN {o['total']} END), 0) AS y, "
-        f"COALESCE(SUM(CASE WHEN {before_entry} THEN {o['total']} END), 0) AS x0, "
-        f"COUNT(CASE WHEN {before_entry} THEN 1 END) AS x1, "
-        f"COALESCE(SUM(CASE WHEN {o['id']} = {e['trigger_order']} THEN {o['total']} END), 0) AS x2 "
-        f"FROM {journeys_table} e "
-        f"LEFT JOIN {orders_table} o ON {o['customer']} = {e['customer']} "
-        f"AND {o['placed_at']} >= {before} AND {o['placed_at']} <= {after} "
-        f"AND {o['status']} NOT IN (%s, %s) AND {o['currency']} = %s "
-        f"WHERE {' AND '.join(conditions)} "
-        f"GROUP BY {e['id']}, {e['customer']}, {e['trigger_order']}, "
-        f"{e['holdout']}, {e['ab_variants']}"
-    )
-    assert len(NOT_PURCHASES) == 2  # the two %s of NOT IN above
-    params = [
-        *NOT_PURCHASES,
-        currency,
-        flow.pk,
-        adapt(now - window),
-        *range_params,
-    ]
-    return per_journey, params
 
 
 def _maturing(

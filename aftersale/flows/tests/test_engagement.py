@@ -57,8 +57,7 @@ def test_the_engagement_option_adds_exactly_the_simulated_orders_to_recipients_o
     drawn = {
         j.customer_id
         for j in journeys
-        if not j.holdout
-        and engagement.buys(customer_id=j.customer_id, trigger_order_id=j.trigger_order_id)
+        if not j.holdout and engagement.buys(customer_id=j.customer_id)
     }
     extra = list(Order.objects.filter(store=store, external_id__startswith="engagement-"))
     assert added == len(extra) == len(drawn) > 0
@@ -81,13 +80,13 @@ def test_without_engagement_a_backtest_adds_no_order(store: Store) -> None:
     assert Order.objects.filter(store=store).count() == 60
 
 
-def test_the_draws_depend_on_the_seed_and_the_journey_only() -> None:
+def test_the_draws_depend_on_the_seed_and_the_customer_only() -> None:
     one = Engagement(click=0.5, buy=0.5, value=Decimal("10"), seed=1)
-    draws = [one.buys(customer_id=c, trigger_order_id=c + 7) for c in range(4000)]
-    assert draws == [one.buys(customer_id=c, trigger_order_id=c + 7) for c in range(4000)]
+    draws = [one.buys(customer_id=c) for c in range(4000)]
+    assert draws == [one.buys(customer_id=c) for c in range(4000)]
     assert 0.22 < sum(draws) / 4000 < 0.28  # 0.5 * 0.5
     other = Engagement(click=0.5, buy=0.5, value=Decimal("10"), seed=2)
-    assert draws != [other.buys(customer_id=c, trigger_order_id=c + 7) for c in range(4000)]
+    assert draws != [other.buys(customer_id=c) for c in range(4000)]
     assert one.expected_value == 2.5
 
 

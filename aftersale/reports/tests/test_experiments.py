@@ -6,20 +6,23 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 from django.test import Client
 
 from aftersale.customers.records import CustomerRecord
 from aftersale.flows.definition import parse_definition
+from aftersale.flows.holdout import in_holdout
 from aftersale.flows.models import Enrollment
 from aftersale.flows.scheduler import run_due_enrollments
+from aftersale.flows.selectors import definition_of, latest_version
 from aftersale.flows.services import install_flow, process_orders
 from aftersale.flows.tests.helpers import add_templates
 from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.orders.records import LineItemRecord, OrderRecord
 from aftersale.orders.services import ingest_orders
-from aftersale.reports.experiments import experiment_window
+from aftersale.reports.experiments import experiment_window, journey_outcomes
 from aftersale.reports.selectors import flow_report
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
@@ -264,3 +267,28 @@ def test_the_api_report_has_the_holdout_keys(store, api_key):
         assert body[key] == expected[key]
     assert body["holdout"] == expected["holdout"]
     assert [v["variant"] for v in body["variants"]] == ["A", "B"]
+
+
+def test_journey_outcomes_give_the_reports_numbers_and_can_be_reassigned_with_a_salt(store):
+    flow, now = a_measured_flow(store, customers=300)
+    report = _report(flow, now)
+    outcomes = journey_outcomes(
+        flow=flow, definition=definition_of(latest_version(flow=flow).pk), now=now
+    )
+    same = outcomes.compare(outcomes.held_out)
+    assert round(same.incremental.value, 2) == report["incremental_revenue"]
+    assert [round(same.incremental.low, 2), round(same.incremental.high, 2)] == report[
+        "incremental_revenue_ci"
+    ]
+    assert same.incremental_cuped is not None
+    assert same.incremental_cuped.value == pytest.approx(
+        report["incremental_revenue_cuped"], abs=0.01
+    )
+    salted = np.array(
+        [
+            in_holdout(flow_id=flow.pk, customer_id=int(c), percent=50, salt="7")
+            for c in outcomes.customer_ids
+        ]
+    )
+    assert 100 < salted.sum() < 200
+    assert outcomes.compare(salted).holdout.customers == salted.sum()
