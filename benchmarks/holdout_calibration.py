@@ -30,12 +30,8 @@ import argparse
 import datetime as dt
 import json
 import os
-import secrets
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -45,6 +41,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from throwaway_database import fresh_database
 
 QUICK_HOUSEHOLDS = 400
 QUICK_DAYS = 40
@@ -66,7 +64,7 @@ def main() -> None:
     households = args.households or (QUICK_HOUSEHOLDS if args.quick else None)
     days = args.days or (QUICK_DAYS if args.quick else None)
     console = Console(stderr=True, quiet=args.format == "json")
-    with _fresh_database():
+    with fresh_database(""):
         result = run(
             salts=salts,
             households=households,
@@ -80,21 +78,6 @@ def main() -> None:
         print(json.dumps({k: v for k, v in result.items() if not k.startswith("_")}))
         return
     _print(Console(), result)
-
-
-@contextmanager
-def _fresh_database() -> Iterator[None]:
-    with tempfile.TemporaryDirectory(prefix="aftersale-bench-") as home:
-        os.environ["AFTERSALE_HOME"] = home
-        os.environ["AFTERSALE_DATABASE_URL"] = f"sqlite:///{home}/bench.sqlite3"
-        os.environ["DJANGO_SETTINGS_MODULE"] = "aftersale.settings"
-        os.environ.setdefault("AFTERSALE_SECRET_KEY", secrets.token_urlsafe(50))
-        import django
-        from django.core.management import call_command
-
-        django.setup()
-        call_command("migrate", verbosity=0)
-        yield
 
 
 def run(
