@@ -28,12 +28,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from django.db import connection
-from django.db.models import Count, Field, Model
+from django.db.models import Count
 
 from aftersale.flows.definition import ABSplitStep, DelayStep, FlowDefinition
 from aftersale.flows.models import Enrollment, Flow
 from aftersale.orders.models import NOT_PURCHASES, Order
 from aftersale.reports import statistics as st
+from aftersale.reports.sql import column_of
 
 AFTER_LAST_STEP = dt.timedelta(days=5)
 BEFORE_ENTRY = dt.timedelta(days=90)
@@ -255,12 +256,6 @@ def _variants(definition: FlowDefinition, rows: list[_Row]) -> list[dict[str, An
     return result
 
 
-def _column(model: type[Model], name: str) -> str:
-    field = model._meta.get_field(name)
-    assert isinstance(field, Field)
-    return str(field.column)
-
-
 def _placed_around(placed: str, entered: str, *, before: int, after: int) -> str:
     """SQL of: the moment `placed` lies from `before` seconds before the moment `entered`
     to `after` seconds after it."""
@@ -301,11 +296,11 @@ def _per_journey_sql(
     """SQL of one row per matured journey: customer_id, holdout, variants, its revenue in
     its window (y) and its covariates (x0, x1, x2: COVARIATES), with its parameters."""
     e = {
-        f: "e." + _column(Enrollment, f)
+        f: "e." + column_of(Enrollment, f)
         for f in ("id", "flow", "customer", "entered_at", "holdout", "ab_variants", "trigger_order")
     }
     o = {
-        f: "o." + _column(Order, f)
+        f: "o." + column_of(Order, f)
         for f in ("id", "customer", "placed_at", "currency", "total", "status")
     }
     adapt = connection.ops.adapt_datetimefield_value

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Count, Field, Model, QuerySet
+from django.db.models import Count, QuerySet
 
 from aftersale.attribution.selectors import Earned, earned_by_step
 from aftersale.flows.definition import ABSplitStep, DelayStep, EmailStep, SplitStep
@@ -20,6 +20,7 @@ from aftersale.flows.selectors import definition_of, latest_version
 from aftersale.lib.reads import read_concurrently
 from aftersale.messaging.models import Engagement, Message, MessageStatus, SkipReason
 from aftersale.orders.models import NOT_PURCHASES, Order
+from aftersale.reports.sql import column_of
 from aftersale.stores.models import Store
 
 _SENT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.BOUNCED)
@@ -405,8 +406,8 @@ def _purchase_sql(
     total), then the statement `group` over it. It starts from the flows' journeys (their
     flow index) and finds each one's orders by the orders' (customer, placed_at) index."""
     enrollment, order = Enrollment._meta, Order._meta
-    e = {f: _column(Enrollment, f) for f in ("flow", "customer", "entered_at", "ended_at")}
-    o = {f: _column(Order, f) for f in ("customer", "placed_at", "currency", "total", "status")}
+    e = {f: column_of(Enrollment, f) for f in ("flow", "customer", "entered_at", "ended_at")}
+    o = {f: column_of(Order, f) for f in ("customer", "placed_at", "currency", "total", "status")}
     day, day_params = connection.ops.datetime_cast_date_sql(f"o.{o['placed_at']}", (), zone)
     adapt = connection.ops.adapt_datetimefield_value
     conditions = [f"e.{e['flow']} IN ({', '.join(['%s'] * len(flow_ids))})"]
@@ -428,12 +429,6 @@ def _purchase_sql(
     )
     assert len(NOT_PURCHASES) == 2  # the two %s of NOT IN above
     return sql, params
-
-
-def _column(model: type[Model], name: str) -> str:
-    field = model._meta.get_field(name)
-    assert isinstance(field, Field)
-    return str(field.column)
 
 
 def _money(value: object) -> Decimal:

@@ -14,9 +14,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Field, Min, Model
+from django.db.models import Min
 
 from aftersale.orders.models import NOT_PURCHASES, Order
+from aftersale.reports.sql import column_of
 from aftersale.stores.models import Store
 
 # Seed 003 (RJMetrics): "only 32 percent of ecommerce customers place a second order
@@ -236,8 +237,8 @@ def _statement(
     days to the second. Then: per cohort, its customers and repeaters; per cohort, month
     after and currency, the revenue; the median of the days to the second order."""
     adapt = connection.ops.adapt_datetimefield_value
-    o = {f: _column(Order, f) for f in ("store", "customer", "placed_at", "currency", "total")}
-    o["id"], o["status"] = _column(Order, "id"), _column(Order, "status")
+    o = {f: column_of(Order, f) for f in ("store", "customer", "placed_at", "currency", "total")}
+    o["id"], o["status"] = column_of(Order, "id"), column_of(Order, "status")
     month_sql, month_params = _bucket(f"o.{o['placed_at']}", [adapt(s) for s in starts])
     if connection.vendor == "postgresql":
         gap, scan, unsorted = "EXTRACT(EPOCH FROM (next_at - placed_at)) / 86400.0", "", ""
@@ -331,12 +332,6 @@ def _month_start(number: int, zone: ZoneInfo) -> dt.datetime:
 
 def _store_currency_first(currencies: set[str], store_currency: str) -> list[str]:
     return sorted(currencies, key=lambda c: (c != store_currency, c))
-
-
-def _column(model: type[Model], name: str) -> str:
-    found = model._meta.get_field(name)
-    assert isinstance(found, Field)
-    return str(found.column)
 
 
 def _pct(part: int, whole: int) -> float | None:

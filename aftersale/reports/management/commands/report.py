@@ -54,14 +54,7 @@ class Command(BaseCommand):
         if flow is None:
             slugs = ", ".join(Flow.objects.filter(store=store).values_list("slug", flat=True))
             raise CommandError(f"no flow {options['flow']!r} in {store.slug}; flows: {slugs}")
-        try:
-            since, until = report_range(
-                store=store,
-                since=_day(options["since"]) if options["since"] else None,
-                until=_day(options["until"]) if options["until"] else None,
-            )
-        except BadRange as error:
-            raise CommandError(f"--until: {error}") from error
+        since, until = _range(store, options)
         report = flow_report(flow=flow, now=now(), since=since, until=until)
         if options["format"] == "json":
             self.stdout.write(json.dumps(report.as_dict(), indent=2))
@@ -72,16 +65,21 @@ class Command(BaseCommand):
     def _store_report(self, store: Store, options: dict[str, Any]) -> None:
         """`aftersale report [--store SLUG]`: the store-level report of the customers
         whose first order falls in [--since, --until)."""
-        try:
-            since, until = report_range(
-                store=store,
-                since=_day(options["since"]) if options["since"] else None,
-                until=_day(options["until"]) if options["until"] else None,
-            )
-        except BadRange as error:
-            raise CommandError(f"--until: {error}") from error
+        since, until = _range(store, options)
         report = store_report(store=store, now=now(), since=since, until=until)
         if options["format"] == "json":
             self.stdout.write(json.dumps(report.as_dict(), indent=2))
         else:
             store_console(cast(IO[str], self.stdout)).print(store_report_tables(report))
+
+
+def _range(store: Store, options: dict[str, Any]) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The [--since, --until) the options give, as moments in the store's time zone."""
+    try:
+        return report_range(
+            store=store,
+            since=_day(options["since"]) if options["since"] else None,
+            until=_day(options["until"]) if options["until"] else None,
+        )
+    except BadRange as error:
+        raise CommandError(f"--until: {error}") from error
