@@ -250,3 +250,18 @@ def test_send_test_email_says_the_connection_was_refused_at_host_and_port(
     page = answer.content.decode()
     assert f"Connection refused at 127.0.0.1:{port}" in page
     assert "Not sent." in page
+
+
+def test_settings_page_refuses_an_attribution_window_beyond_ninety_days(
+    owner: Client, store: Store
+) -> None:
+    answer = owner.post(
+        f"/dashboard/{store.slug}/settings/",
+        _form(store, attribution_click_days="91", from_name="Typed and kept"),
+    )
+    assert answer.status_code == 400
+    page = answer.content.decode()
+    assert _error_of(page, "attribution_click_days") == "At most 90 days, not 91."
+    assert 'value="Typed and kept"' in page
+    store.refresh_from_db()
+    assert store.attribution_click_days == 5
