@@ -31,7 +31,17 @@ class DeliveryKind(enum.StrEnum):
     PRODUCT_UPSERTED = "product_upserted"
     PRODUCT_DELETED = "product_deleted"
     CHECKOUT = "checkout"
-    PRIVACY_REQUEST = "privacy_request"
+    DATA_REQUEST = "data_request"
+    CUSTOMER_REDACT = "customer_redact"
+    SHOP_REDACT = "shop_redact"
+
+
+# The privacy requests: applied whatever was applied before (they carry no version).
+PRIVACY_KINDS = frozenset(
+    {DeliveryKind.DATA_REQUEST, DeliveryKind.CUSTOMER_REDACT, DeliveryKind.SHOP_REDACT}
+)
+# The version of a change that has none (a privacy request).
+NO_VERSION = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class InvalidSignature(Exception):
@@ -85,10 +95,15 @@ class Change:
     # The version of the customer an order embeds (its consent may be older than one
     # a customer topic applied already).
     customer_updated_at: dt.datetime | None = None
+    # A privacy request: the customer it is about, and the platform's id of the request.
+    subject: str = ""
+    request_id: str = ""
 
     @property
     def customer_external_id(self) -> str:
         """The platform's id of the customer the change is about ("" for none)."""
+        if self.subject:
+            return self.subject
         if self.orders:
             return self.orders[0].customer.external_id
         return self.customers[0].external_id if self.customers else ""

@@ -19,11 +19,13 @@ from django.db.models import QuerySet
 from aftersale.customers.models import Customer
 from aftersale.integrations.models import PlatformConnection, PlatformResource, WebhookDelivery
 from aftersale.integrations.platforms.base import (
+    PRIVACY_KINDS,
     Change,
     InvalidPayload,
     InvalidSignature,
     Platform,
 )
+from aftersale.integrations.platforms.privacy import apply_privacy_request
 from aftersale.integrations.platforms.shopify import Shopify
 from aftersale.integrations.services import receive_customers, receive_orders
 from aftersale.lib.runs import RunStatus, claim_next, claim_run, fail_stale_runs, finish_run
@@ -188,6 +190,8 @@ def process_delivery(*, delivery: WebhookDelivery, now: Callable[[], dt.datetime
 def _apply(*, store: Store, platform: str, change: Change, now: dt.datetime) -> str:
     """Apply `change` unless a version at least as recent was applied already, all or
     nothing with the record of its version."""
+    if change.kind in PRIVACY_KINDS:
+        return apply_privacy_request(store=store, change=change, now=now)
     with transaction.atomic():
         if not _is_newer(store=store, platform=platform, change=change):
             return STALE_OUTCOME
@@ -280,16 +284,3 @@ def replay_delivery(*, delivery_id: int, now: Callable[[], dt.datetime]) -> Webh
     process_delivery(delivery=delivery, now=now)
     delivery.refresh_from_db()
     return delivery
-
-
-def erase_customer_deliveries(*, store: Store, external_id: str) -> int:
-    """Empty the raw body of every delivery about the customer the platform calls
-    `external_id` (erasure: the body holds their address and name) and forget their
-    versions; return how many deliveries were emptied. The rows stay, so a retry of one
-    is still known and not applied again."""
-    if not external_id:
-        return 0
-    PlatformResource.objects.filter(store=store, kind="customer", external_id=external_id).delete()
-    return WebhookDelivery.objects.filter(store=store, customer_external_id=external_id).update(
-        body=b"", customer_external_id=""
-    )

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from aftersale.customers.records import CustomerRecord
 from aftersale.integrations.platforms.base import (
+    NO_VERSION,
     Change,
     DeliveryKind,
     InvalidPayload,
@@ -56,9 +57,9 @@ class Shopify(Platform):
         "products/delete": DeliveryKind.PRODUCT_DELETED,
         "checkouts/create": DeliveryKind.CHECKOUT,
         "checkouts/update": DeliveryKind.CHECKOUT,
-        "customers/data_request": DeliveryKind.PRIVACY_REQUEST,
-        "customers/redact": DeliveryKind.PRIVACY_REQUEST,
-        "shop/redact": DeliveryKind.PRIVACY_REQUEST,
+        "customers/data_request": DeliveryKind.DATA_REQUEST,
+        "customers/redact": DeliveryKind.CUSTOMER_REDACT,
+        "shop/redact": DeliveryKind.SHOP_REDACT,
     }
     # Every order topic carries the whole order resource.
     readers: ClassVar[Mapping[DeliveryKind, str]] = {
@@ -66,6 +67,9 @@ class Shopify(Platform):
         DeliveryKind.FULFILLMENT: "read_order",
         DeliveryKind.ORDER_CANCELLED: "read_order",
         DeliveryKind.CUSTOMER_CONSENT: "read_customer",
+        DeliveryKind.DATA_REQUEST: "read_data_request",
+        DeliveryKind.CUSTOMER_REDACT: "read_customer_redact",
+        DeliveryKind.SHOP_REDACT: "read_shop_redact",
     }
 
     def verify(self, *, body: bytes, headers: Mapping[str, str], secret: str) -> None:
@@ -117,6 +121,48 @@ class Shopify(Platform):
         return Change(
             kind="customer", external_id=external_id, updated_at=updated_at, customers=customers
         )
+
+    def read_data_request(self, payload: dict[str, Any]) -> Change:
+        """A customers/data_request payload (shop_id, shop_domain, customer {id, email,
+        phone}, orders_requested, data_request {id}): the customer's data is asked for."""
+        customer = _privacy_customer(payload)
+        request = payload.get("data_request")
+        request_id = _id(request, "id", "data_request") if isinstance(request, dict) else ""
+        return Change(
+            kind=DeliveryKind.DATA_REQUEST,
+            external_id=customer,
+            updated_at=NO_VERSION,
+            subject=customer,
+            request_id=request_id,
+        )
+
+    def read_customer_redact(self, payload: dict[str, Any]) -> Change:
+        """A customers/redact payload (shop_id, shop_domain, customer {id, email, phone},
+        orders_to_redact): the customer's personal data is to be erased."""
+        customer = _privacy_customer(payload)
+        return Change(
+            kind=DeliveryKind.CUSTOMER_REDACT,
+            external_id=customer,
+            updated_at=NO_VERSION,
+            subject=customer,
+        )
+
+    def read_shop_redact(self, payload: dict[str, Any]) -> Change:
+        """A shop/redact payload (shop_id, shop_domain), sent 48 hours after the store
+        uninstalled the app: the personal data of every customer of the store is erased."""
+        return Change(
+            kind=DeliveryKind.SHOP_REDACT,
+            external_id=_id(payload, "shop_id", ""),
+            updated_at=NO_VERSION,
+        )
+
+
+def _privacy_customer(payload: dict[str, Any]) -> str:
+    """The id of the customer a privacy request names (customer.id)."""
+    customer = payload.get("customer")
+    if not isinstance(customer, dict):
+        raise InvalidPayload("missing" if customer is None else "not an object", field="customer")
+    return _id(customer, "id", "customer")
 
 
 def sign(*, body: bytes, secret: str) -> str:
