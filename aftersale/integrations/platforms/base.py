@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from aftersale.customers.records import CustomerRecord
@@ -83,6 +84,17 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class RefundRecord:
+    """One refund of an order: its id, the order's id and the amount refunded (in the
+    order's currency)."""
+
+    refund_id: str
+    order_external_id: str
+    amount: Decimal
+    created_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """What a delivery asks to apply: the version (`updated_at`) of resource `kind`
     `external_id`, and the records that say it."""
@@ -98,6 +110,8 @@ class Change:
     # A privacy request: the customer it is about, and the platform's id of the request.
     subject: str = ""
     request_id: str = ""
+    # The refunds the change tells of (a refund delivery's, or an order's refunds[]).
+    refunds: tuple[RefundRecord, ...] = field(default=())
 
     @property
     def customer_external_id(self) -> str:

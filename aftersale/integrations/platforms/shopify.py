@@ -21,6 +21,7 @@ from aftersale.integrations.platforms.base import (
     InvalidPayload,
     InvalidSignature,
     Platform,
+    RefundRecord,
 )
 from aftersale.orders.records import LineItemRecord, OrderRecord
 
@@ -67,6 +68,7 @@ class Shopify(Platform):
         DeliveryKind.FULFILLMENT: "read_order",
         DeliveryKind.ORDER_CANCELLED: "read_order",
         DeliveryKind.CUSTOMER_CONSENT: "read_customer",
+        DeliveryKind.REFUND: "read_refund",
         DeliveryKind.DATA_REQUEST: "read_data_request",
         DeliveryKind.CUSTOMER_REDACT: "read_customer_redact",
         DeliveryKind.SHOP_REDACT: "read_shop_redact",
@@ -92,9 +94,25 @@ class Shopify(Platform):
             external_id=record.external_id,
             updated_at=_time(payload, "updated_at", required=True) or record.placed_at,
             orders=(record,),
+            refunds=refund_records(
+                order_id=record.external_id, refunds=_list(payload, "refunds", "")
+            ),
             customer_updated_at=(
                 _time(customer, "updated_at", "customer") if isinstance(customer, dict) else None
             ),
+        )
+
+    def read_refund(self, payload: dict[str, Any]) -> Change:
+        """A refunds/create payload (Shopify's REST refund resource: id, order_id,
+        created_at, transactions[]) as a Change telling of that one refund."""
+        (refund,) = refund_records(
+            order_id=_id(payload, "order_id", ""), refunds=[payload], path=""
+        )
+        return Change(
+            kind="refund",
+            external_id=refund.refund_id,
+            updated_at=refund.created_at or NO_VERSION,
+            refunds=(refund,),
         )
 
     def read_customer(self, payload: dict[str, Any]) -> Change:
@@ -281,6 +299,34 @@ def _refunds(refunds: list[Any]) -> tuple[Decimal | None, dt.datetime | None]:
             if transaction.get("kind") == "refund" and transaction.get("status") == "success":
                 total += _money(transaction, "amount", where)
     return total, latest
+
+
+def refund_records(
+    *, order_id: str, refunds: list[Any], path: str = "refunds"
+) -> tuple[RefundRecord, ...]:
+    """Shopify refund resources (an order's `refunds`, or one refunds/create payload with
+    `path` "") as RefundRecords: the successful `refund` transactions' amounts added up."""
+    records = []
+    for i, refund in enumerate(refunds):
+        where = f"{path}[{i}]" if path else ""
+        if not isinstance(refund, dict):
+            raise InvalidPayload("not an object", field=where)
+        amount = Decimal("0")
+        for j, transaction in enumerate(_list(refund, "transactions", where)):
+            at = _where(where, f"transactions[{j}]")
+            if not isinstance(transaction, dict):
+                raise InvalidPayload("not an object", field=at)
+            if transaction.get("kind") == "refund" and transaction.get("status") == "success":
+                amount += _money(transaction, "amount", at)
+        records.append(
+            RefundRecord(
+                refund_id=_id(refund, "id", where),
+                order_external_id=order_id,
+                amount=amount,
+                created_at=_time(refund, "created_at", where),
+            )
+        )
+    return tuple(records)
 
 
 def _fulfilled_at(order: dict[str, Any]) -> dt.datetime | None:
