@@ -135,6 +135,10 @@ class Platform:
     topics: ClassVar[Mapping[str, DeliveryKind]]
     readers: ClassVar[Mapping[DeliveryKind, str]]
 
+    def is_ping(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
+        """Whether the request only checks the URL answers (answered, nothing stored)."""
+        return False
+
     def verify(self, *, body: bytes, headers: Mapping[str, str], secret: str) -> None:
         """Raise InvalidSignature unless `body` is signed with `secret`."""
         raise NotImplementedError

@@ -32,6 +32,7 @@ from aftersale.integrations.platforms.base import (
 )
 from aftersale.integrations.platforms.privacy import apply_privacy_request
 from aftersale.integrations.platforms.shopify import Shopify
+from aftersale.integrations.platforms.woocommerce import WooCommerce
 from aftersale.integrations.services import (
     receive_customers,
     receive_orders,
@@ -44,7 +45,7 @@ from aftersale.stores.models import Store
 
 logger = logging.getLogger(__name__)
 
-PLATFORMS: Mapping[str, Platform] = {"shopify": Shopify()}
+PLATFORMS: Mapping[str, Platform] = {"shopify": Shopify(), "woocommerce": WooCommerce()}
 STALE_OUTCOME = "older than the version last applied: nothing changed"
 # Applied deliveries are kept this long (Shopify retries for 48 hours at most), then
 # deleted, at most PRUNE_BATCH a pass; dead letters stay until replayed.
@@ -102,6 +103,8 @@ def receive_webhook(
     ).first()
     if handler is None or connection is None:
         return Received(Answer.UNKNOWN_STORE, f"no {platform} store {store_slug!r} here")
+    if handler.is_ping(body=body, headers=headers):
+        return Received(Answer.IGNORED, "ping received")
     try:
         secret = credentials.decrypt(connection.webhook_secret)
         handler.verify(body=body, headers=headers, secret=secret)
