@@ -20,7 +20,6 @@ from urllib.parse import parse_qs
 
 from aftersale.customers.records import CustomerRecord
 from aftersale.integrations.platforms.base import (
-    NO_VERSION,
     Change,
     Delivery,
     DeliveryKind,
@@ -29,13 +28,13 @@ from aftersale.integrations.platforms.base import (
     Platform,
     RefundRecord,
 )
-from aftersale.integrations.platforms.shopify import (
-    _id,
-    _list,
-    _money,
-    _required_text,
-    _text,
-    _time,
+from aftersale.integrations.platforms.payload import (
+    id_at,
+    list_at,
+    money_at,
+    required_text,
+    text_at,
+    time_at,
 )
 from aftersale.orders.records import LineItemRecord, OrderRecord
 
@@ -107,9 +106,9 @@ class WooCommerce(Platform):
             orders=(record,),
             refunds=tuple(
                 RefundRecord(
-                    refund_id=_id(refund, "id", f"refunds[{i}]"),
+                    refund_id=id_at(refund, "id", f"refunds[{i}]"),
                     order_external_id=record.external_id,
-                    amount=abs(_money(refund, "total", f"refunds[{i}]")),
+                    amount=abs(money_at(refund, "total", f"refunds[{i}]")),
                 )
                 for i, refund in enumerate(_objects(payload, "refunds"))
             ),
@@ -125,21 +124,23 @@ def order_record(order: dict[str, Any]) -> OrderRecord:
     """WooCommerce's REST order resource as an OrderRecord; InvalidPayload naming the
     path of the first missing or malformed field. WooCommerce keeps no email marketing
     consent on an order: its customers come in not accepting marketing."""
-    status = _text(order, "status")
+    status = text_at(order, "status")
     modified = _gmt(order, "date_modified_gmt")
     refunds = _objects(order, "refunds")
+    placed_at = _gmt(order, "date_created_gmt", required=True)
+    assert placed_at is not None
     return OrderRecord(
-        external_id=_id(order, "id", ""),
+        external_id=id_at(order, "id", ""),
         customer=_customer(order),
-        placed_at=_gmt(order, "date_created_gmt", required=True) or NO_VERSION,
+        placed_at=placed_at,
         line_items=tuple(
             _line_item(item, f"line_items[{i}]")
             for i, item in enumerate(_objects(order, "line_items", required=True))
         ),
-        total=_money(order, "total", ""),
-        currency=_required_text(order, "currency", ""),
+        total=money_at(order, "total", ""),
+        currency=required_text(order, "currency", ""),
         discount_codes=tuple(
-            _required_text(line, "code", f"coupon_lines[{i}]")
+            required_text(line, "code", f"coupon_lines[{i}]")
             for i, line in enumerate(_objects(order, "coupon_lines"))
         ),
         paid_at=_gmt(order, "date_paid_gmt"),
@@ -147,14 +148,14 @@ def order_record(order: dict[str, Any]) -> OrderRecord:
         refunded_at=modified if status == "refunded" else None,
         refunded_total=(
             sum(
-                (abs(_money(r, "total", f"refunds[{i}]")) for i, r in enumerate(refunds)),
+                (abs(money_at(r, "total", f"refunds[{i}]")) for i, r in enumerate(refunds)),
                 Decimal(0),
             )
             if refunds
             else None
         ),
         cancelled_at=modified if status == "cancelled" else None,
-        payment_method=_text(order, "payment_method_title")[:100],
+        payment_method=text_at(order, "payment_method_title")[:100],
         shipping_address=_address(order.get("shipping")),
         extra={"woocommerce_status": status} if status else {},
     )
@@ -164,15 +165,15 @@ def _customer(order: dict[str, Any]) -> CustomerRecord:
     billing = order.get("billing")
     if not isinstance(billing, dict):
         raise InvalidPayload("missing" if billing is None else "not an object", field="billing")
-    email = _text(billing, "email")
+    email = text_at(billing, "email")
     if not email:
         raise InvalidPayload("missing", field="billing.email")
     customer_id = order.get("customer_id")
     return CustomerRecord(
         external_id=str(customer_id) if customer_id else f"email:{email.lower()}",
         email=email,
-        first_name=_text(billing, "first_name"),
-        last_name=_text(billing, "last_name"),
+        first_name=text_at(billing, "first_name"),
+        last_name=text_at(billing, "last_name"),
         accepts_marketing=False,
     )
 
@@ -180,24 +181,24 @@ def _customer(order: dict[str, Any]) -> CustomerRecord:
 def _line_item(item: dict[str, Any], path: str) -> LineItemRecord:
     product = item.get("product_id")
     if product:
-        external = _id(item, "product_id", path)
-    elif _text(item, "sku"):
-        external = f"sku:{_text(item, 'sku')}"
+        external = id_at(item, "product_id", path)
+    elif text_at(item, "sku"):
+        external = f"sku:{text_at(item, 'sku')}"
     else:
-        external = f"line:{_id(item, 'id', path)}"
+        external = f"line:{id_at(item, 'id', path)}"
     quantity = item.get("quantity")
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
         raise InvalidPayload("not a whole number", field=f"{path}.quantity")
     return LineItemRecord(
         product_external_id=external,
         quantity=quantity,
-        unit_price=_money(item, "price", path),
-        product_name=_text(item, "name"),
+        unit_price=money_at(item, "price", path),
+        product_name=text_at(item, "name"),
     )
 
 
 def _objects(obj: dict[str, Any], name: str, *, required: bool = False) -> list[dict[str, Any]]:
-    values = _list(obj, name, "", required=required)
+    values = list_at(obj, name, "", required=required)
     for i, value in enumerate(values):
         if not isinstance(value, dict):
             raise InvalidPayload("not an object", field=f"{name}[{i}]")
@@ -206,7 +207,7 @@ def _objects(obj: dict[str, Any], name: str, *, required: bool = False) -> list[
 
 def _gmt(obj: dict[str, Any], name: str, *, required: bool = False) -> dt.datetime | None:
     """A WooCommerce *_gmt moment (no offset: UTC)."""
-    return _time(obj, name, required=required)
+    return time_at(obj, name, required=required)
 
 
 def _address(address: Any) -> str:
