@@ -13,7 +13,8 @@ from pytest_django.fixtures import Settings
 
 from aftersale.customers.models import Customer
 from aftersale.integrations.models import WebhookDelivery
-from aftersale.integrations.platforms.privacy import privacy_folder
+from aftersale.integrations.personal_data import erase_customer_data
+from aftersale.integrations.platforms.erasure import privacy_folder
 from aftersale.integrations.tests.test_shopify_webhooks import (
     _body,
     _post,
@@ -24,6 +25,7 @@ from aftersale.integrations.tests.test_shopify_webhooks import (
 from aftersale.lib.runs import RunStatus
 from aftersale.orders.models import Order
 from aftersale.stores.models import Store
+from conftest import T0
 
 __all__ = ["shop"]  # the fixture
 
@@ -118,3 +120,15 @@ def test_a_privacy_request_without_its_customer_is_a_dead_letter(
 
     assert response.status_code == 400
     assert response.json()["detail"] == "customer: missing"
+
+
+def test_erasing_a_customer_in_any_way_deletes_their_data_request_answers(
+    client: Client, shop: Store
+) -> None:
+    _post_history(client, shop, [0, 1])
+    _work()
+    _request(client, shop, "customers/data_request", "customers_data_request.json", "98100007")
+
+    erase_customer_data(store=shop, customer=Customer.objects.get(), now=T0)
+
+    assert list(privacy_folder(store=shop).glob("*.json")) == []
