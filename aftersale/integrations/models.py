@@ -127,3 +127,30 @@ class PlatformResource(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform} {self.kind} {self.external_id} at {self.updated_at}"
+
+
+class PlatformRefund(models.Model):
+    """One refund the platform told of (in a refund delivery or in an order's refunds),
+    kept by its id: the order's refunded total is the sum of its refunds, each counted
+    once whichever delivery told of it first, and a refund whose order has not arrived
+    yet waits here for it."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    platform = models.CharField(max_length=20)
+    refund_id = models.CharField(max_length=100)
+    order_external_id = models.CharField(max_length=100)
+    amount = models.DecimalField(
+        max_digits=12, decimal_places=2, help_text="in the order's currency"
+    )
+    created_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "platform", "refund_id"], name="one_row_per_refund"
+            )
+        ]
+        indexes = [models.Index(fields=["store", "platform", "order_external_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.platform} refund {self.refund_id} of order {self.order_external_id}"

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from aftersale.customers.models import Customer
 from aftersale.customers.services import erase_customer
-from aftersale.integrations.platforms.deliveries import erase_customer_deliveries
+from aftersale.integrations.platforms.erasure import erase_customer_deliveries
 from aftersale.messaging.models import Message
 from aftersale.messaging.outbox.selectors import customer_messages
 from aftersale.messaging.outbox.services import erase_recipient

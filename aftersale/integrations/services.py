@@ -2,6 +2,7 @@
 
 import datetime as dt
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -15,7 +16,7 @@ from aftersale.flows import services as flows
 from aftersale.orders.checkouts import complete_checkouts, ingest_checkouts
 from aftersale.orders.models import Order
 from aftersale.orders.records import CheckoutRecord, OrderRecord
-from aftersale.orders.services import IngestResult, ingest_orders
+from aftersale.orders.services import IngestResult, ingest_orders, raise_refunded_total
 from aftersale.stores.models import Store
 from aftersale.tracking.models import Event, EventKind
 from aftersale.tracking.services import record_customer_event
@@ -49,6 +50,23 @@ def receive_orders(
         if completed:
             flows.exit_completed_checkouts(store=store, checkout_ids=completed, now=now)
     return result
+
+
+def receive_refunded_total(
+    *, store: Store, external_id: str, refunded_total: Decimal, now: dt.datetime
+) -> bool:
+    """Raise order `external_id`'s refunded total to `refunded_total` (never lower it)
+    and, when it changed, credit it again and let the flows react, as receive_orders
+    does; False when the order is unknown or was refunded that much already."""
+    with transaction.atomic():
+        order_id = raise_refunded_total(
+            store=store, external_id=external_id, refunded_total=refunded_total
+        )
+        if order_id is None:
+            return False
+        attribute_orders(store=store, order_ids=[order_id])
+        flows.process_orders(store=store, order_ids=[order_id], now=now)
+    return True
 
 
 def receive_checkouts(

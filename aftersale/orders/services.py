@@ -217,6 +217,19 @@ def _merge(order: Order, record: OrderRecord) -> bool:
     return changed
 
 
+def raise_refunded_total(*, store: Store, external_id: str, refunded_total: Decimal) -> int | None:
+    """Raise the refunded total of `store`'s order `external_id` to `refunded_total`
+    (refunds only add up: never lowered) and its status with it; the order's id when it
+    changed, None when there is no such order or it was refunded that much already."""
+    order = Order.objects.filter(store=store, external_id=external_id).first()
+    if order is None or money(refunded_total) <= order.refunded_total:
+        return None
+    order.refunded_total = money(refunded_total)
+    order.status = order_status(order)
+    order.save(update_fields=["refunded_total", "status"])
+    return order.pk
+
+
 def erase_customer_orders(*, customer_id: int) -> None:
     """Remove the personal details of the customer's orders and checkouts (shipping
     address, payment method, recovery link); what they bought and paid stays, as the

@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from aftersale.customers.records import CustomerRecord
@@ -31,7 +32,17 @@ class DeliveryKind(enum.StrEnum):
     PRODUCT_UPSERTED = "product_upserted"
     PRODUCT_DELETED = "product_deleted"
     CHECKOUT = "checkout"
-    PRIVACY_REQUEST = "privacy_request"
+    DATA_REQUEST = "data_request"
+    CUSTOMER_REDACT = "customer_redact"
+    SHOP_REDACT = "shop_redact"
+
+
+# The privacy requests: applied whatever was applied before (they carry no version).
+PRIVACY_KINDS = frozenset(
+    {DeliveryKind.DATA_REQUEST, DeliveryKind.CUSTOMER_REDACT, DeliveryKind.SHOP_REDACT}
+)
+# The version of a change that has none (a privacy request).
+NO_VERSION = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class InvalidSignature(Exception):
@@ -73,6 +84,17 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class RefundRecord:
+    """One refund of an order: its id, the order's id and the amount refunded (in the
+    order's currency)."""
+
+    refund_id: str
+    order_external_id: str
+    amount: Decimal
+    created_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """What a delivery asks to apply: the version (`updated_at`) of resource `kind`
     `external_id`, and the records that say it."""
@@ -85,10 +107,17 @@ class Change:
     # The version of the customer an order embeds (its consent may be older than one
     # a customer topic applied already).
     customer_updated_at: dt.datetime | None = None
+    # A privacy request: the customer it is about, and the platform's id of the request.
+    subject: str = ""
+    request_id: str = ""
+    # The refunds the change tells of (a refund delivery's, or an order's refunds[]).
+    refunds: tuple[RefundRecord, ...] = field(default=())
 
     @property
     def customer_external_id(self) -> str:
         """The platform's id of the customer the change is about ("" for none)."""
+        if self.subject:
+            return self.subject
         if self.orders:
             return self.orders[0].customer.external_id
         return self.customers[0].external_id if self.customers else ""
@@ -105,6 +134,10 @@ class Platform:
     # The platform's topic → what it means; a topic not listed is answered and ignored.
     topics: ClassVar[Mapping[str, DeliveryKind]]
     readers: ClassVar[Mapping[DeliveryKind, str]]
+
+    def is_ping(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
+        """Whether the request only checks the URL answers (answered, nothing stored)."""
+        return False
 
     def verify(self, *, body: bytes, headers: Mapping[str, str], secret: str) -> None:
         """Raise InvalidSignature unless `body` is signed with `secret`."""

@@ -14,25 +14,38 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 
 from aftersale.customers.models import Customer
-from aftersale.integrations.models import PlatformConnection, PlatformResource, WebhookDelivery
+from aftersale.integrations.models import (
+    PlatformConnection,
+    PlatformRefund,
+    PlatformResource,
+    WebhookDelivery,
+)
 from aftersale.integrations.platforms.base import (
+    PRIVACY_KINDS,
     Change,
     InvalidPayload,
     InvalidSignature,
     Platform,
 )
+from aftersale.integrations.platforms.privacy import apply_privacy_request
 from aftersale.integrations.platforms.shopify import Shopify
-from aftersale.integrations.services import receive_customers, receive_orders
+from aftersale.integrations.platforms.woocommerce import WooCommerce
+from aftersale.integrations.services import (
+    receive_customers,
+    receive_orders,
+    receive_refunded_total,
+)
 from aftersale.lib.runs import RunStatus, claim_next, claim_run, fail_stale_runs, finish_run
+from aftersale.orders.models import Order
 from aftersale.stores import credentials
 from aftersale.stores.models import Store
 
 logger = logging.getLogger(__name__)
 
-PLATFORMS: Mapping[str, Platform] = {"shopify": Shopify()}
+PLATFORMS: Mapping[str, Platform] = {"shopify": Shopify(), "woocommerce": WooCommerce()}
 STALE_OUTCOME = "older than the version last applied: nothing changed"
 # Applied deliveries are kept this long (Shopify retries for 48 hours at most), then
 # deleted, at most PRUNE_BATCH a pass; dead letters stay until replayed.
@@ -90,6 +103,8 @@ def receive_webhook(
     ).first()
     if handler is None or connection is None:
         return Received(Answer.UNKNOWN_STORE, f"no {platform} store {store_slug!r} here")
+    if handler.is_ping(body=body, headers=headers):
+        return Received(Answer.IGNORED, "ping received")
     try:
         secret = credentials.decrypt(connection.webhook_secret)
         handler.verify(body=body, headers=headers, secret=secret)
@@ -188,6 +203,10 @@ def process_delivery(*, delivery: WebhookDelivery, now: Callable[[], dt.datetime
 def _apply(*, store: Store, platform: str, change: Change, now: dt.datetime) -> str:
     """Apply `change` unless a version at least as recent was applied already, all or
     nothing with the record of its version."""
+    if change.kind in PRIVACY_KINDS:
+        return apply_privacy_request(store=store, change=change, now=now)
+    if change.kind == "refund":
+        return _apply_refunds(store=store, platform=platform, change=change, now=now)
     with transaction.atomic():
         if not _is_newer(store=store, platform=platform, change=change):
             return STALE_OUTCOME
@@ -196,8 +215,53 @@ def _apply(*, store: Store, platform: str, change: Change, now: dt.datetime) -> 
             receive_customers(store=store, records=change.customers, now=now)
         if change.orders:
             result = receive_orders(store=store, records=change.orders, now=now)
+            _apply_refunds(store=store, platform=platform, change=change, now=now)
             return f"applied: {len(result.created)} created, {len(result.updated)} updated"
     return f"applied: {len(change.customers)} customer(s)"
+
+
+def _apply_refunds(*, store: Store, platform: str, change: Change, now: dt.datetime) -> str:
+    """Keep the refunds `change` tells of (each once, by its id) and raise the refunded
+    total of each order named to the sum of its refunds kept. An order not received yet
+    gets it when it arrives (its delivery applies the refunds kept)."""
+    orders = {r.order_external_id for r in change.refunds} | {o.external_id for o in change.orders}
+    with transaction.atomic():
+        PlatformRefund.objects.bulk_create(
+            [
+                PlatformRefund(
+                    store=store,
+                    platform=platform,
+                    refund_id=r.refund_id,
+                    order_external_id=r.order_external_id,
+                    amount=r.amount,
+                    created_at=r.created_at,
+                )
+                for r in change.refunds
+            ],
+            ignore_conflicts=True,
+        )
+        totals = dict(
+            PlatformRefund.objects.filter(
+                store=store, platform=platform, order_external_id__in=orders
+            )
+            .values("order_external_id")
+            .annotate(total=Sum("amount"))
+            .values_list("order_external_id", "total")
+        )
+        waiting = []
+        for external_id in sorted(orders):
+            if not Order.objects.filter(store=store, external_id=external_id).exists():
+                waiting.append(external_id)
+            elif external_id in totals:
+                receive_refunded_total(
+                    store=store,
+                    external_id=external_id,
+                    refunded_total=totals[external_id],
+                    now=now,
+                )
+    if waiting:
+        return f"refund kept: order {', '.join(waiting)} not received yet, applied when it is"
+    return "refund applied"
 
 
 def _is_newer(*, store: Store, platform: str, change: Change) -> bool:
@@ -280,16 +344,3 @@ def replay_delivery(*, delivery_id: int, now: Callable[[], dt.datetime]) -> Webh
     process_delivery(delivery=delivery, now=now)
     delivery.refresh_from_db()
     return delivery
-
-
-def erase_customer_deliveries(*, store: Store, external_id: str) -> int:
-    """Empty the raw body of every delivery about the customer the platform calls
-    `external_id` (erasure: the body holds their address and name) and forget their
-    versions; return how many deliveries were emptied. The rows stay, so a retry of one
-    is still known and not applied again."""
-    if not external_id:
-        return 0
-    PlatformResource.objects.filter(store=store, kind="customer", external_id=external_id).delete()
-    return WebhookDelivery.objects.filter(store=store, customer_external_id=external_id).update(
-        body=b"", customer_external_id=""
-    )

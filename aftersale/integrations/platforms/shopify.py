@@ -10,16 +10,27 @@ import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from aftersale.customers.records import CustomerRecord
 from aftersale.integrations.platforms.base import (
+    NO_VERSION,
     Change,
     DeliveryKind,
     InvalidPayload,
     InvalidSignature,
     Platform,
+    RefundRecord,
+)
+from aftersale.integrations.platforms.payload import (
+    id_at,
+    list_at,
+    money_at,
+    required_text,
+    text_at,
+    time_at,
+    where,
 )
 from aftersale.orders.records import LineItemRecord, OrderRecord
 
@@ -56,9 +67,9 @@ class Shopify(Platform):
         "products/delete": DeliveryKind.PRODUCT_DELETED,
         "checkouts/create": DeliveryKind.CHECKOUT,
         "checkouts/update": DeliveryKind.CHECKOUT,
-        "customers/data_request": DeliveryKind.PRIVACY_REQUEST,
-        "customers/redact": DeliveryKind.PRIVACY_REQUEST,
-        "shop/redact": DeliveryKind.PRIVACY_REQUEST,
+        "customers/data_request": DeliveryKind.DATA_REQUEST,
+        "customers/redact": DeliveryKind.CUSTOMER_REDACT,
+        "shop/redact": DeliveryKind.SHOP_REDACT,
     }
     # Every order topic carries the whole order resource.
     readers: ClassVar[Mapping[DeliveryKind, str]] = {
@@ -66,6 +77,10 @@ class Shopify(Platform):
         DeliveryKind.FULFILLMENT: "read_order",
         DeliveryKind.ORDER_CANCELLED: "read_order",
         DeliveryKind.CUSTOMER_CONSENT: "read_customer",
+        DeliveryKind.REFUND: "read_refund",
+        DeliveryKind.DATA_REQUEST: "read_data_request",
+        DeliveryKind.CUSTOMER_REDACT: "read_customer_redact",
+        DeliveryKind.SHOP_REDACT: "read_shop_redact",
     }
 
     def verify(self, *, body: bytes, headers: Mapping[str, str], secret: str) -> None:
@@ -86,28 +101,44 @@ class Shopify(Platform):
         return Change(
             kind="order",
             external_id=record.external_id,
-            updated_at=_time(payload, "updated_at", required=True) or record.placed_at,
+            updated_at=time_at(payload, "updated_at", required=True) or record.placed_at,
             orders=(record,),
-            customer_updated_at=(
-                _time(customer, "updated_at", "customer") if isinstance(customer, dict) else None
+            refunds=refund_records(
+                order_id=record.external_id, refunds=list_at(payload, "refunds", "")
             ),
+            customer_updated_at=(
+                time_at(customer, "updated_at", "customer") if isinstance(customer, dict) else None
+            ),
+        )
+
+    def read_refund(self, payload: dict[str, Any]) -> Change:
+        """A refunds/create payload (Shopify's REST refund resource: id, order_id,
+        created_at, transactions[]) as a Change telling of that one refund."""
+        (refund,) = refund_records(
+            order_id=id_at(payload, "order_id", ""), refunds=[payload], path=""
+        )
+        return Change(
+            kind="refund",
+            external_id=refund.refund_id,
+            updated_at=refund.created_at or NO_VERSION,
+            refunds=(refund,),
         )
 
     def read_customer(self, payload: dict[str, Any]) -> Change:
         """A customers/* payload (Shopify's REST customer resource) as a Change of the
         customer at its updated_at: their name and email marketing consent. A customer
         without an email (a phone-only one) changes nothing."""
-        external_id = _id(payload, "id", "")
-        updated_at = _time(payload, "updated_at", required=True)
+        external_id = id_at(payload, "id", "")
+        updated_at = time_at(payload, "updated_at", required=True)
         assert updated_at is not None
-        email = _text(payload, "email")
+        email = text_at(payload, "email")
         customers = (
             (
                 CustomerRecord(
                     external_id=external_id,
                     email=email,
-                    first_name=_text(payload, "first_name"),
-                    last_name=_text(payload, "last_name"),
+                    first_name=text_at(payload, "first_name"),
+                    last_name=text_at(payload, "last_name"),
                     accepts_marketing=_accepts_marketing(payload),
                 ),
             )
@@ -118,6 +149,48 @@ class Shopify(Platform):
             kind="customer", external_id=external_id, updated_at=updated_at, customers=customers
         )
 
+    def read_data_request(self, payload: dict[str, Any]) -> Change:
+        """A customers/data_request payload (shop_id, shop_domain, customer {id, email,
+        phone}, orders_requested, data_request {id}): the customer's data is asked for."""
+        customer = _privacy_customer(payload)
+        request = payload.get("data_request")
+        request_id = id_at(request, "id", "data_request") if isinstance(request, dict) else ""
+        return Change(
+            kind=DeliveryKind.DATA_REQUEST,
+            external_id=customer,
+            updated_at=NO_VERSION,
+            subject=customer,
+            request_id=request_id,
+        )
+
+    def read_customer_redact(self, payload: dict[str, Any]) -> Change:
+        """A customers/redact payload (shop_id, shop_domain, customer {id, email, phone},
+        orders_to_redact): the customer's personal data is to be erased."""
+        customer = _privacy_customer(payload)
+        return Change(
+            kind=DeliveryKind.CUSTOMER_REDACT,
+            external_id=customer,
+            updated_at=NO_VERSION,
+            subject=customer,
+        )
+
+    def read_shop_redact(self, payload: dict[str, Any]) -> Change:
+        """A shop/redact payload (shop_id, shop_domain), sent 48 hours after the store
+        uninstalled the app: the personal data of every customer of the store is erased."""
+        return Change(
+            kind=DeliveryKind.SHOP_REDACT,
+            external_id=id_at(payload, "shop_id", ""),
+            updated_at=NO_VERSION,
+        )
+
+
+def _privacy_customer(payload: dict[str, Any]) -> str:
+    """The id of the customer a privacy request names (customer.id)."""
+    customer = payload.get("customer")
+    if not isinstance(customer, dict):
+        raise InvalidPayload("missing" if customer is None else "not an object", field="customer")
+    return id_at(customer, "id", "customer")
+
 
 def sign(*, body: bytes, secret: str) -> str:
     """The X-Shopify-Hmac-Sha256 value Shopify sends with `body` (for tests and tools)."""
@@ -127,12 +200,12 @@ def sign(*, body: bytes, secret: str) -> str:
 def order_record(order: dict[str, Any]) -> OrderRecord:
     """Shopify's REST order resource as an OrderRecord; InvalidPayload naming the field
     path of the first missing or malformed field."""
-    external_id = _id(order, "id", "")
-    placed_at = _time(order, "created_at", required=True)
+    external_id = id_at(order, "id", "")
+    placed_at = time_at(order, "created_at", required=True)
     assert placed_at is not None
-    financial = _text(order, "financial_status")
-    fulfillment = _text(order, "fulfillment_status")
-    refunds = _list(order, "refunds", "")
+    financial = text_at(order, "financial_status")
+    fulfillment = text_at(order, "fulfillment_status")
+    refunds = list_at(order, "refunds", "")
     refunded_total, refunded_at = _refunds(refunds)
     return OrderRecord(
         external_id=external_id,
@@ -140,24 +213,24 @@ def order_record(order: dict[str, Any]) -> OrderRecord:
         placed_at=placed_at,
         line_items=tuple(
             _line_item(item, f"line_items[{i}]")
-            for i, item in enumerate(_list(order, "line_items", "", required=True))
+            for i, item in enumerate(list_at(order, "line_items", "", required=True))
         ),
-        total=_money(order, "total_price", ""),
-        currency=_required_text(order, "currency", ""),
+        total=money_at(order, "total_price", ""),
+        currency=required_text(order, "currency", ""),
         discount_codes=tuple(
-            _required_text(code, "code", f"discount_codes[{i}]")
-            for i, code in enumerate(_list(order, "discount_codes", ""))
+            required_text(code, "code", f"discount_codes[{i}]")
+            for i, code in enumerate(list_at(order, "discount_codes", ""))
         ),
-        paid_at=(_time(order, "processed_at") or placed_at) if financial in _PAID else None,
+        paid_at=(time_at(order, "processed_at") or placed_at) if financial in _PAID else None,
         fulfilled_at=_fulfilled_at(order) if fulfillment == "fulfilled" else None,
         refunded_at=refunded_at if financial == "refunded" else None,
         refunded_total=refunded_total,
-        cancelled_at=_time(order, "cancelled_at"),
+        cancelled_at=time_at(order, "cancelled_at"),
         shipping_address=_address(order.get("shipping_address")),
         extra={
             key: value
             for key, value in {
-                "shopify_name": _text(order, "name"),
+                "shopify_name": text_at(order, "name"),
                 "shopify_financial_status": financial,
                 "shopify_fulfillment_status": fulfillment,
             }.items()
@@ -170,18 +243,18 @@ def _customer(order: dict[str, Any]) -> CustomerRecord:
     customer = order.get("customer")
     if customer is not None and not isinstance(customer, dict):
         raise InvalidPayload("not an object", field="customer")
-    email = _text(order, "email") or (_text(customer, "email") if customer else "")
+    email = text_at(order, "email") or (text_at(customer, "email") if customer else "")
     if not email:
         raise InvalidPayload("missing", field="email")
     if not customer:  # a guest checkout
         return CustomerRecord(external_id=f"email:{email.lower()}", email=email)
     return CustomerRecord(
-        external_id=_id(customer, "id", "customer"),
+        external_id=id_at(customer, "id", "customer"),
         email=email,
-        first_name=_text(customer, "first_name"),
-        last_name=_text(customer, "last_name"),
+        first_name=text_at(customer, "first_name"),
+        last_name=text_at(customer, "last_name"),
         accepts_marketing=_accepts_marketing(customer),
-        locale=_text(order, "customer_locale"),
+        locale=text_at(order, "customer_locale"),
     )
 
 
@@ -200,20 +273,20 @@ def _line_item(item: Any, path: str) -> LineItemRecord:
     # A custom line item has no product: its SKU, else its own id, names it.
     product = item.get("product_id")
     if product is not None:
-        external = _id(item, "product_id", path)
-    elif _text(item, "sku"):
-        external = f"sku:{_text(item, 'sku')}"
+        external = id_at(item, "product_id", path)
+    elif text_at(item, "sku"):
+        external = f"sku:{text_at(item, 'sku')}"
     else:
-        external = f"line:{_id(item, 'id', path)}"
+        external = f"line:{id_at(item, 'id', path)}"
     quantity = item.get("quantity")
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
         raise InvalidPayload("not a whole number", field=f"{path}.quantity")
-    price = _money(item, "price", path)
+    price = money_at(item, "price", path)
     return LineItemRecord(
         product_external_id=external,
         quantity=quantity,
         unit_price=price,
-        product_name=_text(item, "title") or _text(item, "name"),
+        product_name=text_at(item, "title") or text_at(item, "name"),
     )
 
 
@@ -226,24 +299,52 @@ def _refunds(refunds: list[Any]) -> tuple[Decimal | None, dt.datetime | None]:
         path = f"refunds[{i}]"
         if not isinstance(refund, dict):
             raise InvalidPayload("not an object", field=path)
-        moment = _time(refund, "created_at", path)
+        moment = time_at(refund, "created_at", path)
         latest = moment if latest is None or (moment and moment > latest) else latest
-        for j, transaction in enumerate(_list(refund, "transactions", path)):
-            where = f"{path}.transactions[{j}]"
+        for j, transaction in enumerate(list_at(refund, "transactions", path)):
+            at = f"{path}.transactions[{j}]"
             if not isinstance(transaction, dict):
-                raise InvalidPayload("not an object", field=where)
+                raise InvalidPayload("not an object", field=at)
             if transaction.get("kind") == "refund" and transaction.get("status") == "success":
-                total += _money(transaction, "amount", where)
+                total += money_at(transaction, "amount", at)
     return total, latest
+
+
+def refund_records(
+    *, order_id: str, refunds: list[Any], path: str = "refunds"
+) -> tuple[RefundRecord, ...]:
+    """Shopify refund resources (an order's `refunds`, or one refunds/create payload with
+    `path` "") as RefundRecords: the successful `refund` transactions' amounts added up."""
+    records = []
+    for i, refund in enumerate(refunds):
+        place = f"{path}[{i}]" if path else ""
+        if not isinstance(refund, dict):
+            raise InvalidPayload("not an object", field=place)
+        amount = Decimal("0")
+        for j, transaction in enumerate(list_at(refund, "transactions", place)):
+            at = where(place, f"transactions[{j}]")
+            if not isinstance(transaction, dict):
+                raise InvalidPayload("not an object", field=at)
+            if transaction.get("kind") == "refund" and transaction.get("status") == "success":
+                amount += money_at(transaction, "amount", at)
+        records.append(
+            RefundRecord(
+                refund_id=id_at(refund, "id", place),
+                order_external_id=order_id,
+                amount=amount,
+                created_at=time_at(refund, "created_at", place),
+            )
+        )
+    return tuple(records)
 
 
 def _fulfilled_at(order: dict[str, Any]) -> dt.datetime | None:
     moments = [
         moment
-        for i, f in enumerate(_list(order, "fulfillments", ""))
-        if isinstance(f, dict) and (moment := _time(f, "created_at", f"fulfillments[{i}]"))
+        for i, f in enumerate(list_at(order, "fulfillments", ""))
+        if isinstance(f, dict) and (moment := time_at(f, "created_at", f"fulfillments[{i}]"))
     ]
-    return max(moments) if moments else _time(order, "updated_at")
+    return max(moments) if moments else time_at(order, "updated_at")
 
 
 def _address(address: Any) -> str:
@@ -251,64 +352,3 @@ def _address(address: Any) -> str:
         return ""
     parts = ("address1", "address2", "zip", "city", "province", "country")
     return ", ".join(str(address[p]) for p in parts if address.get(p))
-
-
-def _where(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
-
-
-def _id(obj: dict[str, Any], name: str, path: str) -> str:
-    value = obj.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
-        raise InvalidPayload("missing" if value is None else "not an id", field=_where(path, name))
-    return str(value)
-
-
-def _text(obj: dict[str, Any] | None, name: str) -> str:
-    value = (obj or {}).get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _required_text(obj: Any, name: str, path: str) -> str:
-    if not isinstance(obj, dict):
-        raise InvalidPayload("not an object", field=path)
-    value = _text(obj, name)
-    if not value:
-        raise InvalidPayload("missing", field=_where(path, name))
-    return value
-
-
-def _money(obj: dict[str, Any], name: str, path: str) -> Decimal:
-    value = obj.get(name)
-    if value is None:
-        raise InvalidPayload("missing", field=_where(path, name))
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation as error:
-        raise InvalidPayload(f"not an amount ({value!r})", field=_where(path, name)) from error
-    if not amount.is_finite():
-        raise InvalidPayload(f"not an amount ({value!r})", field=_where(path, name))
-    return amount
-
-
-def _list(obj: dict[str, Any], name: str, path: str, *, required: bool = False) -> list[Any]:
-    value = obj.get(name)
-    if value is None and not required:
-        return []
-    if not isinstance(value, list):
-        raise InvalidPayload("missing" if value is None else "not a list", field=_where(path, name))
-    return value
-
-
-def _time(
-    obj: dict[str, Any], name: str, path: str = "", *, required: bool = False
-) -> dt.datetime | None:
-    value = obj.get(name)
-    if value in (None, ""):
-        if required:
-            raise InvalidPayload("missing", field=_where(path, name))
-        return None
-    moment = Platform.parse_time(value) if isinstance(value, str) else None
-    if moment is None:
-        raise InvalidPayload(f"not a moment ({value!r})", field=_where(path, name))
-    return moment

@@ -1,6 +1,6 @@
-"""`aftersale platforms connect shopify --store SLUG`: keep the secret that signs the
-store's Shopify webhooks (read from standard input, or AFTERSALE_SHOPIFY_WEBHOOK_SECRET),
-and print the URL to give Shopify."""
+"""`aftersale platforms connect shopify|woocommerce --store SLUG`: keep the secret that
+signs the store's webhooks (read from standard input, or AFTERSALE_<PLATFORM>_WEBHOOK_SECRET),
+and print the URL to give the platform."""
 
 import os
 import sys

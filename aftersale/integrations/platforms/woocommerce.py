@@ -1,0 +1,217 @@
+"""WooCommerce's webhooks: the base64 HMAC-SHA256 of the raw body under the webhook's
+secret in X-WC-Webhook-Signature, its X-WC-Webhook-* headers, the order topics read from
+WooCommerce's REST (v3) order resource into OrderRecords. The ping WooCommerce sends when
+a webhook is saved (form-encoded `webhook_id=…`, unsigned) is answered and not stored.
+A delivery is known by (webhook id, order id, date_modified): WooCommerce sends no
+event id, and the same order saved twice without a change is the same delivery."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, ClassVar
+from urllib.parse import parse_qs
+
+from aftersale.customers.records import CustomerRecord
+from aftersale.integrations.platforms.base import (
+    Change,
+    Delivery,
+    DeliveryKind,
+    InvalidPayload,
+    InvalidSignature,
+    Platform,
+    RefundRecord,
+)
+from aftersale.integrations.platforms.payload import (
+    id_at,
+    list_at,
+    money_at,
+    required_text,
+    text_at,
+    time_at,
+)
+from aftersale.orders.records import LineItemRecord, OrderRecord
+
+SIGNATURE_HEADER = "X-WC-Webhook-Signature"
+
+
+class WooCommerce(Platform):
+    """WooCommerce's webhooks (REST API v3 payloads)."""
+
+    name = "woocommerce"
+    headers: ClassVar[Mapping[str, str]] = {
+        "topic": "X-WC-Webhook-Topic",
+        "webhook_id": "X-WC-Webhook-ID",
+        "shop_domain": "X-WC-Webhook-Source",
+    }
+    topics: ClassVar[Mapping[str, DeliveryKind]] = {
+        "order.created": DeliveryKind.ORDER_UPSERTED,
+        "order.updated": DeliveryKind.ORDER_UPSERTED,
+        "product.created": DeliveryKind.PRODUCT_UPSERTED,
+        "product.updated": DeliveryKind.PRODUCT_UPSERTED,
+        "product.deleted": DeliveryKind.PRODUCT_DELETED,
+    }
+    readers: ClassVar[Mapping[DeliveryKind, str]] = {
+        DeliveryKind.ORDER_UPSERTED: "read_order",
+    }
+
+    def is_ping(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
+        """The request WooCommerce sends when a webhook is saved: an unsigned,
+        form-encoded `webhook_id=<id>` body without a topic."""
+        if headers.get(SIGNATURE_HEADER) or headers.get(self.headers["topic"]):
+            return False
+        try:
+            form = parse_qs(body.decode("ascii"), strict_parsing=True)
+        except (UnicodeDecodeError, ValueError):
+            return False
+        return list(form) == ["webhook_id"]
+
+    def verify(self, *, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+        """The base64 HMAC-SHA256 of the raw `body` under `secret` must equal the
+        X-WC-Webhook-Signature header (compared in constant time)."""
+        given = headers.get(SIGNATURE_HEADER, "").strip()
+        if not given or not secret:
+            raise InvalidSignature(f"no {SIGNATURE_HEADER} header")
+        if not hmac.compare_digest(sign(body=body, secret=secret).encode(), given.encode()):
+            raise InvalidSignature("the signature does not match the webhook's secret")
+
+    def delivery(self, *, body: bytes, headers: Mapping[str, str]) -> Delivery:
+        """The Delivery, its event id (webhook id, resource id, date_modified) so that
+        the same version of a resource sent again is a duplicate."""
+        delivery = super().delivery(body=body, headers=headers)
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return delivery
+        if not isinstance(payload, dict) or "id" not in payload:
+            return delivery
+        modified = payload.get("date_modified_gmt") or payload.get("date_modified") or ""
+        event = f"{delivery.webhook_id}:{payload['id']}:{modified}"[:100]
+        return dataclasses.replace(delivery, event_id=event)
+
+    def read_order(self, payload: dict[str, Any]) -> Change:
+        """An order.* payload (WooCommerce's REST order resource) as a Change of the
+        order at its date_modified_gmt."""
+        record = order_record(payload)
+        return Change(
+            kind="order",
+            external_id=record.external_id,
+            updated_at=_gmt(payload, "date_modified_gmt", required=True) or record.placed_at,
+            orders=(record,),
+            refunds=tuple(
+                RefundRecord(
+                    refund_id=id_at(refund, "id", f"refunds[{i}]"),
+                    order_external_id=record.external_id,
+                    amount=abs(money_at(refund, "total", f"refunds[{i}]")),
+                )
+                for i, refund in enumerate(_objects(payload, "refunds"))
+            ),
+        )
+
+
+def sign(*, body: bytes, secret: str) -> str:
+    """The X-WC-Webhook-Signature value WooCommerce sends with `body`."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def order_record(order: dict[str, Any]) -> OrderRecord:
+    """WooCommerce's REST order resource as an OrderRecord; InvalidPayload naming the
+    path of the first missing or malformed field. WooCommerce keeps no email marketing
+    consent on an order: its customers come in not accepting marketing."""
+    status = text_at(order, "status")
+    modified = _gmt(order, "date_modified_gmt")
+    refunds = _objects(order, "refunds")
+    placed_at = _gmt(order, "date_created_gmt", required=True)
+    assert placed_at is not None
+    return OrderRecord(
+        external_id=id_at(order, "id", ""),
+        customer=_customer(order),
+        placed_at=placed_at,
+        line_items=tuple(
+            _line_item(item, f"line_items[{i}]")
+            for i, item in enumerate(_objects(order, "line_items", required=True))
+        ),
+        total=money_at(order, "total", ""),
+        currency=required_text(order, "currency", ""),
+        discount_codes=tuple(
+            required_text(line, "code", f"coupon_lines[{i}]")
+            for i, line in enumerate(_objects(order, "coupon_lines"))
+        ),
+        paid_at=_gmt(order, "date_paid_gmt"),
+        fulfilled_at=_gmt(order, "date_completed_gmt") if status == "completed" else None,
+        refunded_at=modified if status == "refunded" else None,
+        refunded_total=(
+            sum(
+                (abs(money_at(r, "total", f"refunds[{i}]")) for i, r in enumerate(refunds)),
+                Decimal(0),
+            )
+            if refunds
+            else None
+        ),
+        cancelled_at=modified if status == "cancelled" else None,
+        payment_method=text_at(order, "payment_method_title")[:100],
+        shipping_address=_address(order.get("shipping")),
+        extra={"woocommerce_status": status} if status else {},
+    )
+
+
+def _customer(order: dict[str, Any]) -> CustomerRecord:
+    billing = order.get("billing")
+    if not isinstance(billing, dict):
+        raise InvalidPayload("missing" if billing is None else "not an object", field="billing")
+    email = text_at(billing, "email")
+    if not email:
+        raise InvalidPayload("missing", field="billing.email")
+    customer_id = order.get("customer_id")
+    return CustomerRecord(
+        external_id=str(customer_id) if customer_id else f"email:{email.lower()}",
+        email=email,
+        first_name=text_at(billing, "first_name"),
+        last_name=text_at(billing, "last_name"),
+        accepts_marketing=False,
+    )
+
+
+def _line_item(item: dict[str, Any], path: str) -> LineItemRecord:
+    product = item.get("product_id")
+    if product:
+        external = id_at(item, "product_id", path)
+    elif text_at(item, "sku"):
+        external = f"sku:{text_at(item, 'sku')}"
+    else:
+        external = f"line:{id_at(item, 'id', path)}"
+    quantity = item.get("quantity")
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
+        raise InvalidPayload("not a whole number", field=f"{path}.quantity")
+    return LineItemRecord(
+        product_external_id=external,
+        quantity=quantity,
+        unit_price=money_at(item, "price", path),
+        product_name=text_at(item, "name"),
+    )
+
+
+def _objects(obj: dict[str, Any], name: str, *, required: bool = False) -> list[dict[str, Any]]:
+    values = list_at(obj, name, "", required=required)
+    for i, value in enumerate(values):
+        if not isinstance(value, dict):
+            raise InvalidPayload("not an object", field=f"{name}[{i}]")
+    return values
+
+
+def _gmt(obj: dict[str, Any], name: str, *, required: bool = False) -> dt.datetime | None:
+    """A WooCommerce *_gmt moment (no offset: UTC)."""
+    return time_at(obj, name, required=required)
+
+
+def _address(address: Any) -> str:
+    if not isinstance(address, dict):
+        return ""
+    parts = ("address_1", "address_2", "postcode", "city", "state", "country")
+    return ", ".join(str(address[p]) for p in parts if address.get(p))

@@ -1,0 +1,141 @@
+"""WooCommerce's webhooks, posted to the real endpoint with WooCommerce's REST order
+resource and its X-WC-Webhook-* headers: the ping answered and not stored, signed
+orders stored and applied by the worker, one delivery per (webhook, order, version)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from aftersale.customers.models import Customer
+from aftersale.integrations.models import WebhookDelivery
+from aftersale.integrations.platforms.deliveries import connect_platform, process_deliveries
+from aftersale.integrations.platforms.woocommerce import sign
+from aftersale.lib.runs import RunStatus
+from aftersale.orders.models import Order, OrderStatus
+from aftersale.stores.models import Store
+from conftest import T0
+
+PAYLOADS = Path(__file__).parent / "payloads" / "woocommerce"
+SECRET = "wc-secret-0f1e2d3c4b5a6978"
+
+
+@pytest.fixture
+def shop(store: Store) -> Store:
+    connect_platform(store=store, platform="woocommerce", secret=SECRET, now=T0)
+    return store
+
+
+def _order(**changes: Any) -> bytes:
+    order = json.loads((PAYLOADS / "order_created.json").read_bytes())
+    return json.dumps(order | changes).encode()
+
+
+def _post(
+    client: Client, store: Store, body: bytes, *, topic: str = "order.created", secret: str = SECRET
+) -> Any:
+    return client.post(
+        f"/webhooks/woocommerce/{store.slug}/",
+        data=body,
+        content_type="application/json",
+        headers={
+            "X-WC-Webhook-Source": "https://shop.example.com/",
+            "X-WC-Webhook-Topic": topic,
+            "X-WC-Webhook-Resource": "order",
+            "X-WC-Webhook-Event": topic.split(".")[1],
+            "X-WC-Webhook-Signature": sign(body=body, secret=secret),
+            "X-WC-Webhook-ID": "143",
+            "X-WC-Webhook-Delivery-ID": "a7f2c9",
+        },
+    )
+
+
+def test_the_ping_sent_when_the_webhook_is_saved_is_answered_and_not_stored(
+    client: Client, shop: Store
+) -> None:
+    response = client.post(
+        f"/webhooks/woocommerce/{shop.slug}/",
+        data=b"webhook_id=143",
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert (response.status_code, response.json()["detail"]) == (200, "ping received")
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_a_signed_order_is_stored_and_applied_by_the_worker(client: Client, shop: Store) -> None:
+    response = _post(client, shop, _order())
+
+    assert response.status_code == 200, response.content
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.platform, delivery.event_id) == ("woocommerce", "143:727:2024-03-01T16:00:05")
+    assert process_deliveries(now=lambda: T0) == 1
+    delivery.refresh_from_db()
+    assert delivery.status == RunStatus.DONE, delivery.error
+    order = Order.objects.get(store=shop)
+    assert (order.external_id, order.total, order.currency, order.discount_codes) == (
+        "727",
+        Decimal("44.88"),
+        "EUR",
+        ["spring5"],
+    )
+    assert (order.status, order.fulfilled_at) == (OrderStatus.PAID, None)
+    assert order.shipping_address == "969 Market, 94103, San Francisco, CA, US"
+    lines = sorted(
+        (li.product.external_id, li.quantity, li.unit_price) for li in order.line_items.all()
+    )
+    assert lines == [("22", 1, Decimal("19.00")), ("93", 2, Decimal("12.99"))]
+    customer = Customer.objects.get(store=shop)
+    assert (customer.external_id, customer.email, customer.accepts_marketing) == (
+        "26",
+        "grace@example.com",
+        False,
+    )
+
+
+def test_a_wrong_signature_is_refused_and_nothing_is_stored(client: Client, shop: Store) -> None:
+    assert _post(client, shop, _order(), secret="not-the-secret").status_code == 401
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_the_same_order_version_sent_again_is_stored_once_and_a_new_version_again(
+    client: Client, shop: Store
+) -> None:
+    assert _post(client, shop, _order()).json()["detail"] == "queued"
+    assert _post(client, shop, _order()).json()["detail"] == "already received"
+
+    completed = _order(
+        status="completed",
+        date_modified_gmt="2024-03-02T09:00:00",
+        date_completed_gmt="2024-03-02T09:00:00",
+    )
+    assert _post(client, shop, completed, topic="order.updated").json()["detail"] == "queued"
+
+    assert WebhookDelivery.objects.count() == 2
+    process_deliveries(now=lambda: T0)
+    assert Order.objects.get().fulfilled_at is not None
+
+
+def test_an_order_without_a_billing_email_is_a_400_naming_the_field(
+    client: Client, shop: Store
+) -> None:
+    response = _post(client, shop, _order(billing={"first_name": "Grace"}))
+
+    assert (response.status_code, response.json()["detail"]) == (400, "billing.email: missing")
+
+
+def test_an_orders_refunds_add_up_to_its_refunded_total(client: Client, shop: Store) -> None:
+    refunded = _order(
+        date_modified_gmt="2024-03-03T10:00:00",
+        refunds=[{"id": 726, "reason": "", "total": "-10.00"}, {"id": 730, "total": "-2.50"}],
+    )
+
+    _post(client, shop, refunded, topic="order.updated")
+    process_deliveries(now=lambda: T0)
+
+    assert Order.objects.get().refunded_total == Decimal("12.50")
