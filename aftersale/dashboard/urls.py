@@ -92,6 +92,16 @@ urlpatterns = [
     path("<slug:slug>/flows/new/", builder.flow_new, name="flow-new"),
     path("<slug:slug>/flows/<slug:flow>/edit/", builder.flow_edit, name="flow-edit"),
     # jobs: CSV uploads and backtests, run in the background
+    path(
+        "<slug:slug>/connect/platforms/<slug:platform>/secret/",
+        connect.set_platform_secret,
+        name="connect-platform-secret",
+    ),
+    path(
+        "<slug:slug>/connect/deliveries/<int:delivery_id>/replay/",
+        connect.replay,
+        name="connect-replay",
+    ),
     path("<slug:slug>/connect/uploads/", uploads.upload, name="connect-upload"),
     path("<slug:slug>/connect/uploads/<int:run_id>/", uploads.run_status, name="import-run"),
     path("<slug:slug>/flows/<slug:flow>/backtest/", backtest.backtest, name="flow-backtest"),

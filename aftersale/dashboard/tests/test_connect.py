@@ -4,15 +4,25 @@ once) and revoked, only by logins that may see the store."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
+from aftersale.integrations.models import PlatformConnection, WebhookDelivery
+from aftersale.integrations.platforms.connections import platform_cards
+from aftersale.integrations.platforms.deliveries import connect_platform
+from aftersale.integrations.platforms.woocommerce import sign as woocommerce_sign
 from aftersale.lib.clock import VirtualClock
-from aftersale.stores.models import ApiKey, Store
-from aftersale.stores.services import create_api_key, create_store
+from aftersale.lib.runs import RunStatus
+from aftersale.orders.models import Order
+from aftersale.stores.credentials import decrypt
+from aftersale.stores.models import ApiKey, MemberRole, Store
+from aftersale.stores.services import add_member, create_api_key, create_store
+from conftest import T0
 
 NEW_KEY = re.compile(r'id="new-key"[^>]*value="([^"]+)"')
 
@@ -121,3 +131,139 @@ def test_a_key_of_another_store_cannot_be_revoked_through_ones_own_store(
     revoke = reverse("dashboard:connect-revoke-key", args=[store.slug, key.pk])
     assert signed_in.post(revoke).status_code == 404
     assert ApiKey.objects.get().revoked_at is None
+
+
+# --- shop platform cards ------------------------------------------------------------------
+
+WOO_SECRET = "wc_secret_0123456789abcdefXYZ9"
+WOO_ORDER = (
+    Path(__file__).parents[2] / "integrations" / "tests" / "payloads" / "woocommerce"
+).joinpath("order_created.json")
+
+
+def _woo_post(client: Client, store: Store, body: bytes, *, webhook_id: str) -> int:
+    answer = client.post(
+        f"/webhooks/woocommerce/{store.slug}/",
+        data=body,
+        content_type="application/json",
+        headers={
+            "X-WC-Webhook-Topic": "order.created",
+            "X-WC-Webhook-Signature": woocommerce_sign(body=body, secret=WOO_SECRET),
+            "X-WC-Webhook-ID": webhook_id,
+            "X-WC-Webhook-Source": "https://shop.example.com/",
+        },
+    )
+    return answer.status_code
+
+
+def test_each_platform_card_shows_its_absolute_webhook_url_and_topics(
+    signed_in: Client, store: Store, settings: Any
+) -> None:
+    settings.PUBLIC_URL = "https://aftersale.example.com/"
+
+    page = signed_in.get(reverse("dashboard:connect", args=[store.slug])).content.decode()
+
+    assert 'value="https://aftersale.example.com/webhooks/shopify/test-shop/"' in page
+    assert 'value="https://aftersale.example.com/webhooks/woocommerce/test-shop/"' in page
+    assert 'data-copy="webhook-url-shopify"' in page and "dashboard/copy.js" in page
+    assert "<code>orders/create</code>" in page and "<code>order.created</code>" in page
+    assert page.count("No delivery received yet.") == 2
+
+
+def test_a_secret_set_on_the_page_is_kept_encrypted_and_shown_only_as_its_last_four(
+    signed_in: Client, store: Store
+) -> None:
+    url = reverse("dashboard:connect-platform-secret", args=[store.slug, "woocommerce"])
+
+    answer = signed_in.post(url, {"secret": WOO_SECRET})
+
+    assert answer.status_code == 302
+    connection = PlatformConnection.objects.get(store=store, platform="woocommerce")
+    assert WOO_SECRET not in connection.webhook_secret
+    assert decrypt(connection.webhook_secret) == WOO_SECRET
+    page = signed_in.get(reverse("dashboard:connect", args=[store.slug])).content.decode()
+    assert WOO_SECRET not in page and WOO_SECRET[:-4] not in page
+    assert "••••XYZ9" in page
+    # The webhooks are now verified with it.
+    assert _woo_post(Client(), store, WOO_ORDER.read_bytes(), webhook_id="1") == 200
+
+
+def test_an_empty_secret_is_refused_at_its_field_and_nothing_is_kept(
+    signed_in: Client, store: Store
+) -> None:
+    url = reverse("dashboard:connect-platform-secret", args=[store.slug, "shopify"])
+
+    answer = signed_in.post(url, {"secret": "  "})
+
+    assert answer.status_code == 400
+    assert "Paste the secret" in answer.content.decode()
+    assert not PlatformConnection.objects.exists()
+
+
+def test_a_marketer_gets_403_on_the_secret_form_and_the_secret_stays(
+    client: Client, store: Store, django_user_model: type[User]
+) -> None:
+    connect_platform(store=store, platform="shopify", secret="shpss_original_1234", now=T0)
+    marketer = django_user_model.objects.create_user(username="mia", password="x")
+    add_member(store=store, user=marketer, role=MemberRole.MARKETER)
+    client.force_login(marketer)
+    url = reverse("dashboard:connect-platform-secret", args=[store.slug, "shopify"])
+
+    answer = client.post(url, {"secret": "shpss_replaced_5678"})
+
+    assert answer.status_code == 403
+    connection = PlatformConnection.objects.get(store=store, platform="shopify")
+    assert decrypt(connection.webhook_secret) == "shpss_original_1234"
+
+
+def test_a_dead_letter_shows_its_error_and_replay_on_the_page_runs_it_again(
+    signed_in: Client, store: Store
+) -> None:
+    connect_platform(store=store, platform="woocommerce", secret=WOO_SECRET, now=T0)
+    assert _woo_post(Client(), store, b"[]", webhook_id="7") == 400
+    delivery = WebhookDelivery.objects.get()
+    page = signed_in.get(reverse("dashboard:connect", args=[store.slug])).content.decode()
+    assert "order.created" in page and "failed" in page and delivery.error in page
+    assert f"Replay delivery {delivery.pk}" in page
+    # Say a later release reads what this one could not: the stored body is what is replayed.
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(body=WOO_ORDER.read_bytes())
+
+    answer = signed_in.post(
+        reverse("dashboard:connect-replay", args=[store.slug, delivery.pk]), follow=True
+    )
+
+    delivery.refresh_from_db()
+    assert delivery.status == RunStatus.DONE
+    assert Order.objects.filter(store=store).count() == 1
+    assert f"Delivery {delivery.pk} replayed" in answer.content.decode()
+    assert f"Replay delivery {delivery.pk}" not in answer.content.decode()
+
+
+def test_another_stores_delivery_cannot_be_replayed_through_ones_own_store(
+    signed_in: Client, store: Store
+) -> None:
+    other = create_store(name="Other", slug="other", now=T0)
+    connect_platform(store=other, platform="woocommerce", secret=WOO_SECRET, now=T0)
+    assert _woo_post(Client(), other, b"[]", webhook_id="8") == 400
+    delivery = WebhookDelivery.objects.get()
+
+    answer = signed_in.post(reverse("dashboard:connect-replay", args=[store.slug, delivery.pk]))
+
+    assert answer.status_code == 404
+    delivery.refresh_from_db()
+    assert delivery.status == RunStatus.FAILED
+
+
+def test_the_card_lists_the_latest_ten_deliveries_newest_first(
+    signed_in: Client, store: Store
+) -> None:
+    connect_platform(store=store, platform="woocommerce", secret=WOO_SECRET, now=T0)
+    for i in range(12):
+        assert _woo_post(Client(), store, b"[]", webhook_id=f"{100 + i}") == 400
+
+    cards = {card.platform: card for card in platform_cards(store=store)}
+
+    assert len(cards["woocommerce"].deliveries) == 10
+    ids = [d.pk for d in cards["woocommerce"].deliveries]
+    assert ids == sorted(ids, reverse=True)
+    assert cards["shopify"].deliveries == () and cards["shopify"].secret_masked == ""
