@@ -387,12 +387,15 @@ def test_platforms_connect_keeps_the_secret_encrypted(
     store: Store,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    settings: Any,
 ) -> None:
+    settings.PUBLIC_URL = "https://aftersale.example.com"
     monkeypatch.setenv("AFTERSALE_SHOPIFY_WEBHOOK_SECRET", SECRET)
 
     call_command("platforms", "connect", "shopify", "--store", store.slug)
 
-    assert f"/webhooks/shopify/{store.slug}/" in capsys.readouterr().out
+    url = f"https://aftersale.example.com/webhooks/shopify/{store.slug}/"
+    assert f"POST {url} " in capsys.readouterr().out
     stored = PlatformConnection.objects.get(store=store)
     assert SECRET not in stored.webhook_secret
     body = _body("orders_create.json")

@@ -1,6 +1,6 @@
 """`aftersale platforms connect shopify|woocommerce --store SLUG`: keep the secret that
 signs the store's webhooks (read from standard input, or AFTERSALE_<PLATFORM>_WEBHOOK_SECRET),
-and print the URL to give the platform."""
+and print the URL to give the platform (under AFTERSALE_PUBLIC_URL, as Connect shows it)."""
 
 import os
 import sys
@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from aftersale.integrations.platforms.connections import webhook_url
 from aftersale.integrations.platforms.deliveries import PLATFORMS, connect_platform
 from aftersale.lib import clock
 from aftersale.lib.checks import CHECKS_BUT_URLS
@@ -36,6 +37,6 @@ class Command(BaseCommand):
             raise CommandError(f"give the webhook secret on standard input or in {variable}")
         connect_platform(store=store, platform=platform, secret=secret, now=clock.now())
         self.stdout.write(
-            f"{platform} webhooks of {store.slug}: POST https://<this server>/webhooks/"
-            f"{platform}/{store.slug}/ (topics: docs/platforms.md)"
+            f"{platform} webhooks of {store.slug}: POST "
+            f"{webhook_url(store=store, platform=platform)} (topics: docs/platforms.md)"
         )
