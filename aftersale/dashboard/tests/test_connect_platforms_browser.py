@@ -1,6 +1,7 @@
 """The shop platform cards of the Connect page in Debian's chromium: an owner copies the
 WooCommerce webhook URL with its button, saves the signing secret, and the delivery the
-platform then posts (signed) appears on the card; on a desktop and on a 390 px phone."""
+platform then posts (signed) appears on the card; a malformed one is listed failed, with
+its error and a Replay button; on a desktop and on a 390 px phone."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ SECRET = "wc_secret_0123456789abcdefXYZ9"
 ORDER = Path(__file__).parents[2] / "integrations/tests/payloads/woocommerce/order_created.json"
 
 
-def _post_delivery(url: str, body: bytes) -> int:
+def _post_delivery(url: str, body: bytes, webhook_id: str = "41") -> int:
     """POST `body` to `url` signed as WooCommerce signs it: the answer's status."""
     request = urllib.request.Request(
         url,
@@ -34,7 +35,7 @@ def _post_delivery(url: str, body: bytes) -> int:
             "Content-Type": "application/json",
             "X-WC-Webhook-Topic": "order.created",
             "X-WC-Webhook-Signature": sign(body=body, secret=SECRET),
-            "X-WC-Webhook-ID": "41",
+            "X-WC-Webhook-ID": webhook_id,
             "X-WC-Webhook-Source": "https://shop.example.com/",
         },
         method="POST",
@@ -90,4 +91,16 @@ def test_an_owner_copies_the_webhook_url_saves_the_secret_and_sees_the_delivery(
         path=str(SCREENSHOTS / f"connect-platform-{width}.png")
     )
     page.screenshot(path=str(SCREENSHOTS / f"connect-platforms-{width}.png"), full_page=True)
+
+    # A delivery that cannot be read is a dead letter: its error and a Replay button.
+    assert _post_delivery(webhook_url, b"[]", webhook_id="42") == 400
+    page.reload()
+    failed = page.locator("#platform-woocommerce .delivery-failed")
+    expect(failed).to_contain_text("not a JSON object")
+    page.locator("#platform-woocommerce").screenshot(
+        path=str(SCREENSHOTS / f"connect-platform-failed-{width}.png")
+    )
+    failed.get_by_role("button", name="Replay delivery").click()
+    expect(page.get_by_role("status").first).to_contain_text("failed again: not a JSON object")
+    assert fits_the_screen(page)
     assert refused_by_policy == []
