@@ -96,12 +96,46 @@ class Enrollment(models.Model):
     # The variant taken at each A/B split passed, as "STEP:VARIANT;" in the order taken
     # ("2:0;5:1;"), so reports group journeys by variant in SQL.
     ab_variants = models.CharField(max_length=400, blank=True, default="")
+    # What the customer had bought before entering (flows.covariates), fixed at entry:
+    # the holdout comparison's covariates, statistics in the store's currency.
+    spend_90d = models.FloatField(default=0.0, db_default=0.0)
+    orders_90d = models.PositiveIntegerField(default=0, db_default=0)
+    trigger_value = models.FloatField(default=0.0, db_default=0.0)
 
     class Meta:
         indexes = [
             models.Index(fields=["state", "due_at"], name="enrollment_due"),
             models.Index(fields=["flow", "customer"]),
             models.Index(fields=["customer", "state"]),
+            # Covers the report's tally of a flow's journeys, so it reads no table row.
+            models.Index(
+                fields=[
+                    "flow",
+                    "state",
+                    "step_index",
+                    "exit_reason",
+                    "passed_steps",
+                    "overdue_at_entry",
+                    "entered_at",
+                ],
+                name="enrollment_flow_report",
+            ),
+            # Covers the holdout comparison's reads (reports.experiments): grouped by
+            # group, variants and covariates in index order, and each journey's customer
+            # and entry for its orders.
+            models.Index(
+                fields=[
+                    "flow",
+                    "holdout",
+                    "ab_variants",
+                    "spend_90d",
+                    "orders_90d",
+                    "trigger_value",
+                    "entered_at",
+                    "customer",
+                ],
+                name="enrollment_experiment",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from django.db import transaction
 
 from aftersale.coupons.services import record_redemptions, save_program
+from aftersale.flows.covariates import covariates_at_entry
 from aftersale.flows.definition import (
     POSTED_EVENTS,
     TIMED_EVENTS,
@@ -349,6 +350,10 @@ def _create_enrollments(
 ) -> list[Enrollment]:
     zone = zone_named(flow.store.time_zone)
     percent = definition.holdout_percent
+    covariates = covariates_at_entry(
+        currency=flow.store.currency,
+        entries=[(entry.customer_id, entry.at, entry.order_id) for entry in entries],
+    )
     rows = [
         Enrollment(
             store_id=flow.store_id,
@@ -364,8 +369,11 @@ def _create_enrollments(
                 definition=definition, entered_at=entry.at, now=now, zone=zone
             ),
             holdout=in_holdout(flow_id=flow.pk, customer_id=entry.customer_id, percent=percent),
+            spend_90d=before.spend_90d,
+            orders_90d=before.orders_90d,
+            trigger_value=before.trigger_value,
         )
-        for entry in entries
+        for entry, before in zip(entries, covariates, strict=True)
     ]
     # An occasion another worker's pass enrolled a moment ago is dropped by the unique
     # (flow, customer, trigger_key); unkeyed order entries keep their new ids.

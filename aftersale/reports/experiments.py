@@ -8,12 +8,13 @@ journeys whose window has ended by `now` are compared; the others are "maturing"
 counted as such. Amounts are in the store's currency: orders in another currency are
 left out of the comparison (never converted, never added).
 
-One SQL statement gives, per (holdout, A/B variants taken, revenue in the window), the
-number of journeys and the sums of the pre-entry covariates and their products: the
-revenue histograms the bootstrap needs and the moments CUPED needs, whatever the
-number of journeys. The covariates are the spend and the orders in the 90 days before
-entry and the trigger order's value (counted when placed within those 90 days or at entry,
-in the store's currency, not cancelled or refunded). `reports.statistics` does the rest.
+The covariates are fixed on each journey at entry (flows.covariates: the spend and the
+orders in the 90 days before entry and the trigger order's value). Two statements give
+the rest, whatever the number of journeys: the matured journeys grouped by (holdout, A/B
+variants taken, covariates), a scan of a covering index, and the journeys that bought
+in their window grouped by (holdout, variants, revenue) with the sums of their
+covariates. Together they are the revenue histograms the bootstrap needs and the
+moments CUPED needs; `reports.statistics` does the rest.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ import datetime as dt
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 
+from aftersale.flows.covariates import Covariates
 from aftersale.flows.definition import ABSplitStep, DelayStep, FlowDefinition
 from aftersale.flows.models import Enrollment, Flow
 from aftersale.orders.models import NOT_PURCHASES, Order
@@ -37,10 +39,9 @@ from aftersale.reports import statistics as st
 from aftersale.reports.sql import column_of
 
 AFTER_LAST_STEP = dt.timedelta(days=5)
-BEFORE_ENTRY = dt.timedelta(days=90)
 # The most a delay that waits on "until a weekday at a time" adds to its fixed part.
 _UNTIL_WEEKDAY = dt.timedelta(days=7)
-COVARIATES = ("spend_90d", "orders_90d", "trigger_value")
+COVARIATES = tuple(f.name for f in fields(Covariates))
 _TOKEN = re.compile(r"(\d+):(\d+);")
 
 
@@ -89,11 +90,15 @@ def experiment_keys(
       against the first variant and the probability it converts best.
 
     Money in the store's currency, rounded to cents; None where there is nothing to
-    estimate. Two queries, whatever the number of journeys."""
+    estimate. Three queries, whatever the number of journeys."""
     window = experiment_window(definition)
-    rows = _grouped_journeys(flow=flow, now=now, since=since, until=until, window=window)
-    maturing = _maturing(flow=flow, now=now, since=since, until=until, window=window)
-    groups = {held: _group([r for r in rows if r[0] == held]) for held in (False, True)}
+    scope = _Scope(flow=flow, now=now, since=since, until=until, window=window)
+    journeys, buyers = _matured_journeys(scope), _buyers(scope)
+    maturing = _maturing(scope)
+    groups = {
+        held: _group([j for j in journeys if j[0] == held], [b for b in buyers if b[0] == held])
+        for held in (False, True)
+    }
     recipients, holdout = groups[False], groups[True]
     empty = not recipients.histogram.customers or not holdout.histogram.customers
     comparison = (
@@ -115,7 +120,7 @@ def experiment_keys(
         "recipients": _describe(recipients.histogram, maturing.get(False, 0)),
         **_estimates(comparison),
         "holdout_verdict": _verdict(definition, recipients, holdout, comparison, maturing),
-        "variants": _variants(definition, [r for r in rows if not r[0]]),
+        "variants": _variants(definition, _revenue_rows(journeys, buyers, held=False)),
     }
 
 
@@ -171,35 +176,49 @@ def _interval(estimate: st.Estimate) -> list[float | None]:
     return [_cents(estimate.low), _cents(estimate.high)]
 
 
-# Row: holdout, ab_variants, revenue, journeys, then the sums of the covariates (k) and
-# of their products (k * (k + 1) / 2, upper triangle row by row).
+# Rows of the two statements. Matured journeys: (holdout, ab_variants, the covariates
+# (k), journeys). Buyers: (holdout, ab_variants, revenue, journeys, the sums of their
+# covariates (k)).
 _Row = tuple[Any, ...]
-_PAIRS = [(i, j) for i in range(len(COVARIATES)) for j in range(i, len(COVARIATES))]
 
 
-def _group(rows: list[_Row]) -> _Group:
+def _group(journeys: list[_Row], buyers: list[_Row]) -> _Group:
+    """One group's revenue histogram and CUPED moments: everyone's covariates from
+    `journeys`, the revenue (zero but for `buyers`) and its products with them from
+    `buyers`."""
     k = len(COVARIATES)
-    if not rows:
-        return _Group(
-            st.RevenueHistogram.from_pairs([]),
-            st.Moments(0, 0.0, 0.0, np.zeros(k), np.zeros((k, k)), np.zeros(k)),
-        )
-    data = np.array([[float(v or 0) for v in row[2:]] for row in rows], dtype=np.float64)
-    y, n = data[:, 0], data[:, 1]
-    sum_x = data[:, 2 : 2 + k]
-    pair_sums = data[:, 2 + k :].sum(axis=0)
-    sum_xx = np.zeros((k, k))
-    for (i, j), value in zip(_PAIRS, pair_sums, strict=True):
-        sum_xx[i, j] = sum_xx[j, i] = value
+    counts = np.array([row[2 + k] for row in journeys], dtype=np.float64)
+    xs = np.array([[float(v) for v in row[2 : 2 + k]] for row in journeys]).reshape(-1, k)
+    y = np.array([float(row[2]) for row in buyers], dtype=np.float64)
+    n_y = np.array([row[3] for row in buyers], dtype=np.float64)
+    sums_x = np.array([[float(v or 0) for v in row[4 : 4 + k]] for row in buyers]).reshape(-1, k)
+    customers = int(counts.sum())
     moments = st.Moments(
-        n=int(n.sum()),
-        sum_y=float(y @ n),
-        sum_yy=float((y * y) @ n),
-        sum_x=sum_x.sum(axis=0),
-        sum_xx=sum_xx,
-        sum_xy=y @ sum_x,
+        n=customers,
+        sum_y=float(y @ n_y),
+        sum_yy=float((y * y) @ n_y),
+        sum_x=counts @ xs,
+        sum_xx=(xs * counts[:, None]).T @ xs,
+        sum_xy=y @ sums_x,
     )
-    return _Group(st.RevenueHistogram.from_pairs(zip(y, n.astype(np.int64), strict=True)), moments)
+    pairs = [*zip(y, n_y.astype(np.int64), strict=True), (0.0, customers - int(n_y.sum()))]
+    return _Group(st.RevenueHistogram.from_pairs(pairs), moments)
+
+
+def _revenue_rows(journeys: list[_Row], buyers: list[_Row], *, held: bool) -> list[_Row]:
+    """(holdout, ab_variants, revenue, journeys) of the group `held`: the buyers' rows,
+    and per variants taken the journeys that bought nothing."""
+    k = len(COVARIATES)
+    zeros: dict[str, int] = defaultdict(int)
+    for row in journeys:
+        if row[0] == held:
+            zeros[row[1]] += row[2 + k]
+    rows = []
+    for row in buyers:
+        if row[0] == held:
+            zeros[row[1]] -= row[3]
+            rows.append(row[:4])
+    return rows + [(held, variants, 0.0, n) for variants, n in zeros.items() if n]
 
 
 def _variants(definition: FlowDefinition, rows: list[_Row]) -> list[dict[str, Any]]:
@@ -256,106 +275,94 @@ def _variants(definition: FlowDefinition, rows: list[_Row]) -> list[dict[str, An
     return result
 
 
-def _placed_around(placed: str, entered: str, *, before: int, after: int) -> str:
-    """SQL of: the moment `placed` lies from `before` seconds before the moment `entered`
-    to `after` seconds after it."""
+@dataclass(frozen=True)
+class _Scope:
+    """The journeys compared: of `flow`, entered in [since, until), window ended by `now`."""
+
+    flow: Flow
+    now: dt.datetime
+    since: dt.datetime | None
+    until: dt.datetime | None
+    window: dt.timedelta
+
+    def journeys(self) -> QuerySet[Enrollment]:
+        """The flow's journeys in range, matured or not."""
+        journeys = Enrollment.objects.filter(flow=self.flow)
+        if self.since is not None:
+            journeys = journeys.filter(entered_at__gte=self.since)
+        if self.until is not None:
+            journeys = journeys.filter(entered_at__lt=self.until)
+        return journeys
+
+
+def _matured_journeys(scope: _Scope) -> list[_Row]:
+    """The matured journeys grouped by holdout, variants and covariates, with their
+    number: one scan of the covering index enrollment_experiment, in its order."""
+    rows = (
+        scope.journeys()
+        .filter(entered_at__lte=scope.now - scope.window)
+        .values_list("holdout", "ab_variants", *COVARIATES)
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return [(bool(row[0]), *row[1:]) for row in rows]
+
+
+def _within(placed: str, entered: str, *, seconds: int) -> str:
+    """SQL of: the moment `placed` is at most `seconds` after the moment `entered`."""
     if connection.vendor == "postgresql":
-        return (
-            f"{placed} >= {entered} - INTERVAL '{before:d} seconds' "
-            f"AND {placed} <= {entered} + INTERVAL '{after:d} seconds'"
-        )
+        return f"{placed} <= {entered} + INTERVAL '{seconds:d} seconds'"
     # SQLite keeps moments as text: compare their difference in days, as julianday's
     # doubles (to some 50 microseconds), which costs a fraction of shifting the text
     # with strftime for every journey.
-    days = f"(julianday({placed}) - julianday({entered}))"
-    return f"{days} BETWEEN {-before / 86400!r} AND {after / 86400!r}"
+    return f"(julianday({placed}) - julianday({entered})) <= {seconds / 86400!r}"
 
 
-def _range_conditions(
-    since: dt.datetime | None, until: dt.datetime | None, entered: str
-) -> tuple[list[str], list[Any]]:
-    adapt = connection.ops.adapt_datetimefield_value
-    conditions, params = [], []
-    if since is not None:
-        conditions.append(f"{entered} >= %s")
-        params.append(adapt(since))
-    if until is not None:
-        conditions.append(f"{entered} < %s")
-        params.append(adapt(until))
-    return conditions, params
-
-
-def _per_journey_sql(
-    *,
-    flow: Flow,
-    now: dt.datetime,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
-    window: dt.timedelta,
-) -> tuple[str, list[Any]]:
+def _per_journey_sql(scope: _Scope, *, join: str) -> tuple[str, list[Any]]:
     """SQL of one row per matured journey: customer_id, holdout, variants, its revenue in
-    its window (y) and its covariates (x0, x1, x2: COVARIATES), with its parameters."""
+    its window (y) and its covariates (x0, x1, x2: COVARIATES), with its parameters.
+    `join` "LEFT": every journey; "INNER": only those that bought in their window (found
+    by the orders' (customer, placed_at) index from the moment of entry)."""
     e = {
         f: "e." + column_of(Enrollment, f)
-        for f in ("id", "flow", "customer", "entered_at", "holdout", "ab_variants", "trigger_order")
+        for f in ("id", "flow", "customer", "entered_at", "holdout", "ab_variants", *COVARIATES)
     }
     o = {
         f: "o." + column_of(Order, f)
-        for f in ("id", "customer", "placed_at", "currency", "total", "status")
+        for f in ("customer", "placed_at", "currency", "total", "status")
     }
     adapt = connection.ops.adapt_datetimefield_value
-    around = _placed_around(
-        o["placed_at"],
-        e["entered_at"],
-        before=int(BEFORE_ENTRY.total_seconds()),
-        after=int(window.total_seconds()),
-    )
-    range_sql, range_params = _range_conditions(since, until, e["entered_at"])
-    conditions = [f"{e['flow']} = %s", f"{e['entered_at']} <= %s", *range_sql]
-    in_window = f"{o['placed_at']} > {e['entered_at']}"
-    before_entry = (
-        f"{o['placed_at']} < {e['entered_at']} AND {o['id']} <> COALESCE({e['trigger_order']}, -1)"
-    )
-    orders_table, journeys_table = Order._meta.db_table, Enrollment._meta.db_table
+    conditions = [f"{e['flow']} = %s", f"{e['entered_at']} <= %s"]
+    params: list[Any] = [scope.flow.pk, adapt(scope.now - scope.window)]
+    for bound, op in ((scope.since, ">="), (scope.until, "<")):
+        if bound is not None:
+            conditions.append(f"{e['entered_at']} {op} %s")
+            params.append(adapt(bound))
+    within = _within(o["placed_at"], e["entered_at"], seconds=int(scope.window.total_seconds()))
+    journey = ", ".join(e[f] for f in ("id", "customer", "holdout", "ab_variants", *COVARIATES))
+    xs = ", ".join(f"{e[name]} AS x{i}" for i, name in enumerate(COVARIATES))
     # Floats: statistics need no exact cents, and PostgreSQL adds doubles far faster
     # than numerics (SQLite adds its decimals as floats anyway).
-    total = f"CAST({o['total']} AS DOUBLE PRECISION)"
     sql = (
         f"SELECT {e['customer']} AS customer_id, {e['holdout']} AS holdout, "
         f"{e['ab_variants']} AS variants, "
-        f"COALESCE(SUM(CASE WHEN {in_window} THEN {total} END), 0) AS y, "
-        f"COALESCE(SUM(CASE WHEN {before_entry} THEN {total} END), 0) AS x0, "
-        f"COUNT(CASE WHEN {before_entry} THEN 1 END) AS x1, "
-        f"COALESCE(SUM(CASE WHEN {o['id']} = {e['trigger_order']} THEN {total} END), 0) AS x2 "
-        f"FROM {journeys_table} e "
-        f"LEFT JOIN {orders_table} o ON {o['customer']} = {e['customer']} "
-        f"AND {around} "
-        f"AND {o['status']} NOT IN (%s, %s) AND {o['currency']} = %s "
-        f"WHERE {' AND '.join(conditions)} "
-        f"GROUP BY {e['id']}, {e['customer']}, {e['holdout']}, {e['ab_variants']}"
+        f"COALESCE(SUM(CAST({o['total']} AS DOUBLE PRECISION)), 0) AS y, {xs} "
+        f"FROM {Enrollment._meta.db_table} e {join} JOIN {Order._meta.db_table} o "
+        f"ON {o['customer']} = {e['customer']} AND {o['placed_at']} > {e['entered_at']} "
+        f"AND {within} AND {o['status']} NOT IN (%s, %s) AND {o['currency']} = %s "
+        f"WHERE {' AND '.join(conditions)} GROUP BY {journey}"
     )
     assert len(NOT_PURCHASES) == 2  # the two %s of NOT IN above
-    params = [*NOT_PURCHASES, flow.store.currency, flow.pk, adapt(now - window), *range_params]
-    return sql, params
+    return sql, [*NOT_PURCHASES, scope.flow.store.currency, *params]
 
 
-def _grouped_journeys(
-    *,
-    flow: Flow,
-    now: dt.datetime,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
-    window: dt.timedelta,
-) -> list[_Row]:
-    """One statement: each matured journey's revenue in its window and its covariates,
-    grouped by (holdout, ab_variants, revenue)."""
-    per_journey, params = _per_journey_sql(
-        flow=flow, now=now, since=since, until=until, window=window
-    )
+def _buyers(scope: _Scope) -> list[_Row]:
+    """The matured journeys that bought in their window, grouped by (holdout, variants,
+    revenue), with their number and the sums of their covariates: one statement."""
+    per_journey, params = _per_journey_sql(scope, join="INNER")
     xs = ", ".join(f"SUM(x{i})" for i in range(len(COVARIATES)))
-    products = ", ".join(f"SUM(x{i} * x{j})" for i, j in _PAIRS)
     sql = (
-        f"SELECT holdout, variants, y, COUNT(*), {xs}, {products} FROM ({per_journey}) j "
+        f"SELECT holdout, variants, y, COUNT(*), {xs} FROM ({per_journey}) j "
         "GROUP BY holdout, variants, y"
     )
     with connection.cursor() as cursor:
@@ -402,9 +409,10 @@ def journey_outcomes(
     """The matured journeys of `flow` (entered in [since, until), window ended by `now`)
     one by one, as experiment_keys counts them: one statement, one row per journey (so
     for the calibration of a backtest, not for a report of a million journeys)."""
-    sql, params = _per_journey_sql(
+    scope = _Scope(
         flow=flow, now=now, since=since, until=until, window=experiment_window(definition)
     )
+    sql, params = _per_journey_sql(scope, join="LEFT")
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -419,20 +427,9 @@ def journey_outcomes(
     )
 
 
-def _maturing(
-    *,
-    flow: Flow,
-    now: dt.datetime,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
-    window: dt.timedelta,
-) -> dict[bool, int]:
+def _maturing(scope: _Scope) -> dict[bool, int]:
     """How many journeys in range, held out or not, are still inside their window."""
-    journeys = Enrollment.objects.filter(flow=flow, entered_at__gt=now - window)
-    if since is not None:
-        journeys = journeys.filter(entered_at__gte=since)
-    if until is not None:
-        journeys = journeys.filter(entered_at__lt=until)
+    journeys = scope.journeys().filter(entered_at__gt=scope.now - scope.window)
     return {
         bool(held): n
         for held, n in journeys.values_list("holdout").annotate(n=Count("pk")).order_by()
