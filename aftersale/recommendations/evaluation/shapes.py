@@ -19,6 +19,10 @@ GROCERY_COLUMNS = (
     "customer=Customer ID,order=Order Number,product=SKU,time=Order Date,price=Line Total"
 )
 GIFT_SHOP_COLUMNS = "customer=email,order=order_id,product=sku,time=created_at,price=price"
+_IMPORT_HEADER = [
+    *("order_id", "customer_id", "email", "first_name"),
+    *("placed_at", "product_id", "quantity", "unit_price"),
+]
 _START = np.datetime64("2025-01-01T08:00:00")
 
 
@@ -100,4 +104,24 @@ def _write(path: Path, header: list[str], lines: Iterator[list[object]]) -> Path
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(lines)
+    return path
+
+
+def as_import_csv(*, source: Path, columns: str, path: Path) -> Path:
+    """The export at `source` (its roles named by `columns`, as `--columns` takes them)
+    rewritten with the headers `aftersale import orders` reads, one unit a line, so the
+    same history can be evaluated from a store's database."""
+    from aftersale.recommendations.evaluation.data import parse_columns
+
+    names = parse_columns(spec=columns)
+    with source.open(newline="") as handle, path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(_IMPORT_HEADER)
+        for row in csv.DictReader(handle):
+            customer = row[names["customer"]]
+            email = customer if "@" in customer else f"{customer.lower()}@example.com"
+            placed = row[names["time"]] + ("" if row[names["time"]].endswith("Z") else "Z")
+            price = row.get(names.get("price", ""), "") or "1.00"
+            order, product = row[names["order"]], row[names["product"]]
+            writer.writerow([order, customer, email, "Sam", placed, product, "1", price])
     return path
