@@ -63,7 +63,12 @@ def record_decisions(
         live, _ = LiveStrategy.objects.get_or_create(
             store=store,
             task=decision.task,
-            defaults={"strategy": decision.strategy, "default": decision.default},
+            defaults={
+                "strategy": decision.strategy,
+                "default": decision.default,
+                "reason": decision.reason,
+                "decided_at": now,
+            },
         )
         live.default = decision.default
         live.figures = finite(decision.figures)

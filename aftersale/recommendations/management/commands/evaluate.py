@@ -156,6 +156,20 @@ class Command(BaseCommand):
         )
         # On stderr with JSON output, so stdout stays one JSON document.
         console.print(f"saved as evaluation run {run.pk}: the dashboard's Recommendations page")
+        if store is not None:
+            from aftersale.recommendations.evaluation.decide import decide
+            from aftersale.recommendations.live import record_decisions
+
+            for live in record_decisions(
+                store=store, decisions=decide(report=report), run=run, now=clock.now()
+            ):
+                pinned = " (pinned: the evaluation chose " + live.evaluated_strategy + ")"
+                console.print(
+                    f"live {live.task}: {live.strategy}{pinned if live.pinned else ''}; "
+                    f"{live.reason}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
         console.print(_peak_memory(), highlight=False)
         if options["format"] == "json":
             self.stdout.write(json.dumps(report_data(report=report), indent=2))
