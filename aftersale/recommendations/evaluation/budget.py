@@ -21,7 +21,7 @@ class Budget:
     """What one method may use: wall-clock seconds and memory beyond what the
     evaluation holds when it starts the method."""
 
-    seconds: float = 60.0
+    seconds: float = 120.0
     memory_mb: float = 3000.0
 
 
