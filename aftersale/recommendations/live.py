@@ -177,5 +177,11 @@ def evaluate_due_stores(*, now: dt.datetime) -> list[tuple[Store, str]]:
         except NotEnoughHistory as missing:
             done.append((store, f"not evaluated: {missing}"))
             continue
+        except (ArithmeticError, LookupError, RuntimeError, ValueError, MemoryError):
+            # An evaluation that fails must not stop the worker's sends; the live
+            # strategies stay as they were and the next try is a week later.
+            logger.exception("evaluating %s failed; its live strategies are unchanged", store.slug)
+            done.append((store, "not evaluated: the evaluation failed (see the log)"))
+            continue
         done.append((store, "; ".join(f"{s.task}: {s.strategy}" for s in chosen)))
     return done

@@ -187,3 +187,14 @@ def test_the_worker_evaluates_each_store_once_a_week(store):
     assert [(s.slug, said.split(":")[0]) for s, said in first] == [(store.slug, "not evaluated")]
     assert evaluate_due_stores(now=NOW + dt.timedelta(days=6)) == []
     assert len(evaluate_due_stores(now=NOW + dt.timedelta(days=7))) == 1
+
+
+@pytest.mark.django_db
+def test_evaluate_store_quick_chooses_its_own_cuts_and_says_what_goes_live(tmp_path, capsys):
+    store = _shop("populars", "popularity")
+    call_command("evaluate", "--store", store.slug, "--quick", "--chart", str(tmp_path / "c.png"))
+    log = capsys.readouterr().err
+    assert "cuts: test from" in log
+    live = LiveStrategy.objects.get(store=store, task="cross_sell")
+    assert f"live cross_sell: {live.strategy}; {live.reason}" in log
+    assert live.run is not None and live.run.store_id == store.pk
