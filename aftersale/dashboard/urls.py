@@ -7,6 +7,7 @@ from aftersale.dashboard import (
     builder,
     connect,
     coupons,
+    live_strategies,
     picks,
     reports,
     store_report,
@@ -37,6 +38,11 @@ urlpatterns = [
         name="member-remove",
     ),
     path("<slug:slug>/recommendations/", views.recommendations, name="recommendations"),
+    path(
+        "<slug:slug>/recommendations/live/",
+        live_strategies.live_strategy_pin,
+        name="live-strategy-pin",
+    ),
     path(
         "<slug:slug>/recommendations/runs/<int:run_id>/chart.png",
         views.evaluation_chart,

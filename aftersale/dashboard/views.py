@@ -14,6 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
 from aftersale.dashboard.evaluation import task_results
+from aftersale.dashboard.live_strategies import live_rows
 from aftersale.flows.selectors import live_flows
 from aftersale.recommendations.evaluation.records import (
     chart_png,
@@ -58,6 +59,7 @@ def recommendations(request: HtmxRequest, slug: str) -> HttpResponse:
         "tasks": task_results(report=run.report) if run else [],
         "runs": evaluation_runs(store=store),
         "cuts": None if run and run.store_id else suggested_cuts(store=store),
+        "live": live_rows(store=store),
     }
     if request.htmx and not request.htmx.history_restore_request:
         return render(request, "dashboard/evaluation_panel.html", context)

@@ -153,6 +153,9 @@ class FitRun(models.Model):
     store = models.OneToOneField(Store, on_delete=models.CASCADE, related_name="+")
     fitted_at = models.DateTimeField(null=True, blank=True)
     seconds = models.FloatField(default=0.0)
+    # When the worker last evaluated the store to choose its live strategies (weekly;
+    # claimed the same way as the fit).
+    evaluated_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.store_id} fitted at {self.fitted_at}"
@@ -181,3 +184,35 @@ class EvaluationRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset} at {self.ran_at:%Y-%m-%d %H:%M}"
+
+
+class LiveStrategy(models.Model):
+    """The strategy a store's emails use for one task (`cross_sell`: the thank-you,
+    cross-sell, offer and win-back picks; `replenishment`: the restock picks), as the
+    evaluation of the store's own history chose it (recommendations/live.py), or as the
+    merchant pinned it. `figures` holds the comparison behind the choice (metric, the
+    winner's and the default's values, the ratio and its interval); `reason` says it in
+    a sentence."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    task = models.CharField(max_length=20)
+    strategy = models.CharField(max_length=40)
+    default = models.CharField(max_length=40)
+    reason = models.TextField()
+    figures = models.JSONField(default=dict)
+    decided_at = models.DateTimeField()
+    # The evaluated choice, kept when the merchant pins another, so unpinning restores it.
+    evaluated_strategy = models.CharField(max_length=40, blank=True, default="")
+    evaluated_reason = models.TextField(blank=True, default="")
+    pinned = models.BooleanField(default=False)
+    run = models.ForeignKey(
+        EvaluationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "task"], name="uniq_live_strategy_task")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} {self.task}: {self.strategy}"

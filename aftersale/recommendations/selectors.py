@@ -13,8 +13,8 @@ from aftersale.catalog.models import Product
 from aftersale.orders.selectors import latest_basket
 from aftersale.recommendations import candidates
 from aftersale.recommendations.candidates import Purchase, Scored
-from aftersale.recommendations.models import AssociationKind
-from aftersale.recommendations.strategies import STRATEGIES
+from aftersale.recommendations.models import AssociationKind, LiveStrategy
+from aftersale.recommendations.strategies import LIVE_METHODS, STRATEGIES
 from aftersale.stores.models import Store
 
 # The name flows used before there were several strategies: it means cross-sell.
@@ -28,6 +28,24 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "personal": ("personal",),
     "discovery": ("discovery",),
 }
+# The sources of each strategy the evaluation may put live for a task (live.py,
+# strategies.LIVE_METHODS); the merchant's own complement rules always come first.
+LIVE_SOURCES: dict[str, dict[str, tuple[str, ...]]] = {
+    "cross_sell": {
+        "discovery": _SOURCES["cross_sell"],
+        "personal": ("complementary", "personal", "discovery", "bought_together"),
+        "bought_together": ("complementary", "bought_together", "discovery", "personal"),
+        "bestsellers": ("complementary", "bestseller"),
+        "popularity": ("complementary", "bestseller"),
+    },
+    "replenishment": {
+        "personal": ("replenishment",),
+        "personal_frequency": ("replenishment",),
+        "bestsellers": ("replenishment_popular",),
+        "popularity": ("replenishment_popular",),
+    },
+}
+assert all(set(LIVE_SOURCES[t]) == set(m) for t, m in LIVE_METHODS.items())
 # Bestsellers stand in when a strategy finds too little; not in a restock email, which
 # only makes sense for what is due (the flow skips it when nothing is).
 _FALLBACK = ("category_bestseller", "bestseller")
@@ -44,6 +62,7 @@ _REASONS = {
     "discovery": DISCOVERY_REASON,
     "upsell": "An upgrade to your {source}",
     "replenishment": "Time to restock your {source}",
+    "replenishment_popular": "Time to restock your {source}",
     "category_bestseller": "Popular in {category}",
     "bestseller": POPULAR_REASON,
 }
@@ -119,7 +138,7 @@ def recommend(
     groups = _Groups(one_per_category)
     chosen: list[_Candidate] = []
     passed_over: list[_Candidate] = []
-    for source in _SOURCES[strategy]:
+    for source in live_sources(store=store, strategy=strategy):
         found = screen.eligible(source, partial(_score, context, source))
         passed_over += groups.fill(chosen, found, limit=limit)
     if len(chosen) < minimum and strategy not in _NO_FALLBACK:
@@ -130,6 +149,20 @@ def recommend(
     spare = [c for c in passed_over if c.product.id not in shown]
     chosen += spare[: max(minimum - len(chosen), 0)]
     return _picks(store=store, chosen=chosen)
+
+
+def live_sources(*, store: Store, strategy: str) -> tuple[str, ...]:
+    """The sources `strategy` draws on for `store`: for `cross_sell` and `replenishment`
+    those of the strategy live for the task (chosen by the evaluation of the store's
+    history, or pinned: LiveStrategy), else the strategy's own. One query at most."""
+    if strategy not in LIVE_SOURCES:
+        return _SOURCES[strategy]
+    live = (
+        LiveStrategy.objects.filter(store=store, task=strategy)
+        .values_list("strategy", flat=True)
+        .first()
+    )
+    return LIVE_SOURCES[strategy].get(live or "", _SOURCES[strategy])
 
 
 def replenishment_due_at(
@@ -205,6 +238,11 @@ def _score(context: _Context, source: str) -> list[Scored]:
         )
     if source == "replenishment":
         return candidates.due_for_restock(store=store, history=context.history, now=context.now)
+    if source == "replenishment_popular":
+        # What is due, the store's bestsellers first.
+        due = candidates.due_for_restock(store=store, history=context.history, now=context.now)
+        popular = {s.product_id: s.score for s in candidates.bestsellers(store=store, limit=1000)}
+        return sorted(due, key=lambda s: -popular.get(s.product_id, 0.0))
     if source == "category_bestseller":
         ranked = candidates.category_bestsellers(store=store, categories=context.categories)
         return [Scored(r.product_id, r.score) for r in ranked]

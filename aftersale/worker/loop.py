@@ -20,6 +20,7 @@ from aftersale.flows.services import enroll_timed_occasions
 from aftersale.lib.clock import now
 from aftersale.messaging.delivery.sending import SendSummary, send_queued_messages
 from aftersale.messaging.outbox.selectors import stores_holding_for_address
+from aftersale.recommendations.live import evaluate_due_stores
 from aftersale.recommendations.services import fit_due_stores
 from aftersale.worker.jobs import run_jobs
 
@@ -154,6 +155,8 @@ def _periodic_work(*, config: WorkerSettings, totals: WorkerTotals) -> int:
             store.slug,
             fit.seconds,
         )
+    for store, outcome in evaluate_due_stores(now=moment):  # weekly: the live strategies
+        logger.info("worker %s: evaluated %s: %s", config.worker_id, store.slug, outcome)
     return enrolled
 
 

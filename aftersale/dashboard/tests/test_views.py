@@ -3,15 +3,21 @@ see, and the Recommendations page over stored evaluation runs."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from aftersale.dashboard.tests.conftest import PASSWORD, SaveRun
+from aftersale.dashboard.tests.conftest import PASSWORD, RAN_AT, SaveRun, report_scoring
 from aftersale.flows.models import FlowStatus
 from aftersale.flows.services import install_library_flow
 from aftersale.lib.clock import VirtualClock
+from aftersale.recommendations.evaluation.baselines import fit_popularity
+from aftersale.recommendations.evaluation.metrics import TASKS
+from aftersale.recommendations.evaluation.records import save_evaluation
+from aftersale.recommendations.evaluation.run import Method, Report, skipped_row
 from aftersale.recommendations.tests.conftest import Shop
 from aftersale.stores.models import Store
 from aftersale.stores.services import create_store
@@ -168,9 +174,8 @@ def test_without_a_run_of_its_own_the_page_shows_the_dataset_run_and_the_command
     assert response.context["run"] == dataset_run
     page = response.content.decode()
     assert "reference dataset" in page
-    assert (
-        "aftersale evaluate --store test-shop --cut 2023-11-02 --validation-cut 2023-09-03" in page
-    )
+    # The command chooses the cuts from the store's own orders.
+    assert "<code>aftersale evaluate --store test-shop</code>" in page
 
 
 def test_with_no_run_and_no_orders_the_page_says_to_import_the_orders_first(
@@ -206,3 +211,29 @@ def test_static_files_are_served_with_debug_off_and_may_be_cached(
 def test_a_path_outside_the_static_folders_is_not_served(client: Client) -> None:
     assert client.get("/static/../settings.py").status_code == 404
     assert client.get("/static/aftersale/settings.py").status_code == 404
+
+
+_HUNGRY = Method("mlxtend_rules", "baseline", fit_popularity)
+
+
+def test_a_method_skipped_over_its_budget_shows_the_reason_in_place_of_figures(
+    client, merchant, store
+):
+    report = report_scoring(0.5)
+    over = "over the memory budget of 3000 MB"
+    rows = [*report.rows, *(skipped_row(method=_HUNGRY, task=t, reason=over) for t in TASKS)]
+    save_evaluation(
+        report=Report(k=4, rows=rows, comparisons=report.comparisons),
+        dataset="gifts.csv",
+        store=store,
+        cut=dt.date(2024, 11, 1),
+        validation_cut=dt.date(2024, 9, 1),
+        quick=False,
+        seconds=3.0,
+        now=RAN_AT,
+    )
+    client.force_login(merchant)
+
+    page = client.get(reverse("dashboard:recommendations", args=[store.slug])).content.decode()
+
+    assert page.count(f'<td colspan="6" class="skipped">Skipped: {over}</td>') == 2

@@ -43,13 +43,18 @@ def fit_personal_frequency(*, history: History) -> Scorer:
     return score
 
 
-def fit_association_rules(*, history: History, min_support: float, source: str) -> Scorer:
+def fit_association_rules(
+    *, history: History, max_products: int, source: str, max_len: int = 2
+) -> Scorer:
     """mlxtend fpgrowth + association_rules on the one-hot basket table; a customer gets
     the consequents of every rule whose antecedent lies in their `source` ("last_basket"
     or "history"), scored by summed confidence.
 
-    fpgrowth densifies its input, so only products that can reach `min_support` become
-    columns: the itemsets found are the same, the memory is not."""
+    Bounded whatever the history: the minimum support is a count chosen from the data
+    (`support_count`: the baskets of the `max_products`-th most frequent product, at
+    least 2), so at most about `max_products` products become columns (fpgrowth
+    densifies its input), and itemsets hold at most `max_len` products. No rule (a
+    sparse history) gives a scorer with no opinion (zeros: popularity fills the lists)."""
     from mlxtend.frequent_patterns import association_rules, fpgrowth
 
     baskets = sparse.csr_matrix(
@@ -57,22 +62,31 @@ def fit_association_rules(*, history: History, min_support: float, source: str) 
         shape=(int(history.basket.max(initial=-1)) + 1, history.shape[1]),
     )
     baskets.data[:] = 1
-    n_baskets = baskets.shape[0]
-    frequent_cols = np.flatnonzero(
-        np.asarray((baskets > 0).sum(axis=0)).ravel() >= min_support * n_baskets
-    )
+    n_baskets, n_products = baskets.shape
+    frequency = np.asarray((baskets > 0).sum(axis=0)).ravel()
+    min_count = support_count(frequency=frequency, max_products=max_products)
+    frequent_cols = np.flatnonzero(frequency >= min_count)[:max_products]
+    if n_baskets == 0 or len(frequent_cols) < 2:
+        return _no_opinion(n_products)
     table = pd.DataFrame.sparse.from_spmatrix(  # type: ignore[attr-defined]
         baskets[:, frequent_cols].astype(bool), columns=[str(c) for c in frequent_cols]
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # mlxtend warns that sparse input is slow
-        itemsets = fpgrowth(table, min_support=min_support, use_colnames=True)
+        itemsets = fpgrowth(
+            table, min_support=min_count / n_baskets, use_colnames=True, max_len=max_len
+        )
+        if not len(itemsets) or itemsets["itemsets"].map(len).max() < 2:
+            return _no_opinion(n_products)
         rules = association_rules(
             itemsets, num_itemsets=n_baskets, metric="confidence", min_threshold=0.0
         )
-    antecedents = _itemset_matrix(rules["antecedents"], history.shape[1])
-    consequents = _itemset_matrix(rules["consequents"], history.shape[1])
-    consequents = sparse.csr_matrix(consequents.multiply(rules["confidence"].to_numpy()[:, None]))
+    if not len(rules):
+        return _no_opinion(n_products)
+    antecedents = _itemset_matrix(rules["antecedents"], n_products)
+    consequents = _itemset_matrix(rules["consequents"], n_products)
+    confidence = rules["confidence"].to_numpy(np.float64)
+    consequents = sparse.csr_matrix(consequents.multiply(confidence[:, None]))
     sizes = np.asarray(antecedents.sum(axis=1)).ravel()
     sources = history.last_basket if source == "last_basket" else history.counts
     sources = (sources > 0).astype(np.float64).tocsr()
@@ -81,6 +95,23 @@ def fit_association_rules(*, history: History, min_support: float, source: str) 
     def score(rows: IntArray) -> FloatArray:
         matched = np.asarray((sources[rows] @ antecedents_t).toarray()) >= sizes[None, :]
         return np.asarray((sparse.csr_matrix(matched.astype(np.float64)) @ consequents).toarray())
+
+    return score
+
+
+def support_count(*, frequency: FloatArray | IntArray, max_products: int) -> int:
+    """The minimum support, in baskets, that leaves about `max_products` products
+    frequent: the basket count of the `max_products`-th most frequent product, at least
+    2 (a pair seen once is no rule)."""
+    if not len(frequency):
+        return 2
+    ranked = np.sort(np.asarray(frequency))[::-1]
+    return max(2, int(ranked[min(max_products, len(ranked)) - 1]))
+
+
+def _no_opinion(n_products: int) -> Scorer:
+    def score(rows: IntArray) -> FloatArray:
+        return np.zeros((len(rows), n_products))
 
     return score
 

@@ -22,7 +22,8 @@ def write_chart(*, rows: Sequence[Row], k: int, path: Path) -> Path:
 
     figure, axes = plt.subplots(len(TASKS), len(_METRICS), figsize=(15, 8), squeeze=False)
     for row_axes, task in zip(axes, TASKS, strict=True):
-        task_rows = [r for r in rows if r.task == task]
+        # A skipped method has no bar (its figures are None or NaN).
+        task_rows = [r for r in rows if r.task == task and not r.skipped]
         names = [r.name for r in task_rows]
         colours = [_COLOURS[r.kind] for r in task_rows]
         for axis, metric in zip(row_axes, _METRICS, strict=True):

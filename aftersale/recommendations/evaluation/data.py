@@ -148,12 +148,22 @@ def load_csv(*, path: Path, columns: Mapping[str, str]) -> Orders:
     )
 
 
-def subsample(*, orders: Orders, customers: int, seed: int = 0) -> Orders:
-    """All lines of `customers` customers drawn at random (seeded, so runs compare)."""
+def subsample(*, orders: Orders, customers: int, seed: int = 0, returning: bool = False) -> Orders:
+    """All lines of `customers` customers drawn at random (seeded, so runs compare);
+    with `returning`, customers with more than one order (the only ones an evaluation
+    can score) are drawn first, so a sparse history keeps all it can of them."""
     ids = np.unique(orders.customer)
     if customers >= len(ids):
         return orders
-    chosen = np.random.default_rng(seed).choice(ids, size=customers, replace=False)
+    rng = np.random.default_rng(seed)
+    if not returning:
+        chosen = rng.choice(ids, size=customers, replace=False)
+    else:
+        pairs = np.unique(np.stack([orders.customer, orders.order], axis=1), axis=0)
+        who, n_orders = np.unique(pairs[:, 0], return_counts=True)
+        # Returning customers first, in random order, then the others.
+        order = np.lexsort((rng.random(len(who)), n_orders < 2))
+        chosen = who[order[:customers]]
     return orders.where(np.isin(orders.customer, chosen))
 
 

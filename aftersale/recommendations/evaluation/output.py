@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rich.table import Table
@@ -18,6 +19,7 @@ ROW_FIELDS = (
     "coverage",
     "fit_seconds",
     "peak_mb",
+    "skipped",
 )
 
 
@@ -25,8 +27,10 @@ def report_data(*, report: Report) -> dict[str, Any]:
     """{"k", "rows": [...], "bootstrap": {task: {...}}, "settings": {task: {name: ...}}}:
     rows carry exactly ROW_FIELDS; bootstrap gives, per task, the best strategy's ratio to
     the best baseline on the task's metric with its 95% paired-bootstrap interval;
-    settings records what validation chose for every method."""
-    rows = [{name: getattr(row, name) for name in ROW_FIELDS} for row in report.rows]
+    settings records what validation chose for every method; a skipped method's row has
+    null figures and its reason in "skipped"; "cuts" says where the history was cut and
+    why."""
+    rows = [{name: _json_value(getattr(row, name)) for name in ROW_FIELDS} for row in report.rows]
     bootstrap = {
         c.task: {
             "metric": c.metric,
@@ -42,7 +46,27 @@ def report_data(*, report: Report) -> dict[str, Any]:
     settings: dict[str, dict[str, Any]] = {}
     for row in report.rows:
         settings.setdefault(row.task, {})[row.name] = dict(row.settings)
-    return {"k": report.k, "rows": rows, "bootstrap": bootstrap, "settings": settings}
+    data: dict[str, Any] = {
+        "k": report.k,
+        "rows": rows,
+        "bootstrap": bootstrap,
+        "settings": settings,
+    }
+    if report.cuts is not None:
+        cuts = report.cuts
+        data["cuts"] = {
+            "test_cut": str(cuts.test_cut.astype("datetime64[s]")),
+            "validation_cut": str(cuts.validation_cut.astype("datetime64[s]")),
+            "rule": cuts.rule,
+            "test_customers": cuts.test_customers,
+            "validation_customers": cuts.validation_customers,
+        }
+    return data
+
+
+def _json_value(value: Any) -> Any:
+    """NaN (no figure) as None, which JSON has."""
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def report_table(*, report: Report) -> Table:
@@ -59,11 +83,15 @@ def report_table(*, report: Report) -> Table:
         "coverage",
         "fit s",
         "peak MB",
+        "skipped because",
     ):
         table.add_column(
             header, justify="left" if header in {"task", "method", "kind"} else "right"
         )
     for row in report.rows:
+        if row.skipped:
+            table.add_row(row.task, row.name, row.kind, *["-"] * 6, row.skipped)
+            continue
         table.add_row(
             row.task,
             row.name,
@@ -74,6 +102,7 @@ def report_table(*, report: Report) -> Table:
             f"{row.coverage:.4f}",
             f"{row.fit_seconds:.2f}",
             f"{row.peak_mb:.0f}",
+            "",
         )
     return table
 

@@ -53,7 +53,7 @@ def save_evaluation(
         quick=quick,
         ran_at=now,
         seconds=seconds,
-        report=_finite(report_data(report=report)),
+        report=finite(report_data(report=report)),
     )
 
 
@@ -114,12 +114,12 @@ def _visible_runs(*, store: Store) -> QuerySet[EvaluationRun]:
     return EvaluationRun.objects.filter(Q(store=store) | Q(store__isnull=True))
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
     """`value` with every non-finite float in it replaced by None."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
+        return {key: finite(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_finite(item) for item in value]
+        return [finite(item) for item in value]
     return value

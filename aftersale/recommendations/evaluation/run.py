@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from aftersale.recommendations.evaluation import baselines, strategies
 from aftersale.recommendations.evaluation.bootstrap import Interval, paired_ratio_interval
+from aftersale.recommendations.evaluation.budget import Budget, OverBudget, run_within
+from aftersale.recommendations.evaluation.cuts import Cuts, resolve_cuts
 from aftersale.recommendations.evaluation.data import IntArray, Orders, Split, temporal_split
 from aftersale.recommendations.evaluation.metrics import (
     TASKS,
@@ -30,8 +33,12 @@ Settings = Mapping[str, Any]
 # The metric each task is won on (issue 5): a cross-sell email needs one good new product,
 # a replenishment email should put the product due first.
 GOAL_METRIC: dict[Task, str] = {"cross_sell": "hit_rate", "replenishment": "ndcg"}
+# The Complete Journey's cuts (issue 5), kept so its published figures stay comparable;
+# any other history gets cuts chosen from its own dates (cuts.choose_cuts).
 DEFAULT_TEST_CUT = np.datetime64("2017-11-01T00:00:00")
 DEFAULT_VALIDATION_CUT = np.datetime64("2017-09-01T00:00:00")
+_NAN = float("nan")
+DEFAULT_BUDGET = Budget()
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,9 @@ class Row:
     peak_mb: float
     settings: Settings = field(default_factory=dict)
     users: UserScores | None = field(default=None, repr=False, compare=False)
+    # Why the method has no figures (over its time or memory budget, or failed); "" when
+    # it has them.
+    skipped: str = ""
 
     def metric(self, name: str) -> float:
         """The named metric's value."""
@@ -83,6 +93,7 @@ class Report:
     k: int
     rows: list[Row]
     comparisons: list[Comparison]
+    cuts: Cuts | None = None
 
 
 @dataclass(frozen=True)
@@ -165,8 +176,8 @@ def _baseline_methods(*, quick: bool) -> list[Method]:
             "baseline",
             baselines.fit_association_rules,
             [
-                {"min_support": m, "source": s}
-                for m in (0.001, 0.0005)
+                {"max_products": m, "source": s, "max_len": 2}
+                for m in ((300,) if quick else (300, 1000))
                 for s in ("last_basket", "history")
             ],
         ),
@@ -190,28 +201,85 @@ def evaluate(
     *,
     orders: Orders,
     k: int = 4,
-    validation_cut: np.datetime64 = DEFAULT_VALIDATION_CUT,
-    test_cut: np.datetime64 = DEFAULT_TEST_CUT,
+    validation_cut: np.datetime64 | None = None,
+    test_cut: np.datetime64 | None = None,
     candidates: Sequence[Method] | None = None,
     step: Callable[[str], None] = lambda _: None,
+    budget: Budget | None = DEFAULT_BUDGET,
+    cuts: Cuts | None = None,
 ) -> Report:
     """Tune each method on validation (fit before `validation_cut`, score up to
     `test_cut`), refit it with the chosen settings on everything before `test_cut`, score
     both tasks after it, and compare the best strategy with the best baseline per task.
 
+    `cuts` (cuts.resolve_cuts) overrides both cut dates. Without cuts they are chosen
+    from the orders (cuts.choose_cuts); either way
+    cuts.NotEnoughHistory is raised, naming what is missing, when too few customers have
+    orders on both sides. Each method runs under `budget` (None: in this process, with
+    no limit); one over it gets rows with no figures and the reason in `skipped`.
     `step` is called once before each fit (see `count_steps`), for a progress bar."""
     chosen = list(candidates) if candidates is not None else methods()
-    validation = temporal_split(orders=orders, cut=validation_cut, end=test_cut)
-    test = temporal_split(orders=orders, cut=test_cut)
+    if cuts is None:
+        cuts = resolve_cuts(orders=orders, test_cut=test_cut, validation_cut=validation_cut)
+    validation = temporal_split(orders=orders, cut=cuts.validation_cut, end=cuts.test_cut)
+    test = temporal_split(orders=orders, cut=cuts.test_cut)
     val_relevance = {task: relevance(split=validation, task=task) for task in TASKS}
     test_relevance = {task: relevance(split=test, task=task) for task in TASKS}
     rows: list[Row] = []
     for method in chosen:
-        tuned = tune(method=method, split=validation, relevances=val_relevance, k=k, step=step)
-        rows += _final_rows(
-            method=method, tuned=tuned, split=test, relevances=test_relevance, k=k, step=step
-        )
-    return Report(k=k, rows=rows, comparisons=[_compare(rows=rows, task=t) for t in TASKS])
+
+        def work(child_step: Callable[[str], None], method: Method = method) -> list[Row]:
+            tuned = tune(
+                method=method, split=validation, relevances=val_relevance, k=k, step=child_step
+            )
+            return _final_rows(
+                method=method,
+                tuned=tuned,
+                split=test,
+                relevances=test_relevance,
+                k=k,
+                step=child_step,
+            )
+
+        rows += _within_budget(method=method, work=work, budget=budget, step=step)
+    comparisons = [_compare(rows=rows, task=t) for t in TASKS]
+    return Report(k=k, rows=rows, comparisons=[c for c in comparisons if c is not None], cuts=cuts)
+
+
+def _within_budget(
+    *,
+    method: Method,
+    work: Callable[[Callable[[str], None]], list[Row]],
+    budget: Budget | None,
+    step: Callable[[str], None],
+) -> list[Row]:
+    """The method's rows, or rows that say why it has none."""
+    if budget is None:
+        return work(step)
+    try:
+        return list(run_within(work=work, budget=budget, step=step))
+    except OverBudget as over:
+        reason = str(over)
+    except RuntimeError as failed:
+        reason = "failed: " + str(failed).strip().splitlines()[-1]
+    step(f"skipped {method.name}: {reason}")
+    return [skipped_row(method=method, task=task, reason=reason) for task in TASKS]
+
+
+def skipped_row(*, method: Method, task: Task, reason: str) -> Row:
+    """A row with no figures (NaN) and the reason the method has none."""
+    return Row(
+        task=task,
+        name=method.name,
+        kind=method.kind,
+        hit_rate=_NAN,
+        recall=_NAN,
+        ndcg=_NAN,
+        coverage=_NAN,
+        fit_seconds=_NAN,
+        peak_mb=_NAN,
+        skipped=reason,
+    )
 
 
 def count_steps(*, candidates: Sequence[Method]) -> int:
@@ -323,9 +391,9 @@ def _final_rows(
                 task=task,
                 name=method.name,
                 kind=method.kind,
-                hit_rate=float(users.hit.mean()),
-                recall=float(users.recall.mean()),
-                ndcg=float(users.ndcg.mean()),
+                hit_rate=_mean(users.hit),
+                recall=_mean(users.recall),
+                ndcg=_mean(users.ndcg),
                 coverage=coverage(lists=result.lists[task], n_products=split.history.shape[1]),
                 fit_seconds=result.fit_seconds,
                 peak_mb=result.peak_mb,
@@ -340,18 +408,26 @@ def _summary(task: Task, rel: Relevance, lists: IntArray) -> dict[str, float]:
     """Mean hit rate, recall and NDCG of `lists` for the task's users."""
     users = score_lists(lists=lists, relevant=rel.relevant, n_relevant=rel.n_relevant)
     return {
-        "hit_rate": float(users.hit.mean()),
-        "recall": float(users.recall.mean()),
-        "ndcg": float(users.ndcg.mean()),
+        "hit_rate": _mean(users.hit),
+        "recall": _mean(users.recall),
+        "ndcg": _mean(users.ndcg),
     }
 
 
-def _compare(*, rows: Sequence[Row], task: Task) -> Comparison:
+def _compare(*, rows: Sequence[Row], task: Task) -> Comparison | None:
     """The task's best Aftersale row against its best baseline row, with the bootstrap
-    interval of their ratio on the goal metric."""
+    interval of their ratio on the goal metric; None when either side has no figures
+    (every method skipped, or no user to score on the task)."""
     metric = GOAL_METRIC[task]
-    mine = [r for r in rows if r.task == task and r.kind == "aftersale"]
-    theirs = [r for r in rows if r.task == task and r.kind == "baseline"]
+    scored = [
+        r
+        for r in rows
+        if r.task == task and not r.skipped and r.users is not None and len(r.users.hit)
+    ]
+    mine = [r for r in scored if r.kind == "aftersale"]
+    theirs = [r for r in scored if r.kind == "baseline"]
+    if not mine or not theirs:
+        return None
     best = max(mine, key=lambda r: r.metric(metric))
     rival = max(theirs, key=lambda r: r.metric(metric))
     per_user = "hit" if metric == "hit_rate" else metric
@@ -362,6 +438,11 @@ def _compare(*, rows: Sequence[Row], task: Task) -> Comparison:
     return Comparison(
         task=task, metric=metric, strategy=best.name, baseline=rival.name, interval=interval
     )
+
+
+def _mean(values: npt.NDArray[np.float64]) -> float:
+    """The mean, NaN for no values (a task with no user to score)."""
+    return float(values.mean()) if len(values) else _NAN
 
 
 def _label(settings: Settings) -> str:

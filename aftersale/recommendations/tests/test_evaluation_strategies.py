@@ -102,7 +102,7 @@ def test_popularity_ranks_by_distinct_recent_customers():
 
 def test_association_rules_recommend_the_consequent_of_the_last_basket():
     history = _history()
-    scorer = baselines.fit_association_rules(history=history, min_support=0.2, source="last_basket")
+    scorer = baselines.fit_association_rules(history=history, max_products=10, source="last_basket")
     assert _cross_sell(history, scorer, customer=4) == [SALSA]
 
 
