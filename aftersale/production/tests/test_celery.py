@@ -14,17 +14,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import redis
 from django.conf import settings
 
 from aftersale.messaging.delivery.capture import CaptureServer
@@ -37,7 +34,6 @@ from aftersale.worker.tests.crash_scenario import (
     scenario_database,
 )
 
-REPO = Path(__file__).resolve().parents[3]
 JOURNEYS = 300
 WAVE_SECONDS = 90  # one email per journey, through every kill and restart
 DELIVERED = "SELECT count(*) FROM messaging_message WHERE status = 'delivered'"
@@ -48,32 +44,6 @@ pytestmark = pytest.mark.skipif(
     reason="production mode needs PostgreSQL: runs in the suite's PostgreSQL pass "
     "(AFTERSALE_DATABASE_URL=postgresql://..., as scripts/test does)",
 )
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """An empty Redis database: AFTERSALE_TEST_REDIS_URL's, else a redis-server started
-    here with scripts/redis; skipped, saying so, when there is neither."""
-    url = os.environ.get("AFTERSALE_TEST_REDIS_URL")
-    directory = tmp_path / "redis"
-    if not url:
-        if shutil.which("redis-server") is None:
-            pytest.skip("no Redis: set AFTERSALE_TEST_REDIS_URL or install redis-server")
-        line = subprocess.run(
-            [REPO / "scripts" / "redis", "start", directory],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        url = line.strip().split("=", 1)[1]
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    try:
-        yield url
-    finally:
-        client.flushdb()
-        client.close()
-        subprocess.run([REPO / "scripts" / "redis", "stop", directory], check=False)
 
 
 @dataclass
