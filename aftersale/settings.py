@@ -24,6 +24,9 @@ SECRET_KEY = installation.secret_key(DATA_DIR, DATABASE_URL)
 # Production mode (aftersale/production, docs/deployment.md): Celery workers and beat on
 # this Redis broker; "" is the embedded mode (the worker loop in `aftersale serve`).
 BROKER_URL = installation.broker_url(DATABASE_URL)
+# The bearer token Prometheus sends to /metrics (or AFTERSALE_METRICS_TOKEN_FILE); unset,
+# /metrics does not exist.
+METRICS_TOKEN = env_secret("AFTERSALE_METRICS_TOKEN")
 DEBUG = env_bool("AFTERSALE_DEBUG", False)
 ALLOWED_HOSTS = env_str("AFTERSALE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 PUBLIC_URL = env_str("AFTERSALE_PUBLIC_URL", "http://127.0.0.1:8000")
