@@ -27,6 +27,7 @@ from aftersale.worker.loop import (
     WorkerTotals,
     advance_due,
     fit_due,
+    freeze_warm_objects,
     send_due,
     start_timed_journeys,
 )
@@ -40,6 +41,7 @@ TASK_BUDGET_SECONDS = 20.0
 # kept between tasks as the embedded loop keeps them between passes.
 _pause = SendingPause()
 _totals = WorkerTotals()
+_warm = False
 
 
 def _config() -> WorkerSettings:
@@ -81,7 +83,17 @@ def send() -> int:
             break
     if total:
         logger.info("send %s: %d emails", config.worker_id, total)
+    _freeze_once()
     return total
+
+
+def _freeze_once() -> None:
+    # As the embedded loop does after its first pass: what the process has warmed stays
+    # out of later garbage collections (worker.loop.freeze_warm_objects).
+    global _warm
+    if not _warm:
+        freeze_warm_objects()
+        _warm = True
 
 
 @app.task(name="aftersale.timed_triggers")

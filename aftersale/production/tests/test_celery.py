@@ -29,6 +29,8 @@ from aftersale.production.tests.journey_data import DAYS_BETWEEN, EMAILS_PER_JOU
 from aftersale.worker.tests.crash_scenario import (
     ScenarioDatabase,
     child_env,
+    free_port,
+    lines_until,
     received_message_ids,
     run_aftersale,
     scenario_database,
@@ -202,3 +204,28 @@ def _wave(
             raise AssertionError(f"{delivered} of {target} emails delivered in {WAVE_SECONDS}s")
         time.sleep(0.05)  # polling interval of the database count
     return kills
+
+
+def test_serve_in_production_mode_serves_without_an_embedded_worker(
+    tmp_path: Path, redis_url: str
+) -> None:
+    with scenario_database(tmp_path / "home") as database:
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "aftersale.cli", "serve", "--port", str(port)],
+            env=child_env(database, AFTERSALE_BROKER_URL=redis_url, AFTERSALE_LOG_LEVEL="INFO"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            assert server.stdout is not None
+            before = lines_until("serving on", server.stdout)
+            server.send_signal(signal.SIGTERM)
+            rest, _ = server.communicate(timeout=60)
+        finally:
+            if server.poll() is None:
+                server.kill()
+    output = "".join(before) + rest
+    assert server.returncode == 0
+    assert " started" not in output, output  # the Celery workers do the worker's work
