@@ -16,10 +16,14 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from pytest_django.fixtures import Settings
 
+from aftersale.flows.backtest_runs import queue_backtest
+from aftersale.flows.models import BacktestRun, FlowStatus
+from aftersale.flows.services import install_library_flow
 from aftersale.integrations.import_runs import queue_import
 from aftersale.integrations.models import ImportRun
 from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.lib.runs import RunStatus
+from aftersale.messaging.rendering.template_library import install_default_templates
 from aftersale.orders.models import Order
 from aftersale.production import enqueue, tasks
 from aftersale.production.celery import app
@@ -38,6 +42,7 @@ def production_mode(tmp_path: Path, settings: Settings) -> Iterator[None]:
     settings.DATA_DIR = tmp_path
     assert app.conf.broker_url == "memory://"
     _drain("ingest")
+    _drain("fit")
     enqueue.connect()
     try:
         yield
@@ -100,3 +105,23 @@ def test_a_rolled_back_upload_enqueues_nothing(
         raise RuntimeError("the request failed")
     assert _drain("ingest") == []
     assert not ImportRun.objects.exists()
+
+
+def test_a_backtest_is_enqueued_on_the_fit_queue_and_run_once(
+    store: Store, production_mode: None
+) -> None:
+    install_default_templates(store=store, now=NOW)
+    flow = install_library_flow(
+        store=store, slug="post-purchase-upsell", now=NOW, status=FlowStatus.DRAFT
+    )
+    with transaction.atomic():
+        run = queue_backtest(flow=flow, days=30, now=NOW)
+    assert _drain("ingest") == []
+    assert _drain("fit") == [{"task": "aftersale.backtest_run", "args": [run.pk]}]
+
+    with use_clock(VirtualClock(NOW)):
+        assert tasks.backtest_run(run.pk) is True
+        assert tasks.backtest_run(run.pk) is False
+    run.refresh_from_db()
+    assert run.status == RunStatus.DONE, run.error
+    assert BacktestRun.objects.count() == 1
