@@ -3,10 +3,11 @@ Redis and a real PostgreSQL database, sending to a real SMTP server on 127.0.0.1
 hundred journeys of three emails a day apart, the workers' clock moved a day at a time
 (AFTERSALE_TEST_CLOCK_FILE, lib.clock.OffsetFileClock); every email arrives exactly once,
 and after a SIGKILL of a worker mid-run (restarted at once) at most once more per kill
-(the documented window: the relay accepted it, the worker died before recording that).
+(the documented window: the relay accepted it, the worker died before recording that);
+a restart of Redis mid-run (which keeps nothing: every task in it is lost) loses none.
 
 Skipped, saying why, without PostgreSQL (the suite's PostgreSQL pass runs it) or without
-Redis (AFTERSALE_TEST_REDIS_URL, or redis-server on the PATH: scripts/redis).
+redis-server on the PATH (scripts/redis installs it; the test starts its own to restart it).
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings
 
 from aftersale.messaging.delivery.capture import CaptureServer
@@ -119,8 +123,61 @@ def _commands() -> dict[str, list[str]]:
     }
 
 
-def test_every_email_of_a_three_email_flow_arrives_once_through_celery_and_kills(
-    tmp_path: Path, redis_url: str
+@dataclass
+class _RedisServer:
+    """A redis-server on `port`, stopped and started again on the same port."""
+
+    port: int
+    directory: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port)]
+        command += ["--save", "", "--appendonly", "no", "--dir", str(self.directory)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)  # redis-server starting
+        client.close()
+
+    def restart(self) -> None:
+        self.stop()
+        time.sleep(2)  # the broker away for a while, as in a real restart
+        self.start()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[_RedisServer]:
+    """A redis-server of this test's own, which it may restart; skipped without one."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("no redis-server on the PATH (scripts/redis installs it): this test "
+                    "starts and restarts a Redis of its own")  # fmt: skip
+    server = _RedisServer(port=free_port(), directory=tmp_path / "redis")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_every_email_of_a_three_email_flow_arrives_once_through_celery_kills_and_restarts(
+    tmp_path: Path, broker: _RedisServer
 ) -> None:
     seed = int(os.environ.get("AFTERSALE_CRASH_SEED") or random.randrange(2**32))
     rng = random.Random(seed)
@@ -136,12 +193,12 @@ def test_every_email_of_a_three_email_flow_arrives_once_through_celery_and_kills
         assert f'"enrollments": {JOURNEYS}' in run_aftersale(database, "shell", "-c", code)
         env = child_env(
             database,
-            AFTERSALE_BROKER_URL=redis_url,
+            AFTERSALE_BROKER_URL=broker.url,
             AFTERSALE_TEST_CLOCK_FILE=str(clock_file),
             AFTERSALE_BEAT_TICK_SECONDS="0.5",
             AFTERSALE_SMTP_HOST="127.0.0.1",
             AFTERSALE_SMTP_PORT=str(smtp.port),
-            AFTERSALE_SCHEDULER_LEASE_SECONDS="5",
+            AFTERSALE_SCHEDULER_LEASE_SECONDS="3",
             AFTERSALE_SCHEDULER_BATCH_SIZE="25",
             AFTERSALE_LOG_LEVEL="INFO",
         )
@@ -152,14 +209,17 @@ def test_every_email_of_a_three_email_flow_arrives_once_through_celery_and_kills
         try:
             for name in ("send", "default", "beat"):
                 celery.start(name)
-            # Each wave: the journeys' next email is due; a worker is killed part-way.
-            # The send worker, the tick's worker, then the send worker and beat together.
-            for wave, victims in enumerate((["send"], ["default"], ["send", "beat"])):
+            # Each wave: the journeys' next email is due; processes are killed part-way:
+            # the send worker; the tick's worker and Redis (restarted, every task in it
+            # lost: it keeps nothing); the send worker and beat together.
+            waves = (["send"], ["default", "redis"], ["send", "beat"])
+            for wave, victims in enumerate(waves):
                 offset = wave * (dt.timedelta(days=DAYS_BETWEEN) + dt.timedelta(minutes=10))
                 clock_file.write_text(str(offset.total_seconds()))
                 kills += _wave(
                     database=database,
                     celery=celery,
+                    broker=broker,
                     victims=victims,
                     target=JOURNEYS * (wave + 1),
                     kill_after=JOURNEYS * wave + rng.randrange(JOURNEYS // 5, JOURNEYS // 2),
@@ -177,8 +237,8 @@ def test_every_email_of_a_three_email_flow_arrives_once_through_celery_and_kills
     duplicates = sum(count - 1 for count in received.values())
     print(
         f"\nproduction mode (seed {seed}): {JOURNEYS} journeys x {EMAILS_PER_JOURNEY} emails, "
-        f"{kills} SIGKILLs, {sum(received.values())} received, {duplicates} duplicates, "
-        f"{elapsed:.1f}s"
+        f"{kills} SIGKILLs, a Redis restart, {sum(received.values())} received, "
+        f"{duplicates} duplicates, {elapsed:.1f}s"
     )
     assert active == 0
     assert statuses == {"delivered": JOURNEYS * EMAILS_PER_JOURNEY}
@@ -188,18 +248,29 @@ def test_every_email_of_a_three_email_flow_arrives_once_through_celery_and_kills
 
 
 def _wave(
-    *, database: ScenarioDatabase, celery: Celery, victims: list[str], target: int, kill_after: int
+    *,
+    database: ScenarioDatabase,
+    celery: Celery,
+    broker: _RedisServer,
+    victims: list[str],
+    target: int,
+    kill_after: int,
 ) -> int:
     """Poll until `target` emails are delivered, SIGKILLing each of `victims` (and
-    restarting it) once `kill_after` are; return the number of kills."""
+    restarting it; "redis": restarting the broker) once `kill_after` are; return the
+    number of SIGKILLs."""
     deadline = time.monotonic() + WAVE_SECONDS
     kills = 0
     while (delivered := database.scalar(DELIVERED)) < target:
         celery.assert_running()
-        if not kills and delivered >= kill_after:
+        if victims and delivered >= kill_after:
             for victim in victims:
-                celery.kill(victim)
-            kills = len(victims)
+                if victim == "redis":
+                    broker.restart()
+                else:
+                    celery.kill(victim)
+                    kills += 1
+            victims = []
         if time.monotonic() > deadline:
             raise AssertionError(f"{delivered} of {target} emails delivered in {WAVE_SECONDS}s")
         time.sleep(0.05)  # polling interval of the database count
