@@ -125,3 +125,42 @@ def test_a_backtest_is_enqueued_on_the_fit_queue_and_run_once(
     run.refresh_from_db()
     assert run.status == RunStatus.DONE, run.error
     assert BacktestRun.objects.count() == 1
+
+
+@pytest.fixture
+def broker_down() -> Iterator[None]:
+    """The Celery app pointed at a port nothing listens on, then back."""
+    from aftersale.worker.tests.crash_scenario import free_port
+
+    def reset(url: str) -> None:
+        app.conf.broker_url = url
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    reset(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        yield
+    finally:
+        reset("memory://")
+
+
+def test_an_upload_stored_while_the_broker_is_down_is_kept_queued_for_the_sweep(
+    store: Store,
+    production_mode: None,
+    broker_down: None,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with transaction.atomic():
+        run = queue_import(
+            store=store, kind="orders", file_name="a.csv", chunks=[CSV.encode()], home=tmp_path,
+            now=NOW,
+        )  # fmt: skip
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED  # committed; the request did not fail
+    assert f"aftersale.import_run {run.pk} not enqueued" in caplog.text
+
+    with use_clock(VirtualClock(NOW)):
+        assert tasks.background_runs() == 1  # the sweep beat sends every 30 s
+    run.refresh_from_db()
+    assert run.status == RunStatus.DONE
