@@ -21,6 +21,12 @@ BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = installation.home()
 DATABASE_URL = installation.database_url(DATA_DIR)
 SECRET_KEY = installation.secret_key(DATA_DIR, DATABASE_URL)
+# Production mode (aftersale/production, docs/deployment.md): Celery workers and beat on
+# this Redis broker; "" is the embedded mode (the worker loop in `aftersale serve`).
+BROKER_URL = installation.broker_url(DATABASE_URL)
+# The bearer token Prometheus sends to /metrics (or AFTERSALE_METRICS_TOKEN_FILE); unset,
+# /metrics does not exist.
+METRICS_TOKEN = env_secret("AFTERSALE_METRICS_TOKEN")
 DEBUG = env_bool("AFTERSALE_DEBUG", False)
 ALLOWED_HOSTS = env_str("AFTERSALE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 PUBLIC_URL = env_str("AFTERSALE_PUBLIC_URL", "http://127.0.0.1:8000")
@@ -55,6 +61,7 @@ INSTALLED_APPS = [
     "aftersale.api",
     "aftersale.demo",
     "aftersale.dashboard",
+    "aftersale.production",
 ]
 
 MIDDLEWARE = [

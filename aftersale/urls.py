@@ -15,4 +15,6 @@ urlpatterns = [
     path("webhooks/", include("aftersale.integrations.urls")),
     path("", include("aftersale.tracking.urls")),
     path("", include("aftersale.messaging.urls")),
+    # Probes: /healthz (alive), /readyz (database, migrations, broker); docs/deployment.md.
+    path("", include("aftersale.production.urls")),
 ]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Protocol
 
 
@@ -41,6 +43,43 @@ class VirtualClock:
         """Move forward by `delta` and return the new time."""
         self.set(self._now + delta)
         return self._now
+
+
+class OffsetFileClock:
+    """Wall-clock time plus the number of seconds written in a file (0 while it is
+    missing or empty), re-read whenever the file changes: how a test moves the clock of
+    processes it started (Celery workers and beat), by writing a larger number. Test
+    only: a process uses it when AFTERSALE_TEST_CLOCK_FILE names the file
+    (`install_test_clock`). Never runs backwards: a smaller number is ignored."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._stamp: tuple[int, int] | None = None
+        self._offset = dt.timedelta(0)
+
+    def now(self) -> dt.datetime:
+        try:
+            info = os.stat(self._path)
+        except FileNotFoundError:
+            info = None
+        stamp = (info.st_mtime_ns, info.st_size) if info else None
+        if stamp != self._stamp:
+            self._stamp = stamp
+            text = self._path.read_text(encoding="utf-8").strip() if info else ""
+            offset = dt.timedelta(seconds=float(text or 0))
+            self._offset = max(self._offset, offset)
+        return dt.datetime.now(tz=dt.UTC) + self._offset
+
+
+TEST_CLOCK_VARIABLE = "AFTERSALE_TEST_CLOCK_FILE"
+
+
+def install_test_clock() -> None:
+    """Make an OffsetFileClock on the file AFTERSALE_TEST_CLOCK_FILE names this process's
+    clock; nothing when the variable is unset (every real installation)."""
+    global _current
+    if path := os.environ.get(TEST_CLOCK_VARIABLE):
+        _current = OffsetFileClock(Path(path))
 
 
 _current: Clock = SystemClock()

@@ -16,6 +16,7 @@ from aftersale.lib.env import ConfigurationError, env_path, env_secret
 HOME_VARIABLE = "AFTERSALE_HOME"
 DATABASE_VARIABLE = "AFTERSALE_DATABASE_URL"
 SECRET_KEY_VARIABLE = "AFTERSALE_SECRET_KEY"
+BROKER_VARIABLE = "AFTERSALE_BROKER_URL"
 # The generated key, beside the SQLite database it goes with.
 SECRET_KEY_FILENAME = "secret_key"
 
@@ -29,6 +30,27 @@ def database_url(home: Path) -> str:
     """AFTERSALE_DATABASE_URL (or AFTERSALE_DATABASE_URL_FILE), by default a SQLite file
     in `home`."""
     return env_secret(DATABASE_VARIABLE, f"sqlite:///{home / 'aftersale.sqlite3'}")
+
+
+def broker_url(database_url: str) -> str:
+    """AFTERSALE_BROKER_URL (or its _FILE): the Redis broker of production mode (Celery
+    workers and beat, aftersale/production), "" in the embedded mode. A broker with
+    SQLite, or a broker that is not Redis, is a ConfigurationError saying why."""
+    url = env_secret(BROKER_VARIABLE)
+    if not url:
+        return ""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigurationError(
+            f"{BROKER_VARIABLE} must be a Redis URL (redis://host:6379/0, rediss://... "
+            "for TLS): production mode runs Celery on Redis"
+        )
+    if not database_url.startswith(("postgres://", "postgresql://")):
+        raise ConfigurationError(
+            f"{BROKER_VARIABLE} switches to production mode, which needs PostgreSQL: set "
+            f"{DATABASE_VARIABLE}=postgresql://... (SQLite is the embedded mode: one "
+            f"process, `aftersale serve`, no broker; unset {BROKER_VARIABLE} for it)"
+        )
+    return url
 
 
 def secret_key(home: Path, database_url: str) -> str:

@@ -104,3 +104,9 @@ def _describe_database() -> str:
     default = settings.DATABASES["default"]
     host = f"{default.get('HOST') or 'localhost'}:{default.get('PORT') or 'default port'}"
     return f"{default.get('NAME')!r} on {host}"
+
+
+def unapplied_migrations() -> int:
+    """How many migrations `migrate` would apply to the default database (0 at once when
+    every migration file is recorded, the usual answer; a readiness probe asks it)."""
+    return len(_plan()) if _unrecorded_migrations() else 0

@@ -40,22 +40,45 @@ class JobsDone:
 def run_jobs(*, home: Path | None = None) -> JobsDone:
     """Fail the stale runs, then claim and run one queued import and one queued backtest
     (the backtest's throwaway database under `home`/runs, AFTERSALE_HOME by default)."""
-    home = Path(settings.DATA_DIR) if home is None else home
     done = JobsDone()
-    moment = now()
-    done.failed_stale = fail_stale_runs(ImportRun, now=moment) + fail_stale_runs(
-        BacktestRun, now=moment
-    )
-    if done.failed_stale:
-        logger.warning("%d background runs failed: their worker stopped", done.failed_stale)
-    if (upload := claim_next(ImportRun, now=now())) is not None:
-        run = run_import(run=upload, now=now)
-        done.imports += 1
-        logger.info("import run %s of %s: %s", run.pk, run.file_name, run.status)
-    if (backtest := claim_next(BacktestRun, now=now())) is not None:
-        run_bt = run_queued_backtest(run=backtest, directory=home / "runs", now=now)
-        done.backtests += 1
-        logger.info("backtest %s of flow %s: %s", run_bt.pk, run_bt.flow_id, run_bt.status)
-    # Platform webhooks the requests stored, applied here (integrations/platforms).
-    done.webhooks = process_deliveries(now=now)
+    done.failed_stale = fail_stale()
+    done.imports = run_next_import()
+    done.backtests = run_next_backtest(home=home)
+    done.webhooks = apply_webhooks()
     return done
+
+
+def fail_stale() -> int:
+    """Mark failed the imports and backtests whose worker died; return how many."""
+    moment = now()
+    failed = fail_stale_runs(ImportRun, now=moment) + fail_stale_runs(BacktestRun, now=moment)
+    if failed:
+        logger.warning("%d background runs failed: their worker stopped", failed)
+    return failed
+
+
+def run_next_import() -> int:
+    """Claim the oldest queued CSV import and run it to its end; return 1, or 0 when none
+    was queued (or another worker won it)."""
+    if (upload := claim_next(ImportRun, now=now())) is None:
+        return 0
+    run = run_import(run=upload, now=now)
+    logger.info("import run %s of %s: %s", run.pk, run.file_name, run.status)
+    return 1
+
+
+def run_next_backtest(*, home: Path | None = None) -> int:
+    """Claim the oldest queued backtest and run it to its end in a throwaway database
+    under `home`/runs (AFTERSALE_HOME by default); return 1, or 0 when none was queued."""
+    home = Path(settings.DATA_DIR) if home is None else home
+    if (backtest := claim_next(BacktestRun, now=now())) is None:
+        return 0
+    run_bt = run_queued_backtest(run=backtest, directory=home / "runs", now=now)
+    logger.info("backtest %s of flow %s: %s", run_bt.pk, run_bt.flow_id, run_bt.status)
+    return 1
+
+
+def apply_webhooks() -> int:
+    """Apply the platform webhooks the requests stored (integrations/platforms): fail the
+    stale ones, prune old ones, process up to a batch; return how many were processed."""
+    return process_deliveries(now=now)

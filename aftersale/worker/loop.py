@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError, connection
 
-from aftersale.flows.scheduler import run_due_enrollments
+from aftersale.flows.scheduler import PassSummary, run_due_enrollments
 from aftersale.flows.services import enroll_timed_occasions
 from aftersale.lib.clock import now
 from aftersale.messaging.delivery.sending import SendSummary, send_queued_messages
@@ -89,8 +89,8 @@ def run_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
     backtest (worker.jobs). Adds to `totals` and returns whether the pass found any work.
     The timed triggers and the daily fit run at most once per PERIODIC_EVERY."""
     enrolled = _periodic_work(config=config, totals=totals)
-    steps = run_due_enrollments(now=now(), limit=config.batch_size, worker_id=config.worker_id)
-    sends = _send(config=config, pause=totals.sending_pause)
+    steps = advance_due(config=config)
+    sends = send_due(config=config, pause=totals.sending_pause)
     jobs = run_jobs()
     totals.passes += 1
     totals.runs += jobs.imports + jobs.backtests
@@ -114,7 +114,13 @@ def run_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
     return busy
 
 
-def _send(*, config: WorkerSettings, pause: SendingPause) -> SendSummary:
+def advance_due(*, config: WorkerSettings) -> PassSummary:
+    """Claim and advance up to `config.batch_size` enrollments due at the clock's time
+    (one part of a pass; a production `tick` task calls it too)."""
+    return run_due_enrollments(now=now(), limit=config.batch_size, worker_id=config.worker_id)
+
+
+def send_due(*, config: WorkerSettings, pause: SendingPause) -> SendSummary:
     """Claim and send a batch of due emails, unless `pause` still holds. A transport
     fault (the emails stay queued, none counted against) pauses sending, SEND_PAUSE_FIRST
     doubled per fault in a row up to SEND_PAUSE_MAX, and the operator is told once per
@@ -146,18 +152,42 @@ def _periodic_work(*, config: WorkerSettings, totals: WorkerTotals) -> int:
     if totals.periodic_at is not None and moment - totals.periodic_at < PERIODIC_EVERY:
         return 0
     totals.periodic_at = moment
+    enrolled = start_timed_journeys(config=config, totals=totals)
+    fit_due(config=config)
+    evaluate_due(config=config)
+    return enrolled
+
+
+def start_timed_journeys(*, config: WorkerSettings, totals: WorkerTotals) -> int:
+    """Warn about stores holding emails for want of a postal address, then start the
+    journeys of timed triggers due at the clock's time; return how many started."""
     _say_held_for_address(config=config, totals=totals)
-    enrolled = enroll_timed_occasions(now=moment)
-    for store, fit in fit_due_stores(now=moment):  # daily; a send only reads the fit
+    return enroll_timed_occasions(now=now())
+
+
+def fit_due(*, config: WorkerSettings) -> int:
+    """Refit the recommendations of every store whose daily fit is due; return how many
+    stores were fitted (a send only reads the fit)."""
+    fitted = 0
+    for store, fit in fit_due_stores(now=now()):
+        fitted += 1
         logger.info(
             "worker %s: fitted recommendations of %s in %.1f s",
             config.worker_id,
             store.slug,
             fit.seconds,
         )
-    for store, outcome in evaluate_due_stores(now=moment):  # weekly: the live strategies
+    return fitted
+
+
+def evaluate_due(*, config: WorkerSettings) -> int:
+    """Re-evaluate the recommendations of every store whose weekly evaluation is due,
+    which decides the strategies live in its emails; return how many were evaluated."""
+    evaluated = 0
+    for store, outcome in evaluate_due_stores(now=now()):
+        evaluated += 1
         logger.info("worker %s: evaluated %s: %s", config.worker_id, store.slug, outcome)
-    return enrolled
+    return evaluated
 
 
 def _say_held_for_address(*, config: WorkerSettings, totals: WorkerTotals) -> None:

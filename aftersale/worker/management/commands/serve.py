@@ -3,6 +3,7 @@ import threading
 from types import FrameType
 from typing import Any, NoReturn
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.core.wsgi import get_wsgi_application
 from waitress.server import create_server
@@ -39,7 +40,8 @@ class Command(BaseCommand):
             kwargs={"config": worker_settings(options), "stop": stop},
             name="aftersale-worker",
         )
-        if not options["no_worker"]:
+        # Production mode (AFTERSALE_BROKER_URL): Celery workers do this work elsewhere.
+        if not options["no_worker"] and not settings.BROKER_URL:
             worker.start()
         signal.signal(signal.SIGTERM, _exit)
         self.stdout.write(f"serving on http://{options['host']}:{server.effective_port}")

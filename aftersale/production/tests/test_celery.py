@@ -1,0 +1,302 @@
+"""Production mode with real parts: Celery workers and beat as OS processes on a real
+Redis and a real PostgreSQL database, sending to a real SMTP server on 127.0.0.1. A few
+hundred journeys of three emails a day apart, the workers' clock moved a day at a time
+(AFTERSALE_TEST_CLOCK_FILE, lib.clock.OffsetFileClock); every email arrives exactly once,
+and after a SIGKILL of a worker mid-run (restarted at once) at most once more per kill
+(the documented window: the relay accepted it, the worker died before recording that);
+a restart of Redis mid-run (which keeps nothing: every task in it is lost) loses none.
+
+Skipped, saying why, without PostgreSQL (the suite's PostgreSQL pass runs it) or without
+redis-server on the PATH (scripts/redis installs it; the test starts its own to restart it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+
+from aftersale.messaging.delivery.capture import CaptureServer
+from aftersale.production.tests.journey_data import DAYS_BETWEEN, EMAILS_PER_JOURNEY
+from aftersale.worker.tests.crash_scenario import (
+    ScenarioDatabase,
+    child_env,
+    free_port,
+    lines_until,
+    received_message_ids,
+    run_aftersale,
+    scenario_database,
+)
+
+JOURNEYS = 300
+WAVE_SECONDS = 90  # one email per journey, through every kill and restart
+DELIVERED = "SELECT count(*) FROM messaging_message WHERE status = 'delivered'"
+ACTIVE = "SELECT count(*) FROM flows_enrollment WHERE state = 'active'"
+
+pytestmark = pytest.mark.skipif(
+    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    reason="production mode needs PostgreSQL: runs in the suite's PostgreSQL pass "
+    "(AFTERSALE_DATABASE_URL=postgresql://..., as scripts/test does)",
+)
+
+
+@dataclass
+class Celery:
+    """The production processes of one test: workers by name and the beat, each
+    restartable after a SIGKILL, with their output in `logs`."""
+
+    env: dict[str, str]
+    logs: Path
+    commands: dict[str, list[str]]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    starts: int = 0
+
+    def start(self, name: str) -> None:
+        """Start process `name` and wait until it is ready (a worker) or running (beat)."""
+        self.starts += 1
+        path = self.logs / f"{name}-{self.starts}.log"
+        with path.open("wb") as log:
+            process = subprocess.Popen(
+                self.commands[name], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        self.processes[name] = process
+        ready = b"beat: Starting" if name == "beat" else b" ready."
+        deadline = time.monotonic() + 60
+        while ready not in path.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{name} did not start:\n{path.read_text()[-3000:]}")
+            time.sleep(0.05)  # polling the process's log for its ready line
+
+    def kill(self, name: str) -> None:
+        """SIGKILL process `name`, wait for it to die and start it again."""
+        self.processes[name].send_signal(signal.SIGKILL)
+        self.processes[name].wait(timeout=30)
+        self.start(name)
+
+    def assert_running(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                tails = "\n".join(p.read_text()[-2000:] for p in sorted(self.logs.glob("*.log")))
+                raise AssertionError(f"{name} exited {process.returncode}:\n{tails}")
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=30)
+
+
+def _commands() -> dict[str, list[str]]:
+    aftersale = [sys.executable, "-m", "aftersale.cli"]
+    celery = [sys.executable, "-m", "celery", "-A", "aftersale.production"]
+    quiet = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    return {
+        # One through the `aftersale` command, one through `celery -A` itself.
+        "send": [*aftersale, "celery-worker", "--pool=solo", "--queues=send", "--hostname=send@%h"],
+        "default": [
+            *celery,
+            "worker",
+            "--pool=solo",
+            "--queues=default,ingest,fit",
+            "--hostname=default@%h",
+            "--loglevel=INFO",
+            *quiet,
+        ],
+        "beat": [*aftersale, "beat"],
+    }
+
+
+@dataclass
+class _RedisServer:
+    """A redis-server on `port`, stopped and started again on the same port."""
+
+    port: int
+    directory: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port)]
+        command += ["--save", "", "--appendonly", "no", "--dir", str(self.directory)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)  # redis-server starting
+        client.close()
+
+    def restart(self) -> None:
+        self.stop()
+        time.sleep(2)  # the broker away for a while, as in a real restart
+        self.start()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[_RedisServer]:
+    """A redis-server of this test's own, which it may restart; skipped without one."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("no redis-server on the PATH (scripts/redis installs it): this test "
+                    "starts and restarts a Redis of its own")  # fmt: skip
+    server = _RedisServer(port=free_port(), directory=tmp_path / "redis")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_every_email_of_a_three_email_flow_arrives_once_through_celery_kills_and_restarts(
+    tmp_path: Path, broker: _RedisServer
+) -> None:
+    seed = int(os.environ.get("AFTERSALE_CRASH_SEED") or random.randrange(2**32))
+    rng = random.Random(seed)
+    clock_file = tmp_path / "clock-offset-seconds"
+    with (
+        scenario_database(tmp_path / "home") as database,
+        CaptureServer(tmp_path / "outbox") as smtp,
+    ):
+        code = (
+            "from aftersale.production.tests.journey_data import populate; "
+            f"populate(count={JOURNEYS})"
+        )
+        assert f'"enrollments": {JOURNEYS}' in run_aftersale(database, "shell", "-c", code)
+        env = child_env(
+            database,
+            AFTERSALE_BROKER_URL=broker.url,
+            AFTERSALE_TEST_CLOCK_FILE=str(clock_file),
+            AFTERSALE_BEAT_TICK_SECONDS="0.5",
+            AFTERSALE_SMTP_HOST="127.0.0.1",
+            AFTERSALE_SMTP_PORT=str(smtp.port),
+            AFTERSALE_SCHEDULER_LEASE_SECONDS="3",
+            AFTERSALE_SCHEDULER_BATCH_SIZE="25",
+            AFTERSALE_LOG_LEVEL="INFO",
+        )
+        (tmp_path / "logs").mkdir()
+        celery = Celery(env=env, logs=tmp_path / "logs", commands=_commands())
+        started = time.monotonic()
+        kills = 0
+        try:
+            for name in ("send", "default", "beat"):
+                celery.start(name)
+            # Each wave: the journeys' next email is due; processes are killed part-way:
+            # the send worker; the tick's worker and Redis (restarted, every task in it
+            # lost: it keeps nothing); the send worker and beat together.
+            waves = (["send"], ["default", "redis"], ["send", "beat"])
+            for wave, victims in enumerate(waves):
+                offset = wave * (dt.timedelta(days=DAYS_BETWEEN) + dt.timedelta(minutes=10))
+                clock_file.write_text(str(offset.total_seconds()))
+                kills += _wave(
+                    database=database,
+                    celery=celery,
+                    broker=broker,
+                    victims=victims,
+                    target=JOURNEYS * (wave + 1),
+                    kill_after=JOURNEYS * wave + rng.randrange(JOURNEYS // 5, JOURNEYS // 2),
+                )
+        finally:
+            celery.stop()
+        elapsed = time.monotonic() - started
+        active = database.scalar(ACTIVE)
+        expected = {row[0] for row in database.rows("SELECT id FROM messaging_message")}
+        statuses = dict(
+            database.rows("SELECT status, count(*) FROM messaging_message GROUP BY status")
+        )
+        received = received_message_ids(smtp.directory)
+
+    duplicates = sum(count - 1 for count in received.values())
+    print(
+        f"\nproduction mode (seed {seed}): {JOURNEYS} journeys x {EMAILS_PER_JOURNEY} emails, "
+        f"{kills} SIGKILLs, a Redis restart, {sum(received.values())} received, "
+        f"{duplicates} duplicates, {elapsed:.1f}s"
+    )
+    assert active == 0
+    assert statuses == {"delivered": JOURNEYS * EMAILS_PER_JOURNEY}
+    assert expected - set(received) == set(), "emails never received"
+    assert set(received) - expected == set(), "emails nobody queued"
+    assert duplicates <= kills, f"seed {seed}: {duplicates} duplicates after {kills} kills"
+
+
+def _wave(
+    *,
+    database: ScenarioDatabase,
+    celery: Celery,
+    broker: _RedisServer,
+    victims: list[str],
+    target: int,
+    kill_after: int,
+) -> int:
+    """Poll until `target` emails are delivered, SIGKILLing each of `victims` (and
+    restarting it; "redis": restarting the broker) once `kill_after` are; return the
+    number of SIGKILLs."""
+    deadline = time.monotonic() + WAVE_SECONDS
+    kills = 0
+    while (delivered := database.scalar(DELIVERED)) < target:
+        celery.assert_running()
+        if victims and delivered >= kill_after:
+            for victim in victims:
+                if victim == "redis":
+                    broker.restart()
+                else:
+                    celery.kill(victim)
+                    kills += 1
+            victims = []
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{delivered} of {target} emails delivered in {WAVE_SECONDS}s")
+        time.sleep(0.05)  # polling interval of the database count
+    return kills
+
+
+def test_serve_in_production_mode_serves_without_an_embedded_worker(
+    tmp_path: Path, redis_url: str
+) -> None:
+    with scenario_database(tmp_path / "home") as database:
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "aftersale.cli", "serve", "--port", str(port)],
+            env=child_env(database, AFTERSALE_BROKER_URL=redis_url, AFTERSALE_LOG_LEVEL="INFO"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            assert server.stdout is not None
+            before = lines_until("serving on", server.stdout)
+            server.send_signal(signal.SIGTERM)
+            rest, _ = server.communicate(timeout=60)
+        finally:
+            if server.poll() is None:
+                server.kill()
+    output = "".join(before) + rest
+    assert server.returncode == 0
+    assert " started" not in output, output  # the Celery workers do the worker's work
