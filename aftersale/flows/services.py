@@ -183,11 +183,13 @@ def process_orders(
     order_ids: Sequence[int],
     now: dt.datetime,
     flows: Iterable[Flow] | None = None,
+    enroll_from: dt.datetime | None = None,
 ) -> list[Enrollment]:
     """React to orders that arrived or changed: mark coupons they redeem, end the journeys
     they exit, and start the flows they trigger (the store's live flows, or `flows`: a
     backtest's replay, which then ends only the journeys of `flows`, never touching the
-    other flows' rows). Returns the enrollments started."""
+    other flows' rows); orders placed before `enroll_from` (history being imported)
+    start none. Returns the enrollments started."""
     # Sorted here, not in SQL: an ORDER BY placed_at tempts SQLite into walking the
     # (store, placed_at) index over the whole history instead of looking up the ids.
     orders = sorted(
@@ -198,6 +200,10 @@ def process_orders(
         return []
     record_redemptions(store=store, orders=orders)
     exit_enrollments(store=store, orders=orders, now=now, flows=flows)
+    if enroll_from is not None:
+        orders = [order for order in orders if order.placed_at >= enroll_from]
+        if not orders:
+            return []
     candidates = (
         list(flows)
         if flows is not None

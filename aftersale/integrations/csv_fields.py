@@ -32,9 +32,17 @@ class RowFields:
     """Typed access to one CSV row; each accessor returns None (or "") for a bad or blank
     value and records why in `errors`."""
 
-    def __init__(self, values: dict[str, str], errors: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        values: dict[str, str],
+        errors: list[str] | None = None,
+        *,
+        time_zone: dt.tzinfo = dt.UTC,
+    ) -> None:
         self.values = values
         self.errors: list[str] = [] if errors is None else errors
+        # The zone a date/time written without an offset is read in (the store's).
+        self.zone = time_zone
 
     def text(self, name: str, *, required: bool = False, max_length: int | None = None) -> str:
         """The value of column `name` on one line, control characters removed (lib.text),
@@ -76,6 +84,10 @@ class RowFields:
         """A whole number from 0 to lib.bounds.MAX_QUANTITY."""
         return self._whole(name, 0, MAX_QUANTITY, required=required)
 
+    def signed_integer(self, name: str, *, required: bool = False) -> int | None:
+        """A whole number within ±lib.bounds.MAX_QUANTITY (negative: returned)."""
+        return self._whole(name, -MAX_QUANTITY, MAX_QUANTITY, required=required)
+
     def stock(self, name: str) -> int | None:
         """A whole number within lib.bounds' stock range (negative: oversold), or None."""
         return self._whole(name, MIN_STOCK, MAX_STOCK, required=False)
@@ -95,7 +107,8 @@ class RowFields:
         return value
 
     def moment(self, name: str, *, required: bool = False) -> dt.datetime | None:
-        """An ISO 8601 date or time, as an aware datetime (a naive one is taken as UTC)."""
+        """An ISO 8601 date or time, as an aware datetime (one without an offset is read in
+        the row's time zone, UTC unless given)."""
         text = self.text(name, required=required)
         if not text:
             return None
@@ -104,7 +117,7 @@ class RowFields:
         except ValueError:
             self._bad(name, f"{_shown(text)} is not an ISO 8601 date/time")
             return None
-        value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        value = value if value.tzinfo else value.replace(tzinfo=self.zone)
         if problem := moment_problem(value):
             self._bad(name, f"{_shown(text)} {problem}")
             return None

@@ -34,19 +34,25 @@ class InvalidEvent(ValueError):
 
 
 def receive_orders(
-    *, store: Store, records: Sequence[OrderRecord], now: dt.datetime
+    *,
+    store: Store,
+    records: Sequence[OrderRecord],
+    now: dt.datetime,
+    journeys_from: dt.datetime | None = None,
 ) -> IngestResult:
     """Store `records` idempotently, complete the open checkouts new orders follow,
     credit every order that was created or changed to the email that earned it, and let
     the flows react to it, all or nothing: an order is never stored without its flows
-    having seen it."""
+    having seen it. With `journeys_from` (a history backfill: when the import or the
+    connection started), orders placed before it start no journeys; they still end the
+    journeys they exit and redeem their coupons."""
     with transaction.atomic():
         result = ingest_orders(store=store, records=records, now=now)
         completed = complete_checkouts(orders=list(Order.objects.filter(pk__in=result.created)))
         changed = [*result.created, *result.updated]
         if changed:
             attribute_orders(store=store, order_ids=changed)
-            flows.process_orders(store=store, order_ids=changed, now=now)
+            flows.process_orders(store=store, order_ids=changed, now=now, enroll_from=journeys_from)
         if completed:
             flows.exit_completed_checkouts(store=store, checkout_ids=completed, now=now)
     return result
