@@ -6,7 +6,9 @@ import json
 from collections.abc import Iterable, Sequence
 
 from django.db import transaction
+from django.db.models import Q
 
+from aftersale.coupons.models import Coupon
 from aftersale.coupons.services import record_redemptions, save_program
 from aftersale.flows.definition import (
     POSTED_EVENTS,
@@ -192,10 +194,15 @@ def process_orders(
     start none. Returns the enrollments started."""
     # Sorted here, not in SQL: an ORDER BY placed_at tempts SQLite into walking the
     # (store, placed_at) index over the whole history instead of looking up the ids.
-    orders = sorted(
-        Order.objects.filter(store=store, pk__in=order_ids).select_related("customer"),
-        key=lambda order: (order.placed_at, order.pk),
-    )
+    found = Order.objects.filter(store=store, pk__in=order_ids)
+    if enroll_from is not None and not Coupon.objects.filter(store=store).exists():
+        # History: an order placed before enroll_from matters only to a journey its
+        # customer is on (an exit) or a coupon it redeems (the store has none).
+        active = Enrollment.objects.filter(store=store, state=EnrollmentState.ACTIVE)
+        found = found.filter(
+            Q(placed_at__gte=enroll_from) | Q(customer_id__in=active.values("customer_id"))
+        )
+    orders = sorted(found.select_related("customer"), key=lambda order: (order.placed_at, order.pk))
     if not orders:
         return []
     record_redemptions(store=store, orders=orders)
