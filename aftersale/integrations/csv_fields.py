@@ -47,7 +47,10 @@ class RowFields:
     def text(self, name: str, *, required: bool = False, max_length: int | None = None) -> str:
         """The value of column `name` on one line, control characters removed (lib.text),
         "" when blank or absent; longer than `max_length` is an error."""
-        text = single_line_text(self.values.get(name) or "")
+        raw = self.values.get(name)
+        if not raw and not required:
+            return ""  # absent or blank: most optional columns of most rows
+        text = single_line_text(raw or "")
         if required and not text:
             self.errors.append(f"{name}: a value is required")
         if max_length is not None and len(text) > max_length:

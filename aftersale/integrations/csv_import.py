@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import itertools
 import zoneinfo
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -104,6 +105,7 @@ Row = dict[str | None, str | list[str] | None]
 Progress = Callable[["ImportReport"], None]
 
 
+@functools.cache
 def _max(model: type[Model], name: str) -> int:
     """The length the column behind `model.name` holds (PostgreSQL enforces it)."""
     column = model._meta.get_field(name)
@@ -353,6 +355,8 @@ def _check_same_order(first: RowFields, row: RowFields, *, blanks_agree: bool) -
     """A later row of an order names the customer its first row names (a blank one agrees
     in exports that give the order's values on its first row only)."""
     for name in CUSTOMER_COLUMNS:
+        if row.values.get(name) == first.values.get(name):
+            continue
         mine, theirs = row.text(name).lower(), first.text(name).lower()
         if mine != theirs and not (blanks_agree and not mine):
             row.errors.append(f"{name}: {mine!r} contradicts {theirs!r} on the order's first row")

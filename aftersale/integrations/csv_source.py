@@ -100,10 +100,14 @@ def read_rows(
     _check_header(columns, required, original)
     for record in records:
         row = CsvRow(record.line, dict(zip(columns, record.cells, strict=False)), record.errors)
-        row.errors += _undecodable(columns, record.cells)
+        joined = "".join(record.cells)
+        # Plain ASCII holds no undecodable byte, and one line no line break: most rows.
+        if not joined.isascii():
+            row.errors += _undecodable(columns, record.cells)
         if len(record.cells) > len(columns):
             row.errors.append("more values than there are columns")
-        broken = [n for n in read if any(c in row.values.get(n, "") for c in "\r\n")]
+        spans = "\r" in joined or "\n" in joined
+        broken = spans and [n for n in read if any(c in row.values.get(n, "") for c in "\r\n")]
         if broken:
             row.errors.append(
                 f"{broken[0]}: a line break inside the value (a quote without its closing quote?)"
