@@ -157,6 +157,7 @@ class _OrderDraft:
     # Returned lines as (line, product or "" for a non-product line, quantity, price).
     returns: list[tuple[int, str, int, Decimal]] = field(default_factory=list)
     cancellation: bool = False
+    non_product_lines: int = 0
 
 
 @dataclass(frozen=True)
@@ -308,6 +309,7 @@ def _import_chunk(
         report.history_orders += sum(1 for r in records if r.placed_at < now)
     report.imported += len(records)
     report.rows_imported += sum(d.rows for d in good)
+    report.non_product_lines += sum(d.non_product_lines for d in good)
 
 
 def _order(order_id: str, f: RowFields) -> OrderRecord | None:
@@ -386,7 +388,7 @@ def _add_line(
         draft.returns.append((line, "" if non_product else product_id, abs(quantity), unit_price))
         draft.returned += unit_price * abs(quantity)
     elif non_product:
-        report.non_product_lines += 1
+        draft.non_product_lines += 1
         draft.extra += unit_price * quantity
     else:
         draft.items.append(LineItemRecord(product_id, quantity, unit_price, name, category))

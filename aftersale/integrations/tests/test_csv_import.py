@@ -386,3 +386,88 @@ def test_an_overlong_product_url_is_a_bad_line(store):
     assert [line for line, _ in report.errors] == [2, 3]
     assert "url: 505 characters is longer than the 500 allowed" in report.errors[0][1]
     assert list(Product.objects.values_list("external_id", flat=True)) == ["p3"]
+
+
+def test_importing_history_starts_no_journeys_for_past_purchases(store):
+    from aftersale.flows.models import Enrollment
+    from aftersale.flows.services import install_flow
+    from aftersale.flows.tests.helpers import add_templates
+
+    add_templates(store, T0, "hello")
+    install_flow(
+        store=store,
+        slug="thanks",
+        definition={
+            "name": "Thanks",
+            "trigger": {"event": "first_purchase"},
+            "steps": [{"type": "email", "template": "hello"}],
+        },
+        now=T0,
+    )
+
+    report = _orders(
+        "1,c1,a@example.com,A,2024-03-01T10:00:00Z,p1,,1,5,,,,",
+        "2,c2,b@example.com,B,2024-03-04T08:59:00Z,p1,,1,5,,,,",
+        store=store,
+    )
+
+    assert (report.imported, report.history_orders, report.journeys_from) == (2, 2, T0)
+    assert not Enrollment.objects.exists()
+
+
+def test_an_order_placed_once_the_import_started_starts_its_journey(store):
+    from aftersale.flows.models import Enrollment
+    from aftersale.flows.services import install_flow
+    from aftersale.flows.tests.helpers import add_templates
+
+    add_templates(store, T0, "hello")
+    install_flow(
+        store=store,
+        slug="thanks",
+        definition={
+            "name": "Thanks",
+            "trigger": {"event": "any_purchase"},
+            "steps": [{"type": "email", "template": "hello"}],
+        },
+        now=T0,
+    )
+    stream = io.StringIO(HEADER + "1,c1,a@example.com,A,2024-03-04T09:00:00Z,p1,,1,5,,,,\n")
+
+    import_orders_csv(store=store, stream=stream, now=T0)  # placed as the import starts
+
+    assert Enrollment.objects.count() == 1
+
+
+def test_a_time_without_offset_is_read_in_the_stores_time_zone(db):
+    from aftersale.stores.services import create_store
+
+    tokyo = create_store(name="Tokyo", slug="tokyo", now=T0, time_zone="Asia/Tokyo")
+
+    _orders("1,c1,a@example.com,A,2024-03-01T10:00:00,p1,,1,5,,,,", store=tokyo)
+    _orders("2,c1,a@example.com,A,2024-03-01T10:00:00+01:00,p1,,1,5,,,,", store=tokyo)
+
+    assert Order.objects.get(external_id="1").placed_at == dt.datetime(2024, 3, 1, 1, tzinfo=dt.UTC)
+    assert Order.objects.get(external_id="2").placed_at == dt.datetime(2024, 3, 1, 9, tzinfo=dt.UTC)
+
+
+def test_a_returned_line_refunds_its_own_order(store):
+    report = _orders(
+        "1,c1,a@example.com,A,2024-03-01,p1,,2,10,,,,",
+        "1,c1,a@example.com,A,2024-03-01,p1,,-1,10,,,,",
+        store=store,
+    )
+
+    order = Order.objects.get()
+    assert (report.errors, order.total, order.refunded_total) == ([], Decimal(20), Decimal(10))
+    assert list(order.line_items.values_list("quantity", flat=True)) == [2]
+
+
+def test_rows_naming_no_customer_are_counted_not_reported_as_bad_lines(store):
+    report = _orders(
+        "1,,,A,2024-03-01,p1,,1,5,,,,",
+        "2,c2,,B,2024-03-01,p1,,1,5,,,,",
+        store=store,
+    )
+
+    assert (report.errors, report.without_customer, report.imported) == ([], 1, 1)
+    assert Customer.objects.get().email == ""
