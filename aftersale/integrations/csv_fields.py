@@ -22,6 +22,10 @@ _CENT = Decimal("0.01")
 _SHOWN = 40
 
 
+# A customer's address comes back on each of their rows: checked once per spelling.
+_normalized_address = functools.lru_cache(maxsize=100_000)(normalized_address)
+
+
 @functools.cache
 def _time_zones() -> frozenset[str]:
     # Listing the zones reads the tz database from disk; once per process is enough.
@@ -132,7 +136,7 @@ class RowFields:
         if not text:
             return ""
         try:
-            return normalized_address(text)
+            return _normalized_address(text)
         except InvalidAddress as error:
             self._bad(name, f"{_shown(text)} is {error}")
             return ""

@@ -33,6 +33,7 @@ from aftersale.integrations.services import receive_orders, receive_products
 from aftersale.lib.bounds import amount_problem
 from aftersale.orders.models import LineItem, Order
 from aftersale.orders.records import LineItemRecord, OrderRecord, lines_total
+from aftersale.orders.services import IngestMemo
 from aftersale.stores.models import Store
 
 ORDER_COLUMNS = ["order_id", "placed_at", "product_id", "quantity", "unit_price"]
@@ -213,12 +214,13 @@ def import_orders_csv(
         frozenset(c.strip().upper() for c in codes if c.strip()),
     )
     report.format = reading.format.name
+    memo = IngestMemo()
     with RowStage() as orders, RowStage() as returns:
         for row in itertools.chain([first] if first else [], rows):
             _stage_row(row, reading, orders, report)
         grouped = _grouped_drafts(orders.grouped(), reading, report)
         for drafts in _chunks(grouped, chunk_size):
-            _import_chunk(store, drafts, now, returns, report)
+            _import_chunk(store, drafts, now, returns, report, memo)
             if progress:
                 progress(report)
         _apply_returns(store, returns.grouped(), now, report)
@@ -278,6 +280,7 @@ def _import_chunk(
     now: dt.datetime,
     returns: RowStage,
     report: ImportReport,
+    memo: IngestMemo,
 ) -> None:
     good: list[_OrderDraft] = []
     for draft in drafts:
@@ -302,7 +305,7 @@ def _import_chunk(
         good.append(draft)
     records = [_finish(d, default_currency=store.currency) for d in good]
     if records:
-        result = receive_orders(store=store, records=records, now=now, journeys_from=now)
+        result = receive_orders(store=store, records=records, now=now, journeys_from=now, memo=memo)
         report.created += len(result.created)
         report.updated += len(result.updated)
         report.unchanged += result.unchanged
