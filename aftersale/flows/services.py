@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterable, Sequence
 
 from django.db import transaction
-from django.db.models import Q
 
 from aftersale.coupons.models import Coupon
 from aftersale.coupons.services import record_redemptions, save_program
@@ -196,12 +195,7 @@ def process_orders(
     # (store, placed_at) index over the whole history instead of looking up the ids.
     found = Order.objects.filter(store=store, pk__in=order_ids)
     if enroll_from is not None and not Coupon.objects.filter(store=store).exists():
-        # History: an order placed before enroll_from matters only to a journey its
-        # customer is on (an exit) or a coupon it redeems (the store has none).
-        active = Enrollment.objects.filter(store=store, state=EnrollmentState.ACTIVE)
-        found = found.filter(
-            Q(placed_at__gte=enroll_from) | Q(customer_id__in=active.values("customer_id"))
-        )
+        found = found.filter(pk__in=_orders_that_matter(store, order_ids, enroll_from))
     orders = sorted(found.select_related("customer"), key=lambda order: (order.placed_at, order.pk))
     if not orders:
         return []
@@ -217,6 +211,33 @@ def process_orders(
         else list(Flow.objects.filter(store=store, status=FlowStatus.LIVE))
     )
     return [e for flow in candidates for e in _enroll(flow, orders, now)]
+
+
+def _orders_that_matter(
+    store: Store, order_ids: Sequence[int], enroll_from: dt.datetime
+) -> list[int]:
+    """Of `order_ids`, those placed from `enroll_from` on, and the earlier ones (history)
+    whose customer is on a journey (which they may exit): the rest start and end nothing
+    while the store has no coupons. Looked up by id, never by a range of placed_at (which
+    would lead SQLite to walk the store's whole history)."""
+    rows = list(
+        Order.objects.filter(store=store, pk__in=order_ids).values_list(
+            "pk", "customer_id", "placed_at"
+        )
+    )
+    history = {customer for _, customer, placed_at in rows if placed_at < enroll_from}
+    travelling = (
+        set(
+            Enrollment.objects.filter(
+                store=store, state=EnrollmentState.ACTIVE, customer_id__in=history
+            ).values_list("customer_id", flat=True)
+        )
+        if history
+        else set()
+    )
+    return [
+        pk for pk, customer, placed_at in rows if placed_at >= enroll_from or customer in travelling
+    ]
 
 
 def exit_enrollments(
