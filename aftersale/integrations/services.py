@@ -13,7 +13,7 @@ from aftersale.catalog.services import product_ids, upsert_products
 from aftersale.customers.records import CustomerRecord
 from aftersale.customers.services import upsert_customers
 from aftersale.flows import services as flows
-from aftersale.orders.checkouts import complete_checkouts, ingest_checkouts
+from aftersale.orders.checkouts import complete_checkouts, has_open_checkouts, ingest_checkouts
 from aftersale.orders.models import Order
 from aftersale.orders.records import CheckoutRecord, OrderRecord
 from aftersale.orders.services import (
@@ -55,7 +55,11 @@ def receive_orders(
     kept across the batches of one import, spares re-writing their customers and products."""
     with transaction.atomic():
         result = ingest_orders(store=store, records=records, now=now, memo=memo)
-        completed = complete_checkouts(orders=list(Order.objects.filter(pk__in=result.created)))
+        completed = (
+            complete_checkouts(orders=list(Order.objects.filter(pk__in=result.created)))
+            if result.created and has_open_checkouts(order_ids=result.created)
+            else []
+        )
         changed = [*result.created, *result.updated]
         if changed:
             attribute_orders(store=store, order_ids=changed)
