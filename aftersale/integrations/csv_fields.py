@@ -66,6 +66,8 @@ class RowFields:
         """A required id, stripped; blank, whitespace only, holding a control character or
         longer than `max_length` is an error (an id is never changed to fit)."""
         raw = self.values.get(name) or ""
+        if raw.isascii() and raw.isprintable() and raw:
+            return self.text(name, required=True, max_length=max_length)  # most ids
         if has_unprintable(raw) or single_line_text(raw) != raw.strip():
             self._bad(name, f"{_shown(raw)} holds a control character")
             return ""
