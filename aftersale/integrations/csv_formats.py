@@ -6,7 +6,8 @@ A file is read as one of these, chosen from its header (docs/csv-import.md):
   export, its named columns read as Aftersale's;
 - Aftersale's own columns (`order_id`, `placed_at`, ...);
 - Shopify's order export (one row per line item, `Name`, `Lineitem quantity`, ...; the
-  order's own values only on its first row);
+  order's own values only on its first row; its `Id` is the order's id, as the webhooks
+  name it, so a backfill and the webhooks never count an order twice);
 - WooCommerce's order export (the Customer/Order CSV Export's default "one row per
   item" format: `order_id`, `order_date`, `billing_email`, `item_quantity`, ...);
 - the "Online Retail" shape of a gift shop's invoices (`InvoiceNo`, `StockCode`,
@@ -40,6 +41,9 @@ class CsvFormat:
     adapt: Callable[[Values], None] | None = None
     first_row_only: bool = False
     cancellation_prefix: str = ""
+    # A column of the order's first row holding the id the shop's webhooks name the
+    # order by, when the rows are grouped by another (Shopify: "Id" beside "Name").
+    record_id: str = ""
 
     def rename(self, header: list[str]) -> list[str]:
         """The header's columns under Aftersale's names; a column of the file that shares
@@ -67,6 +71,7 @@ _SHOPIFY = {
     "billing name": "billing_name",
     "cancelled at": "cancelled_at",
     "refunded amount": "refunded_total",
+    "id": "shopify_id",
 }
 # WooCommerce's Customer/Order CSV Export, default format, one row per item.
 _WOOCOMMERCE = {
@@ -185,7 +190,9 @@ def _online_retail_row(values: Values) -> None:
 
 FORMATS = {
     "aftersale": CsvFormat("aftersale"),
-    "shopify": CsvFormat("shopify", _SHOPIFY, _shopify_row, first_row_only=True),
+    "shopify": CsvFormat(
+        "shopify", _SHOPIFY, _shopify_row, first_row_only=True, record_id="shopify_id"
+    ),
     "woocommerce": CsvFormat("woocommerce", _WOOCOMMERCE, _woocommerce_row),
     "online-retail": CsvFormat(
         "online-retail", _ONLINE_RETAIL, _online_retail_row, cancellation_prefix="C"

@@ -256,7 +256,14 @@ def _grouped_drafts(
             yield draft
             draft = None
         if draft is None:
-            draft = _OrderDraft(order_id, fields, _order(order_id, fields), line=line)
+            record = _order(order_id, fields)
+            if record and reading.format.record_id:
+                # Grouped by one column (Shopify's Name), stored by the platform's id.
+                shop_id = fields.text(
+                    reading.format.record_id, max_length=_max(Order, "external_id")
+                )
+                record = dataclasses.replace(record, external_id=shop_id or order_id)
+            draft = _OrderDraft(order_id, fields, record, line=line)
             prefix = reading.format.cancellation_prefix
             draft.cancellation = bool(prefix) and order_id.upper().startswith(prefix)
         else:
