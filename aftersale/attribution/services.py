@@ -41,6 +41,10 @@ def attribute_orders(*, store: Store, order_ids: Sequence[int]) -> int:
     before the order; else the last one a person read within `attribution_open_days`.
     Returns how many of the orders are credited to an email. A few queries per 500
     orders."""
+    if not Message.objects.filter(store=store).exists():
+        # No email was ever queued: none earned these orders (a history import's case),
+        # and no attribution can name one.
+        return 0
     credited = 0
     for low in range(0, len(order_ids), _BATCH):
         with transaction.atomic():

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from django.db import transaction
 
+from aftersale.coupons.models import Coupon
 from aftersale.coupons.services import record_redemptions, save_program
 from aftersale.flows.covariates import covariates_at_entry
 from aftersale.flows.definition import (
@@ -184,27 +185,60 @@ def process_orders(
     order_ids: Sequence[int],
     now: dt.datetime,
     flows: Iterable[Flow] | None = None,
+    enroll_from: dt.datetime | None = None,
 ) -> list[Enrollment]:
     """React to orders that arrived or changed: mark coupons they redeem, end the journeys
     they exit, and start the flows they trigger (the store's live flows, or `flows`: a
     backtest's replay, which then ends only the journeys of `flows`, never touching the
-    other flows' rows). Returns the enrollments started."""
+    other flows' rows); orders placed before `enroll_from` (history being imported)
+    start none. Returns the enrollments started."""
     # Sorted here, not in SQL: an ORDER BY placed_at tempts SQLite into walking the
     # (store, placed_at) index over the whole history instead of looking up the ids.
-    orders = sorted(
-        Order.objects.filter(store=store, pk__in=order_ids).select_related("customer"),
-        key=lambda order: (order.placed_at, order.pk),
-    )
+    found = Order.objects.filter(store=store, pk__in=order_ids)
+    if enroll_from is not None and not Coupon.objects.filter(store=store).exists():
+        found = found.filter(pk__in=_orders_that_matter(store, order_ids, enroll_from))
+    orders = sorted(found.select_related("customer"), key=lambda order: (order.placed_at, order.pk))
     if not orders:
         return []
     record_redemptions(store=store, orders=orders)
     exit_enrollments(store=store, orders=orders, now=now, flows=flows)
+    if enroll_from is not None:
+        orders = [order for order in orders if order.placed_at >= enroll_from]
+        if not orders:
+            return []
     candidates = (
         list(flows)
         if flows is not None
         else list(Flow.objects.filter(store=store, status=FlowStatus.LIVE))
     )
     return [e for flow in candidates for e in _enroll(flow, orders, now)]
+
+
+def _orders_that_matter(
+    store: Store, order_ids: Sequence[int], enroll_from: dt.datetime
+) -> list[int]:
+    """Of `order_ids`, those placed from `enroll_from` on, and the earlier ones (history)
+    whose customer is on a journey (which they may exit): the rest start and end nothing
+    while the store has no coupons. Looked up by id, never by a range of placed_at (which
+    would lead SQLite to walk the store's whole history)."""
+    rows = list(
+        Order.objects.filter(store=store, pk__in=order_ids).values_list(
+            "pk", "customer_id", "placed_at"
+        )
+    )
+    history = {customer for _, customer, placed_at in rows if placed_at < enroll_from}
+    travelling = (
+        set(
+            Enrollment.objects.filter(
+                store=store, state=EnrollmentState.ACTIVE, customer_id__in=history
+            ).values_list("customer_id", flat=True)
+        )
+        if history
+        else set()
+    )
+    return [
+        pk for pk, customer, placed_at in rows if placed_at >= enroll_from or customer in travelling
+    ]
 
 
 def exit_enrollments(

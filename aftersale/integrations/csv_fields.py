@@ -22,6 +22,10 @@ _CENT = Decimal("0.01")
 _SHOWN = 40
 
 
+# A customer's address comes back on each of their rows: checked once per spelling.
+_normalized_address = functools.lru_cache(maxsize=100_000)(normalized_address)
+
+
 @functools.cache
 def _time_zones() -> frozenset[str]:
     # Listing the zones reads the tz database from disk; once per process is enough.
@@ -32,14 +36,25 @@ class RowFields:
     """Typed access to one CSV row; each accessor returns None (or "") for a bad or blank
     value and records why in `errors`."""
 
-    def __init__(self, values: dict[str, str], errors: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        values: dict[str, str],
+        errors: list[str] | None = None,
+        *,
+        time_zone: dt.tzinfo = dt.UTC,
+    ) -> None:
         self.values = values
         self.errors: list[str] = [] if errors is None else errors
+        # The zone a date/time written without an offset is read in (the store's).
+        self.zone = time_zone
 
     def text(self, name: str, *, required: bool = False, max_length: int | None = None) -> str:
         """The value of column `name` on one line, control characters removed (lib.text),
         "" when blank or absent; longer than `max_length` is an error."""
-        text = single_line_text(self.values.get(name) or "")
+        raw = self.values.get(name)
+        if not raw and not required:
+            return ""  # absent or blank: most optional columns of most rows
+        text = single_line_text(raw or "")
         if required and not text:
             self.errors.append(f"{name}: a value is required")
         if max_length is not None and len(text) > max_length:
@@ -51,6 +66,8 @@ class RowFields:
         """A required id, stripped; blank, whitespace only, holding a control character or
         longer than `max_length` is an error (an id is never changed to fit)."""
         raw = self.values.get(name) or ""
+        if raw.isascii() and raw.isprintable() and raw:
+            return self.text(name, required=True, max_length=max_length)  # most ids
         if has_unprintable(raw) or single_line_text(raw) != raw.strip():
             self._bad(name, f"{_shown(raw)} holds a control character")
             return ""
@@ -76,6 +93,10 @@ class RowFields:
         """A whole number from 0 to lib.bounds.MAX_QUANTITY."""
         return self._whole(name, 0, MAX_QUANTITY, required=required)
 
+    def signed_integer(self, name: str, *, required: bool = False) -> int | None:
+        """A whole number within ±lib.bounds.MAX_QUANTITY (negative: returned)."""
+        return self._whole(name, -MAX_QUANTITY, MAX_QUANTITY, required=required)
+
     def stock(self, name: str) -> int | None:
         """A whole number within lib.bounds' stock range (negative: oversold), or None."""
         return self._whole(name, MIN_STOCK, MAX_STOCK, required=False)
@@ -95,7 +116,8 @@ class RowFields:
         return value
 
     def moment(self, name: str, *, required: bool = False) -> dt.datetime | None:
-        """An ISO 8601 date or time, as an aware datetime (a naive one is taken as UTC)."""
+        """An ISO 8601 date or time, as an aware datetime (one without an offset is read in
+        the row's time zone, UTC unless given)."""
         text = self.text(name, required=required)
         if not text:
             return None
@@ -104,7 +126,7 @@ class RowFields:
         except ValueError:
             self._bad(name, f"{_shown(text)} is not an ISO 8601 date/time")
             return None
-        value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        value = value if value.tzinfo else value.replace(tzinfo=self.zone)
         if problem := moment_problem(value):
             self._bad(name, f"{_shown(text)} {problem}")
             return None
@@ -116,7 +138,7 @@ class RowFields:
         if not text:
             return ""
         try:
-            return normalized_address(text)
+            return _normalized_address(text)
         except InvalidAddress as error:
             self._bad(name, f"{_shown(text)} is {error}")
             return ""

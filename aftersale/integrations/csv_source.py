@@ -12,7 +12,7 @@ import codecs
 import csv
 import io
 from collections import deque
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
@@ -68,9 +68,17 @@ def open_csv(raw: BinaryIO) -> TextIO:
     return io.TextIOWrapper(raw, encoding=encoding, errors=_UNDECODABLE, newline="")  # type: ignore[type-var]
 
 
-def read_rows(stream: TextIO, *, required: list[str], read: Collection[str]) -> Iterator[CsvRow]:
-    """The rows of `stream` after its header, blank lines left out. Raises CsvFormatError
-    when the header cannot be read or lacks a `required` column. A row's errors name every
+def read_rows(
+    stream: TextIO,
+    *,
+    required: list[str],
+    read: Collection[str],
+    rename: Callable[[list[str]], list[str]] | None = None,
+) -> Iterator[CsvRow]:
+    """The rows of `stream` after its header, blank lines left out. The header's
+    (lower-cased) column names pass through `rename` when given (an export's names to
+    Aftersale's; it may raise CsvFormatError). Raises CsvFormatError when the header cannot
+    be read or lacks a `required` column (listing the file's columns). A row's errors name every
     problem found before its values are read, and a line break inside one of the columns
     Aftersale `read`s: that is a quote missing its closing quote far more often than a
     value meant to span lines, so the lines after the row's first are read again as rows
@@ -84,13 +92,22 @@ def read_rows(stream: TextIO, *, required: list[str], read: Collection[str]) -> 
     errors = header.errors or _undecodable(columns, header.cells)
     if errors:
         raise CsvFormatError(f"the header (line 1) cannot be read: {'; '.join(errors)}")
-    _check_header(columns, required)
+    _check_header(columns, [])
+    if rename is not None:
+        original, columns = columns, rename(columns)
+    else:
+        original = columns
+    _check_header(columns, required, original)
     for record in records:
         row = CsvRow(record.line, dict(zip(columns, record.cells, strict=False)), record.errors)
-        row.errors += _undecodable(columns, record.cells)
+        joined = "".join(record.cells)
+        # Plain ASCII holds no undecodable byte, and one line no line break: most rows.
+        if not joined.isascii():
+            row.errors += _undecodable(columns, record.cells)
         if len(record.cells) > len(columns):
             row.errors.append("more values than there are columns")
-        broken = [n for n in read if any(c in row.values.get(n, "") for c in "\r\n")]
+        spans = "\r" in joined or "\n" in joined
+        broken = spans and [n for n in read if any(c in row.values.get(n, "") for c in "\r\n")]
         if broken:
             row.errors.append(
                 f"{broken[0]}: a line break inside the value (a quote without its closing quote?)"
@@ -99,7 +116,9 @@ def read_rows(stream: TextIO, *, required: list[str], read: Collection[str]) -> 
         yield row
 
 
-def _check_header(columns: list[str], required: list[str]) -> None:
+def _check_header(
+    columns: list[str], required: list[str], original: list[str] | None = None
+) -> None:
     if any("\x00" in name for name in columns):
         raise CsvFormatError(
             "the header holds NUL characters: the file looks like UTF-16 without a "
@@ -107,7 +126,10 @@ def _check_header(columns: list[str], required: list[str]) -> None:
         )
     missing = [c for c in required if c not in columns]
     if missing:
-        raise CsvFormatError(f"missing required column(s): {', '.join(missing)}")
+        raise CsvFormatError(
+            f"missing required column(s): {', '.join(missing)}; "
+            f"the file's columns are: {', '.join(original or columns)}"
+        )
 
 
 @dataclass

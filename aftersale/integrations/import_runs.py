@@ -90,7 +90,7 @@ def run_import(*, run: ImportRun, now: Callable[[], dt.datetime]) -> ImportRun:
             def progress(report: ImportReport) -> None:
                 if time.monotonic() - written[0] >= PROGRESS_EVERY:
                     written[0] = time.monotonic()
-                    _write_progress(run, report, done=raw.tell() / max(run.size, 1))
+                    _write_progress(run, report, done=_done(run, report, raw.tell()))
 
             if run.kind == ImportKind.ORDERS:
                 report = import_orders_csv(
@@ -116,6 +116,16 @@ def run_import(*, run: ImportRun, now: Callable[[], dt.datetime]) -> ImportRun:
     path.unlink(missing_ok=True)
     run.refresh_from_db()
     return run
+
+
+def _done(run: ImportRun, report: ImportReport, position: int) -> float:
+    """How far the import is: for orders, the rows imported of those read (the whole
+    file is read, to put orders back together, before the first is imported); for
+    products, the bytes read."""
+    if run.kind == ImportKind.ORDERS:
+        handled = report.rows_imported + report.without_customer + len(report.errors)
+        return handled / max(report.rows_read, 1)
+    return position / max(run.size, 1)
 
 
 def _write_progress(run: ImportRun, report: ImportReport, *, done: float) -> None:

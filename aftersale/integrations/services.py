@@ -13,10 +13,15 @@ from aftersale.catalog.services import product_ids, upsert_products
 from aftersale.customers.records import CustomerRecord
 from aftersale.customers.services import upsert_customers
 from aftersale.flows import services as flows
-from aftersale.orders.checkouts import complete_checkouts, ingest_checkouts
+from aftersale.orders.checkouts import complete_checkouts, has_open_checkouts, ingest_checkouts
 from aftersale.orders.models import Order
 from aftersale.orders.records import CheckoutRecord, OrderRecord
-from aftersale.orders.services import IngestResult, ingest_orders, raise_refunded_total
+from aftersale.orders.services import (
+    IngestMemo,
+    IngestResult,
+    ingest_orders,
+    raise_refunded_total,
+)
 from aftersale.stores.models import Store
 from aftersale.tracking.models import Event, EventKind
 from aftersale.tracking.services import record_customer_event
@@ -34,19 +39,31 @@ class InvalidEvent(ValueError):
 
 
 def receive_orders(
-    *, store: Store, records: Sequence[OrderRecord], now: dt.datetime
+    *,
+    store: Store,
+    records: Sequence[OrderRecord],
+    now: dt.datetime,
+    journeys_from: dt.datetime | None = None,
+    memo: IngestMemo | None = None,
 ) -> IngestResult:
     """Store `records` idempotently, complete the open checkouts new orders follow,
     credit every order that was created or changed to the email that earned it, and let
     the flows react to it, all or nothing: an order is never stored without its flows
-    having seen it."""
+    having seen it. With `journeys_from` (a history backfill: when the import or the
+    connection started), orders placed before it start no journeys; they still end the
+    journeys they exit and redeem their coupons. `memo` (orders.services.IngestMemo),
+    kept across the batches of one import, spares re-writing their customers and products."""
     with transaction.atomic():
-        result = ingest_orders(store=store, records=records, now=now)
-        completed = complete_checkouts(orders=list(Order.objects.filter(pk__in=result.created)))
+        result = ingest_orders(store=store, records=records, now=now, memo=memo)
+        completed = (
+            complete_checkouts(orders=list(Order.objects.filter(pk__in=result.created)))
+            if result.created and has_open_checkouts(order_ids=result.created)
+            else []
+        )
         changed = [*result.created, *result.updated]
         if changed:
             attribute_orders(store=store, order_ids=changed)
-            flows.process_orders(store=store, order_ids=changed, now=now)
+            flows.process_orders(store=store, order_ids=changed, now=now, enroll_from=journeys_from)
         if completed:
             flows.exit_completed_checkouts(store=store, checkout_ids=completed, now=now)
     return result

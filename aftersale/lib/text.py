@@ -22,6 +22,8 @@ def _is_unprintable(character: str) -> bool:
 def single_line_text(value: str) -> str:
     """`value` with its line breaks and tabs as single spaces and every control
     character, lone surrogate and noncharacter removed, trimmed at both ends."""
+    if value.isascii() and value.isprintable():
+        return value.strip()  # the common case, without a look at each character
     spaced = _WHITESPACE_CONTROLS.sub(" ", value)
     return "".join(c for c in spaced if not _is_unprintable(c)).strip()
 
@@ -35,4 +37,6 @@ def multi_line_text(value: str) -> str:
 def has_unprintable(value: str) -> bool:
     """Whether `value` holds a character that `single_line_text` would change
     (a control character, a lone surrogate or a noncharacter)."""
+    if value.isascii() and value.isprintable():
+        return False
     return any(_is_unprintable(c) for c in value)

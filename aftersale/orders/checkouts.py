@@ -51,6 +51,14 @@ def ingest_checkouts(
     return result
 
 
+def has_open_checkouts(*, order_ids: Sequence[int]) -> bool:
+    """Whether a customer of the orders `order_ids` has a checkout still open (when none
+    has, which is a history import's case, the orders need not be loaded to complete
+    any). One query, by customer."""
+    customers = Order.objects.filter(pk__in=order_ids).values("customer_id")
+    return Checkout.objects.filter(customer_id__in=customers, completed_at__isnull=True).exists()
+
+
 def complete_checkouts(*, orders: Sequence[Order]) -> list[int]:
     """Mark the open checkouts that `orders` follow (same customer, started before the
     order was placed) completed by them; return the checkouts' ids. One query when the

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+import functools
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.db import IntegrityError, connections, router, transaction
+from django.db.models import Field
 
 from aftersale.catalog.records import ProductRecord
 from aftersale.catalog.services import ensure_products
@@ -48,15 +52,57 @@ class IngestResult:
         self.unchanged += other.unchanged
 
 
+@dataclass
+class IngestMemo:
+    """What the earlier batches of one long ingest (a history import) wrote: each
+    customer's record as upserted with its id, and the products' ids, so that later
+    batches skip the customers and products they name again. At most LIMIT of each."""
+
+    LIMIT = 200_000
+    customers: dict[str, tuple[CustomerRecord, int]] = field(default_factory=dict)
+    products: dict[str, int] = field(default_factory=dict)
+
+    def customer_ids(
+        self, records: list[CustomerRecord]
+    ) -> tuple[dict[str, int], list[CustomerRecord]]:
+        """The ids of the customers upserted before exactly as `records` has them, and
+        the records still to upsert."""
+        known, rest = {}, []
+        for record in records:
+            seen = self.customers.get(record.external_id)
+            if seen is not None and seen[0] == record:
+                known[record.external_id] = seen[1]
+            else:
+                rest.append(record)
+        return known, rest
+
+    def remember(
+        self, customers: list[CustomerRecord], ids: dict[str, int], products: dict[str, int]
+    ) -> None:
+        """Keep what a batch wrote (forgetting everything once over LIMIT)."""
+        if len(self.customers) > self.LIMIT:
+            self.customers.clear()
+        if len(self.products) > self.LIMIT:
+            self.products.clear()
+        self.customers.update((c.external_id, (c, ids[c.external_id])) for c in customers)
+        self.products.update(products)
+
+
 def ingest_orders(
-    *, store: Store, records: Sequence[OrderRecord], now: dt.datetime
+    *,
+    store: Store,
+    records: Sequence[OrderRecord],
+    now: dt.datetime,
+    memo: IngestMemo | None = None,
 ) -> IngestResult:
     """Store `records`: a new order is created with its line items; an order seen before
-    only gains the lifecycle timestamps it did not have (line items are never doubled)."""
+    only gains the lifecycle timestamps it did not have (line items are never doubled).
+    `memo`, kept from batch to batch of one import, spares writing again the customers
+    and products an earlier batch wrote as they are."""
     records = list({r.external_id: r for r in records}.values())
     try:
         with transaction.atomic():
-            return _ingest(store, records, now)
+            return _ingest(store, records, now, memo)
     except IntegrityError:
         # Another process created some of these orders between our read and our insert;
         # one at a time, each sees the other's rows.
@@ -75,7 +121,9 @@ def order_status(order: Order) -> str:
     return order.status if order.status == OrderStatus.PAID else OrderStatus.PLACED
 
 
-def _ingest(store: Store, records: list[OrderRecord], now: dt.datetime) -> IngestResult:
+def _ingest(
+    store: Store, records: list[OrderRecord], now: dt.datetime, memo: IngestMemo | None = None
+) -> IngestResult:
     existing = {
         o.external_id: o
         for o in Order.objects.filter(store=store, external_id__in=[r.external_id for r in records])
@@ -90,18 +138,71 @@ def _ingest(store: Store, records: list[OrderRecord], now: dt.datetime) -> Inges
     result.unchanged = len(existing) - len(updates)
     new_records = [r for r in records if r.external_id not in existing]
     if new_records:
-        result.created = _create(store, new_records, now)
+        result.created = _create(store, new_records, now, memo)
     return result
 
 
-def _create(store: Store, records: list[OrderRecord], now: dt.datetime) -> list[int]:
-    customer_ids = upsert_customers(store=store, records=_customers(records), now=now)
-    product_ids = ensure_products(store=store, records=line_item_products(records))
-    orders = Order.objects.bulk_create(
-        [_new_order(store, r, customer_ids[r.customer.external_id]) for r in records],
-        batch_size=1000,
+def _create(
+    store: Store, records: list[OrderRecord], now: dt.datetime, memo: IngestMemo | None
+) -> list[int]:
+    memo = memo or IngestMemo()
+    customer_ids, customers = memo.customer_ids(_customers(records))
+    if customers:
+        customer_ids.update(upsert_customers(store=store, records=customers, now=now))
+    products = line_item_products(records)
+    product_ids = {p.external_id: i for p in products if (i := memo.products.get(p.external_id))}
+    missing = [p for p in products if p.external_id not in product_ids]
+    if missing:
+        product_ids.update(ensure_products(store=store, records=missing))
+    memo.remember(customers, customer_ids, product_ids)
+    orders = [_new_order(store, r, customer_ids[r.customer.external_id]) for r in records]
+    order_ids = _insert_orders(store, orders)
+    _insert_line_items(store, order_ids, records, product_ids)
+    return order_ids
+
+
+def _insert_orders(store: Store, orders: list[Order]) -> list[int]:
+    """INSERT `orders` with one executemany and return their ids, in order. bulk_create
+    prepared each value of each row through its field, most of a history import's time;
+    here only the JSON column goes through its field, datetimes through the backend's
+    adapter, the other values as they are (as the line items are written)."""
+    meta, connection = Order._meta, connections[router.db_for_write(Order)]
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    ops = connection.ops
+    adapters: dict[str, Callable[[Field[Any, Any]], Callable[[Any], Any]]] = {
+        "DateTimeField": lambda _: ops.adapt_datetimefield_value,
+        "DateField": lambda _: ops.adapt_datefield_value,
+        "JSONField": lambda field: functools.partial(field.get_db_prep_save, connection=connection),
+    }
+    adapted = [
+        (index, adapters[kind](field))
+        for index, field in enumerate(fields)
+        if (kind := field.get_internal_type()) in adapters
+    ]
+    values = operator.attrgetter(*(f.attname for f in fields))
+    rows = []
+    for order in orders:
+        row = list(values(order))
+        for index, adapt in adapted:
+            if row[index] is not None:
+                row[index] = adapt(row[index])
+        rows.append(row)
+    quote = ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} "
+        f"({', '.join(quote(str(f.column)) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
     )
-    _insert_line_items(store, [o.pk for o in orders], records, product_ids)
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _INSERT_BATCH):
+            cursor.executemany(sql, rows[start : start + _INSERT_BATCH])
+    ids = dict(
+        Order.objects.filter(
+            store=store, external_id__in=[o.external_id for o in orders]
+        ).values_list("external_id", "pk")
+    )
+    for order in orders:
+        order.pk = ids[order.external_id]
     return [order.pk for order in orders]
 
 

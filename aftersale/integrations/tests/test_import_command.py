@@ -88,3 +88,36 @@ def test_a_utf16_file_with_its_byte_order_mark_is_imported(store, tmp_path):
 
     assert "1 products (1 new" in _run("products", str(path))
     assert Product.objects.get(store=store).name == "Crème"
+
+
+def test_import_orders_maps_columns_and_says_history_starts_no_journeys(store, tmp_path):
+    path = tmp_path / "invoices.csv"
+    path.write_text(
+        "Invoice,Mail,Date,Item,Qty,Price\n"
+        "A-1,ada@example.com,2024-03-01,p1,1,5\n"
+        "A-2,,2024-03-01,p1,1,5\n"
+        "A-1,ada@example.com,2024-03-01,POSTAGE,1,3\n"
+    )
+
+    out = _run(
+        "orders",
+        str(path),
+        "--columns",
+        "order_id=Invoice,email=Mail,placed_at=Date,product_id=Item,quantity=Qty,unit_price=Price",
+        "--non-product",
+        "postage",
+    )
+
+    assert "read as: mapped" in out
+    assert "1 rows without a customer email or id skipped" in out
+    assert "1 non-product lines" in out
+    assert "history: 1 orders placed before" in out and "started no journeys" in out
+    assert Order.objects.get().total == 8
+
+
+def test_a_columns_mapping_naming_a_missing_column_lists_the_files_columns(store, tmp_path):
+    path = tmp_path / "invoices.csv"
+    path.write_text("Invoice,Mail\nA-1,ada@example.com\n")
+
+    with pytest.raises(CommandError, match="no column 'Date'; its columns are: invoice, mail"):
+        _run("orders", str(path), "--columns", "order_id=Invoice,placed_at=Date")

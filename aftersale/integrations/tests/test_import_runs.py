@@ -134,7 +134,7 @@ def test_progress_and_counts_are_written_while_the_file_is_read(
         seen.append((row.progress, row.rows_read))
 
     monkeypatch.setattr(import_runs, "_write_progress", spy)
-    rows = "".join(f"{n},c{n},c{n}@example.com,X,2024-03-01,p1,1,1\n" for n in range(3000))
+    rows = "".join(f"{n},c{n},c{n}@example.com,X,2024-03-01,p1,1,1\n" for n in range(11000))
     run = _queue(store, tmp_path, (HEADER + rows).encode())
     assert claim_run(ImportRun, pk=run.pk, now=T0)
     run.refresh_from_db()
@@ -142,9 +142,9 @@ def test_progress_and_counts_are_written_while_the_file_is_read(
 
     assert len(seen) >= 2
     assert [p for p, _ in seen] == sorted(p for p, _ in seen)
-    assert all(0 < p < 1 for p, _ in seen) and seen[0][1] >= 1000
+    assert all(0 < p < 1 for p, _ in seen) and seen[0][1] >= 5000
     run.refresh_from_db()
-    assert (run.progress, run.imported) == (1.0, 3000)
+    assert (run.progress, run.imported) == (1.0, 11000)
 
 
 def test_a_products_file_is_imported_as_products(store: Store, tmp_path: Path) -> None:

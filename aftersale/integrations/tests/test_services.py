@@ -33,9 +33,9 @@ def processed(monkeypatch) -> list[list[int]]:
     calls: list[list[int]] = []
     real = flows.process_orders
 
-    def spy(*, store, order_ids, now):
+    def spy(*, store, order_ids, now, enroll_from=None):
         calls.append(sorted(order_ids))
-        return real(store=store, order_ids=order_ids, now=now)
+        return real(store=store, order_ids=order_ids, now=now, enroll_from=enroll_from)
 
     monkeypatch.setattr(flows, "process_orders", spy)
     return calls
