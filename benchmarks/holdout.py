@@ -150,6 +150,10 @@ def _populate(*, count: int, entered: dt.datetime) -> Any:
             "trigger_order_id": "%(first_order)s + i",
             "holdout": "(i % 10 = 0)",
             "ab_variants": "CASE WHEN i % 2 = 0 THEN '1:0;' ELSE '1:1;' END",
+            # The covariates entry fixes (flows.covariates), of the orders above.
+            "spend_90d": "CASE WHEN i % 3 = 0 THEN (i % 89) + 5 ELSE 0 END",
+            "orders_90d": "CASE WHEN i % 3 = 0 THEN 1 ELSE 0 END",
+            "trigger_value": "(i % 53) + 10",
         }
         values = _defaults(Enrollment)
         values.update(
