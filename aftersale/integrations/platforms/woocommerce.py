@@ -56,9 +56,12 @@ class WooCommerce(Platform):
         "product.created": DeliveryKind.PRODUCT_UPSERTED,
         "product.updated": DeliveryKind.PRODUCT_UPSERTED,
         "product.deleted": DeliveryKind.PRODUCT_DELETED,
+        "customer.created": DeliveryKind.CUSTOMER_CONSENT,
+        "customer.updated": DeliveryKind.CUSTOMER_CONSENT,
     }
     readers: ClassVar[Mapping[DeliveryKind, str]] = {
         DeliveryKind.ORDER_UPSERTED: "read_order",
+        DeliveryKind.CUSTOMER_CONSENT: "read_customer",
     }
 
     def is_ping(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -112,6 +115,39 @@ class WooCommerce(Platform):
                 )
                 for i, refund in enumerate(_objects(payload, "refunds"))
             ),
+        )
+
+    def read_customer(self, payload: dict[str, Any]) -> Change:
+        """A customer.* payload (WooCommerce's REST customer resource: id, email,
+        first_name, last_name, billing, date_modified_gmt) as a Change of the customer at
+        its date_modified_gmt: their name and email. WooCommerce keeps no marketing
+        consent, so the customer comes in not accepting marketing (as from an order). A
+        customer without an email (the top-level one, else the billing one) changes
+        nothing."""
+        external_id = id_at(payload, "id", "")
+        updated_at = _gmt(payload, "date_modified_gmt") or _gmt(
+            payload, "date_created_gmt", required=True
+        )
+        assert updated_at is not None
+        billing = payload.get("billing")
+        email = text_at(payload, "email") or (
+            text_at(billing, "email") if isinstance(billing, dict) else ""
+        )
+        customers = (
+            (
+                CustomerRecord(
+                    external_id=external_id,
+                    email=email,
+                    first_name=text_at(payload, "first_name"),
+                    last_name=text_at(payload, "last_name"),
+                    accepts_marketing=False,
+                ),
+            )
+            if email
+            else ()
+        )
+        return Change(
+            kind="customer", external_id=external_id, updated_at=updated_at, customers=customers
         )
 
 

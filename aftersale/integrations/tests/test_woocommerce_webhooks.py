@@ -139,3 +139,58 @@ def test_an_orders_refunds_add_up_to_its_refunded_total(client: Client, shop: St
     process_deliveries(now=lambda: T0)
 
     assert Order.objects.get().refunded_total == Decimal("12.50")
+
+
+def _customer(**changes: Any) -> bytes:
+    customer = json.loads((PAYLOADS / "customer_created.json").read_bytes())
+    return json.dumps(customer | changes).encode()
+
+
+def test_a_signed_customer_is_stored_and_applied_with_its_name_and_email(
+    client: Client, shop: Store
+) -> None:
+    response = _post(client, shop, _customer(), topic="customer.created")
+
+    assert response.status_code == 200, response.content
+    assert WebhookDelivery.objects.get().event_id == "143:26:2024-02-20T10:12:40"
+    assert process_deliveries(now=lambda: T0) == 1
+    assert WebhookDelivery.objects.get().status == RunStatus.DONE
+    customer = Customer.objects.get(store=shop)
+    assert (customer.external_id, customer.email, customer.first_name, customer.last_name) == (
+        "26",
+        "grace@example.com",
+        "Grace",
+        "Hopper",
+    )
+
+
+def test_a_customer_with_a_wrong_signature_is_refused_and_nothing_is_stored(
+    client: Client, shop: Store
+) -> None:
+    response = _post(client, shop, _customer(), topic="customer.created", secret="wrong")
+
+    assert response.status_code == 401
+    assert not WebhookDelivery.objects.exists()
+    assert not Customer.objects.exists()
+
+
+def test_the_same_customer_version_sent_again_is_stored_once(client: Client, shop: Store) -> None:
+    assert _post(client, shop, _customer(), topic="customer.created").json()["detail"] == "queued"
+    again = _post(client, shop, _customer(), topic="customer.updated")
+
+    assert again.json()["detail"] == "already received"
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_an_older_customer_version_arriving_last_changes_nothing(
+    client: Client, shop: Store
+) -> None:
+    renamed = _customer(last_name="Murray", date_modified_gmt="2024-03-05T08:00:00")
+    assert _post(client, shop, renamed, topic="customer.updated").status_code == 200
+    process_deliveries(now=lambda: T0)
+
+    assert _post(client, shop, _customer(), topic="customer.created").status_code == 200
+    process_deliveries(now=lambda: T0)
+
+    assert Customer.objects.get(store=shop).last_name == "Murray"
+    assert [d.outcome for d in WebhookDelivery.objects.order_by("pk")][1].startswith("older")
