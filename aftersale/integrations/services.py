@@ -16,7 +16,12 @@ from aftersale.flows import services as flows
 from aftersale.orders.checkouts import complete_checkouts, ingest_checkouts
 from aftersale.orders.models import Order
 from aftersale.orders.records import CheckoutRecord, OrderRecord
-from aftersale.orders.services import IngestResult, ingest_orders, raise_refunded_total
+from aftersale.orders.services import (
+    IngestResult,
+    ingest_orders,
+    raise_refunded_total,
+    record_fulfillment,
+)
 from aftersale.stores.models import Store
 from aftersale.tracking.models import Event, EventKind
 from aftersale.tracking.services import record_customer_event
@@ -65,6 +70,30 @@ def receive_refunded_total(
         if order_id is None:
             return False
         attribute_orders(store=store, order_ids=[order_id])
+        flows.process_orders(store=store, order_ids=[order_id], now=now)
+    return True
+
+
+def receive_fulfillment(
+    *,
+    store: Store,
+    external_id: str,
+    fulfilled_at: dt.datetime,
+    delivered_at: dt.datetime | None,
+    now: dt.datetime,
+) -> bool:
+    """Fill in when order `external_id` was fulfilled and delivered (a delivered order
+    starts the flows' delivery trigger) and, when it changed, let the flows react, as
+    receive_orders does; False when the order is unknown or nothing was new."""
+    with transaction.atomic():
+        order_id = record_fulfillment(
+            store=store,
+            external_id=external_id,
+            fulfilled_at=fulfilled_at,
+            delivered_at=delivered_at,
+        )
+        if order_id is None:
+            return False
         flows.process_orders(store=store, order_ids=[order_id], now=now)
     return True
 

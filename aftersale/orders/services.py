@@ -236,3 +236,28 @@ def erase_customer_orders(*, customer_id: int) -> None:
     reports count it."""
     Order.objects.filter(customer_id=customer_id).update(shipping_address="", payment_method="")
     Checkout.objects.filter(customer_id=customer_id).update(recovery_url="")
+
+
+def record_fulfillment(
+    *,
+    store: Store,
+    external_id: str,
+    fulfilled_at: dt.datetime,
+    delivered_at: dt.datetime | None,
+) -> int | None:
+    """Fill in when `store`'s order `external_id` was fulfilled and delivered (only the
+    moments it lacks: never moved once set) and its status with them; the order's id
+    when it changed, None when there is no such order or nothing was new."""
+    order = Order.objects.filter(store=store, external_id=external_id).first()
+    if order is None:
+        return None
+    changed = []
+    for name, value in (("fulfilled_at", fulfilled_at), ("delivered_at", delivered_at)):
+        if value is not None and getattr(order, name) is None:
+            setattr(order, name, value)
+            changed.append(name)
+    if not changed:
+        return None
+    order.status = order_status(order)
+    order.save(update_fields=[*changed, "status"])
+    return order.pk

@@ -28,6 +28,8 @@ class DeliveryKind(enum.StrEnum):
     ORDER_CANCELLED = "order_cancelled"
     REFUND = "refund"
     FULFILLMENT = "fulfillment"
+    # A fulfillments/* delivery: the fulfillment resource itself (not the order).
+    SHIPMENT = "shipment"
     CUSTOMER_CONSENT = "customer_consent"
     PRODUCT_UPSERTED = "product_upserted"
     PRODUCT_DELETED = "product_deleted"
@@ -95,6 +97,17 @@ class RefundRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class FulfillmentRecord:
+    """One fulfillment (shipment) of an order: its id, the order's id, when it was
+    made and, once the carrier says so, when it was delivered."""
+
+    fulfillment_id: str
+    order_external_id: str
+    fulfilled_at: dt.datetime
+    delivered_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """What a delivery asks to apply: the version (`updated_at`) of resource `kind`
     `external_id`, and the records that say it."""
@@ -112,6 +125,8 @@ class Change:
     request_id: str = ""
     # The refunds the change tells of (a refund delivery's, or an order's refunds[]).
     refunds: tuple[RefundRecord, ...] = field(default=())
+    # The fulfillments the change tells of (a fulfillments/* delivery's).
+    fulfillments: tuple[FulfillmentRecord, ...] = field(default=())
 
     @property
     def customer_external_id(self) -> str:

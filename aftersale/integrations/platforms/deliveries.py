@@ -19,6 +19,7 @@ from django.db.models import QuerySet, Sum
 from aftersale.customers.models import Customer
 from aftersale.integrations.models import (
     PlatformConnection,
+    PlatformFulfillment,
     PlatformRefund,
     PlatformResource,
     WebhookDelivery,
@@ -35,6 +36,7 @@ from aftersale.integrations.platforms.shopify import Shopify
 from aftersale.integrations.platforms.woocommerce import WooCommerce
 from aftersale.integrations.services import (
     receive_customers,
+    receive_fulfillment,
     receive_orders,
     receive_refunded_total,
 )
@@ -207,6 +209,8 @@ def _apply(*, store: Store, platform: str, change: Change, now: dt.datetime) -> 
         return apply_privacy_request(store=store, change=change, now=now)
     if change.kind == "refund":
         return _apply_refunds(store=store, platform=platform, change=change, now=now)
+    if change.kind == "fulfillment":
+        return _apply_fulfillments(store=store, platform=platform, change=change, now=now)
     with transaction.atomic():
         if not _is_newer(store=store, platform=platform, change=change):
             return STALE_OUTCOME
@@ -216,6 +220,7 @@ def _apply(*, store: Store, platform: str, change: Change, now: dt.datetime) -> 
         if change.orders:
             result = receive_orders(store=store, records=change.orders, now=now)
             _apply_refunds(store=store, platform=platform, change=change, now=now)
+            _apply_fulfillments(store=store, platform=platform, change=change, now=now)
             return f"applied: {len(result.created)} created, {len(result.updated)} updated"
     return f"applied: {len(change.customers)} customer(s)"
 
@@ -262,6 +267,54 @@ def _apply_refunds(*, store: Store, platform: str, change: Change, now: dt.datet
     if waiting:
         return f"refund kept: order {', '.join(waiting)} not received yet, applied when it is"
     return "refund applied"
+
+
+def _apply_fulfillments(*, store: Store, platform: str, change: Change, now: dt.datetime) -> str:
+    """Keep the fulfillments `change` tells of (by id; a later version may add when it
+    was delivered) and fill in each named order's fulfilled and delivered moments from
+    the fulfillments kept. An order not received yet gets them when it arrives (its
+    delivery applies the fulfillments kept)."""
+    orders = {f.order_external_id for f in change.fulfillments} | {
+        o.external_id for o in change.orders
+    }
+    with transaction.atomic():
+        for f in change.fulfillments:
+            row, created = PlatformFulfillment.objects.get_or_create(
+                store=store,
+                platform=platform,
+                fulfillment_id=f.fulfillment_id,
+                defaults={
+                    "order_external_id": f.order_external_id,
+                    "fulfilled_at": f.fulfilled_at,
+                    "delivered_at": f.delivered_at,
+                },
+            )
+            if not created and row.delivered_at is None and f.delivered_at is not None:
+                row.delivered_at = f.delivered_at
+                row.save(update_fields=["delivered_at"])
+        waiting = []
+        kept = PlatformFulfillment.objects.filter(
+            store=store, platform=platform, order_external_id__in=orders
+        ).order_by("fulfilled_at", "fulfillment_id")
+        by_order: dict[str, list[PlatformFulfillment]] = {}
+        for row in kept:
+            by_order.setdefault(row.order_external_id, []).append(row)
+        for external_id in sorted(by_order):
+            if not Order.objects.filter(store=store, external_id=external_id).exists():
+                waiting.append(external_id)
+                continue
+            rows = by_order[external_id]
+            delivered = [r.delivered_at for r in rows if r.delivered_at is not None]
+            receive_fulfillment(
+                store=store,
+                external_id=external_id,
+                fulfilled_at=rows[0].fulfilled_at,
+                delivered_at=min(delivered) if delivered else None,
+                now=now,
+            )
+    if waiting:
+        return f"fulfillment kept: order {', '.join(waiting)} not received yet, applied when it is"
+    return "fulfillment applied"
 
 
 def _is_newer(*, store: Store, platform: str, change: Change) -> bool:

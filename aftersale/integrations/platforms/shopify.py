@@ -18,6 +18,7 @@ from aftersale.integrations.platforms.base import (
     NO_VERSION,
     Change,
     DeliveryKind,
+    FulfillmentRecord,
     InvalidPayload,
     InvalidSignature,
     Platform,
@@ -59,6 +60,8 @@ class Shopify(Platform):
         "orders/partially_fulfilled": DeliveryKind.FULFILLMENT,
         "orders/cancelled": DeliveryKind.ORDER_CANCELLED,
         "refunds/create": DeliveryKind.REFUND,
+        "fulfillments/create": DeliveryKind.SHIPMENT,
+        "fulfillments/update": DeliveryKind.SHIPMENT,
         "customers/create": DeliveryKind.CUSTOMER_CONSENT,
         "customers/update": DeliveryKind.CUSTOMER_CONSENT,
         "customers/marketing_consent_update": DeliveryKind.CUSTOMER_CONSENT,
@@ -78,6 +81,7 @@ class Shopify(Platform):
         DeliveryKind.ORDER_CANCELLED: "read_order",
         DeliveryKind.CUSTOMER_CONSENT: "read_customer",
         DeliveryKind.REFUND: "read_refund",
+        DeliveryKind.SHIPMENT: "read_fulfillment",
         DeliveryKind.DATA_REQUEST: "read_data_request",
         DeliveryKind.CUSTOMER_REDACT: "read_customer_redact",
         DeliveryKind.SHOP_REDACT: "read_shop_redact",
@@ -122,6 +126,29 @@ class Shopify(Platform):
             external_id=refund.refund_id,
             updated_at=refund.created_at or NO_VERSION,
             refunds=(refund,),
+        )
+
+    def read_fulfillment(self, payload: dict[str, Any]) -> Change:
+        """A fulfillments/create|update payload (Shopify's REST fulfillment resource:
+        id, order_id, created_at, updated_at, shipment_status) as a Change telling of
+        that fulfillment: made at created_at, delivered at updated_at once its
+        shipment_status is "delivered"."""
+        fulfilled_at = time_at(payload, "created_at", required=True)
+        assert fulfilled_at is not None
+        delivered = text_at(payload, "shipment_status") == "delivered"
+        record = FulfillmentRecord(
+            fulfillment_id=id_at(payload, "id", ""),
+            order_external_id=id_at(payload, "order_id", ""),
+            fulfilled_at=fulfilled_at,
+            delivered_at=(
+                time_at(payload, "updated_at", required=True) or fulfilled_at if delivered else None
+            ),
+        )
+        return Change(
+            kind="fulfillment",
+            external_id=record.fulfillment_id,
+            updated_at=time_at(payload, "updated_at") or fulfilled_at,
+            fulfillments=(record,),
         )
 
     def read_customer(self, payload: dict[str, Any]) -> Change:
