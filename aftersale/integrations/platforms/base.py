@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from aftersale.catalog.records import ProductRecord
 from aftersale.customers.records import CustomerRecord
 from aftersale.orders.records import OrderRecord
 
@@ -45,6 +46,8 @@ PRIVACY_KINDS = frozenset(
 )
 # The version of a change that has none (a privacy request).
 NO_VERSION = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# The version of a deleted resource: newer than any update, which then changes nothing.
+DELETED_VERSION = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 
 
 class InvalidSignature(Exception):
@@ -127,6 +130,8 @@ class Change:
     refunds: tuple[RefundRecord, ...] = field(default=())
     # The fulfillments the change tells of (a fulfillments/* delivery's).
     fulfillments: tuple[FulfillmentRecord, ...] = field(default=())
+    # The catalog entries the change tells of (a product delivery's).
+    products: tuple[ProductRecord, ...] = field(default=())
 
     @property
     def customer_external_id(self) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet, Sum
 
+from aftersale.catalog.services import product_ids
 from aftersale.customers.models import Customer
 from aftersale.integrations.models import (
     PlatformConnection,
@@ -38,6 +39,7 @@ from aftersale.integrations.services import (
     receive_customers,
     receive_fulfillment,
     receive_orders,
+    receive_products,
     receive_refunded_total,
 )
 from aftersale.lib.runs import RunStatus, claim_next, claim_run, fail_stale_runs, finish_run
@@ -209,6 +211,8 @@ def _apply(*, store: Store, platform: str, change: Change, now: dt.datetime) -> 
         return apply_privacy_request(store=store, change=change, now=now)
     if change.kind == "refund":
         return _apply_refunds(store=store, platform=platform, change=change, now=now)
+    if change.kind in ("product", "product_deleted"):
+        return _apply_products(store=store, platform=platform, change=change)
     if change.kind == "fulfillment":
         return _apply_fulfillments(store=store, platform=platform, change=change, now=now)
     with transaction.atomic():
@@ -267,6 +271,25 @@ def _apply_refunds(*, store: Store, platform: str, change: Change, now: dt.datet
     if waiting:
         return f"refund kept: order {', '.join(waiting)} not received yet, applied when it is"
     return "refund applied"
+
+
+def _apply_products(*, store: Store, platform: str, change: Change) -> str:
+    """Apply a product's newer version to the catalog. A deletion (the newest version
+    there is) leaves the product out of stock, so it is never recommended again; a
+    product never seen is not created by its deletion."""
+    with transaction.atomic():
+        if not _is_newer(
+            store=store,
+            platform=platform,
+            change=dataclasses.replace(change, kind="product"),
+        ):
+            return STALE_OUTCOME
+        records = change.products
+        if change.kind == "product_deleted":
+            known = product_ids(store=store, external_ids=[r.external_id for r in records])
+            records = tuple(r for r in records if r.external_id in known)
+        receive_products(store=store, records=records)
+    return f"applied: {len(records)} product(s)"
 
 
 def _apply_fulfillments(*, store: Store, platform: str, change: Change, now: dt.datetime) -> str:

@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from aftersale.catalog.records import ProductRecord
 from aftersale.customers.records import CustomerRecord
 from aftersale.integrations.platforms.base import (
+    DELETED_VERSION,
     NO_VERSION,
     Change,
     DeliveryKind,
@@ -82,6 +84,8 @@ class Shopify(Platform):
         DeliveryKind.CUSTOMER_CONSENT: "read_customer",
         DeliveryKind.REFUND: "read_refund",
         DeliveryKind.SHIPMENT: "read_fulfillment",
+        DeliveryKind.PRODUCT_UPSERTED: "read_product",
+        DeliveryKind.PRODUCT_DELETED: "read_product_deleted",
         DeliveryKind.DATA_REQUEST: "read_data_request",
         DeliveryKind.CUSTOMER_REDACT: "read_customer_redact",
         DeliveryKind.SHOP_REDACT: "read_shop_redact",
@@ -149,6 +153,32 @@ class Shopify(Platform):
             external_id=record.fulfillment_id,
             updated_at=time_at(payload, "updated_at") or fulfilled_at,
             fulfillments=(record,),
+        )
+
+    def read_product(self, payload: dict[str, Any]) -> Change:
+        """A products/create|update payload (Shopify's REST product resource) as a
+        Change of the catalog entry at its updated_at: title, product_type (category),
+        vendor (brand), the lowest variant price, the stock summed over the variants
+        (untracked when none has inventory_quantity) and the first image."""
+        record = product_record(payload)
+        updated_at = time_at(payload, "updated_at", required=True)
+        assert updated_at is not None
+        return Change(
+            kind="product",
+            external_id=record.external_id,
+            updated_at=updated_at,
+            products=(record,),
+        )
+
+    def read_product_deleted(self, payload: dict[str, Any]) -> Change:
+        """A products/delete payload ({"id": …} only): the product is no longer sold
+        (out of stock), whatever version of it arrives later."""
+        external_id = id_at(payload, "id", "")
+        return Change(
+            kind="product_deleted",
+            external_id=external_id,
+            updated_at=DELETED_VERSION,
+            products=(ProductRecord(external_id=external_id, name="", stock=0),),
         )
 
     def read_customer(self, payload: dict[str, Any]) -> Change:
@@ -379,3 +409,32 @@ def _address(address: Any) -> str:
         return ""
     parts = ("address1", "address2", "zip", "city", "province", "country")
     return ", ".join(str(address[p]) for p in parts if address.get(p))
+
+
+def product_record(product: dict[str, Any]) -> ProductRecord:
+    """Shopify's REST product resource as a ProductRecord; InvalidPayload naming the
+    path of the first missing or malformed field."""
+    variants = list_at(product, "variants", "")
+    for i, variant in enumerate(variants):
+        if not isinstance(variant, dict):
+            raise InvalidPayload("not an object", field=f"variants[{i}]")
+    prices = [money_at(v, "price", f"variants[{i}]") for i, v in enumerate(variants)]
+    stocks = [
+        v["inventory_quantity"]
+        for v in variants
+        if isinstance(v.get("inventory_quantity"), int)
+        and not isinstance(v.get("inventory_quantity"), bool)
+    ]
+    image = product.get("image")
+    images = list_at(product, "images", "")
+    if not isinstance(image, dict) and images and isinstance(images[0], dict):
+        image = images[0]
+    return ProductRecord(
+        external_id=id_at(product, "id", ""),
+        name=required_text(product, "title", "")[:300],
+        category=text_at(product, "product_type")[:200],
+        brand=text_at(product, "vendor")[:200],
+        price=min(prices) if prices else None,
+        stock=max(sum(stocks), 0) if stocks else None,
+        image_url=text_at(image, "src")[:500] if isinstance(image, dict) else "",
+    )
