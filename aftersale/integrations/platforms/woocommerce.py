@@ -18,8 +18,10 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
+from aftersale.catalog.records import ProductRecord
 from aftersale.customers.records import CustomerRecord
 from aftersale.integrations.platforms.base import (
+    DELETED_VERSION,
     Change,
     Delivery,
     DeliveryKind,
@@ -62,6 +64,8 @@ class WooCommerce(Platform):
     readers: ClassVar[Mapping[DeliveryKind, str]] = {
         DeliveryKind.ORDER_UPSERTED: "read_order",
         DeliveryKind.CUSTOMER_CONSENT: "read_customer",
+        DeliveryKind.PRODUCT_UPSERTED: "read_product",
+        DeliveryKind.PRODUCT_DELETED: "read_product_deleted",
     }
 
     def is_ping(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -149,6 +153,54 @@ class WooCommerce(Platform):
         return Change(
             kind="customer", external_id=external_id, updated_at=updated_at, customers=customers
         )
+
+    def read_product(self, payload: dict[str, Any]) -> Change:
+        """A product.created|updated payload (WooCommerce's REST v3 product resource)
+        as a Change of the catalog entry at its date_modified_gmt: name, price,
+        stock_quantity (when manage_stock), the first category, image and permalink."""
+        updated_at = _gmt(payload, "date_modified_gmt", required=True)
+        assert updated_at is not None
+        record = product_record(payload)
+        return Change(
+            kind="product",
+            external_id=record.external_id,
+            updated_at=updated_at,
+            products=(record,),
+        )
+
+    def read_product_deleted(self, payload: dict[str, Any]) -> Change:
+        """A product.deleted payload ({"id": …} only): the product is no longer sold
+        (out of stock), whatever version of it arrives later."""
+        external_id = id_at(payload, "id", "")
+        return Change(
+            kind="product_deleted",
+            external_id=external_id,
+            updated_at=DELETED_VERSION,
+            products=(ProductRecord(external_id=external_id, name="", stock=0),),
+        )
+
+
+def product_record(product: dict[str, Any]) -> ProductRecord:
+    """WooCommerce's REST v3 product resource as a ProductRecord; InvalidPayload naming
+    the path of the first missing or malformed field. A blank price (a variable
+    product's own) is left as the catalog has it."""
+    stock = product.get("stock_quantity")
+    managed = product.get("manage_stock") is True
+    categories = _objects(product, "categories")
+    images = _objects(product, "images")
+    return ProductRecord(
+        external_id=id_at(product, "id", ""),
+        name=required_text(product, "name", "")[:300],
+        category=text_at(categories[0], "name")[:200] if categories else "",
+        price=money_at(product, "price", "") if text_at(product, "price") else None,
+        stock=(
+            max(stock, 0)
+            if managed and isinstance(stock, int) and not isinstance(stock, bool)
+            else None
+        ),
+        image_url=text_at(images[0], "src")[:500] if images else "",
+        url=text_at(product, "permalink")[:500],
+    )
 
 
 def sign(*, body: bytes, secret: str) -> str:

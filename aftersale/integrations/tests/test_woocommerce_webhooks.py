@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from aftersale.catalog.models import Product
 from aftersale.customers.models import Customer
 from aftersale.integrations.models import WebhookDelivery
 from aftersale.integrations.platforms.deliveries import connect_platform, process_deliveries
@@ -194,3 +195,61 @@ def test_an_older_customer_version_arriving_last_changes_nothing(
 
     assert Customer.objects.get(store=shop).last_name == "Murray"
     assert [d.outcome for d in WebhookDelivery.objects.order_by("pk")][1].startswith("older")
+
+
+def _product(**changes: Any) -> bytes:
+    product = json.loads((PAYLOADS / "product_created.json").read_bytes())
+    return json.dumps(product | changes).encode()
+
+
+def test_a_signed_product_is_written_to_the_catalog(client: Client, shop: Store) -> None:
+    assert _post(client, shop, _product(), topic="product.created").status_code == 200
+    process_deliveries(now=lambda: T0)
+
+    product = Product.objects.get(store=shop, external_id="794")
+    assert (product.name, product.category, product.price, product.stock) == (
+        "Walnut Notebook",
+        "Notebooks",
+        Decimal("18.99"),
+        12,
+    )
+    assert product.url == "https://shop.example.com/product/walnut-notebook/"
+    assert product.image_url.endswith("/walnut-notebook.jpg")
+
+
+def test_a_product_with_a_wrong_signature_is_refused(client: Client, shop: Store) -> None:
+    response = _post(client, shop, _product(), topic="product.created", secret="wrong")
+
+    assert response.status_code == 401
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_the_same_product_version_twice_is_stored_once_and_an_older_one_changes_nothing(
+    client: Client, shop: Store
+) -> None:
+    newer = _product(name="Walnut Notebook II", date_modified_gmt="2024-03-01T08:00:00")
+    assert _post(client, shop, newer, topic="product.updated").json()["detail"] == "queued"
+    assert _post(client, shop, newer, topic="product.updated").json()["detail"] == (
+        "already received"
+    )
+    process_deliveries(now=lambda: T0)
+
+    assert _post(client, shop, _product(), topic="product.created").status_code == 200
+    process_deliveries(now=lambda: T0)
+
+    assert Product.objects.get(external_id="794").name == "Walnut Notebook II"
+
+
+def test_a_deleted_product_arrives_as_its_id_only_and_is_out_of_stock_for_good(
+    client: Client, shop: Store
+) -> None:
+    assert _post(client, shop, _product(), topic="product.created").status_code == 200
+    process_deliveries(now=lambda: T0)
+
+    deleted = _post(client, shop, b'{"id": 794}', topic="product.deleted")
+    assert deleted.status_code == 200, deleted.content
+    later = _product(date_modified_gmt="2024-03-09T08:00:00")
+    assert _post(client, shop, later, topic="product.updated").status_code == 200
+    process_deliveries(now=lambda: T0)
+
+    assert Product.objects.get(external_id="794").stock == 0
