@@ -18,6 +18,7 @@ from aftersale.orders.models import Order
 from aftersale.orders.records import CheckoutRecord, OrderRecord
 from aftersale.orders.services import (
     IngestResult,
+    cancel_order,
     ingest_orders,
     raise_refunded_total,
     record_fulfillment,
@@ -94,6 +95,21 @@ def receive_fulfillment(
         )
         if order_id is None:
             return False
+        flows.process_orders(store=store, order_ids=[order_id], now=now)
+    return True
+
+
+def receive_cancellation(
+    *, store: Store, external_id: str, cancelled_at: dt.datetime, now: dt.datetime
+) -> bool:
+    """Cancel order `external_id` (a shop deleted it: it no longer counts as a
+    purchase) and, when it changed, credit it again and let the flows react, as
+    receive_orders does; False when the order is unknown or cancelled already."""
+    with transaction.atomic():
+        order_id = cancel_order(store=store, external_id=external_id, cancelled_at=cancelled_at)
+        if order_id is None:
+            return False
+        attribute_orders(store=store, order_ids=[order_id])
         flows.process_orders(store=store, order_ids=[order_id], now=now)
     return True
 

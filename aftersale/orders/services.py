@@ -261,3 +261,16 @@ def record_fulfillment(
     order.status = order_status(order)
     order.save(update_fields=[*changed, "status"])
     return order.pk
+
+
+def cancel_order(*, store: Store, external_id: str, cancelled_at: dt.datetime) -> int | None:
+    """Cancel `store`'s order `external_id` at `cancelled_at` unless it is cancelled
+    already (the first moment stays); the order's id when it changed, None when there
+    is no such order or it was cancelled already."""
+    order = Order.objects.filter(store=store, external_id=external_id).first()
+    if order is None or order.cancelled_at is not None:
+        return None
+    order.cancelled_at = cancelled_at
+    order.status = order_status(order)
+    order.save(update_fields=["cancelled_at", "status"])
+    return order.pk

@@ -31,6 +31,8 @@ class DeliveryKind(enum.StrEnum):
     FULFILLMENT = "fulfillment"
     # A fulfillments/* delivery: the fulfillment resource itself (not the order).
     SHIPMENT = "shipment"
+    # An order deleted in the shop (WooCommerce's order.deleted: {"id": …} only).
+    ORDER_DELETED = "order_deleted"
     CUSTOMER_CONSENT = "customer_consent"
     PRODUCT_UPSERTED = "product_upserted"
     PRODUCT_DELETED = "product_deleted"

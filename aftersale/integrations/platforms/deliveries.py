@@ -28,6 +28,7 @@ from aftersale.integrations.models import (
 from aftersale.integrations.platforms.base import (
     PRIVACY_KINDS,
     Change,
+    DeliveryKind,
     InvalidPayload,
     InvalidSignature,
     Platform,
@@ -36,6 +37,7 @@ from aftersale.integrations.platforms.privacy import apply_privacy_request
 from aftersale.integrations.platforms.shopify import Shopify
 from aftersale.integrations.platforms.woocommerce import WooCommerce
 from aftersale.integrations.services import (
+    receive_cancellation,
     receive_customers,
     receive_fulfillment,
     receive_orders,
@@ -213,6 +215,8 @@ def _apply(*, store: Store, platform: str, change: Change, now: dt.datetime) -> 
         return _apply_refunds(store=store, platform=platform, change=change, now=now)
     if change.kind in ("product", "product_deleted"):
         return _apply_products(store=store, platform=platform, change=change)
+    if change.kind == DeliveryKind.ORDER_DELETED:
+        return _apply_order_deleted(store=store, platform=platform, change=change, now=now)
     if change.kind == "fulfillment":
         return _apply_fulfillments(store=store, platform=platform, change=change, now=now)
     with transaction.atomic():
@@ -290,6 +294,18 @@ def _apply_products(*, store: Store, platform: str, change: Change) -> str:
             records = tuple(r for r in records if r.external_id in known)
         receive_products(store=store, records=records)
     return f"applied: {len(records)} product(s)"
+
+
+def _apply_order_deleted(*, store: Store, platform: str, change: Change, now: dt.datetime) -> str:
+    """An order deleted in the shop: the newest version of it there is (any version
+    arriving later changes nothing, and one not received yet is never created), and
+    the order, when stored, cancelled now."""
+    with transaction.atomic():
+        _is_newer(store=store, platform=platform, change=dataclasses.replace(change, kind="order"))
+        cancelled = receive_cancellation(
+            store=store, external_id=change.external_id, cancelled_at=now, now=now
+        )
+    return "order deleted: cancelled" if cancelled else "order deleted: nothing to cancel"
 
 
 def _apply_fulfillments(*, store: Store, platform: str, change: Change, now: dt.datetime) -> str:

@@ -55,6 +55,7 @@ class WooCommerce(Platform):
     topics: ClassVar[Mapping[str, DeliveryKind]] = {
         "order.created": DeliveryKind.ORDER_UPSERTED,
         "order.updated": DeliveryKind.ORDER_UPSERTED,
+        "order.deleted": DeliveryKind.ORDER_DELETED,
         "product.created": DeliveryKind.PRODUCT_UPSERTED,
         "product.updated": DeliveryKind.PRODUCT_UPSERTED,
         "product.deleted": DeliveryKind.PRODUCT_DELETED,
@@ -64,6 +65,7 @@ class WooCommerce(Platform):
     readers: ClassVar[Mapping[DeliveryKind, str]] = {
         DeliveryKind.ORDER_UPSERTED: "read_order",
         DeliveryKind.CUSTOMER_CONSENT: "read_customer",
+        DeliveryKind.ORDER_DELETED: "read_order_deleted",
         DeliveryKind.PRODUCT_UPSERTED: "read_product",
         DeliveryKind.PRODUCT_DELETED: "read_product_deleted",
     }
@@ -152,6 +154,15 @@ class WooCommerce(Platform):
         )
         return Change(
             kind="customer", external_id=external_id, updated_at=updated_at, customers=customers
+        )
+
+    def read_order_deleted(self, payload: dict[str, Any]) -> Change:
+        """An order.deleted payload ({"id": …} only): the order no longer counts, whatever
+        version of it arrives later."""
+        return Change(
+            kind=DeliveryKind.ORDER_DELETED,
+            external_id=id_at(payload, "id", ""),
+            updated_at=DELETED_VERSION,
         )
 
     def read_product(self, payload: dict[str, Any]) -> Change:

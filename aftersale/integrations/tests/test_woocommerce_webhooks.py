@@ -253,3 +253,37 @@ def test_a_deleted_product_arrives_as_its_id_only_and_is_out_of_stock_for_good(
     process_deliveries(now=lambda: T0)
 
     assert Product.objects.get(external_id="794").stock == 0
+
+
+def test_a_deleted_order_arrives_as_its_id_only_and_is_cancelled(
+    client: Client, shop: Store
+) -> None:
+    assert _post(client, shop, _order()).status_code == 200
+    process_deliveries(now=lambda: T0)
+
+    deleted = _post(client, shop, b'{"id": 727}', topic="order.deleted")
+    assert deleted.status_code == 200, deleted.content
+    process_deliveries(now=lambda: T0)
+
+    order = Order.objects.get(store=shop)
+    assert (order.status, order.cancelled_at) == (OrderStatus.CANCELLED, T0)
+    assert WebhookDelivery.objects.get(topic="order.deleted").outcome == (
+        "order deleted: cancelled"
+    )
+
+
+def test_an_order_deleted_before_it_arrives_is_never_created(client: Client, shop: Store) -> None:
+    assert _post(client, shop, b'{"id": 727}', topic="order.deleted").status_code == 200
+    assert _post(client, shop, _order()).status_code == 200
+
+    process_deliveries(now=lambda: T0)
+
+    assert not Order.objects.filter(store=shop).exists()
+    assert WebhookDelivery.objects.get(topic="order.created").status == RunStatus.DONE
+
+
+def test_a_deleted_order_with_a_wrong_signature_is_refused(client: Client, shop: Store) -> None:
+    response = _post(client, shop, b'{"id": 727}', topic="order.deleted", secret="wrong")
+
+    assert response.status_code == 401
+    assert not WebhookDelivery.objects.exists()
