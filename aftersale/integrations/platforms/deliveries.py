@@ -26,6 +26,7 @@ from aftersale.integrations.models import (
     WebhookDelivery,
 )
 from aftersale.integrations.platforms.base import (
+    DELETED_VERSION,
     PRIVACY_KINDS,
     Change,
     DeliveryKind,
@@ -53,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 PLATFORMS: Mapping[str, Platform] = {"shopify": Shopify(), "woocommerce": WooCommerce()}
 STALE_OUTCOME = "older than the version last applied: nothing changed"
+DELETED_ORDER_OUTCOME = "the order was deleted in the shop: kept cancelled"
 # Applied deliveries are kept this long (Shopify retries for 48 hours at most), then
 # deleted, at most PRUNE_BATCH a pass; dead letters stay until replayed.
 KEEP_DONE = dt.timedelta(days=30)
@@ -221,6 +223,12 @@ def _apply(*, store: Store, platform: str, change: Change, now: dt.datetime) -> 
         return _apply_fulfillments(store=store, platform=platform, change=change, now=now)
     with transaction.atomic():
         if not _is_newer(store=store, platform=platform, change=change):
+            if change.orders and _was_deleted(store=store, platform=platform, change=change):
+                receive_orders(store=store, records=change.orders, now=now)
+                receive_cancellation(
+                    store=store, external_id=change.external_id, cancelled_at=now, now=now
+                )
+                return DELETED_ORDER_OUTCOME
             return STALE_OUTCOME
         change = _keep_newer_consent(store=store, platform=platform, change=change)
         if change.customers:
@@ -297,9 +305,10 @@ def _apply_products(*, store: Store, platform: str, change: Change) -> str:
 
 
 def _apply_order_deleted(*, store: Store, platform: str, change: Change, now: dt.datetime) -> str:
-    """An order deleted in the shop: the newest version of it there is (any version
-    arriving later changes nothing, and one not received yet is never created), and
-    the order, when stored, cancelled now."""
+    """An order deleted in the shop: the newest version of it there is, and the order,
+    when stored, cancelled now. A version arriving after it still fills in what the
+    order lacks and the order stays cancelled (one not received yet is stored
+    cancelled), so the outcome does not depend on the order deliveries arrive in."""
     with transaction.atomic():
         _is_newer(store=store, platform=platform, change=dataclasses.replace(change, kind="order"))
         cancelled = receive_cancellation(
@@ -354,6 +363,18 @@ def _apply_fulfillments(*, store: Store, platform: str, change: Change, now: dt.
     if waiting:
         return f"fulfillment kept: order {', '.join(waiting)} not received yet, applied when it is"
     return "fulfillment applied"
+
+
+def _was_deleted(*, store: Store, platform: str, change: Change) -> bool:
+    """Whether the shop deleted `change`'s resource (its recorded version is the
+    deletion's)."""
+    return PlatformResource.objects.filter(
+        store=store,
+        platform=platform,
+        kind=change.kind,
+        external_id=change.external_id,
+        updated_at=DELETED_VERSION,
+    ).exists()
 
 
 def _is_newer(*, store: Store, platform: str, change: Change) -> bool:

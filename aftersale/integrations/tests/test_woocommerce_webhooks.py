@@ -5,6 +5,7 @@ orders stored and applied by the worker, one delivery per (webhook, order, versi
 from __future__ import annotations
 
 import json
+import random
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,16 @@ from django.test import Client
 from aftersale.catalog.models import Product
 from aftersale.customers.models import Customer
 from aftersale.integrations.models import WebhookDelivery
-from aftersale.integrations.platforms.deliveries import connect_platform, process_deliveries
+from aftersale.integrations.platforms.deliveries import (
+    DELETED_ORDER_OUTCOME,
+    connect_platform,
+    process_deliveries,
+)
 from aftersale.integrations.platforms.woocommerce import sign
 from aftersale.lib.runs import RunStatus
 from aftersale.orders.models import Order, OrderStatus
 from aftersale.stores.models import Store
+from aftersale.stores.services import create_store
 from conftest import T0
 
 PAYLOADS = Path(__file__).parent / "payloads" / "woocommerce"
@@ -272,14 +278,17 @@ def test_a_deleted_order_arrives_as_its_id_only_and_is_cancelled(
     )
 
 
-def test_an_order_deleted_before_it_arrives_is_never_created(client: Client, shop: Store) -> None:
+def test_an_order_deleted_before_it_arrives_is_stored_cancelled(
+    client: Client, shop: Store
+) -> None:
     assert _post(client, shop, b'{"id": 727}', topic="order.deleted").status_code == 200
     assert _post(client, shop, _order()).status_code == 200
 
     process_deliveries(now=lambda: T0)
 
-    assert not Order.objects.filter(store=shop).exists()
-    assert WebhookDelivery.objects.get(topic="order.created").status == RunStatus.DONE
+    assert Order.objects.get(store=shop).status == OrderStatus.CANCELLED
+    created = WebhookDelivery.objects.get(topic="order.created")
+    assert (created.status, created.outcome) == (RunStatus.DONE, DELETED_ORDER_OUTCOME)
 
 
 def test_a_deleted_order_with_a_wrong_signature_is_refused(client: Client, shop: Store) -> None:
@@ -287,3 +296,70 @@ def test_a_deleted_order_with_a_wrong_signature_is_refused(client: Client, shop:
 
     assert response.status_code == 401
     assert not WebhookDelivery.objects.exists()
+
+
+def _woo_history() -> list[tuple[str, bytes]]:
+    return [
+        ("customer.created", _customer()),
+        ("product.created", _product()),
+        ("order.created", _order()),
+        (
+            "order.updated",
+            _order(
+                status="completed",
+                date_modified_gmt="2024-03-02T09:00:00",
+                date_completed_gmt="2024-03-02T09:00:00",
+            ),
+        ),
+        (
+            "customer.updated",
+            _customer(last_name="Murray", date_modified_gmt="2024-03-05T08:00:00"),
+        ),
+        ("product.updated", _product(price="21.00", date_modified_gmt="2024-03-06T08:00:00")),
+        ("order.created", _order(id=728, date_modified_gmt="2024-03-03T10:00:00")),
+        ("order.deleted", b'{"id": 728}'),
+    ]
+
+
+def _woo_snapshot(store: Store) -> list[tuple[Any, ...]]:
+    orders = [
+        (o.external_id, o.status, o.total, o.fulfilled_at, o.cancelled_at, o.customer.last_name)
+        for o in Order.objects.filter(store=store).select_related("customer").order_by("pk")
+    ]
+    products = list(
+        Product.objects.filter(store=store)
+        .order_by("external_id")
+        .values_list("external_id", "name", "price", "stock")
+    )
+    customers = list(
+        Customer.objects.filter(store=store)
+        .order_by("external_id")
+        .values_list("external_id", "email", "last_name")
+    )
+    return [*sorted(orders), *products, *customers]
+
+
+def test_the_history_replayed_ten_times_shuffled_gives_the_same_database_as_once_in_order(
+    client: Client, shop: Store
+) -> None:
+    history = _woo_history()
+    for topic, body in history:
+        assert _post(client, shop, body, topic=topic).status_code == 200
+    process_deliveries(now=lambda: T0)
+    other = create_store(name="Other Shop", slug="other-shop", now=T0)
+    connect_platform(store=other, platform="woocommerce", secret=SECRET, now=T0)
+    rng = random.Random(16)
+
+    for _ in range(10):
+        shuffled = list(history)
+        rng.shuffle(shuffled)
+        for topic, body in shuffled:
+            assert _post(client, other, body, topic=topic).status_code == 200
+            if rng.random() < 0.5:
+                process_deliveries(now=lambda: T0)
+    process_deliveries(now=lambda: T0)
+
+    assert WebhookDelivery.objects.filter(store=other).count() == len(history)
+    assert _woo_snapshot(other) == _woo_snapshot(shop)
+    statuses = dict(Order.objects.filter(store=other).values_list("external_id", "status"))
+    assert statuses == {"727": OrderStatus.FULFILLED, "728": OrderStatus.CANCELLED}
