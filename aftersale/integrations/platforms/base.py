@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from aftersale.catalog.records import ProductRecord
 from aftersale.customers.records import CustomerRecord
-from aftersale.orders.records import OrderRecord
+from aftersale.orders.records import CheckoutRecord, OrderRecord
 
 
 class DeliveryKind(enum.StrEnum):
@@ -134,6 +134,8 @@ class Change:
     fulfillments: tuple[FulfillmentRecord, ...] = field(default=())
     # The catalog entries the change tells of (a product delivery's).
     products: tuple[ProductRecord, ...] = field(default=())
+    # The checkouts the change tells of (a checkout delivery's).
+    checkouts: tuple[CheckoutRecord, ...] = field(default=())
 
     @property
     def customer_external_id(self) -> str:

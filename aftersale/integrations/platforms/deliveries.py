@@ -39,6 +39,7 @@ from aftersale.integrations.platforms.shopify import Shopify
 from aftersale.integrations.platforms.woocommerce import WooCommerce
 from aftersale.integrations.services import (
     receive_cancellation,
+    receive_checkouts,
     receive_customers,
     receive_fulfillment,
     receive_orders,
@@ -219,6 +220,8 @@ def _apply(*, store: Store, platform: str, change: Change, now: dt.datetime) -> 
         return _apply_products(store=store, platform=platform, change=change)
     if change.kind == DeliveryKind.ORDER_DELETED:
         return _apply_order_deleted(store=store, platform=platform, change=change, now=now)
+    if change.kind == "checkout":
+        return _apply_checkouts(store=store, platform=platform, change=change, now=now)
     if change.kind == "fulfillment":
         return _apply_fulfillments(store=store, platform=platform, change=change, now=now)
     with transaction.atomic():
@@ -315,6 +318,18 @@ def _apply_order_deleted(*, store: Store, platform: str, change: Change, now: dt
             store=store, external_id=change.external_id, cancelled_at=now, now=now
         )
     return "order deleted: cancelled" if cancelled else "order deleted: nothing to cancel"
+
+
+def _apply_checkouts(*, store: Store, platform: str, change: Change, now: dt.datetime) -> str:
+    """Apply a checkout's newer version: stored for checkout recovery (the worker's
+    periodic pass starts the flows of abandoned ones; a completed one ends them)."""
+    with transaction.atomic():
+        if not _is_newer(store=store, platform=platform, change=change):
+            return STALE_OUTCOME
+        if not change.checkouts:
+            return "checkout without an email: nothing to recover"
+        result = receive_checkouts(store=store, records=change.checkouts, now=now)
+    return f"applied: {len(result.created)} created, {len(result.updated)} updated"
 
 
 def _apply_fulfillments(*, store: Store, platform: str, change: Change, now: dt.datetime) -> str:

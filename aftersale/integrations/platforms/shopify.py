@@ -35,7 +35,7 @@ from aftersale.integrations.platforms.payload import (
     time_at,
     where,
 )
-from aftersale.orders.records import LineItemRecord, OrderRecord
+from aftersale.orders.records import CheckoutRecord, LineItemRecord, OrderRecord
 
 SIGNATURE_HEADER = "X-Shopify-Hmac-Sha256"
 # The financial statuses of an order that has been paid (Shopify has no paid_at).
@@ -86,6 +86,7 @@ class Shopify(Platform):
         DeliveryKind.SHIPMENT: "read_fulfillment",
         DeliveryKind.PRODUCT_UPSERTED: "read_product",
         DeliveryKind.PRODUCT_DELETED: "read_product_deleted",
+        DeliveryKind.CHECKOUT: "read_checkout",
         DeliveryKind.DATA_REQUEST: "read_data_request",
         DeliveryKind.CUSTOMER_REDACT: "read_customer_redact",
         DeliveryKind.SHOP_REDACT: "read_shop_redact",
@@ -179,6 +180,36 @@ class Shopify(Platform):
             external_id=external_id,
             updated_at=DELETED_VERSION,
             products=(ProductRecord(external_id=external_id, name="", stock=0),),
+        )
+
+    def read_checkout(self, payload: dict[str, Any]) -> Change:
+        """A checkouts/create|update payload (Shopify's REST checkout resource: id,
+        email, customer, created_at, updated_at, completed_at, line_items, total_price,
+        currency, abandoned_checkout_url) as a Change of the checkout at its updated_at,
+        for checkout recovery. A checkout without an email yet changes nothing."""
+        external_id = id_at(payload, "id", "")
+        started_at = time_at(payload, "created_at", required=True)
+        assert started_at is not None
+        updated_at = time_at(payload, "updated_at") or started_at
+        checkouts: tuple[CheckoutRecord, ...] = ()
+        if text_at(payload, "email"):
+            checkouts = (
+                CheckoutRecord(
+                    external_id=external_id,
+                    customer=_customer(payload),
+                    started_at=started_at,
+                    line_items=tuple(
+                        _line_item(item, f"line_items[{i}]")
+                        for i, item in enumerate(list_at(payload, "line_items", ""))
+                    ),
+                    total=money_at(payload, "total_price", ""),
+                    currency=required_text(payload, "currency", ""),
+                    recovery_url=text_at(payload, "abandoned_checkout_url")[:500],
+                    completed_at=time_at(payload, "completed_at"),
+                ),
+            )
+        return Change(
+            kind="checkout", external_id=external_id, updated_at=updated_at, checkouts=checkouts
         )
 
     def read_customer(self, payload: dict[str, Any]) -> Change:

@@ -325,7 +325,7 @@ def test_a_dead_letter_replayed_is_processed_again(client: Client, shop: Store) 
 def test_a_topic_not_handled_yet_is_answered_and_not_stored(client: Client, shop: Store) -> None:
     body = b'{"id": 1, "title": "Walnut Notebook"}'
 
-    response = _post(client, shop, "checkouts/create", body, event_id="98000009")
+    response = _post(client, shop, "collections/create", body, event_id="98000009")
 
     assert response.status_code == 200
     assert not WebhookDelivery.objects.exists()
