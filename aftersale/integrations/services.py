@@ -13,16 +13,11 @@ from aftersale.catalog.services import product_ids, upsert_products
 from aftersale.customers.records import CustomerRecord
 from aftersale.customers.services import upsert_customers
 from aftersale.flows import services as flows
+from aftersale.orders import services as order_lifecycle
 from aftersale.orders.checkouts import complete_checkouts, ingest_checkouts
 from aftersale.orders.models import Order
 from aftersale.orders.records import CheckoutRecord, OrderRecord
-from aftersale.orders.services import (
-    IngestResult,
-    cancel_order,
-    ingest_orders,
-    raise_refunded_total,
-    record_fulfillment,
-)
+from aftersale.orders.services import IngestResult, ingest_orders, raise_refunded_total
 from aftersale.stores.models import Store
 from aftersale.tracking.models import Event, EventKind
 from aftersale.tracking.services import record_customer_event
@@ -87,7 +82,7 @@ def receive_fulfillment(
     starts the flows' delivery trigger) and, when it changed, let the flows react, as
     receive_orders does; False when the order is unknown or nothing was new."""
     with transaction.atomic():
-        order_id = record_fulfillment(
+        order_id = order_lifecycle.record_fulfillment(
             store=store,
             external_id=external_id,
             fulfilled_at=fulfilled_at,
@@ -106,7 +101,9 @@ def receive_cancellation(
     purchase) and, when it changed, credit it again and let the flows react, as
     receive_orders does; False when the order is unknown or cancelled already."""
     with transaction.atomic():
-        order_id = cancel_order(store=store, external_id=external_id, cancelled_at=cancelled_at)
+        order_id = order_lifecycle.cancel_order(
+            store=store, external_id=external_id, cancelled_at=cancelled_at
+        )
         if order_id is None:
             return False
         attribute_orders(store=store, order_ids=[order_id])
