@@ -25,6 +25,7 @@ from aftersale.integrations.models import (
     PlatformResource,
     WebhookDelivery,
 )
+from aftersale.integrations.order_lifecycle import receive_cancellation, receive_fulfillment
 from aftersale.integrations.platforms.base import (
     DELETED_VERSION,
     PRIVACY_KINDS,
@@ -38,10 +39,8 @@ from aftersale.integrations.platforms.privacy import apply_privacy_request
 from aftersale.integrations.platforms.shopify import Shopify
 from aftersale.integrations.platforms.woocommerce import WooCommerce
 from aftersale.integrations.services import (
-    receive_cancellation,
     receive_checkouts,
     receive_customers,
-    receive_fulfillment,
     receive_orders,
     receive_products,
     receive_refunded_total,
