@@ -154,3 +154,28 @@ class PlatformRefund(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform} refund {self.refund_id} of order {self.order_external_id}"
+
+
+class PlatformFulfillment(models.Model):
+    """One fulfillment the platform told of, kept by its id: a fulfillment whose order
+    has not arrived yet waits here for it, and is applied when the order comes."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    platform = models.CharField(max_length=20)
+    fulfillment_id = models.CharField(max_length=100)
+    order_external_id = models.CharField(max_length=100)
+    fulfilled_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "platform", "fulfillment_id"], name="one_row_per_fulfillment"
+            )
+        ]
+        indexes = [models.Index(fields=["store", "platform", "order_external_id"])]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.platform} fulfillment {self.fulfillment_id} of order {self.order_external_id}"
+        )

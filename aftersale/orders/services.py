@@ -337,3 +337,41 @@ def erase_customer_orders(*, customer_id: int) -> None:
     reports count it."""
     Order.objects.filter(customer_id=customer_id).update(shipping_address="", payment_method="")
     Checkout.objects.filter(customer_id=customer_id).update(recovery_url="")
+
+
+def record_fulfillment(
+    *,
+    store: Store,
+    external_id: str,
+    fulfilled_at: dt.datetime,
+    delivered_at: dt.datetime | None,
+) -> int | None:
+    """Fill in when `store`'s order `external_id` was fulfilled and delivered (only the
+    moments it lacks: never moved once set) and its status with them; the order's id
+    when it changed, None when there is no such order or nothing was new."""
+    order = Order.objects.filter(store=store, external_id=external_id).first()
+    if order is None:
+        return None
+    changed = []
+    for name, value in (("fulfilled_at", fulfilled_at), ("delivered_at", delivered_at)):
+        if value is not None and getattr(order, name) is None:
+            setattr(order, name, value)
+            changed.append(name)
+    if not changed:
+        return None
+    order.status = order_status(order)
+    order.save(update_fields=[*changed, "status"])
+    return order.pk
+
+
+def cancel_order(*, store: Store, external_id: str, cancelled_at: dt.datetime) -> int | None:
+    """Cancel `store`'s order `external_id` at `cancelled_at` unless it is cancelled
+    already (the first moment stays); the order's id when it changed, None when there
+    is no such order or it was cancelled already."""
+    order = Order.objects.filter(store=store, external_id=external_id).first()
+    if order is None or order.cancelled_at is not None:
+        return None
+    order.cancelled_at = cancelled_at
+    order.status = order_status(order)
+    order.save(update_fields=["cancelled_at", "status"])
+    return order.pk

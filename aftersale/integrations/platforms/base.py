@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from aftersale.catalog.records import ProductRecord
 from aftersale.customers.records import CustomerRecord
-from aftersale.orders.records import OrderRecord
+from aftersale.orders.records import CheckoutRecord, OrderRecord
 
 
 class DeliveryKind(enum.StrEnum):
@@ -28,6 +29,10 @@ class DeliveryKind(enum.StrEnum):
     ORDER_CANCELLED = "order_cancelled"
     REFUND = "refund"
     FULFILLMENT = "fulfillment"
+    # A fulfillments/* delivery: the fulfillment resource itself (not the order).
+    SHIPMENT = "shipment"
+    # An order deleted in the shop (WooCommerce's order.deleted: {"id": …} only).
+    ORDER_DELETED = "order_deleted"
     CUSTOMER_CONSENT = "customer_consent"
     PRODUCT_UPSERTED = "product_upserted"
     PRODUCT_DELETED = "product_deleted"
@@ -43,6 +48,8 @@ PRIVACY_KINDS = frozenset(
 )
 # The version of a change that has none (a privacy request).
 NO_VERSION = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# The version of a deleted resource: newer than any update, which then changes nothing.
+DELETED_VERSION = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 
 
 class InvalidSignature(Exception):
@@ -95,6 +102,17 @@ class RefundRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class FulfillmentRecord:
+    """One fulfillment (shipment) of an order: its id, the order's id, when it was
+    made and, once the carrier says so, when it was delivered."""
+
+    fulfillment_id: str
+    order_external_id: str
+    fulfilled_at: dt.datetime
+    delivered_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """What a delivery asks to apply: the version (`updated_at`) of resource `kind`
     `external_id`, and the records that say it."""
@@ -112,6 +130,12 @@ class Change:
     request_id: str = ""
     # The refunds the change tells of (a refund delivery's, or an order's refunds[]).
     refunds: tuple[RefundRecord, ...] = field(default=())
+    # The fulfillments the change tells of (a fulfillments/* delivery's).
+    fulfillments: tuple[FulfillmentRecord, ...] = field(default=())
+    # The catalog entries the change tells of (a product delivery's).
+    products: tuple[ProductRecord, ...] = field(default=())
+    # The checkouts the change tells of (a checkout delivery's).
+    checkouts: tuple[CheckoutRecord, ...] = field(default=())
 
     @property
     def customer_external_id(self) -> str:

@@ -16,16 +16,21 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet, Sum
 
+from aftersale.catalog.services import product_ids
 from aftersale.customers.models import Customer
 from aftersale.integrations.models import (
     PlatformConnection,
+    PlatformFulfillment,
     PlatformRefund,
     PlatformResource,
     WebhookDelivery,
 )
+from aftersale.integrations.order_lifecycle import receive_cancellation, receive_fulfillment
 from aftersale.integrations.platforms.base import (
+    DELETED_VERSION,
     PRIVACY_KINDS,
     Change,
+    DeliveryKind,
     InvalidPayload,
     InvalidSignature,
     Platform,
@@ -34,8 +39,10 @@ from aftersale.integrations.platforms.privacy import apply_privacy_request
 from aftersale.integrations.platforms.shopify import Shopify
 from aftersale.integrations.platforms.woocommerce import WooCommerce
 from aftersale.integrations.services import (
+    receive_checkouts,
     receive_customers,
     receive_orders,
+    receive_products,
     receive_refunded_total,
 )
 from aftersale.lib.runs import RunStatus, claim_next, claim_run, fail_stale_runs, finish_run
@@ -47,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 PLATFORMS: Mapping[str, Platform] = {"shopify": Shopify(), "woocommerce": WooCommerce()}
 STALE_OUTCOME = "older than the version last applied: nothing changed"
+DELETED_ORDER_OUTCOME = "the order was deleted in the shop: kept cancelled"
 # Applied deliveries are kept this long (Shopify retries for 48 hours at most), then
 # deleted, at most PRUNE_BATCH a pass; dead letters stay until replayed.
 KEEP_DONE = dt.timedelta(days=30)
@@ -207,8 +215,22 @@ def _apply(*, store: Store, platform: str, change: Change, now: dt.datetime) -> 
         return apply_privacy_request(store=store, change=change, now=now)
     if change.kind == "refund":
         return _apply_refunds(store=store, platform=platform, change=change, now=now)
+    if change.kind in ("product", "product_deleted"):
+        return _apply_products(store=store, platform=platform, change=change)
+    if change.kind == DeliveryKind.ORDER_DELETED:
+        return _apply_order_deleted(store=store, platform=platform, change=change, now=now)
+    if change.kind == "checkout":
+        return _apply_checkouts(store=store, platform=platform, change=change, now=now)
+    if change.kind == "fulfillment":
+        return _apply_fulfillments(store=store, platform=platform, change=change, now=now)
     with transaction.atomic():
         if not _is_newer(store=store, platform=platform, change=change):
+            if change.orders and _was_deleted(store=store, platform=platform, change=change):
+                receive_orders(store=store, records=change.orders, now=now)
+                receive_cancellation(
+                    store=store, external_id=change.external_id, cancelled_at=now, now=now
+                )
+                return DELETED_ORDER_OUTCOME
             return STALE_OUTCOME
         change = _keep_newer_consent(store=store, platform=platform, change=change)
         if change.customers:
@@ -216,6 +238,7 @@ def _apply(*, store: Store, platform: str, change: Change, now: dt.datetime) -> 
         if change.orders:
             result = receive_orders(store=store, records=change.orders, now=now)
             _apply_refunds(store=store, platform=platform, change=change, now=now)
+            _apply_fulfillments(store=store, platform=platform, change=change, now=now)
             return f"applied: {len(result.created)} created, {len(result.updated)} updated"
     return f"applied: {len(change.customers)} customer(s)"
 
@@ -262,6 +285,110 @@ def _apply_refunds(*, store: Store, platform: str, change: Change, now: dt.datet
     if waiting:
         return f"refund kept: order {', '.join(waiting)} not received yet, applied when it is"
     return "refund applied"
+
+
+def _apply_products(*, store: Store, platform: str, change: Change) -> str:
+    """Apply a product's newer version to the catalog. A deletion (the newest version
+    there is) leaves the product out of stock, so it is never recommended again; a
+    product never seen is not created by its deletion."""
+    with transaction.atomic():
+        if not _is_newer(
+            store=store,
+            platform=platform,
+            change=dataclasses.replace(change, kind="product"),
+        ):
+            return STALE_OUTCOME
+        records = change.products
+        if change.kind == "product_deleted":
+            known = product_ids(store=store, external_ids=[r.external_id for r in records])
+            records = tuple(r for r in records if r.external_id in known)
+        receive_products(store=store, records=records)
+    return f"applied: {len(records)} product(s)"
+
+
+def _apply_order_deleted(*, store: Store, platform: str, change: Change, now: dt.datetime) -> str:
+    """An order deleted in the shop: the newest version of it there is, and the order,
+    when stored, cancelled now. A version arriving after it still fills in what the
+    order lacks and the order stays cancelled (one not received yet is stored
+    cancelled), so the outcome does not depend on the order deliveries arrive in."""
+    with transaction.atomic():
+        _is_newer(store=store, platform=platform, change=dataclasses.replace(change, kind="order"))
+        cancelled = receive_cancellation(
+            store=store, external_id=change.external_id, cancelled_at=now, now=now
+        )
+    return "order deleted: cancelled" if cancelled else "order deleted: nothing to cancel"
+
+
+def _apply_checkouts(*, store: Store, platform: str, change: Change, now: dt.datetime) -> str:
+    """Apply a checkout's newer version: stored for checkout recovery (the worker's
+    periodic pass starts the flows of abandoned ones; a completed one ends them)."""
+    with transaction.atomic():
+        if not _is_newer(store=store, platform=platform, change=change):
+            return STALE_OUTCOME
+        if not change.checkouts:
+            return "checkout without an email: nothing to recover"
+        result = receive_checkouts(store=store, records=change.checkouts, now=now)
+    return f"applied: {len(result.created)} created, {len(result.updated)} updated"
+
+
+def _apply_fulfillments(*, store: Store, platform: str, change: Change, now: dt.datetime) -> str:
+    """Keep the fulfillments `change` tells of (by id; a later version may add when it
+    was delivered) and fill in each named order's fulfilled and delivered moments from
+    the fulfillments kept. An order not received yet gets them when it arrives (its
+    delivery applies the fulfillments kept)."""
+    orders = {f.order_external_id for f in change.fulfillments} | {
+        o.external_id for o in change.orders
+    }
+    with transaction.atomic():
+        for f in change.fulfillments:
+            row, created = PlatformFulfillment.objects.get_or_create(
+                store=store,
+                platform=platform,
+                fulfillment_id=f.fulfillment_id,
+                defaults={
+                    "order_external_id": f.order_external_id,
+                    "fulfilled_at": f.fulfilled_at,
+                    "delivered_at": f.delivered_at,
+                },
+            )
+            if not created and row.delivered_at is None and f.delivered_at is not None:
+                row.delivered_at = f.delivered_at
+                row.save(update_fields=["delivered_at"])
+        waiting = []
+        kept = PlatformFulfillment.objects.filter(
+            store=store, platform=platform, order_external_id__in=orders
+        ).order_by("fulfilled_at", "fulfillment_id")
+        by_order: dict[str, list[PlatformFulfillment]] = {}
+        for row in kept:
+            by_order.setdefault(row.order_external_id, []).append(row)
+        for external_id in sorted(by_order):
+            if not Order.objects.filter(store=store, external_id=external_id).exists():
+                waiting.append(external_id)
+                continue
+            rows = by_order[external_id]
+            delivered = [r.delivered_at for r in rows if r.delivered_at is not None]
+            receive_fulfillment(
+                store=store,
+                external_id=external_id,
+                fulfilled_at=rows[0].fulfilled_at,
+                delivered_at=min(delivered) if delivered else None,
+                now=now,
+            )
+    if waiting:
+        return f"fulfillment kept: order {', '.join(waiting)} not received yet, applied when it is"
+    return "fulfillment applied"
+
+
+def _was_deleted(*, store: Store, platform: str, change: Change) -> bool:
+    """Whether the shop deleted `change`'s resource (its recorded version is the
+    deletion's)."""
+    return PlatformResource.objects.filter(
+        store=store,
+        platform=platform,
+        kind=change.kind,
+        external_id=change.external_id,
+        updated_at=DELETED_VERSION,
+    ).exists()
 
 
 def _is_newer(*, store: Store, platform: str, change: Change) -> bool:

@@ -13,11 +13,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from aftersale.catalog.records import ProductRecord
 from aftersale.customers.records import CustomerRecord
 from aftersale.integrations.platforms.base import (
+    DELETED_VERSION,
     NO_VERSION,
     Change,
     DeliveryKind,
+    FulfillmentRecord,
     InvalidPayload,
     InvalidSignature,
     Platform,
@@ -32,7 +35,7 @@ from aftersale.integrations.platforms.payload import (
     time_at,
     where,
 )
-from aftersale.orders.records import LineItemRecord, OrderRecord
+from aftersale.orders.records import CheckoutRecord, LineItemRecord, OrderRecord
 
 SIGNATURE_HEADER = "X-Shopify-Hmac-Sha256"
 # The financial statuses of an order that has been paid (Shopify has no paid_at).
@@ -59,6 +62,8 @@ class Shopify(Platform):
         "orders/partially_fulfilled": DeliveryKind.FULFILLMENT,
         "orders/cancelled": DeliveryKind.ORDER_CANCELLED,
         "refunds/create": DeliveryKind.REFUND,
+        "fulfillments/create": DeliveryKind.SHIPMENT,
+        "fulfillments/update": DeliveryKind.SHIPMENT,
         "customers/create": DeliveryKind.CUSTOMER_CONSENT,
         "customers/update": DeliveryKind.CUSTOMER_CONSENT,
         "customers/marketing_consent_update": DeliveryKind.CUSTOMER_CONSENT,
@@ -78,6 +83,10 @@ class Shopify(Platform):
         DeliveryKind.ORDER_CANCELLED: "read_order",
         DeliveryKind.CUSTOMER_CONSENT: "read_customer",
         DeliveryKind.REFUND: "read_refund",
+        DeliveryKind.SHIPMENT: "read_fulfillment",
+        DeliveryKind.PRODUCT_UPSERTED: "read_product",
+        DeliveryKind.PRODUCT_DELETED: "read_product_deleted",
+        DeliveryKind.CHECKOUT: "read_checkout",
         DeliveryKind.DATA_REQUEST: "read_data_request",
         DeliveryKind.CUSTOMER_REDACT: "read_customer_redact",
         DeliveryKind.SHOP_REDACT: "read_shop_redact",
@@ -122,6 +131,85 @@ class Shopify(Platform):
             external_id=refund.refund_id,
             updated_at=refund.created_at or NO_VERSION,
             refunds=(refund,),
+        )
+
+    def read_fulfillment(self, payload: dict[str, Any]) -> Change:
+        """A fulfillments/create|update payload (Shopify's REST fulfillment resource:
+        id, order_id, created_at, updated_at, shipment_status) as a Change telling of
+        that fulfillment: made at created_at, delivered at updated_at once its
+        shipment_status is "delivered"."""
+        fulfilled_at = time_at(payload, "created_at", required=True)
+        assert fulfilled_at is not None
+        delivered = text_at(payload, "shipment_status") == "delivered"
+        record = FulfillmentRecord(
+            fulfillment_id=id_at(payload, "id", ""),
+            order_external_id=id_at(payload, "order_id", ""),
+            fulfilled_at=fulfilled_at,
+            delivered_at=(
+                time_at(payload, "updated_at", required=True) or fulfilled_at if delivered else None
+            ),
+        )
+        return Change(
+            kind="fulfillment",
+            external_id=record.fulfillment_id,
+            updated_at=time_at(payload, "updated_at") or fulfilled_at,
+            fulfillments=(record,),
+        )
+
+    def read_product(self, payload: dict[str, Any]) -> Change:
+        """A products/create|update payload (Shopify's REST product resource) as a
+        Change of the catalog entry at its updated_at: title, product_type (category),
+        vendor (brand), the lowest variant price, the stock summed over the variants
+        (untracked when none has inventory_quantity) and the first image."""
+        record = product_record(payload)
+        updated_at = time_at(payload, "updated_at", required=True)
+        assert updated_at is not None
+        return Change(
+            kind="product",
+            external_id=record.external_id,
+            updated_at=updated_at,
+            products=(record,),
+        )
+
+    def read_product_deleted(self, payload: dict[str, Any]) -> Change:
+        """A products/delete payload ({"id": …} only): the product is no longer sold
+        (out of stock), whatever version of it arrives later."""
+        external_id = id_at(payload, "id", "")
+        return Change(
+            kind="product_deleted",
+            external_id=external_id,
+            updated_at=DELETED_VERSION,
+            products=(ProductRecord(external_id=external_id, name="", stock=0),),
+        )
+
+    def read_checkout(self, payload: dict[str, Any]) -> Change:
+        """A checkouts/create|update payload (Shopify's REST checkout resource: id,
+        email, customer, created_at, updated_at, completed_at, line_items, total_price,
+        currency, abandoned_checkout_url) as a Change of the checkout at its updated_at,
+        for checkout recovery. A checkout without an email yet changes nothing."""
+        external_id = id_at(payload, "id", "")
+        started_at = time_at(payload, "created_at", required=True)
+        assert started_at is not None
+        updated_at = time_at(payload, "updated_at") or started_at
+        checkouts: tuple[CheckoutRecord, ...] = ()
+        if text_at(payload, "email"):
+            checkouts = (
+                CheckoutRecord(
+                    external_id=external_id,
+                    customer=_customer(payload),
+                    started_at=started_at,
+                    line_items=tuple(
+                        _line_item(item, f"line_items[{i}]")
+                        for i, item in enumerate(list_at(payload, "line_items", ""))
+                    ),
+                    total=money_at(payload, "total_price", ""),
+                    currency=required_text(payload, "currency", ""),
+                    recovery_url=text_at(payload, "abandoned_checkout_url")[:500],
+                    completed_at=time_at(payload, "completed_at"),
+                ),
+            )
+        return Change(
+            kind="checkout", external_id=external_id, updated_at=updated_at, checkouts=checkouts
         )
 
     def read_customer(self, payload: dict[str, Any]) -> Change:
@@ -352,3 +440,32 @@ def _address(address: Any) -> str:
         return ""
     parts = ("address1", "address2", "zip", "city", "province", "country")
     return ", ".join(str(address[p]) for p in parts if address.get(p))
+
+
+def product_record(product: dict[str, Any]) -> ProductRecord:
+    """Shopify's REST product resource as a ProductRecord; InvalidPayload naming the
+    path of the first missing or malformed field."""
+    variants = list_at(product, "variants", "")
+    for i, variant in enumerate(variants):
+        if not isinstance(variant, dict):
+            raise InvalidPayload("not an object", field=f"variants[{i}]")
+    prices = [money_at(v, "price", f"variants[{i}]") for i, v in enumerate(variants)]
+    stocks = [
+        v["inventory_quantity"]
+        for v in variants
+        if isinstance(v.get("inventory_quantity"), int)
+        and not isinstance(v.get("inventory_quantity"), bool)
+    ]
+    image = product.get("image")
+    images = list_at(product, "images", "")
+    if not isinstance(image, dict) and images and isinstance(images[0], dict):
+        image = images[0]
+    return ProductRecord(
+        external_id=id_at(product, "id", ""),
+        name=required_text(product, "title", "")[:300],
+        category=text_at(product, "product_type")[:200],
+        brand=text_at(product, "vendor")[:200],
+        price=min(prices) if prices else None,
+        stock=max(sum(stocks), 0) if stocks else None,
+        image_url=text_at(image, "src")[:500] if isinstance(image, dict) else "",
+    )

@@ -18,8 +18,10 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
+from aftersale.catalog.records import ProductRecord
 from aftersale.customers.records import CustomerRecord
 from aftersale.integrations.platforms.base import (
+    DELETED_VERSION,
     Change,
     Delivery,
     DeliveryKind,
@@ -53,12 +55,19 @@ class WooCommerce(Platform):
     topics: ClassVar[Mapping[str, DeliveryKind]] = {
         "order.created": DeliveryKind.ORDER_UPSERTED,
         "order.updated": DeliveryKind.ORDER_UPSERTED,
+        "order.deleted": DeliveryKind.ORDER_DELETED,
         "product.created": DeliveryKind.PRODUCT_UPSERTED,
         "product.updated": DeliveryKind.PRODUCT_UPSERTED,
         "product.deleted": DeliveryKind.PRODUCT_DELETED,
+        "customer.created": DeliveryKind.CUSTOMER_CONSENT,
+        "customer.updated": DeliveryKind.CUSTOMER_CONSENT,
     }
     readers: ClassVar[Mapping[DeliveryKind, str]] = {
         DeliveryKind.ORDER_UPSERTED: "read_order",
+        DeliveryKind.CUSTOMER_CONSENT: "read_customer",
+        DeliveryKind.ORDER_DELETED: "read_order_deleted",
+        DeliveryKind.PRODUCT_UPSERTED: "read_product",
+        DeliveryKind.PRODUCT_DELETED: "read_product_deleted",
     }
 
     def is_ping(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -113,6 +122,96 @@ class WooCommerce(Platform):
                 for i, refund in enumerate(_objects(payload, "refunds"))
             ),
         )
+
+    def read_customer(self, payload: dict[str, Any]) -> Change:
+        """A customer.* payload (WooCommerce's REST customer resource: id, email,
+        first_name, last_name, billing, date_modified_gmt) as a Change of the customer at
+        its date_modified_gmt: their name and email. WooCommerce keeps no marketing
+        consent, so the customer comes in not accepting marketing (as from an order). A
+        customer without an email (the top-level one, else the billing one) changes
+        nothing."""
+        external_id = id_at(payload, "id", "")
+        updated_at = _gmt(payload, "date_modified_gmt") or _gmt(
+            payload, "date_created_gmt", required=True
+        )
+        assert updated_at is not None
+        billing = payload.get("billing")
+        email = text_at(payload, "email") or (
+            text_at(billing, "email") if isinstance(billing, dict) else ""
+        )
+        customers = (
+            (
+                CustomerRecord(
+                    external_id=external_id,
+                    email=email,
+                    first_name=text_at(payload, "first_name"),
+                    last_name=text_at(payload, "last_name"),
+                    accepts_marketing=False,
+                ),
+            )
+            if email
+            else ()
+        )
+        return Change(
+            kind="customer", external_id=external_id, updated_at=updated_at, customers=customers
+        )
+
+    def read_order_deleted(self, payload: dict[str, Any]) -> Change:
+        """An order.deleted payload ({"id": …} only): the order no longer counts, whatever
+        version of it arrives later."""
+        return Change(
+            kind=DeliveryKind.ORDER_DELETED,
+            external_id=id_at(payload, "id", ""),
+            updated_at=DELETED_VERSION,
+        )
+
+    def read_product(self, payload: dict[str, Any]) -> Change:
+        """A product.created|updated payload (WooCommerce's REST v3 product resource)
+        as a Change of the catalog entry at its date_modified_gmt: name, price,
+        stock_quantity (when manage_stock), the first category, image and permalink."""
+        updated_at = _gmt(payload, "date_modified_gmt", required=True)
+        assert updated_at is not None
+        record = product_record(payload)
+        return Change(
+            kind="product",
+            external_id=record.external_id,
+            updated_at=updated_at,
+            products=(record,),
+        )
+
+    def read_product_deleted(self, payload: dict[str, Any]) -> Change:
+        """A product.deleted payload ({"id": …} only): the product is no longer sold
+        (out of stock), whatever version of it arrives later."""
+        external_id = id_at(payload, "id", "")
+        return Change(
+            kind="product_deleted",
+            external_id=external_id,
+            updated_at=DELETED_VERSION,
+            products=(ProductRecord(external_id=external_id, name="", stock=0),),
+        )
+
+
+def product_record(product: dict[str, Any]) -> ProductRecord:
+    """WooCommerce's REST v3 product resource as a ProductRecord; InvalidPayload naming
+    the path of the first missing or malformed field. A blank price (a variable
+    product's own) is left as the catalog has it."""
+    stock = product.get("stock_quantity")
+    managed = product.get("manage_stock") is True
+    categories = _objects(product, "categories")
+    images = _objects(product, "images")
+    return ProductRecord(
+        external_id=id_at(product, "id", ""),
+        name=required_text(product, "name", "")[:300],
+        category=text_at(categories[0], "name")[:200] if categories else "",
+        price=money_at(product, "price", "") if text_at(product, "price") else None,
+        stock=(
+            max(stock, 0)
+            if managed and isinstance(stock, int) and not isinstance(stock, bool)
+            else None
+        ),
+        image_url=text_at(images[0], "src")[:500] if images else "",
+        url=text_at(product, "permalink")[:500],
+    )
 
 
 def sign(*, body: bytes, secret: str) -> str:

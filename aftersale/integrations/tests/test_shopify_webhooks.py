@@ -49,6 +49,9 @@ HISTORY = [
     ("orders/create", "orders_create_2.json"),
     ("orders/cancelled", "orders_cancelled.json"),
     ("customers/update", "customers_update.json"),
+    ("fulfillments/create", "fulfillments_create.json"),
+    ("fulfillments/update", "fulfillments_update.json"),
+    ("refunds/create", "refunds_create.json"),
 ]
 
 
@@ -108,6 +111,7 @@ def _snapshot(store: Store) -> list[tuple[Any, ...]]:
             o.shipping_address,
             o.placed_at,
             o.fulfilled_at,
+            o.delivered_at,
             o.refunded_at,
             o.cancelled_at,
             o.customer.external_id,
@@ -277,6 +281,8 @@ def test_the_history_replayed_ten_times_shuffled_gives_the_same_database_as_once
     assert WebhookDelivery.objects.filter(store=other).count() == len(HISTORY)
     assert _snapshot(other) == _snapshot(shop)
     assert len(_snapshot(shop)) == 2
+    delivered = Order.objects.get(store=other, external_id="5678901234567")
+    assert delivered.status == OrderStatus.DELIVERED  # its fulfillment delivered
     customer = Customer.objects.get(store=other)
     assert (customer.first_name, customer.accepts_marketing) == ("Augusta Ada", False)
 
@@ -319,7 +325,7 @@ def test_a_dead_letter_replayed_is_processed_again(client: Client, shop: Store) 
 def test_a_topic_not_handled_yet_is_answered_and_not_stored(client: Client, shop: Store) -> None:
     body = b'{"id": 1, "title": "Walnut Notebook"}'
 
-    response = _post(client, shop, "products/create", body, event_id="98000009")
+    response = _post(client, shop, "collections/create", body, event_id="98000009")
 
     assert response.status_code == 200
     assert not WebhookDelivery.objects.exists()
