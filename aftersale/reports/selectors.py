@@ -20,6 +20,7 @@ from aftersale.flows.selectors import definition_of, latest_version
 from aftersale.lib.reads import read_concurrently
 from aftersale.messaging.models import Engagement, Message, MessageStatus, SkipReason
 from aftersale.orders.models import NOT_PURCHASES, Order
+from aftersale.reports.days import day_of, day_sql
 from aftersale.reports.sql import column_of
 from aftersale.stores.models import Store
 
@@ -408,7 +409,7 @@ def _purchase_sql(
     enrollment, order = Enrollment._meta, Order._meta
     e = {f: column_of(Enrollment, f) for f in ("flow", "customer", "entered_at", "ended_at")}
     o = {f: column_of(Order, f) for f in ("customer", "placed_at", "currency", "total", "status")}
-    day, day_params = connection.ops.datetime_cast_date_sql(f"o.{o['placed_at']}", (), zone)
+    day, day_params = day_sql(f"o.{o['placed_at']}", zone)
     adapt = connection.ops.adapt_datetimefield_value
     conditions = [f"e.{e['flow']} IN ({', '.join(['%s'] * len(flow_ids))})"]
     params: list[Any] = [*day_params, adapt(now), *NOT_PURCHASES, *flow_ids]
@@ -454,15 +455,16 @@ def _purchases(
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     buyers = next(int(row[2]) for row in rows if row[0] is None)
+    zone = flow.store.time_zone
+    totals: dict[tuple[dt.date, str], list[Any]] = defaultdict(lambda: [Decimal(0), 0])
+    for day, currency, revenue, n in rows:
+        if day is not None:
+            total = totals[day_of(day, zone), currency]
+            total[0] += _money(revenue)
+            total[1] += n
     days = sorted(
-        DayRevenue(
-            date=day if isinstance(day, dt.date) else dt.date.fromisoformat(day),
-            currency=currency,
-            revenue=_money(revenue),
-            orders=n,
-        )
-        for day, currency, revenue, n in rows
-        if day is not None
+        DayRevenue(date=date, currency=currency, revenue=revenue, orders=n)
+        for (date, currency), (revenue, n) in totals.items()
     )
     return buyers, days
 
