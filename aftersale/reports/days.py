@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
 
 
-def day_sql(column: str, zone: str) -> tuple[str, tuple[object, ...]]:
+def day_sql(column: str, zone: str) -> tuple[str, tuple[Any, ...]]:
     """SQL (with its parameters) of a value that `day_of` turns into the date in `zone`
     of the moment in `column`; rows with the same date may give different values."""
     if connection.vendor == "sqlite":
