@@ -7,7 +7,13 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from aftersale.integrations.platforms.base import InvalidPayload, Platform
+from aftersale.catalog.records import ProductRecord
+from aftersale.integrations.platforms.base import (
+    DELETED_VERSION,
+    Change,
+    InvalidPayload,
+    Platform,
+)
 
 
 def where(path: str, name: str) -> str:
@@ -77,3 +83,15 @@ def time_at(
     if moment is None:
         raise InvalidPayload(f"not a moment ({value!r})", field=where(path, name))
     return moment
+
+
+def product_deleted(payload: dict[str, Any]) -> Change:
+    """A product deletion ({"id": …} only, on every platform): the product is no longer
+    sold (out of stock), whatever version of it arrives later."""
+    external_id = id_at(payload, "id", "")
+    return Change(
+        kind="product_deleted",
+        external_id=external_id,
+        updated_at=DELETED_VERSION,
+        products=(ProductRecord(external_id=external_id, name="", stock=0),),
+    )

@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 from aftersale.catalog.records import ProductRecord
 from aftersale.customers.records import CustomerRecord
 from aftersale.integrations.platforms.base import (
-    DELETED_VERSION,
     NO_VERSION,
     Change,
     DeliveryKind,
@@ -30,6 +29,7 @@ from aftersale.integrations.platforms.payload import (
     id_at,
     list_at,
     money_at,
+    product_deleted,
     required_text,
     text_at,
     time_at,
@@ -171,16 +171,8 @@ class Shopify(Platform):
             products=(record,),
         )
 
-    def read_product_deleted(self, payload: dict[str, Any]) -> Change:
-        """A products/delete payload ({"id": …} only): the product is no longer sold
-        (out of stock), whatever version of it arrives later."""
-        external_id = id_at(payload, "id", "")
-        return Change(
-            kind="product_deleted",
-            external_id=external_id,
-            updated_at=DELETED_VERSION,
-            products=(ProductRecord(external_id=external_id, name="", stock=0),),
-        )
+    # products/delete: {"id": …} only.
+    read_product_deleted = staticmethod(product_deleted)
 
     def read_checkout(self, payload: dict[str, Any]) -> Change:
         """A checkouts/create|update payload (Shopify's REST checkout resource: id,

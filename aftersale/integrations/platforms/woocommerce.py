@@ -34,6 +34,7 @@ from aftersale.integrations.platforms.payload import (
     id_at,
     list_at,
     money_at,
+    product_deleted,
     required_text,
     text_at,
     time_at,
@@ -179,16 +180,8 @@ class WooCommerce(Platform):
             products=(record,),
         )
 
-    def read_product_deleted(self, payload: dict[str, Any]) -> Change:
-        """A product.deleted payload ({"id": …} only): the product is no longer sold
-        (out of stock), whatever version of it arrives later."""
-        external_id = id_at(payload, "id", "")
-        return Change(
-            kind="product_deleted",
-            external_id=external_id,
-            updated_at=DELETED_VERSION,
-            products=(ProductRecord(external_id=external_id, name="", stock=0),),
-        )
+    # product.deleted: {"id": …} only.
+    read_product_deleted = staticmethod(product_deleted)
 
 
 def product_record(product: dict[str, Any]) -> ProductRecord:
