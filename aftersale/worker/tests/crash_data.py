@@ -8,6 +8,7 @@ pytest-django's test database):
 
 import datetime as dt
 import json
+from typing import Any
 
 from aftersale.customers.models import Customer
 from aftersale.flows.services import install_flow, process_orders
@@ -29,16 +30,16 @@ EMAIL_STEPS = 1
 _CHUNK = 2000
 
 
-def populate(*, count: int) -> None:
-    """Create a store with the default templates and the live Crash flow, `count`
-    customers with one order each placed a minute ago, and enroll them all through
-    process_orders; print {"enrollments": n} as JSON."""
+def populate(*, count: int, definition: dict[str, Any] = CRASH_FLOW, slug: str = "crash") -> None:
+    """Create a store with the default templates and the live flow `definition` (the
+    Crash flow) as `slug`, `count` customers with one order each placed a minute ago, and
+    enroll them all through process_orders; print {"enrollments": n} as JSON."""
     now = clock_now()
     store = create_store(
-        physical_address="2 Test Lane, Springfield, USA", name="Crash Shop", slug="crash", now=now
+        physical_address="2 Test Lane, Springfield, USA", name="Crash Shop", slug=slug, now=now
     )
     install_default_templates(store=store, now=now)
-    install_flow(store=store, slug="crash", definition=CRASH_FLOW, now=now)
+    install_flow(store=store, slug=slug, definition=definition, now=now)
     placed = now - dt.timedelta(minutes=1)
     enrolled = 0
     for start in range(0, count, _CHUNK):
