@@ -13,7 +13,13 @@ from django.test import Client
 
 from aftersale.integrations.models import WebhookDelivery
 from aftersale.integrations.platforms.deliveries import STALE_OUTCOME
-from aftersale.integrations.tests.test_shopify_webhooks import _body, _headers, _post, _work, shop
+from aftersale.integrations.tests.test_shopify_webhooks import (
+    _delivered,
+    _headers,
+    _payload,
+    _post,
+    shop,
+)
 from aftersale.lib.runs import RunStatus
 from aftersale.orders.models import Checkout
 from aftersale.stores.models import Store
@@ -23,14 +29,10 @@ CHECKOUT = "35012345678901"
 
 
 def _checkout(**changes: Any) -> bytes:
-    return json.dumps(json.loads(_body("checkouts_create.json")) | changes).encode()
+    return _payload("checkouts_create.json", **changes)
 
 
-def _send(client: Client, shop: Store, topic: str, body: bytes, event_id: str) -> WebhookDelivery:
-    response = _post(client, shop, topic, body, event_id=event_id)
-    assert response.status_code == 200, response.content
-    _work()
-    return WebhookDelivery.objects.get(pk=response.json()["delivery"])
+_send = _delivered
 
 
 def test_a_checkout_is_stored_for_recovery(client: Client, shop: Store) -> None:

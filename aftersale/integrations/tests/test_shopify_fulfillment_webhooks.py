@@ -11,7 +11,15 @@ from typing import Any
 from django.test import Client
 
 from aftersale.integrations.models import PlatformFulfillment, WebhookDelivery
-from aftersale.integrations.tests.test_shopify_webhooks import _body, _headers, _post, _work, shop
+from aftersale.integrations.tests.test_shopify_webhooks import (
+    _body,
+    _delivered,
+    _headers,
+    _payload,
+    _post,
+    _work,
+    shop,
+)
 from aftersale.lib.runs import RunStatus
 from aftersale.orders.models import Order, OrderStatus
 from aftersale.stores.models import Store
@@ -21,16 +29,13 @@ ORDER = "5678901234567"
 
 
 def _fulfillment(**changes: Any) -> bytes:
-    return json.dumps(json.loads(_body("fulfillments_create.json")) | changes).encode()
+    return _payload("fulfillments_create.json", **changes)
 
 
 def _send(
     client: Client, shop: Store, body: bytes, event_id: str, topic: str = "fulfillments/create"
 ) -> WebhookDelivery:
-    response = _post(client, shop, topic, body, event_id=event_id)
-    assert response.status_code == 200, response.content
-    _work()
-    return WebhookDelivery.objects.get(pk=response.json()["delivery"])
+    return _delivered(client, shop, topic, body, event_id)
 
 
 def _order(client: Client, shop: Store, event_id: str) -> None:

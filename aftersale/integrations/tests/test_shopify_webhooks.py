@@ -88,6 +88,21 @@ def _post(
     )
 
 
+def _payload(name: str, **changes: Any) -> bytes:
+    """The recorded payload `name` with some of its top-level fields replaced."""
+    return json.dumps(json.loads(_body(name)) | changes).encode()
+
+
+def _delivered(
+    client: Client, store: Store, topic: str, body: bytes, event_id: str
+) -> WebhookDelivery:
+    """Post `body` as `topic` (answered 200), let the worker apply it, and return it."""
+    response = _post(client, store, topic, body, event_id=event_id)
+    assert response.status_code == 200, response.content
+    _work()
+    return WebhookDelivery.objects.get(pk=response.json()["delivery"])
+
+
 def _post_history(client: Client, store: Store, order: list[int]) -> None:
     for i in order:
         topic, name = HISTORY[i]
