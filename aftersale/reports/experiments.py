@@ -36,6 +36,7 @@ from aftersale.flows.definition import ABSplitStep, DelayStep, FlowDefinition
 from aftersale.flows.models import Enrollment, Flow
 from aftersale.orders.models import NOT_PURCHASES, Order
 from aftersale.reports import statistics as st
+from aftersale.reports.selectors import journeys_in_range
 from aftersale.reports.sql import column_of
 
 AFTER_LAST_STEP = dt.timedelta(days=5)
@@ -287,12 +288,7 @@ class _Scope:
 
     def journeys(self) -> QuerySet[Enrollment]:
         """The flow's journeys in range, matured or not."""
-        journeys = Enrollment.objects.filter(flow=self.flow)
-        if self.since is not None:
-            journeys = journeys.filter(entered_at__gte=self.since)
-        if self.until is not None:
-            journeys = journeys.filter(entered_at__lt=self.until)
-        return journeys
+        return journeys_in_range(flow=self.flow, since=self.since, until=self.until)
 
 
 def _matured_journeys(scope: _Scope) -> list[_Row]:
