@@ -388,8 +388,8 @@ def test_an_overlong_product_url_is_a_bad_line(store):
     assert list(Product.objects.values_list("external_id", flat=True)) == ["p3"]
 
 
-def test_importing_history_starts_no_journeys_for_past_purchases(store):
-    from aftersale.flows.models import Enrollment
+def _live_flow(store, *, trigger):
+    """A live one-email flow that starts on `trigger`."""
     from aftersale.flows.services import install_flow
     from aftersale.flows.tests.helpers import add_templates
 
@@ -399,11 +399,17 @@ def test_importing_history_starts_no_journeys_for_past_purchases(store):
         slug="thanks",
         definition={
             "name": "Thanks",
-            "trigger": {"event": "first_purchase"},
+            "trigger": {"event": trigger},
             "steps": [{"type": "email", "template": "hello"}],
         },
         now=T0,
     )
+
+
+def test_importing_history_starts_no_journeys_for_past_purchases(store):
+    from aftersale.flows.models import Enrollment
+
+    _live_flow(store, trigger="first_purchase")
 
     report = _orders(
         "1,c1,a@example.com,A,2024-03-01T10:00:00Z,p1,,1,5,,,,",
@@ -417,20 +423,8 @@ def test_importing_history_starts_no_journeys_for_past_purchases(store):
 
 def test_an_order_placed_once_the_import_started_starts_its_journey(store):
     from aftersale.flows.models import Enrollment
-    from aftersale.flows.services import install_flow
-    from aftersale.flows.tests.helpers import add_templates
 
-    add_templates(store, T0, "hello")
-    install_flow(
-        store=store,
-        slug="thanks",
-        definition={
-            "name": "Thanks",
-            "trigger": {"event": "any_purchase"},
-            "steps": [{"type": "email", "template": "hello"}],
-        },
-        now=T0,
-    )
+    _live_flow(store, trigger="any_purchase")
     stream = io.StringIO(HEADER + "1,c1,a@example.com,A,2024-03-04T09:00:00Z,p1,,1,5,,,,\n")
 
     import_orders_csv(store=store, stream=stream, now=T0)  # placed as the import starts
