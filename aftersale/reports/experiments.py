@@ -9,11 +9,12 @@ counted as such. Amounts are in the store's currency: orders in another currency
 left out of the comparison (never converted, never added).
 
 The covariates are fixed on each journey at entry (flows.covariates: the spend and the
-orders in the 90 days before entry and the trigger order's value). Two statements give
-the rest, whatever the number of journeys: the matured journeys grouped by (holdout, A/B
+orders in the 90 days before entry and the trigger order's value). Two reads give the
+rest, whatever the number of journeys: the matured journeys grouped by (holdout, A/B
 variants taken, covariates), a scan of a covering index, and the journeys that bought
 in their window grouped by (holdout, variants, revenue) with the sums of their
-covariates. Together they are the revenue histograms the bootstrap needs and the
+covariates, which reports.journey_orders reads with the flow report's purchases in one
+join. Together they are the revenue histograms the bootstrap needs and the
 moments CUPED needs; `reports.statistics` does the rest.
 """
 
@@ -23,7 +24,7 @@ import datetime as dt
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,18 +32,22 @@ import numpy.typing as npt
 from django.db import connection
 from django.db.models import Count, QuerySet
 
-from aftersale.flows.covariates import Covariates
 from aftersale.flows.definition import ABSplitStep, DelayStep, FlowDefinition
 from aftersale.flows.models import Enrollment, Flow
-from aftersale.orders.models import NOT_PURCHASES, Order
 from aftersale.reports import statistics as st
+from aftersale.reports.journey_orders import (
+    COVARIATES,
+    WINDOW_REVENUE,
+    ExperimentWindow,
+    journey_orders,
+    journey_orders_sql,
+)
 from aftersale.reports.selectors import journeys_in_range
 from aftersale.reports.sql import column_of
 
 AFTER_LAST_STEP = dt.timedelta(days=5)
 # The most a delay that waits on "until a weekday at a time" adds to its fixed part.
 _UNTIL_WEEKDAY = dt.timedelta(days=7)
-COVARIATES = tuple(f.name for f in fields(Covariates))
 _TOKEN = re.compile(r"(\d+):(\d+);")
 
 
@@ -91,11 +96,35 @@ def experiment_keys(
       against the first variant and the probability it converts best.
 
     Money in the store's currency, rounded to cents; None where there is nothing to
-    estimate. Three queries, whatever the number of journeys."""
-    window = experiment_window(definition)
-    scope = _Scope(flow=flow, now=now, since=since, until=until, window=window)
-    journeys, buyers = _matured_journeys(scope), _buyers(scope)
-    maturing = _maturing(scope)
+    estimate. Three statements, whatever the number of journeys."""
+    scope = experiment_scope(flow=flow, definition=definition, now=now, since=since, until=until)
+    orders = journey_orders(
+        flow_id=flow.pk,
+        now=now,
+        since=since,
+        until=until,
+        zone=flow.store.time_zone,
+        window=scope.window(),
+    )
+    return keys_of(
+        scope=scope,
+        definition=definition,
+        matured=matured_journeys(scope),
+        buyers=orders.window_buyers,
+    )
+
+
+def keys_of(
+    *,
+    scope: ExperimentScope,
+    definition: FlowDefinition,
+    matured: Matured,
+    buyers: list[_Row],
+) -> dict[str, Any]:
+    """experiment_keys from what it reads: `matured` (matured_journeys(scope)) and `buyers`
+    (reports.journey_orders's window_buyers for scope.window()), read side by side by
+    the flow report."""
+    journeys, maturing = matured.journeys, matured.maturing
     groups = {
         held: _group([j for j in journeys if j[0] == held], [b for b in buyers if b[0] == held])
         for held in (False, True)
@@ -115,7 +144,7 @@ def experiment_keys(
     return {
         "holdout": {
             "percent": definition.holdout_percent,
-            "window_days": round(window / dt.timedelta(days=1), 2),
+            "window_days": round(scope.length / dt.timedelta(days=1), 2),
             **_describe(holdout.histogram, maturing.get(True, 0)),
         },
         "recipients": _describe(recipients.histogram, maturing.get(False, 0)),
@@ -277,93 +306,68 @@ def _variants(definition: FlowDefinition, rows: list[_Row]) -> list[dict[str, An
 
 
 @dataclass(frozen=True)
-class _Scope:
-    """The journeys compared: of `flow`, entered in [since, until), window ended by `now`."""
+class ExperimentScope:
+    """The journeys compared: of `flow`, entered in [since, until), each followed for
+    `length` (experiment_window) and compared once that has ended by `now`."""
 
     flow: Flow
     now: dt.datetime
     since: dt.datetime | None
     until: dt.datetime | None
-    window: dt.timedelta
+    length: dt.timedelta
 
     def journeys(self) -> QuerySet[Enrollment]:
         """The flow's journeys in range, matured or not."""
         return journeys_in_range(flow=self.flow, since=self.since, until=self.until)
 
+    def window(self) -> ExperimentWindow:
+        """The window reports.journey_orders reads the journeys' orders in."""
+        return ExperimentWindow(
+            matured_by=self.now - self.length, length=self.length, currency=self.flow.store.currency
+        )
 
-def _matured_journeys(scope: _Scope) -> list[_Row]:
-    """The matured journeys grouped by holdout, variants and covariates, with their
-    number: one scan of the covering index enrollment_experiment, in its order."""
+
+def experiment_scope(
+    *,
+    flow: Flow,
+    definition: FlowDefinition,
+    now: dt.datetime,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> ExperimentScope:
+    """The journeys experiment_keys compares, for `definition` (the flow's latest)."""
+    return ExperimentScope(
+        flow=flow, now=now, since=since, until=until, length=experiment_window(definition)
+    )
+
+
+@dataclass(frozen=True)
+class Matured:
+    """The matured journeys grouped by (holdout, variants, covariates) with their number,
+    and how many journeys, held out or not, are still maturing."""
+
+    journeys: list[_Row]
+    maturing: dict[bool, int]
+
+
+def matured_journeys(scope: ExperimentScope) -> Matured:
+    """The scope's journeys as Matured says: two statements, the first a scan of the
+    covering index enrollment_experiment in its order."""
     rows = (
         scope.journeys()
-        .filter(entered_at__lte=scope.now - scope.window)
+        .filter(entered_at__lte=scope.now - scope.length)
         .values_list("holdout", "ab_variants", *COVARIATES)
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))
         .order_by()
     )
-    return [(bool(row[0]), *row[1:]) for row in rows]
-
-
-def _within(placed: str, entered: str, *, seconds: int) -> str:
-    """SQL of: the moment `placed` is at most `seconds` after the moment `entered`."""
-    if connection.vendor == "postgresql":
-        return f"{placed} <= {entered} + INTERVAL '{seconds:d} seconds'"
-    # SQLite keeps moments as text: compare their difference in days, as julianday's
-    # doubles (to some 50 microseconds), which costs a fraction of shifting the text
-    # with strftime for every journey.
-    return f"(julianday({placed}) - julianday({entered})) <= {seconds / 86400!r}"
-
-
-def _per_journey_sql(scope: _Scope, *, join: str) -> tuple[str, list[Any]]:
-    """SQL of one row per matured journey: customer_id, holdout, variants, its revenue in
-    its window (y) and its covariates (x0, x1, x2: COVARIATES), with its parameters.
-    `join` "LEFT": every journey; "INNER": only those that bought in their window (found
-    by the orders' (customer, placed_at) index from the moment of entry)."""
-    e = {
-        f: "e." + column_of(Enrollment, f)
-        for f in ("id", "flow", "customer", "entered_at", "holdout", "ab_variants", *COVARIATES)
-    }
-    o = {
-        f: "o." + column_of(Order, f)
-        for f in ("customer", "placed_at", "currency", "total", "status")
-    }
-    adapt = connection.ops.adapt_datetimefield_value
-    conditions = [f"{e['flow']} = %s", f"{e['entered_at']} <= %s"]
-    params: list[Any] = [scope.flow.pk, adapt(scope.now - scope.window)]
-    for bound, op in ((scope.since, ">="), (scope.until, "<")):
-        if bound is not None:
-            conditions.append(f"{e['entered_at']} {op} %s")
-            params.append(adapt(bound))
-    within = _within(o["placed_at"], e["entered_at"], seconds=int(scope.window.total_seconds()))
-    journey = ", ".join(e[f] for f in ("id", "customer", "holdout", "ab_variants", *COVARIATES))
-    xs = ", ".join(f"{e[name]} AS x{i}" for i, name in enumerate(COVARIATES))
-    # Floats: statistics need no exact cents, and PostgreSQL adds doubles far faster
-    # than numerics (SQLite adds its decimals as floats anyway).
-    sql = (
-        f"SELECT {e['customer']} AS customer_id, {e['holdout']} AS holdout, "
-        f"{e['ab_variants']} AS variants, "
-        f"COALESCE(SUM(CAST({o['total']} AS DOUBLE PRECISION)), 0) AS y, {xs} "
-        f"FROM {Enrollment._meta.db_table} e {join} JOIN {Order._meta.db_table} o "
-        f"ON {o['customer']} = {e['customer']} AND {o['placed_at']} > {e['entered_at']} "
-        f"AND {within} AND {o['status']} NOT IN (%s, %s) AND {o['currency']} = %s "
-        f"WHERE {' AND '.join(conditions)} GROUP BY {journey}"
+    maturing = scope.journeys().filter(entered_at__gt=scope.now - scope.length)
+    return Matured(
+        journeys=[(bool(row[0]), *row[1:]) for row in rows],
+        maturing={
+            bool(held): n
+            for held, n in maturing.values_list("holdout").annotate(n=Count("*")).order_by()
+        },
     )
-    assert len(NOT_PURCHASES) == 2  # the two %s of NOT IN above
-    return sql, [*NOT_PURCHASES, scope.flow.store.currency, *params]
-
-
-def _buyers(scope: _Scope) -> list[_Row]:
-    """The matured journeys that bought in their window, grouped by (holdout, variants,
-    revenue), with their number and the sums of their covariates: one statement."""
-    per_journey, params = _per_journey_sql(scope, join="INNER")
-    xs = ", ".join(f"SUM(x{i})" for i in range(len(COVARIATES)))
-    sql = (
-        f"SELECT holdout, variants, y, COUNT(*), {xs} FROM ({per_journey}) j "
-        "GROUP BY holdout, variants, y"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [(bool(row[0]), *row[1:]) for row in cursor.fetchall()]
 
 
 @dataclass(frozen=True)
@@ -405,10 +409,27 @@ def journey_outcomes(
     """The matured journeys of `flow` (entered in [since, until), window ended by `now`)
     one by one, as experiment_keys counts them: one statement, one row per journey (so
     for the calibration of a backtest, not for a report of a million journeys)."""
-    scope = _Scope(
-        flow=flow, now=now, since=since, until=until, window=experiment_window(definition)
+    scope = experiment_scope(flow=flow, definition=definition, now=now, since=since, until=until)
+    window = scope.window()
+    sql, params = journey_orders_sql(
+        flow_ids=[flow.pk], now=now, since=since, until=until, zone="UTC", window=window
     )
-    sql, params = _per_journey_sql(scope, join="LEFT")
+    e = {
+        f: "e." + column_of(Enrollment, f)
+        for f in ("id", "flow", "entered_at", "customer", "holdout", *COVARIATES)
+    }
+    conditions = [f"{e['flow']} = %s", f"{e['entered_at']} <= %s"]
+    params += [flow.pk, connection.ops.adapt_datetimefield_value(window.matured_by)]
+    for bound, op in ((since, ">="), (until, "<")):
+        if bound is not None:
+            conditions.append(f"{e['entered_at']} {op} %s")
+            params.append(connection.ops.adapt_datetimefield_value(bound))
+    xs = ", ".join(e[name] for name in COVARIATES)
+    sql += (
+        f" SELECT {e['customer']}, {e['holdout']}, COALESCE(w.y, 0), {xs} "
+        f"FROM {Enrollment._meta.db_table} e LEFT JOIN ({WINDOW_REVENUE}) w "
+        f"ON w.journey = {e['id']} WHERE {' AND '.join(conditions)}"
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -416,17 +437,8 @@ def journey_outcomes(
     return JourneyOutcomes(
         customer_ids=np.array([row[0] for row in rows], dtype=np.int64),
         held_out=np.array([bool(row[1]) for row in rows], dtype=np.bool_),
-        revenue=np.array([float(row[3] or 0) for row in rows], dtype=np.float64),
+        revenue=np.array([float(row[2] or 0) for row in rows], dtype=np.float64),
         covariates=np.array(
-            [[float(v or 0) for v in row[4:]] for row in rows], dtype=np.float64
+            [[float(v or 0) for v in row[3:]] for row in rows], dtype=np.float64
         ).reshape(len(rows), k),
     )
-
-
-def _maturing(scope: _Scope) -> dict[bool, int]:
-    """How many journeys in range, held out or not, are still inside their window."""
-    journeys = scope.journeys().filter(entered_at__gt=scope.now - scope.window)
-    return {
-        bool(held): n
-        for held, n in journeys.values_list("holdout").annotate(n=Count("pk")).order_by()
-    }

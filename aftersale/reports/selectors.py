@@ -19,9 +19,8 @@ from aftersale.flows.models import Enrollment, EnrollmentState, Flow
 from aftersale.flows.selectors import definition_of, latest_version
 from aftersale.lib.reads import read_concurrently
 from aftersale.messaging.models import Engagement, Message, MessageStatus, SkipReason
-from aftersale.orders.models import NOT_PURCHASES, Order
-from aftersale.reports.days import day_of, day_sql
-from aftersale.reports.sql import column_of
+from aftersale.reports.days import day_of
+from aftersale.reports.journey_orders import JourneyOrders, journey_orders, journey_orders_sql
 from aftersale.stores.models import Store
 
 _SENT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.BOUNCED)
@@ -222,21 +221,31 @@ def flow_report(
     Every rate comes with its count. About seven queries, whatever the number of
     journeys, run side by side."""
     # Imported here: the statistics' NumPy and SciPy would slow every command's start.
-    from aftersale.reports.experiments import experiment_keys
+    from aftersale.reports import experiments as ex
 
     store = flow.store
     version = latest_version(flow=flow)
     definition = definition_of(version.pk)
     journeys = journeys_in_range(flow=flow, since=since, until=until)
-    tally, messages, (buyers, by_day), earned, experiments = read_concurrently(
+    scope = ex.experiment_scope(flow=flow, definition=definition, now=now, since=since, until=until)
+    tally, messages, orders, earned, matured = read_concurrently(
         lambda: _tally_journeys(journeys, len(definition.steps)),
         lambda: _message_stats(flow, since, until, definition.steps),
-        lambda: _purchases(flow, now, since, until),
-        lambda: earned_by_step(flow_id=flow.pk, since=since, until=until),
-        lambda: experiment_keys(
-            flow=flow, definition=definition, now=now, since=since, until=until
+        lambda: journey_orders(
+            flow_id=flow.pk,
+            now=now,
+            since=since,
+            until=until,
+            zone=store.time_zone,
+            window=scope.window(),
         ),
+        lambda: earned_by_step(flow_id=flow.pk, since=since, until=until),
+        lambda: ex.matured_journeys(scope),
     )
+    experiments = ex.keys_of(
+        scope=scope, definition=definition, matured=matured, buyers=orders.window_buyers
+    )
+    buyers, by_day = orders.buyers, _days(orders, store.time_zone)
     _credit_steps(messages, earned, store.currency)
     attributed = _by_currency(
         (currency, e.revenue) for by_step in earned.values() for currency, e in by_step.items()
@@ -324,7 +333,7 @@ def _tally_journeys(journeys: QuerySet[Enrollment], steps: int) -> _Tally:
     tally = _Tally(progressed=[0] * steps)
     rows = journeys.values_list(
         "state", "step_index", "exit_reason", "passed_steps", "overdue_at_entry"
-    ).annotate(n=Count("pk"))
+    ).annotate(n=Count("*"))
     for state, step_index, reason, passed, overdue, n in rows.order_by():
         tally.started += n
         tally.overdue += n if overdue else 0
@@ -356,7 +365,7 @@ def _message_stats(
     reasons: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for step_index, status, reason, engagement, n in (
         messages.values_list("step_index", "status", "skip_reason", "engagement")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))
         .order_by()
     ):
         counts[step_index][status] += n
@@ -392,81 +401,22 @@ def _skips(by_status: dict[str, int], reasons: dict[str, int]) -> dict[str, Any]
     }
 
 
-def _purchase_sql(
-    *,
-    flow_ids: list[int],
-    now: dt.datetime,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
-    group: str,
-    zone: str,
-) -> tuple[str, list[Any]]:
-    """SQL of the orders enrolled customers placed between entering a flow and leaving
-    it (or `now`), one row per journey an order falls in, for the journeys of `flow_ids`
-    started in [since, until): as `p` (flow_id, customer_id, day in `zone`, currency,
-    total), then the statement `group` over it. It starts from the flows' journeys (their
-    flow index) and finds each one's orders by the orders' (customer, placed_at) index."""
-    enrollment, order = Enrollment._meta, Order._meta
-    e = {f: column_of(Enrollment, f) for f in ("flow", "customer", "entered_at", "ended_at")}
-    o = {f: column_of(Order, f) for f in ("customer", "placed_at", "currency", "total", "status")}
-    day, day_params = day_sql(f"o.{o['placed_at']}", zone)
-    adapt = connection.ops.adapt_datetimefield_value
-    conditions = [f"e.{e['flow']} IN ({', '.join(['%s'] * len(flow_ids))})"]
-    params: list[Any] = [*day_params, adapt(now), *NOT_PURCHASES, *flow_ids]
-    if since is not None:
-        conditions.append(f"e.{e['entered_at']} >= %s")
-        params.append(adapt(since))
-    if until is not None:
-        conditions.append(f"e.{e['entered_at']} < %s")
-        params.append(adapt(until))
-    sql = (
-        f"WITH p AS (SELECT e.{e['flow']} AS flow_id, o.{o['customer']} AS customer_id, "
-        f"{day} AS day, o.{o['currency']} AS currency, o.{o['total']} AS total "
-        f"FROM {enrollment.db_table} e JOIN {order.db_table} o "
-        f"ON o.{o['customer']} = e.{e['customer']} AND o.{o['placed_at']} > e.{e['entered_at']} "
-        f"AND o.{o['placed_at']} <= COALESCE(e.{e['ended_at']}, %s) "
-        f"AND o.{o['status']} NOT IN (%s, %s) "
-        f"WHERE {' AND '.join(conditions)}) {group}"
-    )
-    assert len(NOT_PURCHASES) == 2  # the two %s of NOT IN above
-    return sql, params
-
-
 def _money(value: object) -> Decimal:
     # SQLite adds decimals as floats: back to cents, exactly.
     return Decimal(str(value)).quantize(_CENT)
 
 
-def _purchases(
-    flow: Flow, now: dt.datetime, since: dt.datetime | None, until: dt.datetime | None
-) -> tuple[int, list[DayRevenue]]:
-    """How many customers bought while in the flow, and the purchases by day (in the
-    store's time zone) and currency: one statement."""
-    sql, params = _purchase_sql(
-        flow_ids=[flow.pk],
-        now=now,
-        since=since,
-        until=until,
-        zone=flow.store.time_zone,
-        group="SELECT NULL, NULL, COUNT(DISTINCT customer_id), NULL FROM p UNION ALL "
-        "SELECT day, currency, SUM(total), COUNT(*) FROM p GROUP BY day, currency",
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    buyers = next(int(row[2]) for row in rows if row[0] is None)
-    zone = flow.store.time_zone
+def _days(orders: JourneyOrders, zone: str) -> list[DayRevenue]:
+    """The in-flow purchases of `orders` by day in `zone` and currency, in date order."""
     totals: dict[tuple[dt.date, str], list[Any]] = defaultdict(lambda: [Decimal(0), 0])
-    for day, currency, revenue, n in rows:
-        if day is not None:
-            total = totals[day_of(day, zone), currency]
-            total[0] += _money(revenue)
-            total[1] += n
-    days = sorted(
+    for day, currency, revenue, n in orders.by_day:
+        total = totals[day_of(day, zone), currency]
+        total[0] += _money(revenue)
+        total[1] += n
+    return sorted(
         DayRevenue(date=date, currency=currency, revenue=revenue, orders=n)
         for (date, currency), (revenue, n) in totals.items()
     )
-    return buyers, days
 
 
 def flow_headlines(*, flows: Iterable[Flow], now: dt.datetime) -> dict[int, Headline]:
@@ -481,18 +431,23 @@ def flow_headlines(*, flows: Iterable[Flow], now: dt.datetime) -> dict[int, Head
     for flow_id, state, n in (
         Enrollment.objects.filter(flow__in=flows)
         .values_list("flow_id", "state")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))
         .order_by()
     ):
         states[flow_id][state] += n
-    sql, params = _purchase_sql(
+    sql, params = journey_orders_sql(
         flow_ids=[flow.pk for flow in flows],
         now=now,
         since=None,
         until=None,
         zone="UTC",
-        group="SELECT flow_id, NULL, COUNT(DISTINCT customer_id) FROM p GROUP BY flow_id "
-        "UNION ALL SELECT flow_id, currency, SUM(total) FROM p GROUP BY flow_id, currency",
+        window=None,
+    )
+    sql += (
+        " SELECT flow_id, NULL, COUNT(DISTINCT customer_id) FROM jo WHERE in_flow "
+        "GROUP BY flow_id "
+        "UNION ALL SELECT flow_id, currency, SUM(total) FROM jo WHERE in_flow "
+        "GROUP BY flow_id, currency"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -90,7 +90,7 @@ def test_the_message_counts_stay_one_scan_of_the_covering_index(store):
         .values_list("step_index", "status", "skip_reason")
         .order_by()
     )
-    sql, params = counts.annotate(n=Count("pk")).query.sql_with_params()
+    sql, params = counts.annotate(n=Count("*")).query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
         plan = " ".join(str(row[-1]) for row in cursor.fetchall())
