@@ -30,7 +30,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Q,
+    QuerySet,
+    Sum,
+)
 
 from aftersale.flows.definition import ABSplitStep, DelayStep, FlowDefinition
 from aftersale.flows.models import Enrollment, Flow
@@ -126,7 +135,9 @@ def keys_of(
     the flow report."""
     journeys, maturing = matured.journeys, matured.maturing
     groups = {
-        held: _group([j for j in journeys if j[0] == held], [b for b in buyers if b[0] == held])
+        held: _group(
+            [j for j in journeys if j.held_out == held], [b for b in buyers if b[0] == held]
+        )
         for held in (False, True)
     }
     recipients, holdout = groups[False], groups[True]
@@ -206,43 +217,39 @@ def _interval(estimate: st.Estimate) -> list[float | None]:
     return [_cents(estimate.low), _cents(estimate.high)]
 
 
-# Rows of the two statements. Matured journeys: (holdout, ab_variants, the covariates
-# (k), journeys). Buyers: (holdout, ab_variants, revenue, journeys, the sums of their
-# covariates (k)).
+# Rows of the buyers (reports.journey_orders): (holdout, ab_variants, revenue, journeys,
+# the sums of their covariates (k)).
 _Row = tuple[Any, ...]
 
 
-def _group(journeys: list[_Row], buyers: list[_Row]) -> _Group:
+def _group(journeys: list[JourneyGroup], buyers: list[_Row]) -> _Group:
     """One group's revenue histogram and CUPED moments: everyone's covariates from
     `journeys`, the revenue (zero but for `buyers`) and its products with them from
     `buyers`."""
     k = len(COVARIATES)
-    counts = np.array([row[2 + k] for row in journeys], dtype=np.float64)
-    xs = np.array([[float(v) for v in row[2 : 2 + k]] for row in journeys]).reshape(-1, k)
     y = np.array([float(row[2]) for row in buyers], dtype=np.float64)
     n_y = np.array([row[3] for row in buyers], dtype=np.float64)
     sums_x = np.array([[float(v or 0) for v in row[4 : 4 + k]] for row in buyers]).reshape(-1, k)
-    customers = int(counts.sum())
+    customers = sum(group.journeys for group in journeys)
     moments = st.Moments(
         n=customers,
         sum_y=float(y @ n_y),
         sum_yy=float((y * y) @ n_y),
-        sum_x=counts @ xs,
-        sum_xx=(xs * counts[:, None]).T @ xs,
+        sum_x=sum((group.sum_x for group in journeys), np.zeros(k)),
+        sum_xx=sum((group.sum_xx for group in journeys), np.zeros((k, k))),
         sum_xy=y @ sums_x,
     )
     pairs = [*zip(y, n_y.astype(np.int64), strict=True), (0.0, customers - int(n_y.sum()))]
     return _Group(st.RevenueHistogram.from_pairs(pairs), moments)
 
 
-def _revenue_rows(journeys: list[_Row], buyers: list[_Row], *, held: bool) -> list[_Row]:
+def _revenue_rows(journeys: list[JourneyGroup], buyers: list[_Row], *, held: bool) -> list[_Row]:
     """(holdout, ab_variants, revenue, journeys) of the group `held`: the buyers' rows,
     and per variants taken the journeys that bought nothing."""
-    k = len(COVARIATES)
     zeros: dict[str, int] = defaultdict(int)
-    for row in journeys:
-        if row[0] == held:
-            zeros[row[1]] += row[2 + k]
+    for group in journeys:
+        if group.held_out == held:
+            zeros[group.variants] += group.journeys
     rows = []
     for row in buyers:
         if row[0] == held:
@@ -342,32 +349,62 @@ def experiment_scope(
 
 
 @dataclass(frozen=True)
-class Matured:
-    """The matured journeys grouped by (holdout, variants, covariates) with their number,
-    and how many journeys, held out or not, are still maturing."""
+class JourneyGroup:
+    """The matured journeys of one holdout group that took the same A/B variants: their
+    number and the sums of their covariates (k) and of the covariates' products (k, k)."""
 
-    journeys: list[_Row]
+    held_out: bool
+    variants: str
+    journeys: int
+    sum_x: st.FloatArray
+    sum_xx: st.FloatArray
+
+
+@dataclass(frozen=True)
+class Matured:
+    """The matured journeys in groups, and how many journeys, held out or not, are
+    still maturing."""
+
+    journeys: list[JourneyGroup]
     maturing: dict[bool, int]
 
 
 def matured_journeys(scope: ExperimentScope) -> Matured:
-    """The scope's journeys as Matured says: two statements, the first a scan of the
-    covering index enrollment_experiment in its order."""
+    """The scope's journeys as Matured says: one statement, a scan of the covering index
+    enrollment_experiment, whose rows are as many as the groups, not the journeys."""
+    k = len(COVARIATES)
+    pairs = [(a, b) for a in range(k) for b in range(a, k)]
+    products = {
+        f"p{a}{b}": Sum(F(COVARIATES[a]) * F(COVARIATES[b]), output_field=FloatField())
+        for a, b in pairs
+    }
     rows = (
         scope.journeys()
-        .filter(entered_at__lte=scope.now - scope.length)
-        .values_list("holdout", "ab_variants", *COVARIATES)
-        .annotate(n=Count("*"))
+        .annotate(
+            matured=ExpressionWrapper(
+                Q(entered_at__lte=scope.now - scope.length), output_field=BooleanField()
+            )
+        )
+        .values_list("holdout", "ab_variants", "matured")
+        .annotate(
+            n=Count("*"),
+            **{f"s{i}": Sum(name, output_field=FloatField()) for i, name in enumerate(COVARIATES)},
+            **products,
+        )
         .order_by()
     )
-    maturing = scope.journeys().filter(entered_at__gt=scope.now - scope.length)
-    return Matured(
-        journeys=[(bool(row[0]), *row[1:]) for row in rows],
-        maturing={
-            bool(held): n
-            for held, n in maturing.values_list("holdout").annotate(n=Count("*")).order_by()
-        },
-    )
+    groups: list[JourneyGroup] = []
+    maturing: dict[bool, int] = defaultdict(int)
+    for held, variants, is_matured, n, *sums in rows:
+        if not is_matured:
+            maturing[bool(held)] += n
+            continue
+        sum_xx = np.zeros((k, k))
+        for (a, b), total in zip(pairs, sums[k:], strict=True):
+            sum_xx[a, b] = sum_xx[b, a] = float(total or 0)
+        sum_x = np.array([float(v or 0) for v in sums[:k]])
+        groups.append(JourneyGroup(bool(held), variants, n, sum_x, sum_xx))
+    return Matured(journeys=groups, maturing=dict(maturing))
 
 
 @dataclass(frozen=True)

@@ -46,3 +46,22 @@ def test_on_a_throwaway_copy_the_reads_run_in_turn_on_the_copy(tmp_path: Path) -
         create_store(name="Only in the copy", slug="copy", now=T0)
         results = read_concurrently(_where, _where)
     assert results == [(threading.current_thread().name, ["copy"])] * 2
+
+
+def _parallel_workers_and_jit() -> tuple[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('max_parallel_workers_per_gather'), current_setting('jit')"
+        )
+        row = cursor.fetchone()
+    return str(row[0]), str(row[1])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_reads_side_by_side_use_no_parallel_workers_or_jit() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's parallel query and JIT: run the suite on PostgreSQL")
+    caller = _parallel_workers_and_jit()
+    results = read_concurrently(_parallel_workers_and_jit, _parallel_workers_and_jit)
+    assert results == [("0", "off")] * 2
+    assert _parallel_workers_and_jit() == caller  # the caller's own connection is as it was
