@@ -1,15 +1,15 @@
 """Holdout benchmark: the report's holdout and A/B keys for a flow of N journeys.
 
-    .venv/bin/python benchmarks/holdout.py [--journeys N] [--database-url postgresql://...]
-        [--format text|json]
+    .venv/bin/python benchmarks/holdout.py [--quick] [--journeys N]
+        [--database-url postgresql://...] [--format text|json]
 
 Creates a fresh database (SQLite in a temporary AFTERSALE_HOME by default; with
 --database-url, a new database on that PostgreSQL server, dropped afterwards) and
 inserts, with INSERT ... SELECT over a number series, N customers each with a trigger
 order and a journey that entered a month ago (one in ten held out, an A/B split taken
 half and half), a third of them an order 30 days before entry, one in seven a second
-order two days after entry. It then times `reports.experiments.experiment_keys` (one
-grouped statement, the bootstrap and CUPED on its result) next to a plain COUNT(*) of
+order two days after entry. It then times `reports.experiments.experiment_keys` (three
+grouped statements, the bootstrap and CUPED on their results) next to a plain COUNT(*) of
 the journeys, and prints both; `--format json` prints {"keys_seconds",
 "count_seconds", "journeys"}.
 """
@@ -45,12 +45,13 @@ FLOW = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--journeys", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="50,000 journeys")
+    parser.add_argument("--journeys", type=int, default=0, help="default 1,000,000")
     parser.add_argument("--database-url", default="", help="a PostgreSQL server to use")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     args = parser.parse_args()
     with fresh_database(args.database_url):
-        result = run(count=args.journeys)
+        result = run(count=args.journeys or (50_000 if args.quick else 1_000_000))
     if args.format == "json":
         print(json.dumps({k: result[k] for k in ("keys_seconds", "count_seconds", "journeys")}))
         return
