@@ -8,7 +8,8 @@ import dj_database_url
 from csp import constants as csp
 
 from aftersale.lib import installation
-from aftersale.lib.env import env_bool, env_int, env_secret, env_str
+from aftersale.lib.env import env_bool, env_choice, env_int, env_secret, env_str
+from aftersale.lib.logs import FORMATS, logging_config
 from aftersale.messaging.delivery.transports.config import (
     email_transport,
     esp_options,
@@ -214,18 +215,11 @@ COMPILED_EMAILS = env_bool("AFTERSALE_COMPILED_EMAILS", True)
 
 # Every unhandled error of a request (django.request) and every warning of Django's own
 # security checks is written with its traceback, as one JSON line (lib.logs), to stderr.
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "aftersale.lib.logs.JsonLines"}},
-    "handlers": {
-        "console": {"class": "logging.StreamHandler"},
-        "json": {"class": "logging.StreamHandler", "formatter": "json"},
-    },
-    "loggers": {
-        "aftersale": {"handlers": ["console"], "level": env_str("AFTERSALE_LOG_LEVEL", "WARNING")},
-        "django.request": {"handlers": ["json"], "level": "ERROR", "propagate": False},
-        "django.security": {"handlers": ["json"], "level": "WARNING", "propagate": False},
-        "mail.log": {"level": "ERROR"},
-    },
-}
+# Aftersale's log lines as text, or as one JSON object a line (lib/logs.py) for a log
+# collector: the default in production mode.
+LOGGING = logging_config(
+    level=env_str("AFTERSALE_LOG_LEVEL", "WARNING"),
+    log_format=env_choice(
+        "AFTERSALE_LOG_FORMAT", "json" if BROKER_URL else "text", choices=FORMATS
+    ),
+)

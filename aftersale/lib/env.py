@@ -13,6 +13,15 @@ def env_str(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
+def env_choice(name: str, default: str, *, choices: tuple[str, ...]) -> str:
+    """Return the variable's value, one of `choices`, or `default` when it is unset or
+    empty; any other value is an error naming the choices."""
+    value = os.environ.get(name) or default
+    if value not in choices:
+        raise ConfigurationError(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value
+
+
 def env_bool(name: str, default: bool) -> bool:
     """Return the variable read as a boolean; anything but a known spelling is an error."""
     raw = os.environ.get(name)

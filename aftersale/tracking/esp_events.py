@@ -88,11 +88,10 @@ def apply_esp_event(*, event: AnymailTrackingEvent, esp_name: str, now: dt.datet
     )
     if message is None:
         logger.warning(
-            "%s %s event for no message of ours (id %r, recipient %r): ignored",
+            "%s %s event for no message of ours (id %r): ignored",
             esp_name,
             event.event_type,
             event.message_id,
-            event.recipient,
         )
         return "no such message"
     return handler(message, event, esp_name, _when(event, message=message, now=now))

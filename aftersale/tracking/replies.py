@@ -27,6 +27,7 @@ from django.db import close_old_connections, connection
 from django.dispatch import receiver
 
 from aftersale.lib import clock
+from aftersale.lib.logs import ids
 from aftersale.messaging.models import Message
 from aftersale.messaging.rendering.links import (
     message_id_from_reply_address,
@@ -118,7 +119,8 @@ def _unsubscribe(message_ids: list[int], *, sender: str, now: dt.datetime) -> Re
         logger.warning("an unsubscribe mail for no message of ours (%s): ignored", message_ids)
         return ReplyOutcome(message=None, counted=False, automatic=False, forwarded_to="")
     unsubscribe_recipient(message=message, now=now)
-    logger.info("unsubscribed by mail from %r: message %s", sender, message.pk)
+    # The sender's address is personal data: the message id says whose it is.
+    logger.info("unsubscribed by mail: message %s", message.pk, extra=ids(message_id=message.pk))
     return ReplyOutcome(
         message=message, counted=False, automatic=False, forwarded_to="", unsubscribed=True
     )

@@ -18,6 +18,7 @@ from django.db import DatabaseError, connection
 from aftersale.flows.scheduler import PassSummary, run_due_enrollments
 from aftersale.flows.services import enroll_timed_occasions
 from aftersale.lib.clock import now
+from aftersale.lib.logs import ids
 from aftersale.messaging.delivery.sending import SendSummary, send_queued_messages
 from aftersale.messaging.outbox.selectors import stores_holding_for_address
 from aftersale.recommendations.live import evaluate_due_stores
@@ -110,6 +111,7 @@ def run_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
             *(steps.claimed, steps.messages_queued, steps.completed, steps.exited),
             *(sends.delivered, sends.bounced, sends.deferred, sends.failed, sends.skipped),
             *(jobs.imports, jobs.backtests),
+            extra=ids(worker=config.worker_id),
         )
     return busy
 
@@ -135,11 +137,13 @@ def send_due(*, config: WorkerSettings, pause: SendingPause) -> SendSummary:
             "worker %s: sending paused for %d s (transport fault %d in a row; the emails "
             "stay queued, none is failed or counted for it): %s",
             *(config.worker_id, length.total_seconds(), pause.faults, sends.fault),
+            extra=ids(worker=config.worker_id),
         )
     elif pause.faults and sends.total:
         logger.warning(
             "worker %s: sending resumed after %d transport faults in a row",
             *(config.worker_id, pause.faults),
+            extra=ids(worker=config.worker_id),
         )
         pause.until, pause.faults = None, 0  # the next fault pauses briefly again
     return sends
@@ -176,6 +180,7 @@ def fit_due(*, config: WorkerSettings) -> int:
             config.worker_id,
             store.slug,
             fit.seconds,
+            extra=ids(worker=config.worker_id, store=store.slug),
         )
     return fitted
 
@@ -186,7 +191,11 @@ def evaluate_due(*, config: WorkerSettings) -> int:
     evaluated = 0
     for store, outcome in evaluate_due_stores(now=now()):
         evaluated += 1
-        logger.info("worker %s: evaluated %s: %s", config.worker_id, store.slug, outcome)
+        logger.info(
+            "worker %s: evaluated %s: %s",
+            *(config.worker_id, store.slug, outcome),
+            extra=ids(worker=config.worker_id, store=store.slug),
+        )
     return evaluated
 
 
@@ -200,6 +209,7 @@ def _say_held_for_address(*, config: WorkerSettings, totals: WorkerTotals) -> No
                 "postal address (dashboard Settings, or the admin): the law wants one in "
                 "every marketing email",
                 *(config.worker_id, count, store.slug),
+                extra=ids(worker=config.worker_id, store=store.slug),
             )
     totals.held_for_address = set(holding)
 
@@ -245,6 +255,8 @@ def _guarded_pass(*, config: WorkerSettings, totals: WorkerTotals) -> bool:
         return run_pass(config=config, totals=totals)
     except DatabaseError:
         totals.errors += 1
-        logger.exception("worker %s: pass failed; retrying", config.worker_id)
+        logger.exception(
+            "worker %s: pass failed; retrying", config.worker_id, extra=ids(worker=config.worker_id)
+        )
         connection.close()  # a broken connection is reopened by the next pass
         return False

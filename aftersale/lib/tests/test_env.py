@@ -1,10 +1,10 @@
-"""Secrets from the environment or from files (`*_FILE`), failing loudly."""
+"""Settings from the environment: secrets (or their `*_FILE`s) and choices, failing loudly."""
 
 from pathlib import Path
 
 import pytest
 
-from aftersale.lib.env import ConfigurationError, env_secret
+from aftersale.lib.env import ConfigurationError, env_choice, env_secret
 
 
 def test_a_secret_is_read_from_its_file_without_the_trailing_newline(
@@ -49,3 +49,15 @@ def test_a_missing_empty_or_undecodable_secret_file_is_refused_naming_the_variab
     monkeypatch.setenv("AFTERSALE_WEBHOOK_SECRET_FILE", str(path))
     with pytest.raises(ConfigurationError, match=f"AFTERSALE_WEBHOOK_SECRET_FILE='{path}'"):
         env_secret("AFTERSALE_WEBHOOK_SECRET")
+
+
+def test_a_choice_is_one_of_its_values_or_refused_naming_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AFTERSALE_LOG_FORMAT", raising=False)
+    assert env_choice("AFTERSALE_LOG_FORMAT", "text", choices=("text", "json")) == "text"
+    monkeypatch.setenv("AFTERSALE_LOG_FORMAT", "json")
+    assert env_choice("AFTERSALE_LOG_FORMAT", "text", choices=("text", "json")) == "json"
+    monkeypatch.setenv("AFTERSALE_LOG_FORMAT", "xml")
+    with pytest.raises(ConfigurationError, match="'xml' is not one of text, json"):
+        env_choice("AFTERSALE_LOG_FORMAT", "text", choices=("text", "json"))

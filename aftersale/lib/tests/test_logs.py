@@ -9,7 +9,7 @@ import logging
 import pytest
 from django.test import Client
 
-from aftersale.lib.logs import JsonLines, redacted_path
+from aftersale.lib.logs import JsonLines, ids, logging_config, redacted_path
 from aftersale.messaging.rendering.links import unsubscribe_token
 from aftersale.messaging.tests.factories import make_scenario
 from aftersale.tracking import selectors
@@ -82,3 +82,36 @@ def test_a_request_refused_for_security_is_logged_by_its_refusal_without_a_trace
     line = json.loads(JsonLines().format(record))
     assert line["refused"] == "DisallowedHost"
     assert "exception" not in line and "Traceback" not in json.dumps(line)
+
+
+def _line(**context: object) -> dict[str, object]:
+    record = logging.LogRecord("aftersale.x", logging.INFO, __file__, 1, "sent %s", (7,), None)
+    record.__dict__.update(ids(**context))
+    return dict(json.loads(JsonLines().format(record)))
+
+
+def test_a_json_line_carries_the_ids_its_log_call_passed():
+    line = _line(store="gift-shop", flow_id=3, message_id=7, worker="w1")
+    assert line["message"] == "sent 7"
+    assert {k: line[k] for k in ("store", "flow_id", "message_id", "worker")} == {
+        "store": "gift-shop",
+        "flow_id": 3,
+        "message_id": 7,
+        "worker": "w1",
+    }
+    assert "enrollment_id" not in _line(enrollment_id=None)
+
+
+def test_a_log_call_may_pass_only_the_known_ids():
+    with pytest.raises(ValueError, match="email"):
+        ids(email="ada@example.com")
+
+
+def test_the_log_format_is_text_or_json_and_json_formats_aftersales_own_lines():
+    json_config = logging_config(level="INFO", log_format="json")
+    assert json_config["loggers"]["aftersale"]["handlers"] == ["json"]
+    assert logging_config(level="INFO", log_format="text")["loggers"]["aftersale"]["handlers"] == [
+        "console"
+    ]
+    with pytest.raises(ValueError, match="xml"):
+        logging_config(level="INFO", log_format="xml")

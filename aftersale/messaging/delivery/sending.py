@@ -15,6 +15,7 @@ from django.db import connection
 from django.utils.html import escape
 
 from aftersale.customers.models import Customer
+from aftersale.lib.logs import ids
 from aftersale.messaging.delivery.transports.base import (
     Outcome,
     OutgoingEmail,
@@ -214,6 +215,7 @@ def _warn_own_transport(store: Store, why: str) -> None:
         store.slug,
         OWN_TRANSPORT_RETRY.total_seconds(),
         why,
+        extra=ids(store=store.slug),
     )
 
 
@@ -347,7 +349,11 @@ def _prepared(
     except TemplateError as exc:
         return finished(message, MessageStatus.FAILED, error=str(exc))
     except Exception as exc:  # a bug must not take the rest of the batch down with it
-        logger.exception("rendering message %s failed", message.pk)
+        logger.exception(
+            "rendering message %s failed",
+            message.pk,
+            extra=ids(message_id=message.pk, flow_id=message.flow_id),
+        )
         return finished(message, MessageStatus.FAILED, error=f"internal error: {exc!r}")
     return _Ready(rendered, outgoing_email(message=message, rendered=rendered, now=now))
 

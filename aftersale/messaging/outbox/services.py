@@ -18,6 +18,7 @@ from django.db.models import F
 from aftersale.coupons.models import Coupon
 from aftersale.customers.models import Customer
 from aftersale.lib.claims import claim_rows
+from aftersale.lib.logs import ids
 from aftersale.messaging.models import (
     EmailTemplate,
     Engagement,
@@ -101,7 +102,13 @@ def report_status(*, message: Message, status: MessageStatus, **fields: Any) -> 
     current = Message.objects.filter(pk=message.pk).values_list("status", flat=True).first()
     if current == status:
         return f"already {status.value}"
-    logger.info("message %s is %s: the reported %s is refused", message.pk, current, status.value)
+    logger.info(
+        "message %s is %s: the reported %s is refused",
+        message.pk,
+        current,
+        status.value,
+        extra=ids(message_id=message.pk),
+    )
     return f"refused: {current} -> {status.value}"
 
 

@@ -6,18 +6,21 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
+import socket
 import threading
 from collections.abc import Iterator
 
 import pytest
+from django.test import Client
 from pytest_django.fixtures import Settings
 
 from aftersale.lib.clock import VirtualClock, use_clock
+from aftersale.lib.logs import JsonLines
 from aftersale.messaging.models import Message, MessageStatus, Suppression
 from aftersale.messaging.tests.factories import make_scenario
 from aftersale.messaging.tests.smtp_servers import SenderRefusingHandler, serving
-from aftersale.stores.models import Store
-from aftersale.stores.services import update_store_settings
+from aftersale.stores.models import EmailTransport, SmtpSecurity, Store
+from aftersale.stores.services import create_api_key, create_store, update_store_settings
 from aftersale.worker.loop import (
     PERIODIC_EVERY,
     SEND_PAUSE_FIRST,
@@ -203,3 +206,53 @@ def test_marketing_held_for_a_postal_address_is_logged_once_and_sent_once_one_is
     assert [m.status for m in Message.objects.filter(pk__in=[m.pk for m in messages])] == [
         "delivered"
     ] * 3
+
+
+def test_a_run_logs_no_customer_address_api_key_or_password(
+    store: Store,
+    clock: VirtualClock,
+    relay: SenderRefusingHandler,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Everything a run logs at DEBUG, as the JSON lines an operator's collector keeps:
+    an order posted with an API key, a bad request, a refusing relay, emails sent, and a
+    second store whose own relay (with a password) is down."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="aftersale")
+    down = create_store(
+        name="Down Shop", slug="down", physical_address="1 Main St, Springfield", now=clock.now()
+    )
+    down = update_store_settings(
+        store=down,
+        email_transport=EmailTransport.SMTP,
+        smtp_host="127.0.0.1",
+        smtp_port=_closed_port(),
+        smtp_security=SmtpSecurity.NONE,
+        smtp_username="relay-user",
+        smtp_password="relay-pa55word-never-logged",
+    )
+    _, key = create_api_key(store=store, name="shop", now=clock.now())
+    client = Client()
+    order = {"external_id": "1001", "customer": {"external_id": "c9", "email": "zoe@example.org"}}
+    order |= {"placed_at": clock.now().isoformat(), "total": "12.00", "line_items": []}
+    for body in (order, {"external_id": "broken"}):
+        client.post("/api/v1/orders", body, content_type="application/json",
+                    headers={"authorization": f"Bearer {key}"})  # fmt: skip
+    messages = _queue_three(store, clock) + _queue_three(down, clock)
+    totals = WorkerTotals()
+    with use_clock(clock):
+        for _ in range(4):
+            run_pass(config=CONFIG, totals=totals)
+            clock.advance(SEND_PAUSE_MAX)
+    assert Message.objects.filter(store=store, status=MessageStatus.DELIVERED).count() == 3
+    logged = "\n".join(JsonLines().format(record) for record in caplog.records)
+    assert "sending paused" in logged and "its own email transport cannot be used" in logged
+    secrets = [key, "relay-pa55word-never-logged", "zoe@example.org"]
+    secrets += [m.to_email for m in messages]
+    assert [secret for secret in secrets if secret in logged] == []
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
