@@ -35,6 +35,7 @@ def upload(request: HttpRequest, slug: str) -> HttpResponse:
         too_large = f"the file is larger than {UPLOAD_LIMIT // 2**20} MB: split it"
         return _connect_page(request, store, status=413, upload_error=too_large)
     kind = request.POST.get("kind", "orders")
+    columns = request.POST.get("columns", "")
     file = request.FILES.get("file")
     try:
         if file is None:
@@ -46,9 +47,17 @@ def upload(request: HttpRequest, slug: str) -> HttpResponse:
             chunks=file.chunks(),
             home=Path(settings.DATA_DIR),
             now=clock.now(),
+            columns=columns,
         )
     except UploadRefused as error:
-        return _connect_page(request, store, status=400, upload_kind=kind, upload_error=str(error))
+        return _connect_page(
+            request,
+            store,
+            status=400,
+            upload_kind=kind,
+            upload_columns=columns,
+            upload_error=str(error),
+        )
     messages.success(request, f"“{run.file_name}” received: it is being imported below.")
     return redirect(reverse("dashboard:connect", args=[store.slug]) + f"#import-{run.pk}")
 

@@ -200,19 +200,20 @@ FORMATS = {
 }
 
 
-def parse_columns(text: str, *, known: Collection[str]) -> dict[str, str]:
+def parse_columns(text: str, *, known: Collection[str], label: str = "--columns") -> dict[str, str]:
     """A `--columns` mapping, `ours=theirs,...`, as {our column: the file's column}.
-    Raises CsvFormatError naming a field Aftersale does not know (and those it knows)
-    or a pair that is not `name=column`."""
+    Raises CsvFormatError, starting with `label` (where the mapping was typed), naming a
+    field Aftersale does not know (and those it knows) or a pair that is not
+    `name=column`."""
     mapping: dict[str, str] = {}
     for pair in (p for p in text.split(",") if p.strip()):
         ours, sep, theirs = pair.partition("=")
         ours, theirs = ours.strip().lower(), theirs.strip()
         if not sep or not ours or not theirs:
-            raise CsvFormatError(f"--columns: {pair.strip()!r} is not field=Column")
+            raise CsvFormatError(f"{label}: {pair.strip()!r} is not field=Column")
         if ours not in known:
             raise CsvFormatError(
-                f"--columns: {ours!r} is not a field Aftersale reads; "
+                f"{label}: {ours!r} is not a field Aftersale reads; "
                 f"the fields are: {', '.join(sorted(known))}"
             )
         mapping[ours] = theirs

@@ -14,7 +14,13 @@ from pathlib import Path
 
 from django.db.models import QuerySet
 
-from aftersale.integrations.csv_import import ImportReport, import_orders_csv, import_products_csv
+from aftersale.integrations.csv_formats import parse_columns
+from aftersale.integrations.csv_import import (
+    ORDER_FIELDS,
+    ImportReport,
+    import_orders_csv,
+    import_products_csv,
+)
 from aftersale.integrations.csv_source import CsvFormatError, open_csv
 from aftersale.integrations.models import BAD_LINES_KEPT, ImportKind, ImportRun
 from aftersale.lib.runs import RunStatus, finish_run
@@ -39,12 +45,16 @@ def queue_import(
     chunks: Iterable[bytes],
     home: Path,
     now: dt.datetime,
+    columns: str = "",
 ) -> ImportRun:
     """Keep the uploaded file (its `chunks`) under `home`/uploads/<store>/<uuid>.csv and
-    queue its import as `kind` (orders or products). Raises UploadRefused, keeping
-    nothing, for an unknown kind, an empty file, or one over UPLOAD_LIMIT bytes."""
+    queue its import as `kind` (orders or products), its columns read as `columns` says
+    (`field=Column,...`, as `aftersale import orders --columns`; empty: by the header).
+    Raises UploadRefused, keeping nothing, for an unknown kind, a mapping that is not
+    one (or given for products), an empty file, or one over UPLOAD_LIMIT bytes."""
     if kind not in ImportKind.values:
         raise UploadRefused(f"choose what the file holds: {' or '.join(ImportKind.values)}")
+    columns = _checked_columns(kind, columns)
     folder = home / "uploads" / store.slug
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.csv"
@@ -70,8 +80,25 @@ def queue_import(
         file_path=str(path),
         file_name=Path(file_name).name[:255] or "upload.csv",
         size=size,
+        columns=columns,
         created_at=now,
     )
+
+
+def _checked_columns(kind: str, columns: str) -> str:
+    """`columns` tidied, or UploadRefused saying what is wrong with it."""
+    columns = columns.strip()
+    if not columns:
+        return ""
+    if kind != ImportKind.ORDERS:
+        raise UploadRefused("column names apply to order files: leave them empty for products")
+    if len(columns) > (ImportRun._meta.get_field("columns").max_length or 0):
+        raise UploadRefused("the column names are too long")
+    try:
+        parse_columns(columns, known=ORDER_FIELDS, label="column names")
+    except CsvFormatError as error:
+        raise UploadRefused(str(error)) from error
+    return columns
 
 
 def run_import(*, run: ImportRun, now: Callable[[], dt.datetime]) -> ImportRun:
@@ -94,7 +121,12 @@ def run_import(*, run: ImportRun, now: Callable[[], dt.datetime]) -> ImportRun:
 
             if run.kind == ImportKind.ORDERS:
                 report = import_orders_csv(
-                    store=run.store, stream=text, now=now(), progress=progress
+                    store=run.store,
+                    stream=text,
+                    now=now(),
+                    progress=progress,
+                    columns=parse_columns(run.columns, known=ORDER_FIELDS, label="column names")
+                    or None,
                 )
             else:
                 report = import_products_csv(store=run.store, stream=text, progress=progress)

@@ -21,6 +21,12 @@ class ImportRun(models.Model):
     file_path = models.CharField(max_length=500)
     file_name = models.CharField(max_length=255)
     size = models.BigIntegerField()
+    columns = models.CharField(
+        max_length=2000,
+        blank=True,
+        default="",
+        help_text="the file's column names, field=Column,... (orders; empty: by its header)",
+    )
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
     rows_read = models.PositiveIntegerField(default=0)
     rows_good = models.PositiveIntegerField(default=0)

@@ -138,3 +138,55 @@ def test_another_stores_import_is_not_found(signed_in: Client, store: Store) -> 
     assert _poll(signed_in, other, run).status_code == 404
     assert _upload(signed_in, other, CSV.encode()).status_code == 404
     assert ImportRun.objects.get().status == RunStatus.QUEUED
+
+
+EXPORT = (
+    "Invoice,Buyer,Mail,When,Item,Qty,Price\n"
+    "A1,c1,ada@example.com,2024-03-01T10:00:00,p1,2,9.99\n"
+    "A2,c2,bob@example.com,2024-03-01T11:00:00,p2,1,5\n"
+)
+MAPPING = (
+    "order_id=Invoice, customer_id=Buyer, email=Mail, placed_at=When, product_id=Item, "
+    "quantity=Qty, unit_price=Price"
+)
+
+
+def test_an_upload_with_the_files_own_column_names_is_imported_as_they_say(
+    signed_in: Client, store: Store, tmp_path: Path
+) -> None:
+    uploaded = signed_in.post(
+        reverse("dashboard:connect-upload", args=[store.slug]),
+        {
+            "kind": "orders",
+            "columns": MAPPING,
+            "file": SimpleUploadedFile("x.csv", EXPORT.encode()),
+        },
+    )
+    assert uploaded.status_code == 302
+
+    run_jobs(home=tmp_path)
+
+    run = ImportRun.objects.get(store=store)
+    assert (run.status, run.rows_good, run.rows_bad) == (RunStatus.DONE, 2, 0)
+    assert set(Order.objects.filter(store=store).values_list("external_id", flat=True)) == {
+        "A1",
+        "A2",
+    }
+
+
+def test_column_names_that_are_no_mapping_are_refused_next_to_the_field_keeping_them(
+    signed_in: Client, store: Store
+) -> None:
+    refused = signed_in.post(
+        reverse("dashboard:connect-upload", args=[store.slug]),
+        {
+            "kind": "orders",
+            "columns": "invoice=Invoice",
+            "file": SimpleUploadedFile("x.csv", b"a\n"),
+        },
+    )
+    page = refused.content.decode()
+    assert refused.status_code == 400
+    assert "column names: &#x27;invoice&#x27; is not a field Aftersale reads" in page
+    assert 'value="invoice=Invoice"' in page
+    assert not ImportRun.objects.exists()
