@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from aftersale.dashboard.views import _page, _store
+from aftersale.integrations.csv_import import NON_PRODUCT_CODES
 from aftersale.lib import clock
 from aftersale.messaging.delivery.sending import send_store_notice
 from aftersale.messaging.delivery.transports.base import Outcome, SendResult
@@ -161,6 +162,12 @@ class SettingsForm(forms.Form):
         min_value=0,
         help_text="Else the last email they read (a person's open; a mail privacy proxy's "
         "never counts) this many days before. A flow's coupon code always earns the order.",
+    )
+    non_product_codes = _text(
+        "Order lines that are no product",
+        help_text="The product codes of postage, fees and other lines in your imported "
+        "files that are no product, comma-separated: their amounts count in the order, "
+        "they are never recommended. Empty: " + ", ".join(sorted(NON_PRODUCT_CODES)) + ".",
     )
     email_transport = forms.ChoiceField(
         label="Send through", choices=EmailTransport.choices, widget=forms.RadioSelect

@@ -117,6 +117,13 @@ def _max(model: type[Model], name: str) -> int:
     return column.max_length
 
 
+def non_product_codes(store: Store) -> frozenset[str]:
+    """The product codes of lines that are no product in `store`'s files: its own
+    (Settings, `Store.non_product_codes`), else NON_PRODUCT_CODES."""
+    own = frozenset(c.strip().upper() for c in store.non_product_codes.split(",") if c.strip())
+    return own or NON_PRODUCT_CODES
+
+
 @dataclass
 class ImportReport:
     """What an import did. `imported` counts orders (or products); `errors` lists
@@ -188,7 +195,7 @@ def import_orders_csv(
     `now` start no journeys. The file is read as the `columns` mapping says ({our field:
     its column}) or as the export its header identifies (csv_formats). The rows are put
     back together by order in a scratch file, so memory stays bounded. A line whose
-    product id is one of `non_product` (default NON_PRODUCT_CODES, case-insensitive) is
+    product id is one of `non_product` (default non_product_codes(store), case-insensitive) is
     no product: its amount counts in its order's total. Returned lines (a negative
     quantity) and cancelling invoices are refunds of the order they return: a line of its
     own order, else the customer's latest earlier order of that product. Rows naming no
@@ -210,7 +217,7 @@ def import_orders_csv(
 
     rows = read_rows(stream, required=ORDER_COLUMNS, read=_ORDER_READS, rename=rename)
     first = next(rows, None)  # reads the header: a bad one raises before anything is written
-    codes = NON_PRODUCT_CODES if non_product is None else non_product
+    codes = non_product_codes(store) if non_product is None else non_product
     reading = _Reading(
         chosen[0],
         zoneinfo.ZoneInfo(store.time_zone or "UTC"),

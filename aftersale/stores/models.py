@@ -55,6 +55,9 @@ class Store(models.Model):
     # before it or, failing that, read (a person's open) within the other (Klaviyo's 5).
     attribution_click_days = models.PositiveSmallIntegerField(default=5)
     attribution_open_days = models.PositiveSmallIntegerField(default=5)
+    # The product codes of order lines that are no product (postage, fees) in the
+    # store's imported files, comma-separated; empty: the importer's defaults.
+    non_product_codes = models.CharField(max_length=1000, blank=True, default="")
     # How the store's email goes out: the installation's transport (AFTERSALE_SMTP_*,
     # AFTERSALE_EMAIL_TRANSPORT), or its own SMTP relay or email service. Secrets are
     # Fernet tokens (stores.credentials), never the plain text.

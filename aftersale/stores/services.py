@@ -166,6 +166,7 @@ EDITABLE_SETTINGS = (
     "smart_sending_hours",
     "attribution_click_days",
     "attribution_open_days",
+    "non_product_codes",
     "email_transport",
     "smtp_host",
     "smtp_port",
@@ -218,6 +219,11 @@ def _changed(
     for field, value in changes.items():
         setattr(candidate, field, value.strip() if isinstance(value, str) else value)
     candidate.brand_color = candidate.brand_color.lower()
+    candidate.non_product_codes = ", ".join(
+        dict.fromkeys(
+            c.strip().upper() for c in candidate.non_product_codes.split(",") if c.strip()
+        )
+    )
     if smtp_password:
         candidate.smtp_password = encrypt(smtp_password)
     if esp_api_key:

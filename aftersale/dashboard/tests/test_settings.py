@@ -50,6 +50,7 @@ def _form(store: Store, **changes: Any) -> dict[str, Any]:
         "smart_sending_hours": "16",
         "attribution_click_days": "5",
         "attribution_open_days": "5",
+        "non_product_codes": store.non_product_codes,
         "email_transport": store.email_transport,
         "smtp_host": store.smtp_host,
         "smtp_port": str(store.smtp_port),
@@ -86,6 +87,7 @@ def test_the_settings_page_saves_every_setting_an_owner_changes(
             smart_sending_hours="24",
             attribution_click_days="7",
             attribution_open_days="1",
+            non_product_codes="post, fee,POST",
         ),
     )
     assert answer.status_code == 200, answer.content.decode()
@@ -104,6 +106,7 @@ def test_the_settings_page_saves_every_setting_an_owner_changes(
     )
     assert store.physical_address == "2 Rue de Rivoli\n75001 Paris, France"
     assert (store.attribution_click_days, store.attribution_open_days) == (7, 1)
+    assert store.non_product_codes == "POST, FEE"  # upper case, each once
 
 
 def test_settings_page_refuses_a_brand_colour_that_is_not_hex(owner: Client, store: Store) -> None:

@@ -14,7 +14,7 @@ from aftersale.integrations.csv_formats import detect_format, parse_columns
 from aftersale.integrations.csv_import import ORDER_FIELDS, import_orders_csv
 from aftersale.integrations.csv_source import CsvFormatError, open_csv
 from aftersale.orders.models import LineItem, Order, OrderStatus
-from aftersale.stores.services import create_store
+from aftersale.stores.services import create_store, update_store_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
@@ -126,6 +126,15 @@ def test_the_non_product_list_is_configurable(gift_shop):
     assert Product.objects.filter(external_id="POST").exists()
     assert not Product.objects.filter(external_id="85123A").exists()
     assert Order.objects.get(external_id="536365").total == Decimal("57.64")
+
+
+def test_the_stores_own_non_product_codes_serve_when_the_import_names_none(gift_shop):
+    update_store_settings(store=gift_shop, non_product_codes="85123A")
+
+    _import(gift_shop, "online_retail.csv")
+
+    assert Product.objects.filter(external_id="POST").exists()  # no longer a default
+    assert not Product.objects.filter(external_id="85123A").exists()
 
 
 def test_a_cancelling_invoice_refunds_the_customers_earlier_order_of_that_product(gift_shop):

@@ -45,7 +45,8 @@ class Command(BaseCommand):
             "--non-product",
             default=None,
             help="product ids that are no product (postage, fees), comma-separated; "
-            f"default {','.join(sorted(NON_PRODUCT_CODES))}",
+            "default: the store's (dashboard Settings), else "
+            f"{','.join(sorted(NON_PRODUCT_CODES))}",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
