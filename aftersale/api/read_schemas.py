@@ -58,6 +58,8 @@ class ProductOut(Schema):
     image_url: str
     url: str
     updated_at: dt.datetime | None
+    # Created from an order's line item; the catalog has not described it yet.
+    awaiting_catalog: bool
 
     @staticmethod
     def resolve_id(obj: Product) -> str:

@@ -24,6 +24,10 @@ class Product(models.Model):
     review_quote = models.CharField(max_length=300, blank=True, default="")
     # When the catalog last created or changed the product (None: before this was kept).
     updated_at = models.DateTimeField(null=True, blank=True)
+    # Created from an order's line item (its name and price only) and not described by
+    # the store's catalog yet: a products webhook, a products import or a catalog sync
+    # clears it.
+    awaiting_catalog = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -30,6 +30,12 @@ def store_products(
     return products
 
 
+def products_awaiting_catalog(*, store: Store) -> QuerySet[Product]:
+    """The store's products that came from an order's line item and that its catalog
+    has not described yet (no products webhook, import or sync named them), in id order."""
+    return Product.objects.filter(store=store, awaiting_catalog=True).order_by("pk")
+
+
 def product_by_external_id(*, store: Store, external_id: str) -> Product | None:
     """The store's product with the store's own id `external_id`, if there is one."""
     return Product.objects.filter(store=store, external_id=external_id).first()

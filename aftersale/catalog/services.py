@@ -16,7 +16,8 @@ def upsert_products(*, store: Store, records: Sequence[ProductRecord]) -> dict[s
     """Create or update `records`; return the product id for every external id given.
 
     A field a record leaves empty (None price or stock, blank text) keeps its stored value.
-    A product created or changed is stamped with the clock's time in `updated_at`.
+    A product created or changed is stamped with the clock's time in `updated_at`; one an
+    order brought along (ensure_products) is no longer awaiting the catalog.
     """
     now = clock.now()
     by_external_id = {record.external_id: record for record in records}
@@ -27,12 +28,14 @@ def upsert_products(*, store: Store, records: Sequence[ProductRecord]) -> dict[s
     changed = [
         product
         for external_id, product in existing.items()
-        if _apply(product, by_external_id[external_id])
+        if _apply(product, by_external_id[external_id]) | product.awaiting_catalog
     ]
     for product in changed:
-        product.updated_at = now
+        product.updated_at, product.awaiting_catalog = now, False
     if changed:
-        Product.objects.bulk_update(changed, [*_UPDATABLE, "updated_at"], batch_size=500)
+        Product.objects.bulk_update(
+            changed, [*_UPDATABLE, "updated_at", "awaiting_catalog"], batch_size=500
+        )
     new = [
         _new_product(store, record, now)
         for external_id, record in by_external_id.items()
@@ -43,11 +46,16 @@ def upsert_products(*, store: Store, records: Sequence[ProductRecord]) -> dict[s
 
 
 def ensure_products(*, store: Store, records: Iterable[ProductRecord]) -> dict[str, int]:
-    """Create the products of `records` that the store does not know yet, leaving known ones
-    untouched (an order's line item must not overwrite the catalog); return all their ids."""
+    """Create the products of `records` that the store does not know yet, awaiting the
+    catalog (Product.awaiting_catalog), leaving known ones untouched (an order's line
+    item must not overwrite the catalog); return all their ids."""
     wanted = {record.external_id: record for record in records}
     ids = product_ids(store=store, external_ids=wanted)
-    missing = [_new_product(store, r, clock.now()) for eid, r in wanted.items() if eid not in ids]
+    missing = [
+        _new_product(store, r, clock.now(), awaiting_catalog=True)
+        for eid, r in wanted.items()
+        if eid not in ids
+    ]
     if missing:
         Product.objects.bulk_create(missing, batch_size=1000, ignore_conflicts=True)
         ids = product_ids(store=store, external_ids=wanted)
@@ -60,9 +68,12 @@ def product_ids(*, store: Store, external_ids: Iterable[str]) -> dict[str, int]:
     return dict(rows.values_list("external_id", "id"))
 
 
-def _new_product(store: Store, record: ProductRecord, now: dt.datetime) -> Product:
+def _new_product(
+    store: Store, record: ProductRecord, now: dt.datetime, *, awaiting_catalog: bool = False
+) -> Product:
     return Product(
         updated_at=now,
+        awaiting_catalog=awaiting_catalog,
         store=store,
         external_id=record.external_id,
         name=record.name or f"Product {record.external_id}",

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from aftersale.catalog.selectors import products_awaiting_catalog
 from aftersale.dashboard.stores import _owners_only
 from aftersale.dashboard.views import _page, _store
 from aftersale.integrations.import_runs import UPLOAD_LIMIT, import_runs
@@ -117,6 +118,7 @@ def _connect_page(
         "store": store,
         "keys": api_keys(store=store),
         "runs": import_runs(store=store),
+        "awaiting_catalog": products_awaiting_catalog(store=store).count(),
         "upload_limit_mb": UPLOAD_LIMIT // 2**20,
         "platforms": platform_cards(store=store),
         **extra,

@@ -7,6 +7,7 @@ import pytest
 
 from aftersale.catalog.models import Product
 from aftersale.catalog.records import ProductRecord
+from aftersale.catalog.selectors import products_awaiting_catalog
 from aftersale.catalog.services import ensure_products, product_ids, upsert_products
 from aftersale.stores.models import Store
 from aftersale.stores.services import create_store
@@ -170,3 +171,18 @@ def test_product_ids_leave_out_unknown_ids_and_other_stores_products(store, othe
     assert product_ids(store=store, external_ids=["mug", "tea", "nope"]) == {
         "mug": Product.objects.get(store=store).pk
     }
+
+
+@pytest.mark.django_db
+def test_a_product_an_order_brings_along_awaits_the_catalog_until_the_catalog_names_it(store):
+    upsert_products(store=store, records=[MUG])
+    ensure_products(store=store, records=[ProductRecord("mug", "Mug"), ProductRecord("tea", "Tea")])
+
+    assert list(products_awaiting_catalog(store=store).values_list("external_id", flat=True)) == [
+        "tea"  # the mug was the catalog's already
+    ]
+
+    upsert_products(store=store, records=[ProductRecord("tea", "")])  # names no new field
+
+    assert not products_awaiting_catalog(store=store).exists()
+    assert Product.objects.get(external_id="tea").name == "Tea"

@@ -12,6 +12,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
+from aftersale.catalog.records import ProductRecord
+from aftersale.catalog.services import upsert_products
 from aftersale.integrations.models import PlatformConnection, WebhookDelivery
 from aftersale.integrations.platforms.connections import platform_cards
 from aftersale.integrations.platforms.deliveries import connect_platform
@@ -267,3 +269,17 @@ def test_the_card_lists_the_latest_ten_deliveries_newest_first(
     ids = [d.pk for d in cards["woocommerce"].deliveries]
     assert ids == sorted(ids, reverse=True)
     assert cards["shopify"].deliveries == () and cards["shopify"].secret_masked == ""
+
+
+def test_products_that_came_only_from_orders_are_counted_until_the_catalog_names_them(
+    signed_in: Client, store: Store
+) -> None:
+    _, raw_key = create_api_key(store=store, name="shop", now=T0)
+    assert _orders_status(signed_in, raw_key) == 201
+
+    page = signed_in.get(reverse("dashboard:connect", args=[store.slug])).content.decode()
+    assert "1 product\n  came only from order lines" in page
+
+    upsert_products(store=store, records=[ProductRecord("p1", "Blue mug")])
+    page = signed_in.get(reverse("dashboard:connect", args=[store.slug])).content.decode()
+    assert 'id="awaiting-catalog"' not in page

@@ -233,11 +233,16 @@ def test_a_run_logs_no_customer_address_api_key_or_password(
     )
     _, key = create_api_key(store=store, name="shop", now=clock.now())
     client = Client()
-    order = {"external_id": "1001", "customer": {"external_id": "c9", "email": "zoe@example.org"}}
-    order |= {"placed_at": clock.now().isoformat(), "total": "12.00", "line_items": []}
-    for body in (order, {"external_id": "broken"}):
-        client.post("/api/v1/orders", body, content_type="application/json",
-                    headers={"authorization": f"Bearer {key}"})  # fmt: skip
+    order = {
+        "id": "1001",
+        "customer": {"id": "c9", "email": "zoe@example.org", "first_name": "Zoe"},
+        "placed_at": clock.now().isoformat(),
+        "line_items": [{"product_id": "p1", "name": "Mug", "quantity": 1, "unit_price": "9.99"}],
+    }
+    for body, status in ((order, 201), ({"id": "broken"}, 422)):
+        answer = client.post("/api/v1/orders", body, content_type="application/json",
+                             headers={"authorization": f"Bearer {key}"})  # fmt: skip
+        assert answer.status_code == status, answer.content
     messages = _queue_three(store, clock) + _queue_three(down, clock)
     totals = WorkerTotals()
     with use_clock(clock):
