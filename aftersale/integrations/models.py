@@ -60,6 +60,10 @@ class PlatformConnection(models.Model):
     platform = models.CharField(max_length=20)
     webhook_secret = models.TextField(help_text="Fernet token (stores.credentials)")
     created_at = models.DateTimeField()
+    # For reading the shop's catalog through its admin API (platforms.catalog_sync):
+    # the shop's own domain and an access token (Fernet), both empty until given.
+    shop_domain = models.CharField(max_length=255, blank=True, default="")
+    admin_token = models.TextField(blank=True, default="", help_text="Fernet token")
 
     class Meta:
         constraints = [
