@@ -48,6 +48,7 @@ from aftersale.reports.journey_orders import (
     COVARIATES,
     WINDOW_REVENUE,
     ExperimentWindow,
+    entered_in,
     journey_orders,
     journey_orders_sql,
 )
@@ -455,12 +456,10 @@ def journey_outcomes(
         f: "e." + column_of(Enrollment, f)
         for f in ("id", "flow", "entered_at", "customer", "holdout", *COVARIATES)
     }
-    conditions = [f"{e['flow']} = %s", f"{e['entered_at']} <= %s"]
+    in_range, range_params = entered_in(e["entered_at"], since=since, until=until)
+    conditions = [f"{e['flow']} = %s", f"{e['entered_at']} <= %s", *in_range]
     params += [flow.pk, connection.ops.adapt_datetimefield_value(window.matured_by)]
-    for bound, op in ((since, ">="), (until, "<")):
-        if bound is not None:
-            conditions.append(f"{e['entered_at']} {op} %s")
-            params.append(connection.ops.adapt_datetimefield_value(bound))
+    params += range_params
     xs = ", ".join(e[name] for name in COVARIATES)
     sql += (
         f" SELECT {e['customer']}, {e['holdout']}, COALESCE(w.y, 0), {xs} "

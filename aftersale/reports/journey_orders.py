@@ -66,12 +66,9 @@ def journey_orders_sql(
     in_flow = f"{o['placed_at']} <= COALESCE({e['ended_at']}, %s)"
     in_window, window_params = _in_window(e, o, window)
     xs = ", ".join(f"e.{column_of(Enrollment, name)} AS x{i}" for i, name in enumerate(COVARIATES))
-    conditions = [f"{e['flow']} IN ({', '.join(['%s'] * len(flow_ids))})"]
-    params: list[Any] = list(flow_ids)
-    for bound, op in ((since, ">="), (until, "<")):
-        if bound is not None:
-            conditions.append(f"{e['entered_at']} {op} %s")
-            params.append(adapt(bound))
+    in_range, params = entered_in(e["entered_at"], since=since, until=until)
+    conditions = [f"{e['flow']} IN ({', '.join(['%s'] * len(flow_ids))})", *in_range]
+    params = [*flow_ids, *params]
     sql = (
         f"WITH jo AS MATERIALIZED (SELECT {e['flow']} AS flow_id, {e['id']} AS journey, "
         f"{o['customer']} AS customer_id, {e['holdout']} AS holdout, "
@@ -93,6 +90,19 @@ def journey_orders_sql(
         *window_params,
         *params,
     ]
+
+
+def entered_in(
+    column: str, *, since: dt.datetime | None, until: dt.datetime | None
+) -> tuple[list[str], list[Any]]:
+    """SQL conditions (with their parameters) that the moment in `column` is in [since,
+    until), an open end (None) leaving that side unbounded."""
+    conditions, params = [], []
+    for bound, op in ((since, ">="), (until, "<")):
+        if bound is not None:
+            conditions.append(f"{column} {op} %s")
+            params.append(connection.ops.adapt_datetimefield_value(bound))
+    return conditions, params
 
 
 def _in_window(
