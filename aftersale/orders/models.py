@@ -69,6 +69,10 @@ class LineItem(models.Model):
     quantity = models.PositiveIntegerField(default=1)
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
     total = models.DecimalField(max_digits=12, decimal_places=2)
+    # The variant of the product bought (the platform's id) and its SKU; "" when the
+    # source names none.
+    variant_id = models.CharField(max_length=100, blank=True, default="")
+    sku = models.CharField(max_length=100, blank=True, default="")
 
     def __str__(self) -> str:
         return f"{self.quantity} x {self.product_id}"

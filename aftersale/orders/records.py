@@ -14,6 +14,10 @@ class LineItemRecord:
     unit_price: Decimal
     product_name: str = ""
     category: str = ""
+    # The variant bought (its platform id) and its SKU, "" when the source has none: the
+    # line stays a line of its product, which recommendations work on.
+    variant_id: str = ""
+    sku: str = ""
 
 
 @dataclass(frozen=True, slots=True)

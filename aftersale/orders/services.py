@@ -250,6 +250,8 @@ def _insert_line_items(
             li.quantity,
             price := money(li.unit_price),
             money(price * li.quantity),
+            li.variant_id[:100],
+            li.sku[:100],
         )
         for order_id, record in zip(order_ids, records, strict=True)
         for li in record.line_items
@@ -260,7 +262,17 @@ def _insert_line_items(
     quote = connection.ops.quote_name
     column = {f.name: str(f.column) for f in meta.concrete_fields}
     columns = [
-        column[name] for name in ("store", "order", "product", "quantity", "unit_price", "total")
+        column[name]
+        for name in (
+            "store",
+            "order",
+            "product",
+            "quantity",
+            "unit_price",
+            "total",
+            "variant_id",
+            "sku",
+        )
     ]
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in columns)}) "

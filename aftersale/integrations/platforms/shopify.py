@@ -362,11 +362,14 @@ def _line_item(item: Any, path: str) -> LineItemRecord:
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
         raise InvalidPayload("not a whole number", field=f"{path}.quantity")
     price = money_at(item, "price", path)
+    variant = item.get("variant_id")
     return LineItemRecord(
         product_external_id=external,
         quantity=quantity,
         unit_price=price,
         product_name=text_at(item, "title") or text_at(item, "name"),
+        variant_id=id_at(item, "variant_id", path) if variant is not None else "",
+        sku=text_at(item, "sku"),
     )
 
 

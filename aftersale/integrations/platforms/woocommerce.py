@@ -281,11 +281,14 @@ def _line_item(item: dict[str, Any], path: str) -> LineItemRecord:
     quantity = item.get("quantity")
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
         raise InvalidPayload("not a whole number", field=f"{path}.quantity")
+    variation = item.get("variation_id")  # 0: a simple product, no variation
     return LineItemRecord(
         product_external_id=external,
         quantity=quantity,
         unit_price=money_at(item, "price", path),
         product_name=text_at(item, "name"),
+        variant_id=id_at(item, "variation_id", path) if variation else "",
+        sku=text_at(item, "sku"),
     )
 
 

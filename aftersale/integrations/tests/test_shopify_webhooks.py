@@ -187,9 +187,13 @@ def test_a_signed_order_is_stored_at_once_and_applied_by_the_worker(
     assert order.status == OrderStatus.PLACED  # financial_status pending
     assert order.shipping_address.startswith("12 Analytical Row, 62701, Springfield")
     lines = sorted(
-        (li.product.external_id, li.quantity, li.unit_price) for li in order.line_items.all()
+        (li.product.external_id, li.variant_id, li.sku, li.quantity, li.unit_price)
+        for li in order.line_items.all()
     )
-    assert lines == [("8012345678901", 2, Decimal("19.99")), ("8012345678902", 1, Decimal("26.00"))]
+    assert lines == [  # each line a line of its product, keeping the variant bought
+        ("8012345678901", "45012345678901", "NB-WAL-A5", 2, Decimal("19.99")),
+        ("8012345678902", "45012345678902", "PEN-BRASS", 1, Decimal("26.00")),
+    ]
     customer = Customer.objects.get(store=shop)
     assert (customer.external_id, customer.email, customer.accepts_marketing) == (
         "7012345678901",

@@ -94,9 +94,10 @@ def test_a_signed_order_is_stored_and_applied_by_the_worker(client: Client, shop
     assert (order.status, order.fulfilled_at) == (OrderStatus.PAID, None)
     assert order.shipping_address == "969 Market, 94103, San Francisco, CA, US"
     lines = sorted(
-        (li.product.external_id, li.quantity, li.unit_price) for li in order.line_items.all()
+        (li.product.external_id, li.variant_id, li.quantity, li.unit_price)
+        for li in order.line_items.all()
     )
-    assert lines == [("22", 1, Decimal("19.00")), ("93", 2, Decimal("12.99"))]
+    assert lines == [("22", "23", 1, Decimal("19.00")), ("93", "", 2, Decimal("12.99"))]
     customer = Customer.objects.get(store=shop)
     assert (customer.external_id, customer.email, customer.accepts_marketing) == (
         "26",
