@@ -22,8 +22,10 @@ def ingest_checkouts(
 ) -> IngestResult:
     """Store `records`: a new checkout is created with its lines; one seen before gains
     what it lacked (completion, its order, the recovery link) and, while still open,
-    takes the lines and total sent (a cart changes until it is paid). Sending the same
-    checkout again changes nothing."""
+    takes the lines and total sent (a cart changes until it is paid). An open checkout
+    whose customer already placed an order after starting it is completed by that order,
+    as it would have been had the order come second. Sending the same checkout again
+    changes nothing."""
     records = list({r.external_id: r for r in records}.values())
     result = IngestResult()
     with transaction.atomic():
@@ -43,12 +45,24 @@ def ingest_checkouts(
                     "currency": record.currency,
                 },
             )
-            completed_by = orders.get(record.order_external_id)
+            completed_by = orders.get(record.order_external_id) or _order_after(checkout, record)
             if _merge(checkout, record, product_ids, completed_by, new=created):
                 (result.created if created else result.updated).append(checkout.pk)
             else:
                 result.unchanged += 1
     return result
+
+
+def _order_after(checkout: Checkout, record: CheckoutRecord) -> Order | None:
+    """The customer's first order placed at or after the open `checkout` started (the
+    order that completes it, when the order arrived first); None when closed or none."""
+    if checkout.completed_at is not None or record.completed_at is not None:
+        return None
+    return (
+        Order.objects.filter(customer_id=checkout.customer_id, placed_at__gte=checkout.started_at)
+        .order_by("placed_at", "pk")
+        .first()
+    )
 
 
 def has_open_checkouts(*, order_ids: Sequence[int]) -> bool:

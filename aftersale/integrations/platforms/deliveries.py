@@ -327,6 +327,7 @@ def _apply_checkouts(*, store: Store, platform: str, change: Change, now: dt.dat
             return STALE_OUTCOME
         if not change.checkouts:
             return "checkout without an email: nothing to recover"
+        change = _keep_newer_consent(store=store, platform=platform, change=change)
         result = receive_checkouts(store=store, records=change.checkouts, now=now)
     return f"applied: {len(result.created)} created, {len(result.updated)} updated"
 
@@ -419,12 +420,13 @@ def _record_version(
 
 
 def _keep_newer_consent(*, store: Store, platform: str, change: Change) -> Change:
-    """`change` with the customer its order embeds (name, email, consent) replaced by
-    the one stored when a newer version of that customer was applied already: an old
-    order never gives back a consent the customer withdrew since (nor the reverse)."""
-    if not change.orders or change.customer_updated_at is None:
+    """`change` with the customer its order (or checkout) embeds (name, email, consent)
+    replaced by the one stored when a newer version of that customer was applied
+    already: an old order or checkout never gives back a consent the customer withdrew
+    since (nor the reverse)."""
+    if not (change.orders or change.checkouts) or change.customer_updated_at is None:
         return change
-    record = change.orders[0]
+    record = change.orders[0] if change.orders else change.checkouts[0]
     if _record_version(
         store=store,
         platform=platform,
@@ -443,7 +445,13 @@ def _keep_newer_consent(*, store: Store, platform: str, change: Change) -> Chang
         last_name=stored.last_name,
         accepts_marketing=stored.accepts_marketing,
     )
-    return dataclasses.replace(change, orders=(dataclasses.replace(record, customer=customer),))
+    if change.orders:
+        return dataclasses.replace(
+            change, orders=(dataclasses.replace(change.orders[0], customer=customer),)
+        )
+    return dataclasses.replace(
+        change, checkouts=(dataclasses.replace(change.checkouts[0], customer=customer),)
+    )
 
 
 def dead_letters(*, store: Store | None = None, limit: int = 50) -> QuerySet[WebhookDelivery]:

@@ -200,8 +200,15 @@ class Shopify(Platform):
                     completed_at=time_at(payload, "completed_at"),
                 ),
             )
+        customer = payload.get("customer")
         return Change(
-            kind="checkout", external_id=external_id, updated_at=updated_at, checkouts=checkouts
+            kind="checkout",
+            external_id=external_id,
+            updated_at=updated_at,
+            checkouts=checkouts,
+            customer_updated_at=(
+                time_at(customer, "updated_at", "customer") if isinstance(customer, dict) else None
+            ),
         )
 
     def read_customer(self, payload: dict[str, Any]) -> Change:

@@ -94,3 +94,27 @@ def test_a_checkout_without_an_email_changes_nothing(client: Client, shop: Store
 
     assert delivery.status == RunStatus.DONE
     assert not Checkout.objects.exists()
+
+
+def test_a_checkout_arriving_after_its_order_is_completed_by_it_not_recovered(
+    client: Client, shop: Store
+) -> None:
+    _send(client, shop, "orders/create", _payload("orders_create.json"), "98500010")
+
+    _send(client, shop, "checkouts/create", _checkout(), "98500011")
+
+    checkout = Checkout.objects.get(store=shop, external_id=CHECKOUT)
+    assert checkout.order is not None
+    assert checkout.order.external_id == "5678901234567"
+    assert checkout.completed_at == checkout.order.placed_at
+
+
+def test_a_late_checkout_does_not_give_back_a_consent_withdrawn_since(
+    client: Client, shop: Store
+) -> None:
+    _send(client, shop, "customers/update", _payload("customers_update.json"), "98500012")
+
+    _send(client, shop, "checkouts/create", _checkout(), "98500013")  # customer of 03-01
+
+    customer = Checkout.objects.get(store=shop, external_id=CHECKOUT).customer
+    assert (customer.first_name, customer.accepts_marketing) == ("Augusta Ada", False)

@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
+from aftersale.catalog.models import Product
 from aftersale.customers.models import Customer
 from aftersale.integrations.models import PlatformConnection, WebhookDelivery
 from aftersale.integrations.personal_data import erase_customer_data
@@ -31,7 +32,7 @@ from aftersale.integrations.platforms.deliveries import (
 )
 from aftersale.integrations.platforms.shopify import sign
 from aftersale.lib.runs import RunStatus
-from aftersale.orders.models import Order, OrderStatus
+from aftersale.orders.models import Checkout, Order, OrderStatus
 from aftersale.stores.models import Store
 from aftersale.stores.services import create_store
 from aftersale.worker.jobs import run_jobs
@@ -39,7 +40,8 @@ from conftest import T0
 
 PAYLOADS = Path(__file__).parent / "payloads" / "shopify"
 SECRET = "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"
-# The deliveries of two orders' lives, in the order Shopify sent them.
+# The deliveries of two orders' lives, a product's and a checkout's, in the order
+# Shopify sent them.
 HISTORY = [
     ("customers/create", "customers_create.json"),
     ("orders/create", "orders_create.json"),
@@ -52,6 +54,11 @@ HISTORY = [
     ("fulfillments/create", "fulfillments_create.json"),
     ("fulfillments/update", "fulfillments_update.json"),
     ("refunds/create", "refunds_create.json"),
+    # (later indices: the catalog and the checkout, which other tests do not count on)
+    ("products/create", "products_create.json"),
+    ("products/update", "products_update.json"),
+    ("checkouts/create", "checkouts_create.json"),
+    ("checkouts/update", "checkouts_update.json"),
 ]
 
 
@@ -144,6 +151,35 @@ def _snapshot(store: Store) -> list[tuple[Any, ...]]:
         .select_related("customer")
         .order_by("external_id")
     ]
+
+
+def _catalog_and_checkouts(store: Store) -> list[tuple[Any, ...]]:
+    """What the store's products and checkouts say, without row ids."""
+    products = [
+        (
+            *(p.external_id, p.name, p.category, p.price, p.stock, p.url, p.image_url),
+            *(p.needs_sync, tuple(p.tags), tuple(tuple(sorted(v.items())) for v in p.variants)),
+        )
+        for p in Product.objects.filter(store=store).order_by("external_id")
+    ]
+    # A completed checkout keeps the cart it had when its order came (orders' rule), which
+    # depends on the arrival order; the order has the lines bought: only open carts count.
+    checkouts = [
+        (
+            *(c.external_id, c.currency, c.started_at, c.completed_at, c.recovery_url),
+            c.order.external_id if c.order else "",
+            None
+            if c.completed_at
+            else (
+                c.total,
+                tuple(sorted((li.product.external_id, li.quantity) for li in c.lines.all())),
+            ),
+        )
+        for c in Checkout.objects.filter(store=store)
+        .select_related("order")
+        .order_by("external_id")
+    ]
+    return [*products, *checkouts]
 
 
 @pytest.fixture
@@ -300,6 +336,10 @@ def test_the_history_replayed_ten_times_shuffled_gives_the_same_database_as_once
     assert WebhookDelivery.objects.filter(store=other).count() == len(HISTORY)
     assert _snapshot(other) == _snapshot(shop)
     assert len(_snapshot(shop)) == 2
+    assert _catalog_and_checkouts(other) == _catalog_and_checkouts(shop)
+    notebook = Product.objects.get(store=other, external_id="8012345678901")
+    assert (notebook.price, notebook.stock, notebook.needs_sync) == (Decimal("17.99"), 13, False)
+    assert Product.objects.get(store=other, external_id="8012345678902").needs_sync
     delivered = Order.objects.get(store=other, external_id="5678901234567")
     assert delivered.status == OrderStatus.DELIVERED  # its fulfillment delivered
     customer = Customer.objects.get(store=other)
