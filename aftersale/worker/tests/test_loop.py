@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
-import socket
 import threading
 from collections.abc import Iterator
 
@@ -31,6 +30,7 @@ from aftersale.worker.loop import (
     run_pass,
     run_worker,
 )
+from aftersale.worker.tests.crash_scenario import free_port
 
 CONFIG = WorkerSettings(worker_id="w", batch_size=10, idle_seconds=0)
 
@@ -226,7 +226,7 @@ def test_a_run_logs_no_customer_address_api_key_or_password(
         store=down,
         email_transport=EmailTransport.SMTP,
         smtp_host="127.0.0.1",
-        smtp_port=_closed_port(),
+        smtp_port=free_port(),  # nothing listens there
         smtp_security=SmtpSecurity.NONE,
         smtp_username="relay-user",
         smtp_password="relay-pa55word-never-logged",
@@ -255,9 +255,3 @@ def test_a_run_logs_no_customer_address_api_key_or_password(
     secrets = [key, "relay-pa55word-never-logged", "zoe@example.org"]
     secrets += [m.to_email for m in messages]
     assert [secret for secret in secrets if secret in logged] == []
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
