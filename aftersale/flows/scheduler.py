@@ -87,19 +87,26 @@ def claim_due(
     flow: Flow | None = None,
 ) -> list[Enrollment]:
     """Take a lease (claimed_by=`worker_id` until now + the lease time) on up to `limit`
-    due enrollments nobody else holds and return them, earliest due first. Two workers
-    claiming at the same moment never get the same enrollment: PostgreSQL picks rows
-    with FOR UPDATE SKIP LOCKED, other databases (SQLite) lease with a conditional UPDATE
-    that only touches rows still free."""
+    due enrollments nobody else holds and return them, earliest due first and, among
+    equals, the first started first. Two workers claiming at the same moment never get
+    the same enrollment: PostgreSQL picks rows with FOR UPDATE SKIP LOCKED, other
+    databases (SQLite) lease with a conditional UPDATE that only touches rows still free."""
     lease_until = now + dt.timedelta(seconds=settings.SCHEDULER_LEASE_SECONDS)
     due = Enrollment.objects.filter(free_at(now), state=EnrollmentState.ACTIVE, due_at__lte=now)
     if store is not None:
         due = due.filter(store=store)
     if flow is not None:
         due = due.filter(flow=flow)
-    claimed = claim_rows(due.order_by("due_at"), limit=limit, token=worker_id, until=lease_until)
+    # Ties go to the journey that started first, so two flows due at the same moment
+    # always meet smart sending in the same order, on every database.
+    earliest_first = ("due_at", "pk")
+    claimed = claim_rows(
+        due.order_by(*earliest_first), limit=limit, token=worker_id, until=lease_until
+    )
     return list(
-        claimed.select_related("flow", "customer", "store", "trigger_order").order_by("due_at")
+        claimed.select_related("flow", "customer", "store", "trigger_order").order_by(
+            *earliest_first
+        )
     )
 
 

@@ -177,6 +177,19 @@ def test_a_claimed_enrollment_is_not_claimed_by_a_second_worker(store, upsell):
     assert second == []
 
 
+def test_journeys_due_at_the_same_moment_are_claimed_in_the_order_they_started(store, upsell):
+    for n in range(4):
+        order = place_order(store, order_id=str(n), customer=f"c{n}", at=T0)
+        process_orders(store=store, order_ids=[order.pk], now=T0)
+    started = list(Enrollment.objects.order_by("pk").values_list("pk", flat=True))
+    # Rewriting the first journeys' due time moves their rows behind the others on
+    # PostgreSQL's disk, which a due-time-only order would then return first.
+    first_two = Enrollment.objects.filter(pk__in=started[:2])
+    first_two.update(due_at=T0 - DAY)
+    first_two.update(due_at=T0)
+    assert [e.pk for e in claim_due(now=T0, worker_id="a", limit=10)] == started
+
+
 def test_an_expired_lease_lets_another_worker_finish_the_step_once(store, upsell):
     order = place_order(store, order_id="1", customer="ann", at=T0)
     process_orders(store=store, order_ids=[order.pk], now=T0)
