@@ -33,17 +33,15 @@ import os
 import pstats
 import smtplib
 import socket
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+from smtp_sink import smtp_sink  # noqa: E402
 from throwaway_database import fresh_database  # noqa: E402
 
 PRODUCTS = 60
@@ -55,7 +53,7 @@ def main() -> None:
     """Parse the arguments, run the benchmark on a fresh database, print the result."""
     args = _arguments()
     count = args.emails or (2_000 if args.quick else 20_000)
-    with fresh_database(args.database_url), _sink() as (port, sink):
+    with fresh_database(args.database_url), smtp_sink() as (port, sink):
         result = run(count=count, port=port, profile=args.profile)
     if args.format == "json":
         keys = ("emails_per_s", "raw_per_s", "ceiling_per_s", "ratio", "ceiling_ratio")
@@ -84,51 +82,6 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--profile", action="store_true", help="cProfile the send")
     return parser.parse_args()
-
-
-@contextmanager
-def _sink() -> Iterator[tuple[int, str]]:
-    """A fast SMTP server that accepts and discards everything: (port, its name)."""
-    port = _free_port()
-    found = subprocess.run([ROOT / "scripts" / "smtp-sink"], capture_output=True, text=True)
-    if found.returncode == 0:
-        user = ["-u", "nobody"] if os.geteuid() == 0 else []  # it refuses to run as root
-        command = [found.stdout.strip(), *user, f"127.0.0.1:{port}", "256"]
-        name = "Postfix smtp-sink"
-    else:
-        print(
-            f"smtp-sink unavailable ({found.stderr.strip()}); using an aiosmtpd sink, "
-            "which is slower: the raw rate is the sink's limit",
-            file=sys.stderr,
-        )
-        command = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
-                   "-c", "aiosmtpd.handlers.Sink"]  # fmt: skip
-        name = "an aiosmtpd sink"
-    process = subprocess.Popen(command)
-    try:
-        _wait_for(port)
-        yield port, name
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_for(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def run(*, count: int, port: int, profile: bool) -> dict[str, Any]:

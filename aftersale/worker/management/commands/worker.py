@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from aftersale.lib.checks import CHECKS_BUT_URLS
+from aftersale.lib.clock import install_test_clock
 from aftersale.messaging.outbox.services import default_worker_id
 from aftersale.worker.loop import WorkerSettings, run_worker
 
@@ -30,7 +31,10 @@ def add_worker_arguments(parser: CommandParser) -> None:
 
 
 def worker_settings(options: dict[str, Any]) -> WorkerSettings:
-    """The worker settings the shared options ask for; sets the worker log level too."""
+    """The worker settings the shared options ask for; sets the worker log level too,
+    and the clock AFTERSALE_TEST_CLOCK_FILE names, if set (the benchmarks' and the
+    production tests' clock, as Celery's processes take it)."""
+    install_test_clock()
     level = LOG_LEVELS.get(options["verbosity"], logging.DEBUG)
     logging.getLogger("aftersale.worker.loop").setLevel(level)
     return WorkerSettings(

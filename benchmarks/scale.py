@@ -1,0 +1,422 @@
+"""Scale benchmark: one sending workload run by 1, 2 and 4 Celery worker processes on
+PostgreSQL and Redis, and by the embedded worker on SQLite, in one run.
+
+    .venv/bin/python benchmarks/scale.py [--quick] [--customers N] [--workers 1,2,4]
+        [--database-url postgresql://...] [--format text|json]
+
+The workload: N customers (default 200,000; --quick 10,000), each with a paid order
+placed through the real services, enrolled in a live flow [delay 1 hour, thank-you
+email]. The processes start with the journeys not yet due; then their clock (the clock
+file every process reads, lib.clock.OffsetFileClock) moves on two hours and the run is
+timed until every email is delivered to the SMTP sink: every journey's delay advanced,
+its email claimed, rendered, handed to the relay and recorded.
+
+Each Celery run gets a copy of one populated PostgreSQL database (CREATE DATABASE ...
+TEMPLATE), so every run starts from the same rows; the workers take every queue
+(`--pool=solo`, one process each) beside one beat. PostgreSQL (a server started here
+with scripts/postgres unless --database-url names one on this machine), Redis
+(scripts/redis) and the sink (Postfix's smtp-sink, scripts/smtp-sink) are shared by the
+runs. The CPU per email counts every process of the run: workers, beat, PostgreSQL and
+its backends, Redis, the sink.
+
+`--format json` prints {"customers", "workers": {"1": …, "2": …, "4": …}, "embedded": …}
+in emails per second, {"cpu_per_email_us": {"1": …, …}}, and the two ratios the issue
+sets goals for: "speedup_2" (2 workers over one; goal >= 1.3) and "cpu_ratio_4" (CPU per
+email with 4 workers over one; goal <= 1.15).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+import redis
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from smtp_sink import smtp_sink
+from throwaway_database import postgres_database
+
+ROOT = Path(__file__).resolve().parent.parent
+SCALE_FLOW = {
+    "name": "Scale",
+    "trigger": {"event": "any_purchase"},
+    "exit_when": [],
+    # Guards off so the wall-clock hour (quiet hours) cannot hold an email back, and no
+    # holdout: every journey gets its email.
+    "guards": {"quiet_hours": None, "smart_sending_hours": 0},
+    "holdout_percent": 0,
+    "steps": [{"type": "delay", "hours": 1}, {"type": "email", "template": "thank-you"}],
+}
+DUE_OFFSET_SECONDS = 2 * 3600  # past the flow's delay
+DELIVERED = "SELECT count(*) FROM messaging_message WHERE status = 'delivered'"
+UNFINISHED = (
+    "SELECT (SELECT count(*) FROM flows_enrollment WHERE state = 'active')"
+    " + (SELECT count(*) FROM messaging_message WHERE status = 'queued')"
+)
+RUN_LIMIT_SECONDS = 3600
+PLAIN_EVERY_SECONDS = 15  # a progress line this often when the output is no terminal
+
+
+def main() -> None:
+    """Parse the arguments, run the workload in every configuration, print the result."""
+    args = _arguments()
+    customers = args.customers or (10_000 if args.quick else 200_000)
+    sizes = [int(n) for n in args.workers.split(",")]
+    console = Console(stderr=True)
+    with ExitStack() as stack:
+        base = args.database_url or stack.enter_context(_server("postgres"))
+        broker = stack.enter_context(_server("redis"))
+        port, sink_name = stack.enter_context(smtp_sink())
+        result = _run_all(
+            customers=customers, sizes=sizes, base=base, broker=broker, port=port,
+            console=console,
+        )  # fmt: skip
+    result["sink"] = sink_name
+    if args.format == "json":
+        print(json.dumps({k: result[k] for k in _JSON_KEYS}))
+    else:
+        _print(result)
+
+
+_JSON_KEYS = ("customers", "workers", "embedded", "cpu_per_email_us", "speedup_2", "cpu_ratio_4")
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10,000 customers")
+    parser.add_argument("--customers", type=int, default=0, help="default 200,000")
+    parser.add_argument("--workers", default="1,2,4", help="worker counts to run")
+    parser.add_argument("--database-url", default="", help="a PostgreSQL server on this machine")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    return parser.parse_args()
+
+
+def _run_all(
+    *, customers: int, sizes: list[int], base: str, broker: str, port: int, console: Console
+) -> dict[str, Any]:
+    secret = {"AFTERSALE_SECRET_KEY": secrets.token_urlsafe(50)}
+    rates: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="aftersale-scale-") as scratch:
+        home = Path(scratch)
+        with postgres_database(base, prefix="aftersale_scale") as template:
+            populated = {**secret, "AFTERSALE_HOME": str(home), "AFTERSALE_DATABASE_URL": template}
+            _populate(populated, customers=customers, console=console)
+            for size in sizes:
+                with _copy_of(template) as url:
+                    env = {
+                        **populated,
+                        "AFTERSALE_DATABASE_URL": url,
+                        "AFTERSALE_BROKER_URL": broker,
+                    }
+                    run = _celery_run(env, size=size, port=port, customers=customers, home=home,
+                                      console=console, base=base, broker=broker)  # fmt: skip
+                rates[str(size)], cpu[str(size)] = run.emails_per_s, run.cpu_per_email_us
+        lite = {**secret, "AFTERSALE_HOME": str(home / "embedded"),
+                "AFTERSALE_DATABASE_URL": f"sqlite:///{home}/embedded.sqlite3"}  # fmt: skip
+        _populate(lite, customers=customers, console=console)
+        embedded = _embedded_run(lite, port=port, customers=customers, home=home, console=console)
+    one = rates.get("1")
+    return {
+        "customers": customers,
+        "workers": rates,
+        "embedded": embedded.emails_per_s,
+        "embedded_cpu_per_email_us": embedded.cpu_per_email_us,
+        "cpu_per_email_us": cpu,
+        "speedup_2": rates["2"] / one if one and "2" in rates else None,
+        "cpu_ratio_4": cpu["4"] / cpu["1"] if "1" in cpu and "4" in cpu else None,
+        "load": os.getloadavg(),
+    }
+
+
+@contextmanager
+def _server(kind: str) -> Iterator[str]:
+    """A throwaway PostgreSQL or Redis server started with scripts/KIND: its URL."""
+    with tempfile.TemporaryDirectory(prefix=f"aftersale-scale-{kind}-") as directory:
+        os.chmod(directory, 0o755)  # PostgreSQL runs as its own user
+        line = subprocess.run(
+            [ROOT / "scripts" / kind, "start", f"{directory}/data"],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        try:
+            yield line.strip().splitlines()[-1].split("=", 1)[1]
+        finally:
+            subprocess.run([ROOT / "scripts" / kind, "stop", f"{directory}/data"], check=False)
+
+
+def _populate(env: dict[str, str], *, customers: int, console: Console) -> None:
+    """Migrate the database `env` names and enroll `customers` buyers in the Scale flow."""
+    console.print(f"populating {customers:,} journeys ({env['AFTERSALE_DATABASE_URL'][:10]}…)")
+    _aftersale(env, "migrate", "-v", "0")
+    # The store's daily fit and weekly evaluation done now, so that no run spends its
+    # time on them (the embedded worker would run both first).
+    code = (
+        "from aftersale.worker.tests.crash_data import populate; "
+        "from aftersale.lib.clock import now; "
+        "from aftersale.recommendations.live import evaluate_due_stores; "
+        "from aftersale.recommendations.services import fit_due_stores; "
+        f"populate(count={customers}, definition={SCALE_FLOW!r}, slug='scale'); "
+        "fit_due_stores(now=now()); evaluate_due_stores(now=now())"
+    )
+    enrolled = json.loads(_aftersale(env, "shell", "-c", code).strip().splitlines()[-1])
+    if enrolled["enrollments"] != customers:
+        raise SystemExit(f"populate enrolled {enrolled['enrollments']} of {customers}")
+
+
+def _aftersale(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "aftersale.cli", *args],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "aftersale.settings", **env},
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"aftersale {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+@contextmanager
+def _copy_of(template: str) -> Iterator[str]:
+    """A new database copied from `template` (which nobody may be connected to)."""
+    base, _, name = template.rpartition("/")
+    copy = f"{name}_run"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{name}"')
+    try:
+        yield f"{base}/{copy}"
+    finally:
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one configuration measured."""
+
+    emails_per_s: float
+    cpu_per_email_us: float
+
+
+def _celery_run(
+    env: dict[str, str], *, size: int, port: int, customers: int, home: Path,
+    console: Console, base: str, broker: str,
+) -> Run:  # fmt: skip
+    """Time `size` Celery workers and one beat delivering the workload in `env`."""
+    clock = home / f"clock-{size}"
+    clock.write_text("0")
+    run_env = _run_env(env, port=port, clock=clock)
+    celery = [sys.executable, "-m", "celery", "-A", "aftersale.production", "worker"]
+    quiet = ["--without-gossip", "--without-mingle", "--without-heartbeat", "--pool=solo"]
+    # Every queue that carries the workload's tasks (the tick and the sends).
+    commands = [
+        [*celery, *quiet, "--queues=default,send", "--loglevel=INFO", f"--hostname=w{n}@%h"]
+        for n in range(size)
+    ]
+    commands.append([sys.executable, "-m", "aftersale.cli", "beat"])
+    shared = [_postmaster(base), _redis_server(broker), _listener(port)]
+    with _processes(commands, env=run_env, logs=home / f"logs-{size}") as processes:
+        return _timed_run(
+            label=f"{size} worker{'s' if size > 1 else ''}",
+            url=env["AFTERSALE_DATABASE_URL"], clock=clock, customers=customers,
+            counted=[*processes, *shared], console=console,
+        )  # fmt: skip
+
+
+def _embedded_run(
+    env: dict[str, str], *, port: int, customers: int, home: Path, console: Console
+) -> Run:
+    """Time one embedded `aftersale worker` delivering the workload on SQLite."""
+    clock = home / "clock-embedded"
+    clock.write_text("0")
+    run_env = _run_env(env, port=port, clock=clock)
+    command = [sys.executable, "-m", "aftersale.cli", "worker"]
+    with _processes([command], env=run_env, logs=home / "logs-embedded") as processes:
+        return _timed_run(
+            label="embedded", url=env["AFTERSALE_DATABASE_URL"], clock=clock,
+            customers=customers, counted=[*processes, _listener(port)], console=console,
+        )  # fmt: skip
+
+
+def _run_env(env: dict[str, str], *, port: int, clock: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "aftersale.settings",
+        **env,
+        "AFTERSALE_TEST_CLOCK_FILE": str(clock),
+        "AFTERSALE_BEAT_TICK_SECONDS": "0.5",
+        "AFTERSALE_SMTP_HOST": "127.0.0.1",
+        "AFTERSALE_SMTP_PORT": str(port),
+        "AFTERSALE_LOG_LEVEL": "INFO",  # the processes' ready lines
+    }
+
+
+@contextmanager
+def _processes(
+    commands: list[list[str]], *, env: dict[str, str], logs: Path
+) -> Iterator[list[psutil.Process]]:
+    """Start `commands`, wait until each has connected to the database or broker, and
+    stop them all afterwards."""
+    logs.mkdir(parents=True, exist_ok=True)
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        for n, command in enumerate(commands):
+            with (logs / f"{n}.log").open("wb") as log:
+                started.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
+        _wait_started(started, logs=logs)
+        yield [psutil.Process(p.pid) for p in started]
+    finally:
+        for process in started:
+            process.terminate()
+        for process in started:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _wait_started(started: list[subprocess.Popen[bytes]], *, logs: Path) -> None:
+    ready = (b" ready.", b"beat: Starting", b" started")  # Celery worker, beat, embedded
+    deadline = time.monotonic() + 120
+    for n, process in enumerate(started):
+        log = logs / f"{n}.log"
+        while not any(mark in log.read_bytes() for mark in ready):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{' '.join(process.args)} did not start:\n{log.read_text()}")  # type: ignore[arg-type]
+            time.sleep(0.05)  # polling the process's log for its ready line
+
+
+def _timed_run(
+    *, label: str, url: str, clock: Path, customers: int, counted: list[psutil.Process],
+    console: Console,
+) -> Run:  # fmt: skip
+    """Move the clock past the delay and time the run until every email is delivered;
+    the CPU of `counted` (with their children) over that time, per email."""
+    cpu_before = _cpu_seconds(counted)
+    started = time.perf_counter()
+    clock.write_text(str(DUE_OFFSET_SECONDS))
+    with _progress(console) as progress, _Count(url) as count:
+        task = progress.add_task(label, total=customers)
+        reported = started
+        while count.of(UNFINISHED):
+            progress.update(task, completed=count.of(DELIVERED))
+            if not console.is_terminal and time.perf_counter() - reported > PLAIN_EVERY_SECONDS:
+                reported = time.perf_counter()
+                console.print(f"{label}: {count.of(DELIVERED):,} of {customers:,} delivered")
+            if time.perf_counter() - started > RUN_LIMIT_SECONDS:
+                raise SystemExit(f"{label}: not done within {RUN_LIMIT_SECONDS} s")
+            time.sleep(0.25)  # polling interval of the counts
+        delivered = count.of(DELIVERED)
+        progress.update(task, completed=delivered)
+    elapsed = time.perf_counter() - started
+    if delivered != customers:
+        raise SystemExit(f"{label}: {delivered} emails delivered, {customers} expected")
+    cpu = _cpu_seconds(counted) - cpu_before
+    return Run(emails_per_s=customers / elapsed, cpu_per_email_us=cpu / customers * 1e6)
+
+
+def _progress(console: Console) -> Progress:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    return Progress(*columns, console=console, disable=not console.is_terminal)
+
+
+class _Count:
+    """Counts read off the database at `url` on one open connection."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __enter__(self) -> _Count:
+        if self.url.startswith("sqlite:///"):
+            self.connection: Any = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=30)
+        else:
+            self.connection = psycopg.connect(self.url, autocommit=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.connection.close()
+
+    def of(self, sql: str) -> int:
+        """The number `sql` selects now."""
+        row = self.connection.execute(sql).fetchone()
+        if isinstance(self.connection, sqlite3.Connection):
+            self.connection.commit()  # ends the read, so the next one sees new rows
+        return int(row[0]) if row else 0
+
+
+def _cpu_seconds(roots: list[psutil.Process]) -> float:
+    """CPU time (user + system) of `roots`, their live descendants and the children they
+    have reaped (PostgreSQL's ended backends count in the postmaster's children)."""
+    total = 0.0
+    for root in roots:
+        try:
+            processes = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def _postmaster(url: str) -> psutil.Process:
+    """The PostgreSQL server process behind `url` (it must run on this machine)."""
+    with psycopg.connect(url.rpartition("/")[0] + "/postgres") as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    backend = psutil.Process(int(row[0]) if row else 0)
+    postmaster = backend.parent()
+    if postmaster is None:
+        raise SystemExit("cannot find the PostgreSQL server's process: is it on this machine?")
+    return postmaster
+
+
+def _redis_server(url: str) -> psutil.Process:
+    client = redis.Redis.from_url(url)
+    pid = int(client.info("server")["process_id"])
+    client.close()
+    return psutil.Process(pid)
+
+
+def _listener(port: int) -> psutil.Process:
+    """The process listening on 127.0.0.1:`port` (the sink)."""
+    for connection in psutil.net_connections(kind="tcp"):
+        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port:
+            return psutil.Process(connection.pid)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
+def _print(result: dict[str, Any]) -> None:
+    load = " ".join(f"{x:.1f}" for x in result["load"])
+    print(f"{result['customers']:,} emails per run, to {result['sink']} (load {load}):")
+    for size, rate in result["workers"].items():
+        cpu = result["cpu_per_email_us"][size]
+        print(f"  {size} worker(s)   {rate:8,.0f} emails/s   {cpu:7,.0f} µs CPU per email")
+    print(f"  embedded      {result['embedded']:8,.0f} emails/s   "
+          f"{result['embedded_cpu_per_email_us']:7,.0f} µs CPU per email (SQLite)")  # fmt: skip
+    if result["speedup_2"] is not None:
+        print(f"  2 workers over 1: {result['speedup_2']:.2f}x (goal >= 1.3)")
+    if result["cpu_ratio_4"] is not None:
+        print(f"  CPU per email, 4 workers over 1: {result['cpu_ratio_4']:.2f} (goal <= 1.15)")
+
+
+if __name__ == "__main__":
+    main()
