@@ -24,6 +24,9 @@ class CouponProgram(models.Model):
     minimum_order = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
     valid_days = models.PositiveIntegerField(default=14)
     code_prefix = models.CharField(max_length=20, default="THANKS")
+    # The shop's price rule the program's codes are created under (ShopCodeSync), "" until
+    # the first is made.
+    shop_price_rule_id = models.CharField(max_length=40, blank=True, default="")
 
     class Meta:
         constraints = [
@@ -32,6 +35,24 @@ class CouponProgram(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+
+class ShopCodeSync(models.Model):
+    """A store whose shop must know each coupon code before an email gives it (it keeps
+    Shopify Admin access: integrations.platforms.coupon_sync): the codes it issues wait
+    `pending` until created in the shop."""
+
+    store = models.OneToOneField(Store, on_delete=models.CASCADE, related_name="+")
+    since = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"codes of store {self.store_id} go to its shop first"
+
+
+class ShopSync(models.TextChoices):
+    NOT_NEEDED = "", "the shop need not be told (no Shopify Admin access)"
+    PENDING = "pending", "to be created in the shop before an email gives it"
+    SYNCED = "synced", "created in the shop"
 
 
 class Coupon(models.Model):
@@ -63,6 +84,10 @@ class Coupon(models.Model):
         related_name="coupons_used",
     )
     redeemed_by_other = models.BooleanField(default=False)
+    # Whether the shop knows the code: an email giving a `pending` one is not due.
+    shop_sync = models.CharField(
+        max_length=10, choices=ShopSync.choices, blank=True, default=ShopSync.NOT_NEEDED
+    )
 
     class Meta:
         constraints = [
@@ -71,6 +96,12 @@ class Coupon(models.Model):
         indexes = [
             models.Index(fields=["customer", "program"]),
             models.Index(fields=["program", "customer", "id"], name="coupon_program_pool"),
+            # The few codes waiting for the shop: the send hold's subquery, the sync's read.
+            models.Index(
+                fields=["store", "program", "id"],
+                condition=models.Q(shop_sync="pending"),
+                name="coupon_pending_shop",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet
 
-from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind
+from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind, ShopSync
 from aftersale.stores.models import Store
 
 
@@ -199,3 +199,30 @@ def program_codes(*, program: CouponProgram) -> QuerySet[Coupon]:
         .select_related("customer", "redeemed_order", "redeemed_by")
         .order_by("-id")
     )
+
+
+def pending_shop_codes(*, store: Store, limit: int) -> dict[CouponProgram, list[Coupon]]:
+    """At most `limit` of `store`'s codes its shop must still be told of (`pending`: their
+    emails wait), oldest first, by program."""
+    pending = (
+        Coupon.objects.filter(store=store, shop_sync=ShopSync.PENDING)
+        .select_related("program")
+        .order_by("program_id", "id")[:limit]
+    )
+    by_program: dict[CouponProgram, list[Coupon]] = {}
+    for coupon in pending:
+        by_program.setdefault(coupon.program, []).append(coupon)
+    return by_program
+
+
+def stores_with_pending_shop_codes() -> list[int]:
+    """The ids of the stores that have codes waiting to be created in their shop."""
+    pending = Coupon.objects.filter(shop_sync=ShopSync.PENDING)
+    return sorted(set(pending.values_list("store_id", flat=True).distinct()))
+
+
+def pending_shop_coupons(*, store: Store | None = None) -> QuerySet[Coupon]:
+    """The codes (of `store`, else of every store) not created in their shop yet: the
+    subquery that holds their emails back."""
+    pending = Coupon.objects.filter(shop_sync=ShopSync.PENDING)
+    return pending if store is None else pending.filter(store=store)

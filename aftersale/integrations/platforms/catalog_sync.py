@@ -20,10 +20,12 @@ from typing import Any
 import requests
 
 from aftersale.catalog.records import ProductRecord
+from aftersale.coupons.services import require_shop_sync
 from aftersale.integrations.models import PlatformConnection
 from aftersale.integrations.platforms.base import InvalidPayload
 from aftersale.integrations.platforms.shopify import product_record
 from aftersale.integrations.services import receive_products
+from aftersale.lib import clock
 from aftersale.stores import credentials
 from aftersale.stores.models import Store
 
@@ -47,7 +49,9 @@ class SyncReport:
 
 
 @dataclass(frozen=True)
-class _Shop:
+class AdminShop:
+    """Where and how to call a store's Shopify Admin API."""
+
     origin: str  # https://little-gift.myshopify.com (or a test server's)
     token: str
     storefront: str  # where customers see the products: the store's website, else the shop
@@ -67,7 +71,7 @@ def sync_shopify_catalog(
     server). Raises CatalogUnavailable when the shop is not connected for it, refuses
     the token, keeps failing or answers what is not a products page; the pages written
     before stay written (a sync again is harmless). `progress` hears after each page."""
-    shop = _shop(store, origin)
+    shop = admin_shop(store=store, origin=origin)
     http = session or requests.Session()
     written = pages = 0
     for products in _pages(http, shop, wait=wait):
@@ -86,9 +90,10 @@ def sync_shopify_catalog(
 
 def connect_shopify_admin(*, store: Store, shop_domain: str, admin_token: str) -> None:
     """Keep the shop domain (`little-gift.myshopify.com`) and the admin API access token
-    (encrypted) of `store`'s Shopify connection, for the catalog sync. The webhooks'
-    connection (deliveries.connect_platform) must exist first: ValueError otherwise, or
-    for an empty domain or token."""
+    (encrypted) of `store`'s Shopify connection, for the catalog sync; from then on the
+    store's coupon codes are created in the shop before they are mailed (coupon_sync).
+    The webhooks' connection (deliveries.connect_platform) must exist first: ValueError
+    otherwise, or for an empty domain or token."""
     domain = shop_domain.strip().removeprefix("https://").removeprefix("http://").strip("/")
     if not domain or not admin_token.strip():
         raise ValueError("give the shop's domain and an admin API access token")
@@ -97,9 +102,13 @@ def connect_shopify_admin(*, store: Store, shop_domain: str, admin_token: str) -
     )
     if not updated:
         raise ValueError("connect the store's Shopify webhooks first (its secret)")
+    require_shop_sync(store=store, now=clock.now())
 
 
-def _shop(store: Store, origin: str) -> _Shop:
+def admin_shop(*, store: Store, origin: str = "") -> AdminShop:
+    """`store`'s Shopify Admin API as its connection keeps it (`connect_shopify_admin`),
+    at `origin` when given (a test's server); CatalogUnavailable, saying how to give
+    it, when the store has none."""
     connection = PlatformConnection.objects.filter(store=store, platform="shopify").first()
     if connection is None or not connection.shop_domain or not connection.admin_token:
         raise CatalogUnavailable(
@@ -107,7 +116,7 @@ def _shop(store: Store, origin: str) -> _Shop:
             "aftersale platforms connect shopify --shop DOMAIN (docs/platforms.md)"
         )
     shop_origin = origin or f"https://{connection.shop_domain}"
-    return _Shop(
+    return AdminShop(
         origin=shop_origin.rstrip("/"),
         token=credentials.decrypt(connection.admin_token),
         storefront=(store.website_url or f"https://{connection.shop_domain}").rstrip("/"),
@@ -115,7 +124,7 @@ def _shop(store: Store, origin: str) -> _Shop:
 
 
 def _pages(
-    http: requests.Session, shop: _Shop, *, wait: Callable[[float], None]
+    http: requests.Session, shop: AdminShop, *, wait: Callable[[float], None]
 ) -> Iterator[list[Any]]:
     url: str | None = f"{shop.origin}/admin/api/{API_VERSION}/products.json?limit={PAGE_SIZE}"
     while url:
@@ -169,7 +178,7 @@ def _seconds(value: str | None) -> float | None:
         return None
 
 
-def _with_link(record: ProductRecord, product: dict[str, Any], shop: _Shop) -> ProductRecord:
+def _with_link(record: ProductRecord, product: dict[str, Any], shop: AdminShop) -> ProductRecord:
     handle = product.get("handle")
     if isinstance(handle, str) and handle.strip():
         return replace(record, url=f"{shop.storefront}/products/{handle.strip()}"[:500])
