@@ -24,9 +24,6 @@ class CouponProgram(models.Model):
     minimum_order = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
     valid_days = models.PositiveIntegerField(default=14)
     code_prefix = models.CharField(max_length=20, default="THANKS")
-    # The shop's price rule the program's codes are created under (ShopCodeSync), "" until
-    # the first is made.
-    shop_price_rule_id = models.CharField(max_length=40, blank=True, default="")
 
     class Meta:
         constraints = [
@@ -47,6 +44,30 @@ class ShopCodeSync(models.Model):
 
     def __str__(self) -> str:
         return f"codes of store {self.store_id} go to its shop first"
+
+
+class ShopPriceRule(models.Model):
+    """A price rule made in the store's shop (ShopCodeSync): the program's offer on the
+    `terms` it had then (a change of terms makes a new rule), for its codes that expire
+    on one day of the store's, so the shop ends them at `ends_at` (that day's end)."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    program = models.ForeignKey(
+        CouponProgram, on_delete=models.CASCADE, related_name="shop_price_rules"
+    )
+    terms = models.CharField(max_length=80)
+    ends_at = models.DateTimeField()
+    shop_id = models.CharField(max_length=40)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["program", "terms", "ends_at"], name="uniq_shop_price_rule"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"price rule {self.shop_id} of {self.program_id} until {self.ends_at}"
 
 
 class ShopSync(models.TextChoices):

@@ -10,7 +10,15 @@ from decimal import Decimal, InvalidOperation
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind, ShopCodeSync, ShopSync
+from aftersale.coupons.models import (
+    Coupon,
+    CouponProgram,
+    DiscountKind,
+    ShopCodeSync,
+    ShopPriceRule,
+    ShopSync,
+)
+from aftersale.coupons.selectors import shop_terms
 from aftersale.customers.models import Customer
 from aftersale.orders.models import NOT_PURCHASES, Order
 from aftersale.stores.models import Store
@@ -308,11 +316,14 @@ def mark_synced(*, store: Store, coupon_ids: Sequence[int]) -> int:
     ).update(shop_sync=ShopSync.SYNCED)
 
 
-def keep_price_rule(*, program: CouponProgram, price_rule_id: str) -> str:
-    """Remember the shop's price rule that `program`'s codes are created under, unless
-    another worker kept one first; return the one kept (`program` updated with it)."""
-    CouponProgram.objects.filter(pk=program.pk, shop_price_rule_id="").update(
-        shop_price_rule_id=price_rule_id
+def keep_price_rule(*, program: CouponProgram, ends_at: dt.datetime, shop_id: str) -> str:
+    """Remember that the shop's price rule `shop_id` takes `program`'s codes (on its
+    current terms) ending at `ends_at`, unless another worker kept one first: return
+    the one kept."""
+    kept, _ = ShopPriceRule.objects.get_or_create(
+        program=program,
+        terms=shop_terms(program),
+        ends_at=ends_at,
+        defaults={"store_id": program.store_id, "shop_id": shop_id},
     )
-    program.refresh_from_db(fields=["shop_price_rule_id"])
-    return program.shop_price_rule_id
+    return kept.shop_id

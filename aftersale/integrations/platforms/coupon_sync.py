@@ -1,7 +1,9 @@
 """A flow's unique coupon codes created in the store's Shopify shop before an email gives
-them, through the REST Admin API: one price rule per coupon program (`price_rules.json`,
-its terms: percent or fixed amount off, or free shipping, above the minimum, each code
-used once), then the program's waiting codes 100 at a time as a discount-code batch job
+them, through the REST Admin API: a price rule (`price_rules.json`) for a program's
+offer (percent or fixed amount off, or free shipping, above the minimum, each code used
+once) and the day its codes expire (Shopify ends a rule, not a code: one rule per
+program, terms and day of expiry, ending at that day's end in the store's time zone),
+then the rule's waiting codes 100 at a time as a discount-code batch job
 (`price_rules/{id}/batch.json`), polled until it is completed, whose results say which
 codes the shop now has. A code is marked synced only once the shop lists it (created, or
 refused only because it already has it), so an email never gives a code the shop does
@@ -25,7 +27,11 @@ from typing import Any
 import requests
 
 from aftersale.coupons.models import CouponProgram, DiscountKind
-from aftersale.coupons.selectors import pending_shop_codes, stores_with_pending_shop_codes
+from aftersale.coupons.selectors import (
+    kept_price_rule,
+    pending_shop_codes,
+    stores_with_pending_shop_codes,
+)
 from aftersale.coupons.services import keep_price_rule, mark_synced
 from aftersale.integrations.models import PlatformConnection
 from aftersale.integrations.platforms.catalog_sync import API_VERSION, AdminShop, admin_shop
@@ -65,16 +71,21 @@ def sync_store_codes(
     wait: Callable[[float], None] = time.sleep,
 ) -> CouponSync:
     """Create in `store`'s Shopify shop (the connection's, at `origin` when given) up to
-    CODES_PER_PASS of its `pending` codes, each program's price rule first (once, then
-    remembered on the program), and mark synced those the shop lists as known. Raises
+    CODES_PER_PASS of its `pending` codes, the price rule of their program and day of
+    expiry first (once, then remembered: coupons.ShopPriceRule), and mark synced those
+    the shop lists as known. Raises
     ShopUnreachable when the shop does not take a request: what was synced before stays
     synced, the rest stays pending; CatalogUnavailable when the store has no admin
     access. Running it twice, or beside another worker, creates no code twice."""
     shop = admin_shop(store=store, origin=origin)
     http = session or requests.Session()
     synced = 0
-    for program, coupons in pending_shop_codes(store=store, limit=CODES_PER_PASS).items():
-        rule = program.shop_price_rule_id or _create_price_rule(http, shop, program)
+    for (program, ends_at), coupons in pending_shop_codes(
+        store=store, limit=CODES_PER_PASS
+    ).items():
+        rule = kept_price_rule(program=program, ends_at=ends_at) or _create_price_rule(
+            http, shop, program, ends_at=ends_at
+        )
         for start in range(0, len(coupons), BATCH_SIZE):
             batch = coupons[start : start + BATCH_SIZE]
             known = _create_codes(http, shop, rule, [c.code for c in batch], wait=wait)
@@ -119,12 +130,13 @@ def sync_waiting_codes(
     return synced
 
 
-def price_rule(program: CouponProgram, *, now: dt.datetime) -> dict[str, Any]:
-    """The `price_rules.json` body of `program`'s offer: a percentage or fixed amount off
-    the order's lines, or its shipping free, for orders from the program's minimum
-    subtotal; each code once (`usage_limit` counts per code), once per customer."""
+def price_rule(program: CouponProgram, *, now: dt.datetime, ends_at: dt.datetime) -> dict[str, Any]:
+    """The `price_rules.json` body of `program`'s offer for its codes ending at `ends_at`:
+    a percentage or fixed amount off the order's lines, or its shipping free, for orders
+    from the program's minimum subtotal; each code once (`usage_limit` counts per code),
+    once per customer; from `now` to `ends_at`."""
     rule: dict[str, Any] = {
-        "title": f"Aftersale {program.slug}"[:255],
+        "title": f"Aftersale {program.slug} until {ends_at:%Y-%m-%d %H:%M} UTC"[:255],
         "target_type": "line_item",
         "target_selection": "all",
         "allocation_method": "across",
@@ -132,6 +144,7 @@ def price_rule(program: CouponProgram, *, now: dt.datetime) -> dict[str, Any]:
         "once_per_customer": True,
         "usage_limit": 1,
         "starts_at": now.isoformat(),
+        "ends_at": ends_at.isoformat(),
     }
     if program.kind == DiscountKind.PERCENT:
         rule |= {"value_type": "percentage", "value": f"-{program.amount:.2f}"}
@@ -151,13 +164,16 @@ def price_rule(program: CouponProgram, *, now: dt.datetime) -> dict[str, Any]:
     return {"price_rule": rule}
 
 
-def _create_price_rule(http: requests.Session, shop: AdminShop, program: CouponProgram) -> str:
-    body = _call(http, shop, "POST", "price_rules.json", price_rule(program, now=clock.now()))
+def _create_price_rule(
+    http: requests.Session, shop: AdminShop, program: CouponProgram, *, ends_at: dt.datetime
+) -> str:
+    rule = price_rule(program, now=clock.now(), ends_at=ends_at)
+    body = _call(http, shop, "POST", "price_rules.json", rule)
     try:
         created = str(body["price_rule"]["id"])
     except (KeyError, TypeError) as error:
         raise ShopUnreachable(f"price_rules.json: no price_rule.id ({error})") from error
-    return keep_price_rule(program=program, price_rule_id=created)
+    return keep_price_rule(program=program, ends_at=ends_at, shop_id=created)
 
 
 def _create_codes(

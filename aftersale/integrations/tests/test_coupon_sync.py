@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from aftersale.coupons.models import Coupon, CouponProgram, ShopSync
+from aftersale.coupons.models import Coupon, CouponProgram, ShopPriceRule, ShopSync
 from aftersale.coupons.services import generate_codes, issue_coupon, save_program
 from aftersale.integrations.platforms import coupon_sync
 from aftersale.integrations.platforms.catalog_sync import API_VERSION, connect_shopify_admin
@@ -57,6 +58,7 @@ class _ShopState:
     running_polls: int = 1  # how many polls find the job still running
     fail_with: int = 0  # a status to answer every request with
     batches: list[list[str]] = field(default_factory=list)
+    rules: list[dict[str, Any]] = field(default_factory=list)  # the price rules made
     polls: int = 0
 
 
@@ -68,8 +70,11 @@ class _Shop(BaseHTTPRequestHandler):
         if self._record("POST", body):
             return
         if self.path == f"{PREFIX}price_rules.json":
-            self._answer(201, _recorded("admin_price_rules_create.json"))
-        elif self.path == f"{PREFIX}price_rules/{RULE}/batch.json":
+            self.state.rules.append(body["price_rule"])
+            made = _recorded("admin_price_rules_create.json")
+            made["price_rule"] |= {**body["price_rule"], "id": RULE + len(self.state.rules) - 1}
+            self._answer(201, made)
+        elif re.fullmatch(rf"{PREFIX}price_rules/\d+/batch\.json", self.path):
             self.state.batches.append([c["code"] for c in body["discount_codes"]])
             self.state.polls = 0
             self._answer(201, _recorded("admin_discount_code_batch_queued.json"))
@@ -79,13 +84,13 @@ class _Shop(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self._record("GET", None):
             return
-        if self.path == f"{PREFIX}price_rules/{RULE}/batch/{JOB}.json":
+        if re.fullmatch(rf"{PREFIX}price_rules/\d+/batch/{JOB}\.json", self.path):
             self.state.polls += 1
             job = _recorded("admin_discount_code_batch_completed.json")
             if self.state.polls <= self.state.running_polls:
                 job["discount_code_creation"]["status"] = "running"
             self._answer(200, job)
-        elif self.path == f"{PREFIX}price_rules/{RULE}/batch/{JOB}/discount_codes.json":
+        elif re.fullmatch(rf"{PREFIX}price_rules/\d+/batch/{JOB}/discount_codes\.json", self.path):
             self._answer(200, self._results())
         else:
             self._answer(404, {"errors": "Not Found"})
@@ -215,7 +220,11 @@ def test_the_codes_are_created_under_the_programs_price_rule_and_then_the_email_
     assert (rule["value_type"], rule["value"], rule["usage_limit"]) == ("percentage", "-10.00", 1)
     assert message.coupon is not None
     assert shop.state.requests[1][3] == {"discount_codes": [{"code": message.coupon.code}]}
-    assert CouponProgram.objects.get(slug="thanks").shop_price_rule_id == str(RULE)
+    kept = ShopPriceRule.objects.get()
+    assert (kept.shop_id, kept.program.slug) == (str(RULE), "thanks")
+    # expires 2024-03-18 09:00 UTC: the rule ends at that day's end in the store's zone
+    assert kept.ends_at == dt.datetime(2024, 3, 19, tzinfo=dt.UTC)
+    assert rule["ends_at"] == "2024-03-19T00:00:00+00:00"
     message.coupon.refresh_from_db()
     assert message.coupon.shop_sync == ShopSync.SYNCED
     assert [m.pk for m in claim_due_messages(now=clock.now())] == [message.pk]
@@ -270,7 +279,7 @@ def test_a_shop_that_rate_limits_refuses_the_token_or_fails_creates_nothing(
         sync_store_codes(store=connected.store, origin=shop.origin, wait=_no_wait)
 
     assert message not in due_messages(now=clock.now())
-    assert CouponProgram.objects.get(slug="thanks").shop_price_rule_id == ""
+    assert not ShopPriceRule.objects.exists()
 
 
 def test_the_worker_pass_leaves_an_unreachable_shop_waiting_and_tries_it_again_a_minute_later(
@@ -337,8 +346,9 @@ def test_the_price_rule_says_the_programs_terms(store: Store, clock: VirtualCloc
     fixed = save_program(store=store, slug="five-off", kind="fixed", amount="5", minimum_order="40")
     shipping = save_program(store=store, slug="ship", kind="free_shipping")
 
-    fixed_rule = price_rule(fixed, now=clock.now())["price_rule"]
-    shipping_rule = price_rule(shipping, now=clock.now())["price_rule"]
+    ends_at = clock.now() + dt.timedelta(days=20)
+    fixed_rule = price_rule(fixed, now=clock.now(), ends_at=ends_at)["price_rule"]
+    shipping_rule = price_rule(shipping, now=clock.now(), ends_at=ends_at)["price_rule"]
 
     assert (fixed_rule["value_type"], fixed_rule["value"], fixed_rule["target_type"]) == (
         "fixed_amount",
@@ -346,6 +356,37 @@ def test_the_price_rule_says_the_programs_terms(store: Store, clock: VirtualCloc
         "line_item",
     )
     assert fixed_rule["prerequisite_subtotal_range"] == {"greater_than_or_equal_to": "40.00"}
-    assert fixed_rule["starts_at"] == clock.now().isoformat()
+    assert (fixed_rule["starts_at"], fixed_rule["ends_at"]) == (
+        clock.now().isoformat(),
+        ends_at.isoformat(),
+    )
     assert (shipping_rule["target_type"], shipping_rule["value"]) == ("shipping_line", "-100.0")
     assert "prerequisite_subtotal_range" not in shipping_rule
+
+
+def test_codes_expiring_on_other_days_or_under_changed_terms_get_their_own_price_rule(
+    connected: Scenario, clock: VirtualClock, shop: RecordedShop
+) -> None:
+    store = connected.store
+    store.time_zone = "America/New_York"
+    store.save()
+    first = _coupon_email(connected, clock)  # expires Monday 18 March, 05:00 in New York
+    clock.advance(dt.timedelta(hours=12))
+    same_day = _coupon_email(connected, clock)  # 17:00 the same day there: the same rule
+    clock.advance(dt.timedelta(days=1))
+    next_day = _coupon_email(connected, clock)
+    assert sync_store_codes(store=store, origin=shop.origin, wait=_no_wait).synced == 3
+    program = save_program(store=store, slug="thanks", amount="15")
+    coupon = issue_coupon(program=program, customer=connected.customer, now=clock.now())
+    new_terms = connected.message("thank-you", now=clock.now(), coupon=coupon)  # same day
+
+    assert sync_store_codes(store=store, origin=shop.origin, wait=_no_wait).synced == 1
+
+    assert [(r["value"], r["ends_at"]) for r in shop.state.rules] == [
+        ("-10.00", "2024-03-19T04:00:00+00:00"),  # midnight in New York (EDT)
+        ("-10.00", "2024-03-20T04:00:00+00:00"),
+        ("-15.00", "2024-03-20T04:00:00+00:00"),  # the new terms: a rule of their own
+    ]
+    assert [len(batch) for batch in shop.state.batches] == [2, 1, 1]
+    for message in (first, same_day, next_day, new_terms):
+        assert message in due_messages(now=clock.now())
