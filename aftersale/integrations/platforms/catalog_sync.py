@@ -14,16 +14,15 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-from aftersale.catalog.records import ProductRecord
 from aftersale.coupons.services import require_shop_sync
 from aftersale.integrations.models import PlatformConnection
 from aftersale.integrations.platforms.base import InvalidPayload
-from aftersale.integrations.platforms.shopify import product_record
+from aftersale.integrations.platforms.shopify import product_record, storefront, with_links
 from aftersale.integrations.services import receive_products
 from aftersale.lib import clock
 from aftersale.stores import credentials
@@ -78,10 +77,10 @@ def sync_shopify_catalog(
         records = []
         for i, product in enumerate(products):
             try:
-                records.append(_with_link(product_record(product), product, shop))
+                records.append(product_record(product))
             except InvalidPayload as error:
                 raise CatalogUnavailable(f"page {pages + 1}, products[{i}].{error}") from error
-        receive_products(store=store, records=records)
+        receive_products(store=store, records=with_links(records, storefront=shop.storefront))
         written, pages = written + len(records), pages + 1
         if progress is not None:
             progress(SyncReport(products=written, pages=pages))
@@ -119,7 +118,7 @@ def admin_shop(*, store: Store, origin: str = "") -> AdminShop:
     return AdminShop(
         origin=shop_origin.rstrip("/"),
         token=credentials.decrypt(connection.admin_token),
-        storefront=(store.website_url or f"https://{connection.shop_domain}").rstrip("/"),
+        storefront=storefront(store=store, shop_domain=connection.shop_domain),
     )
 
 
@@ -176,10 +175,3 @@ def _seconds(value: str | None) -> float | None:
         return max(float(value or ""), 0.0)
     except ValueError:
         return None
-
-
-def _with_link(record: ProductRecord, product: dict[str, Any], shop: AdminShop) -> ProductRecord:
-    handle = product.get("handle")
-    if isinstance(handle, str) and handle.strip():
-        return replace(record, url=f"{shop.storefront}/products/{handle.strip()}"[:500])
-    return record

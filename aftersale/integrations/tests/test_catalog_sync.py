@@ -117,6 +117,11 @@ def test_every_page_of_the_shops_catalog_is_written_with_prices_stock_images_and
     assert (notebook.price, notebook.stock) == (Decimal("18.99"), 15)
     assert notebook.image_url.endswith("/walnut-notebook.jpg")
     assert notebook.url == "https://paper.example.com/products/walnut-notebook"
+    assert [(v["sku"], v["stock"]) for v in notebook.variants] == [
+        ("NB-WAL-A5", 12),
+        ("NB-WAL-A4", 3),
+    ]
+    assert notebook.tags == ["gift", "paper"]
     pen = Product.objects.get(store=connected, external_id="8012345678999")
     assert (pen.name, pen.price, pen.stock, pen.awaiting_catalog) == (
         "Brass Pen",
