@@ -1,7 +1,8 @@
 """A connected shop's whole catalog, read through its admin API: Shopify's REST Admin
 `products.json`, 250 products a page, following the `Link` header's `rel="next"` cursor,
-each product read as the products webhooks read it (shopify.product_record) and written
-through integrations.receive_products. So a newly connected shop has its prices, stock,
+each product read as the products webhooks read it (Shopify.read_product) and applied
+through their out-of-order guard (deliveries.apply_catalog_versions): a product a newer
+webhook already changed is left as it is. So a newly connected shop has its prices, stock,
 images and product links at once, not only as its products change.
 
 Shopify answers 429 with `Retry-After` when the shop's request budget is spent: the sync
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import requests
@@ -22,8 +23,8 @@ import requests
 from aftersale.coupons.services import require_shop_sync
 from aftersale.integrations.models import PlatformConnection
 from aftersale.integrations.platforms.base import InvalidPayload
-from aftersale.integrations.platforms.shopify import product_record, storefront, with_links
-from aftersale.integrations.services import receive_products
+from aftersale.integrations.platforms.deliveries import apply_catalog_versions
+from aftersale.integrations.platforms.shopify import Shopify, storefront, with_links
 from aftersale.lib import clock
 from aftersale.stores import credentials
 from aftersale.stores.models import Store
@@ -32,6 +33,7 @@ API_VERSION = "2024-10"
 PAGE_SIZE = 250
 RETRIES = 5
 TIMEOUT_SECONDS = 30
+SHOPIFY = Shopify()
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="?next"?')
 
 
@@ -65,7 +67,9 @@ def sync_shopify_catalog(
     progress: Callable[[SyncReport], None] | None = None,
 ) -> SyncReport:
     """Read every product of `store`'s Shopify shop and write it to the catalog (created
-    or updated; a product an order brought along no longer awaits the catalog). The shop
+    or updated; a product an order brought along no longer awaits the catalog), each
+    through the webhooks' out-of-order guard: a product a webhook (or a sync) already
+    applied at the same or a later `updated_at` is left as it is. The shop
     is the connection's (`connect_shopify_admin`), at `origin` when given (a test's
     server). Raises CatalogUnavailable when the shop is not connected for it, refuses
     the token, keeps failing or answers what is not a products page; the pages written
@@ -74,14 +78,16 @@ def sync_shopify_catalog(
     http = session or requests.Session()
     written = pages = 0
     for products in _pages(http, shop, wait=wait):
-        records = []
+        changes = []
         for i, product in enumerate(products):
             try:
-                records.append(product_record(product))
+                change = SHOPIFY.read_product(product)
             except InvalidPayload as error:
                 raise CatalogUnavailable(f"page {pages + 1}, products[{i}].{error}") from error
-        receive_products(store=store, records=with_links(records, storefront=shop.storefront))
-        written, pages = written + len(records), pages + 1
+            linked = with_links(change.products, storefront=shop.storefront)
+            changes.append(replace(change, products=linked))
+        apply_catalog_versions(store=store, platform="shopify", changes=changes)
+        written, pages = written + len(changes), pages + 1
         if progress is not None:
             progress(SyncReport(products=written, pages=pages))
     return SyncReport(products=written, pages=pages)

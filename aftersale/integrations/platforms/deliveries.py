@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 import enum
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -314,6 +314,19 @@ def _apply_products(*, store: Store, platform: str, change: Change) -> str:
             records = tuple(r for r in records if r.external_id in known)
         receive_products(store=store, records=records)
     return f"applied: {len(records)} product(s)"
+
+
+def apply_catalog_versions(*, store: Store, platform: str, changes: Sequence[Change]) -> int:
+    """Apply the product `changes` of a catalog read (a page of the catalog sync) as
+    their deliveries would be, in one transaction: each product whose version is newer
+    than the one applied (by a webhook or an earlier sync) is written and its version
+    recorded, the others are left as they are; return how many were written."""
+    with transaction.atomic():
+        fresh = [c for c in changes if _is_newer(store=store, platform=platform, change=c)]
+        records = [record for change in fresh for record in change.products]
+        if records:
+            receive_products(store=store, records=records)
+    return len(records)
 
 
 def _apply_order_deleted(*, store: Store, platform: str, change: Change, now: dt.datetime) -> str:
