@@ -36,6 +36,7 @@ from aftersale.messaging.models import Message
 from aftersale.messaging.outbox.selectors import due_messages
 from aftersale.messaging.outbox.services import claim_due_messages
 from aftersale.messaging.tests.factories import Scenario, make_customer, make_scenario
+from aftersale.production import tasks
 from aftersale.stores.models import Store
 
 PAYLOADS = Path(__file__).parent / "payloads" / "shopify"
@@ -143,20 +144,21 @@ def shop() -> Iterator[RecordedShop]:
     state = _ShopState()
     server = ThreadingHTTPServer(("127.0.0.1", 0), type("Shop", (_Shop,), {"state": state}))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    coupon_sync._retry_at.clear()
     try:
         yield RecordedShop(f"http://127.0.0.1:{server.server_address[1]}", state)
     finally:
         server.shutdown()
         server.server_close()
-        coupon_sync._retry_at.clear()
 
 
 @pytest.fixture(autouse=True)
 def _on_the_clock(clock: VirtualClock) -> Iterator[None]:
-    """Every decision of the tests (retry times, live codes) reads the test's clock."""
+    """Every decision of the tests (retry times, live codes) reads the test's clock, and
+    no shop is left waiting for a retry by another test (store ids are reused)."""
+    coupon_sync._retry_at.clear()
     with use_clock(clock):
         yield
+    coupon_sync._retry_at.clear()
 
 
 @pytest.fixture
@@ -390,3 +392,16 @@ def test_codes_expiring_on_other_days_or_under_changed_terms_get_their_own_price
     assert [len(batch) for batch in shop.state.batches] == [2, 1, 1]
     for message in (first, same_day, next_day, new_terms):
         assert message in due_messages(now=clock.now())
+
+
+def test_production_modes_sweep_task_syncs_the_codes_too_and_a_shop_away_leaves_them_waiting(
+    store: Store, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    connect_platform(store=store, platform="shopify", secret="webhook-secret", now=clock.now())
+    connect_shopify_admin(store=store, shop_domain="127.0.0.1:9", admin_token=TOKEN)  # nobody
+    message = _coupon_email(make_scenario(store, now=clock.now()), clock)
+
+    assert tasks.background_runs() == 0  # Celery's twin of the worker pass's runs
+
+    assert "coupon codes of store test-shop wait for its shop" in caplog.text
+    assert message not in due_messages(now=clock.now())
