@@ -137,9 +137,10 @@ def issue_coupon(*, program: CouponProgram, customer: Customer, now: dt.datetime
     Orders placed before the issue are not: nobody could have had the code then, and a
     bulk code the store imported to its platform was not yet this customer's."""
     expires_at = now + dt.timedelta(days=program.valid_days)
-    coupon = _hand_out_pooled(program, customer, now, expires_at)
+    sync = _sync_of(program)
+    coupon = _hand_out_pooled(program, customer, now, expires_at, sync)
     if coupon is None:
-        coupon = _new_coupon(program, customer, now, expires_at)
+        coupon = _new_coupon(program, customer, now, expires_at, sync)
     stored = Order.objects.filter(
         store_id=program.store_id,
         customer=customer,
@@ -154,7 +155,11 @@ def issue_coupon(*, program: CouponProgram, customer: Customer, now: dt.datetime
 
 
 def _hand_out_pooled(
-    program: CouponProgram, customer: Customer, now: dt.datetime, expires_at: dt.datetime
+    program: CouponProgram,
+    customer: Customer,
+    now: dt.datetime,
+    expires_at: dt.datetime,
+    sync: str,
 ) -> Coupon | None:
     """Tie the oldest unassigned code to `customer`; the UPDATE's condition makes two
     workers racing for one code take two different ones."""
@@ -168,7 +173,7 @@ def _hand_out_pooled(
         if pooled is None:
             return None
         taken = Coupon.objects.filter(pk=pooled, customer__isnull=True).update(
-            customer=customer, issued_at=now, expires_at=expires_at, shop_sync=_sync_of(program)
+            customer=customer, issued_at=now, expires_at=expires_at, shop_sync=sync
         )
         if taken:
             return Coupon.objects.select_related("program").get(pk=pooled)
@@ -176,7 +181,11 @@ def _hand_out_pooled(
 
 
 def _new_coupon(
-    program: CouponProgram, customer: Customer, now: dt.datetime, expires_at: dt.datetime
+    program: CouponProgram,
+    customer: Customer,
+    now: dt.datetime,
+    expires_at: dt.datetime,
+    sync: str,
 ) -> Coupon:
     for _ in range(5):
         try:
@@ -188,7 +197,7 @@ def _new_coupon(
                     code=f"{program.code_prefix}-{_random_code()}",
                     issued_at=now,
                     expires_at=expires_at,
-                    shop_sync=_sync_of(program),
+                    shop_sync=sync,
                 )
         except IntegrityError:
             continue  # a code collision: 31**9 codes make a second one vanishingly rare
@@ -327,3 +336,9 @@ def keep_price_rule(*, program: CouponProgram, ends_at: dt.datetime, shop_id: st
         defaults={"store_id": program.store_id, "shop_id": shop_id},
     )
     return kept.shop_id
+
+
+def forget_price_rule(*, program: CouponProgram, shop_id: str) -> int:
+    """Forget the shop's price rule `shop_id` of `program` (the shop no longer has it):
+    its codes still waiting get a new rule next time; return how many were forgotten."""
+    return ShopPriceRule.objects.filter(program=program, shop_id=shop_id).delete()[0]

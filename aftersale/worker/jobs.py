@@ -43,7 +43,8 @@ class JobsDone:
 
 def run_jobs(*, home: Path | None = None) -> JobsDone:
     """Fail the stale runs, then claim and run one queued import and one queued backtest
-    (the backtest's throwaway database under `home`/runs, AFTERSALE_HOME by default)."""
+    (the backtest's throwaway database under `home`/runs, AFTERSALE_HOME by default),
+    apply the stored webhooks and create in their shops the coupon codes emails wait for."""
     done = JobsDone()
     done.failed_stale = fail_stale()
     done.imports = run_next_import()

@@ -30,9 +30,10 @@ from aftersale.coupons.models import CouponProgram, DiscountKind
 from aftersale.coupons.selectors import (
     kept_price_rule,
     pending_shop_codes,
+    pending_shop_coupons,
     stores_with_pending_shop_codes,
 )
-from aftersale.coupons.services import keep_price_rule, mark_synced
+from aftersale.coupons.services import forget_price_rule, keep_price_rule, mark_synced
 from aftersale.integrations.models import PlatformConnection
 from aftersale.integrations.platforms.catalog_sync import API_VERSION, AdminShop, admin_shop
 from aftersale.lib import clock
@@ -55,6 +56,10 @@ class ShopUnreachable(RuntimeError):
     codes stay pending and their emails wait."""
 
 
+class RuleGone(ShopUnreachable):
+    """The shop answered 404 for a price rule's path: it has no such rule (any more)."""
+
+
 @dataclass(frozen=True)
 class CouponSync:
     """What one sync of a store did: codes created in the shop, codes still waiting."""
@@ -73,10 +78,11 @@ def sync_store_codes(
     """Create in `store`'s Shopify shop (the connection's, at `origin` when given) up to
     CODES_PER_PASS of its `pending` codes, the price rule of their program and day of
     expiry first (once, then remembered: coupons.ShopPriceRule), and mark synced those
-    the shop lists as known. Raises
-    ShopUnreachable when the shop does not take a request: what was synced before stays
-    synced, the rest stays pending; CatalogUnavailable when the store has no admin
-    access. Running it twice, or beside another worker, creates no code twice."""
+    the shop lists as known. A kept price rule the shop no longer has (deleted in its
+    admin: 404) is forgotten, and made again next time. Raises ShopUnreachable when the
+    shop does not take a request: what was synced before stays synced, the rest stays
+    pending; CatalogUnavailable when the store has no admin access. Running it twice, or
+    beside another worker, creates no code twice."""
     shop = admin_shop(store=store, origin=origin)
     http = session or requests.Session()
     synced = 0
@@ -86,12 +92,16 @@ def sync_store_codes(
         rule = kept_price_rule(program=program, ends_at=ends_at) or _create_price_rule(
             http, shop, program, ends_at=ends_at
         )
-        for start in range(0, len(coupons), BATCH_SIZE):
-            batch = coupons[start : start + BATCH_SIZE]
-            known = _create_codes(http, shop, rule, [c.code for c in batch], wait=wait)
-            ids = [c.pk for c in batch if c.code.upper() in known]
-            synced += mark_synced(store=store, coupon_ids=ids)
-    waiting = len(pending_shop_codes(store=store, limit=CODES_PER_PASS))
+        try:
+            for start in range(0, len(coupons), BATCH_SIZE):
+                batch = coupons[start : start + BATCH_SIZE]
+                known = _create_codes(http, shop, rule, [c.code for c in batch], wait=wait)
+                ids = [c.pk for c in batch if c.code.upper() in known]
+                synced += mark_synced(store=store, coupon_ids=ids)
+        except RuleGone:
+            forget_price_rule(program=program, shop_id=rule)
+            logger.warning("price rule %s of store %s is gone from its shop", rule, store.slug)
+    waiting = pending_shop_coupons(store=store).count()
     return CouponSync(synced=synced, waiting=waiting)
 
 
@@ -242,6 +252,8 @@ def _call(
         raise ShopUnreachable(f"{path}: the shop refused the admin API token")
     if response.status_code == 429:
         raise ShopUnreachable(f"{path}: rate limited (429)")
+    if response.status_code == 404 and path.startswith("price_rules/"):
+        raise RuleGone(f"{path}: the shop has no such price rule (404)")
     if response.status_code not in (200, 201):
         raise ShopUnreachable(f"{path}: answered {response.status_code}")
     try:

@@ -60,6 +60,7 @@ class _ShopState:
     fail_with: int = 0  # a status to answer every request with
     batches: list[list[str]] = field(default_factory=list)
     rules: list[dict[str, Any]] = field(default_factory=list)  # the price rules made
+    deleted_rules: set[str] = field(default_factory=set)  # deleted in the shop's admin
     polls: int = 0
 
 
@@ -75,6 +76,8 @@ class _Shop(BaseHTTPRequestHandler):
             made = _recorded("admin_price_rules_create.json")
             made["price_rule"] |= {**body["price_rule"], "id": RULE + len(self.state.rules) - 1}
             self._answer(201, made)
+        elif any(f"/price_rules/{rule}/" in self.path for rule in self.state.deleted_rules):
+            self._answer(404, {"errors": "Not Found"})
         elif re.fullmatch(rf"{PREFIX}price_rules/\d+/batch\.json", self.path):
             self.state.batches.append([c["code"] for c in body["discount_codes"]])
             self.state.polls = 0
@@ -405,3 +408,21 @@ def test_production_modes_sweep_task_syncs_the_codes_too_and_a_shop_away_leaves_
 
     assert "coupon codes of store test-shop wait for its shop" in caplog.text
     assert message not in due_messages(now=clock.now())
+
+
+def test_a_price_rule_deleted_in_the_shop_is_forgotten_and_made_again(
+    connected: Scenario, clock: VirtualClock, shop: RecordedShop
+) -> None:
+    _coupon_email(connected, clock)
+    sync_store_codes(store=connected.store, origin=shop.origin, wait=_no_wait)
+    shop.state.deleted_rules.add(str(RULE))  # the merchant deleted it in Shopify's admin
+    later = _coupon_email(connected, clock)
+
+    done = sync_store_codes(store=connected.store, origin=shop.origin, wait=_no_wait)
+
+    assert (done.synced, done.waiting) == (0, 1)
+    assert not ShopPriceRule.objects.exists()
+    assert later not in due_messages(now=clock.now())
+    assert sync_store_codes(store=connected.store, origin=shop.origin, wait=_no_wait).synced == 1
+    assert ShopPriceRule.objects.get().shop_id == str(RULE + 1)
+    assert later in due_messages(now=clock.now())
