@@ -144,7 +144,7 @@ def price_rule(program: CouponProgram, *, now: dt.datetime, ends_at: dt.datetime
     """The `price_rules.json` body of `program`'s offer for its codes ending at `ends_at`:
     a percentage or fixed amount off the order's lines, or its shipping free, for orders
     from the program's minimum subtotal; each code once (`usage_limit` counts per code),
-    once per customer; from `now` to `ends_at`."""
+    once per customer; from `now` (an hour before `ends_at` at the latest) to `ends_at`."""
     rule: dict[str, Any] = {
         "title": f"Aftersale {program.slug} until {ends_at:%Y-%m-%d %H:%M} UTC"[:255],
         "target_type": "line_item",
@@ -153,7 +153,9 @@ def price_rule(program: CouponProgram, *, now: dt.datetime, ends_at: dt.datetime
         "customer_selection": "all",
         "once_per_customer": True,
         "usage_limit": 1,
-        "starts_at": now.isoformat(),
+        # never after its end: a code whose day ended while the shop was away still
+        # gets a rule (its email goes; Aftersale counts no use after its expiry)
+        "starts_at": min(now, ends_at - dt.timedelta(hours=1)).isoformat(),
         "ends_at": ends_at.isoformat(),
     }
     if program.kind == DiscountKind.PERCENT:

@@ -367,6 +367,8 @@ def test_the_price_rule_says_the_programs_terms(store: Store, clock: VirtualCloc
     )
     assert (shipping_rule["target_type"], shipping_rule["value"]) == ("shipping_line", "-100.0")
     assert "prerequisite_subtotal_range" not in shipping_rule
+    ended = price_rule(shipping, now=clock.now(), ends_at=clock.now() - dt.timedelta(days=1))
+    assert ended["price_rule"]["starts_at"] < ended["price_rule"]["ends_at"]
 
 
 def test_codes_expiring_on_other_days_or_under_changed_terms_get_their_own_price_rule(
