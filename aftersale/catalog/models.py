@@ -28,6 +28,10 @@ class Product(models.Model):
     # the store's catalog yet: a products webhook, a products import or a catalog sync
     # clears it.
     awaiting_catalog = models.BooleanField(default=False)
+    # Platform catalogs: the variants sold ({"id", "sku", "price", "stock", "title"},
+    # price a decimal string) and the tags; orders and picks stay on the product.
+    variants = models.JSONField(default=list, blank=True)
+    tags = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [

@@ -5,6 +5,18 @@ from decimal import Decimal
 
 
 @dataclass(frozen=True, slots=True)
+class VariantRecord:
+    """One variant of a product (a size, a colour) as its platform sells it: orders and
+    recommendations stay on the product; the variant is what an email links to."""
+
+    external_id: str
+    sku: str = ""
+    price: Decimal | None = None
+    stock: int | None = None
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ProductRecord:
     external_id: str
     name: str
@@ -15,3 +27,8 @@ class ProductRecord:
     stock: int | None = None
     image_url: str = ""
     url: str = ""
+    # Platform catalogs (Shopify): the variants and tags (None: the source does not say,
+    # the stored ones stay) and the handle of the product's page (/products/HANDLE).
+    variants: tuple[VariantRecord, ...] | None = None
+    tags: tuple[str, ...] | None = None
+    handle: str = ""

@@ -1,6 +1,7 @@
 """Reading the catalog."""
 
 import datetime as dt
+from urllib.parse import quote
 
 from django.db.models import Q, QuerySet
 
@@ -44,3 +45,16 @@ def product_by_external_id(*, store: Store, external_id: str) -> Product | None:
 def products_by_id(*, store: Store, ids: list[int]) -> dict[int, Product]:
     """The store's products among `ids`, by database id."""
     return Product.objects.filter(store=store, pk__in=ids).in_bulk()
+
+
+def variant_url(*, product: Product, variant_external_id: str) -> str:
+    """The page of `product` showing its variant `variant_external_id`: the product's URL
+    with `variant=ID` added to its query (Shopify's form) when the catalog knows that
+    variant of it; the product's URL itself otherwise ("" when it has none)."""
+    if not product.url or not variant_external_id:
+        return product.url
+    variants = product.variants if isinstance(product.variants, list) else []
+    if not any(isinstance(v, dict) and v.get("id") == variant_external_id for v in variants):
+        return product.url
+    separator = "&" if "?" in product.url else "?"
+    return f"{product.url}{separator}variant={quote(variant_external_id, safe='')}"

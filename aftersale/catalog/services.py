@@ -3,6 +3,7 @@
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from typing import Any
 
 from aftersale.catalog.models import Product
 from aftersale.catalog.records import ProductRecord
@@ -10,12 +11,14 @@ from aftersale.lib import clock
 from aftersale.stores.models import Store
 
 _UPDATABLE = ["name", "category", "department", "brand", "price", "stock", "image_url", "url"]
+_PLATFORM = ["variants", "tags"]  # kept as told; a record that does not tell keeps them
 
 
 def upsert_products(*, store: Store, records: Sequence[ProductRecord]) -> dict[str, int]:
     """Create or update `records`; return the product id for every external id given.
 
-    A field a record leaves empty (None price or stock, blank text) keeps its stored value.
+    A field a record leaves empty (None price or stock, blank text; None variants or
+    tags) keeps its stored value.
     A product created or changed is stamped with the clock's time in `updated_at`; one an
     order brought along (ensure_products) is no longer awaiting the catalog.
     """
@@ -34,7 +37,7 @@ def upsert_products(*, store: Store, records: Sequence[ProductRecord]) -> dict[s
         product.updated_at, product.awaiting_catalog = now, False
     if changed:
         Product.objects.bulk_update(
-            changed, [*_UPDATABLE, "updated_at", "awaiting_catalog"], batch_size=500
+            changed, [*_UPDATABLE, *_PLATFORM, "updated_at", "awaiting_catalog"], batch_size=500
         )
     new = [
         _new_product(store, record, now)
@@ -84,6 +87,8 @@ def _new_product(
         stock=record.stock,
         image_url=record.image_url,
         url=record.url,
+        variants=_variants(record) or [],
+        tags=list(record.tags or ()),
     )
 
 
@@ -97,4 +102,28 @@ def _apply(product: Product, record: ProductRecord) -> bool:
         if getattr(product, field) != value:
             setattr(product, field, value)
             changed = True
+    told = {
+        "variants": _variants(record),
+        "tags": None if record.tags is None else list(record.tags),
+    }
+    for field, told_value in told.items():
+        if told_value is not None and getattr(product, field) != told_value:
+            setattr(product, field, told_value)
+            changed = True
     return changed
+
+
+def _variants(record: ProductRecord) -> list[dict[str, Any]] | None:
+    """The record's variants as the catalog keeps them (None: the record does not say)."""
+    if record.variants is None:
+        return None
+    return [
+        {
+            "id": v.external_id,
+            "sku": v.sku,
+            "price": None if v.price is None else str(v.price),
+            "stock": v.stock,
+            "title": v.title,
+        }
+        for v in record.variants
+    ]

@@ -34,6 +34,48 @@ class CouponProgram(models.Model):
         return self.slug
 
 
+class ShopCodeSync(models.Model):
+    """A store whose shop must know each coupon code before an email gives it (it keeps
+    Shopify Admin access: integrations.platforms.coupon_sync): the codes it issues wait
+    `pending` until created in the shop."""
+
+    store = models.OneToOneField(Store, on_delete=models.CASCADE, related_name="+")
+    since = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"codes of store {self.store_id} go to its shop first"
+
+
+class ShopPriceRule(models.Model):
+    """A price rule made in the store's shop (ShopCodeSync): the program's offer on the
+    `terms` it had then (a change of terms makes a new rule), for its codes that expire
+    on one day of the store's, so the shop ends them at `ends_at` (that day's end)."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    program = models.ForeignKey(
+        CouponProgram, on_delete=models.CASCADE, related_name="shop_price_rules"
+    )
+    terms = models.CharField(max_length=80)
+    ends_at = models.DateTimeField()
+    shop_id = models.CharField(max_length=40)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["program", "terms", "ends_at"], name="uniq_shop_price_rule"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"price rule {self.shop_id} of {self.program_id} until {self.ends_at}"
+
+
+class ShopSync(models.TextChoices):
+    NOT_NEEDED = "", "the shop need not be told (no Shopify Admin access)"
+    PENDING = "pending", "to be created in the shop before an email gives it"
+    SYNCED = "synced", "created in the shop"
+
+
 class Coupon(models.Model):
     """A code issued to one customer, and whether a later order redeemed it.
 
@@ -63,6 +105,10 @@ class Coupon(models.Model):
         related_name="coupons_used",
     )
     redeemed_by_other = models.BooleanField(default=False)
+    # Whether the shop knows the code: an email giving a `pending` one is not due.
+    shop_sync = models.CharField(
+        max_length=10, choices=ShopSync.choices, blank=True, default=ShopSync.NOT_NEEDED
+    )
 
     class Meta:
         constraints = [
@@ -71,6 +117,12 @@ class Coupon(models.Model):
         indexes = [
             models.Index(fields=["customer", "program"]),
             models.Index(fields=["program", "customer", "id"], name="coupon_program_pool"),
+            # The few codes waiting for the shop: the send hold's subquery, the sync's read.
+            models.Index(
+                fields=["store", "program", "id"],
+                condition=models.Q(shop_sync="pending"),
+                name="coupon_pending_shop",
+            ),
         ]
 
     def __str__(self) -> str:

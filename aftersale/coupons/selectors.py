@@ -1,11 +1,13 @@
 """Reading coupons."""
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Count, Q, QuerySet
 
-from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind
+from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind, ShopPriceRule, ShopSync
 from aftersale.stores.models import Store
 
 
@@ -199,3 +201,66 @@ def program_codes(*, program: CouponProgram) -> QuerySet[Coupon]:
         .select_related("customer", "redeemed_order", "redeemed_by")
         .order_by("-id")
     )
+
+
+def pending_shop_codes(
+    *, store: Store, limit: int
+) -> dict[tuple[CouponProgram, dt.datetime], list[Coupon]]:
+    """At most `limit` of `store`'s codes its shop must still be told of (`pending`: their
+    emails wait), oldest first, by program and the end of the day they expire on
+    (shop_rule_end): the codes one price rule of the shop takes."""
+    pending = (
+        Coupon.objects.filter(store=store, shop_sync=ShopSync.PENDING)
+        .select_related("program")
+        .order_by("program_id", "id")[:limit]
+    )
+    zone = _zone(store)
+    by_rule: dict[tuple[CouponProgram, dt.datetime], list[Coupon]] = {}
+    for coupon in pending:
+        key = (coupon.program, shop_rule_end(expires_at=coupon.expires_at, zone=zone))
+        by_rule.setdefault(key, []).append(coupon)
+    return by_rule
+
+
+def shop_rule_end(*, expires_at: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    """When the shop ends a code expiring at `expires_at`: the end of that day in the
+    store's time zone `zone` (the next midnight there, in UTC), so one price rule serves
+    every code expiring that day and none ends before the day its email names."""
+    day = expires_at.astimezone(zone).date()
+    midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+    return midnight.astimezone(dt.UTC)
+
+
+def shop_terms(program: CouponProgram) -> str:
+    """The terms a shop's price rule carries of `program` (kind, amount, minimum), as a
+    key: a rule made under other terms is not reused."""
+    return f"{program.kind}:{program.amount:.2f}:{program.minimum_order:.2f}"
+
+
+def kept_price_rule(*, program: CouponProgram, ends_at: dt.datetime) -> str:
+    """The shop's id of the price rule made for `program`'s current terms and codes
+    ending at `ends_at`, "" when none is made yet."""
+    kept = ShopPriceRule.objects.filter(
+        program=program, terms=shop_terms(program), ends_at=ends_at
+    ).values_list("shop_id", flat=True)
+    return kept.first() or ""
+
+
+def _zone(store: Store) -> ZoneInfo:
+    try:
+        return ZoneInfo(store.time_zone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def stores_with_pending_shop_codes() -> list[int]:
+    """The ids of the stores that have codes waiting to be created in their shop."""
+    pending = Coupon.objects.filter(shop_sync=ShopSync.PENDING)
+    return sorted(set(pending.values_list("store_id", flat=True).distinct()))
+
+
+def pending_shop_coupons(*, store: Store | None = None) -> QuerySet[Coupon]:
+    """The codes (of `store`, else of every store) not created in their shop yet: the
+    subquery that holds their emails back."""
+    pending = Coupon.objects.filter(shop_sync=ShopSync.PENDING)
+    return pending if store is None else pending.filter(store=store)

@@ -4,13 +4,21 @@ ahead of time, and noticing when orders redeem them."""
 import datetime as dt
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind
+from aftersale.coupons.models import (
+    Coupon,
+    CouponProgram,
+    DiscountKind,
+    ShopCodeSync,
+    ShopPriceRule,
+    ShopSync,
+)
+from aftersale.coupons.selectors import shop_terms
 from aftersale.customers.models import Customer
 from aftersale.orders.models import NOT_PURCHASES, Order
 from aftersale.stores.models import Store
@@ -119,6 +127,8 @@ def save_program(*, store: Store, slug: str, **terms: object) -> CouponProgram:
 def issue_coupon(*, program: CouponProgram, customer: Customer, now: dt.datetime) -> Coupon:
     """Give `customer` a code of `program`, valid from `now` for the program's valid
     days: the oldest code generated in bulk that nobody has yet, else a new unique code.
+    When the store's codes go to its shop first (require_shop_sync), the code is
+    `pending` until the shop sync has created it there: an email giving it waits.
 
     Issue happens when the email is queued, so an order placed after it redeems even
     when it arrives before the send is recorded. The customer's orders already stored
@@ -127,9 +137,10 @@ def issue_coupon(*, program: CouponProgram, customer: Customer, now: dt.datetime
     Orders placed before the issue are not: nobody could have had the code then, and a
     bulk code the store imported to its platform was not yet this customer's."""
     expires_at = now + dt.timedelta(days=program.valid_days)
-    coupon = _hand_out_pooled(program, customer, now, expires_at)
+    sync = _sync_of(program)
+    coupon = _hand_out_pooled(program, customer, now, expires_at, sync)
     if coupon is None:
-        coupon = _new_coupon(program, customer, now, expires_at)
+        coupon = _new_coupon(program, customer, now, expires_at, sync)
     stored = Order.objects.filter(
         store_id=program.store_id,
         customer=customer,
@@ -144,7 +155,11 @@ def issue_coupon(*, program: CouponProgram, customer: Customer, now: dt.datetime
 
 
 def _hand_out_pooled(
-    program: CouponProgram, customer: Customer, now: dt.datetime, expires_at: dt.datetime
+    program: CouponProgram,
+    customer: Customer,
+    now: dt.datetime,
+    expires_at: dt.datetime,
+    sync: str,
 ) -> Coupon | None:
     """Tie the oldest unassigned code to `customer`; the UPDATE's condition makes two
     workers racing for one code take two different ones."""
@@ -158,7 +173,7 @@ def _hand_out_pooled(
         if pooled is None:
             return None
         taken = Coupon.objects.filter(pk=pooled, customer__isnull=True).update(
-            customer=customer, issued_at=now, expires_at=expires_at
+            customer=customer, issued_at=now, expires_at=expires_at, shop_sync=sync
         )
         if taken:
             return Coupon.objects.select_related("program").get(pk=pooled)
@@ -166,7 +181,11 @@ def _hand_out_pooled(
 
 
 def _new_coupon(
-    program: CouponProgram, customer: Customer, now: dt.datetime, expires_at: dt.datetime
+    program: CouponProgram,
+    customer: Customer,
+    now: dt.datetime,
+    expires_at: dt.datetime,
+    sync: str,
 ) -> Coupon:
     for _ in range(5):
         try:
@@ -178,10 +197,16 @@ def _new_coupon(
                     code=f"{program.code_prefix}-{_random_code()}",
                     issued_at=now,
                     expires_at=expires_at,
+                    shop_sync=sync,
                 )
         except IntegrityError:
             continue  # a code collision: 31**9 codes make a second one vanishingly rare
     raise RuntimeError(f"could not find a free coupon code for program {program.slug}")
+
+
+def _sync_of(program: CouponProgram) -> str:
+    shop_first = ShopCodeSync.objects.filter(store_id=program.store_id).exists()
+    return ShopSync.PENDING if shop_first else ShopSync.NOT_NEEDED
 
 
 def generate_codes(*, program: CouponProgram, count: int, now: dt.datetime) -> int:
@@ -274,3 +299,46 @@ def _redeems(coupon: Coupon, order: Order, store: Store) -> bool:
 
 def _random_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def require_shop_sync(*, store: Store, now: dt.datetime) -> int:
+    """From `now` on every code `store` issues must be created in its shop before an email
+    gives it: each is `pending` until mark_synced. The codes already given out that may
+    still be used (not redeemed, not expired at `now`) become `pending` too, so a queued
+    email with one waits for the shop as well. Return how many codes wait."""
+    ShopCodeSync.objects.get_or_create(store=store, defaults={"since": now})
+    live = Coupon.objects.filter(
+        store=store,
+        customer__isnull=False,
+        redeemed_at__isnull=True,
+        expires_at__gt=now,
+        shop_sync=ShopSync.NOT_NEEDED,
+    )
+    return live.update(shop_sync=ShopSync.PENDING)
+
+
+def mark_synced(*, store: Store, coupon_ids: Sequence[int]) -> int:
+    """Record that `store`'s shop knows the codes `coupon_ids` now (their emails may
+    go); return how many were pending."""
+    return Coupon.objects.filter(
+        store=store, pk__in=list(coupon_ids), shop_sync=ShopSync.PENDING
+    ).update(shop_sync=ShopSync.SYNCED)
+
+
+def keep_price_rule(*, program: CouponProgram, ends_at: dt.datetime, shop_id: str) -> str:
+    """Remember that the shop's price rule `shop_id` takes `program`'s codes (on its
+    current terms) ending at `ends_at`, unless another worker kept one first: return
+    the one kept."""
+    kept, _ = ShopPriceRule.objects.get_or_create(
+        program=program,
+        terms=shop_terms(program),
+        ends_at=ends_at,
+        defaults={"store_id": program.store_id, "shop_id": shop_id},
+    )
+    return kept.shop_id
+
+
+def forget_price_rule(*, program: CouponProgram, shop_id: str) -> int:
+    """Forget the shop's price rule `shop_id` of `program` (the shop no longer has it):
+    its codes still waiting get a new rule next time; return how many were forgotten."""
+    return ShopPriceRule.objects.filter(program=program, shop_id=shop_id).delete()[0]

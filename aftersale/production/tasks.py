@@ -117,9 +117,10 @@ def weekly_evaluation() -> int:
 
 @app.task(name="aftersale.background_runs")
 def background_runs() -> int:
-    """Run one queued CSV import and apply the stored platform webhooks: the sweep that
-    catches any run whose own task was lost; return how many were run."""
-    return jobs.run_next_import() + jobs.apply_webhooks()
+    """Run one queued CSV import, apply the stored platform webhooks and create in their
+    shops the coupon codes emails wait for: the sweep that catches any run whose own
+    task was lost; return how many were run, applied and created."""
+    return jobs.run_next_import() + jobs.apply_webhooks() + jobs.sync_shop_codes()
 
 
 @app.task(name="aftersale.backtests")

@@ -16,6 +16,7 @@ from aftersale.flows.backtest_runs import run_queued_backtest
 from aftersale.flows.models import BacktestRun
 from aftersale.integrations.import_runs import run_import
 from aftersale.integrations.models import ImportRun
+from aftersale.integrations.platforms.coupon_sync import sync_waiting_codes
 from aftersale.integrations.platforms.deliveries import process_deliveries
 from aftersale.lib.clock import now
 from aftersale.lib.runs import claim_next, fail_stale_runs
@@ -31,20 +32,25 @@ class JobsDone:
     backtests: int = 0
     failed_stale: int = 0
     webhooks: int = 0
+    coupons_synced: int = 0
 
     @property
     def total(self) -> int:
-        return self.imports + self.backtests + self.failed_stale + self.webhooks
+        return (
+            self.imports + self.backtests + self.failed_stale + self.webhooks + self.coupons_synced
+        )
 
 
 def run_jobs(*, home: Path | None = None) -> JobsDone:
     """Fail the stale runs, then claim and run one queued import and one queued backtest
-    (the backtest's throwaway database under `home`/runs, AFTERSALE_HOME by default)."""
+    (the backtest's throwaway database under `home`/runs, AFTERSALE_HOME by default),
+    apply the stored webhooks and create in their shops the coupon codes emails wait for."""
     done = JobsDone()
     done.failed_stale = fail_stale()
     done.imports = run_next_import()
     done.backtests = run_next_backtest(home=home)
     done.webhooks = apply_webhooks()
+    done.coupons_synced = sync_shop_codes()
     return done
 
 
@@ -82,3 +88,9 @@ def apply_webhooks() -> int:
     """Apply the platform webhooks the requests stored (integrations/platforms): fail the
     stale ones, prune old ones, process up to a batch; return how many were processed."""
     return process_deliveries(now=now)
+
+
+def sync_shop_codes() -> int:
+    """Create in their Shopify shops the coupon codes whose emails wait for them
+    (integrations/platforms/coupon_sync); return how many the shops now have."""
+    return sync_waiting_codes()

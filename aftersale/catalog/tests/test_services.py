@@ -1,13 +1,14 @@
 """Writing the catalog: upserts from the store's feeds, products an order brings along."""
 
 import datetime as dt
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
 from aftersale.catalog.models import Product
-from aftersale.catalog.records import ProductRecord
-from aftersale.catalog.selectors import products_awaiting_catalog
+from aftersale.catalog.records import ProductRecord, VariantRecord
+from aftersale.catalog.selectors import products_awaiting_catalog, variant_url
 from aftersale.catalog.services import ensure_products, product_ids, upsert_products
 from aftersale.stores.models import Store
 from aftersale.stores.services import create_store
@@ -186,3 +187,58 @@ def test_a_product_an_order_brings_along_awaits_the_catalog_until_the_catalog_na
 
     assert not products_awaiting_catalog(store=store).exists()
     assert Product.objects.get(external_id="tea").name == "Tea"
+
+
+@pytest.mark.django_db
+def test_variants_and_tags_are_kept_as_told_and_a_record_that_does_not_tell_keeps_them(store):
+    sizes = (
+        VariantRecord("v-small", sku="MUG-S", price=Decimal("10.00"), stock=2, title="Small"),
+        VariantRecord("v-large", sku="MUG-L", price=Decimal("14.00"), stock=0, title="Large"),
+    )
+    upsert_products(store=store, records=[replace(MUG, variants=sizes, tags=("gift",))])
+
+    upsert_products(store=store, records=[ProductRecord("mug", "Blue mug")])  # a CSV row
+    mug = Product.objects.get(store=store, external_id="mug")
+    assert [v["id"] for v in mug.variants] == ["v-small", "v-large"]
+    assert mug.variants[0] == {
+        "id": "v-small",
+        "sku": "MUG-S",
+        "price": "10.00",
+        "stock": 2,
+        "title": "Small",
+    }
+    assert mug.tags == ["gift"]
+
+    upsert_products(store=store, records=[replace(MUG, variants=sizes[1:], tags=())])
+    mug.refresh_from_db()
+    assert ([v["id"] for v in mug.variants], mug.tags) == (["v-large"], [])
+
+
+@pytest.mark.django_db
+def test_the_link_to_a_variant_is_the_product_page_showing_it(store):
+    upsert_products(
+        store=store,
+        records=[
+            replace(MUG, variants=(VariantRecord("4501"),)),
+            replace(
+                MUG,
+                external_id="cup",
+                url="https://shop.example/cup?ref=mail",
+                variants=(VariantRecord("4503"),),
+            ),
+            replace(MUG, external_id="plate", url="", variants=(VariantRecord("4502"),)),
+        ],
+    )
+    mug, cup, plate = (
+        Product.objects.get(store=store, external_id=eid) for eid in ("mug", "cup", "plate")
+    )
+
+    assert variant_url(product=mug, variant_external_id="4501") == (
+        "https://shop.example/mug?variant=4501"
+    )
+    assert variant_url(product=mug, variant_external_id="9999") == mug.url  # not its variant
+    assert variant_url(product=mug, variant_external_id="") == mug.url
+    assert variant_url(product=cup, variant_external_id="4503") == (
+        "https://shop.example/cup?ref=mail&variant=4503"
+    )
+    assert variant_url(product=plate, variant_external_id="4502") == ""  # no page known

@@ -14,12 +14,15 @@ from django.urls import reverse
 
 from aftersale.catalog.records import ProductRecord
 from aftersale.catalog.services import upsert_products
+from aftersale.coupons.services import issue_coupon, mark_synced, save_program
 from aftersale.integrations.models import PlatformConnection, WebhookDelivery
+from aftersale.integrations.platforms.catalog_sync import connect_shopify_admin
 from aftersale.integrations.platforms.connections import platform_cards
 from aftersale.integrations.platforms.deliveries import connect_platform
 from aftersale.integrations.platforms.woocommerce import sign as woocommerce_sign
 from aftersale.lib.clock import VirtualClock
 from aftersale.lib.runs import RunStatus
+from aftersale.messaging.tests.factories import make_customer
 from aftersale.orders.models import Order
 from aftersale.stores.credentials import decrypt
 from aftersale.stores.models import ApiKey, MemberRole, Store
@@ -283,3 +286,25 @@ def test_products_that_came_only_from_orders_are_counted_until_the_catalog_names
     upsert_products(store=store, records=[ProductRecord("p1", "Blue mug")])
     page = signed_in.get(reverse("dashboard:connect", args=[store.slug])).content.decode()
     assert 'id="awaiting-catalog"' not in page
+
+
+def test_the_shopify_card_says_the_shop_kept_and_the_coupon_codes_waiting_for_it(
+    signed_in: Client, store: Store, clock: VirtualClock
+) -> None:
+    connect_platform(store=store, platform="shopify", secret="webhook-secret", now=T0)
+    page = signed_in.get(reverse("dashboard:connect", args=[store.slug])).content.decode()
+    assert 'id="shop-admin-shopify"' not in page  # no admin access: nothing to wait for
+
+    connect_shopify_admin(store=store, shop_domain="paper-co.myshopify.com", admin_token="shpat_1")
+    program = save_program(store=store, slug="thanks", kind="percent", amount="10")
+    customer = make_customer(store, now=clock.now())
+    coupon = issue_coupon(program=program, customer=customer, now=clock.now())
+
+    page = signed_in.get(reverse("dashboard:connect", args=[store.slug])).content.decode()
+    assert "Admin API of <code>paper-co.myshopify.com</code> kept" in page
+    assert "1 coupon code\n  waits to be created in your shop" in page
+
+    mark_synced(store=store, coupon_ids=[coupon.pk])
+    page = signed_in.get(reverse("dashboard:connect", args=[store.slug])).content.decode()
+    assert 'id="shop-admin-shopify"' in page
+    assert 'id="codes-waiting"' not in page

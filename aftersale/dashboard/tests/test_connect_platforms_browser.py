@@ -16,10 +16,15 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
+from aftersale.coupons.services import issue_coupon, save_program
 from aftersale.dashboard.tests.browser import SCREENSHOTS, fits_the_screen, sign_in
 from aftersale.dashboard.tests.test_browser import open_page, refused_by_policy  # noqa: F401
+from aftersale.integrations.platforms.catalog_sync import connect_shopify_admin
+from aftersale.integrations.platforms.deliveries import connect_platform
 from aftersale.integrations.platforms.woocommerce import sign
+from aftersale.messaging.tests.factories import make_customer
 from aftersale.stores.models import Store
+from conftest import T0
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SECRET = "wc_secret_0123456789abcdefXYZ9"
@@ -103,4 +108,37 @@ def test_an_owner_copies_the_webhook_url_saves_the_secret_and_sees_the_delivery(
     failed.get_by_role("button", name="Replay delivery").click()
     expect(page.get_by_role("status").first).to_contain_text("failed again: not a JSON object")
     assert fits_the_screen(page)
+    assert refused_by_policy == []
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_shopify_card_says_how_many_coupon_codes_wait_for_the_shop(
+    width: int,
+    live_server: LiveServer,
+    store: Store,
+    merchant: User,
+    open_page: Callable[[], Page],  # noqa: F811
+    refused_by_policy: list[str],  # noqa: F811
+) -> None:
+    connect_platform(store=store, platform="shopify", secret="webhook-secret", now=T0)
+    connect_shopify_admin(
+        store=store, shop_domain="paper-and-co-stationery.myshopify.com", admin_token="shpat_1"
+    )
+    program = save_program(store=store, slug="thanks", kind="percent", amount="10")
+    for n in range(3):
+        customer = make_customer(store, now=T0, email=f"buyer{n}@example.com")
+        issue_coupon(program=program, customer=customer, now=T0)
+    page = open_page()
+    page.set_viewport_size({"width": width, "height": 900})
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    sign_in(page, f"{live_server.url}/dashboard/{store.slug}/connect/")
+
+    card = page.locator("#platform-shopify")
+    expect(card.locator("#shop-admin-shopify")).to_contain_text(
+        "paper-and-co-stationery.myshopify.com"
+    )
+    expect(card.locator("#codes-waiting")).to_contain_text("3 coupon codes wait")
+    assert fits_the_screen(page)
+    card.screenshot(path=str(SCREENSHOTS / f"connect-shopify-codes-waiting-{width}.png"))
     assert refused_by_policy == []

@@ -1,7 +1,8 @@
 """A connected shop's whole catalog, read through its admin API: Shopify's REST Admin
 `products.json`, 250 products a page, following the `Link` header's `rel="next"` cursor,
-each product read as the products webhooks read it (shopify.product_record) and written
-through integrations.receive_products. So a newly connected shop has its prices, stock,
+each product read as the products webhooks read it (Shopify.read_product) and applied
+through their out-of-order guard (deliveries.apply_catalog_versions): a product a newer
+webhook already changed is left as it is. So a newly connected shop has its prices, stock,
 images and product links at once, not only as its products change.
 
 Shopify answers 429 with `Retry-After` when the shop's request budget is spent: the sync
@@ -19,11 +20,12 @@ from typing import Any
 
 import requests
 
-from aftersale.catalog.records import ProductRecord
+from aftersale.coupons.services import require_shop_sync
 from aftersale.integrations.models import PlatformConnection
 from aftersale.integrations.platforms.base import InvalidPayload
-from aftersale.integrations.platforms.shopify import product_record
-from aftersale.integrations.services import receive_products
+from aftersale.integrations.platforms.deliveries import apply_catalog_versions
+from aftersale.integrations.platforms.shopify import Shopify, storefront, with_links
+from aftersale.lib import clock
 from aftersale.stores import credentials
 from aftersale.stores.models import Store
 
@@ -31,6 +33,7 @@ API_VERSION = "2024-10"
 PAGE_SIZE = 250
 RETRIES = 5
 TIMEOUT_SECONDS = 30
+SHOPIFY = Shopify()
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="?next"?')
 
 
@@ -47,7 +50,9 @@ class SyncReport:
 
 
 @dataclass(frozen=True)
-class _Shop:
+class AdminShop:
+    """Where and how to call a store's Shopify Admin API."""
+
     origin: str  # https://little-gift.myshopify.com (or a test server's)
     token: str
     storefront: str  # where customers see the products: the store's website, else the shop
@@ -62,23 +67,27 @@ def sync_shopify_catalog(
     progress: Callable[[SyncReport], None] | None = None,
 ) -> SyncReport:
     """Read every product of `store`'s Shopify shop and write it to the catalog (created
-    or updated; a product an order brought along no longer awaits the catalog). The shop
+    or updated; a product an order brought along no longer awaits the catalog), each
+    through the webhooks' out-of-order guard: a product a webhook (or a sync) already
+    applied at the same or a later `updated_at` is left as it is. The shop
     is the connection's (`connect_shopify_admin`), at `origin` when given (a test's
     server). Raises CatalogUnavailable when the shop is not connected for it, refuses
     the token, keeps failing or answers what is not a products page; the pages written
     before stay written (a sync again is harmless). `progress` hears after each page."""
-    shop = _shop(store, origin)
+    shop = admin_shop(store=store, origin=origin)
     http = session or requests.Session()
     written = pages = 0
     for products in _pages(http, shop, wait=wait):
-        records = []
+        changes = []
         for i, product in enumerate(products):
             try:
-                records.append(_with_link(product_record(product), product, shop))
+                change = SHOPIFY.read_product(product)
             except InvalidPayload as error:
                 raise CatalogUnavailable(f"page {pages + 1}, products[{i}].{error}") from error
-        receive_products(store=store, records=records)
-        written, pages = written + len(records), pages + 1
+            linked = with_links(change.products, storefront=shop.storefront)
+            changes.append(replace(change, products=linked))
+        apply_catalog_versions(store=store, platform="shopify", changes=changes)
+        written, pages = written + len(changes), pages + 1
         if progress is not None:
             progress(SyncReport(products=written, pages=pages))
     return SyncReport(products=written, pages=pages)
@@ -86,9 +95,10 @@ def sync_shopify_catalog(
 
 def connect_shopify_admin(*, store: Store, shop_domain: str, admin_token: str) -> None:
     """Keep the shop domain (`little-gift.myshopify.com`) and the admin API access token
-    (encrypted) of `store`'s Shopify connection, for the catalog sync. The webhooks'
-    connection (deliveries.connect_platform) must exist first: ValueError otherwise, or
-    for an empty domain or token."""
+    (encrypted) of `store`'s Shopify connection, for the catalog sync; from then on the
+    store's coupon codes are created in the shop before they are mailed (coupon_sync).
+    The webhooks' connection (deliveries.connect_platform) must exist first: ValueError
+    otherwise, or for an empty domain or token."""
     domain = shop_domain.strip().removeprefix("https://").removeprefix("http://").strip("/")
     if not domain or not admin_token.strip():
         raise ValueError("give the shop's domain and an admin API access token")
@@ -97,9 +107,13 @@ def connect_shopify_admin(*, store: Store, shop_domain: str, admin_token: str) -
     )
     if not updated:
         raise ValueError("connect the store's Shopify webhooks first (its secret)")
+    require_shop_sync(store=store, now=clock.now())
 
 
-def _shop(store: Store, origin: str) -> _Shop:
+def admin_shop(*, store: Store, origin: str = "") -> AdminShop:
+    """`store`'s Shopify Admin API as its connection keeps it (`connect_shopify_admin`),
+    at `origin` when given (a test's server); CatalogUnavailable, saying how to give
+    it, when the store has none."""
     connection = PlatformConnection.objects.filter(store=store, platform="shopify").first()
     if connection is None or not connection.shop_domain or not connection.admin_token:
         raise CatalogUnavailable(
@@ -107,15 +121,15 @@ def _shop(store: Store, origin: str) -> _Shop:
             "aftersale platforms connect shopify --shop DOMAIN (docs/platforms.md)"
         )
     shop_origin = origin or f"https://{connection.shop_domain}"
-    return _Shop(
+    return AdminShop(
         origin=shop_origin.rstrip("/"),
         token=credentials.decrypt(connection.admin_token),
-        storefront=(store.website_url or f"https://{connection.shop_domain}").rstrip("/"),
+        storefront=storefront(store=store, shop_domain=connection.shop_domain),
     )
 
 
 def _pages(
-    http: requests.Session, shop: _Shop, *, wait: Callable[[float], None]
+    http: requests.Session, shop: AdminShop, *, wait: Callable[[float], None]
 ) -> Iterator[list[Any]]:
     url: str | None = f"{shop.origin}/admin/api/{API_VERSION}/products.json?limit={PAGE_SIZE}"
     while url:
@@ -167,10 +181,3 @@ def _seconds(value: str | None) -> float | None:
         return max(float(value or ""), 0.0)
     except ValueError:
         return None
-
-
-def _with_link(record: ProductRecord, product: dict[str, Any], shop: _Shop) -> ProductRecord:
-    handle = product.get("handle")
-    if isinstance(handle, str) and handle.strip():
-        return replace(record, url=f"{shop.storefront}/products/{handle.strip()}"[:500])
-    return record

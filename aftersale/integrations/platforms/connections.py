@@ -1,14 +1,17 @@
 """What the Connect page shows of each shop platform: the webhook URL to give it, the
-topics to subscribe, the signing secret (only ever masked) and its latest deliveries."""
+topics to subscribe, the signing secret (only ever masked) and its latest deliveries;
+for Shopify, the shop whose admin API is kept and the coupon codes waiting for it."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
 
+from aftersale.coupons.selectors import pending_shop_coupons
 from aftersale.integrations.models import PlatformConnection, WebhookDelivery
 from aftersale.integrations.platforms.deliveries import PLATFORMS
 from aftersale.stores.credentials import masked
@@ -30,6 +33,10 @@ class PlatformCard:
     secret_masked: str
     connected_at: dt.datetime | None
     deliveries: tuple[WebhookDelivery, ...]
+    # Shopify's admin API: the shop's domain once its access is kept ("" until then), and
+    # the coupon codes waiting to be created there (their emails wait with them).
+    shop_domain: str = ""
+    codes_waiting: int = 0
 
 
 def webhook_url(*, store: Store, platform: str) -> str:
@@ -59,7 +66,8 @@ def latest_deliveries(
 
 def platform_cards(*, store: Store) -> list[PlatformCard]:
     """One card per platform in PLATFORMS, in that order: URL, topics, masked secret,
-    and the latest deliveries. Two queries plus one per platform, whatever the history."""
+    and the latest deliveries; Shopify's kept admin access and the coupon codes waiting
+    for the shop. A few queries plus one per platform, whatever the history."""
     connections = {c.platform: c for c in PlatformConnection.objects.filter(store=store)}
     cards = []
     for platform in PLATFORMS:
@@ -73,9 +81,17 @@ def platform_cards(*, store: Store) -> list[PlatformCard]:
                 secret_masked=masked(connection.webhook_secret) if connection else "",
                 connected_at=connection.created_at if connection else None,
                 deliveries=latest_deliveries(store=store, platform=platform),
+                **_admin_access(store, connection),
             )
         )
     return cards
+
+
+def _admin_access(store: Store, connection: PlatformConnection | None) -> dict[str, Any]:
+    if connection is None or not connection.admin_token:
+        return {}
+    waiting = pending_shop_coupons(store=store).count()
+    return {"shop_domain": connection.shop_domain, "codes_waiting": waiting}
 
 
 def store_delivery(*, store: Store, delivery_id: int) -> WebhookDelivery | None:

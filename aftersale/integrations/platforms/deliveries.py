@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 import enum
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -36,7 +36,7 @@ from aftersale.integrations.platforms.base import (
     Platform,
 )
 from aftersale.integrations.platforms.privacy import apply_privacy_request
-from aftersale.integrations.platforms.shopify import Shopify
+from aftersale.integrations.platforms.shopify import Shopify, storefront, with_links
 from aftersale.integrations.platforms.woocommerce import WooCommerce
 from aftersale.integrations.services import (
     receive_checkouts,
@@ -188,6 +188,7 @@ def process_delivery(*, delivery: WebhookDelivery, now: Callable[[], dt.datetime
     handler = PLATFORMS[delivery.platform]
     try:
         change = handler.read(kind=handler.topics[delivery.topic], body=bytes(delivery.body))
+        change = _with_product_links(change, delivery=delivery)
         outcome = _apply(store=delivery.store, platform=delivery.platform, change=change, now=now())
     except InvalidPayload as error:
         finish_run(
@@ -206,6 +207,15 @@ def process_delivery(*, delivery: WebhookDelivery, now: Callable[[], dt.datetime
         finish_run(
             WebhookDelivery, pk=delivery.pk, status=RunStatus.DONE, now=now(), outcome=outcome
         )
+
+
+def _with_product_links(change: Change, *, delivery: WebhookDelivery) -> Change:
+    """`change` with its products' pages on the store's storefront (its website, else
+    the shop the delivery came from) where only their handles say them (Shopify)."""
+    if not change.products:
+        return change
+    front = storefront(store=delivery.store, shop_domain=delivery.shop_domain)
+    return dataclasses.replace(change, products=with_links(change.products, storefront=front))
 
 
 def _apply(*, store: Store, platform: str, change: Change, now: dt.datetime) -> str:
@@ -304,6 +314,19 @@ def _apply_products(*, store: Store, platform: str, change: Change) -> str:
             records = tuple(r for r in records if r.external_id in known)
         receive_products(store=store, records=records)
     return f"applied: {len(records)} product(s)"
+
+
+def apply_catalog_versions(*, store: Store, platform: str, changes: Sequence[Change]) -> int:
+    """Apply the product `changes` of a catalog read (a page of the catalog sync) as
+    their deliveries would be, in one transaction: each product whose version is newer
+    than the one applied (by a webhook or an earlier sync) is written and its version
+    recorded, the others are left as they are; return how many were written."""
+    with transaction.atomic():
+        fresh = [c for c in changes if _is_newer(store=store, platform=platform, change=c)]
+        records = [record for change in fresh for record in change.products]
+        if records:
+            receive_products(store=store, records=records)
+    return len(records)
 
 
 def _apply_order_deleted(*, store: Store, platform: str, change: Change, now: dt.datetime) -> str:

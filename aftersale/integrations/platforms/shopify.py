@@ -6,14 +6,15 @@ topics from its customer resource into CustomerRecords (their consent)."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from aftersale.catalog.records import ProductRecord
+from aftersale.catalog.records import ProductRecord, VariantRecord
 from aftersale.customers.records import CustomerRecord
 from aftersale.integrations.platforms.base import (
     NO_VERSION,
@@ -36,6 +37,7 @@ from aftersale.integrations.platforms.payload import (
     where,
 )
 from aftersale.orders.records import CheckoutRecord, LineItemRecord, OrderRecord
+from aftersale.stores.models import Store
 
 SIGNATURE_HEADER = "X-Shopify-Hmac-Sha256"
 # The financial statuses of an order that has been paid (Shopify has no paid_at).
@@ -445,8 +447,9 @@ def _address(address: Any) -> str:
 
 
 def product_record(product: dict[str, Any]) -> ProductRecord:
-    """Shopify's REST product resource as a ProductRecord; InvalidPayload naming the
-    path of the first missing or malformed field."""
+    """Shopify's REST product resource as a ProductRecord (with its variants' ids, SKUs,
+    prices and stock, its tags and its handle: `with_links` makes its page URL of it);
+    InvalidPayload naming the path of the first missing or malformed field."""
     variants = list_at(product, "variants", "")
     for i, variant in enumerate(variants):
         if not isinstance(variant, dict):
@@ -470,4 +473,40 @@ def product_record(product: dict[str, Any]) -> ProductRecord:
         price=min(prices) if prices else None,
         stock=max(sum(stocks), 0) if stocks else None,
         image_url=text_at(image, "src")[:500] if isinstance(image, dict) else "",
+        variants=tuple(
+            VariantRecord(
+                external_id=id_at(v, "id", f"variants[{i}]"),
+                sku=text_at(v, "sku")[:100],
+                price=prices[i],
+                stock=_whole(v.get("inventory_quantity")),
+                title=text_at(v, "title")[:200],
+            )
+            for i, v in enumerate(variants)
+        ),
+        tags=tuple(t.strip()[:100] for t in text_at(product, "tags").split(",") if t.strip()),
+        handle=text_at(product, "handle").strip(),
     )
+
+
+def storefront(*, store: Store, shop_domain: str) -> str:
+    """Where `store`'s customers see its products: its website, else its Shopify shop
+    (`shop_domain`, the myshopify domain); "" when neither is known."""
+    if store.website_url:
+        return store.website_url.rstrip("/")
+    domain = shop_domain.strip().removeprefix("https://").removeprefix("http://").strip("/")
+    return f"https://{domain}" if domain else ""
+
+
+def with_links(records: Iterable[ProductRecord], *, storefront: str) -> tuple[ProductRecord, ...]:
+    """`records` with each product's page, `storefront`/products/HANDLE, where the
+    record has a handle and no URL of its own (and `storefront` is known)."""
+    return tuple(
+        dataclasses.replace(r, url=f"{storefront}/products/{r.handle}"[:500])
+        if storefront and r.handle and not r.url
+        else r
+        for r in records
+    )
+
+
+def _whole(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -19,13 +19,20 @@ from django.core.management.base import CommandError
 from aftersale.catalog.models import Product
 from aftersale.catalog.records import ProductRecord
 from aftersale.catalog.services import ensure_products
+from aftersale.integrations.models import WebhookDelivery
 from aftersale.integrations.platforms.catalog_sync import (
     API_VERSION,
     CatalogUnavailable,
     connect_shopify_admin,
     sync_shopify_catalog,
 )
-from aftersale.integrations.platforms.deliveries import connect_platform
+from aftersale.integrations.platforms.deliveries import (
+    connect_platform,
+    process_deliveries,
+    receive_webhook,
+)
+from aftersale.integrations.tests.test_shopify_webhooks import _headers
+from aftersale.lib.runs import RunStatus
 from aftersale.stores.models import Store
 from aftersale.stores.services import update_store_settings
 from conftest import T0
@@ -117,6 +124,11 @@ def test_every_page_of_the_shops_catalog_is_written_with_prices_stock_images_and
     assert (notebook.price, notebook.stock) == (Decimal("18.99"), 15)
     assert notebook.image_url.endswith("/walnut-notebook.jpg")
     assert notebook.url == "https://paper.example.com/products/walnut-notebook"
+    assert [(v["sku"], v["stock"]) for v in notebook.variants] == [
+        ("NB-WAL-A5", 12),
+        ("NB-WAL-A4", 3),
+    ]
+    assert notebook.tags == ["gift", "paper"]
     pen = Product.objects.get(store=connected, external_id="8012345678999")
     assert (pen.name, pen.price, pen.stock, pen.awaiting_catalog) == (
         "Brass Pen",
@@ -183,3 +195,22 @@ def test_the_command_keeps_the_shop_and_its_token_and_refuses_a_sync_without_the
     shop = ["--shop", "paper-co.myshopify.com"]
     call_command("platforms", "connect", "shopify", "--store", store.slug, *shop, stdout=out)
     assert "admin API of paper-co.myshopify.com kept" in out.getvalue()
+
+
+def test_a_product_a_newer_webhook_already_applied_is_left_as_the_webhook_made_it(
+    connected: Store, shop: type[_Shop]
+) -> None:
+    newer = (PAYLOADS / "products_update.json").read_bytes()  # updated 2 March, 17.99
+    headers = _headers("products/update", newer, event_id="98400007", secret="webhook-secret")
+    receive_webhook(
+        platform="shopify", store_slug=connected.slug, body=newer, headers=headers, now=T0
+    )
+    assert process_deliveries(now=lambda: T0) == 1
+    assert WebhookDelivery.objects.get().status == RunStatus.DONE
+
+    sync_shopify_catalog(store=connected, origin=shop.origin, wait=lambda s: None)  # type: ignore[attr-defined]
+
+    notebook = Product.objects.get(store=connected, external_id="8012345678901")
+    assert notebook.price == Decimal("17.99")  # not the page's older 18.99 (20 February)
+    pen = Product.objects.get(store=connected, external_id="8012345678999")
+    assert pen.name == "Brass Pen"  # nobody applied a newer one: the sync wrote it

@@ -12,6 +12,7 @@ from typing import Any
 from django.test import Client
 
 from aftersale.catalog.models import Product
+from aftersale.catalog.selectors import variant_url
 from aftersale.integrations.models import WebhookDelivery
 from aftersale.integrations.platforms.deliveries import STALE_OUTCOME
 from aftersale.integrations.tests.test_shopify_webhooks import (
@@ -23,6 +24,7 @@ from aftersale.integrations.tests.test_shopify_webhooks import (
 )
 from aftersale.lib.runs import RunStatus
 from aftersale.stores.models import Store
+from aftersale.stores.services import update_store_settings
 
 __all__ = ["shop"]  # the fixture
 PRODUCT = "8012345678901"
@@ -106,3 +108,39 @@ def test_a_product_without_a_title_is_a_400_naming_the_field(client: Client, sho
     response = _post(client, shop, "products/create", json.dumps(body).encode(), event_id="9")
 
     assert (response.status_code, response.json()["detail"]) == (400, "title: missing")
+
+
+def test_a_product_keeps_its_variants_tags_and_page_on_the_shop_it_came_from(
+    client: Client, shop: Store
+) -> None:
+    Store.objects.filter(pk=shop.pk).update(website_url="")  # no website: the shop's pages
+    _send(client, shop, "products/create", _product(), "98400001")
+
+    product = Product.objects.get(store=shop, external_id=PRODUCT)
+    assert product.variants == [
+        {"id": "45012345678901", "sku": "NB-WAL-A5", "price": "18.99", "stock": 12, "title": "A5"},
+        {"id": "45012345678903", "sku": "NB-WAL-A4", "price": "24.99", "stock": 3, "title": "A4"},
+    ]
+    assert product.tags == ["gift", "paper"]
+    assert product.url == "https://test-shop.myshopify.com/products/walnut-notebook"
+    assert variant_url(product=product, variant_external_id="45012345678903") == (
+        "https://test-shop.myshopify.com/products/walnut-notebook?variant=45012345678903"
+    )
+    assert variant_url(product=product, variant_external_id="999") == product.url
+
+
+def test_a_store_with_a_website_gets_its_product_pages_there_and_an_update_moves_them(
+    client: Client, shop: Store
+) -> None:
+    update_store_settings(store=shop, website_url="https://paper.example.com/")
+    _send(client, shop, "products/create", _product(), "98400001")
+    first = Product.objects.get(store=shop, external_id=PRODUCT)
+    assert first.url == "https://paper.example.com/products/walnut-notebook"
+
+    newer = _payload("products_update.json", tags="", handle="walnut-notebook-a5")
+    _send(client, shop, "products/update", newer, "98400002")
+
+    product = Product.objects.get(store=shop, external_id=PRODUCT)
+    assert product.url == "https://paper.example.com/products/walnut-notebook-a5"
+    assert product.tags == []  # told: no tags any more
+    assert [v["sku"] for v in product.variants] == ["NB-WAL-A5", "NB-WAL-A4"]

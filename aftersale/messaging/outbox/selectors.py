@@ -10,6 +10,7 @@ from typing import Any
 from django.db.models import Min, Model, QuerySet
 
 from aftersale.coupons.models import CouponProgram
+from aftersale.coupons.selectors import pending_shop_coupons
 from aftersale.lib.claims import free_at
 from aftersale.messaging.models import (
     EmailTemplate,
@@ -72,7 +73,9 @@ def due_messages(*, now: dt.datetime, store: Store | None = None) -> QuerySet[Me
     """Queued messages whose send time has come and that no worker holds a live claim
     on, oldest first; all stores unless `store` is given. The marketing emails of a store
     without a postal address are not due: they wait, queued, until it has one
-    (`held_for_address`); its transactional emails go out."""
+    (`held_for_address`); its transactional emails go out. An email giving a coupon code
+    its shop does not know yet (`pending`, docs/platforms.md#coupon-codes-in-the-shop)
+    is not due until the shop sync has created it."""
     due = Message.objects.filter(
         free_at(now),
         status=MessageStatus.QUEUED,
@@ -86,6 +89,8 @@ def due_messages(*, now: dt.datetime, store: Store | None = None) -> QuerySet[Me
         held = [] if store.physical_address else [store.pk]
     if held:
         due = due.exclude(template_id__in=_marketing_templates(held))
+    # A subquery, not a join: the claim locks these rows FOR UPDATE on PostgreSQL.
+    due = due.exclude(coupon_id__in=pending_shop_coupons(store=store).values("pk"))
     return due.order_by("send_after", "id")
 
 

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db.models import Prefetch
 
 from aftersale.catalog.models import Product
+from aftersale.catalog.selectors import variant_url
 from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind
 from aftersale.customers.models import Customer
 from aftersale.lib.text import has_unprintable, single_line_text
@@ -114,6 +115,8 @@ class LineView(Protocol):
     def unit_price(self) -> Decimal: ...
     @property
     def total(self) -> Decimal: ...
+    @property
+    def variant_id(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,7 @@ class LineRow:
     quantity: int
     unit_price: Decimal
     total: Decimal
+    variant_id: str = ""  # the variant bought, "" when the line names none
 
     @property
     def product_id(self) -> int:
@@ -224,13 +228,13 @@ def _orders(order_ids: set[int]) -> dict[int, OrderRow]:
 
 def _order_lines(order_ids: set[int]) -> dict[int, list[tuple[Any, ...]]]:
     """The lines of the orders `order_ids` by order id, each a (product id, quantity,
-    unit price, total) row, each order's in id order."""
+    unit price, total, variant id) row, each order's in id order."""
     if not order_ids:
         return {}
     rows = (
         LineItem.objects.filter(order_id__in=order_ids)
         .order_by("id")
-        .values_list("order_id", "product_id", "quantity", "unit_price", "total")
+        .values_list("order_id", "product_id", "quantity", "unit_price", "total", "variant_id")
     )
     by_order: dict[int, list[tuple[Any, ...]]] = {}
     for order_id, *line in rows:
@@ -517,7 +521,7 @@ def _line(line: LineView, *, fmt: Formatter) -> Context:
     return {
         "name": shown(product.name),
         "quantity": line.quantity,
-        "url": shown(product.url),
+        "url": shown(variant_url(product=product, variant_external_id=line.variant_id)),
         "image_url": shown(product.image_url),
         "price": fmt.money(line.unit_price),
         "total": fmt.money(line.total),
@@ -525,8 +529,18 @@ def _line(line: LineView, *, fmt: Formatter) -> Context:
 
 
 def _bought(lines: Sequence[LineView], *, store: Store, written: _Written) -> list[Context]:
-    unique = {line.product_id: line.product for line in lines}
-    return [written.card(product, store=store) for product in unique.values()]
+    """A card per product bought, linking to the variant bought (the first line's)."""
+    unique: dict[int, LineView] = {}
+    for line in lines:
+        unique.setdefault(line.product_id, line)
+    cards = []
+    for line in unique.values():
+        card = written.card(line.product, store=store)
+        link = variant_url(product=line.product, variant_external_id=line.variant_id)
+        if link != line.product.url:
+            card["url"] = shown(link)
+        cards.append(card)
+    return cards
 
 
 def _recommendations(facts: EmailFacts, *, written: _Written) -> list[Context]:

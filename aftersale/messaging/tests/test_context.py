@@ -211,3 +211,31 @@ def test_shown_values_lose_only_what_an_email_cannot_carry() -> None:
     assert shown("tab\there") == "tab\there"  # XML carries tabs and line breaks
     assert shown("tab\there\x1b") == "tab here"  # else cleaned as ingest cleans it
     assert shown("line\nbreak\x01") == "line break"
+
+
+@pytest.mark.parametrize("slug", ["order-confirmation", "thank-you"])
+def test_an_emails_product_links_go_to_the_variant_bought(
+    store: Store, clock: VirtualClock, slug: str
+) -> None:
+    scenario = make_scenario(store, now=clock.now())
+    milk_line, cereal_line = scenario.order.line_items.order_by("id")
+    milk = milk_line.product
+    Product.objects.filter(pk=milk.pk).update(variants=[{"id": "4501", "sku": "MILK-1L"}])
+    milk_line.variant_id = "4501"
+    milk_line.save(update_fields=["variant_id"])
+    message = scenario.message(slug, now=clock.now(), order=scenario.order)
+
+    context = build_context(message=message, now=clock.now())
+
+    to_variant = f"{milk.url}?variant=4501"
+    assert [line["url"] for line in context["order"]["lines"]] == [
+        to_variant,
+        cereal_line.product.url,  # no variant named: the product's page
+    ]
+    assert [card["url"] for card in context["bought"]] == [to_variant, cereal_line.product.url]
+    emails = []
+    for compiled in (False, True):
+        with override_settings(COMPILED_EMAILS=compiled):
+            emails.append(render_message(message=message, now=clock.now()))
+    assert any(link.startswith(to_variant) for link in emails[0].links)
+    assert emails[0].links == emails[1].links

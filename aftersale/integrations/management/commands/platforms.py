@@ -3,7 +3,9 @@ the secret that signs the store's webhooks (read from standard input, or
 AFTERSALE_<PLATFORM>_WEBHOOK_SECRET), and print the URL to give the platform (under
 AFTERSALE_PUBLIC_URL, as Connect shows it); with `--shop`, also the Shopify shop's domain
 and its admin API access token (AFTERSALE_SHOPIFY_ADMIN_TOKEN, or its _FILE), for
-`aftersale platforms sync-catalog --store SLUG`, which reads the shop's whole catalog."""
+`aftersale platforms sync-catalog --store SLUG`, which reads the shop's whole catalog, and
+for the worker, which from then on creates each coupon code in the shop before it is
+mailed (integrations/platforms/coupon_sync)."""
 
 import os
 import sys
@@ -41,7 +43,8 @@ class Command(BaseCommand):
         connect.add_argument(
             "--shop",
             default="",
-            help="Shopify: the shop's domain (x.myshopify.com), for the catalog sync; "
+            help="Shopify: the shop's domain (x.myshopify.com), for the catalog sync and "
+            "the coupon codes created in the shop; "
             "the admin API token comes from AFTERSALE_SHOPIFY_ADMIN_TOKEN",
         )
         sync = actions.add_parser("sync-catalog", help="read the Shopify shop's whole catalog")
@@ -77,7 +80,10 @@ class Command(BaseCommand):
             connect_shopify_admin(store=store, shop_domain=shop, admin_token=token)
         except ValueError as error:
             raise CommandError(str(error)) from error
-        self.stdout.write(f"admin API of {shop} kept: aftersale platforms sync-catalog")
+        self.stdout.write(
+            f"admin API of {shop} kept: aftersale platforms sync-catalog; "
+            "coupon codes are created in the shop before they are mailed"
+        )
 
     def _sync(self, store: Store) -> None:
         with Progress(
