@@ -21,15 +21,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import redis
 from django.conf import settings
 
 from aftersale.messaging.delivery.capture import CaptureServer
 from aftersale.production.tests.journey_data import DAYS_BETWEEN, EMAILS_PER_JOURNEY
+from aftersale.production.tests.real_parts import Celery, RedisServer, commands
 from aftersale.worker.tests.crash_scenario import (
     ScenarioDatabase,
     child_env,
@@ -52,123 +51,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@dataclass
-class Celery:
-    """The production processes of one test: workers by name and the beat, each
-    restartable after a SIGKILL, with their output in `logs`."""
-
-    env: dict[str, str]
-    logs: Path
-    commands: dict[str, list[str]]
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    starts: int = 0
-
-    def start(self, name: str) -> None:
-        """Start process `name` and wait until it is ready (a worker) or running (beat)."""
-        self.starts += 1
-        path = self.logs / f"{name}-{self.starts}.log"
-        with path.open("wb") as log:
-            process = subprocess.Popen(
-                self.commands[name], env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        self.processes[name] = process
-        ready = b"beat: Starting" if name == "beat" else b" ready."
-        deadline = time.monotonic() + 60
-        while ready not in path.read_bytes():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{name} did not start:\n{path.read_text()[-3000:]}")
-            time.sleep(0.05)  # polling the process's log for its ready line
-
-    def kill(self, name: str) -> None:
-        """SIGKILL process `name`, wait for it to die and start it again."""
-        self.processes[name].send_signal(signal.SIGKILL)
-        self.processes[name].wait(timeout=30)
-        self.start(name)
-
-    def assert_running(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                tails = "\n".join(p.read_text()[-2000:] for p in sorted(self.logs.glob("*.log")))
-                raise AssertionError(f"{name} exited {process.returncode}:\n{tails}")
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=30)
-
-
-def _commands() -> dict[str, list[str]]:
-    aftersale = [sys.executable, "-m", "aftersale.cli"]
-    celery = [sys.executable, "-m", "celery", "-A", "aftersale.production"]
-    quiet = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-    return {
-        # One through the `aftersale` command, one through `celery -A` itself.
-        "send": [*aftersale, "celery-worker", "--pool=solo", "--queues=send", "--hostname=send@%h"],
-        "default": [
-            *celery,
-            "worker",
-            "--pool=solo",
-            "--queues=default,ingest,fit",
-            "--hostname=default@%h",
-            "--loglevel=INFO",
-            *quiet,
-        ],
-        "beat": [*aftersale, "beat"],
-    }
-
-
-@dataclass
-class _RedisServer:
-    """A redis-server on `port`, stopped and started again on the same port."""
-
-    port: int
-    directory: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port)]
-        command += ["--save", "", "--appendonly", "no", "--dir", str(self.directory)]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)  # redis-server starting
-        client.close()
-
-    def restart(self) -> None:
-        self.stop()
-        time.sleep(2)  # the broker away for a while, as in a real restart
-        self.start()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-
-
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[_RedisServer]:
+def broker(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test's own, which it may restart; skipped without one."""
     if shutil.which("redis-server") is None:
         pytest.skip("no redis-server on the PATH (scripts/redis installs it): this test "
                     "starts and restarts a Redis of its own")  # fmt: skip
-    server = _RedisServer(port=free_port(), directory=tmp_path / "redis")
+    server = RedisServer(port=free_port(), directory=tmp_path / "redis")
     server.start()
     try:
         yield server
@@ -177,7 +66,7 @@ def broker(tmp_path: Path) -> Iterator[_RedisServer]:
 
 
 def test_every_email_of_a_three_email_flow_arrives_once_through_celery_kills_and_restarts(
-    tmp_path: Path, broker: _RedisServer
+    tmp_path: Path, broker: RedisServer
 ) -> None:
     seed = int(os.environ.get("AFTERSALE_CRASH_SEED") or random.randrange(2**32))
     rng = random.Random(seed)
@@ -203,7 +92,7 @@ def test_every_email_of_a_three_email_flow_arrives_once_through_celery_kills_and
             AFTERSALE_LOG_LEVEL="INFO",
         )
         (tmp_path / "logs").mkdir()
-        celery = Celery(env=env, logs=tmp_path / "logs", commands=_commands())
+        celery = Celery(env=env, logs=tmp_path / "logs", commands=commands())
         started = time.monotonic()
         kills = 0
         try:
@@ -251,30 +140,91 @@ def _wave(
     *,
     database: ScenarioDatabase,
     celery: Celery,
-    broker: _RedisServer,
+    broker: RedisServer,
     victims: list[str],
     target: int,
     kill_after: int,
+    outage_seconds: float = 2.0,
+    seconds: float = WAVE_SECONDS,
 ) -> int:
     """Poll until `target` emails are delivered, SIGKILLing each of `victims` (and
     restarting it; "redis": restarting the broker) once `kill_after` are; return the
     number of SIGKILLs."""
-    deadline = time.monotonic() + WAVE_SECONDS
+    deadline = time.monotonic() + seconds
     kills = 0
     while (delivered := database.scalar(DELIVERED)) < target:
         celery.assert_running()
         if victims and delivered >= kill_after:
             for victim in victims:
                 if victim == "redis":
-                    broker.restart()
+                    broker.restart(outage_seconds=outage_seconds)
                 else:
                     celery.kill(victim)
                     kills += 1
             victims = []
         if time.monotonic() > deadline:
-            raise AssertionError(f"{delivered} of {target} emails delivered in {WAVE_SECONDS}s")
+            raise AssertionError(f"{delivered} of {target} emails delivered in {seconds}s")
         time.sleep(0.05)  # polling interval of the database count
     return kills
+
+
+OUTAGE_JOURNEYS = 200
+OUTAGE_SECONDS = float(os.environ.get("AFTERSALE_TEST_REDIS_OUTAGE_SECONDS") or 12)
+
+
+def test_workers_ride_out_a_redis_outage_with_nothing_lost_and_nothing_twice(
+    tmp_path: Path, broker: RedisServer
+) -> None:
+    clock_file = tmp_path / "clock-offset-seconds"
+    with (
+        scenario_database(tmp_path / "home") as database,
+        CaptureServer(tmp_path / "outbox") as smtp,
+    ):
+        code = (
+            "from aftersale.production.tests.journey_data import populate; "
+            f"populate(count={OUTAGE_JOURNEYS})"
+        )
+        assert f'"enrollments": {OUTAGE_JOURNEYS}' in run_aftersale(database, "shell", "-c", code)
+        env = child_env(
+            database,
+            AFTERSALE_BROKER_URL=broker.url,
+            AFTERSALE_TEST_CLOCK_FILE=str(clock_file),
+            AFTERSALE_BEAT_TICK_SECONDS="0.5",
+            AFTERSALE_SMTP_HOST="127.0.0.1",
+            AFTERSALE_SMTP_PORT=str(smtp.port),
+            AFTERSALE_SCHEDULER_LEASE_SECONDS="3",
+            AFTERSALE_SCHEDULER_BATCH_SIZE="10",
+            AFTERSALE_LOG_LEVEL="INFO",
+        )
+        (tmp_path / "logs").mkdir()
+        celery = Celery(env=env, logs=tmp_path / "logs", commands=commands())
+        try:
+            for name in ("send", "default", "beat"):
+                celery.start(name)
+            for wave, victims in enumerate((["redis"], [])):
+                offset = wave * (dt.timedelta(days=DAYS_BETWEEN) + dt.timedelta(minutes=10))
+                clock_file.write_text(str(offset.total_seconds()))
+                _wave(
+                    database=database,
+                    celery=celery,
+                    broker=broker,
+                    victims=victims,
+                    target=OUTAGE_JOURNEYS * (wave + 1),
+                    kill_after=OUTAGE_JOURNEYS // 4,
+                    outage_seconds=OUTAGE_SECONDS,
+                    seconds=WAVE_SECONDS + OUTAGE_SECONDS,
+                )
+            celery.assert_running()
+        finally:
+            celery.stop()
+        expected = {
+            row[0]
+            for row in database.rows("SELECT id FROM messaging_message WHERE status = 'delivered'")
+        }
+        received = received_message_ids(smtp.directory)
+    assert len(expected) == 2 * OUTAGE_JOURNEYS
+    assert set(received) == expected
+    assert max(received.values()) == 1, "an email sent twice"
 
 
 def test_serve_in_production_mode_serves_without_an_embedded_worker(

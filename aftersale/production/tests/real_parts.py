@@ -1,0 +1,168 @@
+"""Production mode's real parts for the tests and benchmarks/soak.py: Celery workers and
+beat as OS processes (each restartable after a SIGKILL), a redis-server and a PostgreSQL
+server of their own that can be stopped and started again on the same port, and waiting
+on observable state with a deadline.
+
+    celery = Celery(env=..., logs=..., commands=commands())
+    celery.start("send"); celery.kill("send"); celery.assert_running(); celery.stop()
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+REPO = Path(__file__).resolve().parents[3]
+# The processes' names in `commands()`: the workers that may be killed, and beat.
+WORKERS = ("send", "default")
+
+
+@dataclass
+class Celery:
+    """The production processes of one run: workers by name and the beat, each
+    restartable after a SIGKILL, with their output in `logs`."""
+
+    env: dict[str, str]
+    logs: Path
+    commands: dict[str, list[str]]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    starts: int = 0
+
+    def start(self, name: str) -> None:
+        """Start process `name` and wait until it is ready (a worker) or running (beat)."""
+        self.starts += 1
+        path = self.logs / f"{name}-{self.starts}.log"
+        with path.open("wb") as log:
+            process = subprocess.Popen(
+                self.commands[name], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        self.processes[name] = process
+        ready = b"beat: Starting" if name == "beat" else b" ready."
+        deadline = time.monotonic() + 60
+        while ready not in path.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{name} did not start:\n{path.read_text()[-3000:]}")
+            time.sleep(0.05)  # polling the process's log for its ready line
+
+    def kill(self, name: str) -> None:
+        """SIGKILL process `name`, wait for it to die and start it again."""
+        self.processes[name].send_signal(signal.SIGKILL)
+        self.processes[name].wait(timeout=30)
+        self.start(name)
+
+    def assert_running(self) -> None:
+        """Fail, with the tails of every log, if a process ended that nobody killed."""
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                tails = "\n".join(p.read_text()[-2000:] for p in sorted(self.logs.glob("*.log")))
+                raise AssertionError(f"{name} exited {process.returncode}:\n{tails}")
+
+    def stop(self) -> None:
+        """SIGTERM every process still running and wait for it (SIGKILL after 30 s)."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=30)
+
+
+def commands() -> dict[str, list[str]]:
+    """The command lines of the `send` worker, the `default` worker (default, ingest and
+    fit queues) and beat: one worker through `aftersale celery-worker`, one through
+    `celery -A` itself."""
+    aftersale = [sys.executable, "-m", "aftersale.cli"]
+    celery = [sys.executable, "-m", "celery", "-A", "aftersale.production"]
+    quiet = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    return {
+        "send": [*aftersale, "celery-worker", "--pool=solo", "--queues=send", "--hostname=send@%h"],
+        "default": [
+            *celery,
+            "worker",
+            "--pool=solo",
+            "--queues=default,ingest,fit",
+            "--hostname=default@%h",
+            "--loglevel=INFO",
+            *quiet,
+        ],
+        "beat": [*aftersale, "beat"],
+    }
+
+
+@dataclass
+class RedisServer:
+    """A redis-server on `port` keeping nothing on disk (unless `keep`: an append-only
+    file in `directory`), stopped and started again on the same port (without `keep`
+    every task in it is lost: the database must be the source of truth)."""
+
+    port: int
+    directory: Path
+    keep: bool = False
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start redis-server and wait until it answers PING."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port)]
+        command += ["--save", "", "--appendonly", "yes" if self.keep else "no"]
+        command += ["--dir", str(self.directory)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port)
+        try:
+            wait_for(
+                client.ping,
+                what="redis-server to answer",
+                seconds=30,
+                errors=(redis.ConnectionError,),
+            )
+        finally:
+            client.close()
+
+    def restart(self, *, outage_seconds: float = 2.0) -> None:
+        """Stop the server, leave the broker away for `outage_seconds`, start it again."""
+        self.stop()
+        time.sleep(outage_seconds)  # the outage itself: the broker away, as in a real restart
+        self.start()
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM) and wait for it."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+def wait_for(
+    condition: Callable[[], object],
+    *,
+    what: str,
+    seconds: float,
+    errors: tuple[type[BaseException], ...] = (),
+    interval: float = 0.05,
+) -> object:
+    """Call `condition` until it returns something true (returned) or `seconds` pass
+    (AssertionError naming `what`); exceptions of `errors` count as not yet."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            result = condition()
+            if result:
+                return result
+        except errors:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {seconds:.0f}s for {what}")
+        time.sleep(interval)  # polling observable state
