@@ -9,9 +9,12 @@ on observable state with a deadline.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,10 +37,12 @@ class Celery:
     commands: dict[str, list[str]]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     starts: int = 0
+    starts_of: dict[str, int] = field(default_factory=dict)  # the number of each one's log
 
     def start(self, name: str) -> None:
         """Start process `name` and wait until it is ready (a worker) or running (beat)."""
         self.starts += 1
+        self.starts_of[name] = self.starts
         path = self.logs / f"{name}-{self.starts}.log"
         with path.open("wb") as log:
             process = subprocess.Popen(
@@ -61,8 +66,14 @@ class Celery:
         """Fail, with the tails of every log, if a process ended that nobody killed."""
         for name, process in self.processes.items():
             if process.poll() is not None:
-                tails = "\n".join(p.read_text()[-2000:] for p in sorted(self.logs.glob("*.log")))
-                raise AssertionError(f"{name} exited {process.returncode}:\n{tails}")
+                # The whole end of the one that exited (its traceback), a little of the rest.
+                own = self.logs / f"{name}-{self.starts_of[name]}.log"
+                others = sorted(p for p in self.logs.glob("*.log") if p != own)
+                tails = "\n".join(p.read_text()[-1500:] for p in others)
+                raise AssertionError(
+                    f"{name} exited {process.returncode}:\n{own.read_text()[-8000:]}\n"
+                    f"--- the other logs:\n{tails}"
+                )
 
     def stop(self) -> None:
         """SIGTERM every process still running and wait for it (SIGKILL after 30 s)."""
@@ -166,3 +177,80 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"waited {seconds:.0f}s for {what}")
         time.sleep(interval)  # polling observable state
+
+
+@dataclass
+class PostgresServer:
+    """A PostgreSQL server of its own (scripts/postgres) in a directory of /tmp that the
+    postgres user can reach, stopped as a crash does (immediate mode: no checkpoint,
+    recovery at the next start) and started again on the same data directory and port;
+    `remove()` stops it and deletes the directory."""
+
+    directory: Path = field(
+        default_factory=lambda: Path(tempfile.mkdtemp(prefix="aftersale-postgres-"))
+    )
+    url: str = ""  # postgresql://postgres@127.0.0.1:PORT/aftersale once started
+
+    def __post_init__(self) -> None:
+        self.directory.chmod(0o755)  # initdb runs as the postgres user when root starts it
+
+    def start(self) -> None:
+        """Start the server (initialising the data directory the first time)."""
+        line = subprocess.run(
+            [REPO / "scripts" / "postgres", "start", self.directory],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        self.url = line.strip().split("=", 1)[1]
+
+    def stop(self) -> None:
+        """Stop the server at once; every connection to it breaks."""
+        subprocess.run([REPO / "scripts" / "postgres", "stop", self.directory], check=True)
+
+    def restart(self, *, outage_seconds: float = 2.0) -> None:
+        """Stop the server, leave it away for `outage_seconds`, start it again."""
+        self.stop()
+        time.sleep(outage_seconds)  # the outage itself: the database away
+        self.start()
+
+    def remove(self) -> None:
+        """Stop the server and delete its directory."""
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """HOST, PORT, USER and PASSWORD of the server, as Django's DATABASES names them
+        (crash_scenario.fresh_postgres_database makes a database on it)."""
+        address = self.url.split("@", 1)[1].split("/", 1)[0]
+        host, port = address.rsplit(":", 1)
+        return {"HOST": host, "PORT": port, "USER": "postgres", "PASSWORD": ""}
+
+
+def deliver(
+    *,
+    count: Callable[[], int],
+    target: int,
+    seconds: float,
+    celery: Celery,
+    during: Callable[[int], object] = lambda delivered: None,
+    errors: tuple[type[BaseException], ...] = (),
+) -> int:
+    """Poll `count()` (the emails delivered) until it reaches `target`, calling
+    `during(delivered)` after each read (where a run kills or restarts things), and
+    failing if a process nobody killed has ended or `seconds` pass; a read that raises
+    one of `errors` (the database being restarted) counts as no progress. Returns the
+    count reached."""
+    deadline = time.monotonic() + seconds
+    delivered = 0
+    while True:
+        celery.assert_running()
+        with contextlib.suppress(*errors):
+            delivered = count()
+        if delivered >= target:
+            return delivered
+        during(delivered)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{delivered} of {target} emails delivered in {seconds:.0f}s")
+        time.sleep(0.05)  # polling interval of the database count

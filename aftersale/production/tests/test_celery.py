@@ -144,87 +144,26 @@ def _wave(
     victims: list[str],
     target: int,
     kill_after: int,
-    outage_seconds: float = 2.0,
-    seconds: float = WAVE_SECONDS,
 ) -> int:
     """Poll until `target` emails are delivered, SIGKILLing each of `victims` (and
     restarting it; "redis": restarting the broker) once `kill_after` are; return the
     number of SIGKILLs."""
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + WAVE_SECONDS
     kills = 0
     while (delivered := database.scalar(DELIVERED)) < target:
         celery.assert_running()
         if victims and delivered >= kill_after:
             for victim in victims:
                 if victim == "redis":
-                    broker.restart(outage_seconds=outage_seconds)
+                    broker.restart()
                 else:
                     celery.kill(victim)
                     kills += 1
             victims = []
         if time.monotonic() > deadline:
-            raise AssertionError(f"{delivered} of {target} emails delivered in {seconds}s")
+            raise AssertionError(f"{delivered} of {target} emails delivered in {WAVE_SECONDS}s")
         time.sleep(0.05)  # polling interval of the database count
     return kills
-
-
-OUTAGE_JOURNEYS = 200
-OUTAGE_SECONDS = float(os.environ.get("AFTERSALE_TEST_REDIS_OUTAGE_SECONDS") or 12)
-
-
-def test_workers_ride_out_a_redis_outage_with_nothing_lost_and_nothing_twice(
-    tmp_path: Path, broker: RedisServer
-) -> None:
-    clock_file = tmp_path / "clock-offset-seconds"
-    with (
-        scenario_database(tmp_path / "home") as database,
-        CaptureServer(tmp_path / "outbox") as smtp,
-    ):
-        code = (
-            "from aftersale.production.tests.journey_data import populate; "
-            f"populate(count={OUTAGE_JOURNEYS})"
-        )
-        assert f'"enrollments": {OUTAGE_JOURNEYS}' in run_aftersale(database, "shell", "-c", code)
-        env = child_env(
-            database,
-            AFTERSALE_BROKER_URL=broker.url,
-            AFTERSALE_TEST_CLOCK_FILE=str(clock_file),
-            AFTERSALE_BEAT_TICK_SECONDS="0.5",
-            AFTERSALE_SMTP_HOST="127.0.0.1",
-            AFTERSALE_SMTP_PORT=str(smtp.port),
-            AFTERSALE_SCHEDULER_LEASE_SECONDS="3",
-            AFTERSALE_SCHEDULER_BATCH_SIZE="10",
-            AFTERSALE_LOG_LEVEL="INFO",
-        )
-        (tmp_path / "logs").mkdir()
-        celery = Celery(env=env, logs=tmp_path / "logs", commands=commands())
-        try:
-            for name in ("send", "default", "beat"):
-                celery.start(name)
-            for wave, victims in enumerate((["redis"], [])):
-                offset = wave * (dt.timedelta(days=DAYS_BETWEEN) + dt.timedelta(minutes=10))
-                clock_file.write_text(str(offset.total_seconds()))
-                _wave(
-                    database=database,
-                    celery=celery,
-                    broker=broker,
-                    victims=victims,
-                    target=OUTAGE_JOURNEYS * (wave + 1),
-                    kill_after=OUTAGE_JOURNEYS // 4,
-                    outage_seconds=OUTAGE_SECONDS,
-                    seconds=WAVE_SECONDS + OUTAGE_SECONDS,
-                )
-            celery.assert_running()
-        finally:
-            celery.stop()
-        expected = {
-            row[0]
-            for row in database.rows("SELECT id FROM messaging_message WHERE status = 'delivered'")
-        }
-        received = received_message_ids(smtp.directory)
-    assert len(expected) == 2 * OUTAGE_JOURNEYS
-    assert set(received) == expected
-    assert max(received.values()) == 1, "an email sent twice"
 
 
 def test_serve_in_production_mode_serves_without_an_embedded_worker(
