@@ -23,8 +23,6 @@ from pathlib import Path
 import redis
 
 REPO = Path(__file__).resolve().parents[3]
-# The processes' names in `commands()`: the workers that may be killed, and beat.
-WORKERS = ("send", "default")
 
 
 @dataclass
@@ -88,15 +86,23 @@ class Celery:
                 process.wait(timeout=30)
 
 
-def commands() -> dict[str, list[str]]:
-    """The command lines of the `send` worker, the `default` worker (default, ingest and
-    fit queues) and beat: one worker through `aftersale celery-worker`, one through
-    `celery -A` itself."""
+def commands(*, senders: int = 1) -> dict[str, list[str]]:
+    """The command lines of the `send` worker (and `send-2`... up to `senders`), the
+    `default` worker (default, ingest and fit queues) and beat: the senders through
+    `aftersale celery-worker`, the default worker through `celery -A` itself."""
     aftersale = [sys.executable, "-m", "aftersale.cli"]
     celery = [sys.executable, "-m", "celery", "-A", "aftersale.production"]
     quiet = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    sending = {
+        "send" if n == 1 else f"send-{n}": [
+            *aftersale,
+            *("celery-worker", "--pool=solo", "--queues=send"),
+            "--hostname=send@%h" if n == 1 else f"--hostname=send{n}@%h",
+        ]
+        for n in range(1, senders + 1)
+    }
     return {
-        "send": [*aftersale, "celery-worker", "--pool=solo", "--queues=send", "--hostname=send@%h"],
+        **sending,
         "default": [
             *celery,
             "worker",
