@@ -218,8 +218,7 @@ def soak(
                     rng=rng,
                 )
                 try:
-                    for name in run.celery.commands:
-                        run.celery.start(name)
+                    run.celery.start(*run.celery.commands)
                     sending = time.monotonic()
                     stuck = _run_waves(run, enrollments=enrollments, events=events, smtp=smtp_down)
                     seconds = time.monotonic() - sending

@@ -37,22 +37,27 @@ class Celery:
     starts: int = 0
     starts_of: dict[str, int] = field(default_factory=dict)  # the number of each one's log
 
-    def start(self, name: str) -> None:
-        """Start process `name` and wait until it is ready (a worker) or running (beat)."""
+    def start(self, *names: str) -> None:
+        """Start processes `names` side by side and wait until each is ready (a worker)
+        or running (beat)."""
+        launched = [(name, self._launch(name)) for name in names]
+        for name, path in launched:
+            ready = b"beat: Starting" if name == "beat" else b" ready."
+            deadline = time.monotonic() + 120
+            while ready not in path.read_bytes():
+                if self.processes[name].poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"{name} did not start:\n{path.read_text()[-3000:]}")
+                time.sleep(0.05)  # polling the process's log for its ready line
+
+    def _launch(self, name: str) -> Path:
         self.starts += 1
         self.starts_of[name] = self.starts
         path = self.logs / f"{name}-{self.starts}.log"
         with path.open("wb") as log:
-            process = subprocess.Popen(
+            self.processes[name] = subprocess.Popen(
                 self.commands[name], env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
-        self.processes[name] = process
-        ready = b"beat: Starting" if name == "beat" else b" ready."
-        deadline = time.monotonic() + 60
-        while ready not in path.read_bytes():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{name} did not start:\n{path.read_text()[-3000:]}")
-            time.sleep(0.05)  # polling the process's log for its ready line
+        return path
 
     def kill(self, name: str) -> None:
         """SIGKILL process `name`, wait for it to die and start it again."""

@@ -96,8 +96,7 @@ def test_every_email_of_a_three_email_flow_arrives_once_through_celery_kills_and
         started = time.monotonic()
         kills = 0
         try:
-            for name in ("send", "default", "beat"):
-                celery.start(name)
+            celery.start("send", "default", "beat")
             # Each wave: the journeys' next email is due; processes are killed part-way:
             # the send worker; the tick's worker and Redis (restarted, every task in it
             # lost: it keeps nothing); the send worker and beat together.

@@ -99,8 +99,7 @@ def test_a_run_rides_out_a_redis_outage_a_postgres_restart_and_a_refusing_relay(
                 return database.scalar(DELIVERED)
 
             try:
-                for name in ("send", "default", "beat"):
-                    celery.start(name)
+                celery.start("send", "default", "beat")
                 # 1. Redis away while the first emails go out.
                 deliver(
                     count=delivered,
