@@ -110,6 +110,8 @@ def test_a_run_rides_out_a_redis_outage_a_postgres_restart_and_a_refusing_relay(
                         JOURNEYS // 4, lambda: redis.restart(outage_seconds=OUTAGE_SECONDS)
                     ),
                 )
+                first = received_message_ids(tmp_path / "outbox")
+                assert len(first) == JOURNEYS and set(first.values()) == {1}, "lost or twice"
                 # 2. PostgreSQL restarted while the second emails go out.
                 clock.move_to(_wave(1))
                 deliver(
