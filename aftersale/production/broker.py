@@ -15,6 +15,10 @@ that close puts the channel's unacknowledged messages back in their queue
 (`restore_unacked`), through a new connection pool built from the connection's host,
 which is gone. The AttributeError is not a connection error, so nothing catches it.
 
+kombu's tracker has the same AttributeError from a channel closed after its connection
+went (celery/kombu#582, on a gossip restart) and restore_unacked failing at shutdown
+(celery/kombu#970), but no fix for this path in any release.
+
 The guard: a channel whose transport was detached restores nothing; its messages stay
 in Redis's unacked set, from which kombu restores them once the visibility timeout has
 passed (or they went with a Redis restart, which keeps nothing). Losing one is safe
