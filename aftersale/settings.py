@@ -104,6 +104,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
         conn_max_age=env_int("AFTERSALE_DB_CONN_MAX_AGE", 0),
+        # A kept connection is checked before its first use in a request or task, so one
+        # broken by a database restart is replaced instead of failing that request.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -21,10 +21,12 @@ from celery import Celery
 
 from aftersale.lib import installation
 from aftersale.lib.clock import install_test_clock
+from aftersale.production import broker
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aftersale.settings")
 installation.prepare()
 install_test_clock()
+broker.install()  # kombu's Redis transport with a guard for broker outages (broker.py)
 
 from django.conf import settings  # noqa: E402  (after the home exists)
 
@@ -70,6 +72,13 @@ app = Celery(
 app.conf.update(
     broker_url=settings.BROKER_URL or "memory://",
     broker_connection_retry_on_startup=True,
+    # A worker rides out a broker outage of any length, retrying (2 s, 4 s, ... at most
+    # every 30 s) rather than exiting after 100 tries; the database holds the work.
+    broker_connection_max_retries=None,
+    # Tasks under way when the broker goes away run to the end: each has claimed its rows
+    # in PostgreSQL, so one redelivered later finds them done. (Celery 6's default is to
+    # cancel them, which for a send is a kill: the window of one email sent twice.)
+    worker_cancel_long_running_tasks_on_connection_loss=False,
     # A task not acknowledged within this long is delivered again (Redis); every task is
     # idempotent, and the long ones (fits, backtests, imports) claim their run first.
     broker_transport_options={"visibility_timeout": 3600},

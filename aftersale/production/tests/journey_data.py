@@ -6,8 +6,6 @@ child process against the test's own database:
                         populate(count=N)"
 """
 
-from aftersale.worker.tests import crash_data
-
 # Guards off so the wall-clock hour (quiet hours) or the earlier emails of the journey
 # (smart sending) cannot hold an email back.
 THREE_EMAILS = {
@@ -30,4 +28,7 @@ DAYS_BETWEEN = 1
 def populate(*, count: int) -> None:
     """Create the store, its templates and the live flow, `count` customers with one paid
     order each placed a minute ago, enroll them all; print {"enrollments": n}."""
+    # Imported here: the constants above are read outside Django too (benchmarks/soak.py).
+    from aftersale.worker.tests import crash_data
+
     crash_data.populate(count=count, definition=THREE_EMAILS, slug="three")

@@ -21,15 +21,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import redis
 from django.conf import settings
 
 from aftersale.messaging.delivery.capture import CaptureServer
 from aftersale.production.tests.journey_data import DAYS_BETWEEN, EMAILS_PER_JOURNEY
+from aftersale.production.tests.real_parts import Celery, RedisServer, commands
 from aftersale.worker.tests.crash_scenario import (
     ScenarioDatabase,
     child_env,
@@ -52,123 +51,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@dataclass
-class Celery:
-    """The production processes of one test: workers by name and the beat, each
-    restartable after a SIGKILL, with their output in `logs`."""
-
-    env: dict[str, str]
-    logs: Path
-    commands: dict[str, list[str]]
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    starts: int = 0
-
-    def start(self, name: str) -> None:
-        """Start process `name` and wait until it is ready (a worker) or running (beat)."""
-        self.starts += 1
-        path = self.logs / f"{name}-{self.starts}.log"
-        with path.open("wb") as log:
-            process = subprocess.Popen(
-                self.commands[name], env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        self.processes[name] = process
-        ready = b"beat: Starting" if name == "beat" else b" ready."
-        deadline = time.monotonic() + 60
-        while ready not in path.read_bytes():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{name} did not start:\n{path.read_text()[-3000:]}")
-            time.sleep(0.05)  # polling the process's log for its ready line
-
-    def kill(self, name: str) -> None:
-        """SIGKILL process `name`, wait for it to die and start it again."""
-        self.processes[name].send_signal(signal.SIGKILL)
-        self.processes[name].wait(timeout=30)
-        self.start(name)
-
-    def assert_running(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                tails = "\n".join(p.read_text()[-2000:] for p in sorted(self.logs.glob("*.log")))
-                raise AssertionError(f"{name} exited {process.returncode}:\n{tails}")
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=30)
-
-
-def _commands() -> dict[str, list[str]]:
-    aftersale = [sys.executable, "-m", "aftersale.cli"]
-    celery = [sys.executable, "-m", "celery", "-A", "aftersale.production"]
-    quiet = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-    return {
-        # One through the `aftersale` command, one through `celery -A` itself.
-        "send": [*aftersale, "celery-worker", "--pool=solo", "--queues=send", "--hostname=send@%h"],
-        "default": [
-            *celery,
-            "worker",
-            "--pool=solo",
-            "--queues=default,ingest,fit",
-            "--hostname=default@%h",
-            "--loglevel=INFO",
-            *quiet,
-        ],
-        "beat": [*aftersale, "beat"],
-    }
-
-
-@dataclass
-class _RedisServer:
-    """A redis-server on `port`, stopped and started again on the same port."""
-
-    port: int
-    directory: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port)]
-        command += ["--save", "", "--appendonly", "no", "--dir", str(self.directory)]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)  # redis-server starting
-        client.close()
-
-    def restart(self) -> None:
-        self.stop()
-        time.sleep(2)  # the broker away for a while, as in a real restart
-        self.start()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-
-
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[_RedisServer]:
+def broker(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test's own, which it may restart; skipped without one."""
     if shutil.which("redis-server") is None:
         pytest.skip("no redis-server on the PATH (scripts/redis installs it): this test "
                     "starts and restarts a Redis of its own")  # fmt: skip
-    server = _RedisServer(port=free_port(), directory=tmp_path / "redis")
+    server = RedisServer(port=free_port(), directory=tmp_path / "redis")
     server.start()
     try:
         yield server
@@ -177,7 +66,7 @@ def broker(tmp_path: Path) -> Iterator[_RedisServer]:
 
 
 def test_every_email_of_a_three_email_flow_arrives_once_through_celery_kills_and_restarts(
-    tmp_path: Path, broker: _RedisServer
+    tmp_path: Path, broker: RedisServer
 ) -> None:
     seed = int(os.environ.get("AFTERSALE_CRASH_SEED") or random.randrange(2**32))
     rng = random.Random(seed)
@@ -203,12 +92,11 @@ def test_every_email_of_a_three_email_flow_arrives_once_through_celery_kills_and
             AFTERSALE_LOG_LEVEL="INFO",
         )
         (tmp_path / "logs").mkdir()
-        celery = Celery(env=env, logs=tmp_path / "logs", commands=_commands())
+        celery = Celery(env=env, logs=tmp_path / "logs", commands=commands())
         started = time.monotonic()
         kills = 0
         try:
-            for name in ("send", "default", "beat"):
-                celery.start(name)
+            celery.start("send", "default", "beat")
             # Each wave: the journeys' next email is due; processes are killed part-way:
             # the send worker; the tick's worker and Redis (restarted, every task in it
             # lost: it keeps nothing); the send worker and beat together.
@@ -251,7 +139,7 @@ def _wave(
     *,
     database: ScenarioDatabase,
     celery: Celery,
-    broker: _RedisServer,
+    broker: RedisServer,
     victims: list[str],
     target: int,
     kill_after: int,

@@ -67,13 +67,14 @@ def scenario_database(home: Path) -> Iterator[ScenarioDatabase]:
     home.mkdir(parents=True, exist_ok=True)
     default = settings.DATABASES["default"]
     if default["ENGINE"] == "django.db.backends.sqlite3":
-        yield _migrated(home, f"sqlite:///{home / 'crash.sqlite3'}")
+        yield migrated(home, f"sqlite:///{home / 'crash.sqlite3'}")
         return
     with fresh_postgres_database(default) as url:
-        yield _migrated(home, url)
+        yield migrated(home, url)
 
 
-def _migrated(home: Path, url: str) -> ScenarioDatabase:
+def migrated(home: Path, url: str) -> ScenarioDatabase:
+    """The database at `url`, migrated by `aftersale migrate` with AFTERSALE_HOME `home`."""
     database = ScenarioDatabase(env={"AFTERSALE_HOME": str(home), "AFTERSALE_DATABASE_URL": url})
     run_aftersale(database, "migrate", "-v", "0")
     return database
