@@ -1,0 +1,103 @@
+"""Set-based reads and writes of many rows at once, without a model instance per row.
+
+A history import writes millions of rows. The ORM's per-row work (a model instance,
+each value prepared by its field, each value of an `IN` list resolved as an expression)
+costs more than the database's own work, so the hot paths give plain tuples to the
+driver: `insert_rows` runs one INSERT by executemany, `ids_by_key` reads rows' ids back
+by a key column with plain `IN` lists sized to what the backend accepts. Both work on
+SQLite and PostgreSQL alike; table and column names come from the models' `_meta`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import connections, router
+from django.db.models import Model
+
+# PostgreSQL takes up to 65,535 parameters per statement; one IN list stays well under.
+_POSTGRES_KEYS = 10_000
+_INSERT_BATCH = 10_000
+
+
+def connection_for(model: type[Model]) -> Any:
+    """The database connection `model`'s rows are written through."""
+    return connections[router.db_for_write(model)]
+
+
+def _keys_per_query(connection: Any) -> int:
+    """How many values one IN list may hold on `connection`."""
+    if connection.vendor != "sqlite":
+        return _POSTGRES_KEYS
+    connection.ensure_connection()
+    limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return max(1, min(_POSTGRES_KEYS, limit - 10))
+
+
+def column(model: type[Model], name: str) -> str:
+    """The quoted column of field `name` of `model` (its attname's column)."""
+    connection = connection_for(model)
+    return str(connection.ops.quote_name(model._meta.get_field(name).column))  # type: ignore[union-attr]
+
+
+def ids_by_key(
+    *,
+    model: type[Model],
+    key: str,
+    values: Iterable[Any],
+    store_id: int | None = None,
+    value: str = "id",
+) -> dict[Any, Any]:
+    """{key: value} of the rows of `model` whose field `key` is one of `values` (in
+    `store_id`'s rows only, when given); rows not found are left out. One query per
+    few thousand keys, their values passed as they are (already in the column's type)."""
+    wanted = list(dict.fromkeys(values))
+    if not wanted:
+        return {}
+    connection = connection_for(model)
+    table = connection.ops.quote_name(model._meta.db_table)
+    scope = f"{column(model, 'store')} = %s AND " if store_id is not None else ""
+    select = f"SELECT {column(model, key)}, {column(model, value)} FROM {table} WHERE {scope}"
+    found: dict[Any, Any] = {}
+    size = _keys_per_query(connection)
+    with connection.cursor() as cursor:
+        for start in range(0, len(wanted), size):
+            part = wanted[start : start + size]
+            marks = ", ".join(["%s"] * len(part))
+            params = [store_id, *part] if store_id is not None else part
+            cursor.execute(f"{select}{column(model, key)} IN ({marks})", params)
+            found.update(cursor.fetchall())
+    return found
+
+
+def insert_rows(
+    *,
+    model: type[Model],
+    fields: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    ignore_conflicts: bool = False,
+) -> None:
+    """INSERT `rows` (tuples of the values of `fields`, in that order, each already in
+    the form the driver takes: see `datetime_adapter`) into `model`'s table by
+    executemany, a batch at a time, in the caller's transaction. With `ignore_conflicts`
+    a row that a unique constraint refuses (another process wrote it first) is left out
+    instead of failing the batch, as bulk_create's option does."""
+    if not rows:
+        return
+    connection = connection_for(model)
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = ", ".join(column(model, name) for name in fields)
+    sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(fields))})"
+    if ignore_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _INSERT_BATCH):
+            cursor.executemany(sql, rows[start : start + _INSERT_BATCH])
+
+
+def datetime_adapter(model: type[Model]) -> Any:
+    """The function that turns an aware datetime into what `model`'s database driver
+    stores for a DateTimeField (a string on SQLite, the value itself on PostgreSQL)."""
+    return connection_for(model).ops.adapt_datetimefield_value
