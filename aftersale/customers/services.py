@@ -33,7 +33,7 @@ def upsert_customers(
         model=Customer, key="external_id", values=by_external_id, store_id=store.pk
     )
     existing = (
-        {c.external_id: c for c in Customer.objects.filter(pk__in=list(known.values()))}
+        {c.external_id: c for c in Customer.objects.filter(bulk.id_in("pk", known.values()))}
         if known
         else {}
     )

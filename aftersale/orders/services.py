@@ -128,7 +128,7 @@ def _ingest(
         model=Order, key="external_id", values=[r.external_id for r in records], store_id=store.pk
     )
     existing = (
-        {o.external_id: o for o in Order.objects.filter(pk__in=list(known.values()))}
+        {o.external_id: o for o in Order.objects.filter(bulk.id_in("pk", known.values()))}
         if known
         else {}
     )
