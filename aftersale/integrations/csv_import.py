@@ -30,6 +30,7 @@ from aftersale.integrations.csv_formats import CsvFormat, detect_format
 from aftersale.integrations.csv_source import CsvFormatError, CsvRow, read_rows
 from aftersale.integrations.csv_staging import RowStage
 from aftersale.integrations.services import receive_orders, receive_products
+from aftersale.lib import bulk
 from aftersale.lib.bounds import amount_problem
 from aftersale.orders.models import LineItem, Order
 from aftersale.orders.records import LineItemRecord, OrderRecord, lines_total
@@ -225,7 +226,7 @@ def import_orders_csv(
     )
     report.format = reading.format.name
     memo = IngestMemo()
-    with RowStage() as orders, RowStage() as returns:
+    with bulk.bulk_load(Order), RowStage() as orders, RowStage() as returns:
         for row in itertools.chain([first] if first else [], rows):
             _stage_row(row, reading, orders, report)
         grouped = _grouped_drafts(orders.grouped(), reading, report)
