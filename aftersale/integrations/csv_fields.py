@@ -84,7 +84,7 @@ class RowFields:
         text = self.text(name, required=required)
         if not text:
             return None
-        value, problem = _amount(text)
+        value, problem = amount(text)
         if problem:
             self._bad(name, problem)
         return value
@@ -186,8 +186,8 @@ class RowFields:
 
 
 @functools.lru_cache(maxsize=100_000)
-def _amount(text: str) -> tuple[Decimal | None, str]:
-    """The amount `text` writes, rounded to cents, or None and why it is none. Prices
+def amount(text: str) -> tuple[Decimal | None, str]:
+    """The amount `text` (stripped) writes, rounded to cents, or None and why it is none. Prices
     come back on line after line of a history file: each spelling is read once."""
     try:
         value = Decimal(text)
