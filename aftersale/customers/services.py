@@ -56,9 +56,10 @@ def _insert_customers(store: Store, records: list[CustomerRecord], now: dt.datet
     process wrote meanwhile is left as it is."""
     moment = bulk.datetime_adapter(Customer)(now)
     connection = bulk.connection_for(Customer)
+    store_id = store.pk
     rows = [
         (
-            store.pk,
+            store_id,
             moment,
             *(
                 connection.ops.adapt_datefield_value(value) if name == "birthday" else value

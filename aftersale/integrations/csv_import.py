@@ -340,7 +340,7 @@ def _order(order_id: str, f: RowFields) -> dict[str, Any] | None:
     customer, problems = _customer(tuple(map(f.values.get, _CUSTOMER_READS)))
     f.errors += problems
     placed_at = f.moment("placed_at", required=True)
-    stamps = {name: f.moment(name) for name in _STAMPS}
+    stamps = {name: f.moment(name) if f.values.get(name) else None for name in _STAMPS}
     status = f.text("status").lower()
     if status and status not in _STATUS_STAMP:
         f.errors.append(f"status: {status!r} is not one of {', '.join(_STATUS_STAMP)}")

@@ -11,10 +11,11 @@ SQLite and PostgreSQL alike; table and column names come from the models' `_meta
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gc
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, cast
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, router
@@ -100,10 +101,20 @@ def insert_rows(
             cursor.executemany(sql, rows[start : start + _INSERT_BATCH])
 
 
-def datetime_adapter(model: type[Model]) -> Any:
+def datetime_adapter(model: type[Model]) -> Callable[[dt.datetime], Any]:
     """The function that turns an aware datetime into what `model`'s database driver
     stores for a DateTimeField (a string on SQLite, the value itself on PostgreSQL)."""
-    return connection_for(model).ops.adapt_datetimefield_value
+    connection = connection_for(model)
+    if connection.vendor == "sqlite" and connection.timezone == dt.UTC:
+        return _sqlite_moment
+    return cast(Callable[[dt.datetime], Any], connection.ops.adapt_datetimefield_value)
+
+
+def _sqlite_moment(value: dt.datetime) -> str:
+    """What Django's SQLite backend stores for the aware `value` (with USE_TZ and the
+    connection in UTC): the naive UTC time as str() writes it, without its settings
+    lookups per value."""
+    return str(value.astimezone(dt.UTC).replace(tzinfo=None))
 
 
 class _IntegersIn(Lookup):  # type: ignore[type-arg]

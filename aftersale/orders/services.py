@@ -197,7 +197,7 @@ def _insert_orders(
     def stamp(value: dt.datetime | None) -> Any:
         return None if value is None else moment(value)
 
-    rows = []
+    rows, store_id = [], store.pk
     for record in records:
         listed = codes.get(record.discount_codes)
         if listed is None:
@@ -208,7 +208,7 @@ def _insert_orders(
         delivery_on = record.expected_delivery_on
         rows.append(
             (
-                store.pk,
+                store_id,
                 record.external_id,
                 customer_ids[record.customer.external_id],
                 _record_status(record),
@@ -274,9 +274,10 @@ def _insert_line_items(
     # Line items are the bulk of a history import (millions of rows); building a model
     # instance per row made bulk_create take most of the load time, so rows go straight
     # to one parameterised INSERT run by executemany.
+    store_id = store.pk  # once: a property, read per row it showed in the profile
     rows = [
         (
-            store.pk,
+            store_id,
             order_id,
             product_ids[li.product_external_id],
             li.quantity,
