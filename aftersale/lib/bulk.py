@@ -56,7 +56,8 @@ def ids_by_key(
 ) -> dict[Any, Any]:
     """{key: value} of the rows of `model` whose field `key` is one of `values` (in
     `store_id`'s rows only, when given); rows not found are left out. One query per
-    few thousand keys, their values passed as they are (already in the column's type)."""
+    few thousand keys (an IN list on SQLite, `= ANY(array)` on PostgreSQL), their values
+    passed as they are (already in the column's type)."""
     wanted = list(dict.fromkeys(values))
     if not wanted:
         return {}
@@ -69,9 +70,13 @@ def ids_by_key(
     with connection.cursor() as cursor:
         for start in range(0, len(wanted), size):
             part = wanted[start : start + size]
-            marks = ", ".join(["%s"] * len(part))
-            params = [store_id, *part] if store_id is not None else part
-            cursor.execute(f"{select}{column(model, key)} IN ({marks})", params)
+            scope_params = [store_id] if store_id is not None else []
+            if connection.vendor == "postgresql":
+                # One array parameter: no statement thousands of placeholders long.
+                cursor.execute(f"{select}{column(model, key)} = ANY(%s)", [*scope_params, part])
+            else:
+                marks = ", ".join(["%s"] * len(part))
+                cursor.execute(f"{select}{column(model, key)} IN ({marks})", [*scope_params, *part])
             found.update(cursor.fetchall())
     return found
 
@@ -84,21 +89,37 @@ def insert_rows(
     ignore_conflicts: bool = False,
 ) -> None:
     """INSERT `rows` (tuples of the values of `fields`, in that order, each already in
-    the form the driver takes: see `datetime_adapter`) into `model`'s table by
-    executemany, a batch at a time, in the caller's transaction. With `ignore_conflicts`
-    a row that a unique constraint refuses (another process wrote it first) is left out
+    the form the driver takes: see `datetime_adapter`) into `model`'s table, in the
+    caller's transaction: on SQLite by executemany, a batch at a time; on PostgreSQL by
+    COPY (executemany there is a round trip per row), or with `ignore_conflicts` by
+    INSERT ... SELECT FROM unnest(one array per column). With `ignore_conflicts` a row
+    that a unique constraint refuses (another process wrote it first) is left out
     instead of failing the batch, as bulk_create's option does."""
     if not rows:
         return
     connection = connection_for(model)
     table = connection.ops.quote_name(model._meta.db_table)
     names = ", ".join(column(model, name) for name in fields)
-    sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(fields))})"
-    if ignore_conflicts:
-        sql += " ON CONFLICT DO NOTHING"
+    conflicts = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), _INSERT_BATCH):
-            cursor.executemany(sql, rows[start : start + _INSERT_BATCH])
+        if connection.vendor != "postgresql":
+            marks = ", ".join(["%s"] * len(fields))
+            sql = f"INSERT INTO {table} ({names}) VALUES ({marks}){conflicts}"
+            for start in range(0, len(rows), _INSERT_BATCH):
+                cursor.executemany(sql, rows[start : start + _INSERT_BATCH])
+        elif not ignore_conflicts:
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            # One array per column, unnested into rows: one short statement per batch.
+            meta = model._meta
+            types = [meta.get_field(name).db_type(connection) for name in fields]
+            arrays = ", ".join(f"%s::{kind}[]" for kind in types)
+            sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}){conflicts}"
+            for start in range(0, len(rows), _INSERT_BATCH):
+                batch = rows[start : start + _INSERT_BATCH]
+                cursor.execute(sql, [list(c) for c in zip(*batch, strict=True)])
 
 
 def datetime_adapter(model: type[Model]) -> Callable[[dt.datetime], Any]:
