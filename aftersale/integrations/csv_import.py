@@ -245,12 +245,17 @@ def _stage_row(row: CsvRow, reading: _Reading, stage: RowStage, report: ImportRe
     report.rows_read += 1
     if row.values and reading.format.adapt is not None:
         reading.format.adapt(row.values)
-    fields = RowFields(row.values, row.errors)
-    # A line the csv module could not read has no values to name an order by.
-    order_id = row.values and fields.identifier("order_id", max_length=_max(Order, "external_id"))
-    if not order_id:
-        report.errors.append((row.line, "; ".join(fields.errors)))
-        return
+    longest = _max(Order, "external_id")
+    raw = row.values.get("order_id") or ""
+    # A plain id (most rows) is taken as it is; RowFields reads any other and says why.
+    order_id = raw.strip() if raw.isascii() and raw.isprintable() else ""
+    if not order_id or len(order_id) > longest:
+        fields = RowFields(row.values, row.errors)
+        # A line the csv module could not read has no values to name an order by.
+        order_id = fields.identifier("order_id", max_length=longest) if row.values else ""
+        if not order_id:
+            report.errors.append((row.line, "; ".join(fields.errors)))
+            return
     stage.add(order_id, row.line, (row.values, row.errors))
 
 
