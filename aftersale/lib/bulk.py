@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import gc
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
 
@@ -168,6 +169,33 @@ _LOAD_CACHE_KIB = 128 * 1024
 _LOAD_GC_THRESHOLD = 100_000
 
 
+class _RareCollections:
+    """Cyclic garbage collection every _LOAD_GC_THRESHOLD allocations while at least one
+    load runs. Loads side by side (threads of one process) share the setting: the first
+    one in keeps the process's own thresholds, the last one out puts them back."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loads = 0
+        self._saved = gc.get_threshold()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if not self._loads:
+                self._saved = gc.get_threshold()
+                gc.set_threshold(_LOAD_GC_THRESHOLD, *self._saved[1:])
+            self._loads += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self._loads -= 1
+            if not self._loads:
+                gc.set_threshold(*self._saved)
+
+
+_rare_collections = _RareCollections()
+
+
 @contextlib.contextmanager
 def bulk_load(model: type[Model]) -> Iterator[None]:
     """Run a long load of many rows into `model`'s database (a history import) with
@@ -182,12 +210,10 @@ def bulk_load(model: type[Model]) -> Iterator[None]:
             cursor.execute("PRAGMA cache_size")
             previous_cache = cursor.fetchone()[0]
             cursor.execute(f"PRAGMA cache_size = -{_LOAD_CACHE_KIB}")
-    thresholds = gc.get_threshold()
-    gc.set_threshold(_LOAD_GC_THRESHOLD, *thresholds[1:])
     try:
-        yield
+        with _rare_collections:
+            yield
     finally:
-        gc.set_threshold(*thresholds)
         if previous_cache is not None and connection.connection is not None:
             with connection.cursor() as cursor:
                 cursor.execute(f"PRAGMA cache_size = {int(previous_cache)}")

@@ -88,3 +88,14 @@ def test_a_bulk_load_puts_the_garbage_collector_and_the_page_cache_back(store):
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA cache_size")
             assert cursor.fetchone()[0] == -2000
+
+
+def test_loads_side_by_side_put_the_collector_back_only_when_the_last_one_ends(store):
+    thresholds = gc.get_threshold()
+
+    with bulk.bulk_load(Customer):
+        with bulk.bulk_load(Customer):
+            pass
+        assert gc.get_threshold()[0] > thresholds[0]
+
+    assert gc.get_threshold() == thresholds
