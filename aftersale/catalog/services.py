@@ -7,7 +7,7 @@ from typing import Any
 
 from aftersale.catalog.models import Product
 from aftersale.catalog.records import ProductRecord
-from aftersale.lib import clock
+from aftersale.lib import bulk, clock
 from aftersale.stores.models import Store
 
 _UPDATABLE = ["name", "category", "department", "brand", "price", "stock", "image_url", "url"]
@@ -67,8 +67,8 @@ def ensure_products(*, store: Store, records: Iterable[ProductRecord]) -> dict[s
 
 def product_ids(*, store: Store, external_ids: Iterable[str]) -> dict[str, int]:
     """Map external product ids to database ids (unknown ids are left out)."""
-    rows = Product.objects.filter(store=store, external_id__in=list(external_ids))
-    return dict(rows.values_list("external_id", "id"))
+    # One plain query per few thousand ids (lib.bulk): an import asks for thousands.
+    return bulk.ids_by_key(model=Product, key="external_id", values=external_ids, store_id=store.pk)
 
 
 def _new_product(

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 from aftersale.customers.models import ERASED_ID_PREFIX, Customer
 from aftersale.customers.records import CustomerRecord
+from aftersale.lib import bulk
 from aftersale.stores.models import Store
 
 _UPDATABLE = [
@@ -26,24 +27,48 @@ def upsert_customers(
     Blank text fields keep the stored value; a withdrawn consent is always applied.
     """
     by_external_id = {record.external_id: record for record in records}
-    existing = {
-        customer.external_id: customer
-        for customer in Customer.objects.filter(store=store, external_id__in=by_external_id)
-    }
+    # The ids first, in one plain query: only the customers already stored are loaded
+    # (to be compared with their records); a history import's are mostly new.
+    known = bulk.ids_by_key(
+        model=Customer, key="external_id", values=by_external_id, store_id=store.pk
+    )
+    existing = (
+        {c.external_id: c for c in Customer.objects.filter(bulk.id_in("pk", known.values()))}
+        if known
+        else {}
+    )
     changed = [c for eid, c in existing.items() if _apply(c, by_external_id[eid])]
     if changed:
         Customer.objects.bulk_update(changed, _UPDATABLE, batch_size=500)
-    new = [
-        Customer(store=store, created_at=now, **_fields(record))
-        for eid, record in by_external_id.items()
-        if eid not in existing
-    ]
+    new = [record for eid, record in by_external_id.items() if eid not in existing]
     if not new:
         # Every customer was known: their ids are at hand, no need to read them again.
         return {eid: customer.pk for eid, customer in existing.items()}
-    Customer.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
-    rows = Customer.objects.filter(store=store, external_id__in=by_external_id)
-    return dict(rows.values_list("external_id", "id"))
+    _insert_customers(store, new, now)
+    ids = bulk.ids_by_key(
+        model=Customer, key="external_id", values=[r.external_id for r in new], store_id=store.pk
+    )
+    return {**{eid: customer.pk for eid, customer in existing.items()}, **ids}
+
+
+def _insert_customers(store: Store, records: list[CustomerRecord], now: dt.datetime) -> None:
+    """INSERT `records` as new customers, one tuple per row (no instance); one another
+    process wrote meanwhile is left as it is."""
+    moment = bulk.datetime_adapter(Customer)(now)
+    connection = bulk.connection_for(Customer)
+    store_id = store.pk
+    rows = [
+        (
+            store_id,
+            moment,
+            *(
+                connection.ops.adapt_datefield_value(value) if name == "birthday" else value
+                for name, value in _fields(record).items()
+            ),
+        )
+        for record in records
+    ]
+    bulk.insert_rows(model=Customer, fields=_NEW_FIELDS, rows=rows, ignore_conflicts=True)
 
 
 def unsubscribe(*, customer: Customer, now: dt.datetime) -> bool:
@@ -53,6 +78,20 @@ def unsubscribe(*, customer: Customer, now: dt.datetime) -> bool:
     )
     customer.refresh_from_db(fields=["unsubscribed_at"])
     return updated == 1
+
+
+# The fields a record gives, in the order _fields lists them.
+_FIELDS = [
+    "external_id",
+    "email",
+    "first_name",
+    "last_name",
+    "time_zone",
+    "accepts_marketing",
+    "locale",
+    "birthday",
+]
+_NEW_FIELDS = ["store", "created_at", *_FIELDS]
 
 
 def _fields(record: CustomerRecord) -> dict[str, object]:

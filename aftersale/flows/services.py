@@ -32,6 +32,7 @@ from aftersale.flows.selectors import (
 )
 from aftersale.flows.timing import every_email_overdue, zone_named
 from aftersale.flows.triggers import Entry, admit, triggering_orders
+from aftersale.lib import bulk
 from aftersale.messaging.rendering.template_library import install_default_templates
 from aftersale.orders.models import NOT_PURCHASES, Checkout, Order
 from aftersale.stores.models import Store
@@ -194,9 +195,13 @@ def process_orders(
     start none. Returns the enrollments started."""
     # Sorted here, not in SQL: an ORDER BY placed_at tempts SQLite into walking the
     # (store, placed_at) index over the whole history instead of looking up the ids.
-    found = Order.objects.filter(store=store, pk__in=order_ids)
+    # The ids go into the SQL as literals (lib.bulk.id_in): a history import's batches
+    # name thousands, which the ORM's __in would resolve one by one.
     if enroll_from is not None and not Coupon.objects.filter(store=store).exists():
-        found = found.filter(pk__in=_orders_that_matter(store, order_ids, enroll_from))
+        order_ids = _orders_that_matter(store, order_ids, enroll_from)
+        if not order_ids:
+            return []
+    found = Order.objects.filter(bulk.id_in("pk", order_ids), store=store)
     orders = sorted(found.select_related("customer"), key=lambda order: (order.placed_at, order.pk))
     if not orders:
         return []
@@ -222,7 +227,7 @@ def _orders_that_matter(
     while the store has no coupons. Looked up by id, never by a range of placed_at (which
     would lead SQLite to walk the store's whole history)."""
     rows = list(
-        Order.objects.filter(store=store, pk__in=order_ids).values_list(
+        Order.objects.filter(bulk.id_in("pk", order_ids), store=store).values_list(
             "pk", "customer_id", "placed_at"
         )
     )
@@ -230,7 +235,7 @@ def _orders_that_matter(
     travelling = (
         set(
             Enrollment.objects.filter(
-                store=store, state=EnrollmentState.ACTIVE, customer_id__in=history
+                bulk.id_in("customer_id", history), store=store, state=EnrollmentState.ACTIVE
             ).values_list("customer_id", flat=True)
         )
         if history

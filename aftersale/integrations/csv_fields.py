@@ -54,7 +54,10 @@ class RowFields:
         raw = self.values.get(name)
         if not raw and not required:
             return ""  # absent or blank: most optional columns of most rows
-        text = single_line_text(raw or "")
+        if raw and raw.isascii() and raw.isprintable():
+            text = raw.strip()  # most values: single_line_text's own first case, inline
+        else:
+            text = single_line_text(raw or "")
         if required and not text:
             self.errors.append(f"{name}: a value is required")
         if max_length is not None and len(text) > max_length:
@@ -67,7 +70,10 @@ class RowFields:
         longer than `max_length` is an error (an id is never changed to fit)."""
         raw = self.values.get(name) or ""
         if raw.isascii() and raw.isprintable() and raw:
-            return self.text(name, required=True, max_length=max_length)  # most ids
+            text = raw.strip()
+            if text and len(text) <= max_length:
+                return text  # most ids, read without a further call
+            return self.text(name, required=True, max_length=max_length)
         if has_unprintable(raw) or single_line_text(raw) != raw.strip():
             self._bad(name, f"{_shown(raw)} holds a control character")
             return ""
@@ -78,16 +84,10 @@ class RowFields:
         text = self.text(name, required=required)
         if not text:
             return None
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            self._bad(name, f"{_shown(text)} is not a number")
-            return None
-        rounded = value.quantize(_CENT) if value.is_finite() and abs(value) < 2**64 else value
-        if problem := amount_problem(rounded):
-            self._bad(name, f"{_shown(text)} {problem}")
-            return None
-        return rounded
+        value, problem = amount(text)
+        if problem:
+            self._bad(name, problem)
+        return value
 
     def integer(self, name: str, *, required: bool = False) -> int | None:
         """A whole number from 0 to lib.bounds.MAX_QUANTITY."""
@@ -183,6 +183,20 @@ class RowFields:
 
     def _bad(self, name: str, reason: str) -> None:
         self.errors.append(f"{name}: {reason}")
+
+
+@functools.lru_cache(maxsize=100_000)
+def amount(text: str) -> tuple[Decimal | None, str]:
+    """The amount `text` (stripped) writes, rounded to cents, or None and why it is none. Prices
+    come back on line after line of a history file: each spelling is read once."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None, f"{_shown(text)} is not a number"
+    rounded = value.quantize(_CENT) if value.is_finite() and abs(value) < 2**64 else value
+    if problem := amount_problem(rounded):
+        return None, f"{_shown(text)} {problem}"
+    return rounded, ""
 
 
 def _shown(text: str) -> str:

@@ -8,7 +8,6 @@ before anything is written, so no value can fail the write of a whole chunk.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import itertools
@@ -25,12 +24,13 @@ from aftersale.catalog.records import ProductRecord
 from aftersale.catalog.services import product_ids
 from aftersale.customers.models import Customer
 from aftersale.customers.records import CustomerRecord
-from aftersale.integrations.csv_fields import RowFields
+from aftersale.integrations.csv_fields import RowFields, amount
 from aftersale.integrations.csv_formats import CsvFormat, detect_format
 from aftersale.integrations.csv_source import CsvFormatError, CsvRow, read_rows
 from aftersale.integrations.csv_staging import RowStage
 from aftersale.integrations.services import receive_orders, receive_products
-from aftersale.lib.bounds import amount_problem
+from aftersale.lib import bulk
+from aftersale.lib.bounds import MAX_AMOUNT, MAX_QUANTITY, amount_problem
 from aftersale.orders.models import LineItem, Order
 from aftersale.orders.records import LineItemRecord, OrderRecord, lines_total
 from aftersale.orders.services import IngestMemo
@@ -157,7 +157,9 @@ class _OrderDraft:
 
     order_id: str
     first: RowFields
-    record: OrderRecord | None
+    # The order's own fields (OrderRecord's, but its lines), read from its first row;
+    # the record itself is made once, when the order is complete (_finish).
+    head: dict[str, Any] | None
     items: list[LineItemRecord] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)
     rows: int = 0
@@ -225,7 +227,7 @@ def import_orders_csv(
     )
     report.format = reading.format.name
     memo = IngestMemo()
-    with RowStage() as orders, RowStage() as returns:
+    with bulk.bulk_load(Order), RowStage() as orders, RowStage() as returns:
         for row in itertools.chain([first] if first else [], rows):
             _stage_row(row, reading, orders, report)
         grouped = _grouped_drafts(orders.grouped(), reading, report)
@@ -243,12 +245,17 @@ def _stage_row(row: CsvRow, reading: _Reading, stage: RowStage, report: ImportRe
     report.rows_read += 1
     if row.values and reading.format.adapt is not None:
         reading.format.adapt(row.values)
-    fields = RowFields(row.values, row.errors)
-    # A line the csv module could not read has no values to name an order by.
-    order_id = row.values and fields.identifier("order_id", max_length=_max(Order, "external_id"))
-    if not order_id:
-        report.errors.append((row.line, "; ".join(fields.errors)))
-        return
+    longest = _max(Order, "external_id")
+    raw = row.values.get("order_id") or ""
+    # A plain id (most rows) is taken as it is; RowFields reads any other and says why.
+    order_id = raw.strip() if raw.isascii() and raw.isprintable() else ""
+    if not order_id or len(order_id) > longest:
+        fields = RowFields(row.values, row.errors)
+        # A line the csv module could not read has no values to name an order by.
+        order_id = fields.identifier("order_id", max_length=longest) if row.values else ""
+        if not order_id:
+            report.errors.append((row.line, "; ".join(fields.errors)))
+            return
     stage.add(order_id, row.line, (row.values, row.errors))
 
 
@@ -263,14 +270,14 @@ def _grouped_drafts(
             yield draft
             draft = None
         if draft is None:
-            record = _order(order_id, fields)
-            if record and reading.format.record_id:
+            head = _order(order_id, fields)
+            if head and reading.format.record_id:
                 # Grouped by one column (Shopify's Name), stored by the platform's id.
                 shop_id = fields.text(
                     reading.format.record_id, max_length=_max(Order, "external_id")
                 )
-                record = dataclasses.replace(record, external_id=shop_id or order_id)
-            draft = _OrderDraft(order_id, fields, record, line=line)
+                head["external_id"] = shop_id or order_id
+            draft = _OrderDraft(order_id, fields, head, line=line)
             prefix = reading.format.cancellation_prefix
             draft.cancellation = bool(prefix) and order_id.upper().startswith(prefix)
         else:
@@ -301,20 +308,20 @@ def _import_chunk(
 ) -> None:
     good: list[_OrderDraft] = []
     for draft in drafts:
-        if draft.record is not None and not draft.record.customer.external_id:
+        if draft.head is not None and not draft.head["customer"].external_id:
             report.without_customer += draft.rows  # no email, no customer id: skipped
             continue
         if not draft.errors and (problem := _total_problem(draft)):
             draft.errors.append((draft.line, problem))
         report.errors += draft.errors
-        if draft.errors or draft.record is None:
+        if draft.errors or draft.head is None:
             report.skipped += 1
             continue
         if draft.cancellation or (draft.returns and not draft.items and not draft.extra):
             # An invoice cancelling earlier ones: its lines refund the orders they return.
-            customer = draft.record.customer.external_id
+            customer = draft.head["customer"].external_id
             for line, product, quantity, price in draft.returns:
-                at = draft.record.placed_at.isoformat()
+                at = draft.head["placed_at"].isoformat()
                 returns.add(customer, line, (product, quantity, str(price), at, draft.order_id))
             report.cancellation_lines += len(draft.returns)
             report.rows_imported += draft.rows
@@ -332,8 +339,45 @@ def _import_chunk(
     report.non_product_lines += sum(d.non_product_lines for d in good)
 
 
-def _order(order_id: str, f: RowFields) -> OrderRecord | None:
-    """The order-level fields, read from the order's first row."""
+def _order(order_id: str, f: RowFields) -> dict[str, Any] | None:
+    """The order-level fields (OrderRecord's, as keywords), read from the order's first
+    row; None when one is bad (the reasons are in `f.errors`)."""
+    customer, problems = _customer(tuple(map(f.values.get, _CUSTOMER_READS)))
+    f.errors += problems
+    placed_at = f.moment("placed_at", required=True)
+    stamps = {name: f.moment(name) if f.values.get(name) else None for name in _STAMPS}
+    status = f.text("status").lower()
+    if status and status not in _STATUS_STAMP:
+        f.errors.append(f"status: {status!r} is not one of {', '.join(_STATUS_STAMP)}")
+    elif (stamp := _STATUS_STAMP.get(status)) and stamps[stamp] is None:
+        stamps[stamp] = placed_at
+    if f.errors or placed_at is None:
+        return None
+    return {
+        "external_id": order_id,
+        "customer": customer,
+        "placed_at": placed_at,
+        "total": f.decimal("total"),
+        "currency": f.currency("currency"),  # blank: the store's, set by _finish
+        "discount_codes": tuple(
+            c.strip() for c in f.text("discount_codes").split(";") if c.strip()
+        ),
+        "refunded_total": f.decimal("refunded_total"),
+        **stamps,
+    }
+
+
+# The columns a customer is read from, and how many of their spellings are remembered.
+_CUSTOMER_READS = (*CUSTOMER_COLUMNS, "first_name", "last_name", "time_zone", "accepts_marketing")
+_CUSTOMERS_REMEMBERED = 50_000
+
+
+@functools.lru_cache(maxsize=_CUSTOMERS_REMEMBERED)
+def _customer(values: tuple[str | None, ...]) -> tuple[CustomerRecord, tuple[str, ...]]:
+    """The customer the values of _CUSTOMER_READS name, and what is wrong with them. A
+    customer comes back order after order in a history file, in the same spelling: each
+    spelling is read once."""
+    f = RowFields({k: v for k, v in zip(_CUSTOMER_READS, values, strict=True) if v is not None})
     email = f.email("email")
     customer_id = f.text("customer_id")
     if customer_id:
@@ -348,29 +392,7 @@ def _order(order_id: str, f: RowFields) -> OrderRecord | None:
         time_zone=f.time_zone("time_zone"),
         accepts_marketing=f.boolean("accepts_marketing", default=True),
     )
-    placed_at = f.moment("placed_at", required=True)
-    stamps = {name: f.moment(name) for name in _STAMPS}
-    status = f.text("status").lower()
-    if status and status not in _STATUS_STAMP:
-        f.errors.append(f"status: {status!r} is not one of {', '.join(_STATUS_STAMP)}")
-    elif (stamp := _STATUS_STAMP.get(status)) and stamps[stamp] is None:
-        stamps[stamp] = placed_at
-    if f.errors or placed_at is None:
-        return None
-    return OrderRecord(
-        external_id=order_id,
-        customer=customer,
-        placed_at=placed_at,
-        total=f.decimal("total"),
-        currency=f.currency("currency"),  # blank: the store's, set by _finish
-        discount_codes=tuple(c.strip() for c in f.text("discount_codes").split(";") if c.strip()),
-        paid_at=stamps["paid_at"],
-        fulfilled_at=stamps["fulfilled_at"],
-        delivered_at=stamps["delivered_at"],
-        refunded_at=stamps["refunded_at"],
-        refunded_total=f.decimal("refunded_total"),
-        cancelled_at=stamps["cancelled_at"],
-    )
+    return customer, tuple(f.errors)
 
 
 def _check_same_order(first: RowFields, row: RowFields, *, blanks_agree: bool) -> None:
@@ -390,19 +412,25 @@ def _add_line(
     """Read one row's line into `draft`: a product line, a non-product line (its amount
     counted in the total) or a returned line (a negative quantity)."""
     draft.rows += 1
-    product_id = f.identifier("product_id", max_length=_max(Product, "external_id"))
-    quantity = f.signed_integer("quantity", required=True)
-    unit_price = f.decimal("unit_price", required=True)
-    name = f.text("product_name", max_length=_max(Product, "name"))
-    category = f.text("category", max_length=_max(Product, "category"))
-    known = quantity is not None and unit_price is not None and product_id
-    if known and (problem := amount_problem((unit_price or Decimal(0)) * abs(quantity or 0))):
-        f.errors.append(f"unit_price: quantity times unit price {problem}")
-    if f.errors or quantity is None or unit_price is None or not product_id:
-        draft.errors.append(
-            (line, f"{'; '.join(f.errors)} (order {draft.order_id} skipped)".lstrip("; "))
-        )
-        return
+    quantity: int | None
+    unit_price: Decimal | None
+    plain = None if f.errors else _plain_line(f.values)
+    if plain is not None:
+        product_id, quantity, unit_price, name, category = plain
+    else:
+        product_id = f.identifier("product_id", max_length=_max(Product, "external_id"))
+        quantity = f.signed_integer("quantity", required=True)
+        unit_price = f.decimal("unit_price", required=True)
+        name = f.text("product_name", max_length=_max(Product, "name"))
+        category = f.text("category", max_length=_max(Product, "category"))
+        known = quantity is not None and unit_price is not None and product_id
+        if known and (problem := amount_problem((unit_price or Decimal(0)) * abs(quantity or 0))):
+            f.errors.append(f"unit_price: quantity times unit price {problem}")
+        if f.errors or quantity is None or unit_price is None or not product_id:
+            draft.errors.append(
+                (line, f"{'; '.join(f.errors)} (order {draft.order_id} skipped)".lstrip("; "))
+            )
+            return
     non_product = product_id.upper() in reading.non_product
     if quantity < 0 or draft.cancellation:
         draft.returns.append((line, "" if non_product else product_id, abs(quantity), unit_price))
@@ -414,20 +442,58 @@ def _add_line(
         draft.items.append(LineItemRecord(product_id, quantity, unit_price, name, category))
 
 
+def _plain_line(values: Mapping[str, str]) -> tuple[str, int, Decimal, str, str] | None:
+    """The line's product id, quantity, unit price, product name and category when each
+    is plain (printable ASCII, within its column, a whole quantity and an amount in
+    range): what RowFields would read, read without a call per value (most lines of a
+    history file). None when any is not: RowFields then reads the line and says why."""
+    product_id = values.get("product_id") or ""
+    quantity = values.get("quantity") or ""
+    price = values.get("unit_price") or ""
+    name = values.get("product_name") or ""
+    category = values.get("category") or ""
+    joined = product_id + quantity + price + name + category
+    if not (joined.isascii() and joined.isprintable()):
+        return None
+    product_id, name, category = product_id.strip(), name.strip(), category.strip()
+    lengths = _line_lengths()
+    if not product_id or len(product_id) > lengths[0]:
+        return None
+    if len(name) > lengths[1] or len(category) > lengths[2]:
+        return None
+    try:
+        count = int(quantity)
+    except ValueError:
+        return None
+    unit_price, _ = amount(price.strip())
+    if unit_price is None or not -MAX_QUANTITY <= count <= MAX_QUANTITY:
+        return None
+    if unit_price * abs(count) > MAX_AMOUNT:
+        return None
+    return product_id, count, unit_price, name, category
+
+
+@functools.cache
+def _line_lengths() -> tuple[int, int, int]:
+    return _max(Product, "external_id"), _max(Product, "name"), _max(Product, "category")
+
+
 def _finish(draft: _OrderDraft, *, default_currency: str) -> OrderRecord:
     """The order of `draft`: its product lines, its total (as given, else its product
     and non-product lines), what its own returned lines refunded."""
-    assert draft.record is not None
-    record = draft.record
+    assert draft.head is not None
+    head = draft.head
     items = tuple(draft.items)
-    total = record.total if record.total is not None else lines_total(items) + draft.extra
-    refunded = max(record.refunded_total or Decimal(0), min(draft.returned, total))
-    return dataclasses.replace(
-        record,
-        line_items=items,
-        currency=record.currency or default_currency,
-        total=max(total, Decimal(0)),
-        refunded_total=refunded or record.refunded_total,
+    total = head["total"] if head["total"] is not None else lines_total(items) + draft.extra
+    refunded = max(head["refunded_total"] or Decimal(0), min(draft.returned, total))
+    return OrderRecord(
+        **{
+            **head,
+            "line_items": items,
+            "currency": head["currency"] or default_currency,
+            "total": max(total, Decimal(0)),
+            "refunded_total": refunded or head["refunded_total"],
+        }
     )
 
 
@@ -506,7 +572,7 @@ def _refund_batch(
 
 def _total_problem(draft: _OrderDraft) -> str | None:
     """Why the lines of a blank-total order add up to more than an order total holds."""
-    if draft.record is None or draft.record.total is not None:
+    if draft.head is None or draft.head["total"] is not None:
         return None
     problem = amount_problem(lines_total(tuple(draft.items)) + abs(draft.extra))
     return problem and f"the order's lines add up to an amount that {problem} (order skipped)"

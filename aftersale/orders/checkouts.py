@@ -11,6 +11,7 @@ from django.db import transaction
 
 from aftersale.catalog.services import ensure_products
 from aftersale.customers.services import upsert_customers
+from aftersale.lib import bulk
 from aftersale.orders.models import Checkout, CheckoutLine, Order
 from aftersale.orders.records import CheckoutRecord
 from aftersale.orders.services import IngestResult, line_item_products, money
@@ -69,7 +70,7 @@ def has_open_checkouts(*, order_ids: Sequence[int]) -> bool:
     """Whether a customer of the orders `order_ids` has a checkout still open (when none
     has, which is a history import's case, the orders need not be loaded to complete
     any). One query, by customer."""
-    customers = Order.objects.filter(pk__in=order_ids).values("customer_id")
+    customers = Order.objects.filter(bulk.id_in("pk", order_ids)).values("customer_id")
     return Checkout.objects.filter(customer_id__in=customers, completed_at__isnull=True).exists()
 
 

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
-import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, connections, router, transaction
-from django.db.models import Field
 
 from aftersale.catalog.records import ProductRecord
 from aftersale.catalog.services import ensure_products
 from aftersale.customers.records import CustomerRecord
 from aftersale.customers.services import upsert_customers
+from aftersale.lib import bulk
 from aftersale.orders.models import Checkout, LineItem, Order, OrderStatus
 from aftersale.orders.records import CheckoutRecord, OrderRecord
 from aftersale.stores.models import Store
@@ -124,10 +122,16 @@ def order_status(order: Order) -> str:
 def _ingest(
     store: Store, records: list[OrderRecord], now: dt.datetime, memo: IngestMemo | None = None
 ) -> IngestResult:
-    existing = {
-        o.external_id: o
-        for o in Order.objects.filter(store=store, external_id__in=[r.external_id for r in records])
-    }
+    # The ids first (one plain query, no instance per row): a history import's orders
+    # are nearly all new, and only the known ones are loaded to be merged.
+    known = bulk.ids_by_key(
+        model=Order, key="external_id", values=[r.external_id for r in records], store_id=store.pk
+    )
+    existing = (
+        {o.external_id: o for o in Order.objects.filter(bulk.id_in("pk", known.values()))}
+        if known
+        else {}
+    )
     result = IngestResult()
     updates = [o for r in records if (o := existing.get(r.external_id)) and _merge(o, r)]
     if updates:
@@ -155,55 +159,83 @@ def _create(
     if missing:
         product_ids.update(ensure_products(store=store, records=missing))
     memo.remember(customers, customer_ids, product_ids)
-    orders = [_new_order(store, r, customer_ids[r.customer.external_id]) for r in records]
-    order_ids = _insert_orders(store, orders)
+    order_ids = _insert_orders(store, records, customer_ids)
     _insert_line_items(store, order_ids, records, product_ids)
     return order_ids
 
 
-def _insert_orders(store: Store, orders: list[Order]) -> list[int]:
-    """INSERT `orders` with one executemany and return their ids, in order. bulk_create
-    prepared each value of each row through its field, most of a history import's time;
-    here only the JSON column goes through its field, datetimes through the backend's
-    adapter, the other values as they are (as the line items are written)."""
-    meta, connection = Order._meta, connections[router.db_for_write(Order)]
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    ops = connection.ops
-    adapters: dict[str, Callable[[Field[Any, Any]], Callable[[Any], Any]]] = {
-        "DateTimeField": lambda _: ops.adapt_datetimefield_value,
-        "DateField": lambda _: ops.adapt_datefield_value,
-        "JSONField": lambda field: functools.partial(field.get_db_prep_save, connection=connection),
-    }
-    adapted = [
-        (index, adapters[kind](field))
-        for index, field in enumerate(fields)
-        if (kind := field.get_internal_type()) in adapters
-    ]
-    values = operator.attrgetter(*(f.attname for f in fields))
-    rows = []
-    for order in orders:
-        row = list(values(order))
-        for index, adapt in adapted:
-            if row[index] is not None:
-                row[index] = adapt(row[index])
-        rows.append(row)
-    quote = ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} "
-        f"({', '.join(quote(str(f.column)) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))})"
+# The columns of a new order, in the order _insert_orders gives them.
+_ORDER_FIELDS = [
+    "store",
+    "external_id",
+    "customer",
+    "status",
+    "currency",
+    "total",
+    "discount_codes",
+    "refunded_total",
+    "payment_method",
+    "shipping_address",
+    "expected_delivery_on",
+    "placed_at",
+    *_TIMESTAMPS,
+]
+
+
+def _insert_orders(
+    store: Store, records: list[OrderRecord], customer_ids: dict[str, int]
+) -> list[int]:
+    """INSERT the orders of `records` (none of them stored yet) and return their ids, in
+    order. Each order is a tuple of plain values (no Order instance: preparing each
+    value of each row through its field was most of a history import's time), written
+    by executemany; the ids are read back by one query per few thousand orders."""
+    moment = bulk.datetime_adapter(Order)
+    codes_field = Order._meta.get_field("discount_codes")
+    connection = connections[router.db_for_write(Order)]
+    codes: dict[tuple[str, ...], Any] = {}  # most orders share a few lists (mostly none)
+
+    def stamp(value: dt.datetime | None) -> Any:
+        return None if value is None else moment(value)
+
+    rows, store_id = [], store.pk
+    for record in records:
+        listed = codes.get(record.discount_codes)
+        if listed is None:
+            listed = codes.setdefault(
+                record.discount_codes,
+                codes_field.get_db_prep_save(list(record.discount_codes), connection=connection),
+            )
+        delivery_on = record.expected_delivery_on
+        rows.append(
+            (
+                store_id,
+                record.external_id,
+                customer_ids[record.customer.external_id],
+                _record_status(record),
+                record.currency,
+                record.computed_total,
+                listed,
+                record.refunded_total or Decimal("0"),
+                record.payment_method,
+                record.shipping_address,
+                None if delivery_on is None else connection.ops.adapt_datefield_value(delivery_on),
+                moment(record.placed_at),
+                *(stamp(getattr(record, name)) for name in _TIMESTAMPS),
+            )
+        )
+    bulk.insert_rows(model=Order, fields=_ORDER_FIELDS, rows=rows)
+    ids = bulk.ids_by_key(
+        model=Order, key="external_id", values=[r.external_id for r in records], store_id=store.pk
     )
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), _INSERT_BATCH):
-            cursor.executemany(sql, rows[start : start + _INSERT_BATCH])
-    ids = dict(
-        Order.objects.filter(
-            store=store, external_id__in=[o.external_id for o in orders]
-        ).values_list("external_id", "pk")
-    )
-    for order in orders:
-        order.pk = ids[order.external_id]
-    return [order.pk for order in orders]
+    return [ids[r.external_id] for r in records]
+
+
+def _record_status(record: OrderRecord) -> str:
+    """The status a new order of `record` starts in (as order_status reads it)."""
+    for attribute, status in _LIFECYCLE:
+        if getattr(record, attribute) is not None:
+            return status
+    return OrderStatus.PAID if record.paid_at else OrderStatus.PLACED
 
 
 def _customers(records: list[OrderRecord]) -> list[CustomerRecord]:
@@ -242,9 +274,10 @@ def _insert_line_items(
     # Line items are the bulk of a history import (millions of rows); building a model
     # instance per row made bulk_create take most of the load time, so rows go straight
     # to one parameterised INSERT run by executemany.
+    store_id = store.pk  # once: a property, read per row it showed in the profile
     rows = [
         (
-            store.pk,
+            store_id,
             order_id,
             product_ids[li.product_external_id],
             li.quantity,
@@ -256,14 +289,9 @@ def _insert_line_items(
         for order_id, record in zip(order_ids, records, strict=True)
         for li in record.line_items
     ]
-    if not rows:
-        return
-    meta, connection = LineItem._meta, connections[router.db_for_write(LineItem)]
-    quote = connection.ops.quote_name
-    column = {f.name: str(f.column) for f in meta.concrete_fields}
-    columns = [
-        column[name]
-        for name in (
+    bulk.insert_rows(
+        model=LineItem,
+        fields=[
             "store",
             "order",
             "product",
@@ -272,40 +300,14 @@ def _insert_line_items(
             "total",
             "variant_id",
             "sku",
-        )
-    ]
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
-        f"VALUES ({', '.join(['%s'] * len(columns))})"
+        ],
+        rows=rows,
     )
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), _INSERT_BATCH):
-            cursor.executemany(sql, rows[start : start + _INSERT_BATCH])
 
 
 def money(amount: Decimal) -> Decimal:
     """`amount` to the cent, as a DecimalField with two places stores it."""
     return amount.quantize(_CENT)
-
-
-def _new_order(store: Store, record: OrderRecord, customer_id: int) -> Order:
-    order = Order(
-        store=store,
-        external_id=record.external_id,
-        customer_id=customer_id,
-        currency=record.currency,
-        total=record.computed_total,
-        discount_codes=list(record.discount_codes),
-        refunded_total=record.refunded_total or Decimal("0"),
-        payment_method=record.payment_method,
-        shipping_address=record.shipping_address,
-        expected_delivery_on=record.expected_delivery_on,
-        placed_at=record.placed_at,
-        status=OrderStatus.PAID if record.paid_at else OrderStatus.PLACED,
-        **{name: getattr(record, name) for name in _TIMESTAMPS},
-    )
-    order.status = order_status(order)
-    return order
 
 
 def _merge(order: Order, record: OrderRecord) -> bool:
