@@ -55,8 +55,8 @@ def main() -> None:
     """Parse the arguments, run the benchmark on a fresh database, print the result."""
     args = _arguments()
     count = args.emails or (2_000 if args.quick else 20_000)
-    with fresh_database(args.database_url), _sink() as (port, sink):
-        result = run(count=count, port=port, profile=args.profile)
+    with fresh_database(args.database_url), _sink() as (port, sink, sink_pid):
+        result = run(count=count, port=port, profile=args.profile, sink_pid=sink_pid)
     if args.format == "json":
         keys = ("emails_per_s", "raw_per_s", "ceiling_per_s", "ratio", "ceiling_ratio")
         print(json.dumps({k: round(result[k], 3) for k in keys}))
@@ -72,7 +72,14 @@ def main() -> None:
         f"  ratio      {result['ratio']:.2f} of raw; {result['ceiling_ratio']:.2f} of the ceiling "
         "(goal 0.50)\n"
         f"  of which rendering alone: {result['render_per_s']:,.0f} /s "
-        f"({result['render_share']:.0%} of the send time)"
+        f"({result['render_share']:.0%} of the send time)\n"
+        f"  CPU per email during the send: {_cpu_line(result['cpu_us'])}"
+    )
+
+
+def _cpu_line(cpu_us: dict[str, float | None]) -> str:
+    return ", ".join(
+        f"{name} {'?' if us is None else f'{us:,.0f} us'}" for name, us in cpu_us.items()
     )
 
 
@@ -87,8 +94,9 @@ def _arguments() -> argparse.Namespace:
 
 
 @contextmanager
-def _sink() -> Iterator[tuple[int, str]]:
-    """A fast SMTP server that accepts and discards everything: (port, its name)."""
+def _sink() -> Iterator[tuple[int, str, int]]:
+    """A fast SMTP server that accepts and discards everything: (port, its name, its
+    process id)."""
     port = _free_port()
     found = subprocess.run([ROOT / "scripts" / "smtp-sink"], capture_output=True, text=True)
     if found.returncode == 0:
@@ -107,7 +115,7 @@ def _sink() -> Iterator[tuple[int, str]]:
     process = subprocess.Popen(command)
     try:
         _wait_for(port)
-        yield port, name
+        yield port, name, process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -131,9 +139,10 @@ def _wait_for(port: int) -> None:
             time.sleep(0.05)
 
 
-def run(*, count: int, port: int, profile: bool) -> dict[str, Any]:
+def run(*, count: int, port: int, profile: bool, sink_pid: int = 0) -> dict[str, Any]:
     """Populate `count` queued emails, time raw smtplib and the sender against the sink
-    on `port`, and return the timings and rates."""
+    on `port`, and return the timings and rates, and the CPU time per email the send
+    took in this process, the database server's backend and the sink (`sink_pid`)."""
     from django.db import connection
 
     from aftersale.lib.clock import now as clock_now
@@ -150,8 +159,10 @@ def run(*, count: int, port: int, profile: bool) -> dict[str, Any]:
     # `aftersale worker` freezes what it has loaded after its first pass; here the
     # rendering sample has warmed the same caches (templates, shapes, formats).
     freeze_warm_objects()
+    cpu = _CpuTimes(sink_pid=sink_pid)
     send_s = _timed(lambda: _send_all(now=now, transport=transport, profiler=profiler))
     transport.close()
+    cpu_us = cpu.per_email_us(count)
     _check_delivered(count)
     if profiler is not None:
         pstats.Stats(profiler, stream=sys.stderr).sort_stats(
@@ -169,7 +180,48 @@ def run(*, count: int, port: int, profile: bool) -> dict[str, Any]:
         "ceiling_ratio": ceiling_s / send_s,
         "render_per_s": 1 / render_s,
         "render_share": render_s * count / send_s,
+        "cpu_us": cpu_us,
     }
+
+
+class _CpuTimes:
+    """CPU seconds used since creation by this process, the database's backend for
+    Django's connection (PostgreSQL on this machine) and the sink: what a send costs,
+    whatever else the machine is doing (its wall time is not)."""
+
+    def __init__(self, *, sink_pid: int) -> None:
+        from django.db import connection
+
+        backend = 0
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                backend = int(cursor.fetchone()[0])
+        self.pids = {"database": backend, "sink": sink_pid}
+        self.started = self._now()
+
+    def _now(self) -> dict[str, float | None]:
+        return {"sender": time.process_time()} | {
+            name: _process_cpu(pid) for name, pid in self.pids.items()
+        }
+
+    def per_email_us(self, count: int) -> dict[str, float | None]:
+        """Microseconds of CPU per email since creation, by process (None: unknown)."""
+        ended = self._now()
+        return {
+            name: None if start is None or ended[name] is None else
+            (ended[name] - start) / count * 1e6  # type: ignore[operator]
+            for name, start in self.started.items()
+        }  # fmt: skip
+
+
+def _process_cpu(pid: int) -> float | None:
+    """User and system CPU seconds of process `pid` so far (None: not readable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _timed(work: Any) -> float:
