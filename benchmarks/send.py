@@ -54,6 +54,12 @@ PROFILE_LINES = 30
 def main() -> None:
     """Parse the arguments, run the benchmark on a fresh database, print the result."""
     args = _arguments()
+    if args.memory_sender:
+        _memory_sender(port=args.memory_sender, checkpoints=args.checkpoints)
+        return
+    if args.memory:
+        _memory_main(args)
+        return
     count = args.emails or (2_000 if args.quick else 20_000)
     with fresh_database(args.database_url), _sink() as (port, sink, sink_pid):
         result = run(count=count, port=port, profile=args.profile, sink_pid=sink_pid)
@@ -90,7 +96,118 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--database-url", default="", help="a PostgreSQL server to use")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--profile", action="store_true", help="cProfile the send")
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="the sender's peak RSS after 100,000 and 1,000,000 sends (--quick: 10,000 "
+        "and 100,000), instead of the rates",
+    )
+    # Internal: the sending process of --memory (the port of the sink).
+    parser.add_argument("--memory-sender", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--checkpoints", default="", help=argparse.SUPPRESS)
     return parser.parse_args()
+
+
+def _memory_main(args: argparse.Namespace) -> None:
+    """--memory: populate the largest size once, then run a sending process (passes of
+    worker.loop.send_due, as a Celery send worker or `aftersale worker` runs them) and
+    read its peak RSS (VmHWM) once it has sent each size."""
+    sizes = (10_000, 100_000) if args.quick else (100_000, 1_000_000)
+    if args.emails:
+        sizes = (args.emails // 10, args.emails)
+    with fresh_database(args.database_url), _sink() as (port, sink, _):
+        from django.db import connection
+
+        from aftersale.lib.clock import now as clock_now
+
+        started = time.perf_counter()
+        _populate(count=sizes[-1], now=clock_now())
+        vendor = connection.vendor
+        connection.close()
+        print(
+            f"populated {sizes[-1]:,} queued emails on {vendor} in "
+            f"{time.perf_counter() - started:.0f} s (load {_load()})",
+            file=sys.stderr,
+        )
+        points = _memory_points(port=port, sizes=sizes)
+        _check_delivered(sizes[-1])
+    peaks = [points[size]["peak_kb"] / 1024 for size in sizes]
+    growth = peaks[1] / peaks[0] - 1
+    if args.format == "json":
+        print(json.dumps({"sends": list(sizes), "peak_rss_mb": [round(p, 1) for p in peaks],
+                          "growth": round(growth, 4)}))  # fmt: skip
+        return
+    print(f"sender's peak RSS on {vendor} to {sink} (load {_load()}):")
+    for size, peak in zip(sizes, peaks, strict=True):
+        rate = size / points[size]["seconds"]
+        print(f"  after {size:>9,} sends  {peak:8.1f} MB  ({rate:,.0f} emails/s so far)")
+    print(f"  growth {growth:+.1%} (goal: within 10%)")
+
+
+def _memory_points(*, port: int, sizes: tuple[int, ...]) -> dict[int, dict[str, float]]:
+    """Run the sending process against the sink on `port` until the outbox is empty;
+    what it reported at each of `sizes` sends (the first report at or past each)."""
+    env = os.environ | {"AFTERSALE_SMTP_HOST": "127.0.0.1", "AFTERSALE_SMTP_PORT": str(port)}
+    command = [sys.executable, __file__, "--memory-sender", str(port),
+               "--checkpoints", ",".join(map(str, sizes))]  # fmt: skip
+    points: dict[int, dict[str, float]] = {}
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as sender:
+        assert sender.stdout is not None
+        for line in sender.stdout:
+            point = json.loads(line)
+            points[int(point["size"])] = point
+            print(f"  {json.dumps(point)} (load {_load()})", file=sys.stderr)
+    if sender.returncode != 0 or set(points) != set(sizes):
+        raise SystemExit(f"the sending process failed (exit {sender.returncode})")
+    return points
+
+
+def _memory_sender(*, port: int, checkpoints: str) -> None:
+    """The sending process of --memory: passes of send_due over the configured SMTP
+    transport (the sink) until a pass finds nothing, printing a JSON line with its peak
+    and current RSS once it has sent each checkpoint's number of emails."""
+    import django
+
+    os.environ["DJANGO_SETTINGS_MODULE"] = "aftersale.settings"
+    django.setup()
+    from django.conf import settings
+
+    from aftersale.worker.loop import SendingPause, WorkerSettings, freeze_warm_objects, send_due
+
+    config = WorkerSettings(worker_id="memory", batch_size=settings.SCHEDULER_BATCH_SIZE)
+    pause, sent, passes = SendingPause(), 0, 0
+    sizes = [int(size) for size in checkpoints.split(",")]
+    started = time.perf_counter()
+    while True:
+        sends = send_due(config=config, pause=pause)
+        if sends.fault:
+            raise SystemExit(f"the sink could not be used: {sends.fault}")
+        passes += 1
+        if passes == 1:
+            freeze_warm_objects()  # as the worker does after its first pass
+        sent += sends.total
+        while sizes and sent >= sizes[0]:
+            status = _proc_status()
+            point = {
+                "size": sizes.pop(0),
+                "sent": sent,
+                "peak_kb": status["VmHWM"],
+                "rss_kb": status["VmRSS"],
+                "seconds": time.perf_counter() - started,
+            }
+            print(json.dumps(point), flush=True)
+        if not sends.total:
+            return
+
+
+def _proc_status() -> dict[str, int]:
+    """This process's memory figures from /proc/self/status, in kB."""
+    figures = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmHWM", "VmRSS"):
+            figures[name] = int(value.split()[0])
+    return figures
 
 
 @contextmanager
@@ -230,17 +347,15 @@ def _timed(work: Any) -> float:
     return time.perf_counter() - started
 
 
-def _populate(*, count: int, now: dt.datetime) -> None:
+def _populate(*, count: int, now: dt.datetime, chunk: int = 50_000) -> None:
     """A store with the template library, products, and `count` customers, each with a
     paid order of two products, an enrollment in the post-purchase flow, a 15% coupon
-    and a queued cross-sell email recommending 4 products."""
+    and a queued cross-sell email recommending 4 products; written `chunk` customers at
+    a time, so a million take no more memory than fifty thousand."""
     from aftersale.catalog.models import Product
-    from aftersale.coupons.models import Coupon, CouponProgram
-    from aftersale.customers.models import Customer
-    from aftersale.flows.models import Enrollment, Flow, FlowVersion
-    from aftersale.messaging.models import Message
+    from aftersale.coupons.models import CouponProgram
+    from aftersale.flows.models import Flow, FlowVersion
     from aftersale.messaging.rendering.template_library import install_default_templates
-    from aftersale.orders.models import LineItem, Order
     from aftersale.stores.services import create_store
 
     store = create_store(
@@ -261,6 +376,43 @@ def _populate(*, count: int, now: dt.datetime) -> None:
         )
         for i in range(PRODUCTS)
     )
+    definition = json.loads(
+        (ROOT / "aftersale/flows/library/post-purchase-upsell.json").read_text()
+    )
+    flow = Flow.objects.create(
+        store=store, slug="post-purchase-upsell", name="Upsell", status="live", created_at=now
+    )
+    version = FlowVersion.objects.create(
+        store=store, flow=flow, number=1, definition=definition, created_at=now
+    )
+    program = CouponProgram.objects.create(
+        store=store, slug="thanks", kind="percent", amount=Decimal("15"), valid_days=14
+    )
+    shared = {"store": store, "template": template, "products": products, "flow": flow,
+              "version": version, "program": program}  # fmt: skip
+    for start in range(0, count, chunk):
+        _populate_customers(range(start, min(start + chunk, count)), now=now, **shared)
+
+
+def _populate_customers(
+    numbers: range,
+    *,
+    now: dt.datetime,
+    store: Any,
+    template: Any,
+    products: list[Any],
+    flow: Any,
+    version: Any,
+    program: Any,
+) -> None:
+    """The customers numbered `numbers`, each with an order, enrollment, coupon and a
+    queued email (see _populate)."""
+    from aftersale.coupons.models import Coupon
+    from aftersale.customers.models import Customer
+    from aftersale.flows.models import Enrollment
+    from aftersale.messaging.models import Message
+    from aftersale.orders.models import LineItem, Order
+
     customers = Customer.objects.bulk_create(
         Customer(
             store=store,
@@ -269,7 +421,7 @@ def _populate(*, count: int, now: dt.datetime) -> None:
             first_name="Ada",
             created_at=now,
         )
-        for i in range(count)
+        for i in numbers
     )
     orders = Order.objects.bulk_create(
         Order(
@@ -280,7 +432,7 @@ def _populate(*, count: int, now: dt.datetime) -> None:
             placed_at=now,
             total=products[0].price + products[1].price,
         )
-        for i, customer in enumerate(customers)
+        for i, customer in zip(numbers, customers, strict=True)
     )
     LineItem.objects.bulk_create(
         LineItem(
@@ -294,15 +446,6 @@ def _populate(*, count: int, now: dt.datetime) -> None:
         for order in orders
         for product in products[:2]
     )
-    definition = json.loads(
-        (ROOT / "aftersale/flows/library/post-purchase-upsell.json").read_text()
-    )
-    flow = Flow.objects.create(
-        store=store, slug="post-purchase-upsell", name="Upsell", status="live", created_at=now
-    )
-    version = FlowVersion.objects.create(
-        store=store, flow=flow, number=1, definition=definition, created_at=now
-    )
     enrollments = Enrollment.objects.bulk_create(
         Enrollment(
             store=store,
@@ -314,9 +457,6 @@ def _populate(*, count: int, now: dt.datetime) -> None:
         )
         for customer, order in zip(customers, orders, strict=True)
     )
-    program = CouponProgram.objects.create(
-        store=store, slug="thanks", kind="percent", amount=Decimal("15"), valid_days=14
-    )
     coupons = Coupon.objects.bulk_create(
         Coupon(
             store=store,
@@ -326,7 +466,7 @@ def _populate(*, count: int, now: dt.datetime) -> None:
             issued_at=now,
             expires_at=now + dt.timedelta(days=14),
         )
-        for i, customer in enumerate(customers)
+        for i, customer in zip(numbers, customers, strict=True)
     )
     Message.objects.bulk_create(
         Message(
@@ -346,8 +486,8 @@ def _populate(*, count: int, now: dt.datetime) -> None:
             queued_at=now,
             send_after=now,
         )
-        for i, (customer, enrollment, coupon) in enumerate(
-            zip(customers, enrollments, coupons, strict=True)
+        for i, customer, enrollment, coupon in zip(
+            numbers, customers, enrollments, coupons, strict=True
         )
     )
 
