@@ -5,6 +5,7 @@ accepted email while the next one is written to the relay."""
 
 from __future__ import annotations
 
+import functools
 import select
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,8 +20,10 @@ class StatementsAhead:
     finished (on PostgreSQL in autocommit: committed, so durable) once `wait` returns.
     At most one is in flight: `send` first waits for the one before.
 
-    On PostgreSQL the statement is bound by psycopg (the client-side binding Django
-    uses) and sent with libpq's asynchronous calls on the same connection; any other
+    On PostgreSQL the parameters are dumped as text by psycopg's adapters (what Django
+    hands it: strings, moments, Jsonb) and sent apart from the statement, whose types
+    the server infers from the columns, with libpq's asynchronous calls on the same
+    connection (no client-side binding to pay for each time); any other
     query on the connection meanwhile waits for it first (`guarding`), so the
     connection is never asked two things at once. On other databases (SQLite, a local
     file with no round trip to hide) `send` runs the statement at once."""
@@ -31,8 +34,11 @@ class StatementsAhead:
         self._encoding = "utf-8"
         self._in_flight = False
         if connection.vendor == "postgresql":
+            from psycopg.adapt import PyFormat, Transformer
+
             raw = connection.connection
             self._pgconn, self._encoding = raw.pgconn, raw.info.encoding
+            self._dumper, self._text = Transformer(raw), PyFormat.TEXT
 
     def send(self, sql: str, params: Sequence[Any]) -> None:
         """Run `sql` with `params`: on PostgreSQL sent and not waited for."""
@@ -41,8 +47,8 @@ class StatementsAhead:
             self._cursor.execute(sql, params)
             return
         with connection.wrap_database_errors:
-            query = self._cursor.cursor.mogrify(sql, params)
-            self._pgconn.send_query(query.encode(self._encoding))
+            values = self._dumper.dump_sequence(params, [self._text] * len(params))
+            self._pgconn.send_query_params(_numbered(sql).encode(self._encoding), values)
             self._in_flight = True
             while self._pgconn.flush():  # 1: more to write; the socket will take it soon
                 select.select([], [self._pgconn.socket], [])
@@ -79,3 +85,11 @@ class StatementsAhead:
                 yield
         finally:
             self.wait()
+
+
+@functools.cache
+def _numbered(sql: str) -> str:
+    """`sql` with its %s placeholders numbered as PostgreSQL's ($1, $2, ...); `sql`
+    has no other %."""
+    parts = sql.split("%s")
+    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], start=1)) + parts[-1]
