@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -261,6 +262,30 @@ def test_each_email_is_built_while_the_relay_reads_the_one_before_and_recorded_i
         "settled 2",
         "recorded",
     ]
+
+
+def test_a_record_that_fails_stops_the_send_before_the_next_email_can_be_accepted() -> None:
+    handler = RefusingHandler(pipelining=True)
+    calls: list[int] = []
+
+    def recorded() -> None:
+        calls.append(1)
+        if len(calls) == 2:  # email 0's record, waited for before email 1's end of data
+            raise RuntimeError("the database went away")
+
+    with serving(handler) as port:
+        transport = smtp_transport(port, timeout=60)
+        with pytest.raises(RuntimeError):
+            transport.send([outgoing(n) for n in range(3)], recorded=recorded)
+        # Email 1's content went but not its end of data: the relay took nothing of it,
+        # and the transport's next send starts on a clean session at once (a command
+        # written into that email's content would wait out the 60 s for a reply).
+        started = time.monotonic()
+        later = transport.send([outgoing(5)])
+        transport.close()
+        assert time.monotonic() - started < 30
+    assert [r.outcome for r in later] == [Outcome.ACCEPTED]
+    assert handler.recipients() == ["buyer0@example.org", "buyer5@example.org"]
 
 
 def test_an_address_that_would_inject_commands_fails_alone() -> None:

@@ -125,6 +125,9 @@ class _Connection:
             sock.close()
             raise
         self.pipelining = "PIPELINING" in extensions
+        # An email's content is written but not its end of data: the relay reads
+        # whatever comes next as content, so the session can only be dropped.
+        self.mid_data = False
 
     def _use(self, sock: socket.socket) -> None:
         # Each write is a whole pipelined group, answered only once all of it is in:
@@ -193,6 +196,7 @@ class _Connection:
         else each command waits for its reply. When the connection breaks or the server
         says 421 (closing), the replies stop there: the list is shorter."""
         replies: list[Reply] = []
+        self.mid_data = False  # the first command, if any, is the end of data
         try:
             if self.pipelining:
                 self.sock.sendall(b"".join(command for _, command in commands))
@@ -210,6 +214,7 @@ class _Connection:
     def write(self, data: bytes) -> None:
         """Write `data`, which gets no reply (an email's content before its end of
         data); _Dropped when the connection breaks."""
+        self.mid_data = True
         try:
             self.sock.sendall(data)
         except OSError as exc:
@@ -302,6 +307,8 @@ class SmtpTransport(Transport[_Envelope, Reply]):
         on_reply: Callable[[int, Reply], None],
         recorded: Callable[[], None],
     ) -> None:
+        if self._connection is not None and self._connection.mid_data:
+            self.close()  # an earlier send stopped half-way through an email
         results = _Replies(payloads, on_reply)
         position, reconnects = 0, 0
         # The next email is built before connecting, so a relay that cannot be reached
@@ -430,5 +437,11 @@ class SmtpTransport(Transport[_Envelope, Reply]):
 
     def close(self) -> None:
         if self._connection is not None:
-            self._connection.quit()
+            if self._connection.mid_data:
+                # Stopped between an email's content and its end of data (the caller's
+                # record failed, say): QUIT would be read as content. Dropping the
+                # connection makes the relay discard that email, never deliver it.
+                self._connection.close()
+            else:
+                self._connection.quit()
             self._connection = None
