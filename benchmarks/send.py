@@ -36,14 +36,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+from smtp_sink import smtp_sink  # noqa: E402
 from throwaway_database import fresh_database  # noqa: E402
 
 PRODUCTS = 60
@@ -61,8 +60,8 @@ def main() -> None:
         _memory_main(args)
         return
     count = args.emails or (2_000 if args.quick else 20_000)
-    with fresh_database(args.database_url), _sink() as (port, sink, sink_pid):
-        result = run(count=count, port=port, profile=args.profile, sink_pid=sink_pid)
+    with fresh_database(args.database_url), smtp_sink() as (port, sink):
+        result = run(count=count, port=port, profile=args.profile, sink_pid=_listening(port))
     if args.format == "json":
         keys = ("emails_per_s", "raw_per_s", "ceiling_per_s", "ratio", "ceiling_ratio")
         print(json.dumps({k: round(result[k], 3) for k in keys}))
@@ -115,7 +114,7 @@ def _memory_main(args: argparse.Namespace) -> None:
     sizes = (10_000, 100_000) if args.quick else (100_000, 1_000_000)
     if args.emails:
         sizes = (args.emails // 10, args.emails)
-    with fresh_database(args.database_url), _sink() as (port, sink, _):
+    with fresh_database(args.database_url), smtp_sink() as (port, sink):
         from django.db import connection
 
         from aftersale.lib.clock import now as clock_now
@@ -210,52 +209,6 @@ def _proc_status() -> dict[str, int]:
     return figures
 
 
-@contextmanager
-def _sink() -> Iterator[tuple[int, str, int]]:
-    """A fast SMTP server that accepts and discards everything: (port, its name, its
-    process id)."""
-    port = _free_port()
-    found = subprocess.run([ROOT / "scripts" / "smtp-sink"], capture_output=True, text=True)
-    if found.returncode == 0:
-        user = ["-u", "nobody"] if os.geteuid() == 0 else []  # it refuses to run as root
-        command = [found.stdout.strip(), *user, f"127.0.0.1:{port}", "256"]
-        name = "Postfix smtp-sink"
-    else:
-        print(
-            f"smtp-sink unavailable ({found.stderr.strip()}); using an aiosmtpd sink, "
-            "which is slower: the raw rate is the sink's limit",
-            file=sys.stderr,
-        )
-        command = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
-                   "-c", "aiosmtpd.handlers.Sink"]  # fmt: skip
-        name = "an aiosmtpd sink"
-    process = subprocess.Popen(command)
-    try:
-        _wait_for(port)
-        yield port, name, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_for(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 def run(*, count: int, port: int, profile: bool, sink_pid: int = 0) -> dict[str, Any]:
     """Populate `count` queued emails, time raw smtplib and the sender against the sink
     on `port`, and return the timings and rates, and the CPU time per email the send
@@ -330,6 +283,19 @@ class _CpuTimes:
             (ended[name] - start) / count * 1e6  # type: ignore[operator]
             for name, start in self.started.items()
         }  # fmt: skip
+
+
+def _listening(port: int) -> int:
+    """The id of the process started to listen on 127.0.0.1:`port` (the sink), 0 if
+    none is found."""
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if entry.name.isdigit() and f"127.0.0.1:{port}".encode() in command.split(b"\0"):
+            return int(entry.name)
+    return 0
 
 
 def _process_cpu(pid: int) -> float | None:
