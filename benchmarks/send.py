@@ -33,6 +33,7 @@ import os
 import pstats
 import smtplib
 import socket
+import subprocess
 import sys
 import time
 from decimal import Decimal
@@ -52,9 +53,15 @@ PROFILE_LINES = 30
 def main() -> None:
     """Parse the arguments, run the benchmark on a fresh database, print the result."""
     args = _arguments()
+    if args.memory_sender:
+        _memory_sender(port=args.memory_sender, checkpoints=args.checkpoints)
+        return
+    if args.memory:
+        _memory_main(args)
+        return
     count = args.emails or (2_000 if args.quick else 20_000)
     with fresh_database(args.database_url), smtp_sink() as (port, sink):
-        result = run(count=count, port=port, profile=args.profile)
+        result = run(count=count, port=port, profile=args.profile, sink_pid=_listening(port))
     if args.format == "json":
         keys = ("emails_per_s", "raw_per_s", "ceiling_per_s", "ratio", "ceiling_ratio")
         print(json.dumps({k: round(result[k], 3) for k in keys}))
@@ -70,7 +77,14 @@ def main() -> None:
         f"  ratio      {result['ratio']:.2f} of raw; {result['ceiling_ratio']:.2f} of the ceiling "
         "(goal 0.50)\n"
         f"  of which rendering alone: {result['render_per_s']:,.0f} /s "
-        f"({result['render_share']:.0%} of the send time)"
+        f"({result['render_share']:.0%} of the send time)\n"
+        f"  CPU per email during the send: {_cpu_line(result['cpu_us'])}"
+    )
+
+
+def _cpu_line(cpu_us: dict[str, float | None]) -> str:
+    return ", ".join(
+        f"{name} {'?' if us is None else f'{us:,.0f} us'}" for name, us in cpu_us.items()
     )
 
 
@@ -81,12 +95,124 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--database-url", default="", help="a PostgreSQL server to use")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--profile", action="store_true", help="cProfile the send")
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="the sender's peak RSS after 100,000 and 1,000,000 sends (--quick: 10,000 "
+        "and 100,000), instead of the rates",
+    )
+    # Internal: the sending process of --memory (the port of the sink).
+    parser.add_argument("--memory-sender", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--checkpoints", default="", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
-def run(*, count: int, port: int, profile: bool) -> dict[str, Any]:
+def _memory_main(args: argparse.Namespace) -> None:
+    """--memory: populate the largest size once, then run a sending process (passes of
+    worker.loop.send_due, as a Celery send worker or `aftersale worker` runs them) and
+    read its peak RSS (VmHWM) once it has sent each size."""
+    sizes = (10_000, 100_000) if args.quick else (100_000, 1_000_000)
+    if args.emails:
+        sizes = (args.emails // 10, args.emails)
+    with fresh_database(args.database_url), smtp_sink() as (port, sink):
+        from django.db import connection
+
+        from aftersale.lib.clock import now as clock_now
+
+        started = time.perf_counter()
+        _populate(count=sizes[-1], now=clock_now())
+        vendor = connection.vendor
+        connection.close()
+        print(
+            f"populated {sizes[-1]:,} queued emails on {vendor} in "
+            f"{time.perf_counter() - started:.0f} s (load {_load()})",
+            file=sys.stderr,
+        )
+        points = _memory_points(port=port, sizes=sizes)
+        _check_delivered(sizes[-1])
+    peaks = [points[size]["peak_kb"] / 1024 for size in sizes]
+    growth = peaks[1] / peaks[0] - 1
+    if args.format == "json":
+        print(json.dumps({"sends": list(sizes), "peak_rss_mb": [round(p, 1) for p in peaks],
+                          "growth": round(growth, 4)}))  # fmt: skip
+        return
+    print(f"sender's peak RSS on {vendor} to {sink} (load {_load()}):")
+    for size, peak in zip(sizes, peaks, strict=True):
+        rate = size / points[size]["seconds"]
+        print(f"  after {size:>9,} sends  {peak:8.1f} MB  ({rate:,.0f} emails/s so far)")
+    print(f"  growth {growth:+.1%} (goal: within 10%)")
+
+
+def _memory_points(*, port: int, sizes: tuple[int, ...]) -> dict[int, dict[str, float]]:
+    """Run the sending process against the sink on `port` until the outbox is empty;
+    what it reported at each of `sizes` sends (the first report at or past each)."""
+    env = os.environ | {"AFTERSALE_SMTP_HOST": "127.0.0.1", "AFTERSALE_SMTP_PORT": str(port)}
+    command = [sys.executable, __file__, "--memory-sender", str(port),
+               "--checkpoints", ",".join(map(str, sizes))]  # fmt: skip
+    points: dict[int, dict[str, float]] = {}
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as sender:
+        assert sender.stdout is not None
+        for line in sender.stdout:
+            point = json.loads(line)
+            points[int(point["size"])] = point
+            print(f"  {json.dumps(point)} (load {_load()})", file=sys.stderr)
+    if sender.returncode != 0 or set(points) != set(sizes):
+        raise SystemExit(f"the sending process failed (exit {sender.returncode})")
+    return points
+
+
+def _memory_sender(*, port: int, checkpoints: str) -> None:
+    """The sending process of --memory: passes of send_due over the configured SMTP
+    transport (the sink) until a pass finds nothing, printing a JSON line with its peak
+    and current RSS once it has sent each checkpoint's number of emails."""
+    import django
+
+    os.environ["DJANGO_SETTINGS_MODULE"] = "aftersale.settings"
+    django.setup()
+    from django.conf import settings
+
+    from aftersale.worker.loop import SendingPause, WorkerSettings, freeze_warm_objects, send_due
+
+    config = WorkerSettings(worker_id="memory", batch_size=settings.SCHEDULER_BATCH_SIZE)
+    pause, sent, passes = SendingPause(), 0, 0
+    sizes = [int(size) for size in checkpoints.split(",")]
+    started = time.perf_counter()
+    while True:
+        sends = send_due(config=config, pause=pause)
+        if sends.fault:
+            raise SystemExit(f"the sink could not be used: {sends.fault}")
+        passes += 1
+        if passes == 1:
+            freeze_warm_objects()  # as the worker does after its first pass
+        sent += sends.total
+        while sizes and sent >= sizes[0]:
+            status = _proc_status()
+            point = {
+                "size": sizes.pop(0),
+                "sent": sent,
+                "peak_kb": status["VmHWM"],
+                "rss_kb": status["VmRSS"],
+                "seconds": time.perf_counter() - started,
+            }
+            print(json.dumps(point), flush=True)
+        if not sends.total:
+            return
+
+
+def _proc_status() -> dict[str, int]:
+    """This process's memory figures from /proc/self/status, in kB."""
+    figures = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmHWM", "VmRSS"):
+            figures[name] = int(value.split()[0])
+    return figures
+
+
+def run(*, count: int, port: int, profile: bool, sink_pid: int = 0) -> dict[str, Any]:
     """Populate `count` queued emails, time raw smtplib and the sender against the sink
-    on `port`, and return the timings and rates."""
+    on `port`, and return the timings and rates, and the CPU time per email the send
+    took in this process, the database server's backend and the sink (`sink_pid`)."""
     from django.db import connection
 
     from aftersale.lib.clock import now as clock_now
@@ -103,8 +229,10 @@ def run(*, count: int, port: int, profile: bool) -> dict[str, Any]:
     # `aftersale worker` freezes what it has loaded after its first pass; here the
     # rendering sample has warmed the same caches (templates, shapes, formats).
     freeze_warm_objects()
+    cpu = _CpuTimes(sink_pid=sink_pid)
     send_s = _timed(lambda: _send_all(now=now, transport=transport, profiler=profiler))
     transport.close()
+    cpu_us = cpu.per_email_us(count)
     _check_delivered(count)
     if profiler is not None:
         pstats.Stats(profiler, stream=sys.stderr).sort_stats(
@@ -122,7 +250,61 @@ def run(*, count: int, port: int, profile: bool) -> dict[str, Any]:
         "ceiling_ratio": ceiling_s / send_s,
         "render_per_s": 1 / render_s,
         "render_share": render_s * count / send_s,
+        "cpu_us": cpu_us,
     }
+
+
+class _CpuTimes:
+    """CPU seconds used since creation by this process, the database's backend for
+    Django's connection (PostgreSQL on this machine) and the sink: what a send costs,
+    whatever else the machine is doing (its wall time is not)."""
+
+    def __init__(self, *, sink_pid: int) -> None:
+        from django.db import connection
+
+        backend = 0
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                backend = int(cursor.fetchone()[0])
+        self.pids = {"database": backend, "sink": sink_pid}
+        self.started = self._now()
+
+    def _now(self) -> dict[str, float | None]:
+        return {"sender": time.process_time()} | {
+            name: _process_cpu(pid) for name, pid in self.pids.items()
+        }
+
+    def per_email_us(self, count: int) -> dict[str, float | None]:
+        """Microseconds of CPU per email since creation, by process (None: unknown)."""
+        ended = self._now()
+        return {
+            name: None if start is None or ended[name] is None else
+            (ended[name] - start) / count * 1e6  # type: ignore[operator]
+            for name, start in self.started.items()
+        }  # fmt: skip
+
+
+def _listening(port: int) -> int:
+    """The id of the process started to listen on 127.0.0.1:`port` (the sink), 0 if
+    none is found."""
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if entry.name.isdigit() and f"127.0.0.1:{port}".encode() in command.split(b"\0"):
+            return int(entry.name)
+    return 0
+
+
+def _process_cpu(pid: int) -> float | None:
+    """User and system CPU seconds of process `pid` so far (None: not readable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _timed(work: Any) -> float:
@@ -131,17 +313,15 @@ def _timed(work: Any) -> float:
     return time.perf_counter() - started
 
 
-def _populate(*, count: int, now: dt.datetime) -> None:
+def _populate(*, count: int, now: dt.datetime, chunk: int = 50_000) -> None:
     """A store with the template library, products, and `count` customers, each with a
     paid order of two products, an enrollment in the post-purchase flow, a 15% coupon
-    and a queued cross-sell email recommending 4 products."""
+    and a queued cross-sell email recommending 4 products; written `chunk` customers at
+    a time, so a million take no more memory than fifty thousand."""
     from aftersale.catalog.models import Product
-    from aftersale.coupons.models import Coupon, CouponProgram
-    from aftersale.customers.models import Customer
-    from aftersale.flows.models import Enrollment, Flow, FlowVersion
-    from aftersale.messaging.models import Message
+    from aftersale.coupons.models import CouponProgram
+    from aftersale.flows.models import Flow, FlowVersion
     from aftersale.messaging.rendering.template_library import install_default_templates
-    from aftersale.orders.models import LineItem, Order
     from aftersale.stores.services import create_store
 
     store = create_store(
@@ -162,6 +342,99 @@ def _populate(*, count: int, now: dt.datetime) -> None:
         )
         for i in range(PRODUCTS)
     )
+    definition = json.loads(
+        (ROOT / "aftersale/flows/library/post-purchase-upsell.json").read_text()
+    )
+    flow = Flow.objects.create(
+        store=store, slug="post-purchase-upsell", name="Upsell", status="live", created_at=now
+    )
+    version = FlowVersion.objects.create(
+        store=store, flow=flow, number=1, definition=definition, created_at=now
+    )
+    program = CouponProgram.objects.create(
+        store=store, slug="thanks", kind="percent", amount=Decimal("15"), valid_days=14
+    )
+    shared = {"store": store, "template": template, "products": products, "flow": flow,
+              "version": version, "program": program}  # fmt: skip
+    base = min(count, chunk)
+    _populate_customers(range(base), now=now, **shared)
+    copies = count // base
+    for copy in range(1, copies):
+        _copy_customers(base=base, copy=copy)
+    if count > copies * base:
+        _populate_customers(range(copies * base, count), now=now, **shared)
+
+
+# The tables of _populate_customers, each with the columns a copy of its first rows
+# changes: ids and the ids they point to moved past the rows before ({off}: `copy` times
+# the customers, {off2}: the line items), and the values that must stay unique marked
+# with the copy's number ({k}).
+_COPIED = {
+    "customers_customer": {"id": "id + {off}", "external_id": "external_id || '-{k}'",
+                           "email": "'{k}' || email"},
+    "orders_order": {"id": "id + {off}", "customer_id": "customer_id + {off}",
+                     "external_id": "external_id || '-{k}'"},
+    "orders_lineitem": {"id": "id + {off2}", "order_id": "order_id + {off}"},
+    "flows_enrollment": {"id": "id + {off}", "customer_id": "customer_id + {off}",
+                         "trigger_order_id": "trigger_order_id + {off}"},
+    "coupons_coupon": {"id": "id + {off}", "customer_id": "customer_id + {off}",
+                       "code": "code || '-{k}'"},
+    "messaging_message": {"id": "id + {off}", "customer_id": "customer_id + {off}",
+                          "enrollment_id": "enrollment_id + {off}",
+                          "coupon_id": "coupon_id + {off}",
+                          "idempotency_key": "idempotency_key || '-{k}'",
+                          "to_email": "'{k}' || to_email"},
+}  # fmt: skip
+
+
+def _copy_customers(*, base: int, copy: int) -> None:
+    """Customers `copy * base` on as copies of the first `base` (with their order, line
+    items, enrollment, coupon and queued email), by INSERT ... SELECT: a million are
+    written in seconds where the ORM takes many minutes. Needs the fresh database's
+    ids 1..n in each table (checked)."""
+    from django.apps import apps
+    from django.core.management.color import no_style
+    from django.db import connection
+
+    models = {model._meta.db_table: model for model in apps.get_models()}
+    with connection.cursor() as cursor:
+        for table, changed in _COPIED.items():
+            rows = 2 * base if table == "orders_lineitem" else base
+            cursor.execute(f"SELECT MIN(id), MAX(id) FROM {table} WHERE id <= %s", [rows])
+            if tuple(cursor.fetchone()) != (1, rows):
+                raise SystemExit(f"{table}: ids not 1..{rows}, cannot copy")
+            columns = [field.column for field in models[table]._meta.concrete_fields]
+            values = {"off": copy * base, "off2": copy * 2 * base, "k": copy}
+            chosen = [changed[c].format(**values) if c in changed else c for c in columns]
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) "
+                f"SELECT {', '.join(chosen)} FROM {table} WHERE id <= {rows}"
+            )
+        for statement in connection.ops.sequence_reset_sql(
+            no_style(), [models[table] for table in _COPIED]
+        ):
+            cursor.execute(statement)
+
+
+def _populate_customers(
+    numbers: range,
+    *,
+    now: dt.datetime,
+    store: Any,
+    template: Any,
+    products: list[Any],
+    flow: Any,
+    version: Any,
+    program: Any,
+) -> None:
+    """The customers numbered `numbers`, each with an order, enrollment, coupon and a
+    queued email (see _populate)."""
+    from aftersale.coupons.models import Coupon
+    from aftersale.customers.models import Customer
+    from aftersale.flows.models import Enrollment
+    from aftersale.messaging.models import Message
+    from aftersale.orders.models import LineItem, Order
+
     customers = Customer.objects.bulk_create(
         Customer(
             store=store,
@@ -170,7 +443,7 @@ def _populate(*, count: int, now: dt.datetime) -> None:
             first_name="Ada",
             created_at=now,
         )
-        for i in range(count)
+        for i in numbers
     )
     orders = Order.objects.bulk_create(
         Order(
@@ -181,7 +454,7 @@ def _populate(*, count: int, now: dt.datetime) -> None:
             placed_at=now,
             total=products[0].price + products[1].price,
         )
-        for i, customer in enumerate(customers)
+        for i, customer in zip(numbers, customers, strict=True)
     )
     LineItem.objects.bulk_create(
         LineItem(
@@ -195,15 +468,6 @@ def _populate(*, count: int, now: dt.datetime) -> None:
         for order in orders
         for product in products[:2]
     )
-    definition = json.loads(
-        (ROOT / "aftersale/flows/library/post-purchase-upsell.json").read_text()
-    )
-    flow = Flow.objects.create(
-        store=store, slug="post-purchase-upsell", name="Upsell", status="live", created_at=now
-    )
-    version = FlowVersion.objects.create(
-        store=store, flow=flow, number=1, definition=definition, created_at=now
-    )
     enrollments = Enrollment.objects.bulk_create(
         Enrollment(
             store=store,
@@ -215,9 +479,6 @@ def _populate(*, count: int, now: dt.datetime) -> None:
         )
         for customer, order in zip(customers, orders, strict=True)
     )
-    program = CouponProgram.objects.create(
-        store=store, slug="thanks", kind="percent", amount=Decimal("15"), valid_days=14
-    )
     coupons = Coupon.objects.bulk_create(
         Coupon(
             store=store,
@@ -227,7 +488,7 @@ def _populate(*, count: int, now: dt.datetime) -> None:
             issued_at=now,
             expires_at=now + dt.timedelta(days=14),
         )
-        for i, customer in enumerate(customers)
+        for i, customer in zip(numbers, customers, strict=True)
     )
     Message.objects.bulk_create(
         Message(
@@ -247,8 +508,8 @@ def _populate(*, count: int, now: dt.datetime) -> None:
             queued_at=now,
             send_after=now,
         )
-        for i, (customer, enrollment, coupon) in enumerate(
-            zip(customers, enrollments, coupons, strict=True)
+        for i, customer, enrollment, coupon in zip(
+            numbers, customers, enrollments, coupons, strict=True
         )
     )
 
@@ -274,7 +535,7 @@ def _render_sample(*, now: dt.datetime, warm: int = 100, size: int = 500) -> tup
     sample = warmed[0] if warmed else render_message(message=messages[0], now=now)
     email = outgoing_email(message=messages[0], rendered=sample, now=now)
     transport = SmtpTransport(host="127.0.0.1", port=0)
-    return transport.build(email).data[: -len(b".\r\n")], per_email
+    return transport.build(email).data, per_email
 
 
 def _render_batches(messages: list[Any], *, now: dt.datetime, chunk: int, facts: Any) -> list[Any]:

@@ -15,6 +15,7 @@ from django.db import connection
 from django.utils.html import escape
 
 from aftersale.customers.models import Customer
+from aftersale.lib.ahead import StatementsAhead
 from aftersale.lib.logs import ids
 from aftersale.messaging.delivery.transports.base import (
     Outcome,
@@ -273,17 +274,23 @@ def _send_chunk(
     recorded: list[Update] = []
 
     def record_if_accepted(index: int, result: SendResult) -> None:
-        # An accepted email is recorded at once, before the relay can accept the next:
-        # a worker killed mid-batch then leaves at most one email sent but not recorded
-        # (sent again by whoever takes the claim over), not the whole batch.
+        # An accepted email is recorded at once: its UPDATE is sent ahead, and the
+        # transport waits for it (`recorded`) before the relay can accept the next
+        # email, writing that one's content meanwhile. A worker killed mid-batch then
+        # leaves at most one email sent but not recorded (sent again by whoever takes
+        # the claim over), not the whole batch.
         if result.outcome is Outcome.ACCEPTED:
             message, rendered, outgoing = ready[index]
             update = _after_send(message, rendered, outgoing, result, transport=transport, now=now)
-            write_update(update, cursor=cursor)
+            write_update(update, statements=statements)
             recorded.append(update)
 
     with connection.cursor() as cursor:  # one for every record of the chunk
-        results = transport.send(rendered_emails(), on_result=record_if_accepted)
+        statements = StatementsAhead(cursor)
+        with statements.guarding():  # another query first waits for the record in flight
+            results = transport.send(
+                rendered_emails(), on_result=record_if_accepted, recorded=statements.wait
+            )
     # Emails the transport did not take (it lost the server) stay due as they are.
     stayed = list(unsent)
     for (message, rendered, outgoing), result in zip(ready, results, strict=True):

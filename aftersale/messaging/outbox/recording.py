@@ -10,9 +10,9 @@ import functools
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.backends.utils import CursorWrapper
 from django.db.models import Field
 
+from aftersale.lib.ahead import StatementsAhead
 from aftersale.messaging.models import Message, MessageStatus
 from aftersale.messaging.outbox.status import check_transition
 
@@ -51,13 +51,15 @@ def write_updates(updates: list[Update]) -> None:
             _update_owned_rows(names, rows)
 
 
-def write_update(update: Update, *, cursor: CursorWrapper) -> None:
-    """`write_updates` for one message through `cursor`, as one small prepared-shape
-    UPDATE (no VALUES list, no transaction of its own: a single statement is atomic),
-    cheap enough to run for every email the moment the relay accepts it."""
+def write_update(update: Update, *, statements: StatementsAhead) -> None:
+    """`write_updates` for one message, as one small prepared-shape UPDATE (no VALUES
+    list, no transaction of its own: a single statement is atomic), cheap enough to run
+    for every email the moment the relay accepts it. Sent ahead (`statements.wait()`
+    returns once it is done: on PostgreSQL in autocommit, committed), so the sender
+    writes the next email meanwhile."""
     message, values = update
     params = [_db_value(_field(name), value) for name, value in values.items()]
-    cursor.execute(
+    statements.send(
         _single_row_update(tuple(values)),
         [*params, message.pk, message.claimed_by, MessageStatus.QUEUED.value],
     )

@@ -214,10 +214,9 @@ def smtp_transport(
         host="127.0.0.1",
         port=port,
         security=security,
-        timeout=5,
         ssl_context=context,
         local_hostname="client.test",
-        **options,
+        **({"timeout": 5} | options),
     )
 
 

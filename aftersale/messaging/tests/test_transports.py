@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core import mail
@@ -145,7 +147,8 @@ def test_a_refused_sender_stops_the_batch_unavailable_and_blames_no_email(
         retried = transport.send([outgoing(n) for n in range(2)])  # the relay was fixed
         transport.close()
     assert {r.outcome for r in refused} == {Outcome.UNAVAILABLE} and len(refused) == len(taken)
-    assert taken == [0, 1]  # the one refused, and the next built while it was sent
+    # The one refused only: the next is built once an email's content is on its way.
+    assert taken == [0]
     expected = "MAIL FROM:<hello@shop.example.com> refused: 550 5.7.1 Relaying denied"
     assert all(expected in r.detail for r in refused)
     assert [r.outcome for r in retried] == [Outcome.ACCEPTED] * 2
@@ -214,8 +217,19 @@ def test_an_email_service_refusing_the_recipient_still_rejects_only_that_email()
     assert len(posts) == 2
 
 
-def test_each_email_is_built_while_the_relay_takes_in_the_ones_before() -> None:
-    handler = RefusingHandler(pipelining=True)
+class LoggingHandler(RefusingHandler):
+    """Logs each email the moment it accepts it (its end of data has arrived)."""
+
+    def __init__(self, events: list[str]) -> None:
+        super().__init__(pipelining=True)
+        self.events = events
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.events.append(f"relay accepted {envelope.rcpt_tos[0].split('@')[0][5:]}")
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_each_email_is_built_while_the_relay_reads_the_one_before_and_recorded_in_time() -> None:
     events: list[str] = []
 
     def emails() -> Iterator[OutgoingEmail]:
@@ -223,16 +237,55 @@ def test_each_email_is_built_while_the_relay_takes_in_the_ones_before() -> None:
             events.append(f"built {n}")
             yield outgoing(n)
 
-    with serving(handler) as port:
+    with serving(LoggingHandler(events)) as port:
         results = smtp_transport(port).send(
-            emails(), on_result=lambda index, result: events.append(f"settled {index}")
+            emails(),
+            on_result=lambda index, result: events.append(f"settled {index}"),
+            recorded=lambda: events.append("recorded"),
         )
     assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 3
-    # Email 1 is built while the relay takes in email 0's envelope, email 2 while it
-    # takes in email 0's content; email 0 is settled before email 1's content goes, so
-    # never two are accepted and unrecorded.
-    assert events == ["built 0", "built 1", "built 2", "settled 0", "settled 1", "settled 2"]
-    assert handler.recipients() == [f"buyer{n}@example.org" for n in range(3)]
+    # Email n+1 is built while the relay reads email n's content (and the caller's
+    # record of email n-1 is on its way); the relay can accept email n+1 only after
+    # `recorded` said email n is recorded, so never two are accepted and unrecorded.
+    assert events == [
+        "built 0",
+        "built 1",
+        "recorded",
+        "relay accepted 0",
+        "settled 0",
+        "built 2",
+        "recorded",
+        "relay accepted 1",
+        "settled 1",
+        "recorded",
+        "relay accepted 2",
+        "settled 2",
+        "recorded",
+    ]
+
+
+def test_a_record_that_fails_stops_the_send_before_the_next_email_can_be_accepted() -> None:
+    handler = RefusingHandler(pipelining=True)
+    calls: list[int] = []
+
+    def recorded() -> None:
+        calls.append(1)
+        if len(calls) == 2:  # email 0's record, waited for before email 1's end of data
+            raise RuntimeError("the database went away")
+
+    with serving(handler) as port:
+        transport = smtp_transport(port, timeout=60)
+        with pytest.raises(RuntimeError):
+            transport.send([outgoing(n) for n in range(3)], recorded=recorded)
+        # Email 1's content went but not its end of data: the relay took nothing of it,
+        # and the transport's next send starts on a clean session at once (a command
+        # written into that email's content would wait out the 60 s for a reply).
+        started = time.monotonic()
+        later = transport.send([outgoing(5)])
+        transport.close()
+        assert time.monotonic() - started < 30
+    assert [r.outcome for r in later] == [Outcome.ACCEPTED]
+    assert handler.recipients() == ["buyer0@example.org", "buyer5@example.org"]
 
 
 def test_an_address_that_would_inject_commands_fails_alone() -> None:

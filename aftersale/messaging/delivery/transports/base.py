@@ -69,16 +69,19 @@ class Transport(ABC, Generic[PayloadT, RawT]):
         emails: Iterable[OutgoingEmail],
         *,
         on_result: Callable[[int, SendResult], None] | None = None,
+        recorded: Callable[[], None] | None = None,
     ) -> list[SendResult]:
         """Build, send and classify `emails`; one result each, in order. `on_result`
-        hears of each email (by its index) as soon as its fate is known, before the next
-        email can be accepted, so the caller can record an accepted email while at most
-        that one is accepted and not yet recorded.
+        hears of each email (by its index) as soon as its fate is known, and may start
+        recording it without waiting; `recorded()` returns once what `on_result` started
+        is done. It is called before another email can be accepted, so at most one
+        email is accepted and not yet recorded at any moment.
 
         `emails` may be a lazy iterable: each is taken only when the transport is ready
         for it (an SMTP relay takes in the previous one meanwhile), and those after a
         lost connection are not taken at all, so they get no result."""
         results: dict[int, SendResult] = {}
+        wait = recorded or _nothing
 
         def settle(index: int, result: SendResult) -> None:
             results[index] = result
@@ -90,10 +93,12 @@ class Transport(ABC, Generic[PayloadT, RawT]):
             build=self.build,
             on_error=lambda index, exc: settle(index, self.classify_error(exc)),
         )
-        self.post(
-            payloads,
-            on_reply=lambda position, raw: settle(payloads.index(position), self.classify(raw)),
-        )
+
+        def on_reply(position: int, raw: RawT) -> None:
+            settle(payloads.index(position), self.classify(raw))
+
+        self.post_recorded(payloads, on_reply=on_reply, recorded=wait)
+        wait()
         return [results[index] for index in sorted(results)]
 
     @abstractmethod
@@ -106,6 +111,24 @@ class Transport(ABC, Generic[PayloadT, RawT]):
         for each one taken (`payloads.get` or iteration), in order, as soon as it is
         known; never raising. A transport may stop taking payloads when it cannot go on
         (no connection): those left are not sent."""
+
+    def post_recorded(
+        self,
+        payloads: Payloads[PayloadT],
+        *,
+        on_reply: Callable[[int, RawT], None],
+        recorded: Callable[[], None],
+    ) -> None:
+        """`post`, calling `recorded()` (which returns once what the caller started
+        recording is done) before the other side can accept another email. By default
+        right after each reply; a transport that can do more meanwhile (SMTP writes the
+        next email's content) overrides it and calls it as late as that allows."""
+
+        def then_wait(position: int, raw: RawT) -> None:
+            on_reply(position, raw)
+            recorded()
+
+        self.post(payloads, on_reply=then_wait)
 
     @abstractmethod
     def classify(self, raw: RawT) -> SendResult:
@@ -164,6 +187,10 @@ class Payloads(Generic[PayloadT]):
     def taken(self) -> int:
         """How many payloads have been built so far."""
         return len(self._built)
+
+
+def _nothing() -> None:
+    pass
 
 
 def describe(exc: BaseException) -> str:

@@ -8,7 +8,6 @@ STARTTLS, and AUTH PLAIN or LOGIN."""
 from __future__ import annotations
 
 import base64
-import functools
 import socket
 import ssl
 from collections.abc import Callable
@@ -79,7 +78,7 @@ class _Replies:
 class _Envelope:
     sender: str
     recipient: str
-    data: bytes  # the message (no line starts with "."), ending with CRLF.CRLF
+    data: bytes  # the message (no line starts with "."), ending with CRLF; no end of data
 
 
 class SmtpSetupError(Exception):
@@ -126,6 +125,9 @@ class _Connection:
             sock.close()
             raise
         self.pipelining = "PIPELINING" in extensions
+        # An email's content is written but not its end of data: the relay reads
+        # whatever comes next as content, so the session can only be dropped.
+        self.mid_data = False
 
     def _use(self, sock: socket.socket) -> None:
         # Each write is a whole pipelined group, answered only once all of it is in:
@@ -188,32 +190,36 @@ class _Connection:
             if line[3:4] != b"-":  # "250-..." continues, "250 ..." ends the reply
                 return Reply(int(line[:3]), "\n".join(lines), stage)
 
-    def exchange(
-        self, commands: list[tuple[str, bytes]], meanwhile: Callable[[], object] = lambda: None
-    ) -> list[Reply]:
-        """Send (stage, command) pairs and return their replies in order; `meanwhile()`
-        runs while the server reads them. When the server pipelines, the commands are
-        written at once, then `meanwhile` runs, then the replies are read; else each
-        command waits for its reply, `meanwhile` running after the first is written.
-        When the connection breaks or the server says 421 (closing), the replies stop
-        there: the list is shorter."""
+    def exchange(self, commands: list[tuple[str, bytes]]) -> list[Reply]:
+        """Send (stage, command) pairs and return their replies in order. When the
+        server pipelines, the commands are written at once, then the replies are read;
+        else each command waits for its reply. When the connection breaks or the server
+        says 421 (closing), the replies stop there: the list is shorter."""
         replies: list[Reply] = []
+        self.mid_data = False  # the first command, if any, is the end of data
         try:
             if self.pipelining:
                 self.sock.sendall(b"".join(command for _, command in commands))
-                meanwhile()
                 for stage, _ in commands:
                     self._reply(stage, replies)
             else:
-                for at, (stage, command) in enumerate(commands):
+                for stage, command in commands:
                     self.sock.sendall(command)
-                    if at == 0:
-                        meanwhile()
                     self._reply(stage, replies)
         except (_Dropped, OSError) as exc:
             self.close()
             raise _Dropped(str(exc), replies) from exc
         return replies
+
+    def write(self, data: bytes) -> None:
+        """Write `data`, which gets no reply (an email's content before its end of
+        data); _Dropped when the connection breaks."""
+        self.mid_data = True
+        try:
+            self.sock.sendall(data)
+        except OSError as exc:
+            self.close()
+            raise _Dropped(str(exc)) from exc
 
     def _reply(self, stage: str, replies: list[Reply]) -> None:
         reply = self._read(stage)
@@ -286,12 +292,23 @@ class SmtpTransport(Transport[_Envelope, Reply]):
         return _Envelope(
             sender=mime.checked_address(email.email.from_address),
             recipient=mime.checked_address(email.email.to),
-            data=mime.render(email.email) + b".\r\n",
+            data=mime.render(email.email),
         )
 
     def post(
         self, payloads: Payloads[_Envelope], *, on_reply: Callable[[int, Reply], None]
     ) -> None:
+        self.post_recorded(payloads, on_reply=on_reply, recorded=lambda: None)
+
+    def post_recorded(
+        self,
+        payloads: Payloads[_Envelope],
+        *,
+        on_reply: Callable[[int, Reply], None],
+        recorded: Callable[[], None],
+    ) -> None:
+        if self._connection is not None and self._connection.mid_data:
+            self.close()  # an earlier send stopped half-way through an email
         results = _Replies(payloads, on_reply)
         position, reconnects = 0, 0
         # The next email is built before connecting, so a relay that cannot be reached
@@ -308,7 +325,7 @@ class SmtpTransport(Transport[_Envelope, Reply]):
                     results.settle_taken(position, _unusable(describe(exc)))
                     break
             try:
-                position = self._transfer(self._connection, payloads, position, results)
+                position = self._transfer(self._connection, payloads, position, results, recorded)
             except _SenderRefused as refused:
                 sender = payloads.get(refused.position)
                 assert sender is not None  # its MAIL FROM was written, so it was built
@@ -324,23 +341,27 @@ class SmtpTransport(Transport[_Envelope, Reply]):
         payloads: Payloads[_Envelope],
         start: int,
         results: _Replies,
+        recorded: Callable[[], None],
     ) -> int:
         """Send payloads from `start` on over `connection`, filling `results`; return
         the position after the last payload when done, else (the connection broke) the
         position of the first email not yet handed over, which may safely go again over
         a new connection.
 
-        Each exchange writes the previous email's content and end-of-data together with
-        the next email's MAIL, RCPT and DATA, builds the email after that while the
-        relay takes them in, then reads the replies. The next content goes only after
-        the previous email's reply is settled, so at most one email is accepted and not
-        yet recorded."""
-        pending: int | None = None  # the email whose DATA got 354: its content goes next
-        position, reset = start, False
+        Once DATA gets its 354 the email's content is written at once, all but its end
+        of data, and the next email is built while the relay reads it (and the caller
+        records the email before). Then, once `recorded()` returns, one exchange
+        writes the end of data with the next email's MAIL, RCPT and DATA. The relay can
+        accept an email only at its end of data, which goes only after the previous
+        email is recorded: at most one email is accepted and not yet recorded."""
+        pending: int | None = None  # the email whose content is written but its end
+        position, reset, broken = start, False, False
         while pending is not None or payloads.get(position) is not None:
-            content = payloads.get(pending) if pending is not None else None
-            commands = [("DATA END", content.data)] if content is not None else []
-            envelope = payloads.get(position)  # built while the last exchange was read
+            commands = []
+            if pending is not None:
+                recorded()
+                commands.append(("DATA END", b".\r\n"))
+            envelope = payloads.get(position)
             if envelope is not None:
                 if reset:  # the last transaction failed half-way: start clean
                     commands.append(("RSET", b"RSET\r\n"))
@@ -349,9 +370,8 @@ class SmtpTransport(Transport[_Envelope, Reply]):
                     ("RCPT", f"RCPT TO:<{envelope.recipient}>\r\n".encode()),
                     ("DATA", b"DATA\r\n"),
                 ]
-            build_next = functools.partial(payloads.get, position + 1)
             try:
-                replies, broken = connection.exchange(commands, meanwhile=build_next), False
+                replies, broken = connection.exchange(commands), False
             except _Dropped as dropped:
                 replies, broken = dropped.replies, True
             if pending is not None:
@@ -359,7 +379,7 @@ class SmtpTransport(Transport[_Envelope, Reply]):
                     pending, replies.pop(0) if replies else _lost("no reply to the content")
                 )
                 pending = None
-            if payloads.get(position) is None:
+            if envelope is None:
                 break
             if reset and replies:
                 replies.pop(0)  # RSET's 250
@@ -369,7 +389,14 @@ class SmtpTransport(Transport[_Envelope, Reply]):
             if outcome == "not sent":
                 break
             if outcome == "content next":
+                try:
+                    connection.write(envelope.data)
+                except _Dropped:
+                    # No end of data went: the relay did not take it, it may go again.
+                    broken = True
+                    break
                 pending = position
+                payloads.get(position + 1)  # built while the relay reads the content
             else:
                 results.settle(position, outcome)
             reset = not isinstance(outcome, str)
@@ -410,5 +437,11 @@ class SmtpTransport(Transport[_Envelope, Reply]):
 
     def close(self) -> None:
         if self._connection is not None:
-            self._connection.quit()
+            if self._connection.mid_data:
+                # Stopped between an email's content and its end of data (the caller's
+                # record failed, say): QUIT would be read as content. Dropping the
+                # connection makes the relay discard that email, never deliver it.
+                self._connection.close()
+            else:
+                self._connection.quit()
             self._connection = None
