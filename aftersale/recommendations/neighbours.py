@@ -11,6 +11,8 @@ import numpy.typing as npt
 from scipy import sparse
 from threadpoolctl import threadpool_limits
 
+from aftersale.recommendations.topk import best_of_rows
+
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
@@ -84,11 +86,13 @@ def fit_discovery(
 @dataclass(frozen=True)
 class Picks:
     """Each customer's best products: one (row, column, score) per pick, rows ascending
-    and each row's picks best first."""
+    and each row's picks best first; and the neighbour weights they came from
+    (top_neighbours)."""
 
     rows: IntArray
     columns: IntArray
     scores: npt.NDArray[np.float32]
+    similar: sparse.csr_matrix
 
 
 # Progress of discovery_picks: the step ("neighbours" or "picks") and customers done.
@@ -129,24 +133,18 @@ def discovery_picks(
         block = np.arange(start, min(start + _PICK_BLOCK, n))
         scores = sparse.csr_matrix(similar[block] @ bought)
         scores.data *= discount[scores.indices]
-        # Owned products (the pattern of `bought`) drop out, then every row's best.
+        # Owned products (the pattern of `bought`) drop out, then each row's best.
         scores = sparse.csr_matrix(scores - scores.multiply(bought[block]))
-        scores.eliminate_zeros()
-        row = np.repeat(np.arange(len(block)), np.diff(scores.indptr))
-        positive = scores.data > 0
-        row, column, value = row[positive], scores.indices[positive], scores.data[positive]
-        order = np.lexsort((column, -value, row))
-        row, column, value = row[order], column[order], value[order]
-        first = np.searchsorted(row, row)
-        best = np.arange(len(row)) - first < per_customer
-        found_rows.append(block[row[best]])
-        found_columns.append(column[best].astype(np.int64))
-        found_scores.append(value[best])
+        row, column, value = best_of_rows(scores, per_customer)
+        found_rows.append(block[row])
+        found_columns.append(column)
+        found_scores.append(value)
         report("picks", len(block))
     return Picks(
         rows=np.concatenate(found_rows) if found_rows else np.empty(0, np.int64),
         columns=np.concatenate(found_columns) if found_columns else np.empty(0, np.int64),
         scores=np.concatenate(found_scores) if found_scores else np.empty(0, np.float32),
+        similar=similar,
     )
 
 
@@ -216,8 +214,7 @@ def top_neighbours(
     `progress` is called with the number of customers done since its last call."""
     n = vectors.shape[0]
     keep = max(min(neighbours, n - 1), 1)
-    buyers = np.bincount(vectors.indices, minlength=vectors.shape[1])
-    taste = sparse.csr_matrix(vectors[:, np.argsort(-buyers, kind="stable")[:TASTE_PRODUCTS]])
+    taste = taste_vectors(vectors)
     if exact is None:
         exact = n <= EXACT_MAX_CUSTOMERS
     search = _exact_neighbours if exact or n <= keep + 1 else approximate_neighbours
@@ -228,6 +225,13 @@ def top_neighbours(
     return sparse.csr_matrix(
         (weight.ravel(), chosen.ravel(), np.arange(n + 1, dtype=np.int64) * keep), shape=(n, n)
     )
+
+
+def taste_vectors(vectors: sparse.csr_matrix) -> sparse.csr_matrix:
+    """The columns of `vectors` that top_neighbours compares customers on: the
+    TASTE_PRODUCTS bought by most customers (ties: lower column first)."""
+    buyers = np.bincount(vectors.indices, minlength=vectors.shape[1])
+    return sparse.csr_matrix(vectors[:, np.argsort(-buyers, kind="stable")[:TASTE_PRODUCTS]])
 
 
 def _ignore(done: int) -> None:

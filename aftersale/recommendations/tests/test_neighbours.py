@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
+from scipy import sparse
 
 from aftersale.recommendations import neighbours
+from aftersale.recommendations.topk import best_of_rows
 
 # Customer 0 buys milk every week and tried five teatime products once each. Customer 1
 # also buys milk every week, and bread; customer 2 buys the same five teatime products,
@@ -116,3 +118,14 @@ def test_discovery_picks_are_each_customers_best_unowned_products_by_the_scorer(
         assert mine.tolist() == expected[:5]
         assert np.allclose(picks.scores[picks.rows == row], scores[row, mine])
     assert np.all(np.diff(picks.rows) >= 0)
+
+
+def test_best_of_rows_keeps_each_rows_best_stored_scores_as_the_dense_top_k_does():
+    rng = np.random.default_rng(3)
+    dense = rng.integers(0, 4, size=(60, 300)).astype(np.float32) * (rng.random((60, 300)) < 0.3)
+    for k in (1, 5, 40):
+        rows, columns, values = best_of_rows(sparse.csr_matrix(dense), k)
+        for row in range(60):
+            expected = sorted(np.flatnonzero(dense[row] > 0), key=lambda c: (-dense[row, c], c))
+            assert columns[rows == row].tolist() == expected[:k]  # ties: lower column first
+    assert np.array_equal(values, dense[rows, columns])
