@@ -131,6 +131,73 @@ def neighbour_recall(
     return float(np.mean(shares))
 
 
+def journey_figures() -> dict[str, object]:
+    """On the Complete Journey: the approximate search's recall of the exact 100 nearest
+    households (whole history, the live settings), and discovery's and personal's
+    figures in the offline evaluation (published cuts) with the exact search and with
+    the approximate one forced (both use top_neighbours)."""
+    from aftersale.recommendations.evaluation import run
+
+    journey = load_complete_journey()
+    _, rows = np.unique(journey.customer, return_inverse=True)
+    _, columns = np.unique(journey.product, return_inverse=True)
+    products = int(columns.max()) + 1
+    _, distinct = np.unique(journey.order * products + columns, return_index=True)
+    seconds = (journey.time.max() - journey.time[distinct]).astype("timedelta64[s]")
+    lines = neighbours.Lines(
+        customers=rows[distinct],
+        products=columns[distinct],
+        age_days=seconds.astype(np.float64) / 86_400.0,
+        shape=(int(rows.max()) + 1, products),
+    )
+    vectors = neighbours.recency_vectors(
+        lines=lines,
+        half_life_days=services.DISCOVERY_HALF_LIFE_DAYS,
+        count_exponent=services.DISCOVERY_COUNT_EXPONENT,
+    )
+    found, seconds = {}, {}
+    for exact in (True, False):
+        started = time.perf_counter()
+        found[exact] = neighbours.top_neighbours(
+            vectors=vectors, neighbours=services.DISCOVERY_NEIGHBOURS, exact=exact
+        )
+        seconds[exact] = time.perf_counter() - started
+    truth, approximate = found[True], found[False]
+    shared = [
+        len(set(truth[r].indices) & set(approximate[r].indices)) / len(truth[r].indices)
+        for r in range(truth.shape[0])
+    ]
+    figures: dict[str, object] = {
+        "households": truth.shape[0],
+        "neighbour_recall": round(float(np.mean(shared)), 3),
+        "exact_seconds": round(seconds[True], 2),
+        "approximate_seconds": round(seconds[False], 2),
+    }
+    chosen = [m for m in run.methods() if m.name in ("discovery", "personal")]
+    limit = neighbours.EXACT_MAX_CUSTOMERS
+    for search, exact_max in (("exact", limit), ("approximate", 0)):
+        neighbours.EXACT_MAX_CUSTOMERS = exact_max
+        try:
+            report = run.evaluate(
+                orders=journey,
+                candidates=chosen,
+                validation_cut=run.DEFAULT_VALIDATION_CUT,
+                test_cut=run.DEFAULT_TEST_CUT,
+                budget=None,
+            )
+        finally:
+            neighbours.EXACT_MAX_CUSTOMERS = limit
+        figures[search] = {
+            f"{row.task}/{row.name}": {
+                "hit_rate": round(row.hit_rate, 4),
+                "ndcg": round(row.ndcg, 4),
+                "settings": row.settings,
+            }
+            for row in report.rows
+        }
+    return figures
+
+
 def _progress_reporter(customers: int) -> tuple[Progress | None, neighbours.Progress]:
     """A rich progress bar on a terminal (stderr), plain lines every tenth otherwise."""
     started = time.perf_counter()
@@ -166,8 +233,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_CUSTOMERS:,} customers")
     parser.add_argument("--basket-share", type=float, default=0.1)
     parser.add_argument("--sample", type=int, default=200, help="customers for the recall")
+    parser.add_argument(
+        "--journey",
+        action="store_true",
+        help="instead: recall and evaluation figures on the Complete Journey itself",
+    )
     parser.add_argument("--format", choices=["text", "json"], default="text")
     options = parser.parse_args()
+    if options.journey:
+        print(json.dumps(journey_figures(), indent=None if options.format == "json" else 2))
+        return
     customers = QUICK_CUSTOMERS if options.quick else options.customers
     started = time.perf_counter()
     lines = generated_lines(customers=customers, basket_share=options.basket_share)

@@ -32,8 +32,8 @@ EXACT_MAX_CUSTOMERS = 20_000
 # The index: candidates from the rows projected on this many main directions, the
 # _PROBES nearest of about 4 x sqrt(customers) lists, _CANDIDATE_FACTOR x the neighbours
 # kept re-scored on the whole rows (recall and time in docs/recommendations.md).
-_PROJECTION_DIMENSIONS = 64
-_PROBES = 32
+_PROJECTION_DIMENSIONS = 128
+_PROBES = 64
 _CANDIDATE_FACTOR = 3
 _SVD_SAMPLE = 200_000
 # Rows added to and searched in the index at once (dense: 16 MB for 1,000 products).
