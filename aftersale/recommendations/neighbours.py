@@ -26,9 +26,9 @@ TASTE_PRODUCTS = 1000
 # Customers compared at once: a block's similarities to every other customer stay small.
 _BLOCK = 256
 # Up to this many customers top_neighbours compares every pair; above, it searches a
-# faiss index (approximate_neighbours). Measured in docs/recommendations.md: at 20,000
-# customers the exact search takes as long as the index, and is exact.
-EXACT_MAX_CUSTOMERS = 20_000
+# faiss index (approximate_neighbours). Measured in docs/recommendations.md: at about
+# 12,000 customers the exact search takes as long as the index; below, it is faster.
+EXACT_MAX_CUSTOMERS = 12_000
 # The index: candidates from the rows projected on this many main directions, the
 # _PROBES nearest of about 4 x sqrt(customers) lists, _CANDIDATE_FACTOR x the neighbours
 # kept re-scored on the whole rows (recall and time in docs/recommendations.md).
