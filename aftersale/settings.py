@@ -208,9 +208,6 @@ SCHEDULER_LEASE_SECONDS = env_int("AFTERSALE_SCHEDULER_LEASE_SECONDS", 300)
 # The holdout share (percent, 0-50) of a flow whose definition names none: that share of
 # its customers is sent nothing, so its report can say what the flow caused.
 FLOW_HOLDOUT_PERCENT = env_int("AFTERSALE_HOLDOUT_PERCENT", 10)
-# Discovery picks compare every customer with every other (exact user-KNN): above this
-# many customers the daily fit leaves them out rather than run for hours.
-DISCOVERY_MAX_CUSTOMERS = env_int("AFTERSALE_DISCOVERY_MAX_CUSTOMERS", 100_000)
 # Tracked emails are finished the compiled way (messaging/shapes.py, built on Jinja2's
 # private code generator); false renders every email the plain way, the reference
 # (messaging/rendering.compiled_emails). Another Jinja2 than 3.1 turns it off anyway.

@@ -11,6 +11,8 @@ import numpy.typing as npt
 from scipy import sparse
 from threadpoolctl import threadpool_limits
 
+from aftersale.recommendations.topk import best_of_rows
+
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
@@ -23,6 +25,21 @@ Scorer = Callable[[IntArray], FloatArray]
 TASTE_PRODUCTS = 1000
 # Customers compared at once: a block's similarities to every other customer stay small.
 _BLOCK = 256
+# Up to this many customers top_neighbours compares every pair; above, it searches a
+# faiss index (approximate_neighbours). Measured in docs/recommendations.md: at about
+# 12,000 customers the exact search takes as long as the index; below, it is faster.
+EXACT_MAX_CUSTOMERS = 12_000
+# The index: candidates from the rows projected on this many main directions, the
+# _PROBES nearest of about 4 x sqrt(customers) lists, _CANDIDATE_FACTOR x the neighbours
+# kept re-scored on the whole rows (recall and time in docs/recommendations.md).
+_PROJECTION_DIMENSIONS = 128
+_PROBES = 64
+_CANDIDATE_FACTOR = 3
+_SVD_SAMPLE = 200_000
+# Rows added to and searched in the index at once (dense: 16 MB for 1,000 products).
+_INDEX_BLOCK = 4096
+# Customers scored at once by discovery_picks (sparse rows: a few MB).
+_PICK_BLOCK = 1024
 
 
 @dataclass(frozen=True)
@@ -52,18 +69,107 @@ def fit_discovery(
     Customers are compared on recency_vectors with `count_exponent`. Owned products
     score too: callers filter them.
     """
-    vectors = recency_vectors(
-        lines=lines, half_life_days=half_life_days, count_exponent=count_exponent
+    similar, bought, discount = _discovery_model(
+        lines=lines,
+        neighbours=neighbours,
+        popularity_exponent=popularity_exponent,
+        half_life_days=half_life_days,
+        count_exponent=count_exponent,
     )
-    similar = top_neighbours(vectors=vectors, neighbours=neighbours)
-    bought = sparse.csr_matrix(vectors > 0, dtype=np.float32)
-    buyers = np.bincount(bought.indices, minlength=lines.shape[1]).astype(np.float32)
-    discount = np.power(np.maximum(buyers, 1.0), -popularity_exponent)
 
     def score(rows: IntArray) -> FloatArray:
         return np.asarray((similar[rows] @ bought).toarray()) * discount
 
     return score
+
+
+@dataclass(frozen=True)
+class Picks:
+    """Each customer's best products: one (row, column, score) per pick, rows ascending
+    and each row's picks best first; and the neighbour weights they came from
+    (top_neighbours)."""
+
+    rows: IntArray
+    columns: IntArray
+    scores: npt.NDArray[np.float32]
+    similar: sparse.csr_matrix
+
+
+# Progress of discovery_picks: the step ("neighbours" or "picks") and customers done.
+Progress = Callable[[str, int], None]
+
+
+def discovery_picks(
+    *,
+    lines: Lines,
+    per_customer: int,
+    neighbours: int,
+    popularity_exponent: float,
+    half_life_days: float,
+    count_exponent: float = 1.0,
+    exact: bool | None = None,
+    progress: Progress | None = None,
+) -> Picks:
+    """Each customer's `per_customer` best products by fit_discovery's scores among those
+    scoring above zero that they never bought (ties: lower column first).
+
+    Scored a block of customers at a time on sparse rows (a customer's candidates are
+    what their neighbours bought, not the whole catalog), so time and memory grow with
+    the customers and their purchases. `exact` and `progress` as in top_neighbours, the
+    latter told which step the customers are done in."""
+    report = progress or (lambda step, done: None)
+    similar, bought, discount = _discovery_model(
+        lines=lines,
+        neighbours=neighbours,
+        popularity_exponent=popularity_exponent,
+        half_life_days=half_life_days,
+        count_exponent=count_exponent,
+        exact=exact,
+        progress=lambda done: report("neighbours", done),
+    )
+    n = lines.shape[0]
+    found_rows, found_columns, found_scores = [], [], []
+    for start in range(0, n, _PICK_BLOCK):
+        block = np.arange(start, min(start + _PICK_BLOCK, n))
+        scores = sparse.csr_matrix(similar[block] @ bought)
+        scores.data *= discount[scores.indices]
+        # Owned products (the pattern of `bought`) drop out, then each row's best.
+        scores = sparse.csr_matrix(scores - scores.multiply(bought[block]))
+        row, column, value = best_of_rows(scores, per_customer)
+        found_rows.append(block[row])
+        found_columns.append(column)
+        found_scores.append(value)
+        report("picks", len(block))
+    return Picks(
+        rows=np.concatenate(found_rows) if found_rows else np.empty(0, np.int64),
+        columns=np.concatenate(found_columns) if found_columns else np.empty(0, np.int64),
+        scores=np.concatenate(found_scores) if found_scores else np.empty(0, np.float32),
+        similar=similar,
+    )
+
+
+def _discovery_model(
+    *,
+    lines: Lines,
+    neighbours: int,
+    popularity_exponent: float,
+    half_life_days: float,
+    count_exponent: float,
+    exact: bool | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[sparse.csr_matrix, sparse.csr_matrix, npt.NDArray[np.float32]]:
+    """Discovery's parts: the customers x customers neighbour weights, the customers x
+    products matrix of what each bought (1.0), and each product's popularity
+    discount."""
+    vectors = recency_vectors(
+        lines=lines, half_life_days=half_life_days, count_exponent=count_exponent
+    )
+    similar = top_neighbours(vectors=vectors, neighbours=neighbours, exact=exact, progress=progress)
+    bought = sparse.csr_matrix(vectors > 0, dtype=np.float32)
+    del vectors
+    buyers = np.bincount(bought.indices, minlength=lines.shape[1]).astype(np.float32)
+    discount = np.power(np.maximum(buyers, 1.0), -popularity_exponent, dtype=np.float32)
+    return similar, bought, discount
 
 
 def recency_vectors(
@@ -89,33 +195,157 @@ def recency_vectors(
     )
 
 
-def top_neighbours(*, vectors: sparse.csr_matrix, neighbours: int) -> sparse.csr_matrix:
+def top_neighbours(
+    *,
+    vectors: sparse.csr_matrix,
+    neighbours: int,
+    exact: bool | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> sparse.csr_matrix:
     """Customers x customers: each row's `neighbours` largest similarities to other
     customers, rows summing to one.
 
-    Similarity is the cosine of the customers' vectors measured on the TASTE_PRODUCTS
-    most-bought products (the norms stay those of the whole vectors): a dense product
-    over them costs a fraction of a sparse one over every product, and loses little.
-    Computed a block of rows at a time, so a store with many customers never holds the
-    whole customers x customers matrix."""
+    Similarity is the dot product of the customers' vectors restricted to the
+    TASTE_PRODUCTS most-bought products (the norms stay those of the whole vectors): a
+    product over them costs a fraction of one over every product, and loses little.
+    Up to EXACT_MAX_CUSTOMERS customers (or with `exact=True`) every pair is compared;
+    above (or with `exact=False`) approximate_neighbours finds them, so the time grows
+    with the customers, not their square. Never holds a customers x customers matrix.
+    `progress` is called with the number of customers done since its last call."""
     n = vectors.shape[0]
     keep = max(min(neighbours, n - 1), 1)
+    taste = taste_vectors(vectors)
+    if exact is None:
+        exact = n <= EXACT_MAX_CUSTOMERS
+    search = _exact_neighbours if exact or n <= keep + 1 else approximate_neighbours
+    chosen, weight = search(taste=taste, keep=keep, progress=progress or _ignore)
+    weight = np.maximum(weight, 0.0)
+    weight /= np.maximum(weight.sum(axis=1, keepdims=True), 1e-12)
+    # Every row holds exactly `keep` neighbours, so the CSR arrays are built directly.
+    return sparse.csr_matrix(
+        (weight.ravel(), chosen.ravel(), np.arange(n + 1, dtype=np.int64) * keep), shape=(n, n)
+    )
+
+
+def taste_vectors(vectors: sparse.csr_matrix) -> sparse.csr_matrix:
+    """The columns of `vectors` that top_neighbours compares customers on: the
+    TASTE_PRODUCTS bought by most customers (ties: lower column first)."""
     buyers = np.bincount(vectors.indices, minlength=vectors.shape[1])
-    taste = vectors[:, np.argsort(-buyers, kind="stable")[:TASTE_PRODUCTS]].toarray()
-    chosen, weights = [], []
+    return sparse.csr_matrix(vectors[:, np.argsort(-buyers, kind="stable")[:TASTE_PRODUCTS]])
+
+
+def _ignore(done: int) -> None:
+    """A progress callback that reports nowhere."""
+
+
+def _exact_neighbours(
+    *, taste: sparse.csr_matrix, keep: int, progress: Callable[[int], None] = _ignore
+) -> tuple[IntArray, npt.NDArray[np.float32]]:
+    """Each customer's `keep` most similar other customers and their similarities, every
+    pair compared: one dense product per block of rows on one BLAS thread."""
+    n = taste.shape[0]
+    dense = taste.toarray()
+    chosen = np.empty((n, keep), np.int64)
+    weight = np.empty((n, keep), np.float32)
     # One BLAS thread: on the busy 2-core machine a second thread waits for a core and
     # the product takes twice as long; on an idle one two threads save only a fifth.
     with threadpool_limits(1, "blas"):
         for start in range(0, n, _BLOCK):
             rows = np.arange(start, min(start + _BLOCK, n))
-            similarity = taste[rows] @ taste.T
+            similarity = dense[rows] @ dense.T
             similarity[np.arange(len(rows)), rows] = 0.0
             best = np.argpartition(-similarity, keep - 1, axis=1)[:, :keep]
-            weight = np.take_along_axis(similarity, best, axis=1)
-            weights.append(weight / np.maximum(weight.sum(axis=1, keepdims=True), 1e-12))
-            chosen.append(best)
-    # Every row holds exactly `keep` neighbours, so the CSR arrays are built directly.
-    return sparse.csr_matrix(
-        (np.concatenate(weights).ravel(), np.concatenate(chosen).ravel(), np.arange(n + 1) * keep),
-        shape=(n, n),
-    )
+            chosen[rows] = best
+            weight[rows] = np.take_along_axis(similarity, best, axis=1)
+            progress(len(rows))
+    return chosen, weight
+
+
+def approximate_neighbours(
+    *, taste: sparse.csr_matrix, keep: int, progress: Callable[[int], None] = _ignore
+) -> tuple[IntArray, npt.NDArray[np.float32]]:
+    """Each customer's `keep` most similar other customers (dot products of the rows of
+    `taste`) and their similarities, found with a faiss index instead of every pair.
+
+    Candidates come from an inverted-file index (IndexIVFFlat, inner product) over the
+    rows projected on their _PROJECTION_DIMENSIONS main directions (an uncentred SVD,
+    which keeps dot products); the _CANDIDATE_FACTOR x `keep` best of the _PROBES nearest
+    lists are then re-scored on the whole rows, stored as 8-bit codes (IndexRefine). Rows
+    go in and out a block at a time, so memory is a few bytes per customer and taste
+    product, never customers x customers; recall against the exact search is measured in
+    docs/recommendations.md and by benchmarks/fit.py."""
+    import faiss
+
+    n, width = taste.shape
+    dimensions = min(_PROJECTION_DIMENSIONS, width)
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)  # see _exact_neighbours: one core does more on a busy one
+    try:
+        directions = _main_directions(taste, dimensions)
+        transform = faiss.LinearTransform(width, dimensions, False)
+        faiss.copy_array_to_vector(directions.T.ravel(), transform.A)
+        transform.is_trained = True
+        lists = int(np.clip(4 * np.sqrt(n), 1, n // 39 or 1))
+        coarse = faiss.IndexFlatIP(dimensions)
+        ivf = faiss.IndexIVFFlat(coarse, dimensions, lists, faiss.METRIC_INNER_PRODUCT)
+        ivf.nprobe = min(_PROBES, lists)
+        # Trained on samples, projected (k-means: 64 rows a list) and dense (the codes'
+        # ranges), so training holds no more than _SVD_SAMPLE projected rows.
+        rng = np.random.default_rng(0)
+        sample = np.sort(rng.permutation(n)[: min(64 * lists, _SVD_SAMPLE)])
+        ivf.train(np.ascontiguousarray(taste[sample] @ directions, dtype=np.float32))
+        base = faiss.IndexPreTransform(transform, ivf)
+        codes = faiss.IndexScalarQuantizer(
+            width, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
+        codes.train(taste[sample[:_INDEX_BLOCK]].toarray())
+        index = faiss.IndexRefine(base, codes)
+        index.k_factor = _CANDIDATE_FACTOR
+        for start in range(0, n, _INDEX_BLOCK):
+            index.add(taste[start : start + _INDEX_BLOCK].toarray())
+        chosen = np.empty((n, keep), np.int64)
+        weight = np.empty((n, keep), np.float32)
+        for start in range(0, n, _INDEX_BLOCK):
+            stop = min(start + _INDEX_BLOCK, n)
+            found_weight, found = index.search(taste[start:stop].toarray(), keep + 1)
+            chosen[start:stop], weight[start:stop] = _others(
+                found, found_weight, rows=np.arange(start, stop), keep=keep
+            )
+            progress(stop - start)
+    finally:
+        faiss.omp_set_num_threads(threads)
+    return chosen, weight
+
+
+def _main_directions(taste: sparse.csr_matrix, dimensions: int) -> npt.NDArray[np.float32]:
+    """The `dimensions` leading right singular vectors of `taste` (columns of a width x
+    dimensions matrix), from the eigenvectors of its width x width Gram matrix over at
+    most _SVD_SAMPLE rows; not centred, so projected dot products approximate the
+    rows' own."""
+    n = taste.shape[0]
+    rows = np.sort(np.random.default_rng(0).permutation(n)[:_SVD_SAMPLE])
+    sample = taste[rows]
+    gram = np.asarray((sample.T @ sample).toarray(), dtype=np.float64)
+    _, vectors = np.linalg.eigh(gram)
+    return np.ascontiguousarray(vectors[:, ::-1][:, :dimensions], dtype=np.float32)
+
+
+def _others(
+    found: npt.NDArray[np.int64],
+    found_weight: npt.NDArray[np.float32],
+    *,
+    rows: IntArray,
+    keep: int,
+) -> tuple[IntArray, npt.NDArray[np.float32]]:
+    """The index's `keep` + 1 answers per row without the row itself (or without the
+    last answer when the row is not among them); a missing answer (-1) becomes the row
+    itself with weight 0, which scores nothing."""
+    own = found == rows[:, None]
+    drop = np.where(own.any(axis=1), own.argmax(axis=1), keep)
+    mask = np.ones(found.shape, bool)
+    mask[np.arange(len(rows)), drop] = False
+    chosen = found[mask].reshape(len(rows), keep)
+    weight = found_weight[mask].reshape(len(rows), keep)
+    missing = chosen < 0
+    chosen = np.where(missing, rows[:, None], chosen)
+    return chosen, np.where(missing, 0.0, weight).astype(np.float32)

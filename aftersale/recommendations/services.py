@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import Q, QuerySet
 
@@ -42,7 +40,6 @@ if TYPE_CHECKING:
 
 BESTSELLER = "bestseller"
 CATEGORY_BESTSELLER = "category_bestseller"
-logger = logging.getLogger(__name__)
 
 # Enough per category for an email's fallback after filters (stock, already bought).
 _PER_CATEGORY = 20
@@ -60,8 +57,6 @@ DISCOVERY_COUNT_EXPONENT = 0.5
 # Picks kept per customer: an email shows four, after the send's filters (stock, price
 # band, one per category, bought since the fit) have passed over some.
 DISCOVERY_PICKS = 24
-# Customers scored at once: a block's dense scores over 70,000 products take 36 MB.
-_DISCOVERY_BLOCK = 128
 
 
 @dataclass(frozen=True)
@@ -76,8 +71,6 @@ class FitSummary:
     customer_picks: int
     intervals: int
     seconds: float
-    # Why there are no discovery picks when the store has customers to pick for.
-    picks_skipped: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,7 +106,6 @@ class _Fitted:
     ranking: Ranking
     category_ranking: Ranking
     intervals: Intervals
-    picks_skipped: str
 
 
 def fit_recommendations(
@@ -148,7 +140,6 @@ def fit_recommendations(
         customer_picks=len(fitted.picks),
         intervals=len(fitted.intervals.product),
         seconds=time.perf_counter() - started,
-        picks_skipped=fitted.picks_skipped,
     )
 
 
@@ -188,7 +179,7 @@ def _fit(*, store: Store, history: _History, top_n: int, bestsellers: int) -> _F
     )
     categories = _category_codes(store=store, products=ranking.product)
     by_category = top_per_group(categories, ranking.score, _PER_CATEGORY)
-    picks, skipped = _discovery_picks_within_limit(history=history)
+    picks = _discovery_picks(history=history, per_customer=DISCOVERY_PICKS)
     return _Fitted(
         pairs=score_pairs(baskets=history.orders, products=products, top_n=top_n),
         similar=similar_items(
@@ -199,30 +190,12 @@ def _fit(*, store: Store, history: _History, top_n: int, bestsellers: int) -> _F
             top_n=top_n,
         ),
         picks=picks,
-        picks_skipped=skipped,
         ranking=Ranking(ranking.product[:bestsellers], ranking.score[:bestsellers]),
         category_ranking=Ranking(ranking.product[by_category], ranking.score[by_category]),
         intervals=repurchase_intervals(
             customers=customers, baskets=history.orders, products=products, age_days=age
         ),
     )
-
-
-def _discovery_picks_within_limit(*, history: _History) -> tuple[_Picks, str]:
-    """Each customer's discovery picks, or none and why when the store has more customers
-    than settings.DISCOVERY_MAX_CUSTOMERS (the exact neighbour search grows with their
-    square; cross-sell then uses its other sources)."""
-    import numpy as np
-
-    customers = len(np.unique(history.customers))
-    if customers > settings.DISCOVERY_MAX_CUSTOMERS:
-        reason = (
-            f"{customers:,} customers is over AFTERSALE_DISCOVERY_MAX_CUSTOMERS "
-            f"({settings.DISCOVERY_MAX_CUSTOMERS:,})"
-        )
-        logger.warning("discovery picks left out: %s", reason)
-        return _no_picks(), reason
-    return _discovery_picks(history=history, per_customer=DISCOVERY_PICKS), ""
 
 
 def _no_picks() -> _Picks:
@@ -233,45 +206,28 @@ def _no_picks() -> _Picks:
 
 
 def _discovery_picks(*, history: _History, per_customer: int) -> _Picks:
-    """Each customer's `per_customer` best products by neighbours.fit_discovery (the
+    """Each customer's `per_customer` best products by neighbours.discovery_picks (the
     scoring the offline evaluation measures) among those scoring above zero that they
-    never bought. Customers are scored a block at a time, so memory stays bounded however
-    many customers the store has."""
-    import numpy as np
-    from scipy import sparse
-
+    never bought. Any number of customers: above neighbours.EXACT_MAX_CUSTOMERS the
+    neighbour search is approximate, and customers are scored a block at a time, so
+    time and memory grow with the customers, not their square."""
     from aftersale.recommendations import neighbours
-    from aftersale.recommendations.topk import best_positive
 
     if not len(history.orders):
         return _no_picks()
     customer_ids, product_ids, lines = _distinct_lines(history)
-    score = neighbours.fit_discovery(
+    picks = neighbours.discovery_picks(
         lines=lines,
+        per_customer=per_customer,
         neighbours=DISCOVERY_NEIGHBOURS,
         popularity_exponent=DISCOVERY_POPULARITY_EXPONENT,
         half_life_days=DISCOVERY_HALF_LIFE_DAYS,
         count_exponent=DISCOVERY_COUNT_EXPONENT,
     )
-    owned = sparse.csr_matrix(
-        (np.ones(len(lines.customers), np.float32), (lines.customers, lines.products)),
-        shape=lines.shape,
-    )
-    found_rows, found_columns, found_scores = [], [], []
-    for start in range(0, lines.shape[0], _DISCOVERY_BLOCK):
-        block = np.arange(start, min(start + _DISCOVERY_BLOCK, lines.shape[0]))
-        scores = score(block)
-        block_owned = owned[block]
-        owned_rows = np.repeat(np.arange(len(block)), np.diff(block_owned.indptr))
-        scores[owned_rows, block_owned.indices] = 0.0
-        at, column = best_positive(scores, per_customer)
-        found_rows.append(block[at])
-        found_columns.append(column)
-        found_scores.append(scores[at, column])
     return _Picks(
-        customers=customer_ids[np.concatenate(found_rows)],
-        products=product_ids[np.concatenate(found_columns)],
-        scores=np.concatenate(found_scores),
+        customers=customer_ids[picks.rows],
+        products=product_ids[picks.columns],
+        scores=picks.scores,
     )
 
 

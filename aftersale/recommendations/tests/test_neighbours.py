@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
+from scipy import sparse
 
 from aftersale.recommendations import neighbours
+from aftersale.recommendations.topk import best_of_rows
 
 # Customer 0 buys milk every week and tried five teatime products once each. Customer 1
 # also buys milk every week, and bread; customer 2 buys the same five teatime products,
@@ -58,3 +60,72 @@ def test_recency_vectors_raise_each_products_weighted_count_to_the_exponent():
     row = vectors[0].toarray()[0]
     assert row[MILK] / row[TEA] == pytest.approx(2.0)
     assert np.linalg.norm(row) == pytest.approx(1.0)
+
+
+def _shoppers(customers: int, seed: int = 0) -> neighbours.Lines:
+    """Customers of 40 tastes: each buys about 12 of their taste's 30 products (of 600),
+    and a few products at random, in baskets of varied age."""
+    rng = np.random.default_rng(seed)
+    tastes = rng.integers(0, 600, size=(40, 30))
+    rows, products = [], []
+    for customer in range(customers):
+        taste = tastes[rng.integers(40)]
+        bought = [*rng.choice(taste, 12), *rng.integers(0, 600, 3)]
+        rows += [customer] * len(bought)
+        products += bought
+    return neighbours.Lines(
+        customers=np.array(rows, np.int64),
+        products=np.array(products, np.int64),
+        age_days=rng.uniform(0, 365, len(products)),
+        shape=(customers, 600),
+    )
+
+
+def test_the_index_finds_nine_in_ten_of_the_exact_nearest_customers():
+    vectors = neighbours.recency_vectors(lines=_shoppers(3000), half_life_days=120.0)
+    exact = neighbours.top_neighbours(vectors=vectors, neighbours=50, exact=True)
+    found = neighbours.top_neighbours(vectors=vectors, neighbours=50, exact=False)
+    rows = range(vectors.shape[0])
+    shared = [len(set(exact[r].indices) & set(found[r].indices)) for r in rows]
+    assert np.mean(shared) / 50 >= 0.9
+    assert np.diff(found.indptr).tolist() == [50] * 3000
+    assert not any(r in set(found[r].indices) for r in rows)  # never a customer's own
+    assert np.allclose(np.asarray(found.sum(axis=1)).ravel(), 1.0)
+
+
+def test_top_neighbours_searches_the_index_above_the_exact_limit(monkeypatch):
+    vectors = neighbours.recency_vectors(lines=_shoppers(400), half_life_days=120.0)
+    told: list[int] = []
+    monkeypatch.setattr(neighbours, "EXACT_MAX_CUSTOMERS", 100)
+    monkeypatch.setattr(neighbours, "_exact_neighbours", None)  # would raise if called
+    neighbours.top_neighbours(vectors=vectors, neighbours=20, progress=told.append)
+    assert sum(told) == 400
+
+
+def test_discovery_picks_are_each_customers_best_unowned_products_by_the_scorer():
+    lines = _shoppers(500, seed=1)
+    picks = neighbours.discovery_picks(
+        lines=lines, per_customer=5, neighbours=30, popularity_exponent=0.2, half_life_days=120.0
+    )
+    scorer = neighbours.fit_discovery(
+        lines=lines, neighbours=30, popularity_exponent=0.2, half_life_days=120.0
+    )
+    scores = scorer(np.arange(500))
+    scores[lines.customers, lines.products] = 0.0
+    for row in (0, 17, 499):
+        mine = picks.columns[picks.rows == row]
+        expected = sorted(np.flatnonzero(scores[row] > 0), key=lambda c: (-scores[row, c], c))
+        assert mine.tolist() == expected[:5]
+        assert np.allclose(picks.scores[picks.rows == row], scores[row, mine])
+    assert np.all(np.diff(picks.rows) >= 0)
+
+
+def test_best_of_rows_keeps_each_rows_best_stored_scores_as_the_dense_top_k_does():
+    rng = np.random.default_rng(3)
+    dense = rng.integers(0, 4, size=(60, 300)).astype(np.float32) * (rng.random((60, 300)) < 0.3)
+    for k in (1, 5, 40):
+        rows, columns, values = best_of_rows(sparse.csr_matrix(dense), k)
+        for row in range(60):
+            expected = sorted(np.flatnonzero(dense[row] > 0), key=lambda c: (-dense[row, c], c))
+            assert columns[rows == row].tolist() == expected[:k]  # ties: lower column first
+    assert np.array_equal(values, dense[rows, columns])

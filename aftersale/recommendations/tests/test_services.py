@@ -1,6 +1,6 @@
 import datetime as dt
 
-from aftersale.recommendations import services
+from aftersale.recommendations import neighbours, services
 from aftersale.recommendations.models import (
     AssociationKind,
     CustomerPick,
@@ -152,14 +152,16 @@ def test_refit_replaces_the_discovery_picks_and_drops_what_the_customer_bought_s
     assert CustomerPick.objects.filter(store=shop.store).count() == 1
 
 
-def test_a_store_over_the_customer_limit_gets_no_discovery_picks_and_is_told_why(shop, settings):
+def test_a_store_over_the_exact_search_limit_gets_the_same_picks_from_the_index(shop, monkeypatch):
     _neighbourhoods(shop)
-    settings.DISCOVERY_MAX_CUSTOMERS = 2
-    summary = fit_recommendations(store=shop.store)
-    assert summary.customer_picks == 0
-    assert "over AFTERSALE_DISCOVERY_MAX_CUSTOMERS (2)" in summary.picks_skipped
-    assert not CustomerPick.objects.filter(store=shop.store).exists()
-    assert summary.pairs > 0  # the other sources are fitted as usual
+    monkeypatch.setattr(services, "DISCOVERY_NEIGHBOURS", 1)
+    exact = fit_recommendations(store=shop.store)
+    picks = {name: _picks(shop, name) for name in ("ann", "bob", "cat", "dan")}
+    monkeypatch.setattr(neighbours, "EXACT_MAX_CUSTOMERS", 2)
+    approximate = fit_recommendations(store=shop.store)
+    assert {name: _picks(shop, name) for name in picks} == picks
+    assert picks["ann"] == ["honey"]
+    assert approximate.customer_picks == exact.customer_picks == 2
 
 
 def test_fit_of_an_empty_history_stores_no_discovery_picks(shop):

@@ -52,8 +52,6 @@ class Command(BaseCommand):
                 f"{summary.intervals:,} repurchase intervals from {summary.baskets:,} baskets "
                 f"in {summary.seconds:.1f} s"
             )
-            if summary.picks_skipped:
-                self.stdout.write(f"no discovery picks: {summary.picks_skipped}")
             return
         if options["action"] == "live":
             self._live(store=store, options=options)
