@@ -236,4 +236,4 @@ def test_a_method_skipped_over_its_budget_shows_the_reason_in_place_of_figures(
 
     page = client.get(reverse("dashboard:recommendations", args=[store.slug])).content.decode()
 
-    assert page.count(f'<td colspan="6" class="skipped">Skipped: {over}</td>') == 2
+    assert page.count(f'<td colspan="7" class="skipped">Skipped: {over}</td>') == 2

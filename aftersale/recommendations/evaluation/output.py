@@ -20,6 +20,7 @@ ROW_FIELDS = (
     "fit_seconds",
     "peak_mb",
     "skipped",
+    "diversity",
 )
 
 
@@ -81,6 +82,7 @@ def report_table(*, report: Report) -> Table:
         f"recall@{k}",
         f"ndcg@{k}",
         "coverage",
+        "diversity",
         "fit s",
         "peak MB",
         "skipped because",
@@ -90,7 +92,7 @@ def report_table(*, report: Report) -> Table:
         )
     for row in report.rows:
         if row.skipped:
-            table.add_row(row.task, row.name, row.kind, *["-"] * 6, row.skipped)
+            table.add_row(row.task, row.name, row.kind, *["-"] * 7, row.skipped)
             continue
         table.add_row(
             row.task,
@@ -100,6 +102,7 @@ def report_table(*, report: Report) -> Table:
             f"{row.recall:.4f}",
             f"{row.ndcg:.4f}",
             f"{row.coverage:.4f}",
+            f"{row.diversity:.3f}",
             f"{row.fit_seconds:.2f}",
             f"{row.peak_mb:.0f}",
             "",

@@ -23,6 +23,7 @@ from aftersale.recommendations.evaluation.metrics import (
     Task,
     UserScores,
     coverage,
+    intra_list_diversity,
     relevance,
     score_lists,
 )
@@ -69,6 +70,9 @@ class Row:
     # Why the method has no figures (over its time or memory budget, or failed); "" when
     # it has them.
     skipped: str = ""
+    # Intra-list diversity (metrics.intra_list_diversity): the mean pairwise
+    # co-purchase dissimilarity of a user's K products; NaN in runs stored before it.
+    diversity: float = _NAN
 
     def metric(self, name: str) -> float:
         """The named metric's value."""
@@ -399,6 +403,9 @@ def _final_rows(
                 peak_mb=result.peak_mb,
                 settings=dict(settings),
                 users=users,
+                diversity=intra_list_diversity(
+                    lists=result.lists[task], counts=split.history.counts
+                ),
             )
         )
     return rows
