@@ -7,6 +7,8 @@ from aftersale.recommendations import services
 from aftersale.recommendations.cooccurrence import score_pairs
 from aftersale.recommendations.evaluation import strategies
 from aftersale.recommendations.evaluation.data import temporal_split
+from aftersale.recommendations.evaluation.metrics import TASKS, relevance
+from aftersale.recommendations.evaluation.run import Method, tune
 from aftersale.recommendations.tests.evaluation_fixtures import CUT, orders_from
 from aftersale.recommendations.variety import blend
 
@@ -74,3 +76,30 @@ def test_the_evaluated_mix_ranks_the_baskets_best_companion_with_discoverys_best
 
 def test_the_evaluation_keeps_the_live_fits_pick_count():
     assert strategies.DISCOVERY_PICKS == services.DISCOVERY_PICKS
+
+
+def test_variety_tuning_takes_the_most_coverage_within_the_tolerance():
+    """Customers 1 and 2 go on to buy product 11, 3 and 4 product 12. Without variety
+    everyone is shown 11; variety 1 shows each their own; variety 2 shows four products
+    but misses most, beyond VARIETY_TOLERANCE, so variety 1 is chosen."""
+    history = [(c, "2024-01-10", [10]) for c in (1, 2, 3, 4)] + [
+        (5, "2024-01-10", [11, 12, 13, 14])
+    ]
+    after = [(1, "2024-03-05", [11]), (2, "2024-03-05", [11]), (3, "2024-03-05", [12])]
+    split = temporal_split(orders=orders_from([*history, *after, (4, "2024-03-05", [12])]), cut=CUT)
+    shown = {0: [1, 1, 1, 1], 1: [1, 1, 2, 2], 2: [3, 4, 1, 2]}
+
+    def fit(*, history: Any, variety: int = 0) -> Any:
+        def score(rows: np.ndarray) -> np.ndarray:
+            scores = np.zeros((len(rows), history.shape[1]))
+            scores[np.arange(len(rows)), [shown[variety][r] if r < 4 else 0 for r in rows]] = 1.0
+            return scores
+
+        return score
+
+    method = Method("m", "aftersale", fit, variety=[{"variety": 1}, {"variety": 2}])
+    relevances = {task: relevance(split=split, task=task) for task in TASKS}
+    tuned = tune(method=method, split=split, relevances=relevances, k=1)
+    assert tuned["cross_sell"] == {"variety": 1}
+    # Replenishment lists owned products only, which variety leaves alone: none is kept.
+    assert tuned["replenishment"] == {}
