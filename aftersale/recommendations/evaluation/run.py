@@ -329,7 +329,7 @@ def count_steps(*, candidates: Sequence[Method]) -> int:
     return sum(
         (len(m.grid) if len(m.grid) > 1 else 0)
         + len(TASKS)
-        + (len(m.variety) + 2 if m.variety else 0)
+        + ((len(m.variety) + 1) * len(TASKS) + 1 if m.variety else 0)
         for m in candidates
     )
 
