@@ -45,13 +45,16 @@ _FEEDBACK_PRIOR = 10.0
 
 @dataclass(frozen=True)
 class Scored:
-    """A candidate product, its score, the customer's product it comes from and, for an
-    upgrade, how much more it costs than that product."""
+    """A candidate product, its score, the customer's product it comes from, for an
+    upgrade how much more it costs than that product, and in a blend the source that
+    found it."""
 
     product_id: int
     score: float
     source: int | None = None
     price_difference: Decimal | None = None
+    # The source that found it, when a blend of sources (selectors' "mixed") ranks it.
+    origin: str | None = None
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import partial
 
 from aftersale.catalog.models import Product
 from aftersale.orders.selectors import latest_basket
-from aftersale.recommendations import candidates
+from aftersale.recommendations import candidates, variety
 from aftersale.recommendations.candidates import Purchase, Scored
 from aftersale.recommendations.models import AssociationKind, LiveStrategy
 from aftersale.recommendations.strategies import LIVE_METHODS, STRATEGIES
@@ -21,7 +21,9 @@ from aftersale.stores.models import Store
 _ALIASES = {"frequently_bought_together": "cross_sell"}
 # The sources each strategy draws on, in order; each fills what the previous left.
 _SOURCES: dict[str, tuple[str, ...]] = {
-    "cross_sell": ("complementary", "discovery", "bought_together", "personal"),
+    # "mixed": the discovery picks and the basket's bought-together products in one
+    # ranking (variety.blend), so discovery no longer fills every slot first.
+    "cross_sell": ("complementary", "mixed", "bought_together", "personal"),
     "complementary": ("complementary",),
     "upsell": ("upsell",),
     "replenishment": ("replenishment",),
@@ -117,8 +119,9 @@ def recommend(
     (fewer only when the catalog has no more eligible products), best first.
 
     Strategies (see docs/recommendations.md): `cross_sell` (the merchant's complement
-    rules, then the customer's discovery picks stored by the last fit, then frequently
-    bought together, then items similar to the customer's whole history),
+    rules, then the customer's discovery picks stored by the last fit ranked together
+    with the products frequently bought with the basket, then items similar to the
+    customer's whole history),
     `complementary`, `upsell`, `replenishment`, `personal` and `discovery`; when they give
     fewer than `minimum`, bestsellers of the customer's categories and then of the store
     fill up to `limit` (not for `replenishment`). At most one product per category unless
@@ -188,6 +191,7 @@ class _Context:
     now: dt.datetime
     history: list[Purchase]
     basket: list[Purchase]
+    scored: dict[str, list[Scored]] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -215,7 +219,15 @@ class _Context:
 
 
 def _score(context: _Context, source: str) -> list[Scored]:
-    """The candidates of one source, best first."""
+    """The candidates of one source, best first, read once per recommendation (the
+    "mixed" source and the source after it both read the bought-together products)."""
+    if source not in context.scored:
+        context.scored[source] = _read(context, source)
+    return context.scored[source]
+
+
+def _read(context: _Context, source: str) -> list[Scored]:
+    """The candidates of one source, best first, from the database."""
     store = context.store
     if source == "complementary":
         return candidates.complementary(store=store, seeds=context.seeds)
@@ -232,6 +244,8 @@ def _score(context: _Context, source: str) -> list[Scored]:
         )
     if source == "discovery":
         return candidates.discovered(store=store, customer_id=context.customer_id)
+    if source == "mixed":
+        return _mixed(context)
     if source == "upsell":
         return candidates.upgrades(
             store=store, bases=context.seeds, max_price_ratio=UPGRADE_MAX_PRICE_RATIO
@@ -247,6 +261,26 @@ def _score(context: _Context, source: str) -> list[Scored]:
         ranked = candidates.category_bestsellers(store=store, categories=context.categories)
         return [Scored(r.product_id, r.score) for r in ranked]
     return candidates.bestsellers(store=store, limit=_BESTSELLER_WINDOW)
+
+
+def _mixed(context: _Context) -> list[Scored]:
+    """The discovery picks and the basket's bought-together products ranked together
+    (variety.blend, bought-together weighted variety.MIX_WEIGHT), each keeping the source
+    that found it."""
+    found = {
+        "discovery": _score(context, "discovery"),
+        "bought_together": _score(context, "bought_together"),
+    }
+    by_source = [{s.product_id: s for s in scored} for scored in found.values()]
+    ranked = variety.blend(
+        sources=[[(s.product_id, s.score) for s in scored] for scored in found.values()],
+        weights=[1.0, variety.MIX_WEIGHT],
+    )
+    names = list(found)
+    return [
+        replace(by_source[index][product], score=value, origin=names[index])
+        for product, value, index in ranked
+    ]
 
 
 @dataclass(frozen=True)
@@ -302,7 +336,7 @@ class _Screen:
                 product = products.get(scored.product_id)
                 if product and self._fits(product) and self._allowed(product.id):
                     self.excluded.add(product.id)
-                    yield _Candidate(product, source, scored)
+                    yield _Candidate(product, scored.origin or source, scored)
 
     def _allowed(self, product_id: int) -> bool:
         return product_id not in self.excluded and product_id not in self.owned

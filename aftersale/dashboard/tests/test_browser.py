@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
+from aftersale.dashboard.tests.browser import SCREENSHOTS, fits_the_screen
 from aftersale.dashboard.tests.conftest import PASSWORD, SaveRun
 from aftersale.stores.models import Store
 
@@ -108,6 +109,18 @@ def test_a_merchant_logs_in_reads_the_latest_run_and_switches_runs_in_place(
         "() => document.querySelector('#evaluation figure img').naturalWidth > 0", timeout=30_000
     )
     assert _chart_loaded(page)
+    # The results table, with its coverage and diversity columns, scrolls inside its
+    # card at 390 px; the page itself does not.
+    expect(page.locator('table[data-task="cross_sell"] thead')).to_contain_text("Diversity")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#evaluation .card").first.screenshot(
+        path=str(SCREENSHOTS / "recommendations-evaluation.png")
+    )
+    page.set_viewport_size({"width": 390, "height": 900})
+    assert fits_the_screen(page)
+    page.locator("#evaluation .card").first.screenshot(
+        path=str(SCREENSHOTS / "recommendations-evaluation-390.png")
+    )
     assert refused_by_policy == []
 
 

@@ -10,12 +10,14 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
+from aftersale.dashboard.evaluation import task_results
 from aftersale.dashboard.tests.conftest import PASSWORD, RAN_AT, SaveRun, report_scoring
 from aftersale.flows.models import FlowStatus
 from aftersale.flows.services import install_library_flow
 from aftersale.lib.clock import VirtualClock
 from aftersale.recommendations.evaluation.baselines import fit_popularity
 from aftersale.recommendations.evaluation.metrics import TASKS
+from aftersale.recommendations.evaluation.output import report_data
 from aftersale.recommendations.evaluation.records import save_evaluation
 from aftersale.recommendations.evaluation.run import Method, Report, skipped_row
 from aftersale.recommendations.tests.conftest import Shop
@@ -140,6 +142,29 @@ def test_the_recommendations_page_shows_the_stores_latest_run_with_its_best_rows
     assert "reference dataset" not in page
 
 
+def test_a_run_with_a_mixed_method_says_what_variety_gave_under_its_verdict() -> None:
+    report = report_data(report=report_scoring(0.5))
+    report["variety"] = {
+        "cross_sell": {
+            "metric": "hit_rate",
+            "strategy": "discovery",
+            "plain": "discovery_plain",
+            "ratio": 0.9969,
+            "low": 0.9886,
+            "high": 1.0034,
+            "level": 0.95,
+            "coverage_ratio": 2.316,
+        },
+        "replenishment": {"metric": "ndcg", "ratio": 1.0, "coverage_ratio": 1.0, "level": 0.95},
+    }
+    said = {task.task: task.variety for task in task_results(report=report)}
+    assert said == {
+        "cross_sell": "discovery shows 2.32 times the products of discovery_plain, at 1.00 "
+        "times its hit rate@4 (95% paired-bootstrap interval 0.99 to 1.00).",
+        "replenishment": "",
+    }
+
+
 def test_an_htmx_request_for_another_run_gets_only_the_results_panel(
     client: Client, store: Store, merchant: User, save_run: SaveRun
 ) -> None:
@@ -236,4 +261,4 @@ def test_a_method_skipped_over_its_budget_shows_the_reason_in_place_of_figures(
 
     page = client.get(reverse("dashboard:recommendations", args=[store.slug])).content.decode()
 
-    assert page.count(f'<td colspan="6" class="skipped">Skipped: {over}</td>') == 2
+    assert page.count(f'<td colspan="7" class="skipped">Skipped: {over}</td>') == 2

@@ -12,6 +12,8 @@ from aftersale.recommendations.evaluation.data import FloatArray, IntArray, Spli
 
 Task = Literal["cross_sell", "replenishment"]
 TASKS: tuple[Task, ...] = ("cross_sell", "replenishment")
+# Product pairs compared at once by intra_list_diversity.
+_PAIRS = 2048
 
 
 @dataclass(frozen=True)
@@ -90,3 +92,34 @@ def coverage(*, lists: IntArray, n_products: int) -> float:
     """Share of the catalog (products bought before the cut) shown to anyone."""
     shown = np.unique(lists[lists >= 0])
     return len(shown) / n_products if n_products else 0.0
+
+
+def intra_list_diversity(*, lists: IntArray, counts: sparse.csr_matrix) -> float:
+    """Mean over users of the mean pairwise dissimilarity of their listed products: 1
+    minus the cosine of the two products' buyer sets before the cut (co-purchase, as
+    every history has it; 1 for two products no customer bought both of). A user with
+    fewer than two listed products is left out; NaN when no user has two."""
+    n_users, k = lists.shape
+    first, second = np.triu_indices(k, 1)
+    a, b = lists[:, first].ravel(), lists[:, second].ravel()
+    pair_user = np.repeat(np.arange(n_users), len(first))
+    valid = (a >= 0) & (b >= 0)
+    if not valid.any():
+        return float("nan")
+    a, b, pair_user = a[valid], b[valid], pair_user[valid]
+    buyers = sparse.csr_matrix((counts > 0).T, dtype=np.float64)
+    sizes = np.diff(buyers.indptr).astype(np.float64)
+    # In chunks of pairs: two staples' rows hold most customers each.
+    together = np.concatenate(
+        [
+            np.asarray(
+                buyers[a[i : i + _PAIRS]].multiply(buyers[b[i : i + _PAIRS]]).sum(axis=1)
+            ).ravel()
+            for i in range(0, len(a), _PAIRS)
+        ]
+    )
+    cosine = together / np.maximum(np.sqrt(sizes[a] * sizes[b]), 1.0)
+    per_user = np.bincount(pair_user, weights=1.0 - cosine, minlength=n_users)
+    pairs = np.bincount(pair_user, minlength=n_users)
+    scored = pairs > 0
+    return float((per_user[scored] / pairs[scored]).mean())

@@ -20,6 +20,7 @@ ROW_FIELDS = (
     "fit_seconds",
     "peak_mb",
     "skipped",
+    "diversity",
 )
 
 
@@ -29,7 +30,8 @@ def report_data(*, report: Report) -> dict[str, Any]:
     the best baseline on the task's metric with its 95% paired-bootstrap interval;
     settings records what validation chose for every method; a skipped method's row has
     null figures and its reason in "skipped"; "cuts" says where the history was cut and
-    why."""
+    why; "variety" gives, per task, a method with variety against itself without it
+    (goal-metric ratio with its interval, coverages, diversities)."""
     rows = [{name: _json_value(getattr(row, name)) for name in ROW_FIELDS} for row in report.rows]
     bootstrap = {
         c.task: {
@@ -52,6 +54,24 @@ def report_data(*, report: Report) -> dict[str, Any]:
         "bootstrap": bootstrap,
         "settings": settings,
     }
+    if report.variety:
+        data["variety"] = {
+            v.task: {
+                "metric": v.metric,
+                "strategy": v.strategy,
+                "plain": v.plain,
+                "ratio": v.interval.ratio,
+                "low": v.interval.low,
+                "high": v.interval.high,
+                "level": v.interval.level,
+                "coverage": v.coverage,
+                "plain_coverage": v.plain_coverage,
+                "coverage_ratio": _ratio(v.coverage, v.plain_coverage),
+                "diversity": _json_value(v.diversity),
+                "plain_diversity": _json_value(v.plain_diversity),
+            }
+            for v in report.variety
+        }
     if report.cuts is not None:
         cuts = report.cuts
         data["cuts"] = {
@@ -62,6 +82,11 @@ def report_data(*, report: Report) -> dict[str, Any]:
             "validation_customers": cuts.validation_customers,
         }
     return data
+
+
+def _ratio(a: float, b: float) -> float | None:
+    """a / b, None when b is zero."""
+    return a / b if b else None
 
 
 def _json_value(value: Any) -> Any:
@@ -81,6 +106,7 @@ def report_table(*, report: Report) -> Table:
         f"recall@{k}",
         f"ndcg@{k}",
         "coverage",
+        "diversity",
         "fit s",
         "peak MB",
         "skipped because",
@@ -90,7 +116,7 @@ def report_table(*, report: Report) -> Table:
         )
     for row in report.rows:
         if row.skipped:
-            table.add_row(row.task, row.name, row.kind, *["-"] * 6, row.skipped)
+            table.add_row(row.task, row.name, row.kind, *["-"] * 7, row.skipped)
             continue
         table.add_row(
             row.task,
@@ -100,6 +126,7 @@ def report_table(*, report: Report) -> Table:
             f"{row.recall:.4f}",
             f"{row.ndcg:.4f}",
             f"{row.coverage:.4f}",
+            f"{row.diversity:.3f}",
             f"{row.fit_seconds:.2f}",
             f"{row.peak_mb:.0f}",
             "",
@@ -110,8 +137,17 @@ def report_table(*, report: Report) -> Table:
 def comparison_lines(*, report: Report) -> list[str]:
     """One sentence per task: the best strategy's ratio to the best baseline and its
     95% interval."""
-    return [
+    lines = [
         f"{c.task}: {c.strategy} / {c.baseline} on {c.metric} = {c.interval.ratio:.3f} "
         f"(95% paired bootstrap {c.interval.low:.3f}..{c.interval.high:.3f})"
         for c in report.comparisons
     ]
+    lines += [
+        f"variety, {v.task}: {v.strategy} / {v.plain} on {v.metric} = {v.interval.ratio:.3f} "
+        f"(95% paired bootstrap {v.interval.low:.3f}..{v.interval.high:.3f}), coverage "
+        f"{v.coverage:.4f} against {v.plain_coverage:.4f}, diversity {v.diversity:.3f} "
+        f"against {v.plain_diversity:.3f}"
+        for v in report.variety
+        if v.task == "cross_sell"
+    ]
+    return lines

@@ -100,12 +100,20 @@ def chart_png(*, run: EvaluationRun) -> bytes:
 
 
 def stored_rows(*, report: dict[str, Any]) -> list[Row]:
-    """The rows of a stored report, each with the settings validation chose for it."""
+    """The rows of a stored report, each with the settings validation chose for it (a
+    diversity stored as null, or not stored by an older run, is NaN)."""
     from aftersale.recommendations.evaluation.run import Row
 
     settings = report.get("settings", {})
     return [
-        Row(**row, settings=settings.get(row["task"], {}).get(row["name"], {}))
+        Row(
+            **{
+                name: value
+                for name, value in row.items()
+                if value is not None or name != "diversity"
+            },
+            settings=settings.get(row["task"], {}).get(row["name"], {}),
+        )
         for row in report["rows"]
     ]
 

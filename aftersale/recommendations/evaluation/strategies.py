@@ -10,6 +10,12 @@ from aftersale.recommendations import neighbours as neighbours_
 from aftersale.recommendations.cooccurrence import rank_bestsellers, score_pairs
 from aftersale.recommendations.evaluation.data import FloatArray, History, IntArray
 from aftersale.recommendations.evaluation.ranking import Scorer
+from aftersale.recommendations.topk import best_positive
+
+# What the live fit keeps: each customer's 24 discovery picks (services.DISCOVERY_PICKS)
+# and each product's 20 best bought-together targets (its default top_n).
+DISCOVERY_PICKS = 24
+LIVE_PAIRS_TOP_N = 20
 
 
 def fit_bestsellers(*, history: History, half_life_days: float) -> Scorer:
@@ -78,16 +84,61 @@ def fit_discovery(
     popularity_exponent: float,
     half_life_days: float,
     count_exponent: float,
+    mix_weight: float = 0.0,
 ) -> Scorer:
     """Products new to the customer, from their nearest customers, as the live fit
-    picks them (neighbours.fit_discovery)."""
-    return neighbours_.fit_discovery(
+    picks them (neighbours.fit_discovery), and, with `mix_weight`, as the cross-sell
+    email mixes them: only each customer's DISCOVERY_PICKS best new products (what a
+    live fit stores) compete with the products bought together with the last basket
+    (the live fit's pairs) in one ranking, as variety.blend ranks them in a send. Owned
+    products keep discovery's scores, so the replenishment lists are discovery's."""
+    base = neighbours_.fit_discovery(
         lines=_lines(history),
         neighbours=neighbours,
         popularity_exponent=popularity_exponent,
         half_life_days=half_life_days,
         count_exponent=count_exponent,
     )
+    if not mix_weight:
+        return base
+    owned = history.counts
+    together = _live_pairs(history)
+    last = (history.last_basket > 0).astype(np.float64).tocsr()
+
+    def score(rows: IntArray) -> FloatArray:
+        scores = base(rows)
+        mine = owned[rows]
+        owned_rows = np.repeat(np.arange(len(rows)), np.diff(mine.indptr))
+        own_scores = scores[owned_rows, mine.indices]
+        scores[owned_rows, mine.indices] = 0.0
+        at, column = best_positive(scores, DISCOVERY_PICKS)
+        picked = np.asarray(scores[at, column], np.float64)
+        new = np.zeros(scores.shape, np.float64)
+        new[at, column] = picked / _row_max(at, picked, len(rows))[at]
+        # variety.blend over dense rows: bought-together scaled by its row's best.
+        pairs = sparse.coo_matrix(last[rows] @ together)
+        if pairs.nnz:
+            value = mix_weight * pairs.data / _row_max(pairs.row, pairs.data, len(rows))[pairs.row]
+            new[pairs.row, pairs.col] = np.maximum(new[pairs.row, pairs.col], value)
+        new[owned_rows, mine.indices] = own_scores
+        return new
+
+    return score
+
+
+def _row_max(row: IntArray, values: FloatArray, rows: int) -> FloatArray:
+    """Each row's largest value (at least a tiny positive number, to divide by)."""
+    best = np.full(rows, 1e-300)
+    np.maximum.at(best, row, values)
+    return best
+
+
+def _live_pairs(history: History) -> sparse.csr_matrix:
+    """Products x products: the bought-together pairs the live fit mines (its top_n and
+    shrinkage)."""
+    pairs = score_pairs(baskets=history.basket, products=history.col, top_n=LIVE_PAIRS_TOP_N)
+    n = history.shape[1]
+    return sparse.csr_matrix((pairs.score, (pairs.source, pairs.target)), shape=(n, n))
 
 
 def _lines(history: History) -> neighbours_.Lines:

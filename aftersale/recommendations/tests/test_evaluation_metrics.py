@@ -4,7 +4,12 @@ from scipy import sparse
 
 from aftersale.recommendations.evaluation.bootstrap import paired_ratio_interval
 from aftersale.recommendations.evaluation.data import temporal_split
-from aftersale.recommendations.evaluation.metrics import coverage, relevance, score_lists
+from aftersale.recommendations.evaluation.metrics import (
+    coverage,
+    intra_list_diversity,
+    relevance,
+    score_lists,
+)
 from aftersale.recommendations.tests.evaluation_fixtures import CUT, orders_from
 
 
@@ -20,6 +25,20 @@ def test_hit_recall_and_ndcg_of_hand_made_lists():
 
 def test_coverage_counts_distinct_listed_products_over_the_catalog():
     assert coverage(lists=np.array([[0, 1], [1, -1]]), n_products=4) == 0.5
+
+
+def test_intra_list_diversity_is_one_minus_the_buyers_cosine_of_each_listed_pair():
+    # Products 0 and 1 share both their buyers, 2 is bought by someone else alone.
+    counts = sparse.csr_matrix(np.array([[1, 2, 0], [1, 1, 0], [0, 0, 3]]))
+    same_buyers = intra_list_diversity(lists=np.array([[0, 1]]), counts=counts)
+    apart = intra_list_diversity(lists=np.array([[0, 2]]), counts=counts)
+    assert (same_buyers, apart) == (pytest.approx(0.0), 1.0)
+    # Three products: pairs (0, 1), (0, 2), (1, 2) give 0, 1, 1; a padded pair is left
+    # out, and a user with a single product is not scored.
+    assert intra_list_diversity(
+        lists=np.array([[0, 1, 2], [0, 1, -1], [2, -1, -1]]), counts=counts
+    ) == pytest.approx((2 / 3 + 0.0) / 2)
+    assert np.isnan(intra_list_diversity(lists=np.array([[1, -1]]), counts=counts))
 
 
 def test_cross_sell_counts_new_products_and_replenishment_owned_ones():

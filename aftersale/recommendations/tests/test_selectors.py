@@ -234,3 +234,19 @@ def test_discovery_picks_show_one_product_per_category(breakfast):
     picks = _breakfast(breakfast, "jam")
     assert _names(breakfast, picks)[0] == "honey"
     assert "tea" not in _names(breakfast, picks)
+
+
+def test_cross_sell_ranks_the_baskets_bought_together_products_with_the_discovery_picks(
+    breakfast,
+):
+    # Tea is a weak discovery pick; butter goes with the toast ann just bought.
+    ann = breakfast.customer_id("ann")
+    picks = CustomerPick.objects.filter(customer_id=ann)
+    honey = picks.get(product_id=breakfast.ids["honey"]).score
+    picks.filter(product_id=breakfast.ids["tea"]).update(score=honey / 10)
+    found = _breakfast(breakfast, "toast", limit=2)
+    assert _names(breakfast, found) == ["honey", "butter"]
+    assert found == [
+        Pick(breakfast.ids["honey"], DISCOVERY_REASON, "discovery"),
+        Pick(breakfast.ids["butter"], "Goes with your Toast", "bought_together"),
+    ]
