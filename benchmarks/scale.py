@@ -120,7 +120,10 @@ def _run_all(
             populated = {**secret, "AFTERSALE_HOME": str(home), "AFTERSALE_DATABASE_URL": template}
             _populate(populated, customers=customers, console=console)
             for size in sizes:
-                with _copy_of(template) as url:
+                copy = postgres_database(
+                    base, prefix="aftersale_scale_run", template=template.rpartition("/")[2]
+                )
+                with copy as url:
                     env = {
                         **populated,
                         "AFTERSALE_DATABASE_URL": url,
@@ -189,20 +192,6 @@ def _aftersale(env: dict[str, str], *args: str) -> str:
     if done.returncode != 0:
         raise SystemExit(f"aftersale {' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return done.stdout
-
-
-@contextmanager
-def _copy_of(template: str) -> Iterator[str]:
-    """A new database copied from `template` (which nobody may be connected to)."""
-    base, _, name = template.rpartition("/")
-    copy = f"{name}_run"
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{name}"')
-    try:
-        yield f"{base}/{copy}"
-    finally:
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
 
 
 @dataclass(frozen=True)

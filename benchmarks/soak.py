@@ -65,10 +65,11 @@ from aftersale.production.tests.real_parts import (  # noqa: E402
     PostgresServer,
     RedisServer,
     commands,
+    enroll_journeys,
+    production_env,
 )
 from aftersale.worker.tests.crash_scenario import (  # noqa: E402
     ScenarioDatabase,
-    child_env,
     free_port,
     fresh_postgres_database,
     migrated,
@@ -202,11 +203,7 @@ def soak(
             with fresh_postgres_database(postgres.settings) as url:
                 database = migrated(work / "home", url)
                 started = time.monotonic()
-                code = (
-                    "from aftersale.production.tests.journey_data import populate; "
-                    f"populate(count={enrollments})"
-                )
-                run_aftersale(database, "shell", "-c", code)
+                enroll_journeys(database, count=enrollments)
                 populated = time.monotonic() - started
                 run = _Run(
                     database=database,
@@ -252,19 +249,16 @@ def soak(
 def _celery(
     database: ScenarioDatabase, redis: RedisServer, sink: _Sink, work: Path, send_workers: int
 ) -> Celery:
-    env = child_env(
+    env = production_env(
         database,
-        AFTERSALE_BROKER_URL=redis.url,
-        AFTERSALE_TEST_CLOCK_FILE=str(work / "clock-offset-seconds"),
-        AFTERSALE_BEAT_TICK_SECONDS="0.5",
-        AFTERSALE_SMTP_HOST="127.0.0.1",
-        AFTERSALE_SMTP_PORT=str(sink.port),
+        broker_url=redis.url,
+        clock_file=work / "clock-offset-seconds",
+        smtp_port=sink.port,
         # A batch (100 rows) takes a few seconds even on a loaded machine, well inside its
         # lease; a killed worker's rows come back after it.
         AFTERSALE_SCHEDULER_LEASE_SECONDS="30",
         AFTERSALE_SCHEDULER_BATCH_SIZE="100",
         AFTERSALE_DB_CONN_MAX_AGE="600",
-        AFTERSALE_LOG_LEVEL="INFO",
     )
     (work / "logs").mkdir()
     return Celery(env=env, logs=work / "logs", commands=commands(senders=send_workers))

@@ -9,14 +9,18 @@ from pathlib import Path
 
 
 @contextmanager
-def postgres_database(server_url: str, *, prefix: str = "aftersale_bench") -> Iterator[str]:
-    """The URL of a new empty database on the server of `server_url`; dropped after."""
+def postgres_database(
+    server_url: str, *, prefix: str = "aftersale_bench", template: str = ""
+) -> Iterator[str]:
+    """The URL of a new database on the server of `server_url`, empty or a copy of the
+    database `template` (to which nobody may be connected); dropped after."""
     import psycopg
 
     base, _, _ = server_url.rpartition("/")
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        admin.execute(f'CREATE DATABASE "{name}"{copy}')
     try:
         yield f"{base}/{name}"
     finally:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import redis
 
+from aftersale.worker.tests.crash_scenario import ScenarioDatabase, child_env, run_aftersale
+
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -265,3 +267,29 @@ def deliver(
         if time.monotonic() > deadline:
             raise AssertionError(f"{delivered} of {target} emails delivered in {seconds:.0f}s")
         time.sleep(0.05)  # polling interval of the database count
+
+
+def enroll_journeys(database: ScenarioDatabase, *, count: int) -> None:
+    """Enroll `count` buyers in the three-email flow (journey_data.populate) in a child
+    process on `database`; fails unless all of them were enrolled."""
+    code = f"from aftersale.production.tests.journey_data import populate; populate(count={count})"
+    output = run_aftersale(database, "shell", "-c", code)
+    assert f'"enrollments": {count}' in output, output
+
+
+def production_env(
+    database: ScenarioDatabase, *, broker_url: str, clock_file: Path, smtp_port: int, **extra: str
+) -> dict[str, str]:
+    """The environment of production-mode processes on `database`: the broker, the clock
+    file every process reads, beat ticking twice a second, the SMTP relay on 127.0.0.1,
+    INFO logs (their ready lines), and `extra` (lease, batch size...)."""
+    return child_env(
+        database,
+        AFTERSALE_BROKER_URL=broker_url,
+        AFTERSALE_TEST_CLOCK_FILE=str(clock_file),
+        AFTERSALE_BEAT_TICK_SECONDS="0.5",
+        AFTERSALE_SMTP_HOST="127.0.0.1",
+        AFTERSALE_SMTP_PORT=str(smtp_port),
+        AFTERSALE_LOG_LEVEL="INFO",
+        **extra,
+    )

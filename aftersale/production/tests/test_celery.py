@@ -28,14 +28,19 @@ from django.conf import settings
 
 from aftersale.messaging.delivery.capture import CaptureServer
 from aftersale.production.tests.journey_data import DAYS_BETWEEN, EMAILS_PER_JOURNEY
-from aftersale.production.tests.real_parts import Celery, RedisServer, commands
+from aftersale.production.tests.real_parts import (
+    Celery,
+    RedisServer,
+    commands,
+    enroll_journeys,
+    production_env,
+)
 from aftersale.worker.tests.crash_scenario import (
     ScenarioDatabase,
     child_env,
     free_port,
     lines_until,
     received_message_ids,
-    run_aftersale,
     scenario_database,
 )
 
@@ -75,21 +80,14 @@ def test_every_email_of_a_three_email_flow_arrives_once_through_celery_kills_and
         scenario_database(tmp_path / "home") as database,
         CaptureServer(tmp_path / "outbox") as smtp,
     ):
-        code = (
-            "from aftersale.production.tests.journey_data import populate; "
-            f"populate(count={JOURNEYS})"
-        )
-        assert f'"enrollments": {JOURNEYS}' in run_aftersale(database, "shell", "-c", code)
-        env = child_env(
+        enroll_journeys(database, count=JOURNEYS)
+        env = production_env(
             database,
-            AFTERSALE_BROKER_URL=broker.url,
-            AFTERSALE_TEST_CLOCK_FILE=str(clock_file),
-            AFTERSALE_BEAT_TICK_SECONDS="0.5",
-            AFTERSALE_SMTP_HOST="127.0.0.1",
-            AFTERSALE_SMTP_PORT=str(smtp.port),
+            broker_url=broker.url,
+            clock_file=clock_file,
+            smtp_port=smtp.port,
             AFTERSALE_SCHEDULER_LEASE_SECONDS="3",
             AFTERSALE_SCHEDULER_BATCH_SIZE="25",
-            AFTERSALE_LOG_LEVEL="INFO",
         )
         (tmp_path / "logs").mkdir()
         celery = Celery(env=env, logs=tmp_path / "logs", commands=commands())

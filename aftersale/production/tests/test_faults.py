@@ -36,15 +36,15 @@ from aftersale.production.tests.real_parts import (
     RedisServer,
     commands,
     deliver,
+    enroll_journeys,
+    production_env,
     wait_for,
 )
 from aftersale.worker.tests.crash_scenario import (
-    child_env,
     free_port,
     fresh_postgres_database,
     migrated,
     received_message_ids,
-    run_aftersale,
 )
 
 JOURNEYS = 150
@@ -75,22 +75,15 @@ def test_a_run_rides_out_a_redis_outage_a_postgres_restart_and_a_refusing_relay(
     try:
         with fresh_postgres_database(postgres.settings) as url:
             database = migrated(tmp_path / "home", url)
-            code = (
-                "from aftersale.production.tests.journey_data import populate; "
-                f"populate(count={JOURNEYS})"
-            )
-            assert f'"enrollments": {JOURNEYS}' in run_aftersale(database, "shell", "-c", code)
-            env = child_env(
+            enroll_journeys(database, count=JOURNEYS)
+            env = production_env(
                 database,
-                AFTERSALE_BROKER_URL=redis.url,
-                AFTERSALE_TEST_CLOCK_FILE=str(clock.path),
-                AFTERSALE_BEAT_TICK_SECONDS="0.5",
-                AFTERSALE_SMTP_HOST="127.0.0.1",
-                AFTERSALE_SMTP_PORT=str(smtp_port),
+                broker_url=redis.url,
+                clock_file=clock.path,
+                smtp_port=smtp_port,
                 AFTERSALE_SCHEDULER_LEASE_SECONDS="3",
                 AFTERSALE_SCHEDULER_BATCH_SIZE="10",
                 AFTERSALE_DB_CONN_MAX_AGE="600",
-                AFTERSALE_LOG_LEVEL="INFO",
             )
             (tmp_path / "logs").mkdir()
             celery = Celery(env=env, logs=tmp_path / "logs", commands=commands())
