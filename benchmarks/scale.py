@@ -2,7 +2,7 @@
 PostgreSQL and Redis, and by the embedded worker on SQLite, in one run.
 
     .venv/bin/python benchmarks/scale.py [--quick] [--customers N] [--workers 1,2,4]
-        [--database-url postgresql://...] [--format text|json]
+        [--every-queue] [--database-url postgresql://...] [--format text|json]
 
 The workload: N customers (default 200,000; --quick 10,000), each with a paid order
 placed through the real services, enrolled in a live flow [delay 1 hour, thank-you
@@ -12,11 +12,15 @@ timed until every email is delivered to the SMTP sink: every journey's delay adv
 its email claimed, rendered, handed to the relay and recorded.
 
 Each Celery run gets a copy of one populated PostgreSQL database (CREATE DATABASE ...
-TEMPLATE), so every run starts from the same rows; the workers take every queue
-(`--pool=solo`, one process each) beside one beat. PostgreSQL (a server started here
-with scripts/postgres unless --database-url names one on this machine), Redis
-(scripts/redis) and the sink (Postfix's smtp-sink, scripts/smtp-sink) are shared by the
-runs. The CPU per email counts every process of the run: workers, beat, PostgreSQL and
+TEMPLATE), so every run starts from the same rows. The workers (`--pool=solo`, one
+process each, beside one beat) are laid out as docs/deployment.md's process list has
+them: the first takes the scheduler's `default` queue and `send`, the others `send`
+only; `--every-queue` gives every worker both (several workers then run the scheduler's
+tick side by side, which costs CPU for nothing: see docs/deployment.md).
+
+PostgreSQL (a server started here with scripts/postgres unless --database-url names one
+on this machine), Redis (scripts/redis) and the sink (Postfix's smtp-sink,
+scripts/smtp-sink) are shared by the runs. The CPU per email counts every process of the run: workers, beat, PostgreSQL and
 its backends, Redis, the sink.
 
 `--format json` prints {"customers", "workers": {"1": …, "2": …, "4": …}, "embedded": …}
@@ -86,7 +90,7 @@ def main() -> None:
         port, sink_name = stack.enter_context(smtp_sink())
         result = _run_all(
             customers=customers, sizes=sizes, base=base, broker=broker, port=port,
-            console=console,
+            console=console, every_queue=args.every_queue,
         )  # fmt: skip
     result["sink"] = sink_name
     if args.format == "json":
@@ -104,13 +108,15 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--customers", type=int, default=0, help="default 200,000")
     parser.add_argument("--workers", default="1,2,4", help="worker counts to run")
     parser.add_argument("--database-url", default="", help="a PostgreSQL server on this machine")
+    parser.add_argument("--every-queue", action="store_true", help="every worker runs ticks")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     return parser.parse_args()
 
 
 def _run_all(
-    *, customers: int, sizes: list[int], base: str, broker: str, port: int, console: Console
-) -> dict[str, Any]:
+    *, customers: int, sizes: list[int], base: str, broker: str, port: int, console: Console,
+    every_queue: bool,
+) -> dict[str, Any]:  # fmt: skip
     secret = {"AFTERSALE_SECRET_KEY": secrets.token_urlsafe(50)}
     rates: dict[str, float] = {}
     cpu: dict[str, float] = {}
@@ -130,7 +136,8 @@ def _run_all(
                         "AFTERSALE_BROKER_URL": broker,
                     }
                     run = _celery_run(env, size=size, port=port, customers=customers, home=home,
-                                      console=console, base=base, broker=broker)  # fmt: skip
+                                      console=console, base=base, broker=broker,
+                                      every_queue=every_queue)  # fmt: skip
                 rates[str(size)], cpu[str(size)] = run.emails_per_s, run.cpu_per_email_us
         lite = {**secret, "AFTERSALE_HOME": str(home / "embedded"),
                 "AFTERSALE_DATABASE_URL": f"sqlite:///{home}/embedded.sqlite3"}  # fmt: skip
@@ -204,7 +211,7 @@ class Run:
 
 def _celery_run(
     env: dict[str, str], *, size: int, port: int, customers: int, home: Path,
-    console: Console, base: str, broker: str,
+    console: Console, base: str, broker: str, every_queue: bool,
 ) -> Run:  # fmt: skip
     """Time `size` Celery workers and one beat delivering the workload in `env`."""
     clock = home / f"clock-{size}"
@@ -212,10 +219,11 @@ def _celery_run(
     run_env = _run_env(env, port=port, clock=clock)
     celery = [sys.executable, "-m", "celery", "-A", "aftersale.production", "worker"]
     quiet = ["--without-gossip", "--without-mingle", "--without-heartbeat", "--pool=solo"]
-    # Every queue that carries the workload's tasks (the tick and the sends).
+    # The queues that carry the workload's tasks: the tick (default) and the sends.
+    queues = ["default,send" if n == 0 or every_queue else "send" for n in range(size)]
     commands = [
-        [*celery, *quiet, "--queues=default,send", "--loglevel=INFO", f"--hostname=w{n}@%h"]
-        for n in range(size)
+        [*celery, *quiet, f"--queues={q}", "--loglevel=INFO", f"--hostname=w{n}@%h"]
+        for n, q in enumerate(queues)
     ]
     commands.append([sys.executable, "-m", "aftersale.cli", "beat"])
     shared = [_postmaster(base), _redis_server(broker), _listener(port)]
@@ -267,8 +275,9 @@ def _processes(
         for n, command in enumerate(commands):
             with (logs / f"{n}.log").open("wb") as log:
                 started.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
+        counted = [psutil.Process(p.pid) for p in started]
         _wait_started(started, logs=logs)
-        yield [psutil.Process(p.pid) for p in started]
+        yield counted
     finally:
         for process in started:
             process.terminate()
@@ -288,6 +297,9 @@ def _wait_started(started: list[subprocess.Popen[bytes]], *, logs: Path) -> None
             if process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"{' '.join(process.args)} did not start:\n{log.read_text()}")  # type: ignore[arg-type]
             time.sleep(0.05)  # polling the process's log for its ready line
+    for n, process in enumerate(started):
+        if process.poll() is not None:
+            raise SystemExit(f"{' '.join(process.args)} exited:\n{(logs / f'{n}.log').read_text()}")  # type: ignore[arg-type]
 
 
 def _timed_run(
