@@ -20,8 +20,8 @@ tick side by side, which costs CPU for nothing: see docs/deployment.md).
 
 PostgreSQL (a server started here with scripts/postgres unless --database-url names one
 on this machine), Redis (scripts/redis) and the sink (Postfix's smtp-sink,
-scripts/smtp-sink) are shared by the runs. The CPU per email counts every process of the run: workers, beat, PostgreSQL and
-its backends, Redis, the sink.
+scripts/smtp-sink) are shared by the runs. The CPU per email counts every process of
+the run: workers, beat, PostgreSQL and its backends, Redis, the sink.
 
 `--format json` prints {"customers", "workers": {"1": …, "2": …, "4": …}, "embedded": …}
 in emails per second, {"cpu_per_email_us": {"1": …, …}}, and the two ratios the issue
