@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,9 +64,41 @@ def advance_delays_in_bulk(
     scheduler.advance would, and return how many moved. Enrollments it leaves alone are
     still due for the per-enrollment path. With `flow`, only that flow's journeys."""
     moved = 0
-    for group in delay_groups(store=store, flow=flow):
-        moved += _advance_group(group, now=now, store=store, chunk=chunk)
+    with _sole_mover(flow) as sole:
+        if not sole:
+            return 0
+        for group in delay_groups(store=store, flow=flow):
+            moved += _advance_group(group, now=now, store=store, chunk=chunk)
     return moved
+
+
+# The advisory lock taken by the worker moving delays in bulk (its second key is the flow
+# when only one flow's journeys move, as in a backtest; 0 for every flow's).
+BULK_LOCK = 0x41465453  # "AFTS"
+
+
+@contextmanager
+def _sole_mover(flow: Flow | None) -> Iterator[bool]:
+    """Whether this process may move delays in bulk now: on PostgreSQL while it holds a
+    session advisory lock that one process at a time can take. Workers that ran the
+    same UPDATEs side by side waited on each other's rows and then found them moved,
+    spending CPU for nothing (benchmarks/scale.py --every-queue); a worker that finds the
+    lock taken leaves the delays to its holder and goes on to its claims. Another
+    database (SQLite: one writer at a time) needs no lock. A dead worker's connection
+    takes its lock with it."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = (BULK_LOCK, flow.pk if flow is not None else 0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+        held = bool(cursor.fetchone()[0])
+    try:
+        yield held
+    finally:
+        if held:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
 
 
 def delay_groups(*, store: Store | None = None, flow: Flow | None = None) -> Iterator[DelayGroup]:

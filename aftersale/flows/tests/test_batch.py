@@ -4,8 +4,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar, get_args
 
+import psycopg
 import pytest
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 
 from aftersale.customers.models import Customer
 from aftersale.customers.records import CustomerRecord
@@ -57,6 +59,35 @@ def test_bulk_advance_moves_journeys_past_a_fixed_delay_exactly_as_advance_does(
     Enrollment.objects.filter(pk=per_enrollment.pk).update(claimed_until=None)
     run_due_enrollments(now=T0)
     assert state_of("ann") == state_of("bob") == (1, T0 + dt.timedelta(days=1, hours=2), "active")
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(
+    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    reason="the bulk mover's lock is PostgreSQL's (SQLite has one writer at a time)",
+)
+def test_a_worker_leaves_bulk_delays_to_the_one_already_moving_them(store):
+    delay_flow(store, delay={"days": 1})
+    enroll(store, "ann")
+    other_worker = psycopg.connect(**_server_of(connection.settings_dict), autocommit=True)
+    with other_worker:
+        other_worker.execute("SELECT pg_advisory_lock(%s, 0)", [batch.BULK_LOCK])
+        assert advance_delays_in_bulk(now=T0) == 0
+        run_due_enrollments(now=T0)  # the per-enrollment path still moves the journey
+        assert state_of("ann") == (1, T0 + dt.timedelta(days=1), "active")
+        other_worker.execute("SELECT pg_advisory_unlock(%s, 0)", [batch.BULK_LOCK])
+    enroll(store, "bob")
+    assert advance_delays_in_bulk(now=T0) == 1
+
+
+def _server_of(database: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "host": database["HOST"],
+        "port": database["PORT"],
+        "user": database["USER"],
+        "password": database["PASSWORD"] or None,
+        "dbname": database["NAME"],
+    }
 
 
 @pytest.mark.django_db
