@@ -54,7 +54,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from smtp_sink import smtp_sink
+from smtp_sink import Sink, smtp_sink
 from throwaway_database import postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,12 +87,12 @@ def main() -> None:
     with ExitStack() as stack:
         base = args.database_url or stack.enter_context(_server("postgres"))
         broker = stack.enter_context(_server("redis"))
-        port, sink_name = stack.enter_context(smtp_sink())
+        sink = stack.enter_context(smtp_sink())
         result = _run_all(
-            customers=customers, sizes=sizes, base=base, broker=broker, port=port,
+            customers=customers, sizes=sizes, base=base, broker=broker, sink=sink,
             console=console, every_queue=args.every_queue,
         )  # fmt: skip
-    result["sink"] = sink_name
+    result["sink"] = sink.name
     if args.format == "json":
         print(json.dumps({k: result[k] for k in _JSON_KEYS}))
     else:
@@ -114,7 +114,7 @@ def _arguments() -> argparse.Namespace:
 
 
 def _run_all(
-    *, customers: int, sizes: list[int], base: str, broker: str, port: int, console: Console,
+    *, customers: int, sizes: list[int], base: str, broker: str, sink: Sink, console: Console,
     every_queue: bool,
 ) -> dict[str, Any]:  # fmt: skip
     secret = {"AFTERSALE_SECRET_KEY": secrets.token_urlsafe(50)}
@@ -135,14 +135,14 @@ def _run_all(
                         "AFTERSALE_DATABASE_URL": url,
                         "AFTERSALE_BROKER_URL": broker,
                     }
-                    run = _celery_run(env, size=size, port=port, customers=customers, home=home,
+                    run = _celery_run(env, size=size, sink=sink, customers=customers, home=home,
                                       console=console, base=base, broker=broker,
                                       every_queue=every_queue)  # fmt: skip
                 rates[str(size)], cpu[str(size)] = run.emails_per_s, run.cpu_per_email_us
         lite = {**secret, "AFTERSALE_HOME": str(home / "embedded"),
                 "AFTERSALE_DATABASE_URL": f"sqlite:///{home}/embedded.sqlite3"}  # fmt: skip
         _populate(lite, customers=customers, console=console)
-        embedded = _embedded_run(lite, port=port, customers=customers, home=home, console=console)
+        embedded = _embedded_run(lite, sink=sink, customers=customers, home=home, console=console)
     one = rates.get("1")
     return {
         "customers": customers,
@@ -210,13 +210,13 @@ class Run:
 
 
 def _celery_run(
-    env: dict[str, str], *, size: int, port: int, customers: int, home: Path,
+    env: dict[str, str], *, size: int, sink: Sink, customers: int, home: Path,
     console: Console, base: str, broker: str, every_queue: bool,
 ) -> Run:  # fmt: skip
     """Time `size` Celery workers and one beat delivering the workload in `env`."""
     clock = home / f"clock-{size}"
     clock.write_text("0")
-    run_env = _run_env(env, port=port, clock=clock)
+    run_env = _run_env(env, port=sink.port, clock=clock)
     celery = [sys.executable, "-m", "celery", "-A", "aftersale.production", "worker"]
     quiet = ["--without-gossip", "--without-mingle", "--without-heartbeat", "--pool=solo"]
     # The queues that carry the workload's tasks: the tick (default) and the sends.
@@ -226,7 +226,7 @@ def _celery_run(
         for n, q in enumerate(queues)
     ]
     commands.append([sys.executable, "-m", "aftersale.cli", "beat"])
-    shared = [_postmaster(base), _redis_server(broker), _listener(port)]
+    shared = [_postmaster(base), _redis_server(broker), psutil.Process(sink.pid)]
     with _processes(commands, env=run_env, logs=home / f"logs-{size}") as processes:
         return _timed_run(
             label=f"{size} worker{'s' if size > 1 else ''}",
@@ -236,17 +236,17 @@ def _celery_run(
 
 
 def _embedded_run(
-    env: dict[str, str], *, port: int, customers: int, home: Path, console: Console
+    env: dict[str, str], *, sink: Sink, customers: int, home: Path, console: Console
 ) -> Run:
     """Time one embedded `aftersale worker` delivering the workload on SQLite."""
     clock = home / "clock-embedded"
     clock.write_text("0")
-    run_env = _run_env(env, port=port, clock=clock)
+    run_env = _run_env(env, port=sink.port, clock=clock)
     command = [sys.executable, "-m", "aftersale.cli", "worker"]
     with _processes([command], env=run_env, logs=home / "logs-embedded") as processes:
         return _timed_run(
             label="embedded", url=env["AFTERSALE_DATABASE_URL"], clock=clock,
-            customers=customers, counted=[*processes, _listener(port)], console=console,
+            customers=customers, counted=[*processes, psutil.Process(sink.pid)], console=console,
         )  # fmt: skip
 
 
@@ -395,14 +395,6 @@ def _redis_server(url: str) -> psutil.Process:
     pid = int(client.info("server")["process_id"])
     client.close()
     return psutil.Process(pid)
-
-
-def _listener(port: int) -> psutil.Process:
-    """The process listening on 127.0.0.1:`port` (the sink)."""
-    for connection in psutil.net_connections(kind="tcp"):
-        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port:
-            return psutil.Process(connection.pid)
-    raise SystemExit(f"nothing listens on port {port}")
 
 
 def _print(result: dict[str, Any]) -> None:

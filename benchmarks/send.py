@@ -60,8 +60,8 @@ def main() -> None:
         _memory_main(args)
         return
     count = args.emails or (2_000 if args.quick else 20_000)
-    with fresh_database(args.database_url), smtp_sink() as (port, sink):
-        result = run(count=count, port=port, profile=args.profile, sink_pid=_listening(port))
+    with fresh_database(args.database_url), smtp_sink() as (port, sink, sink_pid):
+        result = run(count=count, port=port, profile=args.profile, sink_pid=sink_pid)
     if args.format == "json":
         keys = ("emails_per_s", "raw_per_s", "ceiling_per_s", "ratio", "ceiling_ratio")
         print(json.dumps({k: round(result[k], 3) for k in keys}))
@@ -114,7 +114,7 @@ def _memory_main(args: argparse.Namespace) -> None:
     sizes = (10_000, 100_000) if args.quick else (100_000, 1_000_000)
     if args.emails:
         sizes = (args.emails // 10, args.emails)
-    with fresh_database(args.database_url), smtp_sink() as (port, sink):
+    with fresh_database(args.database_url), smtp_sink() as (port, sink, _):
         from django.db import connection
 
         from aftersale.lib.clock import now as clock_now
@@ -283,19 +283,6 @@ class _CpuTimes:
             (ended[name] - start) / count * 1e6  # type: ignore[operator]
             for name, start in self.started.items()
         }  # fmt: skip
-
-
-def _listening(port: int) -> int:
-    """The id of the process started to listen on 127.0.0.1:`port` (the sink), 0 if
-    none is found."""
-    for entry in Path("/proc").iterdir():
-        try:
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if entry.name.isdigit() and f"127.0.0.1:{port}".encode() in command.split(b"\0"):
-            return int(entry.name)
-    return 0
 
 
 def _process_cpu(pid: int) -> float | None:

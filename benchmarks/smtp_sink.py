@@ -11,13 +11,22 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class Sink(NamedTuple):
+    """A running sink: where it listens, what it is, and its process (for CPU figures)."""
+
+    port: int
+    name: str
+    pid: int
+
+
 @contextmanager
-def smtp_sink() -> Iterator[tuple[int, str]]:
-    """A fast SMTP server that accepts and discards everything: (port, its name)."""
+def smtp_sink() -> Iterator[Sink]:
+    """A fast SMTP server on 127.0.0.1 that accepts and discards everything."""
     port = _free_port()
     found = subprocess.run([ROOT / "scripts" / "smtp-sink"], capture_output=True, text=True)
     if found.returncode == 0:
@@ -36,7 +45,7 @@ def smtp_sink() -> Iterator[tuple[int, str]]:
     process = subprocess.Popen(command)
     try:
         _wait_for(port)
-        yield port, name
+        yield Sink(port, name, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,7 @@ from aftersale.integrations.platforms.deliveries import (
     process_deliveries,
     receive_webhook,
 )
+from aftersale.integrations.tests.local_shop import serving
 from aftersale.integrations.tests.test_shopify_webhooks import _headers
 from aftersale.lib.runs import RunStatus
 from aftersale.stores.models import Store
@@ -48,6 +48,7 @@ class _Shop(BaseHTTPRequestHandler):
 
     script: dict[str, list[tuple[int, dict[str, str], bytes]]] = {}
     seen: list[tuple[str, str]] = []
+    origin = ""  # the server's, which Link headers name as {origin}
 
     def do_GET(self) -> None:
         self.seen.append((self.path, self.headers.get("X-Shopify-Access-Token", "")))
@@ -55,7 +56,7 @@ class _Shop(BaseHTTPRequestHandler):
         status, headers, body = answers.pop(0) if len(answers) > 1 else answers[0]
         self.send_response(status)
         for name, value in headers.items():
-            self.send_header(name, value.replace("{origin}", self.server.origin))  # type: ignore[attr-defined]
+            self.send_header(name, value.replace("{origin}", self.origin))
         self.send_header("Content-Type", "application/json")
         self.end_headers()
         self.wfile.write(body)
@@ -84,14 +85,9 @@ def shop() -> Iterator[type[_Shop]]:
             (200, previous_page, _page("admin_products_page2.json")),
         ],
     }
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.origin = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    handler.origin = server.origin  # type: ignore[attr-defined]
-    yield handler
-    server.shutdown()
-    server.server_close()
+    with serving(handler) as origin:
+        handler.origin = origin
+        yield handler
 
 
 @pytest.fixture
@@ -109,7 +105,7 @@ def test_every_page_of_the_shops_catalog_is_written_with_prices_stock_images_and
     waits: list[float] = []
     ensure_products(store=connected, records=[ProductRecord("8012345678999", "Pen")])
 
-    report = sync_shopify_catalog(store=connected, origin=shop.origin, wait=waits.append)  # type: ignore[attr-defined]
+    report = sync_shopify_catalog(store=connected, origin=shop.origin, wait=waits.append)
 
     assert (report.products, report.pages) == (2, 2)
     assert waits == [2.0, 2.0]  # Retry-After, then the second retry's own wait
@@ -139,10 +135,10 @@ def test_every_page_of_the_shops_catalog_is_written_with_prices_stock_images_and
 
 
 def test_a_sync_again_changes_nothing(connected: Store, shop: type[_Shop]) -> None:
-    sync_shopify_catalog(store=connected, origin=shop.origin, wait=lambda s: None)  # type: ignore[attr-defined]
+    sync_shopify_catalog(store=connected, origin=shop.origin, wait=lambda s: None)
     before = list(Product.objects.order_by("pk").values())
 
-    sync_shopify_catalog(store=connected, origin=shop.origin, wait=lambda s: None)  # type: ignore[attr-defined]
+    sync_shopify_catalog(store=connected, origin=shop.origin, wait=lambda s: None)
 
     assert list(Product.objects.order_by("pk").values()) == before
 
@@ -151,7 +147,7 @@ def test_a_refused_token_stops_the_sync_saying_so(connected: Store, shop: type[_
     shop.script[FIRST] = [(401, {}, b'{"errors":"[API] Invalid API key or access token"}')]
 
     with pytest.raises(CatalogUnavailable, match=r"refused the admin API token \(401\)"):
-        sync_shopify_catalog(store=connected, origin=shop.origin, wait=lambda s: None)  # type: ignore[attr-defined]
+        sync_shopify_catalog(store=connected, origin=shop.origin, wait=lambda s: None)
     assert not Product.objects.exists()
 
 
@@ -162,7 +158,7 @@ def test_a_shop_that_keeps_failing_is_given_up_after_the_retries(
     waits: list[float] = []
 
     with pytest.raises(CatalogUnavailable, match="gave up after 6 attempts"):
-        sync_shopify_catalog(store=connected, origin=shop.origin, wait=waits.append)  # type: ignore[attr-defined]
+        sync_shopify_catalog(store=connected, origin=shop.origin, wait=waits.append)
     assert waits == [1.0, 2.0, 4.0, 8.0, 16.0]
 
 
@@ -174,7 +170,7 @@ def test_a_product_without_a_title_is_named_with_its_page_and_path(
     shop.script[FIRST] = [(200, {}, json.dumps(page).encode())]
 
     with pytest.raises(CatalogUnavailable, match=r"page 1, products\[0\]\.title"):
-        sync_shopify_catalog(store=connected, origin=shop.origin, wait=lambda s: None)  # type: ignore[attr-defined]
+        sync_shopify_catalog(store=connected, origin=shop.origin, wait=lambda s: None)
 
 
 def test_a_store_without_admin_access_is_told_how_to_give_it(store: Store) -> None:
@@ -208,7 +204,7 @@ def test_a_product_a_newer_webhook_already_applied_is_left_as_the_webhook_made_i
     assert process_deliveries(now=lambda: T0) == 1
     assert WebhookDelivery.objects.get().status == RunStatus.DONE
 
-    sync_shopify_catalog(store=connected, origin=shop.origin, wait=lambda s: None)  # type: ignore[attr-defined]
+    sync_shopify_catalog(store=connected, origin=shop.origin, wait=lambda s: None)
 
     notebook = Product.objects.get(store=connected, external_id="8012345678901")
     assert notebook.price == Decimal("17.99")  # not the page's older 18.99 (20 February)

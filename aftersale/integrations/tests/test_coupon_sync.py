@@ -11,10 +11,9 @@ import copy
 import datetime as dt
 import json
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from aftersale.integrations.platforms.coupon_sync import (
     sync_waiting_codes,
 )
 from aftersale.integrations.platforms.deliveries import connect_platform
+from aftersale.integrations.tests.local_shop import serving
 from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.messaging.models import Message
 from aftersale.messaging.outbox.selectors import due_messages
@@ -145,13 +145,8 @@ class RecordedShop:
 @pytest.fixture
 def shop() -> Iterator[RecordedShop]:
     state = _ShopState()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Shop", (_Shop,), {"state": state}))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield RecordedShop(f"http://127.0.0.1:{server.server_address[1]}", state)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(type("Shop", (_Shop,), {"state": state})) as origin:
+        yield RecordedShop(origin, state)
 
 
 @pytest.fixture(autouse=True)
