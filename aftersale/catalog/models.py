@@ -50,3 +50,29 @@ class Product(models.Model):
     @property
     def in_stock(self) -> bool:
         return self.stock is None or self.stock > 0
+
+
+class ProductAlias(models.Model):
+    """Another name the store's files and line items may give a product: a variant's SKU
+    or a variant's platform id (catalog.aliases). An order export keys its lines by SKU
+    where the webhooks name the platform's product id; an alias makes both one product.
+    A SKU that several products' variants carry names none of them (`product` None)."""
+
+    class Kind(models.TextChoices):
+        SKU = "sku"
+        VARIANT = "variant"
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    alias = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    product = models.ForeignKey(
+        Product, null=True, blank=True, on_delete=models.CASCADE, related_name="aliases"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "alias"], name="uniq_product_alias")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alias} -> {self.product_id}"

@@ -5,6 +5,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from aftersale.catalog.aliases import resolve_product_ids
 from aftersale.catalog.models import Product
 from aftersale.catalog.records import ProductRecord
 from aftersale.lib import bulk, clock
@@ -51,9 +52,10 @@ def upsert_products(*, store: Store, records: Sequence[ProductRecord]) -> dict[s
 def ensure_products(*, store: Store, records: Iterable[ProductRecord]) -> dict[str, int]:
     """Create the products of `records` that the store does not know yet, awaiting the
     catalog (Product.awaiting_catalog), leaving known ones untouched (an order's line
-    item must not overwrite the catalog); return all their ids."""
+    item must not overwrite the catalog); return all their ids. An external id that is
+    a SKU or variant id of a catalog product (catalog.aliases) is that product."""
     wanted = {record.external_id: record for record in records}
-    ids = product_ids(store=store, external_ids=wanted)
+    ids = resolve_product_ids(store=store, keys=wanted)
     missing = [
         _new_product(store, r, clock.now(), awaiting_catalog=True)
         for eid, r in wanted.items()
@@ -61,7 +63,7 @@ def ensure_products(*, store: Store, records: Iterable[ProductRecord]) -> dict[s
     ]
     if missing:
         Product.objects.bulk_create(missing, batch_size=1000, ignore_conflicts=True)
-        ids = product_ids(store=store, external_ids=wanted)
+        ids.update(product_ids(store=store, external_ids=[p.external_id for p in missing]))
     return ids
 
 

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from django.db.models import Field, Model
 
+from aftersale.catalog.aliases import resolve_product_ids
 from aftersale.catalog.models import Product
 from aftersale.catalog.records import ProductRecord
 from aftersale.catalog.services import product_ids
@@ -530,11 +531,12 @@ def _refund_batch(
     ).values_list("external_id", "placed_at", "customer__external_id", "total", "refunded_total"):
         orders.setdefault(customer, []).append((placed_at, external_id))
         stored[external_id] = (placed_at, total, refunded)
-    holding: set[tuple[str, str]] = set(
+    holding: set[tuple[str, int]] = set(
         LineItem.objects.filter(store=store, order__customer__external_id__in=list(batch))
-        .values_list("order__external_id", "product__external_id")
+        .values_list("order__external_id", "product_id")
         .distinct()
     )
+    products = _returned_products(store, batch)
     refunds: dict[str, tuple[Decimal, dt.datetime]] = {}
     for customer, lines in batch.items():
         candidates = sorted(orders.get(customer, []), reverse=True)
@@ -543,7 +545,8 @@ def _refund_batch(
                 (
                     order
                     for placed_at, order in candidates
-                    if placed_at <= at and (not product or (order, product) in holding)
+                    if placed_at <= at
+                    and (not product or (order, products.get(product)) in holding)
                 ),
                 None,
             )
@@ -568,6 +571,15 @@ def _refund_batch(
             )
     if records:
         receive_orders(store=store, records=records, now=now, journeys_from=now)
+
+
+def _returned_products(
+    store: Store, batch: dict[str, list[tuple[str, int, Decimal, dt.datetime]]]
+) -> dict[str, int]:
+    """The products the returned lines of `batch` name, by the key the file gives (a
+    product id, or a SKU of a catalog product: catalog.aliases)."""
+    keys = {product for lines in batch.values() for product, *_ in lines if product}
+    return resolve_product_ids(store=store, keys=keys)
 
 
 def _total_problem(draft: _OrderDraft) -> str | None:

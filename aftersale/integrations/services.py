@@ -13,6 +13,7 @@ from aftersale.catalog.services import product_ids, upsert_products
 from aftersale.customers.records import CustomerRecord
 from aftersale.customers.services import upsert_customers
 from aftersale.flows import services as flows
+from aftersale.integrations.product_folds import fold_aliased_products
 from aftersale.orders.checkouts import complete_checkouts, has_open_checkouts, ingest_checkouts
 from aftersale.orders.models import Order
 from aftersale.orders.records import CheckoutRecord, OrderRecord
@@ -138,9 +139,13 @@ def receive_customers(
 
 def receive_products(*, store: Store, records: Sequence[ProductRecord]) -> dict[str, int]:
     """Create or update the catalog entries of `records`; return the product id for every
-    external id given (blank fields keep what the catalog already has)."""
+    external id given (blank fields keep what the catalog already has). The products an
+    import created under one of their variants' SKUs are folded into them
+    (integrations.product_folds), in the same transaction."""
     with transaction.atomic():
-        return upsert_products(store=store, records=records)
+        ids = upsert_products(store=store, records=records)
+        fold_aliased_products(store=store, records=records)
+        return ids
 
 
 def _product_view(store: Store, properties: dict[str, Any]) -> dict[str, Any]:

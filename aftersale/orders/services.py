@@ -10,13 +10,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, connections, router, transaction
+from django.db.models import Case, F, Value, When
 
 from aftersale.catalog.records import ProductRecord
 from aftersale.catalog.services import ensure_products
 from aftersale.customers.records import CustomerRecord
 from aftersale.customers.services import upsert_customers
 from aftersale.lib import bulk
-from aftersale.orders.models import Checkout, LineItem, Order, OrderStatus
+from aftersale.orders.models import Checkout, CheckoutLine, LineItem, Order, OrderStatus
 from aftersale.orders.records import CheckoutRecord, OrderRecord
 from aftersale.stores.models import Store
 
@@ -389,3 +390,44 @@ def cancel_order(*, store: Store, external_id: str, cancelled_at: dt.datetime) -
     order.status = order_status(order)
     order.save(update_fields=["cancelled_at", "status"])
     return order.pk
+
+
+@dataclass(frozen=True, slots=True)
+class ProductMove:
+    """The lines of product `source_id` become lines of product `target_id`, of its
+    variant `variant_id` (SKU `sku`) where a line names none ("" leaves it)."""
+
+    source_id: int
+    target_id: int
+    sku: str = ""
+    variant_id: str = ""
+
+
+def move_product_lines(*, store: Store, moves: Sequence[ProductMove]) -> int:
+    """Make every order line and checkout line of `store` on a `moves` source product a
+    line of its target (quantities, prices and totals as they are, so revenue and
+    refunds do not change), filling in the variant and SKU a line lacks; one UPDATE per
+    table and few hundred products. Return how many order lines moved."""
+    moved = 0
+    for start in range(0, len(moves), 300):
+        part = moves[start : start + 300]
+        sources = [m.source_id for m in part]
+        product = Case(*(When(product_id=m.source_id, then=Value(m.target_id)) for m in part))
+        moved += LineItem.objects.filter(bulk.id_in("product_id", sources), store=store).update(
+            product_id=product,
+            variant_id=Case(
+                *(
+                    When(product_id=m.source_id, variant_id="", then=Value(m.variant_id[:100]))
+                    for m in part
+                ),
+                default=F("variant_id"),
+            ),
+            sku=Case(
+                *(When(product_id=m.source_id, sku="", then=Value(m.sku[:100])) for m in part),
+                default=F("sku"),
+            ),
+        )
+        CheckoutLine.objects.filter(
+            bulk.id_in("product_id", sources), checkout__store=store
+        ).update(product_id=product)
+    return moved

@@ -454,3 +454,35 @@ def erase_customer_picks(*, customer_id: int) -> None:
     profile of their taste. Their "was this helpful" answers stay, tied to no one once
     the customer is erased."""
     CustomerPick.objects.filter(customer_id=customer_id).delete()
+
+
+def move_product_rules(*, store: Store, moves: dict[int, int]) -> None:
+    """Make the merchant's rules and the recipients' answers about products `moves`'s
+    keys ({product folded away: the product it now is}) be about the products it names
+    (a rule that would tie a product to itself is dropped; an answer the message has
+    about that product already wins), and make the store's fit due, so the rows the last
+    fit made (picks, pairs, rankings, intervals) are rebuilt on the moved order lines
+    by the worker's next pass."""
+    if not moves:
+        return
+    sources = list(moves)
+    for side in ("source_product", "target_product"):
+        other = "target_product" if side == "source_product" else "source_product"
+        rules = ComplementRule.objects.filter(store=store, **{f"{side}_id__in": sources})
+        for rule in rules:
+            setattr(rule, f"{side}_id", moves[getattr(rule, f"{side}_id")])
+            if getattr(rule, f"{side}_id") == getattr(rule, f"{other}_id"):
+                rule.delete()
+            else:
+                rule.save(update_fields=[side])
+    answers = RecommendationFeedback.objects.filter(store=store, product_id__in=sources)
+    for answer in answers:
+        target = moves[answer.product_id]
+        if RecommendationFeedback.objects.filter(
+            message_id=answer.message_id, product_id=target
+        ).exists():
+            answer.delete()
+        else:
+            answer.product_id = target
+            answer.save(update_fields=["product"])
+    FitRun.objects.filter(store=store).update(fitted_at=None)
