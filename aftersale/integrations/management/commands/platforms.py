@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
+from aftersale.catalog.aliases import shared_aliases
 from aftersale.integrations.platforms.catalog_sync import (
     CatalogUnavailable,
     SyncReport,
@@ -103,3 +104,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{report.products} products of {store.slug} written from {report.pages} pages"
         )
+        if shared := shared_aliases(store=store):
+            self.stdout.write(
+                f"{len(shared)} SKU(s) are variants of several products, so orders keyed by "
+                f"them stay apart (docs/platforms.md): {', '.join(shared[:20])}"
+            )
