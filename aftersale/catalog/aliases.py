@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aftersale.catalog.models import Product, ProductAlias
 from aftersale.catalog.records import ProductRecord
@@ -90,26 +91,23 @@ def record_aliases(*, store: Store, records: Sequence[ProductRecord]) -> AliasRe
     told = [r for r in records if r.variants is not None]
     if not told:
         return AliasReport()
-    ids = bulk.ids_by_key(
-        model=Product, key="external_id", values=[r.external_id for r in told], store_id=store.pk
-    )
+    # The variants as stored (a record may tell some only: ProductRecord.merge_variants).
+    stored = _stored_variants(store, [r.external_id for r in told])
     claims: dict[str, set[int]] = {}
     kinds: dict[str, str] = {}
     variant_of_sku: dict[str, str] = {}
-    for record in told:
-        product = ids.get(record.external_id)
-        if product is None:
-            continue
-        for variant in record.variants or ():
-            for alias, kind in ((variant.sku, "sku"), (variant.external_id, "variant")):
+    for product, variants in stored.items():
+        for variant in variants:
+            variant_id, sku = str(variant.get("id") or ""), str(variant.get("sku") or "")
+            for alias, kind in ((sku, "sku"), (variant_id, "variant")):
                 alias = alias.strip()[:_MAX]
                 if not alias:
                     continue
                 claims.setdefault(alias, set()).add(product)
                 kinds.setdefault(alias, kind)
                 if kind == "sku":
-                    variant_of_sku.setdefault(alias, variant.external_id)
-    batch = set(ids.values())
+                    variant_of_sku.setdefault(alias, variant_id)
+    batch = set(stored)
     dropped = [
         pk
         for pk, alias, product in ProductAlias.objects.filter(
@@ -143,6 +141,19 @@ def record_aliases(*, store: Store, records: Sequence[ProductRecord]) -> AliasRe
         folds=_folds(store, owned, kinds, variant_of_sku),
         shared=_named(store, shared),
     )
+
+
+def _stored_variants(store: Store, external_ids: list[str]) -> dict[int, list[dict[str, Any]]]:
+    """{product id: its stored variants} of `store`'s products `external_ids`."""
+    found: dict[int, list[dict[str, Any]]] = {}
+    for start in range(0, len(external_ids), 500):
+        rows = Product.objects.filter(
+            store=store, external_id__in=external_ids[start : start + 500]
+        ).values_list("pk", "variants")
+        for pk, variants in rows:
+            listed = variants if isinstance(variants, list) else []
+            found[pk] = [v for v in listed if isinstance(v, dict)]
+    return found
 
 
 def _existing(store: Store, aliases: Iterable[str]) -> dict[str, ProductAlias]:

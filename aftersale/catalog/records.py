@@ -14,6 +14,9 @@ class VariantRecord:
     price: Decimal | None = None
     stock: int | None = None
     title: str = ""
+    # The variant's own page, where the platform gives one (a WooCommerce variation's
+    # permalink); "" links to the product's page with ?variant=ID (Shopify's form).
+    url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +35,6 @@ class ProductRecord:
     variants: tuple[VariantRecord, ...] | None = None
     tags: tuple[str, ...] | None = None
     handle: str = ""
+    # The record tells some of the product's variants only (a WooCommerce variation's own
+    # webhook): they replace the stored variants of the same id, the others stay.
+    merge_variants: bool = False

@@ -48,13 +48,19 @@ def products_by_id(*, store: Store, ids: list[int]) -> dict[int, Product]:
 
 
 def variant_url(*, product: Product, variant_external_id: str) -> str:
-    """The page of `product` showing its variant `variant_external_id`: the product's URL
-    with `variant=ID` added to its query (Shopify's form) when the catalog knows that
-    variant of it; the product's URL itself otherwise ("" when it has none)."""
-    if not product.url or not variant_external_id:
-        return product.url
+    """The page of `product` showing its variant `variant_external_id`: the variant's own
+    page when the catalog keeps one (a WooCommerce variation's permalink), else the
+    product's URL with `variant=ID` added to its query (Shopify's form) when the catalog
+    knows that variant of it; the product's URL itself otherwise ("" when it has none)."""
     variants = product.variants if isinstance(product.variants, list) else []
-    if not any(isinstance(v, dict) and v.get("id") == variant_external_id for v in variants):
+    variant = next(
+        (v for v in variants if isinstance(v, dict) and v.get("id") == variant_external_id),
+        None,
+    )
+    own = variant.get("url") if variant is not None else None
+    if variant_external_id and isinstance(own, str) and own:
+        return own
+    if not product.url or not variant_external_id or variant is None:
         return product.url
     separator = "&" if "?" in product.url else "?"
     return f"{product.url}{separator}variant={quote(variant_external_id, safe='')}"

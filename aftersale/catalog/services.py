@@ -104,8 +104,11 @@ def _apply(product: Product, record: ProductRecord) -> bool:
         if getattr(product, field) != value:
             setattr(product, field, value)
             changed = True
+    variants = _variants(record)
+    if variants is not None and record.merge_variants:
+        variants = merged_variants(product.variants, variants)
     told = {
-        "variants": _variants(record),
+        "variants": variants,
         "tags": None if record.tags is None else list(record.tags),
     }
     for field, told_value in told.items():
@@ -126,6 +129,16 @@ def _variants(record: ProductRecord) -> list[dict[str, Any]] | None:
             "price": None if v.price is None else str(v.price),
             "stock": v.stock,
             "title": v.title,
+            **({"url": v.url} if v.url else {}),
         }
         for v in record.variants
     ]
+
+
+def merged_variants(stored: Any, told: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `stored` variants with each of `told` in place of the stored one of its id
+    (appended when there is none)."""
+    kept = [v for v in stored if isinstance(v, dict)] if isinstance(stored, list) else []
+    by_id = {v["id"]: v for v in told}
+    merged = [by_id.pop(v.get("id"), v) for v in kept]
+    return merged + [v for v in told if v["id"] in by_id]

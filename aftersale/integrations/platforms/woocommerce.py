@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
-from aftersale.catalog.records import ProductRecord
+from aftersale.catalog.records import ProductRecord, VariantRecord
 from aftersale.customers.records import CustomerRecord
 from aftersale.integrations.platforms.base import (
     DELETED_VERSION,
@@ -169,9 +169,27 @@ class WooCommerce(Platform):
     def read_product(self, payload: dict[str, Any]) -> Change:
         """A product.created|updated payload (WooCommerce's REST v3 product resource)
         as a Change of the catalog entry at its date_modified_gmt: name, price,
-        stock_quantity (when manage_stock), the first category, image and permalink."""
+        stock_quantity (when manage_stock), the first category, image and permalink. A
+        variation's own payload (`type` "variation": WooCommerce sends one when a
+        variation changes) is a Change of that variation, at its own version: the
+        variant (its SKU, price, stock, title and permalink) of its `parent_id` product,
+        the parent's other variants kept."""
         updated_at = _gmt(payload, "date_modified_gmt", required=True)
         assert updated_at is not None
+        if text_at(payload, "type") == "variation":
+            variant = variation_record(payload, "")
+            record = ProductRecord(
+                external_id=id_at(payload, "parent_id", ""),
+                name="",
+                variants=(variant,),
+                merge_variants=True,
+            )
+            return Change(
+                kind="product",
+                external_id=variant.external_id,
+                updated_at=updated_at,
+                products=(record,),
+            )
         record = product_record(payload)
         return Change(
             kind="product",
@@ -184,9 +202,53 @@ class WooCommerce(Platform):
     read_product_deleted = staticmethod(product_deleted)
 
 
-def product_record(product: dict[str, Any]) -> ProductRecord:
-    """WooCommerce's REST v3 product resource as a ProductRecord; InvalidPayload naming
-    the path of the first missing or malformed field. A blank price (a variable
+def variation_record(variation: dict[str, Any], path: str) -> VariantRecord:
+    """WooCommerce's REST v3 product variation resource (an item of
+    `/products/<id>/variations`, or a variation's own product payload) as a
+    VariantRecord: its id, SKU, price, stock (when manage_stock), its attributes'
+    options as its title ("Blue / L") and its permalink, the page showing it."""
+    stock = variation.get("stock_quantity")
+    managed = variation.get("manage_stock") is True
+    attributes = variation.get("attributes")
+    options = [
+        text_at(a, "option")
+        for a in (attributes if isinstance(attributes, list) else [])
+        if isinstance(a, dict) and text_at(a, "option")
+    ]
+    return VariantRecord(
+        external_id=id_at(variation, "id", path),
+        sku=text_at(variation, "sku")[:100],
+        price=money_at(variation, "price", path) if text_at(variation, "price") else None,
+        stock=(
+            max(stock, 0)
+            if managed and isinstance(stock, int) and not isinstance(stock, bool)
+            else None
+        ),
+        title=(" / ".join(options) or text_at(variation, "name"))[:200],
+        url=text_at(variation, "permalink")[:500],
+    )
+
+
+def variation_records(variations: Any) -> tuple[VariantRecord, ...]:
+    """The body of WooCommerce's `GET /wp-json/wc/v3/products/<id>/variations` (a list
+    of variation resources) as the product's VariantRecords; InvalidPayload naming the
+    path (`[i].price`) of the first malformed field."""
+    if not isinstance(variations, list):
+        raise InvalidPayload("not a list of variations", field="")
+    records = []
+    for i, variation in enumerate(variations):
+        if not isinstance(variation, dict):
+            raise InvalidPayload("not an object", field=f"[{i}]")
+        records.append(variation_record(variation, f"[{i}]"))
+    return tuple(records)
+
+
+def product_record(
+    product: dict[str, Any], *, variations: tuple[VariantRecord, ...] | None = None
+) -> ProductRecord:
+    """WooCommerce's REST v3 product resource as a ProductRecord, with `variations`
+    (variation_records of its `/variations`) as its variants when given; InvalidPayload
+    naming the path of the first missing or malformed field. A blank price (a variable
     product's own) is left as the catalog has it."""
     stock = product.get("stock_quantity")
     managed = product.get("manage_stock") is True
@@ -204,6 +266,7 @@ def product_record(product: dict[str, Any]) -> ProductRecord:
         ),
         image_url=text_at(images[0], "src")[:500] if images else "",
         url=text_at(product, "permalink")[:500],
+        variants=variations,
     )
 
 

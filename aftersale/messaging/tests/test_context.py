@@ -239,3 +239,23 @@ def test_an_emails_product_links_go_to_the_variant_bought(
             emails.append(render_message(message=message, now=clock.now()))
     assert any(link.startswith(to_variant) for link in emails[0].links)
     assert emails[0].links == emails[1].links
+
+
+def test_an_emails_line_of_a_variation_with_its_own_page_links_to_that_page(
+    store: Store, clock: VirtualClock
+) -> None:
+    scenario = make_scenario(store, now=clock.now())
+    milk_line = scenario.order.line_items.order_by("id").first()
+    assert milk_line is not None
+    page = "https://shop.example.com/product/milk/?attribute_pa_size=1l"  # WooCommerce's
+    Product.objects.filter(pk=milk_line.product_id).update(
+        variants=[{"id": "23", "sku": "MILK-1L", "url": page}]
+    )
+    milk_line.variant_id = "23"
+    milk_line.save(update_fields=["variant_id"])
+    message = scenario.message("thank-you", now=clock.now(), order=scenario.order)
+
+    context = build_context(message=message, now=clock.now())
+
+    assert context["order"]["lines"][0]["url"] == page
+    assert context["bought"][0]["url"] == page
