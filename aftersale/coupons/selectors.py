@@ -231,6 +231,14 @@ def shop_rule_end(*, expires_at: dt.datetime, zone: ZoneInfo) -> dt.datetime:
     return midnight.astimezone(dt.UTC)
 
 
+def shop_code_expiry(*, store: Store, expires_at: dt.datetime) -> dt.datetime:
+    """The last moment `store`'s shop takes a code expiring at `expires_at`: just before
+    the end of that day in the store's time zone (shop_rule_end), where its price rule
+    ends. A code going to the shop is issued with it, so the email's expiry, the
+    reminders, the redemption check, the report and the shop all say the same."""
+    return shop_rule_end(expires_at=expires_at, zone=_zone(store)) - dt.timedelta(microseconds=1)
+
+
 def shop_terms(program: CouponProgram) -> str:
     """The terms a shop's price rule carries of `program` (kind, amount, minimum), as a
     key: a rule made under other terms is not reused."""

@@ -18,7 +18,7 @@ from aftersale.coupons.models import (
     ShopPriceRule,
     ShopSync,
 )
-from aftersale.coupons.selectors import shop_terms
+from aftersale.coupons.selectors import shop_code_expiry, shop_terms
 from aftersale.customers.models import Customer
 from aftersale.orders.models import NOT_PURCHASES, Order
 from aftersale.stores.models import Store
@@ -136,8 +136,8 @@ def issue_coupon(*, program: CouponProgram, customer: Customer, now: dt.datetime
     code for a send due earlier) are checked again here, so the coupon redeems at once.
     Orders placed before the issue are not: nobody could have had the code then, and a
     bulk code the store imported to its platform was not yet this customer's."""
-    expires_at = now + dt.timedelta(days=program.valid_days)
     sync = _sync_of(program)
+    expires_at = _expiry(program, now, sync)
     coupon = _hand_out_pooled(program, customer, now, expires_at, sync)
     if coupon is None:
         coupon = _new_coupon(program, customer, now, expires_at, sync)
@@ -202,6 +202,16 @@ def _new_coupon(
         except IntegrityError:
             continue  # a code collision: 31**9 codes make a second one vanishingly rare
     raise RuntimeError(f"could not find a free coupon code for program {program.slug}")
+
+
+def _expiry(program: CouponProgram, now: dt.datetime, sync: str) -> dt.datetime:
+    """When a code of `program` issued at `now` expires: `valid_days` later, and for a
+    code going to the store's shop (`sync` pending) at the end of that day in the
+    store's time zone, as the shop ends it (coupons.selectors.shop_code_expiry)."""
+    expires_at = now + dt.timedelta(days=program.valid_days)
+    if sync != ShopSync.PENDING:
+        return expires_at
+    return shop_code_expiry(store=program.store, expires_at=expires_at)
 
 
 def _sync_of(program: CouponProgram) -> str:
@@ -314,7 +324,15 @@ def require_shop_sync(*, store: Store, now: dt.datetime) -> int:
         expires_at__gt=now,
         shop_sync=ShopSync.NOT_NEEDED,
     )
-    return live.update(shop_sync=ShopSync.PENDING)
+    # The shop ends them at the end of their expiry day: so does Aftersale from now on.
+    waiting = 0
+    while batch := list(live.order_by("pk")[:1000]):  # each batch leaves `live`
+        for coupon in batch:
+            coupon.shop_sync = ShopSync.PENDING
+            coupon.expires_at = shop_code_expiry(store=store, expires_at=coupon.expires_at)
+        Coupon.objects.bulk_update(batch, ["shop_sync", "expires_at"], batch_size=1000)
+        waiting += len(batch)
+    return waiting
 
 
 def mark_synced(*, store: Store, coupon_ids: Sequence[int]) -> int:

@@ -20,7 +20,12 @@ from typing import Any
 import pytest
 
 from aftersale.coupons.models import Coupon, CouponProgram, ShopPriceRule, ShopSync
-from aftersale.coupons.services import generate_codes, issue_coupon, save_program
+from aftersale.coupons.services import (
+    generate_codes,
+    issue_coupon,
+    record_redemptions,
+    save_program,
+)
 from aftersale.integrations.platforms import coupon_sync
 from aftersale.integrations.platforms.catalog_sync import API_VERSION, connect_shopify_admin
 from aftersale.integrations.platforms.coupon_sync import (
@@ -35,7 +40,9 @@ from aftersale.lib.clock import VirtualClock, use_clock
 from aftersale.messaging.models import Message
 from aftersale.messaging.outbox.selectors import due_messages
 from aftersale.messaging.outbox.services import claim_due_messages
+from aftersale.messaging.rendering.context import build_context
 from aftersale.messaging.tests.factories import Scenario, make_customer, make_scenario
+from aftersale.orders.models import Order
 from aftersale.production import tasks
 from aftersale.stores.models import Store
 
@@ -423,3 +430,78 @@ def test_a_price_rule_deleted_in_the_shop_is_forgotten_and_made_again(
     assert sync_store_codes(store=connected.store, origin=shop.origin, wait=_no_wait).synced == 1
     assert ShopPriceRule.objects.get().shop_id == str(RULE + 1)
     assert later in due_messages(now=clock.now())
+
+
+def test_a_code_for_the_shop_ends_at_the_end_of_its_day_in_the_store_zone_for_everyone(
+    connected: Scenario, clock: VirtualClock, shop: RecordedShop
+) -> None:
+    store = connected.store
+    store.time_zone = "America/New_York"
+    store.save()
+    connected.customer.time_zone = "America/New_York"
+    connected.customer.save()
+    message = _coupon_email(connected, clock)  # 14 days: Monday 18 March, 05:00 there
+    coupon = message.coupon
+    assert coupon is not None
+    end = dt.datetime(2024, 3, 19, 4, tzinfo=dt.UTC)  # midnight in New York (EDT)
+
+    sync_store_codes(store=store, origin=shop.origin, wait=_no_wait)
+
+    # Aftersale's own expiry is the shop's: the email, the reminders and the report read it.
+    assert coupon.expires_at == end - dt.timedelta(microseconds=1)
+    assert shop.state.rules[0]["ends_at"] == end.isoformat()
+    shown = build_context(message=message, now=clock.now())["coupon"]
+    assert (shown["expires_on"], shown["days_left"]) == ("March 18, 2024", 14)
+    # An order late that evening redeems it, as the shop takes it; one after midnight not.
+    late = _order_with(connected, coupon.code, "late", end - dt.timedelta(minutes=30))
+    after = _order_with(connected, coupon.code, "after", end + dt.timedelta(minutes=1))
+    assert record_redemptions(store=store, orders=[after]) == []
+    assert [c.pk for c in record_redemptions(store=store, orders=[late])] == [coupon.pk]
+
+
+def test_codes_given_out_before_the_connection_end_when_the_shop_ends_them(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    program = save_program(store=scenario.store, slug="thanks", kind="percent", amount="10")
+    given = issue_coupon(program=program, customer=scenario.customer, now=clock.now())
+    assert given.expires_at == clock.now() + dt.timedelta(days=14)  # no shop: to the minute
+
+    _connect(scenario.store, clock)
+
+    given.refresh_from_db()
+    assert given.expires_at == dt.datetime(2024, 3, 18, 23, 59, 59, 999999, tzinfo=dt.UTC)
+
+
+def test_codes_in_the_shop_keep_the_rule_they_were_mailed_with_and_new_codes_get_the_new_one(
+    connected: Scenario, clock: VirtualClock, shop: RecordedShop
+) -> None:
+    mailed = _coupon_email(connected, clock)
+    assert mailed.coupon is not None
+    sync_store_codes(store=connected.store, origin=shop.origin, wait=_no_wait)
+    before = len(shop.state.requests)
+
+    program = save_program(store=connected.store, slug="thanks", amount="15", minimum_order="30")
+    new = issue_coupon(program=program, customer=connected.customer, now=clock.now())
+    sync_store_codes(store=connected.store, origin=shop.origin, wait=_no_wait)
+
+    assert [(r["value"], r.get("prerequisite_subtotal_range")) for r in shop.state.rules] == [
+        ("-10.00", None),
+        ("-15.00", {"greater_than_or_equal_to": "30.00"}),
+    ]
+    # Only the new code went to the shop, under the new rule; the mailed one's rule and
+    # code were not touched (no request names them).
+    assert shop.state.batches == [[mailed.coupon.code], [new.code]]
+    assert all(f"price_rules/{RULE}/" not in path for _, path, _, _ in shop.state.requests[before:])
+    assert ShopPriceRule.objects.filter(program=program).count() == 2
+
+
+def _order_with(scenario: Scenario, code: str, external_id: str, placed_at: dt.datetime) -> Order:
+    return Order.objects.create(
+        store=scenario.store,
+        external_id=external_id,
+        customer=scenario.customer,
+        currency=scenario.store.currency,
+        total=50,
+        discount_codes=[code],
+        placed_at=placed_at,
+    )
