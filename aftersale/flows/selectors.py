@@ -277,7 +277,10 @@ def _qualifying(*, store: Store, trigger: Trigger, now: dt.datetime) -> QuerySet
     if event in ORDER_EVENTS:
         matching = purchases.filter(total__gte=trigger.min_order_total)
         if trigger.products:
-            matching = matching.filter(line_items__product__external_id__in=trigger.products)
+            matching = matching.filter(
+                Q(line_items__product__external_id__in=trigger.products)
+                | Q(line_items__sku__in=trigger.products)
+            )
         if trigger.categories:
             matching = matching.filter(line_items__product__category__in=trigger.categories)
         if event == "order_fulfilled":

@@ -87,11 +87,14 @@ def _with_products(
     trigger: Trigger, timed: list[tuple[Order, dt.datetime]]
 ) -> list[tuple[Order, dt.datetime]]:
     lines = LineItem.objects.filter(order_id__in=[o.pk for o, _ in timed]).values_list(
-        "order_id", "product__category", "product__external_id"
+        "order_id", "product__category", "product__external_id", "sku"
     )
     contents: dict[int, set[str]] = defaultdict(set)
-    for order_id, category, external_id in lines:
-        contents[order_id] |= {f"c:{category}", f"p:{external_id}"}
+    # A product is named by its id or by the SKU of the variant bought (a trigger written
+    # with the SKUs of an order export keeps working once the shop's catalog folds them
+    # into its products: integrations.product_folds).
+    for order_id, category, external_id, sku in lines:
+        contents[order_id] |= {f"c:{category}", f"p:{external_id}", *([f"p:{sku}"] if sku else [])}
     wanted = {f"c:{c}" for c in trigger.categories} | {f"p:{p}" for p in trigger.products}
     return [(o, at) for o, at in timed if contents[o.pk] & wanted]
 

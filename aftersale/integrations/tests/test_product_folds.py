@@ -17,6 +17,8 @@ from django.test import Client
 from aftersale.catalog.aliases import shared_aliases
 from aftersale.catalog.models import Product, ProductAlias
 from aftersale.catalog.selectors import products_awaiting_catalog
+from aftersale.flows.services import process_orders
+from aftersale.flows.tests.test_engine import flow_of
 from aftersale.integrations.csv_import import import_orders_csv
 from aftersale.integrations.platforms.deliveries import apply_catalog_versions
 from aftersale.integrations.platforms.shopify import Shopify
@@ -267,3 +269,20 @@ def test_the_folded_product_is_recommended_after_the_next_fit(client: Client, sh
     # The merchant's rule about the SKU's product is a rule about the mug.
     rule = ComplementRule.objects.get(store=shop)
     assert (rule.source_product_id, rule.target_product_id) == (mug.pk, tea_sku.pk)
+
+
+def test_a_flow_triggered_by_a_sku_still_starts_once_the_sku_is_folded(
+    client: Client, shop: Store
+) -> None:
+    _import_export(shop)
+    _connect(client, shop, MUG_PAYLOAD)
+    flow_of(
+        shop,
+        [{"type": "email", "template": "hello"}],
+        trigger={"event": "product_purchased", "products": ["MUG-BLUE"]},
+    )
+    ada = Order.objects.get(store=shop, external_id=ADA)
+
+    started = process_orders(store=shop, order_ids=[ada.pk], now=T0)
+
+    assert [e.customer.email for e in started] == ["ada@example.com"]
