@@ -41,7 +41,9 @@ def upsert_products(*, store: Store, records: Sequence[ProductRecord]) -> dict[s
             changed, [*_UPDATABLE, *_PLATFORM, "updated_at", "awaiting_catalog"], batch_size=500
         )
     new = [
-        _new_product(store, record, now)
+        # A product known by one of its variants only (ProductRecord.merge_variants)
+        # awaits its own description.
+        _new_product(store, record, now, awaiting_catalog=record.merge_variants)
         for external_id, record in by_external_id.items()
         if external_id not in existing
     ]

@@ -12,14 +12,16 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from aftersale.catalog.records import ProductRecord
+from aftersale.catalog.records import ProductRecord, VariantRecord
 from aftersale.catalog.services import upsert_products
 from aftersale.coupons.services import issue_coupon, mark_synced, save_program
+from aftersale.integrations.csv_import import import_orders_csv
 from aftersale.integrations.models import PlatformConnection, WebhookDelivery
 from aftersale.integrations.platforms.catalog_sync import connect_shopify_admin
 from aftersale.integrations.platforms.connections import platform_cards
 from aftersale.integrations.platforms.deliveries import connect_platform
 from aftersale.integrations.platforms.woocommerce import sign as woocommerce_sign
+from aftersale.integrations.services import receive_products
 from aftersale.lib.clock import VirtualClock
 from aftersale.lib.runs import RunStatus
 from aftersale.messaging.tests.factories import make_customer
@@ -308,3 +310,26 @@ def test_the_shopify_card_says_the_shop_kept_and_the_coupon_codes_waiting_for_it
     page = signed_in.get(reverse("dashboard:connect", args=[store.slug])).content.decode()
     assert 'id="shop-admin-shopify"' in page
     assert 'id="codes-waiting"' not in page
+
+
+def test_products_an_export_keyed_by_sku_stop_awaiting_once_the_shop_names_them(
+    signed_in: Client, store: Store
+) -> None:
+    export = Path(__file__).parents[2] / "integrations/tests/fixtures/shopify_orders_export.csv"
+    with export.open(encoding="utf-8") as stream:
+        import_orders_csv(store=store, stream=stream, now=T0)
+    page = signed_in.get(reverse("dashboard:connect", args=[store.slug])).content.decode()
+    assert "3 products\n  came only from order lines" in page
+
+    receive_products(
+        store=store,
+        records=[
+            ProductRecord("8100000000001", "Mug", variants=(VariantRecord("461", sku="MUG-BLUE"),)),
+            ProductRecord(
+                "8100000000002", "Tea", variants=(VariantRecord("462", sku="TEA-GREEN"),)
+            ),
+        ],
+    )
+
+    page = signed_in.get(reverse("dashboard:connect", args=[store.slug])).content.decode()
+    assert "1 product\n  came only from order lines" in page  # the line without a SKU

@@ -149,3 +149,19 @@ def test_an_imported_line_under_a_variation_sku_is_folded_into_its_product(
     line = LineItem.objects.get(store=shop)
     assert (line.product.external_id, line.variant_id, line.sku) == ("800", "801", "HOOD-BLUE")
     assert variant_url(product=line.product, variant_external_id=line.variant_id) == BLUE_PAGE
+
+
+def test_a_variation_arriving_before_its_product_leaves_the_product_awaiting_its_catalog(
+    client: Client, shop: Store
+) -> None:
+    _deliver(client, shop, _variation())
+
+    parent = Product.objects.get(store=shop, external_id="800")
+    assert parent.awaiting_catalog
+    assert [v["id"] for v in parent.variants] == ["801"]
+
+    _deliver(client, shop, _hoodie(date_modified_gmt="2024-03-02T08:00:00"))
+
+    parent.refresh_from_db()
+    assert (parent.name, parent.awaiting_catalog) == ("Hoodie", False)
+    assert [v["id"] for v in parent.variants] == ["801"]
