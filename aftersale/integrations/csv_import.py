@@ -206,15 +206,17 @@ def import_orders_csv(
     before anything is imported. Re-importing a file is harmless."""
     report = ImportReport(kind="orders", journeys_from=now)
     chosen: list[CsvFormat] = []
+    renamed_header: list[str] = []
 
-    def rename(header: list[str]) -> list[str]:
-        chosen.append(detect_format(header, mapping=columns))
-        renamed = chosen[0].rename(header)
+    def rename(names: list[str]) -> list[str]:
+        chosen.append(detect_format(names, mapping=columns))
+        renamed = chosen[0].rename(names)
         if not set(CUSTOMER_COLUMNS) & set(renamed):
             raise CsvFormatError(
                 "missing required column(s): customer_id or email (either names the "
-                f"customer); the file's columns are: {', '.join(header)}"
+                f"customer); the file's columns are: {', '.join(names)}"
             )
+        renamed_header.extend(renamed)
         return renamed
 
     rows = read_rows(stream, required=ORDER_COLUMNS, read=_ORDER_READS, rename=rename)
@@ -227,7 +229,9 @@ def import_orders_csv(
     )
     report.format = reading.format.name
     memo = IngestMemo()
-    with bulk.bulk_load(Order), RowStage() as orders, RowStage() as returns:
+    # A row's values are keyed by the renamed header's columns, each once.
+    staged_columns = tuple(dict.fromkeys(renamed_header))
+    with bulk.bulk_load(Order), RowStage(staged_columns) as orders, RowStage() as returns:
         for row in itertools.chain([first] if first else [], rows):
             _stage_row(row, reading, orders, report)
         grouped = _grouped_drafts(orders.grouped(), reading, report)
@@ -241,10 +245,10 @@ def import_orders_csv(
 
 
 def _stage_row(row: CsvRow, reading: _Reading, stage: RowStage, report: ImportReport) -> None:
-    """Put `row` aside under its order id, or report why it names no order."""
+    """Put `row` aside under its order id, or report why it names no order. Its values
+    are kept as the file has them (the format adapts them when they are read back: the
+    order id is none of what it changes)."""
     report.rows_read += 1
-    if row.values and reading.format.adapt is not None:
-        reading.format.adapt(row.values)
     longest = _max(Order, "external_id")
     raw = row.values.get("order_id") or ""
     # A plain id (most rows) is taken as it is; RowFields reads any other and says why.
@@ -256,7 +260,7 @@ def _stage_row(row: CsvRow, reading: _Reading, stage: RowStage, report: ImportRe
         if not order_id:
             report.errors.append((row.line, "; ".join(fields.errors)))
             return
-    stage.add(order_id, row.line, (row.values, row.errors))
+    stage.add_values(order_id, row.line, row.values, row.errors)
 
 
 def _grouped_drafts(
@@ -264,7 +268,10 @@ def _grouped_drafts(
 ) -> Iterator[_OrderDraft]:
     """The orders of the staged rows (sorted by order id), one draft each."""
     draft: _OrderDraft | None = None
+    adapt = reading.format.adapt
     for order_id, line, (values, errors) in staged:
+        if values and adapt is not None:
+            adapt(values)
         fields = RowFields(values, errors, time_zone=reading.zone)
         if draft is not None and draft.order_id != order_id:
             yield draft

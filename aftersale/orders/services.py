@@ -190,6 +190,7 @@ def _insert_orders(
     value of each row through its field was most of a history import's time), written
     by executemany; the ids are read back by one query per few thousand orders."""
     moment = bulk.datetime_adapter(Order)
+    amount = bulk.decimal_adapter(Order)
     codes_field = Order._meta.get_field("discount_codes")
     connection = connections[router.db_for_write(Order)]
     codes: dict[tuple[str, ...], Any] = {}  # most orders share a few lists (mostly none)
@@ -213,9 +214,9 @@ def _insert_orders(
                 customer_ids[record.customer.external_id],
                 _record_status(record),
                 record.currency,
-                record.computed_total,
+                amount(record.computed_total),
                 listed,
-                record.refunded_total or Decimal("0"),
+                amount(record.refunded_total or Decimal("0")),
                 record.payment_method,
                 record.shipping_address,
                 None if delivery_on is None else connection.ops.adapt_datefield_value(delivery_on),
@@ -275,14 +276,15 @@ def _insert_line_items(
     # instance per row made bulk_create take most of the load time, so rows go straight
     # to one parameterised INSERT run by executemany.
     store_id = store.pk  # once: a property, read per row it showed in the profile
+    amount = bulk.decimal_adapter(LineItem)
     rows = [
         (
             store_id,
             order_id,
             product_ids[li.product_external_id],
             li.quantity,
-            price := money(li.unit_price),
-            money(price * li.quantity),
+            amount(price := money(li.unit_price)),
+            amount(money(price * li.quantity)),
             li.variant_id[:100],
             li.sku[:100],
         )
