@@ -32,7 +32,7 @@ from aftersale.integrations.services import receive_orders, receive_products
 from aftersale.lib import bulk
 from aftersale.lib.bounds import MAX_AMOUNT, MAX_QUANTITY, amount_problem
 from aftersale.orders.models import LineItem, Order
-from aftersale.orders.records import LineItemRecord, OrderRecord, lines_total
+from aftersale.orders.records import LineItemRecord, OrderRecord
 from aftersale.orders.services import IngestMemo
 from aftersale.stores.models import Store
 
@@ -101,8 +101,14 @@ _STATUS_STAMP = {
 }
 
 # Orders per receive_orders call: fewer, larger transactions cost fewer commits (1,000,000
-# line items: 111 s at 5,000 against 120 s at 1,000, benchmarks/import.py's file).
-ORDER_CHUNK = 5000
+# line items: 111 s at 5,000 against 120 s at 1,000, benchmarks/import.py's file). Each
+# commit writes every index page its inserts touched to the WAL again: the orders' indexes
+# by customer and by time take random keys, so a chunk touches most of their pages (333,000
+# orders alone, as SQLite writes them on a loaded machine, CPU s: 7.9-8.3 at 5,000 a
+# commit, 7.1 at 10,000, 5.4-6.3 at 20,000). 10,000 keeps the progress shown often and a
+# chunk's drafts in memory small, and the write lock held a few seconds at most (others
+# wait up to 30 s).
+ORDER_CHUNK = 10_000
 _RETURN_BATCH = 500  # customers whose returns are matched with one pair of queries
 Row = dict[str | None, str | list[str] | None]
 # Called after each chunk with the report so far (the caller may ask its file how far it read).
@@ -164,6 +170,8 @@ class _OrderDraft:
     errors: list[tuple[int, str]] = field(default_factory=list)
     rows: int = 0
     line: int = 0
+    # What the product lines add up to (lines_total of `items`, kept as they come).
+    lines: Decimal = Decimal(0)
     # Amounts of lines that are no product (postage, fees) and of returned lines.
     extra: Decimal = Decimal(0)
     returned: Decimal = Decimal(0)
@@ -447,6 +455,7 @@ def _add_line(
         draft.extra += unit_price * quantity
     else:
         draft.items.append(LineItemRecord(product_id, quantity, unit_price, name, category))
+        draft.lines += unit_price * quantity
 
 
 def _plain_line(values: Mapping[str, str]) -> tuple[str, int, Decimal, str, str] | None:
@@ -491,7 +500,7 @@ def _finish(draft: _OrderDraft, *, default_currency: str) -> OrderRecord:
     assert draft.head is not None
     head = draft.head
     items = tuple(draft.items)
-    total = head["total"] if head["total"] is not None else lines_total(items) + draft.extra
+    total = head["total"] if head["total"] is not None else draft.lines + draft.extra
     refunded = max(head["refunded_total"] or Decimal(0), min(draft.returned, total))
     return OrderRecord(
         **{
@@ -581,7 +590,7 @@ def _total_problem(draft: _OrderDraft) -> str | None:
     """Why the lines of a blank-total order add up to more than an order total holds."""
     if draft.head is None or draft.head["total"] is not None:
         return None
-    problem = amount_problem(lines_total(tuple(draft.items)) + abs(draft.extra))
+    problem = amount_problem(draft.lines + abs(draft.extra))
     return problem and f"the order's lines add up to an amount that {problem} (order skipped)"
 
 
