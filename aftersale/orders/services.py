@@ -17,7 +17,7 @@ from aftersale.customers.records import CustomerRecord
 from aftersale.customers.services import upsert_customers
 from aftersale.lib import bulk
 from aftersale.orders.models import Checkout, LineItem, Order, OrderStatus
-from aftersale.orders.records import CheckoutRecord, OrderRecord
+from aftersale.orders.records import CheckoutRecord, LineItemRecord, OrderRecord
 from aftersale.stores.models import Store
 
 # Later lifecycle stages win, whatever order the events arrive in.
@@ -153,9 +153,10 @@ def _create(
     customer_ids, customers = memo.customer_ids(_customers(records))
     if customers:
         customer_ids.update(upsert_customers(store=store, records=customers, now=now))
-    products = line_item_products(records)
-    product_ids = {p.external_id: i for p in products if (i := memo.products.get(p.external_id))}
-    missing = [p for p in products if p.external_id not in product_ids]
+    # A record is made only for a product no earlier batch wrote (most are known).
+    items = {li.product_external_id: li for r in records for li in r.line_items}
+    product_ids = {eid: i for eid in items if (i := memo.products.get(eid))}
+    missing = [_product(li) for eid, li in items.items() if eid not in product_ids]
     if missing:
         product_ids.update(ensure_products(store=store, records=missing))
     memo.remember(customers, customer_ids, product_ids)
@@ -261,12 +262,14 @@ def _customers(records: list[OrderRecord]) -> list[CustomerRecord]:
 def line_item_products(records: Sequence[OrderRecord | CheckoutRecord]) -> list[ProductRecord]:
     """The products the records' line items name, one record per product."""
     items = {li.product_external_id: li for r in records for li in r.line_items}
-    return [
-        ProductRecord(
-            li.product_external_id, li.product_name, category=li.category, price=li.unit_price
-        )
-        for li in items.values()
-    ]
+    return [_product(li) for li in items.values()]
+
+
+def _product(li: LineItemRecord) -> ProductRecord:
+    """The product a line item names, as the line describes it."""
+    return ProductRecord(
+        li.product_external_id, li.product_name, category=li.category, price=li.unit_price
+    )
 
 
 def _insert_line_items(
