@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 
 from django.db import transaction
+from django.db.models import BooleanField, ExpressionWrapper, Q
 
 from aftersale.coupons.models import Coupon
 from aftersale.coupons.services import record_redemptions, save_program
@@ -226,12 +227,14 @@ def _orders_that_matter(
     whose customer is on a journey (which they may exit): the rest start and end nothing
     while the store has no coupons. Looked up by id, never by a range of placed_at (which
     would lead SQLite to walk the store's whole history)."""
+    # Whether each is history is asked of the database: reading each placed_at back
+    # as a datetime was most of this pass (1,000,000 imported lines: about 2 s of CPU).
     rows = list(
-        Order.objects.filter(bulk.id_in("pk", order_ids), store=store).values_list(
-            "pk", "customer_id", "placed_at"
-        )
+        Order.objects.filter(bulk.id_in("pk", order_ids), store=store)
+        .annotate(history=ExpressionWrapper(Q(placed_at__lt=enroll_from), BooleanField()))
+        .values_list("pk", "customer_id", "history")
     )
-    history = {customer for _, customer, placed_at in rows if placed_at < enroll_from}
+    history = {customer for _, customer, earlier in rows if earlier}
     travelling = (
         set(
             Enrollment.objects.filter(
@@ -241,9 +244,7 @@ def _orders_that_matter(
         if history
         else set()
     )
-    return [
-        pk for pk, customer, placed_at in rows if placed_at >= enroll_from or customer in travelling
-    ]
+    return [pk for pk, customer, earlier in rows if not earlier or customer in travelling]
 
 
 def exit_enrollments(

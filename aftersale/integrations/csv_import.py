@@ -33,7 +33,7 @@ from aftersale.integrations.services import receive_orders, receive_products
 from aftersale.lib import bulk
 from aftersale.lib.bounds import MAX_AMOUNT, MAX_QUANTITY, amount_problem
 from aftersale.orders.models import LineItem, Order
-from aftersale.orders.records import LineItemRecord, OrderRecord, lines_total
+from aftersale.orders.records import LineItemRecord, OrderRecord
 from aftersale.orders.services import IngestMemo
 from aftersale.stores.models import Store
 
@@ -102,8 +102,14 @@ _STATUS_STAMP = {
 }
 
 # Orders per receive_orders call: fewer, larger transactions cost fewer commits (1,000,000
-# line items: 111 s at 5,000 against 120 s at 1,000, benchmarks/import.py's file).
-ORDER_CHUNK = 5000
+# line items: 111 s at 5,000 against 120 s at 1,000, benchmarks/import.py's file). Each
+# commit writes every index page its inserts touched to the WAL again: the orders' indexes
+# by customer and by time take random keys, so a chunk touches most of their pages (333,000
+# orders alone, as SQLite writes them on a loaded machine, CPU s: 7.9-8.3 at 5,000 a
+# commit, 7.1 at 10,000, 5.4-6.3 at 20,000). 10,000 keeps the progress shown often and a
+# chunk's drafts in memory small, and the write lock held a few seconds at most (others
+# wait up to 30 s).
+ORDER_CHUNK = 10_000
 _RETURN_BATCH = 500  # customers whose returns are matched with one pair of queries
 Row = dict[str | None, str | list[str] | None]
 # Called after each chunk with the report so far (the caller may ask its file how far it read).
@@ -165,6 +171,8 @@ class _OrderDraft:
     errors: list[tuple[int, str]] = field(default_factory=list)
     rows: int = 0
     line: int = 0
+    # What the product lines add up to (lines_total of `items`, kept as they come).
+    lines: Decimal = Decimal(0)
     # Amounts of lines that are no product (postage, fees) and of returned lines.
     extra: Decimal = Decimal(0)
     returned: Decimal = Decimal(0)
@@ -207,15 +215,17 @@ def import_orders_csv(
     before anything is imported. Re-importing a file is harmless."""
     report = ImportReport(kind="orders", journeys_from=now)
     chosen: list[CsvFormat] = []
+    renamed_header: list[str] = []
 
-    def rename(header: list[str]) -> list[str]:
-        chosen.append(detect_format(header, mapping=columns))
-        renamed = chosen[0].rename(header)
+    def rename(names: list[str]) -> list[str]:
+        chosen.append(detect_format(names, mapping=columns))
+        renamed = chosen[0].rename(names)
         if not set(CUSTOMER_COLUMNS) & set(renamed):
             raise CsvFormatError(
                 "missing required column(s): customer_id or email (either names the "
-                f"customer); the file's columns are: {', '.join(header)}"
+                f"customer); the file's columns are: {', '.join(names)}"
             )
+        renamed_header.extend(renamed)
         return renamed
 
     rows = read_rows(stream, required=ORDER_COLUMNS, read=_ORDER_READS, rename=rename)
@@ -228,7 +238,9 @@ def import_orders_csv(
     )
     report.format = reading.format.name
     memo = IngestMemo()
-    with bulk.bulk_load(Order), RowStage() as orders, RowStage() as returns:
+    # A row's values are keyed by the renamed header's columns, each once.
+    staged_columns = tuple(dict.fromkeys(renamed_header))
+    with bulk.bulk_load(Order), RowStage(staged_columns) as orders, RowStage() as returns:
         for row in itertools.chain([first] if first else [], rows):
             _stage_row(row, reading, orders, report)
         grouped = _grouped_drafts(orders.grouped(), reading, report)
@@ -242,10 +254,10 @@ def import_orders_csv(
 
 
 def _stage_row(row: CsvRow, reading: _Reading, stage: RowStage, report: ImportReport) -> None:
-    """Put `row` aside under its order id, or report why it names no order."""
+    """Put `row` aside under its order id, or report why it names no order. Its values
+    are kept as the file has them (the format adapts them when they are read back: the
+    order id is none of what it changes)."""
     report.rows_read += 1
-    if row.values and reading.format.adapt is not None:
-        reading.format.adapt(row.values)
     longest = _max(Order, "external_id")
     raw = row.values.get("order_id") or ""
     # A plain id (most rows) is taken as it is; RowFields reads any other and says why.
@@ -257,7 +269,7 @@ def _stage_row(row: CsvRow, reading: _Reading, stage: RowStage, report: ImportRe
         if not order_id:
             report.errors.append((row.line, "; ".join(fields.errors)))
             return
-    stage.add(order_id, row.line, (row.values, row.errors))
+    stage.add_values(order_id, row.line, row.values, row.errors)
 
 
 def _grouped_drafts(
@@ -265,7 +277,10 @@ def _grouped_drafts(
 ) -> Iterator[_OrderDraft]:
     """The orders of the staged rows (sorted by order id), one draft each."""
     draft: _OrderDraft | None = None
+    adapt = reading.format.adapt
     for order_id, line, (values, errors) in staged:
+        if values and adapt is not None:
+            adapt(values)
         fields = RowFields(values, errors, time_zone=reading.zone)
         if draft is not None and draft.order_id != order_id:
             yield draft
@@ -441,6 +456,7 @@ def _add_line(
         draft.extra += unit_price * quantity
     else:
         draft.items.append(LineItemRecord(product_id, quantity, unit_price, name, category))
+        draft.lines += unit_price * quantity
 
 
 def _plain_line(values: Mapping[str, str]) -> tuple[str, int, Decimal, str, str] | None:
@@ -485,7 +501,7 @@ def _finish(draft: _OrderDraft, *, default_currency: str) -> OrderRecord:
     assert draft.head is not None
     head = draft.head
     items = tuple(draft.items)
-    total = head["total"] if head["total"] is not None else lines_total(items) + draft.extra
+    total = head["total"] if head["total"] is not None else draft.lines + draft.extra
     refunded = max(head["refunded_total"] or Decimal(0), min(draft.returned, total))
     return OrderRecord(
         **{
@@ -586,7 +602,7 @@ def _total_problem(draft: _OrderDraft) -> str | None:
     """Why the lines of a blank-total order add up to more than an order total holds."""
     if draft.head is None or draft.head["total"] is not None:
         return None
-    problem = amount_problem(lines_total(tuple(draft.items)) + abs(draft.extra))
+    problem = amount_problem(draft.lines + abs(draft.extra))
     return problem and f"the order's lines add up to an amount that {problem} (order skipped)"
 
 

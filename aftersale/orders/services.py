@@ -18,7 +18,7 @@ from aftersale.customers.records import CustomerRecord
 from aftersale.customers.services import upsert_customers
 from aftersale.lib import bulk
 from aftersale.orders.models import Checkout, CheckoutLine, LineItem, Order, OrderStatus
-from aftersale.orders.records import CheckoutRecord, OrderRecord
+from aftersale.orders.records import CheckoutRecord, LineItemRecord, OrderRecord
 from aftersale.stores.models import Store
 
 # Later lifecycle stages win, whatever order the events arrive in.
@@ -154,9 +154,10 @@ def _create(
     customer_ids, customers = memo.customer_ids(_customers(records))
     if customers:
         customer_ids.update(upsert_customers(store=store, records=customers, now=now))
-    products = line_item_products(records)
-    product_ids = {p.external_id: i for p in products if (i := memo.products.get(p.external_id))}
-    missing = [p for p in products if p.external_id not in product_ids]
+    # A record is made only for a product no earlier batch wrote (most are known).
+    items = {li.product_external_id: li for r in records for li in r.line_items}
+    product_ids = {eid: i for eid in items if (i := memo.products.get(eid))}
+    missing = [_product(li) for eid, li in items.items() if eid not in product_ids]
     if missing:
         product_ids.update(ensure_products(store=store, records=missing))
     memo.remember(customers, customer_ids, product_ids)
@@ -191,6 +192,7 @@ def _insert_orders(
     value of each row through its field was most of a history import's time), written
     by executemany; the ids are read back by one query per few thousand orders."""
     moment = bulk.datetime_adapter(Order)
+    amount = bulk.decimal_adapter(Order)
     codes_field = Order._meta.get_field("discount_codes")
     connection = connections[router.db_for_write(Order)]
     codes: dict[tuple[str, ...], Any] = {}  # most orders share a few lists (mostly none)
@@ -214,9 +216,9 @@ def _insert_orders(
                 customer_ids[record.customer.external_id],
                 _record_status(record),
                 record.currency,
-                record.computed_total,
+                amount(record.computed_total),
                 listed,
-                record.refunded_total or Decimal("0"),
+                amount(record.refunded_total or Decimal("0")),
                 record.payment_method,
                 record.shipping_address,
                 None if delivery_on is None else connection.ops.adapt_datefield_value(delivery_on),
@@ -261,12 +263,14 @@ def _customers(records: list[OrderRecord]) -> list[CustomerRecord]:
 def line_item_products(records: Sequence[OrderRecord | CheckoutRecord]) -> list[ProductRecord]:
     """The products the records' line items name, one record per product."""
     items = {li.product_external_id: li for r in records for li in r.line_items}
-    return [
-        ProductRecord(
-            li.product_external_id, li.product_name, category=li.category, price=li.unit_price
-        )
-        for li in items.values()
-    ]
+    return [_product(li) for li in items.values()]
+
+
+def _product(li: LineItemRecord) -> ProductRecord:
+    """The product a line item names, as the line describes it."""
+    return ProductRecord(
+        li.product_external_id, li.product_name, category=li.category, price=li.unit_price
+    )
 
 
 def _insert_line_items(
@@ -276,14 +280,15 @@ def _insert_line_items(
     # instance per row made bulk_create take most of the load time, so rows go straight
     # to one parameterised INSERT run by executemany.
     store_id = store.pk  # once: a property, read per row it showed in the profile
+    amount = bulk.decimal_adapter(LineItem)
     rows = [
         (
             store_id,
             order_id,
             product_ids[li.product_external_id],
             li.quantity,
-            price := money(li.unit_price),
-            money(price * li.quantity),
+            amount(price := money(li.unit_price)),
+            amount(money(price * li.quantity)),
             li.variant_id[:100],
             li.sku[:100],
         )
