@@ -3,13 +3,18 @@ scrolling check, and signing in as the `merchant` fixture's user."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from playwright.sync_api import Page
 
 from aftersale.dashboard.tests.conftest import PASSWORD
 
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"
+# var/screenshots/, or the directory scripts/test gives a pass of its own.
+SCREENSHOTS = Path(
+    os.environ.get("AFTERSALE_TEST_SCREENSHOTS")
+    or Path(__file__).resolve().parents[3] / "var" / "screenshots"
+)
 
 
 def fits_the_screen(page: Page) -> bool:

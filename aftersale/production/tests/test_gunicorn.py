@@ -39,7 +39,9 @@ def _get_when_up(url: str, server: subprocess.Popen[bytes]) -> dict[str, object]
         try:
             with urllib.request.urlopen(url, timeout=10) as reply:
                 return json.loads(reply.read())
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            # Refused, or accepted by gunicorn's socket before its worker has loaded the
+            # app (a slow start on a loaded machine): still starting, until the deadline.
             if server.poll() is not None or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)  # gunicorn still starting

@@ -4,19 +4,24 @@ and restarted: the parts of the crash test.
 The scenario database is separate from pytest-django's test database (which is in memory
 on SQLite, invisible to other processes): a file in a temporary AFTERSALE_HOME, or a fresh
 database on the same PostgreSQL server the suite runs against. `aftersale migrate` creates
-its tables; the test reads it with plain SQL.
+its tables, once per test run: each scenario starts from a copy of that migrated database
+(the file copied on SQLite; PostgreSQL's CREATE DATABASE ... TEMPLATE). The test reads it
+with plain SQL.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -63,43 +68,94 @@ class ScenarioDatabase:
 @contextmanager
 def scenario_database(home: Path) -> Iterator[ScenarioDatabase]:
     """A fresh migrated database of the kind the suite runs on (SQLite or PostgreSQL),
-    with AFTERSALE_HOME at `home`; a PostgreSQL one is dropped afterwards."""
+    with AFTERSALE_HOME at `home`; a PostgreSQL one is dropped afterwards. It is a copy of
+    one database migrated by `aftersale migrate` the first time a test asks (the same
+    tables, no rows), so that each scenario does not run every migration again."""
     home.mkdir(parents=True, exist_ok=True)
     default = settings.DATABASES["default"]
     if default["ENGINE"] == "django.db.backends.sqlite3":
-        yield migrated(home, f"sqlite:///{home / 'crash.sqlite3'}")
+        shutil.copytree(_migrated_sqlite_home(), home, dirs_exist_ok=True)
+        yield _database(home, f"sqlite:///{home / SQLITE_FILE}")
         return
-    with fresh_postgres_database(default) as url:
-        yield migrated(home, url)
+    with fresh_postgres_database(default, template=_migrated_postgres_database(default)) as url:
+        yield _database(home, url)
+
+
+SQLITE_FILE = "crash.sqlite3"
+# The migrated database each scenario copies, made once per test run (pytest process):
+# the AFTERSALE_HOME holding the SQLite file, or the PostgreSQL database's name.
+_templates: dict[str, str] = {}
+
+
+def _migrated_sqlite_home() -> Path:
+    if "sqlite" not in _templates:
+        home = Path(tempfile.mkdtemp(prefix="aftersale-scenario-template-"))
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
+        migrated(home, f"sqlite:///{home / SQLITE_FILE}")
+        _templates["sqlite"] = str(home)
+    return Path(_templates["sqlite"])
+
+
+def _migrated_postgres_database(default: Mapping[str, Any]) -> str:
+    if "postgresql" not in _templates:
+        name = f"aftersale_template_{uuid.uuid4().hex[:10]}"
+        server = _server(default)
+        with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        atexit.register(_drop_database, server, name)
+        with tempfile.TemporaryDirectory(prefix="aftersale-scenario-template-") as home:
+            migrated(Path(home), _url(default, name))
+        _templates["postgresql"] = name
+    return _templates["postgresql"]
+
+
+def _database(home: Path, url: str) -> ScenarioDatabase:
+    return ScenarioDatabase(env={"AFTERSALE_HOME": str(home), "AFTERSALE_DATABASE_URL": url})
 
 
 def migrated(home: Path, url: str) -> ScenarioDatabase:
     """The database at `url`, migrated by `aftersale migrate` with AFTERSALE_HOME `home`."""
-    database = ScenarioDatabase(env={"AFTERSALE_HOME": str(home), "AFTERSALE_DATABASE_URL": url})
+    database = _database(home, url)
     run_aftersale(database, "migrate", "-v", "0")
     return database
 
 
 @contextmanager
-def fresh_postgres_database(default: Mapping[str, Any]) -> Iterator[str]:
-    """A new empty database on the PostgreSQL server of `default`, its URL; dropped after."""
+def fresh_postgres_database(
+    default: Mapping[str, Any], *, template: str | None = None
+) -> Iterator[str]:
+    """A new database on the PostgreSQL server of `default`, its URL; dropped after. Empty,
+    or a copy of the database named `template` (which nobody may be connected to)."""
     name = f"aftersale_crash_{uuid.uuid4().hex[:10]}"
-    server = {
+    server = _server(default)
+    copy_of = f' TEMPLATE "{template}"' if template else ""
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"{copy_of}')
+    try:
+        yield _url(default, name)
+    finally:
+        _drop_database(server, name)
+
+
+def _server(default: Mapping[str, Any]) -> dict[str, Any]:
+    return {
         "host": default["HOST"],
         "port": default["PORT"],
         "user": default["USER"],
         "password": default["PASSWORD"] or None,
     }
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+
+
+def _url(default: Mapping[str, Any], name: str) -> str:
     credentials = quote(str(default["USER"])) + (
         f":{quote(str(default['PASSWORD']))}" if default["PASSWORD"] else ""
     )
-    try:
-        yield f"postgresql://{credentials}@{default['HOST']}:{default['PORT']}/{name}"
-    finally:
-        with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return f"postgresql://{credentials}@{default['HOST']}:{default['PORT']}/{name}"
+
+
+def _drop_database(server: Mapping[str, Any], name: str) -> None:
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def child_env(database: ScenarioDatabase, **extra: str) -> dict[str, str]:
