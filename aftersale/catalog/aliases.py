@@ -134,7 +134,8 @@ def record_aliases(*, store: Store, records: Sequence[ProductRecord]) -> AliasRe
         elif row.product_id != owner:
             row.product_id = owner
             changed.append(row)
-    ProductAlias.objects.bulk_create(new, batch_size=1000)
+    # ignore_conflicts: a catalog write beside this one may have added the same alias.
+    ProductAlias.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
     ProductAlias.objects.bulk_update(changed, ["product"], batch_size=500)
     owned = {alias: next(iter(c)) for alias, c in claims.items() if alias not in dict(shared)}
     return AliasReport(
