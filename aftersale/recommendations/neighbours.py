@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,12 +31,21 @@ _BLOCK = 256
 # 12,000 customers the exact search takes as long as the index; below, it is faster.
 EXACT_MAX_CUSTOMERS = 12_000
 # The index: candidates from the rows projected on this many main directions, the
-# _PROBES nearest of about 4 x sqrt(customers) lists, _CANDIDATE_FACTOR x the neighbours
-# kept re-scored on the whole rows (recall and time in docs/recommendations.md).
+# _PROBES nearest of lists of about _LIST_SIZE customers each (found by an HNSW graph
+# over the lists' centres, so a query scans the same number of customers however many
+# there are), _CANDIDATE_FACTOR x the neighbours kept re-scored on the whole rows
+# (recall and time in docs/recommendations.md).
 _PROJECTION_DIMENSIONS = 128
+_LIST_SIZE = 64
 _PROBES = 64
 _CANDIDATE_FACTOR = 3
 _SVD_SAMPLE = 200_000
+# The lists' centres: two-level k-means on at most this many projected rows, this many
+# iterations at each level; the HNSW graph over them (links per node, search breadth).
+_CLUSTER_SAMPLE = 256_000
+_CLUSTER_ITERATIONS = 10
+_GRAPH_LINKS = 32
+_GRAPH_SEARCH = 128
 # Rows added to and searched in the index at once (dense: 16 MB for 1,000 products).
 _INDEX_BLOCK = 4096
 # Customers scored at once by discovery_picks (sparse rows: a few MB).
@@ -269,8 +279,10 @@ def approximate_neighbours(
 
     Candidates come from an inverted-file index (IndexIVFFlat, inner product) over the
     rows projected on their _PROJECTION_DIMENSIONS main directions (an uncentred SVD,
-    which keeps dot products); the _CANDIDATE_FACTOR x `keep` best of the _PROBES nearest
-    lists are then re-scored on the whole rows, stored as 8-bit codes (IndexRefine). Rows
+    which keeps dot products), in lists of about _LIST_SIZE customers reached through an
+    HNSW graph (_inverted_file), so a query costs the same at any number of customers;
+    the _CANDIDATE_FACTOR x `keep` best of the _PROBES nearest lists are then re-scored
+    on the whole rows, stored as 8-bit codes (IndexRefine). Rows
     go in and out a block at a time, so memory is a few bytes per customer and taste
     product, never customers x customers; recall against the exact search is measured in
     docs/recommendations.md and by benchmarks/fit.py."""
@@ -285,15 +297,12 @@ def approximate_neighbours(
         transform = faiss.LinearTransform(width, dimensions, False)
         faiss.copy_array_to_vector(directions.T.ravel(), transform.A)
         transform.is_trained = True
-        lists = int(np.clip(4 * np.sqrt(n), 1, n // 39 or 1))
-        coarse = faiss.IndexFlatIP(dimensions)
-        ivf = faiss.IndexIVFFlat(coarse, dimensions, lists, faiss.METRIC_INNER_PRODUCT)
-        ivf.nprobe = min(_PROBES, lists)
-        # Trained on samples, projected (k-means: 64 rows a list) and dense (the codes'
-        # ranges), so training holds no more than _SVD_SAMPLE projected rows.
         rng = np.random.default_rng(0)
-        sample = np.sort(rng.permutation(n)[: min(64 * lists, _SVD_SAMPLE)])
-        ivf.train(np.ascontiguousarray(taste[sample] @ directions, dtype=np.float32))
+        sample = np.sort(rng.permutation(n)[: min(n, _CLUSTER_SAMPLE)])
+        ivf = _inverted_file(
+            np.ascontiguousarray(taste[sample] @ directions, dtype=np.float32),
+            lists=max(1, min(n // _LIST_SIZE, len(sample) // 4)),
+        )
         base = faiss.IndexPreTransform(transform, ivf)
         codes = faiss.IndexScalarQuantizer(
             width, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
@@ -315,6 +324,67 @@ def approximate_neighbours(
     finally:
         faiss.omp_set_num_threads(threads)
     return chosen, weight
+
+
+def _inverted_file(sample: npt.NDArray[np.float32], *, lists: int) -> Any:
+    """An empty faiss IndexIVFFlat (inner product) of `lists` lists whose centres are
+    found by two-level k-means on the projected `sample` rows (sqrt(lists) coarse
+    clusters, each split in proportion to its rows: far cheaper than one k-means of
+    `lists` centres at a million customers), normalised so that a row goes to the centre
+    it points most along, and reached through an HNSW graph so that finding a query's
+    _PROBES nearest lists costs about log(lists), not `lists`."""
+    import faiss
+
+    dimensions = sample.shape[1]
+    centres = np.ascontiguousarray(_two_level_centres(sample, lists=lists), dtype=np.float32)
+    faiss.normalize_L2(centres)
+    coarse = faiss.IndexHNSWFlat(dimensions, _GRAPH_LINKS, faiss.METRIC_INNER_PRODUCT)
+    coarse.hnsw.efSearch = max(_GRAPH_SEARCH, _PROBES)
+    coarse.add(centres)
+    ivf = faiss.IndexIVFFlat(coarse, dimensions, len(centres), faiss.METRIC_INNER_PRODUCT)
+    ivf.is_trained = True
+    ivf.nprobe = min(_PROBES, len(centres))
+    return ivf
+
+
+def _two_level_centres(sample: npt.NDArray[np.float32], *, lists: int) -> npt.NDArray[np.float32]:
+    """About `lists` k-means centres of the `sample` rows (fewer when the sample is
+    small): sqrt(lists) coarse clusters first, then each split into a share of `lists`
+    in proportion to its rows (faiss.contrib.clustering's two-level scheme, with fewer
+    iterations and no console output)."""
+    import faiss
+
+    n, dimensions = sample.shape
+    lists = max(1, min(lists, n))
+    if lists == 1:
+        return np.asarray(sample.mean(axis=0, keepdims=True), dtype=np.float32)
+
+    def kmeans(rows: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.float32]:
+        if k >= len(rows):
+            return rows
+        means = faiss.Kmeans(
+            dimensions,
+            k,
+            niter=_CLUSTER_ITERATIONS,
+            seed=1,
+            min_points_per_centroid=1,
+            max_points_per_centroid=2000,
+        )
+        means.train(np.ascontiguousarray(rows))
+        return np.asarray(means.centroids, dtype=np.float32)
+
+    coarse = kmeans(sample, max(1, int(np.sqrt(lists))))
+    index = faiss.IndexFlatL2(dimensions)
+    index.add(coarse)
+    owner = index.search(sample, 1)[1].ravel()
+    sizes = np.bincount(owner, minlength=len(coarse))
+    shares = np.diff(np.r_[0, np.cumsum(sizes) * lists // n])
+    found = [
+        kmeans(sample[owner == group], int(share))
+        for group, share in enumerate(shares.tolist())
+        if share > 0 and sizes[group] > 0
+    ]
+    return np.concatenate(found) if found else coarse
 
 
 def _main_directions(taste: sparse.csr_matrix, dimensions: int) -> npt.NDArray[np.float32]:
