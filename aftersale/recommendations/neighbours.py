@@ -136,6 +136,7 @@ def discovery_picks(
         count_exponent=count_exponent,
         exact=exact,
         progress=lambda done: report("neighbours", done),
+        indexed=lambda done: report("index", done),
     )
     n = lines.shape[0]
     found_rows, found_columns, found_scores = [], [], []
@@ -167,6 +168,7 @@ def _discovery_model(
     count_exponent: float,
     exact: bool | None = None,
     progress: Callable[[int], None] | None = None,
+    indexed: Callable[[int], None] | None = None,
 ) -> tuple[sparse.csr_matrix, sparse.csr_matrix, npt.NDArray[np.float32]]:
     """Discovery's parts: the customers x customers neighbour weights, the customers x
     products matrix of what each bought (1.0), and each product's popularity
@@ -174,7 +176,9 @@ def _discovery_model(
     vectors = recency_vectors(
         lines=lines, half_life_days=half_life_days, count_exponent=count_exponent
     )
-    similar = top_neighbours(vectors=vectors, neighbours=neighbours, exact=exact, progress=progress)
+    similar = top_neighbours(
+        vectors=vectors, neighbours=neighbours, exact=exact, progress=progress, indexed=indexed
+    )
     bought = sparse.csr_matrix(vectors > 0, dtype=np.float32)
     del vectors
     buyers = np.bincount(bought.indices, minlength=lines.shape[1]).astype(np.float32)
@@ -211,6 +215,7 @@ def top_neighbours(
     neighbours: int,
     exact: bool | None = None,
     progress: Callable[[int], None] | None = None,
+    indexed: Callable[[int], None] | None = None,
 ) -> sparse.csr_matrix:
     """Customers x customers: each row's `neighbours` largest similarities to other
     customers, rows summing to one.
@@ -221,14 +226,19 @@ def top_neighbours(
     Up to EXACT_MAX_CUSTOMERS customers (or with `exact=True`) every pair is compared;
     above (or with `exact=False`) approximate_neighbours finds them, so the time grows
     with the customers, not their square. Never holds a customers x customers matrix.
-    `progress` is called with the number of customers done since its last call."""
+    `progress` is called with the number of customers done since its last call, and
+    `indexed` likewise with the customers added to the index (approximate search only)."""
     n = vectors.shape[0]
     keep = max(min(neighbours, n - 1), 1)
     taste = taste_vectors(vectors)
     if exact is None:
         exact = n <= EXACT_MAX_CUSTOMERS
-    search = _exact_neighbours if exact or n <= keep + 1 else approximate_neighbours
-    chosen, weight = search(taste=taste, keep=keep, progress=progress or _ignore)
+    if exact or n <= keep + 1:
+        chosen, weight = _exact_neighbours(taste=taste, keep=keep, progress=progress or _ignore)
+    else:
+        chosen, weight = approximate_neighbours(
+            taste=taste, keep=keep, progress=progress or _ignore, indexed=indexed or _ignore
+        )
     weight = np.maximum(weight, 0.0)
     weight /= np.maximum(weight.sum(axis=1, keepdims=True), 1e-12)
     # Every row holds exactly `keep` neighbours, so the CSR arrays are built directly.
@@ -272,7 +282,11 @@ def _exact_neighbours(
 
 
 def approximate_neighbours(
-    *, taste: sparse.csr_matrix, keep: int, progress: Callable[[int], None] = _ignore
+    *,
+    taste: sparse.csr_matrix,
+    keep: int,
+    progress: Callable[[int], None] = _ignore,
+    indexed: Callable[[int], None] = _ignore,
 ) -> tuple[IntArray, npt.NDArray[np.float32]]:
     """Each customer's `keep` most similar other customers (dot products of the rows of
     `taste`) and their similarities, found with a faiss index instead of every pair.
@@ -285,7 +299,8 @@ def approximate_neighbours(
     on the whole rows, stored as 8-bit codes (IndexRefine). Rows
     go in and out a block at a time, so memory is a few bytes per customer and taste
     product, never customers x customers; recall against the exact search is measured in
-    docs/recommendations.md and by benchmarks/fit.py."""
+    docs/recommendations.md and by benchmarks/fit.py. `progress` and `indexed` are told
+    the customers searched and added since their last call."""
     import faiss
 
     n, width = taste.shape
@@ -311,7 +326,9 @@ def approximate_neighbours(
         index = faiss.IndexRefine(base, codes)
         index.k_factor = _CANDIDATE_FACTOR
         for start in range(0, n, _INDEX_BLOCK):
-            index.add(taste[start : start + _INDEX_BLOCK].toarray())
+            block = taste[start : start + _INDEX_BLOCK]
+            index.add(block.toarray())
+            indexed(block.shape[0])
         chosen = np.empty((n, keep), np.int64)
         weight = np.empty((n, keep), np.float32)
         for start in range(0, n, _INDEX_BLOCK):

@@ -96,10 +96,14 @@ def test_the_index_finds_nine_in_ten_of_the_exact_nearest_customers():
 def test_top_neighbours_searches_the_index_above_the_exact_limit(monkeypatch):
     vectors = neighbours.recency_vectors(lines=_shoppers(400), half_life_days=120.0)
     told: list[int] = []
+    added: list[int] = []
     monkeypatch.setattr(neighbours, "EXACT_MAX_CUSTOMERS", 100)
     monkeypatch.setattr(neighbours, "_exact_neighbours", None)  # would raise if called
-    neighbours.top_neighbours(vectors=vectors, neighbours=20, progress=told.append)
+    neighbours.top_neighbours(
+        vectors=vectors, neighbours=20, progress=told.append, indexed=added.append
+    )
     assert sum(told) == 400
+    assert sum(added) == 400
 
 
 def test_discovery_picks_are_each_customers_best_unowned_products_by_the_scorer():
