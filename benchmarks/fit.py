@@ -210,7 +210,8 @@ def _progress_reporter(customers: int) -> tuple[Progress | None, neighbours.Prog
             TimeElapsedColumn(),
             transient=False,
         )
-        tasks = {step: bar.add_task(step, total=customers) for step in ("neighbours", "picks")}
+        steps = ("index", "neighbours", "picks")
+        tasks = {step: bar.add_task(step, total=customers) for step in steps}
         return bar, lambda step, done: bar.advance(tasks[step], done)
     done_by_step: dict[str, int] = {}
 

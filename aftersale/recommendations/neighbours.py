@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,12 +31,21 @@ _BLOCK = 256
 # 12,000 customers the exact search takes as long as the index; below, it is faster.
 EXACT_MAX_CUSTOMERS = 12_000
 # The index: candidates from the rows projected on this many main directions, the
-# _PROBES nearest of about 4 x sqrt(customers) lists, _CANDIDATE_FACTOR x the neighbours
-# kept re-scored on the whole rows (recall and time in docs/recommendations.md).
+# _PROBES nearest of lists of about _LIST_SIZE customers each (found by an HNSW graph
+# over the lists' centres, so a query scans the same number of customers however many
+# there are), _CANDIDATE_FACTOR x the neighbours kept re-scored on the whole rows
+# (recall and time in docs/recommendations.md).
 _PROJECTION_DIMENSIONS = 128
+_LIST_SIZE = 64
 _PROBES = 64
 _CANDIDATE_FACTOR = 3
 _SVD_SAMPLE = 200_000
+# The lists' centres: two-level k-means on at most this many projected rows, this many
+# iterations at each level; the HNSW graph over them (links per node, search breadth).
+_CLUSTER_SAMPLE = 256_000
+_CLUSTER_ITERATIONS = 10
+_GRAPH_LINKS = 32
+_GRAPH_SEARCH = 128
 # Rows added to and searched in the index at once (dense: 16 MB for 1,000 products).
 _INDEX_BLOCK = 4096
 # Customers scored at once by discovery_picks (sparse rows: a few MB).
@@ -126,6 +136,7 @@ def discovery_picks(
         count_exponent=count_exponent,
         exact=exact,
         progress=lambda done: report("neighbours", done),
+        indexed=lambda done: report("index", done),
     )
     n = lines.shape[0]
     found_rows, found_columns, found_scores = [], [], []
@@ -157,6 +168,7 @@ def _discovery_model(
     count_exponent: float,
     exact: bool | None = None,
     progress: Callable[[int], None] | None = None,
+    indexed: Callable[[int], None] | None = None,
 ) -> tuple[sparse.csr_matrix, sparse.csr_matrix, npt.NDArray[np.float32]]:
     """Discovery's parts: the customers x customers neighbour weights, the customers x
     products matrix of what each bought (1.0), and each product's popularity
@@ -164,7 +176,9 @@ def _discovery_model(
     vectors = recency_vectors(
         lines=lines, half_life_days=half_life_days, count_exponent=count_exponent
     )
-    similar = top_neighbours(vectors=vectors, neighbours=neighbours, exact=exact, progress=progress)
+    similar = top_neighbours(
+        vectors=vectors, neighbours=neighbours, exact=exact, progress=progress, indexed=indexed
+    )
     bought = sparse.csr_matrix(vectors > 0, dtype=np.float32)
     del vectors
     buyers = np.bincount(bought.indices, minlength=lines.shape[1]).astype(np.float32)
@@ -201,6 +215,7 @@ def top_neighbours(
     neighbours: int,
     exact: bool | None = None,
     progress: Callable[[int], None] | None = None,
+    indexed: Callable[[int], None] | None = None,
 ) -> sparse.csr_matrix:
     """Customers x customers: each row's `neighbours` largest similarities to other
     customers, rows summing to one.
@@ -211,14 +226,19 @@ def top_neighbours(
     Up to EXACT_MAX_CUSTOMERS customers (or with `exact=True`) every pair is compared;
     above (or with `exact=False`) approximate_neighbours finds them, so the time grows
     with the customers, not their square. Never holds a customers x customers matrix.
-    `progress` is called with the number of customers done since its last call."""
+    `progress` is called with the number of customers done since its last call, and
+    `indexed` likewise with the customers added to the index (approximate search only)."""
     n = vectors.shape[0]
     keep = max(min(neighbours, n - 1), 1)
     taste = taste_vectors(vectors)
     if exact is None:
         exact = n <= EXACT_MAX_CUSTOMERS
-    search = _exact_neighbours if exact or n <= keep + 1 else approximate_neighbours
-    chosen, weight = search(taste=taste, keep=keep, progress=progress or _ignore)
+    if exact or n <= keep + 1:
+        chosen, weight = _exact_neighbours(taste=taste, keep=keep, progress=progress or _ignore)
+    else:
+        chosen, weight = approximate_neighbours(
+            taste=taste, keep=keep, progress=progress or _ignore, indexed=indexed or _ignore
+        )
     weight = np.maximum(weight, 0.0)
     weight /= np.maximum(weight.sum(axis=1, keepdims=True), 1e-12)
     # Every row holds exactly `keep` neighbours, so the CSR arrays are built directly.
@@ -262,18 +282,25 @@ def _exact_neighbours(
 
 
 def approximate_neighbours(
-    *, taste: sparse.csr_matrix, keep: int, progress: Callable[[int], None] = _ignore
+    *,
+    taste: sparse.csr_matrix,
+    keep: int,
+    progress: Callable[[int], None] = _ignore,
+    indexed: Callable[[int], None] = _ignore,
 ) -> tuple[IntArray, npt.NDArray[np.float32]]:
     """Each customer's `keep` most similar other customers (dot products of the rows of
     `taste`) and their similarities, found with a faiss index instead of every pair.
 
     Candidates come from an inverted-file index (IndexIVFFlat, inner product) over the
     rows projected on their _PROJECTION_DIMENSIONS main directions (an uncentred SVD,
-    which keeps dot products); the _CANDIDATE_FACTOR x `keep` best of the _PROBES nearest
-    lists are then re-scored on the whole rows, stored as 8-bit codes (IndexRefine). Rows
+    which keeps dot products), in lists of about _LIST_SIZE customers reached through an
+    HNSW graph (_inverted_file), so a query costs the same at any number of customers;
+    the _CANDIDATE_FACTOR x `keep` best of the _PROBES nearest lists are then re-scored
+    on the whole rows, stored as 8-bit codes (IndexRefine). Rows
     go in and out a block at a time, so memory is a few bytes per customer and taste
     product, never customers x customers; recall against the exact search is measured in
-    docs/recommendations.md and by benchmarks/fit.py."""
+    docs/recommendations.md and by benchmarks/fit.py. `progress` and `indexed` are told
+    the customers searched and added since their last call."""
     import faiss
 
     n, width = taste.shape
@@ -285,15 +312,12 @@ def approximate_neighbours(
         transform = faiss.LinearTransform(width, dimensions, False)
         faiss.copy_array_to_vector(directions.T.ravel(), transform.A)
         transform.is_trained = True
-        lists = int(np.clip(4 * np.sqrt(n), 1, n // 39 or 1))
-        coarse = faiss.IndexFlatIP(dimensions)
-        ivf = faiss.IndexIVFFlat(coarse, dimensions, lists, faiss.METRIC_INNER_PRODUCT)
-        ivf.nprobe = min(_PROBES, lists)
-        # Trained on samples, projected (k-means: 64 rows a list) and dense (the codes'
-        # ranges), so training holds no more than _SVD_SAMPLE projected rows.
         rng = np.random.default_rng(0)
-        sample = np.sort(rng.permutation(n)[: min(64 * lists, _SVD_SAMPLE)])
-        ivf.train(np.ascontiguousarray(taste[sample] @ directions, dtype=np.float32))
+        sample = np.sort(rng.permutation(n)[: min(n, _CLUSTER_SAMPLE)])
+        ivf = _inverted_file(
+            np.ascontiguousarray(taste[sample] @ directions, dtype=np.float32),
+            lists=max(1, min(n // _LIST_SIZE, len(sample) // 4)),
+        )
         base = faiss.IndexPreTransform(transform, ivf)
         codes = faiss.IndexScalarQuantizer(
             width, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
@@ -302,7 +326,9 @@ def approximate_neighbours(
         index = faiss.IndexRefine(base, codes)
         index.k_factor = _CANDIDATE_FACTOR
         for start in range(0, n, _INDEX_BLOCK):
-            index.add(taste[start : start + _INDEX_BLOCK].toarray())
+            block = taste[start : start + _INDEX_BLOCK]
+            index.add(block.toarray())
+            indexed(block.shape[0])
         chosen = np.empty((n, keep), np.int64)
         weight = np.empty((n, keep), np.float32)
         for start in range(0, n, _INDEX_BLOCK):
@@ -315,6 +341,67 @@ def approximate_neighbours(
     finally:
         faiss.omp_set_num_threads(threads)
     return chosen, weight
+
+
+def _inverted_file(sample: npt.NDArray[np.float32], *, lists: int) -> Any:
+    """An empty faiss IndexIVFFlat (inner product) of `lists` lists whose centres are
+    found by two-level k-means on the projected `sample` rows (sqrt(lists) coarse
+    clusters, each split in proportion to its rows: far cheaper than one k-means of
+    `lists` centres at a million customers), normalised so that a row goes to the centre
+    it points most along, and reached through an HNSW graph so that finding a query's
+    _PROBES nearest lists costs about log(lists), not `lists`."""
+    import faiss
+
+    dimensions = sample.shape[1]
+    centres = np.ascontiguousarray(_two_level_centres(sample, lists=lists), dtype=np.float32)
+    faiss.normalize_L2(centres)
+    coarse = faiss.IndexHNSWFlat(dimensions, _GRAPH_LINKS, faiss.METRIC_INNER_PRODUCT)
+    coarse.hnsw.efSearch = max(_GRAPH_SEARCH, _PROBES)
+    coarse.add(centres)
+    ivf = faiss.IndexIVFFlat(coarse, dimensions, len(centres), faiss.METRIC_INNER_PRODUCT)
+    ivf.is_trained = True
+    ivf.nprobe = min(_PROBES, len(centres))
+    return ivf
+
+
+def _two_level_centres(sample: npt.NDArray[np.float32], *, lists: int) -> npt.NDArray[np.float32]:
+    """About `lists` k-means centres of the `sample` rows (fewer when the sample is
+    small): sqrt(lists) coarse clusters first, then each split into a share of `lists`
+    in proportion to its rows (faiss.contrib.clustering's two-level scheme, with fewer
+    iterations and no console output)."""
+    import faiss
+
+    n, dimensions = sample.shape
+    lists = max(1, min(lists, n))
+    if lists == 1:
+        return np.asarray(sample.mean(axis=0, keepdims=True), dtype=np.float32)
+
+    def kmeans(rows: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.float32]:
+        if k >= len(rows):
+            return rows
+        means = faiss.Kmeans(
+            dimensions,
+            k,
+            niter=_CLUSTER_ITERATIONS,
+            seed=1,
+            min_points_per_centroid=1,
+            max_points_per_centroid=2000,
+        )
+        means.train(np.ascontiguousarray(rows))
+        return np.asarray(means.centroids, dtype=np.float32)
+
+    coarse = kmeans(sample, max(1, int(np.sqrt(lists))))
+    index = faiss.IndexFlatL2(dimensions)
+    index.add(coarse)
+    owner = index.search(sample, 1)[1].ravel()
+    sizes = np.bincount(owner, minlength=len(coarse))
+    shares = np.diff(np.r_[0, np.cumsum(sizes) * lists // n])
+    found = [
+        kmeans(sample[owner == group], int(share))
+        for group, share in enumerate(shares.tolist())
+        if share > 0 and sizes[group] > 0
+    ]
+    return np.concatenate(found) if found else coarse
 
 
 def _main_directions(taste: sparse.csr_matrix, dimensions: int) -> npt.NDArray[np.float32]:

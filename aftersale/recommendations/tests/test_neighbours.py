@@ -96,10 +96,14 @@ def test_the_index_finds_nine_in_ten_of_the_exact_nearest_customers():
 def test_top_neighbours_searches_the_index_above_the_exact_limit(monkeypatch):
     vectors = neighbours.recency_vectors(lines=_shoppers(400), half_life_days=120.0)
     told: list[int] = []
+    added: list[int] = []
     monkeypatch.setattr(neighbours, "EXACT_MAX_CUSTOMERS", 100)
     monkeypatch.setattr(neighbours, "_exact_neighbours", None)  # would raise if called
-    neighbours.top_neighbours(vectors=vectors, neighbours=20, progress=told.append)
+    neighbours.top_neighbours(
+        vectors=vectors, neighbours=20, progress=told.append, indexed=added.append
+    )
     assert sum(told) == 400
+    assert sum(added) == 400
 
 
 def test_discovery_picks_are_each_customers_best_unowned_products_by_the_scorer():
@@ -129,3 +133,57 @@ def test_best_of_rows_keeps_each_rows_best_stored_scores_as_the_dense_top_k_does
             expected = sorted(np.flatnonzero(dense[row] > 0), key=lambda c: (-dense[row, c], c))
             assert columns[rows == row].tolist() == expected[:k]  # ties: lower column first
     assert np.array_equal(values, dense[rows, columns])
+
+
+def test_the_index_lists_keep_their_size_as_the_customers_grow():
+    rng = np.random.default_rng(3)
+    for rows in (640, 6400):
+        sample = rng.normal(size=(rows, 16)).astype(np.float32)
+        centres = neighbours._two_level_centres(sample, lists=rows // 64)
+        assert abs(len(centres) - rows // 64) <= 1  # lists of about 64 rows, not sqrt(n)
+
+
+def test_the_index_serves_a_tiny_store_in_one_list():
+    lines = _shoppers(12, seed=2)
+    vectors = neighbours.recency_vectors(lines=lines, half_life_days=120.0)
+    exact = neighbours.top_neighbours(vectors=vectors, neighbours=5, exact=True)
+    found = neighbours.top_neighbours(vectors=vectors, neighbours=5, exact=False)
+    assert np.diff(found.indptr).tolist() == [5] * 12
+    assert not any(r in set(found[r].indices) for r in range(12))
+    # One list holds everyone, so the index compares every pair: each clear neighbour of
+    # the exact search is found (the weights differ a little: 8-bit codes).
+    for r in range(12):
+        assert set(exact[r].indices[exact[r].data > 0.1]) <= set(found[r].indices)
+
+
+def test_the_index_serves_a_sparse_store_of_one_product_customers():
+    # A gift shop: 2,000 customers, most of whom bought one product once.
+    rng = np.random.default_rng(4)
+    customers = np.r_[np.arange(2000), rng.integers(0, 2000, 300)]
+    lines = neighbours.Lines(
+        customers=customers.astype(np.int64),
+        products=rng.integers(0, 400, len(customers)).astype(np.int64),
+        age_days=rng.uniform(0, 365, len(customers)),
+        shape=(2000, 400),
+    )
+    picks = neighbours.discovery_picks(
+        lines=lines,
+        per_customer=4,
+        neighbours=30,
+        popularity_exponent=0.2,
+        half_life_days=120.0,
+        exact=False,
+    )
+    exact = neighbours.discovery_picks(
+        lines=lines,
+        per_customer=4,
+        neighbours=30,
+        popularity_exponent=0.2,
+        half_life_days=120.0,
+        exact=True,
+    )
+    assert np.diff(picks.similar.indptr).tolist() == [30] * 2000
+    # Every customer the exact search finds picks for gets picks from the index too.
+    assert set(exact.rows.tolist()) <= set(picks.rows.tolist())
+    owned = set(zip(lines.customers.tolist(), lines.products.tolist(), strict=True))
+    assert not owned & set(zip(picks.rows.tolist(), picks.columns.tolist(), strict=True))

@@ -1,5 +1,7 @@
+import dataclasses
 import datetime as dt
 
+from aftersale.orders.services import ingest_orders
 from aftersale.recommendations import neighbours, services
 from aftersale.recommendations.models import (
     AssociationKind,
@@ -162,6 +164,27 @@ def test_a_store_over_the_exact_search_limit_gets_the_same_picks_from_the_index(
     assert {name: _picks(shop, name) for name in picks} == picks
     assert picks["ann"] == ["honey"]
     assert approximate.customer_picks == exact.customer_picks == 2
+
+
+def test_a_store_selling_in_two_currencies_gets_the_same_picks_from_the_index(shop, monkeypatch):
+    _neighbourhoods(shop)
+    # Two more customers pay in euros, one like ann, one like dan.
+    records = [
+        dataclasses.replace(
+            shop._record(basket, who, DAY0, False), external_id=f"eur-{who}", currency="EUR"
+        )
+        for who, basket in (("eva", ["bread", "jam"]), ("eli", ["soap", "sponge"]))
+    ]
+    ingest_orders(store=shop.store, records=records, now=DAY0)
+    monkeypatch.setattr(services, "DISCOVERY_NEIGHBOURS", 2)
+    names = ("ann", "bob", "cat", "dan", "eva", "eli")
+    exact = fit_recommendations(store=shop.store)
+    picks = {name: _picks(shop, name) for name in names}
+    monkeypatch.setattr(neighbours, "EXACT_MAX_CUSTOMERS", 2)
+    approximate = fit_recommendations(store=shop.store)
+    assert {name: _picks(shop, name) for name in names} == picks
+    assert "honey" in picks["eva"] and "shampoo" in picks["eli"]
+    assert approximate.customer_picks == exact.customer_picks
 
 
 def test_fit_of_an_empty_history_stores_no_discovery_picks(shop):
