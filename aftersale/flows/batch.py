@@ -118,7 +118,7 @@ def _groups_of(version_id: int, definition: FlowDefinition) -> Iterator[DelayGro
     if not set(definition.exit_when) <= _KNOWN_EXIT_RULES:
         return  # a rule this module cannot check in SQL: leave the version to advance()
     for index, step in enumerate(definition.steps):
-        seconds = _fixed_seconds(step)
+        seconds = fixed_seconds(step)
         if seconds is not None:
             yield DelayGroup(
                 version_id=version_id,
@@ -129,7 +129,9 @@ def _groups_of(version_id: int, definition: FlowDefinition) -> Iterator[DelayGro
             )
 
 
-def _fixed_seconds(step: object) -> int | None:
+def fixed_seconds(step: object) -> int | None:
+    """The length in whole seconds of a delay step counted from the previous step with no
+    weekday or time of day (which SQL can add to due_at), else None."""
     if not isinstance(step, DelayStep) or step.relative_to != "previous_step":
         return None
     if step.weekdays or step.at is not None:

@@ -25,6 +25,7 @@ from aftersale.flows.definition import (
     FlowDefinition,
     SplitStep,
 )
+from aftersale.flows.email_batch import step_onto_emails_in_bulk
 from aftersale.flows.models import Enrollment, EnrollmentState, Flow
 from aftersale.flows.selectors import definition_of
 from aftersale.flows.services import exit_reason
@@ -44,6 +45,7 @@ class PassSummary:
     messages_queued: int = 0
     completed: int = 0
     exited: int = 0
+    emails_in_bulk: int = 0  # journeys of `claimed` stepped onto their email set-based
 
 
 def run_due_enrollments(
@@ -55,18 +57,23 @@ def run_due_enrollments(
     flow: Flow | None = None,
 ) -> PassSummary:
     """Move journeys waiting at plain delays past them in bulk, then claim up to `limit`
-    enrollments due at `now` and run their due steps one by one (only `flow`'s journeys
-    when given: a backtest's)."""
+    enrollments due at `now`, step those at an email step onto their email set-based
+    where the outcome is known in advance (flows.email_batch), and run the others' due
+    steps one by one (only `flow`'s journeys when given: a backtest's)."""
     worker_id = worker_id or uuid.uuid4().hex
     summary = PassSummary(moved_in_bulk=advance_delays_in_bulk(now=now, store=store, flow=flow))
-    for enrollment in claim_due(
+    claimed = claim_due(
         now=now,
         store=store,
         worker_id=worker_id,
         limit=limit or settings.SCHEDULER_BATCH_SIZE,
         flow=flow,
-    ):
-        summary.claimed += 1
+    )
+    summary.claimed = len(claimed)
+    bulk = step_onto_emails_in_bulk(enrollments=claimed, now=now, worker_id=worker_id)
+    summary.emails_in_bulk, summary.messages_queued = bulk.stepped, bulk.queued
+    summary.completed = bulk.completed
+    for enrollment in bulk.left:
         try:
             with transaction.atomic():
                 queued = advance(enrollment=enrollment, now=now, worker_id=worker_id)

@@ -82,7 +82,7 @@ def run_email_step(
     )
     picks = _offer_picks(enrollment, coupon) if step.coupon == "remind" else None
     if picks is None:
-        picks = _recommendations(enrollment, step, now)
+        picks = recommendations_for(enrollment=enrollment, step=step, now=now)
     if "no_recommendations" in step.skip_if and not picks:
         return _skipped(
             enrollment, step, now, SkipReason.FILTER_NO_LONGER_MET, "skip_if no_recommendations"
@@ -179,9 +179,11 @@ def _coupon_for(
     return issue_coupon(program=program, customer=enrollment.customer, now=now)
 
 
-def _recommendations(
-    enrollment: Enrollment, step: EmailStep, now: dt.datetime
+def recommendations_for(
+    *, enrollment: Enrollment, step: EmailStep, now: dt.datetime
 ) -> list[dict[str, object]]:
+    """The products `step`'s email shows the journey's customer at `now` (its strategy's
+    picks for the trigger order's basket, as JSON); none when the step shows none."""
     if step.recommendations == "none":
         return []
     # Without a trigger order (a timed or posted event) the customer's history speaks.

@@ -11,6 +11,7 @@ from django.db.models import Min, Model, QuerySet
 
 from aftersale.coupons.models import CouponProgram
 from aftersale.coupons.selectors import pending_shop_coupons
+from aftersale.lib import bulk
 from aftersale.lib.claims import free_at
 from aftersale.messaging.models import (
     EmailTemplate,
@@ -155,6 +156,26 @@ def last_marketing_email_at(
         .order_by("-queued_at")
         .values_list("queued_at", flat=True)
         .first()
+    )
+
+
+def marketing_emailed(
+    *, customer_ids: Sequence[int], since: dt.datetime, until: dt.datetime
+) -> set[int]:
+    """Those of `customer_ids` who were sent, or queued, a marketing email in (`since`,
+    `until`] (last_marketing_email_at for a whole batch): one query."""
+    if not customer_ids:
+        return set()
+    return set(
+        Message.objects.filter(
+            bulk.id_in("customer_id", customer_ids),
+            status__in=(MessageStatus.QUEUED, MessageStatus.SENT, MessageStatus.DELIVERED),
+            queued_at__gt=since,
+            queued_at__lte=until,
+        )
+        .exclude(template__kind=TemplateKind.ORDER_CONFIRMATION)
+        .values_list("customer_id", flat=True)
+        .distinct()
     )
 
 

@@ -9,6 +9,8 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -88,6 +90,77 @@ def queue_message(
         },
     )
     return created and status == MessageStatus.QUEUED
+
+
+@dataclass(frozen=True)
+class EmailToQueue:
+    """One email of a batch for queue_messages: what queue_message's arguments say of
+    it, with the customer given by id and address (the batch's rows carry them)."""
+
+    idempotency_key: str
+    customer_id: int
+    to_email: str
+    send_after: dt.datetime
+    flow_id: int | None = None
+    enrollment_id: int | None = None
+    step_index: int | None = None
+    order_id: int | None = None
+    checkout_id: int | None = None
+    campaign: str = ""
+    recommendations: list[dict[str, object]] = field(default_factory=list)
+    skipped_because: str = ""
+    skip_reason: SkipReason | None = None
+
+
+def queue_messages(
+    *, store_id: int, template: EmailTemplate, now: dt.datetime, emails: Sequence[EmailToQueue]
+) -> int:
+    """Put many emails of `store_id` made from `template` in the outbox at once, each as
+    queue_message would (queued, moved by quiet hours, or recorded as skipped with its
+    reason): one look-up of the keys already there and one INSERT that ignores keys
+    taken meanwhile, so a retried batch adds nothing twice. Call inside the transaction
+    that records the decisions. Returns how many new queued emails were added."""
+    if not emails:
+        return 0
+    keys = [email.idempotency_key for email in emails]
+    taken = set(
+        Message.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True)
+    )
+    rows = [
+        _message_row(store_id, template, now, email)
+        for email in emails
+        if email.idempotency_key not in taken
+    ]
+    Message.objects.bulk_create(rows, ignore_conflicts=True)
+    return sum(row.status == MessageStatus.QUEUED for row in rows)
+
+
+def _message_row(
+    store_id: int, template: EmailTemplate, now: dt.datetime, email: EmailToQueue
+) -> Message:
+    skip_reason = email.skip_reason
+    skipped = bool(email.skipped_because) or (
+        skip_reason is not None and skip_reason != SkipReason.QUIET_HOURS_MOVED
+    )
+    return Message(
+        idempotency_key=email.idempotency_key,
+        store_id=store_id,
+        customer_id=email.customer_id,
+        template=template,
+        flow_id=email.flow_id,
+        enrollment_id=email.enrollment_id,
+        step_index=email.step_index,
+        order_id=email.order_id,
+        checkout_id=email.checkout_id,
+        campaign=email.campaign,
+        to_email=email.to_email,
+        queued_at=now,
+        send_after=email.send_after,
+        recommendations=email.recommendations,
+        status=MessageStatus.SKIPPED if skipped else MessageStatus.QUEUED,
+        error=email.skipped_because,
+        skip_reason=skip_reason or "",
+    )
 
 
 def report_status(*, message: Message, status: MessageStatus, **fields: Any) -> str:

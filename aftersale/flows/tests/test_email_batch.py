@@ -1,0 +1,306 @@
+"""The set-based email step (flows.email_batch): a claimed batch of journeys stepped onto
+their email in a few statements, with every rule of the per-enrollment path kept."""
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from aftersale.customers.models import Customer
+from aftersale.customers.services import unsubscribe
+from aftersale.flows import email_batch
+from aftersale.flows.email_batch import step_onto_emails_in_bulk
+from aftersale.flows.models import Enrollment, EnrollmentState
+from aftersale.flows.scheduler import claim_due, run_due_enrollments
+from aftersale.flows.services import enroll_timed_occasions, install_flow, process_orders
+from aftersale.flows.tests.helpers import add_templates, place_order, start_checkout
+from aftersale.messaging.models import Message, MessageStatus, SkipReason
+
+T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)  # a Monday, 9:00 UTC
+HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
+NO_GUARDS = {"smart_sending_hours": 0, "quiet_hours": None}
+
+
+def flow(store, slug, steps, *, guards=None, exit_when=(), trigger=None, **more):
+    add_templates(
+        store,
+        T0,
+        *{s["template"] for s in steps if s["type"] == "email"}
+        - set(store.templates.values_list("slug", flat=True)),
+    )
+    definition = {
+        "name": slug,
+        "trigger": trigger or {"event": "any_purchase"},
+        "exit_when": list(exit_when),
+        "guards": NO_GUARDS if guards is None else guards,
+        "holdout_percent": 0,
+        "steps": steps,
+        **more,
+    }
+    return install_flow(store=store, slug=slug, definition=definition, now=T0)
+
+
+def buy(store, customer, *, order_id=None, at=T0, product="milk"):
+    order = place_order(
+        store, order_id=order_id or f"o-{customer}", customer=customer, at=at, product=product
+    )
+    process_orders(store=store, order_ids=[order.pk], now=at)
+    return order
+
+
+def outbox() -> list[tuple[Any, ...]]:
+    """Every outbox row as the journeys wrote it (whether it carries a coupon: codes are
+    random)."""
+    rows = Message.objects.order_by("idempotency_key").values_list(
+        "idempotency_key",
+        "customer__external_id",
+        "template__slug",
+        "to_email",
+        "status",
+        "skip_reason",
+        "error",
+        "send_after",
+        "recommendations",
+        "order_id",
+        "coupon",
+        "campaign",
+    )
+    return [(*row[:10], row[10] is not None, row[11]) for row in rows]
+
+
+def journeys() -> list[tuple[Any, ...]]:
+    return list(
+        Enrollment.objects.order_by("pk").values_list(
+            "pk",
+            "state",
+            "exit_reason",
+            "step_index",
+            "passed_steps",
+            "due_at",
+            "ended_at",
+            "claimed_by",
+        )
+    )
+
+
+def run_at(moments, *, worker_id="w"):
+    """Scheduler passes at each moment until none is left due then; what they did."""
+    summaries = []
+    for moment in moments:
+        while (summary := run_due_enrollments(now=moment, limit=50, worker_id=worker_id)).claimed:
+            summaries.append(summary)
+    return summaries
+
+
+def outcome_of(moments, *, bulk: bool):
+    """The outbox and journeys after passes at `moments`, with the set-based step on or
+    off, everything undone afterwards."""
+    savepoint = transaction.savepoint()
+    email_batch.ENABLED = bulk
+    try:
+        summaries = run_at(moments)
+        return outbox(), journeys(), sum(s.emails_in_bulk for s in summaries)
+    finally:
+        email_batch.ENABLED = True
+        transaction.savepoint_rollback(savepoint)
+
+
+def a_store_with_every_kind_of_journey(store):
+    """Journeys of several flows and customers that the set-based step takes, and ones
+    it must leave to the per-enrollment path, due over ten days."""
+    store.time_zone = "UTC"
+    store.save()
+    flow(
+        store,
+        "plain",
+        [
+            {"type": "delay", "hours": 1},
+            {"type": "email", "template": "thank-you"},
+            {"type": "delay", "days": 2},
+            {"type": "email", "template": "follow-up", "recommendations": "cross_sell"},
+            {
+                "type": "email",
+                "template": "right-after",
+                "transactional": True,
+                "skip_if": ["no_recommendations"],  # it shows none: always skipped
+            },
+            {"type": "exit"},
+        ],
+        exit_when=("purchased_again", "refunded", "unsubscribed"),
+    )
+    flow(
+        store,
+        "guarded",
+        [
+            {"type": "delay", "hours": 12},  # 21:00 UTC: quiet hours for most
+            {
+                "type": "email",
+                "template": "guarded",
+                "recommendations": "cross_sell",
+                "skip_if": ["purchased_since_entry"],
+            },
+        ],
+        guards={"smart_sending_hours": 16, "quiet_hours": {"start": "21:00", "end": "08:00"}},
+        trigger={"event": "any_purchase", "min_order_total": "15"},
+    )
+    flow(
+        store,
+        "coupon",
+        [{"type": "delay", "days": 1}, {"type": "email", "template": "offer", "coupon": "issue"}],
+        coupon={"kind": "percent", "amount": "10"},
+    )
+    flow(
+        store,
+        "checkout",
+        [{"type": "email", "template": "come-back"}],
+        trigger={"event": "checkout_abandoned", "abandoned_hours": 1},
+        exit_when=("checkout_completed",),
+    )
+    for n, name in enumerate(["ann", "bob", "cy", "dee", "eve", "fay", "gus", "hal"]):
+        buy(store, name, product=("milk", "bread", "eggs", "tea")[n % 4])
+    Customer.objects.filter(external_id="hal").update(time_zone="Asia/Tokyo")  # 06:00 there
+    Customer.objects.filter(external_id="gus").update(email="")  # no address
+    Enrollment.objects.filter(customer__external_id="fay", flow__slug="plain").update(holdout=True)
+    buy(store, "bob", order_id="o-bob-2", at=T0 + 2 * HOUR)  # bought again: exits "plain"
+    unsubscribe(customer=Customer.objects.get(external_id="cy"), now=T0 + HOUR)
+    start_checkout(store, checkout_id="k1", customer="ann", at=T0)
+    enroll_timed_occasions(now=T0 + 2 * HOUR, store=store)
+
+
+MOMENTS = [T0, T0 + HOUR, T0 + 13 * HOUR, T0 + 1 * DAY, T0 + 3 * DAY + HOUR, T0 + 10 * DAY]
+
+
+@pytest.mark.django_db
+def test_the_set_based_step_writes_the_same_emails_and_journeys_as_the_per_enrollment_path(
+    store,
+):
+    a_store_with_every_kind_of_journey(store)
+
+    bulk_outbox, bulk_journeys, stepped_in_bulk = outcome_of(MOMENTS, bulk=True)
+    one_by_one_outbox, one_by_one_journeys, none_in_bulk = outcome_of(MOMENTS, bulk=False)
+
+    assert bulk_outbox == one_by_one_outbox
+    assert bulk_journeys == one_by_one_journeys
+    assert none_in_bulk == 0 and stepped_in_bulk >= 10  # the set-based step did take some
+    statuses = {(row[2], row[4], row[5]) for row in bulk_outbox}
+    assert ("guarded", "queued", SkipReason.QUIET_HOURS_MOVED) in statuses
+    assert ("right-after", "skipped", SkipReason.FILTER_NO_LONGER_MET) in statuses
+    assert ("thank-you", "skipped", SkipReason.MISSING_ADDRESS) in statuses
+    assert ("guarded", "skipped", SkipReason.SMART_SENDING) in statuses
+    assert any(row[2] == "offer" and row[10] for row in bulk_outbox)  # a coupon issued
+    assert all(state in ("completed", "exited") for _, state, *_ in bulk_journeys)
+
+
+@pytest.mark.django_db
+def test_a_holdout_journey_gets_no_marketing_email_but_its_transactional_one(store):
+    flow(
+        store,
+        "f",
+        [
+            {"type": "email", "template": "news"},
+            {"type": "email", "template": "receipt", "transactional": True},
+        ],
+    )
+    buy(store, "ann")
+    Enrollment.objects.update(holdout=True)
+
+    (summary,) = run_at([T0])
+
+    # The first step set-based, the next one by advance() in the same pass.
+    assert (summary.emails_in_bulk, summary.completed) == (1, 1)
+    assert list(Message.objects.values_list("template__slug", flat=True)) == ["receipt"]
+    assert Enrollment.objects.get().state == EnrollmentState.COMPLETED
+
+
+@pytest.mark.django_db
+def test_a_batch_of_journeys_takes_the_same_few_statements_whatever_its_size(store):
+    flow(store, "f", [{"type": "email", "template": "hello"}], exit_when=("purchased_again",))
+    for n in range(5):
+        buy(store, f"small{n}")
+    with CaptureQueriesContext(connection) as small:
+        run_due_enrollments(now=T0, worker_id="w")
+    for n in range(40):
+        buy(store, f"large{n}")
+    with CaptureQueriesContext(connection) as large:
+        summary = run_due_enrollments(now=T0, worker_id="w")
+
+    assert summary.emails_in_bulk == summary.messages_queued == 40
+    # One INSERT for the batch (on SQLite one per 999 bound values: ~30 emails).
+    assert len(small.captured_queries) <= 16
+    assert len(large.captured_queries) <= len(small.captured_queries) + 1
+    assert Message.objects.filter(status=MessageStatus.QUEUED).count() == 45
+
+
+@pytest.mark.django_db
+def test_a_worker_that_lost_a_lease_writes_nothing_and_the_batch_goes_one_by_one(store):
+    flow(store, "f", [{"type": "email", "template": "hello"}])
+    for name in ("ann", "bob", "cy"):
+        buy(store, name)
+    claimed = claim_due(now=T0, worker_id="slow", limit=10)
+    taken_over = claimed[1]
+    Enrollment.objects.filter(pk=taken_over.pk).update(claimed_by="fast")
+
+    bulk = step_onto_emails_in_bulk(enrollments=claimed, now=T0, worker_id="slow")
+
+    assert (bulk.stepped, bulk.queued, bulk.left) == (0, 0, claimed)
+    assert not Message.objects.exists()
+    assert Enrollment.objects.get(pk=taken_over.pk).claimed_by == "fast"
+
+
+@pytest.mark.django_db
+def test_the_journeys_of_a_worker_killed_after_its_claim_are_stepped_once_by_the_next(store):
+    flow(store, "f", [{"type": "email", "template": "hello"}])
+    for name in ("ann", "bob"):
+        buy(store, name)
+    claim_due(now=T0, worker_id="killed", limit=10)  # ... and the worker died
+
+    assert run_due_enrollments(now=T0 + dt.timedelta(seconds=1), worker_id="w").claimed == 0
+    later = T0 + 10 * dt.timedelta(minutes=1)  # the dead worker's lease has run out
+    assert run_due_enrollments(now=later, worker_id="w").emails_in_bulk == 2
+    run_due_enrollments(now=later, worker_id="w")
+
+    assert Message.objects.count() == 2
+    assert set(Enrollment.objects.values_list("state", "claimed_by")) == {("completed", "")}
+
+
+@pytest.mark.django_db
+def test_an_email_already_in_the_outbox_for_its_step_is_not_queued_twice(store):
+    flow(store, "f", [{"type": "email", "template": "hello"}])
+    buy(store, "ann")
+    buy(store, "bob")
+    email_batch.ENABLED = False
+    try:  # ann's email as a retried step would find it: written, the journey not moved
+        with transaction.atomic():
+            run_due_enrollments(now=T0, worker_id="w")
+            kept = Message.objects.get(customer__external_id="ann")
+            Message.objects.exclude(pk=kept.pk).delete()
+            Enrollment.objects.update(
+                state="active", step_index=0, passed_steps=0, due_at=T0, ended_at=None
+            )
+    finally:
+        email_batch.ENABLED = True
+
+    summary = run_due_enrollments(now=T0, worker_id="w")
+
+    assert (summary.emails_in_bulk, summary.messages_queued) == (2, 1)
+    assert sorted(Message.objects.values_list("customer__external_id", flat=True)) == [
+        "ann",
+        "bob",
+    ]
+    assert Message.objects.filter(customer__external_id="ann").get().pk == kept.pk
+
+
+@pytest.mark.django_db
+def test_two_journeys_of_one_customer_due_together_meet_smart_sending_one_by_one(store):
+    guards = {"smart_sending_hours": 16, "quiet_hours": None}
+    flow(store, "first", [{"type": "email", "template": "one"}], guards=guards)
+    flow(store, "second", [{"type": "email", "template": "two"}], guards=guards)
+    buy(store, "ann")  # enters both flows
+
+    summary = run_due_enrollments(now=T0, worker_id="w")
+
+    assert (summary.claimed, summary.emails_in_bulk) == (2, 0)  # left to advance()
+    ann = list(Message.objects.order_by("flow__slug").values_list("flow__slug", "status"))
+    assert ann == [("first", "queued"), ("second", "skipped")]

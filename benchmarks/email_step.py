@@ -1,0 +1,174 @@
+"""Email step benchmark: N journeys due at their email step, each stepped onto its email.
+
+    .venv/bin/python benchmarks/email_step.py [--quick] [--journeys N]
+        [--database-url postgresql://...] [--path bulk|per-enrollment] [--profile]
+        [--format text|json]
+
+Creates a fresh database (SQLite in a temporary AFTERSALE_HOME, or with --database-url a
+new database on that PostgreSQL server, dropped afterwards), populates N customers with
+a paid order each, enrolled through the real services in benchmarks/scale.py's flow
+[delay 1 hour, thank-you email], moves every journey past its delay (the bulk delay
+mover) and then times only the email step: scheduler passes
+(flows.scheduler.run_due_enrollments) until none is left due, which queue one outbox row
+per journey. `--path per-enrollment` turns the set-based email step off
+(flows.email_batch) so that every journey goes through claim_due and advance.
+
+It counts the SQL statements the passes sent and the CPU they took: this process's, and
+on a PostgreSQL server on this machine its backend's (psutil), each per journey.
+`--profile` prints cProfile's 25 most expensive functions. `--format json` prints
+{"journeys", "path", "vendor", "journeys_per_s", "statements_per_journey",
+"cpu_per_journey_us", "database_cpu_per_journey_us"}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import json
+import os
+import pstats
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from throwaway_database import fresh_database
+
+# benchmarks/scale.py's flow (guards off, no holdout: every journey gets its email).
+FLOW = {
+    "name": "Scale",
+    "trigger": {"event": "any_purchase"},
+    "exit_when": [],
+    "guards": {"quiet_hours": None, "smart_sending_hours": 0},
+    "holdout_percent": 0,
+    "steps": [{"type": "delay", "hours": 1}, {"type": "email", "template": "thank-you"}],
+}
+
+
+def main() -> None:
+    """Parse the arguments, run the benchmark on a fresh database, print the result."""
+    args = _arguments()
+    journeys = args.journeys or (2_000 if args.quick else 20_000)
+    with fresh_database(args.database_url):
+        result = run(journeys=journeys, path=args.path, profile=args.profile)
+    if args.format == "json":
+        print(json.dumps({k: result[k] for k in _JSON_KEYS}))
+        return
+    database = result["database_cpu_per_journey_us"]
+    print(
+        f"{journeys:,} journeys onto their email on {result['vendor']} ({args.path} path, "
+        f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}):\n"
+        f"  {result['journeys_per_s']:10,.0f} journeys/s\n"
+        f"  {result['statements_per_journey']:10.2f} SQL statements per journey\n"
+        f"  {result['cpu_per_journey_us']:10,.0f} µs CPU per journey (this process)"
+        + (f"\n  {database:10,.0f} µs CPU per journey (database backend)" if database else "")
+    )
+
+
+_JSON_KEYS = (
+    "journeys",
+    "path",
+    "vendor",
+    "journeys_per_s",
+    "statements_per_journey",
+    "cpu_per_journey_us",
+    "database_cpu_per_journey_us",
+)
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 journeys")
+    parser.add_argument("--journeys", type=int, default=0, help="default 20,000")
+    parser.add_argument("--database-url", default="", help="a PostgreSQL server to use")
+    parser.add_argument("--path", choices=("bulk", "per-enrollment"), default="bulk")
+    parser.add_argument("--profile", action="store_true", help="print cProfile's top 25")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    return parser.parse_args()
+
+
+def run(*, journeys: int, path: str, profile: bool) -> dict[str, Any]:
+    """Populate `journeys` journeys, move them onto their email step, then time the
+    email step alone; return what was measured."""
+    from django.db import connection
+
+    from aftersale.flows import email_batch
+    from aftersale.flows.batch import advance_delays_in_bulk
+    from aftersale.flows.models import Enrollment, EnrollmentState
+    from aftersale.flows.scheduler import run_due_enrollments
+    from aftersale.lib.clock import now as clock_now
+    from aftersale.messaging.models import Message, MessageStatus
+    from aftersale.worker.tests.crash_data import populate
+
+    populate(count=journeys, definition=FLOW, slug="scale")
+    moment = clock_now() + dt.timedelta(hours=2)
+    advance_delays_in_bulk(now=moment)
+    if path == "per-enrollment":
+        email_batch.ENABLED = False
+    backend = _backend()
+    profiler = cProfile.Profile() if profile else None
+    cpu_before, backend_before = time.process_time(), _cpu(backend)
+    started = time.perf_counter()
+    statements = _Counter()
+    with connection.execute_wrapper(statements):
+        if profiler:
+            profiler.enable()
+        while run_due_enrollments(now=moment, limit=500, worker_id="bench").claimed:
+            pass
+        if profiler:
+            profiler.disable()
+    elapsed = time.perf_counter() - started
+    cpu, backend_cpu = time.process_time() - cpu_before, _cpu(backend) - backend_before
+    queued = Message.objects.filter(status=MessageStatus.QUEUED).count()
+    left = Enrollment.objects.filter(state=EnrollmentState.ACTIVE).count()
+    if queued != journeys or left:
+        raise SystemExit(f"{queued} emails queued and {left} journeys left of {journeys}")
+    if profiler:
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
+    return {
+        "journeys": journeys,
+        "path": path,
+        "vendor": connection.vendor,
+        "journeys_per_s": journeys / elapsed,
+        "statements_per_journey": statements.count / journeys,
+        "cpu_per_journey_us": cpu / journeys * 1e6,
+        "database_cpu_per_journey_us": backend_cpu / journeys * 1e6 if backend else 0.0,
+    }
+
+
+class _Counter:
+    """An execute wrapper counting the statements sent."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
+def _backend() -> Any:
+    """This connection's PostgreSQL backend process (psutil), None on SQLite."""
+    import psutil
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return psutil.Process(int(cursor.fetchone()[0]))
+
+
+def _cpu(process: Any) -> float:
+    if process is None:
+        return 0.0
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+if __name__ == "__main__":
+    main()
