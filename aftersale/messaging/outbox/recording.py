@@ -86,6 +86,9 @@ def _preparer(field: Field[Any, Any]) -> Callable[[Any], Any]:
         encoder = field.encoder
 
         def as_json(value: Any) -> str:
+            if encoder is None and type(value) is list and all(type(v) is str for v in value):
+                # The tracked links: json.dumps's own text, each link's kept (they repeat).
+                return f"[{', '.join([_json_strings.get(v) or _json_string(v) for v in value])}]"
             return json.dumps(value, cls=encoder)  # None too, as get_db_prep_value: "null"
 
         return as_json
@@ -108,6 +111,17 @@ def _preparer(field: Field[Any, Any]) -> Callable[[Any], Any]:
 
         return as_text
     return functools.partial(_db_value, field)
+
+
+_json_strings: dict[str, str] = {}  # a string -> its JSON, for the tracked links
+_JSON_STRINGS_KEPT = 20_000
+
+
+def _json_string(value: str) -> str:
+    if len(_json_strings) >= _JSON_STRINGS_KEPT:
+        _json_strings.clear()
+    written = _json_strings[value] = json.dumps(value)
+    return written
 
 
 def _db_value(field: Field[Any, Any], value: Any) -> Any:
