@@ -47,7 +47,7 @@ from throwaway_database import fresh_database  # noqa: E402
 
 PRODUCTS = 60
 CARDS = 4
-PROFILE_LINES = 30
+PROFILE_LINES = int(os.environ.get("PROFILE_LINES", "30"))
 
 
 def main() -> None:

@@ -204,10 +204,13 @@ def quoted_piece(text: str) -> bytes:
     no line over 76 characters and none starting with ".". Empty for empty text."""
     if not text:
         return b""
-    if _NOTHING_TO_ENCODE(text):  # most links and values: only soft breaks to add
+    # Most links and values: only soft breaks to add, unless a line would start with "."
+    # (the first characters of the lines are every 75th).
+    if _NOTHING_TO_ENCODE(text) and "." not in text[:: _MAX_QP_LINE - 1]:
+        if len(text) < _MAX_QP_LINE:
+            return (text + "=\r\n").encode()
         lines = [text[at : at + _MAX_QP_LINE - 1] for at in range(0, len(text), _MAX_QP_LINE - 1)]
-        if not any(line.startswith(".") for line in lines):
-            return "=\r\n".join([*lines, ""]).encode()
+        return "=\r\n".join([*lines, ""]).encode()
     normalized = text.replace("\r\n", "\n").replace("\r", "\n")
     encoded = _quoted_printable(normalized.encode())
     last_line = encoded.rfind(b"\n") + 1
@@ -235,6 +238,8 @@ class Email:
     # The HTML already quoted-printable in pieces (see quoted_piece), when the renderer
     # has them: used unless the HTML is better sent in base64.
     html_quoted: Sequence[bytes] = field(default=(), repr=False, compare=False)
+    # The plain text the same way (see quoted_piece), used unless base64 suits it better.
+    text_quoted: Sequence[bytes] = field(default=(), repr=False, compare=False)
 
 
 def render(email: Email) -> bytes:
@@ -256,7 +261,7 @@ def render(email: Email) -> bytes:
         "MIME-Version: 1.0",
         f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"',
     ]
-    text_encoding, text = _body(email.text)
+    text_encoding, text = _body(email.text, quoted_pieces=email.text_quoted)
     html_encoding, html = _body(email.html, quoted_pieces=email.html_quoted)
     head = "\r\n".join(lines).encode()
     delimiter = f"\r\n--{boundary}\r\n".encode()

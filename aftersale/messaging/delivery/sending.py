@@ -407,6 +407,7 @@ def outgoing_email(*, message: Message, rendered: RenderedEmail, now: dt.datetim
         text=rendered.text,
         html=rendered.html,
         html_quoted=rendered.html_quoted,
+        text_quoted=rendered.text_quoted,
         message_id=_message_id(message.pk, sender=store.from_email),
         date=now,
         reply_to=reply_to,

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
+from collections.abc import Callable
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Field
+from django.db.models import DateTimeField, Field, JSONField
 
 from aftersale.lib.ahead import StatementsAhead
 from aftersale.messaging.models import Message, MessageStatus
@@ -58,11 +60,68 @@ def write_update(update: Update, *, statements: StatementsAhead) -> None:
     returns once it is done: on PostgreSQL in autocommit, committed), so the sender
     writes the next email meanwhile."""
     message, values = update
-    params = [_db_value(_field(name), value) for name, value in values.items()]
+    names = tuple(values)
+    preparers = _preparers(names, connection.vendor)
+    params = [prepare(value) for prepare, value in zip(preparers, values.values(), strict=True)]
     statements.send(
-        _single_row_update(tuple(values)),
+        _single_row_update(names),
         [*params, message.pk, message.claimed_by, MessageStatus.QUEUED.value],
     )
+
+
+_MOMENTS_KEPT = 16  # prepared moments kept per field (a pass has one or two)
+
+
+@functools.cache
+def _preparers(names: tuple[str, ...], vendor: str) -> tuple[Callable[[Any], Any], ...]:
+    """For each field of `names`, what turns a value into what the database takes, as
+    `_db_value` does but made once per set of fields: a string of a text column goes
+    as it is, a JSON value as its JSON text (what SQLite stores; PostgreSQL reads the
+    text as the column's jsonb), anything else through its model field."""
+    return tuple(_preparer(_field(name)) for name in names)
+
+
+def _preparer(field: Field[Any, Any]) -> Callable[[Any], Any]:
+    if isinstance(field, JSONField):
+        encoder = field.encoder
+
+        def as_json(value: Any) -> str:
+            if encoder is None and type(value) is list and all(type(v) is str for v in value):
+                # The tracked links: json.dumps's own text, each link's kept (they repeat).
+                return f"[{', '.join([_json_strings.get(v) or _json_string(v) for v in value])}]"
+            return json.dumps(value, cls=encoder)  # None too, as get_db_prep_value: "null"
+
+        return as_json
+    if isinstance(field, DateTimeField):  # the pass's moment, the same for every message
+        moments: dict[dt.datetime, Any] = {}
+
+        def as_moment(value: Any) -> Any:
+            prepared = moments.get(value) if isinstance(value, dt.datetime) else None
+            if prepared is None:
+                prepared = _db_value(field, value)
+                if isinstance(value, dt.datetime) and len(moments) < _MOMENTS_KEPT:
+                    moments[value] = prepared
+            return prepared
+
+        return as_moment
+    if field.get_internal_type() in ("CharField", "TextField"):
+
+        def as_text(value: Any) -> Any:
+            return value if type(value) is str else _db_value(field, value)
+
+        return as_text
+    return functools.partial(_db_value, field)
+
+
+_json_strings: dict[str, str] = {}  # a string -> its JSON, for the tracked links
+_JSON_STRINGS_KEPT = 20_000
+
+
+def _json_string(value: str) -> str:
+    if len(_json_strings) >= _JSON_STRINGS_KEPT:
+        _json_strings.clear()
+    written = _json_strings[value] = json.dumps(value)
+    return written
 
 
 def _db_value(field: Field[Any, Any], value: Any) -> Any:

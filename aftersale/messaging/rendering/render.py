@@ -110,6 +110,8 @@ class RenderedEmail:
     links: tuple[str, ...] = ()
     # The HTML quoted-printable in pieces, when finished from a compiled form (mime.py).
     html_quoted: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
+    # The plain text the same way, when the compiled form had it (mime.py).
+    text_quoted: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
 
 
 class _GuardedEnvironment(SandboxedEnvironment):
@@ -393,6 +395,7 @@ def _render_template(
         text=finished.text,
         links=finished.links,
         html_quoted=finished.html_quoted,
+        text_quoted=finished.text_quoted,
     )
 
 

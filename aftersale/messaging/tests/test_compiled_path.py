@@ -439,9 +439,9 @@ def _messages(world: World, *, template_slug: str, store: Store) -> Iterator[Mes
 @dataclass(frozen=True)
 class Sent:
     """What one way of rendering gave: the MIME message and the tracked links, or the
-    TemplateError's text. `mime` is the message with its HTML part encoded from the HTML
+    TemplateError's text. `mime` is the message with its parts encoded from each text
     as a whole, which is how the plain render's is; `as_sent` the message as it goes out,
-    whose HTML part the compiled way joins from pieces already quoted-printable (see
+    whose text and HTML parts the compiled way joins from pieces already quoted-printable (see
     _same_but_soft_line_breaks)."""
 
     mime: bytes = b""
@@ -471,7 +471,7 @@ def _send(message: Message) -> Sent:
         _seed_random_pool(drawn=8)  # as after the Message-ID
         as_sent = mime.render(email)
         _seed_random_pool(drawn=8)
-        whole = mime.render(dataclasses.replace(email, html_quoted=()))
+        whole = mime.render(dataclasses.replace(email, html_quoted=(), text_quoted=()))
     finally:
         with mime._random_lock:  # the OS's bytes again from the next draw
             mime._random_pool.clear()
@@ -480,22 +480,25 @@ def _send(message: Message) -> Sent:
 
 
 def _same_but_soft_line_breaks(as_sent: bytes, whole: bytes, *, boundary: bytes) -> None:
-    """`as_sent` is `whole` but for where the HTML part's quoted-printable lines break:
-    the compiled way joins it from pieces that each end with a soft line break. Every
-    other byte is the same, the HTML decodes to the same bytes, and no line is longer
-    than 76 characters or starts with "."."""
-    *head, sent_html, sent_end = as_sent.split(boundary)
-    *whole_head, whole_html, whole_end = whole.split(boundary)
-    assert (head, sent_end) == (whole_head, whole_end)
-    sent_headers, _, sent_body = sent_html.partition(b"\r\n\r\n")
-    whole_headers, _, whole_body = whole_html.partition(b"\r\n\r\n")
-    assert sent_headers == whole_headers
-    if sent_body == whole_body:
-        return
-    assert b"Content-Transfer-Encoding: quoted-printable" in sent_headers
-    lines = sent_body.removesuffix(b"\r\n--").split(b"\r\n")
-    assert all(len(line) <= 76 and not line.startswith(b".") for line in lines)
-    assert binascii.a2b_qp(sent_body) == binascii.a2b_qp(whole_body)
+    """`as_sent` is `whole` but for where the text and HTML parts' quoted-printable
+    lines break: the compiled way joins them from pieces that each end with a soft line
+    break. Every other byte is the same, each part decodes to the same bytes, and no
+    line is longer than 76 characters or starts with "."."""
+    # The boundary's parameter, the text part, the HTML part, the end.
+    sent_head, named, *sent_parts, sent_end = as_sent.split(boundary)
+    whole_head, whole_named, *whole_parts, whole_end = whole.split(boundary)
+    assert (sent_head, named, sent_end) == (whole_head, whole_named, whole_end)
+    assert len(sent_parts) == len(whole_parts) == 2
+    for sent_part, whole_part in zip(sent_parts, whole_parts, strict=True):
+        sent_headers, _, sent_body = sent_part.partition(b"\r\n\r\n")
+        whole_headers, _, whole_body = whole_part.partition(b"\r\n\r\n")
+        assert sent_headers == whole_headers
+        if sent_body == whole_body:
+            continue
+        assert b"Content-Transfer-Encoding: quoted-printable" in sent_headers
+        lines = sent_body.removesuffix(b"\r\n--").split(b"\r\n")
+        assert all(len(line) <= 76 and not line.startswith(b".") for line in lines)
+        assert binascii.a2b_qp(sent_body) == binascii.a2b_qp(whole_body)
 
 
 def _plainly(message: Message) -> Sent:

@@ -191,6 +191,19 @@ def test_html_quoted_in_pieces_parses_back_as_the_pieces_joined(pieces: list[str
     assert not any(line.startswith(b".") for line in lines)  # nothing for SMTP to double
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    pieces=st.lists(
+        st.text(alphabet=st.sampled_from('ab =."\n\t\xa0é€<>&'), max_size=200), max_size=12
+    )
+)
+def test_text_quoted_in_pieces_parses_back_as_the_pieces_joined(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    raw = render(make(text=text, html="<p>x</p>", text_quoted=[quoted_piece(p) for p in pieces]))
+    assert parts(parse(raw))[0] == text.replace("\r\n", "\n").replace("\r", "\n")
+    assert not any(line.startswith(b".") for line in raw.split(b"\r\n"))
+
+
 def test_random_hex_draws_fresh_bytes_each_time() -> None:
     drawn = [random_hex(8) for _ in range(5_000)]  # past one pool of the OS's bytes
     assert len(set(drawn)) == len(drawn)

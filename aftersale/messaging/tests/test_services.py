@@ -16,6 +16,7 @@ from django.db import OperationalError
 from django.db import connection as db_connection
 from pytest_django.fixtures import Settings
 
+from aftersale.lib.ahead import StatementsAhead
 from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.delivery.capture import CaptureServer
 from aftersale.messaging.delivery.sending import send_queued_messages, send_test_email
@@ -35,7 +36,7 @@ from aftersale.messaging.models import (
     Suppression,
     SuppressionReason,
 )
-from aftersale.messaging.outbox.recording import MAX_ATTEMPTS
+from aftersale.messaging.outbox.recording import MAX_ATTEMPTS, finished, write_update
 from aftersale.messaging.outbox.services import (
     claim_due_messages,
     queue_message,
@@ -285,6 +286,36 @@ def test_customers_without_marketing_consent_are_skipped(
 def test_messages_not_yet_due_are_left_alone(scenario: Scenario, clock: VirtualClock) -> None:
     scenario.message("thank-you", now=clock.now(), send_after=clock.now() + dt.timedelta(hours=1))
     assert claim_due_messages(now=clock.now()) == []
+
+
+def test_an_accepted_email_recorded_ahead_reads_back_exactly_as_written(
+    scenario: Scenario, clock: VirtualClock
+) -> None:
+    scenario.message("thank-you", now=clock.now())
+    [message] = claim_due_messages(now=clock.now(), worker_id="a")
+    links = ['https://shop.example.com/p/1?utm_source=aftersale&q="x"', "https://ex.com/é/\\"]
+    subject = 'Thanks, "Ada" — 15% off ✓'
+    update = finished(
+        message,
+        MessageStatus.DELIVERED,
+        error="",
+        sent_at=clock.now(),
+        delivered_at=clock.now(),
+        subject=subject,
+        message_id="<aftersale.1.ab@shop.example.com>",
+        tracked_urls=links,
+    )
+    with db_connection.cursor() as cursor:
+        statements = StatementsAhead(cursor)
+        with statements.guarding():
+            write_update(update, statements=statements)
+            write_update(update, statements=statements)  # again: no longer queued, no change
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DELIVERED
+    assert (message.subject, message.tracked_urls) == (subject, links)
+    assert message.sent_at == message.delivered_at == clock.now()
+    assert message.message_id == "<aftersale.1.ab@shop.example.com>"
+    assert message.claimed_until is None
 
 
 def test_two_claims_at_the_same_moment_never_share_a_message(

@@ -193,7 +193,10 @@ def _sentinel(index: int) -> str:
     return _SENTINELS[index] if index < len(_SENTINELS) else f"\ue000{index}\ue001"
 
 
-_SENTINELS = [f"\ue000{index}\ue001" for index in range(1_000)]  # made once, not per value
+_SENTINELS_MADE = 1_000
+_SENTINELS = [
+    f"\ue000{index}\ue001" for index in range(_SENTINELS_MADE)
+]  # made once, not per value
 
 
 def written_in_html(value: Any) -> Any:
@@ -207,8 +210,9 @@ def written_in_html(value: Any) -> Any:
             return escape(value)
         if not value:
             return ""
+        index = len(collected)
         collected.append(value)
-        return _sentinel(len(collected) - 1)
+        return _SENTINELS[index] if index < _SENTINELS_MADE else _sentinel(index)
     if kind is Markup:
         return value
     if kind is Constant:
@@ -307,6 +311,8 @@ class Finished:
     text: str
     links: tuple[str, ...]
     html_quoted: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
+    # The plain text the same way (empty when it was tidied per email).
+    text_quoted: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -353,7 +359,7 @@ class _Form:
     text pieces (literal/value tuples and links) and the text's links in order (None
     when links nest: then the text is tidied per email). `tidied` keeps the tidy text
     by which links show their URL: literals, value indices, and (number of values + k)
-    for link k's URL."""
+    for link k's URL, with its literals quoted-printable (b"" for the others)."""
 
     html: tuple[str, ...]
     quoted: tuple[bytes, ...]
@@ -363,7 +369,7 @@ class _Form:
     pixels: tuple[int, ...]
     text: tuple[tuple[str | int, ...] | _Link, ...]
     text_links: tuple[_TextLink, ...] | None
-    tidied: dict[tuple[bool, ...], tuple[str | int, ...]] = field(
+    tidied: dict[tuple[bool, ...], tuple[tuple[str | int, ...], tuple[bytes, ...]]] = field(
         default_factory=dict, compare=False
     )
 
@@ -689,6 +695,7 @@ def _escaped(value: str, *, attribute: bool) -> str:
 # value -> (its HTML, that quoted-printable), for HTML text and for attribute values.
 _written_in_html: tuple[dict[str, tuple[str, bytes]], ...] = ({}, {})
 _written_in_text: dict[str, str] = {}
+_quoted_in_text: dict[str, bytes] = {}  # a value or URL as the text writes it -> QP
 _plain: dict[str, bool] = {}
 
 
@@ -753,24 +760,27 @@ def _fill(form: _Form, values: list[str], tracking: Tracking) -> Finished:
     def written_href(href: str) -> str:
         return tagged(href) or href
 
+    text, text_quoted = _text(form, values, written_href, urls)
     return Finished(
         html="".join(html),
-        text=_text(form, values, written_href, urls),
+        text=text,
         links=tuple(redirects.destinations),
         html_quoted=tuple(quoted),
+        text_quoted=text_quoted,
     )
 
 
 def _text(
     form: _Form, values: list[str], written_href: Callable[[str], str], html_urls: list[str]
-) -> str:
-    """The plain-text part: the form's tidy text with the values and the shown URLs
-    (`html_urls` those of the HTML's hrefs) written in. That is the tidy text of the
-    email, as a written value never has whitespace outside or a run of it inside (baked
-    values may, see _NOT_PLAIN) and a URL none at all; otherwise it is tidied here
-    (join_text)."""
+) -> tuple[str, tuple[bytes, ...]]:
+    """The plain-text part, and the same quoted-printable in pieces (see
+    mime.quoted_piece; empty when the text had to be tidied here): the form's tidy text
+    with the values and the shown URLs (`html_urls` those of the HTML's hrefs) written
+    in. That is the tidy text of the email, as a written value never has whitespace
+    outside or a run of it inside (baked values may, see _NOT_PLAIN) and a URL none at
+    all; otherwise it is tidied here (join_text)."""
     if form.text_links is None:
-        return _joined_text(form, values, written_href)
+        return _joined_text(form, values, written_href), ()
     urls = []
     shown = []
     for link in form.text_links:
@@ -784,26 +794,41 @@ def _text(
             url = html_urls[link.in_html]
         show = shows_url(url, _join(link.text, values, written=_in_text))
         if show and not _one_word(url):
-            return _joined_text(form, values, written_href)
+            return _joined_text(form, values, written_href), ()
         urls.append(url)
         shown.append(show)
     tidied = form.tidied.get(shape := tuple(shown))
     if tidied is None:
         if len(form.tidied) >= MAX_FORMS:
             form.tidied.clear()
-        tidied = form.tidied[shape] = _tidied(form.text, shape, values=len(values))
+        pieces = _tidied(form.text, shape, values=len(values))
+        literals = tuple(quoted_piece(p) if type(p) is str else b"" for p in pieces)
+        tidied = form.tidied[shape] = (pieces, literals)
     count = len(values)
-    kept = _written_in_text  # looked up here: a call per value costs more
-    return "".join(
+    kept, quoted = _written_in_text, _quoted_in_text  # looked up here: a call costs more
+    written = [
+        p  # type: ignore[misc]
+        if type(p) is str
+        else (kept.get(values[p]) or _in_text(values[p]))  # type: ignore[index]
+        if p < count  # type: ignore[operator]
+        else urls[p - count]  # type: ignore[operator]
+        for p in tidied[0]
+    ]
+    return "".join(written), tuple(
         [
-            p  # type: ignore[misc]
-            if type(p) is str
-            else (kept.get(values[p]) or _in_text(values[p]))  # type: ignore[index]
-            if p < count  # type: ignore[operator]
-            else urls[p - count]  # type: ignore[operator]
-            for p in tidied
+            literal or quoted.get(piece) or _quoted_text(piece)
+            for piece, literal in zip(written, tidied[1], strict=True)
         ]
     )
+
+
+def _quoted_text(text: str) -> bytes:
+    """`text`, a value or URL as the plain-text part writes it, as a quoted-printable
+    piece (mime.quoted_piece). Kept: values and shop links repeat from email to email."""
+    if len(_quoted_in_text) >= _WRITTEN_KEPT:
+        _quoted_in_text.clear()
+    piece = _quoted_in_text[text] = quoted_piece(text)
+    return piece
 
 
 def _one_word(url: str) -> bool:
