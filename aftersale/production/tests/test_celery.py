@@ -41,6 +41,7 @@ from aftersale.worker.tests.crash_scenario import (
     free_port,
     lines_until,
     received_message_ids,
+    rest_of_output,
     scenario_database,
 )
 
@@ -179,7 +180,7 @@ def test_serve_in_production_mode_serves_without_an_embedded_worker(
             assert server.stdout is not None
             before = lines_until("serving on", server.stdout)
             server.send_signal(signal.SIGTERM)
-            rest, _ = server.communicate(timeout=60)
+            rest = rest_of_output(server)
         finally:
             if server.poll() is None:
                 server.kill()

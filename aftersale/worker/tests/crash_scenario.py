@@ -306,6 +306,15 @@ def lines_until(prefix: str, stream: IO[str]) -> list[str]:
     raise AssertionError(f"the output ended without a line starting {prefix!r}: {lines}")
 
 
+def rest_of_output(process: subprocess.Popen[str], *, timeout: float = 60) -> str:
+    """What `process` writes to its stdout from where `lines_until` stopped reading until
+    it exits (within `timeout` seconds). `communicate(timeout=...)` would read the pipe's
+    file descriptor itself and lose the lines `lines_until`'s read-ahead already holds."""
+    assert process.stdout is not None
+    process.wait(timeout=timeout)
+    return process.stdout.read()
+
+
 def free_port() -> int:
     """A TCP port of 127.0.0.1 that nothing listens on now."""
     with socket.socket() as probe:

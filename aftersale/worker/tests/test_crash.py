@@ -26,6 +26,7 @@ from aftersale.worker.tests.crash_scenario import (
     lines_until,
     populate,
     received_message_ids,
+    rest_of_output,
     run_with_kills,
     scenario_database,
 )
@@ -114,7 +115,7 @@ def test_serve_answers_http_and_stops_with_its_worker_on_sigterm(tmp_path: Path)
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/openapi.json") as reply:
                 assert reply.status == 200
             server.send_signal(signal.SIGTERM)
-            rest, _ = server.communicate(timeout=60)
+            rest = rest_of_output(server)
             output = "".join(before) + rest
         finally:
             if server.poll() is None:
