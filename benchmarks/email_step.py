@@ -36,17 +36,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from scale import SCALE_FLOW  # the same flow as the scale benchmark's
 from throwaway_database import fresh_database
-
-# benchmarks/scale.py's flow (guards off, no holdout: every journey gets its email).
-FLOW = {
-    "name": "Scale",
-    "trigger": {"event": "any_purchase"},
-    "exit_when": [],
-    "guards": {"quiet_hours": None, "smart_sending_hours": 0},
-    "holdout_percent": 0,
-    "steps": [{"type": "delay", "hours": 1}, {"type": "email", "template": "thank-you"}],
-}
 
 
 def main() -> None:
@@ -104,7 +95,7 @@ def run(*, journeys: int, path: str, profile: bool) -> dict[str, Any]:
     from aftersale.messaging.models import Message, MessageStatus
     from aftersale.worker.tests.crash_data import populate
 
-    populate(count=journeys, definition=FLOW, slug="scale")
+    populate(count=journeys, definition=SCALE_FLOW, slug="scale")
     moment = clock_now() + dt.timedelta(hours=2)
     advance_delays_in_bulk(now=moment)
     if path == "per-enrollment":

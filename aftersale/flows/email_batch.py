@@ -51,7 +51,7 @@ from aftersale.flows.batch import (
 from aftersale.flows.definition import EmailStep, ExitStep, FlowDefinition, Guards
 from aftersale.flows.models import Enrollment, EnrollmentState
 from aftersale.flows.selectors import definition_of
-from aftersale.flows.steps import recommendations_for, store_guards
+from aftersale.flows.steps import message_key, recommendations_for, store_guards
 from aftersale.flows.timing import outside_quiet_hours, zone_named
 from aftersale.lib import bulk
 from aftersale.messaging.models import EmailTemplate, SkipReason
@@ -316,7 +316,7 @@ def _email_of(group: _Group, enrollment: Enrollment, now: dt.datetime) -> EmailT
         skipped_because, reason = "skip_if no_recommendations", SkipReason.FILTER_NO_LONGER_MET
         send_after, picks = now, []
     return EmailToQueue(
-        idempotency_key=f"e{enrollment.pk}:v{enrollment.version_id}:s{group.index}",
+        idempotency_key=message_key(enrollment, step_index=group.index),
         customer_id=enrollment.customer_id,
         to_email=enrollment.customer.email,
         send_after=send_after,

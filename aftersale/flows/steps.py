@@ -123,10 +123,16 @@ def _skipped(
     return EmailOutcome()
 
 
+def message_key(enrollment: Enrollment, *, step_index: int) -> str:
+    """The outbox key of `enrollment`'s email at `step_index` of its version: the same
+    on every path that queues it, so a step run twice (or by both paths) queues one email."""
+    return f"e{enrollment.pk}:v{enrollment.version_id}:s{step_index}"
+
+
 def _write(enrollment: Enrollment, step: EmailStep, now: dt.datetime, **fields: Any) -> bool:
     """The outbox row; its key (enrollment, version, step) makes a retried step a no-op."""
     return queue_message(
-        idempotency_key=f"e{enrollment.pk}:v{enrollment.version_id}:s{enrollment.step_index}",
+        idempotency_key=message_key(enrollment, step_index=enrollment.step_index),
         customer=enrollment.customer,
         template_slug=step.template,
         now=now,
