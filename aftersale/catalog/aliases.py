@@ -14,7 +14,7 @@ nothing and folds nothing, and `shared_aliases` lists it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aftersale.catalog.models import Product, ProductAlias
@@ -93,21 +93,48 @@ def record_aliases(*, store: Store, records: Sequence[ProductRecord]) -> AliasRe
         return AliasReport()
     # The variants as stored (a record may tell some only: ProductRecord.merge_variants).
     stored = _stored_variants(store, [r.external_id for r in told])
-    claims: dict[str, set[int]] = {}
-    kinds: dict[str, str] = {}
-    variant_of_sku: dict[str, str] = {}
-    for product, variants in stored.items():
-        for variant in variants:
-            variant_id, sku = str(variant.get("id") or ""), str(variant.get("sku") or "")
-            for alias, kind in ((sku, "sku"), (variant_id, "variant")):
-                alias = alias.strip()[:_MAX]
-                if not alias:
-                    continue
-                claims.setdefault(alias, set()).add(product)
-                kinds.setdefault(alias, kind)
-                if kind == "sku":
-                    variant_of_sku.setdefault(alias, variant_id)
-    batch = set(stored)
+    claims = _Claims.of(stored)
+    _drop_unclaimed(store, batch=set(stored), claims=claims.products)
+    shared = _write(store, batch=set(stored), claims=claims)
+    owned = {
+        alias: next(iter(owners))
+        for alias, owners in claims.products.items()
+        if alias not in dict(shared)
+    }
+    return AliasReport(
+        folds=_folds(store, owned, claims.kinds, claims.variant_of_sku),
+        shared=_named(store, shared),
+    )
+
+
+@dataclass(slots=True)
+class _Claims:
+    """The aliases the stored variants carry: {alias: the products carrying it}, each
+    alias's kind ("sku" or "variant"), and the variant id of each SKU."""
+
+    products: dict[str, set[int]] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)
+    variant_of_sku: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, stored: dict[int, list[dict[str, Any]]]) -> _Claims:
+        claims = cls()
+        for product, variants in stored.items():
+            for variant in variants:
+                variant_id, sku = str(variant.get("id") or ""), str(variant.get("sku") or "")
+                for alias, kind in ((sku, "sku"), (variant_id, "variant")):
+                    alias = alias.strip()[:_MAX]
+                    if not alias:
+                        continue
+                    claims.products.setdefault(alias, set()).add(product)
+                    claims.kinds.setdefault(alias, kind)
+                    if kind == "sku":
+                        claims.variant_of_sku.setdefault(alias, variant_id)
+        return claims
+
+
+def _drop_unclaimed(store: Store, *, batch: set[int], claims: dict[str, set[int]]) -> None:
+    """Delete the aliases of the products `batch` that their variants no longer carry."""
     dropped = [
         pk
         for pk, alias, product in ProductAlias.objects.filter(
@@ -117,10 +144,16 @@ def record_aliases(*, store: Store, records: Sequence[ProductRecord]) -> AliasRe
     ]
     if dropped:
         ProductAlias.objects.filter(bulk.id_in("pk", dropped)).delete()
-    existing = _existing(store, claims)
+
+
+def _write(store: Store, *, batch: set[int], claims: _Claims) -> list[tuple[str, set[int]]]:
+    """Write each claimed alias with its one owner, or as shared (no product) when the
+    variants of several products carry it, counting an owner outside `batch` that holds
+    it already. Return the shared aliases with the products carrying them."""
+    existing = _existing(store, claims.products)
     shared: list[tuple[str, set[int]]] = []
     new, changed = [], []
-    for alias, claimants in claims.items():
+    for alias, claimants in claims.products.items():
         row = existing.get(alias)
         owners = set(claimants)
         if row is not None and row.product_id is not None and row.product_id not in batch:
@@ -130,18 +163,15 @@ def record_aliases(*, store: Store, records: Sequence[ProductRecord]) -> AliasRe
         if owner is None:
             shared.append((alias, owners))
         if row is None:
-            new.append(ProductAlias(store=store, alias=alias, kind=kinds[alias], product_id=owner))
+            kind = claims.kinds[alias]
+            new.append(ProductAlias(store=store, alias=alias, kind=kind, product_id=owner))
         elif row.product_id != owner:
             row.product_id = owner
             changed.append(row)
     # ignore_conflicts: a catalog write beside this one may have added the same alias.
     ProductAlias.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
     ProductAlias.objects.bulk_update(changed, ["product"], batch_size=500)
-    owned = {alias: next(iter(c)) for alias, c in claims.items() if alias not in dict(shared)}
-    return AliasReport(
-        folds=_folds(store, owned, kinds, variant_of_sku),
-        shared=_named(store, shared),
-    )
+    return shared
 
 
 def _stored_variants(store: Store, external_ids: list[str]) -> dict[int, list[dict[str, Any]]]:
