@@ -85,6 +85,11 @@ def main() -> None:
     customers = args.customers or (500 if args.quick else 200_000)
     sizes = [int(n) for n in args.workers.split(",")]
     console = Console(stderr=True)
+    # The processes started here keep the bytecode they compile (__pycache__, as an
+    # installed package has it), so that every later start reads it instead of compiling
+    # every module again: with PYTHONDONTWRITEBYTECODE set, compiling was most of a
+    # worker's start (4 s of CPU), which no installation pays.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     with ExitStack() as stack:
         base = args.database_url or stack.enter_context(_server("postgres"))
         broker = stack.enter_context(_server("redis"))
