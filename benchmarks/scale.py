@@ -12,11 +12,14 @@ timed until every email is delivered to the SMTP sink: every journey's delay adv
 its email claimed, rendered, handed to the relay and recorded.
 
 Each Celery run gets a copy of one populated PostgreSQL database (CREATE DATABASE ...
-TEMPLATE), so every run starts from the same rows. The workers (`--pool=solo`, one
-process each, beside one beat) are laid out as docs/deployment.md's process list has
-them: the first takes the scheduler's `default` queue and `send`, the others `send`
-only; `--every-queue` gives every worker both (several workers then run the scheduler's
-tick side by side, which costs CPU for nothing: see docs/deployment.md).
+TEMPLATE), so every run starts from the same rows. The Celery processes start once (beat
+and the first worker for the first run, the workers a larger run adds before it), on one
+database name that is replaced by a fresh copy before each run (_celery_runs). The
+workers (`--pool=solo`, one process each, beside one beat) are laid out as
+docs/deployment.md's process list has them: the first takes the scheduler's `default`
+queue and `send`, the others `send` only; `--every-queue` gives every worker both
+(several workers then run the scheduler's tick side by side, which costs CPU for
+nothing: see docs/deployment.md).
 
 PostgreSQL (a server started here with scripts/postgres unless --database-url names one
 on this machine), Redis (scripts/redis) and the sink (Postfix's smtp-sink,
@@ -26,7 +29,9 @@ the run: workers, beat, PostgreSQL and its backends, Redis, the sink.
 `--format json` prints {"customers", "workers": {"1": …, "2": …, "4": …}, "embedded": …}
 in emails per second, {"cpu_per_email_us": {"1": …, …}}, and the two ratios the issue
 sets goals for: "speedup_2" (2 workers over one; goal >= 1.3) and "cpu_ratio_4" (CPU per
-email with 4 workers over one; goal <= 1.15).
+email with 4 workers over one; goal <= 1.15); and, to size each tier, PostgreSQL's share
+("pg_cpu_per_email_us", "emails_per_pg_core"), the workers' and beat's
+("worker_cpu_per_email_us", "emails_per_worker_core") and "wal_bytes_per_email".
 """
 
 from __future__ import annotations
