@@ -12,11 +12,14 @@ timed until every email is delivered to the SMTP sink: every journey's delay adv
 its email claimed, rendered, handed to the relay and recorded.
 
 Each Celery run gets a copy of one populated PostgreSQL database (CREATE DATABASE ...
-TEMPLATE), so every run starts from the same rows. The workers (`--pool=solo`, one
-process each, beside one beat) are laid out as docs/deployment.md's process list has
-them: the first takes the scheduler's `default` queue and `send`, the others `send`
-only; `--every-queue` gives every worker both (several workers then run the scheduler's
-tick side by side, which costs CPU for nothing: see docs/deployment.md).
+TEMPLATE), so every run starts from the same rows. The Celery processes start once (beat
+and the first worker for the first run, the workers a larger run adds before it), on one
+database name that is replaced by a fresh copy before each run (_celery_runs). The
+workers (`--pool=solo`, one process each, beside one beat) are laid out as
+docs/deployment.md's process list has them: the first takes the scheduler's `default`
+queue and `send`, the others `send` only; `--every-queue` gives every worker both
+(several workers then run the scheduler's tick side by side, which costs CPU for
+nothing: see docs/deployment.md).
 
 PostgreSQL (a server started here with scripts/postgres unless --database-url names one
 on this machine), Redis (scripts/redis) and the sink (Postfix's smtp-sink,
@@ -26,7 +29,9 @@ the run: workers, beat, PostgreSQL and its backends, Redis, the sink.
 `--format json` prints {"customers", "workers": {"1": …, "2": …, "4": …}, "embedded": …}
 in emails per second, {"cpu_per_email_us": {"1": …, …}}, and the two ratios the issue
 sets goals for: "speedup_2" (2 workers over one; goal >= 1.3) and "cpu_ratio_4" (CPU per
-email with 4 workers over one; goal <= 1.15).
+email with 4 workers over one; goal <= 1.15); and, to size each tier, PostgreSQL's share
+("pg_cpu_per_email_us", "emails_per_pg_core"), the workers' and beat's
+("worker_cpu_per_email_us", "emails_per_worker_core") and "wal_bytes_per_email".
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ SCALE_FLOW = {
     "steps": [{"type": "delay", "hours": 1}, {"type": "email", "template": "thank-you"}],
 }
 DUE_OFFSET_SECONDS = 2 * 3600  # past the flow's delay
+DUE_IN_SECONDS = 3600  # the flow's delay: a copy's journeys are due this long after its clock
 DELIVERED = "SELECT count(*) FROM messaging_message WHERE status = 'delivered'"
 UNFINISHED = (
     "SELECT (SELECT count(*) FROM flows_enrollment WHERE state = 'active')"
@@ -84,6 +90,11 @@ def main() -> None:
     customers = args.customers or (500 if args.quick else 200_000)
     sizes = [int(n) for n in args.workers.split(",")]
     console = Console(stderr=True)
+    # The processes started here keep the bytecode they compile (__pycache__, as an
+    # installed package has it), so that every later start reads it instead of compiling
+    # every module again: with PYTHONDONTWRITEBYTECODE set, compiling was most of a
+    # worker's start (4 s of CPU), which no installation pays.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     with ExitStack() as stack:
         base = args.database_url or stack.enter_context(_server("postgres"))
         broker = stack.enter_context(_server("redis"))
@@ -99,7 +110,11 @@ def main() -> None:
         _print(result)
 
 
-_JSON_KEYS = ("customers", "workers", "embedded", "cpu_per_email_us", "speedup_2", "cpu_ratio_4")
+_JSON_KEYS = (
+    "customers", "workers", "embedded", "cpu_per_email_us", "pg_cpu_per_email_us",
+    "emails_per_pg_core", "worker_cpu_per_email_us", "emails_per_worker_core",
+    "wal_bytes_per_email", "speedup_2", "cpu_ratio_4",
+)  # fmt: skip
 
 
 def _arguments() -> argparse.Namespace:
@@ -118,31 +133,28 @@ def _run_all(
     every_queue: bool,
 ) -> dict[str, Any]:  # fmt: skip
     secret = {"AFTERSALE_SECRET_KEY": secrets.token_urlsafe(50)}
-    rates: dict[str, float] = {}
-    cpu: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="aftersale-scale-") as scratch:
         home = Path(scratch)
-        with postgres_database(base, prefix="aftersale_scale") as template:
-            populated = {**secret, "AFTERSALE_HOME": str(home), "AFTERSALE_DATABASE_URL": template}
-            _populate(populated, customers=customers, console=console)
-            for size in sizes:
-                copy = postgres_database(
-                    base, prefix="aftersale_scale_run", template=template.rpartition("/")[2]
-                )
-                with copy as url:
-                    env = {
-                        **populated,
-                        "AFTERSALE_DATABASE_URL": url,
-                        "AFTERSALE_BROKER_URL": broker,
-                    }
-                    run = _celery_run(env, size=size, sink=sink, customers=customers, home=home,
-                                      console=console, base=base, broker=broker,
-                                      every_queue=every_queue)  # fmt: skip
-                rates[str(size)], cpu[str(size)] = run.emails_per_s, run.cpu_per_email_us
         lite = {**secret, "AFTERSALE_HOME": str(home / "embedded"),
                 "AFTERSALE_DATABASE_URL": f"sqlite:///{home}/embedded.sqlite3"}  # fmt: skip
-        _populate(lite, customers=customers, console=console)
+        with postgres_database(base, prefix="aftersale_scale") as template:
+            populated = {**secret, "AFTERSALE_HOME": str(home), "AFTERSALE_DATABASE_URL": template}
+            # Both populations at once: neither is timed, and each is one process.
+            _populate([populated, lite], customers=customers, console=console)
+            celery = _celery_runs(
+                populated, template=template, sizes=sorted(sizes), sink=sink,
+                customers=customers, home=home, console=console, base=base, broker=broker,
+                every_queue=every_queue,
+            )  # fmt: skip
         embedded = _embedded_run(lite, sink=sink, customers=customers, home=home, console=console)
+    return _result(customers=customers, celery=celery, embedded=embedded)
+
+
+def _result(*, customers: int, celery: dict[str, Run], embedded: Run) -> dict[str, Any]:
+    """The figures of every run, as --format json prints them (and a few more)."""
+    rates = {size: run.emails_per_s for size, run in celery.items()}
+    cpu = {size: run.cpu_per_email_us for size, run in celery.items()}
+    pg = {size: run.pg_cpu_per_email_us for size, run in celery.items()}
     one = rates.get("1")
     return {
         "customers": customers,
@@ -150,6 +162,14 @@ def _run_all(
         "embedded": embedded.emails_per_s,
         "embedded_cpu_per_email_us": embedded.cpu_per_email_us,
         "cpu_per_email_us": cpu,
+        "pg_cpu_per_email_us": pg,
+        "emails_per_pg_core": {size: 1e6 / us if us else None for size, us in pg.items()},
+        "worker_cpu_per_email_us": {s: r.worker_cpu_per_email_us for s, r in celery.items()},
+        "emails_per_worker_core": {
+            s: 1e6 / r.worker_cpu_per_email_us if r.worker_cpu_per_email_us else None
+            for s, r in celery.items()
+        },
+        "wal_bytes_per_email": {s: r.wal_bytes_per_email for s, r in celery.items()},
         "speedup_2": rates["2"] / one if one and "2" in rates else None,
         "cpu_ratio_4": cpu["4"] / cpu["1"] if "1" in cpu and "4" in cpu else None,
         "load": os.getloadavg(),
@@ -171,13 +191,17 @@ def _server(kind: str) -> Iterator[str]:
             subprocess.run([ROOT / "scripts" / kind, "stop", f"{directory}/data"], check=False)
 
 
-def _populate(env: dict[str, str], *, customers: int, console: Console) -> None:
-    """Migrate the database `env` names and enroll `customers` buyers in the Scale flow."""
-    console.print(f"populating {customers:,} journeys ({env['AFTERSALE_DATABASE_URL'][:10]}…)")
-    _aftersale(env, "migrate", "-v", "0")
+def _populate(envs: list[dict[str, str]], *, customers: int, console: Console) -> None:
+    """Migrate the database each of `envs` names and enroll `customers` buyers in the
+    Scale flow, one process per database, side by side."""
     # The store's daily fit and weekly evaluation done now, so that no run spends its
-    # time on them (the embedded worker would run both first).
+    # time on them (the embedded worker would run both first). Migrated in the same
+    # process: one Django start per database.
     code = (
+        "from aftersale.lib import installation; installation.prepare(); "
+        "import django; django.setup(); "
+        "from django.core.management import call_command; "
+        "call_command('migrate', verbosity=0, interactive=False); "
         "from aftersale.worker.tests.crash_data import populate; "
         "from aftersale.lib.clock import now; "
         "from aftersale.recommendations.live import evaluate_due_stores; "
@@ -185,54 +209,132 @@ def _populate(env: dict[str, str], *, customers: int, console: Console) -> None:
         f"populate(count={customers}, definition={SCALE_FLOW!r}, slug='scale'); "
         "fit_due_stores(now=now()); evaluate_due_stores(now=now())"
     )
-    enrolled = json.loads(_aftersale(env, "shell", "-c", code).strip().splitlines()[-1])
-    if enrolled["enrollments"] != customers:
-        raise SystemExit(f"populate enrolled {enrolled['enrollments']} of {customers}")
-
-
-def _aftersale(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "aftersale.cli", *args],
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "aftersale.settings", **env},
-        capture_output=True, text=True,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise SystemExit(f"aftersale {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    return done.stdout
+    started = []
+    for env in envs:
+        console.print(f"populating {customers:,} journeys ({env['AFTERSALE_DATABASE_URL'][:10]}…)")
+        environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "aftersale.settings", **env}
+        pipe = subprocess.PIPE
+        command = [sys.executable, "-c", code]
+        process = subprocess.Popen(command, env=environment, stdout=pipe, stderr=pipe, text=True)
+        started.append(process)
+    for process in started:
+        out, err = process.communicate()
+        if process.returncode != 0:
+            raise SystemExit(f"populating failed:\n{err[-3000:]}")
+        enrolled = json.loads(out.strip().splitlines()[-1])
+        if enrolled["enrollments"] != customers:
+            raise SystemExit(f"populate enrolled {enrolled['enrollments']} of {customers}")
 
 
 @dataclass(frozen=True)
 class Run:
-    """What one configuration measured."""
+    """What one configuration measured: emails/s, and CPU per email of every process and
+    of the two tiers one sizes, PostgreSQL (server and backends) and the workers (with
+    beat); the WAL PostgreSQL wrote per email."""
 
     emails_per_s: float
     cpu_per_email_us: float
+    pg_cpu_per_email_us: float | None = None
+    worker_cpu_per_email_us: float | None = None
+    wal_bytes_per_email: float | None = None
 
 
-def _celery_run(
-    env: dict[str, str], *, size: int, sink: Sink, customers: int, home: Path,
-    console: Console, base: str, broker: str, every_queue: bool,
-) -> Run:  # fmt: skip
-    """Time `size` Celery workers and one beat delivering the workload in `env`."""
-    clock = home / f"clock-{size}"
+RUN_DATABASE_SUFFIX = "_run"
+
+
+def _celery_runs(
+    env: dict[str, str], *, template: str, sizes: list[int], sink: Sink, customers: int,
+    home: Path, console: Console, base: str, broker: str, every_queue: bool,
+) -> dict[str, Run]:  # fmt: skip
+    """Time 1, 2, 4... Celery workers and one beat delivering the workload in `env`, each
+    run on a fresh copy of the populated database `template`. The processes start once:
+    beat and the first worker for the first run, the workers a larger run adds before it.
+    They all use one database name; before each run that database is replaced by a new
+    copy of the template whose journeys' due times are moved by one shift, to an hour
+    after the processes' clock (which never runs backwards). Every copy gets the shift
+    (and a VACUUM after it), the first one too, so that every run starts from the same
+    rows in the same state."""
+    server, _, template_name = template.rpartition("/")
+    url = f"{template}{RUN_DATABASE_SUFFIX}"
+    clock = home / "clock-celery"
     clock.write_text("0")
-    run_env = _run_env(env, port=sink.port, clock=clock)
+    run_env = _run_env({**env, "AFTERSALE_DATABASE_URL": url, "AFTERSALE_BROKER_URL": broker},
+                       port=sink.port, clock=clock)  # fmt: skip
     celery = [sys.executable, "-m", "celery", "-A", "aftersale.production", "worker"]
     quiet = ["--without-gossip", "--without-mingle", "--without-heartbeat", "--pool=solo"]
     # The queues that carry the workload's tasks: the tick (default) and the sends.
-    queues = ["default,send" if n == 0 or every_queue else "send" for n in range(size)]
+    queues = ["default,send" if n == 0 or every_queue else "send" for n in range(max(sizes))]
     commands = [
         [*celery, *quiet, f"--queues={q}", "--loglevel=INFO", f"--hostname=w{n}@%h"]
         for n, q in enumerate(queues)
     ]
-    commands.append([sys.executable, "-m", "aftersale.cli", "beat"])
-    shared = [_postmaster(base), _redis_server(broker), psutil.Process(sink.pid)]
-    with _processes(commands, env=run_env, logs=home / f"logs-{size}") as processes:
-        return _timed_run(
-            label=f"{size} worker{'s' if size > 1 else ''}",
-            url=env["AFTERSALE_DATABASE_URL"], clock=clock, customers=customers,
-            counted=[*processes, *shared], console=console,
-        )  # fmt: skip
+    beat = [sys.executable, "-m", "aftersale.cli", "beat"]
+    shared = [_redis_server(broker), psutil.Process(sink.pid)]
+    postmaster = _postmaster(base)
+    runs: dict[str, Run] = {}
+    with _AdminConnection(server) as admin:
+        with ExitStack() as stack:
+            running: list[psutil.Process] = []  # beat and the workers started so far
+            workers_up = 0
+            for n, size in enumerate(sizes):
+                offset = n * DUE_OFFSET_SECONDS  # the processes' clock now
+                admin.replace(url.rpartition("/")[2], template=template_name,
+                              due_in=offset + DUE_IN_SECONDS)  # fmt: skip
+                added = ([] if running else [beat]) + commands[workers_up:size]
+                workers_up = size
+                running += stack.enter_context(
+                    _processes(added, env=run_env, logs=home / f"logs-{size}")
+                )
+                runs[str(size)] = _timed_run(
+                    label=f"{size} worker{'s' if size > 1 else ''}", url=url, clock=clock,
+                    customers=customers, workers=running, shared=shared,
+                    postmaster=postmaster, admin=admin, console=console,
+                    offset=offset + DUE_OFFSET_SECONDS,
+                )  # fmt: skip
+        admin.drop(url.rpartition("/")[2])
+    return runs
+
+
+class _AdminConnection:
+    """A connection to the server's `postgres` database, to copy and drop databases and
+    read the WAL position."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+
+    def __enter__(self) -> _AdminConnection:
+        self.connection = psycopg.connect(f"{self.server}/postgres", autocommit=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.connection.close()
+
+    def replace(self, name: str, *, template: str, due_in: float) -> None:
+        """Make database `name` a new copy of `template` whose journeys are due `due_in`
+        seconds after now (the clock file's offset included in `due_in`), ending the
+        connections to the old one (the processes connect again for their next task)."""
+        self.connection.execute(f'CREATE DATABASE "{name}_next" TEMPLATE "{template}"')
+        with psycopg.connect(f"{self.server}/{name}_next", autocommit=True) as copy:
+            copy.execute(
+                "UPDATE flows_enrollment SET due_at = due_at + (now() + make_interval("
+                "secs => %s) - (SELECT min(due_at) FROM flows_enrollment WHERE state = "
+                "'active')) WHERE state = 'active'",
+                [due_in],
+            )
+            copy.execute("VACUUM ANALYZE flows_enrollment")
+        self.drop(name)
+        self.connection.execute(f'ALTER DATABASE "{name}_next" RENAME TO "{name}"')
+
+    def drop(self, name: str) -> None:
+        """Drop database `name` if it exists, with the connections to it."""
+        self.connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def wal_position(self) -> int:
+        """The server's WAL position (bytes since its start)."""
+        row = self.connection.execute(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"
+        ).fetchone()
+        return int(row[0]) if row else 0
 
 
 def _embedded_run(
@@ -246,7 +348,8 @@ def _embedded_run(
     with _processes([command], env=run_env, logs=home / "logs-embedded") as processes:
         return _timed_run(
             label="embedded", url=env["AFTERSALE_DATABASE_URL"], clock=clock,
-            customers=customers, counted=[*processes, psutil.Process(sink.pid)], console=console,
+            customers=customers, workers=processes, shared=[psutil.Process(sink.pid)],
+            console=console,
         )  # fmt: skip
 
 
@@ -303,14 +406,19 @@ def _wait_started(started: list[subprocess.Popen[bytes]], *, logs: Path) -> None
 
 
 def _timed_run(
-    *, label: str, url: str, clock: Path, customers: int, counted: list[psutil.Process],
-    console: Console,
+    *, label: str, url: str, clock: Path, customers: int, workers: list[psutil.Process],
+    shared: list[psutil.Process], console: Console, postmaster: psutil.Process | None = None,
+    admin: _AdminConnection | None = None, offset: float = DUE_OFFSET_SECONDS,
 ) -> Run:  # fmt: skip
-    """Move the clock past the delay and time the run until every email is delivered;
-    the CPU of `counted` (with their children) over that time, per email."""
-    cpu_before = _cpu_seconds(counted)
+    """Move the clock to `offset` (past the delay) and time the run until every email is delivered;
+    the CPU over that time per email of every process (`workers`, `shared`, `postmaster`,
+    with their children), of the PostgreSQL server and of the workers alone; and the WAL
+    written per email."""
+    tiers = {"workers": workers, "pg": [postmaster] if postmaster else [], "shared": shared}
+    cpu_before = {tier: _cpu_seconds(roots) for tier, roots in tiers.items()}
+    wal_before = admin.wal_position() if admin else 0
     started = time.perf_counter()
-    clock.write_text(str(DUE_OFFSET_SECONDS))
+    clock.write_text(str(offset))
     with _progress(console) as progress, _Count(url) as count:
         task = progress.add_task(label, total=customers)
         reported = started
@@ -321,14 +429,21 @@ def _timed_run(
                 console.print(f"{label}: {count.of(DELIVERED):,} of {customers:,} delivered")
             if time.perf_counter() - started > RUN_LIMIT_SECONDS:
                 raise SystemExit(f"{label}: not done within {RUN_LIMIT_SECONDS} s")
-            time.sleep(0.25)  # polling interval of the counts
+            time.sleep(0.1)  # polling interval of the counts
         delivered = count.of(DELIVERED)
         progress.update(task, completed=delivered)
     elapsed = time.perf_counter() - started
     if delivered != customers:
         raise SystemExit(f"{label}: {delivered} emails delivered, {customers} expected")
-    cpu = _cpu_seconds(counted) - cpu_before
-    return Run(emails_per_s=customers / elapsed, cpu_per_email_us=cpu / customers * 1e6)
+    cpu = {tier: _cpu_seconds(roots) - cpu_before[tier] for tier, roots in tiers.items()}
+    per_email = {tier: seconds / customers * 1e6 for tier, seconds in cpu.items()}
+    return Run(
+        emails_per_s=customers / elapsed,
+        cpu_per_email_us=sum(per_email.values()),
+        pg_cpu_per_email_us=per_email["pg"] if postmaster else None,
+        worker_cpu_per_email_us=per_email["workers"],
+        wal_bytes_per_email=(admin.wal_position() - wal_before) / customers if admin else None,
+    )
 
 
 def _progress(console: Console) -> Progress:
@@ -400,15 +515,20 @@ def _redis_server(url: str) -> psutil.Process:
 def _print(result: dict[str, Any]) -> None:
     load = " ".join(f"{x:.1f}" for x in result["load"])
     print(f"{result['customers']:,} emails per run, to {result['sink']} (load {load}):")
+    print("  run           emails/s   CPU µs per email: all  workers  PostgreSQL"
+          "   emails per PG core  WAL B/email")  # fmt: skip
     for size, rate in result["workers"].items():
-        cpu = result["cpu_per_email_us"][size]
-        print(f"  {size} worker(s)   {rate:8,.0f} emails/s   {cpu:7,.0f} µs CPU per email")
-    print(f"  embedded      {result['embedded']:8,.0f} emails/s   "
-          f"{result['embedded_cpu_per_email_us']:7,.0f} µs CPU per email (SQLite)")  # fmt: skip
+        cpu, pg = result["cpu_per_email_us"][size], result["pg_cpu_per_email_us"][size]
+        worker, wal = result["worker_cpu_per_email_us"][size], result["wal_bytes_per_email"][size]
+        print(f"  {size} worker(s)   {rate:8,.0f}   {cpu:21,.0f}  {worker:7,.0f}  {pg:10,.0f}"
+              f"   {result['emails_per_pg_core'][size]:18,.0f}  {wal:11,.0f}")  # fmt: skip
+    print(f"  embedded      {result['embedded']:8,.0f}   "
+          f"{result['embedded_cpu_per_email_us']:21,.0f}  (SQLite)")  # fmt: skip
     if result["speedup_2"] is not None:
         print(f"  2 workers over 1: {result['speedup_2']:.2f}x (goal >= 1.3)")
     if result["cpu_ratio_4"] is not None:
         print(f"  CPU per email, 4 workers over 1: {result['cpu_ratio_4']:.2f} (goal <= 1.15)")
+    print("  (workers: the Celery workers and beat; all: also PostgreSQL, Redis, the sink)")
 
 
 if __name__ == "__main__":
