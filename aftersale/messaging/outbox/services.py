@@ -110,6 +110,7 @@ class EmailToQueue:
     recommendations: list[dict[str, object]] = field(default_factory=list)
     skipped_because: str = ""
     skip_reason: SkipReason | None = None
+    coupon_id: int | None = None
 
 
 def queue_messages(
@@ -157,6 +158,7 @@ def _message_row(
         queued_at=now,
         send_after=email.send_after,
         recommendations=email.recommendations,
+        coupon_id=email.coupon_id,
         status=MessageStatus.SKIPPED if skipped else MessageStatus.QUEUED,
         error=email.skipped_because,
         skip_reason=skip_reason or "",
