@@ -8,11 +8,12 @@ leased, this module does the same for every journey where advance() would come t
 result known in advance, per (flow version, email step):
 
 - one query finds the journeys of the batch that no exit rule could end now (the checks
-  of flows.batch, which mirror advance()'s), started by an order or an event (a
-  checkout's journey is checked against the changed checkout one by one), whose customer
+  of flows.batch, which mirror advance()'s), whose customer
   has no other journey due (so no other email of this pass could meet this one in smart
   sending, whatever their order) and, under `skip_if: purchased_since_entry`, bought
-  nothing since entry;
+  nothing since entry; a checkout's journey also needs its checkout to pass the
+  trigger's filters still (one query for the batch's checkouts, as unmet_filter checks
+  one);
 - one query (messaging's marketing_emailed) those whose customer got a marketing email
   within the smart-sending window, when the step's guards check it: they go one by one
   (skipped or delayed there);
@@ -55,6 +56,7 @@ from aftersale.flows.batch import (
 )
 from aftersale.flows.definition import EmailStep, ExitStep, FlowDefinition, Guards
 from aftersale.flows.models import Enrollment, EnrollmentState
+from aftersale.flows.occasions import checkouts_with_products
 from aftersale.flows.selectors import coupon_program_of, definition_of
 from aftersale.flows.steps import message_key, recommendations_for, store_guards
 from aftersale.flows.timing import outside_quiet_hours, zone_named
@@ -62,6 +64,7 @@ from aftersale.lib import bulk
 from aftersale.messaging.models import EmailTemplate, SkipReason
 from aftersale.messaging.outbox.selectors import marketing_emailed, template_by_slug
 from aftersale.messaging.outbox.services import EmailToQueue, queue_messages
+from aftersale.orders.models import Checkout
 
 # benchmarks/email_step.py turns it off to time the per-enrollment path alone.
 ENABLED = True
@@ -175,6 +178,14 @@ def _bulk_ready(group: _Group, journeys: list[Enrollment], now: dt.datetime) -> 
         journeys = [e for e in journeys if e.pk not in missing]
     clear = _clear_of_rules(group, [e.pk for e in journeys], now)
     journeys = [e for e in journeys if e.pk in clear]
+    checkouts = {e.trigger_checkout_id for e in journeys if e.trigger_checkout_id is not None}
+    if checkouts:
+        matching = _checkouts_still_matching(group, checkouts)
+        journeys = [
+            e
+            for e in journeys
+            if e.trigger_checkout_id is None or e.trigger_checkout_id in matching
+        ]
     hours = group.guards.smart_sending_hours
     if marketing and hours and journeys:
         emailed = marketing_emailed(
@@ -201,7 +212,6 @@ def _clear_of_rules(group: _Group, ids: list[int], now: dt.datetime) -> set[int]
     sql = f"""
         SELECT {c["pk"]} FROM {c}
         WHERE {c["pk"]} IN ({", ".join(str(int(pk)) for pk in ids)})
-          AND {c["trigger_checkout"]} IS NULL
           AND NOT EXISTS (
               SELECT 1 FROM {o} WHERE {o["customer"]} = {c["customer"]}
               AND {o["state"]} = %(active)s AND {unindexed}{o["due_at"]} <= %(now)s
@@ -215,6 +225,18 @@ def _clear_of_rules(group: _Group, ids: list[int], now: dt.datetime) -> set[int]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {row[0] for row in cursor.fetchall()}
+
+
+def _checkouts_still_matching(group: _Group, checkout_ids: set[int]) -> set[int]:
+    """Of the journeys' trigger checkouts, those that still pass the flow's trigger
+    filters (the store may have changed a checkout since its journey began): the checks
+    of conditions.unmet_filter, in one query; the others' journeys go one by one and
+    exit there."""
+    trigger = group.definition.trigger
+    still = Checkout.objects.filter(pk__in=checkout_ids, total__gte=trigger.min_order_total)
+    if trigger.products or trigger.categories:
+        still = still.filter(pk__in=checkouts_with_products(trigger=trigger))
+    return set(still.values_list("pk", flat=True))
 
 
 class _Lost(Exception):

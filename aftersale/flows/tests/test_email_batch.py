@@ -19,6 +19,7 @@ from aftersale.flows.scheduler import claim_due, run_due_enrollments
 from aftersale.flows.services import enroll_timed_occasions, install_flow, process_orders
 from aftersale.flows.tests.helpers import add_templates, place_order, start_checkout
 from aftersale.messaging.models import Message, MessageStatus, SkipReason
+from aftersale.orders.models import Checkout
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)  # a Monday, 9:00 UTC
 HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
@@ -476,3 +477,70 @@ def test_a_worker_killed_while_issuing_codes_leaves_no_code_and_no_email(store, 
     later = T0 + 10 * dt.timedelta(minutes=1)  # the dead worker's lease has run out
     assert run_due_enrollments(now=later, worker_id="w").emails_in_bulk == 3
     assert Message.objects.filter(coupon__isnull=False).count() == Coupon.objects.count() == 3
+
+
+def a_store_with_abandoned_checkouts(store):
+    """Abandoned-checkout journeys (a reminder with a coupon, then a last one): a
+    checkout that stays as it was, one the store lowered under the trigger's minimum,
+    one completed before its reminder, one of a customer with no address."""
+    store.time_zone = "UTC"
+    store.save()
+    flow(
+        store,
+        "abandoned",
+        [
+            {"type": "email", "template": "come-back", "coupon": "issue"},
+            {"type": "delay", "days": 1},
+            {"type": "email", "template": "last-call", "recommendations": "cross_sell"},
+        ],
+        trigger={
+            "event": "checkout_abandoned",
+            "abandoned_hours": 1,
+            "min_order_total": "15",
+            "products": ["milk"],
+        },
+        coupon={"kind": "fixed", "amount": "5"},
+        exit_when=("checkout_completed", "purchased_again"),
+    )
+    for n, name in enumerate(["ann", "bob", "cy", "dee", "eve"]):
+        start_checkout(
+            store, checkout_id=f"k-{name}", customer=name, at=T0 + n * dt.timedelta(minutes=1)
+        )
+    enroll_timed_occasions(now=T0 + 2 * HOUR, store=store)
+    # After entry: bob's basket shrank under the minimum, cy's checkout was completed.
+    start_checkout(store, checkout_id="k-bob", customer="bob", at=T0, total="9.00")
+    Checkout.objects.filter(external_id="k-cy").update(completed_at=T0 + 2 * HOUR)
+    Customer.objects.filter(external_id="dee").update(email="")
+
+
+@pytest.mark.django_db
+def test_checkout_journeys_get_the_same_emails_set_based_as_one_by_one(store):
+    a_store_with_abandoned_checkouts(store)
+    moments = [T0 + 3 * HOUR, T0 + 2 * DAY]
+
+    bulk_outbox, bulk_journeys, bulk_coupons, stepped_in_bulk = outcome_of(moments, bulk=True)
+    one_outbox, one_journeys, one_coupons, _ = outcome_of(moments, bulk=False)
+
+    assert bulk_outbox == one_outbox
+    assert bulk_journeys == one_journeys
+    assert bulk_coupons == one_coupons
+    assert stepped_in_bulk == 2 * 2  # ann's and eve's two emails (dee has no address)
+    ended = {j.customer.external_id: j.exit_reason for j in Enrollment.objects.all()}
+    assert Enrollment.objects.count() == 5 and not Message.objects.exists()  # undone
+    sent = {(row[1], row[2]) for row in bulk_outbox if row[4] == "queued"}
+    assert sent == {
+        ("ann", "come-back"),
+        ("ann", "last-call"),
+        ("eve", "come-back"),
+        ("eve", "last-call"),
+    }
+    assert ended["bob"] == "" and ended["cy"] == ""  # before the passes
+    exits = {row[0]: row[2] for row in bulk_journeys}
+    by_customer = dict(Enrollment.objects.values_list("pk", "customer__external_id"))
+    assert {by_customer[pk]: why for pk, why in exits.items()} == {
+        "ann": "",
+        "bob": "checkout_below_min_total",
+        "cy": "checkout_completed",
+        "dee": "",
+        "eve": "",
+    }
