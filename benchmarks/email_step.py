@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/email_step.py [--quick] [--journeys N]
         [--database-url postgresql://...] [--path bulk|per-enrollment]
-        [--flow thank-you|coupon] [--profile] [--format text|json]
+        [--flow thank-you|coupon|checkout] [--profile] [--format text|json]
 
 Creates a fresh database (SQLite in a temporary AFTERSALE_HOME, or with --database-url a
 new database on that PostgreSQL server, dropped afterwards), populates N customers with
@@ -13,7 +13,9 @@ mover) and then times only the email step: scheduler passes
 per journey. `--path per-enrollment` turns the set-based email step off
 (flows.email_batch) so that every journey goes through claim_due and advance.
 `--flow coupon` gives the email a coupon (a new unique code of the flow's program cut
-for each journey, as a merchant's offer flow does).
+for each journey, as a merchant's offer flow does); `--flow checkout` starts the journeys
+from abandoned checkouts instead of orders (an abandoned-checkout flow with a minimum
+total, exiting on the checkout's completion), enrolled by the timed-occasions pass.
 
 It counts the SQL statements the passes sent and the CPU they took: this process's, and
 on a PostgreSQL server on this machine its backend's (psutil), each per journey.
@@ -98,7 +100,44 @@ FLOWS: dict[str, dict[str, Any]] = {
             {**SCALE_FLOW["steps"][1], "coupon": "issue"},
         ],
     },
+    "checkout": {
+        **SCALE_FLOW,
+        "trigger": {"event": "checkout_abandoned", "abandoned_hours": 1, "min_order_total": "10"},
+        "exit_when": ["checkout_completed", "purchased_again"],
+        "steps": [{"type": "email", "template": "thank-you"}],
+    },
 }
+
+
+def _populate_checkouts(count: int) -> None:
+    """`count` customers, each with a checkout abandoned an hour ago, enrolled in the
+    checkout flow (installed by populate) by the timed-occasions pass."""
+    import datetime as dt
+
+    from aftersale.customers.models import Customer
+    from aftersale.flows.services import enroll_timed_occasions
+    from aftersale.lib.clock import now as clock_now
+    from aftersale.orders.models import Checkout
+    from aftersale.stores.models import Store
+
+    now = clock_now()
+    store = Store.objects.get(slug="scale")
+    started = now - dt.timedelta(minutes=61)
+    customers = Customer.objects.bulk_create(
+        Customer(
+            store=store,
+            external_id=f"c{i}",
+            email=f"buyer{i}@example.com",
+            first_name=f"Buyer{i}",
+            created_at=started,
+        )
+        for i in range(count)
+    )
+    Checkout.objects.bulk_create(
+        Checkout(store=store, external_id=f"k{c.pk}", customer=c, started_at=started, total="25")
+        for c in customers
+    )
+    enroll_timed_occasions(now=now, store=store)
 
 
 def run(*, journeys: int, path: str, flow: str = "thank-you", profile: bool) -> dict[str, Any]:
@@ -115,7 +154,9 @@ def run(*, journeys: int, path: str, flow: str = "thank-you", profile: bool) -> 
     from aftersale.messaging.models import Message, MessageStatus
     from aftersale.worker.tests.crash_data import populate
 
-    populate(count=journeys, definition=FLOWS[flow], slug="scale")
+    populate(count=0 if flow == "checkout" else journeys, definition=FLOWS[flow], slug="scale")
+    if flow == "checkout":
+        _populate_checkouts(journeys)
     moment = clock_now() + dt.timedelta(hours=2)
     advance_delays_in_bulk(now=moment)
     if path == "per-enrollment":
