@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 
 from aftersale.coupons.models import (
     Coupon,
@@ -152,6 +152,113 @@ def issue_coupon(*, program: CouponProgram, customer: Customer, now: dt.datetime
         record_redemptions(store=program.store, orders=matching)
         coupon.refresh_from_db()
     return coupon
+
+
+def issue_coupons(
+    *, program: CouponProgram, customer_ids: Sequence[int], now: dt.datetime
+) -> dict[int, Coupon]:
+    """Give each of `customer_ids` (distinct, in the order the codes are handed out) a
+    code of `program` issued at `now`, as issue_coupon would give it to each in turn:
+    the program's oldest bulk codes nobody has yet to the first customers, new unique
+    codes to the rest, the same expiry and shop sync, and the customers' orders already
+    stored within the validity checked for redemption. A few statements for the whole
+    batch, however large. Call inside the transaction that queues the emails giving
+    them: a batch rolled back hands out nothing. Returns each customer's coupon."""
+    if not customer_ids:
+        return {}
+    sync = _sync_of(program)
+    expires_at = _expiry(program, now, sync)
+    coupons = _hand_out_pooled_to_many(program, customer_ids, now, expires_at, sync)
+    rest = [c for c in customer_ids if c not in coupons]
+    coupons.update(_new_coupons(program, rest, now, expires_at, sync))
+    stored = Order.objects.filter(
+        store_id=program.store_id,
+        customer_id__in=list(customer_ids),
+        placed_at__gte=now,
+        placed_at__lte=expires_at,
+    ).exclude(discount_codes=[])
+    matching = [o for o in stored if coupons[o.customer_id].code in _codes_of(o)]
+    if matching:
+        record_redemptions(store=program.store, orders=matching)
+        for order in matching:
+            coupons[order.customer_id].refresh_from_db()
+    return coupons
+
+
+def _hand_out_pooled_to_many(
+    program: CouponProgram,
+    customer_ids: Sequence[int],
+    now: dt.datetime,
+    expires_at: dt.datetime,
+    sync: str,
+) -> dict[int, Coupon]:
+    """Tie the program's oldest unassigned codes to the first of `customer_ids`, one
+    each, in one UPDATE whose condition skips a code another worker took meanwhile
+    (its customer goes on to a new code)."""
+    pooled = list(
+        Coupon.objects.filter(program=program, customer__isnull=True)
+        .order_by("id")
+        .values_list("pk", flat=True)[: len(customer_ids)]
+    )
+    if not pooled:
+        return {}
+    owner = dict(zip(pooled, customer_ids, strict=False))
+    Coupon.objects.filter(pk__in=pooled, customer__isnull=True).update(
+        customer_id=Case(*(When(pk=pk, then=Value(c)) for pk, c in owner.items())),
+        issued_at=now,
+        expires_at=expires_at,
+        shop_sync=sync,
+    )
+    taken = Coupon.objects.select_related("program").filter(pk__in=pooled)
+    return {c.customer_id: c for c in taken if c.customer_id == owner[c.pk]}  # type: ignore[misc]
+
+
+def _new_coupons(
+    program: CouponProgram,
+    customer_ids: Sequence[int],
+    now: dt.datetime,
+    expires_at: dt.datetime,
+    sync: str,
+) -> dict[int, Coupon]:
+    """A new unique code for each of `customer_ids`: one look-up of the codes drawn
+    that the store already has (drawn again) and one INSERT; a code taken meanwhile by
+    another writer rolls the INSERT back and the whole draw is made again."""
+    if not customer_ids:
+        return {}
+    for _ in range(5):
+        codes: dict[int, str] = {}
+        drawn: set[str] = set()
+        for customer_id in customer_ids:
+            while (code := f"{program.code_prefix}-{_random_code()}") in drawn:
+                pass
+            codes[customer_id] = code
+            drawn.add(code)
+        taken = set(
+            Coupon.objects.filter(store_id=program.store_id, code__in=drawn).values_list(
+                "code", flat=True
+            )
+        )
+        if taken:
+            continue  # a code collision: 31**9 codes make one vanishingly rare
+        rows = [
+            Coupon(
+                store_id=program.store_id,
+                program=program,
+                customer_id=customer_id,
+                code=code,
+                issued_at=now,
+                expires_at=expires_at,
+                shop_sync=sync,
+            )
+            for customer_id, code in codes.items()
+        ]
+        try:
+            with transaction.atomic():
+                Coupon.objects.bulk_create(rows)
+        except IntegrityError:
+            continue
+        return {row.customer_id: row for row in rows if row.customer_id is not None}
+    raise RuntimeError(f"could not find free coupon codes for program {program.slug}")
 
 
 def _hand_out_pooled(

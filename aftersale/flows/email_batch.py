@@ -8,11 +8,12 @@ leased, this module does the same for every journey where advance() would come t
 result known in advance, per (flow version, email step):
 
 - one query finds the journeys of the batch that no exit rule could end now (the checks
-  of flows.batch, which mirror advance()'s), started by an order or an event (a
-  checkout's journey is checked against the changed checkout one by one), whose customer
+  of flows.batch, which mirror advance()'s), whose customer
   has no other journey due (so no other email of this pass could meet this one in smart
   sending, whatever their order) and, under `skip_if: purchased_since_entry`, bought
-  nothing since entry;
+  nothing since entry; a checkout's journey also needs its checkout to pass the
+  trigger's filters still (one query for the batch's checkouts, as unmet_filter checks
+  one);
 - one query (messaging's marketing_emailed) those whose customer got a marketing email
   within the smart-sending window, when the step's guards check it: they go one by one
   (skipped or delayed there);
@@ -22,10 +23,13 @@ result known in advance, per (flow version, email step):
   their leases (only while this worker still holds every one: else the batch is rolled
   back and goes one by one, where a lost lease is refused), and one INSERT queues their
   outbox rows, keyed as advance() keys them, so a retried batch queues nothing twice.
+  A coupon step issues the batch's codes in that transaction too, in a few statements
+  (coupons.services.issue_coupons: the pool's codes first, then new unique ones), so a
+  batch rolled back or killed hands out no code.
 
 Every other journey of the batch goes through advance() as before: a version whose step
-issues or reminds of a coupon, whose trigger filters by segment, or with an exit rule
-unknown here; a journey another rule or guard may stop; a missing template.
+reminds of a coupon, whose trigger filters by segment, or with an exit rule unknown
+here; a journey another rule or guard may stop; a missing template or coupon program.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.expressions import RawSQL
 
+from aftersale.coupons.models import Coupon, CouponProgram
+from aftersale.coupons.services import issue_coupons
 from aftersale.flows.batch import (
     _KNOWN_EXIT_RULES,
     _exit_safe_sql,
@@ -50,13 +56,15 @@ from aftersale.flows.batch import (
 )
 from aftersale.flows.definition import EmailStep, ExitStep, FlowDefinition, Guards
 from aftersale.flows.models import Enrollment, EnrollmentState
-from aftersale.flows.selectors import definition_of
+from aftersale.flows.occasions import checkouts_with_products
+from aftersale.flows.selectors import coupon_program_of, definition_of
 from aftersale.flows.steps import message_key, recommendations_for, store_guards
 from aftersale.flows.timing import outside_quiet_hours, zone_named
 from aftersale.lib import bulk
 from aftersale.messaging.models import EmailTemplate, SkipReason
 from aftersale.messaging.outbox.selectors import marketing_emailed, template_by_slug
 from aftersale.messaging.outbox.services import EmailToQueue, queue_messages
+from aftersale.orders.models import Checkout
 
 # benchmarks/email_step.py turns it off to time the per-enrollment path alone.
 ENABLED = True
@@ -85,6 +93,7 @@ class _Group:
     after_delay_index: int  # the step after that delay
     guards: Guards
     template: EmailTemplate
+    program: CouponProgram | None  # the program a coupon step issues codes of
 
 
 def step_onto_emails_in_bulk(
@@ -125,13 +134,18 @@ def _group(version_id: int, index: int, sample: Enrollment) -> _Group | None:
     if index >= len(definition.steps):
         return None
     step = definition.steps[index]
-    if not isinstance(step, EmailStep) or step.coupon != "none":
-        return None  # a coupon is issued (or looked up) one customer at a time
+    if not isinstance(step, EmailStep) or step.coupon == "remind":
+        return None  # a reminder looks its customer's coupon and offer up one by one
     if not set(definition.exit_when) <= _KNOWN_EXIT_RULES or definition.trigger.segment:
         return None
     template = template_by_slug(store=sample.store, slug=step.template)
     if template is None:
         return None  # advance() raises for it, as it always has
+    program = None
+    if step.coupon == "issue":
+        program = coupon_program_of(flow=sample.flow, step_id=step.id if step.offer else "")
+        if program is None:
+            return None  # advance() raises for it too
     next_index = definition.index_of(step.next, after=index)
     ends: str | None = None
     then_seconds, after_delay_index = None, next_index
@@ -151,6 +165,7 @@ def _group(version_id: int, index: int, sample: Enrollment) -> _Group | None:
         after_delay_index=after_delay_index,
         guards=store_guards(definition, sample.store),
         template=template,
+        program=program,
     )
 
 
@@ -163,6 +178,14 @@ def _bulk_ready(group: _Group, journeys: list[Enrollment], now: dt.datetime) -> 
         journeys = [e for e in journeys if e.pk not in missing]
     clear = _clear_of_rules(group, [e.pk for e in journeys], now)
     journeys = [e for e in journeys if e.pk in clear]
+    checkouts = {e.trigger_checkout_id for e in journeys if e.trigger_checkout_id is not None}
+    if checkouts:
+        matching = _checkouts_still_matching(group, checkouts)
+        journeys = [
+            e
+            for e in journeys
+            if e.trigger_checkout_id is None or e.trigger_checkout_id in matching
+        ]
     hours = group.guards.smart_sending_hours
     if marketing and hours and journeys:
         emailed = marketing_emailed(
@@ -189,7 +212,6 @@ def _clear_of_rules(group: _Group, ids: list[int], now: dt.datetime) -> set[int]
     sql = f"""
         SELECT {c["pk"]} FROM {c}
         WHERE {c["pk"]} IN ({", ".join(str(int(pk)) for pk in ids)})
-          AND {c["trigger_checkout"]} IS NULL
           AND NOT EXISTS (
               SELECT 1 FROM {o} WHERE {o["customer"]} = {c["customer"]}
               AND {o["state"]} = %(active)s AND {unindexed}{o["due_at"]} <= %(now)s
@@ -205,6 +227,18 @@ def _clear_of_rules(group: _Group, ids: list[int], now: dt.datetime) -> set[int]
         return {row[0] for row in cursor.fetchall()}
 
 
+def _checkouts_still_matching(group: _Group, checkout_ids: set[int]) -> set[int]:
+    """Of the journeys' trigger checkouts, those that still pass the flow's trigger
+    filters (the store may have changed a checkout since its journey began): the checks
+    of conditions.unmet_filter, in one query; the others' journeys go one by one and
+    exit there."""
+    trigger = group.definition.trigger
+    still = Checkout.objects.filter(pk__in=checkout_ids, total__gte=trigger.min_order_total)
+    if trigger.products or trigger.categories:
+        still = still.filter(pk__in=checkouts_with_products(trigger=trigger))
+    return set(still.values_list("pk", flat=True))
+
+
 class _Lost(Exception):
     """Some journey of the batch was taken over after its lease ran out."""
 
@@ -216,7 +250,6 @@ def _step_in_one_transaction(
     email too, when it ends after `now`); return the journeys that go on with a step due
     now, still leased, for advance() to continue; None (nothing written) when this
     worker no longer holds every journey of the batch."""
-    emails = [email for e in batch if (email := _email_of(group, e, now)) is not None]
     ends, waits, goes_on = [], [], []
     for enrollment in batch:
         if group.ends is not None:
@@ -232,6 +265,12 @@ def _step_in_one_transaction(
             moved += _update([e.pk for e in goes_on], _going_on, group, worker_id)
             if moved != len(batch):
                 raise _Lost
+            coupons = _coupons_of(group, batch, now)
+            emails = [
+                email
+                for e in batch
+                if (email := _email_of(group, e, now, coupons.get(e.customer_id))) is not None
+            ]
             queued = queue_messages(
                 store_id=group.template.store_id, template=group.template, now=now, emails=emails
             )
@@ -300,21 +339,43 @@ def _update(
     return held.update(**values(group))
 
 
-def _email_of(group: _Group, enrollment: Enrollment, now: dt.datetime) -> EmailToQueue | None:
-    """The outbox row run_email_step would write for `enrollment` (None: a holdout's)."""
+def _gets_email(group: _Group, enrollment: Enrollment) -> bool:
+    return group.step.transactional or not enrollment.holdout
+
+
+def _coupons_of(group: _Group, batch: list[Enrollment], now: dt.datetime) -> dict[int, Coupon]:
+    """The codes a coupon step issues the batch's customers (no holdout gets a marketing
+    email, nor its code), in the claim's order as advance() would issue them."""
+    if group.program is None:
+        return {}
+    customers = [e.customer_id for e in batch if _gets_email(group, e)]
+    return issue_coupons(program=group.program, customer_ids=customers, now=now)
+
+
+def _email_of(
+    group: _Group, enrollment: Enrollment, now: dt.datetime, coupon: Coupon | None
+) -> EmailToQueue | None:
+    """The outbox row run_email_step would write for `enrollment` with `coupon` (None: a
+    holdout's)."""
     step = group.step
-    if enrollment.holdout and not step.transactional:
+    if not _gets_email(group, enrollment):
         return None
+    if (
+        "coupon_redeemed" in step.skip_if
+        and coupon is not None
+        and coupon.redeemed_at
+        and not coupon.redeemed_by_other
+    ):
+        return _skipped(group, enrollment, now, "skip_if coupon_redeemed")
     send_after = now
     if not step.transactional:
         send_after = outside_quiet_hours(
             moment=now, quiet=group.guards.quiet_hours, zone=_zone(enrollment)
         )
     picks = recommendations_for(enrollment=enrollment, step=step, now=now)
-    skipped_because, reason = "", SkipReason.QUIET_HOURS_MOVED if send_after > now else None
+    reason = SkipReason.QUIET_HOURS_MOVED if send_after > now else None
     if "no_recommendations" in step.skip_if and not picks:
-        skipped_because, reason = "skip_if no_recommendations", SkipReason.FILTER_NO_LONGER_MET
-        send_after, picks = now, []
+        return _skipped(group, enrollment, now, "skip_if no_recommendations")
     return EmailToQueue(
         idempotency_key=message_key(enrollment, step_index=group.index),
         customer_id=enrollment.customer_id,
@@ -327,8 +388,27 @@ def _email_of(group: _Group, enrollment: Enrollment, now: dt.datetime) -> EmailT
         checkout_id=enrollment.trigger_checkout_id,
         campaign=enrollment.flow.slug,
         recommendations=picks,
-        skipped_because=skipped_because,
         skip_reason=reason,
+        coupon_id=coupon.pk if coupon is not None else None,
+    )
+
+
+def _skipped(group: _Group, enrollment: Enrollment, now: dt.datetime, because: str) -> EmailToQueue:
+    """The row run_email_step's _skipped writes: decided against (a filter no longer
+    met), with why, no coupon and no products."""
+    return EmailToQueue(
+        idempotency_key=message_key(enrollment, step_index=group.index),
+        customer_id=enrollment.customer_id,
+        to_email=enrollment.customer.email,
+        send_after=now,
+        flow_id=enrollment.flow_id,
+        enrollment_id=enrollment.pk,
+        step_index=group.index,
+        order_id=enrollment.trigger_order_id,
+        checkout_id=enrollment.trigger_checkout_id,
+        campaign=enrollment.flow.slug,
+        skipped_because=because,
+        skip_reason=SkipReason.FILTER_NO_LONGER_MET,
     )
 
 

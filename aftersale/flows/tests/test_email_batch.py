@@ -8,6 +8,8 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from aftersale.coupons.models import Coupon, CouponProgram, ShopSync
+from aftersale.coupons.services import generate_codes, require_shop_sync
 from aftersale.customers.models import Customer
 from aftersale.customers.services import unsubscribe
 from aftersale.flows import email_batch
@@ -17,6 +19,7 @@ from aftersale.flows.scheduler import claim_due, run_due_enrollments
 from aftersale.flows.services import enroll_timed_occasions, install_flow, process_orders
 from aftersale.flows.tests.helpers import add_templates, place_order, start_checkout
 from aftersale.messaging.models import Message, MessageStatus, SkipReason
+from aftersale.orders.models import Checkout
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)  # a Monday, 9:00 UTC
 HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
@@ -64,10 +67,31 @@ def outbox() -> list[tuple[Any, ...]]:
         "send_after",
         "recommendations",
         "order_id",
-        "coupon",
+        "coupon__customer__external_id",
+        "coupon__program__slug",
         "campaign",
     )
-    return [(*row[:10], row[10] is not None, row[11]) for row in rows]
+    return list(rows)
+
+
+def coupons(pooled: set[int] = frozenset()) -> list[tuple[Any, ...]]:  # type: ignore[assignment]
+    """Every coupon handed out: to whom, of which program, on what terms (the code
+    itself for a pooled one; a new code is random, only its prefix is known)."""
+    rows = Coupon.objects.filter(customer__isnull=False).values_list(
+        "pk",
+        "customer__external_id",
+        "program__slug",
+        "code",
+        "issued_at",
+        "expires_at",
+        "shop_sync",
+        "redeemed_at",
+        "redeemed_order_id",
+    )
+    return sorted(
+        (who, program, code if pk in pooled else code.split("-")[0], *rest)
+        for pk, who, program, code, *rest in rows
+    )
 
 
 def journeys() -> list[tuple[Any, ...]]:
@@ -95,13 +119,15 @@ def run_at(moments, *, worker_id="w"):
 
 
 def outcome_of(moments, *, bulk: bool):
-    """The outbox and journeys after passes at `moments`, with the set-based step on or
-    off, everything undone afterwards."""
+    """The outbox, journeys and coupons after passes at `moments`, with the set-based
+    step on or off, everything undone afterwards."""
+    pooled = set(Coupon.objects.filter(customer__isnull=True).values_list("pk", flat=True))
     savepoint = transaction.savepoint()
     email_batch.ENABLED = bulk
     try:
         summaries = run_at(moments)
-        return outbox(), journeys(), sum(s.emails_in_bulk for s in summaries)
+        stepped = sum(s.emails_in_bulk for s in summaries)
+        return outbox(), journeys(), coupons(pooled), stepped
     finally:
         email_batch.ENABLED = True
         transaction.savepoint_rollback(savepoint)
@@ -178,11 +204,14 @@ def test_the_set_based_step_writes_the_same_emails_and_journeys_as_the_per_enrol
 ):
     a_store_with_every_kind_of_journey(store)
 
-    bulk_outbox, bulk_journeys, stepped_in_bulk = outcome_of(MOMENTS, bulk=True)
-    one_by_one_outbox, one_by_one_journeys, none_in_bulk = outcome_of(MOMENTS, bulk=False)
+    bulk_outbox, bulk_journeys, bulk_coupons, stepped_in_bulk = outcome_of(MOMENTS, bulk=True)
+    one_by_one_outbox, one_by_one_journeys, one_by_one_coupons, none_in_bulk = outcome_of(
+        MOMENTS, bulk=False
+    )
 
     assert bulk_outbox == one_by_one_outbox
     assert bulk_journeys == one_by_one_journeys
+    assert bulk_coupons == one_by_one_coupons
     assert none_in_bulk == 0 and stepped_in_bulk >= 10  # the set-based step did take some
     statuses = {(row[2], row[4], row[5]) for row in bulk_outbox}
     assert ("guarded", "queued", SkipReason.QUIET_HOURS_MOVED) in statuses
@@ -304,3 +333,214 @@ def test_two_journeys_of_one_customer_due_together_meet_smart_sending_one_by_one
     assert (summary.claimed, summary.emails_in_bulk) == (2, 0)  # left to advance()
     ann = list(Message.objects.order_by("flow__slug").values_list("flow__slug", "status"))
     assert ann == [("first", "queued"), ("second", "skipped")]
+
+
+def a_store_with_coupon_journeys(store, *, shop_first: bool):
+    """Coupon offers of a flow's program and of a step's own, a pool of one bulk code
+    (exhausted by the first journey), a stored order redeeming that code, a holdout and
+    a customer with no address; optionally codes that go to the shop first."""
+    store.time_zone = "Europe/Paris"
+    store.save()
+    flow(
+        store,
+        "offers",
+        [
+            {"type": "delay", "days": 1},
+            {
+                "type": "email",
+                "template": "offer",
+                "coupon": "issue",
+                "skip_if": ["coupon_redeemed"],
+            },
+            {"type": "delay", "days": 2},
+            {
+                "type": "email",
+                "id": "last",
+                "template": "last-chance",
+                "coupon": "issue",
+                "offer": {"kind": "fixed", "amount": "5", "valid_days": 3, "code_prefix": "LAST"},
+            },
+        ],
+        coupon={"kind": "percent", "amount": "10", "valid_days": 7},
+        exit_when=("unsubscribed",),
+    )
+    if shop_first:
+        require_shop_sync(store=store, now=T0)
+    program = CouponProgram.objects.get(store=store, slug="offers")
+    generate_codes(program=program, count=1, now=T0)
+    for name in ["ann", "bob", "cy", "dee", "eve", "fay"]:
+        buy(store, name)
+    Customer.objects.filter(external_id="dee").update(email="")
+    Enrollment.objects.filter(customer__external_id="eve").update(holdout=True)
+    pooled = Coupon.objects.get(customer__isnull=True).code
+    # Ann's order with the pool's code, stored before her offer is cut: it redeems at once.
+    place_order(store, order_id="o-ann-2", customer="ann", at=T0 + DAY + HOUR, codes=(pooled,))
+
+
+@pytest.mark.parametrize("shop_first", [False, True])
+@pytest.mark.django_db
+def test_coupon_steps_issue_the_same_codes_set_based_as_one_by_one(store, shop_first):
+    a_store_with_coupon_journeys(store, shop_first=shop_first)
+    moments = [T0, T0 + DAY, T0 + 3 * DAY, T0 + 10 * DAY]
+
+    bulk_outbox, bulk_journeys, bulk_coupons, stepped_in_bulk = outcome_of(moments, bulk=True)
+    one_outbox, one_journeys, one_coupons, _ = outcome_of(moments, bulk=False)
+
+    assert bulk_outbox == one_outbox
+    assert bulk_journeys == one_journeys
+    assert bulk_coupons == one_coupons
+    assert stepped_in_bulk >= 8
+    by_key = {(row[1], row[2]): row for row in bulk_outbox}
+    assert by_key["ann", "offer"][4:7] == (
+        "skipped",
+        SkipReason.FILTER_NO_LONGER_MET,
+        "skip_if coupon_redeemed",
+    )
+    assert by_key["bob", "offer"][10:12] == ("bob", "offers")  # the email carries its code
+    assert by_key["bob", "last-chance"][10:12] == ("bob", "offers--last")
+    assert ("eve", "offer") not in by_key  # a holdout: no email and no code
+    assert by_key["dee", "offer"][5] == SkipReason.MISSING_ADDRESS
+    ann = next(c for c in bulk_coupons if c[:2] == ("ann", "offers"))
+    assert ann[7] is not None  # her stored order redeemed the pooled code
+    sync = {c[5] for c in bulk_coupons}
+    assert sync == ({ShopSync.PENDING} if shop_first else {ShopSync.NOT_NEEDED})
+
+
+@pytest.mark.django_db
+def test_codes_issued_in_bulk_are_drawn_again_when_one_is_taken(store, monkeypatch):
+    buy(store, "zed")  # before the flow: zed holds a code but no journey
+    flow(
+        store,
+        "offers",
+        [{"type": "email", "template": "offer", "coupon": "issue"}],
+        coupon={"kind": "percent", "amount": "10", "code_prefix": "C"},
+    )
+    program = CouponProgram.objects.get(slug="offers")
+    zed = Customer.objects.get(external_id="zed")
+    Coupon.objects.create(
+        store=store, program=program, customer=zed, code="C-TAKEN", issued_at=T0, expires_at=T0
+    )
+    draws = iter(["TAKEN", "ONE", "TWO", "THREE", "FOUR"])
+    monkeypatch.setattr("aftersale.coupons.services._random_code", lambda: next(draws))
+    buy(store, "ann")
+    buy(store, "bob")
+
+    summary = run_due_enrollments(now=T0, worker_id="w")
+
+    assert (summary.emails_in_bulk, summary.messages_queued) == (2, 2)
+    codes = dict(Message.objects.values_list("customer__external_id", "coupon__code"))
+    assert codes == {"ann": "C-TWO", "bob": "C-THREE"}  # the whole draw made again
+
+
+@pytest.mark.django_db
+def test_a_coupon_step_without_its_program_is_left_to_the_per_enrollment_path(store):
+    flow(
+        store,
+        "offers",
+        [{"type": "email", "template": "offer", "coupon": "issue"}],
+        coupon={"kind": "percent", "amount": "10"},
+    )
+    buy(store, "ann")
+    CouponProgram.objects.all().delete()
+    claimed = claim_due(now=T0, worker_id="w", limit=10)
+
+    bulk = step_onto_emails_in_bulk(enrollments=claimed, now=T0, worker_id="w")
+
+    assert (bulk.stepped, bulk.left) == (0, claimed)
+    assert not Message.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_worker_killed_while_issuing_codes_leaves_no_code_and_no_email(store, monkeypatch):
+    flow(
+        store,
+        "offers",
+        [{"type": "email", "template": "offer", "coupon": "issue"}],
+        coupon={"kind": "percent", "amount": "10"},
+    )
+    for name in ("ann", "bob", "cy"):
+        buy(store, name)
+    before = journeys()
+
+    def killed(**kwargs):
+        assert Coupon.objects.filter(customer__isnull=False).count() == 3  # codes cut...
+        raise KeyboardInterrupt  # ... and the worker dies before its emails are written
+
+    monkeypatch.setattr(email_batch, "queue_messages", killed)
+    claimed = claim_due(now=T0, worker_id="killed", limit=10)
+    with pytest.raises(KeyboardInterrupt):
+        step_onto_emails_in_bulk(enrollments=claimed, now=T0, worker_id="killed")
+    monkeypatch.undo()
+
+    assert not Coupon.objects.exists() and not Message.objects.exists()
+    assert [j[:5] for j in journeys()] == [j[:5] for j in before]  # not moved on
+    later = T0 + 10 * dt.timedelta(minutes=1)  # the dead worker's lease has run out
+    assert run_due_enrollments(now=later, worker_id="w").emails_in_bulk == 3
+    assert Message.objects.filter(coupon__isnull=False).count() == Coupon.objects.count() == 3
+
+
+def a_store_with_abandoned_checkouts(store):
+    """Abandoned-checkout journeys (a reminder with a coupon, then a last one): a
+    checkout that stays as it was, one the store lowered under the trigger's minimum,
+    one completed before its reminder, one of a customer with no address."""
+    store.time_zone = "UTC"
+    store.save()
+    flow(
+        store,
+        "abandoned",
+        [
+            {"type": "email", "template": "come-back", "coupon": "issue"},
+            {"type": "delay", "days": 1},
+            {"type": "email", "template": "last-call", "recommendations": "cross_sell"},
+        ],
+        trigger={
+            "event": "checkout_abandoned",
+            "abandoned_hours": 1,
+            "min_order_total": "15",
+            "products": ["milk"],
+        },
+        coupon={"kind": "fixed", "amount": "5"},
+        exit_when=("checkout_completed", "purchased_again"),
+    )
+    for n, name in enumerate(["ann", "bob", "cy", "dee", "eve"]):
+        start_checkout(
+            store, checkout_id=f"k-{name}", customer=name, at=T0 + n * dt.timedelta(minutes=1)
+        )
+    enroll_timed_occasions(now=T0 + 2 * HOUR, store=store)
+    # After entry: bob's basket shrank under the minimum, cy's checkout was completed.
+    start_checkout(store, checkout_id="k-bob", customer="bob", at=T0, total="9.00")
+    Checkout.objects.filter(external_id="k-cy").update(completed_at=T0 + 2 * HOUR)
+    Customer.objects.filter(external_id="dee").update(email="")
+
+
+@pytest.mark.django_db
+def test_checkout_journeys_get_the_same_emails_set_based_as_one_by_one(store):
+    a_store_with_abandoned_checkouts(store)
+    moments = [T0 + 3 * HOUR, T0 + 2 * DAY]
+
+    bulk_outbox, bulk_journeys, bulk_coupons, stepped_in_bulk = outcome_of(moments, bulk=True)
+    one_outbox, one_journeys, one_coupons, _ = outcome_of(moments, bulk=False)
+
+    assert bulk_outbox == one_outbox
+    assert bulk_journeys == one_journeys
+    assert bulk_coupons == one_coupons
+    assert stepped_in_bulk == 2 * 2  # ann's and eve's two emails (dee has no address)
+    ended = {j.customer.external_id: j.exit_reason for j in Enrollment.objects.all()}
+    assert Enrollment.objects.count() == 5 and not Message.objects.exists()  # undone
+    sent = {(row[1], row[2]) for row in bulk_outbox if row[4] == "queued"}
+    assert sent == {
+        ("ann", "come-back"),
+        ("ann", "last-call"),
+        ("eve", "come-back"),
+        ("eve", "last-call"),
+    }
+    assert ended["bob"] == "" and ended["cy"] == ""  # before the passes
+    exits = {row[0]: row[2] for row in bulk_journeys}
+    by_customer = dict(Enrollment.objects.values_list("pk", "customer__external_id"))
+    assert {by_customer[pk]: why for pk, why in exits.items()} == {
+        "ann": "",
+        "bob": "checkout_below_min_total",
+        "cy": "checkout_completed",
+        "dee": "",
+        "eve": "",
+    }

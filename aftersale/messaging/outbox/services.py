@@ -62,40 +62,34 @@ def queue_message(
     and the reason records that quiet hours moved it. The key makes a retried decision
     a no-op: True only when a new queued email was added. Raises
     EmailTemplate.DoesNotExist when the store has no template `template_slug`."""
-    skipped = bool(skipped_because) or (
-        skip_reason is not None and skip_reason != SkipReason.QUIET_HOURS_MOVED
-    )
-    status = MessageStatus.SKIPPED if skipped else MessageStatus.QUEUED
     template = EmailTemplate.objects.get(store_id=customer.store_id, slug=template_slug)
-    _, created = Message.objects.get_or_create(
+    email = EmailToQueue(
         idempotency_key=idempotency_key,
-        defaults={
-            "store_id": customer.store_id,
-            "customer": customer,
-            "template": template,
-            "flow_id": flow_id,
-            "enrollment_id": enrollment_id,
-            "step_index": step_index,
-            "order_id": order_id,
-            "checkout_id": checkout_id,
-            "campaign": campaign,
-            "to_email": customer.email,
-            "queued_at": now,
-            "send_after": send_after or now,
-            "coupon": coupon,
-            "recommendations": recommendations or [],
-            "status": status,
-            "error": skipped_because,
-            "skip_reason": skip_reason or "",
-        },
+        customer_id=customer.pk,
+        to_email=customer.email,
+        send_after=send_after or now,
+        flow_id=flow_id,
+        enrollment_id=enrollment_id,
+        step_index=step_index,
+        order_id=order_id,
+        checkout_id=checkout_id,
+        campaign=campaign,
+        recommendations=recommendations or [],
+        skipped_because=skipped_because,
+        skip_reason=skip_reason,
+        coupon_id=coupon.pk if coupon is not None else None,
     )
-    return created and status == MessageStatus.QUEUED
+    # One way to build an outbox row: the batch one's, for a batch of one.
+    return (
+        queue_messages(store_id=customer.store_id, template=template, now=now, emails=[email]) == 1
+    )
 
 
 @dataclass(frozen=True)
 class EmailToQueue:
     """One email of a batch for queue_messages: what queue_message's arguments say of
-    it, with the customer given by id and address (the batch's rows carry them)."""
+    it, with the customer given by id and address (the batch's rows carry them) and the
+    coupon by id."""
 
     idempotency_key: str
     customer_id: int
@@ -110,6 +104,7 @@ class EmailToQueue:
     recommendations: list[dict[str, object]] = field(default_factory=list)
     skipped_because: str = ""
     skip_reason: SkipReason | None = None
+    coupon_id: int | None = None
 
 
 def queue_messages(
@@ -157,6 +152,7 @@ def _message_row(
         queued_at=now,
         send_after=email.send_after,
         recommendations=email.recommendations,
+        coupon_id=email.coupon_id,
         status=MessageStatus.SKIPPED if skipped else MessageStatus.QUEUED,
         error=email.skipped_because,
         skip_reason=skip_reason or "",
