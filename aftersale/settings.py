@@ -1,6 +1,7 @@
 """Django settings. Every knob is an AFTERSALE_* environment variable (see README)."""
 
 import datetime as dt
+import os
 import warnings
 from pathlib import Path
 
@@ -223,3 +224,8 @@ LOGGING = logging_config(
         "AFTERSALE_LOG_FORMAT", "json" if BROKER_URL else "text", choices=FORMATS
     ),
 )
+
+# Threads the daily fit's neighbour search runs on (faiss and BLAS): by default every core
+# this process may run on (its affinity), since the fit queue's worker owns its machine;
+# 1 where the fit shares a busy machine (recommendations/neighbours.py).
+FIT_THREADS = max(1, env_int("AFTERSALE_FIT_THREADS", len(os.sched_getaffinity(0))))

@@ -46,6 +46,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aftersale.settings")
 os.environ["AFTERSALE_HOME"] = tempfile.mkdtemp(prefix="aftersale-fit-")
 django.setup()
 
+from django.conf import settings  # noqa: E402
+
 from aftersale.recommendations import neighbours, services  # noqa: E402
 from aftersale.recommendations.evaluation.data import load_complete_journey  # noqa: E402
 
@@ -241,6 +243,12 @@ def main() -> None:
         help="instead: recall and evaluation figures on the Complete Journey itself",
     )
     parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=settings.FIT_THREADS,
+        help="the search's threads (default: AFTERSALE_FIT_THREADS, the live fit's)",
+    )
     options = parser.parse_args()
     if options.journey:
         print(json.dumps(journey_figures(), indent=None if options.format == "json" else 2))
@@ -266,6 +274,7 @@ def main() -> None:
             half_life_days=services.DISCOVERY_HALF_LIFE_DAYS,
             count_exponent=services.DISCOVERY_COUNT_EXPONENT,
             progress=progress,
+            threads=options.threads,
         )
     finally:
         if bar is not None:
@@ -283,6 +292,7 @@ def main() -> None:
         "picks": len(picks.rows),
         "exact": customers <= neighbours.EXACT_MAX_CUSTOMERS,
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "threads": options.threads,
     }
     if options.format == "json":
         print(json.dumps(result))

@@ -119,14 +119,15 @@ def discovery_picks(
     count_exponent: float = 1.0,
     exact: bool | None = None,
     progress: Progress | None = None,
+    threads: int = 1,
 ) -> Picks:
     """Each customer's `per_customer` best products by fit_discovery's scores among those
     scoring above zero that they never bought (ties: lower column first).
 
     Scored a block of customers at a time on sparse rows (a customer's candidates are
     what their neighbours bought, not the whole catalog), so time and memory grow with
-    the customers and their purchases. `exact` and `progress` as in top_neighbours, the
-    latter told which step the customers are done in."""
+    the customers and their purchases. `exact`, `progress` and `threads` as in
+    top_neighbours, `progress` told which step the customers are done in."""
     report = progress or (lambda step, done: None)
     similar, bought, discount = _discovery_model(
         lines=lines,
@@ -137,6 +138,7 @@ def discovery_picks(
         exact=exact,
         progress=lambda done: report("neighbours", done),
         indexed=lambda done: report("index", done),
+        threads=threads,
     )
     n = lines.shape[0]
     found_rows, found_columns, found_scores = [], [], []
@@ -169,6 +171,7 @@ def _discovery_model(
     exact: bool | None = None,
     progress: Callable[[int], None] | None = None,
     indexed: Callable[[int], None] | None = None,
+    threads: int = 1,
 ) -> tuple[sparse.csr_matrix, sparse.csr_matrix, npt.NDArray[np.float32]]:
     """Discovery's parts: the customers x customers neighbour weights, the customers x
     products matrix of what each bought (1.0), and each product's popularity
@@ -177,7 +180,12 @@ def _discovery_model(
         lines=lines, half_life_days=half_life_days, count_exponent=count_exponent
     )
     similar = top_neighbours(
-        vectors=vectors, neighbours=neighbours, exact=exact, progress=progress, indexed=indexed
+        vectors=vectors,
+        neighbours=neighbours,
+        exact=exact,
+        progress=progress,
+        indexed=indexed,
+        threads=threads,
     )
     bought = sparse.csr_matrix(vectors > 0, dtype=np.float32)
     del vectors
@@ -216,6 +224,7 @@ def top_neighbours(
     exact: bool | None = None,
     progress: Callable[[int], None] | None = None,
     indexed: Callable[[int], None] | None = None,
+    threads: int = 1,
 ) -> sparse.csr_matrix:
     """Customers x customers: each row's `neighbours` largest similarities to other
     customers, rows summing to one.
@@ -227,17 +236,25 @@ def top_neighbours(
     above (or with `exact=False`) approximate_neighbours finds them, so the time grows
     with the customers, not their square. Never holds a customers x customers matrix.
     `progress` is called with the number of customers done since its last call, and
-    `indexed` likewise with the customers added to the index (approximate search only)."""
+    `indexed` likewise with the customers added to the index (approximate search only).
+    The search runs on `threads` threads (faiss's and BLAS's): 1 on a shared machine,
+    where a second thread waits for a core; settings.FIT_THREADS in the daily fit."""
     n = vectors.shape[0]
     keep = max(min(neighbours, n - 1), 1)
     taste = taste_vectors(vectors)
     if exact is None:
         exact = n <= EXACT_MAX_CUSTOMERS
     if exact or n <= keep + 1:
-        chosen, weight = _exact_neighbours(taste=taste, keep=keep, progress=progress or _ignore)
+        chosen, weight = _exact_neighbours(
+            taste=taste, keep=keep, progress=progress or _ignore, threads=threads
+        )
     else:
         chosen, weight = approximate_neighbours(
-            taste=taste, keep=keep, progress=progress or _ignore, indexed=indexed or _ignore
+            taste=taste,
+            keep=keep,
+            progress=progress or _ignore,
+            indexed=indexed or _ignore,
+            threads=threads,
         )
     weight = np.maximum(weight, 0.0)
     weight /= np.maximum(weight.sum(axis=1, keepdims=True), 1e-12)
@@ -259,17 +276,21 @@ def _ignore(done: int) -> None:
 
 
 def _exact_neighbours(
-    *, taste: sparse.csr_matrix, keep: int, progress: Callable[[int], None] = _ignore
+    *,
+    taste: sparse.csr_matrix,
+    keep: int,
+    progress: Callable[[int], None] = _ignore,
+    threads: int = 1,
 ) -> tuple[IntArray, npt.NDArray[np.float32]]:
     """Each customer's `keep` most similar other customers and their similarities, every
-    pair compared: one dense product per block of rows on one BLAS thread."""
+    pair compared: one dense product per block of rows on `threads` BLAS threads."""
     n = taste.shape[0]
     dense = taste.toarray()
     chosen = np.empty((n, keep), np.int64)
     weight = np.empty((n, keep), np.float32)
-    # One BLAS thread: on the busy 2-core machine a second thread waits for a core and
-    # the product takes twice as long; on an idle one two threads save only a fifth.
-    with threadpool_limits(1, "blas"):
+    # On the busy 2-core machine a second thread waits for a core and the product takes
+    # twice as long; on an idle one two threads save only a fifth.
+    with threadpool_limits(threads, "blas"):
         for start in range(0, n, _BLOCK):
             rows = np.arange(start, min(start + _BLOCK, n))
             similarity = dense[rows] @ dense.T
@@ -287,6 +308,7 @@ def approximate_neighbours(
     keep: int,
     progress: Callable[[int], None] = _ignore,
     indexed: Callable[[int], None] = _ignore,
+    threads: int = 1,
 ) -> tuple[IntArray, npt.NDArray[np.float32]]:
     """Each customer's `keep` most similar other customers (dot products of the rows of
     `taste`) and their similarities, found with a faiss index instead of every pair.
@@ -306,7 +328,7 @@ def approximate_neighbours(
     n, width = taste.shape
     dimensions = min(_PROJECTION_DIMENSIONS, width)
     threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)  # see _exact_neighbours: one core does more on a busy one
+    faiss.omp_set_num_threads(max(1, threads))
     try:
         directions = _main_directions(taste, dimensions)
         transform = faiss.LinearTransform(width, dimensions, False)

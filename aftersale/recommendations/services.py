@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import Q, QuerySet
 
@@ -223,6 +224,7 @@ def _discovery_picks(*, history: _History, per_customer: int) -> _Picks:
         popularity_exponent=DISCOVERY_POPULARITY_EXPONENT,
         half_life_days=DISCOVERY_HALF_LIFE_DAYS,
         count_exponent=DISCOVERY_COUNT_EXPONENT,
+        threads=settings.FIT_THREADS,
     )
     return _Picks(
         customers=customer_ids[picks.rows],
