@@ -376,17 +376,10 @@ def _email_of(
     reason = SkipReason.QUIET_HOURS_MOVED if send_after > now else None
     if "no_recommendations" in step.skip_if and not picks:
         return _skipped(group, enrollment, now, "skip_if no_recommendations")
-    return EmailToQueue(
-        idempotency_key=message_key(enrollment, step_index=group.index),
-        customer_id=enrollment.customer_id,
-        to_email=enrollment.customer.email,
+    return _row(
+        group,
+        enrollment,
         send_after=send_after,
-        flow_id=enrollment.flow_id,
-        enrollment_id=enrollment.pk,
-        step_index=group.index,
-        order_id=enrollment.trigger_order_id,
-        checkout_id=enrollment.trigger_checkout_id,
-        campaign=enrollment.flow.slug,
         recommendations=picks,
         skip_reason=reason,
         coupon_id=coupon.pk if coupon is not None else None,
@@ -396,19 +389,28 @@ def _email_of(
 def _skipped(group: _Group, enrollment: Enrollment, now: dt.datetime, because: str) -> EmailToQueue:
     """The row run_email_step's _skipped writes: decided against (a filter no longer
     met), with why, no coupon and no products."""
+    return _row(
+        group,
+        enrollment,
+        send_after=now,
+        skipped_because=because,
+        skip_reason=SkipReason.FILTER_NO_LONGER_MET,
+    )
+
+
+def _row(group: _Group, enrollment: Enrollment, **fields: Any) -> EmailToQueue:
+    """The outbox row of `enrollment`'s email step `group`, with `fields` its own."""
     return EmailToQueue(
         idempotency_key=message_key(enrollment, step_index=group.index),
         customer_id=enrollment.customer_id,
         to_email=enrollment.customer.email,
-        send_after=now,
         flow_id=enrollment.flow_id,
         enrollment_id=enrollment.pk,
         step_index=group.index,
         order_id=enrollment.trigger_order_id,
         checkout_id=enrollment.trigger_checkout_id,
         campaign=enrollment.flow.slug,
-        skipped_because=because,
-        skip_reason=SkipReason.FILTER_NO_LONGER_MET,
+        **fields,
     )
 
 
