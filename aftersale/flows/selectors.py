@@ -76,7 +76,7 @@ def live_flows(
     the id of the version new enrollments start on and its definition. Two queries,
     however many flows: the worker's every pass asks."""
     if flows is None:
-        live = Flow.objects.filter(status=FlowStatus.LIVE).select_related("store")
+        live = Flow.objects.filter(status=FlowStatus.LIVE).select_related("store").order_by("pk")
         flows = live if store is None else live.filter(store=store)
     flows = list(flows)
     newest = FlowVersion.objects.filter(flow=OuterRef("pk")).order_by("-number").values("pk")

@@ -212,10 +212,12 @@ def process_orders(
         orders = [order for order in orders if order.placed_at >= enroll_from]
         if not orders:
             return []
+    # The oldest flow enrolls first, on every database: two flows started by one order
+    # meet smart sending in the order their journeys were created (scheduler.claim_due).
     candidates = (
         list(flows)
         if flows is not None
-        else list(Flow.objects.filter(store=store, status=FlowStatus.LIVE))
+        else list(Flow.objects.filter(store=store, status=FlowStatus.LIVE).order_by("pk"))
     )
     return [e for flow in candidates for e in _enroll(flow, orders, now)]
 
