@@ -60,7 +60,8 @@ def queue_message(
     or with `skip_reason` record that it was decided against (status skipped), with
     `skipped_because` as the details; QUIET_HOURS_MOVED is no skip: the email is queued
     and the reason records that quiet hours moved it. The key makes a retried decision
-    a no-op: True only when a new queued email was added. Raises
+    a no-op: True when the key was new (on a race with another writer of the same key,
+    whose row the INSERT then leaves as it is, both may say True). Raises
     EmailTemplate.DoesNotExist when the store has no template `template_slug`."""
     template = EmailTemplate.objects.get(store_id=customer.store_id, slug=template_slug)
     email = EmailToQueue(
@@ -114,7 +115,8 @@ def queue_messages(
     queue_message would (queued, moved by quiet hours, or recorded as skipped with its
     reason): one look-up of the keys already there and one INSERT that ignores keys
     taken meanwhile, so a retried batch adds nothing twice. Call inside the transaction
-    that records the decisions. Returns how many new queued emails were added."""
+    that records the decisions. Returns how many of the keys were new at the look-up
+    (a key another writer adds in between counts, though its row is that writer's)."""
     if not emails:
         return 0
     keys = [email.idempotency_key for email in emails]
