@@ -49,6 +49,7 @@ def score_pairs(
     top_n: int = 20,
     min_support: int = 2,
     shrinkage: float = 5.0,
+    threads: int = 1,
 ) -> PairScores:
     """Score every pair of products bought in the same basket and keep each source's
     `top_n` best targets, best first.
@@ -65,12 +66,16 @@ def score_pairs(
     confidence P(b|a) damped by the square root of b's popularity: between confidence,
     which puts bananas on every list, and lift, which favours pairs seen twice. The second
     shrinks pairs seen in only a few baskets toward zero.
+
+    Sources come in the order of their first line. Ties: of two targets with the same
+    score, the one whose first basket shared with the source is later comes first (baskets
+    in the order of their first line), then the one whose first line is later (the order
+    the sparse product XᵀX listed them in, kept when pair_counts replaced it). Counted on
+    `threads` threads (settings.FIT_THREADS in the daily fit), in memory for the lines and
+    the pairs kept.
     """
-    # Ties are broken as XᵀX's sparse product listed the pairs, which these loops
-    # reproduce: products and baskets are numbered in the order of their first line;
-    # of two targets with the same score, the one whose first basket shared with the
-    # source is later comes first, then the later-numbered one.
-    from aftersale.recommendations import pair_counts  # numba: about a second to load
+    # Imported here: numba takes half a second to import, which only fits should pay.
+    from aftersale.recommendations import pair_counts
 
     basket_index, _ = pd.factorize(np.asarray(baskets, dtype=np.int64))
     product_index, product_ids = pd.factorize(np.asarray(products, dtype=np.int64))
@@ -78,15 +83,20 @@ def score_pairs(
     n_baskets = int(basket_index.max(initial=-1)) + 1
     if not n_baskets:
         return PairScores(*_NO_PAIRS, baskets=0, products=len(product_ids))
-    index = pair_counts.basket_index(
-        basket_index.astype(np.int64),
-        product_index.astype(np.int64),
-        n_baskets,
-        len(product_ids),
-        min_support,
+    index = pair_counts.index_baskets(
+        basket=basket_index.astype(np.int64),
+        product=product_index.astype(np.int64),
+        n_baskets=n_baskets,
+        n_products=len(product_ids),
+        min_support=min_support,
     )
     source, target, score, support = pair_counts.best_pairs(
-        *index, n_baskets, top_n, min_support, float(shrinkage)
+        index,
+        n_baskets=n_baskets,
+        top_n=top_n,
+        min_support=min_support,
+        shrinkage=float(shrinkage),
+        threads=threads,
     )
     return PairScores(
         source=product_ids[source],

@@ -206,9 +206,9 @@ def _history(shape: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     "top_n, min_support, shrinkage",
     [(20, 2, 5.0), (1, 2, 5.0), (3, 1, 0.0), (10**6, 2, 5.0), (5, 3, 1.5), (0, 2, 5.0)],
 )
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed, threads", [(0, 1), (1, 1), (2, 3)])
 def test_score_pairs_gives_exactly_the_pairs_of_its_definition(
-    shape: str, top_n: int, min_support: int, shrinkage: float, seed: int
+    shape: str, top_n: int, min_support: int, shrinkage: float, seed: int, threads: int
 ):
     baskets, products = _history(shape, seed)
     found = score_pairs(
@@ -217,6 +217,7 @@ def test_score_pairs_gives_exactly_the_pairs_of_its_definition(
         top_n=top_n,
         min_support=min_support,
         shrinkage=shrinkage,
+        threads=threads,
     )
     expected = _reference_pairs(
         baskets, products, top_n=top_n, min_support=min_support, shrinkage=shrinkage
