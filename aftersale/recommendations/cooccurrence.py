@@ -77,15 +77,14 @@ def score_pairs(
     # Imported here: numba takes half a second to import, which only fits should pay.
     from aftersale.recommendations import pair_counts
 
-    basket_index, _ = pd.factorize(np.asarray(baskets, dtype=np.int64))
-    product_index, product_ids = pd.factorize(np.asarray(products, dtype=np.int64))
-    product_ids = np.asarray(product_ids, dtype=np.int64)
+    basket_index, _ = pair_counts.numbered(np.asarray(baskets, dtype=np.int64))
+    product_index, product_ids = pair_counts.numbered(np.asarray(products, dtype=np.int64))
     n_baskets = int(basket_index.max(initial=-1)) + 1
     if not n_baskets:
         return PairScores(*_NO_PAIRS, baskets=0, products=len(product_ids))
     index = pair_counts.index_baskets(
-        basket=basket_index.astype(np.int64),
-        product=product_index.astype(np.int64),
+        basket=basket_index,
+        product=product_index,
         n_baskets=n_baskets,
         n_products=len(product_ids),
         min_support=min_support,

@@ -23,6 +23,7 @@ from typing import Any, TypeVar, cast
 import numba
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -37,6 +38,37 @@ def _compiled(function: Function) -> Function:
     """`function` compiled by numba in nopython mode, cached beside this file, releasing
     the GIL; typed as the function itself (numba's dispatcher hides its signature)."""
     return cast(Function, numba.njit(cache=True, nogil=True)(function))
+
+
+def numbered(values: IntArray) -> tuple[IntArray, IntArray]:
+    """(number of each value, the values numbered) as pandas.factorize gives them:
+    numbers from 0 in the order of first appearance. By a lookup table when the values
+    span at most a few times as many numbers as there are values (row numbers, database
+    ids: 3 ms for a million), else by pandas' hash table (20 ms)."""
+    if not len(values):
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    low, high = int(values.min()), int(values.max())
+    if high - low > 4 * len(values) + 1024:
+        codes, uniques = pd.factorize(values)
+        return np.asarray(codes, np.int64), np.asarray(uniques, np.int64)
+    return _numbered(values, low, high - low + 1)
+
+
+@_compiled
+def _numbered(values: IntArray, low: int, span: int) -> tuple[IntArray, IntArray]:
+    """numbered's lookup table: `span` slots from the value `low`."""
+    number = np.full(span, -1, np.int64)
+    codes = np.empty(len(values), np.int64)
+    uniques = np.empty(len(values), np.int64)
+    found = 0
+    for i in range(len(values)):
+        slot = values[i] - low
+        if number[slot] < 0:
+            number[slot] = found
+            uniques[found] = values[i]
+            found += 1
+        codes[i] = number[slot]
+    return codes, uniques[:found].copy()
 
 
 @dataclass(frozen=True)

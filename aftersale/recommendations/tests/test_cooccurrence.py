@@ -2,9 +2,11 @@ import math
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from aftersale.recommendations.cooccurrence import PairScores, rank_bestsellers, score_pairs
+from aftersale.recommendations.pair_counts import numbered
 
 MILK, CEREAL, CHIPS, SALSA, SOAP = 1, 2, 3, 4, 5
 
@@ -165,10 +167,10 @@ def _reference_pairs(
     )
 
 
-def _history(shape: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _history(shape: str, seed: int, *, spread_ids: bool) -> tuple[np.ndarray, np.ndarray]:
     """(basket id, product id) lines of a generated history of the named shape, lines
-    shuffled so a basket's lines are not together and ids are neither small nor
-    ordered."""
+    shuffled so a basket's lines are not together; with `spread_ids`, ids far apart and
+    products' falling (else small numbers, as row numbers or database ids are)."""
     rng = np.random.default_rng(seed)
     if shape == "tiny":
         baskets, products = rng.integers(0, 6, 20), rng.integers(0, 5, 20)
@@ -187,6 +189,8 @@ def _history(shape: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
         baskets = rng.integers(0, 200, 2000)
         products = np.where(rng.random(2000) < 0.3, rng.integers(0, 4, 2000), rng.zipf(1.5, 2000))
     order = rng.permutation(len(baskets))
+    if not spread_ids:
+        return baskets[order], products[order]
     return baskets[order] * 7919 + 13, products[order] * -104729 + 17
 
 
@@ -206,11 +210,19 @@ def _history(shape: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     "top_n, min_support, shrinkage",
     [(20, 2, 5.0), (1, 2, 5.0), (3, 1, 0.0), (10**6, 2, 5.0), (5, 3, 1.5), (0, 2, 5.0)],
 )
-@pytest.mark.parametrize("seed, threads", [(0, 1), (1, 1), (2, 3)])
+@pytest.mark.parametrize(
+    "seed, threads, spread_ids", [(0, 1, True), (1, 1, False), (2, 3, True), (3, 2, False)]
+)
 def test_score_pairs_gives_exactly_the_pairs_of_its_definition(
-    shape: str, top_n: int, min_support: int, shrinkage: float, seed: int, threads: int
+    shape: str,
+    top_n: int,
+    min_support: int,
+    shrinkage: float,
+    seed: int,
+    threads: int,
+    spread_ids: bool,
 ):
-    baskets, products = _history(shape, seed)
+    baskets, products = _history(shape, seed, spread_ids=spread_ids)
     found = score_pairs(
         baskets=baskets,
         products=products,
@@ -226,3 +238,15 @@ def test_score_pairs_gives_exactly_the_pairs_of_its_definition(
         assert getattr(found, field).dtype == getattr(expected, field).dtype, field
         assert getattr(found, field).tolist() == getattr(expected, field).tolist(), field
     assert (found.baskets, found.products) == (expected.baskets, expected.products)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[], [7], [3, 1, 3, 2, 1], [10**12, -5, 10**12, 0], list(range(50, 0, -1)) * 2],
+)
+def test_numbered_numbers_values_in_order_of_first_appearance_as_pandas_does(values):
+    codes, uniques = numbered(np.array(values, dtype=np.int64))
+    expected_codes, expected_uniques = pd.factorize(np.array(values, dtype=np.int64))
+    assert codes.tolist() == expected_codes.tolist()
+    assert uniques.tolist() == expected_uniques.tolist()
+    assert codes.dtype == uniques.dtype == np.int64
