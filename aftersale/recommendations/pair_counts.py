@@ -8,9 +8,10 @@ all, against 0.3 s here). Each source product is counted in a dense scratch arra
 its targets scored and its best kept before the next source, so memory is the lines and
 the pairs kept, never products x products.
 
-Compiled on first use and cached beside this file (`cache=True`); importing numba and
-loading the cache cost about a second in a fresh process (docs/recommendations.md).
-Imported by score_pairs when it runs, so only processes that mine pairs pay for it.
+Compiled on first use (about 6 s) and cached beside this file (`cache=True`); a fresh
+process still spends about 1.3 s on them, 0.6 s importing numba and 0.7 s loading the
+cache on the first call. Imported by score_pairs when it runs, so only processes that mine
+pairs pay for it.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def numbered(values: IntArray) -> tuple[IntArray, IntArray]:
     """(number of each value, the values numbered) as pandas.factorize gives them:
     numbers from 0 in the order of first appearance. By a lookup table when the values
     span at most a few times as many numbers as there are values (row numbers, database
-    ids: 3 ms for a million), else by pandas' hash table (20 ms)."""
+    ids: 6-10 ms for a million), else by pandas' hash table (20 ms)."""
     if not len(values):
         return np.empty(0, np.int64), np.empty(0, np.int64)
     low, high = int(values.min()), int(values.max())
@@ -89,7 +90,9 @@ def index_baskets(
     of each product, ascending), each product once per basket, products in fewer than
     `min_support` baskets left out (they can be in no kept pair); and every product's
     basket count (those left out included). `basket[i]` and `product[i]` are line i's
-    basket and product numbers, from 0."""
+    basket and product numbers, from 0; fewer than 2**32 lines (32-bit indexes)."""
+    if len(basket) >= 2**32:
+        raise ValueError(f"{len(basket)} lines: pair_counts indexes at most 2**32 - 1")
     return Baskets(*_index(basket, product, n_baskets, n_products, min_support))
 
 
