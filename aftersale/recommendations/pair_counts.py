@@ -9,9 +9,9 @@ its targets scored and its best kept before the next source, so memory is the li
 the pairs kept, never products x products.
 
 Compiled on first use (about 6 s) and cached beside this file (`cache=True`); a fresh
-process still spends about 1.3 s on them, 0.6 s importing numba and 0.7 s loading the
-cache on the first call. Imported by score_pairs when it runs, so only processes that mine
-pairs pay for it.
+process still spends 0.4 s on them, importing numba and loading the cache on the first
+call (1.3 s where Python's bytecode is not cached, as PYTHONDONTWRITEBYTECODE prevents).
+Imported by score_pairs when it runs, so only processes that mine pairs pay for it.
 """
 
 from __future__ import annotations
