@@ -49,6 +49,7 @@ def score_pairs(
     top_n: int = 20,
     min_support: int = 2,
     shrinkage: float = 5.0,
+    threads: int = 1,
 ) -> PairScores:
     """Score every pair of products bought in the same basket and keep each source's
     `top_n` best targets, best first.
@@ -65,25 +66,42 @@ def score_pairs(
     confidence P(b|a) damped by the square root of b's popularity: between confidence,
     which puts bananas on every list, and lift, which favours pairs seen twice. The second
     shrinks pairs seen in only a few baskets toward zero.
+
+    Sources come in the order of their first line. Ties: of two targets with the same
+    score, the one whose first basket shared with the source is later comes first (baskets
+    in the order of their first line), then the one whose first line is later (the order
+    the sparse product XᵀX listed them in, kept when pair_counts replaced it). Counted on
+    `threads` threads (settings.FIT_THREADS in the daily fit), in memory for the lines and
+    the pairs kept.
     """
-    x, product_ids = _basket_matrix(baskets, products)
-    n_baskets = x.shape[0]
-    item_support = np.bincount(x.indices, minlength=len(product_ids))
-    # A product in fewer than min_support baskets cannot be in a kept pair; dropping it
-    # before the product shrinks XᵀX.
-    x.data[item_support[x.indices] < min_support] = 0
-    x.eliminate_zeros()
-    rows, cols, support = _cooccurrence(x, min_support)
-    source_n, target_n = item_support[rows], item_support[cols]
-    score = _blend(support, source_n, target_n, shrinkage)
-    beats_chance = support * n_baskets > source_n * target_n
-    rows, cols, support, score = (a[beats_chance] for a in (rows, cols, support, score))
-    keep = _top_per_group(rows, score, top_n)
+    # Imported here: numba takes half a second to import, which only fits should pay.
+    from aftersale.recommendations import pair_counts
+
+    basket_index, _ = pair_counts.numbered(np.asarray(baskets, dtype=np.int64))
+    product_index, product_ids = pair_counts.numbered(np.asarray(products, dtype=np.int64))
+    n_baskets = int(basket_index.max(initial=-1)) + 1
+    if not n_baskets:
+        return PairScores(*_NO_PAIRS, baskets=0, products=len(product_ids))
+    index = pair_counts.index_baskets(
+        basket=basket_index,
+        product=product_index,
+        n_baskets=n_baskets,
+        n_products=len(product_ids),
+        min_support=min_support,
+    )
+    source, target, score, support = pair_counts.best_pairs(
+        index,
+        n_baskets=n_baskets,
+        top_n=top_n,
+        min_support=min_support,
+        shrinkage=float(shrinkage),
+        threads=threads,
+    )
     return PairScores(
-        source=product_ids[rows[keep]],
-        target=product_ids[cols[keep]],
-        score=score[keep],
-        support=support[keep],
+        source=product_ids[source],
+        target=product_ids[target],
+        score=score,
+        support=support,
         baskets=n_baskets,
         products=len(product_ids),
     )
@@ -304,42 +322,6 @@ def _heaviest_per_row(x: sparse.csr_matrix, limit: int) -> sparse.csr_matrix:
     return sparse.csr_matrix(
         (coo.data[keep], (coo.row[keep], coo.col[keep])), shape=x.shape, dtype=np.float32
     )
-
-
-def _basket_matrix(
-    baskets: npt.ArrayLike, products: npt.ArrayLike
-) -> tuple[sparse.csr_matrix, IntArray]:
-    """The binary basket-by-product matrix of the lines, and the product id of each column."""
-    basket_index, _ = pd.factorize(np.asarray(baskets, dtype=np.int64))
-    product_index, product_ids = pd.factorize(np.asarray(products, dtype=np.int64))
-    x = sparse.csr_matrix(
-        (np.ones(len(basket_index), dtype=np.int32), (basket_index, product_index)),
-        shape=(int(basket_index.max(initial=-1)) + 1, len(product_ids)),
-    )
-    x.sum_duplicates()
-    # A product bought twice in one basket is still one basket.
-    x.data[:] = 1
-    return x, np.asarray(product_ids, dtype=np.int64)
-
-
-def _cooccurrence(x: sparse.csr_matrix, min_support: int) -> tuple[IntArray, IntArray, IntArray]:
-    """Off-diagonal (row, col, count) of XᵀX, counts below `min_support` left out."""
-    counts = (x.T.tocsr() @ x).tocoo()
-    keep = (counts.row != counts.col) & (counts.data >= min_support)
-    return (
-        counts.row[keep].astype(np.int64),
-        counts.col[keep].astype(np.int64),
-        counts.data[keep].astype(np.int64),
-    )
-
-
-def _blend(
-    support: IntArray, source_support: IntArray, target_support: IntArray, shrinkage: float
-) -> FloatArray:
-    """Cosine of the two products' basket vectors, shrunk toward zero for low support."""
-    s = support.astype(np.float64)
-    cosine = s / np.sqrt(source_support.astype(np.float64) * target_support)
-    return cosine * s / (s + shrinkage)
 
 
 def _top_per_group(groups: IntArray, score: FloatArray, top_n: int) -> IntArray:

@@ -212,9 +212,12 @@ def recency_vectors(
     if count_exponent != 1.0:
         vectors.data = np.power(vectors.data, count_exponent, dtype=np.float32)
     norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
-    return sparse.csr_matrix(
-        sparse.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ vectors
-    )
+    # Each row scaled in place: the same float32 products as multiplying by a diagonal
+    # matrix, without a sparse product (a fifth of this function's time).
+    scale = (1.0 / np.maximum(norms, 1e-12)).astype(np.float32)
+    vectors.data *= np.repeat(scale, np.diff(vectors.indptr))
+    vectors.eliminate_zeros()
+    return vectors
 
 
 def top_neighbours(

@@ -182,7 +182,9 @@ def _fit(*, store: Store, history: _History, top_n: int, bestsellers: int) -> _F
     by_category = top_per_group(categories, ranking.score, _PER_CATEGORY)
     picks = _discovery_picks(history=history, per_customer=DISCOVERY_PICKS)
     return _Fitted(
-        pairs=score_pairs(baskets=history.orders, products=products, top_n=top_n),
+        pairs=score_pairs(
+            baskets=history.orders, products=products, top_n=top_n, threads=settings.FIT_THREADS
+        ),
         similar=similar_items(
             customers=customers,
             baskets=history.orders,
