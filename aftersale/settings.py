@@ -23,6 +23,11 @@ BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = installation.home()
 DATABASE_URL = installation.database_url(DATA_DIR)
 SECRET_KEY = installation.secret_key(DATA_DIR, DATABASE_URL)
+# numba (recommendations/pair_counts.py) caches its compiled loops beside the source, or
+# in the user's cache folder: a service user may own neither, and with no writable place
+# numba refuses to load the module. The home is writable wherever Aftersale runs. Set
+# here, before numba is imported; processes started from this one inherit it.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(DATA_DIR / "cache" / "numba"))
 # Production mode (aftersale/production, docs/deployment.md): Celery workers and beat on
 # this Redis broker; "" is the embedded mode (the worker loop in `aftersale serve`).
 BROKER_URL = installation.broker_url(DATABASE_URL)
