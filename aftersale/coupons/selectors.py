@@ -1,6 +1,7 @@
 """Reading coupons."""
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -8,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.db.models import Count, Q, QuerySet
 
 from aftersale.coupons.models import Coupon, CouponProgram, DiscountKind, ShopPriceRule, ShopSync
+from aftersale.lib import bulk
 from aftersale.stores.models import Store
 
 
@@ -27,6 +29,25 @@ def latest_coupon_of(*, program_ids: list[int], customer_id: int) -> Coupon | No
         .order_by("-issued_at", "-id")
         .first()
     )
+
+
+def latest_coupons_of(
+    *, program_ids: Sequence[int], customer_ids: Sequence[int]
+) -> dict[int, Coupon]:
+    """latest_coupon_of for many customers: customer id -> the newest coupon any of
+    `program_ids` issued them (the latest issue, then the highest id), for those of
+    `customer_ids` who hold one. One query; it reads every code of those programs the
+    customers hold (a few each) and keeps each customer's newest."""
+    if not program_ids or not customer_ids:
+        return {}
+    held = Coupon.objects.filter(
+        bulk.id_in("customer_id", customer_ids), bulk.id_in("program_id", program_ids)
+    ).order_by("customer_id", "-issued_at", "-id")
+    latest: dict[int, Coupon] = {}
+    for coupon in held:
+        assert coupon.customer_id is not None  # filtered on it
+        latest.setdefault(coupon.customer_id, coupon)
+    return latest
 
 
 @dataclass(frozen=True)

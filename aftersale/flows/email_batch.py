@@ -25,11 +25,15 @@ result known in advance, per (flow version, email step):
   outbox rows, keyed as advance() keys them, so a retried batch queues nothing twice.
   A coupon step issues the batch's codes in that transaction too, in a few statements
   (coupons.services.issue_coupons: the pool's codes first, then new unique ones), so a
-  batch rolled back or killed hands out no code.
+  batch rolled back or killed hands out no code. A reminder (`coupon: remind`) looks up
+  its customers' latest codes of the flow's programs in one query
+  (coupons.selectors.latest_coupons_of) and the products of the offer emails that
+  carried them in another (outbox.selectors.recommendations_offered_many), where
+  run_email_step asks both once per journey.
 
-Every other journey of the batch goes through advance() as before: a version whose step
-reminds of a coupon, whose trigger filters by segment, or with an exit rule unknown
-here; a journey another rule or guard may stop; a missing template or coupon program.
+Every other journey of the batch goes through advance() as before: a version whose
+trigger filters by segment, or with an exit rule unknown here; a journey another rule or
+guard may stop; a missing template or coupon program.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from django.db.models import F
 from django.db.models.expressions import RawSQL
 
 from aftersale.coupons.models import Coupon, CouponProgram
+from aftersale.coupons.selectors import latest_coupons_of
 from aftersale.coupons.services import issue_coupons
 from aftersale.flows.batch import (
     _KNOWN_EXIT_RULES,
@@ -57,12 +62,16 @@ from aftersale.flows.batch import (
 from aftersale.flows.definition import EmailStep, ExitStep, FlowDefinition, Guards
 from aftersale.flows.models import Enrollment, EnrollmentState
 from aftersale.flows.occasions import checkouts_with_products
-from aftersale.flows.selectors import coupon_program_of, definition_of
+from aftersale.flows.selectors import coupon_program_ids, coupon_program_of, definition_of
 from aftersale.flows.steps import message_key, recommendations_for, store_guards
 from aftersale.flows.timing import outside_quiet_hours, zone_named
 from aftersale.lib import bulk
 from aftersale.messaging.models import EmailTemplate, SkipReason
-from aftersale.messaging.outbox.selectors import marketing_emailed, template_by_slug
+from aftersale.messaging.outbox.selectors import (
+    marketing_emailed,
+    recommendations_offered_many,
+    template_by_slug,
+)
 from aftersale.messaging.outbox.services import EmailToQueue, queue_messages
 from aftersale.orders.models import Checkout
 
@@ -94,6 +103,8 @@ class _Group:
     guards: Guards
     template: EmailTemplate
     program: CouponProgram | None  # the program a coupon step issues codes of
+    # A reminder's: the flow's programs, whose latest code it reminds of (None: no reminder).
+    reminded_programs: tuple[int, ...] | None = None
 
 
 def step_onto_emails_in_bulk(
@@ -134,8 +145,8 @@ def _group(version_id: int, index: int, sample: Enrollment) -> _Group | None:
     if index >= len(definition.steps):
         return None
     step = definition.steps[index]
-    if not isinstance(step, EmailStep) or step.coupon == "remind":
-        return None  # a reminder looks its customer's coupon and offer up one by one
+    if not isinstance(step, EmailStep):
+        return None
     if not set(definition.exit_when) <= _KNOWN_EXIT_RULES or definition.trigger.segment:
         return None
     template = template_by_slug(store=sample.store, slug=step.template)
@@ -146,6 +157,9 @@ def _group(version_id: int, index: int, sample: Enrollment) -> _Group | None:
         program = coupon_program_of(flow=sample.flow, step_id=step.id if step.offer else "")
         if program is None:
             return None  # advance() raises for it too
+    reminded_programs = None
+    if step.coupon == "remind":
+        reminded_programs = tuple(coupon_program_ids(flow=sample.flow, definition=definition))
     next_index = definition.index_of(step.next, after=index)
     ends: str | None = None
     then_seconds, after_delay_index = None, next_index
@@ -166,6 +180,7 @@ def _group(version_id: int, index: int, sample: Enrollment) -> _Group | None:
         guards=store_guards(definition, sample.store),
         template=template,
         program=program,
+        reminded_programs=reminded_programs,
     )
 
 
@@ -266,13 +281,16 @@ def _step_in_one_transaction(
             if moved != len(batch):
                 raise _Lost
             coupons = _coupons_of(group, batch, now)
+            offered = _offers_reminded_of(group, batch, coupons)
             emails = [
-                email
+                _email_of(group, e, now, coupons.get(e.customer_id), offered.get(e.pk))
                 for e in batch
-                if (email := _email_of(group, e, now, coupons.get(e.customer_id))) is not None
             ]
             queued = queue_messages(
-                store_id=group.template.store_id, template=group.template, now=now, emails=emails
+                store_id=group.template.store_id,
+                template=group.template,
+                now=now,
+                emails=[email for email in emails if email is not None],
             )
     except _Lost:
         return None
@@ -344,18 +362,40 @@ def _gets_email(group: _Group, enrollment: Enrollment) -> bool:
 
 
 def _coupons_of(group: _Group, batch: list[Enrollment], now: dt.datetime) -> dict[int, Coupon]:
-    """The codes a coupon step issues the batch's customers (no holdout gets a marketing
-    email, nor its code), in the claim's order as advance() would issue them."""
-    if group.program is None:
-        return {}
+    """The codes the batch's emails carry, by customer (no holdout gets a marketing
+    email, nor its code): those a coupon step issues, in the claim's order as advance()
+    would issue them; for a reminder each customer's latest code of the flow's programs,
+    as run_email_step looks it up (one query)."""
     customers = [e.customer_id for e in batch if _gets_email(group, e)]
-    return issue_coupons(program=group.program, customer_ids=customers, now=now)
+    if group.program is not None:
+        return issue_coupons(program=group.program, customer_ids=customers, now=now)
+    if group.reminded_programs is not None:
+        return latest_coupons_of(program_ids=group.reminded_programs, customer_ids=customers)
+    return {}
+
+
+def _offers_reminded_of(
+    group: _Group, batch: list[Enrollment], coupons: dict[int, Coupon]
+) -> dict[int, list[Any]]:
+    """For a reminder, journey id -> the products of the offer email it reminds of (the
+    one of that journey that carried its customer's code `coupons`), for the journeys
+    with such an email (one query); the others show the step's own picks."""
+    if group.reminded_programs is None:
+        return {}
+    codes = {e.pk: coupon.pk for e in batch if (coupon := coupons.get(e.customer_id))}
+    offered = recommendations_offered_many(pairs=codes.items())
+    return {pk: offered[pk, code] for pk, code in codes.items() if (pk, code) in offered}
 
 
 def _email_of(
-    group: _Group, enrollment: Enrollment, now: dt.datetime, coupon: Coupon | None
+    group: _Group,
+    enrollment: Enrollment,
+    now: dt.datetime,
+    coupon: Coupon | None,
+    offered: list[Any] | None,
 ) -> EmailToQueue | None:
-    """The outbox row run_email_step would write for `enrollment` with `coupon` (None: a
+    """The outbox row run_email_step would write for `enrollment` with `coupon`, showing
+    the products `offered` (a reminder's offer) or else the step's own picks (None: a
     holdout's)."""
     step = group.step
     if not _gets_email(group, enrollment):
@@ -372,7 +412,11 @@ def _email_of(
         send_after = outside_quiet_hours(
             moment=now, quiet=group.guards.quiet_hours, zone=_zone(enrollment)
         )
-    picks = recommendations_for(enrollment=enrollment, step=step, now=now)
+    picks = (
+        offered
+        if offered is not None
+        else recommendations_for(enrollment=enrollment, step=step, now=now)
+    )
     reason = SkipReason.QUIET_HOURS_MOVED if send_after > now else None
     if "no_recommendations" in step.skip_if and not picks:
         return _skipped(group, enrollment, now, "skip_if no_recommendations")

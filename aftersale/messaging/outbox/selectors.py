@@ -4,7 +4,7 @@ and what flows ask about earlier emails."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db.models import Min, Model, QuerySet
@@ -187,6 +187,31 @@ def recommendations_offered(*, enrollment_id: int, coupon_id: int) -> list[Any] 
         .values_list("recommendations", flat=True)
         .first()
     )
+
+
+def recommendations_offered_many(
+    *, pairs: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], list[Any]]:
+    """recommendations_offered for many (enrollment id, coupon id) `pairs`: each pair
+    with an email of that journey carrying that coupon -> the products shown in the
+    first such email (the lowest id, as .first() takes it); pairs without one are left
+    out. One query, by the journeys' ids."""
+    wanted = set(pairs)
+    if not wanted:
+        return {}
+    rows = (
+        Message.objects.filter(
+            bulk.id_in("enrollment_id", {enrollment for enrollment, _ in wanted}),
+            coupon_id__isnull=False,
+        )
+        .order_by("pk")
+        .values_list("enrollment_id", "coupon_id", "recommendations")
+    )
+    offered: dict[tuple[int, int], list[Any]] = {}
+    for enrollment_id, coupon_id, recommendations in rows:
+        if (enrollment_id, coupon_id) in wanted:
+            offered.setdefault((enrollment_id, coupon_id), recommendations)
+    return offered
 
 
 def next_send_at(*, flow_id: int) -> dt.datetime | None:
