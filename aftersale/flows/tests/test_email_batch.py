@@ -2,12 +2,14 @@
 their email in a few statements, with every rule of the per-enrollment path kept."""
 
 import datetime as dt
+import functools
 from typing import Any
 
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from aftersale.catalog.models import Product
 from aftersale.coupons.models import Coupon, CouponProgram, ShopSync
 from aftersale.coupons.services import generate_codes, require_shop_sync
 from aftersale.customers.models import Customer
@@ -20,6 +22,7 @@ from aftersale.flows.services import enroll_timed_occasions, install_flow, proce
 from aftersale.flows.tests.helpers import add_templates, place_order, start_checkout
 from aftersale.messaging.models import Message, MessageStatus, SkipReason
 from aftersale.orders.models import Checkout
+from aftersale.recommendations.services import fit_recommendations
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)  # a Monday, 9:00 UTC
 HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
@@ -544,3 +547,169 @@ def test_checkout_journeys_get_the_same_emails_set_based_as_one_by_one(store):
         "dee": "",
         "eve": "",
     }
+
+
+def a_store_with_reminder_journeys(store):
+    """The main flow's offer (a code of the step's own program) then reminder of it
+    (`coupon: remind`) for: ann, whose stored order redeems her (pooled) code; cy, who
+    held an older code of the flow's program; dee, in quiet hours at the reminder; eve,
+    a holdout; bob and fay, who get their offer and reminder plainly. Then a
+    reminder-only flow of which only bob holds a code, one zed's order used (no offer
+    email carried it; nobody else's reminder has a code)."""
+    store.time_zone = "UTC"
+    store.save()
+    flow(
+        store,
+        "upsell",
+        [
+            {"type": "delay", "days": 1},
+            {
+                "type": "email",
+                "id": "offer",
+                "template": "cross-sell-offer",
+                "recommendations": "cross_sell",
+                "coupon": "issue",
+                "offer": {"kind": "percent", "amount": "15", "valid_days": 14},
+            },
+            {"type": "delay", "days": 2},
+            {
+                "type": "email",
+                "template": "offer-reminder",
+                # Its own picks would be none here: what it shows is the offer's.
+                "recommendations": "replenishment",
+                "coupon": "remind",
+                "skip_if": ["coupon_redeemed", "no_recommendations"],
+            },
+        ],
+        coupon={"kind": "percent", "amount": "10", "valid_days": 30},
+        guards={"smart_sending_hours": 16, "quiet_hours": {"start": "21:00", "end": "08:00"}},
+        exit_when=("refunded", "unsubscribed"),
+    )
+    flow(
+        store,
+        "nudge",
+        [
+            {"type": "delay", "days": 5},
+            {
+                "type": "email",
+                "template": "nudge",
+                "recommendations": "cross_sell",
+                "coupon": "remind",
+                "skip_if": ["coupon_redeemed"],
+            },
+        ],
+        coupon={"kind": "fixed", "amount": "5"},
+    )
+    program = CouponProgram.objects.get(store=store, slug="upsell--offer")
+    generate_codes(program=program, count=1, now=T0)  # handed to ann, the first
+    for n, name in enumerate(["ann", "bob", "cy", "dee", "eve", "fay"]):
+        buy(store, name, product=PRODUCTS[n % 3])
+    for name in PRODUCTS:  # priced, one category each: all recommendable
+        Product.objects.filter(external_id=name).update(price="4.00", category=name, stock=None)
+    fit_recommendations(store=store)  # bestsellers for every customer to be shown
+    pooled = Coupon.objects.get(program=program)
+    place_order(store, order_id="o-ann-2", customer="ann", at=T0 + DAY, codes=(pooled.code,))
+    zed = place_order(store, order_id="o-zed", customer="zed", at=T0 + DAY)
+    code = functools.partial(Coupon.objects.create, store=store, issued_at=T0)
+    code(
+        program=CouponProgram.objects.get(store=store, slug="upsell"),
+        customer=Customer.objects.get(external_id="cy"),
+        code="OLD",
+        expires_at=T0 + 30 * DAY,
+    )
+    code(
+        program=CouponProgram.objects.get(store=store, slug="nudge"),
+        customer=Customer.objects.get(external_id="bob"),
+        code="NUDGE-BOB",
+        expires_at=T0 + 30 * DAY,
+        redeemed_at=T0 + DAY,
+        redeemed_order=zed,
+        redeemed_by=zed.customer,
+        redeemed_by_other=True,
+    )
+    Customer.objects.filter(external_id="dee").update(time_zone="America/Los_Angeles")
+    Enrollment.objects.filter(customer__external_id="eve", flow__slug="upsell").update(holdout=True)
+
+
+PRODUCTS = ("milk", "bread", "eggs", "tea", "jam", "honey")
+REMINDER_MOMENTS = [T0, T0 + DAY, T0 + 3 * DAY, T0 + 5 * DAY, T0 + 10 * DAY]
+
+
+def reminders_both_ways(store) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """The reminder store's journeys run set-based and one by one: the same outbox,
+    journeys and coupons, the reminders among the emails stepped set-based; the outbox
+    rows by (customer, template)."""
+    a_store_with_reminder_journeys(store)
+
+    bulk_outbox, bulk_journeys, bulk_coupons, stepped_in_bulk = outcome_of(
+        REMINDER_MOMENTS, bulk=True
+    )
+    one_outbox, one_journeys, one_coupons, _ = outcome_of(REMINDER_MOMENTS, bulk=False)
+
+    assert bulk_outbox == one_outbox
+    assert bulk_journeys == one_journeys
+    assert bulk_coupons == one_coupons
+    # Every email step, offers, reminders and nudges alike (eve's holdout steps too).
+    assert stepped_in_bulk == 3 * 6
+    return {(row[1], row[2]): row for row in bulk_outbox}
+
+
+@pytest.mark.django_db
+def test_a_reminder_reminds_of_the_code_its_offer_gave_with_the_offers_products(store):
+    by_key = reminders_both_ways(store)
+
+    offer, reminder = by_key["fay", "cross-sell-offer"], by_key["fay", "offer-reminder"]
+    assert reminder[4:6] == ("queued", "")
+    assert reminder[10:12] == offer[10:12] == ("fay", "upsell--offer")  # her code
+    assert reminder[8] == offer[8] and offer[8]  # the products of the offer it reminds of
+
+
+@pytest.mark.django_db
+def test_a_reminder_skips_customers_who_used_the_coupon_on_both_paths(store):
+    by_key = reminders_both_ways(store)
+
+    assert by_key["ann", "cross-sell-offer"][4] == "queued"
+    assert by_key["ann", "offer-reminder"][4:7] == (
+        "skipped",
+        SkipReason.FILTER_NO_LONGER_MET,
+        "skip_if coupon_redeemed",
+    )
+
+
+@pytest.mark.django_db
+def test_a_reminder_still_goes_to_a_customer_whose_code_someone_else_used(store):
+    by_key = reminders_both_ways(store)
+
+    nudge = by_key["bob", "nudge"]
+    assert nudge[4:6] == ("queued", "")
+    assert nudge[10:12] == ("bob", "nudge")  # the email carries the code zed used
+
+
+@pytest.mark.django_db
+def test_a_reminder_reminds_of_the_latest_of_two_codes_on_both_paths(store):
+    by_key = reminders_both_ways(store)
+
+    # cy's older code was the flow's own program's; the offer's code is the latest.
+    assert by_key["cy", "offer-reminder"][10:12] == ("cy", "upsell--offer")
+
+
+@pytest.mark.django_db
+def test_a_reminder_without_a_code_shows_its_own_products_on_both_paths(store):
+    by_key = reminders_both_ways(store)
+
+    nudges = [row for (_, template), row in by_key.items() if template == "nudge"]
+    assert len(nudges) == 6
+    assert all(row[4] == "queued" for row in nudges)
+    assert [row[1] for row in nudges if row[10] is not None] == ["bob"]  # the only code
+    assert all(row[8] for row in nudges)  # the step's own picks (bob's: no offer either)
+    assert any(row[8] for row in nudges)  # its own cross-sell picks
+
+
+@pytest.mark.django_db
+def test_a_reminder_in_quiet_hours_and_a_holdouts_are_as_one_by_one(store):
+    by_key = reminders_both_ways(store)
+
+    dee = by_key["dee", "offer-reminder"]
+    assert (dee[4], dee[5]) == ("queued", SkipReason.QUIET_HOURS_MOVED)
+    assert dee[7] == T0 + 3 * DAY + 7 * HOUR  # 08:00 in Los Angeles (UTC-8)
+    assert not [key for key in by_key if key[0] == "eve" and key[1] != "nudge"]
