@@ -8,6 +8,8 @@ import pytest
 from aftersale.coupons.models import DiscountKind
 from aftersale.coupons.selectors import (
     latest_coupon,
+    latest_coupon_of,
+    latest_coupons_of,
     program_by_slug,
     program_codes,
     program_summaries,
@@ -46,6 +48,35 @@ def test_the_latest_coupon_is_the_newest_the_program_issued_to_the_customer(stor
     issue_coupon(program=offer, customer=bob, now=T0 + dt.timedelta(days=4))
 
     assert latest_coupon(program_id=offer.pk, customer_id=ann.pk) == newest
+
+
+@pytest.mark.django_db
+def test_the_latest_coupons_of_many_customers_are_each_ones_latest_coupon_of(store):
+    offer = save_program(store=store, slug="thanks", kind=DiscountKind.PERCENT, amount=Decimal(10))
+    step = save_program(
+        store=store, slug="thanks--last", kind=DiscountKind.FIXED, amount=Decimal(5)
+    )
+    other = save_program(store=store, slug="winback", kind=DiscountKind.FIXED, amount=Decimal(5))
+    ann, bob, cy, dee = (customer(store, name) for name in ("ann", "bob", "cy", "dee"))
+    issue_coupon(program=offer, customer=ann, now=T0 + 2 * DAY)
+    issue_coupon(program=step, customer=ann, now=T0 + DAY)  # older, of the other program
+    issue_coupon(program=other, customer=ann, now=T0 + 3 * DAY)  # not one of the programs
+    issue_coupon(program=offer, customer=bob, now=T0)
+    issue_coupon(program=step, customer=bob, now=T0)  # the same moment: the later one
+    issue_coupon(program=other, customer=cy, now=T0)
+    programs = [offer.pk, step.pk]
+    everyone = [ann.pk, bob.pk, cy.pk, dee.pk]
+
+    latest = latest_coupons_of(program_ids=programs, customer_ids=everyone)
+
+    one_by_one = {
+        c: found
+        for c in everyone
+        if (found := latest_coupon_of(program_ids=programs, customer_id=c)) is not None
+    }
+    assert latest == one_by_one
+    assert [latest[c].program.slug for c in (ann.pk, bob.pk)] == ["thanks", "thanks--last"]
+    assert latest_coupons_of(program_ids=[], customer_ids=everyone) == {}
 
 
 @pytest.mark.django_db

@@ -6,9 +6,18 @@ from typing import Any
 
 from aftersale.lib.clock import VirtualClock
 from aftersale.messaging.models import Message
-from aftersale.messaging.outbox.selectors import for_rendering
+from aftersale.messaging.outbox.selectors import (
+    for_rendering,
+    recommendations_offered,
+    recommendations_offered_many,
+)
 from aftersale.messaging.rendering.context import context_for, facts_for_messages
-from aftersale.messaging.tests.factories import make_customer, make_scenario
+from aftersale.messaging.tests.factories import (
+    make_coupon,
+    make_customer,
+    make_enrollment,
+    make_scenario,
+)
 from aftersale.stores.models import Store
 
 
@@ -52,3 +61,33 @@ def test_messages_of_a_batch_share_one_instance_of_each_shared_row(
     assert len({id(m.coupon.program) for m in loaded if m.coupon is not None}) == 1
     cross_sell = [m for m in loaded if m.template.slug == "cross-sell-offer"]
     assert cross_sell[0].template is cross_sell[1].template
+
+
+def test_the_offers_of_many_reminders_are_each_ones_recommendations_offered(
+    store: Store, clock: VirtualClock
+) -> None:
+    now = clock.now()
+    ann = make_scenario(store, now=now)
+    ann.message("cross-sell-offer", now=now)  # the first email with her code: its products
+    ann.message("offer-reminder", now=now, recommendations=[{"product_id": ann.picks[0].pk}])
+    bob = make_scenario(store, now=now, customer=make_customer(store, now=now, first_name="B"))
+    bob.message("cross-sell-offer", now=now, recommendations=[])  # an offer of no products
+    newer = make_coupon(store, ann.customer, now=now)  # no email carried it
+    elsewhere = make_enrollment(store, ann.customer, now=now, order=ann.order)
+    pairs = [
+        (ann.enrollment.pk, ann.coupon.pk),
+        (bob.enrollment.pk, bob.coupon.pk),
+        (ann.enrollment.pk, newer.pk),
+        (elsewhere.pk, ann.coupon.pk),  # her code, but not in that journey's emails
+    ]
+
+    offered = recommendations_offered_many(pairs=pairs)
+
+    one_by_one = {
+        (e, c): found
+        for e, c in pairs
+        if (found := recommendations_offered(enrollment_id=e, coupon_id=c)) is not None
+    }
+    assert offered == one_by_one
+    assert set(offered) == set(pairs[:2])
+    assert len(offered[pairs[0]]) == 2 and offered[pairs[1]] == []
