@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/email_step.py [--quick] [--journeys N]
         [--database-url postgresql://...] [--path bulk|per-enrollment]
-        [--flow thank-you|coupon|checkout] [--profile] [--format text|json]
+        [--flow thank-you|coupon|checkout|reminder] [--profile] [--format text|json]
 
 Creates a fresh database (SQLite in a temporary AFTERSALE_HOME, or with --database-url a
 new database on that PostgreSQL server, dropped afterwards), populates N customers with
@@ -16,6 +16,10 @@ per journey. `--path per-enrollment` turns the set-based email step off
 for each journey, as a merchant's offer flow does); `--flow checkout` starts the journeys
 from abandoned checkouts instead of orders (an abandoned-checkout flow with a minimum
 total, exiting on the checkout's completion), enrolled by the timed-occasions pass.
+`--flow reminder` times the main flow's third email, the reminder of a coupon
+(`coupon: remind`, `skip_if: coupon_redeemed`): the journeys first get their offer with
+a code (untimed passes), wait a day, and then only the reminders are timed, each
+looking up its customer's latest code of the flow and the products of its offer.
 
 It counts the SQL statements the passes sent and the CPU they took: this process's, and
 on a PostgreSQL server on this machine its backend's (psutil), each per journey.
@@ -100,6 +104,21 @@ FLOWS: dict[str, dict[str, Any]] = {
             {**SCALE_FLOW["steps"][1], "coupon": "issue"},
         ],
     },
+    "reminder": {
+        **SCALE_FLOW,
+        "coupon": {"kind": "percent", "amount": "15", "valid_days": 14},
+        "steps": [
+            SCALE_FLOW["steps"][0],
+            {"type": "email", "template": "cross-sell-offer", "coupon": "issue"},
+            {"type": "delay", "days": 1},
+            {
+                "type": "email",
+                "template": "offer-reminder",
+                "coupon": "remind",
+                "skip_if": ["coupon_redeemed"],
+            },
+        ],
+    },
     "checkout": {
         **SCALE_FLOW,
         "trigger": {"event": "checkout_abandoned", "abandoned_hours": 1, "min_order_total": "10"},
@@ -159,6 +178,11 @@ def run(*, journeys: int, path: str, flow: str = "thank-you", profile: bool) -> 
         _populate_checkouts(journeys)
     moment = clock_now() + dt.timedelta(hours=2)
     advance_delays_in_bulk(now=moment)
+    if flow == "reminder":  # the offers with their codes, untimed; a day later the reminders
+        while run_due_enrollments(now=moment, limit=500, worker_id="bench").claimed:
+            pass
+        moment += dt.timedelta(days=1)
+        advance_delays_in_bulk(now=moment)
     if path == "per-enrollment":
         email_batch.ENABLED = False
     backend = _backend()
@@ -175,12 +199,14 @@ def run(*, journeys: int, path: str, flow: str = "thank-you", profile: bool) -> 
             profiler.disable()
     elapsed = time.perf_counter() - started
     cpu, backend_cpu = time.process_time() - cpu_before, _cpu(backend) - backend_before
+    emails = 2 if flow == "reminder" else 1  # a reminder's offer is queued too
     queued = Message.objects.filter(status=MessageStatus.QUEUED).count()
     left = Enrollment.objects.filter(state=EnrollmentState.ACTIVE).count()
-    if queued != journeys or left:
+    if queued != emails * journeys or left:
         raise SystemExit(f"{queued} emails queued and {left} journeys left of {journeys}")
     codes = Message.objects.filter(coupon__isnull=False).count()
-    if codes != (journeys if flow == "coupon" else 0) or Coupon.objects.count() != codes:
+    with_code = {"coupon": journeys, "reminder": 2 * journeys}.get(flow, 0)
+    if codes != with_code or Coupon.objects.count() != min(codes, journeys):
         raise SystemExit(f"{codes} emails with a code, {Coupon.objects.count()} codes")
     if profiler:
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
