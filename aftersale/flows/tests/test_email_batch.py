@@ -713,3 +713,33 @@ def test_a_reminder_in_quiet_hours_and_a_holdouts_are_as_one_by_one(store):
     assert (dee[4], dee[5]) == ("queued", SkipReason.QUIET_HOURS_MOVED)
     assert dee[7] == T0 + 3 * DAY + 7 * HOUR  # 08:00 in Los Angeles (UTC-8)
     assert not [key for key in by_key if key[0] == "eve" and key[1] != "nudge"]
+
+
+@pytest.mark.django_db
+def test_a_batch_of_reminders_takes_the_same_few_statements_whatever_its_size(store):
+    flow(
+        store,
+        "upsell",
+        [
+            {"type": "email", "template": "offer", "coupon": "issue"},
+            {"type": "delay", "days": 1},
+            {"type": "email", "template": "reminder", "coupon": "remind"},
+        ],
+        coupon={"kind": "percent", "amount": "10"},
+    )
+
+    def reminders_of(count: int, at: dt.datetime) -> tuple[int, Any]:
+        for n in range(count):
+            buy(store, f"c{count}-{n}", at=at)
+        run_due_enrollments(now=at, worker_id="w")  # their offers
+        with CaptureQueriesContext(connection) as captured:
+            summary = run_due_enrollments(now=at + DAY, worker_id="w")
+        return summary.emails_in_bulk, captured
+
+    small_count, small = reminders_of(5, T0)
+    large_count, large = reminders_of(40, T0 + 2 * DAY)
+
+    assert (small_count, large_count) == (5, 40)
+    # The latest codes and the offers' products: one query each, whatever the size.
+    assert len(large.captured_queries) <= len(small.captured_queries) + 1
+    assert Message.objects.filter(template__slug="reminder", coupon__isnull=False).count() == 45
