@@ -377,9 +377,9 @@ def _coupons_of(group: _Group, batch: list[Enrollment], now: dt.datetime) -> dic
 def _offers_reminded_of(
     group: _Group, batch: list[Enrollment], coupons: dict[int, Coupon]
 ) -> dict[int, list[Any]]:
-    """For a reminder, journey id -> the products of the offer email it reminds of (the
-    one of that journey that carried its customer's code `coupons`), for the journeys
-    with such an email (one query); the others show the step's own picks."""
+    """For a reminder, journey id -> the products of the offer it reminds of (the first
+    email of that journey that carried the customer's code in `coupons`), for the
+    journeys with such an email (one query); the others show the step's own picks."""
     if group.reminded_programs is None:
         return {}
     codes = {e.pk: coupon.pk for e in batch if (coupon := coupons.get(e.customer_id))}
