@@ -16,7 +16,7 @@ def test_the_demo_delivers_the_flow_to_real_households_and_the_report_command_re
 ):
     outbox = tmp_path / "outbox"
 
-    result = run_demo(console=Console(file=StringIO()), outbox=outbox, limit_households=25)
+    result = run_demo(console=Console(file=StringIO()), outbox=outbox, limit_households=10)
 
     assert result.backtest.enrolled == Enrollment.objects.count() > 0
     assert result.emails_captured == result.backtest.messages_delivered > 0
