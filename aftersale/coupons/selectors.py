@@ -24,11 +24,8 @@ def latest_coupon(*, program_id: int, customer_id: int) -> Coupon | None:
 
 def latest_coupon_of(*, program_ids: list[int], customer_id: int) -> Coupon | None:
     """The newest coupon any of `program_ids` issued to `customer_id`, if any."""
-    return (
-        Coupon.objects.filter(program_id__in=program_ids, customer_id=customer_id)
-        .order_by("-issued_at", "-id")
-        .first()
-    )
+    # One ordering for one customer and for many: both paths remind of the same code.
+    return latest_coupons_of(program_ids=program_ids, customer_ids=[customer_id]).get(customer_id)
 
 
 def latest_coupons_of(
